@@ -61,7 +61,10 @@ impl EncodeBuffer for &mut [u8] {
         if len <= self.len() {
             Ok(())
         } else {
-            Err(BuildError::BufferTooSmall { needed: len, capacity: self.len() })
+            Err(BuildError::BufferTooSmall {
+                needed: len,
+                capacity: self.len(),
+            })
         }
     }
 
@@ -121,7 +124,11 @@ pub struct MessageBuilder<B> {
 
 impl<B: EncodeBuffer> MessageBuilder<B> {
     /// Starts an RFC 5389/8489 message in `buf` (written from its first byte).
-    pub fn new(buf: B, message_type: MessageType, transaction_id: TransactionId) -> Result<Self, BuildError> {
+    pub fn new(
+        buf: B,
+        message_type: MessageType,
+        transaction_id: TransactionId,
+    ) -> Result<Self, BuildError> {
         let mut cookie_and_id = [0; 16];
         cookie_and_id[..4].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
         cookie_and_id[4..].copy_from_slice(transaction_id.as_bytes());
@@ -129,7 +136,11 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
     }
 
     /// Starts a classic RFC 3489 message with a 128-bit transaction id and no magic cookie.
-    pub fn new_rfc3489(buf: B, message_type: MessageType, transaction_id: [u8; 16]) -> Result<Self, BuildError> {
+    pub fn new_rfc3489(
+        buf: B,
+        message_type: MessageType,
+        transaction_id: [u8; 16],
+    ) -> Result<Self, BuildError> {
         Self::with_header(buf, message_type, transaction_id)
     }
 
@@ -140,7 +151,11 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
         Self::with_header(buf, message_type, request.rfc3489_transaction_id())
     }
 
-    fn with_header(mut buf: B, message_type: MessageType, cookie_and_id: [u8; 16]) -> Result<Self, BuildError> {
+    fn with_header(
+        mut buf: B,
+        message_type: MessageType,
+        cookie_and_id: [u8; 16],
+    ) -> Result<Self, BuildError> {
         buf.grow_to(HEADER_LEN)?;
         let header = &mut buf.bytes_mut()[..HEADER_LEN];
         header[..2].copy_from_slice(&message_type.to_bits().to_be_bytes());
@@ -148,17 +163,31 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
         header[4..].copy_from_slice(&cookie_and_id);
         let mut id = [0; 12];
         id.copy_from_slice(&cookie_and_id[4..]);
-        Ok(Self { buf, len: HEADER_LEN, transaction_id: id.into(), stage: Stage::Attributes, padding: 0 })
+        Ok(Self {
+            buf,
+            len: HEADER_LEN,
+            transaction_id: id.into(),
+            stage: Stage::Attributes,
+            padding: 0,
+        })
     }
 
     /// Appends a typed attribute.
-    pub fn add<A: EncodeAttribute + ?Sized>(&mut self, attribute: &A) -> Result<&mut Self, BuildError> {
+    pub fn add<A: EncodeAttribute + ?Sized>(
+        &mut self,
+        attribute: &A,
+    ) -> Result<&mut Self, BuildError> {
         let attribute_type = attribute.attribute_type();
         if let Stage::After(after) = self.stage {
-            return Err(BuildError::Misordered { attribute: attribute_type, after });
+            return Err(BuildError::Misordered {
+                attribute: attribute_type,
+                after,
+            });
         }
         let tid = self.transaction_id;
-        self.append(attribute_type, attribute.value_len(), |out| attribute.encode_value(out, &tid))?;
+        self.append(attribute_type, attribute.value_len(), |out| {
+            attribute.encode_value(out, &tid)
+        })?;
         Ok(self)
     }
 
@@ -166,7 +195,10 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
     pub fn add_message_integrity(&mut self, key: &IntegrityKey) -> Result<&mut Self, BuildError> {
         const TYPE: AttributeType = AttributeType::MESSAGE_INTEGRITY;
         if let Stage::After(after) = self.stage {
-            return Err(BuildError::Misordered { attribute: TYPE, after });
+            return Err(BuildError::Misordered {
+                attribute: TYPE,
+                after,
+            });
         }
         self.append_mac(TYPE, 20, |header, body| {
             let mut tag = [0; 32];
@@ -176,7 +208,10 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
     }
 
     /// Appends a full-length (32-byte) MESSAGE-INTEGRITY-SHA256 (RFC 8489 §14.6).
-    pub fn add_message_integrity_sha256(&mut self, key: &IntegrityKey) -> Result<&mut Self, BuildError> {
+    pub fn add_message_integrity_sha256(
+        &mut self,
+        key: &IntegrityKey,
+    ) -> Result<&mut Self, BuildError> {
         self.add_message_integrity_sha256_truncated(key, 32)
     }
 
@@ -192,16 +227,26 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
         }
         match self.stage {
             Stage::Attributes | Stage::After(AttributeType::MESSAGE_INTEGRITY) => {}
-            Stage::After(after) => return Err(BuildError::Misordered { attribute: TYPE, after }),
+            Stage::After(after) => {
+                return Err(BuildError::Misordered {
+                    attribute: TYPE,
+                    after,
+                });
+            }
         }
-        self.append_mac(TYPE, len, |header, body| key.sha256_mac(header, body).finalize().into_bytes().into())
+        self.append_mac(TYPE, len, |header, body| {
+            key.sha256_mac(header, body).finalize().into_bytes().into()
+        })
     }
 
     /// Appends FINGERPRINT, which ends the message (RFC 8489 §14.7).
     pub fn add_fingerprint(&mut self) -> Result<&mut Self, BuildError> {
         const TYPE: AttributeType = AttributeType::FINGERPRINT;
         if self.stage == Stage::After(TYPE) {
-            return Err(BuildError::Misordered { attribute: TYPE, after: TYPE });
+            return Err(BuildError::Misordered {
+                attribute: TYPE,
+                after: TYPE,
+            });
         }
         let covered = self.len;
         self.set_length(covered + 8)?;
@@ -239,7 +284,9 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
         self.set_length(covered + 4 + value_len)?;
         let bytes = &self.buf.bytes_mut()[..covered];
         let value = mac(&bytes[..HEADER_LEN], &bytes[HEADER_LEN..]);
-        self.append(attribute_type, value_len, |out| out.copy_from_slice(&value[..value_len]))?;
+        self.append(attribute_type, value_len, |out| {
+            out.copy_from_slice(&value[..value_len])
+        })?;
         self.stage = Stage::After(attribute_type);
         Ok(self)
     }
@@ -253,7 +300,8 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
     ) -> Result<(), BuildError> {
         let start = self.len;
         let end = start + 4 + padded(value_len);
-        let wire_len = u16::try_from(value_len).map_err(|_| BuildError::MessageTooLong { len: end })?;
+        let wire_len =
+            u16::try_from(value_len).map_err(|_| BuildError::MessageTooLong { len: end })?;
         self.set_length(end)?;
         self.buf.grow_to(end)?;
         let out = &mut self.buf.bytes_mut()[start..end];
@@ -268,7 +316,8 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
 
     /// Sets the header's length field so that the message ends at `end`.
     fn set_length(&mut self, end: usize) -> Result<(), BuildError> {
-        let length = u16::try_from(end - HEADER_LEN).map_err(|_| BuildError::MessageTooLong { len: end })?;
+        let length =
+            u16::try_from(end - HEADER_LEN).map_err(|_| BuildError::MessageTooLong { len: end })?;
         self.buf.bytes_mut()[2..4].copy_from_slice(&length.to_be_bytes());
         Ok(())
     }
@@ -287,7 +336,8 @@ impl MessageBuilder<BytesMut> {
     /// Starts a message in a new growable buffer.
     pub fn new_bytes(message_type: MessageType, transaction_id: TransactionId) -> Self {
         // unwrap: a growable buffer always has room for a header.
-        Self::new(BytesMut::with_capacity(128), message_type, transaction_id).expect("BytesMut grows")
+        Self::new(BytesMut::with_capacity(128), message_type, transaction_id)
+            .expect("BytesMut grows")
     }
 
     /// The finished message.

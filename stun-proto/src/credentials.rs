@@ -51,8 +51,15 @@ pub fn opaque_string(s: &str) -> Result<Cow<'_, str>, CredentialError> {
             None => Ok(Cow::Borrowed(s)),
         };
     }
-    let mapped: String = s.chars().map(|c| if is_non_ascii_space(c) { ' ' } else { c }).nfc().collect();
-    match mapped.chars().find(|&c| c.is_control() || is_default_ignorable(c)) {
+    let mapped: String = s
+        .chars()
+        .map(|c| if is_non_ascii_space(c) { ' ' } else { c })
+        .nfc()
+        .collect();
+    match mapped
+        .chars()
+        .find(|&c| c.is_control() || is_default_ignorable(c))
+    {
         Some(c) => Err(CredentialError::DisallowedCharacter(c)),
         None if mapped == s => Ok(Cow::Borrowed(s)),
         None => Ok(Cow::Owned(mapped)),
@@ -61,7 +68,10 @@ pub fn opaque_string(s: &str) -> Result<Cow<'_, str>, CredentialError> {
 
 /// Unicode general category Zs, less U+0020 (RFC 8264 §9.14 / RFC 8265 §4.2.1 step 2).
 fn is_non_ascii_space(c: char) -> bool {
-    matches!(c, '\u{00A0}' | '\u{1680}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}')
+    matches!(
+        c,
+        '\u{00A0}' | '\u{1680}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
+    )
 }
 
 /// The Default_Ignorable_Code_Point property (Unicode DerivedCoreProperties), which
@@ -89,7 +99,8 @@ impl IntegrityKey {
     pub fn new(key: &[u8]) -> Self {
         // unwrap: HMAC takes keys of any length; `new_from_slice` cannot fail for it.
         let sha1 = <Hmac<Sha1> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
-        let sha256 = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+        let sha256 =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
         Self { sha1, sha256 }
     }
 
@@ -108,7 +119,11 @@ impl IntegrityKey {
         password: &str,
         algorithm: PasswordAlgorithm,
     ) -> Result<Self, CredentialError> {
-        let parts = [opaque_string(username)?, opaque_string(realm)?, opaque_string(password)?];
+        let parts = [
+            opaque_string(username)?,
+            opaque_string(realm)?,
+            opaque_string(password)?,
+        ];
         let joined = parts.join(":");
         match algorithm {
             PasswordAlgorithm::Md5 => Ok(Self::new(&Md5::digest(joined.as_bytes()))),
@@ -146,9 +161,15 @@ mod tests {
 
     #[test]
     fn ascii_passes_unchanged_and_borrowed() {
-        assert!(matches!(opaque_string("VOkJxbRl1RmTxUk/WvJxBt"), Ok(Cow::Borrowed(_))));
+        assert!(matches!(
+            opaque_string("VOkJxbRl1RmTxUk/WvJxBt"),
+            Ok(Cow::Borrowed(_))
+        ));
         assert_eq!(opaque_string("a b").as_deref(), Ok("a b"));
-        assert_eq!(opaque_string("a\tb"), Err(CredentialError::DisallowedCharacter('\t')));
+        assert_eq!(
+            opaque_string("a\tb"),
+            Err(CredentialError::DisallowedCharacter('\t'))
+        );
         assert_eq!(opaque_string(""), Err(CredentialError::Empty));
     }
 

@@ -8,11 +8,16 @@ use crate::{IntegrityKey, Message, MessageBuilder};
 /// decoded, integrity and fingerprint verified. Checks that the zero-copy views stay inside the
 /// input and that a message's attributes can be written again by the builder.
 pub fn message(data: &[u8]) {
-    let Ok(message) = Message::parse(data) else { return };
+    let Ok(message) = Message::parse(data) else {
+        return;
+    };
     let tid = message.transaction_id();
     let mut rebuilt = MessageBuilder::new_bytes(message.message_type(), tid);
     for raw in message.attributes() {
-        assert!(raw.value.len() <= data.len(), "attribute value larger than the message");
+        assert!(
+            raw.value.len() <= data.len(),
+            "attribute value larger than the message"
+        );
         let _ = AnyAttribute::decode(raw, &tid);
         if !matches!(
             raw.attribute_type,
@@ -20,7 +25,10 @@ pub fn message(data: &[u8]) {
                 | crate::AttributeType::MESSAGE_INTEGRITY_SHA256
                 | crate::AttributeType::FINGERPRINT
         ) {
-            assert!(rebuilt.add(&raw).is_ok(), "an attribute that parsed must be writable");
+            assert!(
+                rebuilt.add(&raw).is_ok(),
+                "an attribute that parsed must be writable"
+            );
         }
     }
     let _ = message.unknown_comprehension_required().count();
@@ -29,5 +37,8 @@ pub fn message(data: &[u8]) {
     let _ = message.verify_fingerprint();
     let _ = format!("{message:?}");
     let again = rebuilt.into_bytes();
-    assert!(Message::parse(&again).is_ok(), "a rebuilt message must parse");
+    assert!(
+        Message::parse(&again).is_ok(),
+        "a rebuilt message must parse"
+    );
 }

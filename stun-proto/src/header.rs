@@ -60,7 +60,11 @@ methods! {
 impl Method {
     /// A method from its 12-bit number; `None` if the number needs more than 12 bits.
     pub const fn new(value: u16) -> Option<Method> {
-        if value <= 0x0FFF { Some(Method(value)) } else { None }
+        if value <= 0x0FFF {
+            Some(Method(value))
+        } else {
+            None
+        }
     }
 
     /// The 12-bit method number.
@@ -148,14 +152,21 @@ impl MessageType {
             _ => Class::Error,
         };
         let method = (bits & 0x000F) | ((bits >> 1) & 0x0070) | ((bits >> 2) & 0x0F80);
-        Some(Self { method: Method(method), class })
+        Some(Self {
+            method: Method(method),
+            class,
+        })
     }
 
     /// Encodes as the first two header bytes: M11..M7 C1 M6..M4 C0 M3..M0.
     pub const fn to_bits(self) -> u16 {
         let m = self.method.0;
         let c = self.class.bits();
-        (m & 0x000F) | ((m & 0x0070) << 1) | ((m & 0x0F80) << 2) | ((c & 0b01) << 4) | ((c & 0b10) << 7)
+        (m & 0x000F)
+            | ((m & 0x0070) << 1)
+            | ((m & 0x0F80) << 2)
+            | ((c & 0b01) << 4)
+            | ((c & 0b10) << 7)
     }
 
     /// The method.
@@ -170,7 +181,10 @@ impl MessageType {
 
     /// The same method with another class: the type of the response to a request.
     pub const fn with_class(self, class: Class) -> Self {
-        Self { method: self.method, class }
+        Self {
+            method: self.method,
+            class,
+        }
     }
 }
 

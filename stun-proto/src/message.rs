@@ -6,7 +6,12 @@
 //! Attributes after the first integrity attribute are ignored, except MESSAGE-INTEGRITY-SHA256
 //! after MESSAGE-INTEGRITY and FINGERPRINT (RFC 8489 §14.5, §14.6); FINGERPRINT must be last
 //! (§14.7).
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::fmt;
 
@@ -160,7 +165,10 @@ impl<'a> Message<'a> {
             .ok_or(ParseError::NotStun { first_byte: t0 })?;
         let length = u16::from_be_bytes([l0, l1]);
         if usize::from(length) != body.len() {
-            return Err(ParseError::LengthMismatch { declared: length.into(), actual: body.len() });
+            return Err(ParseError::LengthMismatch {
+                declared: length.into(),
+                actual: body.len(),
+            });
         }
 
         let mut message = Message {
@@ -181,7 +189,11 @@ impl<'a> Message<'a> {
             };
             let (attribute, len) = (AttributeType::new(attribute), usize::from(len));
             if r.remaining() < len {
-                return Err(ParseError::AttributeOverrun { attribute, offset, len });
+                return Err(ParseError::AttributeOverrun {
+                    attribute,
+                    offset,
+                    len,
+                });
             }
             if r.bytes(padded(len)).is_none() {
                 return Err(ParseError::MissingPadding { attribute, offset });
@@ -250,7 +262,10 @@ impl<'a> Message<'a> {
 
     /// The 96-bit transaction id (for an RFC 3489 message, the last 96 of its 128 bits).
     pub fn transaction_id(&self) -> TransactionId {
-        let id = self.bytes.get(8..HEADER_LEN).and_then(|s| <[u8; 12]>::try_from(s).ok());
+        let id = self
+            .bytes
+            .get(8..HEADER_LEN)
+            .and_then(|s| <[u8; 12]>::try_from(s).ok());
         TransactionId::from(id.unwrap_or_default())
     }
 
@@ -261,12 +276,18 @@ impl<'a> Message<'a> {
 
     /// The whole 128-bit transaction id of an RFC 3489 message (bytes 4..20 of the header).
     pub fn rfc3489_transaction_id(&self) -> [u8; 16] {
-        let id = self.bytes.get(4..HEADER_LEN).and_then(|s| <[u8; 16]>::try_from(s).ok());
+        let id = self
+            .bytes
+            .get(4..HEADER_LEN)
+            .and_then(|s| <[u8; 16]>::try_from(s).ok());
         id.unwrap_or_default()
     }
 
     pub(crate) fn cookie_field(&self) -> u32 {
-        let cookie = self.bytes.get(4..8).and_then(|s| <[u8; 4]>::try_from(s).ok());
+        let cookie = self
+            .bytes
+            .get(4..8)
+            .and_then(|s| <[u8; 4]>::try_from(s).ok());
         u32::from_be_bytes(cookie.unwrap_or_default())
     }
 
@@ -278,12 +299,16 @@ impl<'a> Message<'a> {
     /// The attributes that count, in order, with their unpadded values: those before the first
     /// integrity attribute, then MESSAGE-INTEGRITY-SHA256 and FINGERPRINT where they stand.
     pub fn attributes(&self) -> Attributes<'a> {
-        Attributes { message: *self, offset: HEADER_LEN }
+        Attributes {
+            message: *self,
+            offset: HEADER_LEN,
+        }
     }
 
     /// The first attribute of type `attribute_type`, raw.
     pub fn raw(&self, attribute_type: AttributeType) -> Option<RawAttribute<'a>> {
-        self.attributes().find(|a| a.attribute_type == attribute_type)
+        self.attributes()
+            .find(|a| a.attribute_type == attribute_type)
     }
 
     /// Whether an attribute of this type is present.
@@ -312,7 +337,10 @@ impl<'a> Message<'a> {
 
     /// Verifies MESSAGE-INTEGRITY-SHA256 if present, else MESSAGE-INTEGRITY (RFC 8489 §9.1.4,
     /// §9.2.4). The comparison is constant-time.
-    pub fn verify_integrity(&self, key: &IntegrityKey) -> Result<IntegrityAlgorithm, IntegrityError> {
+    pub fn verify_integrity(
+        &self,
+        key: &IntegrityKey,
+    ) -> Result<IntegrityAlgorithm, IntegrityError> {
         if let Some(offset) = self.integrity_sha256 {
             let (header, body, value) = self.mac_input(offset);
             key.sha256_mac(&header, body)
@@ -336,7 +364,11 @@ impl<'a> Message<'a> {
         let mut r = Reader::new(self.bytes.get(offset + 2..).unwrap_or_default());
         let value_len = usize::from(r.u16().unwrap_or(0));
         let value = r.bytes(value_len).unwrap_or_default();
-        let mut header = self.bytes.first_chunk::<HEADER_LEN>().copied().unwrap_or([0; HEADER_LEN]);
+        let mut header = self
+            .bytes
+            .first_chunk::<HEADER_LEN>()
+            .copied()
+            .unwrap_or([0; HEADER_LEN]);
         let covered = (offset + 4 + value_len - HEADER_LEN) as u16;
         if let Some(len) = header.get_mut(2..4) {
             len.copy_from_slice(&covered.to_be_bytes());
@@ -354,17 +386,27 @@ impl<'a> Message<'a> {
     pub fn verify_fingerprint(&self) -> Result<(), FingerprintError> {
         let offset = self.fingerprint.ok_or(FingerprintError::Missing)?;
         let covered = self.bytes.get(..offset).unwrap_or_default();
-        let received = self.bytes.get(offset + 4..).and_then(|v| <[u8; 4]>::try_from(v).ok());
+        let received = self
+            .bytes
+            .get(offset + 4..)
+            .and_then(|v| <[u8; 4]>::try_from(v).ok());
         let received = u32::from_be_bytes(received.unwrap_or_default());
         let computed = fingerprint(covered);
-        if received == computed { Ok(()) } else { Err(FingerprintError::Mismatch { received, computed }) }
+        if received == computed {
+            Ok(())
+        } else {
+            Err(FingerprintError::Mismatch { received, computed })
+        }
     }
 }
 
 impl fmt::Debug for Message<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let tid = self.transaction_id();
-        let attributes: Vec<_> = self.attributes().map(|raw| AnyAttribute::decode(raw, &tid)).collect();
+        let attributes: Vec<_> = self
+            .attributes()
+            .map(|raw| AnyAttribute::decode(raw, &tid))
+            .collect();
         f.debug_struct("Message")
             .field("type", &self.message_type)
             .field("transaction_id", &tid)
@@ -397,7 +439,10 @@ impl<'a> Iterator for Attributes<'a> {
                 || Some(offset) == m.integrity_sha256
                 || Some(offset) == m.fingerprint;
             if counts {
-                return Some(RawAttribute { attribute_type, value });
+                return Some(RawAttribute {
+                    attribute_type,
+                    value,
+                });
             }
         }
     }

@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 
 use crate::attribute::{
-    DecodeAttribute, IceControlled, Nonce, PasswordAlgorithm, Priority, Realm, Software,
-    Userhash, Username, XorMappedAddress,
+    DecodeAttribute, IceControlled, Nonce, PasswordAlgorithm, Priority, Realm, Software, Userhash,
+    Username, XorMappedAddress,
 };
 use crate::{
     Class, FingerprintError, IntegrityAlgorithm, IntegrityError, IntegrityKey, Message,
@@ -22,7 +22,9 @@ pub(crate) fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-const TID_5769: [u8; 12] = [0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae];
+const TID_5769: [u8; 12] = [
+    0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae,
+];
 const SHORT_TERM_PASSWORD: &str = "VOkJxbRl1RmTxUk/WvJxBt";
 
 /// RFC 5769 §2.1: Binding request with SOFTWARE, PRIORITY, ICE-CONTROLLED, USERNAME,
@@ -76,7 +78,9 @@ pub(crate) const SAMPLE_SHA256_REQUEST: &str = "
 const USERNAME_B: &str = "\u{30DE}\u{30C8}\u{30EA}\u{30C3}\u{30AF}\u{30B9}";
 
 fn get<'a, A: DecodeAttribute<'a>>(m: &Message<'a>) -> A {
-    m.get::<A>().expect("attribute present").expect("attribute decodes")
+    m.get::<A>()
+        .expect("attribute present")
+        .expect("attribute decodes")
 }
 
 #[test]
@@ -90,13 +94,17 @@ fn rfc5769_sample_request_validates_and_rebuilds() {
     assert_eq!(get::<Software>(&m).as_str(), "STUN test client");
     assert_eq!(get::<Username>(&m).as_str(), "evtj:h6vY");
     assert_eq!(get::<Priority>(&m), Priority(0x6e0001ff));
-    assert_eq!(get::<IceControlled>(&m), IceControlled(0x932f_f9b1_5126_3b36));
+    assert_eq!(
+        get::<IceControlled>(&m),
+        IceControlled(0x932f_f9b1_5126_3b36)
+    );
     assert_eq!(m.verify_integrity(&key), Ok(IntegrityAlgorithm::Sha1));
     assert_eq!(m.verify_fingerprint(), Ok(()));
 
     // The vector pads with spaces (any padding value is allowed, RFC 8489 §14).
     let mut buf = [0u8; 256];
-    let mut b = MessageBuilder::new(&mut buf[..], MessageType::BINDING_REQUEST, TID_5769.into()).unwrap();
+    let mut b =
+        MessageBuilder::new(&mut buf[..], MessageType::BINDING_REQUEST, TID_5769.into()).unwrap();
     b.set_padding(b' ');
     b.add(&Software::new("STUN test client").unwrap()).unwrap();
     b.add(&Priority(0x6e0001ff)).unwrap();
@@ -112,7 +120,10 @@ fn rfc5769_ipv4_and_ipv6_responses_validate_and_rebuild_byte_exact() {
     let key = IntegrityKey::short_term(SHORT_TERM_PASSWORD).unwrap();
     for (vector, addr) in [
         (SAMPLE_IPV4_RESPONSE, "192.0.2.1:32853"),
-        (SAMPLE_IPV6_RESPONSE, "[2001:db8:1234:5678:11:2233:4455:6677]:32853"),
+        (
+            SAMPLE_IPV6_RESPONSE,
+            "[2001:db8:1234:5678:11:2233:4455:6677]:32853",
+        ),
     ] {
         let bytes = hex(vector);
         let m = Message::parse(&bytes).unwrap();
@@ -143,14 +154,32 @@ fn rfc5769_long_term_request_validates_and_rebuilds_byte_exact() {
     assert_eq!(m.verify_fingerprint(), Err(FingerprintError::Missing));
     // The RFC's password is SASLprep("TheMªtrⅨ") = "TheMatrIX"; OpaqueString keeps "TheMªtrⅨ",
     // so the prepared form is what we pass (see the credentials module).
-    let key = IntegrityKey::long_term(USERNAME_B, "example.org", "TheMatrIX", PasswordAlgorithm::Md5).unwrap();
+    let key = IntegrityKey::long_term(
+        USERNAME_B,
+        "example.org",
+        "TheMatrIX",
+        PasswordAlgorithm::Md5,
+    )
+    .unwrap();
     assert_eq!(m.verify_integrity(&key), Ok(IntegrityAlgorithm::Sha1));
-    let wrong = IntegrityKey::long_term(USERNAME_B, "example.org", "thematrix", PasswordAlgorithm::Md5).unwrap();
-    assert_eq!(m.verify_integrity(&wrong), Err(IntegrityError::Mismatch(crate::AttributeType::MESSAGE_INTEGRITY)));
+    let wrong = IntegrityKey::long_term(
+        USERNAME_B,
+        "example.org",
+        "thematrix",
+        PasswordAlgorithm::Md5,
+    )
+    .unwrap();
+    assert_eq!(
+        m.verify_integrity(&wrong),
+        Err(IntegrityError::Mismatch(
+            crate::AttributeType::MESSAGE_INTEGRITY
+        ))
+    );
 
     let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, m.transaction_id());
     b.add(&Username::new(USERNAME_B).unwrap()).unwrap();
-    b.add(&Nonce::new("f//499k954d6OL34oL9FSTvy64sA").unwrap()).unwrap();
+    b.add(&Nonce::new("f//499k954d6OL34oL9FSTvy64sA").unwrap())
+        .unwrap();
     b.add(&Realm::new("example.org").unwrap()).unwrap();
     b.add_message_integrity(&key).unwrap();
     assert_eq!(&b.into_bytes()[..], &bytes[..]);
@@ -162,14 +191,24 @@ fn rfc8489_b1_sha256_request_validates_and_rebuilds_byte_exact() {
     let m = Message::parse(&bytes).unwrap();
     let userhash = Userhash::compute(USERNAME_B, "example.org").unwrap();
     assert_eq!(get::<Userhash>(&m), userhash);
-    assert_eq!(get::<Nonce>(&m).as_str(), "obMatJos2AAACf//499k954d6OL34oL9FSTvy64sA");
+    assert_eq!(
+        get::<Nonce>(&m).as_str(),
+        "obMatJos2AAACf//499k954d6OL34oL9FSTvy64sA"
+    );
     assert_eq!(get::<PasswordAlgorithm>(&m), PasswordAlgorithm::Sha256);
-    let key = IntegrityKey::long_term(USERNAME_B, "example.org", "TheMatrIX", PasswordAlgorithm::Sha256).unwrap();
+    let key = IntegrityKey::long_term(
+        USERNAME_B,
+        "example.org",
+        "TheMatrIX",
+        PasswordAlgorithm::Sha256,
+    )
+    .unwrap();
     assert_eq!(m.verify_integrity(&key), Ok(IntegrityAlgorithm::Sha256));
 
     let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, m.transaction_id());
     b.add(&userhash).unwrap();
-    b.add(&Nonce::new("obMatJos2AAACf//499k954d6OL34oL9FSTvy64sA").unwrap()).unwrap();
+    b.add(&Nonce::new("obMatJos2AAACf//499k954d6OL34oL9FSTvy64sA").unwrap())
+        .unwrap();
     b.add(&Realm::new("example.org").unwrap()).unwrap();
     b.add(&PasswordAlgorithm::Sha256).unwrap();
     b.add_message_integrity_sha256(&key).unwrap();
@@ -184,17 +223,36 @@ fn malformed_input_gets_a_specific_error() {
         f(&mut b);
         Message::parse(&b).map(|_| ())
     };
-    assert_eq!(Message::parse(&good[..19]).map(|_| ()), Err(ParseError::TruncatedHeader { len: 19 }));
-    assert_eq!(with(&|b| b[0] |= 0x80), Err(ParseError::NotStun { first_byte: 0x80 }));
+    assert_eq!(
+        Message::parse(&good[..19]).map(|_| ()),
+        Err(ParseError::TruncatedHeader { len: 19 })
+    );
+    assert_eq!(
+        with(&|b| b[0] |= 0x80),
+        Err(ParseError::NotStun { first_byte: 0x80 })
+    );
     let mut stub = good[..20].to_vec();
     stub.extend_from_slice(&[0, 0]);
     stub[3] = 2;
-    assert_eq!(Message::parse(&stub).map(|_| ()), Err(ParseError::LengthNotMultipleOf4 { length: 2 }));
-    assert_eq!(with(&|b| b.truncate(100)), Err(ParseError::LengthMismatch { declared: 88, actual: 80 }));
+    assert_eq!(
+        Message::parse(&stub).map(|_| ()),
+        Err(ParseError::LengthNotMultipleOf4 { length: 2 })
+    );
+    assert_eq!(
+        with(&|b| b.truncate(100)),
+        Err(ParseError::LengthMismatch {
+            declared: 88,
+            actual: 80
+        })
+    );
     // SOFTWARE claims 0x40 bytes: past the end.
     assert_eq!(
         with(&|b| b[23] = 0x70),
-        Err(ParseError::AttributeOverrun { attribute: crate::AttributeType::SOFTWARE, offset: 20, len: 0x70 })
+        Err(ParseError::AttributeOverrun {
+            attribute: crate::AttributeType::SOFTWARE,
+            offset: 20,
+            len: 0x70
+        })
     );
     // FINGERPRINT replaced by a one-byte SOFTWARE without its padding.
     let mut cut = hex(SAMPLE_REQUEST);
@@ -203,7 +261,10 @@ fn malformed_input_gets_a_specific_error() {
     cut[3] = (cut.len() - 20) as u8;
     assert_eq!(
         Message::parse(&cut).map(|_| ()),
-        Err(ParseError::MissingPadding { attribute: crate::AttributeType::SOFTWARE, offset: 100 })
+        Err(ParseError::MissingPadding {
+            attribute: crate::AttributeType::SOFTWARE,
+            offset: 100
+        })
     );
     // MESSAGE-INTEGRITY of 16 bytes: shrink it and fix the length field.
     let mut short_mi = good[..76].to_vec();
@@ -212,18 +273,27 @@ fn malformed_input_gets_a_specific_error() {
     short_mi[3] = (short_mi.len() - 20) as u8;
     assert_eq!(
         Message::parse(&short_mi).map(|_| ()),
-        Err(ParseError::BadIntegrityLength { attribute: crate::AttributeType::MESSAGE_INTEGRITY, len: 16 })
+        Err(ParseError::BadIntegrityLength {
+            attribute: crate::AttributeType::MESSAGE_INTEGRITY,
+            len: 16
+        })
     );
     // An attribute after FINGERPRINT.
     let mut after_fp = good.clone();
     after_fp.extend_from_slice(&[0x80, 0x22, 0x00, 0x00]);
     after_fp[3] += 4;
-    assert_eq!(Message::parse(&after_fp).map(|_| ()), Err(ParseError::FingerprintNotLast { offset: 100 }));
+    assert_eq!(
+        Message::parse(&after_fp).map(|_| ()),
+        Err(ParseError::FingerprintNotLast { offset: 100 })
+    );
     // A flipped bit in a verified message: FINGERPRINT catches it, and so does the HMAC.
     let mut flipped = good.clone();
     flipped[30] ^= 0x01;
     let m = Message::parse(&flipped).unwrap();
-    assert!(matches!(m.verify_fingerprint(), Err(FingerprintError::Mismatch { .. })));
+    assert!(matches!(
+        m.verify_fingerprint(),
+        Err(FingerprintError::Mismatch { .. })
+    ));
     let key = IntegrityKey::short_term(SHORT_TERM_PASSWORD).unwrap();
     assert!(m.verify_integrity(&key).is_err());
 }
@@ -232,7 +302,8 @@ fn malformed_input_gets_a_specific_error() {
 fn attributes_after_message_integrity_are_ignored_except_sha256_and_fingerprint() {
     let key = IntegrityKey::new(b"key");
     let mut buf = [0u8; 256];
-    let mut b = MessageBuilder::new(&mut buf[..], MessageType::BINDING_REQUEST, [1; 12].into()).unwrap();
+    let mut b =
+        MessageBuilder::new(&mut buf[..], MessageType::BINDING_REQUEST, [1; 12].into()).unwrap();
     b.add(&Priority(5)).unwrap();
     b.add_message_integrity(&key).unwrap();
     b.add_message_integrity_sha256_truncated(&key, 16).unwrap();
@@ -247,11 +318,22 @@ fn attributes_after_message_integrity_are_ignored_except_sha256_and_fingerprint(
     let m = Message::parse(&spliced).unwrap();
     let seen: Vec<_> = m.attributes().map(|a| a.attribute_type).collect();
     use crate::AttributeType as T;
-    assert_eq!(seen, [T::PRIORITY, T::MESSAGE_INTEGRITY, T::MESSAGE_INTEGRITY_SHA256, T::FINGERPRINT]);
+    assert_eq!(
+        seen,
+        [
+            T::PRIORITY,
+            T::MESSAGE_INTEGRITY,
+            T::MESSAGE_INTEGRITY_SHA256,
+            T::FINGERPRINT
+        ]
+    );
     assert!(!m.has(T::SOFTWARE));
     // MESSAGE-INTEGRITY-SHA256 is preferred; it covers the spliced bytes, so it fails, while
     // the fingerprint (recomputed below) would not save it.
-    assert_eq!(m.verify_integrity(&key), Err(IntegrityError::Mismatch(T::MESSAGE_INTEGRITY_SHA256)));
+    assert_eq!(
+        m.verify_integrity(&key),
+        Err(IntegrityError::Mismatch(T::MESSAGE_INTEGRITY_SHA256))
+    );
 }
 
 #[test]
@@ -259,30 +341,64 @@ fn builder_enforces_attribute_order_and_buffer_size() {
     use crate::{AttributeType as T, BuildError};
     let key = IntegrityKey::new(b"k");
     let mut small = [0u8; 24];
-    let mut b = MessageBuilder::new(&mut small[..], MessageType::BINDING_REQUEST, [0; 12].into()).unwrap();
-    assert_eq!(b.add(&Priority(1)).err(), Some(BuildError::BufferTooSmall { needed: 28, capacity: 24 }));
+    let mut b =
+        MessageBuilder::new(&mut small[..], MessageType::BINDING_REQUEST, [0; 12].into()).unwrap();
+    assert_eq!(
+        b.add(&Priority(1)).err(),
+        Some(BuildError::BufferTooSmall {
+            needed: 28,
+            capacity: 24
+        })
+    );
 
     let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, [0; 12].into());
     b.add_message_integrity(&key).unwrap();
-    assert_eq!(b.add(&Priority(1)).err(), Some(BuildError::Misordered { attribute: T::PRIORITY, after: T::MESSAGE_INTEGRITY }));
+    assert_eq!(
+        b.add(&Priority(1)).err(),
+        Some(BuildError::Misordered {
+            attribute: T::PRIORITY,
+            after: T::MESSAGE_INTEGRITY
+        })
+    );
     assert_eq!(
         b.add_message_integrity(&key).err(),
-        Some(BuildError::Misordered { attribute: T::MESSAGE_INTEGRITY, after: T::MESSAGE_INTEGRITY })
+        Some(BuildError::Misordered {
+            attribute: T::MESSAGE_INTEGRITY,
+            after: T::MESSAGE_INTEGRITY
+        })
     );
-    assert_eq!(b.add_message_integrity_sha256_truncated(&key, 18).err(), Some(BuildError::BadIntegrityLength(18)));
+    assert_eq!(
+        b.add_message_integrity_sha256_truncated(&key, 18).err(),
+        Some(BuildError::BadIntegrityLength(18))
+    );
     b.add_fingerprint().unwrap();
-    assert_eq!(b.add_fingerprint().err(), Some(BuildError::Misordered { attribute: T::FINGERPRINT, after: T::FINGERPRINT }));
+    assert_eq!(
+        b.add_fingerprint().err(),
+        Some(BuildError::Misordered {
+            attribute: T::FINGERPRINT,
+            after: T::FINGERPRINT
+        })
+    );
     let data = vec![0u8; 70_000];
     let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, [0; 12].into());
-    assert!(matches!(b.add(&crate::attribute::Data(&data)), Err(BuildError::MessageTooLong { .. })));
+    assert!(matches!(
+        b.add(&crate::attribute::Data(&data)),
+        Err(BuildError::MessageTooLong { .. })
+    ));
 }
 
 #[test]
 fn classic_rfc3489_messages_are_read_and_answered_in_kind() {
     // A classic Binding request: no cookie, a 128-bit id, a CHANGE-REQUEST.
     let id = [9u8; 16];
-    let mut b = MessageBuilder::new_rfc3489(bytes::BytesMut::new(), MessageType::BINDING_REQUEST, id).unwrap();
-    b.add(&crate::attribute::ChangeRequest { change_ip: true, change_port: false }).unwrap();
+    let mut b =
+        MessageBuilder::new_rfc3489(bytes::BytesMut::new(), MessageType::BINDING_REQUEST, id)
+            .unwrap();
+    b.add(&crate::attribute::ChangeRequest {
+        change_ip: true,
+        change_port: false,
+    })
+    .unwrap();
     let request = b.into_bytes();
     let m = Message::parse(&request).unwrap();
     assert!(m.is_rfc3489());
@@ -302,13 +418,27 @@ fn classic_rfc3489_messages_are_read_and_answered_in_kind() {
 #[test]
 fn unknown_comprehension_required_attributes_are_reported() {
     let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, [0; 12].into());
-    let odd = crate::RawAttribute { attribute_type: crate::AttributeType::new(0x7001), value: b"x" };
-    let optional = crate::RawAttribute { attribute_type: crate::AttributeType::new(0xC001), value: b"y" };
-    b.add(&odd).unwrap().add(&optional).unwrap().add(&Priority(1)).unwrap();
+    let odd = crate::RawAttribute {
+        attribute_type: crate::AttributeType::new(0x7001),
+        value: b"x",
+    };
+    let optional = crate::RawAttribute {
+        attribute_type: crate::AttributeType::new(0xC001),
+        value: b"y",
+    };
+    b.add(&odd)
+        .unwrap()
+        .add(&optional)
+        .unwrap()
+        .add(&Priority(1))
+        .unwrap();
     let bytes = b.into_bytes();
     let m = Message::parse(&bytes).unwrap();
     let unknown: Vec<_> = m.unknown_comprehension_required().collect();
     assert_eq!(unknown, [crate::AttributeType::new(0x7001)]);
     // Unknown attributes stay readable as type + value.
-    assert_eq!(m.raw(crate::AttributeType::new(0xC001)).map(|a| a.value), Some(&b"y"[..]));
+    assert_eq!(
+        m.raw(crate::AttributeType::new(0xC001)).map(|a| a.value),
+        Some(&b"y"[..])
+    );
 }

@@ -69,22 +69,33 @@ fn xor(addr: SocketAddr, tid: &TransactionId) -> SocketAddr {
     let port = addr.port() ^ (MAGIC_COOKIE >> 16) as u16;
     let ip = match addr.ip() {
         IpAddr::V4(ip) => IpAddr::V4(Ipv4Addr::from(u32::from(ip) ^ MAGIC_COOKIE)),
-        IpAddr::V6(ip) => {
-            IpAddr::V6(Ipv6Addr::from(u128::from(ip) ^ u128::from_be_bytes(xor_key(tid))))
-        }
+        IpAddr::V6(ip) => IpAddr::V6(Ipv6Addr::from(
+            u128::from(ip) ^ u128::from_be_bytes(xor_key(tid)),
+        )),
     };
     SocketAddr::new(ip, port)
 }
 
 fn decode_plain(attribute: AttributeType, value: &[u8]) -> Result<SocketAddr, AttributeError> {
-    let bad_len = |min, max| AttributeError::BadLength { attribute, len: value.len(), min, max };
+    let bad_len = |min, max| AttributeError::BadLength {
+        attribute,
+        len: value.len(),
+        min,
+        max,
+    };
     let mut r = Reader::new(value);
     let (Some(_reserved), Some(family), Some(port)) = (r.u8(), r.u8(), r.u16()) else {
         return Err(bad_len(8, 20));
     };
     let ip = match AddressFamily::from_byte(attribute, family)? {
-        AddressFamily::Ipv4 => r.array::<4>().map(|b| IpAddr::from(b)).filter(|_| r.remaining() == 0),
-        AddressFamily::Ipv6 => r.array::<16>().map(|b| IpAddr::from(b)).filter(|_| r.remaining() == 0),
+        AddressFamily::Ipv4 => r
+            .array::<4>()
+            .map(IpAddr::from)
+            .filter(|_| r.remaining() == 0),
+        AddressFamily::Ipv6 => r
+            .array::<16>()
+            .map(IpAddr::from)
+            .filter(|_| r.remaining() == 0),
     };
     match (ip, family) {
         (Some(ip), _) => Ok(SocketAddr::new(ip, port)),
@@ -161,7 +172,9 @@ mod tests {
     use super::*;
     use crate::attribute::EncodeAttribute;
 
-    const TID: [u8; 12] = [0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae];
+    const TID: [u8; 12] = [
+        0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae,
+    ];
 
     fn encode(attr: &impl EncodeAttribute) -> Vec<u8> {
         let mut out = vec![0; attr.value_len()];
@@ -174,15 +187,23 @@ mod tests {
         let v4: SocketAddr = "192.0.2.1:32853".parse().unwrap();
         let wire = [0x00, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43];
         assert_eq!(encode(&XorMappedAddress(v4)), wire);
-        assert_eq!(XorMappedAddress::decode(&wire, &TID.into()), Ok(XorMappedAddress(v4)));
+        assert_eq!(
+            XorMappedAddress::decode(&wire, &TID.into()),
+            Ok(XorMappedAddress(v4))
+        );
 
-        let v6: SocketAddr = "[2001:db8:1234:5678:11:2233:4455:6677]:32853".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8:1234:5678:11:2233:4455:6677]:32853"
+            .parse()
+            .unwrap();
         let wire = [
             0x00, 0x02, 0xa1, 0x47, 0x01, 0x13, 0xa9, 0xfa, 0xa5, 0xd3, 0xf1, 0x79, 0xbc, 0x25,
             0xf4, 0xb5, 0xbe, 0xd2, 0xb9, 0xd9,
         ];
         assert_eq!(encode(&XorMappedAddress(v6)), wire);
-        assert_eq!(XorMappedAddress::decode(&wire, &TID.into()), Ok(XorMappedAddress(v6)));
+        assert_eq!(
+            XorMappedAddress::decode(&wire, &TID.into()),
+            Ok(XorMappedAddress(v6))
+        );
     }
 
     #[test]
@@ -192,7 +213,10 @@ mod tests {
         assert_eq!(wire, [0, 1, 0x0d, 0x96, 10, 0, 0, 1]);
         let mut liberal = wire.clone();
         liberal[0] = 0xff;
-        assert_eq!(MappedAddress::decode(&liberal, &TID.into()), Ok(MappedAddress(addr)));
+        assert_eq!(
+            MappedAddress::decode(&liberal, &TID.into()),
+            Ok(MappedAddress(addr))
+        );
     }
 
     #[test]
@@ -200,15 +224,28 @@ mod tests {
         let tid = TID.into();
         assert_eq!(
             MappedAddress::decode(&[0, 3, 0, 1, 1, 2, 3, 4], &tid),
-            Err(AttributeError::BadAddressFamily { attribute: AttributeType::MAPPED_ADDRESS, family: 3 })
+            Err(AttributeError::BadAddressFamily {
+                attribute: AttributeType::MAPPED_ADDRESS,
+                family: 3
+            })
         );
         assert!(matches!(
             XorMappedAddress::decode(&[0, 1, 0, 1, 1, 2, 3], &tid),
-            Err(AttributeError::BadLength { len: 7, min: 8, max: 8, .. })
+            Err(AttributeError::BadLength {
+                len: 7,
+                min: 8,
+                max: 8,
+                ..
+            })
         ));
         assert!(matches!(
             XorMappedAddress::decode(&[0, 2, 0, 1, 1, 2, 3, 4], &tid),
-            Err(AttributeError::BadLength { len: 8, min: 20, max: 20, .. })
+            Err(AttributeError::BadLength {
+                len: 8,
+                min: 20,
+                max: 20,
+                ..
+            })
         ));
         assert!(matches!(
             XorPeerAddress::decode(&[0, 1], &tid),

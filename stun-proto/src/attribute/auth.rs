@@ -72,7 +72,12 @@ impl<'a> DecodeAttribute<'a> for MessageIntegritySha256<'a> {
         if Self::is_valid_len(value.len()) {
             Ok(MessageIntegritySha256(value))
         } else {
-            Err(AttributeError::BadLength { attribute: Self::TYPE, len: value.len(), min: 16, max: 32 })
+            Err(AttributeError::BadLength {
+                attribute: Self::TYPE,
+                len: value.len(),
+                min: 16,
+                max: 32,
+            })
         }
     }
 }
@@ -143,7 +148,12 @@ impl<'a> DecodeAttribute<'a> for PasswordAlgorithm {
         let mut r = Reader::new(value);
         let algorithm = PasswordAlgorithm::read(Self::TYPE, &mut r)?;
         if r.remaining() != 0 {
-            return Err(AttributeError::BadLength { attribute: Self::TYPE, len: value.len(), min: 4, max: 4 });
+            return Err(AttributeError::BadLength {
+                attribute: Self::TYPE,
+                len: value.len(),
+                min: 4,
+                max: 4,
+            });
         }
         Ok(algorithm)
     }
@@ -225,7 +235,10 @@ mod tests {
 
     #[test]
     fn userhash_matches_rfc_8489_appendix_b() {
-        let hash = Userhash::compute("\u{30DE}\u{30C8}\u{30EA}\u{30C3}\u{30AF}\u{30B9}", "example.org");
+        let hash = Userhash::compute(
+            "\u{30DE}\u{30C8}\u{30EA}\u{30C3}\u{30AF}\u{30B9}",
+            "example.org",
+        );
         let expected = [
             0x4a, 0x3c, 0xf3, 0x8f, 0xef, 0x69, 0x92, 0xbd, 0xa9, 0x52, 0xc6, 0x78, 0x04, 0x17,
             0xda, 0x0f, 0x24, 0x81, 0x94, 0x15, 0x56, 0x9e, 0x60, 0xb2, 0x05, 0xc4, 0x6e, 0x41,
@@ -243,20 +256,32 @@ mod tests {
         let got: Vec<_> = list.iter().collect();
         assert_eq!(
             got,
-            [PasswordAlgorithm::Md5, PasswordAlgorithm::Unknown(9), PasswordAlgorithm::Sha256]
+            [
+                PasswordAlgorithm::Md5,
+                PasswordAlgorithm::Unknown(9),
+                PasswordAlgorithm::Sha256
+            ]
         );
         assert_eq!(
             PasswordAlgorithms::decode(&wire[..10], &tid),
-            Err(AttributeError::TruncatedList { attribute: AttributeType::PASSWORD_ALGORITHMS })
+            Err(AttributeError::TruncatedList {
+                attribute: AttributeType::PASSWORD_ALGORITHMS
+            })
         );
-        let offered = [PasswordAlgorithm::Md5, PasswordAlgorithm::Unknown(9), PasswordAlgorithm::Sha256];
+        let offered = [
+            PasswordAlgorithm::Md5,
+            PasswordAlgorithm::Unknown(9),
+            PasswordAlgorithm::Sha256,
+        ];
         assert_eq!(list, PasswordAlgorithms::new(&offered));
         assert_ne!(list, PasswordAlgorithms::new(&offered[..2]));
     }
 
     #[test]
     fn sha256_integrity_lengths_follow_section_14_6() {
-        let valid: Vec<usize> = (0..40).filter(|&n| MessageIntegritySha256::is_valid_len(n)).collect();
+        let valid: Vec<usize> = (0..40)
+            .filter(|&n| MessageIntegritySha256::is_valid_len(n))
+            .collect();
         assert_eq!(valid, [16, 20, 24, 28, 32]);
     }
 }

@@ -44,9 +44,16 @@ fn read_code_and_reason<'a>(
     attribute: AttributeType,
     r: &mut Reader<'a>,
 ) -> Result<(u16, &'a str), AttributeError> {
-    let bad_len = |len| AttributeError::BadLength { attribute, len, min: 4, max: 4 + MAX_REASON_BYTES };
+    let bad_len = |len| AttributeError::BadLength {
+        attribute,
+        len,
+        min: 4,
+        max: 4 + MAX_REASON_BYTES,
+    };
     let total = r.remaining() + 2;
-    let (Some(class), Some(number)) = (r.u8(), r.u8()) else { return Err(bad_len(total)) };
+    let (Some(class), Some(number)) = (r.u8(), r.u8()) else {
+        return Err(bad_len(total));
+    };
     let code = u16::from(class & 0x07) * 100 + u16::from(number);
     if !(3..=6).contains(&(class & 0x07)) || number > 99 {
         return Err(AttributeError::BadErrorCode { code });
@@ -55,7 +62,8 @@ fn read_code_and_reason<'a>(
     if reason.len() > MAX_REASON_BYTES {
         return Err(bad_len(total));
     }
-    let reason = std::str::from_utf8(reason).map_err(|_| AttributeError::InvalidUtf8 { attribute })?;
+    let reason =
+        std::str::from_utf8(reason).map_err(|_| AttributeError::InvalidUtf8 { attribute })?;
     Ok((code, reason))
 }
 
@@ -140,7 +148,12 @@ impl<'a> DecodeAttribute<'a> for ErrorCode<'a> {
 
     fn decode(value: &'a [u8], _: &TransactionId) -> Result<Self, AttributeError> {
         let mut r = Reader::new(value);
-        r.u16().ok_or(AttributeError::BadLength { attribute: Self::TYPE, len: value.len(), min: 4, max: 767 })?;
+        r.u16().ok_or(AttributeError::BadLength {
+            attribute: Self::TYPE,
+            len: value.len(),
+            min: 4,
+            max: 767,
+        })?;
         let (code, reason) = read_code_and_reason(Self::TYPE, &mut r)?;
         Ok(ErrorCode { code, reason })
     }
@@ -181,11 +194,19 @@ impl<'a> DecodeAttribute<'a> for AddressErrorCode<'a> {
     fn decode(value: &'a [u8], _: &TransactionId) -> Result<Self, AttributeError> {
         let mut r = Reader::new(value);
         let (Some(family), Some(_reserved)) = (r.u8(), r.u8()) else {
-            return Err(AttributeError::BadLength { attribute: Self::TYPE, len: value.len(), min: 4, max: 767 });
+            return Err(AttributeError::BadLength {
+                attribute: Self::TYPE,
+                len: value.len(),
+                min: 4,
+                max: 767,
+            });
         };
         let family = AddressFamily::from_byte(Self::TYPE, family)?;
         let (code, reason) = read_code_and_reason(Self::TYPE, &mut r)?;
-        Ok(AddressErrorCode { family, error: ErrorCode { code, reason } })
+        Ok(AddressErrorCode {
+            family,
+            error: ErrorCode { code, reason },
+        })
     }
 }
 
@@ -234,7 +255,9 @@ impl<'a> DecodeAttribute<'a> for UnknownAttributes<'a> {
 
     fn decode(value: &'a [u8], _: &TransactionId) -> Result<Self, AttributeError> {
         if value.len() % 2 != 0 {
-            return Err(AttributeError::TruncatedList { attribute: Self::TYPE });
+            return Err(AttributeError::TruncatedList {
+                attribute: Self::TYPE,
+            });
         }
         Ok(UnknownAttributes(ListRepr::Wire(value)))
     }
@@ -275,11 +298,26 @@ mod tests {
         assert_eq!(&wire[..4], [0, 0, 4, 38]);
         assert_eq!(&wire[4..], b"Stale Nonce");
         assert_eq!(ErrorCode::decode(&wire, &tid), Ok(stale));
-        assert_eq!(ErrorCode::new(299), Err(AttributeError::BadErrorCode { code: 299 }));
-        assert_eq!(ErrorCode::new(700), Err(AttributeError::BadErrorCode { code: 700 }));
-        assert_eq!(ErrorCode::decode(&[0, 0, 2, 0], &tid), Err(AttributeError::BadErrorCode { code: 200 }));
-        assert_eq!(ErrorCode::decode(&[0, 0, 4, 100], &tid), Err(AttributeError::BadErrorCode { code: 500 }));
-        assert!(matches!(ErrorCode::decode(&[0, 0, 4], &tid), Err(AttributeError::BadLength { .. })));
+        assert_eq!(
+            ErrorCode::new(299),
+            Err(AttributeError::BadErrorCode { code: 299 })
+        );
+        assert_eq!(
+            ErrorCode::new(700),
+            Err(AttributeError::BadErrorCode { code: 700 })
+        );
+        assert_eq!(
+            ErrorCode::decode(&[0, 0, 2, 0], &tid),
+            Err(AttributeError::BadErrorCode { code: 200 })
+        );
+        assert_eq!(
+            ErrorCode::decode(&[0, 0, 4, 100], &tid),
+            Err(AttributeError::BadErrorCode { code: 500 })
+        );
+        assert!(matches!(
+            ErrorCode::decode(&[0, 0, 4], &tid),
+            Err(AttributeError::BadLength { .. })
+        ));
     }
 
     #[test]
@@ -301,7 +339,9 @@ mod tests {
         assert_eq!(decoded, UnknownAttributes::new(&types));
         assert_eq!(
             UnknownAttributes::decode(&wire[..3], &tid),
-            Err(AttributeError::TruncatedList { attribute: AttributeType::UNKNOWN_ATTRIBUTES })
+            Err(AttributeError::TruncatedList {
+                attribute: AttributeType::UNKNOWN_ATTRIBUTES
+            })
         );
     }
 }

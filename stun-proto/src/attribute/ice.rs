@@ -26,11 +26,32 @@ mod tests {
     #[test]
     fn ice_attributes_have_fixed_sizes() {
         let tid = TransactionId::from([0; 12]);
-        assert_eq!(Priority::decode(&[0x6e, 0, 1, 0xff], &tid), Ok(Priority(0x6e0001ff)));
-        assert_eq!(IceControlled::decode(&[0x93, 0x2f, 0xf9, 0xb1, 0x51, 0x26, 0x3b, 0x36], &tid),
-            Ok(IceControlled(0x932f_f9b1_5126_3b36)));
+        assert_eq!(
+            Priority::decode(&[0x6e, 0, 1, 0xff], &tid),
+            Ok(Priority(0x6e0001ff))
+        );
+        assert_eq!(
+            IceControlled::decode(&[0x93, 0x2f, 0xf9, 0xb1, 0x51, 0x26, 0x3b, 0x36], &tid),
+            Ok(IceControlled(0x932f_f9b1_5126_3b36))
+        );
         assert_eq!(UseCandidate::decode(&[], &tid), Ok(UseCandidate));
-        assert!(matches!(UseCandidate::decode(&[0], &tid), Err(AttributeError::BadLength { len: 1, min: 0, max: 0, .. })));
-        assert!(matches!(Priority::decode(&[1, 2, 3], &tid), Err(AttributeError::BadLength { len: 3, min: 4, max: 4, .. })));
+        assert!(matches!(
+            UseCandidate::decode(&[0], &tid),
+            Err(AttributeError::BadLength {
+                len: 1,
+                min: 0,
+                max: 0,
+                ..
+            })
+        ));
+        assert!(matches!(
+            Priority::decode(&[1, 2, 3], &tid),
+            Err(AttributeError::BadLength {
+                len: 3,
+                min: 4,
+                max: 4,
+                ..
+            })
+        ));
     }
 }

@@ -206,7 +206,10 @@ impl<'a> RawAttribute<'a> {
         transaction_id: &TransactionId,
     ) -> Result<A, AttributeError> {
         if self.attribute_type != A::TYPE {
-            return Err(AttributeError::WrongType { expected: A::TYPE, found: self.attribute_type });
+            return Err(AttributeError::WrongType {
+                expected: A::TYPE,
+                found: self.attribute_type,
+            });
         }
         A::decode(self.value, transaction_id)
     }
@@ -323,7 +326,12 @@ pub(crate) fn fixed<const N: usize>(
     attribute: AttributeType,
     value: &[u8],
 ) -> Result<[u8; N], AttributeError> {
-    value.try_into().map_err(|_| AttributeError::BadLength { attribute, len: value.len(), min: N, max: N })
+    value.try_into().map_err(|_| AttributeError::BadLength {
+        attribute,
+        len: value.len(),
+        min: N,
+        max: N,
+    })
 }
 
 /// Every attribute this crate knows, decoded: what [`Message`](crate::Message)'s `Debug`
@@ -527,12 +535,18 @@ mod tests {
         assert!(AttributeType::new(0x7FFF).is_comprehension_required());
         assert!(!AttributeType::new(0x7FFF).is_known());
         assert_eq!(AttributeType::new(0x7FFF).to_string(), "attribute 0x7fff");
-        assert_eq!(AttributeType::XOR_MAPPED_ADDRESS.to_string(), "XOR-MAPPED-ADDRESS");
+        assert_eq!(
+            AttributeType::XOR_MAPPED_ADDRESS.to_string(),
+            "XOR-MAPPED-ADDRESS"
+        );
     }
 
     #[test]
     fn decoding_as_the_wrong_type_is_an_error() {
-        let raw = RawAttribute { attribute_type: AttributeType::PRIORITY, value: &[0, 0, 0, 1] };
+        let raw = RawAttribute {
+            attribute_type: AttributeType::PRIORITY,
+            value: &[0, 0, 0, 1],
+        };
         let tid = TransactionId::from([0; 12]);
         assert_eq!(raw.decode::<Priority>(&tid), Ok(Priority(1)));
         assert_eq!(

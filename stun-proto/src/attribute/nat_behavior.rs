@@ -87,12 +87,21 @@ mod tests {
     #[test]
     fn change_request_flags_are_bits_a_and_b() {
         let tid = TransactionId::from([0; 12]);
-        let both = ChangeRequest { change_ip: true, change_port: true };
+        let both = ChangeRequest {
+            change_ip: true,
+            change_port: true,
+        };
         assert_eq!(ChangeRequest::decode(&[0, 0, 0, 6], &tid), Ok(both));
         assert_eq!(
             ChangeRequest::decode(&[0, 0, 0, 2], &tid),
-            Ok(ChangeRequest { change_ip: false, change_port: true })
+            Ok(ChangeRequest {
+                change_ip: false,
+                change_port: true
+            })
         );
-        assert_eq!(ResponsePort::decode(&[0x0d, 0x96, 0xff, 0xff], &tid), Ok(ResponsePort(3478)));
+        assert_eq!(
+            ResponsePort::decode(&[0x0d, 0x96, 0xff, 0xff], &tid),
+            Ok(ResponsePort(3478))
+        );
     }
 }

@@ -10,20 +10,29 @@ use bytes::BufMut;
 use super::{AttributeError, AttributeType, DecodeAttribute, encode_with};
 use crate::header::TransactionId;
 
-fn validate<'a>(
+fn validate(
     attribute: AttributeType,
-    value: &'a [u8],
+    value: &[u8],
     max_bytes: usize,
     max_chars: Option<usize>,
-) -> Result<&'a str, AttributeError> {
+) -> Result<&str, AttributeError> {
     if value.len() > max_bytes {
-        return Err(AttributeError::BadLength { attribute, len: value.len(), min: 0, max: max_bytes });
+        return Err(AttributeError::BadLength {
+            attribute,
+            len: value.len(),
+            min: 0,
+            max: max_bytes,
+        });
     }
     let text = std::str::from_utf8(value).map_err(|_| AttributeError::InvalidUtf8 { attribute })?;
     if let Some(max) = max_chars {
         let count = text.chars().count();
         if count > max {
-            return Err(AttributeError::TooManyCharacters { attribute, count, max });
+            return Err(AttributeError::TooManyCharacters {
+                attribute,
+                count,
+                max,
+            });
         }
     }
     Ok(text)
@@ -82,23 +91,40 @@ mod tests {
     #[test]
     fn limits_are_enforced_on_both_sides() {
         let tid = TransactionId::from([0; 12]);
-        assert_eq!(Software::new("STUN test client").map(|s| s.as_str()), Ok("STUN test client"));
+        assert_eq!(
+            Software::new("STUN test client").map(|s| s.as_str()),
+            Ok("STUN test client")
+        );
         let long = "é".repeat(128);
         assert_eq!(
             Software::new(&long),
-            Err(AttributeError::TooManyCharacters { attribute: AttributeType::SOFTWARE, count: 128, max: 127 })
+            Err(AttributeError::TooManyCharacters {
+                attribute: AttributeType::SOFTWARE,
+                count: 128,
+                max: 127
+            })
         );
         assert_eq!(
             Realm::decode(long.as_bytes(), &tid),
-            Err(AttributeError::TooManyCharacters { attribute: AttributeType::REALM, count: 128, max: 127 })
+            Err(AttributeError::TooManyCharacters {
+                attribute: AttributeType::REALM,
+                count: 128,
+                max: 127
+            })
         );
         assert!(matches!(
             Username::decode(&[b'a'; 513], &tid),
-            Err(AttributeError::BadLength { len: 513, max: 512, .. })
+            Err(AttributeError::BadLength {
+                len: 513,
+                max: 512,
+                ..
+            })
         ));
         assert_eq!(
             Nonce::decode(&[0xff, 0xfe], &tid),
-            Err(AttributeError::InvalidUtf8 { attribute: AttributeType::NONCE })
+            Err(AttributeError::InvalidUtf8 {
+                attribute: AttributeType::NONCE
+            })
         );
     }
 }

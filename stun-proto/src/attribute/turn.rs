@@ -109,7 +109,9 @@ impl<'a> DecodeAttribute<'a> for EvenPort {
 
     fn decode(value: &'a [u8], _: &TransactionId) -> Result<Self, AttributeError> {
         let [flags] = fixed(Self::TYPE, value)?;
-        Ok(EvenPort { reserve: flags & 0x80 != 0 })
+        Ok(EvenPort {
+            reserve: flags & 0x80 != 0,
+        })
     }
 }
 
@@ -210,10 +212,20 @@ mod tests {
     #[test]
     fn turn_attributes_round_trip() {
         assert_eq!(round_trip(ChannelNumber(0x4001)), ChannelNumber(0x4001));
-        assert_eq!(round_trip(Lifetime(600)).as_duration(), Duration::from_secs(600));
-        assert_eq!(round_trip(EvenPort { reserve: true }), EvenPort { reserve: true });
+        assert_eq!(
+            round_trip(Lifetime(600)).as_duration(),
+            Duration::from_secs(600)
+        );
+        assert_eq!(
+            round_trip(EvenPort { reserve: true }),
+            EvenPort { reserve: true }
+        );
         assert_eq!(round_trip(RequestedTransport::UDP), RequestedTransport(17));
-        let icmp = Icmp { icmp_type: 3, code: 4, error_data: 1400 };
+        let icmp = Icmp {
+            icmp_type: 3,
+            code: 4,
+            error_data: 1400,
+        };
         assert_eq!(round_trip(icmp), icmp);
         let family = RequestedAddressFamily(AddressFamily::Ipv6);
         assert_eq!(round_trip(family), family);
