@@ -62,6 +62,8 @@
 //! codec in their own modules. RFC 3489's own MESSAGE-INTEGRITY (which padded the HMAC input to
 //! 64 bytes) is not implemented: classic clients without a TLS shared secret never send it.
 
+#![forbid(unsafe_code)]
+
 pub mod attribute;
 mod builder;
 mod credentials;
