@@ -1,0 +1,146 @@
+//! Alerts (RFC 5246 §7.2, RFC 6347 §4.1.2.7).
+//!
+//! A fatal alert ends the connection; close_notify ends it gracefully. Alerts are two bytes:
+//! level and description.
+
+use crate::error::DecodeError;
+
+/// Alert severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AlertLevel {
+    /// The connection may continue.
+    Warning,
+    /// The connection ends.
+    Fatal,
+}
+
+impl AlertLevel {
+    fn to_byte(self) -> u8 {
+        match self {
+            Self::Warning => 1,
+            Self::Fatal => 2,
+        }
+    }
+}
+
+macro_rules! descriptions {
+    ($($name:ident = $v:literal,)*) => {
+        /// Alert descriptions of RFC 5246 §7.2 (and RFC 5746 no_renegotiation).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub enum AlertDescription {
+            $(
+                #[doc = concat!("Alert code ", stringify!($v), ".")]
+                $name,
+            )*
+            /// A code this crate does not name.
+            Unknown(u8),
+        }
+
+        impl AlertDescription {
+            /// The wire value.
+            pub fn to_byte(self) -> u8 {
+                match self {
+                    $(Self::$name => $v,)*
+                    Self::Unknown(v) => v,
+                }
+            }
+
+            /// Parses a wire value.
+            pub fn from_byte(v: u8) -> Self {
+                match v {
+                    $($v => Self::$name,)*
+                    other => Self::Unknown(other),
+                }
+            }
+        }
+    };
+}
+
+descriptions! {
+    CloseNotify = 0,
+    UnexpectedMessage = 10,
+    BadRecordMac = 20,
+    RecordOverflow = 22,
+    HandshakeFailure = 40,
+    BadCertificate = 42,
+    UnsupportedCertificate = 43,
+    CertificateExpired = 45,
+    CertificateUnknown = 46,
+    IllegalParameter = 47,
+    DecodeError = 50,
+    DecryptError = 51,
+    ProtocolVersion = 70,
+    InsufficientSecurity = 71,
+    InternalError = 80,
+    UserCanceled = 90,
+    NoRenegotiation = 100,
+    UnsupportedExtension = 110,
+}
+
+/// A parsed alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Alert {
+    /// Severity; unknown levels parse as fatal.
+    pub level: AlertLevel,
+    /// What happened.
+    pub description: AlertDescription,
+}
+
+impl Alert {
+    /// A fatal alert.
+    pub fn fatal(description: AlertDescription) -> Self {
+        Self {
+            level: AlertLevel::Fatal,
+            description,
+        }
+    }
+
+    /// The close_notify warning alert.
+    pub fn close_notify() -> Self {
+        Self {
+            level: AlertLevel::Warning,
+            description: AlertDescription::CloseNotify,
+        }
+    }
+
+    /// Parses the two alert bytes.
+    pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+        match buf {
+            [level, description] => Ok(Self {
+                level: if *level == 1 {
+                    AlertLevel::Warning
+                } else {
+                    AlertLevel::Fatal
+                },
+                description: AlertDescription::from_byte(*description),
+            }),
+            [_] | [] => Err(DecodeError::Truncated),
+            _ => Err(DecodeError::TrailingBytes),
+        }
+    }
+
+    /// The two alert bytes.
+    pub fn to_bytes(self) -> [u8; 2] {
+        [self.level.to_byte(), self.description.to_byte()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let a = Alert::fatal(AlertDescription::BadCertificate);
+        assert_eq!(a.to_bytes(), [2, 42]);
+        assert_eq!(Alert::parse(&a.to_bytes()), Ok(a));
+        assert_eq!(Alert::parse(&[1, 0]), Ok(Alert::close_notify()));
+        assert_eq!(Alert::parse(&[1]), Err(DecodeError::Truncated));
+        assert_eq!(
+            AlertDescription::from_byte(201),
+            AlertDescription::Unknown(201)
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! Cipher suites, key exchange groups and signature schemes this crate negotiates.
+//!
+//! - Suites: RFC 5289 (AES-GCM with ECDHE-ECDSA) and RFC 7905 (ChaCha20-Poly1305).
+//! - Groups: RFC 8422 §5.1.1 (secp256r1) and RFC 8422 / RFC 7748 (x25519).
+//! - Signatures: ecdsa_secp256r1_sha256 only (RFC 5246 §7.4.1.4.1, RFC 8422 §5.1.2).
+
+use crate::crypto::{AeadAlgorithm, HashAlgorithm};
+
+/// A DTLS 1.2 cipher suite, all ECDHE with ECDSA authentication and an AEAD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CipherSuite {
+    /// TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 (0xC02B), mandatory for WebRTC.
+    EcdheEcdsaAes128GcmSha256,
+    /// TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 (0xC02C).
+    EcdheEcdsaAes256GcmSha384,
+    /// TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 (0xCCA9).
+    EcdheEcdsaChaCha20Poly1305Sha256,
+}
+
+impl CipherSuite {
+    /// Every suite, in our order of preference.
+    pub const ALL: [Self; 3] = [
+        Self::EcdheEcdsaAes128GcmSha256,
+        Self::EcdheEcdsaAes256GcmSha384,
+        Self::EcdheEcdsaChaCha20Poly1305Sha256,
+    ];
+
+    /// The IANA code point.
+    pub fn id(self) -> u16 {
+        match self {
+            Self::EcdheEcdsaAes128GcmSha256 => 0xc02b,
+            Self::EcdheEcdsaAes256GcmSha384 => 0xc02c,
+            Self::EcdheEcdsaChaCha20Poly1305Sha256 => 0xcca9,
+        }
+    }
+
+    /// The suite with code point `id`, if we implement it.
+    pub fn from_id(id: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.id() == id)
+    }
+
+    /// The OpenSSL name, handy for interop tests.
+    pub fn openssl_name(self) -> &'static str {
+        match self {
+            Self::EcdheEcdsaAes128GcmSha256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+            Self::EcdheEcdsaAes256GcmSha384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+            Self::EcdheEcdsaChaCha20Poly1305Sha256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        }
+    }
+
+    /// The record AEAD.
+    pub fn aead(self) -> AeadAlgorithm {
+        match self {
+            Self::EcdheEcdsaAes128GcmSha256 => AeadAlgorithm::Aes128Gcm,
+            Self::EcdheEcdsaAes256GcmSha384 => AeadAlgorithm::Aes256Gcm,
+            Self::EcdheEcdsaChaCha20Poly1305Sha256 => AeadAlgorithm::ChaCha20Poly1305,
+        }
+    }
+
+    /// The PRF hash (RFC 5246 §5, RFC 5289 §3).
+    pub fn prf_hash(self) -> HashAlgorithm {
+        match self {
+            Self::EcdheEcdsaAes256GcmSha384 => HashAlgorithm::Sha384,
+            _ => HashAlgorithm::Sha256,
+        }
+    }
+}
+
+/// An ECDHE group (RFC 8422 §5.1.1 NamedCurve).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NamedGroup {
+    /// secp256r1 (23).
+    Secp256r1,
+    /// x25519 (29).
+    X25519,
+}
+
+impl NamedGroup {
+    /// Every group, in our order of preference.
+    pub const ALL: [Self; 2] = [Self::X25519, Self::Secp256r1];
+
+    /// The IANA code point.
+    pub fn id(self) -> u16 {
+        match self {
+            Self::Secp256r1 => 23,
+            Self::X25519 => 29,
+        }
+    }
+
+    /// The group with code point `id`, if we implement it.
+    pub fn from_id(id: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.id() == id)
+    }
+
+    /// The length of a private key in bytes.
+    pub fn private_key_len(self) -> usize {
+        32
+    }
+
+    /// The OpenSSL name, handy for interop tests.
+    pub fn openssl_name(self) -> &'static str {
+        match self {
+            Self::Secp256r1 => "P-256",
+            Self::X25519 => "X25519",
+        }
+    }
+}
+
+/// ecdsa_secp256r1_sha256 (RFC 5246 SignatureAndHashAlgorithm {sha256(4), ecdsa(3)}).
+pub const ECDSA_SECP256R1_SHA256: u16 = 0x0403;
+
+/// TLS_EMPTY_RENEGOTIATION_INFO_SCSV (RFC 5746 §3.3).
+pub const EMPTY_RENEGOTIATION_INFO_SCSV: u16 = 0x00ff;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_points_round_trip() {
+        for s in CipherSuite::ALL {
+            assert_eq!(CipherSuite::from_id(s.id()), Some(s));
+        }
+        for g in NamedGroup::ALL {
+            assert_eq!(NamedGroup::from_id(g.id()), Some(g));
+        }
+        assert_eq!(CipherSuite::from_id(0x002f), None);
+        assert_eq!(CipherSuite::EcdheEcdsaAes128GcmSha256.id(), 0xc02b);
+    }
+}

@@ -1,0 +1,468 @@
+//! [`Dtls`]: one DTLS 1.2 association, either role, driven sans-IO.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand_core::CryptoRngCore;
+
+use crate::alert::{Alert, AlertDescription, AlertLevel};
+use crate::certificate::Fingerprint;
+use crate::cipher_suite::{CipherSuite, NamedGroup};
+use crate::client;
+use crate::config::Config;
+use crate::demux::{PacketKind, classify};
+use crate::engine::Engine;
+use crate::error::{Error, SendError};
+use crate::fragment::{FragmentOutcome, Message};
+use crate::handshake::hello::ClientHello;
+use crate::handshake::{FragmentView, HandshakeType};
+use crate::record::{ContentType, RecordView, records};
+use crate::server;
+use crate::srtp::SrtpKeyingMaterial;
+
+/// A datagram to send to the peer over the path the association runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// One UDP payload: one or more DTLS records, at most the configured MTU for handshake
+    /// flights.
+    pub payload: Bytes,
+}
+
+/// What [`Dtls::handle_datagram`] did with its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Handled {
+    /// The datagram was DTLS and was processed (records that failed checks are counted in
+    /// [`Stats`] and dropped).
+    Processed,
+    /// Not DTLS by its first byte (RFC 7983); returned to the caller untouched.
+    NotDtls(PacketKind),
+}
+
+/// Negotiated parameters, reported once when the handshake completes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HandshakeComplete {
+    /// The cipher suite protecting records.
+    pub cipher_suite: CipherSuite,
+    /// The ECDHE group used.
+    pub group: NamedGroup,
+    /// SRTP keys (RFC 5764 §4.2) when use_srtp was negotiated.
+    pub srtp: Option<SrtpKeyingMaterial>,
+    /// The peer's end-entity certificate (DER), already verified.
+    pub peer_certificate: Vec<u8>,
+    /// Its SHA-256 fingerprint.
+    pub peer_fingerprint: Fingerprint,
+}
+
+/// What the application must know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The handshake completed; application data may flow.
+    Connected(Box<HandshakeComplete>),
+    /// Application data from the peer.
+    ApplicationData(Vec<u8>),
+    /// The peer sent close_notify; we answered with ours.
+    PeerClosed,
+    /// A fatal fault ended the association.
+    Failed(Error),
+}
+
+/// Counters of what was dropped and why (DESIGN: bad datagrams are counted, not errors).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Records parsed from datagrams.
+    pub records_received: u64,
+    /// Datagrams whose framing broke (the rest of the datagram was dropped).
+    pub records_malformed: u64,
+    /// Records rejected by the anti-replay window (RFC 6347 §4.1.2.6).
+    pub records_replayed: u64,
+    /// Records that failed AEAD authentication (RFC 6347 §4.1.2.7).
+    pub records_failed_authentication: u64,
+    /// Records of an epoch we cannot read (or application data in epoch 0).
+    pub records_unexpected_epoch: u64,
+    /// Handshake fragments dropped (malformed, inconsistent, beyond the reassembly bounds).
+    pub fragments_dropped: u64,
+    /// Times we resent a flight (timer or peer retransmission).
+    pub flight_retransmits: u64,
+    /// Datagrams dropped because the transmit queue was full.
+    pub transmits_dropped: u64,
+    /// Application data records dropped because the event queue was full.
+    pub application_data_dropped: u64,
+    /// Unauthenticated alerts ignored after the handshake.
+    pub alerts_ignored: u64,
+}
+
+enum Phase {
+    Client(client::State),
+    Server(server::State),
+    Connected,
+    Closed,
+    Failed,
+}
+
+/// One DTLS 1.2 association (RFC 6347), client or server, as a sans-IO state machine.
+///
+/// # Drive loop
+///
+/// After creating it and after every `handle_*` call, drain [`poll_transmit`](Self::poll_transmit)
+/// (send each payload to the peer) and [`poll_event`](Self::poll_event) until both return
+/// `None`, then read [`poll_timeout`](Self::poll_timeout) and call
+/// [`handle_timeout`](Self::handle_timeout) when that instant is reached. Calling
+/// `handle_timeout` early or late is harmless.
+///
+/// The RNG `R` supplies randoms, ephemeral keys and the cookie secret; time only ever comes in
+/// as `now`.
+pub struct Dtls<R> {
+    engine: Engine,
+    rng: R,
+    phase: Phase,
+}
+
+impl<R: CryptoRngCore> Dtls<R> {
+    /// A client; flight 1 (ClientHello) is queued at once.
+    pub fn client(config: Config, mut rng: R, now: Instant) -> Result<Self, Error> {
+        let mut engine = Engine::new(config, true);
+        let state = client::start(&mut engine, &mut rng, now)?;
+        Ok(Self {
+            engine,
+            rng,
+            phase: Phase::Client(state),
+        })
+    }
+
+    /// A server, stateless until a ClientHello with a valid cookie arrives.
+    pub fn server(config: Config, mut rng: R) -> Self {
+        let engine = Engine::new(config, false);
+        let state = server::start(&mut rng);
+        Self {
+            engine,
+            rng,
+            phase: Phase::Server(state),
+        }
+    }
+
+    /// Feeds one received datagram.
+    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) -> Handled {
+        match classify(datagram) {
+            PacketKind::Dtls => {}
+            other => return Handled::NotDtls(other),
+        }
+        let mut retransmit = false;
+        for record in records(datagram) {
+            if matches!(self.phase, Phase::Closed | Phase::Failed) {
+                break;
+            }
+            let record = match record {
+                Ok(r) => r,
+                Err(_) => {
+                    self.engine.stats.records_malformed += 1;
+                    break;
+                }
+            };
+            if self.is_stateless_hello(&record) {
+                self.handle_initial_hello(now, &record);
+                continue;
+            }
+            let Some(plain) = self.engine.open_record(&record) else {
+                continue;
+            };
+            match record.header.content_type {
+                ContentType::Handshake => {
+                    self.handle_handshake(now, record.header.epoch, &plain, &mut retransmit);
+                }
+                ContentType::ChangeCipherSpec => {
+                    // Epoch 1 read keys are installed when derived; CCS carries no state here.
+                    if plain != [1] {
+                        self.engine.stats.records_malformed += 1;
+                    }
+                }
+                ContentType::Alert => self.handle_alert(record.header.epoch, &plain),
+                ContentType::ApplicationData => {
+                    if matches!(self.phase, Phase::Connected) {
+                        self.engine.push_event(Event::ApplicationData(plain));
+                    } else {
+                        self.engine.stats.records_unexpected_epoch += 1;
+                    }
+                }
+            }
+        }
+        if retransmit && !matches!(self.phase, Phase::Closed | Phase::Failed) {
+            if let Err(e) = self.engine.retransmit() {
+                self.fail(e);
+            }
+        }
+        Handled::Processed
+    }
+
+    /// Time has reached [`poll_timeout`](Self::poll_timeout): retransmit the current flight
+    /// with a doubled timer, or fail once `max_retransmits` is exhausted.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Closed | Phase::Failed) || !self.engine.timer.is_expired(now)
+        {
+            return;
+        }
+        if self.engine.timer.expiries() >= self.engine.config.max_retransmits {
+            self.fail(Error::HandshakeTimeout);
+            return;
+        }
+        self.engine.timer.on_expired(now);
+        if let Err(e) = self.engine.retransmit() {
+            self.fail(e);
+        }
+    }
+
+    /// Sends application data in one record (after [`Event::Connected`]).
+    pub fn handle_send(&mut self, _now: Instant, data: &[u8]) -> Result<(), SendError> {
+        match self.phase {
+            Phase::Connected => {}
+            Phase::Closed | Phase::Failed => return Err(SendError::Closed),
+            _ => return Err(SendError::NotConnected),
+        }
+        self.engine.send_application_data(data)
+    }
+
+    /// Closes the association with close_notify (RFC 5246 §7.2.1).
+    pub fn handle_close(&mut self, _now: Instant) {
+        if matches!(self.phase, Phase::Closed | Phase::Failed) {
+            return;
+        }
+        self.engine.send_alert(Alert::close_notify());
+        self.engine.clear_flight();
+        self.phase = Phase::Closed;
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.engine
+            .poll_transmit()
+            .map(|payload| Transmit { payload })
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.engine.poll_event()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called; `None` when no timer runs.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Closed | Phase::Failed => None,
+            _ => self.engine.timer.deadline(),
+        }
+    }
+
+    /// True for the client role.
+    pub fn is_client(&self) -> bool {
+        self.engine.is_client
+    }
+
+    /// True once the handshake completed and until close or failure.
+    pub fn is_connected(&self) -> bool {
+        matches!(self.phase, Phase::Connected)
+    }
+
+    /// True after close_notify was sent or received.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// True after a fatal error.
+    pub fn is_failed(&self) -> bool {
+        matches!(self.phase, Phase::Failed)
+    }
+
+    /// Drop counters.
+    pub fn stats(&self) -> Stats {
+        self.engine.stats
+    }
+
+    /// RFC 5705 keying material exporter; `None` before the handshake completes.
+    pub fn export_keying_material(
+        &self,
+        label: &[u8],
+        context: Option<&[u8]>,
+        len: usize,
+    ) -> Option<Vec<u8>> {
+        if !self.is_connected() {
+            return None;
+        }
+        let s = self.engine.session.as_ref()?;
+        Some(crate::prf::export_keying_material(
+            self.engine.config.provider,
+            s,
+            label,
+            context,
+            len,
+        ))
+    }
+
+    // ---- private -------------------------------------------------------------------------
+
+    fn is_stateless_hello(&self, record: &RecordView<'_>) -> bool {
+        matches!(
+            self.phase,
+            Phase::Server(server::State::AwaitClientHello(_))
+        ) && record.header.epoch == 0
+            && record.header.content_type == ContentType::Handshake
+    }
+
+    /// A ClientHello to the stateless server: it must arrive whole in one record.
+    fn handle_initial_hello(&mut self, now: Instant, record: &RecordView<'_>) {
+        self.engine.stats.records_received += 1;
+        let frag = match FragmentView::parse(record.fragment) {
+            Ok((f, _)) if f.msg_type == HandshakeType::ClientHello && f.is_complete() => f,
+            _ => {
+                self.engine.stats.fragments_dropped += 1;
+                return;
+            }
+        };
+        // Garbage before the cookie round trip is dropped: the server keeps no state yet.
+        let Ok(hello) = ClientHello::parse(frag.body) else {
+            self.engine.stats.fragments_dropped += 1;
+            return;
+        };
+        let Phase::Server(server::State::AwaitClientHello(state)) =
+            std::mem::replace(&mut self.phase, Phase::Failed)
+        else {
+            return;
+        };
+        match state.handle_client_hello(
+            &mut self.engine,
+            &mut self.rng,
+            now,
+            server::InitialHello {
+                record_seq: record.header.sequence,
+                message_seq: frag.message_seq,
+                hello: &hello,
+                body: frag.body,
+            },
+        ) {
+            Ok(next) => self.phase = Phase::Server(next),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn handle_handshake(&mut self, now: Instant, epoch: u16, plain: &[u8], retransmit: &mut bool) {
+        let mut rest = plain;
+        while !rest.is_empty() {
+            let frag = match FragmentView::parse(rest) {
+                Ok((f, tail)) => {
+                    rest = tail;
+                    f
+                }
+                Err(_) => {
+                    self.engine.stats.fragments_dropped += 1;
+                    return;
+                }
+            };
+            if matches!(self.phase, Phase::Connected) {
+                if frag.message_seq < self.engine.reassembler.next_seq() {
+                    *retransmit = true;
+                } else if epoch == 1 {
+                    // A new handshake under protection: renegotiation, refused (RFC 5746 §4.5).
+                    self.engine.send_alert(Alert {
+                        level: AlertLevel::Warning,
+                        description: AlertDescription::NoRenegotiation,
+                    });
+                } else {
+                    self.engine.stats.fragments_dropped += 1;
+                }
+                continue;
+            }
+            match self.engine.reassembler.insert(epoch, &frag) {
+                FragmentOutcome::Buffered => {}
+                FragmentOutcome::Retransmission => *retransmit = true,
+                _ => self.engine.stats.fragments_dropped += 1,
+            }
+        }
+        while let Some(msg) = self.engine.reassembler.pop() {
+            self.step(now, msg);
+            if !matches!(self.phase, Phase::Client(_) | Phase::Server(_)) {
+                break;
+            }
+        }
+    }
+
+    fn step(&mut self, now: Instant, msg: Message) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Failed);
+        let next = match phase {
+            Phase::Client(state) => {
+                match state.handle_message(&mut self.engine, &mut self.rng, now, msg) {
+                    Ok(client::Step::Next(s)) => Ok(Phase::Client(s)),
+                    Ok(client::Step::Done(done)) => {
+                        self.engine.push_event(Event::Connected(done));
+                        Ok(Phase::Connected)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Phase::Server(state) => match state.handle_message(&mut self.engine, now, msg) {
+                Ok(server::Step::Next(s)) => Ok(Phase::Server(s)),
+                Ok(server::Step::Done(done)) => {
+                    self.engine.push_event(Event::Connected(done));
+                    Ok(Phase::Connected)
+                }
+                Err(e) => Err(e),
+            },
+            other => Ok(other),
+        };
+        match next {
+            Ok(phase) => self.phase = phase,
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn handle_alert(&mut self, epoch: u16, plain: &[u8]) {
+        let Ok(alert) = Alert::parse(plain) else {
+            self.engine.stats.records_malformed += 1;
+            return;
+        };
+        // After the handshake only protected alerts count: a forged clear-text alert must not
+        // tear down an authenticated association.
+        if matches!(self.phase, Phase::Connected) && epoch == 0 {
+            self.engine.stats.alerts_ignored += 1;
+            return;
+        }
+        if alert.description == AlertDescription::CloseNotify {
+            self.engine.send_alert(Alert::close_notify());
+            self.engine.clear_flight();
+            self.engine.push_event(Event::PeerClosed);
+            self.phase = Phase::Closed;
+        } else if alert.level == AlertLevel::Fatal {
+            self.engine.clear_flight();
+            self.engine
+                .push_event(Event::Failed(Error::AlertReceived(alert.description)));
+            self.phase = Phase::Failed;
+        } else {
+            self.engine.stats.alerts_ignored += 1;
+        }
+    }
+
+    fn fail(&mut self, error: Error) {
+        if let Some(description) = error.alert() {
+            self.engine.send_alert(Alert::fatal(description));
+        }
+        self.engine.clear_flight();
+        self.engine.push_event(Event::Failed(error));
+        self.phase = Phase::Failed;
+    }
+}
+
+impl<R> std::fmt::Debug for Dtls<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let phase = match &self.phase {
+            Phase::Client(_) => "client handshake",
+            Phase::Server(_) => "server handshake",
+            Phase::Connected => "connected",
+            Phase::Closed => "closed",
+            Phase::Failed => "failed",
+        };
+        f.debug_struct("Dtls")
+            .field("phase", &phase)
+            .field("stats", &self.engine.stats)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,171 @@
+//! The AWS-LC provider (`aws-lc` feature) over `aws-lc-rs`.
+//!
+//! Reproducibility: ECDHE and certificate private keys are imported as raw scalars drawn from the
+//! injected RNG, so public keys and shared secrets are reproducible. ECDSA signing draws its
+//! nonce inside AWS-LC (`aws-lc-rs` ignores the RNG argument of `EcdsaKeyPair::sign`), so
+//! signatures in ServerKeyExchange, CertificateVerify and self-signed certificates differ from
+//! run to run; everything that depends on them (transcripts, Finished, keys) differs too.
+
+use aws_lc_rs::aead::{
+    AES_128_GCM, AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey,
+};
+use aws_lc_rs::agreement::{self, ECDH_P256, PrivateKey, UnparsedPublicKey, X25519};
+use aws_lc_rs::digest::{self, SHA256, SHA384};
+use aws_lc_rs::hmac;
+use aws_lc_rs::signature::{
+    self, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair,
+};
+
+use super::{AeadAlgorithm, AeadKey, CryptoProvider, HashAlgorithm, NONCE_LEN, TAG_LEN};
+use crate::cipher_suite::NamedGroup;
+use crate::error::CryptoError;
+
+/// The AWS-LC provider.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AwsLc;
+
+fn agreement_alg(group: NamedGroup) -> &'static agreement::Algorithm {
+    match group {
+        NamedGroup::Secp256r1 => &ECDH_P256,
+        NamedGroup::X25519 => &X25519,
+    }
+}
+
+impl CryptoProvider for AwsLc {
+    fn name(&self) -> &'static str {
+        "aws-lc"
+    }
+
+    fn hash(&self, alg: HashAlgorithm, parts: &[&[u8]]) -> Vec<u8> {
+        let mut ctx = digest::Context::new(match alg {
+            HashAlgorithm::Sha256 => &SHA256,
+            HashAlgorithm::Sha384 => &SHA384,
+        });
+        parts.iter().for_each(|p| ctx.update(p));
+        ctx.finish().as_ref().to_vec()
+    }
+
+    fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let key = hmac::Key::new(
+            match alg {
+                HashAlgorithm::Sha256 => hmac::HMAC_SHA256,
+                HashAlgorithm::Sha384 => hmac::HMAC_SHA384,
+            },
+            key,
+        );
+        let mut ctx = hmac::Context::with_key(&key);
+        parts.iter().for_each(|p| ctx.update(p));
+        ctx.sign().as_ref().to_vec()
+    }
+
+    fn ecdh_public_key(&self, group: NamedGroup, private: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let key = PrivateKey::from_private_key(agreement_alg(group), private)
+            .map_err(|_| CryptoError::InvalidPrivateKey)?;
+        let public = key
+            .compute_public_key()
+            .map_err(|_| CryptoError::InvalidPrivateKey)?;
+        Ok(public.as_ref().to_vec())
+    }
+
+    fn ecdh_shared_secret(
+        &self,
+        group: NamedGroup,
+        private: &[u8],
+        peer_public: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let alg = agreement_alg(group);
+        let key = PrivateKey::from_private_key(alg, private)
+            .map_err(|_| CryptoError::InvalidPrivateKey)?;
+        let shared = agreement::agree(
+            &key,
+            UnparsedPublicKey::new(alg, peer_public),
+            CryptoError::InvalidPublicKey,
+            |s| Ok(s.to_vec()),
+        )?;
+        if shared.iter().all(|b| *b == 0) {
+            return Err(CryptoError::DegenerateSharedSecret);
+        }
+        Ok(shared)
+    }
+
+    fn ecdsa_p256_public_key(&self, private: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.ecdh_public_key(NamedGroup::Secp256r1, private)
+    }
+
+    fn ecdsa_p256_sha256_sign(
+        &self,
+        private: &[u8],
+        public: &[u8],
+        message: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let pair = EcdsaKeyPair::from_private_key_and_public_key(
+            &ECDSA_P256_SHA256_ASN1_SIGNING,
+            private,
+            public,
+        )
+        .map_err(|_| CryptoError::InvalidPrivateKey)?;
+        debug_assert_eq!(pair.public_key().as_ref(), public);
+        // aws-lc-rs ignores this argument; the nonce comes from AWS-LC's own DRBG.
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let sig = pair
+            .sign(&rng, message)
+            .map_err(|_| CryptoError::SigningFailed)?;
+        Ok(sig.as_ref().to_vec())
+    }
+
+    fn ecdsa_p256_sha256_verify(
+        &self,
+        public: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        signature::UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, public)
+            .verify(message, signature)
+            .map_err(|_| CryptoError::BadSignature)
+    }
+
+    fn aead_key(&self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError> {
+        let unbound = UnboundKey::new(
+            match alg {
+                AeadAlgorithm::Aes128Gcm => &AES_128_GCM,
+                AeadAlgorithm::Aes256Gcm => &AES_256_GCM,
+                AeadAlgorithm::ChaCha20Poly1305 => &CHACHA20_POLY1305,
+            },
+            key,
+        )
+        .map_err(|_| CryptoError::InvalidKeyLength)?;
+        Ok(Box::new(LcKey(LessSafeKey::new(unbound))))
+    }
+}
+
+/// An AWS-LC AEAD behind [`AeadKey`].
+struct LcKey(LessSafeKey);
+
+impl AeadKey for LcKey {
+    fn seal_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        self.0
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), buf)
+            .map_err(|_| CryptoError::AeadSealFailed)
+    }
+
+    fn open_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        let len = self
+            .0
+            .open_in_place(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), buf)
+            .map_err(|_| CryptoError::AeadOpenFailed)?
+            .len();
+        debug_assert_eq!(len + TAG_LEN, buf.len());
+        buf.truncate(len);
+        Ok(())
+    }
+}

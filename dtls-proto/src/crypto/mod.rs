@@ -1,0 +1,188 @@
+//! The crypto provider boundary.
+//!
+//! Every primitive the handshake and the record layer use goes through [`CryptoProvider`]; the
+//! protocol code never names a crypto crate. Two providers ship:
+//!
+//! - [`RustCrypto`] (always available): pure Rust, `p256`, `x25519-dalek`, `aes-gcm`,
+//!   `chacha20poly1305`, `sha2`, `hmac`. Fully reproducible from the injected RNG: ECDSA nonces
+//!   are deterministic (RFC 6979).
+//! - `AwsLc` (cargo feature `aws-lc`): AWS-LC through `aws-lc-rs`. Ephemeral and certificate keys
+//!   still come from the injected RNG (imported as raw scalars), but AWS-LC draws ECDSA nonces
+//!   from its own entropy, so signatures differ between runs.
+//!
+//! Private keys cross this boundary as raw big-endian scalars drawn by the caller's RNG; that is
+//! what makes key generation reproducible with either provider.
+
+use std::fmt::Debug;
+
+use crate::cipher_suite::NamedGroup;
+use crate::error::CryptoError;
+
+mod rustcrypto;
+pub use rustcrypto::RustCrypto;
+
+#[cfg(feature = "aws-lc")]
+mod awslc;
+#[cfg(feature = "aws-lc")]
+pub use awslc::AwsLc;
+
+/// Length of every AEAD nonce used by DTLS 1.2 suites.
+pub const NONCE_LEN: usize = 12;
+/// Length of every AEAD tag used by DTLS 1.2 suites.
+pub const TAG_LEN: usize = 16;
+
+/// A hash function used by the PRF, transcripts and fingerprints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HashAlgorithm {
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+}
+
+impl HashAlgorithm {
+    /// Digest length in bytes.
+    pub fn output_len(self) -> usize {
+        match self {
+            Self::Sha256 => 32,
+            Self::Sha384 => 48,
+        }
+    }
+}
+
+/// A record AEAD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AeadAlgorithm {
+    /// AES-128-GCM (RFC 5288).
+    Aes128Gcm,
+    /// AES-256-GCM (RFC 5288).
+    Aes256Gcm,
+    /// ChaCha20-Poly1305 (RFC 7905).
+    ChaCha20Poly1305,
+}
+
+impl AeadAlgorithm {
+    /// Key length in bytes.
+    pub fn key_len(self) -> usize {
+        match self {
+            Self::Aes128Gcm => 16,
+            Self::Aes256Gcm | Self::ChaCha20Poly1305 => 32,
+        }
+    }
+
+    /// Implicit IV length from the key block (RFC 5288 §3: 4 for GCM; RFC 7905 §2: 12).
+    pub fn fixed_iv_len(self) -> usize {
+        match self {
+            Self::Aes128Gcm | Self::Aes256Gcm => 4,
+            Self::ChaCha20Poly1305 => 12,
+        }
+    }
+
+    /// Explicit nonce bytes carried in each record (8 for GCM, none for ChaCha20-Poly1305).
+    pub fn explicit_nonce_len(self) -> usize {
+        match self {
+            Self::Aes128Gcm | Self::Aes256Gcm => 8,
+            Self::ChaCha20Poly1305 => 0,
+        }
+    }
+}
+
+/// A keyed AEAD ready to protect records of one direction of one epoch.
+pub trait AeadKey: Send + Sync {
+    /// Encrypts `buf` in place and appends the tag.
+    fn seal_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), CryptoError>;
+
+    /// Authenticates and decrypts `buf` (ciphertext then tag) in place, removing the tag.
+    fn open_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), CryptoError>;
+}
+
+/// The primitives DTLS 1.2 needs.
+///
+/// Implementations must not draw randomness of their own for key generation: private keys are
+/// handed in as raw scalars. Where a backend cannot avoid internal randomness (ECDSA nonces in
+/// AWS-LC) the implementation documents it.
+pub trait CryptoProvider: Debug + Send + Sync {
+    /// A short name for logs, benches and test names.
+    fn name(&self) -> &'static str;
+
+    /// Hashes the concatenation of `parts`.
+    fn hash(&self, alg: HashAlgorithm, parts: &[&[u8]]) -> Vec<u8>;
+
+    /// HMAC of the concatenation of `parts` under `key`.
+    fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8>;
+
+    /// The public share for an ECDHE private scalar (uncompressed SEC1 point for P-256, the
+    /// u-coordinate for X25519). Fails when the scalar is not valid for the group.
+    fn ecdh_public_key(&self, group: NamedGroup, private: &[u8]) -> Result<Vec<u8>, CryptoError>;
+
+    /// The ECDHE shared secret (the x-coordinate for P-256, RFC 8422 §5.10).
+    fn ecdh_shared_secret(
+        &self,
+        group: NamedGroup,
+        private: &[u8],
+        peer_public: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
+
+    /// The uncompressed SEC1 public key for a P-256 ECDSA private scalar.
+    fn ecdsa_p256_public_key(&self, private: &[u8]) -> Result<Vec<u8>, CryptoError>;
+
+    /// An ASN.1 DER ECDSA P-256 signature over SHA-256(`message`).
+    fn ecdsa_p256_sha256_sign(
+        &self,
+        private: &[u8],
+        public: &[u8],
+        message: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
+
+    /// Verifies an ASN.1 DER ECDSA P-256 signature over SHA-256(`message`).
+    fn ecdsa_p256_sha256_verify(
+        &self,
+        public: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError>;
+
+    /// Keys an AEAD.
+    fn aead_key(&self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError>;
+}
+
+/// Every provider compiled into this build, for tests and benches that run against each.
+pub fn providers() -> Vec<&'static dyn CryptoProvider> {
+    let mut out: Vec<&'static dyn CryptoProvider> = vec![&RustCrypto];
+    #[cfg(feature = "aws-lc")]
+    out.push(&AwsLc);
+    out
+}
+
+/// Draws a private scalar for `group` from `rng` and returns it with its public share.
+///
+/// P-256 scalars outside `[1, n)` are redrawn (the chance is about 2^-32 per draw); after 16
+/// refusals the provider is considered broken.
+pub fn generate_key_pair(
+    provider: &dyn CryptoProvider,
+    group: NamedGroup,
+    rng: &mut dyn rand_core::CryptoRngCore,
+) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+    for _ in 0..16 {
+        let mut private = vec![0u8; group.private_key_len()];
+        rng.fill_bytes(&mut private);
+        match provider.ecdh_public_key(group, &private) {
+            Ok(public) => return Ok((private, public)),
+            Err(CryptoError::InvalidPrivateKey) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(CryptoError::InvalidPrivateKey)
+}

@@ -1,0 +1,188 @@
+//! The pure-Rust provider over the RustCrypto crates.
+//!
+//! Reproducibility: everything is a function of the inputs. Key scalars come from the caller
+//! (drawn from the injected RNG) and ECDSA uses RFC 6979 deterministic nonces.
+
+use aes_gcm::aead::consts::U12;
+use aes_gcm::aead::generic_array::GenericArray;
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes128Gcm, Aes256Gcm};
+use chacha20poly1305::ChaCha20Poly1305;
+use hmac::{Hmac, Mac};
+use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use sha2::{Digest, Sha256, Sha384};
+
+use super::{AeadAlgorithm, AeadKey, CryptoProvider, HashAlgorithm, NONCE_LEN};
+use crate::cipher_suite::NamedGroup;
+use crate::error::CryptoError;
+
+/// The RustCrypto provider (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RustCrypto;
+
+fn p256_secret(private: &[u8]) -> Result<p256::SecretKey, CryptoError> {
+    p256::SecretKey::from_slice(private).map_err(|_| CryptoError::InvalidPrivateKey)
+}
+
+fn x25519_secret(private: &[u8]) -> Result<x25519_dalek::StaticSecret, CryptoError> {
+    let bytes: [u8; 32] = private
+        .try_into()
+        .map_err(|_| CryptoError::InvalidPrivateKey)?;
+    Ok(x25519_dalek::StaticSecret::from(bytes))
+}
+
+impl CryptoProvider for RustCrypto {
+    fn name(&self) -> &'static str {
+        "rustcrypto"
+    }
+
+    fn hash(&self, alg: HashAlgorithm, parts: &[&[u8]]) -> Vec<u8> {
+        match alg {
+            HashAlgorithm::Sha256 => {
+                let mut h = Sha256::new();
+                parts.iter().for_each(|p| h.update(p));
+                h.finalize().to_vec()
+            }
+            HashAlgorithm::Sha384 => {
+                let mut h = Sha384::new();
+                parts.iter().for_each(|p| h.update(p));
+                h.finalize().to_vec()
+            }
+        }
+    }
+
+    fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        // HMAC accepts keys of any length, so the error arms are unreachable.
+        match alg {
+            HashAlgorithm::Sha256 => match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+                Ok(mut m) => {
+                    parts.iter().for_each(|p| m.update(p));
+                    m.finalize().into_bytes().to_vec()
+                }
+                Err(_) => Vec::new(),
+            },
+            HashAlgorithm::Sha384 => match <Hmac<Sha384> as Mac>::new_from_slice(key) {
+                Ok(mut m) => {
+                    parts.iter().for_each(|p| m.update(p));
+                    m.finalize().into_bytes().to_vec()
+                }
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+
+    fn ecdh_public_key(&self, group: NamedGroup, private: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match group {
+            NamedGroup::Secp256r1 => Ok(p256_secret(private)?
+                .public_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec()),
+            NamedGroup::X25519 => Ok(x25519_dalek::PublicKey::from(&x25519_secret(private)?)
+                .as_bytes()
+                .to_vec()),
+        }
+    }
+
+    fn ecdh_shared_secret(
+        &self,
+        group: NamedGroup,
+        private: &[u8],
+        peer_public: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        match group {
+            NamedGroup::Secp256r1 => {
+                let secret = p256_secret(private)?;
+                let peer = p256::PublicKey::from_sec1_bytes(peer_public)
+                    .map_err(|_| CryptoError::InvalidPublicKey)?;
+                let shared =
+                    p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), peer.as_affine());
+                Ok(shared.raw_secret_bytes().to_vec())
+            }
+            NamedGroup::X25519 => {
+                let peer: [u8; 32] = peer_public
+                    .try_into()
+                    .map_err(|_| CryptoError::InvalidPublicKey)?;
+                let shared =
+                    x25519_secret(private)?.diffie_hellman(&x25519_dalek::PublicKey::from(peer));
+                if !shared.was_contributory() {
+                    return Err(CryptoError::DegenerateSharedSecret);
+                }
+                Ok(shared.as_bytes().to_vec())
+            }
+        }
+    }
+
+    fn ecdsa_p256_public_key(&self, private: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.ecdh_public_key(NamedGroup::Secp256r1, private)
+    }
+
+    fn ecdsa_p256_sha256_sign(
+        &self,
+        private: &[u8],
+        _public: &[u8],
+        message: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let key = SigningKey::from_slice(private).map_err(|_| CryptoError::InvalidPrivateKey)?;
+        let sig: Signature = key
+            .try_sign(message)
+            .map_err(|_| CryptoError::SigningFailed)?;
+        Ok(sig.to_der().as_bytes().to_vec())
+    }
+
+    fn ecdsa_p256_sha256_verify(
+        &self,
+        public: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        let key =
+            VerifyingKey::from_sec1_bytes(public).map_err(|_| CryptoError::InvalidPublicKey)?;
+        let sig = Signature::from_der(signature).map_err(|_| CryptoError::BadSignature)?;
+        key.verify(message, &sig)
+            .map_err(|_| CryptoError::BadSignature)
+    }
+
+    fn aead_key(&self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError> {
+        if key.len() != alg.key_len() {
+            return Err(CryptoError::InvalidKeyLength);
+        }
+        let bad = |_| CryptoError::InvalidKeyLength;
+        Ok(match alg {
+            AeadAlgorithm::Aes128Gcm => Box::new(Rc(Aes128Gcm::new_from_slice(key).map_err(bad)?)),
+            AeadAlgorithm::Aes256Gcm => Box::new(Rc(Aes256Gcm::new_from_slice(key).map_err(bad)?)),
+            AeadAlgorithm::ChaCha20Poly1305 => {
+                Box::new(Rc(ChaCha20Poly1305::new_from_slice(key).map_err(bad)?))
+            }
+        })
+    }
+}
+
+/// A RustCrypto AEAD behind [`AeadKey`].
+struct Rc<A>(A);
+
+impl<A: AeadInPlace<NonceSize = U12> + Send + Sync> AeadKey for Rc<A> {
+    fn seal_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        self.0
+            .encrypt_in_place(GenericArray::from_slice(nonce), aad, buf)
+            .map_err(|_| CryptoError::AeadSealFailed)
+    }
+
+    fn open_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        self.0
+            .decrypt_in_place(GenericArray::from_slice(nonce), aad, buf)
+            .map_err(|_| CryptoError::AeadOpenFailed)
+    }
+}

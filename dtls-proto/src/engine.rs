@@ -1,0 +1,488 @@
+//! Mechanics shared by both roles: epochs, sequence numbers, record protection, the anti-replay
+//! windows, the transcript, flights with their timer, fragmentation, and the bounded output
+//! queues.
+//!
+//! `client.rs` and `server.rs` decide *what* to send and accept; the engine decides *how*
+//! (RFC 6347 §4.1 records, §4.2.3 fragmentation, §4.2.4 retransmission).
+//!
+//! Epochs: 0 is the clear-text handshake, 1 the single protected epoch (renegotiation is
+//! refused, so there is never an epoch 2). Read keys of epoch 1 are installed as soon as they
+//! are derived, so a Finished that overtakes a lost ChangeCipherSpec is still accepted; Finished
+//! is only ever accepted under epoch 1 protection.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::alert::Alert;
+use crate::cipher_suite::CipherSuite;
+use crate::config::Config;
+use crate::connection::{Event, Stats};
+use crate::crypto::HashAlgorithm;
+use crate::error::{Error, SendError};
+use crate::flight::{FlightItem, RetransmitTimer};
+use crate::fragment::{Message, Reassembler};
+use crate::handshake::{self, HandshakeType};
+use crate::prf::{self, KeyBlock, SessionSecrets};
+use crate::record::{
+    ContentType, DTLS_1_2, HEADER_LEN, MAX_PLAINTEXT_LEN, MAX_SEQUENCE, Protection, RecordHeader,
+    RecordView,
+};
+use crate::replay::ReplayWindow;
+
+/// Bound on queued outgoing datagrams.
+pub const MAX_TRANSMITS: usize = 256;
+/// Bound on queued events.
+pub const MAX_EVENTS: usize = 256;
+/// Bound on the transcript (all handshake messages of one handshake).
+const MAX_TRANSCRIPT: usize = 128 * 1024;
+
+/// Shared per-connection mechanics.
+pub struct Engine {
+    pub config: Config,
+    pub is_client: bool,
+    write_epoch: u16,
+    write_seq: [u64; 2],
+    write_protection: Option<Protection>,
+    read_protection: Option<Protection>,
+    replay: [ReplayWindow; 2],
+    next_message_seq: u16,
+    pub reassembler: Reassembler,
+    transcript: Vec<u8>,
+    flight: Vec<FlightItem>,
+    pub timer: RetransmitTimer,
+    transmits: VecDeque<Bytes>,
+    events: VecDeque<Event>,
+    pub stats: Stats,
+    pub session: Option<SessionSecrets>,
+}
+
+impl Engine {
+    pub fn new(config: Config, is_client: bool) -> Self {
+        let timer = RetransmitTimer::new(config.retransmit_initial, config.retransmit_max);
+        let reassembler = Reassembler::new(config.max_handshake_message_len);
+        Self {
+            config,
+            is_client,
+            write_epoch: 0,
+            write_seq: [0; 2],
+            write_protection: None,
+            read_protection: None,
+            replay: [ReplayWindow::new(), ReplayWindow::new()],
+            next_message_seq: 0,
+            reassembler,
+            transcript: Vec::new(),
+            flight: Vec::new(),
+            timer,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            session: None,
+        }
+    }
+
+    // ---- output queues -------------------------------------------------------------------
+
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn queue_datagram(&mut self, datagram: Vec<u8>) {
+        if self.transmits.len() >= MAX_TRANSMITS {
+            self.stats.transmits_dropped += 1;
+            return;
+        }
+        self.transmits.push_back(Bytes::from(datagram));
+    }
+
+    pub fn transmit_queue_is_full(&self) -> bool {
+        self.transmits.len() >= MAX_TRANSMITS
+    }
+
+    /// Queues an event; application data beyond the bound is dropped and counted, other events
+    /// (at most a handful per connection) always fit.
+    pub fn push_event(&mut self, event: Event) {
+        if matches!(event, Event::ApplicationData(_)) && self.events.len() >= MAX_EVENTS {
+            self.stats.application_data_dropped += 1;
+            return;
+        }
+        self.events.push_back(event);
+    }
+
+    // ---- records -------------------------------------------------------------------------
+
+    fn overhead(&self, epoch: u16) -> usize {
+        match (epoch, &self.write_protection) {
+            (1, Some(p)) => p.overhead(),
+            _ => 0,
+        }
+    }
+
+    fn next_write_seq(&mut self, epoch: u16) -> Result<u64, Error> {
+        let slot = &mut self.write_seq[usize::from(epoch.min(1))];
+        if *slot > MAX_SEQUENCE {
+            return Err(Error::SequenceNumberExhausted);
+        }
+        let seq = *slot;
+        *slot += 1;
+        Ok(seq)
+    }
+
+    /// Appends one record to `out`, protected when `epoch` is 1.
+    fn write_record(
+        &mut self,
+        out: &mut Vec<u8>,
+        content_type: ContentType,
+        epoch: u16,
+        payload: &[u8],
+    ) -> Result<(), Error> {
+        let sequence = self.next_write_seq(epoch)?;
+        let header = RecordHeader {
+            content_type,
+            version: DTLS_1_2,
+            epoch,
+            sequence,
+        };
+        match (epoch, &self.write_protection) {
+            (0, _) => {
+                header.encode(payload.len(), out);
+                out.extend_from_slice(payload);
+            }
+            (_, Some(p)) => p.seal(&header, payload, out)?,
+            // Epoch 1 is only written after keys are installed; refuse rather than leak plaintext.
+            (_, None) => return Err(Error::Crypto(crate::error::CryptoError::AeadSealFailed)),
+        }
+        Ok(())
+    }
+
+    /// Checks replay, then authenticates and decrypts. `None` means dropped (and counted).
+    pub fn open_record(&mut self, record: &RecordView<'_>) -> Option<Vec<u8>> {
+        self.stats.records_received += 1;
+        let epoch = record.header.epoch;
+        if epoch > 1 {
+            self.stats.records_unexpected_epoch += 1;
+            return None;
+        }
+        let window = &self.replay[usize::from(epoch)];
+        if !window.is_fresh(record.header.sequence) {
+            self.stats.records_replayed += 1;
+            return None;
+        }
+        let plaintext = if epoch == 0 {
+            if record.header.content_type == ContentType::ApplicationData {
+                self.stats.records_unexpected_epoch += 1;
+                return None;
+            }
+            record.fragment.to_vec()
+        } else {
+            let Some(p) = &self.read_protection else {
+                self.stats.records_unexpected_epoch += 1;
+                return None;
+            };
+            match p.open(record) {
+                Ok(plain) => plain,
+                Err(_) => {
+                    self.stats.records_failed_authentication += 1;
+                    return None;
+                }
+            }
+        };
+        self.replay[usize::from(epoch)].mark(record.header.sequence);
+        Some(plaintext)
+    }
+
+    /// Installs epoch 1 keys in both directions.
+    pub fn install_keys(&mut self, suite: CipherSuite, keys: &KeyBlock) -> Result<(), Error> {
+        let provider = self.config.provider;
+        let client = Protection::new(provider, suite, &keys.client_key, &keys.client_iv)?;
+        let server = Protection::new(provider, suite, &keys.server_key, &keys.server_iv)?;
+        let (write, read) = if self.is_client {
+            (client, server)
+        } else {
+            (server, client)
+        };
+        self.write_protection = Some(write);
+        self.read_protection = Some(read);
+        Ok(())
+    }
+
+    // ---- transcript ----------------------------------------------------------------------
+
+    pub fn transcript(&self) -> &[u8] {
+        &self.transcript
+    }
+
+    pub fn transcript_hash(&self, alg: HashAlgorithm) -> Vec<u8> {
+        self.config.provider.hash(alg, &[&self.transcript])
+    }
+
+    pub fn transcript_reset(&mut self) {
+        self.transcript.clear();
+    }
+
+    /// Adds a whole message in its canonical DTLS form (RFC 6347 §4.2.6).
+    pub fn transcript_push(
+        &mut self,
+        msg_type: HandshakeType,
+        seq: u16,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        if self.transcript.len() + body.len() + handshake::HEADER_LEN > MAX_TRANSCRIPT {
+            return Err(Error::HandshakeMessageTooLarge(body.len()));
+        }
+        handshake::transcript_bytes(msg_type, seq, body, &mut self.transcript);
+        Ok(())
+    }
+
+    pub fn transcript_push_received(&mut self, msg: &Message) -> Result<(), Error> {
+        self.transcript_push(msg.msg_type, msg.seq, &msg.body)
+    }
+
+    // ---- flights -------------------------------------------------------------------------
+
+    pub fn set_next_message_seq(&mut self, seq: u16) {
+        self.next_message_seq = seq;
+    }
+
+    /// Starts preparing a new flight; the previous one is forgotten.
+    pub fn begin_flight(&mut self) {
+        self.flight.clear();
+    }
+
+    /// Adds a handshake message to the flight and, if `in_transcript`, to the transcript.
+    pub fn push_handshake(
+        &mut self,
+        msg_type: HandshakeType,
+        body: Vec<u8>,
+        in_transcript: bool,
+    ) -> Result<u16, Error> {
+        let seq = self.next_message_seq;
+        self.next_message_seq = self.next_message_seq.wrapping_add(1);
+        if in_transcript {
+            self.transcript_push(msg_type, seq, &body)?;
+        }
+        let epoch = if self
+            .flight
+            .iter()
+            .any(|i| matches!(i, FlightItem::ChangeCipherSpec))
+        {
+            1
+        } else {
+            0
+        };
+        self.flight.push(FlightItem::Handshake {
+            epoch,
+            msg_type,
+            seq,
+            body,
+        });
+        Ok(seq)
+    }
+
+    pub fn push_change_cipher_spec(&mut self) {
+        self.flight.push(FlightItem::ChangeCipherSpec);
+    }
+
+    /// Sends the prepared flight; arms the timer unless this is the last flight of the
+    /// handshake (RFC 6347 §4.2.4: the final flight is only resent on request).
+    pub fn send_flight(&mut self, now: Instant, arm_timer: bool) -> Result<(), Error> {
+        self.write_flight()?;
+        if arm_timer {
+            self.timer.start(now);
+        } else {
+            self.timer.stop();
+        }
+        Ok(())
+    }
+
+    /// Resends the current flight with fresh record sequence numbers.
+    pub fn retransmit(&mut self) -> Result<(), Error> {
+        if self.flight.is_empty() {
+            return Ok(());
+        }
+        self.stats.flight_retransmits += 1;
+        self.write_flight()
+    }
+
+    pub fn clear_flight(&mut self) {
+        self.flight.clear();
+        self.timer.stop();
+    }
+
+    /// Encodes the flight into datagrams of at most `mtu` bytes, fragmenting handshake
+    /// messages and packing several records per datagram (RFC 6347 §4.1.1, §4.2.3).
+    fn write_flight(&mut self) -> Result<(), Error> {
+        let mtu = self.config.mtu;
+        let flight = std::mem::take(&mut self.flight);
+        let mut dgram = Vec::with_capacity(mtu);
+        let mut result = Ok(());
+        for item in &flight {
+            match item {
+                FlightItem::ChangeCipherSpec => {
+                    if !dgram.is_empty() && dgram.len() + HEADER_LEN + 1 > mtu {
+                        self.queue_datagram(std::mem::take(&mut dgram));
+                    }
+                    if let Err(e) =
+                        self.write_record(&mut dgram, ContentType::ChangeCipherSpec, 0, &[1])
+                    {
+                        result = Err(e);
+                        break;
+                    }
+                    self.write_epoch = 1;
+                }
+                FlightItem::Handshake {
+                    epoch,
+                    msg_type,
+                    seq,
+                    body,
+                } => {
+                    let fixed = HEADER_LEN + self.overhead(*epoch) + handshake::HEADER_LEN;
+                    let mut offset = 0;
+                    loop {
+                        let left = body.len() - offset;
+                        let mut room = mtu.saturating_sub(dgram.len() + fixed);
+                        // Start a new datagram rather than send a sliver.
+                        if room < left.min(32) && !dgram.is_empty() {
+                            self.queue_datagram(std::mem::take(&mut dgram));
+                            room = mtu.saturating_sub(fixed);
+                        }
+                        // A stateless server cannot reassemble a ClientHello (RFC 6347
+                        // §4.2.1), so it always goes whole, even beyond the MTU.
+                        let take = if *msg_type == HandshakeType::ClientHello {
+                            left
+                        } else {
+                            left.min(room.max(1))
+                        };
+                        let mut fragment = Vec::with_capacity(handshake::HEADER_LEN + take);
+                        handshake::encode_fragment(
+                            *msg_type,
+                            *seq,
+                            body.len(),
+                            offset,
+                            &body[offset..offset + take],
+                            &mut fragment,
+                        );
+                        if let Err(e) =
+                            self.write_record(&mut dgram, ContentType::Handshake, *epoch, &fragment)
+                        {
+                            result = Err(e);
+                            break;
+                        }
+                        offset += take;
+                        if offset >= body.len() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if !dgram.is_empty() {
+            self.queue_datagram(dgram);
+        }
+        self.flight = flight;
+        result
+    }
+
+    /// Sends one handshake message outside any flight, with a chosen record sequence number
+    /// (the stateless HelloVerifyRequest, RFC 6347 §4.2.1).
+    pub fn send_stateless(
+        &mut self,
+        record_seq: u64,
+        msg_type: HandshakeType,
+        message_seq: u16,
+        body: &[u8],
+    ) {
+        let mut fragment = Vec::new();
+        handshake::encode_fragment(msg_type, message_seq, body.len(), 0, body, &mut fragment);
+        let header = RecordHeader {
+            content_type: ContentType::Handshake,
+            version: DTLS_1_2,
+            epoch: 0,
+            sequence: record_seq.min(MAX_SEQUENCE),
+        };
+        let mut out = Vec::new();
+        header.encode(fragment.len(), &mut out);
+        out.extend_from_slice(&fragment);
+        self.write_seq[0] = self.write_seq[0].max(record_seq.saturating_add(1));
+        self.queue_datagram(out);
+    }
+
+    // ---- alerts and application data -----------------------------------------------------
+
+    pub fn send_alert(&mut self, alert: Alert) {
+        let epoch = self.write_epoch;
+        let mut out = Vec::new();
+        if self
+            .write_record(&mut out, ContentType::Alert, epoch, &alert.to_bytes())
+            .is_ok()
+        {
+            self.queue_datagram(out);
+        }
+    }
+
+    pub fn send_application_data(&mut self, data: &[u8]) -> Result<(), SendError> {
+        if data.len() > MAX_PLAINTEXT_LEN {
+            return Err(SendError::TooLarge {
+                len: data.len(),
+                max: MAX_PLAINTEXT_LEN,
+            });
+        }
+        if self.transmit_queue_is_full() {
+            return Err(SendError::QueueFull);
+        }
+        let mut out = Vec::with_capacity(HEADER_LEN + data.len() + 32);
+        self.write_record(&mut out, ContentType::ApplicationData, 1, data)?;
+        self.queue_datagram(out);
+        Ok(())
+    }
+
+    // ---- session -------------------------------------------------------------------------
+
+    /// Derives the master secret and the epoch 1 keys once ClientKeyExchange is in the
+    /// transcript (RFC 7627 §4: the session hash covers up to ClientKeyExchange).
+    pub fn derive_session(
+        &mut self,
+        suite: CipherSuite,
+        pre_master_secret: &[u8],
+        client_random: [u8; 32],
+        server_random: [u8; 32],
+    ) -> Result<(), Error> {
+        let provider = self.config.provider;
+        let session_hash = self.transcript_hash(suite.prf_hash());
+        let master_secret =
+            prf::extended_master_secret(provider, suite, pre_master_secret, &session_hash);
+        let keys = prf::key_block(
+            provider,
+            suite,
+            &master_secret,
+            &client_random,
+            &server_random,
+        );
+        self.install_keys(suite, &keys)?;
+        self.session = Some(SessionSecrets {
+            suite,
+            master_secret,
+            client_random,
+            server_random,
+        });
+        Ok(())
+    }
+
+    /// verify_data for `client`'s Finished over the current transcript.
+    pub fn verify_data(&self, client: bool) -> Option<Vec<u8>> {
+        let s = self.session.as_ref()?;
+        let hash = self.transcript_hash(s.suite.prf_hash());
+        Some(prf::verify_data(
+            self.config.provider,
+            s.suite,
+            &s.master_secret,
+            client,
+            &hash,
+        ))
+    }
+}

@@ -1,0 +1,283 @@
+//! Reassembly of handshake fragments (RFC 6347 §4.2.3).
+//!
+//! Messages may arrive fragmented, out of order, overlapping and duplicated. The [`Reassembler`]
+//! keeps at most [`MAX_PENDING_MESSAGES`] messages ahead of the next expected `message_seq`,
+//! each at most `max_message_len` bytes and tracked by at most [`MAX_RANGES`] disjoint byte
+//! ranges; fragments beyond those bounds are dropped (and counted by the caller), never buffered.
+//! Complete messages come out strictly in `message_seq` order.
+//!
+//! Fragmentation on the sending side lives with record writing in the engine (`engine.rs`).
+
+use crate::handshake::{FragmentView, HandshakeType};
+
+/// How many messages beyond the next expected one may be buffered.
+pub const MAX_PENDING_MESSAGES: usize = 8;
+/// How many disjoint received ranges one message may have.
+pub const MAX_RANGES: usize = 32;
+
+/// A complete handshake message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Type.
+    pub msg_type: HandshakeType,
+    /// message_seq.
+    pub seq: u16,
+    /// Epoch of the records that carried it (all fragments share it).
+    pub epoch: u16,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// What happened to one fragment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FragmentOutcome {
+    /// Stored (or a duplicate of stored bytes).
+    Buffered,
+    /// Belongs to a message already delivered: the peer retransmitted (RFC 6347 §4.2.4).
+    Retransmission,
+    /// Too far ahead of the next expected message.
+    TooFarAhead,
+    /// Disagrees with earlier fragments of the same message (type, length or epoch).
+    Inconsistent,
+    /// Message longer than the bound, or too many gaps.
+    OverBound,
+}
+
+#[derive(Debug)]
+struct Partial {
+    seq: u16,
+    msg_type: HandshakeType,
+    epoch: u16,
+    body: Vec<u8>,
+    /// Sorted, disjoint, non-adjacent `[start, end)` ranges received.
+    ranges: Vec<(usize, usize)>,
+}
+
+impl Partial {
+    fn is_complete(&self) -> bool {
+        self.body.is_empty() || self.ranges == [(0, self.body.len())]
+    }
+
+    /// Merges `[start, end)` into the ranges; false if it would exceed [`MAX_RANGES`].
+    fn add_range(&mut self, start: usize, end: usize) -> bool {
+        if start == end {
+            return true;
+        }
+        let mut merged = (start, end);
+        let mut out = Vec::with_capacity(self.ranges.len() + 1);
+        let mut placed = false;
+        for &(s, e) in &self.ranges {
+            if e < merged.0 {
+                out.push((s, e));
+            } else if s > merged.1 {
+                if !placed {
+                    out.push(merged);
+                    placed = true;
+                }
+                out.push((s, e));
+            } else {
+                merged = (merged.0.min(s), merged.1.max(e));
+            }
+        }
+        if !placed {
+            out.push(merged);
+        }
+        if out.len() > MAX_RANGES {
+            return false;
+        }
+        self.ranges = out;
+        true
+    }
+}
+
+/// Buffers fragments and releases complete messages in order.
+#[derive(Debug)]
+pub struct Reassembler {
+    next_seq: u16,
+    pending: Vec<Partial>,
+    max_message_len: usize,
+}
+
+impl Reassembler {
+    /// An empty reassembler expecting `message_seq` 0.
+    pub fn new(max_message_len: usize) -> Self {
+        Self {
+            next_seq: 0,
+            pending: Vec::new(),
+            max_message_len,
+        }
+    }
+
+    /// The next `message_seq` to be delivered.
+    pub fn next_seq(&self) -> u16 {
+        self.next_seq
+    }
+
+    /// Skips ahead to `seq`, dropping anything buffered before it.
+    pub fn set_next_seq(&mut self, seq: u16) {
+        self.next_seq = seq;
+        self.pending.retain(|p| p.seq >= seq);
+    }
+
+    /// Offers one fragment that arrived in a record of `epoch`.
+    pub fn insert(&mut self, epoch: u16, frag: &FragmentView<'_>) -> FragmentOutcome {
+        if frag.message_seq < self.next_seq {
+            return FragmentOutcome::Retransmission;
+        }
+        if usize::from(frag.message_seq - self.next_seq) >= MAX_PENDING_MESSAGES {
+            return FragmentOutcome::TooFarAhead;
+        }
+        let length = frag.length as usize;
+        if length > self.max_message_len {
+            return FragmentOutcome::OverBound;
+        }
+        let idx = match self.pending.iter().position(|p| p.seq == frag.message_seq) {
+            Some(i) => {
+                let p = &self.pending[i];
+                if p.msg_type != frag.msg_type || p.body.len() != length || p.epoch != epoch {
+                    return FragmentOutcome::Inconsistent;
+                }
+                i
+            }
+            None => {
+                self.pending.push(Partial {
+                    seq: frag.message_seq,
+                    msg_type: frag.msg_type,
+                    epoch,
+                    body: vec![0; length],
+                    ranges: Vec::new(),
+                });
+                self.pending.len() - 1
+            }
+        };
+        let p = &mut self.pending[idx];
+        // FragmentView::parse guarantees offset + len <= length.
+        let start = frag.offset as usize;
+        let end = start + frag.body.len();
+        if !p.add_range(start, end) {
+            return FragmentOutcome::OverBound;
+        }
+        p.body[start..end].copy_from_slice(frag.body);
+        FragmentOutcome::Buffered
+    }
+
+    /// The next message if it is complete.
+    pub fn pop(&mut self) -> Option<Message> {
+        let i = self
+            .pending
+            .iter()
+            .position(|p| p.seq == self.next_seq && p.is_complete())?;
+        let p = self.pending.swap_remove(i);
+        self.next_seq = self.next_seq.wrapping_add(1);
+        Some(Message {
+            msg_type: p.msg_type,
+            seq: p.seq,
+            epoch: p.epoch,
+            body: p.body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frag(seq: u16, len: u32, offset: u32, body: &[u8]) -> FragmentView<'_> {
+        FragmentView {
+            msg_type: HandshakeType::Certificate,
+            length: len,
+            message_seq: seq,
+            offset,
+            body,
+        }
+    }
+
+    #[test]
+    fn out_of_order_and_overlapping_fragments() {
+        let msg: Vec<u8> = (0..100).collect();
+        let mut r = Reassembler::new(1000);
+        assert_eq!(
+            r.insert(0, &frag(0, 100, 60, &msg[60..])),
+            FragmentOutcome::Buffered
+        );
+        assert_eq!(r.pop(), None);
+        assert_eq!(
+            r.insert(0, &frag(0, 100, 10, &msg[10..70])),
+            FragmentOutcome::Buffered
+        );
+        assert_eq!(
+            r.insert(0, &frag(0, 100, 10, &msg[10..70])),
+            FragmentOutcome::Buffered
+        );
+        assert_eq!(r.pop(), None);
+        assert_eq!(
+            r.insert(0, &frag(0, 100, 0, &msg[..15])),
+            FragmentOutcome::Buffered
+        );
+        let m = r.pop().unwrap();
+        assert_eq!(m.body, msg);
+        assert_eq!(r.next_seq(), 1);
+        assert_eq!(
+            r.insert(0, &frag(0, 100, 0, &msg)),
+            FragmentOutcome::Retransmission
+        );
+    }
+
+    #[test]
+    fn later_messages_wait_for_earlier_ones() {
+        let mut r = Reassembler::new(1000);
+        assert_eq!(r.insert(0, &frag(1, 1, 0, &[1])), FragmentOutcome::Buffered);
+        assert_eq!(r.pop(), None);
+        assert_eq!(r.insert(0, &frag(0, 1, 0, &[0])), FragmentOutcome::Buffered);
+        assert_eq!(r.pop().unwrap().body, [0]);
+        assert_eq!(r.pop().unwrap().body, [1]);
+        assert_eq!(r.pop(), None);
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        let mut r = Reassembler::new(10);
+        assert_eq!(
+            r.insert(0, &frag(0, 11, 0, &[0])),
+            FragmentOutcome::OverBound
+        );
+        assert_eq!(
+            r.insert(0, &frag(MAX_PENDING_MESSAGES as u16, 1, 0, &[0])),
+            FragmentOutcome::TooFarAhead
+        );
+        assert_eq!(r.insert(0, &frag(0, 5, 0, &[0])), FragmentOutcome::Buffered);
+        assert_eq!(
+            r.insert(0, &frag(0, 6, 0, &[0])),
+            FragmentOutcome::Inconsistent
+        );
+        assert_eq!(
+            r.insert(1, &frag(0, 5, 1, &[0])),
+            FragmentOutcome::Inconsistent
+        );
+        let mut r = Reassembler::new(1000);
+        for i in 0..MAX_RANGES as u32 {
+            assert_eq!(
+                r.insert(0, &frag(0, 1000, i * 2, &[0])),
+                FragmentOutcome::Buffered
+            );
+        }
+        assert_eq!(
+            r.insert(0, &frag(0, 1000, 500, &[0])),
+            FragmentOutcome::OverBound
+        );
+    }
+
+    #[test]
+    fn empty_messages_complete_at_once() {
+        let mut r = Reassembler::new(10);
+        let f = FragmentView {
+            msg_type: HandshakeType::ServerHelloDone,
+            length: 0,
+            message_seq: 0,
+            offset: 0,
+            body: &[],
+        };
+        assert_eq!(r.insert(0, &f), FragmentOutcome::Buffered);
+        assert_eq!(r.pop().unwrap().msg_type, HandshakeType::ServerHelloDone);
+    }
+}

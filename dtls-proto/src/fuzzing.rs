@@ -1,0 +1,117 @@
+//! Entry points for `cargo fuzz` targets and the corpus replay test. Not a stable API.
+
+use std::time::{Duration, Instant};
+
+use rand_core::{CryptoRng, RngCore};
+
+use crate::certificate::{CertificateParams, DtlsCertificate, Fingerprint, PeerVerifier};
+use crate::config::Config;
+use crate::connection::Dtls;
+use crate::crypto::RustCrypto;
+use crate::handshake::FragmentView;
+use crate::handshake::hello::{ClientHello, HelloVerifyRequest, ServerHello};
+use crate::handshake::key_exchange::{
+    CertificateMsg, CertificateRequest, CertificateVerify, ClientKeyExchange, ServerKeyExchange,
+};
+use crate::record::records;
+
+/// A deterministic, *not* cryptographically secure generator for fuzzing only (xorshift).
+#[derive(Debug, Clone)]
+pub struct FuzzRng(u64);
+
+impl FuzzRng {
+    /// Seeds the generator (zero is replaced by a constant).
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+}
+
+impl RngCore for FuzzRng {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+// Fuzzing only: the marker lets the machines accept this generator.
+impl CryptoRng for FuzzRng {}
+
+/// Parses every record of a datagram and every handshake fragment inside.
+pub fn record_layer(data: &[u8]) {
+    for record in records(data).flatten() {
+        let mut rest = record.fragment;
+        while let Ok((frag, tail)) = FragmentView::parse(rest) {
+            let _ = frag.is_complete();
+            rest = tail;
+        }
+    }
+}
+
+/// Parses `data[1..]` as the handshake body selected by `data[0]`.
+pub fn handshake_message(data: &[u8]) {
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
+    match selector % 9 {
+        0 => drop(ClientHello::parse(body)),
+        1 => drop(ServerHello::parse(body)),
+        2 => drop(HelloVerifyRequest::parse(body)),
+        3 => drop(CertificateMsg::parse(body)),
+        4 => drop(ServerKeyExchange::parse(body)),
+        5 => drop(CertificateRequest::parse(body)),
+        6 => drop(ClientKeyExchange::parse(body)),
+        7 => drop(CertificateVerify::parse(body)),
+        _ => drop(crate::certificate::peer_public_key(body)),
+    }
+}
+
+/// A server (cookie on or off by `data[0]`) fed the datagrams of `data`, each prefixed by a
+/// 2-byte length, with a time step between them; then the client role gets the same input.
+pub fn server_datagrams(data: &[u8], origin: Instant) {
+    let mut rng = FuzzRng::new(42);
+    let Ok(cert) = DtlsCertificate::generate(&RustCrypto, &mut rng, &CertificateParams::new(0))
+    else {
+        return;
+    };
+    let verifier = || PeerVerifier::Fingerprint(Fingerprint::from([0u8; 32]));
+    let cookie = data.first().is_some_and(|b| b & 1 == 1);
+    let server_cfg = Config::new(&RustCrypto, cert.clone(), verifier()).with_server_cookie(cookie);
+    let mut server = Dtls::server(server_cfg, FuzzRng::new(1));
+    let client_cfg = Config::new(&RustCrypto, cert, verifier());
+    let Ok(mut client) = Dtls::client(client_cfg, FuzzRng::new(2), origin) else {
+        return;
+    };
+    let mut now = origin;
+    let mut rest = data.get(1..).unwrap_or_default();
+    while rest.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        let take = len.min(rest.len() - 2);
+        let datagram = &rest[2..2 + take];
+        rest = &rest[2 + take..];
+        now += Duration::from_millis(u64::from(len as u8) * 10);
+        for dtls in [&mut server, &mut client] {
+            dtls.handle_datagram(now, datagram);
+            dtls.handle_timeout(now);
+            while dtls.poll_transmit().is_some() {}
+            while dtls.poll_event().is_some() {}
+            let _ = dtls.poll_timeout();
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! ClientHello, HelloVerifyRequest and ServerHello (RFC 5246 §7.4.1, RFC 6347 §4.2.1).
+
+use crate::error::DecodeError;
+use crate::extensions::Extensions;
+use crate::record::{DTLS_1_0, DTLS_1_2};
+use crate::wire::{Reader, put_u16, put_vec8, with_len16};
+
+/// Largest cookie (RFC 6347 §4.2.1: `opaque cookie<0..2^8-1>`; we send 32 bytes).
+pub const MAX_COOKIE_LEN: usize = 255;
+/// Cap on offered cipher suites we keep.
+const MAX_SUITES: usize = 256;
+
+/// ClientHello (RFC 6347 §4.2.1 adds the cookie).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientHello {
+    /// client_version.
+    pub version: u16,
+    /// Random.
+    pub random: [u8; 32],
+    /// session_id (we never resume; kept for the cookie).
+    pub session_id: Vec<u8>,
+    /// The cookie from HelloVerifyRequest, empty at first.
+    pub cookie: Vec<u8>,
+    /// Offered cipher suite code points.
+    pub cipher_suites: Vec<u16>,
+    /// Offered compression methods.
+    pub compression_methods: Vec<u8>,
+    /// Extensions.
+    pub extensions: Extensions,
+}
+
+impl ClientHello {
+    /// Parses a ClientHello body.
+    pub fn parse(body: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(body);
+        let version = r.u16()?;
+        let random = r.array()?;
+        let session_id = r.vec8()?;
+        if session_id.len() > 32 {
+            return Err(DecodeError::InvalidLength("session_id"));
+        }
+        let cookie = r.vec8()?;
+        let suites = r.vec16()?;
+        if suites.is_empty() || suites.len() % 2 != 0 {
+            return Err(DecodeError::InvalidLength("cipher_suites"));
+        }
+        let compression_methods = r.vec8()?;
+        if compression_methods.is_empty() {
+            return Err(DecodeError::InvalidLength("compression_methods"));
+        }
+        let extensions = if r.is_empty() {
+            Extensions::default()
+        } else {
+            let block = r.vec16()?;
+            r.finish()?;
+            Extensions::parse(block)?
+        };
+        Ok(Self {
+            version,
+            random,
+            session_id: session_id.to_vec(),
+            cookie: cookie.to_vec(),
+            cipher_suites: suites
+                .chunks_exact(2)
+                .take(MAX_SUITES)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect(),
+            compression_methods: compression_methods.to_vec(),
+            extensions,
+        })
+    }
+
+    /// Appends the body.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_u16(out, self.version);
+        out.extend_from_slice(&self.random);
+        put_vec8(out, &self.session_id);
+        put_vec8(out, &self.cookie);
+        with_len16(out, |o| {
+            self.cipher_suites.iter().for_each(|s| put_u16(o, *s))
+        });
+        put_vec8(out, &self.compression_methods);
+        self.extensions.encode(out);
+    }
+}
+
+/// HelloVerifyRequest (RFC 6347 §4.2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelloVerifyRequest {
+    /// server_version (DTLS 1.0 per RFC 6347 §4.2.1, whatever is negotiated later).
+    pub version: u16,
+    /// The cookie the client must echo.
+    pub cookie: Vec<u8>,
+}
+
+impl HelloVerifyRequest {
+    /// Parses a HelloVerifyRequest body.
+    pub fn parse(body: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(body);
+        let version = r.u16()?;
+        let cookie = r.vec8()?;
+        r.finish()?;
+        Ok(Self {
+            version,
+            cookie: cookie.to_vec(),
+        })
+    }
+
+    /// Appends the body.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_u16(out, self.version);
+        put_vec8(out, &self.cookie);
+    }
+
+    /// A request carrying `cookie` with the RFC's recommended DTLS 1.0 version.
+    pub fn new(cookie: Vec<u8>) -> Self {
+        Self {
+            version: DTLS_1_0,
+            cookie,
+        }
+    }
+}
+
+/// ServerHello (RFC 5246 §7.4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerHello {
+    /// server_version.
+    pub version: u16,
+    /// Random.
+    pub random: [u8; 32],
+    /// session_id (we send an empty one: no resumption).
+    pub session_id: Vec<u8>,
+    /// The selected cipher suite code point.
+    pub cipher_suite: u16,
+    /// The selected compression method.
+    pub compression_method: u8,
+    /// Extensions.
+    pub extensions: Extensions,
+}
+
+impl ServerHello {
+    /// Parses a ServerHello body.
+    pub fn parse(body: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(body);
+        let version = r.u16()?;
+        let random = r.array()?;
+        let session_id = r.vec8()?;
+        if session_id.len() > 32 {
+            return Err(DecodeError::InvalidLength("session_id"));
+        }
+        let cipher_suite = r.u16()?;
+        let compression_method = r.u8()?;
+        let extensions = if r.is_empty() {
+            Extensions::default()
+        } else {
+            let block = r.vec16()?;
+            r.finish()?;
+            Extensions::parse(block)?
+        };
+        Ok(Self {
+            version,
+            random,
+            session_id: session_id.to_vec(),
+            cipher_suite,
+            compression_method,
+            extensions,
+        })
+    }
+
+    /// Appends the body.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_u16(out, self.version);
+        out.extend_from_slice(&self.random);
+        put_vec8(out, &self.session_id);
+        put_u16(out, self.cipher_suite);
+        out.push(self.compression_method);
+        self.extensions.encode(out);
+    }
+}
+
+/// True for the wire versions a DTLS 1.2 peer may put in a hello.
+pub fn is_dtls_1_2_or_later(version: u16) -> bool {
+    // DTLS versions count down: 1.0 = 0xfeff, 1.2 = 0xfefd.
+    (0xfe00..=DTLS_1_2).contains(&version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_hello_round_trip() {
+        let ch = ClientHello {
+            version: DTLS_1_2,
+            random: [3; 32],
+            session_id: vec![],
+            cookie: vec![1, 2, 3],
+            cipher_suites: vec![0xc02b, 0x00ff],
+            compression_methods: vec![0],
+            extensions: Extensions {
+                extended_master_secret: true,
+                ..Extensions::default()
+            },
+        };
+        let mut out = Vec::new();
+        ch.encode(&mut out);
+        assert_eq!(ClientHello::parse(&out), Ok(ch));
+        assert!(ClientHello::parse(&out[..out.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn server_hello_and_hvr_round_trip() {
+        let sh = ServerHello {
+            version: DTLS_1_2,
+            random: [4; 32],
+            session_id: vec![],
+            cipher_suite: 0xc02b,
+            compression_method: 0,
+            extensions: Extensions::default(),
+        };
+        let mut out = Vec::new();
+        sh.encode(&mut out);
+        assert_eq!(ServerHello::parse(&out), Ok(sh));
+        let hvr = HelloVerifyRequest::new(vec![9; 32]);
+        let mut out = Vec::new();
+        hvr.encode(&mut out);
+        assert_eq!(HelloVerifyRequest::parse(&out), Ok(hvr));
+        assert!(is_dtls_1_2_or_later(DTLS_1_2));
+        assert!(!is_dtls_1_2_or_later(DTLS_1_0));
+        assert!(!is_dtls_1_2_or_later(0x0303));
+    }
+}

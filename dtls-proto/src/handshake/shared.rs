@@ -1,0 +1,189 @@
+//! Steps both roles take the same way: peer certificate checks, signatures over key exchange
+//! parameters and transcripts, the ECDHE computation, and the completion event.
+
+use rand_core::CryptoRngCore;
+
+use crate::certificate::{Fingerprint, PeerVerifier, peer_public_key};
+use crate::cipher_suite::{ECDSA_SECP256R1_SHA256, NamedGroup};
+use crate::connection::HandshakeComplete;
+use crate::crypto::generate_key_pair;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::fragment::Message;
+use crate::handshake::HandshakeType;
+use crate::handshake::key_exchange::{CertificateMsg, CertificateVerify};
+use crate::srtp::{EXPORTER_LABEL, SrtpKeyingMaterial, SrtpProfile};
+
+/// The peer's authenticated end-entity certificate.
+#[derive(Debug, Clone)]
+pub struct PeerCertificate {
+    pub der: Vec<u8>,
+    pub public_key: Vec<u8>,
+}
+
+/// Checks a Certificate message against the configured verifier (RFC 8122 §5 for
+/// fingerprints) and extracts the end-entity public key.
+pub fn verify_peer_certificate(engine: &Engine, body: &[u8]) -> Result<PeerCertificate, Error> {
+    let msg = CertificateMsg::parse(body)?;
+    let Some(end_entity) = msg.chain.first() else {
+        return Err(Error::PeerCertificateMissing);
+    };
+    let actual = Fingerprint::of(end_entity);
+    match &engine.config.peer_verifier {
+        PeerVerifier::Fingerprint(expected) => {
+            if *expected != actual {
+                return Err(Error::FingerprintMismatch {
+                    expected: expected.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+        }
+        PeerVerifier::AnyFingerprint(list) => {
+            if !list.contains(&actual) {
+                return Err(Error::FingerprintMismatch {
+                    expected: list
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" | "),
+                    actual: actual.to_string(),
+                });
+            }
+        }
+        PeerVerifier::Custom(verifier) => verifier.verify(&msg.chain)?,
+    }
+    let public_key = peer_public_key(end_entity)?;
+    Ok(PeerCertificate {
+        der: end_entity.clone(),
+        public_key,
+    })
+}
+
+/// Our Certificate message body.
+pub fn certificate_body(engine: &Engine) -> Vec<u8> {
+    let mut body = Vec::new();
+    CertificateMsg {
+        chain: vec![engine.config.certificate.der().to_vec()],
+    }
+    .encode(&mut body);
+    body
+}
+
+/// Signs `message` with our certificate key (ecdsa_secp256r1_sha256).
+pub fn sign(engine: &Engine, message: &[u8]) -> Result<Vec<u8>, Error> {
+    let cert = &engine.config.certificate;
+    Ok(engine.config.provider.ecdsa_p256_sha256_sign(
+        cert.private_key(),
+        cert.public_key(),
+        message,
+    )?)
+}
+
+/// Verifies a peer signature; any failure is [`Error::BadPeerSignature`].
+pub fn verify_signature(
+    engine: &Engine,
+    peer: &PeerCertificate,
+    scheme: u16,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), Error> {
+    if scheme != ECDSA_SECP256R1_SHA256 {
+        return Err(Error::IllegalParameter("signature algorithm"));
+    }
+    engine
+        .config
+        .provider
+        .ecdsa_p256_sha256_verify(&peer.public_key, message, signature)
+        .map_err(|_| Error::BadPeerSignature)
+}
+
+/// Our CertificateVerify body over the transcript so far (RFC 5246 §7.4.8).
+pub fn certificate_verify_body(engine: &Engine) -> Result<Vec<u8>, Error> {
+    let signature = sign(engine, engine.transcript())?;
+    let mut body = Vec::new();
+    CertificateVerify {
+        signature_scheme: ECDSA_SECP256R1_SHA256,
+        signature,
+    }
+    .encode(&mut body);
+    Ok(body)
+}
+
+/// A fresh ephemeral key pair from the injected RNG.
+pub fn ephemeral(
+    engine: &Engine,
+    group: NamedGroup,
+    rng: &mut dyn CryptoRngCore,
+) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    Ok(generate_key_pair(engine.config.provider, group, rng)?)
+}
+
+/// Fails unless `msg` arrived in `epoch` (Finished only under protection, everything else in
+/// the clear).
+pub fn expect_epoch(msg: &Message, epoch: u16, expected: &'static str) -> Result<(), Error> {
+    if msg.epoch != epoch {
+        return Err(Error::UnexpectedMessage {
+            expected,
+            got: msg.msg_type,
+        });
+    }
+    Ok(())
+}
+
+/// Fails with [`Error::UnexpectedMessage`] unless `msg` has type `want`.
+pub fn expect_type(
+    msg: &Message,
+    want: HandshakeType,
+    expected: &'static str,
+) -> Result<(), Error> {
+    if msg.msg_type != want {
+        return Err(Error::UnexpectedMessage {
+            expected,
+            got: msg.msg_type,
+        });
+    }
+    Ok(())
+}
+
+/// Checks the peer's Finished against the transcript so far (RFC 5246 §7.4.9).
+pub fn check_finished(engine: &Engine, msg: &Message, from_client: bool) -> Result<(), Error> {
+    expect_epoch(msg, 1, "Finished under epoch 1")?;
+    let expected = engine
+        .verify_data(from_client)
+        .ok_or(Error::UnexpectedRecord("Finished before key exchange"))?;
+    // Not secret-dependent timing: both values are public once sent.
+    if expected != msg.body {
+        return Err(Error::FinishedMismatch);
+    }
+    Ok(())
+}
+
+/// The completion event: negotiated parameters and the exported SRTP keys (RFC 5764 §4.2).
+pub fn completion(
+    engine: &Engine,
+    group: NamedGroup,
+    srtp: Option<SrtpProfile>,
+    peer: &PeerCertificate,
+) -> Result<HandshakeComplete, Error> {
+    let session = engine
+        .session
+        .as_ref()
+        .ok_or(Error::UnexpectedRecord("Finished before key exchange"))?;
+    let srtp = srtp.and_then(|profile| {
+        let material = crate::prf::export_keying_material(
+            engine.config.provider,
+            session,
+            EXPORTER_LABEL,
+            None,
+            profile.keying_material_len(),
+        );
+        SrtpKeyingMaterial::split(profile, &material)
+    });
+    Ok(HandshakeComplete {
+        cipher_suite: session.suite,
+        group,
+        srtp,
+        peer_certificate: peer.der.clone(),
+        peer_fingerprint: Fingerprint::of(&peer.der),
+    })
+}

@@ -1,0 +1,384 @@
+//! The server's transitions (RFC 6347 §4.2.1 cookie exchange, RFC 5246 §7.3 message order).
+//!
+//! ```text
+//! AwaitClientHello --ClientHello without valid cookie--> HelloVerifyRequest, no state kept
+//! AwaitClientHello --ClientHello (cookie ok or cookies off)--> flight 4:
+//!     ServerHello, Certificate, ServerKeyExchange, CertificateRequest, ServerHelloDone
+//! AwaitCertificate --Certificate--> AwaitClientKeyExchange --ClientKeyExchange-->
+//! AwaitCertificateVerify --CertificateVerify--> AwaitFinished --Finished--> flight 6:
+//!     [ChangeCipherSpec], Finished; handshake complete
+//! ```
+//!
+//! Until a ClientHello returns with a valid cookie the server keeps nothing but its cookie
+//! secret: the HelloVerifyRequest reuses the ClientHello's record and message sequence numbers
+//! and is not retransmitted (the client's timer drives that exchange). The cookie is an
+//! HMAC-SHA-256 over the ClientHello without its cookie, keyed by a secret drawn from the
+//! injected RNG; a server endpoint is per peer, so the caller's routing by address binds the
+//! cookie to the peer's address.
+
+use std::time::Instant;
+
+use rand_core::CryptoRngCore;
+
+use crate::cipher_suite::{
+    CipherSuite, ECDSA_SECP256R1_SHA256, EMPTY_RENEGOTIATION_INFO_SCSV, NamedGroup,
+};
+use crate::connection::HandshakeComplete;
+use crate::crypto::HashAlgorithm;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::extensions::{Extensions, POINT_FORMAT_UNCOMPRESSED, UseSrtp};
+use crate::fragment::Message;
+use crate::handshake::HandshakeType;
+use crate::handshake::hello::{ClientHello, HelloVerifyRequest, ServerHello, is_dtls_1_2_or_later};
+use crate::handshake::key_exchange::{
+    CertificateRequest, CertificateVerify, ClientKeyExchange, ECDSA_SIGN, ServerKeyExchange,
+};
+use crate::handshake::shared::{self, PeerCertificate};
+use crate::record::DTLS_1_2;
+use crate::srtp::SrtpProfile;
+
+/// Server handshake states, in protocol order.
+#[allow(clippy::enum_variant_names)] // STYLE: states are named for what they wait for
+pub enum State {
+    /// Stateless: waiting for a ClientHello (with a valid cookie when cookies are on).
+    AwaitClientHello(AwaitClientHello),
+    /// Flight 4 sent; the client's Certificate expected.
+    AwaitCertificate(Negotiated),
+    /// ClientKeyExchange expected.
+    AwaitClientKeyExchange(Authenticated),
+    /// CertificateVerify expected.
+    AwaitCertificateVerify(Authenticated),
+    /// The client's Finished expected.
+    AwaitFinished(Authenticated),
+}
+
+/// What the state machine returns after a message.
+#[allow(clippy::large_enum_variant)] // transient: moved straight into the connection's phase
+pub enum Step {
+    /// Still handshaking.
+    Next(State),
+    /// Handshake complete.
+    Done(Box<HandshakeComplete>),
+}
+
+/// A ClientHello that arrived whole in one record, as the stateless server sees it.
+pub struct InitialHello<'a> {
+    /// Sequence number of the record that carried it (echoed by HelloVerifyRequest).
+    pub record_seq: u64,
+    /// Its message_seq.
+    pub message_seq: u16,
+    /// The parsed message.
+    pub hello: &'a ClientHello,
+    /// The raw body (enters the transcript).
+    pub body: &'a [u8],
+}
+
+/// The stateless initial state.
+pub struct AwaitClientHello {
+    cookie_secret: [u8; 32],
+}
+
+/// Parameters chosen from the ClientHello, with our ephemeral key.
+pub struct Negotiated {
+    client_random: [u8; 32],
+    server_random: [u8; 32],
+    suite: CipherSuite,
+    group: NamedGroup,
+    srtp: Option<SrtpProfile>,
+    ephemeral_private: Vec<u8>,
+}
+
+/// Negotiated, plus the client's verified certificate.
+pub struct Authenticated {
+    neg: Negotiated,
+    peer: PeerCertificate,
+}
+
+/// The initial state, with a cookie secret drawn from `rng`.
+pub fn start(rng: &mut dyn CryptoRngCore) -> State {
+    let mut cookie_secret = [0u8; 32];
+    rng.fill_bytes(&mut cookie_secret);
+    State::AwaitClientHello(AwaitClientHello { cookie_secret })
+}
+
+impl AwaitClientHello {
+    fn cookie(&self, engine: &Engine, hello: &ClientHello) -> Vec<u8> {
+        let mut without_cookie = hello.clone();
+        without_cookie.cookie.clear();
+        let mut body = Vec::new();
+        without_cookie.encode(&mut body);
+        engine
+            .config
+            .provider
+            .hmac(HashAlgorithm::Sha256, &self.cookie_secret, &[&body])
+    }
+
+    /// Handles a parsed ClientHello that arrived whole in one record. Returns the next state,
+    /// or `self` when a HelloVerifyRequest was sent.
+    pub fn handle_client_hello(
+        self,
+        engine: &mut Engine,
+        rng: &mut dyn CryptoRngCore,
+        now: Instant,
+        initial: InitialHello<'_>,
+    ) -> Result<State, Error> {
+        let InitialHello {
+            record_seq,
+            message_seq,
+            hello,
+            body,
+        } = initial;
+        if engine.config.server_cookie {
+            let expected = self.cookie(engine, hello);
+            let ok = hello.cookie.len() == expected.len()
+                && hello
+                    .cookie
+                    .iter()
+                    .zip(&expected)
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0;
+            if !ok {
+                let mut hvr = Vec::new();
+                HelloVerifyRequest::new(expected).encode(&mut hvr);
+                engine.send_stateless(
+                    record_seq,
+                    HandshakeType::HelloVerifyRequest,
+                    message_seq,
+                    &hvr,
+                );
+                return Ok(State::AwaitClientHello(self));
+            }
+        }
+        let neg = negotiate(engine, rng, hello)?;
+
+        engine.reassembler.set_next_seq(message_seq.wrapping_add(1));
+        engine.set_next_message_seq(message_seq);
+        engine.transcript_reset();
+        engine.transcript_push(HandshakeType::ClientHello, message_seq, body)?;
+        send_flight_4(engine, now, hello, &neg)?;
+        Ok(State::AwaitCertificate(neg))
+    }
+}
+
+/// Chooses suite, group and SRTP profile with the server's preference (RFC 5246 §7.4.1.3,
+/// RFC 8422 §5.1, RFC 5764 §4.1.1) and enforces extended_master_secret (RFC 7627 §5.2).
+fn negotiate(
+    engine: &Engine,
+    rng: &mut dyn CryptoRngCore,
+    hello: &ClientHello,
+) -> Result<Negotiated, Error> {
+    let config = &engine.config;
+    if !is_dtls_1_2_or_later(hello.version) {
+        return Err(Error::UnsupportedVersion(hello.version));
+    }
+    if !hello.compression_methods.contains(&0) {
+        return Err(Error::IllegalParameter("compression methods"));
+    }
+    let ext = &hello.extensions;
+    if !ext.extended_master_secret {
+        return Err(Error::ExtendedMasterSecretMissing);
+    }
+    if ext
+        .renegotiation_info
+        .as_ref()
+        .is_some_and(|i| !i.is_empty())
+    {
+        return Err(Error::BadRenegotiationInfo);
+    }
+    let suite = config
+        .cipher_suites
+        .iter()
+        .copied()
+        .find(|s| hello.cipher_suites.contains(&s.id()))
+        .ok_or(Error::NoCommonCipherSuite)?;
+    // No supported_groups means secp256r1 only (RFC 8422 §4).
+    let offered_groups = ext
+        .supported_groups
+        .clone()
+        .unwrap_or_else(|| vec![NamedGroup::Secp256r1.id()]);
+    let group = config
+        .groups
+        .iter()
+        .copied()
+        .find(|g| offered_groups.contains(&g.id()))
+        .ok_or(Error::NoCommonGroup)?;
+    if let Some(formats) = &ext.ec_point_formats {
+        if !formats.contains(&POINT_FORMAT_UNCOMPRESSED) {
+            return Err(Error::IllegalParameter("ec_point_formats"));
+        }
+    }
+    if !ext
+        .signature_algorithms
+        .as_ref()
+        .is_some_and(|a| a.contains(&ECDSA_SECP256R1_SHA256))
+    {
+        return Err(Error::NoCommonSignatureAlgorithm);
+    }
+    let srtp = if config.srtp_profiles.is_empty() {
+        None
+    } else {
+        let offered = ext.use_srtp.as_ref().ok_or(Error::NoCommonSrtpProfile)?;
+        Some(
+            config
+                .srtp_profiles
+                .iter()
+                .copied()
+                .find(|p| offered.profiles.contains(&p.id()))
+                .ok_or(Error::NoCommonSrtpProfile)?,
+        )
+    };
+    let mut server_random = [0u8; 32];
+    rng.fill_bytes(&mut server_random);
+    let (ephemeral_private, _) = shared::ephemeral(engine, group, rng)?;
+    Ok(Negotiated {
+        client_random: hello.random,
+        server_random,
+        suite,
+        group,
+        srtp,
+        ephemeral_private,
+    })
+}
+
+/// ServerHello, Certificate, ServerKeyExchange, CertificateRequest, ServerHelloDone.
+fn send_flight_4(
+    engine: &mut Engine,
+    now: Instant,
+    hello: &ClientHello,
+    neg: &Negotiated,
+) -> Result<(), Error> {
+    let client_signalled_ri = hello.extensions.renegotiation_info.is_some()
+        || hello.cipher_suites.contains(&EMPTY_RENEGOTIATION_INFO_SCSV);
+    let sh = ServerHello {
+        version: DTLS_1_2,
+        random: neg.server_random,
+        session_id: Vec::new(),
+        cipher_suite: neg.suite.id(),
+        compression_method: 0,
+        extensions: Extensions {
+            supported_groups: None,
+            ec_point_formats: hello
+                .extensions
+                .ec_point_formats
+                .is_some()
+                .then(|| vec![POINT_FORMAT_UNCOMPRESSED]),
+            signature_algorithms: None,
+            use_srtp: neg.srtp.map(|p| UseSrtp {
+                profiles: vec![p.id()],
+                mki: Vec::new(),
+            }),
+            extended_master_secret: true,
+            renegotiation_info: client_signalled_ri.then(Vec::new),
+        },
+    };
+    let provider = engine.config.provider;
+    let public = provider.ecdh_public_key(neg.group, &neg.ephemeral_private)?;
+    let params = ServerKeyExchange::params(neg.group.id(), &public);
+    let signed = [&neg.client_random[..], &neg.server_random[..], &params].concat();
+    let signature = shared::sign(engine, &signed)?;
+
+    engine.begin_flight();
+    let mut body = Vec::new();
+    sh.encode(&mut body);
+    engine.push_handshake(HandshakeType::ServerHello, body, true)?;
+    let cert = shared::certificate_body(engine);
+    engine.push_handshake(HandshakeType::Certificate, cert, true)?;
+    let mut body = Vec::new();
+    ServerKeyExchange {
+        group: neg.group.id(),
+        public,
+        signature_scheme: ECDSA_SECP256R1_SHA256,
+        signature,
+    }
+    .encode(&mut body);
+    engine.push_handshake(HandshakeType::ServerKeyExchange, body, true)?;
+    let mut body = Vec::new();
+    CertificateRequest {
+        certificate_types: vec![ECDSA_SIGN],
+        signature_schemes: vec![ECDSA_SECP256R1_SHA256],
+    }
+    .encode(&mut body);
+    engine.push_handshake(HandshakeType::CertificateRequest, body, true)?;
+    engine.push_handshake(HandshakeType::ServerHelloDone, Vec::new(), true)?;
+    engine.send_flight(now, true)
+}
+
+impl State {
+    /// Handles one complete message in order (not the initial ClientHello, see
+    /// [`AwaitClientHello::handle_client_hello`]).
+    pub fn handle_message(
+        self,
+        engine: &mut Engine,
+        now: Instant,
+        msg: Message,
+    ) -> Result<Step, Error> {
+        if msg.msg_type != HandshakeType::Finished {
+            shared::expect_epoch(&msg, 0, "a clear-text handshake message")?;
+        }
+        match self {
+            Self::AwaitClientHello(_) => Err(Error::UnexpectedMessage {
+                expected: "ClientHello",
+                got: msg.msg_type,
+            }),
+            Self::AwaitCertificate(neg) => {
+                if msg.msg_type == HandshakeType::ClientKeyExchange {
+                    return Err(Error::PeerCertificateMissing);
+                }
+                shared::expect_type(&msg, HandshakeType::Certificate, "Certificate")?;
+                let peer = shared::verify_peer_certificate(engine, &msg.body)?;
+                engine.transcript_push_received(&msg)?;
+                Ok(Step::Next(Self::AwaitClientKeyExchange(Authenticated {
+                    neg,
+                    peer,
+                })))
+            }
+            Self::AwaitClientKeyExchange(auth) => {
+                shared::expect_type(&msg, HandshakeType::ClientKeyExchange, "ClientKeyExchange")?;
+                let cke = ClientKeyExchange::parse(&msg.body)?;
+                let neg = &auth.neg;
+                let pre_master = engine.config.provider.ecdh_shared_secret(
+                    neg.group,
+                    &neg.ephemeral_private,
+                    &cke.public,
+                )?;
+                engine.transcript_push_received(&msg)?;
+                engine.derive_session(
+                    neg.suite,
+                    &pre_master,
+                    neg.client_random,
+                    neg.server_random,
+                )?;
+                Ok(Step::Next(Self::AwaitCertificateVerify(auth)))
+            }
+            Self::AwaitCertificateVerify(auth) => {
+                shared::expect_type(&msg, HandshakeType::CertificateVerify, "CertificateVerify")?;
+                let cv = CertificateVerify::parse(&msg.body)?;
+                shared::verify_signature(
+                    engine,
+                    &auth.peer,
+                    cv.signature_scheme,
+                    engine.transcript(),
+                    &cv.signature,
+                )?;
+                engine.transcript_push_received(&msg)?;
+                Ok(Step::Next(Self::AwaitFinished(auth)))
+            }
+            Self::AwaitFinished(auth) => {
+                shared::expect_type(&msg, HandshakeType::Finished, "Finished")?;
+                shared::check_finished(engine, &msg, true)?;
+                engine.transcript_push_received(&msg)?;
+                engine.begin_flight();
+                engine.push_change_cipher_spec();
+                let finished = engine
+                    .verify_data(false)
+                    .ok_or(Error::UnexpectedRecord("Finished before key exchange"))?;
+                engine.push_handshake(HandshakeType::Finished, finished, true)?;
+                // Final flight: resent only when the client retransmits flight 5.
+                engine.send_flight(now, false)?;
+                let done = shared::completion(engine, auth.neg.group, auth.neg.srtp, &auth.peer)?;
+                Ok(Step::Done(Box::new(done)))
+            }
+        }
+    }
+}

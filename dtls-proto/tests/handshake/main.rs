@@ -1,0 +1,390 @@
+//! Client ↔ server in memory, on a virtual clock, against every crypto provider compiled in.
+
+mod sim;
+
+use std::time::Duration;
+
+use dtls_proto::crypto::providers;
+use dtls_proto::{
+    CipherSuite, Error, Event, NamedGroup, PeerVerifier, SrtpProfile, alert::AlertDescription,
+};
+use sim::{CLIENT, Link, SERVER, Sim, pair, wrong_fingerprint};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn connect(sim: &mut Sim) {
+    assert!(
+        sim.connect(MINUTE),
+        "handshake did not complete: {:?}",
+        sim.events
+    );
+}
+
+#[test]
+fn handshake_with_cookie_exports_equal_srtp_keys_and_carries_data() {
+    for p in providers() {
+        let mut sim = Sim::new(pair(p), Link::perfect(), 1);
+        connect(&mut sim);
+        let c = sim.connected_event(CLIENT).unwrap().clone();
+        let s = sim.connected_event(SERVER).unwrap().clone();
+        assert_eq!(
+            c.cipher_suite,
+            CipherSuite::EcdheEcdsaAes128GcmSha256,
+            "{}",
+            p.name()
+        );
+        assert_eq!(c.group, NamedGroup::X25519);
+        let (cs, ss) = (c.srtp.unwrap(), s.srtp.unwrap());
+        assert_eq!(cs, ss);
+        assert_eq!(cs.profile, SrtpProfile::AeadAes128Gcm);
+        assert_eq!(cs.material.len(), 56);
+        assert_eq!(
+            sim.nodes[CLIENT].export_keying_material(b"EXPERIMENTAL-test", Some(b"ctx"), 40),
+            sim.nodes[SERVER].export_keying_material(b"EXPERIMENTAL-test", Some(b"ctx"), 40)
+        );
+        // The cookie round trip happened: the server's first datagram is a HelloVerifyRequest.
+        assert_eq!(sim.sent[SERVER][0].1[13], 3, "HelloVerifyRequest first");
+
+        sim.nodes[CLIENT].handle_send(sim.now, b"ping").unwrap();
+        sim.nodes[SERVER].handle_send(sim.now, b"pong").unwrap();
+        sim.run(MINUTE, |s| {
+            !s.application_data(CLIENT).is_empty() && !s.application_data(SERVER).is_empty()
+        });
+        assert_eq!(sim.application_data(SERVER), vec![b"ping".to_vec()]);
+        assert_eq!(sim.application_data(CLIENT), vec![b"pong".to_vec()]);
+        assert_eq!(
+            sim.nodes[CLIENT].poll_timeout(),
+            None,
+            "no timer after the handshake"
+        );
+        assert_eq!(sim.nodes[SERVER].poll_timeout(), None);
+    }
+}
+
+#[test]
+fn every_suite_group_and_srtp_profile() {
+    for p in providers() {
+        for suite in CipherSuite::ALL {
+            for group in NamedGroup::ALL {
+                for profile in SrtpProfile::ALL {
+                    let mut pr = pair(p);
+                    pr.client = pr
+                        .client
+                        .with_cipher_suites(&[suite])
+                        .with_groups(&[group])
+                        .with_srtp_profiles(&[profile]);
+                    let mut sim = Sim::new(pr, Link::perfect(), 2);
+                    connect(&mut sim);
+                    let c = sim.connected_event(CLIENT).unwrap();
+                    let s = sim.connected_event(SERVER).unwrap();
+                    assert_eq!((c.cipher_suite, c.group), (suite, group), "{}", p.name());
+                    assert_eq!(c.srtp.as_ref().unwrap().profile, profile);
+                    assert_eq!(c.srtp, s.srtp);
+                    sim.nodes[SERVER].handle_send(sim.now, b"data").unwrap();
+                    sim.run(MINUTE, |s| !s.application_data(CLIENT).is_empty());
+                    assert_eq!(sim.application_data(CLIENT), vec![b"data".to_vec()]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn server_without_cookie_exchange() {
+    for p in providers() {
+        let mut pr = pair(p);
+        pr.server = pr.server.with_server_cookie(false);
+        let mut sim = Sim::new(pr, Link::perfect(), 3);
+        connect(&mut sim);
+        assert_eq!(sim.sent[SERVER][0].1[13], 2, "ServerHello first");
+    }
+}
+
+#[test]
+fn no_srtp_when_not_configured() {
+    for p in providers() {
+        let mut pr = pair(p);
+        pr.client = pr.client.with_srtp_profiles(&[]);
+        pr.server = pr.server.with_srtp_profiles(&[]);
+        let mut sim = Sim::new(pr, Link::perfect(), 3);
+        connect(&mut sim);
+        assert_eq!(sim.connected_event(CLIENT).unwrap().srtp, None);
+    }
+}
+
+#[test]
+fn survives_thirty_percent_loss_reordering_and_duplication() {
+    for p in providers() {
+        for seed in 0..12 {
+            let mut pr = pair(p);
+            pr.client = pr
+                .client
+                .with_retransmit(Duration::from_millis(100), Duration::from_secs(2))
+                .with_max_retransmits(30);
+            pr.server = pr
+                .server
+                .with_retransmit(Duration::from_millis(100), Duration::from_secs(2))
+                .with_max_retransmits(30);
+            let mut sim = Sim::new(pr, Link::hostile(0.3), 1000 + seed);
+            assert!(
+                sim.connect(Duration::from_secs(600)),
+                "{} seed {seed}: {:?} {:?}",
+                p.name(),
+                sim.events,
+                sim.nodes
+            );
+            assert_eq!(
+                sim.connected_event(CLIENT).unwrap().srtp,
+                sim.connected_event(SERVER).unwrap().srtp
+            );
+        }
+    }
+}
+
+#[test]
+fn small_mtu_forces_fragmentation() {
+    for p in providers() {
+        let mtu = 200;
+        let mut pr = pair(p);
+        pr.client = pr.client.with_mtu(mtu);
+        pr.server = pr.server.with_mtu(mtu);
+        let mut sim = Sim::new(pr, Link::hostile(0.0), 4);
+        connect(&mut sim);
+        for side in [CLIENT, SERVER] {
+            for (_, d) in &sim.sent[side] {
+                assert!(d.len() <= mtu, "{} datagram of {} bytes", p.name(), d.len());
+            }
+        }
+        // The server's certificate alone exceeds the MTU, so it must have been fragmented.
+        let fragmented = sim.sent[SERVER]
+            .iter()
+            .any(|(_, d)| d[0] == 22 && d[13] == 11 && d[22..25] != [0, 0, 0]);
+        assert!(fragmented, "a Certificate fragment with a non-zero offset");
+    }
+}
+
+#[test]
+fn tampered_records_are_discarded_and_replays_rejected() {
+    for p in providers() {
+        let mut sim = Sim::new(pair(p), Link::perfect(), 5);
+        connect(&mut sim);
+        sim.nodes[CLIENT].handle_send(sim.now, b"secret").unwrap();
+        let datagram = sim.nodes[CLIENT].poll_transmit().unwrap().payload.to_vec();
+        for i in 0..datagram.len() {
+            let mut bad = datagram.clone();
+            bad[i] ^= 0x40;
+            sim.inject(SERVER, &bad);
+        }
+        assert!(sim.application_data(SERVER).is_empty(), "{}", p.name());
+        assert!(sim.nodes[SERVER].is_connected());
+        assert!(sim.nodes[SERVER].stats().records_failed_authentication >= 10);
+        sim.inject(SERVER, &datagram);
+        sim.inject(SERVER, &datagram);
+        assert_eq!(sim.application_data(SERVER), vec![b"secret".to_vec()]);
+        assert_eq!(sim.nodes[SERVER].stats().records_replayed, 1);
+    }
+}
+
+#[test]
+fn wrong_fingerprint_fails_with_a_typed_error() {
+    for p in providers() {
+        let mut pr = pair(p);
+        pr.client.peer_verifier = PeerVerifier::Fingerprint(wrong_fingerprint());
+        let mut sim = Sim::new(pr, Link::perfect(), 6);
+        sim.run(MINUTE, |s| s.nodes.iter().all(|n| n.is_failed()));
+        assert!(
+            matches!(sim.failure(CLIENT), Some(Error::FingerprintMismatch { .. })),
+            "{}: {:?}",
+            p.name(),
+            sim.events[CLIENT]
+        );
+        assert_eq!(
+            sim.failure(SERVER),
+            Some(&Error::AlertReceived(AlertDescription::BadCertificate))
+        );
+
+        let mut pr = pair(p);
+        pr.server.peer_verifier = PeerVerifier::Fingerprint(wrong_fingerprint());
+        let mut sim = Sim::new(pr, Link::perfect(), 6);
+        sim.run(MINUTE, |s| s.nodes.iter().all(|n| n.is_failed()));
+        let Some(Error::FingerprintMismatch { expected, actual }) = sim.failure(SERVER) else {
+            panic!("{:?}", sim.events[SERVER]);
+        };
+        assert_eq!(expected, &wrong_fingerprint().to_string());
+        assert!(actual.starts_with("sha-256 "));
+        assert!(!sim.nodes[CLIENT].is_connected());
+    }
+}
+
+struct RejectAll;
+
+impl dtls_proto::VerifyPeer for RejectAll {
+    fn verify(&self, _chain: &[Vec<u8>]) -> Result<(), dtls_proto::PeerRejected> {
+        Err(dtls_proto::PeerRejected {
+            reason: "not on the allow list",
+        })
+    }
+}
+
+#[test]
+fn custom_verifier_is_consulted() {
+    for p in providers() {
+        let mut pr = pair(p);
+        pr.client.peer_verifier = PeerVerifier::Custom(Box::new(RejectAll));
+        let mut sim = Sim::new(pr, Link::perfect(), 7);
+        sim.run(MINUTE, |s| s.nodes[CLIENT].is_failed());
+        assert!(matches!(sim.failure(CLIENT), Some(Error::PeerRejected(_))));
+    }
+}
+
+#[test]
+fn retransmit_timer_doubles_in_virtual_time_then_gives_up() {
+    for p in providers() {
+        let mut pr = pair(p);
+        pr.client = pr
+            .client
+            .with_retransmit(Duration::from_secs(1), Duration::from_secs(4))
+            .with_max_retransmits(4);
+        // Nothing reaches the server.
+        let mut sim = Sim::new(pr, Link::perfect(), 8).with_filter(|from, _, _| from == CLIENT);
+        let t0 = sim.now;
+        sim.run(MINUTE, |s| s.nodes[CLIENT].is_failed());
+        let times: Vec<Duration> = sim.sent[CLIENT].iter().map(|(t, _)| *t - t0).collect();
+        let secs = |s: u64| Duration::from_secs(s);
+        // Initial send, then 1 s, doubling to the 4 s cap: 1, 3, 7, 11.
+        assert_eq!(
+            times,
+            [secs(0), secs(1), secs(3), secs(7), secs(11)],
+            "{}",
+            p.name()
+        );
+        assert_eq!(
+            sim.now - t0,
+            secs(15),
+            "gives up when the fifth timer expires"
+        );
+        assert_eq!(sim.failure(CLIENT), Some(&Error::HandshakeTimeout));
+        assert_eq!(sim.nodes[CLIENT].poll_timeout(), None);
+        // Retransmissions are the same ClientHello with fresh record sequence numbers.
+        assert_eq!(sim.sent[CLIENT][0].1[13..], sim.sent[CLIENT][1].1[13..]);
+        assert_ne!(sim.sent[CLIENT][0].1[..13], sim.sent[CLIENT][1].1[..13]);
+    }
+}
+
+#[test]
+fn early_or_late_timeouts_are_harmless() {
+    for p in providers() {
+        let mut sim = Sim::new(pair(p), Link::perfect(), 9);
+        let t0 = sim.now;
+        let _ = sim.nodes[CLIENT].poll_transmit();
+        let deadline = sim.nodes[CLIENT].poll_timeout().unwrap();
+        assert_eq!(deadline, t0 + Duration::from_secs(1));
+        sim.nodes[CLIENT].handle_timeout(t0);
+        sim.nodes[CLIENT].handle_timeout(deadline - Duration::from_millis(1));
+        assert!(
+            sim.nodes[CLIENT].poll_transmit().is_none(),
+            "early: nothing sent"
+        );
+        assert_eq!(sim.nodes[CLIENT].poll_timeout(), Some(deadline));
+        sim.nodes[CLIENT].handle_timeout(deadline + Duration::from_secs(5));
+        assert!(
+            sim.nodes[CLIENT].poll_transmit().is_some(),
+            "late: one retransmission"
+        );
+        assert!(sim.nodes[CLIENT].poll_transmit().is_none());
+        assert_eq!(
+            sim.nodes[CLIENT].poll_timeout(),
+            Some(deadline + Duration::from_secs(7))
+        );
+        // The server has no timer before it has state.
+        assert_eq!(sim.nodes[SERVER].poll_timeout(), None);
+    }
+}
+
+#[test]
+fn lost_final_flight_is_resent_when_the_client_retransmits() {
+    for p in providers() {
+        // Drop the server's first copy of flight 6 (its last datagram before connecting).
+        let mut dropped = false;
+        let mut sim = Sim::new(pair(p), Link::perfect(), 10).with_filter(move |from, _, d| {
+            // Flight 6 is the first protected handshake record the server sends: CCS then epoch 1.
+            if from == SERVER && !dropped && d[0] == 20 {
+                dropped = true;
+                return true;
+            }
+            false
+        });
+        let t0 = sim.now;
+        connect(&mut sim);
+        assert!(
+            sim.now - t0 >= Duration::from_secs(1),
+            "recovered by the client's timer"
+        );
+        assert!(
+            sim.nodes[SERVER].stats().flight_retransmits >= 1,
+            "{}",
+            p.name()
+        );
+    }
+}
+
+#[test]
+fn close_notify_reaches_the_peer() {
+    for p in providers() {
+        let mut sim = Sim::new(pair(p), Link::perfect(), 11);
+        connect(&mut sim);
+        sim.nodes[CLIENT].handle_close(sim.now);
+        sim.run(MINUTE, |s| s.nodes[SERVER].is_closed());
+        assert!(
+            sim.events[SERVER].contains(&Event::PeerClosed),
+            "{}",
+            p.name()
+        );
+        assert!(sim.nodes[CLIENT].is_closed());
+        assert!(sim.nodes[CLIENT].handle_send(sim.now, b"x").is_err());
+    }
+}
+
+#[test]
+fn forged_cleartext_alert_after_handshake_is_ignored() {
+    for p in providers() {
+        let mut sim = Sim::new(pair(p), Link::perfect(), 12);
+        connect(&mut sim);
+        // Epoch 0 fatal alert, sequence 1000: unauthenticated.
+        let forged = [21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0x03, 0xe8, 0, 2, 2, 40];
+        sim.inject(CLIENT, &forged);
+        assert!(sim.nodes[CLIENT].is_connected(), "{}", p.name());
+        assert_eq!(sim.nodes[CLIENT].stats().alerts_ignored, 1);
+    }
+}
+
+#[test]
+fn non_dtls_input_is_handed_back() {
+    for p in providers() {
+        let mut sim = Sim::new(pair(p), Link::perfect(), 13);
+        assert_eq!(
+            sim.nodes[SERVER].handle_datagram(sim.now, &[0x80, 0, 0]),
+            dtls_proto::Handled::NotDtls(dtls_proto::PacketKind::Rtp)
+        );
+    }
+}
+
+#[test]
+fn same_seed_same_bytes_with_rustcrypto() {
+    let run = || {
+        let mut sim = Sim::new(
+            pair(&dtls_proto::crypto::RustCrypto),
+            Link::hostile(0.2),
+            77,
+        );
+        connect(&mut sim);
+        sim.sent
+    };
+    let (a, b) = (run(), run());
+    let bytes = |s: &[Vec<(std::time::Instant, bytes::Bytes)>; 2]| {
+        s.iter()
+            .map(|v| v.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bytes(&a), bytes(&b));
+}
