@@ -73,6 +73,13 @@ mod header;
 mod message;
 mod wire;
 
+// Transactions, Binding, long-term credentials and NAT behaviour discovery (issue 3).
+mod rto;
+#[cfg(test)]
+mod test_support;
+pub mod transaction;
+mod transmit;
+
 #[doc(hidden)]
 pub mod fuzzing;
 
@@ -85,6 +92,8 @@ pub use header::{Class, HEADER_LEN, MAGIC_COOKIE, MessageType, Method, Transacti
 pub use message::{
     Attributes, FingerprintError, IntegrityAlgorithm, IntegrityError, Message, ParseError,
 };
+pub use rto::{RtoCache, RttEstimator};
+pub use transmit::{Transmit, TransportProtocol};
 
 #[cfg(test)]
 mod test_vectors;

@@ -1,0 +1,207 @@
+//! Retransmission timeout estimation: RFC 6298 §2 smoothed RTT per server, and the RTO cache
+//! of RFC 8489 §6.2.1 ("the value for RTO SHOULD be cached by a client after the completion of
+//! the transaction, and used as the starting value for RTO for the next transaction to the
+//! same server (based on equality of IP address)"; stale after 10 minutes without a
+//! transaction).
+//!
+//! Karn's algorithm (RFC 6298 §3) is the caller's: only transactions answered before any
+//! retransmission feed a sample, so an answer to a retransmit never skews the estimate.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// The RFC 6298 §2 estimator for one server: SRTT, RTTVAR, and the RTO derived from them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RttEstimator {
+    srtt: Duration,
+    rttvar: Duration,
+    rto: Duration,
+}
+
+impl RttEstimator {
+    /// The estimator after its first sample `r` (RFC 6298 §2.2): SRTT = R, RTTVAR = R/2,
+    /// RTO = SRTT + max(G, 4·RTTVAR), clamped to `[min_rto, max_rto]`.
+    pub fn new(r: Duration, min_rto: Duration, max_rto: Duration) -> Self {
+        let mut e = Self {
+            srtt: r,
+            rttvar: r / 2,
+            rto: Duration::ZERO,
+        };
+        e.update_rto(min_rto, max_rto);
+        e
+    }
+
+    /// Folds in a later sample (RFC 6298 §2.3, alpha = 1/8, beta = 1/4).
+    pub fn sample(&mut self, r: Duration, min_rto: Duration, max_rto: Duration) {
+        let delta = self.srtt.abs_diff(r);
+        self.rttvar = (self.rttvar * 3 + delta) / 4;
+        self.srtt = (self.srtt * 7 + r) / 8;
+        self.update_rto(min_rto, max_rto);
+    }
+
+    fn update_rto(&mut self, min_rto: Duration, max_rto: Duration) {
+        // The clock granularity G is the caller's; with `Instant` it is below a millisecond.
+        const GRANULARITY: Duration = Duration::from_millis(1);
+        let rto = self.srtt + (self.rttvar * 4).max(GRANULARITY);
+        self.rto = rto.clamp(min_rto, max_rto.max(min_rto));
+    }
+
+    /// The smoothed round-trip time.
+    pub const fn srtt(&self) -> Duration {
+        self.srtt
+    }
+
+    /// The round-trip time variation.
+    pub const fn rttvar(&self) -> Duration {
+        self.rttvar
+    }
+
+    /// The retransmission timeout to start the next transaction with.
+    pub const fn rto(&self) -> Duration {
+        self.rto
+    }
+}
+
+/// One server's cached estimate.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    server: IpAddr,
+    estimator: RttEstimator,
+    last_used: Instant,
+}
+
+/// The bounded per-server RTO cache of RFC 8489 §6.2.1, keyed by IP address. When full, the
+/// least recently used server is forgotten; entries unused for `lifetime` are stale.
+#[derive(Clone, Debug)]
+pub struct RtoCache {
+    entries: Vec<Entry>,
+    capacity: usize,
+    lifetime: Duration,
+}
+
+impl RtoCache {
+    /// An empty cache holding at most `capacity` servers, each for `lifetime` after its last
+    /// transaction (the RFC's 10 minutes).
+    pub fn new(capacity: usize, lifetime: Duration) -> Self {
+        Self {
+            entries: Vec::with_capacity(capacity.min(64)),
+            capacity,
+            lifetime,
+        }
+    }
+
+    /// The cached estimator for `server`, unless absent or stale at `now`.
+    pub fn get(&self, now: Instant, server: IpAddr) -> Option<&RttEstimator> {
+        self.entries
+            .iter()
+            .find(|e| e.server == server && !self.is_stale(e, now))
+            .map(|e| &e.estimator)
+    }
+
+    /// Notes that a transaction to `server` started or ended at `now`, keeping its entry
+    /// fresh.
+    pub fn touch(&mut self, now: Instant, server: IpAddr) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.server == server) {
+            e.last_used = e.last_used.max(now);
+        }
+    }
+
+    /// Feeds an RTT sample for `server`, measured by a transaction that ended at `now`.
+    pub fn sample(
+        &mut self,
+        now: Instant,
+        server: IpAddr,
+        rtt: Duration,
+        min_rto: Duration,
+        max_rto: Duration,
+    ) {
+        let lifetime = self.lifetime;
+        if let Some(e) = self.entries.iter_mut().find(|e| e.server == server) {
+            if now.saturating_duration_since(e.last_used) > lifetime {
+                e.estimator = RttEstimator::new(rtt, min_rto, max_rto);
+            } else {
+                e.estimator.sample(rtt, min_rto, max_rto);
+            }
+            e.last_used = e.last_used.max(now);
+            return;
+        }
+        if self.capacity == 0 {
+            return;
+        }
+        let entry = Entry {
+            server,
+            estimator: RttEstimator::new(rtt, min_rto, max_rto),
+            last_used: now,
+        };
+        if self.entries.len() < self.capacity {
+            self.entries.push(entry);
+        } else if let Some(oldest) = self.entries.iter_mut().min_by_key(|e| e.last_used) {
+            *oldest = entry;
+        }
+    }
+
+    /// How many servers are cached (stale ones included until replaced).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no server is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn is_stale(&self, e: &Entry, now: Instant) -> bool {
+        now.saturating_duration_since(e.last_used) > self.lifetime
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(60);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn first_and_later_samples_follow_rfc_6298() {
+        let mut e = RttEstimator::new(ms(200), MIN, MAX);
+        assert_eq!((e.srtt(), e.rttvar(), e.rto()), (ms(200), ms(100), ms(600)));
+        // R' = 120: RTTVAR = 3/4·100 + 1/4·80 = 95; SRTT = 7/8·200 + 1/8·120 = 190;
+        // RTO = 190 + 4·95 = 570.
+        e.sample(ms(120), MIN, MAX);
+        assert_eq!((e.srtt(), e.rttvar(), e.rto()), (ms(190), ms(95), ms(570)));
+    }
+
+    #[test]
+    fn rto_is_clamped() {
+        assert_eq!(RttEstimator::new(ms(1), MIN, MAX).rto(), MIN);
+        assert_eq!(RttEstimator::new(ms(50_000), MIN, MAX).rto(), MAX);
+    }
+
+    #[test]
+    fn cache_is_per_ip_bounded_and_goes_stale_after_its_lifetime() {
+        let t0 = crate::test_support::t0();
+        let mut cache = RtoCache::new(2, Duration::from_secs(600));
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let c: IpAddr = "192.0.2.3".parse().unwrap();
+        cache.sample(t0, a, ms(100), MIN, MAX);
+        cache.sample(t0 + ms(1), b, ms(200), MIN, MAX);
+        assert_eq!(cache.get(t0, a).map(RttEstimator::rto), Some(ms(300)));
+        // A third server evicts the least recently used (a).
+        cache.sample(t0 + ms(2), c, ms(300), MIN, MAX);
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(t0 + ms(2), a).is_none());
+        assert!(cache.get(t0 + ms(2), b).is_some());
+        // Ten minutes without a transaction: stale; one more second is still fine if touched.
+        let later = t0 + Duration::from_secs(600) + ms(2);
+        assert!(cache.get(later, c).is_some());
+        assert!(cache.get(later + ms(1), c).is_none());
+        cache.touch(later, c);
+        assert!(cache.get(later + ms(1), c).is_some());
+    }
+}

@@ -1,0 +1,40 @@
+//! The outgoing datagram every machine of this crate (and of ICE and TURN above it) hands to
+//! its caller: which transport, from which local address, to which remote address, and the
+//! bytes (DESIGN.md, "The sans-IO contract"; RFC 8489 §6.2 for the transport distinction).
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+/// The transport a STUN message travels over. Retransmission rules differ: over UDP the
+/// client retransmits (RFC 8489 §6.2.1); over TCP or TLS it sends once and waits Ti
+/// (§6.2.2).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum TransportProtocol {
+    /// UDP: unreliable, retransmitted on RTO.
+    Udp,
+    /// TCP (or TLS over TCP): reliable, sent once.
+    Tcp,
+}
+
+impl TransportProtocol {
+    /// Whether the transport delivers reliably (no STUN-level retransmissions).
+    pub const fn is_reliable(self) -> bool {
+        matches!(self, TransportProtocol::Tcp)
+    }
+}
+
+/// A datagram (or, over TCP, a framed message) a machine wants sent.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Transmit {
+    /// The transport to send it over.
+    pub transport: TransportProtocol,
+    /// The local address to send it from (a server with several addresses picks the socket
+    /// by this field).
+    pub source: SocketAddr,
+    /// The remote address to send it to.
+    pub destination: SocketAddr,
+    /// The bytes. Cloning a `Transmit` shares them.
+    pub payload: Bytes,
+}
