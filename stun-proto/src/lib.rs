@@ -74,6 +74,7 @@ mod message;
 mod wire;
 
 // Transactions, Binding, long-term credentials and NAT behaviour discovery (issue 3).
+pub mod binding;
 mod rto;
 #[cfg(test)]
 mod test_support;

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use rand_core::{CryptoRng, RngCore, SeedableRng};
+
 /// An arbitrary instant for tests to start their virtual clock at.
 #[allow(clippy::disallowed_methods)] // tests need one real instant to build virtual time on
 pub(crate) fn t0() -> Instant {
@@ -25,3 +27,32 @@ pub(crate) fn very_early() -> Instant {
     }
     t
 }
+/// A deterministic, seeded RNG (ChaCha20).
+#[derive(Clone)]
+pub(crate) struct TestRng(rand_chacha::ChaCha20Rng);
+
+impl TestRng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+    }
+}
+
+impl RngCore for TestRng {
+    fn next_u32(&mut self) -> u32 {
+        self.0.next_u32()
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill_bytes(dest)
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0.try_fill_bytes(dest)
+    }
+}
+
+impl CryptoRng for TestRng {}

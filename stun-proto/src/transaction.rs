@@ -222,6 +222,8 @@ pub enum IgnoreReason {
     Duplicate,
     /// A response to a transaction that had already timed out or failed.
     Late,
+    /// The message's FINGERPRINT does not match (RFC 8489 §7.3: discard it).
+    BadFingerprint,
 }
 
 /// Counters, for operators and tests.
