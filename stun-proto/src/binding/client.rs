@@ -232,6 +232,12 @@ impl<R: RngCore> BindingClient<R> {
         self.pump();
     }
 
+    /// Abandons a query without an event; returns whether it was outstanding.
+    pub fn handle_cancel(&mut self, now: Instant, id: TransactionId) -> bool {
+        self.queries.retain(|(q, _)| *q != id);
+        self.transactions.handle_cancel(now, id)
+    }
+
     /// The next request to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transactions.poll_transmit()
