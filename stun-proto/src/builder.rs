@@ -4,7 +4,6 @@
 //! order the RFC allows.
 
 use bytes::{Bytes, BytesMut};
-use hmac::Mac;
 use thiserror::Error;
 
 use crate::attribute::{AttributeType, EncodeAttribute, MessageIntegritySha256};
@@ -200,11 +199,7 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
                 after,
             });
         }
-        self.append_mac(TYPE, 20, |header, body| {
-            let mut tag = [0; 32];
-            tag[..20].copy_from_slice(&key.sha1_mac(header, body).finalize().into_bytes());
-            tag
-        })
+        self.append_mac(TYPE, 20, key)
     }
 
     /// Appends a full-length (32-byte) MESSAGE-INTEGRITY-SHA256 (RFC 8489 §14.6).
@@ -234,9 +229,7 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
                 });
             }
         }
-        self.append_mac(TYPE, len, |header, body| {
-            key.sha256_mac(header, body).finalize().into_bytes().into()
-        })
+        self.append_mac(TYPE, len, key)
     }
 
     /// Appends FINGERPRINT, which ends the message (RFC 8489 §14.7).
@@ -278,12 +271,11 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
         &mut self,
         attribute_type: AttributeType,
         value_len: usize,
-        mac: impl FnOnce(&[u8], &[u8]) -> [u8; 32],
+        key: &IntegrityKey,
     ) -> Result<&mut Self, BuildError> {
         let covered = self.len;
         self.set_length(covered + 4 + value_len)?;
-        let bytes = &self.buf.bytes_mut()[..covered];
-        let value = mac(&bytes[..HEADER_LEN], &bytes[HEADER_LEN..]);
+        let value = key.tag(attribute_type, [&self.buf.bytes_mut()[..covered]]);
         self.append(attribute_type, value_len, |out| {
             out.copy_from_slice(&value[..value_len])
         })?;

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::attribute::PasswordAlgorithm;
+use crate::attribute::{AttributeType, PasswordAlgorithm};
 
 /// Why a credential could not be prepared.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -132,20 +132,25 @@ impl IntegrityKey {
         }
     }
 
-    /// HMAC-SHA1 over `header` (with its length already fixed up) then `body`.
-    pub(crate) fn sha1_mac(&self, header: &[u8], body: &[u8]) -> Hmac<Sha1> {
-        let mut mac = self.sha1.clone();
-        mac.update(header);
-        mac.update(body);
-        mac
-    }
-
-    /// HMAC-SHA256 over `header` (with its length already fixed up) then `body`.
-    pub(crate) fn sha256_mac(&self, header: &[u8], body: &[u8]) -> Hmac<Sha256> {
-        let mut mac = self.sha256.clone();
-        mac.update(header);
-        mac.update(body);
-        mac
+    /// The MESSAGE-INTEGRITY (HMAC-SHA1, in the first 20 bytes) or MESSAGE-INTEGRITY-SHA256
+    /// tag over `parts` in order: the message up to the attribute, its header length field
+    /// already counting the attribute.
+    pub(crate) fn tag<const N: usize>(
+        &self,
+        attribute: AttributeType,
+        parts: [&[u8]; N],
+    ) -> [u8; 32] {
+        let mut tag = [0; 32];
+        if attribute == AttributeType::MESSAGE_INTEGRITY {
+            let mut mac = self.sha1.clone();
+            parts.iter().for_each(|p| mac.update(p));
+            tag[..20].copy_from_slice(&mac.finalize().into_bytes());
+        } else {
+            let mut mac = self.sha256.clone();
+            parts.iter().for_each(|p| mac.update(p));
+            tag.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        tag
     }
 }
 

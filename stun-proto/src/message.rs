@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use hmac::Mac;
+use constant_time_eq::constant_time_eq;
 use thiserror::Error;
 
 use crate::attribute::{
@@ -152,6 +152,7 @@ pub struct Message<'a> {
     integrity: Option<usize>,
     integrity_sha256: Option<usize>,
     fingerprint: Option<usize>,
+    transaction_id: TransactionId,
 }
 
 impl<'a> Message<'a> {
@@ -160,7 +161,7 @@ impl<'a> Message<'a> {
         let Some((header, body)) = bytes.split_first_chunk::<HEADER_LEN>() else {
             return Err(ParseError::TruncatedHeader { len: bytes.len() });
         };
-        let [t0, t1, l0, l1, ..] = *header;
+        let [t0, t1, l0, l1, _, _, _, _, ref tid @ ..] = *header;
         let message_type = MessageType::from_bits(u16::from_be_bytes([t0, t1]))
             .ok_or(ParseError::NotStun { first_byte: t0 })?;
         let length = u16::from_be_bytes([l0, l1]);
@@ -178,27 +179,38 @@ impl<'a> Message<'a> {
             integrity: None,
             integrity_sha256: None,
             fingerprint: None,
+            transaction_id: TransactionId::from(*tid),
         };
-        let mut r = Reader::new(body);
-        while r.remaining() > 0 {
-            let offset = bytes.len() - r.remaining();
+        let mut rest = body;
+        let mut offset = HEADER_LEN;
+        while !rest.is_empty() {
             // Every padded attribute is a multiple of 4 long, so a body that is not leaves a
             // stub too short for an attribute header, or an attribute without its padding.
-            let (Some(attribute), Some(len)) = (r.u16(), r.u16()) else {
+            let Some((&[t0, t1, l0, l1], after)) = rest.split_first_chunk::<4>() else {
                 return Err(ParseError::LengthNotMultipleOf4 { length });
             };
-            let (attribute, len) = (AttributeType::new(attribute), usize::from(len));
-            if r.remaining() < len {
+            let attribute = AttributeType::new(u16::from_be_bytes([t0, t1]));
+            let len = usize::from(u16::from_be_bytes([l0, l1]));
+            if after.len() < len {
                 return Err(ParseError::AttributeOverrun {
                     attribute,
                     offset,
                     len,
                 });
             }
-            if r.bytes(padded(len)).is_none() {
+            let Some(next) = after.get(padded(len)..) else {
                 return Err(ParseError::MissingPadding { attribute, offset });
+            };
+            if matches!(
+                attribute,
+                AttributeType::MESSAGE_INTEGRITY
+                    | AttributeType::MESSAGE_INTEGRITY_SHA256
+                    | AttributeType::FINGERPRINT
+            ) {
+                message.note_special(attribute, offset, len, next.len())?;
             }
-            message.note_special(attribute, offset, len, r.remaining())?;
+            rest = next;
+            offset += 4 + padded(len);
         }
         Ok(message)
     }
@@ -261,12 +273,8 @@ impl<'a> Message<'a> {
     }
 
     /// The 96-bit transaction id (for an RFC 3489 message, the last 96 of its 128 bits).
-    pub fn transaction_id(&self) -> TransactionId {
-        let id = self
-            .bytes
-            .get(8..HEADER_LEN)
-            .and_then(|s| <[u8; 12]>::try_from(s).ok());
-        TransactionId::from(id.unwrap_or_default())
+    pub const fn transaction_id(&self) -> TransactionId {
+        self.transaction_id
     }
 
     /// Whether this is a classic RFC 3489 message: no magic cookie, a 128-bit transaction id.
@@ -300,15 +308,42 @@ impl<'a> Message<'a> {
     /// integrity attribute, then MESSAGE-INTEGRITY-SHA256 and FINGERPRINT where they stand.
     pub fn attributes(&self) -> Attributes<'a> {
         Attributes {
-            message: *self,
+            rest: self.bytes.get(HEADER_LEN..).unwrap_or_default(),
             offset: HEADER_LEN,
+            ignored_from: self.ignored_from,
+            integrity_sha256: self.integrity_sha256,
+            fingerprint: self.fingerprint,
         }
     }
 
     /// The first attribute of type `attribute_type`, raw.
     pub fn raw(&self, attribute_type: AttributeType) -> Option<RawAttribute<'a>> {
-        self.attributes()
-            .find(|a| a.attribute_type == attribute_type)
+        // A tight walk over the framing `parse` checked; only a type match pays for the
+        // "does it count" test.
+        let wanted = attribute_type.value();
+        let mut offset = HEADER_LEN;
+        while let Some((&[t0, t1, l0, l1], rest)) = self
+            .bytes
+            .get(offset..)
+            .and_then(<[u8]>::split_first_chunk::<4>)
+        {
+            let len = usize::from(u16::from_be_bytes([l0, l1]));
+            if u16::from_be_bytes([t0, t1]) == wanted && self.counts(offset) {
+                return Some(RawAttribute {
+                    attribute_type,
+                    value: rest.get(..len)?,
+                });
+            }
+            offset += 4 + padded(len);
+        }
+        None
+    }
+
+    /// Whether the attribute at `offset` counts (see [`Message::attributes`]).
+    fn counts(&self, offset: usize) -> bool {
+        offset < self.ignored_from
+            || Some(offset) == self.integrity_sha256
+            || Some(offset) == self.fingerprint
     }
 
     /// Whether an attribute of this type is present.
@@ -318,8 +353,8 @@ impl<'a> Message<'a> {
 
     /// The first attribute of type `A::TYPE`, decoded: `None` if absent.
     pub fn get<A: DecodeAttribute<'a>>(&self) -> Option<Result<A, AttributeError>> {
-        let tid = self.transaction_id();
-        self.raw(A::TYPE).map(|raw| A::decode(raw.value, &tid))
+        self.raw(A::TYPE)
+            .map(|raw| A::decode(raw.value, &self.transaction_id))
     }
 
     /// The comprehension-required attributes this crate does not know: a server answers 420
@@ -341,40 +376,35 @@ impl<'a> Message<'a> {
         &self,
         key: &IntegrityKey,
     ) -> Result<IntegrityAlgorithm, IntegrityError> {
-        if let Some(offset) = self.integrity_sha256 {
-            let (header, body, value) = self.mac_input(offset);
-            key.sha256_mac(&header, body)
-                .verify_truncated_left(value)
-                .map(|()| IntegrityAlgorithm::Sha256)
-                .map_err(|_| IntegrityError::Mismatch(AttributeType::MESSAGE_INTEGRITY_SHA256))
-        } else if let Some(offset) = self.integrity {
-            let (header, body, value) = self.mac_input(offset);
-            key.sha1_mac(&header, body)
-                .verify_slice(value)
-                .map(|()| IntegrityAlgorithm::Sha1)
-                .map_err(|_| IntegrityError::Mismatch(AttributeType::MESSAGE_INTEGRITY))
-        } else {
-            Err(IntegrityError::Missing)
-        }
-    }
-
-    /// What an integrity attribute at `offset` covers: the header with its length field
-    /// counting up to the end of the attribute, the body before it, and the attribute's value.
-    fn mac_input(&self, offset: usize) -> ([u8; HEADER_LEN], &'a [u8], &'a [u8]) {
+        let (offset, attribute) = match (self.integrity_sha256, self.integrity) {
+            (Some(offset), _) => (offset, AttributeType::MESSAGE_INTEGRITY_SHA256),
+            (None, Some(offset)) => (offset, AttributeType::MESSAGE_INTEGRITY),
+            (None, None) => return Err(IntegrityError::Missing),
+        };
         let mut r = Reader::new(self.bytes.get(offset + 2..).unwrap_or_default());
         let value_len = usize::from(r.u16().unwrap_or(0));
-        let value = r.bytes(value_len).unwrap_or_default();
-        let mut header = self
-            .bytes
-            .first_chunk::<HEADER_LEN>()
-            .copied()
-            .unwrap_or([0; HEADER_LEN]);
-        let covered = (offset + 4 + value_len - HEADER_LEN) as u16;
-        if let Some(len) = header.get_mut(2..4) {
-            len.copy_from_slice(&covered.to_be_bytes());
+        let received = r.bytes(value_len).unwrap_or_default();
+        // The MAC covers the message up to the attribute, with the header's length field
+        // counting up to the attribute's end (RFC 8489 §14.5).
+        let covered_len = (offset + 4 + value_len - HEADER_LEN) as u16;
+        let computed = key.tag(
+            attribute,
+            [
+                self.bytes.get(..2).unwrap_or_default(),
+                &covered_len.to_be_bytes(),
+                self.bytes.get(4..offset).unwrap_or_default(),
+            ],
+        );
+        let computed = computed.get(..received.len()).unwrap_or_default();
+        if !received.is_empty() && constant_time_eq(computed, received) {
+            Ok(if attribute == AttributeType::MESSAGE_INTEGRITY {
+                IntegrityAlgorithm::Sha1
+            } else {
+                IntegrityAlgorithm::Sha256
+            })
+        } else {
+            Err(IntegrityError::Mismatch(attribute))
         }
-        let body = self.bytes.get(HEADER_LEN..offset).unwrap_or_default();
-        (header, body, value)
     }
 
     /// Whether the message ends with FINGERPRINT.
@@ -419,26 +449,30 @@ impl fmt::Debug for Message<'_> {
 /// An iterator over a message's attributes that count; see [`Message::attributes`].
 #[derive(Clone, Debug)]
 pub struct Attributes<'a> {
-    message: Message<'a>,
+    /// The bytes from `offset` on; the framing was checked by [`Message::parse`].
+    rest: &'a [u8],
     offset: usize,
+    ignored_from: usize,
+    integrity_sha256: Option<usize>,
+    fingerprint: Option<usize>,
 }
 
 impl<'a> Iterator for Attributes<'a> {
     type Item = RawAttribute<'a>;
 
     fn next(&mut self) -> Option<RawAttribute<'a>> {
-        let m = &self.message;
         loop {
+            let (&[t0, t1, l0, l1], rest) = self.rest.split_first_chunk::<4>()?;
+            let len = usize::from(u16::from_be_bytes([l0, l1]));
+            let value = rest.get(..len)?;
             let offset = self.offset;
-            let mut r = Reader::new(m.bytes.get(offset..)?);
-            let attribute_type = AttributeType::new(r.u16()?);
-            let len = usize::from(r.u16()?);
-            let value = r.bytes(len)?;
-            self.offset = offset + 4 + padded(len);
-            let counts = offset < m.ignored_from
-                || Some(offset) == m.integrity_sha256
-                || Some(offset) == m.fingerprint;
-            if counts {
+            self.rest = rest.get(padded(len)..).unwrap_or_default();
+            self.offset += 4 + padded(len);
+            if offset < self.ignored_from
+                || Some(offset) == self.integrity_sha256
+                || Some(offset) == self.fingerprint
+            {
+                let attribute_type = AttributeType::new(u16::from_be_bytes([t0, t1]));
                 return Some(RawAttribute {
                     attribute_type,
                     value,

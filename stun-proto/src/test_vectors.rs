@@ -442,3 +442,32 @@ fn unknown_comprehension_required_attributes_are_reported() {
         Some(&b"y"[..])
     );
 }
+
+#[test]
+fn lookups_find_the_first_attribute_of_a_type_among_many() {
+    // Twenty attributes: the first and the last are found, and the first of two with the
+    // same type wins.
+    let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, [0; 12].into());
+    for i in 0..20u16 {
+        let value = u32::from(i).to_be_bytes();
+        let raw = crate::RawAttribute {
+            attribute_type: crate::AttributeType::new(0x8100 + i),
+            value: &value,
+        };
+        b.add(&raw).unwrap();
+    }
+    b.add(&Priority(1)).unwrap().add(&Priority(2)).unwrap();
+    let bytes = b.into_bytes();
+    let m = Message::parse(&bytes).unwrap();
+    assert_eq!(
+        m.raw(crate::AttributeType::new(0x8100)).map(|a| a.value),
+        Some(&[0, 0, 0, 0][..])
+    );
+    assert_eq!(
+        m.raw(crate::AttributeType::new(0x8113)).map(|a| a.value),
+        Some(&[0, 0, 0, 19][..])
+    );
+    assert_eq!(get::<Priority>(&m), Priority(1));
+    assert!(m.raw(crate::AttributeType::new(0x8114)).is_none());
+    assert_eq!(m.attributes().count(), 22);
+}

@@ -41,7 +41,8 @@ fn ice_check_encode_and_decode_allocate_nothing() {
     let mut buf = [0u8; 256];
     let mut len = 0;
     let encode = allocations_during(|| {
-        let mut b = MessageBuilder::new(&mut buf[..], MessageType::BINDING_REQUEST, [9; 12].into()).unwrap();
+        let mut b = MessageBuilder::new(&mut buf[..], MessageType::BINDING_REQUEST, [9; 12].into())
+            .unwrap();
         b.add(&Username::new("abcd:efgh").unwrap()).unwrap();
         b.add(&Priority(1_853_817_087)).unwrap();
         b.add(&IceControlling(0x1122_3344_5566_7788)).unwrap();

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 fn replay(target: &str, run: fn(&[u8])) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
     let mut count = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
@@ -17,5 +19,8 @@ fn replay(target: &str, run: fn(&[u8])) -> usize {
 #[test]
 fn stun_message_corpus_replays() {
     let n = replay("stun_message", stun_proto::fuzzing::message);
-    assert!(n >= 5, "the corpus holds at least the RFC vectors, found {n} files");
+    assert!(
+        n >= 5,
+        "the corpus holds at least the RFC vectors, found {n} files"
+    );
 }

@@ -217,7 +217,8 @@ proptest! {
 #[test]
 fn encode_buffers_are_usable_generically() {
     fn build<B: EncodeBuffer>(buf: B) -> usize {
-        let mut b = MessageBuilder::new(buf, MessageType::BINDING_INDICATION, [3; 12].into()).unwrap();
+        let mut b =
+            MessageBuilder::new(buf, MessageType::BINDING_INDICATION, [3; 12].into()).unwrap();
         b.add_fingerprint().unwrap();
         b.len()
     }
