@@ -75,6 +75,7 @@ mod wire;
 
 // Transactions, Binding, long-term credentials and NAT behaviour discovery (issue 3).
 pub mod binding;
+pub mod long_term;
 pub mod nat_behavior;
 mod rto;
 #[cfg(test)]
