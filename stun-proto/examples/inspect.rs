@@ -63,7 +63,11 @@ fn inspect(name: &str, bytes: &[u8], key: &IntegrityKey) {
     match Message::parse(bytes) {
         Err(e) => println!("   not a STUN message: {e}"),
         Ok(m) => {
-            let kind = if m.is_rfc3489() { " (classic RFC 3489)" } else { "" };
+            let kind = if m.is_rfc3489() {
+                " (classic RFC 3489)"
+            } else {
+                ""
+            };
             println!("   {:?}{kind}, {:?}", m.message_type(), m.transaction_id());
             for raw in m.attributes() {
                 match AnyAttribute::decode(raw, &m.transaction_id()) {
@@ -75,10 +79,16 @@ fn inspect(name: &str, bytes: &[u8], key: &IntegrityKey) {
                 }
             }
             if m.has_fingerprint() {
-                println!("   FINGERPRINT: {:?}", m.verify_fingerprint().map(|()| "ok"));
+                println!(
+                    "   FINGERPRINT: {:?}",
+                    m.verify_fingerprint().map(|()| "ok")
+                );
             }
             if m.has_integrity() {
-                println!("   integrity with the RFC 5769 password: {:?}", m.verify_integrity(key));
+                println!(
+                    "   integrity with the RFC 5769 password: {:?}",
+                    m.verify_integrity(key)
+                );
             }
         }
     }
