@@ -130,7 +130,7 @@ pub fn start(
         cipher_suites: config.cipher_suites.iter().map(|s| s.id()).collect(),
         compression_methods: vec![0],
         extensions: Extensions {
-            supported_groups: Some(config.groups.iter().map(|g| g.id()).collect()),
+            supported_groups: Some(advertised_groups(&config.groups)),
             ec_point_formats: Some(vec![POINT_FORMAT_UNCOMPRESSED]),
             signature_algorithms: Some(vec![ECDSA_SECP256R1_SHA256]),
             use_srtp: (!config.srtp_profiles.is_empty()).then(|| UseSrtp {
@@ -147,6 +147,17 @@ pub fn start(
         hello_seq,
         cookie_rounds: 0,
     }))
+}
+
+/// The configured groups, plus secp256r1 at the end when missing: RFC 8422 §5.1.1 makes
+/// supported_groups also govern the curves of ECDSA certificates, and OpenSSL refuses an
+/// ECDSA P-256 certificate to a client that does not list secp256r1.
+fn advertised_groups(groups: &[NamedGroup]) -> Vec<u16> {
+    let mut ids: Vec<u16> = groups.iter().map(|g| g.id()).collect();
+    if !groups.contains(&NamedGroup::Secp256r1) {
+        ids.push(NamedGroup::Secp256r1.id());
+    }
+    ids
 }
 
 fn send_hello(engine: &mut Engine, hello: &ClientHello, now: Instant) -> Result<u16, Error> {
@@ -281,7 +292,7 @@ impl AwaitServerKeyExchange {
         shared::expect_type(&msg, HandshakeType::ServerKeyExchange, "ServerKeyExchange")?;
         let ske = ServerKeyExchange::parse(&msg.body)?;
         let group = NamedGroup::from_id(ske.group)
-            .filter(|g| engine.config.groups.contains(g))
+            .filter(|g| advertised_groups(&engine.config.groups).contains(&g.id()))
             .ok_or(Error::IllegalParameter("named group"))?;
         // Signed: client_random ‖ server_random ‖ ServerECDHParams (RFC 8422 §5.4).
         let signed = [
