@@ -1,13 +1,15 @@
 //! Entry points for `cargo fuzz` targets and the corpus replay test. Not a stable API.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rand_core::{CryptoRng, RngCore};
 
-use crate::certificate::{CertificateParams, DtlsCertificate, Fingerprint, PeerVerifier};
+use crate::certificate::{CertificateParams, DtlsCertificate, PeerVerifier, VerifyPeer};
 use crate::config::Config;
 use crate::connection::Dtls;
 use crate::crypto::RustCrypto;
+use crate::error::PeerRejected;
 use crate::handshake::FragmentView;
 use crate::handshake::hello::{ClientHello, HelloVerifyRequest, ServerHello};
 use crate::handshake::key_exchange::{
@@ -82,15 +84,43 @@ pub fn handshake_message(data: &[u8]) {
     }
 }
 
+/// Accepts any certificate, so fuzzed handshakes get past authentication.
+struct AcceptAny;
+
+impl VerifyPeer for AcceptAny {
+    fn verify(&self, _chain: &[Vec<u8>]) -> Result<(), PeerRejected> {
+        Ok(())
+    }
+}
+
+/// The certificate every fuzz run uses, generated once.
+fn certificate() -> Option<DtlsCertificate> {
+    static CERT: OnceLock<Option<DtlsCertificate>> = OnceLock::new();
+    CERT.get_or_init(|| {
+        let mut rng = FuzzRng::new(42);
+        DtlsCertificate::generate(&RustCrypto, &mut rng, &CertificateParams::new(0)).ok()
+    })
+    .clone()
+}
+
+/// Encodes datagrams in the [`server_datagrams`] input format.
+pub fn encode_datagrams(cookie: bool, datagrams: &[&[u8]]) -> Vec<u8> {
+    let mut out = vec![u8::from(cookie)];
+    for d in datagrams {
+        let d = &d[..d.len().min(0xffff)];
+        out.extend_from_slice(&(d.len() as u16).to_be_bytes());
+        out.extend_from_slice(d);
+    }
+    out
+}
+
 /// A server (cookie on or off by `data[0]`) fed the datagrams of `data`, each prefixed by a
 /// 2-byte length, with a time step between them; then the client role gets the same input.
 pub fn server_datagrams(data: &[u8], origin: Instant) {
-    let mut rng = FuzzRng::new(42);
-    let Ok(cert) = DtlsCertificate::generate(&RustCrypto, &mut rng, &CertificateParams::new(0))
-    else {
+    let Some(cert) = certificate() else {
         return;
     };
-    let verifier = || PeerVerifier::Fingerprint(Fingerprint::from([0u8; 32]));
+    let verifier = || PeerVerifier::Custom(Box::new(AcceptAny));
     let cookie = data.first().is_some_and(|b| b & 1 == 1);
     let server_cfg = Config::new(&RustCrypto, cert.clone(), verifier()).with_server_cookie(cookie);
     let mut server = Dtls::server(server_cfg, FuzzRng::new(1));

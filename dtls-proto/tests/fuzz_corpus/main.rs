@@ -1,0 +1,116 @@
+//! Replays the fuzz corpus (`fuzz/corpus/dtls_*`) through the entry points the fuzz targets
+//! use, so every input that once mattered stays a regression test under `cargo test`.
+//!
+//! The seed corpus is real handshake traffic captured from the in-memory tests; regenerate it
+//! with `DTLS_WRITE_CORPUS=1 cargo test -p dtls-proto --test fuzz_corpus -- --ignored`.
+
+#[path = "../handshake/sim.rs"]
+#[allow(dead_code)] // shared with the handshake tests; only part of it is used here
+mod sim;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dtls_proto::fuzzing;
+use dtls_proto::handshake::FragmentView;
+use dtls_proto::record::{ContentType, records};
+use sim::{CLIENT, Link, SERVER, Sim, pair};
+
+fn corpus_dir(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target)
+}
+
+fn replay(target: &str, run: &dyn Fn(&[u8])) -> usize {
+    let dir = corpus_dir(target);
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        run(&std::fs::read(&path).unwrap());
+        count += 1;
+    }
+    count
+}
+
+#[test]
+fn dtls_record_corpus_replays() {
+    let n = replay("dtls_record", &fuzzing::record_layer);
+    assert!(n >= 5, "seed corpus has real datagrams, found {n}");
+}
+
+#[test]
+fn dtls_handshake_corpus_replays() {
+    let n = replay("dtls_handshake", &fuzzing::handshake_message);
+    assert!(n >= 5, "seed corpus has real messages, found {n}");
+}
+
+#[test]
+fn dtls_server_corpus_replays() {
+    let origin = sim::origin();
+    let n = replay("dtls_server", &|d| fuzzing::server_datagrams(d, origin));
+    assert!(n >= 2, "seed corpus has real flights, found {n}");
+}
+
+/// Selector bytes of `fuzzing::handshake_message` by handshake type.
+fn selector(msg_type: u8) -> Option<u8> {
+    Some(match msg_type {
+        1 => 0,
+        2 => 1,
+        3 => 2,
+        11 => 3,
+        12 => 4,
+        13 => 5,
+        16 => 6,
+        15 => 7,
+        _ => return None,
+    })
+}
+
+#[test]
+#[ignore = "writes the seed corpus; run with DTLS_WRITE_CORPUS=1"]
+fn write_seed_corpus() {
+    if std::env::var("DTLS_WRITE_CORPUS").is_err() {
+        return;
+    }
+    let mut datagrams = Vec::new();
+    let mut client_flights = Vec::new();
+    for cookie in [true, false] {
+        let mut pr = pair(&dtls_proto::crypto::RustCrypto);
+        pr.server = pr.server.with_server_cookie(cookie);
+        let mut sim = Sim::new(pr, Link::perfect(), 21);
+        assert!(sim.connect(Duration::from_secs(10)));
+        let client: Vec<Vec<u8>> = sim.sent[CLIENT].iter().map(|(_, d)| d.to_vec()).collect();
+        let refs: Vec<&[u8]> = client.iter().map(Vec::as_slice).collect();
+        client_flights.push(fuzzing::encode_datagrams(cookie, &refs));
+        datagrams.extend(client);
+        datagrams.extend(sim.sent[SERVER].iter().map(|(_, d)| d.to_vec()));
+    }
+    let write = |target: &str, name: String, bytes: &[u8]| {
+        let dir = corpus_dir(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), bytes).unwrap();
+    };
+    for (i, d) in datagrams.iter().enumerate() {
+        write("dtls_record", format!("seed-{i:02}"), d);
+        for record in records(d).flatten() {
+            if record.header.content_type != ContentType::Handshake || record.header.epoch != 0 {
+                continue;
+            }
+            if let Ok((frag, _)) = FragmentView::parse(record.fragment) {
+                if let (true, Some(sel)) = (frag.is_complete(), selector(frag.msg_type.to_byte())) {
+                    let mut input = vec![sel];
+                    input.extend_from_slice(frag.body);
+                    write(
+                        "dtls_handshake",
+                        format!("seed-{}-{i:02}", frag.msg_type.to_byte()),
+                        &input,
+                    );
+                }
+            }
+        }
+    }
+    for (i, f) in client_flights.iter().enumerate() {
+        write("dtls_server", format!("seed-{i}"), f);
+    }
+}
