@@ -115,7 +115,7 @@ fn print(report: &NatReport) {
         or_unknown(report.mapped.map(|a| a.to_string()))
     );
     println!(
-        "server other address: {}",
+        "other address:       {}",
         report.other_address.map_or_else(
             || "none (not an RFC 5780 server)".to_owned(),
             |a| a.to_string()

@@ -73,7 +73,7 @@ pub enum BindingFailure {
     /// A success response with neither XOR-MAPPED-ADDRESS nor MAPPED-ADDRESS readable.
     NoMappedAddress,
     /// A success response with comprehension-required attributes we do not know (RFC 8489
-    /// §6.3.4: the transaction fails).
+    /// §6.3.3: the transaction fails).
     UnknownAttributes,
     /// The transport failed.
     Transport(TransportFailure),
@@ -328,7 +328,7 @@ impl<R: RngCore> BindingClient<R> {
         }
     }
 
-    /// Reads a response (RFC 8489 §6.3.4 for success, §6.3.4 for errors).
+    /// Reads a response (RFC 8489 §6.3.3 for success, §6.3.4 for errors).
     fn interpret(
         class: Class,
         from: SocketAddr,
@@ -616,5 +616,36 @@ mod tests {
             exchange(&mut c, &mut server, start),
             Some(BindingEvent::Mapped { .. })
         ));
+    }
+
+    #[test]
+    fn requests_carry_a_fingerprint_and_fresh_random_ids() {
+        let mut c = client();
+        let now = t0();
+        let mut ids = vec![];
+        for _ in 0..3 {
+            let id = c
+                .handle_query(now, addr(SERVER), BindingOptions::default())
+                .unwrap();
+            let request = c.poll_transmit().unwrap();
+            let m = Message::parse(&request.payload).unwrap();
+            assert_eq!(m.message_type(), MessageType::BINDING_REQUEST);
+            assert_eq!(m.transaction_id(), id);
+            assert!(!m.is_rfc3489());
+            m.verify_fingerprint().unwrap();
+            assert_eq!(
+                (request.source, request.destination),
+                (addr(LOCAL), addr(SERVER))
+            );
+            ids.push(id);
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 3, "every transaction has its own id");
+        // The ids come from the injected RNG: the same seed gives the same ids.
+        let mut again = client();
+        let first = again
+            .handle_query(now, addr(SERVER), BindingOptions::default())
+            .unwrap();
+        assert_eq!(first, ids[0]);
     }
 }
