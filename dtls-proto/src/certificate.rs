@@ -159,7 +159,8 @@ impl DtlsCertificate {
         &self.public_key
     }
 
-    pub(crate) fn private_key(&self) -> &[u8] {
+    /// The raw 32-byte P-256 private scalar, for persisting the certificate; keep it secret.
+    pub fn private_key(&self) -> &[u8] {
         &self.private_key
     }
 

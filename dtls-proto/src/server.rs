@@ -87,6 +87,7 @@ pub struct Negotiated {
     group: NamedGroup,
     srtp: Option<SrtpProfile>,
     ephemeral_private: Vec<u8>,
+    ephemeral_public: Vec<u8>,
 }
 
 /// Negotiated, plus the client's verified certificate.
@@ -230,7 +231,7 @@ fn negotiate(
     };
     let mut server_random = [0u8; 32];
     rng.fill_bytes(&mut server_random);
-    let (ephemeral_private, _) = shared::ephemeral(engine, group, rng)?;
+    let (ephemeral_private, ephemeral_public) = shared::ephemeral(engine, group, rng)?;
     Ok(Negotiated {
         client_random: hello.random,
         server_random,
@@ -238,6 +239,7 @@ fn negotiate(
         group,
         srtp,
         ephemeral_private,
+        ephemeral_public,
     })
 }
 
@@ -272,8 +274,7 @@ fn send_flight_4(
             renegotiation_info: client_signalled_ri.then(Vec::new),
         },
     };
-    let provider = engine.config.provider;
-    let public = provider.ecdh_public_key(neg.group, &neg.ephemeral_private)?;
+    let public = neg.ephemeral_public.clone();
     let params = ServerKeyExchange::params(neg.group.id(), &public);
     let signed = [&neg.client_random[..], &neg.server_random[..], &params].concat();
     let signature = shared::sign(engine, &signed)?;

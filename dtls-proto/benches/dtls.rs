@@ -1,0 +1,185 @@
+//! Per crypto provider:
+//!
+//! - `handshake/<provider>/<group>`: one full handshake, both sides, in memory (certificates made
+//!   beforehand, cookie exchange on, as configured by default);
+//! - `pk_floor/<provider>/<group>`: the public-key work a handshake cannot avoid, both sides:
+//!   ephemeral key generation + ECDH on each side, one ECDSA P-256 sign (ServerKeyExchange,
+//!   CertificateVerify) and one verify on each side;
+//! - `record/<provider>/{seal,open}`: protecting and unprotecting a 1,200-byte record with
+//!   AES-128-GCM through the record layer, against `raw_aes128gcm/<provider>/{seal,open}`, the
+//!   provider's AEAD alone on the same bytes.
+
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
+use std::time::Instant;
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use dtls_proto::crypto::{AeadAlgorithm, CryptoProvider, generate_key_pair, providers};
+use dtls_proto::record::{ContentType, DTLS_1_2, Protection, RecordHeader, RecordView};
+use dtls_proto::{
+    CertificateParams, CipherSuite, Config, Dtls, DtlsCertificate, Event, NamedGroup, PeerVerifier,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+#[allow(clippy::disallowed_methods)] // benches need an origin for the virtual clock
+fn origin() -> Instant {
+    Instant::now()
+}
+
+fn certs(p: &'static dyn CryptoProvider) -> (DtlsCertificate, DtlsCertificate) {
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let params = CertificateParams::new(1_700_000_000);
+    (
+        DtlsCertificate::generate(p, &mut rng, &params).unwrap(),
+        DtlsCertificate::generate(p, &mut rng, &params).unwrap(),
+    )
+}
+
+fn handshake(
+    p: &'static dyn CryptoProvider,
+    group: NamedGroup,
+    certs: &(DtlsCertificate, DtlsCertificate),
+    seed: u64,
+) {
+    let now = origin();
+    let (c, s) = certs.clone();
+    let (cfp, sfp) = (c.fingerprint(), s.fingerprint());
+    let ccfg = Config::new(p, c, PeerVerifier::Fingerprint(sfp)).with_groups(&[group]);
+    let scfg = Config::new(p, s, PeerVerifier::Fingerprint(cfp)).with_groups(&[group]);
+    let mut client = Dtls::client(ccfg, ChaCha20Rng::seed_from_u64(seed), now).unwrap();
+    let mut server = Dtls::server(scfg, ChaCha20Rng::seed_from_u64(seed + 1));
+    let mut done = 0;
+    while done < 2 {
+        let mut moved = false;
+        while let Some(t) = client.poll_transmit() {
+            server.handle_datagram(now, &t.payload);
+            moved = true;
+        }
+        while let Some(t) = server.poll_transmit() {
+            client.handle_datagram(now, &t.payload);
+            moved = true;
+        }
+        for side in [&mut client, &mut server] {
+            while let Some(e) = side.poll_event() {
+                assert!(matches!(e, Event::Connected(_)), "{e:?}");
+                done += 1;
+            }
+        }
+        assert!(moved || done == 2, "handshake stalled");
+    }
+}
+
+/// The public-key operations of one handshake, both sides.
+fn pk_floor(
+    p: &dyn CryptoProvider,
+    group: NamedGroup,
+    certs: &(DtlsCertificate, DtlsCertificate),
+    rng: &mut ChaCha20Rng,
+    transcript: &[u8],
+) {
+    let (a_priv, a_pub) = generate_key_pair(p, group, rng).unwrap();
+    let (b_priv, b_pub) = generate_key_pair(p, group, rng).unwrap();
+    black_box(p.ecdh_shared_secret(group, &a_priv, &b_pub).unwrap());
+    black_box(p.ecdh_shared_secret(group, &b_priv, &a_pub).unwrap());
+    for signer in [&certs.0, &certs.1] {
+        let sig = p
+            .ecdsa_p256_sha256_sign(signer.private_key(), signer.public_key(), transcript)
+            .unwrap();
+        p.ecdsa_p256_sha256_verify(signer.public_key(), transcript, &sig)
+            .unwrap();
+    }
+}
+
+fn bench_handshake(c: &mut Criterion) {
+    let mut g = c.benchmark_group("handshake");
+    g.sample_size(20);
+    for p in providers() {
+        let certs = certs(p);
+        for group in NamedGroup::ALL {
+            let id = format!("{}/{}", p.name(), group.openssl_name());
+            let mut seed = 0;
+            g.bench_function(BenchmarkId::from_parameter(&id), |b| {
+                b.iter(|| {
+                    seed += 2;
+                    handshake(p, group, &certs, seed)
+                })
+            });
+        }
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("pk_floor");
+    g.sample_size(20);
+    let transcript = vec![0x5a; 1500];
+    for p in providers() {
+        let certs = certs(p);
+        for group in NamedGroup::ALL {
+            let id = format!("{}/{}", p.name(), group.openssl_name());
+            let mut rng = ChaCha20Rng::seed_from_u64(3);
+            g.bench_function(BenchmarkId::from_parameter(&id), |b| {
+                b.iter(|| pk_floor(p, group, &certs, &mut rng, &transcript))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn bench_records(c: &mut Criterion) {
+    let payload = vec![0xa5u8; 1200];
+    let mut g = c.benchmark_group("record");
+    g.throughput(Throughput::Bytes(payload.len() as u64));
+    for p in providers() {
+        let suite = CipherSuite::EcdheEcdsaAes128GcmSha256;
+        let prot = Protection::new(p, suite, &[7; 16], &[9; 4]).unwrap();
+        let header = RecordHeader {
+            content_type: ContentType::ApplicationData,
+            version: DTLS_1_2,
+            epoch: 1,
+            sequence: 42,
+        };
+        let mut sealed = Vec::new();
+        prot.seal(&header, &payload, &mut sealed).unwrap();
+        g.bench_function(format!("{}/seal", p.name()), |b| {
+            b.iter(|| {
+                let mut out = Vec::with_capacity(1300);
+                prot.seal(&header, black_box(&payload), &mut out).unwrap();
+                out
+            })
+        });
+        g.bench_function(format!("{}/open", p.name()), |b| {
+            b.iter(|| {
+                let (view, _) = RecordView::parse(black_box(&sealed)).unwrap();
+                prot.open(&view).unwrap()
+            })
+        });
+
+        let raw = p.aead_key(AeadAlgorithm::Aes128Gcm, &[7; 16]).unwrap();
+        let nonce = [1u8; 12];
+        let aad = [2u8; 13];
+        let mut raw_sealed = payload.clone();
+        raw.seal_in_place(&nonce, &aad, &mut raw_sealed).unwrap();
+        g.bench_function(format!("raw_aes128gcm/{}/seal", p.name()), |b| {
+            b.iter(|| {
+                let mut buf = Vec::with_capacity(1300);
+                buf.extend_from_slice(black_box(&payload));
+                raw.seal_in_place(&nonce, &aad, &mut buf).unwrap();
+                buf
+            })
+        });
+        g.bench_function(format!("raw_aes128gcm/{}/open", p.name()), |b| {
+            b.iter(|| {
+                let mut buf = black_box(&raw_sealed).clone();
+                raw.open_in_place(&nonce, &aad, &mut buf).unwrap();
+                buf
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_handshake, bench_records);
+criterion_main!(benches);
