@@ -132,3 +132,116 @@ fn server_address(
     };
     std::net::SocketAddr::new(ip, port)
 }
+
+/// Drives the client machines — a [`BindingClient`](crate::binding::BindingClient) and an
+/// RFC 5780 [`NatDiscovery`](crate::nat_behavior::NatDiscovery) — with a sequence of
+/// arbitrary datagrams and time steps, checking that nothing panics, that deadlines never go
+/// backwards past `now`, and that the machines stay within their bounds.
+///
+/// Format: a sequence of one-byte opcodes. `0..=63`: advance the clock by that many × 100 ms
+/// and call `handle_timeout`; `64..=127`: start a query (low bits pick options);
+/// `128..=255`: a datagram follows (two-byte length, bytes), delivered from a source the low
+/// bits pick (the server, its other address, or a stranger).
+pub fn stun_clients(data: &[u8]) {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use crate::attribute::ChangeRequest;
+    use crate::binding::{BindingClient, BindingOptions};
+    use crate::nat_behavior::{NatDiscovery, NatDiscoveryConfig};
+    use crate::transaction::TransactionConfig;
+    use crate::transmit::TransportProtocol;
+
+    /// A counter-based RNG: fuzzing needs determinism, not secrecy.
+    struct Counter(u64);
+    impl rand_core::RngCore for Counter {
+        fn next_u32(&mut self) -> u32 {
+            self.next_u64() as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            rand_core::impls::fill_bytes_via_next(self, dest)
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+
+    let local: SocketAddr = ([10, 0, 0, 2], 40_000).into();
+    let server: SocketAddr = ([192, 0, 2, 1], 3478).into();
+    let sources: [SocketAddr; 4] = [
+        server,
+        ([192, 0, 2, 2], 3479).into(),
+        ([192, 0, 2, 2], 3478).into(),
+        ([203, 0, 113, 9], 1).into(),
+    ];
+    let config = TransactionConfig {
+        max_outstanding: 8,
+        ..TransactionConfig::default()
+    };
+    // The fuzz harness is a driver, like an example: it supplies the one instant it needs.
+    #[allow(clippy::disallowed_methods)]
+    let mut now = std::time::Instant::now();
+    let mut client = BindingClient::new(local, TransportProtocol::Udp, config.clone(), Counter(1));
+    let mut nat_config = NatDiscoveryConfig::new(local, server);
+    nat_config.transactions = config;
+    let mut nat = NatDiscovery::new(nat_config, Counter(2));
+    let _ = nat.handle_start(now);
+    let mut rest = data;
+    while let [op, tail @ ..] = rest {
+        rest = tail;
+        match *op {
+            0..=63 => {
+                now += Duration::from_millis(100 * u64::from(*op));
+                client.handle_timeout(now);
+                nat.handle_timeout(now);
+            }
+            64..=127 => {
+                let options = BindingOptions {
+                    change_request: (op & 1 != 0).then_some(ChangeRequest {
+                        change_ip: op & 2 != 0,
+                        change_port: op & 4 != 0,
+                    }),
+                    padding: (op & 8 != 0).then_some(u16::from(op & 0x30)),
+                    classic: op & 0x40 != 0 && op & 1 == 0,
+                };
+                let _ = client.handle_query(now, server, options);
+            }
+            _ => {
+                let [hi, lo, tail @ ..] = rest else {
+                    return;
+                };
+                let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len());
+                let (datagram, next) = tail.split_at(len);
+                rest = next;
+                let from = sources[usize::from(op & 3)];
+                client.handle_datagram(now, from, datagram);
+                nat.handle_datagram(now, from, datagram);
+            }
+        }
+        while let Some(t) = client.poll_transmit() {
+            assert_eq!(t.source, local);
+        }
+        while client.poll_event().is_some() {}
+        while nat.poll_transmit().is_some() {}
+        while nat.poll_event().is_some() {}
+        assert!(client.outstanding() <= 8);
+        if *op < 64 {
+            // Right after `handle_timeout(now)` nothing may still be due at or before `now`:
+            // a caller would spin.
+            for deadline in [client.poll_timeout(), nat.poll_timeout()]
+                .into_iter()
+                .flatten()
+            {
+                assert!(deadline > now, "a deadline not after handle_timeout's now");
+            }
+        }
+    }
+}

@@ -66,7 +66,10 @@ impl RttEstimator {
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     server: IpAddr,
-    estimator: RttEstimator,
+    /// The RFC 6298 state, once a valid sample came.
+    estimator: Option<RttEstimator>,
+    /// The RTO to start with: the estimator's, or a backed-off one (Karn).
+    rto: Duration,
     last_used: Instant,
 }
 
@@ -90,12 +93,20 @@ impl RtoCache {
         }
     }
 
-    /// The cached estimator for `server`, unless absent or stale at `now`.
-    pub fn get(&self, now: Instant, server: IpAddr) -> Option<&RttEstimator> {
+    /// The RTO to start a transaction to `server` with, unless absent or stale at `now`.
+    pub fn rto(&self, now: Instant, server: IpAddr) -> Option<Duration> {
+        self.fresh(now, server).map(|e| e.rto)
+    }
+
+    /// The RFC 6298 estimator for `server`, if a valid sample came and it is not stale.
+    pub fn estimator(&self, now: Instant, server: IpAddr) -> Option<&RttEstimator> {
+        self.fresh(now, server).and_then(|e| e.estimator.as_ref())
+    }
+
+    fn fresh(&self, now: Instant, server: IpAddr) -> Option<&Entry> {
         self.entries
             .iter()
             .find(|e| e.server == server && !self.is_stale(e, now))
-            .map(|e| &e.estimator)
     }
 
     /// Notes that a transaction to `server` started or ended at `now`, keeping its entry
@@ -115,29 +126,60 @@ impl RtoCache {
         min_rto: Duration,
         max_rto: Duration,
     ) {
-        let lifetime = self.lifetime;
-        if let Some(e) = self.entries.iter_mut().find(|e| e.server == server) {
-            if now.saturating_duration_since(e.last_used) > lifetime {
-                e.estimator = RttEstimator::new(rtt, min_rto, max_rto);
-            } else {
-                e.estimator.sample(rtt, min_rto, max_rto);
+        let fresh = self.fresh(now, server).is_some();
+        let entry = self.entry(now, server);
+        let estimator = match (fresh, entry.estimator) {
+            (true, Some(mut e)) => {
+                e.sample(rtt, min_rto, max_rto);
+                e
             }
-            e.last_used = e.last_used.max(now);
-            return;
-        }
-        if self.capacity == 0 {
-            return;
-        }
-        let entry = Entry {
+            _ => RttEstimator::new(rtt, min_rto, max_rto),
+        };
+        entry.estimator = Some(estimator);
+        entry.rto = estimator.rto();
+    }
+
+    /// Keeps the backed-off `rto` of a transaction that was answered only after a
+    /// retransmission (Karn's algorithm, RFC 6298 §5: the backed-off value stays until a
+    /// valid sample), so a server slower than the initial RTO is measured next time.
+    pub fn back_off(&mut self, now: Instant, server: IpAddr, rto: Duration, max_rto: Duration) {
+        let fresh = self.fresh(now, server).is_some();
+        let entry = self.entry(now, server);
+        let current = if fresh { entry.rto } else { Duration::ZERO };
+        entry.rto = current.max(rto).min(max_rto);
+    }
+
+    /// The entry for `server`, made or recycled (least recently used first), touched at `now`.
+    fn entry(&mut self, now: Instant, server: IpAddr) -> &mut Entry {
+        let blank = Entry {
             server,
-            estimator: RttEstimator::new(rtt, min_rto, max_rto),
+            estimator: None,
+            rto: Duration::ZERO,
             last_used: now,
         };
-        if self.entries.len() < self.capacity {
-            self.entries.push(entry);
-        } else if let Some(oldest) = self.entries.iter_mut().min_by_key(|e| e.last_used) {
-            *oldest = entry;
-        }
+        let index = match self.entries.iter().position(|e| e.server == server) {
+            Some(i) => i,
+            None if self.entries.len() < self.capacity.max(1) => {
+                self.entries.push(blank);
+                self.entries.len() - 1
+            }
+            None => {
+                let oldest = self
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, e)| e.last_used)
+                    .map_or(0, |(i, _)| i);
+                if let Some(e) = self.entries.get_mut(oldest) {
+                    *e = blank;
+                }
+                oldest
+            }
+        };
+        // `index` was found or pushed above, so it is in bounds.
+        let entry = &mut self.entries[index];
+        entry.last_used = entry.last_used.max(now);
+        entry
     }
 
     /// How many servers are cached (stale ones included until replaced).
@@ -191,17 +233,45 @@ mod tests {
         let c: IpAddr = "192.0.2.3".parse().unwrap();
         cache.sample(t0, a, ms(100), MIN, MAX);
         cache.sample(t0 + ms(1), b, ms(200), MIN, MAX);
-        assert_eq!(cache.get(t0, a).map(RttEstimator::rto), Some(ms(300)));
+        assert_eq!(cache.rto(t0, a), Some(ms(300)));
+        assert_eq!(
+            cache.estimator(t0, a).map(RttEstimator::srtt),
+            Some(ms(100))
+        );
         // A third server evicts the least recently used (a).
         cache.sample(t0 + ms(2), c, ms(300), MIN, MAX);
         assert_eq!(cache.len(), 2);
-        assert!(cache.get(t0 + ms(2), a).is_none());
-        assert!(cache.get(t0 + ms(2), b).is_some());
+        assert!(cache.rto(t0 + ms(2), a).is_none());
+        assert!(cache.rto(t0 + ms(2), b).is_some());
         // Ten minutes without a transaction: stale; one more second is still fine if touched.
         let later = t0 + Duration::from_secs(600) + ms(2);
-        assert!(cache.get(later, c).is_some());
-        assert!(cache.get(later + ms(1), c).is_none());
+        assert!(cache.rto(later, c).is_some());
+        assert!(cache.rto(later + ms(1), c).is_none());
         cache.touch(later, c);
-        assert!(cache.get(later + ms(1), c).is_some());
+        assert!(cache.rto(later + ms(1), c).is_some());
+    }
+}
+
+#[cfg(test)]
+mod back_off_tests {
+    use super::*;
+
+    #[test]
+    fn a_backed_off_rto_is_kept_until_a_valid_sample() {
+        let t0 = crate::test_support::t0();
+        let ms = Duration::from_millis;
+        let (min, max) = (ms(500), Duration::from_secs(60));
+        let server: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut cache = RtoCache::new(4, Duration::from_secs(600));
+        cache.back_off(t0, server, ms(1000), max);
+        assert_eq!(cache.rto(t0, server), Some(ms(1000)));
+        assert!(cache.estimator(t0, server).is_none());
+        // A smaller backed-off value does not lower it; a sample replaces it.
+        cache.back_off(t0, server, ms(800), max);
+        assert_eq!(cache.rto(t0, server), Some(ms(1000)));
+        cache.sample(t0, server, ms(600), min, max);
+        assert_eq!(cache.rto(t0, server), Some(ms(1800)));
+        cache.back_off(t0, server, ms(120_000), max);
+        assert_eq!(cache.rto(t0, server), Some(max), "capped");
     }
 }

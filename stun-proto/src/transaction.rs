@@ -418,12 +418,10 @@ impl ClientTransactions {
         };
         let server = t.request.destination.ip();
         let rtt = (flight.sends == 1).then(|| now.saturating_duration_since(flight.first_sent));
+        let (min, max) = (self.config.min_rto, self.config.max_rto);
         match rtt {
-            Some(rtt) => {
-                let (min, max) = (self.config.min_rto, self.config.max_rto);
-                self.rto_cache.sample(now, server, rtt, min, max);
-            }
-            None => self.rto_cache.touch(now, server),
+            Some(rtt) => self.rto_cache.sample(now, server, rtt, min, max),
+            None => self.rto_cache.back_off(now, server, flight.rto, max),
         }
         self.stats.responses += 1;
         self.remember(key, Outcome::Answered);
@@ -574,8 +572,8 @@ impl ClientTransactions {
     /// The RTO the next transaction to `server` would start with.
     pub fn rto(&self, now: Instant, server: IpAddr) -> Duration {
         self.rto_cache
-            .get(now, server)
-            .map_or(self.config.initial_rto, |e| e.rto())
+            .rto(now, server)
+            .unwrap_or(self.config.initial_rto)
     }
 
     /// The counters.
@@ -610,8 +608,8 @@ impl ClientTransactions {
             let server = t.request.destination.ip();
             let rto = self
                 .rto_cache
-                .get(now, server)
-                .map_or(self.config.initial_rto, |e| e.rto());
+                .rto(now, server)
+                .unwrap_or(self.config.initial_rto);
             let next_at = if t.request.transport.is_reliable() {
                 now + self.config.reliable_timeout
             } else if self.config.request_count <= 1 {
@@ -828,7 +826,7 @@ mod tests {
     }
 
     #[test]
-    fn measured_rtt_sets_the_next_rto_and_retransmitted_answers_do_not() {
+    fn measured_rtt_sets_the_next_rto_and_retransmitted_answers_back_it_off() {
         let start = t0();
         let server: IpAddr = "192.0.2.1".parse().unwrap();
         let mut c = ClientTransactions::new(TransactionConfig::default());
@@ -839,10 +837,11 @@ mod tests {
         let next = start + ms(1000);
         c.handle_request(next, udp(2)).unwrap();
         assert_eq!(c.poll_timeout(), Some(next + ms(1200)));
-        // Answered after a retransmission: Karn's algorithm takes no sample.
+        // Answered after a retransmission: Karn's algorithm takes no sample, and the
+        // backed-off RTO (2400 ms) stays for the next transaction.
         c.handle_timeout(next + ms(1200));
         answer(&mut c, next + ms(1300), SERVER, 2);
-        assert_eq!(c.rto(next + ms(1300), server), ms(1200));
+        assert_eq!(c.rto(next + ms(1300), server), ms(2400));
         // Ten minutes of silence: the cached value is stale.
         let later = next + ms(1300) + Duration::from_secs(601);
         assert_eq!(c.rto(later, server), ms(500));

@@ -648,4 +648,16 @@ mod tests {
             .unwrap();
         assert_eq!(first, ids[0]);
     }
+
+    #[test]
+    fn the_client_fuzz_entry_point_survives_noise_and_time() {
+        let mut rng = TestRng::new(11);
+        for round in 0..50 {
+            let mut input = vec![0u8; 64 + 32 * round];
+            rand_core::RngCore::fill_bytes(&mut rng, &mut input);
+            crate::fuzzing::stun_clients(&input);
+        }
+        // Queries, then long silences: every query times out and nothing spins.
+        crate::fuzzing::stun_clients(&[64, 65, 71, 72, 63, 63, 63, 63, 63, 63, 63, 63]);
+    }
 }
