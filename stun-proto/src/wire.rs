@@ -4,7 +4,12 @@
 //! `None` instead of panicking when the input is short. Callers turn that `None` into the
 //! error that names the fault.
 
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 /// A forward-only reader over a borrowed byte slice.
 #[derive(Debug, Clone)]
