@@ -54,7 +54,9 @@ pub fn message(data: &[u8]) {
 pub fn binding_server(data: &[u8]) {
     use std::net::SocketAddr;
 
-    use crate::binding::{BindingServer, BindingServerConfig, ServerHandled, ShortTermCredential};
+    use crate::binding::{
+        Authentication, BindingServer, BindingServerConfig, ServerHandled, ShortTermCredential,
+    };
     use crate::transmit::TransportProtocol;
 
     let primary: SocketAddr = ([192, 0, 2, 1], 3478).into();
@@ -64,7 +66,7 @@ pub fn binding_server(data: &[u8]) {
     let mut rfc5780 = single.clone();
     rfc5780.alternate = Some(alternate);
     let mut secured = rfc5780.clone();
-    secured.credential = Some(ShortTermCredential {
+    secured.authentication = Authentication::ShortTerm(ShortTermCredential {
         username: "fuzz".into(),
         key: IntegrityKey::new(b"fuzz"),
     });

@@ -142,7 +142,7 @@ impl Rejection {
 /// [`authenticate`](Self::authenticate), then, on a refusal,
 /// [`write_rejection`](Self::write_rejection) into its error response, or, on success,
 /// [`Authenticated::sign`] on its success response.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LongTermAuth {
     config: LongTermConfig,
     features: u32,

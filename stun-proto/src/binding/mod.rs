@@ -9,6 +9,6 @@ pub use client::{
     BindingClient, BindingEvent, BindingFailure, BindingOptions, BindingResult, ClientHandled,
 };
 pub use server::{
-    BindingServer, BindingServerConfig, BindingServerStats, DropReason, ServerHandled,
-    ShortTermCredential,
+    Authentication, BindingServer, BindingServerConfig, BindingServerStats, DropReason,
+    ServerHandled, ShortTermCredential,
 };

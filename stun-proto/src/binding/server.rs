@@ -27,6 +27,7 @@ use crate::attribute::{
 use crate::builder::{BuildError, MessageBuilder};
 use crate::credentials::IntegrityKey;
 use crate::header::{Class, Method};
+use crate::long_term::{LongTermAuth, Rejection};
 use crate::message::{IntegrityAlgorithm, Message};
 use crate::transmit::{Transmit, TransportProtocol};
 
@@ -42,6 +43,19 @@ pub struct ShortTermCredential {
     pub key: IntegrityKey,
 }
 
+/// The credentials a [`BindingServer`] requires, if any.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub enum Authentication {
+    /// None: anyone may learn their mapped address (the usual STUN server).
+    #[default]
+    None,
+    /// Short-term MESSAGE-INTEGRITY with this credential (RFC 8489 §9.1.3).
+    ShortTerm(ShortTermCredential),
+    /// The long-term credential mechanism (RFC 8489 §9.2): 401 challenges, nonces, 438.
+    LongTerm(LongTermAuth),
+}
+
 /// How a [`BindingServer`] is set up.
 #[derive(Clone, Debug)]
 pub struct BindingServerConfig {
@@ -53,8 +67,8 @@ pub struct BindingServerConfig {
     pub alternate: Option<SocketAddr>,
     /// SOFTWARE to put in every response; `None` for none.
     pub software: Option<String>,
-    /// Require short-term MESSAGE-INTEGRITY with this credential (RFC 8489 §9.1.3).
-    pub credential: Option<ShortTermCredential>,
+    /// The credentials requests must carry. Default: none.
+    pub authentication: Authentication,
     /// The most responses queued before `poll_transmit` drains them; beyond, responses are
     /// dropped and counted. Default 256.
     pub max_queued_transmits: usize,
@@ -69,7 +83,7 @@ impl BindingServerConfig {
             primary,
             alternate: None,
             software: Some(concat!("stun-proto ", env!("CARGO_PKG_VERSION")).to_owned()),
-            credential: None,
+            authentication: Authentication::None,
             max_queued_transmits: 256,
             max_padding: 1500,
         }
@@ -136,6 +150,8 @@ enum Refusal {
     Unauthenticated,
     /// 420: comprehension-required attributes this server does not understand.
     UnknownAttributes([AttributeType; MAX_UNKNOWN], usize),
+    /// 400, 401 or 438 from the long-term credential mechanism.
+    LongTerm(Rejection),
 }
 
 impl Refusal {
@@ -144,17 +160,22 @@ impl Refusal {
             Refusal::BadRequest => ErrorCode::BAD_REQUEST,
             Refusal::Unauthenticated => ErrorCode::UNAUTHENTICATED,
             Refusal::UnknownAttributes(..) => ErrorCode::UNKNOWN_ATTRIBUTE,
+            Refusal::LongTerm(rejection) => rejection.code(),
         }
     }
 }
 
 /// A request that passed every check: what the success response needs.
-struct Accepted {
+struct Accepted<'a> {
     change: ChangeRequest,
     response_port: Option<u16>,
     padding: Option<u16>,
-    integrity: Option<IntegrityAlgorithm>,
+    /// The key and integrity attribute to sign the response with, as the request was.
+    signer: Option<Signer<'a>>,
 }
+
+/// A key and the integrity attribute to sign with.
+type Signer<'a> = (&'a IntegrityKey, IntegrityAlgorithm);
 
 /// A Binding server over one address, or over RFC 5780's two addresses × two ports.
 ///
@@ -208,7 +229,6 @@ impl BindingServer {
         destination: SocketAddr,
         datagram: &[u8],
     ) -> ServerHandled {
-        let _ = now;
         let Ok(request) = Message::parse(datagram) else {
             return self.drop(DropReason::Malformed);
         };
@@ -223,11 +243,12 @@ impl BindingServer {
         let Some(local) = self.local_index(destination) else {
             return self.drop(DropReason::WrongAddress);
         };
-        let outcome = self.check(&request, transport);
+        let outcome = self.check(now, source, &request, transport);
         let built = match &outcome {
             Ok(accepted) => self.success(&request, transport, source, destination, local, accepted),
-            Err(refusal) => self.error(&request, transport, source, destination, refusal),
+            Err(refusal) => self.error(now, &request, transport, source, destination, refusal),
         };
+        let outcome = outcome.map(|_| ()).map_err(|refusal| refusal.code());
         let Ok(transmit) = built else {
             // Only an over-long message can fail to build; PADDING is capped well below.
             return self.drop(DropReason::Malformed);
@@ -241,9 +262,9 @@ impl BindingServer {
                 self.stats.success_responses += 1;
                 ServerHandled::Answered
             }
-            Err(refusal) => {
+            Err(code) => {
                 self.stats.error_responses += 1;
-                ServerHandled::Rejected(refusal.code())
+                ServerHandled::Rejected(code)
             }
         }
     }
@@ -309,9 +330,11 @@ impl BindingServer {
     /// RFC 8489 §6.3.1 and §9.1.3, then RFC 5780 §6.1's checks.
     fn check(
         &self,
+        now: Instant,
+        client: SocketAddr,
         request: &Message<'_>,
         transport: TransportProtocol,
-    ) -> Result<Accepted, Refusal> {
+    ) -> Result<Accepted<'_>, Refusal> {
         if request.method() != Method::BINDING {
             return Err(Refusal::BadRequest);
         }
@@ -327,9 +350,18 @@ impl BindingServer {
         if count > 0 {
             return Err(Refusal::UnknownAttributes(unknown, count));
         }
-        let integrity = match &self.config.credential {
-            None => None,
-            Some(credential) => Some(Self::authenticate(request, credential)?),
+        let signer = match &self.config.authentication {
+            Authentication::None => None,
+            Authentication::ShortTerm(credential) => {
+                let algorithm = Self::authenticate(request, credential)?;
+                Some((&credential.key, algorithm))
+            }
+            Authentication::LongTerm(auth) => {
+                let ok = auth
+                    .authenticate(now, client, request)
+                    .map_err(Refusal::LongTerm)?;
+                Some((ok.key, ok.integrity))
+            }
         };
         let bad = |_| Refusal::BadRequest;
         let change = request.get::<ChangeRequest>().transpose().map_err(bad)?;
@@ -342,7 +374,7 @@ impl BindingServer {
                 change: ChangeRequest::default(),
                 response_port: None,
                 padding: None,
-                integrity,
+                signer,
             });
         }
         if (change.change_ip || change.change_port) && self.config.alternate.is_none() {
@@ -360,7 +392,7 @@ impl BindingServer {
             change,
             response_port: response_port.map(|p| p.0),
             padding: padding.map(|p| p.len),
-            integrity,
+            signer,
         })
     }
 
@@ -449,12 +481,13 @@ impl BindingServer {
             let len = len.min(self.config.max_padding) & !3;
             b.add(&Padding { len })?;
         }
-        self.finish(b, request, accepted.integrity, transport, origin, to)
+        self.finish(b, request, accepted.signer, transport, origin, to)
     }
 
     /// An error response, from the address the request arrived on back to its source.
     fn error(
         &self,
+        now: Instant,
         request: &Message<'_>,
         transport: TransportProtocol,
         client: SocketAddr,
@@ -462,9 +495,16 @@ impl BindingServer {
         refusal: &Refusal,
     ) -> Result<Transmit, BuildError> {
         let mut b = MessageBuilder::response_to(BytesMut::new(), request, Class::Error)?;
-        // Every code the server uses is in 300..=699, so this always adds the attribute.
-        if let Ok(code) = ErrorCode::new(refusal.code()) {
-            b.add(&code)?;
+        match (refusal, &self.config.authentication) {
+            (Refusal::LongTerm(rejection), Authentication::LongTerm(auth)) => {
+                auth.write_rejection(now, client, *rejection, &mut b)?;
+            }
+            // Every code the server uses is in 300..=699, so this always adds the attribute.
+            _ => {
+                if let Ok(code) = ErrorCode::new(refusal.code()) {
+                    b.add(&code)?;
+                }
+            }
         }
         if let Refusal::UnknownAttributes(types, count) = refusal {
             let listed = types.get(..*count).unwrap_or_default();
@@ -479,7 +519,7 @@ impl BindingServer {
         &self,
         mut b: MessageBuilder<BytesMut>,
         request: &Message<'_>,
-        integrity: Option<IntegrityAlgorithm>,
+        signer: Option<Signer<'_>>,
         transport: TransportProtocol,
         source: SocketAddr,
         destination: SocketAddr,
@@ -489,10 +529,10 @@ impl BindingServer {
                 b.add(&software)?;
             }
         }
-        if let (Some(algorithm), Some(credential)) = (integrity, &self.config.credential) {
+        if let Some((key, algorithm)) = signer {
             match algorithm {
-                IntegrityAlgorithm::Sha1 => b.add_message_integrity(&credential.key)?,
-                IntegrityAlgorithm::Sha256 => b.add_message_integrity_sha256(&credential.key)?,
+                IntegrityAlgorithm::Sha1 => b.add_message_integrity(key)?,
+                IntegrityAlgorithm::Sha256 => b.add_message_integrity_sha256(key)?,
             };
         }
         if !request.is_rfc3489() {
@@ -774,7 +814,7 @@ mod tests {
     fn short_term_integrity_paths_400_401_and_signed_success() {
         let key = IntegrityKey::short_term("secret").unwrap();
         let mut config = BindingServerConfig::new(addr(A1P1));
-        config.credential = Some(ShortTermCredential {
+        config.authentication = Authentication::ShortTerm(ShortTermCredential {
             username: "alice".into(),
             key: key.clone(),
         });
@@ -894,5 +934,59 @@ mod tests {
         let mut noise = vec![0u8; 4096];
         rand_core::RngCore::fill_bytes(&mut seed, &mut noise);
         crate::fuzzing::binding_server(&noise);
+    }
+
+    #[test]
+    fn long_term_credentials_challenge_401_then_accept_and_438_when_stale() {
+        use crate::attribute::{Nonce, PasswordAlgorithm, Realm};
+        use crate::long_term::{LongTermAuth, LongTermConfig};
+
+        let start = t0();
+        let mut config = LongTermConfig::new("example.org");
+        config.password_algorithms.clear(); // RFC 5389 style: MD5, no negotiation
+        let mut auth = LongTermAuth::new(start, config, &mut crate::test_support::TestRng::new(8));
+        auth.add_user("alice", "wonderland").unwrap();
+        let mut server_config = BindingServerConfig::new(addr(A1P1));
+        server_config.authentication = Authentication::LongTerm(auth);
+        let mut server = BindingServer::new(server_config);
+        let udp = TransportProtocol::Udp;
+
+        // The first request: 401 with REALM and NONCE.
+        server.handle_datagram(start, udp, addr(CLIENT), addr(A1P1), &request(&[]));
+        let challenge = server.poll_transmit().unwrap();
+        let m = Message::parse(&challenge.payload).unwrap();
+        assert_eq!(error_code(&m), 401);
+        let realm = get::<Realm<'_>>(&m).unwrap().as_str().to_owned();
+        let nonce = get::<Nonce<'_>>(&m).unwrap().as_str().to_owned();
+        assert_eq!(realm, "example.org");
+
+        let key =
+            IntegrityKey::long_term("alice", &realm, "wonderland", PasswordAlgorithm::Md5).unwrap();
+        let signed = |nonce: &str| {
+            let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, [6; 12].into());
+            b.add(&Username::new("alice").unwrap()).unwrap();
+            b.add(&Realm::new(&realm).unwrap()).unwrap();
+            b.add(&Nonce::new(nonce).unwrap()).unwrap();
+            b.add_message_integrity(&key).unwrap();
+            b.add_fingerprint().unwrap();
+            b.into_bytes()
+        };
+        let handled = server.handle_datagram(start, udp, addr(CLIENT), addr(A1P1), &signed(&nonce));
+        assert_eq!(handled, ServerHandled::Answered);
+        let t = server.poll_transmit().unwrap();
+        let m = Message::parse(&t.payload).unwrap();
+        assert_eq!(m.verify_integrity(&key), Ok(IntegrityAlgorithm::Sha1));
+        assert_eq!(get(&m), Some(XorMappedAddress(addr(CLIENT))));
+
+        // Eleven minutes later the nonce is stale: 438 with a fresh one.
+        let later = start + std::time::Duration::from_secs(660);
+        let handled = server.handle_datagram(later, udp, addr(CLIENT), addr(A1P1), &signed(&nonce));
+        assert_eq!(handled, ServerHandled::Rejected(438));
+        let t = server.poll_transmit().unwrap();
+        let m = Message::parse(&t.payload).unwrap();
+        let fresh = get::<Nonce<'_>>(&m).unwrap().as_str().to_owned();
+        assert_ne!(fresh, nonce);
+        let handled = server.handle_datagram(later, udp, addr(CLIENT), addr(A1P1), &signed(&fresh));
+        assert_eq!(handled, ServerHandled::Answered);
     }
 }
