@@ -92,6 +92,7 @@ pub struct Request {
     destination: SocketAddr,
     payload: Bytes,
     any_source: bool,
+    initial_rto: Option<Duration>,
 }
 
 impl Request {
@@ -108,6 +109,7 @@ impl Request {
             destination,
             payload,
             any_source: false,
+            initial_rto: None,
         }
     }
 
@@ -115,6 +117,13 @@ impl Request {
     /// CHANGE-REQUEST, whose answer comes from the server's other address or port.
     pub fn accept_response_from_any_address(mut self) -> Self {
         self.any_source = true;
+        self
+    }
+
+    /// Starts this transaction with `rto` instead of the server's cached or initial RTO:
+    /// ICE computes its own (RFC 8445 §14.3: RTO = max(500 ms, N × Ta)).
+    pub fn with_initial_rto(mut self, rto: Duration) -> Self {
+        self.initial_rto = Some(rto);
         self
     }
 
@@ -516,6 +525,12 @@ impl ClientTransactions {
         true
     }
 
+    /// Changes the pacing interval (Ta) for first sends from now on (configuration only;
+    /// the next slot is computed from the last first send).
+    pub fn set_pacing_interval(&mut self, interval: Option<Duration>) {
+        self.config.pacing_interval = interval;
+    }
+
     /// The next request (first send or retransmission) to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         while let Some(key) = self.to_send.pop_front() {
@@ -606,10 +621,11 @@ impl ClientTransactions {
                 return;
             };
             let server = t.request.destination.ip();
-            let rto = self
-                .rto_cache
-                .rto(now, server)
-                .unwrap_or(self.config.initial_rto);
+            let rto = t.request.initial_rto.unwrap_or_else(|| {
+                self.rto_cache
+                    .rto(now, server)
+                    .unwrap_or(self.config.initial_rto)
+            });
             let next_at = if t.request.transport.is_reliable() {
                 now + self.config.reliable_timeout
             } else if self.config.request_count <= 1 {
@@ -848,6 +864,21 @@ mod tests {
     }
 
     #[test]
+    fn a_request_may_bring_its_own_rto() {
+        let start = t0();
+        let mut c = ClientTransactions::new(TransactionConfig::default());
+        c.handle_request(start, udp(1).with_initial_rto(ms(1500)))
+            .unwrap();
+        assert_eq!(c.poll_timeout(), Some(start + ms(1500)));
+        c.handle_timeout(start + ms(1500));
+        assert_eq!(
+            c.poll_timeout(),
+            Some(start + ms(4500)),
+            "then doubling from it"
+        );
+    }
+
+    #[test]
     fn outstanding_transactions_are_bounded() {
         let start = t0();
         let config = TransactionConfig {
@@ -919,6 +950,18 @@ mod tests {
         assert_eq!(c.poll_transmit().map(|t| t.payload), Some(request_bytes(3)));
         // Then the first one's retransmission at 500 ms.
         assert_eq!(c.poll_timeout(), Some(start + ms(500)));
+        // Ta can change on the fly: the next new transaction waits 20 ms, not 50.
+        c.set_pacing_interval(Some(ms(20)));
+        c.handle_request(start + ms(100), udp(4)).unwrap();
+        c.handle_request(start + ms(100), udp(5)).unwrap();
+        assert_eq!(c.poll_timeout(), Some(start + ms(120)));
+        c.set_pacing_interval(None);
+        c.handle_timeout(start + ms(101));
+        assert_eq!(
+            std::iter::from_fn(|| c.poll_transmit()).count(),
+            2,
+            "both at once"
+        );
         // A response to a request not yet sent is not accepted.
         let mut c = ClientTransactions::new(TransactionConfig {
             pacing_interval: Some(ms(50)),
