@@ -1,0 +1,48 @@
+//! TURN (RFC 8656): relaying through a server when no direct path exists, as sans-IO
+//! machines.
+//!
+//! - [`channel_data`]: the ChannelData message (RFC 8656 §12.4, §12.5), zero-copy.
+//! - [`framing`]: STUN and ChannelData framed out of a TCP or TLS byte stream (§3.1, §12.5).
+//!
+//! The TURN messages themselves (Allocate, Refresh, CreatePermission, ChannelBind, Send and
+//! Data indications) are STUN messages built with [`MessageBuilder`](crate::MessageBuilder);
+//! their attributes live in [`attribute`](crate::attribute) (RFC 8656 §18).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::transmit::TransportProtocol;
+
+pub mod channel_data;
+pub mod framing;
+
+pub use channel_data::{ChannelData, ChannelDataError, encode_channel_data, is_channel_data};
+pub use framing::{Frame, FramingError, StreamFramer};
+
+/// How long a permission lives without a refresh (RFC 8656 §9: 300 seconds).
+pub const PERMISSION_LIFETIME: Duration = Duration::from_secs(300);
+
+/// How long a channel binding lives without a refresh (RFC 8656 §12: 10 minutes).
+pub const CHANNEL_LIFETIME: Duration = Duration::from_secs(600);
+
+/// After a channel binding expires, neither its number nor its peer may be rebound to
+/// another for this long (RFC 8656 §12: 5 minutes).
+pub const CHANNEL_COOLDOWN: Duration = Duration::from_secs(300);
+
+/// An allocation's lifetime when the client does not ask for one (RFC 8656 §7.2: 10 minutes).
+pub const DEFAULT_ALLOCATION_LIFETIME: Duration = Duration::from_secs(600);
+
+/// A datagram to send at once, borrowing its bytes from the input or from a buffer of the
+/// caller's: what the relay hot paths return instead of queueing an owned [`Transmit`](crate::Transmit)
+/// so relaying a packet allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransmitRef<'a> {
+    /// The transport to send it over.
+    pub transport: TransportProtocol,
+    /// The local address (socket) to send it from.
+    pub source: SocketAddr,
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// The bytes.
+    pub payload: &'a [u8],
+}
