@@ -83,6 +83,9 @@ mod test_support;
 pub mod transaction;
 mod transmit;
 
+// TURN client and server (issue 4).
+pub mod turn;
+
 #[doc(hidden)]
 pub mod fuzzing;
 
