@@ -128,6 +128,39 @@ fn bench_handshake(c: &mut Criterion) {
     g.finish();
 }
 
+/// Handshake and floor timed alternately, round after round, so both see the same machine
+/// load; prints the medians and their ratio (criterion's separate runs drift on a shared box).
+fn interleaved_ratio(_c: &mut Criterion) {
+    const ROUNDS: usize = 150;
+    let transcript = vec![0x5a; 1500];
+    for p in providers() {
+        let certs = certs(p);
+        for group in NamedGroup::ALL {
+            let mut rng = ChaCha20Rng::seed_from_u64(5);
+            let (mut hs, mut floor) = (Vec::new(), Vec::new());
+            for round in 0..ROUNDS as u64 {
+                let t = origin();
+                handshake(p, group, &certs, 1000 + 2 * round);
+                hs.push(t.elapsed());
+                let t = origin();
+                pk_floor(p, group, &certs, &mut rng, &transcript);
+                floor.push(t.elapsed());
+            }
+            hs.sort_unstable();
+            floor.sort_unstable();
+            let (h, f) = (hs[ROUNDS / 2], floor[ROUNDS / 2]);
+            println!(
+                "interleaved {}/{}: handshake median {:?}, public-key floor median {:?}, ratio {:.2}",
+                p.name(),
+                group.openssl_name(),
+                h,
+                f,
+                h.as_secs_f64() / f.as_secs_f64()
+            );
+        }
+    }
+}
+
 fn bench_records(c: &mut Criterion) {
     let payload = vec![0xa5u8; 1200];
     let mut g = c.benchmark_group("record");
@@ -181,5 +214,5 @@ fn bench_records(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_handshake, bench_records);
+criterion_group!(benches, interleaved_ratio, bench_handshake, bench_records);
 criterion_main!(benches);

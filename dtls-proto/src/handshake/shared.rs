@@ -151,8 +151,13 @@ pub fn check_finished(engine: &Engine, msg: &Message, from_client: bool) -> Resu
     let expected = engine
         .verify_data(from_client)
         .ok_or(Error::UnexpectedRecord("Finished before key exchange"))?;
-    // Not secret-dependent timing: both values are public once sent.
-    if expected != msg.body {
+    let differs = expected.len() != msg.body.len()
+        || expected
+            .iter()
+            .zip(&msg.body)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            != 0;
+    if differs {
         return Err(Error::FinishedMismatch);
     }
     Ok(())

@@ -306,7 +306,10 @@ fn our_server_against_openssl_s_client() {
         let dir = Scratch::new();
         let (cert, key, der) = openssl::certificate(&dir);
         let openssl_fp = Fingerprint::of(&der);
-        let config = our_config(provider, openssl_fp, suite, group, profile);
+        // Alternate the HelloVerifyRequest exchange on and off.
+        let cookie = suite != CipherSuite::EcdheEcdsaAes256GcmSha384;
+        let config =
+            our_config(provider, openssl_fp, suite, group, profile).with_server_cookie(cookie);
         let sock = bind();
         let port = sock.local_addr().unwrap().port();
         let mut server_dtls = Dtls::server(config, ChaCha20Rng::seed_from_u64(2));
