@@ -1,0 +1,7 @@
+//! The workspace's machines as simulator nodes, and a probe for packet-level tests.
+
+mod probe;
+mod stun_server;
+
+pub use probe::{Probe, Received};
+pub use stun_server::StunServer;

@@ -1,0 +1,535 @@
+//! The world: a virtual clock, a deterministic event queue, networks joined by NAT boxes, hosts
+//! running sans-IO nodes, links between them, a signalling side channel, a trace hash and an
+//! optional pcap capture.
+//!
+//! Networks form a tree: the internet at the root, each NAT joining an inside network to the
+//! network its outside address lives in. A datagram travels hop by hop, each hop an event:
+//! up the sender's link into its network; to a host there (down that host's link), to a NAT
+//! whose outside address it is for (down the NAT's uplink, then inbound translation), or up
+//! to the network's own NAT (outbound translation, then up the NAT's uplink). Every random
+//! draw comes from one seeded RNG, in event order, so a seed fixes the whole run.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use sha2::{Digest, Sha256};
+
+use crate::link::{Link, LinkDrop};
+use crate::nat::{Nat, NatConfig, NatDrop};
+use crate::node::Node;
+use crate::pcap::PcapWriter;
+
+/// A network: the internet, or the inside of a NAT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NetworkId(usize);
+
+/// A host: one node with one or more addresses in one network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HostId(usize);
+
+/// A NAT box.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NatId(usize);
+
+struct Network {
+    /// The NAT this network sits behind; `None` for the internet.
+    behind: Option<NatId>,
+}
+
+struct Host {
+    name: String,
+    network: NetworkId,
+    addresses: Vec<IpAddr>,
+    link: Link,
+    node: Box<dyn Node>,
+    /// The deadline the node asked for and a timer event is queued for.
+    wakeup: Option<Instant>,
+    /// Where its signalling lines go, and how long they take.
+    signalling: Option<(HostId, Duration)>,
+}
+
+struct NatBox {
+    nat: Nat,
+    inside: NetworkId,
+    outside: NetworkId,
+    link: Link,
+}
+
+/// Where a datagram is when its event fires.
+#[derive(Clone, Copy, Debug)]
+enum Hop {
+    /// Arrived in a network: route it.
+    Network(NetworkId),
+    /// Arrived at a host: deliver it.
+    Host(HostId),
+    /// Arrived at a NAT from outside: translate inbound.
+    NatOutside(NatId),
+}
+
+#[derive(Clone, Debug)]
+struct Datagram {
+    source: SocketAddr,
+    destination: SocketAddr,
+    payload: Bytes,
+}
+
+enum Event {
+    Datagram(Hop, Datagram),
+    Timer(HostId),
+    Signal(HostId, String),
+}
+
+/// Why the world dropped a datagram: every drop is counted under its reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Drop {
+    /// Lost on a link.
+    Lost,
+    /// Larger than a link's MTU.
+    TooBig,
+    /// A NAT refused it.
+    Nat(NatDropReason),
+    /// Nobody has the destination address.
+    NoRoute,
+}
+
+/// [`NatDrop`] with the ordering the counters need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NatDropReason {
+    /// The box blocks UDP.
+    Blocked,
+    /// No mapping for the port.
+    NoMapping,
+    /// Filtered.
+    Filtered,
+    /// Mapping table full.
+    TableFull,
+    /// Hairpinning off.
+    NoHairpin,
+}
+
+impl From<NatDrop> for NatDropReason {
+    fn from(d: NatDrop) -> Self {
+        match d {
+            NatDrop::Blocked => Self::Blocked,
+            NatDrop::NoMapping => Self::NoMapping,
+            NatDrop::Filtered => Self::Filtered,
+            NatDrop::TableFull => Self::TableFull,
+            NatDrop::NoHairpin => Self::NoHairpin,
+        }
+    }
+}
+
+/// What happened in a run, for assertions and the matrix's columns.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Datagrams nodes sent.
+    pub sent: u64,
+    /// Datagrams delivered to nodes.
+    pub delivered: u64,
+    /// Datagrams dropped, by reason.
+    pub dropped: BTreeMap<Drop, u64>,
+    /// Datagrams each host sent.
+    pub sent_by: BTreeMap<HostId, u64>,
+}
+
+/// A simulated world. See the module documentation.
+pub struct World {
+    start: Instant,
+    now: Instant,
+    rng: ChaCha8Rng,
+    queue: BTreeMap<(Instant, u64), Event>,
+    next_seq: u64,
+    networks: Vec<Network>,
+    hosts: Vec<Host>,
+    nats: Vec<NatBox>,
+    trace: Sha256,
+    stats: Stats,
+    pcap: Option<PcapWriter<Box<dyn Write>>>,
+}
+
+impl World {
+    /// An empty world whose clock starts at `start`, all randomness drawn from `seed`.
+    ///
+    /// `start` is only an origin: every behaviour depends on durations since it, so two runs
+    /// with the same seed are identical whatever `start` is ([`crate::epoch`] gives one).
+    pub fn new(seed: u64, start: Instant) -> Self {
+        Self {
+            start,
+            now: start,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            queue: BTreeMap::new(),
+            next_seq: 0,
+            networks: vec![Network { behind: None }],
+            hosts: Vec::new(),
+            nats: Vec::new(),
+            trace: Sha256::new(),
+            stats: Stats::default(),
+            pcap: None,
+        }
+    }
+
+    /// The internet: the network at the root.
+    pub const fn internet(&self) -> NetworkId {
+        NetworkId(0)
+    }
+
+    /// Adds a NAT whose outside address `external_ip` is in `outside`; returns it and the new
+    /// network inside it.
+    pub fn add_nat(
+        &mut self,
+        outside: NetworkId,
+        config: NatConfig,
+        external_ip: IpAddr,
+        link: Link,
+    ) -> (NatId, NetworkId) {
+        let inside = NetworkId(self.networks.len());
+        let id = NatId(self.nats.len());
+        self.networks.push(Network { behind: Some(id) });
+        self.nats.push(NatBox {
+            nat: Nat::new(config, external_ip),
+            inside,
+            outside,
+            link,
+        });
+        (id, inside)
+    }
+
+    /// Adds a host in `network` with `addresses`, running `node`.
+    pub fn add_host(
+        &mut self,
+        name: &str,
+        network: NetworkId,
+        addresses: &[IpAddr],
+        link: Link,
+        node: impl Node,
+    ) -> HostId {
+        let id = HostId(self.hosts.len());
+        self.hosts.push(Host {
+            name: name.to_owned(),
+            network,
+            addresses: addresses.to_vec(),
+            link,
+            node: Box::new(node),
+            wakeup: None,
+            signalling: None,
+        });
+        self.service(id);
+        id
+    }
+
+    /// Joins two hosts' signalling: each one's lines reach the other after `delay`.
+    pub fn connect_signalling(&mut self, a: HostId, b: HostId, delay: Duration) {
+        self.hosts[a.0].signalling = Some((b, delay));
+        self.hosts[b.0].signalling = Some((a, delay));
+        self.service(a);
+        self.service(b);
+    }
+
+    /// Writes every datagram from now on to a pcap capture.
+    pub fn capture(&mut self, out: Box<dyn Write>) -> std::io::Result<()> {
+        self.pcap = Some(PcapWriter::new(out)?);
+        Ok(())
+    }
+
+    /// Ends the capture, flushing it.
+    pub fn finish_capture(&mut self) -> std::io::Result<()> {
+        self.pcap
+            .take()
+            .map(PcapWriter::into_inner)
+            .transpose()
+            .map(drop)
+    }
+
+    /// The current virtual time.
+    pub const fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Virtual time elapsed since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    /// What happened so far.
+    pub const fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// A hash of everything that happened so far (deliveries, drops, signals, with their
+    /// virtual times): equal for equal runs, bit for bit.
+    pub fn trace_hash(&self) -> String {
+        let digest = self.trace.clone().finalize();
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The node of `host`, if it is a `T`.
+    pub fn node<T: Node>(&self, host: HostId) -> Option<&T> {
+        let node: &dyn std::any::Any = self.hosts.get(host.0)?.node.as_ref();
+        node.downcast_ref()
+    }
+
+    /// Runs `f` on the node of `host` (if it is a `T`) at the current time, then services the
+    /// node (sends what it queued, re-arms its timer). For commands from "the application".
+    pub fn with_node<T: Node, R>(
+        &mut self,
+        host: HostId,
+        f: impl FnOnce(&mut T, Instant) -> R,
+    ) -> Option<R> {
+        let now = self.now;
+        let node: &mut dyn std::any::Any = self.hosts.get_mut(host.0)?.node.as_mut();
+        let result = f(node.downcast_mut()?, now);
+        self.service(host);
+        Some(result)
+    }
+
+    /// The NAT box `nat`.
+    pub fn nat(&self, nat: NatId) -> &Nat {
+        &self.nats[nat.0].nat
+    }
+
+    /// Processes events up to and including `deadline`, then sets the clock to it.
+    pub fn run_until(&mut self, deadline: Instant) {
+        while let Some(entry) = self.queue.first_entry() {
+            let (at, _) = *entry.key();
+            if at > deadline {
+                break;
+            }
+            let event = entry.remove();
+            self.now = at;
+            self.process(event);
+        }
+        self.now = self.now.max(deadline);
+    }
+
+    /// Runs for `duration` of virtual time.
+    pub fn run_for(&mut self, duration: Duration) {
+        self.run_until(self.now + duration);
+    }
+
+    /// Runs until `done` holds (checked after each event) or `limit` of virtual time passes;
+    /// returns whether `done` held.
+    pub fn run_until_condition(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&World) -> bool,
+    ) -> bool {
+        let deadline = self.now + limit;
+        loop {
+            if done(self) {
+                return true;
+            }
+            let Some(entry) = self.queue.first_entry() else {
+                break;
+            };
+            let (at, _) = *entry.key();
+            if at > deadline {
+                break;
+            }
+            let event = entry.remove();
+            self.now = at;
+            self.process(event);
+        }
+        self.now = self.now.max(deadline);
+        done(self)
+    }
+
+    fn schedule(&mut self, at: Instant, event: Event) {
+        self.queue.insert((at.max(self.now), self.next_seq), event);
+        self.next_seq += 1;
+    }
+
+    fn process(&mut self, event: Event) {
+        match event {
+            Event::Timer(host) => {
+                let h = &mut self.hosts[host.0];
+                if h.wakeup.is_some_and(|w| w <= self.now) {
+                    h.wakeup = None;
+                    h.node.handle_timeout(self.now);
+                    self.service(host);
+                }
+            }
+            Event::Signal(host, line) => {
+                self.record(b"signal", &[host.0 as u8], line.as_bytes());
+                self.hosts[host.0].node.handle_signal(self.now, line);
+                self.service(host);
+            }
+            Event::Datagram(hop, d) => self.arrive(hop, d),
+        }
+    }
+
+    /// Sends what a node queued, forwards its signalling, and re-arms its timer.
+    fn service(&mut self, host: HostId) {
+        while let Some(t) = self.hosts[host.0].node.poll_transmit() {
+            let d = Datagram {
+                source: t.source,
+                destination: t.destination,
+                payload: t.payload,
+            };
+            self.emit(host, d);
+        }
+        while let Some(line) = self.hosts[host.0].node.poll_signal() {
+            if let Some((peer, delay)) = self.hosts[host.0].signalling {
+                self.schedule(self.now + delay, Event::Signal(peer, line));
+            }
+        }
+        let h = &mut self.hosts[host.0];
+        let wanted = h.node.poll_timeout();
+        if wanted != h.wakeup {
+            h.wakeup = wanted;
+            if let Some(at) = wanted {
+                self.schedule(at, Event::Timer(host));
+            }
+        }
+    }
+
+    fn emit(&mut self, host: HostId, d: Datagram) {
+        self.stats.sent += 1;
+        *self.stats.sent_by.entry(host).or_default() += 1;
+        let h = &self.hosts[host.0];
+        if !h.addresses.contains(&d.source.ip()) {
+            // A node sending from an address it does not have is a bug in the node.
+            panic!(
+                "{} sent from {} which is not one of its addresses {:?}",
+                h.name, d.source, h.addresses
+            );
+        }
+        let (link, network) = (h.link.up, h.network);
+        self.capture_datagram(&d);
+        self.traverse(link, Hop::Network(network), d);
+    }
+
+    /// Sends `d` over one direction of a link towards `next`.
+    fn traverse(&mut self, path: crate::link::Path, next: Hop, d: Datagram) {
+        let ip_size = d.payload.len() + if d.destination.is_ipv4() { 28 } else { 48 };
+        match path.traverse(&mut self.rng, ip_size) {
+            Ok(delays) => {
+                for delay in delays {
+                    self.schedule(self.now + delay, Event::Datagram(next, d.clone()));
+                }
+            }
+            Err(LinkDrop::Lost) => self.drop_datagram(Drop::Lost, &d),
+            Err(LinkDrop::TooBig) => self.drop_datagram(Drop::TooBig, &d),
+        }
+    }
+
+    fn arrive(&mut self, hop: Hop, d: Datagram) {
+        match hop {
+            Hop::Network(network) => self.route(network, d),
+            Hop::Host(host) => {
+                self.stats.delivered += 1;
+                self.record(b"deliver", &[host.0 as u8], &datagram_bytes(&d));
+                let now = self.now;
+                self.hosts[host.0]
+                    .node
+                    .handle_datagram(now, d.source, d.destination, d.payload);
+                self.service(host);
+            }
+            Hop::NatOutside(id) => {
+                let nat = &mut self.nats[id.0];
+                match nat.nat.inbound(self.now, d.source, d.destination.port()) {
+                    Ok(internal) => {
+                        let inside = nat.inside;
+                        let d = Datagram {
+                            destination: internal,
+                            ..d
+                        };
+                        self.capture_datagram(&d);
+                        self.route(inside, d);
+                    }
+                    Err(e) => self.drop_datagram(Drop::Nat(e.into()), &d),
+                }
+            }
+        }
+    }
+
+    /// Decides the next hop of a datagram that is in `network`.
+    fn route(&mut self, network: NetworkId, d: Datagram) {
+        let dst = d.destination.ip();
+        if let Some(host) = self
+            .hosts
+            .iter()
+            .position(|h| h.network == network && h.addresses.contains(&dst))
+        {
+            let path = self.hosts[host].link.down;
+            return self.traverse(path, Hop::Host(HostId(host)), d);
+        }
+        if let Some(nat) = self
+            .nats
+            .iter()
+            .position(|n| n.outside == network && n.nat.external_ip() == dst)
+        {
+            let path = self.nats[nat].link.down;
+            return self.traverse(path, Hop::NatOutside(NatId(nat)), d);
+        }
+        match self.networks[network.0].behind {
+            Some(nat) => self.nat_outbound(nat, d),
+            None => self.drop_datagram(Drop::NoRoute, &d),
+        }
+    }
+
+    fn nat_outbound(&mut self, id: NatId, d: Datagram) {
+        let now = self.now;
+        let nat = &mut self.nats[id.0];
+        let external = match nat
+            .nat
+            .outbound(now, &mut self.rng, d.source, d.destination)
+        {
+            Ok(external) => external,
+            Err(e) => return self.drop_datagram(Drop::Nat(e.into()), &d),
+        };
+        let d = Datagram {
+            source: external,
+            ..d
+        };
+        if d.destination.ip() == nat.nat.external_ip() {
+            // Hairpinning (RFC 4787 §6): back in through the same box.
+            if !nat.nat.config().hairpinning {
+                return self.drop_datagram(Drop::Nat(NatDropReason::NoHairpin), &d);
+            }
+            self.capture_datagram(&d);
+            return self.arrive(Hop::NatOutside(id), d);
+        }
+        let (path, outside) = (nat.link.up, nat.outside);
+        self.capture_datagram(&d);
+        self.traverse(path, Hop::Network(outside), d);
+    }
+
+    fn drop_datagram(&mut self, reason: Drop, d: &Datagram) {
+        *self.stats.dropped.entry(reason).or_default() += 1;
+        self.record(
+            b"drop",
+            format!("{reason:?}").as_bytes(),
+            &datagram_bytes(d),
+        );
+    }
+
+    fn record(&mut self, kind: &[u8], detail: &[u8], bytes: &[u8]) {
+        let at = (self.now - self.start).as_nanos() as u64;
+        self.trace.update(at.to_be_bytes());
+        self.trace.update(kind);
+        self.trace.update(detail);
+        self.trace.update((bytes.len() as u64).to_be_bytes());
+        self.trace.update(bytes);
+    }
+
+    fn capture_datagram(&mut self, d: &Datagram) {
+        let at = self.now - self.start;
+        if let Some(pcap) = &mut self.pcap {
+            // A failing capture must not change the simulation; stop capturing instead.
+            if pcap.write(at, d.source, d.destination, &d.payload).is_err() {
+                self.pcap = None;
+            }
+        }
+    }
+}
+
+fn datagram_bytes(d: &Datagram) -> Vec<u8> {
+    let mut out = format!("{}>{}:", d.source, d.destination).into_bytes();
+    out.extend_from_slice(&d.payload);
+    out
+}

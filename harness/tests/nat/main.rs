@@ -1,0 +1,302 @@
+//! Each NAT preset's behaviour, packet by packet, independent of any protocol: which mappings
+//! are reused, which inbound datagrams pass or are filtered, hairpinning, expiry, port choice.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use harness::nodes::Probe;
+use harness::{
+    Drop, HostId, Link, NatConfig, NatDropReason, NatPreset, NetworkId, PortAssignment, World,
+    epoch,
+};
+
+const CLIENT: &str = "192.168.1.10";
+const S1: &str = "198.51.100.1";
+const S2: &str = "198.51.100.2";
+
+fn addr(ip: &str, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.parse().unwrap(), port)
+}
+
+struct Setup {
+    world: World,
+    client: HostId,
+    client_ip: IpAddr,
+    s1: HostId,
+    s2: HostId,
+}
+
+/// A client behind `preset`, and two probes on the internet.
+fn setup(preset: NatPreset) -> Setup {
+    setup_with(preset.boxes())
+}
+
+fn setup_with(boxes: Vec<NatConfig>) -> Setup {
+    let mut world = World::new(1, epoch());
+    let internet = world.internet();
+    let s1 = world.add_host(
+        "s1",
+        internet,
+        &[S1.parse().unwrap()],
+        Link::default(),
+        Probe::new(),
+    );
+    let s2 = world.add_host(
+        "s2",
+        internet,
+        &[S2.parse().unwrap()],
+        Link::default(),
+        Probe::new(),
+    );
+    let mut network: NetworkId = internet;
+    // Outermost box first: its outside address is public.
+    for (i, config) in boxes.iter().rev().enumerate() {
+        let external: IpAddr = if i == 0 {
+            "203.0.113.1".parse().unwrap()
+        } else {
+            format!("100.64.0.{i}").parse().unwrap()
+        };
+        network = world.add_nat(network, *config, external, Link::default()).1;
+    }
+    let client_ip: IpAddr = if boxes.is_empty() {
+        "203.0.113.50".parse().unwrap()
+    } else {
+        CLIENT.parse().unwrap()
+    };
+    let client = world.add_host(
+        "client",
+        network,
+        &[client_ip],
+        Link::default(),
+        Probe::new(),
+    );
+    Setup {
+        world,
+        client,
+        client_ip,
+        s1,
+        s2,
+    }
+}
+
+impl Setup {
+    fn send(&mut self, from: HostId, source: SocketAddr, to: SocketAddr) {
+        self.world
+            .with_node::<Probe, _>(from, |p, _| p.send(source, to, b"probe"));
+        self.world.run_for(Duration::from_millis(100));
+    }
+
+    /// The client sends from port 5000 to `to`; returns the source address `to` saw, if any.
+    fn outbound(&mut self, to: SocketAddr, server: HostId) -> Option<SocketAddr> {
+        let source = SocketAddr::new(self.client_ip, 5000);
+        self.world.with_node::<Probe, _>(server, |p, _| p.clear());
+        self.send(self.client, source, to);
+        self.world
+            .node::<Probe>(server)
+            .unwrap()
+            .received()
+            .last()
+            .map(|r| r.source)
+    }
+
+    /// `server` sends from `from` to `mapped`; whether the client got it.
+    fn inbound_passes(&mut self, server: HostId, from: SocketAddr, mapped: SocketAddr) -> bool {
+        self.world
+            .with_node::<Probe, _>(self.client, |p, _| p.clear());
+        self.send(server, from, mapped);
+        !self
+            .world
+            .node::<Probe>(self.client)
+            .unwrap()
+            .received()
+            .is_empty()
+    }
+}
+
+/// What one preset must do: mapping reuse and the three inbound probes after the client sent
+/// to S1:1000 only.
+fn check_preset(preset: NatPreset, same_mapping: bool, same_ip_other_port: bool, other_ip: bool) {
+    let mut s = setup(preset);
+    let (s1, s2) = (s.s1, s.s2);
+    let m1 = s.outbound(addr(S1, 1000), s1).expect("outbound passes");
+    let inbound_same = s.inbound_passes(s1, addr(S1, 1000), m1);
+    assert!(
+        inbound_same,
+        "{preset:?}: the contacted endpoint's reply passes"
+    );
+    assert_eq!(
+        s.inbound_passes(s1, addr(S1, 2000), m1),
+        same_ip_other_port,
+        "{preset:?}: same IP, other port"
+    );
+    assert_eq!(
+        s.inbound_passes(s2, addr(S2, 1000), m1),
+        other_ip,
+        "{preset:?}: other IP"
+    );
+    let m2 = s.outbound(addr(S1, 2000), s1).expect("outbound passes");
+    let m3 = s.outbound(addr(S2, 1000), s2).expect("outbound passes");
+    assert_eq!(
+        m1 == m2 && m2 == m3,
+        same_mapping,
+        "{preset:?}: mappings {m1} {m2} {m3}"
+    );
+}
+
+#[test]
+fn open_host_is_reached_directly() {
+    check_preset(NatPreset::Open, true, true, true);
+}
+
+#[test]
+fn full_cone_reuses_its_mapping_and_lets_anyone_in() {
+    check_preset(NatPreset::FullCone, true, true, true);
+}
+
+#[test]
+fn restricted_cone_filters_by_address() {
+    check_preset(NatPreset::RestrictedCone, true, true, false);
+}
+
+#[test]
+fn port_restricted_cone_filters_by_address_and_port() {
+    check_preset(NatPreset::PortRestrictedCone, true, false, false);
+}
+
+#[test]
+fn symmetric_maps_per_destination_and_filters_by_address_and_port() {
+    check_preset(NatPreset::Symmetric, false, false, false);
+    check_preset(NatPreset::SymmetricSequential, false, false, false);
+}
+
+#[test]
+fn carrier_grade_double_nat_maps_independently_and_filters_by_port() {
+    check_preset(NatPreset::CarrierGradeDouble, true, false, false);
+}
+
+#[test]
+fn udp_blocking_firewall_passes_nothing() {
+    let mut s = setup(NatPreset::UdpBlocked);
+    let s1 = s.s1;
+    assert_eq!(s.outbound(addr(S1, 1000), s1), None);
+    assert_eq!(
+        s.world
+            .stats()
+            .dropped
+            .get(&Drop::Nat(NatDropReason::Blocked)),
+        Some(&1)
+    );
+}
+
+#[test]
+fn port_assignment_preserves_or_counts_up() {
+    let mut s = setup(NatPreset::FullCone);
+    let s1 = s.s1;
+    assert_eq!(
+        s.outbound(addr(S1, 1000), s1).map(|a| a.port()),
+        Some(5000),
+        "preserving"
+    );
+
+    let mut s = setup(NatPreset::SymmetricSequential);
+    let (s1, s2) = (s.s1, s.s2);
+    let p1 = s.outbound(addr(S1, 1000), s1).unwrap().port();
+    let p2 = s.outbound(addr(S1, 2000), s1).unwrap().port();
+    let p3 = s.outbound(addr(S2, 1000), s2).unwrap().port();
+    assert_eq!((p2, p3), (p1 + 1, p1 + 2), "sequential");
+}
+
+#[test]
+fn mappings_expire_unless_refreshed_by_outbound_traffic() {
+    let config = NatConfig {
+        mapping_lifetime: Duration::from_secs(30),
+        ..NatConfig::new(
+            harness::Mapping::EndpointIndependent,
+            harness::Filtering::AddressAndPortDependent,
+            PortAssignment::Random,
+        )
+    };
+    let mut s = setup_with(vec![config]);
+    let s1 = s.s1;
+    let m1 = s.outbound(addr(S1, 1000), s1).unwrap();
+    // Refreshed by outbound traffic every 20 s, the mapping survives 60 s.
+    for _ in 0..3 {
+        s.world.run_for(Duration::from_secs(20));
+        assert_eq!(s.outbound(addr(S1, 1000), s1), Some(m1));
+    }
+    // Inbound traffic does not refresh it: after 31 s idle it is gone.
+    s.world.run_for(Duration::from_secs(31));
+    assert!(!s.inbound_passes(s1, addr(S1, 1000), m1));
+    assert_eq!(
+        s.world
+            .stats()
+            .dropped
+            .get(&Drop::Nat(NatDropReason::NoMapping)),
+        Some(&1)
+    );
+    let m2 = s.outbound(addr(S1, 1000), s1).unwrap();
+    assert_ne!(m1, m2, "a new mapping, on a new random port");
+}
+
+#[test]
+fn hairpinning_loops_back_through_the_external_address() {
+    for hairpinning in [true, false] {
+        let mut world = World::new(3, epoch());
+        let internet = world.internet();
+        let config = NatConfig {
+            hairpinning,
+            ..NatPreset::FullCone.boxes()[0]
+        };
+        let (_, lan) = world.add_nat(
+            internet,
+            config,
+            "203.0.113.1".parse().unwrap(),
+            Link::default(),
+        );
+        let a = world.add_host(
+            "a",
+            lan,
+            &["192.168.1.2".parse().unwrap()],
+            Link::default(),
+            Probe::new(),
+        );
+        let b = world.add_host(
+            "b",
+            lan,
+            &["192.168.1.3".parse().unwrap()],
+            Link::default(),
+            Probe::new(),
+        );
+        // b opens a mapping by sending out; a then sends to b's external address.
+        world.with_node::<Probe, _>(b, |p, _| {
+            p.send(addr("192.168.1.3", 6000), addr(S1, 1), b"open")
+        });
+        world.run_for(Duration::from_millis(50));
+        world.with_node::<Probe, _>(a, |p, _| {
+            p.send(
+                addr("192.168.1.2", 7000),
+                addr("203.0.113.1", 6000),
+                b"hairpin",
+            )
+        });
+        world.run_for(Duration::from_millis(50));
+        let got = world.node::<Probe>(b).unwrap().received().to_vec();
+        if hairpinning {
+            assert_eq!(got.len(), 1);
+            assert_eq!(
+                got[0].source,
+                addr("203.0.113.1", 7000),
+                "the source is a's external address"
+            );
+        } else {
+            assert!(got.is_empty());
+            assert_eq!(
+                world
+                    .stats()
+                    .dropped
+                    .get(&Drop::Nat(NatDropReason::NoHairpin)),
+                Some(&1)
+            );
+        }
+    }
+}
