@@ -1,3 +1,9 @@
 //! Sans-IO ICE (RFC 8445): candidates, gathering, connectivity checks, nomination.
 //!
-//! The agent arrives with the ICE issue; until then this crate exports nothing.
+//! This first slice holds the candidate model ([`candidate`]: types, priority, foundation)
+//! and the RFC 8839 SDP grammar ([`sdp`]).
+
+#![forbid(unsafe_code)]
+
+pub mod candidate;
+pub mod sdp;
