@@ -57,9 +57,14 @@
 //! RFC 8656 §18; RFC 6062 §6.2; RFC 7983 demultiplexing. Section by section, with the test that
 //! proves each: `docs/compliance.md` at the repository root.
 //!
+//! # The machines
+//! On the codec stand the sans-IO machines: [`transaction`] (RFC 8489 §6.2 retransmission with
+//! RFC 6298 RTO estimation), [`binding`] (Binding client and server, RFC 5780 server
+//! behaviour), [`long_term`] (the long-term credential server helper) and [`nat_behavior`]
+//! (RFC 5780 NAT behaviour discovery and the classic RFC 3489 NAT type).
+//!
 //! # Out of scope here
-//! Transactions, retransmission, and the Binding, TURN and NAT-discovery machines build on this
-//! codec in their own modules. RFC 3489's own MESSAGE-INTEGRITY (which padded the HMAC input to
+//! DNS SRV discovery of servers (callers resolve). RFC 3489's own MESSAGE-INTEGRITY (which padded the HMAC input to
 //! 64 bytes) is not implemented: classic clients without a TLS shared secret never send it.
 
 #![forbid(unsafe_code)]

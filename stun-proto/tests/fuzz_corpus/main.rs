@@ -24,3 +24,15 @@ fn stun_message_corpus_replays() {
         "the corpus holds at least the RFC vectors, found {n} files"
     );
 }
+
+#[test]
+fn binding_server_corpus_replays() {
+    let n = replay("binding_server", stun_proto::fuzzing::binding_server);
+    assert!(n >= 2, "found {n} files");
+}
+
+#[test]
+fn stun_clients_corpus_replays() {
+    let n = replay("stun_clients", stun_proto::fuzzing::stun_clients);
+    assert!(n >= 3, "found {n} files");
+}
