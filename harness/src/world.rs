@@ -287,6 +287,11 @@ impl World {
         Some(result)
     }
 
+    /// The network `host` is in.
+    pub fn network_of(&self, host: HostId) -> NetworkId {
+        self.hosts[host.0].network
+    }
+
     /// The NAT box `nat`.
     pub fn nat(&self, nat: NatId) -> &Nat {
         &self.nats[nat.0].nat

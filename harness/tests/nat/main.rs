@@ -300,3 +300,59 @@ fn hairpinning_loops_back_through_the_external_address() {
         }
     }
 }
+
+/// RFC 5780 discovery (stun-proto's `natcheck` logic) run through each simulated preset must
+/// name the preset: the NAT models and the discovery client check each other.
+#[test]
+fn nat_discovery_classifies_every_preset() {
+    use harness::nodes::{NatCheck, StunServer};
+    use stun_proto::nat_behavior::ClassicNatType as T;
+
+    let expected = [
+        (NatPreset::Open, T::OpenInternet),
+        (NatPreset::FullCone, T::FullCone),
+        (NatPreset::RestrictedCone, T::RestrictedCone),
+        (NatPreset::PortRestrictedCone, T::PortRestrictedCone),
+        (NatPreset::Symmetric, T::Symmetric),
+        (NatPreset::SymmetricSequential, T::Symmetric),
+        // Inner box: endpoint-independent mapping, port-dependent filtering; the outer box
+        // maps endpoint-independently too, so the pair looks like one port-restricted cone.
+        (NatPreset::CarrierGradeDouble, T::PortRestrictedCone),
+        (NatPreset::UdpBlocked, T::UdpBlocked),
+    ];
+    for (preset, classic) in expected {
+        let mut s = setup(preset);
+        let primary = addr("198.51.100.10", 3478);
+        let alternate = addr("198.51.100.11", 3479);
+        let internet = s.world.internet();
+        s.world.add_host(
+            "stun",
+            internet,
+            &[primary.ip(), alternate.ip()],
+            Link::default(),
+            StunServer::new(primary, Some(alternate)),
+        );
+        let network = s.world.network_of(s.client);
+        let std::net::IpAddr::V4(client) = s.client_ip else {
+            unreachable!()
+        };
+        let local = SocketAddr::new(
+            std::net::Ipv4Addr::from(u32::from(client) + 1).into(),
+            40_000,
+        );
+        let start = s.world.now();
+        let check = s.world.add_host(
+            "natcheck",
+            network,
+            &[local.ip()],
+            Link::default(),
+            NatCheck::new(local, primary, start, 9),
+        );
+        // Each unanswered test waits out its transaction (39.5 s): give it five minutes.
+        s.world.run_for(Duration::from_secs(300));
+        let report = s.world.node::<NatCheck>(check).unwrap().report().copied();
+        let report =
+            report.unwrap_or_else(|| panic!("{preset:?}: discovery did not finish in 300 s"));
+        assert_eq!(report.classic_type(), classic, "{preset:?}: {report:?}");
+    }
+}
