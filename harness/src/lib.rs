@@ -25,6 +25,7 @@ mod nat;
 mod node;
 pub mod nodes;
 mod pcap;
+pub mod theory;
 mod world;
 
 pub use link::{Link, LinkDrop, Path};
