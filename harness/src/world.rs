@@ -299,15 +299,7 @@ impl World {
 
     /// Processes events up to and including `deadline`, then sets the clock to it.
     pub fn run_until(&mut self, deadline: Instant) {
-        while let Some(entry) = self.queue.first_entry() {
-            let (at, _) = *entry.key();
-            if at > deadline {
-                break;
-            }
-            let event = entry.remove();
-            self.now = at;
-            self.process(event);
-        }
+        while self.step(deadline) {}
         self.now = self.now.max(deadline);
     }
 
@@ -317,30 +309,35 @@ impl World {
     }
 
     /// Runs until `done` holds (checked after each event) or `limit` of virtual time passes;
-    /// returns whether `done` held.
+    /// returns whether `done` held. The clock stops at the event that made `done` true.
     pub fn run_until_condition(
         &mut self,
         limit: Duration,
         mut done: impl FnMut(&World) -> bool,
     ) -> bool {
         let deadline = self.now + limit;
-        loop {
-            if done(self) {
-                return true;
+        while !done(self) {
+            if !self.step(deadline) {
+                self.now = self.now.max(deadline);
+                return done(self);
             }
-            let Some(entry) = self.queue.first_entry() else {
-                break;
-            };
-            let (at, _) = *entry.key();
-            if at > deadline {
-                break;
-            }
-            let event = entry.remove();
-            self.now = at;
-            self.process(event);
         }
-        self.now = self.now.max(deadline);
-        done(self)
+        true
+    }
+
+    /// Processes the next event if it is due by `deadline`; says whether there was one.
+    fn step(&mut self, deadline: Instant) -> bool {
+        let Some(entry) = self.queue.first_entry() else {
+            return false;
+        };
+        let (at, _) = *entry.key();
+        if at > deadline {
+            return false;
+        }
+        let event = entry.remove();
+        self.now = at;
+        self.process(event);
+        true
     }
 
     fn schedule(&mut self, at: Instant, event: Event) {

@@ -13,22 +13,13 @@ use crc::{CRC_32_ISO_HDLC, Crc, Table};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use stun_proto::attribute::{DecodeAttribute, IceControlling, Priority, UseCandidate, Username};
-use stun_proto::{IntegrityKey, Message, MessageBuilder, MessageType};
+use stun_proto::{IntegrityKey, Message};
 
-const PASSWORD: &str = "YH7YiUfoWJ8LkPVVN4bE6bHK";
+mod common;
+use common::{PASSWORD, ice_request};
+
 const BATCH: u32 = 2_000;
 const ROUNDS: usize = 301;
-
-fn ice_request(buf: &mut [u8], key: &IntegrityKey) -> usize {
-    let mut b = MessageBuilder::new(buf, MessageType::BINDING_REQUEST, [0x6b; 12].into()).unwrap();
-    b.add(&Username::new("Ab1C:dE2f").unwrap()).unwrap();
-    b.add(&Priority(1_853_817_087)).unwrap();
-    b.add(&IceControlling(0x0123_4567_89ab_cdef)).unwrap();
-    b.add(&UseCandidate).unwrap();
-    b.add_message_integrity(key).unwrap();
-    b.add_fingerprint().unwrap();
-    b.len()
-}
 
 /// Nanoseconds per call of `f`, over one batch.
 fn batch(mut f: impl FnMut()) -> f64 {
