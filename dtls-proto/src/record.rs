@@ -230,15 +230,24 @@ impl Protection {
         let explicit = (explicit_len > 0).then_some(&explicit[..]);
         let nonce = self.nonce(header.epoch_sequence(), explicit);
         let aad = Self::aad(header, plaintext.len());
-        let mut body = Vec::with_capacity(plaintext.len() + TAG_LEN);
-        body.extend_from_slice(plaintext);
-        self.key.seal_in_place(&nonce, &aad, &mut body)?;
-        header.encode(explicit_len + body.len(), out);
+        out.reserve(HEADER_LEN + explicit_len + plaintext.len() + TAG_LEN);
+        header.encode(explicit_len + plaintext.len() + TAG_LEN, out);
         if let Some(explicit) = explicit {
             out.extend_from_slice(explicit);
         }
-        out.extend_from_slice(&body);
-        Ok(())
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        match self.key.seal_detached(&nonce, &aad, &mut out[start..]) {
+            Ok(tag) => {
+                out.extend_from_slice(&tag);
+                Ok(())
+            }
+            Err(e) => {
+                // Never leave plaintext behind in the datagram.
+                out.truncate(start - explicit_len - HEADER_LEN);
+                Err(e)
+            }
+        }
     }
 
     /// Authenticates and decrypts a protected record.

@@ -91,13 +91,14 @@ impl AeadAlgorithm {
 
 /// A keyed AEAD ready to protect records of one direction of one epoch.
 pub trait AeadKey: Send + Sync {
-    /// Encrypts `buf` in place and appends the tag.
-    fn seal_in_place(
+    /// Encrypts `in_out` in place and returns the tag (the record layer writes plaintext
+    /// straight into the outgoing datagram and seals it there, with no copy).
+    fn seal_detached(
         &self,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        buf: &mut Vec<u8>,
-    ) -> Result<(), CryptoError>;
+        in_out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError>;
 
     /// Authenticates and decrypts `buf` (ciphertext then tag) in place, removing the tag.
     fn open_in_place(

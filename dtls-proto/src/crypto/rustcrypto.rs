@@ -3,7 +3,7 @@
 //! Reproducibility: everything is a function of the inputs. Key scalars come from the caller
 //! (drawn from the injected RNG) and ECDSA uses RFC 6979 deterministic nonces.
 
-use aes_gcm::aead::consts::U12;
+use aes_gcm::aead::consts::{U12, U16};
 use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes128Gcm, Aes256Gcm};
@@ -14,7 +14,7 @@ use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use sha2::{Digest, Sha256, Sha384};
 
-use super::{AeadAlgorithm, AeadKey, CryptoProvider, HashAlgorithm, NONCE_LEN};
+use super::{AeadAlgorithm, AeadKey, CryptoProvider, HashAlgorithm, NONCE_LEN, TAG_LEN};
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
 
@@ -163,16 +163,20 @@ impl CryptoProvider for RustCrypto {
 /// A RustCrypto AEAD behind [`AeadKey`].
 struct Rc<A>(A);
 
-impl<A: AeadInPlace<NonceSize = U12> + Send + Sync> AeadKey for Rc<A> {
-    fn seal_in_place(
+impl<A: AeadInPlace<NonceSize = U12, TagSize = U16> + Send + Sync> AeadKey for Rc<A> {
+    fn seal_detached(
         &self,
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        buf: &mut Vec<u8>,
-    ) -> Result<(), CryptoError> {
-        self.0
-            .encrypt_in_place(GenericArray::from_slice(nonce), aad, buf)
-            .map_err(|_| CryptoError::AeadSealFailed)
+        in_out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        let tag = self
+            .0
+            .encrypt_in_place_detached(GenericArray::from_slice(nonce), aad, in_out)
+            .map_err(|_| CryptoError::AeadSealFailed)?;
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(&tag);
+        Ok(out)
     }
 
     fn open_in_place(
