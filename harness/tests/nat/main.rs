@@ -356,3 +356,59 @@ fn nat_discovery_classifies_every_preset() {
         assert_eq!(report.classic_type(), classic, "{preset:?}: {report:?}");
     }
 }
+
+/// The complete example of docs/harness.md, verbatim but for `?`.
+#[test]
+fn docs_example_restricted_cone_behind_a_lossy_uplink() {
+    use harness::Path;
+    use harness::nodes::{NatCheck, StunServer};
+    use stun_proto::nat_behavior::ClassicNatType;
+
+    let mut world = World::new(7, epoch()); // seed 7
+    let internet = world.internet();
+
+    let primary: SocketAddr = "198.51.100.10:3478".parse().unwrap();
+    let alternate: SocketAddr = "198.51.100.11:3479".parse().unwrap();
+    world.add_host(
+        "stun",
+        internet,
+        &[primary.ip(), alternate.ip()],
+        Link::default(),
+        StunServer::new(primary, Some(alternate)),
+    );
+
+    let uplink = Link::symmetric(Path {
+        loss: 0.1,
+        jitter: Duration::from_millis(20),
+        ..Path::with_latency(Duration::from_millis(15))
+    });
+    let (_nat, lan) = world.add_nat(
+        internet,
+        NatPreset::RestrictedCone.boxes()[0],
+        "203.0.113.1".parse().unwrap(),
+        uplink,
+    );
+
+    let local: SocketAddr = "192.168.1.2:40000".parse().unwrap();
+    let start = world.now();
+    let host = world.add_host(
+        "natcheck",
+        lan,
+        &[local.ip()],
+        Link::default(),
+        NatCheck::new(local, primary, start, 1),
+    );
+
+    world.run_for(Duration::from_secs(300));
+    let report = world
+        .node::<NatCheck>(host)
+        .and_then(|n| n.report())
+        .expect("finished");
+    assert_eq!(report.classic_type(), ClassicNatType::RestrictedCone);
+    println!(
+        "trace {} after {:?}, {} datagrams",
+        world.trace_hash(),
+        world.elapsed(),
+        world.stats().sent
+    );
+}
