@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::transmit::TransportProtocol;
 
 pub mod channel_data;
+pub mod client;
 pub mod framing;
 
 pub use channel_data::{ChannelData, ChannelDataError, encode_channel_data, is_channel_data};

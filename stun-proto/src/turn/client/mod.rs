@@ -1,0 +1,1253 @@
+//! The TURN client (RFC 8656 §5–§12): one allocation on one server, its permissions and
+//! channels, and the data relayed through it, over UDP datagrams or a TCP/TLS stream (with
+//! [`StreamFramer`](crate::turn::StreamFramer) splitting what the caller reads).
+//!
+//! Flow of an allocation:
+//! ```text
+//! Idle ─handle_allocate─► Allocating ─401─► Allocating, signed (RFC 8489 §9.2.3)
+//!                           │   ├─438─► retry with the new nonce (RFC 8489 §9.2.5)
+//!                           │   ├─300─► retry at ALTERNATE-SERVER (RFC 8656 §7.4)
+//!                           │   └─other error, timeout ─► Closed (AllocationFailed)
+//!                           └─success─► Allocated ─refresh_at─► Refresh (§8) ─► Allocated
+//!                                          │   └─expires_at without an answer ─► Closed (Expired)
+//!                                          └─handle_close─► Deallocating (Refresh LIFETIME 0)
+//!                                                              └─► Closed (Deallocated)
+//! ```
+//! While allocated, each permission (§9) is refreshed `refresh_margin` before its 300 s run
+//! out, and each channel (§12) before its 600 s; data goes as ChannelData once a channel to
+//! the peer is bound (§12.4), as a Send indication before that (§10.1).
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rand_core::RngCore;
+use thiserror::Error;
+
+use crate::attribute::{
+    AddressErrorCode, AddressFamily, AlternateServer, AttributeType, Data, DontFragment, ErrorCode,
+    EvenPort, Lifetime, ReservationToken, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+};
+use crate::builder::{BuildError, MessageBuilder};
+use crate::header::{Class, MessageType, Method, TransactionId};
+use crate::message::Message;
+use crate::transaction::{
+    ClientTransactions, Handled, IgnoreReason, Request, TransactionConfig, TransactionError,
+    TransactionEvent, TransportFailure,
+};
+use crate::transmit::{Transmit, TransportProtocol};
+use crate::turn::channel_data::{
+    ChannelData, ChannelDataError, encode_channel_data, is_channel_data,
+};
+use crate::turn::{
+    CHANNEL_LIFETIME, DEFAULT_ALLOCATION_LIFETIME, PERMISSION_LIFETIME, TransmitRef,
+};
+
+mod peers;
+mod request;
+
+use peers::{Channel, Lease, Peers, Permission};
+pub use request::{AllocationFamily, EncodeError};
+use request::{Auth, RequestKind, encode_request, seconds};
+
+/// How many times one request is re-sent after 438 Stale Nonce before it fails.
+const MAX_STALE_RETRIES: u8 = 3;
+
+/// How long to wait before retrying a refresh that timed out or could not be sent.
+const REFRESH_RETRY: Duration = Duration::from_secs(5);
+
+/// The most data transmits queued by [`TurnClient::handle_send`] and not yet polled.
+const MAX_QUEUED_TRANSMITS: usize = 256;
+
+/// How a [`TurnClient`] is set up.
+#[derive(Clone, Debug)]
+pub struct TurnClientConfig {
+    /// The local address (socket) requests and data are sent from.
+    pub local: SocketAddr,
+    /// The TURN server.
+    pub server: SocketAddr,
+    /// The transport to the server: UDP, or TCP (the caller frames the stream, and brings the
+    /// TLS layer for TURN over TLS).
+    pub transport: TransportProtocol,
+    /// The long-term credential username.
+    pub username: String,
+    /// The long-term credential password.
+    pub password: String,
+    /// The LIFETIME to ask for; `None` takes the server's default (10 minutes, RFC 8656 §7.2).
+    pub lifetime: Option<Duration>,
+    /// The relayed address families to ask for (RFC 8656 §7.1).
+    pub address_family: AllocationFamily,
+    /// Send DONT-FRAGMENT with the Allocate request and Send indications (RFC 8656 §7.1,
+    /// §10.1).
+    pub dont_fragment: bool,
+    /// Ask for an even relayed port, optionally reserving the next (EVEN-PORT, §7.1).
+    pub even_port: Option<EvenPort>,
+    /// Take the relayed address reserved by an earlier EVEN-PORT allocation
+    /// (RESERVATION-TOKEN, §7.1); takes precedence over `even_port`.
+    pub reservation_token: Option<ReservationToken>,
+    /// SOFTWARE sent with every request.
+    pub software: Option<String>,
+    /// How long before expiry the allocation, a permission or a channel is refreshed.
+    /// Default 60 s (halved for lifetimes shorter than two margins).
+    pub refresh_margin: Duration,
+    /// The most permissions kept. Default 64.
+    pub max_permissions: usize,
+    /// The most channels kept. Default 64 (the protocol allows 4096).
+    pub max_channels: usize,
+    /// The most ALTERNATE-SERVER redirects followed. Default 3.
+    pub max_redirects: u8,
+    /// Retransmission timing of the requests (RFC 8489 §6.2).
+    pub transactions: TransactionConfig,
+}
+
+impl TurnClientConfig {
+    /// A client of `server` from `local` over `transport` with long-term credentials, and
+    /// the defaults for everything else.
+    pub fn new(
+        local: SocketAddr,
+        server: SocketAddr,
+        transport: TransportProtocol,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        Self {
+            local,
+            server,
+            transport,
+            username: username.into(),
+            password: password.into(),
+            lifetime: None,
+            address_family: AllocationFamily::Ipv4,
+            dont_fragment: false,
+            even_port: None,
+            reservation_token: None,
+            software: None,
+            refresh_margin: Duration::from_secs(60),
+            max_permissions: 64,
+            max_channels: 64,
+            max_redirects: 3,
+            transactions: TransactionConfig::default(),
+        }
+    }
+}
+
+/// What a successful Allocate gave (RFC 8656 §7.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allocation {
+    /// The relayed transport address (XOR-RELAYED-ADDRESS): what peers send to.
+    pub relayed: SocketAddr,
+    /// The second relayed address of a dual-stack allocation (§7.1, ADDITIONAL-ADDRESS-FAMILY).
+    pub additional_relayed: Option<SocketAddr>,
+    /// The client's server-reflexive address as the server saw it (XOR-MAPPED-ADDRESS).
+    pub mapped: Option<SocketAddr>,
+    /// The lifetime granted.
+    pub lifetime: Duration,
+    /// The token naming the port reserved by EVEN-PORT with the R bit (RESERVATION-TOKEN).
+    pub reservation_token: Option<ReservationToken>,
+    /// The error the server gave for the additional address family, if it could not
+    /// allocate it (ADDRESS-ERROR-CODE, §7.3).
+    pub additional_family_error: Option<u16>,
+}
+
+/// Why a request failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestFailure {
+    /// The server answered with an error (ERROR-CODE; 0 if unreadable).
+    ErrorResponse {
+        /// The code, e.g. 403, 437, 441, 486, 508.
+        code: u16,
+        /// The server's reason phrase.
+        reason: String,
+    },
+    /// A 401 to a signed request: wrong username or password, or a 401 without REALM and
+    /// NONCE.
+    Unauthenticated,
+    /// No response (RFC 8489 §6.2).
+    Timeout,
+    /// The transport failed.
+    Transport(TransportFailure),
+    /// A response whose MESSAGE-INTEGRITY does not match our key.
+    IntegrityMismatch,
+    /// A success response without the attributes it must carry.
+    MalformedResponse,
+    /// More ALTERNATE-SERVER redirects than [`TurnClientConfig::max_redirects`].
+    TooManyRedirects,
+    /// The request could not be encoded or sent again after a challenge.
+    Encode(EncodeError),
+    /// The transaction table was full when the request had to be sent again.
+    Transaction(TransactionError),
+}
+
+/// What the application learns from a [`TurnClient`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TurnEvent {
+    /// The allocation exists: relay candidates can be advertised.
+    Allocated(Allocation),
+    /// The allocation could not be made; the client is closed.
+    AllocationFailed(RequestFailure),
+    /// The server redirected us (300 Try Alternate); requests now go to `server`. Over TCP
+    /// the caller must connect there.
+    Redirected {
+        /// The new server.
+        server: SocketAddr,
+    },
+    /// A Refresh succeeded: the allocation lives `lifetime` more.
+    Refreshed {
+        /// The lifetime granted.
+        lifetime: Duration,
+    },
+    /// The allocation ran out without a successful refresh, or the server no longer knows
+    /// it (437); the client is closed.
+    Expired,
+    /// The allocation was released ([`TurnClient::handle_close`]); the client is closed.
+    Deallocated,
+    /// The server installed a permission for `peer` (RFC 8656 §9).
+    PermissionCreated {
+        /// The peer's IP address.
+        peer: IpAddr,
+    },
+    /// A CreatePermission failed (403 for a peer the server refuses).
+    PermissionFailed {
+        /// The peer's IP address.
+        peer: IpAddr,
+        /// Why.
+        failure: RequestFailure,
+    },
+    /// A permission ran out without a successful refresh.
+    PermissionExpired {
+        /// The peer's IP address.
+        peer: IpAddr,
+    },
+    /// A channel is bound: data to and from `peer` now travels as ChannelData.
+    ChannelBound {
+        /// The channel number.
+        channel: u16,
+        /// The peer.
+        peer: SocketAddr,
+    },
+    /// A ChannelBind failed.
+    ChannelBindFailed {
+        /// The channel number.
+        channel: u16,
+        /// The peer.
+        peer: SocketAddr,
+        /// Why.
+        failure: RequestFailure,
+    },
+    /// A channel ran out without a successful refresh; data goes as indications again.
+    ChannelExpired {
+        /// The channel number.
+        channel: u16,
+        /// The peer.
+        peer: SocketAddr,
+    },
+}
+
+/// What [`TurnClient::handle_incoming`] did with a datagram (or a framed message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Incoming<'a> {
+    /// A TURN response, consumed; events may be queued.
+    Handled,
+    /// Data from a peer, relayed by the server in a Data indication (`channel: None`) or
+    /// ChannelData: borrowed from the datagram, no copy.
+    Data {
+        /// The peer that sent it to our relayed address.
+        peer: SocketAddr,
+        /// The data.
+        data: &'a [u8],
+        /// The channel it came on.
+        channel: Option<u16>,
+    },
+    /// From the server and TURN-shaped, but unusable; the reason says why.
+    Ignored(IgnoredReason),
+    /// Not for this client (another source, or neither STUN nor ChannelData): the caller's,
+    /// returned untouched.
+    NotTurn(&'a [u8]),
+}
+
+/// Why a datagram from the server was not used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IgnoredReason {
+    /// ChannelData on a channel that is not bound.
+    UnknownChannel(u16),
+    /// ChannelData that does not parse.
+    MalformedChannelData(ChannelDataError),
+    /// A Data indication without XOR-PEER-ADDRESS or DATA.
+    MalformedIndication,
+    /// A response the transactions did not take.
+    Transaction(IgnoreReason),
+    /// A STUN message that is neither a response nor a Data indication.
+    UnexpectedMessage,
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TurnClientError {
+    /// [`TurnClient::handle_allocate`] was called twice.
+    #[error("an allocation was already requested")]
+    AlreadyStarted,
+    /// The command needs an allocation, and there is none (yet, or any more).
+    #[error("no allocation")]
+    NotAllocated,
+    /// The relayed addresses do not include the peer's address family (RFC 8656 §9.1, 443).
+    #[error("no relayed address of {0:?}")]
+    PeerFamilyMismatch(AddressFamily),
+    /// [`TurnClientConfig::max_permissions`] permissions exist.
+    #[error("{limit} permissions: the table is full")]
+    TooManyPermissions {
+        /// The limit.
+        limit: usize,
+    },
+    /// [`TurnClientConfig::max_channels`] channels exist (or all 4096 numbers are used).
+    #[error("{limit} channels: the table is full")]
+    TooManyChannels {
+        /// The limit.
+        limit: usize,
+    },
+    /// The request could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The transaction table is full.
+    #[error(transparent)]
+    Transaction(#[from] TransactionError),
+}
+
+/// Why data could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// No allocation (yet, or any more).
+    #[error("no allocation")]
+    NotAllocated,
+    /// No permission was asked for the peer's IP address: call
+    /// [`TurnClient::handle_create_permission`] (or bind a channel) first.
+    #[error("no permission for {0}")]
+    NoPermission(IpAddr),
+    /// The data does not fit the caller's buffer or the message's length field.
+    #[error("data of {len} bytes does not fit: {reason}")]
+    TooLong {
+        /// The data length.
+        len: usize,
+        /// What overflowed.
+        reason: &'static str,
+    },
+    /// [`TurnClient::handle_send`] queued this many transmits that were not polled.
+    #[error("{0} transmits queued and not polled")]
+    QueueFull(usize),
+}
+
+/// A request in flight, with what it asks for (to send it again after 401 or 438).
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    id: TransactionId,
+    kind: RequestKind,
+    signed: bool,
+    stale_retries: u8,
+}
+
+/// Where the allocation stands, each state with what is valid in it.
+#[derive(Clone, Copy, Debug)]
+enum State {
+    /// Nothing asked yet.
+    Idle,
+    /// An Allocate is in flight (possibly after redirects).
+    Allocating { redirects: u8 },
+    /// The allocation exists; `lease` holds its refresh and expiry.
+    Allocated {
+        allocation: Allocation,
+        lease: Lease,
+    },
+    /// A Refresh with LIFETIME 0 is in flight.
+    Deallocating,
+    /// Failed, expired or released. Terminal.
+    Closed,
+}
+
+/// Counters, for operators and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TurnClientStats {
+    /// Data sent as Send indications.
+    pub sent_indications: u64,
+    /// Data sent as ChannelData.
+    pub sent_channel_data: u64,
+    /// Data received (either way).
+    pub received_data: u64,
+    /// Datagrams from the server that were ignored.
+    pub ignored: u64,
+}
+
+/// A TURN client: one allocation on one server.
+///
+/// # Drive loop
+/// After every `handle_*` call — [`handle_allocate`](Self::handle_allocate),
+/// [`handle_create_permission`](Self::handle_create_permission),
+/// [`handle_bind_channel`](Self::handle_bind_channel), [`handle_send`](Self::handle_send),
+/// [`handle_incoming`](Self::handle_incoming), [`handle_timeout`](Self::handle_timeout),
+/// [`handle_close`](Self::handle_close) — send everything
+/// [`poll_transmit`](Self::poll_transmit) returns (over TCP: write it to the stream) and act
+/// on everything [`poll_event`](Self::poll_event) returns until both give `None`, then call
+/// `handle_timeout` at [`poll_timeout`](Self::poll_timeout). Early, late or repeated
+/// `handle_timeout` calls are harmless.
+///
+/// Everything received from the server's address goes to [`handle_incoming`], which hands
+/// back what is not TURN ([`Incoming::NotTurn`]) and the peers' data ([`Incoming::Data`],
+/// borrowed). [`handle_send_into`](Self::handle_send_into) encodes data into the caller's
+/// buffer and allocates nothing.
+///
+/// ```
+/// use std::time::Instant;
+/// use stun_proto::TransportProtocol;
+/// use stun_proto::turn::client::{TurnClient, TurnClientConfig};
+/// # use rand_core::SeedableRng;
+/// # let rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+///
+/// let config = TurnClientConfig::new(
+///     "192.168.1.2:50000".parse()?, "203.0.113.1:3478".parse()?,
+///     TransportProtocol::Udp, "alice", "secret");
+/// let mut client = TurnClient::new(config, rng);
+/// let now = Instant::now();
+/// client.handle_allocate(now)?;
+/// let allocate = client.poll_transmit().expect("the first Allocate");
+/// assert_eq!(allocate.destination, "203.0.113.1:3478".parse()?);
+/// // ... send it; feed what the server answers to `client.handle_incoming(now, from, &bytes)`,
+/// // then wait for `TurnEvent::Allocated`.
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// ```
+///
+/// [`handle_incoming`]: Self::handle_incoming
+#[derive(Debug)]
+pub struct TurnClient<R> {
+    config: TurnClientConfig,
+    server: SocketAddr,
+    state: State,
+    auth: Option<Auth>,
+    transactions: ClientTransactions,
+    pending: Vec<Pending>,
+    peers: Peers,
+    events: VecDeque<TurnEvent>,
+    transmits: VecDeque<Transmit>,
+    stats: TurnClientStats,
+    rng: R,
+}
+
+impl<R: RngCore> TurnClient<R> {
+    /// A client set up by `config`, drawing transaction ids from `rng`.
+    pub fn new(config: TurnClientConfig, rng: R) -> Self {
+        Self {
+            server: config.server,
+            transactions: ClientTransactions::new(config.transactions.clone()),
+            config,
+            state: State::Idle,
+            auth: None,
+            pending: Vec::new(),
+            peers: Peers::default(),
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+            stats: TurnClientStats::default(),
+            rng,
+        }
+    }
+
+    /// Sends the Allocate request (RFC 8656 §7.1).
+    pub fn handle_allocate(&mut self, now: Instant) -> Result<(), TurnClientError> {
+        if !matches!(self.state, State::Idle) {
+            return Err(TurnClientError::AlreadyStarted);
+        }
+        self.start(now, RequestKind::Allocate, 0)?;
+        self.state = State::Allocating { redirects: 0 };
+        Ok(())
+    }
+
+    /// Asks the server to let `peer` send to the relayed address (CreatePermission, RFC 8656
+    /// §9.1); kept alive until the allocation ends. Asking again for a known peer does
+    /// nothing. Data may be sent to the peer at once, but the server drops what arrives
+    /// before the permission is installed: wait for [`TurnEvent::PermissionCreated`] where
+    /// the first packets matter.
+    pub fn handle_create_permission(
+        &mut self,
+        now: Instant,
+        peer: IpAddr,
+    ) -> Result<(), TurnClientError> {
+        self.check_peer(peer)?;
+        if self.peers.permission(peer).is_some() {
+            return Ok(());
+        }
+        let limit = self.config.max_permissions;
+        if self.peers.permissions.len() >= limit {
+            return Err(TurnClientError::TooManyPermissions { limit });
+        }
+        self.start(now, RequestKind::CreatePermission { ip: peer }, 0)?;
+        self.peers.permissions.push(Permission {
+            ip: peer,
+            lease: Lease::Requested,
+        });
+        Ok(())
+    }
+
+    /// Binds a channel to `peer` (ChannelBind, RFC 8656 §11.1) and returns its number; the
+    /// binding, and the permission it installs, are kept alive until the allocation ends.
+    /// Binding a peer that has a channel returns that channel.
+    pub fn handle_bind_channel(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+    ) -> Result<u16, TurnClientError> {
+        self.check_peer(peer.ip())?;
+        if let Some(channel) = self.peers.channel_for_peer(peer) {
+            return Ok(channel.number);
+        }
+        let limit = self.config.max_channels;
+        let number = self
+            .peers
+            .free_channel_number()
+            .filter(|_| self.peers.channels.len() < limit)
+            .ok_or(TurnClientError::TooManyChannels { limit })?;
+        self.start(
+            now,
+            RequestKind::ChannelBind {
+                channel: number,
+                peer,
+            },
+            0,
+        )?;
+        self.peers.channels.push(Channel {
+            number,
+            peer,
+            lease: Lease::Requested,
+        });
+        Ok(number)
+    }
+
+    /// Sends `data` to `peer` through the relay, queued for
+    /// [`poll_transmit`](Self::poll_transmit): as ChannelData if a channel to the peer is
+    /// bound, as a Send indication otherwise (RFC 8656 §10.1, §12.4).
+    pub fn handle_send(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), SendError> {
+        if self.transmits.len() >= MAX_QUEUED_TRANSMITS {
+            return Err(SendError::QueueFull(self.transmits.len()));
+        }
+        let mut buf = vec![0u8; data.len() + 64];
+        let sent = self.handle_send_into(now, peer, data, &mut buf)?;
+        let transmit = Transmit {
+            transport: sent.transport,
+            source: sent.source,
+            destination: sent.destination,
+            payload: bytes::Bytes::copy_from_slice(sent.payload),
+        };
+        self.transmits.push_back(transmit);
+        Ok(())
+    }
+
+    /// Encodes `data` for `peer` into `out` (ChannelData when a channel is bound, a Send
+    /// indication otherwise) and returns the datagram to send now: the zero-allocation path.
+    /// `out` needs `data.len() + 4` bytes (plus padding over TCP) for ChannelData,
+    /// `data.len() + 36` (or 56 for IPv6 peers) for an indication.
+    pub fn handle_send_into<'b>(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        data: &[u8],
+        out: &'b mut [u8],
+    ) -> Result<TransmitRef<'b>, SendError> {
+        let _ = now;
+        if !matches!(self.state, State::Allocated { .. }) {
+            return Err(SendError::NotAllocated);
+        }
+        let transport = self.config.transport;
+        let channel = self
+            .peers
+            .channel_for_peer(peer)
+            .filter(|c| c.lease.is_installed())
+            .map(|c| c.number);
+        let payload: &'b [u8] = if let Some(channel) = channel {
+            let pad = transport.is_reliable();
+            let n = encode_channel_data(channel, data, pad, out).map_err(|e| match e {
+                ChannelDataError::DataTooLong { .. } => SendError::TooLong {
+                    len: data.len(),
+                    reason: "ChannelData length field",
+                },
+                _ => SendError::TooLong {
+                    len: data.len(),
+                    reason: "caller's buffer",
+                },
+            })?;
+            self.stats.sent_channel_data += 1;
+            &out[..n]
+        } else if self.peers.permission(peer.ip()).is_some()
+            || self.peers.channel_for_peer(peer).is_some()
+        {
+            let id = TransactionId::random(&mut self.rng);
+            let send = MessageType::new(Method::SEND, Class::Indication);
+            let encoded =
+                encode_send_indication(out, send, id, peer, data, self.config.dont_fragment);
+            let payload = encoded.map_err(|e| SendError::TooLong {
+                len: data.len(),
+                reason: match e {
+                    BuildError::BufferTooSmall { .. } => "caller's buffer",
+                    _ => "STUN length field",
+                },
+            })?;
+            self.stats.sent_indications += 1;
+            payload
+        } else {
+            return Err(SendError::NoPermission(peer.ip()));
+        };
+        Ok(TransmitRef {
+            transport,
+            source: self.config.local,
+            destination: self.server,
+            payload,
+        })
+    }
+
+    /// Offers a datagram (or, over TCP, one frame from the
+    /// [`StreamFramer`](crate::turn::StreamFramer)) received from `from`.
+    pub fn handle_incoming<'a>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &'a [u8],
+    ) -> Incoming<'a> {
+        if from != self.server {
+            return Incoming::NotTurn(datagram);
+        }
+        if is_channel_data(datagram) {
+            let incoming = match ChannelData::parse(datagram) {
+                Ok(cd) => match self.peers.bound_channel(cd.channel()) {
+                    Some(c) => Incoming::Data {
+                        peer: c.peer,
+                        data: cd.data(),
+                        channel: Some(c.number),
+                    },
+                    None => Incoming::Ignored(IgnoredReason::UnknownChannel(cd.channel())),
+                },
+                Err(e) => Incoming::Ignored(IgnoredReason::MalformedChannelData(e)),
+            };
+            self.count(&incoming);
+            return incoming;
+        }
+        let Ok(message) = Message::parse(datagram) else {
+            return Incoming::NotTurn(datagram);
+        };
+        let incoming = match (message.class(), message.method()) {
+            (Class::Indication, Method::DATA) => {
+                let peer = message.get::<XorPeerAddress>().and_then(Result::ok);
+                let data = message.get::<Data<'a>>().and_then(Result::ok);
+                match (peer, data) {
+                    (Some(peer), Some(data)) => Incoming::Data {
+                        peer: peer.0,
+                        data: data.0,
+                        channel: None,
+                    },
+                    _ => Incoming::Ignored(IgnoredReason::MalformedIndication),
+                }
+            }
+            (Class::Success | Class::Error, _) => {
+                if message.has_fingerprint() && message.verify_fingerprint().is_err() {
+                    Incoming::Ignored(IgnoredReason::Transaction(IgnoreReason::BadFingerprint))
+                } else {
+                    match self.transactions.handle_response(now, from, &message) {
+                        Handled::Response(_) => {
+                            self.pump(now);
+                            Incoming::Handled
+                        }
+                        Handled::Ignored(reason) => {
+                            Incoming::Ignored(IgnoredReason::Transaction(reason))
+                        }
+                    }
+                }
+            }
+            _ => Incoming::Ignored(IgnoredReason::UnexpectedMessage),
+        };
+        self.count(&incoming);
+        incoming
+    }
+
+    /// Retransmits requests, refreshes the allocation, permissions and channels whose time
+    /// has come, and expires what ran out.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.transactions.handle_timeout(now);
+        self.pump(now);
+        self.refresh_allocation(now);
+        if matches!(self.state, State::Allocated { .. }) {
+            self.refresh_permissions(now);
+            self.refresh_channels(now);
+        }
+    }
+
+    /// The transport to the server failed (ICMP unreachable, TCP connection lost): the
+    /// requests in flight fail as if they had timed out.
+    pub fn handle_transport_error(&mut self, now: Instant, failure: TransportFailure) {
+        self.transactions
+            .handle_transport_error(now, self.server, failure);
+        self.pump(now);
+    }
+
+    /// Releases the allocation (a Refresh with LIFETIME 0, RFC 8656 §8); a
+    /// [`TurnEvent::Deallocated`] follows. Before the allocation exists, just stops.
+    pub fn handle_close(&mut self, now: Instant) {
+        for p in std::mem::take(&mut self.pending) {
+            self.transactions.handle_cancel(now, p.id);
+        }
+        self.peers.clear();
+        match self.state {
+            State::Allocated { .. } => {
+                if self
+                    .start(now, RequestKind::Refresh { lifetime: 0 }, 0)
+                    .is_ok()
+                {
+                    self.state = State::Deallocating;
+                } else {
+                    self.close(TurnEvent::Deallocated);
+                }
+            }
+            State::Idle | State::Allocating { .. } => self.state = State::Closed,
+            State::Deallocating | State::Closed => {}
+        }
+    }
+
+    /// The next datagram to send: requests first, then data queued by
+    /// [`handle_send`](Self::handle_send).
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transactions
+            .poll_transmit()
+            .or_else(|| self.transmits.pop_front())
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<TurnEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let allocation = match self.state {
+            State::Allocated { lease, .. } => lease.deadline(),
+            _ => None,
+        };
+        let peers = match self.state {
+            State::Allocated { .. } => self.peers.next_deadline(),
+            _ => None,
+        };
+        [self.transactions.poll_timeout(), allocation, peers]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The allocation, while it exists.
+    pub fn allocation(&self) -> Option<&Allocation> {
+        match &self.state {
+            State::Allocated { allocation, .. } => Some(allocation),
+            _ => None,
+        }
+    }
+
+    /// The server requests go to (the configured one, or where a 300 sent us).
+    pub const fn server(&self) -> SocketAddr {
+        self.server
+    }
+
+    /// The local address.
+    pub const fn local(&self) -> SocketAddr {
+        self.config.local
+    }
+
+    /// Whether the client is finished: failed, expired or deallocated.
+    pub const fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// Whether the server holds a permission for `peer`.
+    pub fn has_permission(&self, peer: IpAddr) -> bool {
+        self.peers
+            .permission(peer)
+            .is_some_and(|p| p.lease.is_installed())
+    }
+
+    /// The channel bound to `peer`, once the server confirmed it.
+    pub fn channel(&self, peer: SocketAddr) -> Option<u16> {
+        self.peers
+            .channel_for_peer(peer)
+            .filter(|c| c.lease.is_installed())
+            .map(|c| c.number)
+    }
+
+    /// Counters.
+    pub const fn stats(&self) -> &TurnClientStats {
+        &self.stats
+    }
+
+    fn count(&mut self, incoming: &Incoming<'_>) {
+        match incoming {
+            Incoming::Data { .. } => self.stats.received_data += 1,
+            Incoming::Ignored(_) => self.stats.ignored += 1,
+            _ => {}
+        }
+    }
+
+    /// Refuses peers outside the relayed families.
+    fn check_peer(&self, peer: IpAddr) -> Result<(), TurnClientError> {
+        let State::Allocated { allocation, .. } = &self.state else {
+            return Err(TurnClientError::NotAllocated);
+        };
+        let family = AddressFamily::of(&peer);
+        let relayed = [Some(allocation.relayed), allocation.additional_relayed];
+        if relayed
+            .into_iter()
+            .flatten()
+            .any(|r| AddressFamily::of(&r.ip()) == family)
+        {
+            Ok(())
+        } else {
+            Err(TurnClientError::PeerFamilyMismatch(family))
+        }
+    }
+
+    /// Encodes and sends a request, and remembers it.
+    fn start(
+        &mut self,
+        now: Instant,
+        kind: RequestKind,
+        stale_retries: u8,
+    ) -> Result<(), TurnClientError> {
+        let (id, payload) = encode_request(&self.config, self.auth.as_ref(), kind, &mut self.rng)?;
+        let request = Request::new(
+            self.config.transport,
+            self.config.local,
+            self.server,
+            payload,
+        );
+        self.transactions.handle_request(now, request)?;
+        self.pending.push(Pending {
+            id,
+            kind,
+            signed: self.auth.is_some(),
+            stale_retries,
+        });
+        Ok(())
+    }
+
+    /// Sends a request again after a challenge; a failure to do so fails it.
+    fn retry(&mut self, now: Instant, p: Pending, stale_retries: u8) {
+        if let Err(e) = self.start(now, p.kind, stale_retries) {
+            let failure = match e {
+                TurnClientError::Encode(e) => RequestFailure::Encode(e),
+                TurnClientError::Transaction(e) => RequestFailure::Transaction(e),
+                _ => RequestFailure::MalformedResponse,
+            };
+            self.fail(now, p.kind, failure);
+        }
+    }
+
+    /// Turns transaction outcomes into TURN state changes.
+    fn pump(&mut self, now: Instant) {
+        while let Some(event) = self.transactions.poll_event() {
+            let (id, outcome) = match event {
+                TransactionEvent::Response { id, message, .. } => (id, Ok(message)),
+                TransactionEvent::Timeout { id, .. } => (id, Err(RequestFailure::Timeout)),
+                TransactionEvent::Error { id, failure, .. } => {
+                    (id, Err(RequestFailure::Transport(failure)))
+                }
+            };
+            let Some(index) = self.pending.iter().position(|p| p.id == id) else {
+                continue;
+            };
+            let p = self.pending.swap_remove(index);
+            match outcome {
+                Ok(bytes) => match Message::parse(&bytes) {
+                    Ok(message) => self.on_response(now, p, &message),
+                    Err(_) => self.fail(now, p.kind, RequestFailure::MalformedResponse),
+                },
+                Err(failure) => self.fail(now, p.kind, failure),
+            }
+        }
+    }
+
+    fn on_response(&mut self, now: Instant, p: Pending, message: &Message<'_>) {
+        if message.class() == Class::Error {
+            return self.on_error_response(now, p, message);
+        }
+        if let Some(auth) = &self.auth {
+            if message.verify_integrity(auth.key()).is_err() {
+                return self.fail(now, p.kind, RequestFailure::IntegrityMismatch);
+            }
+        }
+        match p.kind {
+            RequestKind::Allocate => self.on_allocated(now, message),
+            RequestKind::Refresh { lifetime: 0 } => self.close(TurnEvent::Deallocated),
+            RequestKind::Refresh { .. } => {
+                let lifetime = granted_lifetime(message);
+                let margin = self.margin(lifetime);
+                if let State::Allocated { lease, .. } = &mut self.state {
+                    *lease = Lease::installed(now, lifetime, margin);
+                    self.events.push_back(TurnEvent::Refreshed { lifetime });
+                }
+            }
+            RequestKind::CreatePermission { ip } => {
+                let margin = self.margin(PERMISSION_LIFETIME);
+                if let Some(permission) = self.peers.permission_mut(ip) {
+                    let first = !permission.lease.is_installed();
+                    permission.lease = Lease::installed(now, PERMISSION_LIFETIME, margin);
+                    if first {
+                        self.events
+                            .push_back(TurnEvent::PermissionCreated { peer: ip });
+                    }
+                }
+            }
+            RequestKind::ChannelBind { channel, peer } => {
+                let margin = self.margin(CHANNEL_LIFETIME);
+                let Some(c) = self.peers.channel_mut(channel) else {
+                    return;
+                };
+                let first = !c.lease.is_installed();
+                c.lease = Lease::installed(now, CHANNEL_LIFETIME, margin);
+                // The binding installed a permission too (§11.2); keep it alive ourselves,
+                // since it lasts 300 s and the channel 600 s.
+                let permission_margin = self.margin(PERMISSION_LIFETIME);
+                let permission_lease =
+                    Lease::installed(now, PERMISSION_LIFETIME, permission_margin);
+                if let Some(p) = self.peers.permission_mut(peer.ip()) {
+                    p.lease = permission_lease;
+                } else if self.peers.permissions.len() < self.config.max_permissions {
+                    self.peers.permissions.push(Permission {
+                        ip: peer.ip(),
+                        lease: permission_lease,
+                    });
+                }
+                if first {
+                    self.events
+                        .push_back(TurnEvent::ChannelBound { channel, peer });
+                }
+            }
+        }
+    }
+
+    fn on_error_response(&mut self, now: Instant, p: Pending, message: &Message<'_>) {
+        let error = message.get::<ErrorCode<'_>>().and_then(Result::ok);
+        let code = error.map_or(0, |e| e.code());
+        match code {
+            ErrorCode::UNAUTHENTICATED if !p.signed => {
+                match Auth::from_challenge(&self.config, message) {
+                    Some(Ok(auth)) => {
+                        self.auth = Some(auth);
+                        self.retry(now, p, p.stale_retries);
+                    }
+                    Some(Err(e)) => self.fail(now, p.kind, RequestFailure::Encode(e)),
+                    None => self.fail(now, p.kind, RequestFailure::Unauthenticated),
+                }
+            }
+            ErrorCode::UNAUTHENTICATED => self.fail(now, p.kind, RequestFailure::Unauthenticated),
+            ErrorCode::STALE_NONCE if p.stale_retries < MAX_STALE_RETRIES => {
+                let updated = match &mut self.auth {
+                    Some(auth) => auth.update_nonce(&self.config, message),
+                    None => match Auth::from_challenge(&self.config, message) {
+                        Some(Ok(auth)) => {
+                            self.auth = Some(auth);
+                            Ok(true)
+                        }
+                        Some(Err(e)) => Err(e),
+                        None => Ok(false),
+                    },
+                };
+                match updated {
+                    Ok(true) => self.retry(now, p, p.stale_retries + 1),
+                    Ok(false) => self.fail(now, p.kind, RequestFailure::MalformedResponse),
+                    Err(e) => self.fail(now, p.kind, RequestFailure::Encode(e)),
+                }
+            }
+            ErrorCode::TRY_ALTERNATE if p.kind == RequestKind::Allocate => {
+                self.redirect(now, p, message)
+            }
+            _ => {
+                let reason = error.map(|e| e.reason().to_owned()).unwrap_or_default();
+                self.fail(now, p.kind, RequestFailure::ErrorResponse { code, reason });
+            }
+        }
+    }
+
+    /// Follows a 300 Try Alternate to ALTERNATE-SERVER (RFC 8656 §7.4, RFC 8489 §10).
+    fn redirect(&mut self, now: Instant, p: Pending, message: &Message<'_>) {
+        let State::Allocating { redirects } = self.state else {
+            return;
+        };
+        let Some(Ok(AlternateServer(server))) = message.get::<AlternateServer>() else {
+            return self.fail(now, p.kind, RequestFailure::MalformedResponse);
+        };
+        if redirects >= self.config.max_redirects {
+            return self.fail(now, p.kind, RequestFailure::TooManyRedirects);
+        }
+        self.server = server;
+        // The realm and nonce belonged to the other server.
+        self.auth = None;
+        self.state = State::Allocating {
+            redirects: redirects + 1,
+        };
+        self.events.push_back(TurnEvent::Redirected { server });
+        self.retry(now, p, 0);
+    }
+
+    fn on_allocated(&mut self, now: Instant, message: &Message<'_>) {
+        let tid = message.transaction_id();
+        let mut relayed = message
+            .attributes()
+            .filter(|a| a.attribute_type == AttributeType::XOR_RELAYED_ADDRESS)
+            .filter_map(|a| a.decode::<XorRelayedAddress>(&tid).ok());
+        let Some(XorRelayedAddress(first)) = relayed.next() else {
+            return self.fail(
+                now,
+                RequestKind::Allocate,
+                RequestFailure::MalformedResponse,
+            );
+        };
+        let additional_relayed = relayed.next().map(|a| a.0);
+        let lifetime = granted_lifetime(message);
+        let allocation = Allocation {
+            relayed: first,
+            additional_relayed,
+            mapped: message
+                .get::<XorMappedAddress>()
+                .and_then(Result::ok)
+                .map(|a| a.0),
+            lifetime,
+            reservation_token: message.get::<ReservationToken>().and_then(Result::ok),
+            additional_family_error: message
+                .get::<AddressErrorCode<'_>>()
+                .and_then(Result::ok)
+                .map(|e| e.error().code()),
+        };
+        let lease = Lease::installed(now, lifetime, self.margin(lifetime));
+        self.state = State::Allocated { allocation, lease };
+        self.events.push_back(TurnEvent::Allocated(allocation));
+    }
+
+    fn fail(&mut self, now: Instant, kind: RequestKind, failure: RequestFailure) {
+        match kind {
+            RequestKind::Allocate => self.close(TurnEvent::AllocationFailed(failure)),
+            RequestKind::Refresh { lifetime: 0 } => self.close(TurnEvent::Deallocated),
+            RequestKind::Refresh { .. } => {
+                let gone = matches!(&failure, RequestFailure::ErrorResponse { code, .. }
+                    if *code == ErrorCode::ALLOCATION_MISMATCH);
+                if gone {
+                    return self.close(TurnEvent::Expired);
+                }
+                // Try again shortly, until the allocation runs out.
+                if let State::Allocated { lease, .. } = &mut self.state {
+                    if let Lease::Refreshing { expires_at } = *lease {
+                        *lease = Lease::Installed {
+                            refresh_at: (now + REFRESH_RETRY).min(expires_at),
+                            expires_at,
+                        };
+                    }
+                }
+            }
+            RequestKind::CreatePermission { ip } => {
+                let Some(index) = self.peers.permissions.iter().position(|p| p.ip == ip) else {
+                    return;
+                };
+                let permission = &mut self.peers.permissions[index];
+                match (permission.lease, retryable(&failure)) {
+                    (Lease::Refreshing { expires_at }, true) => {
+                        permission.lease = Lease::Installed {
+                            refresh_at: (now + REFRESH_RETRY).min(expires_at),
+                            expires_at,
+                        };
+                    }
+                    _ => {
+                        self.peers.permissions.swap_remove(index);
+                        self.events
+                            .push_back(TurnEvent::PermissionFailed { peer: ip, failure });
+                    }
+                }
+            }
+            RequestKind::ChannelBind { channel, peer } => {
+                let Some(index) = self.peers.channels.iter().position(|c| c.number == channel)
+                else {
+                    return;
+                };
+                let c = &mut self.peers.channels[index];
+                match (c.lease, retryable(&failure)) {
+                    (Lease::Refreshing { expires_at }, true) => {
+                        c.lease = Lease::Installed {
+                            refresh_at: (now + REFRESH_RETRY).min(expires_at),
+                            expires_at,
+                        };
+                    }
+                    _ => {
+                        self.peers.channels.swap_remove(index);
+                        self.events.push_back(TurnEvent::ChannelBindFailed {
+                            channel,
+                            peer,
+                            failure,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the client with `event`.
+    fn close(&mut self, event: TurnEvent) {
+        self.state = State::Closed;
+        self.peers.clear();
+        self.pending.clear();
+        self.events.push_back(event);
+    }
+
+    fn refresh_allocation(&mut self, now: Instant) {
+        let State::Allocated { lease, .. } = self.state else {
+            return;
+        };
+        match lease {
+            Lease::Installed { expires_at, .. } | Lease::Refreshing { expires_at }
+                if expires_at <= now =>
+            {
+                for p in std::mem::take(&mut self.pending) {
+                    self.transactions.handle_cancel(now, p.id);
+                }
+                self.close(TurnEvent::Expired);
+            }
+            Lease::Installed {
+                refresh_at,
+                expires_at,
+            } if refresh_at <= now => {
+                let lifetime = self
+                    .config
+                    .lifetime
+                    .map_or(seconds(DEFAULT_ALLOCATION_LIFETIME), seconds);
+                let next = match self.start(now, RequestKind::Refresh { lifetime }, 0) {
+                    Ok(()) => Lease::Refreshing { expires_at },
+                    Err(_) => Lease::Installed {
+                        refresh_at: (now + REFRESH_RETRY).min(expires_at),
+                        expires_at,
+                    },
+                };
+                if let State::Allocated { lease, .. } = &mut self.state {
+                    *lease = next;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn refresh_permissions(&mut self, now: Instant) {
+        let mut index = 0;
+        while let Some(permission) = self.peers.permissions.get(index).copied() {
+            match permission.lease {
+                Lease::Installed { expires_at, .. } | Lease::Refreshing { expires_at }
+                    if expires_at <= now =>
+                {
+                    self.peers.permissions.swap_remove(index);
+                    self.events.push_back(TurnEvent::PermissionExpired {
+                        peer: permission.ip,
+                    });
+                    continue;
+                }
+                Lease::Installed {
+                    refresh_at,
+                    expires_at,
+                } if refresh_at <= now => {
+                    let kind = RequestKind::CreatePermission { ip: permission.ip };
+                    let next = match self.start(now, kind, 0) {
+                        Ok(()) => Lease::Refreshing { expires_at },
+                        Err(_) => Lease::Installed {
+                            refresh_at: (now + REFRESH_RETRY).min(expires_at),
+                            expires_at,
+                        },
+                    };
+                    self.peers.permissions[index].lease = next;
+                }
+                _ => {}
+            }
+            index += 1;
+        }
+    }
+
+    fn refresh_channels(&mut self, now: Instant) {
+        let mut index = 0;
+        while let Some(channel) = self.peers.channels.get(index).copied() {
+            match channel.lease {
+                Lease::Installed { expires_at, .. } | Lease::Refreshing { expires_at }
+                    if expires_at <= now =>
+                {
+                    self.peers.channels.swap_remove(index);
+                    self.events.push_back(TurnEvent::ChannelExpired {
+                        channel: channel.number,
+                        peer: channel.peer,
+                    });
+                    continue;
+                }
+                Lease::Installed {
+                    refresh_at,
+                    expires_at,
+                } if refresh_at <= now => {
+                    let kind = RequestKind::ChannelBind {
+                        channel: channel.number,
+                        peer: channel.peer,
+                    };
+                    let next = match self.start(now, kind, 0) {
+                        Ok(()) => Lease::Refreshing { expires_at },
+                        Err(_) => Lease::Installed {
+                            refresh_at: (now + REFRESH_RETRY).min(expires_at),
+                            expires_at,
+                        },
+                    };
+                    self.peers.channels[index].lease = next;
+                }
+                _ => {}
+            }
+            index += 1;
+        }
+    }
+
+    /// The refresh margin for a lifetime: the configured one, at most half the lifetime.
+    fn margin(&self, lifetime: Duration) -> Duration {
+        self.config.refresh_margin.min(lifetime / 2)
+    }
+}
+
+/// The LIFETIME a success response grants; the RFC default if it has none.
+fn granted_lifetime(message: &Message<'_>) -> Duration {
+    message
+        .get::<Lifetime>()
+        .and_then(Result::ok)
+        .map_or(DEFAULT_ALLOCATION_LIFETIME, Lifetime::as_duration)
+}
+
+/// Whether a failed refresh may be tried again (a lost answer) or is final (an error).
+fn retryable(failure: &RequestFailure) -> bool {
+    matches!(
+        failure,
+        RequestFailure::Timeout | RequestFailure::Transport(_) | RequestFailure::Transaction(_)
+    )
+}
+
+/// Writes a Send indication (RFC 8656 §10.1) into `out`.
+fn encode_send_indication<'b>(
+    out: &'b mut [u8],
+    message_type: MessageType,
+    id: TransactionId,
+    peer: SocketAddr,
+    data: &[u8],
+    dont_fragment: bool,
+) -> Result<&'b [u8], BuildError> {
+    let mut b = MessageBuilder::new(out, message_type, id)?;
+    b.add(&XorPeerAddress(peer))?;
+    if dont_fragment {
+        b.add(&DontFragment)?;
+    }
+    b.add(&Data(data))?;
+    Ok(b.finish())
+}
+
+#[cfg(test)]
+mod tests;
