@@ -782,6 +782,11 @@ impl<R: RngCore> TurnClient<R> {
             .map(|c| c.number)
     }
 
+    /// How many requests are in flight.
+    pub fn outstanding_requests(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Counters.
     pub const fn stats(&self) -> &TurnClientStats {
         &self.stats

@@ -1,0 +1,394 @@
+//! TURN interop against coturn, started by the tests on loopback (non-default ports):
+//!
+//! 1. our [`TurnClient`] against coturn's `turnserver` (long-term credentials, a static user,
+//!    loopback peers allowed): allocate, permission, data through a Send indication and
+//!    through ChannelData to an echo peer and back, refresh, deallocate — over UDP and TCP;
+//! 2. our `turn-server` example against coturn's own test clients, `turnutils_uclient` with
+//!    `turnutils_peer`: allocations succeed and data is relayed.
+//!
+//! A missing binary skips the test with a message, unless `CI=true`, where it fails.
+
+// These tests drive the sans-IO machines over real sockets and real time, and run processes.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use stun_proto::TransportProtocol;
+use stun_proto::turn::StreamFramer;
+use stun_proto::turn::client::{Incoming, TurnClient, TurnClientConfig, TurnEvent};
+
+/// How long any one step may wait for the other side.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// Finds `binary` on PATH; outside CI a missing one skips the test.
+fn require(binary: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(binary))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        let message = format!("`{binary}` not found: install the Debian package `coturn`");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{message}");
+        }
+        eprintln!("SKIPPED: {message}");
+    }
+    found
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1, with the `span` ports above it free for UDP.
+fn free_port(span: u16) -> u16 {
+    for _ in 0..200 {
+        let probe = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
+        let port = probe.local_addr().expect("probe address").port();
+        drop(probe);
+        if port > u16::MAX - span - 1 {
+            continue;
+        }
+        let udp_free = (port..=port + span).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
+        let tcp_free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if udp_free && tcp_free {
+            return port;
+        }
+    }
+    panic!("no free port range on loopback");
+}
+
+/// coturn as a TURN server on 127.0.0.1:`port` (UDP and TCP), user alice/secret, relaying
+/// from ports `port+1..=port+40`.
+fn start_turnserver(turnserver: &Path, port: u16) -> Running {
+    let pidfile = std::env::temp_dir().join(format!("turn-interop-{port}.pid"));
+    let child = Command::new(turnserver)
+        .args(["-n", "--lt-cred-mech", "--user", "alice:secret"])
+        .args(["--realm", "example.org", "--fingerprint"])
+        .args([
+            "--no-tls",
+            "--no-dtls",
+            "--no-cli",
+            "--allow-loopback-peers",
+        ])
+        .args(["-L", "127.0.0.1", "--relay-ip", "127.0.0.1"])
+        .args(["--listening-port", &port.to_string()])
+        .args(["--min-port", &(port + 1).to_string()])
+        .args(["--max-port", &(port + 40).to_string()])
+        .args(["--log-file", "stdout", "--simple-log"])
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start turnserver");
+    Running(child)
+}
+
+/// A UDP peer that echoes every datagram to its sender, until dropped.
+struct EchoPeer {
+    address: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl EchoPeer {
+    fn start() -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind the echo peer");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("read timeout");
+        let address = socket.local_addr().expect("echo address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !flag.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = socket.recv_from(&mut buf) {
+                    let _ = socket.send_to(&buf[..n], from);
+                }
+            }
+        });
+        Self { address, stop }
+    }
+}
+
+impl Drop for EchoPeer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The client's way to the server: a UDP socket, or a TCP stream with its framer.
+enum Link {
+    Udp(UdpSocket),
+    Tcp(TcpStream, StreamFramer),
+}
+
+impl Link {
+    fn connect(transport: TransportProtocol, server: SocketAddr) -> Self {
+        match transport {
+            TransportProtocol::Udp => Link::Udp(UdpSocket::bind("127.0.0.1:0").expect("bind")),
+            _ => {
+                let start = Instant::now();
+                loop {
+                    match TcpStream::connect(server) {
+                        Ok(stream) => return Link::Tcp(stream, StreamFramer::default()),
+                        Err(e) if start.elapsed() > PATIENCE => panic!("connect {server}: {e}"),
+                        Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                    }
+                }
+            }
+        }
+    }
+
+    fn local(&self) -> SocketAddr {
+        match self {
+            Link::Udp(s) => s.local_addr(),
+            Link::Tcp(s, _) => s.local_addr(),
+        }
+        .expect("local address")
+    }
+
+    fn send(&mut self, to: SocketAddr, bytes: &[u8]) {
+        match self {
+            Link::Udp(s) => {
+                s.send_to(bytes, to).expect("send");
+            }
+            Link::Tcp(s, _) => s.write_all(bytes).expect("write"),
+        }
+    }
+
+    /// Waits up to `wait` for input; returns the datagrams or frames that arrived.
+    fn recv(&mut self, wait: Duration) -> Vec<Vec<u8>> {
+        let wait = wait.max(Duration::from_millis(1));
+        let mut buf = [0u8; 4096];
+        match self {
+            Link::Udp(s) => {
+                s.set_read_timeout(Some(wait)).expect("read timeout");
+                match s.recv_from(&mut buf) {
+                    Ok((n, _)) => vec![buf[..n].to_vec()],
+                    Err(_) => Vec::new(),
+                }
+            }
+            Link::Tcp(s, framer) => {
+                s.set_read_timeout(Some(wait)).expect("read timeout");
+                match s.read(&mut buf) {
+                    Ok(0) => panic!("the server closed the TCP connection"),
+                    Ok(n) => framer.push(&buf[..n]).expect("framing"),
+                    Err(_) => {}
+                }
+                let mut frames = Vec::new();
+                while let Some(frame) = framer.next_frame().expect("in sync") {
+                    frames.push(frame.bytes().to_vec());
+                }
+                frames
+            }
+        }
+    }
+}
+
+/// Our client over a real link, on a clock that can be moved forward (to reach refresh
+/// times without waiting minutes).
+struct Session {
+    client: TurnClient<ChaCha20Rng>,
+    link: Link,
+    server: SocketAddr,
+    skipped: Duration,
+    /// Move the clock to the next deadline when it is more than a second away and no request
+    /// is in flight.
+    fast_forward: bool,
+    received: Vec<(SocketAddr, Vec<u8>, Option<u16>)>,
+    events: Vec<TurnEvent>,
+}
+
+impl Session {
+    fn new(transport: TransportProtocol, server: SocketAddr) -> Self {
+        let link = Link::connect(transport, server);
+        let config = TurnClientConfig::new(link.local(), server, transport, "alice", "secret");
+        Self {
+            client: TurnClient::new(config, ChaCha20Rng::seed_from_u64(7)),
+            link,
+            server,
+            skipped: Duration::ZERO,
+            fast_forward: false,
+            received: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now() + self.skipped
+    }
+
+    /// Runs the client until `done` holds, or panics after `PATIENCE`.
+    fn run_until(&mut self, what: &str, mut done: impl FnMut(&Self) -> bool) {
+        let give_up = Instant::now() + PATIENCE;
+        loop {
+            while let Some(t) = self.client.poll_transmit() {
+                self.link.send(t.destination, &t.payload);
+            }
+            while let Some(event) = self.client.poll_event() {
+                self.events.push(event);
+            }
+            if done(self) {
+                return;
+            }
+            assert!(
+                Instant::now() < give_up,
+                "{what}: gave up; events so far {:?}",
+                self.events
+            );
+            if self.fast_forward && self.client.outstanding_requests() == 0 {
+                if let Some(t) = self.client.poll_timeout() {
+                    let ahead = t.saturating_duration_since(self.now());
+                    if ahead > Duration::from_secs(1) {
+                        self.skipped += ahead;
+                    }
+                }
+            }
+            let wait = self
+                .client
+                .poll_timeout()
+                .map_or(Duration::from_millis(50), |t| {
+                    t.saturating_duration_since(self.now())
+                })
+                .min(Duration::from_millis(50));
+            for frame in self.link.recv(wait) {
+                let now = self.now();
+                match self.client.handle_incoming(now, self.server, &frame) {
+                    Incoming::Data {
+                        peer,
+                        data,
+                        channel,
+                    } => self.received.push((peer, data.to_vec(), channel)),
+                    Incoming::Handled => {}
+                    other => panic!("unexpected input from the server: {other:?}"),
+                }
+            }
+            let now = self.now();
+            if self.client.poll_timeout().is_some_and(|t| t <= now) {
+                self.client.handle_timeout(now);
+            }
+        }
+    }
+
+    fn has_event(&self, f: impl Fn(&TurnEvent) -> bool) -> bool {
+        self.events.iter().any(f)
+    }
+}
+
+/// The whole life of an allocation on coturn, over `transport`.
+fn allocation_lifecycle(transport: TransportProtocol) {
+    let Some(turnserver) = require("turnserver") else {
+        return;
+    };
+    let port = free_port(40);
+    let _server = start_turnserver(&turnserver, port);
+    let server: SocketAddr = ([127, 0, 0, 1], port).into();
+    let echo = EchoPeer::start();
+    let mut s = Session::new(transport, server);
+
+    let now = s.now();
+    s.client.handle_allocate(now).expect("allocate");
+    s.run_until("allocate", |s| s.client.allocation().is_some());
+    let allocation = *s.client.allocation().expect("allocated");
+    eprintln!("{transport:?}: allocated {allocation:?}");
+    assert_eq!(allocation.relayed.ip(), server.ip());
+    assert!((port + 1..=port + 40).contains(&allocation.relayed.port()));
+    assert_eq!(allocation.mapped, Some(s.link.local()));
+
+    let now = s.now();
+    s.client
+        .handle_create_permission(now, echo.address.ip())
+        .expect("permission");
+    s.run_until("permission", |s| {
+        s.has_event(|e| matches!(e, TurnEvent::PermissionCreated { .. }))
+    });
+
+    // Through a Send indication, back through a Data indication.
+    let now = s.now();
+    s.client
+        .handle_send(now, echo.address, b"via an indication")
+        .expect("send");
+    s.run_until("echo through indications", |s| !s.received.is_empty());
+    assert_eq!(
+        s.received.remove(0),
+        (echo.address, b"via an indication".to_vec(), None)
+    );
+
+    // Through ChannelData both ways.
+    let now = s.now();
+    let channel = s
+        .client
+        .handle_bind_channel(now, echo.address)
+        .expect("bind");
+    s.run_until("channel bind", |s| {
+        s.has_event(|e| matches!(e, TurnEvent::ChannelBound { .. }))
+    });
+    let now = s.now();
+    s.client
+        .handle_send(now, echo.address, b"via channel data!")
+        .expect("send");
+    s.run_until("echo through the channel", |s| !s.received.is_empty());
+    assert_eq!(
+        s.received.remove(0),
+        (echo.address, b"via channel data!".to_vec(), Some(channel))
+    );
+    assert_eq!(s.client.stats().sent_channel_data, 1);
+    assert_eq!(s.client.stats().sent_indications, 1);
+
+    // Jump from deadline to deadline: the permission is refreshed at 240 s and 480 s, the
+    // allocation and the channel at 540 s, all answered by coturn.
+    s.fast_forward = true;
+    let start = s.now();
+    s.run_until("refresh", |s| {
+        s.has_event(|e| matches!(e, TurnEvent::Refreshed { .. }))
+    });
+    s.fast_forward = false;
+    let elapsed = s.now().duration_since(start).as_secs();
+    assert!(
+        (539..=541).contains(&elapsed),
+        "refreshed after {elapsed} s"
+    );
+    assert!(!s.has_event(|e| matches!(
+        e,
+        TurnEvent::Expired | TurnEvent::PermissionExpired { .. } | TurnEvent::ChannelExpired { .. }
+    )));
+    let now = s.now();
+    s.client
+        .handle_send(now, echo.address, b"after refresh")
+        .expect("send");
+    s.run_until("echo after refresh", |s| !s.received.is_empty());
+    assert_eq!(s.received.remove(0).1, b"after refresh".to_vec());
+
+    let now = s.now();
+    s.client.handle_close(now);
+    s.run_until("deallocate", |s| s.client.is_closed());
+    assert!(s.has_event(|e| matches!(e, TurnEvent::Deallocated)));
+    eprintln!("{transport:?}: events {:?}", s.events);
+}
+
+#[test]
+fn our_client_against_coturn_over_udp() {
+    allocation_lifecycle(TransportProtocol::Udp);
+}
+
+#[test]
+fn our_client_against_coturn_over_tcp() {
+    allocation_lifecycle(TransportProtocol::Tcp);
+}
