@@ -17,7 +17,7 @@ use std::time::Instant;
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use dtls_proto::crypto::{AeadAlgorithm, CryptoProvider, generate_key_pair, providers};
+use dtls_proto::crypto::{AeadAlgorithm, CryptoProvider, generate_ecdh_key, providers};
 use dtls_proto::record::{ContentType, DTLS_1_2, Protection, RecordHeader, RecordView};
 use dtls_proto::{
     CertificateParams, CipherSuite, Config, Dtls, DtlsCertificate, Event, NamedGroup, PeerVerifier,
@@ -81,14 +81,12 @@ fn pk_floor(
     rng: &mut ChaCha20Rng,
     transcript: &[u8],
 ) {
-    let (a_priv, a_pub) = generate_key_pair(p, group, rng).unwrap();
-    let (b_priv, b_pub) = generate_key_pair(p, group, rng).unwrap();
-    black_box(p.ecdh_shared_secret(group, &a_priv, &b_pub).unwrap());
-    black_box(p.ecdh_shared_secret(group, &b_priv, &a_pub).unwrap());
+    let a = generate_ecdh_key(p, group, rng).unwrap();
+    let b = generate_ecdh_key(p, group, rng).unwrap();
+    black_box(a.agree(b.public_key()).unwrap());
+    black_box(b.agree(a.public_key()).unwrap());
     for signer in [&certs.0, &certs.1] {
-        let sig = p
-            .ecdsa_p256_sha256_sign(signer.private_key(), signer.public_key(), transcript)
-            .unwrap();
+        let sig = signer.signing_key().sign(transcript).unwrap();
         p.ecdsa_p256_sha256_verify(signer.public_key(), transcript, &sig)
             .unwrap();
     }

@@ -12,8 +12,9 @@ use std::str::FromStr;
 use sha2::{Digest, Sha256};
 use x509_cert::der::Decode;
 
-use crate::cipher_suite::NamedGroup;
-use crate::crypto::{CryptoProvider, generate_key_pair};
+use std::sync::Arc;
+
+use crate::crypto::{CryptoProvider, EcdsaSigningKey, generate_signing_key};
 use crate::error::{CertificateError, PeerRejected};
 
 const OID_ECDSA_WITH_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
@@ -23,11 +24,16 @@ const OID_COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
 const OID_EC_PUBLIC_KEY_STR: &str = "1.2.840.10045.2.1";
 
 /// Our certificate and its private key.
+///
+/// The key is imported into the crypto provider once, when the certificate is generated or
+/// wrapped, and shared (immutably, behind an `Arc`) by every connection configured with a clone:
+/// signing then costs one signature, not a key import plus a signature. Signatures are made by
+/// the provider that created or imported the certificate.
 #[derive(Clone)]
 pub struct DtlsCertificate {
     der: Vec<u8>,
     private_key: Vec<u8>,
-    public_key: Vec<u8>,
+    signer: Arc<dyn EcdsaSigningKey>,
 }
 
 impl fmt::Debug for DtlsCertificate {
@@ -67,7 +73,8 @@ impl DtlsCertificate {
         rng: &mut dyn rand_core::CryptoRngCore,
         params: &CertificateParams,
     ) -> Result<Self, CertificateError> {
-        let (private_key, public_key) = generate_key_pair(provider, NamedGroup::Secp256r1, rng)?;
+        let (private_key, signer) = generate_signing_key(provider, rng)?;
+        let public_key = signer.public_key().to_vec();
         let mut serial = [0u8; 16];
         rng.fill_bytes(&mut serial);
         // Positive and minimally encoded: top bit clear, second-highest set.
@@ -120,7 +127,7 @@ impl DtlsCertificate {
             ]
             .concat(),
         );
-        let signature = provider.ecdsa_p256_sha256_sign(&private_key, &public_key, &tbs)?;
+        let signature = signer.sign(&tbs)?;
         let cert = der(
             0x30,
             &[tbs, sig_alg, der(0x03, &[&[0u8][..], &signature].concat())].concat(),
@@ -128,7 +135,7 @@ impl DtlsCertificate {
         Ok(Self {
             der: cert,
             private_key,
-            public_key,
+            signer: Arc::from(signer),
         })
     }
 
@@ -138,14 +145,14 @@ impl DtlsCertificate {
         der: Vec<u8>,
         private_key: &[u8],
     ) -> Result<Self, CertificateError> {
-        let public_key = provider.ecdsa_p256_public_key(private_key)?;
-        if peer_public_key(&der)? != public_key {
+        let signer = provider.ecdsa_p256_signing_key(private_key)?;
+        if peer_public_key(&der)? != signer.public_key() {
             return Err(CertificateError::UnsupportedKey);
         }
         Ok(Self {
             der,
             private_key: private_key.to_vec(),
-            public_key,
+            signer: Arc::from(signer),
         })
     }
 
@@ -156,7 +163,12 @@ impl DtlsCertificate {
 
     /// The uncompressed SEC1 public key.
     pub fn public_key(&self) -> &[u8] {
-        &self.public_key
+        self.signer.public_key()
+    }
+
+    /// The imported signing key.
+    pub fn signing_key(&self) -> &dyn EcdsaSigningKey {
+        &*self.signer
     }
 
     /// The raw 32-byte P-256 private scalar, for persisting the certificate; keep it secret.
@@ -387,7 +399,8 @@ mod tests {
                 let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
                 DtlsCertificate::generate(p, &mut rng, &CertificateParams::new(0))
                     .unwrap()
-                    .public_key
+                    .public_key()
+                    .to_vec()
             };
             assert_eq!(gen_key(5), gen_key(5));
             assert_ne!(gen_key(5), gen_key(6));

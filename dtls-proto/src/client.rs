@@ -364,12 +364,9 @@ impl AwaitServerHelloDone {
         }
         engine.transcript_push_received(&msg)?;
 
-        let (private, public) = shared::ephemeral(engine, self.group, rng)?;
-        let pre_master =
-            engine
-                .config
-                .provider
-                .ecdh_shared_secret(self.group, &private, &self.server_public)?;
+        let ephemeral = shared::ephemeral(engine, self.group, rng)?;
+        let pre_master = ephemeral.agree(&self.server_public)?;
+        let public = ephemeral.public_key().to_vec();
 
         engine.begin_flight();
         if self.certificate_requested {

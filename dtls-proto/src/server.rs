@@ -24,7 +24,7 @@ use crate::cipher_suite::{
     CipherSuite, ECDSA_SECP256R1_SHA256, EMPTY_RENEGOTIATION_INFO_SCSV, NamedGroup,
 };
 use crate::connection::HandshakeComplete;
-use crate::crypto::HashAlgorithm;
+use crate::crypto::{EcdhKey, HashAlgorithm};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::extensions::{Extensions, POINT_FORMAT_UNCOMPRESSED, UseSrtp};
@@ -86,8 +86,7 @@ pub struct Negotiated {
     suite: CipherSuite,
     group: NamedGroup,
     srtp: Option<SrtpProfile>,
-    ephemeral_private: Vec<u8>,
-    ephemeral_public: Vec<u8>,
+    ephemeral: Box<dyn EcdhKey>,
 }
 
 /// Negotiated, plus the client's verified certificate.
@@ -231,15 +230,14 @@ fn negotiate(
     };
     let mut server_random = [0u8; 32];
     rng.fill_bytes(&mut server_random);
-    let (ephemeral_private, ephemeral_public) = shared::ephemeral(engine, group, rng)?;
+    let ephemeral = shared::ephemeral(engine, group, rng)?;
     Ok(Negotiated {
         client_random: hello.random,
         server_random,
         suite,
         group,
         srtp,
-        ephemeral_private,
-        ephemeral_public,
+        ephemeral,
     })
 }
 
@@ -274,7 +272,7 @@ fn send_flight_4(
             renegotiation_info: client_signalled_ri.then(Vec::new),
         },
     };
-    let public = neg.ephemeral_public.clone();
+    let public = neg.ephemeral.public_key().to_vec();
     let params = ServerKeyExchange::params(neg.group.id(), &public);
     let signed = [&neg.client_random[..], &neg.server_random[..], &params].concat();
     let signature = shared::sign(engine, &signed)?;
@@ -338,11 +336,7 @@ impl State {
                 shared::expect_type(&msg, HandshakeType::ClientKeyExchange, "ClientKeyExchange")?;
                 let cke = ClientKeyExchange::parse(&msg.body)?;
                 let neg = &auth.neg;
-                let pre_master = engine.config.provider.ecdh_shared_secret(
-                    neg.group,
-                    &neg.ephemeral_private,
-                    &cke.public,
-                )?;
+                let pre_master = neg.ephemeral.agree(&cke.public)?;
                 engine.transcript_push_received(&msg)?;
                 engine.derive_session(
                     neg.suite,

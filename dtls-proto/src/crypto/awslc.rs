@@ -16,7 +16,10 @@ use aws_lc_rs::signature::{
     self, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair,
 };
 
-use super::{AeadAlgorithm, AeadKey, CryptoProvider, HashAlgorithm, NONCE_LEN, TAG_LEN};
+use super::{
+    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, NONCE_LEN,
+    TAG_LEN,
+};
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
 
@@ -58,59 +61,36 @@ impl CryptoProvider for AwsLc {
         ctx.sign().as_ref().to_vec()
     }
 
-    fn ecdh_public_key(&self, group: NamedGroup, private: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let key = PrivateKey::from_private_key(agreement_alg(group), private)
-            .map_err(|_| CryptoError::InvalidPrivateKey)?;
-        let public = key
-            .compute_public_key()
-            .map_err(|_| CryptoError::InvalidPrivateKey)?;
-        Ok(public.as_ref().to_vec())
-    }
-
-    fn ecdh_shared_secret(
-        &self,
-        group: NamedGroup,
-        private: &[u8],
-        peer_public: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
+    fn ecdh_key(&self, group: NamedGroup, private: &[u8]) -> Result<Box<dyn EcdhKey>, CryptoError> {
         let alg = agreement_alg(group);
         let key = PrivateKey::from_private_key(alg, private)
             .map_err(|_| CryptoError::InvalidPrivateKey)?;
-        let shared = agreement::agree(
-            &key,
-            UnparsedPublicKey::new(alg, peer_public),
-            CryptoError::InvalidPublicKey,
-            |s| Ok(s.to_vec()),
-        )?;
-        if shared.iter().all(|b| *b == 0) {
-            return Err(CryptoError::DegenerateSharedSecret);
-        }
-        Ok(shared)
+        let public = key
+            .compute_public_key()
+            .map_err(|_| CryptoError::InvalidPrivateKey)?
+            .as_ref()
+            .to_vec();
+        Ok(Box::new(LcEcdh { alg, key, public }))
     }
 
-    fn ecdsa_p256_public_key(&self, private: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.ecdh_public_key(NamedGroup::Secp256r1, private)
-    }
-
-    fn ecdsa_p256_sha256_sign(
+    fn ecdsa_p256_signing_key(
         &self,
         private: &[u8],
-        public: &[u8],
-        message: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
+    ) -> Result<Box<dyn EcdsaSigningKey>, CryptoError> {
+        // Derive the public point once, then import the pair (AWS-LC checks they match).
+        let public = PrivateKey::from_private_key(&ECDH_P256, private)
+            .map_err(|_| CryptoError::InvalidPrivateKey)?
+            .compute_public_key()
+            .map_err(|_| CryptoError::InvalidPrivateKey)?
+            .as_ref()
+            .to_vec();
         let pair = EcdsaKeyPair::from_private_key_and_public_key(
             &ECDSA_P256_SHA256_ASN1_SIGNING,
             private,
-            public,
+            &public,
         )
         .map_err(|_| CryptoError::InvalidPrivateKey)?;
-        debug_assert_eq!(pair.public_key().as_ref(), public);
-        // aws-lc-rs ignores this argument; the nonce comes from AWS-LC's own DRBG.
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let sig = pair
-            .sign(&rng, message)
-            .map_err(|_| CryptoError::SigningFailed)?;
-        Ok(sig.as_ref().to_vec())
+        Ok(Box::new(LcSigner { pair, public }))
     }
 
     fn ecdsa_p256_sha256_verify(
@@ -135,6 +115,53 @@ impl CryptoProvider for AwsLc {
         )
         .map_err(|_| CryptoError::InvalidKeyLength)?;
         Ok(Box::new(LcKey(LessSafeKey::new(unbound))))
+    }
+}
+
+struct LcEcdh {
+    alg: &'static agreement::Algorithm,
+    key: PrivateKey,
+    public: Vec<u8>,
+}
+
+impl EcdhKey for LcEcdh {
+    fn public_key(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn agree(&self, peer_public: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let shared = agreement::agree(
+            &self.key,
+            UnparsedPublicKey::new(self.alg, peer_public),
+            CryptoError::InvalidPublicKey,
+            |s| Ok(s.to_vec()),
+        )?;
+        if shared.iter().all(|b| *b == 0) {
+            return Err(CryptoError::DegenerateSharedSecret);
+        }
+        Ok(shared)
+    }
+}
+
+struct LcSigner {
+    pair: EcdsaKeyPair,
+    public: Vec<u8>,
+}
+
+impl EcdsaSigningKey for LcSigner {
+    fn public_key(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        debug_assert_eq!(self.pair.public_key().as_ref(), &self.public[..]);
+        // aws-lc-rs ignores this argument; the nonce comes from AWS-LC's own DRBG.
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let sig = self
+            .pair
+            .sign(&rng, message)
+            .map_err(|_| CryptoError::SigningFailed)?;
+        Ok(sig.as_ref().to_vec())
     }
 }
 

@@ -89,6 +89,24 @@ impl AeadAlgorithm {
     }
 }
 
+/// An imported ECDHE private key with its public share.
+pub trait EcdhKey: Send + Sync {
+    /// The public share (uncompressed SEC1 point for P-256, the u-coordinate for X25519).
+    fn public_key(&self) -> &[u8];
+
+    /// The shared secret with `peer_public` (the x-coordinate for P-256, RFC 8422 §5.10).
+    fn agree(&self, peer_public: &[u8]) -> Result<Vec<u8>, CryptoError>;
+}
+
+/// An imported ECDSA P-256 signing key.
+pub trait EcdsaSigningKey: Send + Sync {
+    /// The uncompressed SEC1 public key.
+    fn public_key(&self) -> &[u8];
+
+    /// An ASN.1 DER signature over SHA-256(`message`).
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError>;
+}
+
 /// A keyed AEAD ready to protect records of one direction of one epoch.
 pub trait AeadKey: Send + Sync {
     /// Encrypts `in_out` in place and returns the tag (the record layer writes plaintext
@@ -124,28 +142,15 @@ pub trait CryptoProvider: Debug + Send + Sync {
     /// HMAC of the concatenation of `parts` under `key`.
     fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8>;
 
-    /// The public share for an ECDHE private scalar (uncompressed SEC1 point for P-256, the
-    /// u-coordinate for X25519). Fails when the scalar is not valid for the group.
-    fn ecdh_public_key(&self, group: NamedGroup, private: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// Imports an ECDHE private scalar (drawn by the caller from the injected RNG) and derives
+    /// its public share. Fails when the scalar is not valid for the group.
+    fn ecdh_key(&self, group: NamedGroup, private: &[u8]) -> Result<Box<dyn EcdhKey>, CryptoError>;
 
-    /// The ECDHE shared secret (the x-coordinate for P-256, RFC 8422 §5.10).
-    fn ecdh_shared_secret(
-        &self,
-        group: NamedGroup,
-        private: &[u8],
-        peer_public: &[u8],
-    ) -> Result<Vec<u8>, CryptoError>;
-
-    /// The uncompressed SEC1 public key for a P-256 ECDSA private scalar.
-    fn ecdsa_p256_public_key(&self, private: &[u8]) -> Result<Vec<u8>, CryptoError>;
-
-    /// An ASN.1 DER ECDSA P-256 signature over SHA-256(`message`).
-    fn ecdsa_p256_sha256_sign(
+    /// Imports an ECDSA P-256 private scalar for signing with SHA-256.
+    fn ecdsa_p256_signing_key(
         &self,
         private: &[u8],
-        public: &[u8],
-        message: &[u8],
-    ) -> Result<Vec<u8>, CryptoError>;
+    ) -> Result<Box<dyn EcdsaSigningKey>, CryptoError>;
 
     /// Verifies an ASN.1 DER ECDSA P-256 signature over SHA-256(`message`).
     fn ecdsa_p256_sha256_verify(
@@ -167,20 +172,35 @@ pub fn providers() -> Vec<&'static dyn CryptoProvider> {
     out
 }
 
-/// Draws a private scalar for `group` from `rng` and returns it with its public share.
+/// Draws a private scalar for `group` from `rng` and imports it.
 ///
 /// P-256 scalars outside `[1, n)` are redrawn (the chance is about 2^-32 per draw); after 16
 /// refusals the provider is considered broken.
-pub fn generate_key_pair(
+pub fn generate_ecdh_key(
     provider: &dyn CryptoProvider,
     group: NamedGroup,
     rng: &mut dyn rand_core::CryptoRngCore,
-) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
+) -> Result<Box<dyn EcdhKey>, CryptoError> {
+    retry_scalar(rng, |private| provider.ecdh_key(group, private)).map(|(_, key)| key)
+}
+
+/// Draws a P-256 ECDSA private scalar from `rng`; returns it with the imported key.
+pub fn generate_signing_key(
+    provider: &dyn CryptoProvider,
+    rng: &mut dyn rand_core::CryptoRngCore,
+) -> Result<(Vec<u8>, Box<dyn EcdsaSigningKey>), CryptoError> {
+    retry_scalar(rng, |private| provider.ecdsa_p256_signing_key(private))
+}
+
+fn retry_scalar<T>(
+    rng: &mut dyn rand_core::CryptoRngCore,
+    mut import: impl FnMut(&[u8]) -> Result<T, CryptoError>,
+) -> Result<(Vec<u8>, T), CryptoError> {
     for _ in 0..16 {
-        let mut private = vec![0u8; group.private_key_len()];
+        let mut private = vec![0u8; 32];
         rng.fill_bytes(&mut private);
-        match provider.ecdh_public_key(group, &private) {
-            Ok(public) => return Ok((private, public)),
+        match import(&private) {
+            Ok(key) => return Ok((private, key)),
             Err(CryptoError::InvalidPrivateKey) => continue,
             Err(e) => return Err(e),
         }

@@ -14,7 +14,10 @@ use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use sha2::{Digest, Sha256, Sha384};
 
-use super::{AeadAlgorithm, AeadKey, CryptoProvider, HashAlgorithm, NONCE_LEN, TAG_LEN};
+use super::{
+    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, NONCE_LEN,
+    TAG_LEN,
+};
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
 
@@ -73,63 +76,36 @@ impl CryptoProvider for RustCrypto {
         }
     }
 
-    fn ecdh_public_key(&self, group: NamedGroup, private: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        match group {
-            NamedGroup::Secp256r1 => Ok(p256_secret(private)?
-                .public_key()
-                .to_encoded_point(false)
-                .as_bytes()
-                .to_vec()),
-            NamedGroup::X25519 => Ok(x25519_dalek::PublicKey::from(&x25519_secret(private)?)
-                .as_bytes()
-                .to_vec()),
-        }
-    }
-
-    fn ecdh_shared_secret(
-        &self,
-        group: NamedGroup,
-        private: &[u8],
-        peer_public: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
-        match group {
+    fn ecdh_key(&self, group: NamedGroup, private: &[u8]) -> Result<Box<dyn EcdhKey>, CryptoError> {
+        Ok(match group {
             NamedGroup::Secp256r1 => {
                 let secret = p256_secret(private)?;
-                let peer = p256::PublicKey::from_sec1_bytes(peer_public)
-                    .map_err(|_| CryptoError::InvalidPublicKey)?;
-                let shared =
-                    p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), peer.as_affine());
-                Ok(shared.raw_secret_bytes().to_vec())
+                let public = secret
+                    .public_key()
+                    .to_encoded_point(false)
+                    .as_bytes()
+                    .to_vec();
+                Box::new(P256Ecdh { secret, public })
             }
             NamedGroup::X25519 => {
-                let peer: [u8; 32] = peer_public
-                    .try_into()
-                    .map_err(|_| CryptoError::InvalidPublicKey)?;
-                let shared =
-                    x25519_secret(private)?.diffie_hellman(&x25519_dalek::PublicKey::from(peer));
-                if !shared.was_contributory() {
-                    return Err(CryptoError::DegenerateSharedSecret);
-                }
-                Ok(shared.as_bytes().to_vec())
+                let secret = x25519_secret(private)?;
+                let public = x25519_dalek::PublicKey::from(&secret).as_bytes().to_vec();
+                Box::new(X25519Ecdh { secret, public })
             }
-        }
+        })
     }
 
-    fn ecdsa_p256_public_key(&self, private: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.ecdh_public_key(NamedGroup::Secp256r1, private)
-    }
-
-    fn ecdsa_p256_sha256_sign(
+    fn ecdsa_p256_signing_key(
         &self,
         private: &[u8],
-        _public: &[u8],
-        message: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
+    ) -> Result<Box<dyn EcdsaSigningKey>, CryptoError> {
         let key = SigningKey::from_slice(private).map_err(|_| CryptoError::InvalidPrivateKey)?;
-        let sig: Signature = key
-            .try_sign(message)
-            .map_err(|_| CryptoError::SigningFailed)?;
-        Ok(sig.to_der().as_bytes().to_vec())
+        let public = key
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec();
+        Ok(Box::new(P256Signer { key, public }))
     }
 
     fn ecdsa_p256_sha256_verify(
@@ -157,6 +133,68 @@ impl CryptoProvider for RustCrypto {
                 Box::new(Rc(ChaCha20Poly1305::new_from_slice(key).map_err(bad)?))
             }
         })
+    }
+}
+
+struct P256Ecdh {
+    secret: p256::SecretKey,
+    public: Vec<u8>,
+}
+
+impl EcdhKey for P256Ecdh {
+    fn public_key(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn agree(&self, peer_public: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let peer = p256::PublicKey::from_sec1_bytes(peer_public)
+            .map_err(|_| CryptoError::InvalidPublicKey)?;
+        let shared = p256::ecdh::diffie_hellman(self.secret.to_nonzero_scalar(), peer.as_affine());
+        Ok(shared.raw_secret_bytes().to_vec())
+    }
+}
+
+struct X25519Ecdh {
+    secret: x25519_dalek::StaticSecret,
+    public: Vec<u8>,
+}
+
+impl EcdhKey for X25519Ecdh {
+    fn public_key(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn agree(&self, peer_public: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let peer: [u8; 32] = peer_public
+            .try_into()
+            .map_err(|_| CryptoError::InvalidPublicKey)?;
+        let shared = self
+            .secret
+            .diffie_hellman(&x25519_dalek::PublicKey::from(peer));
+        if !shared.was_contributory() {
+            return Err(CryptoError::DegenerateSharedSecret);
+        }
+        Ok(shared.as_bytes().to_vec())
+    }
+}
+
+struct P256Signer {
+    key: SigningKey,
+    public: Vec<u8>,
+}
+
+impl EcdsaSigningKey for P256Signer {
+    fn public_key(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        // RFC 6979 deterministic nonce: reproducible.
+        let sig: Signature = self
+            .key
+            .try_sign(message)
+            .map_err(|_| CryptoError::SigningFailed)?;
+        Ok(sig.to_der().as_bytes().to_vec())
     }
 }
 

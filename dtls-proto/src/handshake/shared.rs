@@ -6,7 +6,7 @@ use rand_core::CryptoRngCore;
 use crate::certificate::{Fingerprint, PeerVerifier, peer_public_key};
 use crate::cipher_suite::{ECDSA_SECP256R1_SHA256, NamedGroup};
 use crate::connection::HandshakeComplete;
-use crate::crypto::generate_key_pair;
+use crate::crypto::{EcdhKey, generate_ecdh_key};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::fragment::Message;
@@ -71,12 +71,7 @@ pub fn certificate_body(engine: &Engine) -> Vec<u8> {
 
 /// Signs `message` with our certificate key (ecdsa_secp256r1_sha256).
 pub fn sign(engine: &Engine, message: &[u8]) -> Result<Vec<u8>, Error> {
-    let cert = &engine.config.certificate;
-    Ok(engine.config.provider.ecdsa_p256_sha256_sign(
-        cert.private_key(),
-        cert.public_key(),
-        message,
-    )?)
+    Ok(engine.config.certificate.signing_key().sign(message)?)
 }
 
 /// Verifies a peer signature; any failure is [`Error::BadPeerSignature`].
@@ -114,8 +109,8 @@ pub fn ephemeral(
     engine: &Engine,
     group: NamedGroup,
     rng: &mut dyn CryptoRngCore,
-) -> Result<(Vec<u8>, Vec<u8>), Error> {
-    Ok(generate_key_pair(engine.config.provider, group, rng)?)
+) -> Result<Box<dyn EcdhKey>, Error> {
+    Ok(generate_ecdh_key(engine.config.provider, group, rng)?)
 }
 
 /// Fails unless `msg` arrived in `epoch` (Finished only under protection, everything else in
