@@ -21,6 +21,7 @@
 //! ```
 
 mod link;
+pub mod matrix;
 mod nat;
 mod node;
 pub mod nodes;
