@@ -30,10 +30,13 @@ pub fn prf(
 
     let mut out = Vec::with_capacity(out_len + hash.output_len());
     // A(1) = HMAC(secret, seed); A(i) = HMAC(secret, A(i-1)).
-    let mut a = provider.hmac(hash, secret, &[&label_seed]);
+    let key = provider.hmac_key(hash, secret);
+    let mut a = key.sign(&[&label_seed]);
     while out.len() < out_len {
-        out.extend_from_slice(&provider.hmac(hash, secret, &[&a, &label_seed]));
-        a = provider.hmac(hash, secret, &[&a]);
+        out.extend_from_slice(&key.sign(&[&a, &label_seed]));
+        if out.len() < out_len {
+            a = key.sign(&[&a]);
+        }
     }
     out.truncate(out_len);
     out

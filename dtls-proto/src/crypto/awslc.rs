@@ -17,8 +17,8 @@ use aws_lc_rs::signature::{
 };
 
 use super::{
-    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, NONCE_LEN,
-    TAG_LEN,
+    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, HmacKey,
+    NONCE_LEN, TAG_LEN,
 };
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
@@ -48,17 +48,14 @@ impl CryptoProvider for AwsLc {
         ctx.finish().as_ref().to_vec()
     }
 
-    fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        let key = hmac::Key::new(
+    fn hmac_key(&self, alg: HashAlgorithm, key: &[u8]) -> Box<dyn HmacKey> {
+        Box::new(LcHmac(hmac::Key::new(
             match alg {
                 HashAlgorithm::Sha256 => hmac::HMAC_SHA256,
                 HashAlgorithm::Sha384 => hmac::HMAC_SHA384,
             },
             key,
-        );
-        let mut ctx = hmac::Context::with_key(&key);
-        parts.iter().for_each(|p| ctx.update(p));
-        ctx.sign().as_ref().to_vec()
+        )))
     }
 
     fn ecdh_key(&self, group: NamedGroup, private: &[u8]) -> Result<Box<dyn EcdhKey>, CryptoError> {
@@ -115,6 +112,16 @@ impl CryptoProvider for AwsLc {
         )
         .map_err(|_| CryptoError::InvalidKeyLength)?;
         Ok(Box::new(LcKey(LessSafeKey::new(unbound))))
+    }
+}
+
+struct LcHmac(hmac::Key);
+
+impl HmacKey for LcHmac {
+    fn sign(&self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        parts.iter().for_each(|p| ctx.update(p));
+        ctx.sign().as_ref().to_vec()
     }
 }
 

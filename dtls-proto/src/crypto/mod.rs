@@ -89,6 +89,12 @@ impl AeadAlgorithm {
     }
 }
 
+/// A keyed HMAC.
+pub trait HmacKey: Send + Sync {
+    /// The HMAC of the concatenation of `parts`.
+    fn sign(&self, parts: &[&[u8]]) -> Vec<u8>;
+}
+
 /// An imported ECDHE private key with its public share.
 pub trait EcdhKey: Send + Sync {
     /// The public share (uncompressed SEC1 point for P-256, the u-coordinate for X25519).
@@ -139,8 +145,13 @@ pub trait CryptoProvider: Debug + Send + Sync {
     /// Hashes the concatenation of `parts`.
     fn hash(&self, alg: HashAlgorithm, parts: &[&[u8]]) -> Vec<u8>;
 
+    /// Keys an HMAC once for several messages (the PRF uses one key for all its rounds).
+    fn hmac_key(&self, alg: HashAlgorithm, key: &[u8]) -> Box<dyn HmacKey>;
+
     /// HMAC of the concatenation of `parts` under `key`.
-    fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8>;
+    fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        self.hmac_key(alg, key).sign(parts)
+    }
 
     /// Imports an ECDHE private scalar (drawn by the caller from the injected RNG) and derives
     /// its public share. Fails when the scalar is not valid for the group.

@@ -15,8 +15,8 @@ use p256::elliptic_curve::sec1::ToEncodedPoint;
 use sha2::{Digest, Sha256, Sha384};
 
 use super::{
-    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, NONCE_LEN,
-    TAG_LEN,
+    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, HmacKey,
+    NONCE_LEN, TAG_LEN,
 };
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
@@ -56,23 +56,16 @@ impl CryptoProvider for RustCrypto {
         }
     }
 
-    fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        // HMAC accepts keys of any length, so the error arms are unreachable.
+    fn hmac_key(&self, alg: HashAlgorithm, key: &[u8]) -> Box<dyn HmacKey> {
         match alg {
-            HashAlgorithm::Sha256 => match <Hmac<Sha256> as Mac>::new_from_slice(key) {
-                Ok(mut m) => {
-                    parts.iter().for_each(|p| m.update(p));
-                    m.finalize().into_bytes().to_vec()
-                }
-                Err(_) => Vec::new(),
-            },
-            HashAlgorithm::Sha384 => match <Hmac<Sha384> as Mac>::new_from_slice(key) {
-                Ok(mut m) => {
-                    parts.iter().for_each(|p| m.update(p));
-                    m.finalize().into_bytes().to_vec()
-                }
-                Err(_) => Vec::new(),
-            },
+            HashAlgorithm::Sha256 => Box::new(RcHmac::Sha256(
+                // unwrap: HMAC accepts keys of any length (RFC 2104 §2), this cannot fail.
+                <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length"),
+            )),
+            HashAlgorithm::Sha384 => Box::new(RcHmac::Sha384(
+                // unwrap: HMAC accepts keys of any length (RFC 2104 §2), this cannot fail.
+                <Hmac<Sha384> as Mac>::new_from_slice(key).expect("HMAC takes any key length"),
+            )),
         }
     }
 
@@ -133,6 +126,28 @@ impl CryptoProvider for RustCrypto {
                 Box::new(Rc(ChaCha20Poly1305::new_from_slice(key).map_err(bad)?))
             }
         })
+    }
+}
+
+enum RcHmac {
+    Sha256(Hmac<Sha256>),
+    Sha384(Hmac<Sha384>),
+}
+
+impl HmacKey for RcHmac {
+    fn sign(&self, parts: &[&[u8]]) -> Vec<u8> {
+        match self {
+            Self::Sha256(keyed) => {
+                let mut m = keyed.clone();
+                parts.iter().for_each(|p| m.update(p));
+                m.finalize().into_bytes().to_vec()
+            }
+            Self::Sha384(keyed) => {
+                let mut m = keyed.clone();
+                parts.iter().for_each(|p| m.update(p));
+                m.finalize().into_bytes().to_vec()
+            }
+        }
     }
 }
 
