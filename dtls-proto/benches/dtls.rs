@@ -45,11 +45,23 @@ fn handshake(
     certs: &(DtlsCertificate, DtlsCertificate),
     seed: u64,
 ) {
+    handshake_with(p, group, certs, seed, true)
+}
+
+fn handshake_with(
+    p: &'static dyn CryptoProvider,
+    group: NamedGroup,
+    certs: &(DtlsCertificate, DtlsCertificate),
+    seed: u64,
+    cookie: bool,
+) {
     let now = origin();
     let (c, s) = certs.clone();
     let (cfp, sfp) = (c.fingerprint(), s.fingerprint());
     let ccfg = Config::new(p, c, PeerVerifier::Fingerprint(sfp)).with_groups(&[group]);
-    let scfg = Config::new(p, s, PeerVerifier::Fingerprint(cfp)).with_groups(&[group]);
+    let scfg = Config::new(p, s, PeerVerifier::Fingerprint(cfp))
+        .with_groups(&[group])
+        .with_server_cookie(cookie);
     let mut client = Dtls::client(ccfg, ChaCha20Rng::seed_from_u64(seed), now).unwrap();
     let mut server = Dtls::server(scfg, ChaCha20Rng::seed_from_u64(seed + 1));
     let mut done = 0;
@@ -131,35 +143,54 @@ fn bench_handshake(c: &mut Criterion) {
 fn interleaved_ratio(_c: &mut Criterion) {
     const ROUNDS: usize = 150;
     let transcript = vec![0x5a; 1500];
-    // DTLS_BENCH_PROVIDER=<name> restricts the run to one provider (for profiling).
+    // DTLS_BENCH_PROVIDER=<name> restricts the run to one provider (for profiling);
+    // DTLS_BENCH_PROFILE_HANDSHAKES=<n> only runs n handshakes of it (for `perf record`).
     let only = std::env::var("DTLS_BENCH_PROVIDER").ok();
+    if let Some(n) = std::env::var("DTLS_BENCH_PROFILE_HANDSHAKES")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        for p in providers()
+            .into_iter()
+            .filter(|p| only.as_deref().is_none_or(|o| o == p.name()))
+        {
+            let certs = certs(p);
+            for round in 0..n {
+                handshake_with(p, NamedGroup::X25519, &certs, 2 * round, false);
+            }
+        }
+        return;
+    }
     for p in providers() {
         if only.as_deref().is_some_and(|o| o != p.name()) {
             continue;
         }
         let certs = certs(p);
         for group in NamedGroup::ALL {
-            let mut rng = ChaCha20Rng::seed_from_u64(5);
-            let (mut hs, mut floor) = (Vec::new(), Vec::new());
-            for round in 0..ROUNDS as u64 {
-                let t = origin();
-                handshake(p, group, &certs, 1000 + 2 * round);
-                hs.push(t.elapsed());
-                let t = origin();
-                pk_floor(p, group, &certs, &mut rng, &transcript);
-                floor.push(t.elapsed());
+            for cookie in [true, false] {
+                let mut rng = ChaCha20Rng::seed_from_u64(5);
+                let (mut hs, mut floor) = (Vec::new(), Vec::new());
+                for round in 0..ROUNDS as u64 {
+                    let t = origin();
+                    handshake_with(p, group, &certs, 1000 + 2 * round, cookie);
+                    hs.push(t.elapsed());
+                    let t = origin();
+                    pk_floor(p, group, &certs, &mut rng, &transcript);
+                    floor.push(t.elapsed());
+                }
+                hs.sort_unstable();
+                floor.sort_unstable();
+                let (h, f) = (hs[ROUNDS / 2], floor[ROUNDS / 2]);
+                println!(
+                    "interleaved {}/{} cookie {}: handshake median {:?}, public-key floor median {:?}, ratio {:.2}",
+                    p.name(),
+                    group.openssl_name(),
+                    if cookie { "on" } else { "off" },
+                    h,
+                    f,
+                    h.as_secs_f64() / f.as_secs_f64()
+                );
             }
-            hs.sort_unstable();
-            floor.sort_unstable();
-            let (h, f) = (hs[ROUNDS / 2], floor[ROUNDS / 2]);
-            println!(
-                "interleaved {}/{}: handshake median {:?}, public-key floor median {:?}, ratio {:.2}",
-                p.name(),
-                group.openssl_name(),
-                h,
-                f,
-                h.as_secs_f64() / f.as_secs_f64()
-            );
         }
     }
 }
