@@ -1,0 +1,1109 @@
+//! The ICE agent (RFC 8445): streams of components, local and remote candidates, one check
+//! list per stream, the controlling/controlled role with its tie-breaker (§6.1.1, §16.1), and
+//! the timers that drive gathering, checks, nomination and consent — as one sans-IO machine.
+//!
+//! Flow of a component (libnice's states):
+//! ```text
+//! Disconnected ─handle_gather─► Gathering ─first check─► Connecting ─valid pair─► Connected
+//!     ─nominated pair (§8)─► Ready ─consent lost 30 s (RFC 7675)─► Failed
+//!     (Connecting/Connected ─every pair failed after both sides' end of candidates─► Failed)
+//! ```
+//! The connectivity-check rules (§6.1.4, §7) are in `connectivity.rs`, nomination and
+//! selection (§8) in `nomination.rs`, consent and keepalives (RFC 7675, §11) in `consent.rs`.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand_core::{CryptoRng, RngCore};
+use stun_proto::transaction::TransactionConfig;
+use stun_proto::{Class, IntegrityKey, Message, Method, Transmit, TransportProtocol, is_stun};
+
+use crate::candidate::{Candidate, CandidateType, Transport, local_preference};
+use crate::checklist::{Added, Checklist};
+use crate::error::{AgentError, SendError};
+use crate::event::{ComponentState, ConnectionState, Event, Problem};
+use crate::gathering::Gatherer;
+use crate::pair::{Pair, PairId, PairState};
+use crate::stream::{
+    Component, Credentials, Gathering, LocalCandidate, Remote, RemoteCandidate, Stream, StreamId,
+    StreamMut, StreamView,
+};
+
+/// The most datagrams queued for [`Agent::poll_transmit`]; beyond, new ones are dropped and
+/// counted in [`AgentStats::dropped_transmits`].
+const MAX_TRANSMITS: usize = 1_024;
+/// The most events queued; beyond, new ones are dropped and counted.
+const MAX_EVENTS: usize = 1_024;
+/// The most streams an agent holds.
+const MAX_STREAMS: usize = 64;
+
+/// The agent's configuration. The defaults are RFC 8445's and RFC 7675's.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Start as the controlling agent (the offerer is controlling, RFC 8445 §6.1.1).
+    pub controlling: bool,
+    /// Ta, the pacing of new checks and gathering transactions (§14.2). Default 50 ms.
+    pub ta: Duration,
+    /// The most pairs in one check list (§6.1.2.5). Default 100.
+    pub max_pairs: usize,
+    /// The most local and the most remote candidates per stream. Default 100 each.
+    pub max_candidates: usize,
+    /// STUN servers for server-reflexive candidates (§5.1.1.2).
+    pub stun_servers: Vec<SocketAddr>,
+    /// Rc of a connectivity check (RFC 8489 §6.2.1). Default 7.
+    pub check_request_count: u32,
+    /// Rm of a connectivity check. Default 16.
+    pub check_last_wait_factor: u32,
+    /// The largest RTO of a check's retransmissions. Default 3 s (the check's first RTO
+    /// is §14.3's).
+    pub check_max_rto: Duration,
+    /// How long the controlling agent waits for a better pair after the first valid pair of
+    /// a component before nominating the best one (§8.1.1: the stopping criterion is the
+    /// agent's). It nominates at once when no pending pair has a higher priority. Default
+    /// 1 s.
+    pub nomination_wait: Duration,
+    /// RFC 7675 consent checks every 0.8–1.2 × this on the selected pair; `None` turns
+    /// consent off (then §11 keepalives keep NAT bindings). Default 5 s.
+    pub consent_interval: Option<Duration>,
+    /// Consent expires this long after the last response (RFC 7675 §5.1: 30 s).
+    pub consent_lifetime: Duration,
+    /// The overall state becomes Disconnected when the selected pair has had no consent
+    /// response for this long (W3C). Default 10 s.
+    pub disconnected_after: Duration,
+    /// Tr, the keepalive interval of §11 when consent is off. Default 15 s.
+    pub keepalive_interval: Duration,
+    /// Retransmission of gathering queries (its pacing interval is replaced by `ta`).
+    /// Default: RFC 8489 with Rc = 4, Rm = 8 (7.5 s per server).
+    pub gathering: TransactionConfig,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        let gathering = TransactionConfig {
+            request_count: 4,
+            last_wait_factor: 8,
+            max_outstanding_per_server: None,
+            max_outstanding: 256,
+            ..TransactionConfig::default()
+        };
+        Self {
+            controlling: false,
+            ta: Duration::from_millis(50),
+            max_pairs: 100,
+            max_candidates: 100,
+            stun_servers: Vec::new(),
+            check_request_count: 7,
+            check_last_wait_factor: 16,
+            check_max_rto: Duration::from_secs(3),
+            nomination_wait: Duration::from_secs(1),
+            consent_interval: Some(Duration::from_secs(5)),
+            consent_lifetime: Duration::from_secs(30),
+            disconnected_after: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(15),
+            gathering,
+        }
+    }
+}
+
+/// The agent's timers; each deadline lives in the object it belongs to (a pair, a
+/// component, the gathering transactions) and [`Agent::next_timer`] names the earliest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Timer {
+    /// RFC 8445 §14.2: the next check slot, Ta after the last one.
+    Pacing,
+    /// RFC 8489 §6.2.1 (stun-proto transactions): a gathering query retransmits or times out.
+    Gathering,
+    /// RFC 8445 §14.3: a check retransmits or times out (the deadline is in the pair).
+    Retransmit,
+    /// RFC 8445 §8.1.1: the controlling agent stops waiting for a better pair.
+    Nomination,
+    /// RFC 7675 §5.1: the next consent check.
+    Consent,
+    /// RFC 7675 §5.1: consent expires.
+    ConsentExpiry,
+    /// W3C `disconnected`: no consent response for a while.
+    Disconnected,
+    /// RFC 8445 §11: a keepalive on the selected pair.
+    Keepalive,
+}
+
+/// Counters, for operators and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentStats {
+    /// Connectivity checks sent (first sends).
+    pub checks_sent: u64,
+    /// Check retransmissions.
+    pub retransmissions: u64,
+    /// Check requests received and answered.
+    pub requests_received: u64,
+    /// Responses to our checks processed.
+    pub responses_received: u64,
+    /// Messages dropped: bad integrity or fingerprint.
+    pub bad_integrity: u64,
+    /// Requests dropped: unknown ufrag or malformed USERNAME.
+    pub unknown_username: u64,
+    /// Consent checks sent.
+    pub consent_checks: u64,
+    /// Datagrams or events dropped because a queue was full.
+    pub dropped_transmits: u64,
+}
+
+/// What [`Agent::handle_datagram`] did with a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Received<'a> {
+    /// A STUN message for the agent (a check, a response, a keepalive): consumed.
+    Stun,
+    /// Application data (DTLS, RTP…) that arrived on a component's socket.
+    Data {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: u16,
+        /// The pair it arrived on, when it matches a checked pair.
+        pair: Option<PairId>,
+        /// Where it came from.
+        source: SocketAddr,
+        /// The bytes (borrowed from the datagram).
+        data: &'a [u8],
+    },
+    /// The agent's, but unusable: counted and dropped.
+    Dropped(DropReason),
+    /// Not the agent's: hand it to another machine (a TURN client, a STUN server…).
+    NotIce(NotIceReason),
+}
+
+/// Why a datagram for the agent was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// MESSAGE-INTEGRITY or FINGERPRINT did not verify.
+    BadIntegrity,
+    /// A check whose USERNAME names no stream of ours, or is malformed.
+    UnknownUsername,
+    /// The agent is closed.
+    Closed,
+}
+
+/// Why a datagram is not the agent's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotIceReason {
+    /// It arrived on an address that is no base of the agent.
+    UnknownDestination,
+    /// A STUN method other than Binding (TURN, for instance).
+    OtherMethod,
+    /// A Binding response to no transaction of the agent.
+    UnknownTransaction,
+}
+
+/// A sans-IO ICE agent (RFC 8445, RFC 8838 trickle, RFC 7675 consent).
+///
+/// # Drive loop
+/// After any `handle_*` call — [`handle_gather`](Self::handle_gather),
+/// [`handle_remote_credentials`](Self::handle_remote_credentials),
+/// [`handle_remote_candidate`](Self::handle_remote_candidate),
+/// [`handle_remote_end_of_candidates`](Self::handle_remote_end_of_candidates),
+/// [`handle_datagram`](Self::handle_datagram), [`handle_timeout`](Self::handle_timeout),
+/// [`handle_close`](Self::handle_close) — send everything
+/// [`poll_transmit`](Self::poll_transmit) returns and act on everything
+/// [`poll_event`](Self::poll_event) returns until both give `None`; then read
+/// [`poll_timeout`](Self::poll_timeout) and call `handle_timeout` when that instant comes.
+/// Polls never advance time. Calling `handle_timeout` early, late or twice is harmless.
+/// Application data goes out with [`send`](Self::send), which returns the datagram.
+///
+/// See the crate documentation for a complete example.
+#[derive(Debug)]
+pub struct Agent<R> {
+    pub(crate) config: AgentConfig,
+    pub(crate) rng: R,
+    pub(crate) controlling: bool,
+    pub(crate) tie_breaker: u64,
+    pub(crate) streams: Vec<Stream>,
+    pub(crate) gatherer: Gatherer,
+    pub(crate) transmits: VecDeque<Transmit>,
+    pub(crate) events: VecDeque<Event>,
+    /// The next check slot (§14.2), `None` when nothing waits.
+    pub(crate) next_check_at: Option<Instant>,
+    /// When the last new check went out.
+    pub(crate) last_check_at: Option<Instant>,
+    /// The stream whose check list is served first at the next slot.
+    pub(crate) round_robin: usize,
+    pub(crate) state: ConnectionState,
+    pub(crate) closed: bool,
+    pub(crate) stats: AgentStats,
+}
+
+impl<R: RngCore + CryptoRng> Agent<R> {
+    /// An agent with `config`, drawing its tie-breaker, credentials and transaction ids
+    /// from `rng` (a cryptographically secure RNG: credentials are secrets).
+    pub fn new(config: AgentConfig, mut rng: R) -> Self {
+        let tie_breaker = rng.next_u64();
+        let mut gathering = config.gathering.clone();
+        gathering.pacing_interval = Some(config.ta);
+        Self {
+            controlling: config.controlling,
+            tie_breaker,
+            gatherer: Gatherer::new(gathering),
+            config,
+            rng,
+            streams: Vec::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            next_check_at: None,
+            last_check_at: None,
+            round_robin: 0,
+            state: ConnectionState::New,
+            closed: false,
+            stats: AgentStats::default(),
+        }
+    }
+
+    /// Adds a stream of `components` components (1 to 256) with random local credentials.
+    pub fn add_stream(&mut self, components: u16) -> Result<StreamId, AgentError> {
+        if !(1..=256).contains(&components) {
+            return Err(AgentError::BadComponentCount);
+        }
+        if self.streams.len() >= MAX_STREAMS {
+            return Err(AgentError::TooManyCandidates);
+        }
+        let local_credentials = Credentials::random(&mut self.rng);
+        let local_key = IntegrityKey::short_term(&local_credentials.pwd)
+            .map_err(|_| AgentError::BadCredentials)?;
+        let components = (1..=components)
+            .map(|id| Component {
+                id,
+                state: ComponentState::Disconnected,
+                bases: Vec::new(),
+                selected: None,
+                first_valid_at: None,
+                consent: None,
+                last_sent: None,
+                gathering_done: false,
+            })
+            .collect();
+        self.streams.push(Stream {
+            local_credentials,
+            local_key,
+            remote: None,
+            components,
+            local: Vec::new(),
+            remote_candidates: Vec::new(),
+            checklist: Checklist::new(self.config.max_pairs),
+            remote_end_of_candidates: false,
+            gathering: Gathering::NotStarted,
+            prflx_count: 0,
+        });
+        Ok(StreamId(self.streams.len() - 1))
+    }
+
+    /// Sets the STUN servers used by later gathering (configuration only).
+    pub fn set_stun_servers(&mut self, servers: Vec<SocketAddr>) {
+        self.config.stun_servers = servers;
+    }
+
+    /// A read-only view of a stream.
+    pub fn stream(&self, id: StreamId) -> Option<StreamView<'_>> {
+        self.streams
+            .get(id.0)
+            .map(|stream| StreamView { id, stream })
+    }
+
+    /// A mutable view of a stream, to add its bases or set its credentials.
+    pub fn stream_mut(&mut self, id: StreamId) -> Option<StreamMut<'_>> {
+        self.streams
+            .get_mut(id.0)
+            .map(|stream| StreamMut { stream })
+    }
+
+    /// Starts gathering for `stream` (RFC 8445 §5.1.1): a host candidate per base at once,
+    /// then a server-reflexive query per base and STUN server, paced at Ta.
+    pub fn handle_gather(&mut self, now: Instant, stream: StreamId) -> Result<(), AgentError> {
+        self.check_open()?;
+        let s = stream.0;
+        let st = self.streams.get_mut(s).ok_or(AgentError::UnknownStream)?;
+        if st.gathering != Gathering::NotStarted {
+            return Err(AgentError::GatheringStarted);
+        }
+        st.gathering = Gathering::Running;
+        let bases: Vec<(u16, usize, SocketAddr)> = st
+            .components
+            .iter()
+            .flat_map(|c| c.bases.iter().enumerate().map(|(i, b)| (c.id, i, *b)))
+            .collect();
+        let components: Vec<u16> = st.components.iter().map(|c| c.id).collect();
+        for c in components {
+            self.set_component_state(s, c, ComponentState::Gathering, None);
+        }
+        for (component, index, base) in bases {
+            let pref = local_preference(base.ip(), index);
+            let candidate = Candidate::new(CandidateType::Host, component, base, base, None, pref);
+            self.add_local(s, candidate, base, base);
+            for i in 0..self.config.stun_servers.len() {
+                let server = self.config.stun_servers[i];
+                if server.is_ipv4() != base.is_ipv4() {
+                    continue;
+                }
+                let started = self
+                    .gatherer
+                    .start(now, &mut self.rng, s, component, base, server);
+                if started.is_err() {
+                    self.push_event(Event::Problem(Problem::StunServerFailed {
+                        stream,
+                        component,
+                        base,
+                        server,
+                    }));
+                }
+            }
+        }
+        self.drive(now);
+        Ok(())
+    }
+
+    /// The peer's credentials for `stream` (from its `a=ice-ufrag` and `a=ice-pwd`).
+    pub fn handle_remote_credentials(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        credentials: Credentials,
+    ) -> Result<(), AgentError> {
+        self.check_open()?;
+        let st = self
+            .streams
+            .get_mut(stream.0)
+            .ok_or(AgentError::UnknownStream)?;
+        let key =
+            IntegrityKey::short_term(&credentials.pwd).map_err(|_| AgentError::BadCredentials)?;
+        let username = format!("{}:{}", credentials.ufrag, st.local_credentials.ufrag);
+        st.remote = Some(Remote {
+            credentials,
+            key,
+            username,
+        });
+        self.drive(now);
+        Ok(())
+    }
+
+    /// A remote candidate for `stream` (signalled or trickled, RFC 8838). It is paired with
+    /// the local candidates of its component (§6.1.2.2). A peer-reflexive candidate learnt
+    /// at the same address takes the signalled type, priority and foundation.
+    pub fn handle_remote_candidate(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        candidate: Candidate,
+    ) -> Result<(), AgentError> {
+        self.check_open()?;
+        let s = stream.0;
+        let max = self.config.max_candidates;
+        let st = self.streams.get_mut(s).ok_or(AgentError::UnknownStream)?;
+        if st.component(candidate.component).is_none() {
+            return Err(AgentError::UnknownComponent(candidate.component));
+        }
+        if candidate.transport != Transport::Udp {
+            return Err(AgentError::UnsupportedTransport);
+        }
+        let addr = candidate.addr().ok_or(AgentError::UnresolvedHostname)?;
+        let known = st
+            .remote_candidates
+            .iter()
+            .position(|r| r.addr == addr && r.candidate.component == candidate.component);
+        match known {
+            Some(i) => {
+                let r = &mut st.remote_candidates[i];
+                if r.candidate.kind == CandidateType::PeerReflexive {
+                    r.candidate = candidate;
+                }
+            }
+            None => {
+                if st.remote_candidates.len() >= max {
+                    return Err(AgentError::TooManyCandidates);
+                }
+                st.remote_candidates
+                    .push(RemoteCandidate { candidate, addr });
+                let remote = st.remote_candidates.len() - 1;
+                self.pair_remote(now, s, remote);
+            }
+        }
+        self.drive(now);
+        Ok(())
+    }
+
+    /// The peer has signalled all its candidates for `stream` (`a=end-of-candidates`, RFC
+    /// 8838 §13): from now on a component whose pairs all failed fails.
+    pub fn handle_remote_end_of_candidates(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+    ) -> Result<(), AgentError> {
+        self.check_open()?;
+        let st = self
+            .streams
+            .get_mut(stream.0)
+            .ok_or(AgentError::UnknownStream)?;
+        st.remote_end_of_candidates = true;
+        self.drive(now);
+        Ok(())
+    }
+
+    /// A datagram received on local address `destination` from `source`. STUN for the agent
+    /// is consumed; anything else is returned, with its component when it arrived on a base.
+    pub fn handle_datagram<'a>(
+        &mut self,
+        now: Instant,
+        transport: TransportProtocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        payload: &'a [u8],
+    ) -> Received<'a> {
+        let _ = transport;
+        if self.closed {
+            return Received::Dropped(DropReason::Closed);
+        }
+        let message = if is_stun(payload) {
+            Message::parse(payload).ok()
+        } else {
+            None
+        };
+        let Some(message) = message else {
+            return self.data(source, destination, payload);
+        };
+        if message.method() != Method::BINDING {
+            return Received::NotIce(NotIceReason::OtherMethod);
+        }
+        let received = match message.class() {
+            Class::Request => self.handle_check_request(now, source, destination, &message),
+            Class::Indication => Received::Stun,
+            Class::Success | Class::Error => {
+                match self.handle_check_response(now, source, destination, &message) {
+                    Some(received) => received,
+                    None if self
+                        .gatherer
+                        .handle_response(now, source, destination, &message) =>
+                    {
+                        Received::Stun
+                    }
+                    None => Received::NotIce(NotIceReason::UnknownTransaction),
+                }
+            }
+        };
+        self.drive(now);
+        received
+    }
+
+    /// Time has reached [`poll_timeout`](Self::poll_timeout) (early, late or repeated calls
+    /// are harmless): retransmits, paces checks, nominates, checks consent.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.drive(now);
+    }
+
+    /// Closes the agent: no more checks, consent or data; the state becomes Closed.
+    pub fn handle_close(&mut self, now: Instant) {
+        let _ = now;
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        self.transmits.clear();
+        self.next_check_at = None;
+        self.set_state(ConnectionState::Closed);
+    }
+
+    /// Sends application data on `component`'s selected pair — or, before nomination, on its
+    /// best valid pair (RFC 8445 §12.1) — and returns the datagram to put on the wire.
+    pub fn send(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        component: u16,
+        payload: &[u8],
+    ) -> Result<Transmit, SendError> {
+        if self.closed {
+            return Err(SendError::Closed);
+        }
+        let st = self
+            .streams
+            .get_mut(stream.0)
+            .ok_or(SendError::UnknownStream)?;
+        let c = st
+            .component(component)
+            .ok_or(SendError::UnknownComponent(component))?;
+        if c.state == ComponentState::Failed {
+            return Err(SendError::Failed);
+        }
+        let pair = match c.selected {
+            Some(id) => st.checklist.get(id),
+            None => st.checklist.best_valid(component),
+        }
+        .ok_or(SendError::NotConnected)?;
+        let transmit = Transmit {
+            transport: TransportProtocol::Udp,
+            source: pair.base,
+            destination: pair.remote_addr,
+            payload: Bytes::copy_from_slice(payload),
+        };
+        if let Some(c) = st.component_mut(component) {
+            c.last_sent = Some(now);
+        }
+        Ok(transmit)
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits
+            .pop_front()
+            .or_else(|| self.gatherer.poll_transmit())
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None` when
+    /// nothing is scheduled.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_timer().map(|(_, at)| at)
+    }
+
+    /// The earliest timer and its deadline.
+    pub fn next_timer(&self) -> Option<(Timer, Instant)> {
+        if self.closed {
+            return None;
+        }
+        let mut best: Option<(Timer, Instant)> = None;
+        let mut consider = |timer, at: Option<Instant>| {
+            if let Some(at) = at {
+                if best.is_none_or(|(_, b)| at < b) {
+                    best = Some((timer, at));
+                }
+            }
+        };
+        consider(Timer::Gathering, self.gatherer.poll_timeout());
+        consider(Timer::Pacing, self.next_check_at);
+        for st in &self.streams {
+            consider(Timer::Retransmit, st.checklist.next_deadline());
+            for c in &st.components {
+                consider(Timer::Nomination, self.nomination_deadline(st, c));
+                if c.state == ComponentState::Failed {
+                    continue;
+                }
+                if let Some(consent) = &c.consent {
+                    consider(Timer::Consent, Some(consent.next_check_at));
+                    let life = self.config.consent_lifetime;
+                    consider(Timer::ConsentExpiry, Some(consent.expires_at(life)));
+                    let stale = consent.last_fresh + self.config.disconnected_after;
+                    if self.state != ConnectionState::Disconnected {
+                        consider(Timer::Disconnected, Some(stale));
+                    }
+                } else if c.selected.is_some() && self.config.consent_interval.is_none() {
+                    let tr = self.config.keepalive_interval;
+                    consider(
+                        Timer::Keepalive,
+                        c.last_sent.map(|t| crate::consent::keepalive_due(t, tr)),
+                    );
+                }
+            }
+        }
+        best
+    }
+
+    /// Whether the agent is controlling now (a role conflict may have switched it).
+    pub const fn is_controlling(&self) -> bool {
+        self.controlling
+    }
+
+    /// The agent's tie-breaker (§16.1 ICE-CONTROLLING/ICE-CONTROLLED value).
+    pub const fn tie_breaker(&self) -> u64 {
+        self.tie_breaker
+    }
+
+    /// The overall state (W3C `RTCIceConnectionState`).
+    pub const fn state(&self) -> ConnectionState {
+        self.state
+    }
+
+    /// The counters.
+    pub const fn stats(&self) -> &AgentStats {
+        &self.stats
+    }
+
+    /// The configuration.
+    pub const fn config(&self) -> &AgentConfig {
+        &self.config
+    }
+
+    /// How many streams the agent has.
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    fn check_open(&self) -> Result<(), AgentError> {
+        if self.closed {
+            Err(AgentError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Everything due at `now`, in order; run by every `handle_*`.
+    pub(crate) fn drive(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.gatherer.handle_timeout(now);
+        self.pump_gathering();
+        self.retransmit_checks(now);
+        self.nominate(now);
+        self.pace_checks(now);
+        self.refresh_consent(now);
+        self.update_states(now);
+    }
+
+    /// Turns finished gathering queries into candidates and gathering-done events.
+    fn pump_gathering(&mut self) {
+        while let Some(o) = self.gatherer.poll_outcome() {
+            let stream = StreamId(o.stream);
+            let Some(mapped) = o.mapped else {
+                self.push_event(Event::Problem(Problem::StunServerFailed {
+                    stream,
+                    component: o.component,
+                    base: o.base,
+                    server: o.server,
+                }));
+                continue;
+            };
+            let Some(st) = self.streams.get(o.stream) else {
+                continue;
+            };
+            let pref = st
+                .local
+                .iter()
+                .find(|l| l.base == o.base && l.candidate.kind == CandidateType::Host)
+                .map_or(0, |l| (l.candidate.priority >> 8) as u16);
+            let candidate = Candidate::new(
+                CandidateType::ServerReflexive,
+                o.component,
+                mapped,
+                o.base,
+                Some(o.server.ip()),
+                pref,
+            );
+            self.add_local(o.stream, candidate, mapped, o.base);
+        }
+        for s in 0..self.streams.len() {
+            if self.streams[s].gathering != Gathering::Running {
+                continue;
+            }
+            let mut all = true;
+            for i in 0..self.streams[s].components.len() {
+                let c = &self.streams[s].components[i];
+                let id = c.id;
+                if c.gathering_done {
+                    continue;
+                }
+                if self.gatherer.is_pending(s, id) {
+                    all = false;
+                    continue;
+                }
+                self.streams[s].components[i].gathering_done = true;
+                self.push_event(Event::ComponentGatheringDone {
+                    stream: StreamId(s),
+                    component: id,
+                });
+            }
+            if all {
+                self.streams[s].gathering = Gathering::Done;
+                self.push_event(Event::CandidateGatheringDone {
+                    stream: StreamId(s),
+                });
+            }
+        }
+    }
+
+    /// Adds a local candidate unless redundant (§5.1.3: same address and same base as one
+    /// already there); signals it and pairs it. Returns its index.
+    pub(crate) fn add_local(
+        &mut self,
+        s: usize,
+        candidate: Candidate,
+        addr: SocketAddr,
+        base: SocketAddr,
+    ) -> Option<usize> {
+        let max = self.config.max_candidates;
+        let st = self.streams.get_mut(s)?;
+        if let Some(i) = st
+            .local
+            .iter()
+            .position(|l| l.addr == addr && l.base == base)
+        {
+            return Some(i);
+        }
+        if st.local.len() >= max {
+            self.push_event(Event::Problem(Problem::CandidateLimitReached {
+                stream: StreamId(s),
+            }));
+            return None;
+        }
+        let kind = candidate.kind;
+        st.local.push(LocalCandidate {
+            candidate: candidate.clone(),
+            addr,
+            base,
+        });
+        let index = st.local.len() - 1;
+        if kind != CandidateType::PeerReflexive {
+            self.push_event(Event::NewLocalCandidate {
+                stream: StreamId(s),
+                candidate,
+            });
+        }
+        // §6.1.2.2/§6.1.2.4: a server-reflexive candidate is replaced by its base, which
+        // is the host candidate already paired; peer-reflexive ones are never paired.
+        if kind == CandidateType::Host || kind == CandidateType::Relayed {
+            let remotes = self.streams[s].remote_candidates.len();
+            for r in 0..remotes {
+                self.make_pair(s, index, r);
+            }
+        }
+        Some(index)
+    }
+
+    /// Pairs a new remote candidate with the local host and relayed candidates.
+    pub(crate) fn pair_remote(&mut self, now: Instant, s: usize, remote: usize) {
+        let _ = now;
+        let locals = self.streams[s].local.len();
+        for l in 0..locals {
+            let kind = self.streams[s].local[l].candidate.kind;
+            if kind == CandidateType::Host || kind == CandidateType::Relayed {
+                self.make_pair(s, l, remote);
+            }
+        }
+    }
+
+    /// Forms the pair (§6.1.2.2) of local `l` and remote `r` if they match (component,
+    /// address family) and the component has no selected pair yet.
+    pub(crate) fn make_pair(&mut self, s: usize, l: usize, r: usize) -> Option<PairId> {
+        let st = &self.streams[s];
+        let (local, remote) = (st.local.get(l)?, st.remote_candidates.get(r)?);
+        let component = local.candidate.component;
+        if component != remote.candidate.component || local.addr.is_ipv4() != remote.addr.is_ipv4()
+        {
+            return None;
+        }
+        if st.component(component)?.selected.is_some() {
+            return None;
+        }
+        let foundation = pair_foundation(&local.candidate.foundation, &remote.candidate.foundation);
+        let foundation_succeeded = self
+            .streams
+            .iter()
+            .any(|st| st.checklist.foundation_succeeded(foundation));
+        let st = &self.streams[s];
+        let (local, remote) = (&st.local[l], &st.remote_candidates[r]);
+        let mut pair = Pair {
+            id: PairId(0),
+            component,
+            local: l,
+            remote: r,
+            base: local.base,
+            remote_addr: remote.addr,
+            foundation,
+            priority: 0,
+            local_priority: local.candidate.priority,
+            remote_priority: remote.candidate.priority,
+            state: PairState::Frozen,
+            valid: false,
+            nominated: false,
+            nominate_on_success: false,
+            nominating: false,
+            valid_local: None,
+        };
+        pair.set_role(self.controlling);
+        match self.streams[s].checklist.add(pair, foundation_succeeded) {
+            Added::New(id) | Added::Existing(id) => Some(id),
+            Added::Full => {
+                self.push_event(Event::Problem(Problem::PairLimitReached {
+                    stream: StreamId(s),
+                }));
+                None
+            }
+        }
+    }
+
+    /// Non-STUN data: returned with the component whose base it arrived on.
+    fn data<'a>(
+        &self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        payload: &'a [u8],
+    ) -> Received<'a> {
+        for (s, st) in self.streams.iter().enumerate() {
+            if let Some(l) = st.local.iter().find(|l| l.base == destination) {
+                let pair = st
+                    .checklist
+                    .pairs()
+                    .iter()
+                    .find(|p| p.base == destination && p.remote_addr == source)
+                    .map(|p| p.id);
+                return Received::Data {
+                    stream: StreamId(s),
+                    component: l.candidate.component,
+                    pair,
+                    source,
+                    data: payload,
+                };
+            }
+        }
+        Received::NotIce(NotIceReason::UnknownDestination)
+    }
+
+    /// Queues a datagram (bounded).
+    pub(crate) fn push_transmit(
+        &mut self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        payload: Bytes,
+    ) {
+        if self.transmits.len() >= MAX_TRANSMITS {
+            self.stats.dropped_transmits += 1;
+            return;
+        }
+        self.transmits.push_back(Transmit {
+            transport: TransportProtocol::Udp,
+            source,
+            destination,
+            payload,
+        });
+    }
+
+    /// Queues an event (bounded).
+    pub(crate) fn push_event(&mut self, event: Event) {
+        if self.events.len() >= MAX_EVENTS {
+            self.stats.dropped_transmits += 1;
+            return;
+        }
+        self.events.push_back(event);
+    }
+
+    /// Changes the overall state, with an event.
+    pub(crate) fn set_state(&mut self, state: ConnectionState) {
+        if self.state != state {
+            self.state = state;
+            self.push_event(Event::ConnectionStateChanged(state));
+        }
+    }
+}
+
+/// A pair's foundation: the local and remote foundations together (§6.1.2.6), hashed.
+pub(crate) fn pair_foundation(local: &str, remote: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in local.bytes().chain([b':']).chain(remote.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{t0, very_early};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    type TestAgent = Agent<ChaCha20Rng>;
+
+    fn agent(controlling: bool, seed: u64, base: &str) -> (TestAgent, StreamId) {
+        let config = AgentConfig {
+            controlling,
+            ..AgentConfig::default()
+        };
+        let mut a = Agent::new(config, ChaCha20Rng::seed_from_u64(seed));
+        let s = a.add_stream(1).unwrap();
+        a.stream_mut(s)
+            .unwrap()
+            .add_base(1, base.parse().unwrap())
+            .unwrap();
+        (a, s)
+    }
+
+    /// Hands `x`'s candidates and datagrams to `y`; whether anything moved.
+    fn exchange(now: Instant, x: &mut TestAgent, y: &mut TestAgent, sy: StreamId) -> bool {
+        let mut moved = false;
+        while let Some(e) = x.poll_event() {
+            moved = true;
+            if let Event::NewLocalCandidate { candidate, .. } = e {
+                y.handle_remote_candidate(now, sy, candidate).unwrap();
+            }
+        }
+        while let Some(t) = x.poll_transmit() {
+            moved = true;
+            y.handle_datagram(now, t.transport, t.source, t.destination, &t.payload);
+        }
+        moved
+    }
+
+    /// Wires two agents with zero latency, starting at `start`; returns when both complete.
+    fn connect(start: Instant) -> (TestAgent, TestAgent, Instant) {
+        let (mut a, sa) = agent(true, 1, "192.0.2.1:5000");
+        let (mut b, sb) = agent(false, 2, "198.51.100.2:6000");
+        let ca = a.stream(sa).unwrap().local_credentials().clone();
+        let cb = b.stream(sb).unwrap().local_credentials().clone();
+        a.handle_remote_credentials(start, sa, cb).unwrap();
+        b.handle_remote_credentials(start, sb, ca).unwrap();
+        a.handle_gather(start, sa).unwrap();
+        b.handle_gather(start, sb).unwrap();
+        let mut now = start;
+        for _ in 0..10_000 {
+            let mut moved = true;
+            while moved {
+                moved = false;
+                moved |= exchange(now, &mut a, &mut b, sb);
+                moved |= exchange(now, &mut b, &mut a, sa);
+            }
+            if a.state() == ConnectionState::Completed && b.state() == ConnectionState::Completed {
+                return (a, b, now);
+            }
+            let next = [a.poll_timeout(), b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("something is scheduled");
+            assert!(
+                next >= now,
+                "deadlines are never in the past of the last call"
+            );
+            now = next;
+            a.handle_timeout(now);
+            b.handle_timeout(now);
+        }
+        panic!("did not complete");
+    }
+
+    #[test]
+    fn very_early_timestamps_are_harmless() {
+        let start = very_early();
+        let (mut a, _, now) = connect(start);
+        assert_eq!(now - start, Duration::from_millis(50));
+        // Time going backwards (a caller's bug) panics nothing either.
+        a.handle_timeout(start);
+        let _ = a.handle_datagram(
+            start,
+            TransportProtocol::Udp,
+            "198.51.100.2:6000".parse().unwrap(),
+            "192.0.2.1:5000".parse().unwrap(),
+            b"data",
+        );
+        assert_eq!(a.state(), ConnectionState::Completed);
+    }
+
+    #[test]
+    fn timers_name_what_is_due() {
+        let start = t0();
+        let (a, b, now) = connect(start);
+        // Completed: consent checks come next, 4–6 s after selection.
+        for x in [&a, &b] {
+            let (timer, at) = x.next_timer().unwrap();
+            assert_eq!(timer, Timer::Consent);
+            let wait = at - now;
+            assert!(wait >= Duration::from_secs(4) && wait <= Duration::from_secs(6));
+        }
+    }
+
+    #[test]
+    fn api_misuse_is_refused_with_typed_errors() {
+        let now = t0();
+        let (mut a, s) = agent(true, 3, "192.0.2.1:5000");
+        assert_eq!(a.add_stream(0), Err(AgentError::BadComponentCount));
+        assert_eq!(
+            a.handle_gather(now, StreamId(9)),
+            Err(AgentError::UnknownStream)
+        );
+        let mut c: Candidate = "candidate:1 2 udp 1 192.0.2.9 9 typ host".parse().unwrap();
+        assert_eq!(
+            a.handle_remote_candidate(now, s, c.clone()),
+            Err(AgentError::UnknownComponent(2))
+        );
+        c.component = 1;
+        c.transport = Transport::Tcp;
+        assert_eq!(
+            a.handle_remote_candidate(now, s, c.clone()),
+            Err(AgentError::UnsupportedTransport)
+        );
+        let mdns: Candidate = "candidate:1 1 udp 1 x.local 9 typ host".parse().unwrap();
+        assert_eq!(
+            a.handle_remote_candidate(now, s, mdns),
+            Err(AgentError::UnresolvedHostname)
+        );
+        a.handle_gather(now, s).unwrap();
+        assert_eq!(a.handle_gather(now, s), Err(AgentError::GatheringStarted));
+        assert_eq!(
+            a.stream_mut(s)
+                .unwrap()
+                .add_base(1, "192.0.2.1:5001".parse().unwrap()),
+            Err(AgentError::GatheringStarted)
+        );
+        assert_eq!(a.send(now, s, 1, b"x"), Err(SendError::NotConnected));
+        assert_eq!(a.send(now, s, 3, b"x"), Err(SendError::UnknownComponent(3)));
+        a.handle_close(now);
+        assert_eq!(a.state(), ConnectionState::Closed);
+        assert_eq!(a.send(now, s, 1, b"x"), Err(SendError::Closed));
+        assert_eq!(a.poll_timeout(), None);
+    }
+
+    #[test]
+    fn host_candidates_come_from_the_bases_with_rfc_priorities() {
+        let now = t0();
+        let config = AgentConfig::default();
+        let mut a = Agent::new(config, ChaCha20Rng::seed_from_u64(4));
+        let s = a.add_stream(2).unwrap();
+        let mut view = a.stream_mut(s).unwrap();
+        view.add_base(1, "[2001:db8::1]:5000".parse().unwrap())
+            .unwrap();
+        view.add_base(1, "192.0.2.1:5000".parse().unwrap()).unwrap();
+        view.add_base(2, "192.0.2.1:5001".parse().unwrap()).unwrap();
+        a.handle_gather(now, s).unwrap();
+        let mut candidates = Vec::new();
+        let mut done = Vec::new();
+        while let Some(e) = a.poll_event() {
+            match e {
+                Event::NewLocalCandidate { candidate, .. } => candidates.push(candidate),
+                Event::ComponentGatheringDone { component, .. } => done.push(component),
+                Event::CandidateGatheringDone { .. } => done.push(0),
+                _ => {}
+            }
+        }
+        let lines: Vec<String> = candidates.iter().map(ToString::to_string).collect();
+        let prio: Vec<u32> = candidates.iter().map(|c| c.priority).collect();
+        // 126 << 24 | 65535 << 8 | 255 for the IPv6 base; the IPv4 base of component 1 is
+        // its second (local preference 32767 − 2 × 1), that of component 2 its first.
+        assert_eq!(prio, [2_130_706_431, 2_122_317_311, 2_122_317_822]);
+        assert!(
+            lines[0].ends_with("2001:db8::1 5000 typ host"),
+            "{}",
+            lines[0]
+        );
+        // Same type, base IP and transport: the two IPv4 candidates share a foundation.
+        assert_eq!(candidates[1].foundation, candidates[2].foundation);
+        assert_ne!(candidates[0].foundation, candidates[1].foundation);
+        assert_eq!(done, [1, 2, 0], "no STUN server: gathering is done at once");
+        assert_eq!(a.poll_transmit(), None);
+    }
+
+    #[test]
+    fn tie_breaker_and_credentials_come_from_the_rng() {
+        let (a, s) = agent(true, 5, "192.0.2.1:5000");
+        let (b, t) = agent(true, 5, "192.0.2.1:5000");
+        let (c, _) = agent(true, 6, "192.0.2.1:5000");
+        assert_eq!(a.tie_breaker(), b.tie_breaker());
+        assert_ne!(a.tie_breaker(), c.tie_breaker());
+        assert_eq!(
+            a.stream(s).unwrap().local_credentials(),
+            b.stream(t).unwrap().local_credentials()
+        );
+    }
+}

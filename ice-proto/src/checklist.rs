@@ -1,0 +1,468 @@
+//! The check list of a stream (RFC 8445 §6.1.2): its pairs ordered by priority, pruned
+//! (§6.1.2.4) and bounded (§6.1.2.5: 100 by default), their initial states (§6.1.2.6 and
+//! RFC 8838 §11 for pairs added while checks run), the triggered-check queue (§6.1.4.1),
+//! the choice of the next check at each Ta slot with the unfreeze rule of §6.1.4.2, the
+//! unfreezing of a foundation after a success (§7.2.5.3.3), and the valid list (§7.2.5.3.2,
+//! a flag on the pairs).
+//!
+//! Pairs are never removed except to make room for a better one when the list is full;
+//! candidates are referenced by index into the stream's tables.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use stun_proto::TransactionId;
+
+use crate::pair::{Pair, PairId, PairState};
+
+/// How many cancelled transactions (§7.3.1.4) are still matched to their pair.
+const CANCELLED: usize = 16;
+
+/// The state of a check list (RFC 8445 §6.1.2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChecklistState {
+    /// Checks are running (or waiting for candidates).
+    Running,
+    /// Every component has a selected pair.
+    Completed,
+    /// Some component can no longer get a pair.
+    Failed,
+}
+
+/// What [`Checklist::add`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Added {
+    /// A new pair.
+    New(PairId),
+    /// A pair with the same base and remote address existed (§6.1.2.4); its id.
+    Existing(PairId),
+    /// The list is full of pairs of higher priority (§6.1.2.5).
+    Full,
+}
+
+/// A transaction the agent stopped retransmitting but whose answer still counts (§7.3.1.4).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cancelled {
+    pub tid: TransactionId,
+    pub pair: PairId,
+    pub use_candidate: bool,
+    pub controlling: bool,
+    pub until: Instant,
+}
+
+/// A stream's check list.
+#[derive(Debug)]
+pub(crate) struct Checklist {
+    /// The pairs, highest priority first.
+    pairs: Vec<Pair>,
+    /// Pairs to check before any ordinary check, in order (§6.1.4.1).
+    triggered: VecDeque<PairId>,
+    /// Cancelled in-flight checks whose late answers still count.
+    pub cancelled: VecDeque<Cancelled>,
+    next_id: u32,
+    max_pairs: usize,
+    /// The list's state.
+    pub state: ChecklistState,
+    /// Pairs refused or evicted because the list was full.
+    pub dropped: u64,
+}
+
+impl Checklist {
+    /// An empty list holding at most `max_pairs` pairs.
+    pub fn new(max_pairs: usize) -> Self {
+        Self {
+            pairs: Vec::new(),
+            triggered: VecDeque::new(),
+            cancelled: VecDeque::new(),
+            next_id: 0,
+            max_pairs: max_pairs.max(1),
+            state: ChecklistState::Running,
+            dropped: 0,
+        }
+    }
+
+    /// Adds a pair unless one with the same base and remote address exists (§6.1.2.4: the
+    /// higher priority one is kept: the existing one, whose local candidate was gathered
+    /// first, is a host candidate or has the higher priority). The new pair is Waiting when
+    /// no pair of the list shares its foundation or `foundation_succeeded` (RFC 8838 §11),
+    /// else Frozen.
+    pub fn add(&mut self, mut pair: Pair, foundation_succeeded: bool) -> Added {
+        if let Some(existing) = self
+            .pairs
+            .iter()
+            .find(|p| p.base == pair.base && p.remote_addr == pair.remote_addr)
+        {
+            return Added::Existing(existing.id);
+        }
+        if self.pairs.len() >= self.max_pairs {
+            // §6.1.2.5: keep the highest-priority pairs; evict the lowest unchecked one.
+            let victim = self
+                .pairs
+                .iter()
+                .rposition(|p| matches!(p.state, PairState::Frozen | PairState::Waiting));
+            match victim {
+                Some(i) if self.pairs[i].priority < pair.priority => {
+                    let gone = self.pairs.remove(i);
+                    self.triggered.retain(|id| *id != gone.id);
+                    self.dropped += 1;
+                }
+                _ => {
+                    self.dropped += 1;
+                    return Added::Full;
+                }
+            }
+        }
+        let shared = self.pairs.iter().any(|p| p.foundation == pair.foundation);
+        if matches!(pair.state, PairState::Frozen) {
+            pair.state = if foundation_succeeded || !shared {
+                PairState::Waiting
+            } else {
+                PairState::Frozen
+            };
+        }
+        let id = PairId(self.next_id);
+        self.next_id = self.next_id.wrapping_add(1);
+        pair.id = id;
+        let at = self
+            .pairs
+            .iter()
+            .position(|p| p.priority < pair.priority)
+            .unwrap_or(self.pairs.len());
+        self.pairs.insert(at, pair);
+        Added::New(id)
+    }
+
+    /// The pairs, highest priority first.
+    pub fn pairs(&self) -> &[Pair] {
+        &self.pairs
+    }
+
+    /// A pair by id.
+    pub fn get(&self, id: PairId) -> Option<&Pair> {
+        self.pairs.iter().find(|p| p.id == id)
+    }
+
+    /// A pair by id, mutably.
+    pub fn get_mut(&mut self, id: PairId) -> Option<&mut Pair> {
+        self.pairs.iter_mut().find(|p| p.id == id)
+    }
+
+    /// All pairs, mutably (priority order).
+    pub fn pairs_mut(&mut self) -> impl Iterator<Item = &mut Pair> {
+        self.pairs.iter_mut()
+    }
+
+    /// The pair whose in-flight check has transaction id `tid`, or a cancelled one.
+    pub fn find_transaction(&self, tid: &TransactionId) -> Option<(PairId, bool, bool)> {
+        self.pairs
+            .iter()
+            .find_map(|p| {
+                p.in_flight()
+                    .filter(|f| f.tid == *tid)
+                    .map(|f| (p.id, f.use_candidate, f.controlling))
+            })
+            .or_else(|| {
+                self.cancelled
+                    .iter()
+                    .find(|c| c.tid == *tid)
+                    .map(|c| (c.pair, c.use_candidate, c.controlling))
+            })
+    }
+
+    /// Queues a triggered check of `id` (§6.1.4.1, §7.3.1.4): an in-flight check is
+    /// cancelled (its answer still counts until `until`), and the pair becomes Waiting.
+    pub fn trigger(&mut self, id: PairId, until: Instant) {
+        let Some(pair) = self.pairs.iter_mut().find(|p| p.id == id) else {
+            return;
+        };
+        if let PairState::InProgress(f) = &pair.state {
+            if self.cancelled.len() >= CANCELLED {
+                self.cancelled.pop_front();
+            }
+            self.cancelled.push_back(Cancelled {
+                tid: f.tid,
+                pair: id,
+                use_candidate: f.use_candidate,
+                controlling: f.controlling,
+                until,
+            });
+        }
+        pair.state = PairState::Waiting;
+        if !self.triggered.contains(&id) {
+            self.triggered.push_back(id);
+        }
+    }
+
+    /// Forgets cancelled transactions whose wait is over.
+    pub fn expire_cancelled(&mut self, now: Instant) {
+        self.cancelled.retain(|c| c.until > now);
+    }
+
+    /// The foundations of Waiting and In-Progress pairs (for §6.1.4.2 across lists).
+    pub fn active_foundations(&self, out: &mut Vec<u64>) {
+        out.extend(
+            self.pairs
+                .iter()
+                .filter(|p| matches!(p.state, PairState::Waiting | PairState::InProgress(_)))
+                .map(|p| p.foundation),
+        );
+    }
+
+    /// Whether a pair of this foundation succeeded.
+    pub fn foundation_succeeded(&self, foundation: u64) -> bool {
+        self.pairs
+            .iter()
+            .any(|p| p.foundation == foundation && p.state == PairState::Succeeded)
+    }
+
+    /// The pair to check at this Ta slot (§6.1.4.2): the head of the triggered queue, else
+    /// the highest-priority Waiting pair, else — when no pair is Waiting — every Frozen pair
+    /// whose foundation has no Waiting or In-Progress pair in any list (`active`) is
+    /// unfrozen and the best of them is taken. `skip` excludes components not to check.
+    pub fn next_check(&mut self, active: &[u64], skip: impl Fn(u16) -> bool) -> Option<PairId> {
+        while let Some(id) = self.triggered.pop_front() {
+            if let Some(p) = self.get(id) {
+                if matches!(p.state, PairState::Waiting) && !skip(p.component) {
+                    return Some(id);
+                }
+            }
+        }
+        let waiting = |p: &&Pair| matches!(p.state, PairState::Waiting) && !skip(p.component);
+        if let Some(p) = self.pairs.iter().find(waiting) {
+            return Some(p.id);
+        }
+        let mut unfrozen: Vec<u64> = Vec::new();
+        for p in &mut self.pairs {
+            let free = !active.contains(&p.foundation) && !unfrozen.contains(&p.foundation);
+            if matches!(p.state, PairState::Frozen) && free && !skip(p.component) {
+                // One pair per foundation: the first in priority order.
+                unfrozen.push(p.foundation);
+                p.state = PairState::Waiting;
+            }
+        }
+        self.pairs.iter().find(waiting).map(|p| p.id)
+    }
+
+    /// §7.2.5.3.3: a pair of `foundation` succeeded; its Frozen pairs become Waiting.
+    pub fn unfreeze(&mut self, foundation: u64) {
+        for p in &mut self.pairs {
+            if p.foundation == foundation && matches!(p.state, PairState::Frozen) {
+                p.state = PairState::Waiting;
+            }
+        }
+    }
+
+    /// Recomputes priorities for a role change (§7.2.5.1) and re-sorts.
+    pub fn set_role(&mut self, controlling: bool) {
+        for p in &mut self.pairs {
+            p.set_role(controlling);
+        }
+        self.pairs.sort_by_key(|p| std::cmp::Reverse(p.priority));
+    }
+
+    /// §8.1.2: once `component` has a nominated pair, its Frozen and Waiting pairs are
+    /// removed from the schedule (marked Failed) and dropped from the triggered queue.
+    pub fn stop_component(&mut self, component: u16) {
+        let mut stopped = Vec::new();
+        for p in &mut self.pairs {
+            if p.component == component && matches!(p.state, PairState::Frozen | PairState::Waiting)
+            {
+                p.state = PairState::Failed;
+                stopped.push(p.id);
+            }
+        }
+        self.triggered.retain(|id| !stopped.contains(id));
+    }
+
+    /// The highest-priority valid pair of `component`.
+    pub fn best_valid(&self, component: u16) -> Option<&Pair> {
+        self.pairs
+            .iter()
+            .find(|p| p.component == component && p.valid)
+    }
+
+    /// The highest-priority nominated valid pair of `component`.
+    pub fn best_nominated(&self, component: u16) -> Option<&Pair> {
+        self.pairs
+            .iter()
+            .find(|p| p.component == component && p.valid && p.nominated)
+    }
+
+    /// Whether `component` still has a pair that may succeed.
+    pub fn has_pending(&self, component: u16) -> bool {
+        self.pairs
+            .iter()
+            .any(|p| p.component == component && p.state.is_pending())
+    }
+
+    /// Whether a pending pair of `component` has a priority above `priority`.
+    pub fn has_pending_above(&self, component: u16, priority: u64) -> bool {
+        self.pairs
+            .iter()
+            .any(|p| p.component == component && p.state.is_pending() && p.priority > priority)
+    }
+
+    /// The earliest retransmission deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let cancelled = self.cancelled.iter().map(|c| c.until).min();
+        let flights = self
+            .pairs
+            .iter()
+            .filter_map(|p| p.in_flight().map(|f| f.next_at))
+            .min();
+        match (cancelled, flights) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+
+    fn pair(component: u16, base: u16, remote: u16, foundation: u64, priority: u64) -> Pair {
+        let addr = |port| SocketAddr::from(([10, 0, 0, 1], port));
+        Pair {
+            id: PairId(0),
+            component,
+            local: 0,
+            remote: 0,
+            base: addr(base),
+            remote_addr: addr(remote),
+            foundation,
+            priority,
+            local_priority: 0,
+            remote_priority: 0,
+            state: PairState::Frozen,
+            valid: false,
+            nominated: false,
+            nominate_on_success: false,
+            nominating: false,
+            valid_local: None,
+        }
+    }
+
+    fn state(list: &Checklist, id: PairId) -> PairState {
+        list.get(id).unwrap().state.clone()
+    }
+
+    fn id(added: Added) -> PairId {
+        match added {
+            Added::New(id) => id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn initial_states_follow_foundations_6_1_2_6() {
+        let mut list = Checklist::new(100);
+        // Foundation 1, component 1: the first of its foundation, Waiting.
+        let a = id(list.add(pair(1, 1, 1, 1, 50), false));
+        // Foundation 1, component 2: Frozen behind it.
+        let b = id(list.add(pair(2, 2, 2, 1, 40), false));
+        // Foundation 2: Waiting.
+        let c = id(list.add(pair(1, 3, 3, 2, 30), false));
+        assert_eq!(state(&list, a), PairState::Waiting);
+        assert_eq!(state(&list, b), PairState::Frozen);
+        assert_eq!(state(&list, c), PairState::Waiting);
+        // A foundation that succeeded elsewhere: Waiting at once (RFC 8838 §11).
+        let d = id(list.add(pair(2, 4, 4, 1, 20), true));
+        assert_eq!(state(&list, d), PairState::Waiting);
+        // Highest priority first.
+        let order: Vec<_> = list.pairs().iter().map(|p| p.priority).collect();
+        assert_eq!(order, [50, 40, 30, 20]);
+    }
+
+    #[test]
+    fn pruning_keeps_one_pair_per_base_and_remote_6_1_2_4() {
+        let mut list = Checklist::new(100);
+        let a = id(list.add(pair(1, 1, 9, 1, 50), false));
+        // A server-reflexive candidate replaced by its base gives the same pair: pruned.
+        assert_eq!(list.add(pair(1, 1, 9, 7, 40), false), Added::Existing(a));
+        assert_eq!(list.pairs().len(), 1);
+    }
+
+    #[test]
+    fn bounded_list_keeps_the_best_pairs_6_1_2_5() {
+        let mut list = Checklist::new(3);
+        for (i, prio) in [10, 20, 30].into_iter().enumerate() {
+            list.add(pair(1, i as u16, 1, i as u64, prio), false);
+        }
+        // Lower than every pair: refused.
+        assert_eq!(list.add(pair(1, 50, 1, 9, 5), false), Added::Full);
+        // Higher: the lowest goes.
+        id(list.add(pair(1, 51, 1, 9, 40), false));
+        let order: Vec<_> = list.pairs().iter().map(|p| p.priority).collect();
+        assert_eq!(order, [40, 30, 20]);
+        assert_eq!(list.dropped, 2);
+    }
+
+    #[test]
+    fn next_check_triggered_then_waiting_then_unfreeze_6_1_4_2() {
+        let mut list = Checklist::new(100);
+        let a = id(list.add(pair(1, 1, 1, 1, 50), false));
+        let b = id(list.add(pair(2, 2, 2, 1, 40), false));
+        let c = id(list.add(pair(1, 3, 3, 2, 30), false));
+        let t = crate::test_support::t0();
+        // A triggered check goes before the higher-priority Waiting pair.
+        list.trigger(c, t);
+        assert_eq!(list.next_check(&[], |_| false), Some(c));
+        assert_eq!(list.next_check(&[], |_| false), Some(a));
+        // Mark a and c in progress; b stays Frozen while foundation 1 is active elsewhere.
+        for x in [a, c] {
+            list.get_mut(x).unwrap().state = PairState::Failed;
+        }
+        assert_eq!(list.next_check(&[1], |_| false), None);
+        assert_eq!(state(&list, b), PairState::Frozen);
+        // No list has foundation 1 active: unfrozen.
+        assert_eq!(list.next_check(&[], |_| false), Some(b));
+        assert_eq!(state(&list, b), PairState::Waiting);
+    }
+
+    #[test]
+    fn success_unfreezes_the_foundation_7_2_5_3_3() {
+        let mut list = Checklist::new(100);
+        id(list.add(pair(1, 1, 1, 1, 50), false));
+        let b = id(list.add(pair(2, 2, 2, 1, 40), false));
+        assert_eq!(state(&list, b), PairState::Frozen);
+        list.unfreeze(1);
+        assert_eq!(state(&list, b), PairState::Waiting);
+    }
+
+    #[test]
+    fn cancelled_transactions_still_match_until_they_expire_7_3_1_4() {
+        use crate::pair::InFlight;
+        let t = crate::test_support::t0();
+        let mut list = Checklist::new(100);
+        let a = id(list.add(pair(1, 1, 1, 1, 50), false));
+        let tid = TransactionId::from([7; 12]);
+        let rto = std::time::Duration::from_millis(500);
+        list.get_mut(a).unwrap().state =
+            PairState::InProgress(InFlight::new(t, tid, bytes::Bytes::new(), rto, true, true));
+        assert_eq!(list.find_transaction(&tid), Some((a, true, true)));
+        list.trigger(a, t + rto);
+        assert_eq!(state(&list, a), PairState::Waiting);
+        assert_eq!(list.find_transaction(&tid), Some((a, true, true)));
+        assert_eq!(list.next_deadline(), Some(t + rto));
+        list.expire_cancelled(t + rto);
+        assert_eq!(list.find_transaction(&tid), None);
+    }
+
+    #[test]
+    fn stopping_a_component_removes_its_unchecked_pairs_8_1_2() {
+        let mut list = Checklist::new(100);
+        let a = id(list.add(pair(1, 1, 1, 1, 50), false));
+        let b = id(list.add(pair(1, 2, 2, 2, 40), false));
+        let c = id(list.add(pair(2, 3, 3, 3, 30), false));
+        list.get_mut(a).unwrap().state = PairState::Succeeded;
+        list.trigger(b, crate::test_support::t0());
+        list.stop_component(1);
+        assert_eq!(state(&list, a), PairState::Succeeded);
+        assert_eq!(state(&list, b), PairState::Failed);
+        assert_eq!(state(&list, c), PairState::Waiting);
+        assert_eq!(list.next_check(&[], |_| false), Some(c));
+    }
+}

@@ -1,0 +1,317 @@
+//! Liveness of a selected pair: RFC 7675 consent freshness and RFC 8445 §11 keepalives.
+//!
+//! Consent (RFC 7675 §5.1): once a pair is selected the agent sends a Binding request on it
+//! at intervals drawn uniformly from 0.8–1.2 × the base interval (5 s by default), each a new
+//! transaction that is not retransmitted; an authenticated success response from the remote
+//! address refreshes consent. Consent expires 30 s after the last refresh: the component
+//! fails and the application may no longer send on the pair (RFC 7675 §5.1: "it MUST cease
+//! transmission").
+//!
+//! Keepalives (RFC 8445 §11): when nothing was sent on the selected pair for Tr (15 s), a
+//! Binding indication goes out. With consent on, its checks every ~5 s keep the pair alive and
+//! no keepalive is needed; with consent off (ICE without WebRTC), keepalives do it.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand_core::{CryptoRng, RngCore};
+use stun_proto::{Message, MessageBuilder, MessageType, TransactionId};
+
+use crate::agent::{Agent, DropReason, Received};
+use crate::candidate::{CandidateType, priority};
+use crate::check::{CheckOutcome, CheckRequest, DeclaredRole, build_request, read_response};
+use crate::event::{ComponentState, FailureReason};
+
+/// How many consent transactions are matched to responses (about 6 fit in 30 s).
+const RECENT: usize = 8;
+
+/// The consent state of one selected pair.
+#[derive(Debug, Clone)]
+pub(crate) struct Consent {
+    /// When the next consent check goes.
+    pub next_check_at: Instant,
+    /// When consent was last refreshed.
+    pub last_fresh: Instant,
+    /// Outstanding consent transactions (oldest first).
+    recent: VecDeque<TransactionId>,
+}
+
+impl Consent {
+    /// Consent for a pair selected at `now` (its selecting check just succeeded, so consent
+    /// is fresh), the first check after `first`.
+    pub fn new(now: Instant, first: Duration) -> Self {
+        Self {
+            next_check_at: now + first,
+            last_fresh: now,
+            recent: VecDeque::with_capacity(RECENT),
+        }
+    }
+
+    /// A randomized interval: uniform in 0.8–1.2 × `base` (RFC 7675 §5.1).
+    pub fn interval<R: RngCore + ?Sized>(rng: &mut R, base: Duration) -> Duration {
+        let low = base.mul_f64(0.8);
+        let spread = base.mul_f64(0.4).as_micros() as u64;
+        let jitter = if spread == 0 {
+            0
+        } else {
+            rng.next_u64() % (spread + 1)
+        };
+        low + Duration::from_micros(jitter)
+    }
+
+    /// When consent expires without a refresh.
+    pub fn expires_at(&self, lifetime: Duration) -> Instant {
+        self.last_fresh + lifetime
+    }
+
+    /// Whether consent expired at `now`.
+    pub fn is_expired(&self, now: Instant, lifetime: Duration) -> bool {
+        self.expires_at(lifetime) <= now
+    }
+
+    /// Records a consent check sent with `tid`, the next one due after `next`.
+    pub fn on_sent(&mut self, now: Instant, tid: TransactionId, next: Duration) {
+        if self.recent.len() >= RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(tid);
+        self.next_check_at = now + next;
+    }
+
+    /// Whether `tid` is one of our consent checks.
+    pub fn is_ours(&self, tid: &TransactionId) -> bool {
+        self.recent.contains(tid)
+    }
+
+    /// An authenticated success response to consent check `tid` arrived at `now`.
+    pub fn on_response(&mut self, now: Instant, tid: &TransactionId) -> bool {
+        let Some(i) = self.recent.iter().position(|t| t == tid) else {
+            return false;
+        };
+        self.recent.remove(i);
+        if now > self.last_fresh {
+            self.last_fresh = now;
+        }
+        true
+    }
+}
+
+/// §11 keepalive: when the next Binding indication is due, `tr` after the last send.
+pub(crate) fn keepalive_due(last_sent: Instant, tr: Duration) -> Instant {
+    last_sent + tr
+}
+
+impl<R: RngCore + CryptoRng> Agent<R> {
+    /// Sends due consent checks and keepalives; fails components whose consent expired.
+    pub(crate) fn refresh_consent(&mut self, now: Instant) {
+        let life = self.config.consent_lifetime;
+        for s in 0..self.streams.len() {
+            for i in 0..self.streams[s].components.len() {
+                let c = &self.streams[s].components[i];
+                let (id, state) = (c.id, c.state);
+                let Some(selected) = c.selected else {
+                    continue;
+                };
+                if state == ComponentState::Failed {
+                    continue;
+                }
+                let expired = c.consent.as_ref().map(|k| k.is_expired(now, life));
+                let due = c.consent.as_ref().map(|k| k.next_check_at <= now);
+                match (expired, due) {
+                    (Some(true), _) => {
+                        // RFC 7675 §5.1: consent lost; stop sending on the pair.
+                        self.streams[s].components[i].consent = None;
+                        let reason = Some(FailureReason::ConsentExpired);
+                        self.set_component_state(s, id, ComponentState::Failed, reason);
+                    }
+                    (_, Some(true)) => self.send_consent(now, s, i, selected),
+                    (_, Some(false)) => {}
+                    _ => self.send_keepalive(now, s, i, selected),
+                }
+            }
+        }
+    }
+
+    /// An RFC 7675 consent check on the selected pair of component index `i`.
+    fn send_consent(&mut self, now: Instant, s: usize, i: usize, selected: crate::PairId) {
+        let Some(base) = self.config.consent_interval else {
+            return;
+        };
+        let next = Consent::interval(&mut self.rng, base);
+        let tid = TransactionId::random(&mut self.rng);
+        let role = if self.controlling {
+            DeclaredRole::Controlling(self.tie_breaker)
+        } else {
+            DeclaredRole::Controlled(self.tie_breaker)
+        };
+        let st = &mut self.streams[s];
+        let (Some(remote), Some(pair)) = (&st.remote, st.checklist.get(selected)) else {
+            return;
+        };
+        let local_pref = st
+            .local
+            .get(pair.local)
+            .map_or(0, |l| (l.candidate.priority >> 8) as u16);
+        let check = CheckRequest {
+            username: &remote.username,
+            priority: priority(
+                CandidateType::PeerReflexive.preference(),
+                local_pref,
+                pair.component,
+            ),
+            role,
+            use_candidate: false,
+        };
+        let (source, destination) = (pair.base, pair.remote_addr);
+        let Ok(request) = build_request(tid, &check, &remote.key) else {
+            return;
+        };
+        let c = &mut st.components[i];
+        if let Some(consent) = &mut c.consent {
+            consent.on_sent(now, tid, next);
+        }
+        c.last_sent = Some(now);
+        self.stats.consent_checks += 1;
+        self.push_transmit(source, destination, request);
+    }
+
+    /// An RFC 8445 §11 keepalive (a Binding indication) when nothing went out for Tr.
+    fn send_keepalive(&mut self, now: Instant, s: usize, i: usize, selected: crate::PairId) {
+        let tr = self.config.keepalive_interval;
+        let st = &mut self.streams[s];
+        let Some(pair) = st.checklist.get(selected) else {
+            return;
+        };
+        let c = &mut st.components[i];
+        let last = *c.last_sent.get_or_insert(now);
+        if keepalive_due(last, tr) > now {
+            return;
+        }
+        c.last_sent = Some(now);
+        let (source, destination) = (pair.base, pair.remote_addr);
+        let tid = TransactionId::random(&mut self.rng);
+        let mut b = MessageBuilder::new_bytes(MessageType::BINDING_INDICATION, tid);
+        if b.add_fingerprint().is_ok() {
+            let payload: Bytes = b.into_bytes();
+            self.push_transmit(source, destination, payload);
+        }
+    }
+
+    /// A response to a consent check of component index `i`.
+    pub(crate) fn on_consent_response<'a>(
+        &mut self,
+        now: Instant,
+        s: usize,
+        i: usize,
+        source: SocketAddr,
+        destination: SocketAddr,
+        message: &Message<'_>,
+    ) -> Received<'a> {
+        let st = &mut self.streams[s];
+        let Some(remote) = &st.remote else {
+            return Received::Dropped(DropReason::BadIntegrity);
+        };
+        if message.verify_integrity(&remote.key).is_err() {
+            self.stats.bad_integrity += 1;
+            return Received::Dropped(DropReason::BadIntegrity);
+        }
+        let c = &mut st.components[i];
+        let symmetric = c
+            .selected
+            .and_then(|id| st.checklist.get(id))
+            .is_some_and(|p| p.remote_addr == source && p.base == destination);
+        let success = matches!(read_response(message), CheckOutcome::Success(_));
+        if let Some(consent) = &mut c.consent {
+            let tid = message.transaction_id();
+            if symmetric && success {
+                consent.on_response(now, &tid);
+            }
+        }
+        Received::Stun
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Counter(u64);
+    impl RngCore for Counter {
+        fn next_u32(&mut self) -> u32 {
+            self.next_u64() as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 11
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            dest.iter_mut().for_each(|b| *b = self.next_u64() as u8);
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn intervals_are_within_0_8_and_1_2_of_the_base() {
+        let mut rng = Counter(1);
+        let base = Duration::from_secs(5);
+        let mut seen_low = false;
+        let mut seen_high = false;
+        for _ in 0..1_000 {
+            let i = Consent::interval(&mut rng, base);
+            assert!(
+                i >= Duration::from_secs(4) && i <= Duration::from_secs(6),
+                "{i:?}"
+            );
+            seen_low |= i < Duration::from_millis(4_200);
+            seen_high |= i > Duration::from_millis(5_800);
+        }
+        assert!(seen_low && seen_high, "the interval is randomized");
+        assert_eq!(Consent::interval(&mut rng, Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn consent_expires_30_s_after_the_last_response() {
+        let t0 = crate::test_support::t0();
+        let life = Duration::from_secs(30);
+        let mut c = Consent::new(t0, Duration::from_secs(5));
+        assert_eq!(c.next_check_at, t0 + Duration::from_secs(5));
+        assert!(!c.is_expired(t0 + Duration::from_millis(29_999), life));
+        assert!(c.is_expired(t0 + life, life));
+        let tid = TransactionId::from([1; 12]);
+        c.on_sent(t0 + Duration::from_secs(5), tid, Duration::from_secs(5));
+        assert!(c.is_ours(&tid));
+        // An unknown transaction refreshes nothing.
+        assert!(!c.on_response(t0 + Duration::from_secs(6), &[2; 12].into()));
+        assert!(c.on_response(t0 + Duration::from_secs(6), &tid));
+        assert!(!c.is_ours(&tid), "a response is used once");
+        assert_eq!(c.expires_at(life), t0 + Duration::from_secs(36));
+    }
+
+    #[test]
+    fn only_the_last_eight_checks_are_remembered() {
+        let t0 = crate::test_support::t0();
+        let mut c = Consent::new(t0, Duration::from_secs(5));
+        for i in 0..9u8 {
+            c.on_sent(t0, [i; 12].into(), Duration::from_secs(5));
+        }
+        assert!(!c.is_ours(&[0; 12].into()));
+        assert!(c.is_ours(&[8; 12].into()));
+    }
+
+    #[test]
+    fn keepalive_is_due_tr_after_the_last_send() {
+        let t0 = crate::test_support::t0();
+        assert_eq!(
+            keepalive_due(t0, Duration::from_secs(15)),
+            t0 + Duration::from_secs(15)
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! What the agent tells the application (DESIGN.md, "Names the user will look for"): new
+//! local candidates, gathering done, component state changes with libnice's states, new
+//! selected pairs, the overall state as W3C `RTCIceConnectionState`, role changes and
+//! problems worth a user's attention.
+
+use std::net::SocketAddr;
+
+use crate::candidate::Candidate;
+use crate::stream::StreamId;
+
+/// The state of a component, with libnice's names (`NiceComponentState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ComponentState {
+    /// Nothing started.
+    Disconnected,
+    /// Gathering candidates.
+    Gathering,
+    /// Connectivity checks are running.
+    Connecting,
+    /// At least one valid pair: data can flow (on the best valid pair until one is selected).
+    Connected,
+    /// A pair is selected (nominated) for the component.
+    Ready,
+    /// No pair can work: checks failed, or consent expired (RFC 7675).
+    Failed,
+}
+
+/// The agent's overall state, as W3C `RTCIceConnectionState`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// No component is checking yet.
+    New,
+    /// Some component is checking and none has failed.
+    Checking,
+    /// Every component has a usable pair; checks may continue.
+    Connected,
+    /// Every component has a selected pair.
+    Completed,
+    /// Some selected pair has had no consent response for a while (not yet expired).
+    Disconnected,
+    /// Some component failed.
+    Failed,
+    /// The agent was closed.
+    Closed,
+}
+
+/// Why a component failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// Every pair failed after local gathering and the remote end-of-candidates.
+    ChecksFailed,
+    /// RFC 7675: no consent response for the consent lifetime (30 s).
+    ConsentExpired,
+}
+
+/// A problem worth the application's attention; the agent carries on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A STUN server did not answer a Binding request from `base` (or answered an error).
+    StunServerFailed {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: u16,
+        /// The base the request went from.
+        base: SocketAddr,
+        /// The server.
+        server: SocketAddr,
+    },
+    /// The check list is full (RFC 8445 §6.1.2.5): a pair was refused or evicted.
+    PairLimitReached {
+        /// The stream.
+        stream: StreamId,
+    },
+    /// A peer-reflexive remote candidate was not learnt: the candidate table is full.
+    CandidateLimitReached {
+        /// The stream.
+        stream: StreamId,
+    },
+}
+
+/// An event for the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A local candidate to signal to the peer (trickle it or put it in the SDP).
+    NewLocalCandidate {
+        /// The stream.
+        stream: StreamId,
+        /// The candidate.
+        candidate: Candidate,
+    },
+    /// A component has gathered all its candidates.
+    ComponentGatheringDone {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: u16,
+    },
+    /// Every component of the stream has gathered (signal `a=end-of-candidates`).
+    CandidateGatheringDone {
+        /// The stream.
+        stream: StreamId,
+    },
+    /// A component changed state.
+    ComponentStateChanged {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: u16,
+        /// The new state.
+        state: ComponentState,
+        /// Why, when the new state is `Failed`.
+        reason: Option<FailureReason>,
+    },
+    /// A component has a new selected pair (RFC 8445 §8.1.1, §8.2).
+    NewSelectedPair {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: u16,
+        /// The local candidate.
+        local: Candidate,
+        /// The remote candidate.
+        remote: Candidate,
+    },
+    /// The overall state changed.
+    ConnectionStateChanged(ConnectionState),
+    /// A role conflict (RFC 8445 §7.3.1.1, §7.2.5.1) switched the agent's role.
+    RoleChanged {
+        /// Whether the agent is now controlling.
+        controlling: bool,
+    },
+    /// Something the application should know about.
+    Problem(Problem),
+}

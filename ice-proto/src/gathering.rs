@@ -1,0 +1,170 @@
+//! Gathering server-reflexive candidates (RFC 8445 §5.1.1.2): a Binding request from every
+//! base to every STUN server of the same address family, run as stun-proto client
+//! transactions paced at Ta (§14.2) with RFC 8489 retransmissions; the mapped address of each
+//! answer becomes a server-reflexive candidate unless it is redundant (§5.1.3, decided by
+//! the agent). Host candidates need no query (§5.1.1.1) and relayed ones come from TURN.
+//!
+//! A component's gathering is done when none of its queries is outstanding.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rand_core::RngCore;
+use stun_proto::attribute::{MappedAddress, XorMappedAddress};
+use stun_proto::transaction::{
+    ClientTransactions, Handled, Request, TransactionConfig, TransactionError, TransactionEvent,
+};
+use stun_proto::{
+    Class, Message, MessageBuilder, MessageType, TransactionId, Transmit, TransportProtocol,
+};
+
+/// One outstanding Binding query.
+#[derive(Clone, Copy, Debug)]
+struct Query {
+    tid: TransactionId,
+    stream: usize,
+    component: u16,
+    base: SocketAddr,
+    server: SocketAddr,
+}
+
+/// What a finished query found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// The stream index.
+    pub stream: usize,
+    /// The component id.
+    pub component: u16,
+    /// The base the request went from.
+    pub base: SocketAddr,
+    /// The STUN server.
+    pub server: SocketAddr,
+    /// The mapped address, or `None` when the query failed.
+    pub mapped: Option<SocketAddr>,
+}
+
+/// The server-reflexive queries of an agent.
+#[derive(Debug)]
+pub(crate) struct Gatherer {
+    transactions: ClientTransactions,
+    queries: Vec<Query>,
+}
+
+impl Gatherer {
+    /// A gatherer whose transactions use `config` (its pacing interval is Ta).
+    pub fn new(config: TransactionConfig) -> Self {
+        Self {
+            transactions: ClientTransactions::new(config),
+            queries: Vec::new(),
+        }
+    }
+
+    /// Starts a query from `base` to `server`.
+    pub fn start<R: RngCore + ?Sized>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        stream: usize,
+        component: u16,
+        base: SocketAddr,
+        server: SocketAddr,
+    ) -> Result<(), TransactionError> {
+        let tid = TransactionId::random(rng);
+        let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, tid);
+        b.add_fingerprint()
+            .map_err(|_| TransactionError::NotARequest)?;
+        let request = Request::new(TransportProtocol::Udp, base, server, b.into_bytes());
+        let tid = self.transactions.handle_request(now, request)?;
+        self.queries.push(Query {
+            tid,
+            stream,
+            component,
+            base,
+            server,
+        });
+        Ok(())
+    }
+
+    /// Offers a response received on `destination` from `from`; returns whether it answered
+    /// one of our queries.
+    pub fn handle_response(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        destination: SocketAddr,
+        message: &Message<'_>,
+    ) -> bool {
+        let tid = message.transaction_id();
+        let ours = self
+            .queries
+            .iter()
+            .any(|q| q.tid == tid && q.base == destination);
+        ours && matches!(
+            self.transactions.handle_response(now, from, message),
+            Handled::Response(_)
+        )
+    }
+
+    /// Retransmits and times out queries.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.transactions.handle_timeout(now);
+    }
+
+    /// The next request to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transactions.poll_transmit()
+    }
+
+    /// The next finished query.
+    pub fn poll_outcome(&mut self) -> Option<Outcome> {
+        while let Some(event) = self.transactions.poll_event() {
+            let (tid, mapped) = match event {
+                TransactionEvent::Response {
+                    id, class, message, ..
+                } => (id, mapped_address(class, &message)),
+                TransactionEvent::Timeout { id, .. } | TransactionEvent::Error { id, .. } => {
+                    (id, None)
+                }
+                _ => continue,
+            };
+            let Some(i) = self.queries.iter().position(|q| q.tid == tid) else {
+                continue;
+            };
+            let q = self.queries.swap_remove(i);
+            return Some(Outcome {
+                stream: q.stream,
+                component: q.component,
+                base: q.base,
+                server: q.server,
+                mapped,
+            });
+        }
+        None
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.transactions.poll_timeout()
+    }
+
+    /// Whether a query of `stream`'s `component` is outstanding.
+    pub fn is_pending(&self, stream: usize, component: u16) -> bool {
+        self.queries
+            .iter()
+            .any(|q| q.stream == stream && q.component == component)
+    }
+}
+
+fn mapped_address(class: Class, message: &[u8]) -> Option<SocketAddr> {
+    if class != Class::Success {
+        return None;
+    }
+    let message = Message::parse(message).ok()?;
+    match message.get::<XorMappedAddress>() {
+        Some(Ok(XorMappedAddress(addr))) => Some(addr),
+        _ => match message.get::<MappedAddress>() {
+            Some(Ok(MappedAddress(addr))) => Some(addr),
+            _ => None,
+        },
+    }
+}

@@ -1,0 +1,221 @@
+//! Nomination and the selected pair (RFC 8445 §8): regular nomination by the controlling
+//! agent (§8.1.1: once a stopping criterion holds, a check with USE-CANDIDATE on the best
+//! valid pair), the controlled agent's view (§7.3.1.5 marks pairs nominated; §8.1.1 the
+//! highest-priority nominated pair is selected), the end of checks for a component once it
+//! has a nominated pair (§8.1.2), check-list completion and failure (§8.1.2, RFC 8838 §14),
+//! and the states the application sees (libnice component states, W3C overall state).
+//!
+//! The stopping criterion: nominate the best valid pair of a component as soon as no pending
+//! pair of the component has a higher priority, or `nomination_wait` after its first valid
+//! pair, whichever comes first.
+
+use std::time::Instant;
+
+use rand_core::{CryptoRng, RngCore};
+
+use crate::agent::Agent;
+use crate::checklist::ChecklistState;
+use crate::consent::Consent;
+use crate::event::{ComponentState, ConnectionState, Event, FailureReason};
+use crate::stream::{Component, Gathering, Stream, StreamId};
+
+impl<R: RngCore + CryptoRng> Agent<R> {
+    /// When the controlling agent nominates `c` at the latest, if it is waiting to.
+    pub(crate) fn nomination_deadline(&self, st: &Stream, c: &Component) -> Option<Instant> {
+        if !self.controlling || c.selected.is_some() || c.state == ComponentState::Failed {
+            return None;
+        }
+        let busy = st
+            .checklist
+            .pairs()
+            .iter()
+            .any(|p| p.component == c.id && (p.nominating || p.nominated));
+        if busy || st.checklist.best_valid(c.id).is_none() {
+            return None;
+        }
+        c.first_valid_at.map(|t| t + self.config.nomination_wait)
+    }
+
+    /// §8.1.1: the controlling agent nominates where its stopping criterion holds.
+    pub(crate) fn nominate(&mut self, now: Instant) {
+        if !self.controlling {
+            return;
+        }
+        for s in 0..self.streams.len() {
+            for i in 0..self.streams[s].components.len() {
+                let st = &self.streams[s];
+                let c = &st.components[i];
+                let Some(deadline) = self.nomination_deadline(st, c) else {
+                    continue;
+                };
+                let Some(best) = st.checklist.best_valid(c.id) else {
+                    continue;
+                };
+                let better_pending = st.checklist.has_pending_above(c.id, best.priority);
+                if better_pending && now < deadline {
+                    continue;
+                }
+                let id = best.id;
+                let until = now + self.check_rto();
+                let st = &mut self.streams[s];
+                if let Some(pair) = st.checklist.get_mut(id) {
+                    pair.nominating = true;
+                }
+                st.checklist.trigger(id, until);
+            }
+        }
+    }
+
+    /// Selects the highest-priority nominated valid pair of `component` (§8.1.1), if it is
+    /// not the selected one already; starts consent on it and stops the component's other
+    /// checks (§8.1.2).
+    pub(crate) fn select(&mut self, now: Instant, s: usize, component: u16) {
+        let st = &self.streams[s];
+        let Some(best) = st.checklist.best_nominated(component) else {
+            return;
+        };
+        let Some(c) = st.component(component) else {
+            return;
+        };
+        if c.selected == Some(best.id) {
+            return;
+        }
+        let id = best.id;
+        let local = st
+            .local
+            .get(best.valid_local.unwrap_or(best.local))
+            .map(|l| l.candidate.clone());
+        let remote = st
+            .remote_candidates
+            .get(best.remote)
+            .map(|r| r.candidate.clone());
+        let (Some(local), Some(remote)) = (local, remote) else {
+            return;
+        };
+        let consent = self
+            .config
+            .consent_interval
+            .map(|base| Consent::new(now, Consent::interval(&mut self.rng, base)));
+        let st = &mut self.streams[s];
+        st.checklist.stop_component(component);
+        if let Some(c) = st.component_mut(component) {
+            c.selected = Some(id);
+            c.consent = consent;
+            c.last_sent = Some(now);
+        }
+        self.push_event(Event::NewSelectedPair {
+            stream: StreamId(s),
+            component,
+            local,
+            remote,
+        });
+        self.set_component_state(s, component, ComponentState::Ready, None);
+    }
+
+    /// Changes a component's state, with an event.
+    pub(crate) fn set_component_state(
+        &mut self,
+        s: usize,
+        component: u16,
+        state: ComponentState,
+        reason: Option<FailureReason>,
+    ) {
+        let Some(c) = self
+            .streams
+            .get_mut(s)
+            .and_then(|st| st.component_mut(component))
+        else {
+            return;
+        };
+        if c.state == state || c.state == ComponentState::Failed {
+            return;
+        }
+        c.state = state;
+        self.push_event(Event::ComponentStateChanged {
+            stream: StreamId(s),
+            component,
+            state,
+            reason,
+        });
+    }
+
+    /// Component failure (every pair failed once both sides gathered everything), check-list
+    /// states, and the overall state.
+    pub(crate) fn update_states(&mut self, now: Instant) {
+        for s in 0..self.streams.len() {
+            for i in 0..self.streams[s].components.len() {
+                let st = &self.streams[s];
+                let c = &st.components[i];
+                let exhausted = c.selected.is_none()
+                    && c.state != ComponentState::Failed
+                    && (c.gathering_done || st.gathering == Gathering::Done)
+                    && st.remote_end_of_candidates
+                    && st.remote.is_some()
+                    && !st.checklist.has_pending(c.id)
+                    && st.checklist.best_valid(c.id).is_none();
+                if exhausted {
+                    let id = c.id;
+                    self.set_component_state(
+                        s,
+                        id,
+                        ComponentState::Failed,
+                        Some(FailureReason::ChecksFailed),
+                    );
+                }
+            }
+            let st = &mut self.streams[s];
+            st.checklist.state = if st
+                .components
+                .iter()
+                .any(|c| c.state == ComponentState::Failed)
+            {
+                ChecklistState::Failed
+            } else if st.components.iter().all(|c| c.selected.is_some()) {
+                ChecklistState::Completed
+            } else {
+                ChecklistState::Running
+            };
+        }
+        let state = self.overall_state(now);
+        self.set_state(state);
+    }
+
+    /// The W3C `RTCIceConnectionState` of the agent's components.
+    fn overall_state(&self, now: Instant) -> ConnectionState {
+        if self.closed {
+            return ConnectionState::Closed;
+        }
+        let components = || self.streams.iter().flat_map(|st| st.components.iter());
+        if components().next().is_none() {
+            return ConnectionState::New;
+        }
+        if components().any(|c| c.state == ComponentState::Failed) {
+            return ConnectionState::Failed;
+        }
+        let stale = components().any(|c| {
+            c.consent
+                .as_ref()
+                .is_some_and(|k| k.last_fresh + self.config.disconnected_after <= now)
+        });
+        if stale {
+            return ConnectionState::Disconnected;
+        }
+        if components().all(|c| c.state == ComponentState::Ready) {
+            return ConnectionState::Completed;
+        }
+        if components()
+            .all(|c| matches!(c.state, ComponentState::Connected | ComponentState::Ready))
+        {
+            return ConnectionState::Connected;
+        }
+        if components().any(|c| {
+            matches!(
+                c.state,
+                ComponentState::Connecting | ComponentState::Connected | ComponentState::Ready
+            )
+        }) {
+            return ConnectionState::Checking;
+        }
+        ConnectionState::New
+    }
+}

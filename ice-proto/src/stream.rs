@@ -1,0 +1,341 @@
+//! Streams and components (RFC 8445 §2, §5): a stream (a media section) has ICE
+//! credentials (§5.3), one check list (§6.1.2), and components numbered from 1 (RTP, RTCP…),
+//! each with its bases (the caller's sockets), its candidates, its state and, once chosen,
+//! its selected pair. The application reaches them through borrowed views keyed by
+//! [`StreamId`]: [`Agent::stream`](crate::Agent::stream) and
+//! [`Agent::stream_mut`](crate::Agent::stream_mut).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rand_core::{CryptoRng, RngCore};
+use stun_proto::IntegrityKey;
+
+use crate::candidate::Candidate;
+use crate::checklist::Checklist;
+use crate::consent::Consent;
+use crate::error::AgentError;
+use crate::event::ComponentState;
+use crate::pair::{PairId, PairStateKind};
+
+/// A stream's id: its index in the agent, stable for the agent's lifetime.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct StreamId(pub(crate) usize);
+
+/// ICE credentials (RFC 8445 §5.3): the username fragment and password of one side.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Credentials {
+    /// `ice-ufrag`: 4 to 256 ice-chars.
+    pub ufrag: String,
+    /// `ice-pwd`: 22 to 256 ice-chars.
+    pub pwd: String,
+}
+
+const ICE_CHARS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+impl Credentials {
+    /// Credentials checked against RFC 8839 §5.4 (ufrag 4–256, pwd 22–256 ice-chars).
+    pub fn new(ufrag: &str, pwd: &str) -> Result<Self, AgentError> {
+        let ok = |s: &str, min: usize| {
+            (min..=256).contains(&s.len()) && s.bytes().all(|b| ICE_CHARS.contains(&b))
+        };
+        if !ok(ufrag, 4) || !ok(pwd, 22) {
+            return Err(AgentError::BadCredentials);
+        }
+        Ok(Self {
+            ufrag: ufrag.to_owned(),
+            pwd: pwd.to_owned(),
+        })
+    }
+
+    /// Random credentials: an 8-character ufrag (48 bits) and a 24-character password
+    /// (144 bits), above the 24 and 128 bits RFC 8445 §5.3 requires.
+    pub fn random<R: RngCore + CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut text = |n: usize| {
+            let mut bytes = vec![0u8; n];
+            rng.fill_bytes(&mut bytes);
+            bytes
+                .iter()
+                .map(|b| char::from(ICE_CHARS[usize::from(b & 63)]))
+                .collect::<String>()
+        };
+        let ufrag = text(8);
+        let pwd = text(24);
+        Self { ufrag, pwd }
+    }
+}
+
+/// A local candidate with what the agent needs beside the signalled fields.
+#[derive(Clone, Debug)]
+pub(crate) struct LocalCandidate {
+    /// The candidate as signalled.
+    pub candidate: Candidate,
+    /// Its transport address.
+    pub addr: SocketAddr,
+    /// Its base: the socket checks go from (§5.1.1).
+    pub base: SocketAddr,
+}
+
+/// A remote candidate.
+#[derive(Clone, Debug)]
+pub(crate) struct RemoteCandidate {
+    /// The candidate as signalled (or learnt, when peer-reflexive).
+    pub candidate: Candidate,
+    /// Its transport address.
+    pub addr: SocketAddr,
+}
+
+/// The remote side's credentials and what derives from them.
+#[derive(Clone, Debug)]
+pub(crate) struct Remote {
+    pub credentials: Credentials,
+    /// The key to sign checks and verify their responses.
+    pub key: IntegrityKey,
+    /// USERNAME of our checks: `remote-ufrag:local-ufrag` (§7.2.2).
+    pub username: String,
+}
+
+/// One component of a stream.
+#[derive(Debug)]
+pub(crate) struct Component {
+    pub id: u16,
+    pub state: ComponentState,
+    /// The caller's sockets for this component, in preference order.
+    pub bases: Vec<SocketAddr>,
+    pub selected: Option<PairId>,
+    /// When the first valid pair appeared (starts the nomination wait).
+    pub first_valid_at: Option<Instant>,
+    pub consent: Option<Consent>,
+    /// The last send on the selected pair (for §11 keepalives).
+    pub last_sent: Option<Instant>,
+    pub gathering_done: bool,
+}
+
+/// Where a stream's gathering stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Gathering {
+    /// `handle_gather` not called yet.
+    NotStarted,
+    /// Queries outstanding.
+    Running,
+    /// Every component is done.
+    Done,
+}
+
+/// A stream (media section).
+#[derive(Debug)]
+pub(crate) struct Stream {
+    pub local_credentials: Credentials,
+    pub local_key: IntegrityKey,
+    pub remote: Option<Remote>,
+    pub components: Vec<Component>,
+    pub local: Vec<LocalCandidate>,
+    pub remote_candidates: Vec<RemoteCandidate>,
+    pub checklist: Checklist,
+    pub remote_end_of_candidates: bool,
+    pub gathering: Gathering,
+    /// Peer-reflexive remote candidates learnt so far (names their foundations).
+    pub prflx_count: u32,
+}
+
+impl Stream {
+    /// A component by id.
+    pub fn component(&self, id: u16) -> Option<&Component> {
+        self.components.get(usize::from(id).checked_sub(1)?)
+    }
+
+    /// A component by id, mutably.
+    pub fn component_mut(&mut self, id: u16) -> Option<&mut Component> {
+        self.components.get_mut(usize::from(id).checked_sub(1)?)
+    }
+}
+
+/// A read-only view of a stream.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamView<'a> {
+    pub(crate) id: StreamId,
+    pub(crate) stream: &'a Stream,
+}
+
+/// What the application can read of a candidate pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairInfo<'a> {
+    /// The pair's id.
+    pub id: PairId,
+    /// The component.
+    pub component: u16,
+    /// The local candidate (of the valid pair, once the check succeeded).
+    pub local: &'a Candidate,
+    /// The remote candidate.
+    pub remote: &'a Candidate,
+    /// The pair priority (§6.1.2.3).
+    pub priority: u64,
+    /// The state.
+    pub state: PairStateKind,
+    /// In the valid list.
+    pub valid: bool,
+    /// Nominated.
+    pub nominated: bool,
+}
+
+impl<'a> StreamView<'a> {
+    /// The stream's id.
+    pub const fn id(&self) -> StreamId {
+        self.id
+    }
+
+    /// The local credentials to signal (`a=ice-ufrag`, `a=ice-pwd`).
+    pub fn local_credentials(&self) -> &'a Credentials {
+        &self.stream.local_credentials
+    }
+
+    /// The remote credentials, once known.
+    pub fn remote_credentials(&self) -> Option<&'a Credentials> {
+        self.stream.remote.as_ref().map(|r| &r.credentials)
+    }
+
+    /// How many components the stream has.
+    pub fn component_count(&self) -> u16 {
+        self.stream.components.len() as u16
+    }
+
+    /// The local candidates gathered or learnt (peer-reflexive ones included).
+    pub fn local_candidates(&self) -> impl Iterator<Item = &'a Candidate> + 'a {
+        self.stream.local.iter().map(|l| &l.candidate)
+    }
+
+    /// The remote candidates signalled or learnt.
+    pub fn remote_candidates(&self) -> impl Iterator<Item = &'a Candidate> + 'a {
+        self.stream.remote_candidates.iter().map(|r| &r.candidate)
+    }
+
+    /// A component's state, `None` for an unknown component.
+    pub fn component_state(&self, component: u16) -> Option<ComponentState> {
+        self.stream.component(component).map(|c| c.state)
+    }
+
+    /// The check list's pairs, highest priority first.
+    pub fn pairs(&self) -> impl Iterator<Item = PairInfo<'a>> + 'a {
+        let stream = self.stream;
+        stream.checklist.pairs().iter().filter_map(move |p| {
+            let local = stream.local.get(p.valid_local.unwrap_or(p.local))?;
+            let remote = stream.remote_candidates.get(p.remote)?;
+            Some(PairInfo {
+                id: p.id,
+                component: p.component,
+                local: &local.candidate,
+                remote: &remote.candidate,
+                priority: p.priority,
+                state: p.state.public(),
+                valid: p.valid,
+                nominated: p.nominated,
+            })
+        })
+    }
+
+    /// The selected pair of `component` (§8.1.1, §8.2): local and remote candidates.
+    pub fn selected_pair(&self, component: u16) -> Option<PairInfo<'a>> {
+        let id = self.stream.component(component)?.selected?;
+        self.pairs().find(|p| p.id == id)
+    }
+
+    /// The state of the check list.
+    pub fn checklist_state(&self) -> crate::ChecklistState {
+        self.stream.checklist.state
+    }
+
+    /// Pairs refused or evicted because the check list was full (§6.1.2.5).
+    pub fn dropped_pairs(&self) -> u64 {
+        self.stream.checklist.dropped
+    }
+}
+
+/// A mutable view of a stream: configuration only (the caller's sockets, credentials).
+#[derive(Debug)]
+pub struct StreamMut<'a> {
+    pub(crate) stream: &'a mut Stream,
+}
+
+impl StreamMut<'_> {
+    /// Adds a local socket (a base, RFC 8445 §5.1.1.1) to `component`; the agent never binds
+    /// or enumerates interfaces. Bases added before
+    /// [`handle_gather`](crate::Agent::handle_gather) are gathered from; later ones are
+    /// refused with [`AgentError::GatheringStarted`].
+    pub fn add_base(&mut self, component: u16, base: SocketAddr) -> Result<(), AgentError> {
+        if self.stream.gathering != Gathering::NotStarted {
+            return Err(AgentError::GatheringStarted);
+        }
+        let c = self
+            .stream
+            .component_mut(component)
+            .ok_or(AgentError::UnknownComponent(component))?;
+        if !c.bases.contains(&base) {
+            c.bases.push(base);
+        }
+        Ok(())
+    }
+
+    /// Replaces the random local credentials (e.g. to reuse ones already signalled), before
+    /// any check.
+    pub fn set_local_credentials(&mut self, credentials: Credentials) -> Result<(), AgentError> {
+        let key =
+            IntegrityKey::short_term(&credentials.pwd).map_err(|_| AgentError::BadCredentials)?;
+        self.stream.local_key = key;
+        if let Some(remote) = &mut self.stream.remote {
+            remote.username = format!("{}:{}", remote.credentials.ufrag, credentials.ufrag);
+        }
+        self.stream.local_credentials = credentials;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(u8);
+    impl RngCore for Fixed {
+        fn next_u32(&mut self) -> u32 {
+            u32::from(self.0)
+        }
+        fn next_u64(&mut self) -> u64 {
+            u64::from(self.0)
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            for b in dest {
+                *b = self.0;
+                self.0 = self.0.wrapping_add(1);
+            }
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+    impl CryptoRng for Fixed {}
+
+    #[test]
+    fn random_credentials_are_valid_ice_chars() {
+        let c = Credentials::random(&mut Fixed(0));
+        assert_eq!(c.ufrag, "ABCDEFGH");
+        assert_eq!(c.pwd.len(), 24);
+        assert_eq!(Credentials::new(&c.ufrag, &c.pwd), Ok(c));
+    }
+
+    #[test]
+    fn credentials_are_checked() {
+        assert_eq!(
+            Credentials::new("abc", "0123456789012345678901"),
+            Err(AgentError::BadCredentials)
+        );
+        assert_eq!(
+            Credentials::new("abcd", "012345678901234567890"),
+            Err(AgentError::BadCredentials)
+        );
+        assert_eq!(
+            Credentials::new("ab:d", "0123456789012345678901"),
+            Err(AgentError::BadCredentials)
+        );
+        assert!(Credentials::new("abcd", "0123456789012345678901").is_ok());
+    }
+}

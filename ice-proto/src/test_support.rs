@@ -1,0 +1,27 @@
+//! Helpers for the unit tests: a start instant and about the earliest instant the platform
+//! represents (for the "very early timestamp" tests).
+
+use std::time::{Duration, Instant};
+
+/// An arbitrary instant to start a virtual clock at.
+#[allow(clippy::disallowed_methods)] // tests need one real instant to build virtual time on
+pub(crate) fn t0() -> Instant {
+    Instant::now()
+}
+
+/// About the earliest `Instant` the platform represents: the agent must not subtract its
+/// way below it.
+pub(crate) fn very_early() -> Instant {
+    let mut t = t0();
+    for shift in (0..64).rev() {
+        while let Some(earlier) = t.checked_sub(Duration::from_secs(1 << shift)) {
+            t = earlier;
+        }
+    }
+    for shift in (0..30).rev() {
+        while let Some(earlier) = t.checked_sub(Duration::from_nanos(1 << shift)) {
+            t = earlier;
+        }
+    }
+    t
+}

@@ -1,0 +1,691 @@
+//! Two ICE agents wired through a small in-memory network on a virtual clock: latency,
+
+//! seeded loss, an optional NAT in front of agent A, instant signalling of candidates.
+//! (The full simulator with NAT behaviours and servers is the harness crate's.)
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ice_proto::{
+    Agent, AgentConfig, ComponentState, ConnectionState, Event, FailureReason, Received, SendError,
+    StreamId,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use stun_proto::{Transmit, TransportProtocol};
+
+mod relay;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// A peer: an agent, its one stream, what it received.
+pub(crate) struct Peer {
+    pub(crate) agent: Agent<ChaCha20Rng>,
+    pub(crate) stream: StreamId,
+    pub(crate) events: Vec<(Instant, Event)>,
+    pub(crate) data: Vec<(Instant, Vec<u8>)>,
+    pub(crate) addrs: Vec<SocketAddr>,
+}
+
+impl Peer {
+    pub(crate) fn new(config: AgentConfig, seed: u64, bases: &[&str]) -> Self {
+        let mut agent = Agent::new(config, ChaCha20Rng::seed_from_u64(seed));
+        let stream = agent.add_stream(1).unwrap();
+        let addrs: Vec<SocketAddr> = bases.iter().map(|b| addr(b)).collect();
+        for a in &addrs {
+            agent.stream_mut(stream).unwrap().add_base(1, *a).unwrap();
+        }
+        Self {
+            agent,
+            stream,
+            events: Vec::new(),
+            data: Vec::new(),
+            addrs,
+        }
+    }
+
+    pub(crate) fn state_changes(&self) -> Vec<ConnectionState> {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::ConnectionStateChanged(s) => Some(*s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub(crate) fn first(&self, pred: impl Fn(&Event) -> bool) -> Option<Instant> {
+        self.events.iter().find(|(_, e)| pred(e)).map(|(t, _)| *t)
+    }
+}
+
+/// A NAT in front of peer A: endpoint-independent mapping, address-and-port-dependent
+/// filtering (RFC 4787), private addresses unreachable from outside.
+#[derive(Default)]
+pub(crate) struct Nat {
+    pub(crate) public_ip: Option<std::net::IpAddr>,
+    mappings: HashMap<SocketAddr, SocketAddr>,
+    permissions: HashSet<(SocketAddr, SocketAddr)>,
+}
+
+/// The network: a time-ordered queue of datagrams.
+pub(crate) struct Sim {
+    pub(crate) now: Instant,
+    pub(crate) start: Instant,
+    pub(crate) peers: [Peer; 2],
+    queue: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    in_flight: BTreeMap<u64, Transmit>,
+    seq: u64,
+    pub(crate) latency: Duration,
+    pub(crate) loss: f64,
+    rng: ChaCha20Rng,
+    pub(crate) nat: Option<Nat>,
+    /// Drop everything when set (a cut link).
+    pub(crate) cut: bool,
+    /// Every datagram sent, with its time and sender, for determinism checks.
+    pub(crate) log: Vec<(Duration, usize, Transmit)>,
+    /// Signal candidates to the other side.
+    pub(crate) signal_candidates: bool,
+    pub(crate) extra: Option<Box<dyn relay::Middlebox>>,
+}
+
+impl Sim {
+    pub(crate) fn new(a: Peer, b: Peer, seed: u64) -> Self {
+        #[allow(clippy::disallowed_methods)] // the test's one real instant, origin of virtual time
+        let start = Instant::now();
+        Self {
+            now: start,
+            start,
+            peers: [a, b],
+            queue: BinaryHeap::new(),
+            in_flight: BTreeMap::new(),
+            seq: 0,
+            latency: Duration::from_millis(10),
+            loss: 0.0,
+            rng: ChaCha20Rng::seed_from_u64(seed),
+            nat: None,
+            cut: false,
+            log: Vec::new(),
+            signal_candidates: true,
+            extra: None,
+        }
+    }
+
+    /// Exchanges credentials and starts gathering on both sides.
+    pub(crate) fn start(&mut self) {
+        let now = self.now;
+        let creds: Vec<_> = self
+            .peers
+            .iter()
+            .map(|p| {
+                p.agent
+                    .stream(p.stream)
+                    .unwrap()
+                    .local_credentials()
+                    .clone()
+            })
+            .collect();
+        for i in 0..2 {
+            let p = &mut self.peers[i];
+            p.agent
+                .handle_remote_credentials(now, p.stream, creds[1 - i].clone())
+                .unwrap();
+            p.agent.handle_gather(now, p.stream).unwrap();
+        }
+        self.drain();
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    /// Drains both agents: transmits onto the network, events into the log and signalling.
+    pub(crate) fn drain(&mut self) {
+        loop {
+            let mut progress = false;
+            for i in 0..2 {
+                while let Some(t) = self.peers[i].agent.poll_transmit() {
+                    progress = true;
+                    self.send(i, t);
+                }
+                while let Some(e) = self.peers[i].agent.poll_event() {
+                    progress = true;
+                    self.signal(i, &e);
+                    self.peers[i].events.push((self.now, e));
+                }
+            }
+            if !progress {
+                return;
+            }
+        }
+    }
+
+    fn signal(&mut self, from: usize, event: &Event) {
+        let now = self.now;
+        let to = &mut self.peers[1 - from];
+        match event {
+            Event::NewLocalCandidate { candidate, .. } if self.signal_candidates => {
+                // Through the SDP grammar, as a real signalling channel would.
+                let line = candidate.to_string();
+                let parsed = line.parse().unwrap();
+                to.agent
+                    .handle_remote_candidate(now, to.stream, parsed)
+                    .unwrap();
+            }
+            Event::CandidateGatheringDone { .. } => {
+                to.agent
+                    .handle_remote_end_of_candidates(now, to.stream)
+                    .unwrap();
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn send(&mut self, from: usize, mut t: Transmit) {
+        self.log.push((self.now - self.start, from, t.clone()));
+        if self.cut
+            || (self.loss > 0.0 && (self.rng.next_u32() as f64 / u32::MAX as f64) < self.loss)
+        {
+            return;
+        }
+        if from == 0 {
+            if let Some(nat) = &mut self.nat {
+                let Some(ip) = nat.public_ip else { return };
+                let next = 7000 + nat.mappings.len() as u16;
+                let public = *nat
+                    .mappings
+                    .entry(t.source)
+                    .or_insert(SocketAddr::new(ip, next));
+                nat.permissions.insert((public, t.destination));
+                t.source = public;
+            }
+        }
+        self.seq += 1;
+        self.in_flight.insert(self.seq, t);
+        self.queue
+            .push(Reverse((self.now + self.latency, self.seq, from)));
+    }
+
+    fn deliver(&mut self, mut t: Transmit) {
+        if self.cut {
+            return;
+        }
+        if let Some(extra) = &mut self.extra {
+            if extra.owns(t.destination) {
+                for out in extra.handle(self.now, t) {
+                    self.seq += 1;
+                    self.in_flight.insert(self.seq, out);
+                    self.queue
+                        .push(Reverse((self.now + self.latency, self.seq, 9)));
+                }
+                return;
+            }
+        }
+        if let Some(nat) = &self.nat {
+            if Some(t.destination.ip()) == nat.public_ip {
+                let Some((private, _)) = nat.mappings.iter().find(|(_, p)| **p == t.destination)
+                else {
+                    return;
+                };
+                if !nat.permissions.contains(&(t.destination, t.source)) {
+                    return;
+                }
+                t.destination = *private;
+            } else if self.peers[0].addrs.contains(&t.destination) {
+                // Private addresses are unreachable from outside the NAT.
+                return;
+            }
+        }
+        let Some(i) = self
+            .peers
+            .iter()
+            .position(|p| p.addrs.contains(&t.destination))
+        else {
+            return;
+        };
+        let now = self.now;
+        let p = &mut self.peers[i];
+        let received = p.agent.handle_datagram(
+            now,
+            TransportProtocol::Udp,
+            t.source,
+            t.destination,
+            &t.payload,
+        );
+        if let Received::Data { data, .. } = received {
+            p.data.push((now, data.to_vec()));
+        }
+    }
+
+    /// The next instant something happens.
+    fn next(&self) -> Option<Instant> {
+        let timers = self.peers.iter().filter_map(|p| p.agent.poll_timeout());
+        let net = self.queue.peek().map(|Reverse((t, _, _))| *t);
+        let extra = self.extra.as_ref().and_then(|e| e.poll_timeout());
+        timers.chain(net).chain(extra).min()
+    }
+
+    /// Runs until `done` holds or virtual time passes `limit`; returns whether `done` held.
+    pub(crate) fn run_until(&mut self, limit: Duration, done: impl Fn(&Sim) -> bool) -> bool {
+        let deadline = self.start + limit;
+        loop {
+            self.drain();
+            if done(self) {
+                return true;
+            }
+            let Some(next) = self.next() else {
+                return false;
+            };
+            if next > deadline {
+                self.now = deadline;
+                return done(self);
+            }
+            self.now = self.now.max(next);
+            self.step();
+        }
+    }
+
+    /// Everything due at `self.now`.
+    fn step(&mut self) {
+        let now = self.now;
+        while let Some(Reverse((t, seq, _))) = self.queue.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.queue.pop();
+            if let Some(tx) = self.in_flight.remove(&seq) {
+                self.deliver(tx);
+            }
+            self.drain();
+        }
+        if let Some(extra) = &mut self.extra {
+            for out in extra.handle_timeout(now) {
+                self.seq += 1;
+                self.in_flight.insert(self.seq, out);
+                self.queue.push(Reverse((now + self.latency, self.seq, 9)));
+            }
+        }
+        for i in 0..2 {
+            if self.peers[i].agent.poll_timeout().is_some_and(|t| t <= now) {
+                self.peers[i].agent.handle_timeout(now);
+            }
+        }
+    }
+
+    pub(crate) fn both(&self, state: ConnectionState) -> bool {
+        self.peers.iter().all(|p| p.agent.state() == state)
+    }
+
+    /// Sends `payload` from peer `from` on component 1.
+    pub(crate) fn send_data(&mut self, from: usize, payload: &[u8]) -> Result<(), SendError> {
+        let now = self.now;
+        let p = &mut self.peers[from];
+        let t = p.agent.send(now, p.stream, 1, payload)?;
+        self.send(from, t);
+        Ok(())
+    }
+
+    pub(crate) fn selected(&self, i: usize) -> Option<(SocketAddr, SocketAddr)> {
+        let p = &self.peers[i];
+        let view = p.agent.stream(p.stream)?;
+        let pair = view.selected_pair(1)?;
+        Some((pair.local.addr()?, pair.remote.addr()?))
+    }
+}
+
+fn config(controlling: bool) -> AgentConfig {
+    AgentConfig {
+        controlling,
+        ..AgentConfig::default()
+    }
+}
+
+fn host_pair(seed: u64) -> Sim {
+    let a = Peer::new(config(true), seed, &["192.0.2.1:5000"]);
+    let b = Peer::new(config(false), seed + 1, &["198.51.100.2:6000"]);
+    Sim::new(a, b, seed)
+}
+
+#[test]
+fn host_to_host_connects_and_selects_the_same_pair() {
+    let mut sim = host_pair(1);
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    // One pair, 10 ms each way: A checks at 0 (answered at 20 ms) while B's triggered check
+    // returns at 20 ms; A nominates at once (no better pair pending) in the next Ta slot
+    // (50 ms) and the nomination is answered at 70 ms; B selects on the request at 60 ms.
+    let a_ready = sim.peers[0]
+        .first(|e| matches!(e, Event::NewSelectedPair { .. }))
+        .unwrap();
+    let b_ready = sim.peers[1]
+        .first(|e| matches!(e, Event::NewSelectedPair { .. }))
+        .unwrap();
+    assert_eq!(a_ready - sim.start, Duration::from_millis(70));
+    assert_eq!(b_ready - sim.start, Duration::from_millis(60));
+    let (a_local, a_remote) = sim.selected(0).unwrap();
+    let (b_local, b_remote) = sim.selected(1).unwrap();
+    assert_eq!((a_local, a_remote), (b_remote, b_local));
+    assert_eq!(a_local, addr("192.0.2.1:5000"));
+    assert_eq!(
+        sim.peers[0].state_changes(),
+        [
+            ConnectionState::Checking,
+            ConnectionState::Connected,
+            ConnectionState::Completed
+        ]
+    );
+    assert_eq!(
+        sim.peers[1].state_changes(),
+        [
+            ConnectionState::Checking,
+            ConnectionState::Connected,
+            ConnectionState::Completed
+        ]
+    );
+    for p in &sim.peers {
+        let states: Vec<_> = p
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::ComponentStateChanged { state, .. } => Some(*state),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ComponentState::Gathering,
+                ComponentState::Connecting,
+                ComponentState::Connected,
+                ComponentState::Ready
+            ]
+        );
+    }
+}
+
+#[test]
+fn data_flows_both_ways_after_selection() {
+    let mut sim = host_pair(3);
+    sim.start();
+    // Before any valid pair there is nowhere to send.
+    assert_eq!(sim.send_data(0, b"early"), Err(SendError::NotConnected));
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    sim.send_data(0, b"hello from A").unwrap();
+    sim.send_data(1, b"hello from B").unwrap();
+    // A DTLS-looking record is not STUN: handed back, not swallowed.
+    sim.send_data(0, &[22, 254, 253, 0, 0]).unwrap();
+    let t = sim.elapsed() + Duration::from_millis(100);
+    sim.run_until(t, |_| false);
+    let got =
+        |i: usize| -> Vec<Vec<u8>> { sim.peers[i].data.iter().map(|(_, d)| d.clone()).collect() };
+    assert_eq!(got(1), [b"hello from A".to_vec(), vec![22, 254, 253, 0, 0]]);
+    assert_eq!(got(0), [b"hello from B".to_vec()]);
+}
+
+#[test]
+fn received_data_names_stream_component_and_pair() {
+    let mut sim = host_pair(5);
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    let now = sim.now;
+    let b = &mut sim.peers[1];
+    let stream = b.stream;
+    let selected = b.agent.stream(stream).unwrap().selected_pair(1).unwrap().id;
+    let r = b.agent.handle_datagram(
+        now,
+        TransportProtocol::Udp,
+        addr("192.0.2.1:5000"),
+        addr("198.51.100.2:6000"),
+        b"rtp",
+    );
+    assert_eq!(
+        r,
+        Received::Data {
+            stream,
+            component: 1,
+            pair: Some(selected),
+            source: addr("192.0.2.1:5000"),
+            data: b"rtp",
+        }
+    );
+    // On an address that is no base: not ours.
+    let r = b.agent.handle_datagram(
+        now,
+        TransportProtocol::Udp,
+        addr("192.0.2.1:5000"),
+        addr("198.51.100.2:1"),
+        b"rtp",
+    );
+    assert!(matches!(r, Received::NotIce(_)));
+}
+
+#[test]
+fn a_pair_that_only_works_peer_reflexive_is_found() {
+    // A is behind a NAT and has no STUN server: it signals only its private host candidate,
+    // which B cannot reach. A's checks reach B from the NAT's public address: B learns a
+    // peer-reflexive remote candidate (§7.3.1.3) and checks it (triggered, §7.3.1.4); A
+    // learns its peer-reflexive local candidate from XOR-MAPPED-ADDRESS (§7.2.5.3.1).
+    let a = Peer::new(config(true), 11, &["10.0.0.1:5000"]);
+    let b = Peer::new(config(false), 12, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 11);
+    sim.nat = Some(Nat {
+        public_ip: Some("203.0.113.1".parse().unwrap()),
+        ..Nat::default()
+    });
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(10), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    let public = addr("203.0.113.7:7000".replace(".7:", ".1:").as_str());
+    let (a_local, a_remote) = sim.selected(0).unwrap();
+    let (b_local, b_remote) = sim.selected(1).unwrap();
+    assert_eq!(b_remote, public, "B's remote is A's NAT mapping");
+    assert_eq!(b_local, addr("198.51.100.2:6000"));
+    assert_eq!(a_remote, addr("198.51.100.2:6000"));
+    assert_eq!(
+        a_local, public,
+        "A's valid pair has the peer-reflexive local candidate"
+    );
+    let a_view = sim.peers[0].agent.stream(sim.peers[0].stream).unwrap();
+    let prflx = a_view.selected_pair(1).unwrap();
+    assert_eq!(prflx.local.kind, ice_proto::CandidateType::PeerReflexive);
+    let b_view = sim.peers[1].agent.stream(sim.peers[1].stream).unwrap();
+    assert_eq!(
+        b_view.selected_pair(1).unwrap().remote.kind,
+        ice_proto::CandidateType::PeerReflexive
+    );
+    // Data flows through the NAT both ways.
+    sim.send_data(0, b"out").unwrap();
+    sim.send_data(1, b"in").unwrap();
+    let t = sim.elapsed() + Duration::from_millis(50);
+    sim.run_until(t, |_| false);
+    assert_eq!(sim.peers[1].data.len(), 1);
+    assert_eq!(sim.peers[0].data.len(), 1);
+}
+
+fn role_conflict(a_controlling: bool, b_controlling: bool, seed: u64) {
+    let a = Peer::new(config(a_controlling), seed, &["192.0.2.1:5000"]);
+    let b = Peer::new(config(b_controlling), seed + 1, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, seed);
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(10), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    let roles: Vec<bool> = sim.peers.iter().map(|p| p.agent.is_controlling()).collect();
+    assert_ne!(roles[0], roles[1], "exactly one agent ends controlling");
+    // The agent with the larger tie-breaker is controlling (§7.3.1.1).
+    let tb: Vec<u64> = sim.peers.iter().map(|p| p.agent.tie_breaker()).collect();
+    assert_eq!(roles[0], tb[0] > tb[1]);
+    let changed = sim
+        .peers
+        .iter()
+        .filter(|p| {
+            p.first(|e| matches!(e, Event::RoleChanged { .. }))
+                .is_some()
+        })
+        .count();
+    assert_eq!(changed, 1, "exactly one agent switched");
+    let (a_local, a_remote) = sim.selected(0).unwrap();
+    assert_eq!(sim.selected(1).unwrap(), (a_remote, a_local));
+}
+
+#[test]
+fn a_role_conflict_resolves_both_controlling() {
+    for seed in [21, 23, 25, 27] {
+        role_conflict(true, true, seed);
+    }
+}
+
+#[test]
+fn a_role_conflict_resolves_both_controlled() {
+    for seed in [31, 33, 35, 37] {
+        role_conflict(false, false, seed);
+    }
+}
+
+#[test]
+fn twenty_percent_loss_still_connects() {
+    for seed in 100..110 {
+        let mut sim = host_pair(seed);
+        sim.loss = 0.2;
+        sim.start();
+        assert!(
+            sim.run_until(Duration::from_secs(30), |s| s
+                .both(ConnectionState::Completed)),
+            "seed {seed}: {:?} {:?}",
+            sim.peers[0].agent.state(),
+            sim.peers[1].agent.state()
+        );
+        assert!(sim.selected(0).is_some() && sim.selected(1).is_some());
+        assert_eq!(
+            sim.selected(0).unwrap(),
+            (sim.selected(1).unwrap().1, sim.selected(1).unwrap().0)
+        );
+    }
+}
+
+#[test]
+fn consent_expiry_fails_the_component_after_30_s() {
+    let mut sim = host_pair(41);
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    // Consent stays fresh while the link works: a minute later all is still well.
+    let t = sim.elapsed() + Duration::from_secs(60);
+    sim.run_until(t, |_| false);
+    assert!(sim.both(ConnectionState::Completed));
+    let consent_checks = sim.peers[0].agent.stats().consent_checks;
+    assert!(
+        (10..=16).contains(&consent_checks),
+        "{consent_checks} checks in ~60 s"
+    );
+    // Cut the link. Consent was last refreshed by a response at most ~6 s + 20 ms ago.
+    sim.cut = true;
+    let cut_at = sim.now;
+    let last_fresh = cut_at; // upper bound
+    assert!(sim.run_until(Duration::from_secs(200), |s| {
+        s.both(ConnectionState::Failed)
+    }));
+    for p in &sim.peers {
+        let failed = p
+            .first(|e| {
+                matches!(
+                    e,
+                    Event::ComponentStateChanged {
+                        state: ComponentState::Failed,
+                        reason: Some(FailureReason::ConsentExpired),
+                        ..
+                    }
+                )
+            })
+            .expect("failed on consent");
+        let after = failed - cut_at;
+        assert!(
+            after <= Duration::from_secs(30) && after > Duration::from_secs(23),
+            "failed {after:?} after the cut"
+        );
+        assert!(failed <= last_fresh + Duration::from_secs(30));
+        // Disconnected came first (10 s without consent), then Failed.
+        let states = p.state_changes();
+        assert_eq!(
+            &states[states.len() - 2..],
+            [ConnectionState::Disconnected, ConnectionState::Failed]
+        );
+    }
+    assert_eq!(sim.send_data(0, b"x"), Err(SendError::Failed));
+}
+
+#[test]
+fn checks_fail_when_no_pair_works() {
+    let mut sim = host_pair(51);
+    sim.cut = true;
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(120), |s| {
+        s.both(ConnectionState::Failed)
+    }));
+    // Rc = 7 sends, RTO 500 ms doubling capped at 3 s, then 16 × 500 ms: the single
+    // pair's first check fails 0.5+1+2+3+3+3 + 8 = 20.5 s after it was sent (at 0).
+    for p in &sim.peers {
+        let failed = p
+            .first(|e| matches!(e, Event::ConnectionStateChanged(ConnectionState::Failed)))
+            .unwrap();
+        assert!(
+            failed - sim.start >= Duration::from_millis(20_500),
+            "{:?}",
+            failed - sim.start
+        );
+    }
+}
+
+#[test]
+fn spurious_timeouts_change_nothing() {
+    let run = |spurious: bool| {
+        let mut sim = host_pair(61);
+        sim.loss = 0.2;
+        sim.start();
+        let mut t = Duration::ZERO;
+        while t < Duration::from_secs(20) {
+            t += Duration::from_millis(7);
+            sim.run_until(t, |_| false);
+            if spurious {
+                let now = sim.now;
+                for p in &mut sim.peers {
+                    p.agent.handle_timeout(now);
+                    p.agent.handle_timeout(now);
+                }
+            }
+        }
+        sim.log
+            .iter()
+            .map(|(t, from, tx)| (*t, *from, tx.destination, tx.payload.clone()))
+            .collect::<Vec<(Duration, usize, SocketAddr, Bytes)>>()
+    };
+    let plain = run(false);
+    let noisy = run(true);
+    assert!(plain.len() > 10);
+    assert_eq!(plain, noisy);
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    let run = || {
+        let mut sim = host_pair(71);
+        sim.loss = 0.1;
+        sim.start();
+        sim.run_until(Duration::from_secs(10), |_| false);
+        sim.log.clone()
+    };
+    assert_eq!(run(), run());
+}
