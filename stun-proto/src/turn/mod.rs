@@ -15,6 +15,7 @@ use crate::transmit::TransportProtocol;
 
 pub mod channel_data;
 pub mod client;
+pub mod server;
 pub mod framing;
 
 pub use channel_data::{ChannelData, ChannelDataError, encode_channel_data, is_channel_data};

@@ -1,0 +1,680 @@
+//! The TURN server (RFC 8656 §5–§12), split like quinn's `Endpoint`/`Connection`: the
+//! [`TurnServer`] endpoint owns authentication, the relay pool and the routing tables and
+//! routes each datagram to one allocation (`allocation.rs`) keyed by its 5-tuple (from the
+//! client side) or by its relayed address (from the peer side).
+//!
+//! Flow of a client datagram:
+//! ```text
+//! ChannelData (§12.4) ─► allocation by 5-tuple ─► live channel ─► Relay to the peer (borrowed)
+//! Send indication (§10.2) ─► allocation ─► permission, peer allowed ─► Relay to the peer
+//! request ─► long-term auth (401/438, RFC 8489 §9.2.4) ─► Allocate (§7.2) │ Refresh (§8.2)
+//!                                                    │ CreatePermission (§9.2) │ ChannelBind (§11.2)
+//!                                                    └► response queued for poll_transmit
+//! ```
+//! and of a peer datagram arriving on a relayed address: allocation by relayed address ─►
+//! permission for the peer's IP (§9) ─► ChannelData if a channel is bound, else a Data
+//! indication (§10.3, §12.5) ─► to the client over its 5-tuple.
+//!
+//! The relayed addresses come from the caller (`TurnServerConfig::relay_addresses`): it
+//! owns one socket per address, sends each [`TransmitRef`] and [`Transmit`] from the socket
+//! named by its `source`, and feeds what each relay socket receives to
+//! [`TurnServer::handle_peer_datagram_into`].
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rand_core::{CryptoRng, RngCore};
+
+use crate::attribute::{Data, XorPeerAddress};
+use crate::builder::MessageBuilder;
+use crate::credentials::CredentialError;
+use crate::header::{Class, MessageType, Method, TransactionId};
+use crate::long_term::{LongTermAuth, LongTermConfig};
+use crate::message::Message;
+use crate::transmit::{Transmit, TransportProtocol};
+use crate::turn::channel_data::{ChannelData, encode_channel_data, is_channel_data};
+use crate::turn::{DEFAULT_ALLOCATION_LIFETIME, TransmitRef};
+
+mod allocation;
+mod peer_filter;
+mod relay_pool;
+mod requests;
+
+use allocation::Allocation;
+pub use allocation::AllocationId;
+pub use peer_filter::{IpRange, PeerFilter};
+pub use relay_pool::RESERVATION_LIFETIME;
+use relay_pool::RelayPool;
+
+/// The most events kept unpolled; more are counted in [`TurnServerStats::events_dropped`].
+const MAX_EVENTS: usize = 4096;
+
+/// The client side of an allocation (RFC 8656 §2: the 5-tuple): transport, the client's
+/// address as the server sees it, and the server address it reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FiveTuple {
+    /// UDP, or TCP (a connection; TLS is the caller's layer).
+    pub transport: TransportProtocol,
+    /// The client's (server-reflexive) transport address.
+    pub client: SocketAddr,
+    /// The server's listening address the client sent to.
+    pub server: SocketAddr,
+}
+
+/// How a [`TurnServer`] is set up.
+#[derive(Clone, Debug)]
+pub struct TurnServerConfig {
+    /// Realm, nonce lifetime and password algorithms (RFC 8489 §9.2).
+    pub long_term: LongTermConfig,
+    /// The relayed addresses to hand out, one per allocation (and family); the caller owns
+    /// a socket bound to each.
+    pub relay_addresses: Vec<SocketAddr>,
+    /// The lifetime of an allocation whose client asks for less or nothing (RFC 8656 §7.2:
+    /// 10 minutes).
+    pub default_lifetime: Duration,
+    /// The most an allocation may ask for (RFC 8656 §7.2 suggests 1 hour).
+    pub max_lifetime: Duration,
+    /// The most allocations at once (beyond: 508 Insufficient Capacity). Default 10,000.
+    pub max_allocations: usize,
+    /// The most allocations one user may hold (beyond: 486 Allocation Quota Reached).
+    /// Default 10.
+    pub max_allocations_per_user: usize,
+    /// The most permissions per allocation (beyond: 508). Default 64.
+    pub max_permissions: usize,
+    /// The most channels per allocation, counting those cooling down (beyond: 508).
+    /// Default 64.
+    pub max_channels: usize,
+    /// The most bytes queued for one allocation's client by
+    /// [`TurnServer::handle_peer_datagram`] and not yet polled; more is dropped. Default
+    /// 64 KiB.
+    pub max_buffered_per_allocation: usize,
+    /// The most transmits queued in all. Default 4096.
+    pub max_queued_transmits: usize,
+    /// Which peers may be relayed to (loopback and private ranges denied by default).
+    pub peer_filter: PeerFilter,
+    /// SOFTWARE sent in responses.
+    pub software: Option<String>,
+    /// Accept DONT-FRAGMENT (the caller then sets DF on what it relays). Default off: the
+    /// server answers 420 with DONT-FRAGMENT unknown, as RFC 8656 §7.2 asks of servers that
+    /// cannot.
+    pub dont_fragment: bool,
+}
+
+impl TurnServerConfig {
+    /// A server for `realm` relaying from `relay_addresses`, with the defaults.
+    pub fn new(realm: impl Into<String>, relay_addresses: Vec<SocketAddr>) -> Self {
+        Self {
+            long_term: LongTermConfig::new(realm),
+            relay_addresses,
+            default_lifetime: DEFAULT_ALLOCATION_LIFETIME,
+            max_lifetime: Duration::from_secs(3600),
+            max_allocations: 10_000,
+            max_allocations_per_user: 10,
+            max_permissions: 64,
+            max_channels: 64,
+            max_buffered_per_allocation: 64 * 1024,
+            max_queued_transmits: 4096,
+            peer_filter: PeerFilter::default(),
+            software: None,
+            dont_fragment: false,
+        }
+    }
+}
+
+/// Why an allocation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeleteReason {
+    /// Its lifetime ran out without a refresh.
+    Expired,
+    /// The client sent a Refresh with LIFETIME 0.
+    Deallocated,
+}
+
+/// What the application learns from a [`TurnServer`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// An allocation was made.
+    AllocationCreated {
+        /// Its id.
+        id: AllocationId,
+        /// Its client side.
+        tuple: FiveTuple,
+        /// The user it belongs to.
+        username: String,
+        /// The relayed address.
+        relayed: SocketAddr,
+        /// The second relayed address of a dual-stack allocation.
+        additional_relayed: Option<SocketAddr>,
+    },
+    /// An allocation was refreshed.
+    AllocationRefreshed {
+        /// Its id.
+        id: AllocationId,
+        /// The new lifetime.
+        lifetime: Duration,
+    },
+    /// An allocation ended; its relayed addresses are back in the pool.
+    AllocationDeleted {
+        /// Its id.
+        id: AllocationId,
+        /// Why.
+        reason: DeleteReason,
+    },
+    /// A permission was installed (not refreshed).
+    PermissionCreated {
+        /// The allocation.
+        id: AllocationId,
+        /// The peer's IP address.
+        peer: IpAddr,
+    },
+    /// A channel was bound (not refreshed).
+    ChannelBound {
+        /// The allocation.
+        id: AllocationId,
+        /// The channel number.
+        channel: u16,
+        /// The peer.
+        peer: SocketAddr,
+    },
+}
+
+/// What [`TurnServer::handle_client_datagram`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerHandled<'a> {
+    /// Data to relay to a peer now (from a Send indication or ChannelData), borrowed from
+    /// the datagram: send `payload` from the relay socket `source` to `destination`.
+    Relay(TransmitRef<'a>),
+    /// A request, answered: the response is queued for
+    /// [`poll_transmit`](TurnServer::poll_transmit).
+    Answered,
+    /// Dropped, for this reason (counted).
+    Dropped(DropReason),
+    /// Neither STUN nor ChannelData: the caller's.
+    NotTurn,
+}
+
+/// What [`TurnServer::handle_peer_datagram_into`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeerHandled<'b> {
+    /// Data for the client, encoded in the caller's buffer: send it from `source` (the
+    /// server's listening address) to `destination` (the client) over `transport`.
+    Relay(TransmitRef<'b>),
+    /// Dropped, for this reason (counted).
+    Dropped(DropReason),
+}
+
+/// Why a datagram was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// No allocation for the 5-tuple or the relayed address.
+    NoAllocation,
+    /// No permission for the peer's IP address (RFC 8656 §9).
+    NoPermission,
+    /// ChannelData on a channel that is not bound.
+    UnknownChannel,
+    /// A Send indication to a peer the filter denies, or of the wrong family.
+    PeerDenied,
+    /// A malformed message (bad framing, missing attributes, bad FINGERPRINT).
+    Malformed,
+    /// A STUN message that is neither a request nor a Send indication.
+    Unexpected,
+    /// The allocation's buffered-data bound, or the transmit queue bound, was hit.
+    BufferFull,
+    /// The caller's buffer is too small for the message.
+    BufferTooSmall,
+}
+
+/// Counters, for operators and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TurnServerStats {
+    /// Requests answered (success or error).
+    pub requests: u64,
+    /// Error responses sent.
+    pub errors: u64,
+    /// Data relayed from clients to peers.
+    pub relayed_to_peers: u64,
+    /// Data relayed from peers to clients.
+    pub relayed_to_clients: u64,
+    /// Datagrams dropped.
+    pub dropped: u64,
+    /// Events dropped because 4096 were unpolled.
+    pub events_dropped: u64,
+}
+
+/// A TURN server endpoint: every allocation, routed by 5-tuple and relayed address.
+///
+/// # Drive loop
+/// After every `handle_*` call — [`handle_client_datagram`](Self::handle_client_datagram),
+/// [`handle_peer_datagram_into`](Self::handle_peer_datagram_into) (or
+/// [`handle_peer_datagram`](Self::handle_peer_datagram)),
+/// [`handle_timeout`](Self::handle_timeout) — send the [`TransmitRef`] it returned, if any,
+/// then everything [`poll_transmit`](Self::poll_transmit) returns, act on everything
+/// [`poll_event`](Self::poll_event) returns, and call `handle_timeout` at
+/// [`poll_timeout`](Self::poll_timeout). Early, late or repeated `handle_timeout` calls are
+/// harmless. Unauthenticated requests change nothing but the counters.
+///
+/// ```
+/// use std::time::Instant;
+/// use stun_proto::TransportProtocol;
+/// use stun_proto::turn::server::{FiveTuple, ServerHandled, TurnServer, TurnServerConfig};
+/// # use rand_core::SeedableRng;
+/// # let rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+///
+/// let relays = vec!["203.0.113.1:49152".parse()?, "203.0.113.1:49153".parse()?];
+/// let mut server = TurnServer::new(Instant::now(), TurnServerConfig::new("example.org", relays), rng);
+/// server.add_user("alice", "secret")?;
+/// // For each datagram on the listening socket:
+/// let tuple = FiveTuple {
+///     transport: TransportProtocol::Udp,
+///     client: "198.51.100.7:50000".parse()?,
+///     server: "203.0.113.1:3478".parse()?,
+/// };
+/// # let datagram = [0u8; 4];
+/// match server.handle_client_datagram(Instant::now(), tuple, &datagram) {
+///     ServerHandled::Relay(t) => { /* send t.payload from the relay socket t.source to t.destination */ }
+///     _ => {}
+/// }
+/// while let Some(t) = server.poll_transmit() { /* send t from t.source to t.destination */ }
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct TurnServer<R> {
+    config: TurnServerConfig,
+    auth: LongTermAuth,
+    pool: RelayPool,
+    allocations: HashMap<AllocationId, Allocation>,
+    by_tuple: HashMap<FiveTuple, AllocationId>,
+    by_relay: HashMap<SocketAddr, AllocationId>,
+    per_user: HashMap<String, usize>,
+    timers: BTreeSet<(Instant, AllocationId)>,
+    next_id: u64,
+    transmits: VecDeque<(Transmit, Option<AllocationId>)>,
+    events: VecDeque<ServerEvent>,
+    stats: TurnServerStats,
+    scratch: Vec<u8>,
+    rng: R,
+}
+
+impl<R: RngCore + CryptoRng> TurnServer<R> {
+    /// A server set up at `now` by `config`; nonce secrets, reservation tokens and
+    /// indication transaction ids come from `rng`.
+    pub fn new(now: Instant, config: TurnServerConfig, mut rng: R) -> Self {
+        let auth = LongTermAuth::new(now, config.long_term.clone(), &mut rng);
+        Self {
+            pool: RelayPool::new(&config.relay_addresses),
+            auth,
+            config,
+            allocations: HashMap::new(),
+            by_tuple: HashMap::new(),
+            by_relay: HashMap::new(),
+            per_user: HashMap::new(),
+            timers: BTreeSet::new(),
+            next_id: 1,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: TurnServerStats::default(),
+            scratch: Vec::new(),
+            rng,
+        }
+    }
+
+    /// Adds (or replaces) a long-term credential user (configuration only).
+    pub fn add_user(&mut self, username: &str, password: &str) -> Result<(), CredentialError> {
+        self.auth.add_user(username, password)
+    }
+
+    /// Removes a user; their allocations live on until they expire.
+    pub fn remove_user(&mut self, username: &str) -> bool {
+        self.auth.remove_user(username)
+    }
+
+    /// Offers a datagram (or, over TCP, one frame from the
+    /// [`StreamFramer`](crate::turn::StreamFramer)) a client sent over `tuple`.
+    pub fn handle_client_datagram<'a>(
+        &mut self,
+        now: Instant,
+        tuple: FiveTuple,
+        datagram: &'a [u8],
+    ) -> ServerHandled<'a> {
+        if is_channel_data(datagram) {
+            return self.relay_channel_data(now, tuple, datagram);
+        }
+        let Ok(message) = Message::parse(datagram) else {
+            return match datagram.first() {
+                Some(b) if b >> 6 == 0 => self.drop(DropReason::Malformed),
+                _ => ServerHandled::NotTurn,
+            };
+        };
+        if message.has_fingerprint() && message.verify_fingerprint().is_err() {
+            return self.drop(DropReason::Malformed);
+        }
+        match (message.class(), message.method()) {
+            (Class::Request, _) => {
+                self.handle_request(now, tuple, &message);
+                ServerHandled::Answered
+            }
+            (Class::Indication, Method::SEND) => self.relay_send_indication(now, tuple, &message),
+            _ => self.drop(DropReason::Unexpected),
+        }
+    }
+
+    /// Offers a datagram a peer sent to the relayed address `relay`, and encodes what the
+    /// client must get into `out` (ChannelData if a channel is bound, else a Data
+    /// indication): the zero-allocation path. `out` needs `data.len() + 4` bytes (+3 over
+    /// TCP) for ChannelData, `data.len() + 56` for an indication.
+    pub fn handle_peer_datagram_into<'b>(
+        &mut self,
+        now: Instant,
+        relay: SocketAddr,
+        peer: SocketAddr,
+        data: &[u8],
+        out: &'b mut [u8],
+    ) -> PeerHandled<'b> {
+        let Some(allocation) = self
+            .by_relay
+            .get(&relay)
+            .and_then(|id| self.allocations.get(id))
+        else {
+            self.stats.dropped += 1;
+            return PeerHandled::Dropped(DropReason::NoAllocation);
+        };
+        if !allocation.has_permission(now, peer.ip()) {
+            self.stats.dropped += 1;
+            return PeerHandled::Dropped(DropReason::NoPermission);
+        }
+        let tuple = allocation.tuple;
+        let encoded = match allocation.channel_for_peer(now, peer) {
+            Some(channel) => {
+                let pad = tuple.transport.is_reliable();
+                encode_channel_data(channel, data, pad, out)
+                    .ok()
+                    .map(|n| &out[..n])
+            }
+            None => encode_data_indication(out, TransactionId::random(&mut self.rng), peer, data),
+        };
+        let Some(payload) = encoded else {
+            self.stats.dropped += 1;
+            return PeerHandled::Dropped(DropReason::BufferTooSmall);
+        };
+        self.stats.relayed_to_clients += 1;
+        PeerHandled::Relay(TransmitRef {
+            transport: tuple.transport,
+            source: tuple.server,
+            destination: tuple.client,
+            payload,
+        })
+    }
+
+    /// Like [`handle_peer_datagram_into`](Self::handle_peer_datagram_into), but queues the
+    /// result for [`poll_transmit`](Self::poll_transmit), within the allocation's
+    /// buffered-data bound.
+    pub fn handle_peer_datagram(
+        &mut self,
+        now: Instant,
+        relay: SocketAddr,
+        peer: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), DropReason> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.resize(data.len() + 64, 0);
+        let result = match self.handle_peer_datagram_into(now, relay, peer, data, &mut scratch) {
+            PeerHandled::Relay(t) => {
+                let transmit = Transmit {
+                    transport: t.transport,
+                    source: t.source,
+                    destination: t.destination,
+                    payload: Bytes::copy_from_slice(t.payload),
+                };
+                let id = self.by_relay.get(&relay).copied();
+                if self.enqueue(transmit, id) {
+                    Ok(())
+                } else {
+                    self.stats.relayed_to_clients -= 1;
+                    self.stats.dropped += 1;
+                    Err(DropReason::BufferFull)
+                }
+            }
+            PeerHandled::Dropped(reason) => Err(reason),
+        };
+        self.scratch = scratch;
+        result
+    }
+
+    /// Expires allocations, permissions, channels and port reservations whose time has
+    /// come.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.pool.expire(now);
+        while let Some(&(at, id)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, id));
+            let Some(allocation) = self.allocations.get_mut(&id) else {
+                continue;
+            };
+            allocation.scheduled = None;
+            if allocation.expires_at <= now {
+                self.delete(id, DeleteReason::Expired);
+            } else {
+                allocation.expire(now);
+                self.reschedule(now, id);
+            }
+        }
+    }
+
+    /// The next response or queued relay datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        let (transmit, id) = self.transmits.pop_front()?;
+        if let Some(a) = id.and_then(|id| self.allocations.get_mut(&id)) {
+            a.queued_bytes = a.queued_bytes.saturating_sub(transmit.payload.len());
+        }
+        Some(transmit)
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let allocations = self.timers.first().map(|(at, _)| *at);
+        [allocations, self.pool.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// How many allocations exist.
+    pub fn allocation_count(&self) -> usize {
+        self.allocations.len()
+    }
+
+    /// The allocation reached by `tuple`, if any.
+    pub fn allocation_by_tuple(&self, tuple: &FiveTuple) -> Option<AllocationId> {
+        self.by_tuple.get(tuple).copied()
+    }
+
+    /// When allocation `id` expires, unless refreshed.
+    pub fn expires_at(&self, id: AllocationId) -> Option<Instant> {
+        self.allocations.get(&id).map(|a| a.expires_at)
+    }
+
+    /// Installed permissions and live channels of allocation `id` at `now`.
+    pub fn peer_counts(&self, now: Instant, id: AllocationId) -> Option<(usize, usize)> {
+        self.allocations.get(&id).map(|a| a.counts(now))
+    }
+
+    /// Relay addresses not in use or reserved.
+    pub fn free_relay_addresses(&self) -> usize {
+        self.pool.free()
+    }
+
+    /// Counters.
+    pub const fn stats(&self) -> &TurnServerStats {
+        &self.stats
+    }
+
+    /// The configuration.
+    pub const fn config(&self) -> &TurnServerConfig {
+        &self.config
+    }
+
+    /// ChannelData from a client (RFC 8656 §12.5): relayed to the bound peer, borrowed.
+    fn relay_channel_data<'a>(
+        &mut self,
+        now: Instant,
+        tuple: FiveTuple,
+        datagram: &'a [u8],
+    ) -> ServerHandled<'a> {
+        let Ok(channel_data) = ChannelData::parse(datagram) else {
+            return self.drop(DropReason::Malformed);
+        };
+        let Some(allocation) = self
+            .by_tuple
+            .get(&tuple)
+            .and_then(|id| self.allocations.get(id))
+        else {
+            return self.drop(DropReason::NoAllocation);
+        };
+        let Some(peer) = allocation.channel_peer(now, channel_data.channel()) else {
+            return self.drop(DropReason::UnknownChannel);
+        };
+        let Some(relay) = allocation.relay_for(peer.ip()) else {
+            return self.drop(DropReason::PeerDenied);
+        };
+        self.stats.relayed_to_peers += 1;
+        ServerHandled::Relay(TransmitRef {
+            transport: TransportProtocol::Udp,
+            source: relay,
+            destination: peer,
+            payload: channel_data.data(),
+        })
+    }
+
+    /// A Send indication (RFC 8656 §10.2): relayed if the peer has a permission.
+    fn relay_send_indication<'a>(
+        &mut self,
+        now: Instant,
+        tuple: FiveTuple,
+        message: &Message<'a>,
+    ) -> ServerHandled<'a> {
+        let peer = message.get::<XorPeerAddress>().and_then(Result::ok);
+        let data = message.get::<Data<'a>>().and_then(Result::ok);
+        let (Some(XorPeerAddress(peer)), Some(Data(data))) = (peer, data) else {
+            return self.drop(DropReason::Malformed);
+        };
+        let Some(allocation) = self
+            .by_tuple
+            .get(&tuple)
+            .and_then(|id| self.allocations.get(id))
+        else {
+            return self.drop(DropReason::NoAllocation);
+        };
+        if !allocation.has_permission(now, peer.ip()) {
+            return self.drop(DropReason::NoPermission);
+        }
+        let relay = allocation.relay_for(peer.ip());
+        let Some(relay) = relay.filter(|_| self.config.peer_filter.is_allowed(peer.ip())) else {
+            return self.drop(DropReason::PeerDenied);
+        };
+        self.stats.relayed_to_peers += 1;
+        ServerHandled::Relay(TransmitRef {
+            transport: TransportProtocol::Udp,
+            source: relay,
+            destination: peer,
+            payload: data,
+        })
+    }
+
+    fn drop<'a>(&mut self, reason: DropReason) -> ServerHandled<'a> {
+        self.stats.dropped += 1;
+        ServerHandled::Dropped(reason)
+    }
+
+    /// Queues a transmit within the queue bound and the allocation's buffered-data bound.
+    fn enqueue(&mut self, transmit: Transmit, id: Option<AllocationId>) -> bool {
+        if self.transmits.len() >= self.config.max_queued_transmits {
+            return false;
+        }
+        if let Some(a) = id.and_then(|id| self.allocations.get_mut(&id)) {
+            let len = transmit.payload.len();
+            if a.queued_bytes + len > self.config.max_buffered_per_allocation {
+                return false;
+            }
+            a.queued_bytes += len;
+        }
+        self.transmits.push_back((transmit, id));
+        true
+    }
+
+    fn push_event(&mut self, event: ServerEvent) {
+        if self.events.len() >= MAX_EVENTS {
+            self.stats.events_dropped += 1;
+        } else {
+            self.events.push_back(event);
+        }
+    }
+
+    /// Puts allocation `id` under its earliest deadline.
+    fn reschedule(&mut self, now: Instant, id: AllocationId) {
+        let Some(allocation) = self.allocations.get_mut(&id) else {
+            return;
+        };
+        if let Some(old) = allocation.scheduled.take() {
+            self.timers.remove(&(old, id));
+        }
+        let at = allocation.next_deadline(now);
+        allocation.scheduled = Some(at);
+        self.timers.insert((at, id));
+    }
+
+    /// Removes allocation `id` and gives its addresses back.
+    fn delete(&mut self, id: AllocationId, reason: DeleteReason) {
+        let Some(allocation) = self.allocations.remove(&id) else {
+            return;
+        };
+        if let Some(at) = allocation.scheduled {
+            self.timers.remove(&(at, id));
+        }
+        self.by_tuple.remove(&allocation.tuple);
+        for relayed in allocation.relayed_addresses() {
+            self.by_relay.remove(&relayed);
+            self.pool.release(relayed);
+        }
+        if let Some(count) = self.per_user.get_mut(&allocation.username) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_user.remove(&allocation.username);
+            }
+        }
+        self.push_event(ServerEvent::AllocationDeleted { id, reason });
+    }
+}
+
+/// Writes a Data indication (RFC 8656 §10.3) into `out`.
+fn encode_data_indication<'b>(
+    out: &'b mut [u8],
+    id: TransactionId,
+    peer: SocketAddr,
+    data: &[u8],
+) -> Option<&'b [u8]> {
+    let message_type = MessageType::new(Method::DATA, Class::Indication);
+    let mut b = MessageBuilder::new(out, message_type, id).ok()?;
+    b.add(&XorPeerAddress(peer)).ok()?;
+    b.add(&Data(data)).ok()?;
+    Some(b.finish())
+}
+
+/// A response under construction.
+type Response = MessageBuilder<BytesMut>;
+
+#[cfg(test)]
+mod tests;

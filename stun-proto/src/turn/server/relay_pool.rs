@@ -1,0 +1,200 @@
+//! The relayed transport addresses a TURN server hands out (RFC 8656 §7.2: "the server
+//! allocates a relayed transport address"), taken from a pool the caller provides: the caller
+//! owns one socket per address, so the machine never opens one. EVEN-PORT (§7.2, §18.7) asks
+//! for an even port and, with the R bit, reserves the next port for 30 s under a
+//! RESERVATION-TOKEN that a later Allocate redeems.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::attribute::{AddressFamily, ReservationToken};
+
+/// How long a port reserved by EVEN-PORT's R bit is held (RFC 8656 §7.2: "approximately
+/// 30 seconds").
+pub const RESERVATION_LIFETIME: Duration = Duration::from_secs(30);
+
+/// Where one address of the pool stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Free,
+    InUse,
+    Reserved {
+        token: ReservationToken,
+        expires_at: Instant,
+    },
+}
+
+/// Why no address could be taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PoolError {
+    /// The pool holds no address of the family (440).
+    FamilyNotSupported,
+    /// Every address of the family is in use (508).
+    Exhausted,
+    /// No reservation has this token (508: RFC 8656 §7.2, "insufficient capacity").
+    UnknownToken,
+}
+
+/// The caller's relay addresses and which are in use.
+#[derive(Clone, Debug)]
+pub(super) struct RelayPool {
+    slots: Vec<(SocketAddr, Slot)>,
+}
+
+impl RelayPool {
+    pub(super) fn new(addresses: &[SocketAddr]) -> Self {
+        let mut slots: Vec<_> = addresses.iter().map(|a| (*a, Slot::Free)).collect();
+        slots.sort_by_key(|(a, _)| *a);
+        slots.dedup_by_key(|(a, _)| *a);
+        Self { slots }
+    }
+
+    /// Takes a free address of `family`; with `even`, one with an even port; with
+    /// `reserve`, also reserves the next port under `token`.
+    pub(super) fn take(
+        &mut self,
+        now: Instant,
+        family: AddressFamily,
+        even: bool,
+        reserve: Option<ReservationToken>,
+    ) -> Result<SocketAddr, PoolError> {
+        if !self
+            .slots
+            .iter()
+            .any(|(a, _)| AddressFamily::of(&a.ip()) == family)
+        {
+            return Err(PoolError::FamilyNotSupported);
+        }
+        let candidate = self.slots.iter().position(|(a, slot)| {
+            *slot == Slot::Free
+                && AddressFamily::of(&a.ip()) == family
+                && (!even || a.port() % 2 == 0)
+                && (reserve.is_none() || self.next_port_free(*a).is_some())
+        });
+        let index = candidate.ok_or(PoolError::Exhausted)?;
+        let (address, slot) = &mut self.slots[index];
+        *slot = Slot::InUse;
+        let address = *address;
+        if let (Some(token), Some(next)) = (reserve, self.next_port_free(address)) {
+            self.slots[next].1 = Slot::Reserved {
+                token,
+                expires_at: now + RESERVATION_LIFETIME,
+            };
+        }
+        Ok(address)
+    }
+
+    /// Takes the address reserved under `token`.
+    pub(super) fn redeem(&mut self, token: ReservationToken) -> Result<SocketAddr, PoolError> {
+        let found = self
+            .slots
+            .iter_mut()
+            .find(|(_, slot)| matches!(slot, Slot::Reserved { token: t, .. } if *t == token));
+        let (address, slot) = found.ok_or(PoolError::UnknownToken)?;
+        *slot = Slot::InUse;
+        Ok(*address)
+    }
+
+    /// Gives an address back.
+    pub(super) fn release(&mut self, address: SocketAddr) {
+        if let Some((_, slot)) = self.slots.iter_mut().find(|(a, _)| *a == address) {
+            *slot = Slot::Free;
+        }
+    }
+
+    /// Frees reservations whose 30 s are over.
+    pub(super) fn expire(&mut self, now: Instant) {
+        for (_, slot) in &mut self.slots {
+            if matches!(slot, Slot::Reserved { expires_at, .. } if *expires_at <= now) {
+                *slot = Slot::Free;
+            }
+        }
+    }
+
+    /// The earliest reservation expiry.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter_map(|(_, slot)| match slot {
+                Slot::Reserved { expires_at, .. } => Some(*expires_at),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Free addresses.
+    pub(super) fn free(&self) -> usize {
+        self.slots.iter().filter(|(_, s)| *s == Slot::Free).count()
+    }
+
+    /// The index of `address`'s port + 1 on the same IP, if it is free.
+    fn next_port_free(&self, address: SocketAddr) -> Option<usize> {
+        let next = SocketAddr::new(address.ip(), address.port().checked_add(1)?);
+        self.slots
+            .iter()
+            .position(|(a, slot)| *a == next && *slot == Slot::Free)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::t0;
+
+    fn pool(ports: &[u16]) -> RelayPool {
+        let addresses: Vec<SocketAddr> = ports
+            .iter()
+            .map(|p| SocketAddr::from(([192, 0, 2, 1], *p)))
+            .collect();
+        RelayPool::new(&addresses)
+    }
+
+    #[test]
+    fn even_ports_and_reservations_follow_rfc_8656_section_7_2() {
+        let now = t0();
+        let mut pool = pool(&[5001, 5002, 5003, 5004]);
+        let token = ReservationToken([1; 8]);
+        let a = pool
+            .take(now, AddressFamily::Ipv4, true, Some(token))
+            .unwrap();
+        assert_eq!(a.port(), 5002);
+        // 5003 is reserved: only 5001 and 5004 are free.
+        assert_eq!(pool.free(), 2);
+        assert_eq!(pool.next_deadline(), Some(now + RESERVATION_LIFETIME));
+        assert_eq!(pool.redeem(token).unwrap().port(), 5003);
+        assert_eq!(pool.redeem(token), Err(PoolError::UnknownToken));
+        assert_eq!(
+            pool.take(now, AddressFamily::Ipv6, false, None),
+            Err(PoolError::FamilyNotSupported)
+        );
+        assert_eq!(
+            pool.take(now, AddressFamily::Ipv4, true, None)
+                .unwrap()
+                .port(),
+            5004
+        );
+        assert_eq!(
+            pool.take(now, AddressFamily::Ipv4, true, None),
+            Err(PoolError::Exhausted)
+        );
+    }
+
+    #[test]
+    fn reservations_lapse_after_30_s() {
+        let now = t0();
+        let mut pool = pool(&[5002, 5003]);
+        pool.take(
+            now,
+            AddressFamily::Ipv4,
+            true,
+            Some(ReservationToken([2; 8])),
+        )
+        .unwrap();
+        assert_eq!(pool.free(), 0);
+        pool.expire(now + Duration::from_secs(29));
+        assert_eq!(pool.free(), 0);
+        pool.expire(now + RESERVATION_LIFETIME);
+        assert_eq!(pool.free(), 1);
+        assert_eq!(pool.next_deadline(), None);
+    }
+}

@@ -1,0 +1,509 @@
+//! The server's request handling: long-term authentication first (RFC 8489 §9.2.4, through
+//! [`LongTermAuth`](crate::long_term::LongTermAuth)), then Allocate (RFC 8656 §7.2), Refresh
+//! (§8.2), CreatePermission (§9.2) and ChannelBind (§11.2), each check in the order its
+//! section lists, and the one place that maps a refusal to its error code:
+//!
+//! | fault | code |
+//! | --- | --- |
+//! | missing or malformed attribute, bad channel number, channel conflict, conflicting family or token attributes | 400 |
+//! | unknown comprehension-required attribute, DONT-FRAGMENT unsupported | 420 |
+//! | 5-tuple already allocated (not a retransmission), or no allocation | 437 |
+//! | another user's allocation | 441 |
+//! | REQUESTED-TRANSPORT not UDP | 442 |
+//! | relayed family not offered | 440 |
+//! | peer of a family the allocation does not relay | 443 |
+//! | peer denied by the filter | 403 |
+//! | user quota | 486 |
+//! | no relay address, total allocations, full permission/channel table, unknown token | 508 |
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use rand_core::{CryptoRng, RngCore};
+
+use super::allocation::{Allocation, AllocationId, BindError};
+use super::relay_pool::PoolError;
+use super::{FiveTuple, Response, ServerEvent, TurnServer};
+use crate::attribute::{
+    AdditionalAddressFamily, AddressErrorCode, AddressFamily, AttributeType, ChannelNumber,
+    DecodeAttribute, DontFragment, ErrorCode, EvenPort, Lifetime, RequestedAddressFamily,
+    RequestedTransport, ReservationToken, Software, UnknownAttributes, XorMappedAddress,
+    XorPeerAddress, XorRelayedAddress,
+};
+use crate::builder::{BuildError, MessageBuilder};
+use crate::credentials::IntegrityKey;
+use crate::header::{Class, Method};
+use crate::message::{IntegrityAlgorithm, Message};
+use crate::transmit::Transmit;
+use crate::turn::channel_data::CHANNEL_NUMBERS;
+
+/// The most unknown attributes listed in a 420.
+const MAX_UNKNOWN: usize = 8;
+
+/// The authenticated user of a request, and how to sign the answer.
+#[derive(Clone, Debug)]
+pub(super) struct Signer {
+    username: String,
+    key: IntegrityKey,
+    integrity: IntegrityAlgorithm,
+}
+
+impl Signer {
+    fn sign(&self, b: &mut Response) -> Result<(), BuildError> {
+        match self.integrity {
+            IntegrityAlgorithm::Sha1 => b.add_message_integrity(&self.key)?,
+            IntegrityAlgorithm::Sha256 => b.add_message_integrity_sha256(&self.key)?,
+        };
+        Ok(())
+    }
+}
+
+/// A refusal: the error code, and what the error response carries besides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    Code(u16),
+    UnknownAttributes([AttributeType; MAX_UNKNOWN], usize),
+}
+
+impl Refusal {
+    const fn code(&self) -> u16 {
+        match self {
+            Refusal::Code(code) => *code,
+            Refusal::UnknownAttributes(..) => ErrorCode::UNKNOWN_ATTRIBUTE,
+        }
+    }
+}
+
+const BAD_REQUEST: Refusal = Refusal::Code(ErrorCode::BAD_REQUEST);
+const ALLOCATION_MISMATCH: Refusal = Refusal::Code(ErrorCode::ALLOCATION_MISMATCH);
+
+/// Reads an optional attribute; a malformed one is a 400.
+fn optional<'a, A: DecodeAttribute<'a>>(message: &Message<'a>) -> Result<Option<A>, Refusal> {
+    message.get::<A>().transpose().map_err(|_| BAD_REQUEST)
+}
+
+impl<R: RngCore + CryptoRng> TurnServer<R> {
+    /// Authenticates a request and dispatches it by method.
+    pub(super) fn handle_request(&mut self, now: Instant, tuple: FiveTuple, message: &Message<'_>) {
+        self.stats.requests += 1;
+        let signer = match self.auth.authenticate(now, tuple.client, message) {
+            Ok(a) => Signer {
+                username: a.username.to_owned(),
+                key: a.key.clone(),
+                integrity: a.integrity,
+            },
+            Err(rejection) => {
+                self.stats.errors += 1;
+                let mut b = self.response(message, Class::Error);
+                let written = self
+                    .auth
+                    .write_rejection(now, tuple.client, rejection, &mut b);
+                if written.is_ok() {
+                    self.finish(tuple, b, None);
+                }
+                return;
+            }
+        };
+        let mut unknown = [AttributeType::new(0); MAX_UNKNOWN];
+        let mut count = 0;
+        for attribute in message.unknown_comprehension_required().take(MAX_UNKNOWN) {
+            unknown[count] = attribute;
+            count += 1;
+        }
+        let result = if count > 0 {
+            Err(Refusal::UnknownAttributes(unknown, count))
+        } else {
+            match message.method() {
+                Method::ALLOCATE => self.allocate(now, tuple, message, &signer),
+                Method::REFRESH => self.refresh(now, tuple, message, &signer),
+                Method::CREATE_PERMISSION => self.create_permission(now, tuple, message, &signer),
+                Method::CHANNEL_BIND => self.channel_bind(now, tuple, message, &signer),
+                _ => Err(BAD_REQUEST),
+            }
+        };
+        if let Err(refusal) = result {
+            self.refuse(tuple, message, &signer, refusal);
+        }
+    }
+
+    /// Allocate (RFC 8656 §7.2).
+    fn allocate(
+        &mut self,
+        now: Instant,
+        tuple: FiveTuple,
+        message: &Message<'_>,
+        signer: &Signer,
+    ) -> Result<(), Refusal> {
+        if let Some(&id) = self.by_tuple.get(&tuple) {
+            // A retransmitted Allocate gets the same success again; anything else is 437.
+            let allocation = &self.allocations[&id];
+            if allocation.allocate_id != message.transaction_id() {
+                return Err(ALLOCATION_MISMATCH);
+            }
+            let transmit = Transmit {
+                transport: tuple.transport,
+                source: tuple.server,
+                destination: tuple.client,
+                payload: allocation.allocate_response.clone(),
+            };
+            self.enqueue(transmit, None);
+            return Ok(());
+        }
+        match optional::<RequestedTransport>(message)? {
+            None => return Err(BAD_REQUEST),
+            Some(t) if t != RequestedTransport::UDP => {
+                return Err(Refusal::Code(ErrorCode::UNSUPPORTED_TRANSPORT));
+            }
+            Some(_) => {}
+        }
+        if message.has(DontFragment::TYPE) && !self.config.dont_fragment {
+            let mut unknown = [AttributeType::new(0); MAX_UNKNOWN];
+            unknown[0] = DontFragment::TYPE;
+            return Err(Refusal::UnknownAttributes(unknown, 1));
+        }
+        let token = optional::<ReservationToken>(message)?;
+        let even_port = optional::<EvenPort>(message)?;
+        let family = match message.get::<RequestedAddressFamily>() {
+            None => None,
+            Some(Ok(f)) => Some(f.0),
+            Some(Err(_)) => return Err(Refusal::Code(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED)),
+        };
+        let additional = optional::<AdditionalAddressFamily>(message)?;
+        let conflicting = (token.is_some() && (even_port.is_some() || family.is_some()))
+            || (additional.is_some() && (even_port.is_some() || family.is_some()))
+            || additional.is_some_and(|a| a.0 != AddressFamily::Ipv6);
+        if conflicting {
+            return Err(BAD_REQUEST);
+        }
+        let user_count = self.per_user.get(&signer.username).copied().unwrap_or(0);
+        if user_count >= self.config.max_allocations_per_user {
+            return Err(Refusal::Code(ErrorCode::ALLOCATION_QUOTA_REACHED));
+        }
+        if self.allocations.len() >= self.config.max_allocations {
+            return Err(Refusal::Code(ErrorCode::INSUFFICIENT_CAPACITY));
+        }
+        let lifetime = self.allocate_lifetime(optional::<Lifetime>(message)?);
+
+        let reserve = even_port.filter(|e| e.reserve).map(|_| {
+            let mut token = [0u8; 8];
+            self.rng.fill_bytes(&mut token);
+            ReservationToken(token)
+        });
+        let taken = match token {
+            Some(token) => self.pool.redeem(token),
+            None => self.pool.take(
+                now,
+                family.unwrap_or(AddressFamily::Ipv4),
+                even_port.is_some(),
+                reserve,
+            ),
+        };
+        let relayed = taken.map_err(|e| match e {
+            PoolError::FamilyNotSupported => Refusal::Code(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED),
+            PoolError::Exhausted | PoolError::UnknownToken => {
+                Refusal::Code(ErrorCode::INSUFFICIENT_CAPACITY)
+            }
+        })?;
+        let (additional_relayed, additional_error) = match additional {
+            None => (None, None),
+            Some(_) => match self.pool.take(now, AddressFamily::Ipv6, false, None) {
+                Ok(a) => (Some(a), None),
+                Err(PoolError::FamilyNotSupported) => {
+                    (None, Some(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED))
+                }
+                Err(_) => (None, Some(ErrorCode::INSUFFICIENT_CAPACITY)),
+            },
+        };
+
+        let mut b = self.response(message, Class::Success);
+        let built = (|| -> Result<(), BuildError> {
+            b.add(&XorRelayedAddress(relayed))?;
+            if let Some(a) = additional_relayed {
+                b.add(&XorRelayedAddress(a))?;
+            }
+            if let Some(code) = additional_error.and_then(|c| ErrorCode::new(c).ok()) {
+                b.add(&AddressErrorCode::new(AddressFamily::Ipv6, code))?;
+            }
+            b.add(&Lifetime(seconds(lifetime)))?;
+            if let Some(token) = reserve {
+                b.add(&token)?;
+            }
+            b.add(&XorMappedAddress(tuple.client))?;
+            Ok(())
+        })();
+        if built.is_err() {
+            self.pool.release(relayed);
+            if let Some(a) = additional_relayed {
+                self.pool.release(a);
+            }
+            return Err(Refusal::Code(ErrorCode::SERVER_ERROR));
+        }
+        let Some(response) = self.finish(tuple, b, Some(signer)) else {
+            return Ok(());
+        };
+        let id = AllocationId(self.next_id);
+        self.next_id += 1;
+        let allocation = Allocation::new(
+            tuple,
+            signer.username.clone(),
+            relayed,
+            additional_relayed,
+            now + lifetime,
+            message.transaction_id(),
+            response,
+        );
+        self.allocations.insert(id, allocation);
+        self.by_tuple.insert(tuple, id);
+        self.by_relay.insert(relayed, id);
+        if let Some(a) = additional_relayed {
+            self.by_relay.insert(a, id);
+        }
+        *self.per_user.entry(signer.username.clone()).or_default() += 1;
+        self.reschedule(now, id);
+        self.push_event(ServerEvent::AllocationCreated {
+            id,
+            tuple,
+            username: signer.username.clone(),
+            relayed,
+            additional_relayed,
+        });
+        Ok(())
+    }
+
+    /// Refresh (RFC 8656 §8.2).
+    fn refresh(
+        &mut self,
+        now: Instant,
+        tuple: FiveTuple,
+        message: &Message<'_>,
+        signer: &Signer,
+    ) -> Result<(), Refusal> {
+        let id = self.owned_allocation(tuple, signer)?;
+        if let Some(family) = optional::<RequestedAddressFamily>(message)? {
+            let matches = self.allocations[&id]
+                .relayed_addresses()
+                .any(|r| AddressFamily::of(&r.ip()) == family.0);
+            if !matches {
+                return Err(Refusal::Code(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH));
+            }
+        }
+        let requested = optional::<Lifetime>(message)?;
+        let lifetime = match requested {
+            Some(Lifetime(0)) => Duration::ZERO,
+            Some(l) => l.as_duration().min(self.config.max_lifetime),
+            None => self.config.default_lifetime,
+        };
+        let mut b = self.response(message, Class::Success);
+        b.add(&Lifetime(seconds(lifetime)))
+            .map_err(|_| Refusal::Code(ErrorCode::SERVER_ERROR))?;
+        self.finish(tuple, b, Some(signer));
+        if lifetime.is_zero() {
+            self.delete(id, super::DeleteReason::Deallocated);
+        } else {
+            if let Some(a) = self.allocations.get_mut(&id) {
+                a.expires_at = now + lifetime;
+            }
+            self.reschedule(now, id);
+            self.push_event(ServerEvent::AllocationRefreshed { id, lifetime });
+        }
+        Ok(())
+    }
+
+    /// CreatePermission (RFC 8656 §9.2): all peers are checked before any is installed.
+    fn create_permission(
+        &mut self,
+        now: Instant,
+        tuple: FiveTuple,
+        message: &Message<'_>,
+        signer: &Signer,
+    ) -> Result<(), Refusal> {
+        let id = self.owned_allocation(tuple, signer)?;
+        let tid = message.transaction_id();
+        let mut peers = [None::<IpAddr>; 16];
+        let mut count = 0;
+        for raw in message
+            .attributes()
+            .filter(|a| a.attribute_type == AttributeType::XOR_PEER_ADDRESS)
+        {
+            let XorPeerAddress(peer) = raw.decode(&tid).map_err(|_| BAD_REQUEST)?;
+            let slot = peers.get_mut(count).ok_or(BAD_REQUEST)?;
+            *slot = Some(peer.ip());
+            count += 1;
+        }
+        if count == 0 {
+            return Err(BAD_REQUEST);
+        }
+        let allocation = &self.allocations[&id];
+        for ip in peers.iter().flatten() {
+            self.check_peer(allocation, *ip)?;
+            if !allocation.permission_fits(*ip, self.config.max_permissions) {
+                return Err(Refusal::Code(ErrorCode::INSUFFICIENT_CAPACITY));
+            }
+        }
+        let mut created = [None::<IpAddr>; 16];
+        if let Some(a) = self.allocations.get_mut(&id) {
+            for (ip, slot) in peers.iter().flatten().zip(created.iter_mut()) {
+                if a.install_permission(now, *ip) {
+                    *slot = Some(*ip);
+                }
+            }
+        }
+        for peer in created.into_iter().flatten() {
+            self.push_event(ServerEvent::PermissionCreated { id, peer });
+        }
+        self.reschedule(now, id);
+        let b = self.response(message, Class::Success);
+        self.finish(tuple, b, Some(signer));
+        Ok(())
+    }
+
+    /// ChannelBind (RFC 8656 §11.2).
+    fn channel_bind(
+        &mut self,
+        now: Instant,
+        tuple: FiveTuple,
+        message: &Message<'_>,
+        signer: &Signer,
+    ) -> Result<(), Refusal> {
+        let id = self.owned_allocation(tuple, signer)?;
+        let Some(ChannelNumber(channel)) = optional::<ChannelNumber>(message)? else {
+            return Err(BAD_REQUEST);
+        };
+        if !CHANNEL_NUMBERS.contains(&channel) {
+            return Err(BAD_REQUEST);
+        }
+        let Some(XorPeerAddress(peer)) = optional::<XorPeerAddress>(message)? else {
+            return Err(BAD_REQUEST);
+        };
+        let allocation = &self.allocations[&id];
+        self.check_peer(allocation, peer.ip())?;
+        allocation
+            .check_channel(channel, peer, self.config.max_channels)
+            .map_err(|e| match e {
+                BindError::Conflict => BAD_REQUEST,
+                BindError::Full => Refusal::Code(ErrorCode::INSUFFICIENT_CAPACITY),
+            })?;
+        if !allocation.permission_fits(peer.ip(), self.config.max_permissions) {
+            return Err(Refusal::Code(ErrorCode::INSUFFICIENT_CAPACITY));
+        }
+        let (new_channel, new_permission) = match self.allocations.get_mut(&id) {
+            Some(a) => (
+                a.bind_channel(now, channel, peer),
+                a.install_permission(now, peer.ip()),
+            ),
+            None => (false, false),
+        };
+        if new_permission {
+            self.push_event(ServerEvent::PermissionCreated {
+                id,
+                peer: peer.ip(),
+            });
+        }
+        if new_channel {
+            self.push_event(ServerEvent::ChannelBound { id, channel, peer });
+        }
+        self.reschedule(now, id);
+        let b = self.response(message, Class::Success);
+        self.finish(tuple, b, Some(signer));
+        Ok(())
+    }
+
+    /// The allocation of `tuple`, if `signer` owns it: 437 if none, 441 if another user's.
+    fn owned_allocation(&self, tuple: FiveTuple, signer: &Signer) -> Result<AllocationId, Refusal> {
+        let id = *self.by_tuple.get(&tuple).ok_or(ALLOCATION_MISMATCH)?;
+        if self.allocations[&id].username != signer.username {
+            return Err(Refusal::Code(ErrorCode::WRONG_CREDENTIALS));
+        }
+        Ok(id)
+    }
+
+    /// 443 for a peer of a family the allocation does not relay, 403 for a denied one.
+    fn check_peer(&self, allocation: &Allocation, ip: IpAddr) -> Result<(), Refusal> {
+        if allocation.relay_for(ip).is_none() {
+            return Err(Refusal::Code(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH));
+        }
+        if !self.config.peer_filter.is_allowed(ip) {
+            return Err(Refusal::Code(ErrorCode::FORBIDDEN));
+        }
+        Ok(())
+    }
+
+    /// The lifetime an Allocate gets (RFC 8656 §7.2): the request's, capped at the maximum,
+    /// and never below the default.
+    fn allocate_lifetime(&self, requested: Option<Lifetime>) -> Duration {
+        requested
+            .map_or(self.config.default_lifetime, |l| {
+                l.as_duration().min(self.config.max_lifetime)
+            })
+            .max(self.config.default_lifetime)
+    }
+
+    /// Sends the error response for `refusal`, signed (the request was authenticated).
+    fn refuse(
+        &mut self,
+        tuple: FiveTuple,
+        message: &Message<'_>,
+        signer: &Signer,
+        refusal: Refusal,
+    ) {
+        self.stats.errors += 1;
+        let mut b = self.response(message, Class::Error);
+        let built = (|| -> Result<(), BuildError> {
+            if let Ok(code) = ErrorCode::new(refusal.code()) {
+                b.add(&code)?;
+            }
+            if let Refusal::UnknownAttributes(types, count) = &refusal {
+                b.add(&UnknownAttributes::new(&types[..*count]))?;
+            }
+            Ok(())
+        })();
+        if built.is_ok() {
+            self.finish(tuple, b, Some(signer));
+        }
+    }
+
+    /// Starts a response to `message`.
+    fn response(&self, message: &Message<'_>, class: Class) -> Response {
+        // A growable buffer always takes a header: the fallback is never used.
+        match MessageBuilder::response_to(BytesMut::with_capacity(128), message, class) {
+            Ok(b) => b,
+            Err(_) => MessageBuilder::new_bytes(
+                message.message_type().with_class(class),
+                message.transaction_id(),
+            ),
+        }
+    }
+
+    /// Adds SOFTWARE, the integrity (if signed) and FINGERPRINT, and queues the response.
+    fn finish(
+        &mut self,
+        tuple: FiveTuple,
+        mut b: Response,
+        signer: Option<&Signer>,
+    ) -> Option<bytes::Bytes> {
+        if let Some(software) = self.config.software.as_deref() {
+            if let Ok(software) = Software::new(software) {
+                b.add(&software).ok()?;
+            }
+        }
+        if let Some(signer) = signer {
+            signer.sign(&mut b).ok()?;
+        }
+        b.add_fingerprint().ok()?;
+        let payload = b.into_bytes();
+        let transmit = Transmit {
+            transport: tuple.transport,
+            source: tuple.server,
+            destination: tuple.client,
+            payload: payload.clone(),
+        };
+        self.enqueue(transmit, None);
+        Some(payload)
+    }
+}
+
+/// A duration as whole LIFETIME seconds.
+fn seconds(d: Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,1145 @@
+//! The server against hand-built requests, every error path, and its timers at exact
+//! virtual times.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use super::*;
+use crate::attribute::{
+    AdditionalAddressFamily, AddressErrorCode, AddressFamily, AttributeType, ChannelNumber,
+    DecodeAttribute, DontFragment, ErrorCode, EvenPort, Lifetime, Nonce, PasswordAlgorithm,
+    RawAttribute, Realm, RequestedAddressFamily, RequestedTransport, ReservationToken,
+    UnknownAttributes, Username, XorMappedAddress, XorRelayedAddress,
+};
+use crate::credentials::IntegrityKey;
+use crate::test_support::{TestRng, t0, very_early};
+
+const LISTEN: &str = "192.0.2.1:3478";
+const CLIENT: &str = "198.51.100.7:50000";
+const PEER: &str = "203.0.113.5:7000";
+const REALM: &str = "example.org";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn relays() -> Vec<SocketAddr> {
+    [
+        "192.0.2.1:49152",
+        "192.0.2.1:49153",
+        "192.0.2.1:49154",
+        "[2001:db8::1]:49152",
+    ]
+    .iter()
+    .map(|s| addr(s))
+    .collect()
+}
+
+fn tuple_from(client: &str) -> FiveTuple {
+    FiveTuple {
+        transport: TransportProtocol::Udp,
+        client: addr(client),
+        server: addr(LISTEN),
+    }
+}
+
+fn tuple() -> FiveTuple {
+    tuple_from(CLIENT)
+}
+
+fn server_with(now: Instant, f: impl FnOnce(&mut TurnServerConfig)) -> TurnServer<TestRng> {
+    let mut config = TurnServerConfig::new(REALM, relays());
+    f(&mut config);
+    let mut server = TurnServer::new(now, config, TestRng::new(3));
+    server.add_user("alice", "secret").unwrap();
+    server.add_user("bob", "hunter2").unwrap();
+    server
+}
+
+fn server(now: Instant) -> TurnServer<TestRng> {
+    server_with(now, |_| {})
+}
+
+fn key(user: &str, password: &str) -> IntegrityKey {
+    IntegrityKey::long_term(user, REALM, password, PasswordAlgorithm::Md5).unwrap()
+}
+
+/// A client's request, signed as `user` with `nonce` (or unsigned without one).
+struct Req {
+    method: Method,
+    id: [u8; 12],
+    user: (&'static str, &'static str),
+    nonce: Option<String>,
+}
+
+impl Req {
+    fn new(method: Method, nonce: &str) -> Self {
+        Self {
+            method,
+            id: [1; 12],
+            user: ("alice", "secret"),
+            nonce: Some(nonce.to_owned()),
+        }
+    }
+
+    fn build(&self, add: impl FnOnce(&mut MessageBuilder<BytesMut>)) -> Bytes {
+        let message_type = MessageType::new(self.method, Class::Request);
+        let mut b = MessageBuilder::new_bytes(message_type, self.id.into());
+        add(&mut b);
+        if let Some(nonce) = &self.nonce {
+            b.add(&Username::new(self.user.0).unwrap()).unwrap();
+            b.add(&Realm::new(REALM).unwrap()).unwrap();
+            b.add(&Nonce::new(nonce).unwrap()).unwrap();
+            b.add_message_integrity(&key(self.user.0, self.user.1))
+                .unwrap();
+        }
+        b.add_fingerprint().unwrap();
+        b.into_bytes()
+    }
+}
+
+fn udp(b: &mut MessageBuilder<BytesMut>) {
+    b.add(&RequestedTransport::UDP).unwrap();
+}
+
+/// Sends `request` over `tuple` and returns the response.
+fn exchange(s: &mut TurnServer<TestRng>, now: Instant, tuple: FiveTuple, request: &[u8]) -> Bytes {
+    assert_eq!(
+        s.handle_client_datagram(now, tuple, request),
+        ServerHandled::Answered
+    );
+    let t = s.poll_transmit().expect("a response");
+    assert_eq!((t.source, t.destination), (tuple.server, tuple.client));
+    assert!(s.poll_transmit().is_none());
+    t.payload
+}
+
+/// The response's error code, 0 for a success.
+fn code(response: &[u8]) -> u16 {
+    let m = Message::parse(response).unwrap();
+    match m.class() {
+        Class::Success => 0,
+        _ => m.get::<ErrorCode>().unwrap().unwrap().code(),
+    }
+}
+
+fn nonce(s: &mut TurnServer<TestRng>, now: Instant) -> String {
+    let mut req = Req::new(Method::ALLOCATE, "");
+    req.nonce = None;
+    req.id = [9; 12];
+    let response = exchange(s, now, tuple(), &req.build(udp));
+    let m = Message::parse(&response).unwrap();
+    m.get::<Nonce>().unwrap().unwrap().as_str().to_owned()
+}
+
+/// An allocation for `tuple()`; returns the nonce and the relayed address.
+fn allocate(s: &mut TurnServer<TestRng>, now: Instant) -> (String, SocketAddr) {
+    let nonce = nonce(s, now);
+    let response = exchange(
+        s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(udp),
+    );
+    assert_eq!(code(&response), 0);
+    let m = Message::parse(&response).unwrap();
+    let relayed = m.get::<XorRelayedAddress>().unwrap().unwrap().0;
+    while s.poll_event().is_some() {}
+    (nonce, relayed)
+}
+
+fn permit(s: &mut TurnServer<TestRng>, now: Instant, nonce: &str, peer: SocketAddr) -> u16 {
+    let mut req = Req::new(Method::CREATE_PERMISSION, nonce);
+    req.id = [2; 12];
+    let request = req.build(|b| {
+        b.add(&XorPeerAddress(peer)).unwrap();
+    });
+    code(&exchange(s, now, tuple(), &request))
+}
+
+fn bind(
+    s: &mut TurnServer<TestRng>,
+    now: Instant,
+    nonce: &str,
+    channel: u16,
+    peer: SocketAddr,
+) -> u16 {
+    let mut req = Req::new(Method::CHANNEL_BIND, nonce);
+    req.id = [3; 12];
+    let request = req.build(|b| {
+        b.add(&ChannelNumber(channel)).unwrap();
+        b.add(&XorPeerAddress(peer)).unwrap();
+    });
+    code(&exchange(s, now, tuple(), &request))
+}
+
+fn refresh(s: &mut TurnServer<TestRng>, now: Instant, nonce: &str, lifetime: Option<u32>) -> Bytes {
+    let mut req = Req::new(Method::REFRESH, nonce);
+    req.id = [4; 12];
+    let request = req.build(|b| {
+        if let Some(l) = lifetime {
+            b.add(&Lifetime(l)).unwrap();
+        }
+    });
+    exchange(s, now, tuple(), &request)
+}
+
+#[test]
+fn an_unauthenticated_allocate_is_challenged_and_changes_nothing() {
+    let now = t0();
+    let mut s = server(now);
+    let mut req = Req::new(Method::ALLOCATE, "");
+    req.nonce = None;
+    let response = exchange(&mut s, now, tuple(), &req.build(udp));
+    let m = Message::parse(&response).unwrap();
+    assert_eq!(code(&response), 401);
+    assert_eq!(m.get::<Realm>().unwrap().unwrap().as_str(), REALM);
+    assert!(m.has(Nonce::TYPE));
+    // A wrong password is another 401; a forged nonce a 438.
+    let nonce = nonce(&mut s, now);
+    let mut wrong = Req::new(Method::ALLOCATE, &nonce);
+    wrong.user = ("alice", "guess");
+    assert_eq!(
+        code(&exchange(&mut s, now, tuple(), &wrong.build(udp))),
+        401
+    );
+    let forged = Req::new(
+        Method::ALLOCATE,
+        "obMatJos2AAAA0000000000000000000000000000",
+    );
+    assert_eq!(
+        code(&exchange(&mut s, now, tuple(), &forged.build(udp))),
+        438
+    );
+    assert_eq!(s.allocation_count(), 0);
+    assert_eq!(s.poll_event(), None);
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn allocate_answers_with_relayed_mapped_and_lifetime() {
+    let now = t0();
+    let mut s = server(now);
+    let nonce = nonce(&mut s, now);
+    let response = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(udp),
+    );
+    let m = Message::parse(&response).unwrap();
+    assert_eq!(code(&response), 0);
+    m.verify_integrity(&key("alice", "secret")).unwrap();
+    assert_eq!(
+        m.get::<XorRelayedAddress>().unwrap().unwrap().0,
+        addr("192.0.2.1:49152")
+    );
+    assert_eq!(
+        m.get::<XorMappedAddress>().unwrap().unwrap().0,
+        addr(CLIENT)
+    );
+    assert_eq!(m.get::<Lifetime>().unwrap().unwrap(), Lifetime(600));
+    let Some(ServerEvent::AllocationCreated {
+        username, relayed, ..
+    }) = s.poll_event()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (username.as_str(), relayed),
+        ("alice", addr("192.0.2.1:49152"))
+    );
+    assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(600)));
+    // A retransmission gets the same answer; a new Allocate on the 5-tuple is 437.
+    let again = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(udp),
+    );
+    assert_eq!(again, response);
+    let mut other = Req::new(Method::ALLOCATE, &nonce);
+    other.id = [7; 12];
+    assert_eq!(
+        code(&exchange(&mut s, now, tuple(), &other.build(udp))),
+        437
+    );
+    assert_eq!(s.allocation_count(), 1);
+}
+
+#[test]
+fn allocate_lifetimes_are_clamped_to_default_and_maximum() {
+    let now = t0();
+    let mut s = server(now);
+    let nonce = nonce(&mut s, now);
+    for (asked, granted) in [(60, 600), (1200, 1200), (100_000, 3600)] {
+        let mut req = Req::new(Method::ALLOCATE, &nonce);
+        req.id = [asked as u8; 12];
+        let client = format!("198.51.100.7:{}", 40000 + asked % 1000);
+        let response = exchange(
+            &mut s,
+            now,
+            tuple_from(&client),
+            &req.build(|b| {
+                udp(b);
+                b.add(&Lifetime(asked)).unwrap();
+            }),
+        );
+        // The nonce was issued to CLIENT; other 5-tuples get 438 with one of their own.
+        let response = if code(&response) == 438 {
+            let m = Message::parse(&response).unwrap();
+            let fresh = m.get::<Nonce>().unwrap().unwrap().as_str().to_owned();
+            let mut req = Req::new(Method::ALLOCATE, &fresh);
+            req.id = [asked as u8 ^ 0xff; 12];
+            exchange(
+                &mut s,
+                now,
+                tuple_from(&client),
+                &req.build(|b| {
+                    udp(b);
+                    b.add(&Lifetime(asked)).unwrap();
+                }),
+            )
+        } else {
+            response
+        };
+        let m = Message::parse(&response).unwrap();
+        assert_eq!(
+            m.get::<Lifetime>().unwrap().unwrap(),
+            Lifetime(granted),
+            "{asked}"
+        );
+    }
+}
+
+#[test]
+fn allocate_error_paths() {
+    let now = t0();
+    let mut s = server(now);
+    let nonce = nonce(&mut s, now);
+    let ask = |s: &mut TurnServer<TestRng>, add: &dyn Fn(&mut MessageBuilder<BytesMut>)| {
+        let response = exchange(
+            s,
+            now,
+            tuple(),
+            &Req::new(Method::ALLOCATE, &nonce).build(add),
+        );
+        code(&response)
+    };
+    assert_eq!(ask(&mut s, &|_| {}), 400, "no REQUESTED-TRANSPORT");
+    assert_eq!(
+        ask(&mut s, &|b| {
+            b.add(&RequestedTransport::TCP).unwrap();
+        }),
+        442
+    );
+    assert_eq!(
+        ask(&mut s, &|b| {
+            udp(b);
+            b.add(&ReservationToken([1; 8])).unwrap();
+            b.add(&EvenPort { reserve: false }).unwrap();
+        }),
+        400,
+        "token with EVEN-PORT"
+    );
+    assert_eq!(
+        ask(&mut s, &|b| {
+            udp(b);
+            b.add(&RequestedAddressFamily(AddressFamily::Ipv6)).unwrap();
+            b.add(&AdditionalAddressFamily(AddressFamily::Ipv6))
+                .unwrap();
+        }),
+        400,
+        "both family attributes"
+    );
+    assert_eq!(
+        ask(&mut s, &|b| {
+            udp(b);
+            b.add(&AdditionalAddressFamily(AddressFamily::Ipv4))
+                .unwrap();
+        }),
+        400,
+        "ADDITIONAL-ADDRESS-FAMILY must be IPv6"
+    );
+    assert_eq!(
+        ask(&mut s, &|b| {
+            udp(b);
+            b.add(&ReservationToken([1; 8])).unwrap();
+        }),
+        508,
+        "unknown token"
+    );
+    assert_eq!(
+        ask(&mut s, &|b| {
+            udp(b);
+            b.add(&RawAttribute {
+                attribute_type: AttributeType::REQUESTED_ADDRESS_FAMILY,
+                value: &[3, 0, 0, 0],
+            })
+            .unwrap();
+        }),
+        440,
+        "unknown family"
+    );
+    // DONT-FRAGMENT is refused as unknown unless the caller can set DF.
+    let response = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(|b| {
+            udp(b);
+            b.add(&DontFragment).unwrap();
+        }),
+    );
+    assert_eq!(code(&response), 420);
+    let m = Message::parse(&response).unwrap();
+    let unknown: Vec<_> = m
+        .get::<UnknownAttributes>()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(unknown, vec![AttributeType::DONT_FRAGMENT]);
+    // An unknown comprehension-required attribute.
+    assert_eq!(
+        ask(&mut s, &|b| {
+            udp(b);
+            b.add(&RawAttribute {
+                attribute_type: AttributeType::new(0x7777),
+                value: &[],
+            })
+            .unwrap();
+        }),
+        420
+    );
+    // A method TURN does not define.
+    let response = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::new(0x0FF).unwrap(), &nonce).build(|_| {}),
+    );
+    assert_eq!(code(&response), 400);
+    assert_eq!(s.allocation_count(), 0);
+    assert_eq!(s.free_relay_addresses(), 4);
+}
+
+#[test]
+fn dont_fragment_is_accepted_when_configured() {
+    let now = t0();
+    let mut s = server_with(now, |c| c.dont_fragment = true);
+    let nonce = nonce(&mut s, now);
+    let response = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(|b| {
+            udp(b);
+            b.add(&DontFragment).unwrap();
+        }),
+    );
+    assert_eq!(code(&response), 0);
+}
+
+#[test]
+fn address_families_ipv6_and_dual_stack() {
+    let now = t0();
+    let mut s = server(now);
+    let nonce = nonce(&mut s, now);
+    let response = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(|b| {
+            udp(b);
+            b.add(&AdditionalAddressFamily(AddressFamily::Ipv6))
+                .unwrap();
+        }),
+    );
+    let m = Message::parse(&response).unwrap();
+    let tid = m.transaction_id();
+    let relayed: Vec<SocketAddr> = m
+        .attributes()
+        .filter(|a| a.attribute_type == AttributeType::XOR_RELAYED_ADDRESS)
+        .map(|a| a.decode::<XorRelayedAddress>(&tid).unwrap().0)
+        .collect();
+    assert_eq!(
+        relayed,
+        vec![addr("192.0.2.1:49152"), addr("[2001:db8::1]:49152")]
+    );
+    // A second dual-stack allocation finds no IPv6 address left: IPv4 only, with
+    // ADDRESS-ERROR-CODE 508 for IPv6.
+    let other = tuple_from("198.51.100.8:50000");
+    let mut req = Req::new(Method::ALLOCATE, "");
+    req.nonce = None;
+    let challenge = exchange(&mut s, now, other, &req.build(udp));
+    let fresh = Message::parse(&challenge)
+        .unwrap()
+        .get::<Nonce>()
+        .unwrap()
+        .unwrap()
+        .as_str()
+        .to_owned();
+    let response = exchange(
+        &mut s,
+        now,
+        other,
+        &Req::new(Method::ALLOCATE, &fresh).build(|b| {
+            udp(b);
+            b.add(&AdditionalAddressFamily(AddressFamily::Ipv6))
+                .unwrap();
+        }),
+    );
+    let m = Message::parse(&response).unwrap();
+    assert_eq!(code(&response), 0);
+    let error = m.get::<AddressErrorCode>().unwrap().unwrap();
+    assert_eq!(
+        (error.family, error.error().code()),
+        (AddressFamily::Ipv6, 508)
+    );
+    // IPv6 only, with no IPv6 left: 508; a pool without IPv6 at all: 440.
+    let v4_only = vec![addr("192.0.2.1:49152")];
+    let mut s = server_with(now, |c| c.relay_addresses = v4_only);
+    let nonce = self::nonce(&mut s, now);
+    let response = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(|b| {
+            udp(b);
+            b.add(&RequestedAddressFamily(AddressFamily::Ipv6)).unwrap();
+        }),
+    );
+    assert_eq!(code(&response), 440);
+}
+
+#[test]
+fn even_port_reserves_the_next_port_for_a_token() {
+    let now = t0();
+    let mut s = server_with(now, |c| {
+        c.relay_addresses = vec![
+            addr("192.0.2.1:50001"),
+            addr("192.0.2.1:50002"),
+            addr("192.0.2.1:50003"),
+        ]
+    });
+    let nonce = nonce(&mut s, now);
+    let response = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(|b| {
+            udp(b);
+            b.add(&EvenPort { reserve: true }).unwrap();
+        }),
+    );
+    let m = Message::parse(&response).unwrap();
+    assert_eq!(
+        m.get::<XorRelayedAddress>().unwrap().unwrap().0.port(),
+        50002
+    );
+    let token = m.get::<ReservationToken>().unwrap().unwrap();
+    assert_eq!(s.free_relay_addresses(), 1);
+    assert_eq!(s.poll_timeout(), Some(now + RESERVATION_LIFETIME));
+    // Another client redeems the token for port 50003.
+    let other = tuple_from("198.51.100.9:50000");
+    let mut req = Req::new(Method::ALLOCATE, "");
+    req.nonce = None;
+    let challenge = exchange(&mut s, now, other, &req.build(udp));
+    let fresh = Message::parse(&challenge)
+        .unwrap()
+        .get::<Nonce>()
+        .unwrap()
+        .unwrap()
+        .as_str()
+        .to_owned();
+    let response = exchange(
+        &mut s,
+        now,
+        other,
+        &Req::new(Method::ALLOCATE, &fresh).build(|b| {
+            udp(b);
+            b.add(&token).unwrap();
+        }),
+    );
+    let m = Message::parse(&response).unwrap();
+    assert_eq!(
+        m.get::<XorRelayedAddress>().unwrap().unwrap().0.port(),
+        50003
+    );
+}
+
+#[test]
+fn quotas_per_user_and_in_total() {
+    let now = t0();
+    let mut s = server_with(now, |c| c.max_allocations_per_user = 1);
+    allocate(&mut s, now);
+    let other = tuple_from("198.51.100.8:50000");
+    let mut req = Req::new(Method::ALLOCATE, "");
+    req.nonce = None;
+    let challenge = exchange(&mut s, now, other, &req.build(udp));
+    let fresh = Message::parse(&challenge)
+        .unwrap()
+        .get::<Nonce>()
+        .unwrap()
+        .unwrap()
+        .as_str()
+        .to_owned();
+    let response = exchange(
+        &mut s,
+        now,
+        other,
+        &Req::new(Method::ALLOCATE, &fresh).build(udp),
+    );
+    assert_eq!(code(&response), 486);
+    // Bob has his own quota, but the server's total is 1.
+    let mut s2 = server_with(now, |c| c.max_allocations = 1);
+    allocate(&mut s2, now);
+    let mut bob = Req::new(Method::ALLOCATE, &fresh);
+    bob.user = ("bob", "hunter2");
+    let challenge = exchange(&mut s2, now, other, &req.build(udp));
+    let fresh = Message::parse(&challenge)
+        .unwrap()
+        .get::<Nonce>()
+        .unwrap()
+        .unwrap()
+        .as_str()
+        .to_owned();
+    bob.nonce = Some(fresh);
+    assert_eq!(code(&exchange(&mut s2, now, other, &bob.build(udp))), 508);
+    // The pool running dry is 508 too.
+    let mut s3 = server_with(now, |c| c.relay_addresses = vec![addr("192.0.2.1:49152")]);
+    allocate(&mut s3, now);
+    let challenge = exchange(&mut s3, now, other, &req.build(udp));
+    let fresh = Message::parse(&challenge)
+        .unwrap()
+        .get::<Nonce>()
+        .unwrap()
+        .unwrap()
+        .as_str()
+        .to_owned();
+    bob.nonce = Some(fresh);
+    assert_eq!(code(&exchange(&mut s3, now, other, &bob.build(udp))), 508);
+}
+
+#[test]
+fn refresh_error_paths_and_lifetimes() {
+    let now = t0();
+    let mut s = server(now);
+    let nonce = nonce(&mut s, now);
+    assert_eq!(
+        code(&refresh(&mut s, now, &nonce, Some(600))),
+        437,
+        "no allocation"
+    );
+    allocate(&mut s, now);
+    let mut bob = Req::new(Method::REFRESH, &nonce);
+    bob.user = ("bob", "hunter2");
+    assert_eq!(
+        code(&exchange(&mut s, now, tuple(), &bob.build(|_| {}))),
+        441
+    );
+    let mut v6 = Req::new(Method::REFRESH, &nonce);
+    v6.id = [5; 12];
+    let request = v6.build(|b| {
+        b.add(&RequestedAddressFamily(AddressFamily::Ipv6)).unwrap();
+    });
+    assert_eq!(code(&exchange(&mut s, now, tuple(), &request)), 443);
+    let t1 = now + Duration::from_secs(100);
+    let response = refresh(&mut s, t1, &nonce, Some(100_000));
+    let m = Message::parse(&response).unwrap();
+    assert_eq!(m.get::<Lifetime>().unwrap().unwrap(), Lifetime(3600));
+    assert_eq!(
+        s.poll_event(),
+        Some(ServerEvent::AllocationRefreshed {
+            id: AllocationId(1),
+            lifetime: Duration::from_secs(3600)
+        })
+    );
+    assert_eq!(
+        s.expires_at(AllocationId(1)),
+        Some(t1 + Duration::from_secs(3600))
+    );
+    // LIFETIME 0 deletes the allocation and frees its address.
+    let response = refresh(&mut s, t1, &nonce, Some(0));
+    assert_eq!(code(&response), 0);
+    assert_eq!(
+        s.poll_event(),
+        Some(ServerEvent::AllocationDeleted {
+            id: AllocationId(1),
+            reason: DeleteReason::Deallocated
+        })
+    );
+    assert_eq!((s.allocation_count(), s.free_relay_addresses()), (0, 4));
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn allocations_expire_at_exactly_their_lifetime() {
+    let now = t0();
+    let mut s = server(now);
+    allocate(&mut s, now);
+    let end = now + Duration::from_secs(600);
+    s.handle_timeout(end - Duration::from_nanos(1));
+    assert_eq!(s.allocation_count(), 1);
+    s.handle_timeout(end);
+    assert_eq!(s.allocation_count(), 0);
+    assert_eq!(
+        s.poll_event(),
+        Some(ServerEvent::AllocationDeleted {
+            id: AllocationId(1),
+            reason: DeleteReason::Expired
+        })
+    );
+    assert_eq!(s.free_relay_addresses(), 4);
+}
+
+#[test]
+fn permission_error_paths() {
+    let now = t0();
+    let mut s = server(now);
+    let nonce = nonce(&mut s, now);
+    assert_eq!(permit(&mut s, now, &nonce, addr(PEER)), 437);
+    allocate(&mut s, now);
+    let mut empty = Req::new(Method::CREATE_PERMISSION, &nonce);
+    empty.id = [6; 12];
+    assert_eq!(
+        code(&exchange(&mut s, now, tuple(), &empty.build(|_| {}))),
+        400
+    );
+    for denied in ["127.0.0.1:9", "10.0.0.1:9", "192.168.0.1:9", "224.0.0.1:9"] {
+        assert_eq!(permit(&mut s, now, &nonce, addr(denied)), 403, "{denied}");
+    }
+    assert_eq!(permit(&mut s, now, &nonce, addr("[2001:db8::9]:9")), 443);
+    let mut bob = Req::new(Method::CREATE_PERMISSION, &nonce);
+    bob.user = ("bob", "hunter2");
+    let request = bob.build(|b| {
+        b.add(&XorPeerAddress(addr(PEER))).unwrap();
+    });
+    assert_eq!(code(&exchange(&mut s, now, tuple(), &request)), 441);
+    assert_eq!(s.peer_counts(now, AllocationId(1)), Some((0, 0)));
+    // The table bound: 508.
+    let mut s = server_with(now, |c| c.max_permissions = 1);
+    let (nonce, _) = allocate(&mut s, now);
+    assert_eq!(permit(&mut s, now, &nonce, addr("203.0.113.1:1")), 0);
+    assert_eq!(permit(&mut s, now, &nonce, addr("203.0.113.2:1")), 508);
+    assert_eq!(
+        permit(&mut s, now, &nonce, addr("203.0.113.1:2")),
+        0,
+        "a refresh fits"
+    );
+}
+
+#[test]
+fn loopback_peers_are_allowed_when_configured() {
+    let now = t0();
+    let mut s = server_with(now, |c| c.peer_filter = PeerFilter::allowing_loopback());
+    let (nonce, _) = allocate(&mut s, now);
+    assert_eq!(permit(&mut s, now, &nonce, addr("127.0.0.1:9")), 0);
+}
+
+#[test]
+fn permissions_relay_both_ways_for_300_s() {
+    let now = t0();
+    let mut s = server(now);
+    let (nonce, relayed) = allocate(&mut s, now);
+    let peer = addr(PEER);
+    let mut out = [0u8; 256];
+    // Before the permission: the peer is dropped, and so is the client's Send indication.
+    assert_eq!(
+        s.handle_peer_datagram_into(now, relayed, peer, b"early", &mut out),
+        PeerHandled::Dropped(DropReason::NoPermission)
+    );
+    let send = send_indication(peer, b"hello");
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), &send),
+        ServerHandled::Dropped(DropReason::NoPermission)
+    );
+    assert_eq!(permit(&mut s, now, &nonce, peer), 0);
+    assert_eq!(
+        s.poll_event(),
+        Some(ServerEvent::PermissionCreated {
+            id: AllocationId(1),
+            peer: peer.ip()
+        })
+    );
+    assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(300)));
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), &send),
+        ServerHandled::Relay(TransmitRef {
+            transport: TransportProtocol::Udp,
+            source: relayed,
+            destination: peer,
+            payload: b"hello",
+        })
+    );
+    // A peer on another port of the same IP is covered.
+    let t299 = now + Duration::from_secs(299);
+    let PeerHandled::Relay(t) =
+        s.handle_peer_datagram_into(t299, relayed, addr("203.0.113.5:9999"), b"back", &mut out)
+    else {
+        panic!()
+    };
+    assert_eq!((t.source, t.destination), (addr(LISTEN), addr(CLIENT)));
+    let m = Message::parse(t.payload).unwrap();
+    assert_eq!(
+        m.message_type(),
+        MessageType::new(Method::DATA, Class::Indication)
+    );
+    assert_eq!(
+        m.get::<XorPeerAddress>().unwrap().unwrap().0,
+        addr("203.0.113.5:9999")
+    );
+    assert_eq!(m.get::<Data>().unwrap().unwrap().0, b"back");
+    let t300 = now + Duration::from_secs(300);
+    s.handle_timeout(t300);
+    assert_eq!(
+        s.handle_peer_datagram_into(t300, relayed, peer, b"late", &mut out),
+        PeerHandled::Dropped(DropReason::NoPermission)
+    );
+    assert_eq!(s.peer_counts(t300, AllocationId(1)), Some((0, 0)));
+    assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(600)));
+}
+
+fn send_indication(peer: SocketAddr, data: &[u8]) -> Bytes {
+    let mut b = MessageBuilder::new_bytes(
+        MessageType::new(Method::SEND, Class::Indication),
+        [8; 12].into(),
+    );
+    b.add(&XorPeerAddress(peer)).unwrap();
+    b.add(&Data(data)).unwrap();
+    b.into_bytes()
+}
+
+#[test]
+fn channel_bind_error_paths() {
+    let now = t0();
+    let mut s = server(now);
+    let nonce = nonce(&mut s, now);
+    let peer = addr(PEER);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, peer), 437);
+    allocate(&mut s, now);
+    assert_eq!(bind(&mut s, now, &nonce, 0x3FFF, peer), 400);
+    assert_eq!(bind(&mut s, now, &nonce, 0x5000, peer), 400);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, addr("127.0.0.1:1")), 403);
+    assert_eq!(
+        bind(&mut s, now, &nonce, 0x4000, addr("[2001:db8::2]:1")),
+        443
+    );
+    let mut no_peer = Req::new(Method::CHANNEL_BIND, &nonce);
+    no_peer.id = [6; 12];
+    let request = no_peer.build(|b| {
+        b.add(&ChannelNumber(0x4000)).unwrap();
+    });
+    assert_eq!(code(&exchange(&mut s, now, tuple(), &request)), 400);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, peer), 0);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, peer), 0, "a refresh");
+    assert_eq!(
+        bind(&mut s, now, &nonce, 0x4000, addr("203.0.113.6:1")),
+        400
+    );
+    assert_eq!(bind(&mut s, now, &nonce, 0x4001, peer), 400);
+    let mut s = server_with(now, |c| c.max_channels = 1);
+    let (nonce, _) = allocate(&mut s, now);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, peer), 0);
+    assert_eq!(
+        bind(&mut s, now, &nonce, 0x4001, addr("203.0.113.6:1")),
+        508
+    );
+}
+
+#[test]
+fn channels_relay_both_ways_for_600_s_then_cool_down_for_300_s() {
+    let now = t0();
+    let mut s = server_with(now, |c| {
+        c.default_lifetime = Duration::from_secs(3600);
+        c.long_term.nonce_lifetime = Duration::from_secs(3600);
+    });
+    let (nonce, relayed) = allocate(&mut s, now);
+    let peer = addr(PEER);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4001, peer), 0);
+    let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert_eq!(
+        events,
+        vec![
+            ServerEvent::PermissionCreated {
+                id: AllocationId(1),
+                peer: peer.ip()
+            },
+            ServerEvent::ChannelBound {
+                id: AllocationId(1),
+                channel: 0x4001,
+                peer
+            },
+        ]
+    );
+    let data = b"\x40\x01\x00\x03abc";
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), data),
+        ServerHandled::Relay(TransmitRef {
+            transport: TransportProtocol::Udp,
+            source: relayed,
+            destination: peer,
+            payload: b"abc",
+        })
+    );
+    let mut out = [0u8; 64];
+    let PeerHandled::Relay(t) = s.handle_peer_datagram_into(now, relayed, peer, b"xyz", &mut out)
+    else {
+        panic!()
+    };
+    assert_eq!(t.payload, b"\x40\x01\x00\x03xyz");
+    // Unknown channel, unknown 5-tuple: dropped.
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), b"\x40\x02\x00\x00"),
+        ServerHandled::Dropped(DropReason::UnknownChannel)
+    );
+    assert_eq!(
+        s.handle_client_datagram(now, tuple_from("198.51.100.99:1"), data),
+        ServerHandled::Dropped(DropReason::NoAllocation)
+    );
+    // Keep the permission alive past 600 s; the channel itself lapses at 600 s.
+    for t in [250, 500] {
+        assert_eq!(
+            permit(&mut s, now + Duration::from_secs(t), &nonce, peer),
+            0
+        );
+    }
+    let t600 = now + Duration::from_secs(600);
+    s.handle_timeout(t600);
+    assert_eq!(
+        s.handle_client_datagram(t600, tuple(), data),
+        ServerHandled::Dropped(DropReason::UnknownChannel)
+    );
+    let PeerHandled::Relay(t) = s.handle_peer_datagram_into(t600, relayed, peer, b"xyz", &mut out)
+    else {
+        panic!()
+    };
+    assert!(Message::parse(t.payload).is_ok(), "a Data indication again");
+    // Cooling down: the number cannot go to another peer until 900 s, the same peer can.
+    let other = addr("203.0.113.6:1");
+    assert_eq!(bind(&mut s, t600, &nonce, 0x4001, other), 400);
+    assert_eq!(
+        s.poll_timeout(),
+        Some(now + Duration::from_secs(800)),
+        "the permission"
+    );
+    let t900 = now + Duration::from_secs(900);
+    assert_eq!(
+        permit(&mut s, now + Duration::from_secs(750), &nonce, peer),
+        0
+    );
+    s.handle_timeout(t900);
+    assert_eq!(bind(&mut s, t900, &nonce, 0x4001, other), 0);
+}
+
+#[test]
+fn buffered_data_per_allocation_is_bounded() {
+    let now = t0();
+    let mut s = server_with(now, |c| c.max_buffered_per_allocation = 100);
+    let (nonce, relayed) = allocate(&mut s, now);
+    let peer = addr(PEER);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, peer), 0);
+    let data = [7u8; 40];
+    assert_eq!(s.handle_peer_datagram(now, relayed, peer, &data), Ok(()));
+    assert_eq!(s.handle_peer_datagram(now, relayed, peer, &data), Ok(()));
+    assert_eq!(
+        s.handle_peer_datagram(now, relayed, peer, &data),
+        Err(DropReason::BufferFull)
+    );
+    let first = s.poll_transmit().unwrap();
+    assert_eq!(first.payload.len(), 44);
+    assert_eq!(s.handle_peer_datagram(now, relayed, peer, &data), Ok(()));
+    assert_eq!(
+        s.handle_peer_datagram(now, addr("192.0.2.1:1"), peer, &data),
+        Err(DropReason::NoAllocation)
+    );
+}
+
+#[test]
+fn tcp_clients_get_padded_channel_data() {
+    let now = t0();
+    let mut s = server(now);
+    let tcp = FiveTuple {
+        transport: TransportProtocol::Tcp,
+        ..tuple()
+    };
+    let mut req = Req::new(Method::ALLOCATE, "");
+    req.nonce = None;
+    let challenge = exchange(&mut s, now, tcp, &req.build(udp));
+    let nonce = Message::parse(&challenge)
+        .unwrap()
+        .get::<Nonce>()
+        .unwrap()
+        .unwrap()
+        .as_str()
+        .to_owned();
+    let response = exchange(
+        &mut s,
+        now,
+        tcp,
+        &Req::new(Method::ALLOCATE, &nonce).build(udp),
+    );
+    let relayed = Message::parse(&response)
+        .unwrap()
+        .get::<XorRelayedAddress>()
+        .unwrap()
+        .unwrap()
+        .0;
+    let mut req = Req::new(Method::CHANNEL_BIND, &nonce);
+    req.id = [3; 12];
+    let request = req.build(|b| {
+        b.add(&ChannelNumber(0x4000)).unwrap();
+        b.add(&XorPeerAddress(addr(PEER))).unwrap();
+    });
+    assert_eq!(code(&exchange(&mut s, now, tcp, &request)), 0);
+    let mut out = [0u8; 64];
+    let PeerHandled::Relay(t) =
+        s.handle_peer_datagram_into(now, relayed, addr(PEER), b"x", &mut out)
+    else {
+        panic!()
+    };
+    assert_eq!(t.transport, TransportProtocol::Tcp);
+    assert_eq!(t.payload, b"\x40\x00\x00\x01x\0\0\0");
+}
+
+#[test]
+fn garbage_is_counted_and_dropped() {
+    let now = t0();
+    let mut s = server(now);
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), &[0x16, 0xfe, 0xfd]),
+        ServerHandled::Dropped(DropReason::Malformed)
+    );
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), &[0x80, 0, 0, 0]),
+        ServerHandled::NotTurn
+    );
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), &[0x40, 0, 0, 9]),
+        ServerHandled::Dropped(DropReason::Malformed)
+    );
+    let binding_success =
+        MessageBuilder::new_bytes(MessageType::BINDING_SUCCESS, [1; 12].into()).into_bytes();
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), &binding_success),
+        ServerHandled::Dropped(DropReason::Unexpected)
+    );
+    assert_eq!(s.stats().dropped, 3);
+    assert_eq!(s.allocation_count(), 0);
+    assert!(s.poll_transmit().is_none());
+}
+
+#[test]
+fn a_nonce_goes_stale_after_its_lifetime() {
+    let now = t0();
+    let mut s = server(now);
+    let (nonce, _) = allocate(&mut s, now);
+    assert_eq!(
+        permit(&mut s, now + Duration::from_secs(599), &nonce, addr(PEER)),
+        0
+    );
+    let stale = refresh(&mut s, now + Duration::from_secs(601), &nonce, Some(600));
+    assert_eq!(code(&stale), 438);
+    let m = Message::parse(&stale).unwrap();
+    assert_ne!(m.get::<Nonce>().unwrap().unwrap().as_str(), nonce);
+}
+
+#[test]
+fn very_early_timestamps_do_not_panic() {
+    let now = very_early();
+    let mut s = server(now);
+    let (nonce, relayed) = allocate(&mut s, now);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, addr(PEER)), 0);
+    let mut out = [0u8; 64];
+    let _ = s.handle_peer_datagram_into(now, relayed, addr(PEER), b"x", &mut out);
+    s.handle_timeout(now);
+    assert_eq!(s.allocation_count(), 1);
+}
+
+#[test]
+fn spurious_timeouts_change_nothing() {
+    let now = t0();
+    let mut s = server(now);
+    let (nonce, _) = allocate(&mut s, now);
+    assert_eq!(permit(&mut s, now, &nonce, addr(PEER)), 0);
+    while s.poll_event().is_some() {}
+    for secs in [0, 1, 299] {
+        s.handle_timeout(now + Duration::from_secs(secs));
+        assert_eq!(s.poll_event(), None);
+        assert!(s.poll_transmit().is_none());
+        assert_eq!(s.peer_counts(now, AllocationId(1)), Some((1, 0)));
+    }
+    // Late is fine too: everything due is done at once.
+    s.handle_timeout(now + Duration::from_secs(10_000));
+    assert_eq!(s.allocation_count(), 0);
+}
+
+#[test]
+fn our_client_and_our_server_talk() {
+    use crate::turn::client::{Incoming, TurnClient, TurnClientConfig, TurnEvent};
+    let now = t0();
+    let mut s = server(now);
+    let config = TurnClientConfig::new(
+        addr(CLIENT),
+        addr(LISTEN),
+        TransportProtocol::Udp,
+        "alice",
+        "secret",
+    );
+    let mut c = TurnClient::new(config, TestRng::new(5));
+    c.handle_allocate(now).unwrap();
+    let pump = |c: &mut TurnClient<TestRng>, s: &mut TurnServer<TestRng>| {
+        while let Some(t) = c.poll_transmit() {
+            let _ = s.handle_client_datagram(now, tuple(), &t.payload);
+            while let Some(r) = s.poll_transmit() {
+                assert_eq!(
+                    c.handle_incoming(now, r.source, &r.payload),
+                    Incoming::Handled
+                );
+            }
+        }
+    };
+    pump(&mut c, &mut s);
+    let Some(TurnEvent::Allocated(allocation)) = c.poll_event() else {
+        panic!()
+    };
+    assert_eq!(allocation.relayed, addr("192.0.2.1:49152"));
+    assert_eq!(allocation.mapped, Some(addr(CLIENT)));
+    let peer = addr(PEER);
+    c.handle_bind_channel(now, peer).unwrap();
+    pump(&mut c, &mut s);
+    assert_eq!(
+        c.poll_event(),
+        Some(TurnEvent::ChannelBound {
+            channel: 0x4000,
+            peer
+        })
+    );
+    let mut buf = [0u8; 64];
+    let sent = c.handle_send_into(now, peer, b"ping", &mut buf).unwrap();
+    let ServerHandled::Relay(relay) = s.handle_client_datagram(now, tuple(), sent.payload) else {
+        panic!()
+    };
+    assert_eq!((relay.destination, relay.payload), (peer, &b"ping"[..]));
+    let mut out = [0u8; 64];
+    let PeerHandled::Relay(back) =
+        s.handle_peer_datagram_into(now, relay.source, peer, b"pong", &mut out)
+    else {
+        panic!()
+    };
+    assert_eq!(
+        c.handle_incoming(now, back.source, back.payload),
+        Incoming::Data {
+            peer,
+            data: b"pong",
+            channel: Some(0x4000)
+        }
+    );
+    c.handle_close(now);
+    pump(&mut c, &mut s);
+    assert_eq!(c.poll_event(), Some(TurnEvent::Deallocated));
+    assert_eq!(s.allocation_count(), 0);
+}
