@@ -15,8 +15,8 @@ use crate::transmit::TransportProtocol;
 
 pub mod channel_data;
 pub mod client;
-pub mod server;
 pub mod framing;
+pub mod server;
 
 pub use channel_data::{ChannelData, ChannelDataError, encode_channel_data, is_channel_data};
 pub use framing::{Frame, FramingError, StreamFramer};
