@@ -426,3 +426,112 @@ fn reproducibility_per_provider() {
         );
     }
 }
+
+/// A ClientHello datagram (epoch 0, record sequence 0) with `mutate` applied.
+fn client_hello_datagram(
+    mutate: impl FnOnce(&mut dtls_proto::handshake::hello::ClientHello),
+) -> Vec<u8> {
+    use dtls_proto::extensions::{Extensions, UseSrtp};
+    use dtls_proto::handshake::hello::ClientHello;
+    use dtls_proto::handshake::{HandshakeType, encode_fragment};
+    use dtls_proto::record::{ContentType, DTLS_1_2, RecordHeader};
+    let mut hello = ClientHello {
+        version: DTLS_1_2,
+        random: [1; 32],
+        session_id: vec![],
+        cookie: vec![],
+        cipher_suites: vec![0xc02b],
+        compression_methods: vec![0],
+        extensions: Extensions {
+            supported_groups: Some(vec![29, 23]),
+            ec_point_formats: Some(vec![0]),
+            signature_algorithms: Some(vec![0x0403]),
+            use_srtp: Some(UseSrtp {
+                profiles: vec![7],
+                mki: vec![],
+            }),
+            extended_master_secret: true,
+            renegotiation_info: Some(vec![]),
+        },
+    };
+    mutate(&mut hello);
+    let mut body = Vec::new();
+    hello.encode(&mut body);
+    let mut fragment = Vec::new();
+    encode_fragment(
+        HandshakeType::ClientHello,
+        0,
+        body.len(),
+        0,
+        &body,
+        &mut fragment,
+    );
+    let mut datagram = Vec::new();
+    RecordHeader {
+        content_type: ContentType::Handshake,
+        version: DTLS_1_2,
+        epoch: 0,
+        sequence: 0,
+    }
+    .encode(fragment.len(), &mut datagram);
+    datagram.extend_from_slice(&fragment);
+    datagram
+}
+
+#[test]
+fn server_refuses_client_hellos_it_must_not_accept() {
+    type Mutation = fn(&mut dtls_proto::handshake::hello::ClientHello);
+    let cases: [(Mutation, Error); 7] = [
+        (
+            |h| h.extensions.extended_master_secret = false,
+            Error::ExtendedMasterSecretMissing,
+        ),
+        (
+            |h| h.extensions.renegotiation_info = Some(vec![1]),
+            Error::BadRenegotiationInfo,
+        ),
+        (
+            |h| h.cipher_suites = vec![0x002f],
+            Error::NoCommonCipherSuite,
+        ),
+        (|h| h.version = 0xfeff, Error::UnsupportedVersion(0xfeff)),
+        (
+            |h| h.extensions.supported_groups = Some(vec![24]),
+            Error::NoCommonGroup,
+        ),
+        (|h| h.extensions.use_srtp = None, Error::NoCommonSrtpProfile),
+        (
+            |h| h.extensions.signature_algorithms = Some(vec![0x0401]),
+            Error::NoCommonSignatureAlgorithm,
+        ),
+    ];
+    for p in providers() {
+        let server_with = |datagram: &[u8]| {
+            let mut pr = pair(p);
+            pr.server = pr.server.with_server_cookie(false);
+            let mut server = dtls_proto::Dtls::server(
+                pr.server,
+                <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(3),
+            );
+            server.handle_datagram(sim::origin(), datagram);
+            server
+        };
+        // The unmodified hello is accepted: flight 4 goes out.
+        let mut ok = server_with(&client_hello_datagram(|_| {}));
+        assert!(!ok.is_failed(), "{}", p.name());
+        assert_eq!(ok.poll_transmit().unwrap().payload[13], 2, "ServerHello");
+        for (mutate, expected) in cases.iter().cloned() {
+            let mut server = server_with(&client_hello_datagram(mutate));
+            assert_eq!(
+                server.poll_event(),
+                Some(Event::Failed(expected.clone())),
+                "{}",
+                p.name()
+            );
+            // A fatal alert tells the client why.
+            let alert = server.poll_transmit().unwrap().payload;
+            assert_eq!((alert[0], alert[13]), (21, 2), "{expected:?}");
+            assert_eq!(alert[14], expected.alert().unwrap().to_byte());
+        }
+    }
+}
