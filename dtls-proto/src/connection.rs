@@ -466,3 +466,72 @@ impl<R> std::fmt::Debug for Dtls<R> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+    use crate::certificate::{CertificateParams, DtlsCertificate, PeerVerifier};
+    use crate::crypto::providers;
+
+    /// Delivers datagrams both ways until neither side has anything to send.
+    fn exchange(a: &mut Dtls<ChaCha20Rng>, b: &mut Dtls<ChaCha20Rng>, now: Instant) {
+        loop {
+            let mut quiet = true;
+            while let Some(t) = a.poll_transmit() {
+                b.handle_datagram(now, &t.payload);
+                quiet = false;
+            }
+            while let Some(t) = b.poll_transmit() {
+                a.handle_datagram(now, &t.payload);
+                quiet = false;
+            }
+            if quiet {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn renegotiation_is_refused_with_a_warning() {
+        for p in providers() {
+            let now = crate::test_instant();
+            let mut rng = ChaCha20Rng::seed_from_u64(1);
+            let params = CertificateParams::new(0);
+            let c = DtlsCertificate::generate(p, &mut rng, &params).unwrap();
+            let s = DtlsCertificate::generate(p, &mut rng, &params).unwrap();
+            let (cfp, sfp) = (c.fingerprint(), s.fingerprint());
+            let ccfg = Config::new(p, c, PeerVerifier::Fingerprint(sfp));
+            let scfg = Config::new(p, s, PeerVerifier::Fingerprint(cfp));
+            let mut client = Dtls::client(ccfg, ChaCha20Rng::seed_from_u64(2), now).unwrap();
+            let mut server = Dtls::server(scfg, ChaCha20Rng::seed_from_u64(3));
+            exchange(&mut client, &mut server, now);
+            assert!(
+                client.is_connected() && server.is_connected(),
+                "{}",
+                p.name()
+            );
+
+            // The client starts a new handshake under epoch 1 protection.
+            let next_seq = client.engine.reassembler.next_seq();
+            client
+                .engine
+                .set_next_message_seq(next_seq.wrapping_add(10));
+            client.engine.begin_flight();
+            client.engine.push_change_cipher_spec();
+            client
+                .engine
+                .push_handshake(HandshakeType::ClientHello, vec![0; 40], false)
+                .unwrap();
+            client.engine.send_flight(now, false).unwrap();
+            exchange(&mut client, &mut server, now);
+
+            assert!(server.is_connected() && client.is_connected());
+            // The server answered with a protected no_renegotiation warning, which the client
+            // read and ignored.
+            assert_eq!(client.stats().alerts_ignored, 1, "{}", p.name());
+        }
+    }
+}

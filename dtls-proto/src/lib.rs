@@ -65,6 +65,14 @@
 //! fatal alert ([`Error::alert`]) and the association stops. [`Dtls::handle_send`] returns a
 //! [`SendError`]. Nothing panics on any input.
 //!
+//! # Standards
+//!
+//! RFC 6347 (DTLS 1.2) over RFC 5246 (TLS 1.2); RFC 8422 (ECDHE, ECDSA), RFC 5289 and RFC 7905
+//! (cipher suites); RFC 7627 (extended master secret); RFC 5746 (renegotiation_info); RFC 5764
+//! and RFC 7714 (DTLS-SRTP and its AEAD profiles); RFC 5705 (exporters); RFC 8122
+//! (fingerprints); RFC 7983 (demultiplexing). Section-by-section status and the test proving
+//! each row: the DTLS section of `docs/compliance.md`.
+//!
 //! # Out of scope
 //!
 //! Session resumption, renegotiation (refused with `no_renegotiation`), RSA and non-AEAD suites,
