@@ -26,6 +26,7 @@ use crate::error::{AgentError, SendError};
 use crate::event::{ComponentState, ConnectionState, Event, Problem};
 use crate::gathering::Gatherer;
 use crate::pair::{Pair, PairId, PairState};
+use crate::relay::{FromRelay, Relay, TurnServer};
 use crate::stream::{
     Component, Credentials, Gathering, LocalCandidate, Remote, RemoteCandidate, Stream, StreamId,
     StreamMut, StreamView,
@@ -52,6 +53,8 @@ pub struct AgentConfig {
     pub max_candidates: usize,
     /// STUN servers for server-reflexive candidates (§5.1.1.2).
     pub stun_servers: Vec<SocketAddr>,
+    /// TURN servers for relayed candidates (§5.1.1.2, RFC 8656), over UDP.
+    pub turn_servers: Vec<TurnServer>,
     /// Rc of a connectivity check (RFC 8489 §6.2.1). Default 7.
     pub check_request_count: u32,
     /// Rm of a connectivity check. Default 16.
@@ -94,6 +97,7 @@ impl Default for AgentConfig {
             max_pairs: 100,
             max_candidates: 100,
             stun_servers: Vec::new(),
+            turn_servers: Vec::new(),
             check_request_count: 7,
             check_last_wait_factor: 16,
             check_max_rto: Duration::from_secs(3),
@@ -128,6 +132,9 @@ pub enum Timer {
     Disconnected,
     /// RFC 8445 §11: a keepalive on the selected pair.
     Keepalive,
+    /// RFC 8656 (stun-proto TURN client): a TURN request retransmits, or an allocation,
+    /// permission or channel is refreshed.
+    Relay,
 }
 
 /// Counters, for operators and tests.
@@ -224,6 +231,7 @@ pub struct Agent<R> {
     pub(crate) tie_breaker: u64,
     pub(crate) streams: Vec<Stream>,
     pub(crate) gatherer: Gatherer,
+    pub(crate) relays: Vec<Relay>,
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
     /// The next check slot (§14.2), `None` when nothing waits.
@@ -248,6 +256,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             controlling: config.controlling,
             tie_breaker,
             gatherer: Gatherer::new(gathering),
+            relays: Vec::new(),
             config,
             rng,
             streams: Vec::new(),
@@ -359,6 +368,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     }));
                 }
             }
+            self.start_relays(now, s, component, base);
         }
         self.drive(now);
         Ok(())
@@ -464,6 +474,30 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         if self.closed {
             return Received::Dropped(DropReason::Closed);
         }
+        let received = match self.offer_to_relay(now, source, destination, payload) {
+            Some(FromRelay::Handled) => {
+                self.pump_relays(now);
+                Received::Stun
+            }
+            Some(FromRelay::Data {
+                relayed,
+                peer,
+                data,
+            }) => self.dispatch(now, peer, relayed, data),
+            None => self.dispatch(now, source, destination, payload),
+        };
+        self.drive(now);
+        received
+    }
+
+    /// A datagram that arrived on `destination` (a base or a relayed address).
+    fn dispatch<'a>(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        payload: &'a [u8],
+    ) -> Received<'a> {
         let message = if is_stun(payload) {
             Message::parse(payload).ok()
         } else {
@@ -475,7 +509,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         if message.method() != Method::BINDING {
             return Received::NotIce(NotIceReason::OtherMethod);
         }
-        let received = match message.class() {
+        match message.class() {
             Class::Request => self.handle_check_request(now, source, destination, &message),
             Class::Indication => Received::Stun,
             Class::Success | Class::Error => {
@@ -490,9 +524,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     None => Received::NotIce(NotIceReason::UnknownTransaction),
                 }
             }
-        };
-        self.drive(now);
-        received
+        }
     }
 
     /// Time has reached [`poll_timeout`](Self::poll_timeout) (early, late or repeated calls
@@ -503,12 +535,14 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// Closes the agent: no more checks, consent or data; the state becomes Closed.
     pub fn handle_close(&mut self, now: Instant) {
-        let _ = now;
         if self.closed {
             return;
         }
         self.closed = true;
         self.transmits.clear();
+        for r in &mut self.relays {
+            r.client.handle_close(now);
+        }
         self.next_check_at = None;
         self.set_state(ConnectionState::Closed);
     }
@@ -540,16 +574,21 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             None => st.checklist.best_valid(component),
         }
         .ok_or(SendError::NotConnected)?;
-        let transmit = Transmit {
-            transport: TransportProtocol::Udp,
-            source: pair.base,
-            destination: pair.remote_addr,
-            payload: Bytes::copy_from_slice(payload),
-        };
+        let (base, remote) = (pair.base, pair.remote_addr);
         if let Some(c) = st.component_mut(component) {
             c.last_sent = Some(now);
         }
-        Ok(transmit)
+        match self.relay_of(base) {
+            Some(relay) => self
+                .relay_send(now, relay, remote, payload)
+                .ok_or(SendError::RelayRefused),
+            None => Ok(Transmit {
+                transport: TransportProtocol::Udp,
+                source: base,
+                destination: remote,
+                payload: Bytes::copy_from_slice(payload),
+            }),
+        }
     }
 
     /// The next datagram to send.
@@ -557,6 +596,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         self.transmits
             .pop_front()
             .or_else(|| self.gatherer.poll_transmit())
+            .or_else(|| {
+                self.relays
+                    .iter_mut()
+                    .find_map(|r| r.client.poll_transmit())
+            })
     }
 
     /// The next event.
@@ -572,9 +616,6 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// The earliest timer and its deadline.
     pub fn next_timer(&self) -> Option<(Timer, Instant)> {
-        if self.closed {
-            return None;
-        }
         let mut best: Option<(Timer, Instant)> = None;
         let mut consider = |timer, at: Option<Instant>| {
             if let Some(at) = at {
@@ -583,6 +624,12 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 }
             }
         };
+        for r in &self.relays {
+            consider(Timer::Relay, r.client.poll_timeout());
+        }
+        if self.closed {
+            return best;
+        }
         consider(Timer::Gathering, self.gatherer.poll_timeout());
         consider(Timer::Pacing, self.next_check_at);
         for st in &self.streams {
@@ -652,9 +699,15 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// Everything due at `now`, in order; run by every `handle_*`.
     pub(crate) fn drive(&mut self, now: Instant) {
+        for r in &mut self.relays {
+            if r.client.poll_timeout().is_some_and(|t| t <= now) {
+                r.client.handle_timeout(now);
+            }
+        }
         if self.closed {
             return;
         }
+        self.pump_relays(now);
         self.gatherer.handle_timeout(now);
         self.pump_gathering();
         self.retransmit_checks(now);
@@ -706,7 +759,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 if c.gathering_done {
                     continue;
                 }
-                if self.gatherer.is_pending(s, id) {
+                let relaying = self
+                    .relays
+                    .iter()
+                    .any(|r| r.stream == s && r.component == id && r.pending);
+                if relaying || self.gatherer.is_pending(s, id) {
                     all = false;
                     continue;
                 }
@@ -862,13 +919,24 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         Received::NotIce(NotIceReason::UnknownDestination)
     }
 
-    /// Queues a datagram (bounded).
+    /// Queues a datagram (bounded); one from a relayed address goes through its allocation.
     pub(crate) fn push_transmit(
         &mut self,
+        now: Instant,
         source: SocketAddr,
         destination: SocketAddr,
         payload: Bytes,
     ) {
+        let (mut source, mut destination, mut payload) = (source, destination, payload);
+        if let Some(relay) = self.relay_of(source) {
+            match self.relay_send(now, relay, destination, &payload) {
+                Some(t) => (source, destination, payload) = (t.source, t.destination, t.payload),
+                None => {
+                    self.stats.dropped_transmits += 1;
+                    return;
+                }
+            }
+        }
         if self.transmits.len() >= MAX_TRANSMITS {
             self.stats.dropped_transmits += 1;
             return;

@@ -70,7 +70,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             }
             for (source, destination, payload) in resend {
                 self.stats.retransmissions += 1;
-                self.push_transmit(source, destination, payload);
+                self.push_transmit(now, source, destination, payload);
             }
         }
     }
@@ -182,7 +182,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             controlling,
         ));
         self.stats.checks_sent += 1;
-        self.push_transmit(base, destination, request);
+        self.push_transmit(now, base, destination, request);
         let state = self.streams[s].component(component).map(|c| c.state);
         if matches!(
             state,
@@ -220,16 +220,18 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return Received::Dropped(DropReason::BadIntegrity);
         }
         let key = self.streams[s].local_key.clone();
-        let Some(local) = self.streams[s]
-            .local
-            .iter()
-            .position(|l| l.base == destination && l.candidate.kind == CandidateType::Host)
-        else {
+        let Some(local) = self.streams[s].local.iter().position(|l| {
+            l.base == destination
+                && matches!(
+                    l.candidate.kind,
+                    CandidateType::Host | CandidateType::Relayed
+                )
+        }) else {
             return Received::NotIce(crate::agent::NotIceReason::UnknownDestination);
         };
         let Some(priority) = check.priority else {
             if let Ok(answer) = build_error(message, 400, Some(&key)) {
-                self.push_transmit(destination, source, answer);
+                self.push_transmit(now, destination, source, answer);
             }
             return Received::Stun;
         };
@@ -238,7 +240,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             (true, Some(DeclaredRole::Controlling(tb))) => {
                 if self.tie_breaker >= tb {
                     if let Ok(answer) = build_error(message, 487, Some(&key)) {
-                        self.push_transmit(destination, source, answer);
+                        self.push_transmit(now, destination, source, answer);
                     }
                     return Received::Stun;
                 }
@@ -249,7 +251,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     self.switch_role(true);
                 } else {
                     if let Ok(answer) = build_error(message, 487, Some(&key)) {
-                        self.push_transmit(destination, source, answer);
+                        self.push_transmit(now, destination, source, answer);
                     }
                     return Received::Stun;
                 }
@@ -259,7 +261,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         self.stats.requests_received += 1;
         // §7.3.1.2: the success response, from the address the request arrived on.
         if let Ok(answer) = build_success(message, source, &key) {
-            self.push_transmit(destination, source, answer);
+            self.push_transmit(now, destination, source, answer);
         }
         let component = self.streams[s].local[local].candidate.component;
         let Some(c) = self.streams[s].component(component) else {

@@ -174,7 +174,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
         c.last_sent = Some(now);
         self.stats.consent_checks += 1;
-        self.push_transmit(source, destination, request);
+        self.push_transmit(now, source, destination, request);
     }
 
     /// An RFC 8445 §11 keepalive (a Binding indication) when nothing went out for Tr.
@@ -195,7 +195,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let mut b = MessageBuilder::new_bytes(MessageType::BINDING_INDICATION, tid);
         if b.add_fingerprint().is_ok() {
             let payload: Bytes = b.into_bytes();
-            self.push_transmit(source, destination, payload);
+            self.push_transmit(now, source, destination, payload);
         }
     }
 

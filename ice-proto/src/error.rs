@@ -54,6 +54,9 @@ pub enum SendError {
     /// sending).
     #[error("component failed")]
     Failed,
+    /// The pair is relayed and the TURN allocation refused the data (gone, or too long).
+    #[error("the TURN allocation refused the data")]
+    RelayRefused,
     /// The agent was closed.
     #[error("agent closed")]
     Closed,

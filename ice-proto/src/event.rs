@@ -71,6 +71,17 @@ pub enum Problem {
         /// The server.
         server: SocketAddr,
     },
+    /// A TURN allocation from `base` failed or expired.
+    TurnServerFailed {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: u16,
+        /// The base the allocation was asked from.
+        base: SocketAddr,
+        /// The server.
+        server: SocketAddr,
+    },
     /// The check list is full (RFC 8445 §6.1.2.5): a pair was refused or evicted.
     PairLimitReached {
         /// The stream.

@@ -110,6 +110,7 @@ mod event;
 mod gathering;
 mod nomination;
 mod pair;
+mod relay;
 pub mod sdp;
 mod stream;
 #[cfg(test)]
@@ -121,5 +122,6 @@ pub use checklist::ChecklistState;
 pub use error::{AgentError, SendError};
 pub use event::{ComponentState, ConnectionState, Event, FailureReason, Problem};
 pub use pair::{PairId, PairStateKind, pair_priority};
+pub use relay::TurnServer;
 pub use sdp::{IceAttribute, SdpError};
 pub use stream::{Credentials, PairInfo, StreamId, StreamMut, StreamView};

@@ -80,7 +80,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         if c.selected == Some(best.id) {
             return;
         }
-        let id = best.id;
+        let (id, base, remote_addr) = (best.id, best.base, best.remote_addr);
         let local = st
             .local
             .get(best.valid_local.unwrap_or(best.local))
@@ -110,6 +110,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             remote,
         });
         self.set_component_state(s, component, ComponentState::Ready, None);
+        // A relayed pair's data goes as ChannelData from now on (RFC 8656 §12).
+        self.relay_bind(now, base, remote_addr);
     }
 
     /// Changes a component's state, with an event.

@@ -92,6 +92,8 @@ pub(crate) struct Sim {
     /// Signal candidates to the other side.
     pub(crate) signal_candidates: bool,
     pub(crate) extra: Option<Box<dyn relay::Middlebox>>,
+    /// Drop datagrams between the peers' own addresses.
+    pub(crate) block_direct: bool,
 }
 
 impl Sim {
@@ -113,6 +115,7 @@ impl Sim {
             log: Vec::new(),
             signal_candidates: true,
             extra: None,
+            block_direct: false,
         }
     }
 
@@ -225,6 +228,11 @@ impl Sim {
                 }
                 return;
             }
+        }
+        let is_peer = |a: &SocketAddr| self.peers.iter().any(|p| p.addrs.contains(a));
+        if self.block_direct && is_peer(&t.source) && is_peer(&t.destination) {
+            // Firewalled peers: only the relay gets through.
+            return;
         }
         if let Some(nat) = &self.nat {
             if Some(t.destination.ip()) == nat.public_ip {
@@ -688,4 +696,71 @@ fn same_seed_same_bytes() {
         sim.log.clone()
     };
     assert_eq!(run(), run());
+}
+
+#[test]
+fn data_flows_both_ways_through_a_relay() {
+    // Direct traffic between the peers is blocked: only A's relayed candidate works. A's
+    // checks go out as Send indications; B's checks to the relayed address come back to A
+    // as Data indications; once the pair is selected, A binds a channel and data flows as
+    // ChannelData.
+    let turn = addr("203.0.113.50:3478");
+    let mut a_config = config(true);
+    a_config.turn_servers = vec![ice_proto::TurnServer {
+        server: turn,
+        username: "user".into(),
+        password: "pass".into(),
+    }];
+    let a = Peer::new(a_config, 81, &["192.0.2.1:5000"]);
+    let b = Peer::new(config(false), 82, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 81);
+    sim.block_direct = true;
+    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(30), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    let a_view = sim.peers[0].agent.stream(sim.peers[0].stream).unwrap();
+    let a_pair = a_view.selected_pair(1).unwrap();
+    assert_eq!(a_pair.local.kind, ice_proto::CandidateType::Relayed);
+    assert_eq!(a_pair.local.addr(), Some(addr("203.0.113.50:49152")));
+    assert_eq!(a_pair.local.related_addr(), Some(addr("192.0.2.1:5000")));
+    let b_view = sim.peers[1].agent.stream(sim.peers[1].stream).unwrap();
+    let b_pair = b_view.selected_pair(1).unwrap();
+    assert_eq!(b_pair.remote.kind, ice_proto::CandidateType::Relayed);
+    assert_eq!(b_pair.remote.addr(), Some(addr("203.0.113.50:49152")));
+    // A gathered host, srflx (from the allocation's XOR-MAPPED-ADDRESS: here the host
+    // address itself, so eliminated as redundant, §5.1.3) and relayed candidates.
+    let kinds: Vec<_> = sim.peers[0]
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::NewLocalCandidate { candidate, .. } => Some(candidate.kind),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ice_proto::CandidateType::Host,
+            ice_proto::CandidateType::Relayed
+        ]
+    );
+    // Let the channel bind, then send both ways.
+    let t = sim.elapsed() + Duration::from_millis(100);
+    sim.run_until(t, |_| false);
+    let before = sim.log.len();
+    sim.send_data(0, b"via relay from A").unwrap();
+    sim.send_data(1, b"via relay from B").unwrap();
+    let t = sim.elapsed() + Duration::from_millis(100);
+    sim.run_until(t, |_| false);
+    let got =
+        |i: usize| -> Vec<Vec<u8>> { sim.peers[i].data.iter().map(|(_, d)| d.clone()).collect() };
+    assert_eq!(got(1), [b"via relay from A".to_vec()]);
+    assert_eq!(got(0), [b"via relay from B".to_vec()]);
+    // A's data went to the server as ChannelData (channel numbers 0x4000–0x4FFF).
+    let (_, from, tx) = &sim.log[before];
+    assert_eq!((*from, tx.destination), (0, turn));
+    assert_eq!(tx.payload[0] & 0xF0, 0x40);
+    assert_eq!(&tx.payload[4..], b"via relay from A");
 }

@@ -1,9 +1,20 @@
-//! A box on the in-memory network that owns addresses of its own (a TURN server).
+//! A box on the in-memory network that owns addresses of its own, and a minimal TURN server
+//! (RFC 8656 without authentication: Allocate, Refresh, CreatePermission, ChannelBind, Send
+//! and Data indications, ChannelData) for the relay tests. The real server is stun-proto's;
+//! this one keeps the ICE tests independent of it.
 
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use stun_proto::Transmit;
+use bytes::Bytes;
+use stun_proto::attribute::{
+    ChannelNumber, Data, Lifetime, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+};
+use stun_proto::turn::{ChannelData, encode_channel_data, is_channel_data};
+use stun_proto::{
+    AttributeType, Class, Message, MessageBuilder, MessageType, Method, Transmit, TransportProtocol,
+};
 
 /// A node that is not an agent: it owns addresses and answers datagrams sent to them.
 pub(crate) trait Middlebox {
@@ -15,4 +26,160 @@ pub(crate) trait Middlebox {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Its deadline came; what it sends.
     fn handle_timeout(&mut self, now: Instant) -> Vec<Transmit>;
+}
+
+struct Allocation {
+    client: SocketAddr,
+    relayed: SocketAddr,
+    permissions: HashSet<IpAddr>,
+    channels: HashMap<u16, SocketAddr>,
+}
+
+/// A TURN server at `server`, relaying from ports 49152 up on the same IP.
+pub(crate) struct TurnBox {
+    pub(crate) server: SocketAddr,
+    allocations: Vec<Allocation>,
+    /// Datagrams relayed as ChannelData (both directions).
+    pub(crate) channel_data: u64,
+    /// Datagrams relayed as Send/Data indications (both directions).
+    pub(crate) indications: u64,
+}
+
+impl TurnBox {
+    pub(crate) fn new(server: SocketAddr) -> Self {
+        Self {
+            server,
+            allocations: Vec::new(),
+            channel_data: 0,
+            indications: 0,
+        }
+    }
+
+    fn udp(source: SocketAddr, destination: SocketAddr, payload: Bytes) -> Transmit {
+        Transmit {
+            transport: TransportProtocol::Udp,
+            source,
+            destination,
+            payload,
+        }
+    }
+
+    fn client_datagram(&mut self, t: &Transmit) -> Option<Transmit> {
+        let client = t.source;
+        if is_channel_data(&t.payload) {
+            let cd = ChannelData::parse(&t.payload).ok()?;
+            let a = self.allocations.iter().find(|a| a.client == client)?;
+            let peer = *a.channels.get(&cd.channel())?;
+            self.channel_data += 1;
+            return Some(Self::udp(
+                a.relayed,
+                peer,
+                Bytes::copy_from_slice(cd.data()),
+            ));
+        }
+        let m = Message::parse(&t.payload).ok()?;
+        let tid = m.transaction_id();
+        if m.class() == Class::Indication && m.method() == Method::SEND {
+            let peer = m.get::<XorPeerAddress>()?.ok()?.0;
+            let data = m.get::<Data<'_>>()?.ok()?.0;
+            let a = self.allocations.iter().find(|a| a.client == client)?;
+            if !a.permissions.contains(&peer.ip()) {
+                return None;
+            }
+            self.indications += 1;
+            return Some(Self::udp(a.relayed, peer, Bytes::copy_from_slice(data)));
+        }
+        if m.class() != Class::Request {
+            return None;
+        }
+        let mut b = MessageBuilder::response_to(bytes::BytesMut::new(), &m, Class::Success).ok()?;
+        let method = m.method();
+        if method == Method::ALLOCATE {
+            let relayed = match self.allocations.iter().find(|a| a.client == client) {
+                Some(a) => a.relayed,
+                None => {
+                    let port = 49152 + self.allocations.len() as u16;
+                    let relayed = SocketAddr::new(self.server.ip(), port);
+                    self.allocations.push(Allocation {
+                        client,
+                        relayed,
+                        permissions: HashSet::new(),
+                        channels: HashMap::new(),
+                    });
+                    relayed
+                }
+            };
+            b.add(&XorRelayedAddress(relayed)).ok()?;
+            b.add(&XorMappedAddress(client)).ok()?;
+            b.add(&Lifetime(600)).ok()?;
+        } else if method == Method::REFRESH {
+            b.add(&Lifetime(600)).ok()?;
+        } else if method == Method::CREATE_PERMISSION {
+            let a = self.allocations.iter_mut().find(|a| a.client == client)?;
+            for attr in m.attributes() {
+                if attr.attribute_type == AttributeType::XOR_PEER_ADDRESS {
+                    let peer = attr.decode::<XorPeerAddress>(&tid).ok()?;
+                    a.permissions.insert(peer.0.ip());
+                }
+            }
+        } else if method == Method::CHANNEL_BIND {
+            let a = self.allocations.iter_mut().find(|a| a.client == client)?;
+            let channel = m.get::<ChannelNumber>()?.ok()?.0;
+            let peer = m.get::<XorPeerAddress>()?.ok()?.0;
+            a.channels.insert(channel, peer);
+            a.permissions.insert(peer.ip());
+        } else {
+            return None;
+        }
+        b.add_fingerprint().ok()?;
+        Some(Self::udp(self.server, client, b.into_bytes()))
+    }
+
+    fn peer_datagram(&mut self, t: &Transmit) -> Option<Transmit> {
+        let a = self
+            .allocations
+            .iter()
+            .find(|a| a.relayed == t.destination)?;
+        if !a.permissions.contains(&t.source.ip()) {
+            return None;
+        }
+        let (client, server) = (a.client, self.server);
+        if let Some((channel, _)) = a.channels.iter().find(|(_, p)| **p == t.source) {
+            let mut out = vec![0u8; t.payload.len() + 4];
+            let n = encode_channel_data(*channel, &t.payload, false, &mut out).ok()?;
+            out.truncate(n);
+            self.channel_data += 1;
+            return Some(Self::udp(server, client, out.into()));
+        }
+        let tid = [7u8; 12].into();
+        let mut b =
+            MessageBuilder::new_bytes(MessageType::new(Method::DATA, Class::Indication), tid);
+        b.add(&XorPeerAddress(t.source)).ok()?;
+        b.add(&Data(&t.payload)).ok()?;
+        self.indications += 1;
+        Some(Self::udp(server, client, b.into_bytes()))
+    }
+}
+
+impl Middlebox for TurnBox {
+    fn owns(&self, addr: SocketAddr) -> bool {
+        addr == self.server || self.allocations.iter().any(|a| a.relayed == addr)
+    }
+
+    fn handle(&mut self, _now: Instant, datagram: Transmit) -> Vec<Transmit> {
+        let out = if datagram.destination == self.server {
+            self.client_datagram(&datagram)
+        } else {
+            self.peer_datagram(&datagram)
+        };
+        out.into_iter().collect()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn handle_timeout(&mut self, _now: Instant) -> Vec<Transmit> {
+        Vec::new()
+    }
 }

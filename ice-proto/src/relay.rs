@@ -1,0 +1,229 @@
+//! Relayed candidates (RFC 8445 §5.1.1.2 with RFC 8656): a TURN allocation per base and
+//! TURN server, through stun-proto's TURN client. The allocation yields a relayed candidate
+//! (its base is itself) and the server-reflexive address the server saw. Everything the
+//! agent sends from a relayed address — checks, answers, consent, data — goes through the
+//! allocation: a permission for the peer's IP first (§9), Send indications, and ChannelData
+//! once the pair is selected and a channel bound (§11, §12). What the server relays back is
+//! handled as if it had arrived on the relayed address from the peer.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
+use stun_proto::Transmit;
+use stun_proto::turn::client::{Incoming, TurnClient, TurnClientConfig, TurnEvent};
+
+use crate::agent::Agent;
+use crate::candidate::{Candidate, CandidateType};
+use crate::event::{Event, Problem};
+use crate::stream::StreamId;
+
+/// A TURN server and the long-term credentials to use it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TurnServer {
+    /// Its address (UDP).
+    pub server: SocketAddr,
+    /// The long-term credential username.
+    pub username: String,
+    /// The long-term credential password.
+    pub password: String,
+}
+
+/// One allocation, for one base of one component.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    pub client: TurnClient<ChaCha20Rng>,
+    pub stream: usize,
+    pub component: u16,
+    pub base: SocketAddr,
+    pub server: SocketAddr,
+    /// The relayed address, once allocated.
+    pub relayed: Option<SocketAddr>,
+    /// Still allocating (gathering waits for it).
+    pub pending: bool,
+}
+
+/// What a datagram from a TURN server turned out to be.
+pub(crate) enum FromRelay<'a> {
+    /// Consumed by the TURN client.
+    Handled,
+    /// Relayed from `peer` to our relayed address.
+    Data {
+        relayed: SocketAddr,
+        peer: SocketAddr,
+        data: &'a [u8],
+    },
+}
+
+impl<R: RngCore + CryptoRng> Agent<R> {
+    /// Starts an allocation from `base` on every TURN server of its family.
+    pub(crate) fn start_relays(
+        &mut self,
+        now: Instant,
+        s: usize,
+        component: u16,
+        base: SocketAddr,
+    ) {
+        for i in 0..self.config.turn_servers.len() {
+            let t = &self.config.turn_servers[i];
+            if t.server.is_ipv4() != base.is_ipv4() {
+                continue;
+            }
+            let config = TurnClientConfig::new(
+                base,
+                t.server,
+                stun_proto::TransportProtocol::Udp,
+                t.username.clone(),
+                t.password.clone(),
+            );
+            let server = t.server;
+            let mut seed = [0u8; 32];
+            self.rng.fill_bytes(&mut seed);
+            let mut client = TurnClient::new(config, ChaCha20Rng::from_seed(seed));
+            if client.handle_allocate(now).is_err() || self.relays.len() >= MAX_RELAYS {
+                self.push_event(Event::Problem(Problem::TurnServerFailed {
+                    stream: StreamId(s),
+                    component,
+                    base,
+                    server,
+                }));
+                continue;
+            }
+            self.relays.push(Relay {
+                client,
+                stream: s,
+                component,
+                base,
+                server,
+                relayed: None,
+                pending: true,
+            });
+        }
+    }
+
+    /// Turns TURN events into candidates and problems.
+    pub(crate) fn pump_relays(&mut self, now: Instant) {
+        for i in 0..self.relays.len() {
+            while let Some(event) = self.relays[i].client.poll_event() {
+                let r = &mut self.relays[i];
+                let (s, component, base, server) = (r.stream, r.component, r.base, r.server);
+                match event {
+                    TurnEvent::Allocated(allocation) => {
+                        r.pending = false;
+                        r.relayed = Some(allocation.relayed);
+                        let pref = self.host_preference(s, base);
+                        if let Some(mapped) = allocation.mapped {
+                            let srflx = Candidate::new(
+                                CandidateType::ServerReflexive,
+                                component,
+                                mapped,
+                                base,
+                                Some(server.ip()),
+                                pref,
+                            );
+                            self.add_local(s, srflx, mapped, base);
+                        }
+                        let related = allocation.mapped.unwrap_or(base);
+                        let relayed = allocation.relayed;
+                        let mut candidate = Candidate::new(
+                            CandidateType::Relayed,
+                            component,
+                            relayed,
+                            related,
+                            Some(server.ip()),
+                            pref,
+                        );
+                        candidate.related =
+                            Some((crate::ConnectionAddress::Ip(related.ip()), related.port()));
+                        self.add_local(s, candidate, relayed, relayed);
+                    }
+                    TurnEvent::AllocationFailed(_) | TurnEvent::Expired => {
+                        r.pending = false;
+                        self.push_event(Event::Problem(Problem::TurnServerFailed {
+                            stream: StreamId(s),
+                            component,
+                            base,
+                            server,
+                        }));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let _ = now;
+    }
+
+    /// The local preference of the host candidate of `base`.
+    pub(crate) fn host_preference(&self, s: usize, base: SocketAddr) -> u16 {
+        self.streams.get(s).map_or(0, |st| {
+            st.local
+                .iter()
+                .find(|l| l.base == base && l.candidate.kind == CandidateType::Host)
+                .map_or(0, |l| (l.candidate.priority >> 8) as u16)
+        })
+    }
+
+    /// The relay whose relayed address is `addr`.
+    pub(crate) fn relay_of(&self, addr: SocketAddr) -> Option<usize> {
+        self.relays.iter().position(|r| r.relayed == Some(addr))
+    }
+
+    /// Sends `payload` from relayed address `relayed` to `peer` through its allocation.
+    pub(crate) fn relay_send(
+        &mut self,
+        now: Instant,
+        relay: usize,
+        peer: SocketAddr,
+        payload: &[u8],
+    ) -> Option<Transmit> {
+        let client = &mut self.relays.get_mut(relay)?.client;
+        if !client.has_permission(peer.ip()) {
+            // Idempotent for a peer already asked for (RFC 8656 §9).
+            let _ = client.handle_create_permission(now, peer.ip());
+        }
+        let mut buf = vec![0u8; payload.len() + 64];
+        let sent = client.handle_send_into(now, peer, payload, &mut buf).ok()?;
+        Some(Transmit {
+            transport: sent.transport,
+            source: sent.source,
+            destination: sent.destination,
+            payload: Bytes::copy_from_slice(sent.payload),
+        })
+    }
+
+    /// Binds a channel to the peer of a selected relayed pair (data as ChannelData, §12).
+    pub(crate) fn relay_bind(&mut self, now: Instant, relayed: SocketAddr, peer: SocketAddr) {
+        if let Some(i) = self.relay_of(relayed) {
+            let _ = self.relays[i].client.handle_bind_channel(now, peer);
+        }
+    }
+
+    /// Offers a datagram to the TURN client it may belong to.
+    pub(crate) fn offer_to_relay<'a>(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        payload: &'a [u8],
+    ) -> Option<FromRelay<'a>> {
+        let i = self
+            .relays
+            .iter()
+            .position(|r| r.base == destination && r.client.server() == source)?;
+        let relayed = self.relays[i].relayed;
+        match self.relays[i].client.handle_incoming(now, source, payload) {
+            Incoming::Data { peer, data, .. } => Some(FromRelay::Data {
+                relayed: relayed?,
+                peer,
+                data,
+            }),
+            Incoming::NotTurn(_) => None,
+            _ => Some(FromRelay::Handled),
+        }
+    }
+}
+
+/// The most TURN allocations an agent holds.
+pub(crate) const MAX_RELAYS: usize = 64;
