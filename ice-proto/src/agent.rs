@@ -8,28 +8,31 @@
 //!     ─nominated pair (§8)─► Ready ─consent lost 30 s (RFC 7675)─► Failed
 //!     (Connecting/Connected ─every pair failed after both sides' end of candidates─► Failed)
 //! ```
-//! The connectivity-check rules (§6.1.4, §7) are in `connectivity.rs`, nomination and
-//! selection (§8) in `nomination.rs`, consent and keepalives (RFC 7675, §11) in `consent.rs`.
+//! This file holds the public face and the drive order; the rules live by RFC concept:
+//! gathering (§5.1) in `gathering.rs` and `relay.rs`, pairing (§6.1.2.2) in `pairing.rs`,
+//! the check list (§6.1.2–§6.1.4) in `checklist.rs`, checks (§7) in `connectivity.rs` and
+//! `check.rs`, nomination and states (§8) in `nomination.rs`, consent and keepalives
+//! (RFC 7675, §11) in `consent.rs`, received datagrams in `received.rs`.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use rand_core::{CryptoRng, RngCore};
-use stun_proto::transaction::TransactionConfig;
-use stun_proto::{Class, IntegrityKey, Message, Method, Transmit, TransportProtocol, is_stun};
+use stun_proto::{IntegrityKey, Transmit, TransportProtocol};
 
 use crate::candidate::{Candidate, CandidateType, Transport, local_preference};
-use crate::checklist::{Added, Checklist};
+use crate::checklist::Checklist;
+use crate::config::{AgentConfig, AgentStats, Timer};
 use crate::error::{AgentError, SendError};
 use crate::event::{ComponentState, ConnectionState, Event, Problem};
 use crate::gathering::Gatherer;
-use crate::pair::{Pair, PairId, PairState};
-use crate::relay::{FromRelay, Relay, TurnServer};
+use crate::received::{DropReason, Received};
+use crate::relay::{FromRelay, Relay};
 use crate::stream::{
-    Component, Credentials, Gathering, LocalCandidate, Remote, RemoteCandidate, Stream, StreamId,
-    StreamMut, StreamView,
+    Component, Credentials, Gathering, Remote, RemoteCandidate, Stream, StreamId, StreamMut,
+    StreamView,
 };
 
 /// The most datagrams queued for [`Agent::poll_transmit`]; beyond, new ones are dropped and
@@ -39,173 +42,6 @@ const MAX_TRANSMITS: usize = 1_024;
 const MAX_EVENTS: usize = 1_024;
 /// The most streams an agent holds.
 const MAX_STREAMS: usize = 64;
-
-/// The agent's configuration. The defaults are RFC 8445's and RFC 7675's.
-#[derive(Clone, Debug)]
-pub struct AgentConfig {
-    /// Start as the controlling agent (the offerer is controlling, RFC 8445 §6.1.1).
-    pub controlling: bool,
-    /// Ta, the pacing of new checks and gathering transactions (§14.2). Default 50 ms.
-    pub ta: Duration,
-    /// The most pairs in one check list (§6.1.2.5). Default 100.
-    pub max_pairs: usize,
-    /// The most local and the most remote candidates per stream. Default 100 each.
-    pub max_candidates: usize,
-    /// STUN servers for server-reflexive candidates (§5.1.1.2).
-    pub stun_servers: Vec<SocketAddr>,
-    /// TURN servers for relayed candidates (§5.1.1.2, RFC 8656), over UDP.
-    pub turn_servers: Vec<TurnServer>,
-    /// Rc of a connectivity check (RFC 8489 §6.2.1). Default 7.
-    pub check_request_count: u32,
-    /// Rm of a connectivity check. Default 16.
-    pub check_last_wait_factor: u32,
-    /// The largest RTO of a check's retransmissions. Default 3 s (the check's first RTO
-    /// is §14.3's).
-    pub check_max_rto: Duration,
-    /// How long the controlling agent waits for a better pair after the first valid pair of
-    /// a component before nominating the best one (§8.1.1: the stopping criterion is the
-    /// agent's). It nominates at once when no pending pair has a higher priority. Default
-    /// 1 s.
-    pub nomination_wait: Duration,
-    /// RFC 7675 consent checks every 0.8–1.2 × this on the selected pair; `None` turns
-    /// consent off (then §11 keepalives keep NAT bindings). Default 5 s.
-    pub consent_interval: Option<Duration>,
-    /// Consent expires this long after the last response (RFC 7675 §5.1: 30 s).
-    pub consent_lifetime: Duration,
-    /// The overall state becomes Disconnected when the selected pair has had no consent
-    /// response for this long (W3C). Default 10 s.
-    pub disconnected_after: Duration,
-    /// Tr, the keepalive interval of §11 when consent is off. Default 15 s.
-    pub keepalive_interval: Duration,
-    /// Retransmission of gathering queries (its pacing interval is replaced by `ta`).
-    /// Default: RFC 8489 with Rc = 4, Rm = 8 (7.5 s per server).
-    pub gathering: TransactionConfig,
-}
-
-impl Default for AgentConfig {
-    fn default() -> Self {
-        let gathering = TransactionConfig {
-            request_count: 4,
-            last_wait_factor: 8,
-            max_outstanding_per_server: None,
-            max_outstanding: 256,
-            ..TransactionConfig::default()
-        };
-        Self {
-            controlling: false,
-            ta: Duration::from_millis(50),
-            max_pairs: 100,
-            max_candidates: 100,
-            stun_servers: Vec::new(),
-            turn_servers: Vec::new(),
-            check_request_count: 7,
-            check_last_wait_factor: 16,
-            check_max_rto: Duration::from_secs(3),
-            nomination_wait: Duration::from_secs(1),
-            consent_interval: Some(Duration::from_secs(5)),
-            consent_lifetime: Duration::from_secs(30),
-            disconnected_after: Duration::from_secs(10),
-            keepalive_interval: Duration::from_secs(15),
-            gathering,
-        }
-    }
-}
-
-/// The agent's timers; each deadline lives in the object it belongs to (a pair, a
-/// component, the gathering transactions) and [`Agent::next_timer`] names the earliest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Timer {
-    /// RFC 8445 §14.2: the next check slot, Ta after the last one.
-    Pacing,
-    /// RFC 8489 §6.2.1 (stun-proto transactions): a gathering query retransmits or times out.
-    Gathering,
-    /// RFC 8445 §14.3: a check retransmits or times out (the deadline is in the pair).
-    Retransmit,
-    /// RFC 8445 §8.1.1: the controlling agent stops waiting for a better pair.
-    Nomination,
-    /// RFC 7675 §5.1: the next consent check.
-    Consent,
-    /// RFC 7675 §5.1: consent expires.
-    ConsentExpiry,
-    /// W3C `disconnected`: no consent response for a while.
-    Disconnected,
-    /// RFC 8445 §11: a keepalive on the selected pair.
-    Keepalive,
-    /// RFC 8656 (stun-proto TURN client): a TURN request retransmits, or an allocation,
-    /// permission or channel is refreshed.
-    Relay,
-}
-
-/// Counters, for operators and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AgentStats {
-    /// Connectivity checks sent (first sends).
-    pub checks_sent: u64,
-    /// Check retransmissions.
-    pub retransmissions: u64,
-    /// Check requests received and answered.
-    pub requests_received: u64,
-    /// Responses to our checks processed.
-    pub responses_received: u64,
-    /// Messages dropped: bad integrity or fingerprint.
-    pub bad_integrity: u64,
-    /// Requests dropped: unknown ufrag or malformed USERNAME.
-    pub unknown_username: u64,
-    /// Consent checks sent.
-    pub consent_checks: u64,
-    /// Datagrams or events dropped because a queue was full.
-    pub dropped_transmits: u64,
-}
-
-/// What [`Agent::handle_datagram`] did with a datagram.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Received<'a> {
-    /// A STUN message for the agent (a check, a response, a keepalive): consumed.
-    Stun,
-    /// Application data (DTLS, RTP…) that arrived on a component's socket.
-    Data {
-        /// The stream.
-        stream: StreamId,
-        /// The component.
-        component: u16,
-        /// The pair it arrived on, when it matches a checked pair.
-        pair: Option<PairId>,
-        /// Where it came from.
-        source: SocketAddr,
-        /// The bytes (borrowed from the datagram).
-        data: &'a [u8],
-    },
-    /// The agent's, but unusable: counted and dropped.
-    Dropped(DropReason),
-    /// Not the agent's: hand it to another machine (a TURN client, a STUN server…).
-    NotIce(NotIceReason),
-}
-
-/// Why a datagram for the agent was dropped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DropReason {
-    /// MESSAGE-INTEGRITY or FINGERPRINT did not verify.
-    BadIntegrity,
-    /// A check whose USERNAME names no stream of ours, or is malformed.
-    UnknownUsername,
-    /// The agent is closed.
-    Closed,
-}
-
-/// Why a datagram is not the agent's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NotIceReason {
-    /// It arrived on an address that is no base of the agent.
-    UnknownDestination,
-    /// A STUN method other than Binding (TURN, for instance).
-    OtherMethod,
-    /// A Binding response to no transaction of the agent.
-    UnknownTransaction,
-}
 
 /// A sans-IO ICE agent (RFC 8445, RFC 8838 trickle, RFC 7675 consent).
 ///
@@ -490,43 +326,6 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         received
     }
 
-    /// A datagram that arrived on `destination` (a base or a relayed address).
-    fn dispatch<'a>(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
-        payload: &'a [u8],
-    ) -> Received<'a> {
-        let message = if is_stun(payload) {
-            Message::parse(payload).ok()
-        } else {
-            None
-        };
-        let Some(message) = message else {
-            return self.data(source, destination, payload);
-        };
-        if message.method() != Method::BINDING {
-            return Received::NotIce(NotIceReason::OtherMethod);
-        }
-        match message.class() {
-            Class::Request => self.handle_check_request(now, source, destination, &message),
-            Class::Indication => Received::Stun,
-            Class::Success | Class::Error => {
-                match self.handle_check_response(now, source, destination, &message) {
-                    Some(received) => received,
-                    None if self
-                        .gatherer
-                        .handle_response(now, source, destination, &message) =>
-                    {
-                        Received::Stun
-                    }
-                    None => Received::NotIce(NotIceReason::UnknownTransaction),
-                }
-            }
-        }
-    }
-
     /// Time has reached [`poll_timeout`](Self::poll_timeout) (early, late or repeated calls
     /// are harmless): retransmits, paces checks, nominates, checks consent.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -717,208 +516,6 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         self.update_states(now);
     }
 
-    /// Turns finished gathering queries into candidates and gathering-done events.
-    fn pump_gathering(&mut self) {
-        while let Some(o) = self.gatherer.poll_outcome() {
-            let stream = StreamId(o.stream);
-            let Some(mapped) = o.mapped else {
-                self.push_event(Event::Problem(Problem::StunServerFailed {
-                    stream,
-                    component: o.component,
-                    base: o.base,
-                    server: o.server,
-                }));
-                continue;
-            };
-            let Some(st) = self.streams.get(o.stream) else {
-                continue;
-            };
-            let pref = st
-                .local
-                .iter()
-                .find(|l| l.base == o.base && l.candidate.kind == CandidateType::Host)
-                .map_or(0, |l| (l.candidate.priority >> 8) as u16);
-            let candidate = Candidate::new(
-                CandidateType::ServerReflexive,
-                o.component,
-                mapped,
-                o.base,
-                Some(o.server.ip()),
-                pref,
-            );
-            self.add_local(o.stream, candidate, mapped, o.base);
-        }
-        for s in 0..self.streams.len() {
-            if self.streams[s].gathering != Gathering::Running {
-                continue;
-            }
-            let mut all = true;
-            for i in 0..self.streams[s].components.len() {
-                let c = &self.streams[s].components[i];
-                let id = c.id;
-                if c.gathering_done {
-                    continue;
-                }
-                let relaying = self
-                    .relays
-                    .iter()
-                    .any(|r| r.stream == s && r.component == id && r.pending);
-                if relaying || self.gatherer.is_pending(s, id) {
-                    all = false;
-                    continue;
-                }
-                self.streams[s].components[i].gathering_done = true;
-                self.push_event(Event::ComponentGatheringDone {
-                    stream: StreamId(s),
-                    component: id,
-                });
-            }
-            if all {
-                self.streams[s].gathering = Gathering::Done;
-                self.push_event(Event::CandidateGatheringDone {
-                    stream: StreamId(s),
-                });
-            }
-        }
-    }
-
-    /// Adds a local candidate unless redundant (§5.1.3: same address and same base as one
-    /// already there); signals it and pairs it. Returns its index.
-    pub(crate) fn add_local(
-        &mut self,
-        s: usize,
-        candidate: Candidate,
-        addr: SocketAddr,
-        base: SocketAddr,
-    ) -> Option<usize> {
-        let max = self.config.max_candidates;
-        let st = self.streams.get_mut(s)?;
-        if let Some(i) = st
-            .local
-            .iter()
-            .position(|l| l.addr == addr && l.base == base)
-        {
-            return Some(i);
-        }
-        if st.local.len() >= max {
-            self.push_event(Event::Problem(Problem::CandidateLimitReached {
-                stream: StreamId(s),
-            }));
-            return None;
-        }
-        let kind = candidate.kind;
-        st.local.push(LocalCandidate {
-            candidate: candidate.clone(),
-            addr,
-            base,
-        });
-        let index = st.local.len() - 1;
-        if kind != CandidateType::PeerReflexive {
-            self.push_event(Event::NewLocalCandidate {
-                stream: StreamId(s),
-                candidate,
-            });
-        }
-        // §6.1.2.2/§6.1.2.4: a server-reflexive candidate is replaced by its base, which
-        // is the host candidate already paired; peer-reflexive ones are never paired.
-        if kind == CandidateType::Host || kind == CandidateType::Relayed {
-            let remotes = self.streams[s].remote_candidates.len();
-            for r in 0..remotes {
-                self.make_pair(s, index, r);
-            }
-        }
-        Some(index)
-    }
-
-    /// Pairs a new remote candidate with the local host and relayed candidates.
-    pub(crate) fn pair_remote(&mut self, now: Instant, s: usize, remote: usize) {
-        let _ = now;
-        let locals = self.streams[s].local.len();
-        for l in 0..locals {
-            let kind = self.streams[s].local[l].candidate.kind;
-            if kind == CandidateType::Host || kind == CandidateType::Relayed {
-                self.make_pair(s, l, remote);
-            }
-        }
-    }
-
-    /// Forms the pair (§6.1.2.2) of local `l` and remote `r` if they match (component,
-    /// address family) and the component has no selected pair yet.
-    pub(crate) fn make_pair(&mut self, s: usize, l: usize, r: usize) -> Option<PairId> {
-        let st = &self.streams[s];
-        let (local, remote) = (st.local.get(l)?, st.remote_candidates.get(r)?);
-        let component = local.candidate.component;
-        if component != remote.candidate.component || local.addr.is_ipv4() != remote.addr.is_ipv4()
-        {
-            return None;
-        }
-        if st.component(component)?.selected.is_some() {
-            return None;
-        }
-        let foundation = pair_foundation(&local.candidate.foundation, &remote.candidate.foundation);
-        let foundation_succeeded = self
-            .streams
-            .iter()
-            .any(|st| st.checklist.foundation_succeeded(foundation));
-        let st = &self.streams[s];
-        let (local, remote) = (&st.local[l], &st.remote_candidates[r]);
-        let mut pair = Pair {
-            id: PairId(0),
-            component,
-            local: l,
-            remote: r,
-            base: local.base,
-            remote_addr: remote.addr,
-            foundation,
-            priority: 0,
-            local_priority: local.candidate.priority,
-            remote_priority: remote.candidate.priority,
-            state: PairState::Frozen,
-            valid: false,
-            nominated: false,
-            nominate_on_success: false,
-            nominating: false,
-            valid_local: None,
-        };
-        pair.set_role(self.controlling);
-        match self.streams[s].checklist.add(pair, foundation_succeeded) {
-            Added::New(id) | Added::Existing(id) => Some(id),
-            Added::Full => {
-                self.push_event(Event::Problem(Problem::PairLimitReached {
-                    stream: StreamId(s),
-                }));
-                None
-            }
-        }
-    }
-
-    /// Non-STUN data: returned with the component whose base it arrived on.
-    fn data<'a>(
-        &self,
-        source: SocketAddr,
-        destination: SocketAddr,
-        payload: &'a [u8],
-    ) -> Received<'a> {
-        for (s, st) in self.streams.iter().enumerate() {
-            if let Some(l) = st.local.iter().find(|l| l.base == destination) {
-                let pair = st
-                    .checklist
-                    .pairs()
-                    .iter()
-                    .find(|p| p.base == destination && p.remote_addr == source)
-                    .map(|p| p.id);
-                return Received::Data {
-                    stream: StreamId(s),
-                    component: l.candidate.component,
-                    pair,
-                    source,
-                    data: payload,
-                };
-            }
-        }
-        Received::NotIce(NotIceReason::UnknownDestination)
-    }
-
     /// Queues a datagram (bounded); one from a relayed address goes through its allocation.
     pub(crate) fn push_transmit(
         &mut self,
@@ -967,21 +564,13 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 }
 
-/// A pair's foundation: the local and remote foundations together (§6.1.2.6), hashed.
-pub(crate) fn pair_foundation(local: &str, remote: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in local.bytes().chain([b':']).chain(remote.bytes()) {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::test_support::{t0, very_early};
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
+    use std::time::Duration;
 
     type TestAgent = Agent<ChaCha20Rng>;
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rand_core::{CryptoRng, RngCore};
 use stun_proto::{Message, TransactionId};
 
-use crate::agent::{Agent, DropReason, Received};
+use crate::agent::Agent;
 use crate::candidate::{Candidate, CandidateType, priority};
 use crate::check::{
     CheckOutcome, CheckRequest, DeclaredRole, build_error, build_request, build_success,
@@ -20,6 +20,7 @@ use crate::check::{
 };
 use crate::event::{ComponentState, Event, Problem};
 use crate::pair::{Expiry, InFlight, PairId, PairState};
+use crate::received::{DropReason, Received};
 use crate::stream::{RemoteCandidate, StreamId};
 
 /// The least RTO of a check (§14.3).
@@ -227,7 +228,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     CandidateType::Host | CandidateType::Relayed
                 )
         }) else {
-            return Received::NotIce(crate::agent::NotIceReason::UnknownDestination);
+            return Received::NotIce(crate::received::NotIceReason::UnknownDestination);
         };
         let Some(priority) = check.priority else {
             if let Ok(answer) = build_error(message, 400, Some(&key)) {

@@ -19,10 +19,11 @@ use bytes::Bytes;
 use rand_core::{CryptoRng, RngCore};
 use stun_proto::{Message, MessageBuilder, MessageType, TransactionId};
 
-use crate::agent::{Agent, DropReason, Received};
+use crate::agent::Agent;
 use crate::candidate::{CandidateType, priority};
 use crate::check::{CheckOutcome, CheckRequest, DeclaredRole, build_request, read_response};
 use crate::event::{ComponentState, FailureReason};
+use crate::received::{DropReason, Received};
 
 /// How many consent transactions are matched to responses (about 6 fit in 30 s).
 const RECENT: usize = 8;

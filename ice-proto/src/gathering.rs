@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use rand_core::RngCore;
+use rand_core::{CryptoRng, RngCore};
 use stun_proto::attribute::{MappedAddress, XorMappedAddress};
 use stun_proto::transaction::{
     ClientTransactions, Handled, Request, TransactionConfig, TransactionError, TransactionEvent,
@@ -17,6 +17,11 @@ use stun_proto::transaction::{
 use stun_proto::{
     Class, Message, MessageBuilder, MessageType, TransactionId, Transmit, TransportProtocol,
 };
+
+use crate::agent::Agent;
+use crate::candidate::{Candidate, CandidateType};
+use crate::event::{Event, Problem};
+use crate::stream::{Gathering, LocalCandidate, StreamId};
 
 /// One outstanding Binding query.
 #[derive(Clone, Copy, Debug)]
@@ -152,6 +157,121 @@ impl Gatherer {
         self.queries
             .iter()
             .any(|q| q.stream == stream && q.component == component)
+    }
+}
+
+impl<R: RngCore + CryptoRng> Agent<R> {
+    /// Turns finished gathering queries into candidates and gathering-done events.
+    pub(crate) fn pump_gathering(&mut self) {
+        while let Some(o) = self.gatherer.poll_outcome() {
+            let stream = StreamId(o.stream);
+            let Some(mapped) = o.mapped else {
+                self.push_event(Event::Problem(Problem::StunServerFailed {
+                    stream,
+                    component: o.component,
+                    base: o.base,
+                    server: o.server,
+                }));
+                continue;
+            };
+            let Some(st) = self.streams.get(o.stream) else {
+                continue;
+            };
+            let pref = st
+                .local
+                .iter()
+                .find(|l| l.base == o.base && l.candidate.kind == CandidateType::Host)
+                .map_or(0, |l| (l.candidate.priority >> 8) as u16);
+            let candidate = Candidate::new(
+                CandidateType::ServerReflexive,
+                o.component,
+                mapped,
+                o.base,
+                Some(o.server.ip()),
+                pref,
+            );
+            self.add_local(o.stream, candidate, mapped, o.base);
+        }
+        for s in 0..self.streams.len() {
+            if self.streams[s].gathering != Gathering::Running {
+                continue;
+            }
+            let mut all = true;
+            for i in 0..self.streams[s].components.len() {
+                let c = &self.streams[s].components[i];
+                let id = c.id;
+                if c.gathering_done {
+                    continue;
+                }
+                let relaying = self
+                    .relays
+                    .iter()
+                    .any(|r| r.stream == s && r.component == id && r.pending);
+                if relaying || self.gatherer.is_pending(s, id) {
+                    all = false;
+                    continue;
+                }
+                self.streams[s].components[i].gathering_done = true;
+                self.push_event(Event::ComponentGatheringDone {
+                    stream: StreamId(s),
+                    component: id,
+                });
+            }
+            if all {
+                self.streams[s].gathering = Gathering::Done;
+                self.push_event(Event::CandidateGatheringDone {
+                    stream: StreamId(s),
+                });
+            }
+        }
+    }
+
+    /// Adds a local candidate unless redundant (§5.1.3: same address and same base as one
+    /// already there); signals it and pairs it. Returns its index.
+    pub(crate) fn add_local(
+        &mut self,
+        s: usize,
+        candidate: Candidate,
+        addr: SocketAddr,
+        base: SocketAddr,
+    ) -> Option<usize> {
+        let max = self.config.max_candidates;
+        let st = self.streams.get_mut(s)?;
+        if let Some(i) = st
+            .local
+            .iter()
+            .position(|l| l.addr == addr && l.base == base)
+        {
+            return Some(i);
+        }
+        if st.local.len() >= max {
+            self.push_event(Event::Problem(Problem::CandidateLimitReached {
+                stream: StreamId(s),
+            }));
+            return None;
+        }
+        let kind = candidate.kind;
+        st.local.push(LocalCandidate {
+            candidate: candidate.clone(),
+            addr,
+            base,
+        });
+        let index = st.local.len() - 1;
+        if kind != CandidateType::PeerReflexive {
+            self.push_event(Event::NewLocalCandidate {
+                stream: StreamId(s),
+                candidate,
+            });
+        }
+        // §6.1.2.2/§6.1.2.4: a server-reflexive candidate is replaced by its base, which
+        // is the host candidate already paired; peer-reflexive ones are never paired.
+        if kind == CandidateType::Host || kind == CandidateType::Relayed {
+            let remotes = self.streams[s].remote_candidates.len();
+            for r in 0..remotes {
+                self.make_pair(s, index, r);
+            }
+        }
+        Some(index)
     }
 }
 

@@ -1,0 +1,127 @@
+//! The agent's configuration (RFC 8445 §14 timers and limits, RFC 7675 consent timing), its
+//! timers (one variant per RFC clause) and its counters.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use stun_proto::transaction::TransactionConfig;
+
+use crate::relay::TurnServer;
+
+/// The agent's configuration. The defaults are RFC 8445's and RFC 7675's.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Start as the controlling agent (the offerer is controlling, RFC 8445 §6.1.1).
+    pub controlling: bool,
+    /// Ta, the pacing of new checks and gathering transactions (§14.2). Default 50 ms.
+    pub ta: Duration,
+    /// The most pairs in one check list (§6.1.2.5). Default 100.
+    pub max_pairs: usize,
+    /// The most local and the most remote candidates per stream. Default 100 each.
+    pub max_candidates: usize,
+    /// STUN servers for server-reflexive candidates (§5.1.1.2).
+    pub stun_servers: Vec<SocketAddr>,
+    /// TURN servers for relayed candidates (§5.1.1.2, RFC 8656), over UDP.
+    pub turn_servers: Vec<TurnServer>,
+    /// Rc of a connectivity check (RFC 8489 §6.2.1). Default 7.
+    pub check_request_count: u32,
+    /// Rm of a connectivity check. Default 16.
+    pub check_last_wait_factor: u32,
+    /// The largest RTO of a check's retransmissions. Default 3 s (the check's first RTO
+    /// is §14.3's).
+    pub check_max_rto: Duration,
+    /// How long the controlling agent waits for a better pair after the first valid pair of
+    /// a component before nominating the best one (§8.1.1: the stopping criterion is the
+    /// agent's). It nominates at once when no pending pair has a higher priority. Default
+    /// 1 s.
+    pub nomination_wait: Duration,
+    /// RFC 7675 consent checks every 0.8–1.2 × this on the selected pair; `None` turns
+    /// consent off (then §11 keepalives keep NAT bindings). Default 5 s.
+    pub consent_interval: Option<Duration>,
+    /// Consent expires this long after the last response (RFC 7675 §5.1: 30 s).
+    pub consent_lifetime: Duration,
+    /// The overall state becomes Disconnected when the selected pair has had no consent
+    /// response for this long (W3C). Default 10 s.
+    pub disconnected_after: Duration,
+    /// Tr, the keepalive interval of §11 when consent is off. Default 15 s.
+    pub keepalive_interval: Duration,
+    /// Retransmission of gathering queries (its pacing interval is replaced by `ta`).
+    /// Default: RFC 8489 with Rc = 4, Rm = 8 (7.5 s per server).
+    pub gathering: TransactionConfig,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        let gathering = TransactionConfig {
+            request_count: 4,
+            last_wait_factor: 8,
+            max_outstanding_per_server: None,
+            max_outstanding: 256,
+            ..TransactionConfig::default()
+        };
+        Self {
+            controlling: false,
+            ta: Duration::from_millis(50),
+            max_pairs: 100,
+            max_candidates: 100,
+            stun_servers: Vec::new(),
+            turn_servers: Vec::new(),
+            check_request_count: 7,
+            check_last_wait_factor: 16,
+            check_max_rto: Duration::from_secs(3),
+            nomination_wait: Duration::from_secs(1),
+            consent_interval: Some(Duration::from_secs(5)),
+            consent_lifetime: Duration::from_secs(30),
+            disconnected_after: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(15),
+            gathering,
+        }
+    }
+}
+
+/// The agent's timers; each deadline lives in the object it belongs to (a pair, a
+/// component, the gathering transactions) and [`Agent::next_timer`](crate::Agent::next_timer) names the earliest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Timer {
+    /// RFC 8445 §14.2: the next check slot, Ta after the last one.
+    Pacing,
+    /// RFC 8489 §6.2.1 (stun-proto transactions): a gathering query retransmits or times out.
+    Gathering,
+    /// RFC 8445 §14.3: a check retransmits or times out (the deadline is in the pair).
+    Retransmit,
+    /// RFC 8445 §8.1.1: the controlling agent stops waiting for a better pair.
+    Nomination,
+    /// RFC 7675 §5.1: the next consent check.
+    Consent,
+    /// RFC 7675 §5.1: consent expires.
+    ConsentExpiry,
+    /// W3C `disconnected`: no consent response for a while.
+    Disconnected,
+    /// RFC 8445 §11: a keepalive on the selected pair.
+    Keepalive,
+    /// RFC 8656 (stun-proto TURN client): a TURN request retransmits, or an allocation,
+    /// permission or channel is refreshed.
+    Relay,
+}
+
+/// Counters, for operators and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentStats {
+    /// Connectivity checks sent (first sends).
+    pub checks_sent: u64,
+    /// Check retransmissions.
+    pub retransmissions: u64,
+    /// Check requests received and answered.
+    pub requests_received: u64,
+    /// Responses to our checks processed.
+    pub responses_received: u64,
+    /// Messages dropped: bad integrity or fingerprint.
+    pub bad_integrity: u64,
+    /// Requests dropped: unknown ufrag or malformed USERNAME.
+    pub unknown_username: u64,
+    /// Consent checks sent.
+    pub consent_checks: u64,
+    /// Datagrams or events dropped because a queue was full.
+    pub dropped_transmits: u64,
+}
