@@ -177,10 +177,11 @@ pub trait CryptoProvider: Debug + Send + Sync {
 
 /// Every provider compiled into this build, for tests and benches that run against each.
 pub fn providers() -> Vec<&'static dyn CryptoProvider> {
-    let mut out: Vec<&'static dyn CryptoProvider> = vec![&RustCrypto];
-    #[cfg(feature = "aws-lc")]
-    out.push(&AwsLc);
-    out
+    vec![
+        &RustCrypto,
+        #[cfg(feature = "aws-lc")]
+        &AwsLc,
+    ]
 }
 
 /// Draws a private scalar for `group` from `rng` and imports it.
