@@ -1,5 +1,6 @@
 //! The ChannelData message (RFC 8656 §12.4, §12.5): a 4-byte header — channel number
-//! (0x4000..=0x4FFF, §12) and data length — then the application data. Over UDP the data need
+//! (0x4000..=0x4FFF, §12; RFC 5766 allowed up to 0x7FFE) and data length — then the
+//! application data. Over UDP the data need
 //! not be padded; over TCP and TLS it is padded to a multiple of 4 bytes (§12.5), and the
 //! padding is not counted in the length field.
 //!
@@ -21,6 +22,14 @@ use crate::wire::padded;
 /// The channel numbers a client may bind (RFC 8656 §12: 0x4000 through 0x4FFF).
 pub const CHANNEL_NUMBERS: RangeInclusive<u16> = 0x4000..=0x4FFF;
 
+/// The channel numbers RFC 5766 §11 allowed (0x4000 through 0x7FFE), which older clients
+/// (coturn's `turnutils_uclient` among them) still use. The codec accepts every number whose
+/// top bits are `01` (0x4000..=0x7FFF); which are valid is the machines' decision.
+pub const RFC5766_CHANNEL_NUMBERS: RangeInclusive<u16> = 0x4000..=0x7FFE;
+
+/// Every number the ChannelData format can carry: first two bits `01` (RFC 8656 §12).
+const WIRE_CHANNEL_NUMBERS: RangeInclusive<u16> = 0x4000..=0x7FFF;
+
 /// The length of the ChannelData header: channel number and length.
 pub const CHANNEL_DATA_HEADER_LEN: usize = 4;
 
@@ -34,8 +43,8 @@ pub enum ChannelDataError {
         /// The input length.
         len: usize,
     },
-    /// The channel number is outside 0x4000..=0x4FFF (RFC 8656 §12).
-    #[error("channel number {0:#06x} is outside 0x4000..=0x4FFF")]
+    /// The channel number's top two bits are not `01` (outside 0x4000..=0x7FFF).
+    #[error("channel number {0:#06x} is outside 0x4000..=0x7FFF")]
     BadChannelNumber(u16),
     /// The length field promises more data than follows the header.
     #[error("ChannelData length {declared} exceeds the {available} bytes that follow")]
@@ -82,7 +91,7 @@ impl<'a> ChannelData<'a> {
             return Err(ChannelDataError::TruncatedHeader { len: bytes.len() });
         };
         let channel = u16::from_be_bytes([c0, c1]);
-        if !CHANNEL_NUMBERS.contains(&channel) {
+        if !WIRE_CHANNEL_NUMBERS.contains(&channel) {
             return Err(ChannelDataError::BadChannelNumber(channel));
         }
         let declared = usize::from(u16::from_be_bytes([l0, l1]));
@@ -111,10 +120,10 @@ impl<'a> ChannelData<'a> {
     }
 }
 
-/// Whether `bytes` starts like a ChannelData message: first two bits `01` (RFC 8656 §12,
-/// RFC 7983 §7: first byte 64..=79 for the channels in use).
+/// Whether `bytes` starts like a ChannelData message: first two bits `01` (RFC 8656 §12;
+/// RFC 7983 §7 names 64..=79 for RFC 8656's channels, RFC 5766 clients use up to 127).
 pub fn is_channel_data(bytes: &[u8]) -> bool {
-    matches!(bytes.first(), Some(0x40..=0x4F))
+    matches!(bytes.first(), Some(0x40..=0x7F))
 }
 
 /// The length of a ChannelData message carrying `data_len` bytes, padded to 4 if `pad`.
@@ -130,7 +139,7 @@ pub fn encode_channel_data(
     pad: bool,
     out: &mut [u8],
 ) -> Result<usize, ChannelDataError> {
-    if !CHANNEL_NUMBERS.contains(&channel) {
+    if !WIRE_CHANNEL_NUMBERS.contains(&channel) {
         return Err(ChannelDataError::BadChannelNumber(channel));
     }
     let wire_len =
@@ -177,8 +186,13 @@ mod tests {
             Err(ChannelDataError::TruncatedHeader { len: 2 })
         );
         assert_eq!(
-            ChannelData::parse(&[0x50, 0, 0, 0]),
-            Err(ChannelDataError::BadChannelNumber(0x5000))
+            ChannelData::parse(&[0x80, 0, 0, 0]),
+            Err(ChannelDataError::BadChannelNumber(0x8000))
+        );
+        // RFC 5766's numbers parse; the machines decide whether they are bound.
+        assert_eq!(
+            ChannelData::parse(&[0x79, 0x57, 0, 0]).unwrap().channel(),
+            0x7957
         );
         assert_eq!(
             ChannelData::parse(&[0x40, 0, 0, 5, 1, 2]),

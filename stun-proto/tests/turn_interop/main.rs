@@ -383,6 +383,127 @@ fn allocation_lifecycle(transport: TransportProtocol) {
     eprintln!("{transport:?}: events {:?}", s.events);
 }
 
+/// An example binary of this package, which `cargo test` builds next to the test binaries.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let debug = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps");
+    let path = debug.join("examples").join(name);
+    assert!(
+        path.is_file(),
+        "{} missing: run through `cargo test`, which builds the examples",
+        path.display()
+    );
+    path
+}
+
+/// Reads `name=<number>` from the last line of `output` that has it.
+fn figure(output: &str, name: &str) -> Option<u64> {
+    output.lines().rev().find_map(|line| {
+        let rest = line.split(&format!("{name}=")).nth(1)?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    })
+}
+
+/// Our `turn-server` example on 127.0.0.1, `turnutils_peer` as the peer, and
+/// `turnutils_uclient` with `flags`: every message sent comes back through the relay.
+fn uclient_through_our_server(flags: &[&str]) {
+    let (Some(uclient), Some(peer)) = (require("turnutils_uclient"), require("turnutils_peer"))
+    else {
+        return;
+    };
+    let port = free_port(60);
+    let mut server = Command::new(example("turn-server"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--ports", &format!("{}-{}", port + 1, port + 50)])
+        .args(["--user", "alice:secret", "--allow-loopback-peers"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the turn-server example");
+    let mut stdout = std::io::BufReader::new(server.stdout.take().expect("piped stdout"));
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut ready).expect("the example's first line");
+    assert!(ready.contains("listening"), "{ready}");
+    // Keep reading what the example logs, so that its writes never fail.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let _server = Running(server);
+    let peer_port = port + 55;
+    let _peer = Running(
+        Command::new(peer)
+            .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start turnutils_peer"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (messages, clients) = (20u64, 2u64);
+    let mut child = Command::new(uclient)
+        .args(flags)
+        .args(["-u", "alice", "-w", "secret", "-p", &port.to_string()])
+        .args(["-e", "127.0.0.1", "-r", &peer_port.to_string()])
+        .args([
+            "-n",
+            &messages.to_string(),
+            "-m",
+            &clients.to_string(),
+            "-l",
+            "200",
+        ])
+        .arg("127.0.0.1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start turnutils_uclient");
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("uclient status").is_none() {
+        if Instant::now() > give_up {
+            let _ = child.kill();
+            panic!("turnutils_uclient {flags:?} did not finish in 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("uclient output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("tot_send_msgs=") || l.contains("Total lost") || l.contains("error"))
+        .collect();
+    eprintln!("turnutils_uclient {flags:?}:\n{}", summary.join("\n"));
+    let sent = figure(&text, "tot_send_msgs").expect("uclient reports what it sent");
+    let received = figure(&text, "tot_recv_msgs").expect("uclient reports what it received");
+    assert_eq!(sent, messages * clients, "{text}");
+    assert_eq!(
+        received, sent,
+        "every message came back through the relay: {text}"
+    );
+    assert!(text.contains("Total lost packets 0 "), "{text}");
+    assert!(!text.contains("error 4"), "an error response: {text}");
+}
+
+#[test]
+fn uclient_through_our_server_over_udp_with_channels() {
+    uclient_through_our_server(&[]);
+}
+
+#[test]
+fn uclient_through_our_server_over_udp_with_send_indications() {
+    uclient_through_our_server(&["-s"]);
+}
+
+#[test]
+fn uclient_through_our_server_over_tcp() {
+    uclient_through_our_server(&["-t"]);
+}
+
 #[test]
 fn our_client_against_coturn_over_udp() {
     allocation_lifecycle(TransportProtocol::Udp);

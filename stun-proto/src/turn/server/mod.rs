@@ -100,6 +100,10 @@ pub struct TurnServerConfig {
     /// server answers 420 with DONT-FRAGMENT unknown, as RFC 8656 §7.2 asks of servers that
     /// cannot.
     pub dont_fragment: bool,
+    /// Accept the channel numbers RFC 5766 allowed, 0x4000–0x7FFE, besides RFC 8656's
+    /// 0x4000–0x4FFF (§12). Default off; coturn's `turnutils_uclient` picks numbers up to
+    /// 0x7FFE, so a server for such clients turns it on.
+    pub rfc5766_channel_numbers: bool,
 }
 
 impl TurnServerConfig {
@@ -119,6 +123,7 @@ impl TurnServerConfig {
             peer_filter: PeerFilter::default(),
             software: None,
             dont_fragment: false,
+            rfc5766_channel_numbers: false,
         }
     }
 }

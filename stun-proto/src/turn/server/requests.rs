@@ -5,7 +5,7 @@
 //!
 //! | fault | code |
 //! | --- | --- |
-//! | missing or malformed attribute, bad channel number, channel conflict, conflicting family or token attributes | 400 |
+//! | missing or malformed attribute, channel number outside 0x4000–0x4FFF (0x7FFE with `rfc5766_channel_numbers`), channel conflict, conflicting family or token attributes | 400 |
 //! | unknown comprehension-required attribute, DONT-FRAGMENT unsupported | 420 |
 //! | 5-tuple already allocated (not a retransmission), or no allocation | 437 |
 //! | another user's allocation | 441 |
@@ -36,7 +36,7 @@ use crate::credentials::IntegrityKey;
 use crate::header::{Class, Method};
 use crate::message::{IntegrityAlgorithm, Message};
 use crate::transmit::Transmit;
-use crate::turn::channel_data::CHANNEL_NUMBERS;
+use crate::turn::channel_data::{CHANNEL_NUMBERS, RFC5766_CHANNEL_NUMBERS};
 
 /// The most unknown attributes listed in a 420.
 const MAX_UNKNOWN: usize = 8;
@@ -370,7 +370,12 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let Some(ChannelNumber(channel)) = optional::<ChannelNumber>(message)? else {
             return Err(BAD_REQUEST);
         };
-        if !CHANNEL_NUMBERS.contains(&channel) {
+        let valid = if self.config.rfc5766_channel_numbers {
+            RFC5766_CHANNEL_NUMBERS.contains(&channel)
+        } else {
+            CHANNEL_NUMBERS.contains(&channel)
+        };
+        if !valid {
             return Err(BAD_REQUEST);
         }
         let Some(XorPeerAddress(peer)) = optional::<XorPeerAddress>(message)? else {

@@ -823,6 +823,11 @@ fn channel_bind_error_paths() {
     allocate(&mut s, now);
     assert_eq!(bind(&mut s, now, &nonce, 0x3FFF, peer), 400);
     assert_eq!(bind(&mut s, now, &nonce, 0x5000, peer), 400);
+    assert_eq!(
+        bind(&mut s, now, &nonce, 0x7957, peer),
+        400,
+        "RFC 5766's range is opt-in"
+    );
     assert_eq!(bind(&mut s, now, &nonce, 0x4000, addr("127.0.0.1:1")), 403);
     assert_eq!(
         bind(&mut s, now, &nonce, 0x4000, addr("[2001:db8::2]:1")),
@@ -848,6 +853,31 @@ fn channel_bind_error_paths() {
         bind(&mut s, now, &nonce, 0x4001, addr("203.0.113.6:1")),
         508
     );
+}
+
+#[test]
+fn rfc_5766_channel_numbers_work_when_enabled() {
+    let now = t0();
+    let mut s = server_with(now, |c| c.rfc5766_channel_numbers = true);
+    let (nonce, relayed) = allocate(&mut s, now);
+    let peer = addr(PEER);
+    assert_eq!(bind(&mut s, now, &nonce, 0x7FFF, peer), 400);
+    assert_eq!(bind(&mut s, now, &nonce, 0x7957, peer), 0);
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), b"\x79\x57\x00\x01z"),
+        ServerHandled::Relay(TransmitRef {
+            transport: TransportProtocol::Udp,
+            source: relayed,
+            destination: peer,
+            payload: b"z",
+        })
+    );
+    let mut out = [0u8; 16];
+    let PeerHandled::Relay(t) = s.handle_peer_datagram_into(now, relayed, peer, b"y", &mut out)
+    else {
+        panic!()
+    };
+    assert_eq!(t.payload, b"\x79\x57\x00\x01y");
 }
 
 #[test]
