@@ -66,14 +66,17 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             valid_local: None,
         };
         pair.set_role(self.controlling);
-        match self.streams[s].checklist.add(pair, foundation_succeeded) {
+        let dropped = self.streams[s].checklist.dropped;
+        let added = self.streams[s].checklist.add(pair, foundation_succeeded);
+        if self.streams[s].checklist.dropped != dropped {
+            // Refused, or another pair evicted to make room (§6.1.2.5).
+            self.push_event(Event::Problem(Problem::PairLimitReached {
+                stream: StreamId(s),
+            }));
+        }
+        match added {
             Added::New(id) | Added::Existing(id) => Some(id),
-            Added::Full => {
-                self.push_event(Event::Problem(Problem::PairLimitReached {
-                    stream: StreamId(s),
-                }));
-                None
-            }
+            Added::Full => None,
         }
     }
 }

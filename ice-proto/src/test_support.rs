@@ -3,10 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-/// An arbitrary instant to start a virtual clock at.
+/// An arbitrary instant to start a virtual clock at: the same one for every call, so that
+/// virtual times in tests are exact.
 #[allow(clippy::disallowed_methods)] // tests need one real instant to build virtual time on
 pub(crate) fn t0() -> Instant {
-    Instant::now()
+    static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *T0.get_or_init(Instant::now)
 }
 
 /// About the earliest `Instant` the platform represents: the agent must not subtract its

@@ -764,3 +764,112 @@ fn data_flows_both_ways_through_a_relay() {
     assert_eq!(tx.payload[0] & 0xF0, 0x40);
     assert_eq!(&tx.payload[4..], b"via relay from A");
 }
+
+fn candidate_events(p: &Peer) -> Vec<(Duration, ice_proto::Candidate)> {
+    p.events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            Event::NewLocalCandidate { candidate, .. } => {
+                Some((*t - p.events[0].0, candidate.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn server_reflexive_candidates_are_gathered_and_redundant_ones_eliminated() {
+    // A is behind a NAT, B is not; both ask the same STUN server.
+    let stun = addr("203.0.113.60:3478");
+    let mut a_config = config(true);
+    a_config.stun_servers = vec![stun];
+    let mut b_config = config(false);
+    b_config.stun_servers = vec![stun];
+    let a = Peer::new(a_config, 91, &["10.0.0.1:5000"]);
+    let b = Peer::new(b_config, 92, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 91);
+    sim.nat = Some(Nat {
+        public_ip: Some("203.0.113.1".parse().unwrap()),
+        ..Nat::default()
+    });
+    sim.extra = Some(Box::new(relay::StunBox::new(stun)));
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(10), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    // A: host at once, srflx when the answer came back (10 ms there, 10 ms back).
+    let a = candidate_events(&sim.peers[0]);
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[0].0, Duration::ZERO);
+    assert_eq!(a[0].1.kind, ice_proto::CandidateType::Host);
+    assert_eq!(a[1].0, Duration::from_millis(20));
+    assert_eq!(a[1].1.kind, ice_proto::CandidateType::ServerReflexive);
+    assert_eq!(a[1].1.addr(), Some(addr("203.0.113.1:7000")));
+    assert_eq!(a[1].1.related_addr(), Some(addr("10.0.0.1:5000")));
+    assert_eq!(
+        a[1].1.priority,
+        ice_proto::candidate::priority(100, 32_767, 1),
+        "type preference 100, the base's local preference"
+    );
+    // B: its mapped address is its host address: redundant (§5.1.3), not signalled.
+    let b = candidate_events(&sim.peers[1]);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].1.kind, ice_proto::CandidateType::Host);
+    // Gathering done for both at 20 ms, component then stream.
+    for p in &sim.peers {
+        let done: Vec<_> = p
+            .events
+            .iter()
+            .filter(|(_, e)| {
+                matches!(
+                    e,
+                    Event::ComponentGatheringDone { .. } | Event::CandidateGatheringDone { .. }
+                )
+            })
+            .map(|(t, _)| *t - sim.start)
+            .collect();
+        assert_eq!(done, [Duration::from_millis(20), Duration::from_millis(20)]);
+    }
+}
+
+#[test]
+fn gathering_is_paced_at_ta_and_a_silent_server_ends_after_its_retransmissions() {
+    // Two STUN servers; the second never answers (nothing owns its address).
+    let stun = addr("203.0.113.60:3478");
+    let silent = addr("203.0.113.61:3478");
+    let mut a_config = config(true);
+    a_config.stun_servers = vec![stun, silent];
+    let a = Peer::new(a_config, 95, &["192.0.2.1:5000"]);
+    let b = Peer::new(config(false), 96, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 95);
+    sim.extra = Some(Box::new(relay::StunBox::new(stun)));
+    sim.signal_candidates = false;
+    sim.start();
+    sim.run_until(Duration::from_secs(20), |_| false);
+    let sends = |to: SocketAddr| -> Vec<Duration> {
+        sim.log
+            .iter()
+            .filter(|(_, from, t)| *from == 0 && t.destination == to)
+            .map(|(t, _, _)| *t)
+            .collect()
+    };
+    // Ta = 50 ms between the first sends of the two queries (RFC 8445 §14.2).
+    assert_eq!(sends(stun), [Duration::ZERO]);
+    let ms = Duration::from_millis;
+    // Rc = 4 sends with a doubling 500 ms RTO, then Rm = 8 × 500 ms: gives up at 7.55 s.
+    assert_eq!(sends(silent), [ms(50), ms(550), ms(1_550), ms(3_550)]);
+    let p = &sim.peers[0];
+    let problem = p
+        .first(|e| {
+            matches!(
+                e,
+                Event::Problem(ice_proto::Problem::StunServerFailed { .. })
+            )
+        })
+        .unwrap();
+    assert_eq!(problem - sim.start, ms(7_550));
+    let done = p
+        .first(|e| matches!(e, Event::CandidateGatheringDone { .. }))
+        .unwrap();
+    assert_eq!(done - sim.start, ms(7_550));
+}

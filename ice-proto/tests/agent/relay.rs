@@ -183,3 +183,43 @@ impl Middlebox for TurnBox {
         Vec::new()
     }
 }
+
+/// A STUN server (stun-proto's Binding server) at one address.
+pub(crate) struct StunBox {
+    pub(crate) server: stun_proto::binding::BindingServer,
+    pub(crate) addr: SocketAddr,
+    /// When each request arrived.
+    pub(crate) requests: Vec<Instant>,
+}
+
+impl StunBox {
+    pub(crate) fn new(addr: SocketAddr) -> Self {
+        let config = stun_proto::binding::BindingServerConfig::new(addr);
+        Self {
+            server: stun_proto::binding::BindingServer::new(config),
+            addr,
+            requests: Vec::new(),
+        }
+    }
+}
+
+impl Middlebox for StunBox {
+    fn owns(&self, addr: SocketAddr) -> bool {
+        addr == self.addr
+    }
+
+    fn handle(&mut self, now: Instant, d: Transmit) -> Vec<Transmit> {
+        self.requests.push(now);
+        self.server
+            .handle_datagram(now, d.transport, d.source, d.destination, &d.payload);
+        std::iter::from_fn(|| self.server.poll_transmit()).collect()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn handle_timeout(&mut self, _now: Instant) -> Vec<Transmit> {
+        Vec::new()
+    }
+}
