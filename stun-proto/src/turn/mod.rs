@@ -18,6 +18,9 @@ pub mod client;
 pub mod framing;
 pub mod server;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use channel_data::{ChannelData, ChannelDataError, encode_channel_data, is_channel_data};
 pub use framing::{Frame, FramingError, StreamFramer};
 

@@ -36,3 +36,14 @@ fn stun_clients_corpus_replays() {
     let n = replay("stun_clients", stun_proto::fuzzing::stun_clients);
     assert!(n >= 3, "found {n} files");
 }
+
+#[test]
+fn turn_corpus_replays() {
+    let server = replay("turn_server", stun_proto::turn::fuzzing::server);
+    let framer = replay("turn_framer", stun_proto::turn::fuzzing::framer);
+    let client = replay("turn_client", stun_proto::turn::fuzzing::client);
+    assert!(
+        server >= 4 && framer >= 3 && client >= 2,
+        "seed corpus: {server} server, {framer} framer, {client} client inputs"
+    );
+}

@@ -1,0 +1,316 @@
+//! Entry points for the TURN fuzz targets in `fuzz/` (`turn_server`, `turn_framer`,
+//! `turn_client`) and for the corpus replay in `cargo test`. Not part of the public API.
+//!
+//! The server target can reach past authentication: an opcode asks the entry point to sign
+//! the fuzzer's attributes as a known user with the last nonce the server handed out, so
+//! Allocate, Refresh, CreatePermission and ChannelBind are explored, not only the 401.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use super::client::{TurnClient, TurnClientConfig};
+use super::framing::{Frame, StreamFramer};
+use super::server::{
+    FiveTuple, PeerFilter, PeerHandled, ServerHandled, TurnServer, TurnServerConfig,
+};
+use super::{ChannelData, is_channel_data};
+use crate::attribute::{AttributeType, Nonce, PasswordAlgorithm, RawAttribute, Realm, Username};
+use crate::credentials::IntegrityKey;
+use crate::header::{Class, MessageType, Method};
+use crate::message::Message;
+use crate::transmit::TransportProtocol;
+use crate::{MessageBuilder, TransactionId};
+
+/// A counter-based RNG: fuzzing needs determinism, not secrecy (declared cryptographic only
+/// so that the server accepts it).
+struct Counter(u64);
+
+impl rand_core::RngCore for Counter {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        rand_core::impls::fill_bytes_via_next(self, dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for Counter {}
+
+/// Reads a two-byte length and that many bytes (fewer at the end of the input).
+fn chunk<'a>(data: &mut &'a [u8]) -> &'a [u8] {
+    let Some((&[hi, lo], rest)) = data.split_first_chunk::<2>() else {
+        *data = &[];
+        return &[];
+    };
+    let len = usize::from(u16::from_be_bytes([hi, lo])).min(rest.len());
+    let (head, tail) = rest.split_at(len);
+    *data = tail;
+    head
+}
+
+/// Drives a [`TurnServer`] (two relay addresses per family, loopback allowed, small
+/// bounds) with a sequence of operations, checking its invariants: every datagram is
+/// relayed, answered, dropped or handed back; relayed data goes from one of the server's
+/// relay addresses; answers are well-formed STUN from the listening address; the queues
+/// stay bounded; deadlines are never in the past after `handle_timeout`.
+///
+/// Format: a sequence of one-byte opcodes, each followed by a two-byte length and bytes.
+/// `op % 8`: 0–1 a client datagram over the UDP or TCP 5-tuple; 2 the same, over a second
+/// UDP 5-tuple; 3 a peer datagram to a relay address (`op / 8` picks address and peer); 4 a
+/// signed request whose attributes are the bytes read as (type u16, length u8, value)
+/// records and whose method `op / 8 % 4` picks; 5 time moves on `len` seconds; 6 a queued
+/// peer datagram; 7 a signed request as 4, from the second 5-tuple.
+pub fn server(data: &[u8]) {
+    // The fuzz harness is a driver, like an example: it supplies the one instant it needs.
+    #[allow(clippy::disallowed_methods)]
+    let start = Instant::now();
+    let mut now = start;
+    let listen: SocketAddr = ([192, 0, 2, 1], 3478).into();
+    let relays: Vec<SocketAddr> = vec![
+        ([192, 0, 2, 1], 50_000).into(),
+        ([192, 0, 2, 1], 50_001).into(),
+        "[2001:db8::1]:50000".parse().unwrap_or(listen),
+        "[2001:db8::1]:50001".parse().unwrap_or(listen),
+    ];
+    let peers: [SocketAddr; 4] = [
+        ([203, 0, 113, 5], 7000).into(),
+        ([127, 0, 0, 1], 7001).into(),
+        ([10, 0, 0, 1], 7002).into(),
+        "[2001:db8::9]:7003".parse().unwrap_or(listen),
+    ];
+    let mut config = TurnServerConfig::new("fuzz.example", relays.clone());
+    config.peer_filter = PeerFilter::allowing_loopback();
+    config.max_permissions = 4;
+    config.max_channels = 4;
+    config.max_buffered_per_allocation = 1024;
+    config.max_queued_transmits = 32;
+    config.rfc5766_channel_numbers = true;
+    let mut server = TurnServer::new(now, config, Counter(7));
+    let _ = server.add_user("alice", "secret");
+    let key = IntegrityKey::long_term("alice", "fuzz.example", "secret", PasswordAlgorithm::Md5);
+    let tuples = [
+        FiveTuple {
+            transport: TransportProtocol::Udp,
+            client: ([198, 51, 100, 7], 50_000).into(),
+            server: listen,
+        },
+        FiveTuple {
+            transport: TransportProtocol::Tcp,
+            client: ([198, 51, 100, 7], 50_001).into(),
+            server: listen,
+        },
+        FiveTuple {
+            transport: TransportProtocol::Udp,
+            client: ([198, 51, 100, 8], 50_000).into(),
+            server: listen,
+        },
+    ];
+    let mut nonce = String::from("obMatJos2");
+    let mut out = [0u8; 2048];
+    let mut counter = 0u8;
+    let mut data = data;
+    while let Some((&op, rest)) = data.split_first() {
+        data = rest;
+        let bytes = chunk(&mut data);
+        let selector = usize::from(op / 8);
+        match op % 8 {
+            0..=2 => {
+                let tuple = tuples[usize::from(op % 8)];
+                match server.handle_client_datagram(now, tuple, bytes) {
+                    ServerHandled::Relay(t) => {
+                        assert!(relays.contains(&t.source), "relayed from a relay address");
+                        assert!(t.payload.len() <= bytes.len());
+                    }
+                    ServerHandled::NotTurn => assert!(!is_channel_data(bytes)),
+                    _ => {}
+                }
+            }
+            3 | 6 => {
+                let relay = relays[selector % relays.len()];
+                let peer = peers[(selector / 4) % peers.len()];
+                if op % 8 == 3 {
+                    if let PeerHandled::Relay(t) =
+                        server.handle_peer_datagram_into(now, relay, peer, bytes, &mut out)
+                    {
+                        assert_eq!(t.source, listen);
+                        let framed = is_channel_data(t.payload)
+                            && ChannelData::parse(t.payload).is_ok_and(|c| c.data() == bytes);
+                        assert!(framed || Message::parse(t.payload).is_ok());
+                    }
+                } else {
+                    let _ = server.handle_peer_datagram(now, relay, peer, bytes);
+                }
+            }
+            4 | 7 => {
+                let Ok(key) = &key else { continue };
+                let method = [
+                    Method::ALLOCATE,
+                    Method::REFRESH,
+                    Method::CREATE_PERMISSION,
+                    Method::CHANNEL_BIND,
+                ][selector % 4];
+                counter = counter.wrapping_add(1);
+                let request = signed(method, [counter; 12].into(), bytes, &nonce, key);
+                let tuple = tuples[if op % 8 == 4 { 0 } else { 2 }];
+                let _ = server.handle_client_datagram(now, tuple, &request);
+            }
+            _ => {
+                now += Duration::from_secs(bytes.len() as u64);
+                server.handle_timeout(now);
+                if let Some(next) = server.poll_timeout() {
+                    assert!(
+                        next > now,
+                        "a deadline at or before now survived handle_timeout"
+                    );
+                }
+            }
+        }
+        let mut queued = 0;
+        while let Some(t) = server.poll_transmit() {
+            queued += 1;
+            assert!(queued <= 32 + 1, "the transmit queue passed its bound");
+            assert_eq!(t.source, listen);
+            if let Ok(m) = Message::parse(&t.payload) {
+                if let Some(Ok(n)) = m.get::<Nonce>() {
+                    nonce = n.as_str().to_owned();
+                }
+            } else {
+                assert!(
+                    is_channel_data(&t.payload),
+                    "queued bytes are STUN or ChannelData"
+                );
+            }
+        }
+        while server.poll_event().is_some() {}
+    }
+}
+
+/// A request of `method` carrying `records` as raw attributes, signed as alice.
+fn signed(
+    method: Method,
+    id: TransactionId,
+    mut records: &[u8],
+    nonce: &str,
+    key: &IntegrityKey,
+) -> bytes::Bytes {
+    let mut b = MessageBuilder::new_bytes(MessageType::new(method, Class::Request), id);
+    while let Some((&[t0, t1, len], rest)) = records.split_first_chunk::<3>() {
+        let len = usize::from(len).min(rest.len());
+        let (value, tail) = rest.split_at(len);
+        records = tail;
+        let attribute_type = AttributeType::new(u16::from_be_bytes([t0, t1]));
+        if matches!(
+            attribute_type,
+            AttributeType::MESSAGE_INTEGRITY
+                | AttributeType::MESSAGE_INTEGRITY_SHA256
+                | AttributeType::FINGERPRINT
+        ) {
+            continue;
+        }
+        let _ = b.add(&RawAttribute {
+            attribute_type,
+            value,
+        });
+    }
+    if let (Ok(user), Ok(realm), Ok(nonce)) = (
+        Username::new("alice"),
+        Realm::new("fuzz.example"),
+        Nonce::new(nonce),
+    ) {
+        let _ = b
+            .add(&user)
+            .and_then(|b| b.add(&realm))
+            .and_then(|b| b.add(&nonce));
+    }
+    let _ = b.add_message_integrity(key);
+    b.into_bytes()
+}
+
+/// Splits `data` into a stream cut at fuzzer-chosen points and frames it, checking that
+/// every frame is a whole message of the kind its first bits say, that the framer never
+/// buffers past its bound, and that an error ends the stream.
+///
+/// Format: the first byte is the cut length (1..=256); the rest is the stream.
+pub fn framer(data: &[u8]) {
+    let Some((&cut, stream)) = data.split_first() else {
+        return;
+    };
+    let cut = usize::from(cut) + 1;
+    let mut framer = StreamFramer::new(4096);
+    for piece in stream.chunks(cut) {
+        if framer.push(piece).is_err() {
+            assert!(framer.buffered() + piece.len() > 4096);
+            return;
+        }
+        loop {
+            match framer.next_frame() {
+                Ok(Some(Frame::Stun(bytes))) => {
+                    assert!(bytes.len() >= 20);
+                    assert_eq!(bytes.first().map(|b| b >> 6), Some(0));
+                    let _ = Message::parse(bytes);
+                }
+                Ok(Some(Frame::ChannelData(bytes))) => {
+                    let parsed = ChannelData::parse(bytes);
+                    assert!(parsed.is_ok(), "a ChannelData frame parses: {parsed:?}");
+                }
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+        assert!(framer.buffered() <= 4096);
+    }
+}
+
+/// Drives a [`TurnClient`] (allocating, UDP) with arbitrary datagrams from the server or a
+/// stranger and time steps, checking that nothing panics and that what is not from the
+/// server is handed back untouched.
+///
+/// Format: one-byte opcodes; `0..=127`: time moves on that many × 250 ms; `128..=255`: a
+/// datagram follows (two-byte length, bytes), from the server if bit 0 is clear.
+pub fn client(data: &[u8]) {
+    #[allow(clippy::disallowed_methods)]
+    let mut now = Instant::now();
+    let server: SocketAddr = ([192, 0, 2, 1], 3478).into();
+    let stranger: SocketAddr = ([203, 0, 113, 9], 1).into();
+    let config = TurnClientConfig::new(
+        ([10, 0, 0, 2], 40_000).into(),
+        server,
+        TransportProtocol::Udp,
+        "alice",
+        "secret",
+    );
+    let mut client = TurnClient::new(config, Counter(3));
+    let _ = client.handle_allocate(now);
+    let mut data = data;
+    while let Some((&op, rest)) = data.split_first() {
+        data = rest;
+        if op < 128 {
+            now += Duration::from_millis(250 * u64::from(op));
+            client.handle_timeout(now);
+        } else {
+            let bytes = chunk(&mut data);
+            let from = if op & 1 == 0 { server } else { stranger };
+            let handled = client.handle_incoming(now, from, bytes);
+            if from == stranger {
+                assert_eq!(handled, super::client::Incoming::NotTurn(bytes));
+            }
+        }
+        let mut buf = BytesMut::zeroed(64);
+        let _ = client.handle_send_into(now, stranger, b"x", &mut buf);
+        while client.poll_transmit().is_some() {}
+        while client.poll_event().is_some() {}
+    }
+}
