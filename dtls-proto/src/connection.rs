@@ -421,8 +421,13 @@ impl<R: CryptoRngCore> Dtls<R> {
             return;
         };
         // After the handshake only protected alerts count: a forged clear-text alert must not
-        // tear down an authenticated association.
-        if matches!(self.phase, Phase::Connected) && epoch == 0 {
+        // tear down an authenticated association. The stateless server has nothing to tear
+        // down and ignores alerts too.
+        let stateless = matches!(
+            self.phase,
+            Phase::Server(server::State::AwaitClientHello(_))
+        );
+        if stateless || (matches!(self.phase, Phase::Connected) && epoch == 0) {
             self.engine.stats.alerts_ignored += 1;
             return;
         }

@@ -355,6 +355,17 @@ fn forged_cleartext_alert_after_handshake_is_ignored() {
         sim.inject(CLIENT, &forged);
         assert!(sim.nodes[CLIENT].is_connected(), "{}", p.name());
         assert_eq!(sim.nodes[CLIENT].stats().alerts_ignored, 1);
+
+        // A stateless server ignores alerts as well.
+        let mut pr = pair(p);
+        pr.server = pr.server.with_server_cookie(true);
+        let mut server = dtls_proto::Dtls::server(
+            pr.server,
+            <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(4),
+        );
+        server.handle_datagram(sim.now, &forged);
+        assert!(!server.is_failed());
+        assert_eq!(server.stats().alerts_ignored, 1);
     }
 }
 
