@@ -40,7 +40,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     .count()
             })
             .sum();
-        MIN_RTO.max(self.config.ta * u32::try_from(n).unwrap_or(u32::MAX))
+        MIN_RTO.max(
+            self.config
+                .ta
+                .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX)),
+        )
     }
 
     /// Retransmits checks whose RTO expired; fails those out of retransmissions.
@@ -283,7 +287,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let Some(id) = existing.or_else(|| self.make_pair(s, local, remote)) else {
             return Received::Stun;
         };
-        let until = now + self.check_rto() * 16;
+        let until = now + self.check_rto().saturating_mul(16);
         let controlling = self.controlling;
         let st = &mut self.streams[s];
         let Some(pair) = st.checklist.get_mut(id) else {

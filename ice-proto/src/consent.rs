@@ -52,12 +52,12 @@ impl Consent {
 
     /// A randomized interval: uniform in 0.8–1.2 × `base` (RFC 7675 §5.1).
     pub fn interval<R: RngCore + ?Sized>(rng: &mut R, base: Duration) -> Duration {
-        let low = base.mul_f64(0.8);
-        let spread = base.mul_f64(0.4).as_micros() as u64;
+        let low = base / 5 * 4;
+        let spread = u64::try_from((base / 5 * 2).as_micros()).unwrap_or(u64::MAX);
         let jitter = if spread == 0 {
             0
         } else {
-            rng.next_u64() % (spread + 1)
+            rng.next_u64() % spread.saturating_add(1)
         };
         low + Duration::from_micros(jitter)
     }

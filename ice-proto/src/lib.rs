@@ -108,6 +108,8 @@ mod connectivity;
 mod consent;
 mod error;
 mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gathering;
 mod nomination;
 mod pair;

@@ -158,11 +158,11 @@ impl InFlight {
             return Expiry::GiveUp;
         }
         self.sends += 1;
-        self.rto = (self.rto * 2).min(max_rto);
+        self.rto = self.rto.saturating_mul(2).min(max_rto);
         self.next_at = if self.sends < request_count {
             now + self.rto
         } else {
-            now + self.initial_rto * last_wait_factor
+            now + self.initial_rto.saturating_mul(last_wait_factor)
         };
         Expiry::Retransmit
     }

@@ -1,0 +1,311 @@
+//! Fuzzing entry points (used by `fuzz/fuzz_targets/ice_*.rs` and replayed over the corpus
+//! by `tests/fuzz_corpus`). Not part of the API.
+//!
+//! - [`sdp`]: any bytes as an SDP line: parsing never panics, and what parses formats and
+//!   parses back to the same value.
+//! - [`agent`]: an agent fed a sequence of operations — raw datagrams, candidate lines, time
+//!   steps, *authenticated* checks and responses built from fuzzer-chosen fields (so the
+//!   fuzzer reaches the states behind MESSAGE-INTEGRITY), data to send — checking after each
+//!   that the tables stay within their bounds.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use stun_proto::attribute::{ErrorCode, XorMappedAddress};
+use stun_proto::{Class, IntegrityKey, Message, MessageBuilder, TransportProtocol};
+
+use crate::candidate::Candidate;
+use crate::check::{CheckRequest, DeclaredRole, build_request};
+use crate::sdp::IceAttribute;
+use crate::stream::{Credentials, StreamId};
+use crate::{Agent, AgentConfig, Event};
+
+const LOCAL_UFRAG: &str = "LOCL";
+const LOCAL_PWD: &str = "localpasswordlocalpassword";
+const REMOTE_UFRAG: &str = "REMO";
+const REMOTE_PWD: &str = "remotepasswordremotepassword";
+/// The pair bound the fuzzed agent runs with (smaller than the default, to hit it).
+const MAX_PAIRS: usize = 20;
+
+/// Parses `data` as an SDP line; checks the format/parse round trip.
+pub fn sdp(data: &[u8]) {
+    let Ok(line) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(c) = line.parse::<Candidate>() {
+        let again: Candidate = c
+            .to_string()
+            .parse()
+            .unwrap_or_else(|e| panic!("{c} does not parse back: {e}"));
+        assert_eq!(again, c, "round trip of {line:?}");
+    }
+    if let Ok(a) = IceAttribute::parse(line) {
+        let again = IceAttribute::parse(&a.to_string());
+        assert_eq!(again.as_ref(), Ok(&a), "round trip of {line:?}");
+    }
+}
+
+/// A little reader over the fuzzer's bytes.
+struct Input<'a>(&'a [u8]);
+
+impl<'a> Input<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let (b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(*b)
+    }
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let n = n.min(self.0.len());
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes([self.u8()?, self.u8()?]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes([
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+        ]))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some((u64::from(self.u32()?) << 32) | u64::from(self.u32()?))
+    }
+    fn addr(&mut self) -> Option<SocketAddr> {
+        // A handful of addresses, so that sources repeat and pairs form.
+        let b = self.u8()?;
+        let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, b & 3));
+        Some(SocketAddr::new(ip, 4000 + u16::from(b >> 2 & 3)))
+    }
+}
+
+/// Runs an agent over the operations encoded in `data`:
+///
+/// | op | arguments | what |
+/// | --- | --- | --- |
+/// | 0 | addr, len u8, bytes | a raw datagram from addr to a base |
+/// | 1 | len u8, bytes | an SDP line, as a remote candidate |
+/// | 2 | u16 ms | time passes; `handle_timeout` |
+/// | 3 | addr, u32 priority, u8 flags, u64 tie-breaker | an authenticated check |
+/// | 4 | u8 which, u8 kind, addr | an authenticated answer to a recent check of ours |
+/// | 5 | len u8 | application data to send |
+/// | 6 | — | the remote end of candidates |
+/// | 7 | — | jump to `poll_timeout` |
+pub fn agent(data: &[u8]) -> Outcome {
+    let mut input = Input(data);
+    let seed = input.u8().unwrap_or(0);
+    let controlling = seed & 1 == 1;
+    let config = AgentConfig {
+        controlling,
+        max_pairs: MAX_PAIRS,
+        max_candidates: 30,
+        ..AgentConfig::default()
+    };
+    let mut agent = Agent::new(config, ChaCha20Rng::seed_from_u64(u64::from(seed)));
+    let mut outcome = Outcome::default();
+    let Ok(s) = agent.add_stream(2) else {
+        return outcome;
+    };
+    let bases: [SocketAddr; 2] = [
+        SocketAddr::from(([192, 0, 2, 1], 5000)),
+        SocketAddr::from(([192, 0, 2, 1], 5001)),
+    ];
+    let Some(mut view) = agent.stream_mut(s) else {
+        return outcome;
+    };
+    let credentials = Credentials::new(LOCAL_UFRAG, LOCAL_PWD);
+    let set = credentials.map(|c| view.set_local_credentials(c));
+    if !matches!(set, Ok(Ok(()))) {
+        return outcome;
+    }
+    let _ = view.add_base(1, bases[0]);
+    let _ = view.add_base(2, bases[1]);
+    let (Ok(local_key), Ok(remote_key), Ok(remote)) = (
+        IntegrityKey::short_term(LOCAL_PWD),
+        IntegrityKey::short_term(REMOTE_PWD),
+        Credentials::new(REMOTE_UFRAG, REMOTE_PWD),
+    ) else {
+        return outcome;
+    };
+    let mut now = clock_origin();
+    let _ = agent.handle_remote_credentials(now, s, remote);
+    let _ = agent.handle_gather(now, s);
+    let mut recent: Vec<(SocketAddr, SocketAddr, bytes::Bytes)> = Vec::new();
+    let mut tid = 0u8;
+    loop {
+        outcome.selected += drain(&mut agent, s, &mut recent);
+        outcome.states.push(agent.state());
+        let Some(op) = input.u8() else {
+            break;
+        };
+        match op & 7 {
+            0 => {
+                let (Some(from), Some(len)) = (input.addr(), input.u8()) else {
+                    break;
+                };
+                let Some(bytes) = input.bytes(usize::from(len)) else {
+                    break;
+                };
+                let to = bases[usize::from(len & 1)];
+                let _ = agent.handle_datagram(now, TransportProtocol::Udp, from, to, bytes);
+            }
+            1 => {
+                let Some(len) = input.u8() else { break };
+                let Some(bytes) = input.bytes(usize::from(len)) else {
+                    break;
+                };
+                if let Ok(line) = std::str::from_utf8(bytes) {
+                    if let Ok(c) = line.parse::<Candidate>() {
+                        let _ = agent.handle_remote_candidate(now, s, c);
+                    }
+                }
+            }
+            2 => {
+                let Some(ms) = input.u16() else { break };
+                now += Duration::from_millis(u64::from(ms));
+                agent.handle_timeout(now);
+            }
+            3 => {
+                let (Some(from), Some(priority), Some(flags), Some(tb)) =
+                    (input.addr(), input.u32(), input.u8(), input.u64())
+                else {
+                    break;
+                };
+                tid = tid.wrapping_add(1);
+                let role = if flags & 1 == 1 {
+                    DeclaredRole::Controlling(tb)
+                } else {
+                    DeclaredRole::Controlled(tb)
+                };
+                let check = CheckRequest {
+                    username: "LOCL:REMO",
+                    priority,
+                    role,
+                    use_candidate: flags & 2 == 2,
+                };
+                let mut id = [tid; 12];
+                id[0] = flags;
+                if let Ok(bytes) = build_request(id.into(), &check, &local_key) {
+                    let to = bases[usize::from(flags >> 2 & 1)];
+                    let _ = agent.handle_datagram(now, TransportProtocol::Udp, from, to, &bytes);
+                }
+            }
+            4 => {
+                let (Some(which), Some(kind), Some(mapped)) =
+                    (input.u8(), input.u8(), input.addr())
+                else {
+                    break;
+                };
+                let Some((source, destination, payload)) =
+                    (!recent.is_empty()).then(|| recent[usize::from(which) % recent.len()].clone())
+                else {
+                    continue;
+                };
+                if let Some(answer) = respond(&payload, kind, mapped, &remote_key) {
+                    // From where the request went, to where it came from (or, for kind & 4,
+                    // from elsewhere: a non-symmetric answer).
+                    let from = if kind & 4 == 4 { mapped } else { destination };
+                    let _ =
+                        agent.handle_datagram(now, TransportProtocol::Udp, from, source, &answer);
+                }
+            }
+            5 => {
+                let Some(len) = input.u8() else { break };
+                let payload = vec![0x80; usize::from(len)];
+                let component = 1 + u16::from(len & 1);
+                let _ = agent.send(now, s, component, &payload);
+            }
+            6 => {
+                let _ = agent.handle_remote_end_of_candidates(now, s);
+            }
+            _ => {
+                if let Some(t) = agent.poll_timeout() {
+                    now = now.max(t);
+                    agent.handle_timeout(now);
+                }
+            }
+        }
+        check_bounds(&agent, s);
+    }
+    outcome
+}
+
+/// What a fuzzed run reached (for the corpus replay to check that seeds go somewhere).
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Selected pairs announced.
+    pub selected: usize,
+    /// The agent's state after each operation.
+    pub states: Vec<crate::ConnectionState>,
+}
+
+/// The origin of the fuzzed agent's virtual clock.
+#[allow(clippy::disallowed_methods)] // one real instant to build virtual time on
+fn clock_origin() -> Instant {
+    Instant::now()
+}
+
+/// Drains the agent, keeping the last requests it sent (to answer them); returns how many
+/// selected pairs it announced.
+fn drain(
+    agent: &mut Agent<ChaCha20Rng>,
+    s: StreamId,
+    recent: &mut Vec<(SocketAddr, SocketAddr, bytes::Bytes)>,
+) -> usize {
+    let mut selected = 0;
+    while let Some(t) = agent.poll_transmit() {
+        let is_request = Message::parse(&t.payload).is_ok_and(|m| m.class() == Class::Request);
+        if is_request {
+            if recent.len() >= 8 {
+                recent.remove(0);
+            }
+            recent.push((t.source, t.destination, t.payload));
+        }
+    }
+    let mut events = 0;
+    while let Some(e) = agent.poll_event() {
+        events += 1;
+        if let Event::NewSelectedPair { stream, .. } = e {
+            assert_eq!(stream, s);
+            selected += 1;
+        }
+    }
+    assert!(events <= 1_024, "the event queue is bounded");
+    selected
+}
+
+/// An authenticated answer to `request`: success with `mapped`, 487, or another error.
+fn respond(request: &[u8], kind: u8, mapped: SocketAddr, key: &IntegrityKey) -> Option<Vec<u8>> {
+    let request = Message::parse(request).ok()?;
+    let class = if kind & 3 == 0 {
+        Class::Success
+    } else {
+        Class::Error
+    };
+    let mut b = MessageBuilder::response_to(bytes::BytesMut::new(), &request, class).ok()?;
+    match kind & 3 {
+        0 => b.add(&XorMappedAddress(mapped)).ok()?,
+        1 => b.add(&ErrorCode::new(487).ok()?).ok()?,
+        _ => b.add(&ErrorCode::new(500).ok()?).ok()?,
+    };
+    b.add_message_integrity(key).ok()?.add_fingerprint().ok()?;
+    Some(b.into_bytes().to_vec())
+}
+
+fn check_bounds(agent: &Agent<ChaCha20Rng>, s: StreamId) {
+    let Some(view) = agent.stream(s) else {
+        return;
+    };
+    assert!(
+        view.pairs().count() <= MAX_PAIRS,
+        "the check list is bounded"
+    );
+    assert!(view.local_candidates().count() <= 30);
+    assert!(view.remote_candidates().count() <= 30);
+    let _: Option<Instant> = agent.poll_timeout();
+}
