@@ -1,0 +1,141 @@
+//! The TURN relay hot paths, per packet of 160 bytes (a 20 ms Opus frame with headroom):
+//! the server taking ChannelData from a client and naming the peer datagram (zero-copy),
+//! the server wrapping a peer datagram as ChannelData for the client, and the client's
+//! two directions. Target: under 100 ns per packet, nothing allocated (the allocation count
+//! is checked in tests/alloc/main.rs). Results: docs/performance-turn.md.
+
+// criterion_group! generates an undocumented public function; the fixture unwraps.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use stun_proto::TransportProtocol;
+use stun_proto::turn::client::{Incoming, TurnClient, TurnClientConfig};
+use stun_proto::turn::server::{
+    FiveTuple, PeerHandled, ServerHandled, TurnServer, TurnServerConfig,
+};
+
+/// A client and a server with an allocation and channel 0x4000 bound to the peer.
+struct Fixture {
+    now: Instant,
+    client: TurnClient<ChaCha20Rng>,
+    server: TurnServer<ChaCha20Rng>,
+    tuple: FiveTuple,
+    relayed: SocketAddr,
+    peer: SocketAddr,
+}
+
+fn fixture() -> Fixture {
+    #[allow(clippy::disallowed_methods)] // a benchmark needs one real instant
+    let now = Instant::now();
+    let listen: SocketAddr = "192.0.2.1:3478".parse().unwrap();
+    let tuple = FiveTuple {
+        transport: TransportProtocol::Udp,
+        client: "198.51.100.7:50000".parse().unwrap(),
+        server: listen,
+    };
+    let relays = vec!["192.0.2.1:49152".parse().unwrap()];
+    let mut server = TurnServer::new(
+        now,
+        TurnServerConfig::new("example.org", relays),
+        ChaCha20Rng::seed_from_u64(1),
+    );
+    server.add_user("alice", "secret").unwrap();
+    let config = TurnClientConfig::new(tuple.client, listen, tuple.transport, "alice", "secret");
+    let mut client = TurnClient::new(config, ChaCha20Rng::seed_from_u64(2));
+    let peer: SocketAddr = "203.0.113.5:7000".parse().unwrap();
+    client.handle_allocate(now).unwrap();
+    let mut exchange = |client: &mut TurnClient<ChaCha20Rng>| {
+        while let Some(t) = client.poll_transmit() {
+            let _ = server.handle_client_datagram(now, tuple, &t.payload);
+            while let Some(r) = server.poll_transmit() {
+                let _ = client.handle_incoming(now, r.source, &r.payload);
+            }
+        }
+    };
+    exchange(&mut client);
+    client.handle_bind_channel(now, peer).unwrap();
+    exchange(&mut client);
+    assert_eq!(client.channel(peer), Some(0x4000));
+    let relayed = client.allocation().unwrap().relayed;
+    Fixture {
+        now,
+        client,
+        server,
+        tuple,
+        relayed,
+        peer,
+    }
+}
+
+fn relay(c: &mut Criterion) {
+    let Fixture {
+        now,
+        mut client,
+        mut server,
+        tuple,
+        relayed,
+        peer,
+    } = fixture();
+    let data = [0x5au8; 160];
+    let mut channel_data = [0u8; 164];
+    channel_data[..4].copy_from_slice(&[0x40, 0x00, 0x00, 160]);
+    channel_data[4..].copy_from_slice(&data);
+    let mut out = [0u8; 256];
+
+    let mut g = c.benchmark_group("turn_relay_160B");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("server: client ChannelData -> peer datagram", |b| {
+        b.iter(|| {
+            let ServerHandled::Relay(t) =
+                server.handle_client_datagram(now, tuple, black_box(&channel_data))
+            else {
+                panic!("not relayed")
+            };
+            black_box(t.payload.len())
+        })
+    });
+    g.bench_function("server: peer datagram -> client ChannelData", |b| {
+        b.iter(|| {
+            let PeerHandled::Relay(t) =
+                server.handle_peer_datagram_into(now, relayed, peer, black_box(&data), &mut out)
+            else {
+                panic!("not relayed")
+            };
+            black_box(t.payload.len())
+        })
+    });
+    g.bench_function("client: send as ChannelData", |b| {
+        b.iter(|| {
+            let t = client
+                .handle_send_into(now, peer, black_box(&data), &mut out)
+                .unwrap();
+            black_box(t.payload.len())
+        })
+    });
+    g.bench_function("client: receive ChannelData", |b| {
+        b.iter(|| {
+            let Incoming::Data { data, .. } =
+                client.handle_incoming(now, tuple.server, black_box(&channel_data))
+            else {
+                panic!("not data")
+            };
+            black_box(data.len())
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = relay
+}
+criterion_main!(benches);
