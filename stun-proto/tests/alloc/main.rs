@@ -5,19 +5,22 @@
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use stun_proto::attribute::{DecodeAttribute, IceControlling, Priority, UseCandidate, Username};
 use stun_proto::{IntegrityKey, Message, MessageBuilder, MessageType};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Per thread: the tests of this binary run in parallel, and each counts only its own.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
 
 // Delegates to the system allocator and only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
         unsafe { System.alloc(layout) }
     }
 
@@ -30,9 +33,9 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn allocations_during(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = ALLOCATIONS.with(Cell::get);
     f();
-    ALLOCATIONS.load(Ordering::SeqCst) - before
+    ALLOCATIONS.with(Cell::get) - before
 }
 
 #[test]
@@ -64,4 +67,81 @@ fn ice_check_encode_and_decode_allocate_nothing() {
     });
     assert_eq!(decode, 0, "decoding and validating allocated");
     assert_eq!(seen, Some((9, 1_853_817_087, true)));
+}
+
+#[test]
+fn turn_relay_paths_allocate_nothing() {
+    use std::net::SocketAddr;
+
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use stun_proto::TransportProtocol;
+    use stun_proto::turn::client::{Incoming, TurnClient, TurnClientConfig};
+    use stun_proto::turn::server::{
+        FiveTuple, PeerHandled, ServerHandled, TurnServer, TurnServerConfig,
+    };
+
+    // Set up (this allocates): an allocation with channel 0x4000 bound to the peer.
+    #[allow(clippy::disallowed_methods)] // one real instant for the virtual clock
+    let now = std::time::Instant::now();
+    let listen: SocketAddr = "192.0.2.1:3478".parse().unwrap();
+    let tuple = FiveTuple {
+        transport: TransportProtocol::Udp,
+        client: "198.51.100.7:50000".parse().unwrap(),
+        server: listen,
+    };
+    let relays = vec!["192.0.2.1:49152".parse().unwrap()];
+    let config = TurnServerConfig::new("example.org", relays);
+    let mut server = TurnServer::new(now, config, ChaCha20Rng::seed_from_u64(1));
+    server.add_user("alice", "secret").unwrap();
+    let config = TurnClientConfig::new(tuple.client, listen, tuple.transport, "alice", "secret");
+    let mut client = TurnClient::new(config, ChaCha20Rng::seed_from_u64(2));
+    let peer: SocketAddr = "203.0.113.5:7000".parse().unwrap();
+    client.handle_allocate(now).unwrap();
+    for bind in [false, true] {
+        if bind {
+            client.handle_bind_channel(now, peer).unwrap();
+        }
+        while let Some(t) = client.poll_transmit() {
+            let _ = server.handle_client_datagram(now, tuple, &t.payload);
+            while let Some(r) = server.poll_transmit() {
+                let _ = client.handle_incoming(now, r.source, &r.payload);
+            }
+        }
+    }
+    assert_eq!(client.channel(peer), Some(0x4000));
+    let relayed = client.allocation().unwrap().relayed;
+
+    let data = [0x5au8; 160];
+    let mut client_out = [0u8; 256];
+    let mut server_out = [0u8; 256];
+    let mut relayed_bytes = 0;
+    let count = allocations_during(|| {
+        for _ in 0..1000 {
+            // Client → server → peer.
+            let sent = client
+                .handle_send_into(now, peer, &data, &mut client_out)
+                .unwrap();
+            let ServerHandled::Relay(to_peer) =
+                server.handle_client_datagram(now, tuple, sent.payload)
+            else {
+                panic!("not relayed to the peer");
+            };
+            relayed_bytes += to_peer.payload.len();
+            // Peer → server → client.
+            let PeerHandled::Relay(to_client) =
+                server.handle_peer_datagram_into(now, relayed, peer, &data, &mut server_out)
+            else {
+                panic!("not relayed to the client");
+            };
+            let Incoming::Data { data: got, .. } =
+                client.handle_incoming(now, to_client.source, to_client.payload)
+            else {
+                panic!("not data");
+            };
+            relayed_bytes += got.len();
+        }
+    });
+    assert_eq!(count, 0, "the TURN relay paths allocated");
+    assert_eq!(relayed_bytes, 2 * 1000 * 160);
 }
