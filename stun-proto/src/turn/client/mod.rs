@@ -22,33 +22,33 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand_core::RngCore;
-use thiserror::Error;
 
 use crate::attribute::{
-    AddressErrorCode, AddressFamily, AlternateServer, AttributeType, Data, DontFragment, ErrorCode,
-    EvenPort, Lifetime, ReservationToken, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+    AddressErrorCode, AddressFamily, AlternateServer, AttributeType, ErrorCode, Lifetime,
+    ReservationToken, XorMappedAddress, XorRelayedAddress,
 };
-use crate::builder::{BuildError, MessageBuilder};
-use crate::header::{Class, MessageType, Method, TransactionId};
+use crate::header::{Class, TransactionId};
 use crate::message::Message;
-use crate::transaction::{
-    ClientTransactions, Handled, IgnoreReason, Request, TransactionConfig, TransactionError,
-    TransactionEvent, TransportFailure,
-};
-use crate::transmit::{Transmit, TransportProtocol};
-use crate::turn::channel_data::{
-    ChannelData, ChannelDataError, encode_channel_data, is_channel_data,
-};
-use crate::turn::{
-    CHANNEL_LIFETIME, DEFAULT_ALLOCATION_LIFETIME, PERMISSION_LIFETIME, TransmitRef,
-};
+use crate::transaction::{ClientTransactions, Request, TransactionEvent, TransportFailure};
+use crate::transmit::Transmit;
+use crate::turn::{CHANNEL_LIFETIME, DEFAULT_ALLOCATION_LIFETIME, PERMISSION_LIFETIME};
 
+mod config;
+mod data;
+mod event;
 mod peers;
+mod refresh;
 mod request;
 
+pub use config::TurnClientConfig;
+pub use event::{
+    Allocation, IgnoredReason, Incoming, RequestFailure, SendError, TurnClientError,
+    TurnClientStats, TurnEvent,
+};
 use peers::{Channel, Lease, Peers, Permission};
+use refresh::retryable;
 pub use request::{AllocationFamily, EncodeError};
-use request::{Auth, RequestKind, encode_request, seconds};
+use request::{Auth, RequestKind, encode_request};
 
 /// How many times one request is re-sent after 438 Stale Nonce before it fails.
 const MAX_STALE_RETRIES: u8 = 3;
@@ -58,288 +58,6 @@ const REFRESH_RETRY: Duration = Duration::from_secs(5);
 
 /// The most data transmits queued by [`TurnClient::handle_send`] and not yet polled.
 const MAX_QUEUED_TRANSMITS: usize = 256;
-
-/// How a [`TurnClient`] is set up.
-#[derive(Clone, Debug)]
-pub struct TurnClientConfig {
-    /// The local address (socket) requests and data are sent from.
-    pub local: SocketAddr,
-    /// The TURN server.
-    pub server: SocketAddr,
-    /// The transport to the server: UDP, or TCP (the caller frames the stream, and brings the
-    /// TLS layer for TURN over TLS).
-    pub transport: TransportProtocol,
-    /// The long-term credential username.
-    pub username: String,
-    /// The long-term credential password.
-    pub password: String,
-    /// The LIFETIME to ask for; `None` takes the server's default (10 minutes, RFC 8656 §7.2).
-    pub lifetime: Option<Duration>,
-    /// The relayed address families to ask for (RFC 8656 §7.1).
-    pub address_family: AllocationFamily,
-    /// Send DONT-FRAGMENT with the Allocate request and Send indications (RFC 8656 §7.1,
-    /// §10.1).
-    pub dont_fragment: bool,
-    /// Ask for an even relayed port, optionally reserving the next (EVEN-PORT, §7.1).
-    pub even_port: Option<EvenPort>,
-    /// Take the relayed address reserved by an earlier EVEN-PORT allocation
-    /// (RESERVATION-TOKEN, §7.1); takes precedence over `even_port`.
-    pub reservation_token: Option<ReservationToken>,
-    /// SOFTWARE sent with every request.
-    pub software: Option<String>,
-    /// How long before expiry the allocation, a permission or a channel is refreshed.
-    /// Default 60 s (halved for lifetimes shorter than two margins).
-    pub refresh_margin: Duration,
-    /// The most permissions kept. Default 64.
-    pub max_permissions: usize,
-    /// The most channels kept. Default 64 (the protocol allows 4096).
-    pub max_channels: usize,
-    /// The most ALTERNATE-SERVER redirects followed. Default 3.
-    pub max_redirects: u8,
-    /// Retransmission timing of the requests (RFC 8489 §6.2).
-    pub transactions: TransactionConfig,
-}
-
-impl TurnClientConfig {
-    /// A client of `server` from `local` over `transport` with long-term credentials, and
-    /// the defaults for everything else.
-    pub fn new(
-        local: SocketAddr,
-        server: SocketAddr,
-        transport: TransportProtocol,
-        username: impl Into<String>,
-        password: impl Into<String>,
-    ) -> Self {
-        Self {
-            local,
-            server,
-            transport,
-            username: username.into(),
-            password: password.into(),
-            lifetime: None,
-            address_family: AllocationFamily::Ipv4,
-            dont_fragment: false,
-            even_port: None,
-            reservation_token: None,
-            software: None,
-            refresh_margin: Duration::from_secs(60),
-            max_permissions: 64,
-            max_channels: 64,
-            max_redirects: 3,
-            transactions: TransactionConfig::default(),
-        }
-    }
-}
-
-/// What a successful Allocate gave (RFC 8656 §7.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Allocation {
-    /// The relayed transport address (XOR-RELAYED-ADDRESS): what peers send to.
-    pub relayed: SocketAddr,
-    /// The second relayed address of a dual-stack allocation (§7.1, ADDITIONAL-ADDRESS-FAMILY).
-    pub additional_relayed: Option<SocketAddr>,
-    /// The client's server-reflexive address as the server saw it (XOR-MAPPED-ADDRESS).
-    pub mapped: Option<SocketAddr>,
-    /// The lifetime granted.
-    pub lifetime: Duration,
-    /// The token naming the port reserved by EVEN-PORT with the R bit (RESERVATION-TOKEN).
-    pub reservation_token: Option<ReservationToken>,
-    /// The error the server gave for the additional address family, if it could not
-    /// allocate it (ADDRESS-ERROR-CODE, §7.3).
-    pub additional_family_error: Option<u16>,
-}
-
-/// Why a request failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RequestFailure {
-    /// The server answered with an error (ERROR-CODE; 0 if unreadable).
-    ErrorResponse {
-        /// The code, e.g. 403, 437, 441, 486, 508.
-        code: u16,
-        /// The server's reason phrase.
-        reason: String,
-    },
-    /// A 401 to a signed request: wrong username or password, or a 401 without REALM and
-    /// NONCE.
-    Unauthenticated,
-    /// No response (RFC 8489 §6.2).
-    Timeout,
-    /// The transport failed.
-    Transport(TransportFailure),
-    /// A response whose MESSAGE-INTEGRITY does not match our key.
-    IntegrityMismatch,
-    /// A success response without the attributes it must carry.
-    MalformedResponse,
-    /// More ALTERNATE-SERVER redirects than [`TurnClientConfig::max_redirects`].
-    TooManyRedirects,
-    /// The request could not be encoded or sent again after a challenge.
-    Encode(EncodeError),
-    /// The transaction table was full when the request had to be sent again.
-    Transaction(TransactionError),
-}
-
-/// What the application learns from a [`TurnClient`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TurnEvent {
-    /// The allocation exists: relay candidates can be advertised.
-    Allocated(Allocation),
-    /// The allocation could not be made; the client is closed.
-    AllocationFailed(RequestFailure),
-    /// The server redirected us (300 Try Alternate); requests now go to `server`. Over TCP
-    /// the caller must connect there.
-    Redirected {
-        /// The new server.
-        server: SocketAddr,
-    },
-    /// A Refresh succeeded: the allocation lives `lifetime` more.
-    Refreshed {
-        /// The lifetime granted.
-        lifetime: Duration,
-    },
-    /// The allocation ran out without a successful refresh, or the server no longer knows
-    /// it (437); the client is closed.
-    Expired,
-    /// The allocation was released ([`TurnClient::handle_close`]); the client is closed.
-    Deallocated,
-    /// The server installed a permission for `peer` (RFC 8656 §9).
-    PermissionCreated {
-        /// The peer's IP address.
-        peer: IpAddr,
-    },
-    /// A CreatePermission failed (403 for a peer the server refuses).
-    PermissionFailed {
-        /// The peer's IP address.
-        peer: IpAddr,
-        /// Why.
-        failure: RequestFailure,
-    },
-    /// A permission ran out without a successful refresh.
-    PermissionExpired {
-        /// The peer's IP address.
-        peer: IpAddr,
-    },
-    /// A channel is bound: data to and from `peer` now travels as ChannelData.
-    ChannelBound {
-        /// The channel number.
-        channel: u16,
-        /// The peer.
-        peer: SocketAddr,
-    },
-    /// A ChannelBind failed.
-    ChannelBindFailed {
-        /// The channel number.
-        channel: u16,
-        /// The peer.
-        peer: SocketAddr,
-        /// Why.
-        failure: RequestFailure,
-    },
-    /// A channel ran out without a successful refresh; data goes as indications again.
-    ChannelExpired {
-        /// The channel number.
-        channel: u16,
-        /// The peer.
-        peer: SocketAddr,
-    },
-}
-
-/// What [`TurnClient::handle_incoming`] did with a datagram (or a framed message).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Incoming<'a> {
-    /// A TURN response, consumed; events may be queued.
-    Handled,
-    /// Data from a peer, relayed by the server in a Data indication (`channel: None`) or
-    /// ChannelData: borrowed from the datagram, no copy.
-    Data {
-        /// The peer that sent it to our relayed address.
-        peer: SocketAddr,
-        /// The data.
-        data: &'a [u8],
-        /// The channel it came on.
-        channel: Option<u16>,
-    },
-    /// From the server and TURN-shaped, but unusable; the reason says why.
-    Ignored(IgnoredReason),
-    /// Not for this client (another source, or neither STUN nor ChannelData): the caller's,
-    /// returned untouched.
-    NotTurn(&'a [u8]),
-}
-
-/// Why a datagram from the server was not used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum IgnoredReason {
-    /// ChannelData on a channel that is not bound.
-    UnknownChannel(u16),
-    /// ChannelData that does not parse.
-    MalformedChannelData(ChannelDataError),
-    /// A Data indication without XOR-PEER-ADDRESS or DATA.
-    MalformedIndication,
-    /// A response the transactions did not take.
-    Transaction(IgnoreReason),
-    /// A STUN message that is neither a response nor a Data indication.
-    UnexpectedMessage,
-}
-
-/// Why a command was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum TurnClientError {
-    /// [`TurnClient::handle_allocate`] was called twice.
-    #[error("an allocation was already requested")]
-    AlreadyStarted,
-    /// The command needs an allocation, and there is none (yet, or any more).
-    #[error("no allocation")]
-    NotAllocated,
-    /// The relayed addresses do not include the peer's address family (RFC 8656 §9.1, 443).
-    #[error("no relayed address of {0:?}")]
-    PeerFamilyMismatch(AddressFamily),
-    /// [`TurnClientConfig::max_permissions`] permissions exist.
-    #[error("{limit} permissions: the table is full")]
-    TooManyPermissions {
-        /// The limit.
-        limit: usize,
-    },
-    /// [`TurnClientConfig::max_channels`] channels exist (or all 4096 numbers are used).
-    #[error("{limit} channels: the table is full")]
-    TooManyChannels {
-        /// The limit.
-        limit: usize,
-    },
-    /// The request could not be encoded.
-    #[error(transparent)]
-    Encode(#[from] EncodeError),
-    /// The transaction table is full.
-    #[error(transparent)]
-    Transaction(#[from] TransactionError),
-}
-
-/// Why data could not be sent.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum SendError {
-    /// No allocation (yet, or any more).
-    #[error("no allocation")]
-    NotAllocated,
-    /// No permission was asked for the peer's IP address: call
-    /// [`TurnClient::handle_create_permission`] (or bind a channel) first.
-    #[error("no permission for {0}")]
-    NoPermission(IpAddr),
-    /// The data does not fit the caller's buffer or the message's length field.
-    #[error("data of {len} bytes does not fit: {reason}")]
-    TooLong {
-        /// The data length.
-        len: usize,
-        /// What overflowed.
-        reason: &'static str,
-    },
-    /// [`TurnClient::handle_send`] queued this many transmits that were not polled.
-    #[error("{0} transmits queued and not polled")]
-    QueueFull(usize),
-}
 
 /// A request in flight, with what it asks for (to send it again after 401 or 438).
 #[derive(Clone, Copy, Debug)]
@@ -366,19 +84,6 @@ enum State {
     Deallocating,
     /// Failed, expired or released. Terminal.
     Closed,
-}
-
-/// Counters, for operators and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TurnClientStats {
-    /// Data sent as Send indications.
-    pub sent_indications: u64,
-    /// Data sent as ChannelData.
-    pub sent_channel_data: u64,
-    /// Data received (either way).
-    pub received_data: u64,
-    /// Datagrams from the server that were ignored.
-    pub ignored: u64,
 }
 
 /// A TURN client: one allocation on one server.
@@ -523,155 +228,6 @@ impl<R: RngCore> TurnClient<R> {
         Ok(number)
     }
 
-    /// Sends `data` to `peer` through the relay, queued for
-    /// [`poll_transmit`](Self::poll_transmit): as ChannelData if a channel to the peer is
-    /// bound, as a Send indication otherwise (RFC 8656 §10.1, §12.4).
-    pub fn handle_send(
-        &mut self,
-        now: Instant,
-        peer: SocketAddr,
-        data: &[u8],
-    ) -> Result<(), SendError> {
-        if self.transmits.len() >= MAX_QUEUED_TRANSMITS {
-            return Err(SendError::QueueFull(self.transmits.len()));
-        }
-        let mut buf = vec![0u8; data.len() + 64];
-        let sent = self.handle_send_into(now, peer, data, &mut buf)?;
-        let transmit = Transmit {
-            transport: sent.transport,
-            source: sent.source,
-            destination: sent.destination,
-            payload: bytes::Bytes::copy_from_slice(sent.payload),
-        };
-        self.transmits.push_back(transmit);
-        Ok(())
-    }
-
-    /// Encodes `data` for `peer` into `out` (ChannelData when a channel is bound, a Send
-    /// indication otherwise) and returns the datagram to send now: the zero-allocation path.
-    /// `out` needs `data.len() + 4` bytes (plus padding over TCP) for ChannelData,
-    /// `data.len() + 36` (or 56 for IPv6 peers) for an indication.
-    pub fn handle_send_into<'b>(
-        &mut self,
-        now: Instant,
-        peer: SocketAddr,
-        data: &[u8],
-        out: &'b mut [u8],
-    ) -> Result<TransmitRef<'b>, SendError> {
-        let _ = now;
-        if !matches!(self.state, State::Allocated { .. }) {
-            return Err(SendError::NotAllocated);
-        }
-        let transport = self.config.transport;
-        let channel = self
-            .peers
-            .channel_for_peer(peer)
-            .filter(|c| c.lease.is_installed())
-            .map(|c| c.number);
-        let payload: &'b [u8] = if let Some(channel) = channel {
-            let pad = transport.is_reliable();
-            let n = encode_channel_data(channel, data, pad, out).map_err(|e| match e {
-                ChannelDataError::DataTooLong { .. } => SendError::TooLong {
-                    len: data.len(),
-                    reason: "ChannelData length field",
-                },
-                _ => SendError::TooLong {
-                    len: data.len(),
-                    reason: "caller's buffer",
-                },
-            })?;
-            self.stats.sent_channel_data += 1;
-            &out[..n]
-        } else if self.peers.permission(peer.ip()).is_some()
-            || self.peers.channel_for_peer(peer).is_some()
-        {
-            let id = TransactionId::random(&mut self.rng);
-            let send = MessageType::new(Method::SEND, Class::Indication);
-            let encoded =
-                encode_send_indication(out, send, id, peer, data, self.config.dont_fragment);
-            let payload = encoded.map_err(|e| SendError::TooLong {
-                len: data.len(),
-                reason: match e {
-                    BuildError::BufferTooSmall { .. } => "caller's buffer",
-                    _ => "STUN length field",
-                },
-            })?;
-            self.stats.sent_indications += 1;
-            payload
-        } else {
-            return Err(SendError::NoPermission(peer.ip()));
-        };
-        Ok(TransmitRef {
-            transport,
-            source: self.config.local,
-            destination: self.server,
-            payload,
-        })
-    }
-
-    /// Offers a datagram (or, over TCP, one frame from the
-    /// [`StreamFramer`](crate::turn::StreamFramer)) received from `from`.
-    pub fn handle_incoming<'a>(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        datagram: &'a [u8],
-    ) -> Incoming<'a> {
-        if from != self.server {
-            return Incoming::NotTurn(datagram);
-        }
-        if is_channel_data(datagram) {
-            let incoming = match ChannelData::parse(datagram) {
-                Ok(cd) => match self.peers.bound_channel(cd.channel()) {
-                    Some(c) => Incoming::Data {
-                        peer: c.peer,
-                        data: cd.data(),
-                        channel: Some(c.number),
-                    },
-                    None => Incoming::Ignored(IgnoredReason::UnknownChannel(cd.channel())),
-                },
-                Err(e) => Incoming::Ignored(IgnoredReason::MalformedChannelData(e)),
-            };
-            self.count(&incoming);
-            return incoming;
-        }
-        let Ok(message) = Message::parse(datagram) else {
-            return Incoming::NotTurn(datagram);
-        };
-        let incoming = match (message.class(), message.method()) {
-            (Class::Indication, Method::DATA) => {
-                let peer = message.get::<XorPeerAddress>().and_then(Result::ok);
-                let data = message.get::<Data<'a>>().and_then(Result::ok);
-                match (peer, data) {
-                    (Some(peer), Some(data)) => Incoming::Data {
-                        peer: peer.0,
-                        data: data.0,
-                        channel: None,
-                    },
-                    _ => Incoming::Ignored(IgnoredReason::MalformedIndication),
-                }
-            }
-            (Class::Success | Class::Error, _) => {
-                if message.has_fingerprint() && message.verify_fingerprint().is_err() {
-                    Incoming::Ignored(IgnoredReason::Transaction(IgnoreReason::BadFingerprint))
-                } else {
-                    match self.transactions.handle_response(now, from, &message) {
-                        Handled::Response(_) => {
-                            self.pump(now);
-                            Incoming::Handled
-                        }
-                        Handled::Ignored(reason) => {
-                            Incoming::Ignored(IgnoredReason::Transaction(reason))
-                        }
-                    }
-                }
-            }
-            _ => Incoming::Ignored(IgnoredReason::UnexpectedMessage),
-        };
-        self.count(&incoming);
-        incoming
-    }
-
     /// Retransmits requests, refreshes the allocation, permissions and channels whose time
     /// has come, and expires what ran out.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -790,14 +346,6 @@ impl<R: RngCore> TurnClient<R> {
     /// Counters.
     pub const fn stats(&self) -> &TurnClientStats {
         &self.stats
-    }
-
-    fn count(&mut self, incoming: &Incoming<'_>) {
-        match incoming {
-            Incoming::Data { .. } => self.stats.received_data += 1,
-            Incoming::Ignored(_) => self.stats.ignored += 1,
-            _ => {}
-        }
     }
 
     /// Refuses peers outside the relayed families.
@@ -1107,117 +655,6 @@ impl<R: RngCore> TurnClient<R> {
         self.pending.clear();
         self.events.push_back(event);
     }
-
-    fn refresh_allocation(&mut self, now: Instant) {
-        let State::Allocated { lease, .. } = self.state else {
-            return;
-        };
-        match lease {
-            Lease::Installed { expires_at, .. } | Lease::Refreshing { expires_at }
-                if expires_at <= now =>
-            {
-                for p in std::mem::take(&mut self.pending) {
-                    self.transactions.handle_cancel(now, p.id);
-                }
-                self.close(TurnEvent::Expired);
-            }
-            Lease::Installed {
-                refresh_at,
-                expires_at,
-            } if refresh_at <= now => {
-                let lifetime = self
-                    .config
-                    .lifetime
-                    .map_or(seconds(DEFAULT_ALLOCATION_LIFETIME), seconds);
-                let next = match self.start(now, RequestKind::Refresh { lifetime }, 0) {
-                    Ok(()) => Lease::Refreshing { expires_at },
-                    Err(_) => Lease::Installed {
-                        refresh_at: (now + REFRESH_RETRY).min(expires_at),
-                        expires_at,
-                    },
-                };
-                if let State::Allocated { lease, .. } = &mut self.state {
-                    *lease = next;
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn refresh_permissions(&mut self, now: Instant) {
-        let mut index = 0;
-        while let Some(permission) = self.peers.permissions.get(index).copied() {
-            match permission.lease {
-                Lease::Installed { expires_at, .. } | Lease::Refreshing { expires_at }
-                    if expires_at <= now =>
-                {
-                    self.peers.permissions.swap_remove(index);
-                    self.events.push_back(TurnEvent::PermissionExpired {
-                        peer: permission.ip,
-                    });
-                    continue;
-                }
-                Lease::Installed {
-                    refresh_at,
-                    expires_at,
-                } if refresh_at <= now => {
-                    let kind = RequestKind::CreatePermission { ip: permission.ip };
-                    let next = match self.start(now, kind, 0) {
-                        Ok(()) => Lease::Refreshing { expires_at },
-                        Err(_) => Lease::Installed {
-                            refresh_at: (now + REFRESH_RETRY).min(expires_at),
-                            expires_at,
-                        },
-                    };
-                    self.peers.permissions[index].lease = next;
-                }
-                _ => {}
-            }
-            index += 1;
-        }
-    }
-
-    fn refresh_channels(&mut self, now: Instant) {
-        let mut index = 0;
-        while let Some(channel) = self.peers.channels.get(index).copied() {
-            match channel.lease {
-                Lease::Installed { expires_at, .. } | Lease::Refreshing { expires_at }
-                    if expires_at <= now =>
-                {
-                    self.peers.channels.swap_remove(index);
-                    self.events.push_back(TurnEvent::ChannelExpired {
-                        channel: channel.number,
-                        peer: channel.peer,
-                    });
-                    continue;
-                }
-                Lease::Installed {
-                    refresh_at,
-                    expires_at,
-                } if refresh_at <= now => {
-                    let kind = RequestKind::ChannelBind {
-                        channel: channel.number,
-                        peer: channel.peer,
-                    };
-                    let next = match self.start(now, kind, 0) {
-                        Ok(()) => Lease::Refreshing { expires_at },
-                        Err(_) => Lease::Installed {
-                            refresh_at: (now + REFRESH_RETRY).min(expires_at),
-                            expires_at,
-                        },
-                    };
-                    self.peers.channels[index].lease = next;
-                }
-                _ => {}
-            }
-            index += 1;
-        }
-    }
-
-    /// The refresh margin for a lifetime: the configured one, at most half the lifetime.
-    fn margin(&self, lifetime: Duration) -> Duration {
-        self.config.refresh_margin.min(lifetime / 2)
-    }
 }
 
 /// The LIFETIME a success response grants; the RFC default if it has none.
@@ -1226,32 +663,6 @@ fn granted_lifetime(message: &Message<'_>) -> Duration {
         .get::<Lifetime>()
         .and_then(Result::ok)
         .map_or(DEFAULT_ALLOCATION_LIFETIME, Lifetime::as_duration)
-}
-
-/// Whether a failed refresh may be tried again (a lost answer) or is final (an error).
-fn retryable(failure: &RequestFailure) -> bool {
-    matches!(
-        failure,
-        RequestFailure::Timeout | RequestFailure::Transport(_) | RequestFailure::Transaction(_)
-    )
-}
-
-/// Writes a Send indication (RFC 8656 §10.1) into `out`.
-fn encode_send_indication<'b>(
-    out: &'b mut [u8],
-    message_type: MessageType,
-    id: TransactionId,
-    peer: SocketAddr,
-    data: &[u8],
-    dont_fragment: bool,
-) -> Result<&'b [u8], BuildError> {
-    let mut b = MessageBuilder::new(out, message_type, id)?;
-    b.add(&XorPeerAddress(peer))?;
-    if dont_fragment {
-        b.add(&DontFragment)?;
-    }
-    b.add(&Data(data))?;
-    Ok(b.finish())
 }
 
 #[cfg(test)]

@@ -11,8 +11,15 @@ use crate::attribute::{
     AdditionalAddressFamily, ChannelNumber, DecodeAttribute, Lifetime, Nonce, PasswordAlgorithm,
     PasswordAlgorithms, Realm, RequestedTransport, Username,
 };
+use crate::attribute::{
+    AddressFamily, AlternateServer, Data, DontFragment, ErrorCode, EvenPort, ReservationToken,
+    XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+};
+use crate::builder::MessageBuilder;
 use crate::credentials::IntegrityKey;
+use crate::header::{MessageType, Method};
 use crate::test_support::{TestRng, t0, very_early};
+use crate::transmit::TransportProtocol;
 
 const LOCAL: &str = "10.0.0.2:50000";
 const SERVER: &str = "192.0.2.10:3478";

@@ -1,0 +1,197 @@
+//! The client's data path (RFC 8656 §10.1 Send indications, §10.4 Data indications, §12.4
+//! and §12.6 ChannelData, padded over TCP per §12.5): encoded into the caller's buffer and
+//! decoded in place, so a packet costs no allocation.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rand_core::RngCore;
+
+use super::{IgnoredReason, Incoming, MAX_QUEUED_TRANSMITS, SendError, State, TurnClient};
+use crate::attribute::{Data, DontFragment, XorPeerAddress};
+use crate::builder::{BuildError, MessageBuilder};
+use crate::header::{Class, MessageType, Method, TransactionId};
+use crate::message::Message;
+use crate::transaction::{Handled, IgnoreReason};
+use crate::transmit::Transmit;
+use crate::turn::TransmitRef;
+use crate::turn::channel_data::{
+    ChannelData, ChannelDataError, encode_channel_data, is_channel_data,
+};
+
+impl<R: RngCore> TurnClient<R> {
+    /// Sends `data` to `peer` through the relay, queued for
+    /// [`poll_transmit`](Self::poll_transmit): as ChannelData if a channel to the peer is
+    /// bound, as a Send indication otherwise (RFC 8656 §10.1, §12.4).
+    pub fn handle_send(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), SendError> {
+        if self.transmits.len() >= MAX_QUEUED_TRANSMITS {
+            return Err(SendError::QueueFull(self.transmits.len()));
+        }
+        let mut buf = vec![0u8; data.len() + 64];
+        let sent = self.handle_send_into(now, peer, data, &mut buf)?;
+        let transmit = Transmit {
+            transport: sent.transport,
+            source: sent.source,
+            destination: sent.destination,
+            payload: bytes::Bytes::copy_from_slice(sent.payload),
+        };
+        self.transmits.push_back(transmit);
+        Ok(())
+    }
+
+    /// Encodes `data` for `peer` into `out` (ChannelData when a channel is bound, a Send
+    /// indication otherwise) and returns the datagram to send now: the zero-allocation path.
+    /// `out` needs `data.len() + 4` bytes (plus padding over TCP) for ChannelData,
+    /// `data.len() + 36` (or 56 for IPv6 peers) for an indication.
+    pub fn handle_send_into<'b>(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        data: &[u8],
+        out: &'b mut [u8],
+    ) -> Result<TransmitRef<'b>, SendError> {
+        let _ = now;
+        if !matches!(self.state, State::Allocated { .. }) {
+            return Err(SendError::NotAllocated);
+        }
+        let transport = self.config.transport;
+        let channel = self
+            .peers
+            .channel_for_peer(peer)
+            .filter(|c| c.lease.is_installed())
+            .map(|c| c.number);
+        let payload: &'b [u8] = if let Some(channel) = channel {
+            let pad = transport.is_reliable();
+            let n = encode_channel_data(channel, data, pad, out).map_err(|e| match e {
+                ChannelDataError::DataTooLong { .. } => SendError::TooLong {
+                    len: data.len(),
+                    reason: "ChannelData length field",
+                },
+                _ => SendError::TooLong {
+                    len: data.len(),
+                    reason: "caller's buffer",
+                },
+            })?;
+            self.stats.sent_channel_data += 1;
+            &out[..n]
+        } else if self.peers.permission(peer.ip()).is_some()
+            || self.peers.channel_for_peer(peer).is_some()
+        {
+            let id = TransactionId::random(&mut self.rng);
+            let send = MessageType::new(Method::SEND, Class::Indication);
+            let encoded =
+                encode_send_indication(out, send, id, peer, data, self.config.dont_fragment);
+            let payload = encoded.map_err(|e| SendError::TooLong {
+                len: data.len(),
+                reason: match e {
+                    BuildError::BufferTooSmall { .. } => "caller's buffer",
+                    _ => "STUN length field",
+                },
+            })?;
+            self.stats.sent_indications += 1;
+            payload
+        } else {
+            return Err(SendError::NoPermission(peer.ip()));
+        };
+        Ok(TransmitRef {
+            transport,
+            source: self.config.local,
+            destination: self.server,
+            payload,
+        })
+    }
+
+    /// Offers a datagram (or, over TCP, one frame from the
+    /// [`StreamFramer`](crate::turn::StreamFramer)) received from `from`.
+    pub fn handle_incoming<'a>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &'a [u8],
+    ) -> Incoming<'a> {
+        if from != self.server {
+            return Incoming::NotTurn(datagram);
+        }
+        if is_channel_data(datagram) {
+            let incoming = match ChannelData::parse(datagram) {
+                Ok(cd) => match self.peers.bound_channel(cd.channel()) {
+                    Some(c) => Incoming::Data {
+                        peer: c.peer,
+                        data: cd.data(),
+                        channel: Some(c.number),
+                    },
+                    None => Incoming::Ignored(IgnoredReason::UnknownChannel(cd.channel())),
+                },
+                Err(e) => Incoming::Ignored(IgnoredReason::MalformedChannelData(e)),
+            };
+            self.count(&incoming);
+            return incoming;
+        }
+        let Ok(message) = Message::parse(datagram) else {
+            return Incoming::NotTurn(datagram);
+        };
+        let incoming = match (message.class(), message.method()) {
+            (Class::Indication, Method::DATA) => {
+                let peer = message.get::<XorPeerAddress>().and_then(Result::ok);
+                let data = message.get::<Data<'a>>().and_then(Result::ok);
+                match (peer, data) {
+                    (Some(peer), Some(data)) => Incoming::Data {
+                        peer: peer.0,
+                        data: data.0,
+                        channel: None,
+                    },
+                    _ => Incoming::Ignored(IgnoredReason::MalformedIndication),
+                }
+            }
+            (Class::Success | Class::Error, _) => {
+                if message.has_fingerprint() && message.verify_fingerprint().is_err() {
+                    Incoming::Ignored(IgnoredReason::Transaction(IgnoreReason::BadFingerprint))
+                } else {
+                    match self.transactions.handle_response(now, from, &message) {
+                        Handled::Response(_) => {
+                            self.pump(now);
+                            Incoming::Handled
+                        }
+                        Handled::Ignored(reason) => {
+                            Incoming::Ignored(IgnoredReason::Transaction(reason))
+                        }
+                    }
+                }
+            }
+            _ => Incoming::Ignored(IgnoredReason::UnexpectedMessage),
+        };
+        self.count(&incoming);
+        incoming
+    }
+
+    pub(super) fn count(&mut self, incoming: &Incoming<'_>) {
+        match incoming {
+            Incoming::Data { .. } => self.stats.received_data += 1,
+            Incoming::Ignored(_) => self.stats.ignored += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Writes a Send indication (RFC 8656 §10.1) into `out`.
+pub(super) fn encode_send_indication<'b>(
+    out: &'b mut [u8],
+    message_type: MessageType,
+    id: TransactionId,
+    peer: SocketAddr,
+    data: &[u8],
+    dont_fragment: bool,
+) -> Result<&'b [u8], BuildError> {
+    let mut b = MessageBuilder::new(out, message_type, id)?;
+    b.add(&XorPeerAddress(peer))?;
+    if dont_fragment {
+        b.add(&DontFragment)?;
+    }
+    b.add(&Data(data))?;
+    Ok(b.finish())
+}
