@@ -267,6 +267,12 @@ fn serve(options: Options) -> std::io::Result<()> {
         }
         for client in closed {
             sockets.connections.remove(&client);
+            let tuple = FiveTuple {
+                transport: TransportProtocol::Tcp,
+                client,
+                server: listen,
+            };
+            server.handle_connection_closed(now, tuple);
         }
 
         // Datagrams from peers, on the relay sockets.

@@ -151,6 +151,8 @@ pub enum DeleteReason {
     Expired,
     /// The client sent a Refresh with LIFETIME 0.
     Deallocated,
+    /// The client's TCP connection closed ([`TurnServer::handle_connection_closed`]).
+    ConnectionClosed,
 }
 
 /// What the application learns from a [`TurnServer`].
@@ -466,6 +468,20 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         };
         self.scratch = scratch;
         result
+    }
+
+    /// The client's TCP (or TLS) connection over `tuple` closed: its allocation, if any, is
+    /// deleted at once (RFC 8656 §3.1: the allocation lives as long as the connection), with
+    /// [`ServerEvent::AllocationDeleted`]. Returns whether there was one.
+    pub fn handle_connection_closed(&mut self, now: Instant, tuple: FiveTuple) -> bool {
+        let _ = now;
+        match self.by_tuple.get(&tuple).copied() {
+            Some(id) => {
+                self.delete(id, DeleteReason::ConnectionClosed);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Expires allocations, permissions, channels and port reservations whose time has

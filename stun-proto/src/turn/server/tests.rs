@@ -1036,6 +1036,23 @@ fn tcp_clients_get_padded_channel_data() {
 }
 
 #[test]
+fn a_closed_tcp_connection_deletes_its_allocation() {
+    let now = t0();
+    let mut s = server(now);
+    allocate(&mut s, now);
+    assert!(!s.handle_connection_closed(now, tuple_from("198.51.100.99:1")));
+    assert!(s.handle_connection_closed(now, tuple()));
+    assert_eq!(
+        s.poll_event(),
+        Some(ServerEvent::AllocationDeleted {
+            id: AllocationId(1),
+            reason: DeleteReason::ConnectionClosed
+        })
+    );
+    assert_eq!((s.allocation_count(), s.free_relay_addresses()), (0, 4));
+}
+
+#[test]
 fn garbage_is_counted_and_dropped() {
     let now = t0();
     let mut s = server(now);
