@@ -443,7 +443,15 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     let life = self.config.consent_lifetime;
                     consider(Timer::ConsentExpiry, Some(consent.expires_at(life)));
                     let stale = consent.last_fresh + self.config.disconnected_after;
-                    if self.state != ConnectionState::Disconnected {
+                    // Only from the states Disconnected is reachable from (a stale deadline
+                    // in the past would otherwise be a deadline nothing clears).
+                    let reachable = matches!(
+                        self.state,
+                        ConnectionState::Checking
+                            | ConnectionState::Connected
+                            | ConnectionState::Completed
+                    );
+                    if reachable {
                         consider(Timer::Disconnected, Some(stale));
                     }
                 } else if c.selected.is_some() && self.config.consent_interval.is_none() {

@@ -231,6 +231,16 @@ pub fn agent(data: &[u8]) -> Outcome {
             }
         }
         check_bounds(&agent, s);
+        // Progress: after a `handle_*` at `now` nothing is left due at `now` (a deadline
+        // at or before it would make the caller spin).
+        if let Some(t) = agent.poll_timeout() {
+            assert!(
+                t > now,
+                "{:?} due {:?} before now",
+                agent.next_timer(),
+                now - t.min(now)
+            );
+        }
     }
     outcome
 }

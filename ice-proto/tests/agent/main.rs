@@ -323,6 +323,13 @@ impl Sim {
                 self.peers[i].agent.handle_timeout(now);
             }
         }
+        self.drain();
+        // Progress: nothing is left due at `now` once handled (no spinning caller).
+        for p in &self.peers {
+            if let Some(t) = p.agent.poll_timeout() {
+                assert!(t > now, "{:?} still due", p.agent.next_timer());
+            }
+        }
     }
 
     pub(crate) fn both(&self, state: ConnectionState) -> bool {
