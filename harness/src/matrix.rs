@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::nat::NatPreset;
+use crate::nodes::{IcePeer, StunServer, TurnServer};
 use crate::theory::{Expectation, expect};
 use crate::{HostId, Link, NatConfig, NetworkId, Node, Path, World, epoch};
 
@@ -60,6 +61,8 @@ pub struct PeerSetup {
     pub controlling: bool,
     /// Its RNG seed.
     pub seed: u64,
+    /// When the world starts (the peer starts gathering then).
+    pub start: std::time::Instant,
 }
 
 /// The TURN user the matrix's peers allocate with.
@@ -126,12 +129,12 @@ pub enum Outcome {
 
 impl Outcome {
     fn meets(self, expected: Expectation) -> bool {
-        match (self, expected) {
-            (Outcome::Direct(_), Expectation::Direct) => true,
-            (Outcome::Relay, Expectation::Relay) => true,
-            (Outcome::Failed, Expectation::Fail) => true,
-            _ => false,
-        }
+        matches!(
+            (self, expected),
+            (Outcome::Direct(_), Expectation::Direct)
+                | (Outcome::Relay, Expectation::Relay)
+                | (Outcome::Failed, Expectation::Fail)
+        )
     }
 }
 
@@ -247,6 +250,7 @@ pub fn build_cell<P: MatrixPeer>(
                 turn: (plan.turn, TURN_USER, TURN_PASSWORD),
                 controlling,
                 seed: seed.wrapping_mul(31).wrapping_add(u64::from(index)),
+                start: world.now(),
             };
             world.add_host(name, network, &[local_ip], link, peer(setup))
         };
@@ -356,4 +360,49 @@ pub fn print_table(cells: &[Cell], out: &mut impl std::io::Write) -> std::io::Re
     }
     let met = cells.iter().filter(|c| c.met()).count();
     writeln!(out, "{met} of {} cells met their expectation", cells.len())
+}
+
+/// The servers every cell has: an RFC 5780 STUN server and a TURN server with 32 relayed ports.
+pub fn standard_servers(world: &mut World, plan: &ServerPlan) {
+    let internet = world.internet();
+    let stun = StunServer::new(plan.stun, Some(plan.stun_alternate));
+    world.add_host(
+        "stun",
+        internet,
+        &[plan.stun.ip(), plan.stun_alternate.ip()],
+        plan.link,
+        stun,
+    );
+    let relays = (0..32)
+        .map(|i| SocketAddr::new(plan.turn_relay, 49_152 + i))
+        .collect();
+    let now = world.now();
+    let turn = TurnServer::new(
+        now,
+        plan.turn,
+        relays,
+        TURN_REALM,
+        (TURN_USER, TURN_PASSWORD),
+        0x7e57,
+    );
+    world.add_host(
+        "turn",
+        internet,
+        &[plan.turn.ip(), plan.turn_relay],
+        plan.link,
+        turn,
+    );
+}
+
+/// Runs every pair of `options.presets`, both ways, with ICE peers; the cells in order.
+pub fn run_matrix(options: &MatrixOptions) -> std::io::Result<Vec<Cell>> {
+    let mut cells = Vec::new();
+    for &a in &options.presets {
+        for &b in &options.presets {
+            cells.push(run_cell(a, b, options, standard_servers, |setup| {
+                IcePeer::new(&setup, setup.start)
+            })?);
+        }
+    }
+    Ok(cells)
 }
