@@ -345,12 +345,13 @@ impl Engine {
                     let mut offset = 0;
                     loop {
                         let left = body.len() - offset;
-                        let mut room = mtu.saturating_sub(dgram.len() + fixed);
-                        // Start a new datagram rather than send a sliver.
-                        if room < left.min(32) && !dgram.is_empty() {
+                        let used = dgram.len() + fixed;
+                        // Start a new datagram rather than overflow it (even an empty message
+                        // needs its headers) or send a sliver of a message.
+                        if !dgram.is_empty() && (used > mtu || mtu - used < left.min(32)) {
                             self.queue_datagram(std::mem::take(&mut dgram));
-                            room = mtu.saturating_sub(fixed);
                         }
+                        let room = mtu.saturating_sub(dgram.len() + fixed);
                         // A stateless server cannot reassemble a ClientHello (RFC 6347
                         // §4.2.1), so it always goes whole, even beyond the MTU.
                         let take = if *msg_type == HandshakeType::ClientHello {

@@ -143,23 +143,53 @@ fn survives_thirty_percent_loss_reordering_and_duplication() {
 
 #[test]
 fn small_mtu_forces_fragmentation() {
+    // Every MTU from 200 to 420 in steps of 11, both groups (their key shares differ in size),
+    // so every way a flight can straddle datagram boundaries is met.
     for p in providers() {
-        let mtu = 200;
-        let mut pr = pair(p);
-        pr.client = pr.client.with_mtu(mtu);
-        pr.server = pr.server.with_mtu(mtu);
-        let mut sim = Sim::new(pr, Link::hostile(0.0), 4);
-        connect(&mut sim);
-        for side in [CLIENT, SERVER] {
-            for (_, d) in &sim.sent[side] {
-                assert!(d.len() <= mtu, "{} datagram of {} bytes", p.name(), d.len());
-            }
+        for (mtu, group) in (200..=420)
+            .step_by(11)
+            .flat_map(|m| NamedGroup::ALL.map(|g| (m, g)))
+        {
+            small_mtu_case(p, mtu, group);
         }
-        // The server's certificate alone exceeds the MTU, so it must have been fragmented.
-        let fragmented = sim.sent[SERVER]
-            .iter()
-            .any(|(_, d)| d[0] == 22 && d[13] == 11 && d[22..25] != [0, 0, 0]);
-        assert!(fragmented, "a Certificate fragment with a non-zero offset");
+    }
+}
+
+fn small_mtu_case(
+    p: &'static dyn dtls_proto::crypto::CryptoProvider,
+    mtu: usize,
+    group: NamedGroup,
+) {
+    use dtls_proto::handshake::FragmentView;
+    use dtls_proto::record::{ContentType, records};
+    let mut pr = pair(p);
+    pr.client = pr.client.with_mtu(mtu).with_groups(&[group]);
+    pr.server = pr.server.with_mtu(mtu);
+    let mut sim = Sim::new(pr, Link::hostile(0.0), 4);
+    connect(&mut sim);
+    for side in [CLIENT, SERVER] {
+        for (_, d) in &sim.sent[side] {
+            assert!(
+                d.len() <= mtu,
+                "{} MTU {mtu} {group:?}: datagram of {} bytes",
+                p.name(),
+                d.len()
+            );
+        }
+    }
+    // Below ~330 bytes the server's Certificate (about 300 bytes) cannot fit one record.
+    if mtu < 300 {
+        let fragmented = sim.sent[SERVER].iter().any(|(_, d)| {
+            records(d).flatten().any(|r| {
+                r.header.content_type == ContentType::Handshake
+                    && FragmentView::parse(r.fragment)
+                        .is_ok_and(|(f, _)| f.msg_type.to_byte() == 11 && f.offset > 0)
+            })
+        });
+        assert!(
+            fragmented,
+            "MTU {mtu}: a Certificate fragment with a non-zero offset"
+        );
     }
 }
 

@@ -9,6 +9,7 @@
 mod openssl;
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dtls_proto::crypto::{CryptoProvider, providers};
@@ -21,6 +22,14 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 const WAIT: Duration = Duration::from_secs(15);
+
+/// Largest datagram we sent in the current case.
+static MAX_SENT: AtomicUsize = AtomicUsize::new(0);
+
+fn send(sock: &UdpSocket, payload: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+    MAX_SENT.fetch_max(payload.len(), Ordering::Relaxed);
+    sock.send_to(payload, to)
+}
 
 #[allow(clippy::disallowed_methods)] // interop runs in real time
 fn now() -> Instant {
@@ -48,7 +57,7 @@ fn drive(
     loop {
         if let Some(to) = *peer {
             while let Some(t) = dtls.poll_transmit() {
-                sock.send_to(&t.payload, to).map_err(|e| e.to_string())?;
+                send(sock, &t.payload, to).map_err(|e| e.to_string())?;
             }
         }
         while let Some(event) = dtls.poll_event() {
@@ -82,18 +91,13 @@ fn drive(
 fn flush(dtls: &mut Dtls<ChaCha20Rng>, sock: &UdpSocket, peer: &Option<SocketAddr>) {
     if let Some(to) = *peer {
         while let Some(t) = dtls.poll_transmit() {
-            sock.send_to(&t.payload, to).unwrap();
+            send(sock, &t.payload, to).unwrap();
         }
     }
 }
 
-fn our_config(
-    provider: &'static dyn CryptoProvider,
-    peer: Fingerprint,
-    suite: CipherSuite,
-    group: NamedGroup,
-    profile: SrtpProfile,
-) -> Config {
+fn our_config(case: &Case, peer: Fingerprint) -> Config {
+    let provider = case.provider;
     let mut rng = ChaCha20Rng::seed_from_u64(9);
     // OpenSSL checks validity (and only warns): start it an hour ago by the wall clock.
     #[allow(clippy::disallowed_methods)] // the test is the caller that owns the wall clock
@@ -103,19 +107,23 @@ fn our_config(
         .as_secs();
     let cert = DtlsCertificate::generate(provider, &mut rng, &CertificateParams::new(unix - 3600))
         .unwrap();
-    Config::new(provider, cert, PeerVerifier::Fingerprint(peer))
-        .with_cipher_suites(&[suite])
-        .with_groups(&[group])
-        .with_srtp_profiles(&[profile])
+    let config = Config::new(provider, cert, PeerVerifier::Fingerprint(peer))
+        .with_cipher_suites(&[case.suite])
+        .with_groups(&[case.group])
+        .with_srtp_profiles(&[case.profile]);
+    match case.mtu {
+        Some(mtu) => config.with_mtu(mtu),
+        None => config,
+    }
 }
 
-fn common_args(
-    cert: &std::path::Path,
-    key: &std::path::Path,
-    suite: CipherSuite,
-    group: NamedGroup,
-    profile: SrtpProfile,
-) -> Vec<String> {
+fn common_args(cert: &std::path::Path, key: &std::path::Path, case: &Case) -> Vec<String> {
+    let Case {
+        suite,
+        group,
+        profile,
+        ..
+    } = *case;
     [
         "-dtls1_2",
         "-cert",
@@ -140,6 +148,12 @@ fn common_args(
     .iter()
     .map(|s| s.to_string())
     .chain(
+        case.mtu
+            .map(|m| ["-mtu".to_string(), m.to_string()])
+            .into_iter()
+            .flatten(),
+    )
+    .chain(
         // DTLS_INTEROP_DEBUG=1 makes OpenSSL print every message and state change.
         std::env::var("DTLS_INTEROP_DEBUG")
             .is_ok()
@@ -150,25 +164,84 @@ fn common_args(
     .collect()
 }
 
+/// With a small MTU every handshake datagram we sent fit it; then the counter restarts.
+fn assert_mtu(case: &Case) {
+    let max = MAX_SENT.swap(0, Ordering::Relaxed);
+    if let Some(mtu) = case.mtu {
+        assert!(max <= mtu, "{}: sent a {max}-byte datagram", case.label());
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
-/// Every case: provider × suite × group, cycling through the SRTP profiles.
-fn cases() -> Vec<(
-    &'static dyn CryptoProvider,
-    CipherSuite,
-    NamedGroup,
-    SrtpProfile,
-)> {
+/// One interop run.
+#[derive(Clone, Copy)]
+struct Case {
+    provider: &'static dyn CryptoProvider,
+    suite: CipherSuite,
+    group: NamedGroup,
+    profile: SrtpProfile,
+    /// Both sides fragment to this MTU (OpenSSL's `-mtu`).
+    mtu: Option<usize>,
+    /// `s_server` asks for our certificate (`-verify 1`).
+    client_auth: bool,
+}
+
+impl Case {
+    fn label(&self) -> String {
+        format!(
+            "{}/{:?}/{:?}/{:?}{}{}",
+            self.provider.name(),
+            self.suite,
+            self.group,
+            self.profile,
+            self.mtu.map(|m| format!("/mtu {m}")).unwrap_or_default(),
+            if self.client_auth {
+                ""
+            } else {
+                "/no client auth"
+            }
+        )
+    }
+}
+
+/// Every case: provider × suite × group, cycling through the SRTP profiles; then per provider
+/// one run with a 320-byte MTU (both sides fragment the certificate flights) and one where
+/// `s_server` does not ask for a client certificate.
+fn cases() -> Vec<Case> {
     let mut out = Vec::new();
-    for p in providers() {
+    for provider in providers() {
         for suite in CipherSuite::ALL {
             for group in NamedGroup::ALL {
                 let profile = SrtpProfile::ALL[out.len() % SrtpProfile::ALL.len()];
-                out.push((p, suite, group, profile));
+                out.push(Case {
+                    provider,
+                    suite,
+                    group,
+                    profile,
+                    mtu: None,
+                    client_auth: true,
+                });
             }
         }
+        let base = Case {
+            provider,
+            suite: CipherSuite::EcdheEcdsaAes128GcmSha256,
+            group: NamedGroup::Secp256r1,
+            profile: SrtpProfile::Aes128CmHmacSha1_80,
+            mtu: None,
+            client_auth: true,
+        };
+        out.push(Case {
+            mtu: Some(320),
+            ..base
+        });
+        out.push(Case {
+            client_auth: false,
+            ..base
+        });
     }
     out
 }
@@ -181,7 +254,8 @@ fn check_session(
     dtls: &mut Dtls<ChaCha20Rng>,
     sock: &UdpSocket,
     peer: &mut Option<SocketAddr>,
-    openssl_fp: Fingerprint,
+    // OpenSSL's certificate fingerprint, and whether OpenSSL was sent ours.
+    (openssl_fp, our_certificate_sent): (Fingerprint, bool),
 ) {
     let srtp = done.srtp.as_ref().expect("use_srtp negotiated");
     let line = proc
@@ -204,9 +278,10 @@ fn check_session(
         proc.log
     );
     // OpenSSL received and parsed our generated certificate (mutual authentication).
-    assert!(
+    assert_eq!(
         proc.log.iter().any(|l| l.contains("CN = WebRTC")),
-        "{label}: openssl did not see our certificate: {:#?}",
+        our_certificate_sent,
+        "{label}: our certificate seen by openssl: {:#?}",
         proc.log
     );
 }
@@ -242,31 +317,25 @@ fn our_client_against_openssl_s_server() {
     if !openssl::available() {
         return;
     }
-    for (provider, suite, group, profile) in cases() {
-        let label = format!("{}/{suite:?}/{group:?}/{profile:?}", provider.name());
+    for case in cases() {
+        let Case { suite, group, .. } = case;
+        let label = case.label();
         let dir = Scratch::new();
         let (cert, key, der) = openssl::certificate(&dir);
         let port = free_port();
         let mut args: Vec<String> = vec!["s_server".into()];
-        args.extend(common_args(&cert, &key, suite, group, profile));
-        args.extend(
-            [
-                "-accept",
-                &format!("127.0.0.1:{port}"),
-                "-verify",
-                "1",
-                "-naccept",
-                "1",
-            ]
-            .map(String::from),
-        );
+        args.extend(common_args(&cert, &key, &case));
+        args.extend(["-accept", &format!("127.0.0.1:{port}"), "-naccept", "1"].map(String::from));
+        if case.client_auth {
+            args.extend(["-verify", "1"].map(String::from));
+        }
         let mut server = Process::spawn(&args);
         server
             .wait_for("ACCEPT", WAIT)
             .unwrap_or_else(|| panic!("{label}: s_server did not start: {:#?}", server.log));
 
         let openssl_fp = Fingerprint::of(&der);
-        let config = our_config(provider, openssl_fp, suite, group, profile);
+        let config = our_config(&case, openssl_fp);
         let sock = bind();
         let mut peer = Some(SocketAddr::from(([127, 0, 0, 1], port)));
         let mut client = Dtls::client(config, ChaCha20Rng::seed_from_u64(1), now()).unwrap();
@@ -282,6 +351,7 @@ fn our_client_against_openssl_s_server() {
         .unwrap_or_else(|e| panic!("{label}: {e}:\n{}", server.dump()));
         let done = done.unwrap();
         assert_eq!((done.cipher_suite, done.group), (suite, group), "{label}");
+        assert_mtu(&case);
         check_session(
             &label,
             &done,
@@ -289,7 +359,7 @@ fn our_client_against_openssl_s_server() {
             &mut client,
             &sock,
             &mut peer,
-            openssl_fp,
+            (openssl_fp, case.client_auth),
         );
         receive_line(&label, &mut server, &mut client, &sock, &mut peer);
         eprintln!("ok: our client vs s_server {label}");
@@ -301,21 +371,22 @@ fn our_server_against_openssl_s_client() {
     if !openssl::available() {
         return;
     }
-    for (provider, suite, group, profile) in cases() {
-        let label = format!("{}/{suite:?}/{group:?}/{profile:?}", provider.name());
+    // Our server always asks for a certificate: the no-client-auth cases are for s_server.
+    for case in cases().into_iter().filter(|c| c.client_auth) {
+        let Case { suite, group, .. } = case;
+        let label = case.label();
         let dir = Scratch::new();
         let (cert, key, der) = openssl::certificate(&dir);
         let openssl_fp = Fingerprint::of(&der);
         // Alternate the HelloVerifyRequest exchange on and off.
         let cookie = suite != CipherSuite::EcdheEcdsaAes256GcmSha384;
-        let config =
-            our_config(provider, openssl_fp, suite, group, profile).with_server_cookie(cookie);
+        let config = our_config(&case, openssl_fp).with_server_cookie(cookie);
         let sock = bind();
         let port = sock.local_addr().unwrap().port();
         let mut server_dtls = Dtls::server(config, ChaCha20Rng::seed_from_u64(2));
 
         let mut args: Vec<String> = vec!["s_client".into()];
-        args.extend(common_args(&cert, &key, suite, group, profile));
+        args.extend(common_args(&cert, &key, &case));
         args.extend(["-connect", &format!("127.0.0.1:{port}")].map(String::from));
         let mut client = Process::spawn(&args);
 
@@ -332,6 +403,7 @@ fn our_server_against_openssl_s_client() {
         .unwrap_or_else(|e| panic!("{label}: {e}:\n{}", client.dump()));
         let done = done.unwrap();
         assert_eq!((done.cipher_suite, done.group), (suite, group), "{label}");
+        assert_mtu(&case);
         check_session(
             &label,
             &done,
@@ -339,7 +411,8 @@ fn our_server_against_openssl_s_client() {
             &mut server_dtls,
             &sock,
             &mut peer,
-            openssl_fp,
+            // s_client prints the server certificate it received.
+            (openssl_fp, true),
         );
         receive_line(&label, &mut client, &mut server_dtls, &sock, &mut peer);
         eprintln!("ok: our server vs s_client {label}");
