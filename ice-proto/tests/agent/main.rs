@@ -34,11 +34,24 @@ pub(crate) struct Peer {
 
 impl Peer {
     pub(crate) fn new(config: AgentConfig, seed: u64, bases: &[&str]) -> Self {
+        Self::with_components(config, seed, &[bases])
+    }
+
+    /// A peer whose stream has one component per entry of `bases`.
+    pub(crate) fn with_components(config: AgentConfig, seed: u64, bases: &[&[&str]]) -> Self {
         let mut agent = Agent::new(config, ChaCha20Rng::seed_from_u64(seed));
-        let stream = agent.add_stream(1).unwrap();
-        let addrs: Vec<SocketAddr> = bases.iter().map(|b| addr(b)).collect();
-        for a in &addrs {
-            agent.stream_mut(stream).unwrap().add_base(1, *a).unwrap();
+        let stream = agent.add_stream(bases.len() as u16).unwrap();
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        for (c, list) in bases.iter().enumerate() {
+            for b in *list {
+                let a = addr(b);
+                agent
+                    .stream_mut(stream)
+                    .unwrap()
+                    .add_base(c as u16 + 1, a)
+                    .unwrap();
+                addrs.push(a);
+            }
         }
         Self {
             agent,
@@ -92,6 +105,8 @@ pub(crate) struct Sim {
     /// Signal candidates to the other side.
     pub(crate) signal_candidates: bool,
     pub(crate) extra: Option<Box<dyn relay::Middlebox>>,
+    /// Drop datagrams from or to these addresses.
+    pub(crate) blocked: Vec<SocketAddr>,
     /// Drop datagrams between the peers' own addresses.
     pub(crate) block_direct: bool,
 }
@@ -116,6 +131,7 @@ impl Sim {
             signal_candidates: true,
             extra: None,
             block_direct: false,
+            blocked: Vec::new(),
         }
     }
 
@@ -230,7 +246,8 @@ impl Sim {
             }
         }
         let is_peer = |a: &SocketAddr| self.peers.iter().any(|p| p.addrs.contains(a));
-        if self.block_direct && is_peer(&t.source) && is_peer(&t.destination) {
+        let blocked = self.blocked.contains(&t.source) || self.blocked.contains(&t.destination);
+        if blocked || (self.block_direct && is_peer(&t.source) && is_peer(&t.destination)) {
             // Firewalled peers: only the relay gets through.
             return;
         }
@@ -879,4 +896,137 @@ fn gathering_is_paced_at_ta_and_a_silent_server_ends_after_its_retransmissions()
         .first(|e| matches!(e, Event::CandidateGatheringDone { .. }))
         .unwrap();
     assert_eq!(done - sim.start, ms(7_550));
+}
+
+#[test]
+fn the_controlling_agent_waits_for_better_pairs_then_nominates_8_1_1() {
+    // A's first base (the higher-priority pairs) is blocked; its second works. The pair of
+    // the second base is valid at 70 ms, but the first base's pair is still In-Progress with
+    // a higher priority: A waits `nomination_wait` (1 s) after the first valid pair, then
+    // nominates it at 1070 ms; the answer comes back at 1090 ms.
+    let a = Peer::new(config(true), 101, &["192.0.2.1:5000", "192.0.2.2:5000"]);
+    let b = Peer::new(config(false), 102, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 101);
+    sim.blocked = vec![addr("192.0.2.1:5000")];
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(10), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    let ms = Duration::from_millis;
+    let selected = sim.peers[0]
+        .first(|e| matches!(e, Event::NewSelectedPair { .. }))
+        .unwrap();
+    assert_eq!(selected - sim.start, ms(1_090));
+    assert_eq!(sim.selected(0).unwrap().0, addr("192.0.2.2:5000"));
+    let connected = sim.peers[0]
+        .first(|e| matches!(e, Event::ConnectionStateChanged(ConnectionState::Connected)))
+        .unwrap();
+    assert_eq!(
+        connected - sim.start,
+        ms(70),
+        "data may flow on the valid pair meanwhile"
+    );
+}
+
+#[test]
+fn a_direct_path_is_preferred_to_the_relay_when_both_work() {
+    let turn = addr("203.0.113.50:3478");
+    let mut a_config = config(true);
+    a_config.turn_servers = vec![ice_proto::TurnServer {
+        server: turn,
+        username: "user".into(),
+        password: "pass".into(),
+    }];
+    let a = Peer::new(a_config, 111, &["192.0.2.1:5000"]);
+    let b = Peer::new(config(false), 112, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 111);
+    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(10), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    assert_eq!(
+        sim.selected(0).unwrap(),
+        (addr("192.0.2.1:5000"), addr("198.51.100.2:6000"))
+    );
+}
+
+#[test]
+fn two_components_both_become_ready() {
+    let a = Peer::with_components(
+        config(true),
+        121,
+        &[&["192.0.2.1:5000"], &["192.0.2.1:5001"]],
+    );
+    let b = Peer::with_components(
+        config(false),
+        122,
+        &[&["198.51.100.2:6000"], &["198.51.100.2:6001"]],
+    );
+    let mut sim = Sim::new(a, b, 121);
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(10), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    for p in &sim.peers {
+        let view = p.agent.stream(p.stream).unwrap();
+        for c in 1..=2 {
+            assert_eq!(view.component_state(c), Some(ComponentState::Ready));
+            let pair = view.selected_pair(c).unwrap();
+            assert_eq!(pair.component, c);
+            assert_eq!(pair.local.component, c);
+        }
+        assert_eq!(view.checklist_state(), ice_proto::ChecklistState::Completed);
+    }
+    // RTCP data on component 2 arrives as component 2.
+    let now = sim.now;
+    let p = &mut sim.peers[0];
+    let t = p.agent.send(now, p.stream, 2, b"rtcp").unwrap();
+    assert_eq!(t.source, addr("192.0.2.1:5001"));
+    let b = &mut sim.peers[1];
+    let r = b
+        .agent
+        .handle_datagram(now, t.transport, t.source, t.destination, &t.payload);
+    assert!(matches!(r, Received::Data { component: 2, .. }));
+}
+
+#[test]
+fn keepalives_without_consent_every_tr_11() {
+    // Consent off (ICE outside WebRTC): a Binding indication goes out on the selected pair
+    // when nothing was sent for Tr = 15 s.
+    let mut a_config = config(true);
+    a_config.consent_interval = None;
+    let mut b_config = config(false);
+    b_config.consent_interval = None;
+    let a = Peer::new(a_config, 131, &["192.0.2.1:5000"]);
+    let b = Peer::new(b_config, 132, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 131);
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    let selected = sim.peers[0]
+        .first(|e| matches!(e, Event::NewSelectedPair { .. }))
+        .unwrap()
+        - sim.start;
+    let t = sim.elapsed() + Duration::from_secs(20);
+    sim.run_until(t, |_| false);
+    // Data pushes the next keepalive to 15 s after it.
+    let data_at = sim.elapsed();
+    sim.send_data(0, b"x").unwrap();
+    let t = sim.elapsed() + Duration::from_secs(20);
+    sim.run_until(t, |_| false);
+    let indications: Vec<Duration> = sim
+        .log
+        .iter()
+        .filter(|(_, from, t)| {
+            *from == 0
+                && stun_proto::Message::parse(&t.payload)
+                    .is_ok_and(|m| m.class() == stun_proto::Class::Indication)
+        })
+        .map(|(t, _, _)| *t)
+        .collect();
+    let tr = Duration::from_secs(15);
+    assert_eq!(indications, [selected + tr, data_at + tr]);
+    assert!(sim.both(ConnectionState::Completed));
 }
