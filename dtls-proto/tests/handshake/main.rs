@@ -115,20 +115,26 @@ fn no_srtp_when_not_configured() {
 #[test]
 fn survives_thirty_percent_loss_reordering_and_duplication() {
     for p in providers() {
-        for seed in 0..12 {
+        let mut retransmits = 0;
+        for seed in 0..16 {
+            // Half the runs also fragment every flight (MTU 250), so fragments are lost,
+            // duplicated and reordered too.
+            let mtu = if seed % 2 == 0 { 1200 } else { 250 };
             let mut pr = pair(p);
             pr.client = pr
                 .client
                 .with_retransmit(Duration::from_millis(100), Duration::from_secs(2))
-                .with_max_retransmits(30);
+                .with_max_retransmits(30)
+                .with_mtu(mtu);
             pr.server = pr
                 .server
                 .with_retransmit(Duration::from_millis(100), Duration::from_secs(2))
-                .with_max_retransmits(30);
+                .with_max_retransmits(30)
+                .with_mtu(mtu);
             let mut sim = Sim::new(pr, Link::hostile(0.3), 1000 + seed);
             assert!(
                 sim.connect(Duration::from_secs(600)),
-                "{} seed {seed}: {:?} {:?}",
+                "{} seed {seed} mtu {mtu}: {:?} {:?}",
                 p.name(),
                 sim.events,
                 sim.nodes
@@ -137,7 +143,18 @@ fn survives_thirty_percent_loss_reordering_and_duplication() {
                 sim.connected_event(CLIENT).unwrap().srtp,
                 sim.connected_event(SERVER).unwrap().srtp
             );
+            retransmits += sim
+                .nodes
+                .iter()
+                .map(|n| n.stats().flight_retransmits)
+                .sum::<u64>();
         }
+        // The link really lost flights: recovery went through retransmission.
+        assert!(
+            retransmits >= 16,
+            "{}: {retransmits} retransmissions",
+            p.name()
+        );
     }
 }
 
