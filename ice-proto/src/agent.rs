@@ -51,6 +51,7 @@ const MAX_STREAMS: usize = 64;
 /// [`handle_remote_candidate`](Self::handle_remote_candidate),
 /// [`handle_remote_end_of_candidates`](Self::handle_remote_end_of_candidates),
 /// [`handle_datagram`](Self::handle_datagram), [`handle_timeout`](Self::handle_timeout),
+/// [`handle_transport_error`](Self::handle_transport_error),
 /// [`handle_close`](Self::handle_close) — send everything
 /// [`poll_transmit`](Self::poll_transmit) returns and act on everything
 /// [`poll_event`](Self::poll_event) returns until both give `None`; then read
@@ -324,6 +325,32 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         };
         self.drive(now);
         received
+    }
+
+    /// The transport reported `destination` unreachable from `source` (an ICMP error, RFC
+    /// 8445 §7.2.5.2.2): checks in flight on that path fail at once, and so do gathering
+    /// queries to that server.
+    pub fn handle_transport_error(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+    ) {
+        if self.closed {
+            return;
+        }
+        for st in &mut self.streams {
+            for p in st.checklist.pairs_mut() {
+                let on_path = p.base == source && p.remote_addr == destination;
+                if on_path && matches!(p.state, crate::pair::PairState::InProgress(_)) {
+                    p.state = crate::pair::PairState::Failed;
+                    p.valid = false;
+                    p.nominating = false;
+                }
+            }
+        }
+        self.gatherer.handle_transport_error(now, destination);
+        self.drive(now);
     }
 
     /// Time has reached [`poll_timeout`](Self::poll_timeout) (early, late or repeated calls

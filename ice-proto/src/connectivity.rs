@@ -1082,4 +1082,26 @@ mod tests {
             Event::Problem(crate::event::Problem::PairLimitReached { .. })
         )));
     }
+
+    #[test]
+    fn an_icmp_error_fails_the_check_at_once_7_2_5_2_2() {
+        let (mut a, s) = agent(true);
+        let now = t0();
+        remote(
+            &mut a,
+            s,
+            &format!("candidate:1 1 udp 2000 {} typ host", PEER.replace(':', " ")),
+        );
+        assert_eq!(pair_states(&a, s), [(1, PairStateKind::InProgress)]);
+        // Another path: nothing changes.
+        a.handle_transport_error(now, addr(BASE), addr("203.0.113.9:4001"));
+        assert_eq!(pair_states(&a, s), [(1, PairStateKind::InProgress)]);
+        a.handle_transport_error(now + Duration::from_millis(1), addr(BASE), addr(PEER));
+        assert_eq!(pair_states(&a, s), [(1, PairStateKind::Failed)]);
+        a.handle_remote_end_of_candidates(now, s).unwrap();
+        assert_eq!(
+            a.stream(s).unwrap().component_state(1),
+            Some(ComponentState::Failed)
+        );
+    }
 }

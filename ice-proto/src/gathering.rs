@@ -110,6 +110,15 @@ impl Gatherer {
         )
     }
 
+    /// The transport failed towards `server`: its queries fail.
+    pub fn handle_transport_error(&mut self, now: Instant, server: SocketAddr) {
+        self.transactions.handle_transport_error(
+            now,
+            server,
+            stun_proto::transaction::TransportFailure::Unreachable,
+        );
+    }
+
     /// Retransmits and times out queries.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.transactions.handle_timeout(now);
