@@ -30,13 +30,12 @@ use crate::record::{
     RecordView,
 };
 use crate::replay::ReplayWindow;
+use crate::transcript::Transcript;
 
 /// Bound on queued outgoing datagrams.
 pub const MAX_TRANSMITS: usize = 256;
 /// Bound on queued events.
 pub const MAX_EVENTS: usize = 256;
-/// Bound on the transcript (all handshake messages of one handshake).
-const MAX_TRANSCRIPT: usize = 128 * 1024;
 
 /// Shared per-connection mechanics.
 pub struct Engine {
@@ -49,7 +48,7 @@ pub struct Engine {
     replay: [ReplayWindow; 2],
     next_message_seq: u16,
     pub reassembler: Reassembler,
-    transcript: Vec<u8>,
+    transcript: Transcript,
     flight: Vec<FlightItem>,
     pub timer: RetransmitTimer,
     transmits: VecDeque<Bytes>,
@@ -72,7 +71,7 @@ impl Engine {
             replay: [ReplayWindow::new(), ReplayWindow::new()],
             next_message_seq: 0,
             reassembler,
-            transcript: Vec::new(),
+            transcript: Transcript::new(),
             flight: Vec::new(),
             timer,
             transmits: VecDeque::new(),
@@ -214,15 +213,15 @@ impl Engine {
     // ---- transcript ----------------------------------------------------------------------
 
     pub fn transcript(&self) -> &[u8] {
-        &self.transcript
+        self.transcript.bytes()
     }
 
-    pub fn transcript_hash(&self, alg: HashAlgorithm) -> Vec<u8> {
-        self.config.provider.hash(alg, &[&self.transcript])
+    pub fn transcript_hash(&mut self, alg: HashAlgorithm) -> Vec<u8> {
+        self.transcript.hash(self.config.provider, alg)
     }
 
     pub fn transcript_reset(&mut self) {
-        self.transcript.clear();
+        self.transcript.reset();
     }
 
     /// Adds a whole message in its canonical DTLS form (RFC 6347 §4.2.6).
@@ -232,11 +231,7 @@ impl Engine {
         seq: u16,
         body: &[u8],
     ) -> Result<(), Error> {
-        if self.transcript.len() + body.len() + handshake::HEADER_LEN > MAX_TRANSCRIPT {
-            return Err(Error::HandshakeMessageTooLarge(body.len()));
-        }
-        handshake::transcript_bytes(msg_type, seq, body, &mut self.transcript);
-        Ok(())
+        self.transcript.push(msg_type, seq, body)
     }
 
     pub fn transcript_push_received(&mut self, msg: &Message) -> Result<(), Error> {
@@ -475,9 +470,10 @@ impl Engine {
     }
 
     /// verify_data for `client`'s Finished over the current transcript.
-    pub fn verify_data(&self, client: bool) -> Option<Vec<u8>> {
+    pub fn verify_data(&mut self, client: bool) -> Option<Vec<u8>> {
+        let suite = self.session.as_ref()?.suite;
+        let hash = self.transcript_hash(suite.prf_hash());
         let s = self.session.as_ref()?;
-        let hash = self.transcript_hash(s.suite.prf_hash());
         Some(prf::verify_data(
             self.config.provider,
             s.suite,

@@ -101,6 +101,7 @@ pub mod srtp;
 mod client;
 mod engine;
 mod server;
+mod transcript;
 mod wire;
 
 #[doc(hidden)]

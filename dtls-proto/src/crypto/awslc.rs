@@ -17,8 +17,8 @@ use aws_lc_rs::signature::{
 };
 
 use super::{
-    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, HmacKey,
-    NONCE_LEN, TAG_LEN,
+    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, HashContext,
+    HmacKey, NONCE_LEN, TAG_LEN,
 };
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
@@ -46,6 +46,13 @@ impl CryptoProvider for AwsLc {
         });
         parts.iter().for_each(|p| ctx.update(p));
         ctx.finish().as_ref().to_vec()
+    }
+
+    fn hash_context(&self, alg: HashAlgorithm) -> Box<dyn HashContext> {
+        Box::new(LcHash(digest::Context::new(match alg {
+            HashAlgorithm::Sha256 => &SHA256,
+            HashAlgorithm::Sha384 => &SHA384,
+        })))
     }
 
     fn hmac_key(&self, alg: HashAlgorithm, key: &[u8]) -> Box<dyn HmacKey> {
@@ -112,6 +119,18 @@ impl CryptoProvider for AwsLc {
         )
         .map_err(|_| CryptoError::InvalidKeyLength)?;
         Ok(Box::new(LcKey(LessSafeKey::new(unbound))))
+    }
+}
+
+struct LcHash(digest::Context);
+
+impl HashContext for LcHash {
+    fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    fn digest(&self) -> Vec<u8> {
+        self.0.clone().finish().as_ref().to_vec()
     }
 }
 

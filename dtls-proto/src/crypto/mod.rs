@@ -89,6 +89,15 @@ impl AeadAlgorithm {
     }
 }
 
+/// A running hash.
+pub trait HashContext: Send + Sync {
+    /// Feeds more bytes.
+    fn update(&mut self, data: &[u8]);
+
+    /// The digest of everything fed so far; the context keeps running.
+    fn digest(&self) -> Vec<u8>;
+}
+
 /// A keyed HMAC.
 pub trait HmacKey: Send + Sync {
     /// The HMAC of the concatenation of `parts`.
@@ -144,6 +153,9 @@ pub trait CryptoProvider: Debug + Send + Sync {
 
     /// Hashes the concatenation of `parts`.
     fn hash(&self, alg: HashAlgorithm, parts: &[&[u8]]) -> Vec<u8>;
+
+    /// A running hash (the handshake transcript is hashed as it grows).
+    fn hash_context(&self, alg: HashAlgorithm) -> Box<dyn HashContext>;
 
     /// Keys an HMAC once for several messages (the PRF uses one key for all its rounds).
     fn hmac_key(&self, alg: HashAlgorithm, key: &[u8]) -> Box<dyn HmacKey>;

@@ -15,8 +15,8 @@ use p256::elliptic_curve::sec1::ToEncodedPoint;
 use sha2::{Digest, Sha256, Sha384};
 
 use super::{
-    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, HmacKey,
-    NONCE_LEN, TAG_LEN,
+    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, HashContext,
+    HmacKey, NONCE_LEN, TAG_LEN,
 };
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
@@ -53,6 +53,13 @@ impl CryptoProvider for RustCrypto {
                 parts.iter().for_each(|p| h.update(p));
                 h.finalize().to_vec()
             }
+        }
+    }
+
+    fn hash_context(&self, alg: HashAlgorithm) -> Box<dyn HashContext> {
+        match alg {
+            HashAlgorithm::Sha256 => Box::new(RcHash::Sha256(Sha256::new())),
+            HashAlgorithm::Sha384 => Box::new(RcHash::Sha384(Sha384::new())),
         }
     }
 
@@ -126,6 +133,27 @@ impl CryptoProvider for RustCrypto {
                 Box::new(Rc(ChaCha20Poly1305::new_from_slice(key).map_err(bad)?))
             }
         })
+    }
+}
+
+enum RcHash {
+    Sha256(Sha256),
+    Sha384(Sha384),
+}
+
+impl HashContext for RcHash {
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Sha256(h) => h.update(data),
+            Self::Sha384(h) => h.update(data),
+        }
+    }
+
+    fn digest(&self) -> Vec<u8> {
+        match self {
+            Self::Sha256(h) => h.clone().finalize().to_vec(),
+            Self::Sha384(h) => h.clone().finalize().to_vec(),
+        }
     }
 }
 

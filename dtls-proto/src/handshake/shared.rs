@@ -141,7 +141,7 @@ pub fn expect_type(
 }
 
 /// Checks the peer's Finished against the transcript so far (RFC 5246 §7.4.9).
-pub fn check_finished(engine: &Engine, msg: &Message, from_client: bool) -> Result<(), Error> {
+pub fn check_finished(engine: &mut Engine, msg: &Message, from_client: bool) -> Result<(), Error> {
     expect_epoch(msg, 1, "Finished under epoch 1")?;
     let expected = engine
         .verify_data(from_client)

@@ -1,0 +1,93 @@
+//! The handshake transcript: every handshake message of this handshake, in its canonical DTLS
+//! form (RFC 6347 §4.2.6: header with offset 0 and the full length), from the ClientHello the
+//! server answered (the cookie-less ClientHello and HelloVerifyRequest are excluded, §4.2.1).
+//!
+//! The bytes are kept for CertificateVerify, which signs them whole (RFC 5246 §7.4.8); the PRF
+//! hash runs alongside so the session hash (RFC 7627 §3) and each Finished (RFC 5246 §7.4.9)
+//! cost only the bytes added since the last one.
+
+use crate::crypto::{CryptoProvider, HashAlgorithm, HashContext};
+use crate::error::Error;
+use crate::handshake::{self, HandshakeType};
+
+/// Bound on the transcript of one handshake.
+const MAX_TRANSCRIPT: usize = 128 * 1024;
+
+/// The transcript and its running hash.
+#[derive(Default)]
+pub struct Transcript {
+    bytes: Vec<u8>,
+    running: Option<(HashAlgorithm, Box<dyn HashContext>)>,
+}
+
+impl Transcript {
+    /// An empty transcript.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Starts over (the client learns only from ServerHello which ClientHello counts).
+    pub fn reset(&mut self) {
+        self.bytes.clear();
+        self.running = None;
+    }
+
+    /// Appends one whole message.
+    pub fn push(&mut self, msg_type: HandshakeType, seq: u16, body: &[u8]) -> Result<(), Error> {
+        if self.bytes.len() + body.len() + handshake::HEADER_LEN > MAX_TRANSCRIPT {
+            return Err(Error::HandshakeMessageTooLarge(body.len()));
+        }
+        let start = self.bytes.len();
+        handshake::transcript_bytes(msg_type, seq, body, &mut self.bytes);
+        if let Some((_, ctx)) = &mut self.running {
+            ctx.update(&self.bytes[start..]);
+        }
+        Ok(())
+    }
+
+    /// The hash of everything so far.
+    pub fn hash(&mut self, provider: &dyn CryptoProvider, alg: HashAlgorithm) -> Vec<u8> {
+        match &self.running {
+            Some((running_alg, ctx)) if *running_alg == alg => ctx.digest(),
+            _ => {
+                let mut ctx = provider.hash_context(alg);
+                ctx.update(&self.bytes);
+                let digest = ctx.digest();
+                self.running = Some((alg, ctx));
+                digest
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::providers;
+
+    #[test]
+    fn running_hash_equals_hash_of_the_bytes() {
+        for p in providers() {
+            for alg in [HashAlgorithm::Sha256, HashAlgorithm::Sha384] {
+                let mut t = Transcript::new();
+                t.push(HandshakeType::ClientHello, 0, &[1; 100]).unwrap();
+                assert_eq!(t.hash(p, alg), p.hash(alg, &[t.bytes()]));
+                t.push(HandshakeType::ServerHello, 1, &[2; 70]).unwrap();
+                t.push(HandshakeType::ServerHelloDone, 2, &[]).unwrap();
+                assert_eq!(t.hash(p, alg), p.hash(alg, &[t.bytes()]), "{}", p.name());
+                t.reset();
+                assert!(t.bytes().is_empty());
+                assert_eq!(t.hash(p, alg), p.hash(alg, &[b""]));
+            }
+        }
+        assert!(matches!(
+            Transcript::new().push(HandshakeType::Certificate, 0, &vec![0; MAX_TRANSCRIPT]),
+            Err(Error::HandshakeMessageTooLarge(_))
+        ));
+    }
+}
