@@ -90,7 +90,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let mut gathering = config.gathering.clone();
         gathering.pacing_interval = Some(config.ta);
         Self {
-            controlling: config.controlling,
+            controlling: config.controlling && !config.lite,
             tie_breaker,
             gatherer: Gatherer::new(gathering),
             relays: Vec::new(),
@@ -188,6 +188,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             let pref = local_preference(base.ip(), index);
             let candidate = Candidate::new(CandidateType::Host, component, base, base, None, pref);
             self.add_local(s, candidate, base, base);
+            if self.config.lite {
+                // §2.5: a lite agent has host candidates only.
+                continue;
+            }
             for i in 0..self.config.stun_servers.len() {
                 let server = self.config.stun_servers[i];
                 if server.is_ipv4() != base.is_ipv4() {

@@ -11,8 +11,14 @@ use crate::relay::TurnServer;
 /// The agent's configuration. The defaults are RFC 8445's and RFC 7675's.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
-    /// Start as the controlling agent (the offerer is controlling, RFC 8445 §6.1.1).
+    /// Start as the controlling agent (the offerer is controlling, RFC 8445 §6.1.1). Against
+    /// an ICE-lite peer (`a=ice-lite`), a full agent must be controlling.
     pub controlling: bool,
+    /// Be an ICE-lite agent (RFC 8445 §2.5, §8.2; servers with public addresses): host
+    /// candidates only, no checks of its own, always controlled; a pair becomes valid when a
+    /// check arrives on it and is selected when the peer nominates it. Liveness: the
+    /// selected pair fails when no check arrives for `consent_lifetime`. Signal `a=ice-lite`.
+    pub lite: bool,
     /// Ta, the pacing of new checks and gathering transactions (§14.2). Default 50 ms.
     pub ta: Duration,
     /// The most pairs in one check list (§6.1.2.5). Default 100.
@@ -61,6 +67,7 @@ impl Default for AgentConfig {
         };
         Self {
             controlling: false,
+            lite: false,
             ta: Duration::from_millis(50),
             max_pairs: 100,
             max_candidates: 100,

@@ -96,6 +96,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// Sends the next check if its Ta slot has come (§6.1.4.2), round-robin over the
     /// streams' check lists.
     pub(crate) fn pace_checks(&mut self, now: Instant) {
+        if self.config.lite {
+            // §2.5: a lite agent sends no checks.
+            self.next_check_at = None;
+            return;
+        }
         let due = self.last_check_at.map_or(now, |t| t + self.config.ta);
         if !self.has_check_work() {
             self.next_check_at = None;
@@ -287,6 +292,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let Some(id) = existing.or_else(|| self.make_pair(s, local, remote)) else {
             return Received::Stun;
         };
+        if self.config.lite {
+            self.lite_check(now, s, id, component, check.use_candidate);
+            return Received::Stun;
+        }
         let until = now + self.check_rto().saturating_mul(16);
         let controlling = self.controlling;
         let st = &mut self.streams[s];
@@ -515,6 +524,37 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             self.set_component_state(s, component, ComponentState::Connected, None);
         }
         if nominated {
+            self.select(now, s, component);
+        }
+    }
+
+    /// A lite agent received an authenticated check on pair `id` (§7.3.1.4, §7.3.1.5 for
+    /// lite): the pair is valid, nominated if the check says so; a check on the selected
+    /// pair refreshes its liveness.
+    fn lite_check(&mut self, now: Instant, s: usize, id: PairId, component: u16, nominate: bool) {
+        let st = &mut self.streams[s];
+        let Some(pair) = st.checklist.get_mut(id) else {
+            return;
+        };
+        pair.state = PairState::Succeeded;
+        pair.valid = true;
+        pair.nominated |= nominate;
+        let Some(c) = st.component_mut(component) else {
+            return;
+        };
+        if c.selected == Some(id) {
+            if let Some(consent) = &mut c.consent {
+                consent.last_fresh = consent.last_fresh.max(now);
+            }
+        }
+        c.first_valid_at.get_or_insert(now);
+        if matches!(
+            c.state,
+            ComponentState::Disconnected | ComponentState::Gathering | ComponentState::Connecting
+        ) {
+            self.set_component_state(s, component, ComponentState::Connected, None);
+        }
+        if nominate {
             self.select(now, s, component);
         }
     }

@@ -127,6 +127,12 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                         let reason = Some(FailureReason::ConsentExpired);
                         self.set_component_state(s, id, ComponentState::Failed, reason);
                     }
+                    (_, Some(true)) if self.config.lite => {
+                        // A lite agent does not check; incoming checks keep it fresh.
+                        if let Some(k) = &mut self.streams[s].components[i].consent {
+                            k.next_check_at = k.expires_at(life);
+                        }
+                    }
                     (_, Some(true)) => self.send_consent(now, s, i, selected),
                     (_, Some(false)) => {}
                     _ => self.send_keepalive(now, s, i, selected),

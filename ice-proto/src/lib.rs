@@ -92,7 +92,7 @@
 //! events.
 //!
 //! # Out of scope (for now)
-//! ICE-lite agents and ICE restarts; TCP candidates (RFC 6544: parsed, not checked); mDNS
+//! ICE restarts; TCP candidates (RFC 6544: parsed, not checked); mDNS
 //! resolution (the caller resolves `.local` names); aggressive nomination (deprecated by
 //! RFC 8445). Section-by-section compliance, with the test that proves each row:
 //! `docs/compliance-ice.md`; design notes: `docs/ice.md`.

@@ -1030,3 +1030,67 @@ fn keepalives_without_consent_every_tr_11() {
     assert_eq!(indications, [selected + tr, data_at + tr]);
     assert!(sim.both(ConnectionState::Completed));
 }
+
+#[test]
+fn a_full_agent_connects_to_an_ice_lite_agent_8_2() {
+    // B is ICE-lite (a server): it gathers host candidates only, sends no check of its own
+    // and is nominated by A. Its liveness is A's checks: when A goes silent, B's component
+    // fails 30 s after the last check arrived.
+    let stun = addr("203.0.113.60:3478");
+    let mut b_config = config(true); // asks to control; a lite agent never does
+    b_config.lite = true;
+    b_config.stun_servers = vec![stun];
+    let a = Peer::new(config(true), 141, &["192.0.2.1:5000"]);
+    let b = Peer::new(b_config, 142, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 141);
+    sim.extra = Some(Box::new(relay::StunBox::new(stun)));
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    assert!(!sim.peers[1].agent.is_controlling());
+    let b_requests = sim
+        .log
+        .iter()
+        .filter(|(_, from, t)| {
+            *from == 1
+                && stun_proto::Message::parse(&t.payload)
+                    .is_ok_and(|m| m.class() == stun_proto::Class::Request)
+        })
+        .count();
+    assert_eq!(
+        b_requests, 0,
+        "a lite agent sends no requests (not even to a STUN server)"
+    );
+    let (a_local, a_remote) = sim.selected(0).unwrap();
+    assert_eq!(sim.selected(1).unwrap(), (a_remote, a_local));
+    // A keeps checking consent; B stays fresh for a minute.
+    let t = sim.elapsed() + Duration::from_secs(60);
+    sim.run_until(t, |_| false);
+    assert!(sim.both(ConnectionState::Completed));
+    sim.send_data(1, b"from the lite side").unwrap();
+    // A goes silent: B fails within 30 s of A's last check.
+    let cut_at = sim.now;
+    sim.cut = true;
+    assert!(
+        sim.run_until(Duration::from_secs(200), |s| s.peers[1].agent.state()
+            == ConnectionState::Failed)
+    );
+    let failed = sim.peers[1]
+        .first(|e| {
+            matches!(
+                e,
+                Event::ComponentStateChanged {
+                    state: ComponentState::Failed,
+                    reason: Some(FailureReason::ConsentExpired),
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    let after = failed - cut_at;
+    assert!(
+        after > Duration::from_secs(23) && after <= Duration::from_secs(30),
+        "{after:?}"
+    );
+}
