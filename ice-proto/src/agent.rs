@@ -22,11 +22,11 @@ use bytes::Bytes;
 use rand_core::{CryptoRng, RngCore};
 use stun_proto::{IntegrityKey, Transmit, TransportProtocol};
 
-use crate::candidate::{Candidate, CandidateType, Transport, local_preference};
+use crate::candidate::{Candidate, CandidateType, Transport};
 use crate::checklist::Checklist;
 use crate::config::{AgentConfig, AgentStats, Timer};
 use crate::error::{AgentError, SendError};
-use crate::event::{ComponentState, ConnectionState, Event, Problem};
+use crate::event::{ComponentState, ConnectionState, Event};
 use crate::gathering::Gatherer;
 use crate::received::{DropReason, Received};
 use crate::relay::{FromRelay, Relay};
@@ -174,43 +174,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         if st.gathering != Gathering::NotStarted {
             return Err(AgentError::GatheringStarted);
         }
-        st.gathering = Gathering::Running;
-        let bases: Vec<(u16, usize, SocketAddr)> = st
-            .components
-            .iter()
-            .flat_map(|c| c.bases.iter().enumerate().map(|(i, b)| (c.id, i, *b)))
-            .collect();
-        let components: Vec<u16> = st.components.iter().map(|c| c.id).collect();
-        for c in components {
-            self.set_component_state(s, c, ComponentState::Gathering, None);
-        }
-        for (component, index, base) in bases {
-            let pref = local_preference(base.ip(), index);
-            let candidate = Candidate::new(CandidateType::Host, component, base, base, None, pref);
-            self.add_local(s, candidate, base, base);
-            if self.config.lite {
-                // §2.5: a lite agent has host candidates only.
-                continue;
-            }
-            for i in 0..self.config.stun_servers.len() {
-                let server = self.config.stun_servers[i];
-                if server.is_ipv4() != base.is_ipv4() {
-                    continue;
-                }
-                let started = self
-                    .gatherer
-                    .start(now, &mut self.rng, s, component, base, server);
-                if started.is_err() {
-                    self.push_event(Event::Problem(Problem::StunServerFailed {
-                        stream,
-                        component,
-                        base,
-                        server,
-                    }));
-                }
-            }
-            self.start_relays(now, s, component, base);
-        }
+        self.gather(now, s);
         self.drive(now);
         Ok(())
     }

@@ -19,7 +19,8 @@ use stun_proto::{
 };
 
 use crate::agent::Agent;
-use crate::candidate::{Candidate, CandidateType};
+use crate::candidate::{Candidate, CandidateType, local_preference};
+use crate::event::ComponentState;
 use crate::event::{Event, Problem};
 use crate::stream::{Gathering, LocalCandidate, StreamId};
 
@@ -170,6 +171,64 @@ impl Gatherer {
 }
 
 impl<R: RngCore + CryptoRng> Agent<R> {
+    /// Gathers for stream `s` (§5.1.1): a host candidate per base at once, then a
+    /// server-reflexive query per base and STUN server and a TURN allocation per base and
+    /// TURN server (an existing allocation, after a restart, gives its candidates at once).
+    pub(crate) fn gather(&mut self, now: Instant, s: usize) {
+        let Some(st) = self.streams.get_mut(s) else {
+            return;
+        };
+        st.gathering = Gathering::Running;
+        let bases: Vec<(u16, usize, SocketAddr)> = st
+            .components
+            .iter()
+            .flat_map(|c| c.bases.iter().enumerate().map(|(i, b)| (c.id, i, *b)))
+            .collect();
+        let components: Vec<u16> = st.components.iter().map(|c| c.id).collect();
+        for c in components {
+            self.set_component_state(s, c, ComponentState::Gathering, None);
+        }
+        for (component, index, base) in bases {
+            let pref = local_preference(base.ip(), index);
+            let candidate = Candidate::new(CandidateType::Host, component, base, base, None, pref);
+            self.add_local(s, candidate, base, base);
+            if self.config.lite {
+                // §2.5: a lite agent has host candidates only.
+                continue;
+            }
+            for i in 0..self.config.stun_servers.len() {
+                let server = self.config.stun_servers[i];
+                if server.is_ipv4() != base.is_ipv4() {
+                    continue;
+                }
+                let started = self
+                    .gatherer
+                    .start(now, &mut self.rng, s, component, base, server);
+                if started.is_err() {
+                    self.push_event(Event::Problem(Problem::StunServerFailed {
+                        stream: StreamId(s),
+                        component,
+                        base,
+                        server,
+                    }));
+                }
+            }
+            let existing: Vec<usize> = (0..self.relays.len())
+                .filter(|&i| {
+                    let r = &self.relays[i];
+                    r.stream == s && r.component == component && r.base == base
+                })
+                .collect();
+            if existing.is_empty() {
+                self.start_relays(now, s, component, base);
+            }
+            for i in existing {
+                // An ICE restart keeps the allocations: their candidates again.
+                self.relay_candidates(i);
+            }
+        }
+    }
+
     /// Turns finished gathering queries into candidates and gathering-done events.
     pub(crate) fn pump_gathering(&mut self) {
         while let Some(o) = self.gatherer.poll_outcome() {

@@ -113,31 +113,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     TurnEvent::Allocated(allocation) => {
                         r.pending = false;
                         r.relayed = Some(allocation.relayed);
-                        let pref = self.host_preference(s, base);
-                        if let Some(mapped) = allocation.mapped {
-                            let srflx = Candidate::new(
-                                CandidateType::ServerReflexive,
-                                component,
-                                mapped,
-                                base,
-                                Some(server.ip()),
-                                pref,
-                            );
-                            self.add_local(s, srflx, mapped, base);
-                        }
-                        let related = allocation.mapped.unwrap_or(base);
-                        let relayed = allocation.relayed;
-                        let mut candidate = Candidate::new(
-                            CandidateType::Relayed,
-                            component,
-                            relayed,
-                            related,
-                            Some(server.ip()),
-                            pref,
-                        );
-                        candidate.related =
-                            Some((crate::ConnectionAddress::Ip(related.ip()), related.port()));
-                        self.add_local(s, candidate, relayed, relayed);
+                        self.relay_candidates(i);
                     }
                     TurnEvent::AllocationFailed(_) | TurnEvent::Expired => {
                         r.pending = false;
@@ -153,6 +129,42 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             }
         }
         let _ = now;
+    }
+
+    /// The relayed candidate of allocation `i`, and the server-reflexive one its mapped
+    /// address gives.
+    pub(crate) fn relay_candidates(&mut self, i: usize) {
+        let Some(r) = self.relays.get(i) else {
+            return;
+        };
+        let Some(allocation) = r.client.allocation().copied() else {
+            return;
+        };
+        let (s, component, base, server) = (r.stream, r.component, r.base, r.server);
+        let pref = self.host_preference(s, base);
+        if let Some(mapped) = allocation.mapped {
+            let srflx = Candidate::new(
+                CandidateType::ServerReflexive,
+                component,
+                mapped,
+                base,
+                Some(server.ip()),
+                pref,
+            );
+            self.add_local(s, srflx, mapped, base);
+        }
+        let related = allocation.mapped.unwrap_or(base);
+        let relayed = allocation.relayed;
+        let mut candidate = Candidate::new(
+            CandidateType::Relayed,
+            component,
+            relayed,
+            related,
+            Some(server.ip()),
+            pref,
+        );
+        candidate.related = Some((crate::ConnectionAddress::Ip(related.ip()), related.port()));
+        self.add_local(s, candidate, relayed, relayed);
     }
 
     /// The local preference of the host candidate of `base`.
