@@ -52,6 +52,7 @@ const MAX_STREAMS: usize = 64;
 /// [`handle_remote_end_of_candidates`](Self::handle_remote_end_of_candidates),
 /// [`handle_datagram`](Self::handle_datagram), [`handle_timeout`](Self::handle_timeout),
 /// [`handle_transport_error`](Self::handle_transport_error),
+/// [`handle_restart`](Self::handle_restart),
 /// [`handle_close`](Self::handle_close) — send everything
 /// [`poll_transmit`](Self::poll_transmit) returns and act on everything
 /// [`poll_event`](Self::poll_event) returns until both give `None`; then read
@@ -129,6 +130,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 consent: None,
                 last_sent: None,
                 gathering_done: false,
+                previous: None,
             })
             .collect();
         self.streams.push(Stream {
@@ -366,9 +368,12 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let pair = match c.selected {
             Some(id) => st.checklist.get(id),
             None => st.checklist.best_valid(component),
-        }
-        .ok_or(SendError::NotConnected)?;
-        let (base, remote) = (pair.base, pair.remote_addr);
+        };
+        // After a restart, the previous pair until a new one is valid (§9).
+        let (base, remote) = pair
+            .map(|p| (p.base, p.remote_addr))
+            .or(c.previous)
+            .ok_or(SendError::NotConnected)?;
         if let Some(c) = st.component_mut(component) {
             c.last_sent = Some(now);
         }
@@ -491,7 +496,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         self.streams.len()
     }
 
-    fn check_open(&self) -> Result<(), AgentError> {
+    pub(crate) fn check_open(&self) -> Result<(), AgentError> {
         if self.closed {
             Err(AgentError::Closed)
         } else {

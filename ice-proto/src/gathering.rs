@@ -186,7 +186,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             .collect();
         let components: Vec<u16> = st.components.iter().map(|c| c.id).collect();
         for c in components {
-            self.set_component_state(s, c, ComponentState::Gathering, None);
+            let state = self.streams[s].component(c).map(|k| k.state);
+            if state == Some(ComponentState::Disconnected) {
+                self.set_component_state(s, c, ComponentState::Gathering, None);
+            }
         }
         for (component, index, base) in bases {
             let pref = local_preference(base.ip(), index);

@@ -92,7 +92,7 @@
 //! events.
 //!
 //! # Out of scope (for now)
-//! ICE restarts; TCP candidates (RFC 6544: parsed, not checked); mDNS
+//! TCP candidates (RFC 6544: parsed, not checked); mDNS
 //! resolution (the caller resolves `.local` names); aggressive nomination (deprecated by
 //! RFC 8445). Section-by-section compliance, with the test that proves each row:
 //! `docs/compliance-ice.md`; design notes: `docs/ice.md`.
@@ -116,6 +116,7 @@ mod pair;
 mod pairing;
 mod received;
 mod relay;
+mod restart;
 pub mod sdp;
 mod stream;
 #[cfg(test)]

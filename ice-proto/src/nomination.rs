@@ -100,6 +100,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         st.checklist.stop_component(component);
         if let Some(c) = st.component_mut(component) {
             c.selected = Some(id);
+            c.previous = None;
             c.consent = consent;
             c.last_sent = Some(now);
         }

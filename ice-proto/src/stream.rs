@@ -109,6 +109,9 @@ pub(crate) struct Component {
     /// The last send on the selected pair (for §11 keepalives).
     pub last_sent: Option<Instant>,
     pub gathering_done: bool,
+    /// After an ICE restart, the previously selected path (base, remote address): data goes
+    /// there until a new pair is selected (RFC 8445 §9).
+    pub previous: Option<(SocketAddr, SocketAddr)>,
 }
 
 /// Where a stream's gathering stands.

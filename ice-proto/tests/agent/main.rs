@@ -1094,3 +1094,111 @@ fn a_full_agent_connects_to_an_ice_lite_agent_8_2() {
         "{after:?}"
     );
 }
+
+impl Sim {
+    /// Both peers restart ICE (RFC 8445 §9) and exchange their new credentials; their new
+    /// candidates are signalled by the next drain.
+    fn restart(&mut self) {
+        let now = self.now;
+        for p in &mut self.peers {
+            p.agent.handle_restart(now, p.stream).unwrap();
+        }
+        let creds: Vec<_> = self
+            .peers
+            .iter()
+            .map(|p| {
+                p.agent
+                    .stream(p.stream)
+                    .unwrap()
+                    .local_credentials()
+                    .clone()
+            })
+            .collect();
+        for i in 0..2 {
+            let p = &mut self.peers[i];
+            p.agent
+                .handle_remote_credentials(now, p.stream, creds[1 - i].clone())
+                .unwrap();
+        }
+        self.drain();
+    }
+
+    fn selections(&self, i: usize) -> usize {
+        self.peers[i]
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::NewSelectedPair { .. }))
+            .count()
+    }
+}
+
+#[test]
+fn an_ice_restart_keeps_media_on_the_old_pair_until_a_new_one_is_selected_9() {
+    let mut sim = host_pair(151);
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    let old = sim.peers[0]
+        .agent
+        .stream(sim.peers[0].stream)
+        .unwrap()
+        .local_credentials()
+        .clone();
+    sim.restart();
+    let new = sim.peers[0]
+        .agent
+        .stream(sim.peers[0].stream)
+        .unwrap()
+        .local_credentials()
+        .clone();
+    assert_ne!(old, new, "new ufrag and password");
+    // Right after the restart, before any new check: data still goes on the old pair.
+    sim.send_data(0, b"during restart").unwrap();
+    assert!(
+        sim.peers
+            .iter()
+            .all(|p| p.agent.state() == ConnectionState::Connected)
+    );
+    assert!(sim.run_until(
+        Duration::from_secs(10),
+        |s| s.both(ConnectionState::Completed) && s.selections(0) == 2 && s.selections(1) == 2
+    ));
+    assert_eq!(sim.peers[1].data[0].1, b"during restart");
+    let (a_local, a_remote) = sim.selected(0).unwrap();
+    assert_eq!(sim.selected(1).unwrap(), (a_remote, a_local));
+    // Checks with the old credentials are now unknown to both.
+    let before = sim.peers[0].agent.stats().unknown_username;
+    let t = sim.elapsed() + Duration::from_secs(10);
+    sim.run_until(t, |_| false);
+    assert_eq!(sim.peers[0].agent.stats().unknown_username, before);
+    sim.send_data(0, b"after restart").unwrap();
+    sim.send_data(1, b"after restart").unwrap();
+    let t = sim.elapsed() + Duration::from_millis(50);
+    sim.run_until(t, |_| false);
+    assert_eq!(sim.peers[1].data.last().unwrap().1, b"after restart");
+    assert_eq!(sim.peers[0].data.last().unwrap().1, b"after restart");
+}
+
+#[test]
+fn an_ice_restart_recovers_from_failure() {
+    let mut sim = host_pair(161);
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    sim.cut = true;
+    assert!(sim.run_until(Duration::from_secs(60), |s| s.both(ConnectionState::Failed)));
+    assert_eq!(sim.send_data(0, b"x"), Err(SendError::Failed));
+    // The network comes back; the application restarts ICE.
+    sim.cut = false;
+    sim.restart();
+    // A failed component has no previous pair to fall back on.
+    assert_eq!(sim.send_data(0, b"x"), Err(SendError::NotConnected));
+    let t = sim.elapsed() + Duration::from_secs(5);
+    assert!(sim.run_until(t, |s| s.both(ConnectionState::Completed)));
+    sim.send_data(0, b"back").unwrap();
+    let t = sim.elapsed() + Duration::from_millis(50);
+    sim.run_until(t, |_| false);
+    assert_eq!(sim.peers[1].data.last().unwrap().1, b"back");
+}

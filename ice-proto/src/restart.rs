@@ -1,0 +1,88 @@
+//! ICE restarts (RFC 8445 §9, RFC 8839 §4.4): new credentials for a stream, its candidates
+//! gathered and signalled again, its check list started afresh — while media keeps flowing on
+//! the previously selected pair until a new one is selected (§9: "the agent MUST continue
+//! to use the previously selected pair").
+//!
+//! Flow, both sides: `handle_restart` (new local ufrag/pwd, remote credentials and candidates
+//! forgotten, gathering again) → signal the new credentials and candidates →
+//! `handle_remote_credentials` with the peer's new ones → checks → a new selected pair.
+//! TURN allocations survive a restart; their candidates are signalled again.
+
+use std::time::Instant;
+
+use rand_core::{CryptoRng, RngCore};
+use stun_proto::IntegrityKey;
+
+use crate::agent::Agent;
+use crate::checklist::Checklist;
+use crate::error::AgentError;
+use crate::event::{ComponentState, Event};
+use crate::stream::{Credentials, Gathering, StreamId};
+
+impl<R: RngCore + CryptoRng> Agent<R> {
+    /// Restarts ICE on `stream` (RFC 8445 §9): new random local credentials (read them with
+    /// [`stream`](Self::stream) and signal them), the remote credentials and candidates
+    /// forgotten, gathering started again ([`Event::NewLocalCandidate`] for every candidate,
+    /// then the gathering-done events), the check list emptied. A component that had a
+    /// selected pair keeps sending on it ([`send`](Self::send)) until a new pair is selected.
+    /// Also the way out of a failed state.
+    pub fn handle_restart(&mut self, now: Instant, stream: StreamId) -> Result<(), AgentError> {
+        self.check_open()?;
+        let s = stream.0;
+        let credentials = Credentials::random(&mut self.rng);
+        let key =
+            IntegrityKey::short_term(&credentials.pwd).map_err(|_| AgentError::BadCredentials)?;
+        let max_pairs = self.config.max_pairs;
+        let st = self.streams.get_mut(s).ok_or(AgentError::UnknownStream)?;
+        // The pairs in use carry on until replaced.
+        let previous: Vec<_> = st
+            .components
+            .iter()
+            .map(|c| {
+                c.selected
+                    .and_then(|id| st.checklist.get(id))
+                    .filter(|_| c.state != ComponentState::Failed)
+                    .map(|p| (p.base, p.remote_addr))
+                    .or(c.previous)
+            })
+            .collect();
+        st.local_credentials = credentials;
+        st.local_key = key;
+        st.remote = None;
+        st.local.clear();
+        st.remote_candidates.clear();
+        st.checklist = Checklist::new(max_pairs);
+        st.remote_end_of_candidates = false;
+        st.gathering = Gathering::NotStarted;
+        st.prflx_count = 0;
+        let mut changes = Vec::new();
+        for (c, previous) in st.components.iter_mut().zip(previous) {
+            c.selected = None;
+            c.first_valid_at = None;
+            c.consent = None;
+            c.gathering_done = false;
+            c.previous = previous;
+            // Data keeps flowing on the previous pair: Connected; otherwise start over.
+            let state = if previous.is_some() {
+                ComponentState::Connected
+            } else {
+                ComponentState::Disconnected
+            };
+            if c.state != state {
+                c.state = state;
+                changes.push((c.id, state));
+            }
+        }
+        for (component, state) in changes {
+            self.push_event(Event::ComponentStateChanged {
+                stream,
+                component,
+                state,
+                reason: None,
+            });
+        }
+        self.gather(now, s);
+        self.drive(now);
+        Ok(())
+    }
+}
