@@ -8,7 +8,7 @@ use rand_core::{CryptoRng, RngCore};
 use crate::certificate::{CertificateParams, DtlsCertificate, PeerVerifier, VerifyPeer};
 use crate::config::Config;
 use crate::connection::Dtls;
-use crate::crypto::RustCrypto;
+use crate::crypto::{CryptoProvider, RustCrypto, providers};
 use crate::error::PeerRejected;
 use crate::handshake::FragmentView;
 use crate::handshake::hello::{ClientHello, HelloVerifyRequest, ServerHello};
@@ -93,14 +93,24 @@ impl VerifyPeer for AcceptAny {
     }
 }
 
-/// The certificate every fuzz run uses, generated once.
-fn certificate() -> Option<DtlsCertificate> {
-    static CERT: OnceLock<Option<DtlsCertificate>> = OnceLock::new();
-    CERT.get_or_init(|| {
-        let mut rng = FuzzRng::new(42);
-        DtlsCertificate::generate(&RustCrypto, &mut rng, &CertificateParams::new(0)).ok()
-    })
-    .clone()
+/// The certificate every fuzz run with `provider` uses, generated once per provider.
+fn certificate(provider: &'static dyn CryptoProvider) -> Option<DtlsCertificate> {
+    static CERTS: OnceLock<Vec<(&'static str, DtlsCertificate)>> = OnceLock::new();
+    CERTS
+        .get_or_init(|| {
+            providers()
+                .into_iter()
+                .filter_map(|p| {
+                    let mut rng = FuzzRng::new(42);
+                    DtlsCertificate::generate(p, &mut rng, &CertificateParams::new(0))
+                        .ok()
+                        .map(|c| (p.name(), c))
+                })
+                .collect()
+        })
+        .iter()
+        .find(|(name, _)| *name == provider.name())
+        .map(|(_, c)| c.clone())
 }
 
 /// Encodes datagrams in the [`server_datagrams`] input format.
@@ -116,15 +126,21 @@ pub fn encode_datagrams(cookie: bool, datagrams: &[&[u8]]) -> Vec<u8> {
 
 /// A server (cookie on or off by `data[0]`) fed the datagrams of `data`, each prefixed by a
 /// 2-byte length, with a time step between them; then the client role gets the same input.
+/// Uses the RustCrypto provider.
 pub fn server_datagrams(data: &[u8], origin: Instant) {
-    let Some(cert) = certificate() else {
+    server_datagrams_with(&RustCrypto, data, origin);
+}
+
+/// [`server_datagrams`] with a chosen crypto provider.
+pub fn server_datagrams_with(provider: &'static dyn CryptoProvider, data: &[u8], origin: Instant) {
+    let Some(cert) = certificate(provider) else {
         return;
     };
     let verifier = || PeerVerifier::Custom(Box::new(AcceptAny));
     let cookie = data.first().is_some_and(|b| b & 1 == 1);
-    let server_cfg = Config::new(&RustCrypto, cert.clone(), verifier()).with_server_cookie(cookie);
+    let server_cfg = Config::new(provider, cert.clone(), verifier()).with_server_cookie(cookie);
     let mut server = Dtls::server(server_cfg, FuzzRng::new(1));
-    let client_cfg = Config::new(&RustCrypto, cert, verifier());
+    let client_cfg = Config::new(provider, cert, verifier());
     let Ok(mut client) = Dtls::client(client_cfg, FuzzRng::new(2), origin) else {
         return;
     };

@@ -48,7 +48,11 @@ fn dtls_handshake_corpus_replays() {
 #[test]
 fn dtls_server_corpus_replays() {
     let origin = sim::origin();
-    let n = replay("dtls_server", &|d| fuzzing::server_datagrams(d, origin));
+    let n = replay("dtls_server", &|d| {
+        for p in dtls_proto::crypto::providers() {
+            fuzzing::server_datagrams_with(p, d, origin);
+        }
+    });
     assert!(n >= 2, "seed corpus has real flights, found {n}");
 }
 

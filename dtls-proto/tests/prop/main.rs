@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use dtls_proto::crypto::providers;
 use dtls_proto::extensions::{Extensions, UseSrtp};
 use dtls_proto::fragment::Reassembler;
 use dtls_proto::fuzzing;
@@ -132,7 +133,9 @@ proptest! {
     fn arbitrary_datagrams_never_panic_the_machines(data in proptest::collection::vec(any::<u8>(), 0..600)) {
         #[allow(clippy::disallowed_methods)] // an origin for the virtual clock
         let origin = std::time::Instant::now();
-        fuzzing::server_datagrams(&data, origin);
+        for p in providers() {
+            fuzzing::server_datagrams_with(p, &data, origin);
+        }
     }
 
     #[test]
@@ -149,6 +152,8 @@ proptest! {
         }
         #[allow(clippy::disallowed_methods)] // an origin for the virtual clock
         let origin = std::time::Instant::now();
-        fuzzing::server_datagrams(&data, origin);
+        for p in providers() {
+            fuzzing::server_datagrams_with(p, &data, origin);
+        }
     }
 }
