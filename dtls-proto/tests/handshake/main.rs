@@ -328,6 +328,11 @@ fn early_or_late_timeouts_are_harmless() {
         assert_eq!(deadline, t0 + Duration::from_secs(1));
         sim.nodes[CLIENT].handle_timeout(t0);
         sim.nodes[CLIENT].handle_timeout(deadline - Duration::from_millis(1));
+        // Time that goes backwards (a very early timestamp) is harmless too.
+        if let Some(early) = t0.checked_sub(Duration::from_secs(3600)) {
+            sim.nodes[CLIENT].handle_timeout(early);
+            sim.nodes[CLIENT].handle_datagram(early, &[22, 0xfe, 0xfd]);
+        }
         assert!(
             sim.nodes[CLIENT].poll_transmit().is_none(),
             "early: nothing sent"
