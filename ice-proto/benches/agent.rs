@@ -12,6 +12,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -91,9 +92,9 @@ fn exchange(now: Instant, x: &mut A, y: &mut A, sy: StreamId, queue: &mut Vec<Tr
     moved
 }
 
-/// Two agents, 3 host candidates each, 5 ms one way: returns them connected, with the
-/// virtual time it took.
-fn connect(start: Instant) -> (A, StreamId, A, StreamId, Duration) {
+/// Two agents, 3 host candidates each, 5 ms one way, datagrams from or to `blocked`
+/// addresses dropped: returns them connected, with the virtual time it took.
+fn connect(start: Instant, blocked: &[SocketAddr]) -> (A, StreamId, A, StreamId, Duration) {
     let (mut a, sa) = agent(true, 1, [192, 0, 2, 1]);
     let (mut b, sb) = agent(false, 2, [198, 51, 100, 1]);
     let ca = a.stream(sa).unwrap().local_credentials().clone();
@@ -127,6 +128,9 @@ fn connect(start: Instant) -> (A, StreamId, A, StreamId, Duration) {
         let (due, later): (Vec<_>, Vec<_>) = wire.drain(..).partition(|(t, _, _)| *t <= now);
         wire = later;
         for (_, to_a, t) in due {
+            if blocked.contains(&t.source) || blocked.contains(&t.destination) {
+                continue;
+            }
             let x = if to_a { &mut a } else { &mut b };
             x.handle_datagram(now, t.transport, t.source, t.destination, &t.payload);
         }
@@ -146,7 +150,7 @@ fn bench(c: &mut Criterion) {
     // Virtual time and memory, measured once (deterministic).
     let before = LIVE.load(Ordering::Relaxed);
     let allocations = ALLOCATIONS.load(Ordering::Relaxed);
-    let (a, sa, b, sb, virtual_time) = connect(start);
+    let (a, sa, b, sb, virtual_time) = connect(start, &[]);
     let live = LIVE.load(Ordering::Relaxed) - before;
     let allocs = ALLOCATIONS.load(Ordering::Relaxed) - allocations;
     let pairs = a.stream(sa).unwrap().pairs().count();
@@ -162,11 +166,37 @@ fn bench(c: &mut Criterion) {
 
     c.bench_function(
         "gather to selected pair, two agents, 3 candidates each",
-        |bench| bench.iter(|| black_box(connect(start))),
+        |bench| bench.iter(|| black_box(connect(start, &[]))),
+    );
+
+    // Worst case: only the lowest-priority pair works (the first two bases of each side
+    // are blocked), so every pair is checked and retransmitted until the nomination wait.
+    let blocked: Vec<SocketAddr> = [
+        "192.0.2.1:5000",
+        "192.0.2.2:5000",
+        "198.51.100.1:5000",
+        "198.51.100.2:5000",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
+    let (a, _, b, _, virtual_time) = connect(start, &blocked);
+    eprintln!(
+        "worst case (only the last of 9 pairs works): selected pair on both after \
+         {virtual_time:?} of virtual time; checks sent {} + {}, retransmissions {} + {}",
+        a.stats().checks_sent,
+        b.stats().checks_sent,
+        a.stats().retransmissions,
+        b.stats().retransmissions
+    );
+    drop((a, b));
+    c.bench_function(
+        "gather to selected pair, only the lowest-priority pair works",
+        |bench| bench.iter(|| black_box(connect(start, &blocked))),
     );
 
     // Hot paths once connected.
-    let (mut a, sa, mut b, sb, elapsed) = connect(start);
+    let (mut a, sa, mut b, sb, elapsed) = connect(start, &[]);
     let now = start + elapsed;
     let data = a.send(now, sa, 1, &[0x80; 160]).unwrap();
     c.bench_function("receive application data (160 B RTP-like)", |bench| {

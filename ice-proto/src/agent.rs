@@ -771,4 +771,79 @@ mod tests {
             b.stream(t).unwrap().local_credentials()
         );
     }
+
+    #[test]
+    fn two_streams_connect_independently() {
+        let now = t0();
+        let mut agents = Vec::new();
+        for (controlling, seed, ip) in [(true, 11, [192, 0, 2, 1]), (false, 12, [198, 51, 100, 2])]
+        {
+            let config = AgentConfig {
+                controlling,
+                ..AgentConfig::default()
+            };
+            let mut a: TestAgent = Agent::new(config, ChaCha20Rng::seed_from_u64(seed));
+            for port in [5000u16, 5002] {
+                let s = a.add_stream(1).unwrap();
+                a.stream_mut(s)
+                    .unwrap()
+                    .add_base(1, (ip, port).into())
+                    .unwrap();
+            }
+            agents.push(a);
+        }
+        let (mut a, mut b) = (agents.remove(0), agents.remove(0));
+        for s in [StreamId(0), StreamId(1)] {
+            let ca = a.stream(s).unwrap().local_credentials().clone();
+            let cb = b.stream(s).unwrap().local_credentials().clone();
+            assert_ne!(
+                ca.ufrag,
+                a.stream(StreamId(1 - s.0))
+                    .unwrap()
+                    .local_credentials()
+                    .ufrag
+            );
+            a.handle_remote_credentials(now, s, cb).unwrap();
+            b.handle_remote_credentials(now, s, ca).unwrap();
+            a.handle_gather(now, s).unwrap();
+            b.handle_gather(now, s).unwrap();
+        }
+        let mut t = now;
+        let pass = |t: Instant, x: &mut TestAgent, y: &mut TestAgent| {
+            let mut moved = false;
+            while let Some(e) = x.poll_event() {
+                moved = true;
+                if let Event::NewLocalCandidate { stream, candidate } = e {
+                    // Streams were created in the same order on both sides.
+                    y.handle_remote_candidate(t, stream, candidate).unwrap();
+                }
+            }
+            while let Some(d) = x.poll_transmit() {
+                moved = true;
+                y.handle_datagram(t, d.transport, d.source, d.destination, &d.payload);
+            }
+            moved
+        };
+        while a.state() != ConnectionState::Completed || b.state() != ConnectionState::Completed {
+            while pass(t, &mut a, &mut b) | pass(t, &mut b, &mut a) {}
+            let next = [a.poll_timeout(), b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap();
+            assert!(next - now < Duration::from_secs(5), "completes quickly");
+            t = next;
+            a.handle_timeout(t);
+            b.handle_timeout(t);
+        }
+        for (s, port) in [(StreamId(0), 5000), (StreamId(1), 5002)] {
+            let pa = a.stream(s).unwrap().selected_pair(1).unwrap();
+            let pb = b.stream(s).unwrap().selected_pair(1).unwrap();
+            assert_eq!(pa.local.addr().unwrap().port(), port);
+            assert_eq!(pa.remote.addr().unwrap().port(), port);
+            assert_eq!(pb.remote.addr(), pa.local.addr());
+        }
+        // Per stream, A sent its first check and its nomination: four in all.
+        assert_eq!(a.stats().checks_sent, 4);
+    }
 }
