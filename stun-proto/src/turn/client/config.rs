@@ -28,7 +28,8 @@ pub struct TurnClientConfig {
     /// The relayed address families to ask for (RFC 8656 §7.1).
     pub address_family: AllocationFamily,
     /// Send DONT-FRAGMENT with the Allocate request and Send indications (RFC 8656 §7.1,
-    /// §10.1).
+    /// §10.1). Cleared by the client when the server answers 420 for it, and the Allocate
+    /// is sent again without it (§7.3).
     pub dont_fragment: bool,
     /// Ask for an even relayed port, optionally reserving the next (EVEN-PORT, §7.1).
     pub even_port: Option<EvenPort>,
@@ -38,7 +39,9 @@ pub struct TurnClientConfig {
     /// SOFTWARE sent with every request.
     pub software: Option<String>,
     /// How long before expiry the allocation, a permission or a channel is refreshed.
-    /// Default 60 s (halved for lifetimes shorter than two margins).
+    /// Default 60 s (halved for lifetimes shorter than two margins). Refreshing requests
+    /// start with an RTO of at most 1/64 of it, so that all their retransmissions (RFC 8489
+    /// §6.2.1) fit in it.
     pub refresh_margin: Duration,
     /// The most permissions kept. Default 64.
     pub max_permissions: usize,

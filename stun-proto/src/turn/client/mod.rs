@@ -25,7 +25,7 @@ use rand_core::RngCore;
 
 use crate::attribute::{
     AddressErrorCode, AddressFamily, AlternateServer, AttributeType, ErrorCode, Lifetime,
-    ReservationToken, XorMappedAddress, XorRelayedAddress,
+    ReservationToken, UnknownAttributes, XorMappedAddress, XorRelayedAddress,
 };
 use crate::header::{Class, TransactionId};
 use crate::message::Message;
@@ -374,12 +374,20 @@ impl<R: RngCore> TurnClient<R> {
         stale_retries: u8,
     ) -> Result<(), TurnClientError> {
         let (id, payload) = encode_request(&self.config, self.auth.as_ref(), kind, &mut self.rng)?;
-        let request = Request::new(
+        let mut request = Request::new(
             self.config.transport,
             self.config.local,
             self.server,
             payload,
         );
+        if kind.keeps_alive() {
+            // A refresh must be able to retransmit Rc times (7 sends over 63 RTOs, RFC 8489
+            // §6.2.1) before what it refreshes runs out: cap the starting RTO, which the
+            // RTO cache may have backed off to seconds after earlier losses.
+            let cap = self.config.refresh_margin / 64;
+            let cached = self.transactions.rto(now, self.server.ip());
+            request = request.with_initial_rto(cached.min(cap).max(Duration::from_millis(100)));
+        }
         self.transactions.handle_request(now, request)?;
         self.pending.push(Pending {
             id,
@@ -518,6 +526,15 @@ impl<R: RngCore> TurnClient<R> {
                     Err(e) => self.fail(now, p.kind, RequestFailure::Encode(e)),
                 }
             }
+            ErrorCode::UNKNOWN_ATTRIBUTE
+                if p.kind == RequestKind::Allocate
+                    && self.config.dont_fragment
+                    && refuses_dont_fragment(message) =>
+            {
+                // RFC 8656 §7.3: the server cannot set DF; ask again without it.
+                self.config.dont_fragment = false;
+                self.retry(now, p, p.stale_retries);
+            }
             ErrorCode::TRY_ALTERNATE if p.kind == RequestKind::Allocate => {
                 self.redirect(now, p, message)
             }
@@ -655,6 +672,14 @@ impl<R: RngCore> TurnClient<R> {
         self.pending.clear();
         self.events.push_back(event);
     }
+}
+
+/// Whether a 420 lists DONT-FRAGMENT among the attributes the server does not understand.
+fn refuses_dont_fragment(message: &Message<'_>) -> bool {
+    message
+        .get::<UnknownAttributes<'_>>()
+        .and_then(Result::ok)
+        .is_some_and(|u| u.iter().any(|t| t == AttributeType::DONT_FRAGMENT))
 }
 
 /// The LIFETIME a success response grants; the RFC default if it has none.

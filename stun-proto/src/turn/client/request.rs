@@ -44,6 +44,15 @@ pub(super) enum RequestKind {
 }
 
 impl RequestKind {
+    /// Whether the request keeps something alive (a refresh of the allocation, a
+    /// permission or a channel), and so must finish within the refresh margin.
+    pub(super) const fn keeps_alive(&self) -> bool {
+        !matches!(
+            self,
+            RequestKind::Allocate | RequestKind::Refresh { lifetime: 0 }
+        )
+    }
+
     pub(super) const fn method(&self) -> Method {
         match self {
             RequestKind::Allocate => Method::ALLOCATE,

@@ -374,6 +374,36 @@ fn allocate_asks_for_what_the_config_says() {
 }
 
 #[test]
+fn a_420_for_dont_fragment_retries_without_it() {
+    let now = t0();
+    let mut config = config();
+    config.dont_fragment = true;
+    let mut c = TurnClient::new(config, TestRng::new(1));
+    c.handle_allocate(now).unwrap();
+    let first = next_request(&mut c);
+    deliver(
+        &mut c,
+        now,
+        &answer(&first, Class::Error, None, challenge("n1")),
+    );
+    let signed = next_request(&mut c);
+    assert!(Message::parse(&signed).unwrap().has(DontFragment::TYPE));
+    let refused = answer(&signed, Class::Error, Some(&key()), |b| {
+        b.add(&ErrorCode::new(420).unwrap()).unwrap();
+        b.add(&crate::attribute::UnknownAttributes::new(&[
+            DontFragment::TYPE,
+        ]))
+        .unwrap();
+    });
+    deliver(&mut c, now, &refused);
+    let again = next_request(&mut c);
+    let m = Message::parse(&again).unwrap();
+    assert!(!m.has(DontFragment::TYPE));
+    m.verify_integrity(&key()).unwrap();
+    assert!(events(&mut c).is_empty());
+}
+
+#[test]
 fn reservation_token_replaces_even_port() {
     let now = t0();
     let mut config = config();

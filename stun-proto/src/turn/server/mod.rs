@@ -119,6 +119,9 @@ pub struct TurnServerConfig {
     /// 0x4000–0x4FFF (§12). Default off; coturn's `turnutils_uclient` picks numbers up to
     /// 0x7FFE, so a server for such clients turns it on.
     pub rfc5766_channel_numbers: bool,
+    /// Answer Binding requests with XOR-MAPPED-ADDRESS, without credentials, as a STUN
+    /// server (RFC 8656 §4). Default on.
+    pub answer_binding: bool,
 }
 
 impl TurnServerConfig {
@@ -139,6 +142,7 @@ impl TurnServerConfig {
             software: None,
             dont_fragment: false,
             rfc5766_channel_numbers: false,
+            answer_binding: true,
         }
     }
 }

@@ -87,6 +87,14 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     /// Authenticates a request and dispatches it by method.
     pub(super) fn handle_request(&mut self, now: Instant, tuple: FiveTuple, message: &Message<'_>) {
         self.stats.requests += 1;
+        if message.method() == Method::BINDING && self.config.answer_binding {
+            // A TURN server is a STUN server too (RFC 8656 §4): no credentials, no state.
+            let mut b = self.response(message, Class::Success);
+            if b.add(&XorMappedAddress(tuple.client)).is_ok() {
+                self.finish(tuple, b, None);
+            }
+            return;
+        }
         let signer = match self.auth.authenticate(now, tuple.client, message) {
             Ok(a) => Signer {
                 username: a.username.to_owned(),

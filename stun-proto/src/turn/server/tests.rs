@@ -1053,6 +1053,26 @@ fn a_closed_tcp_connection_deletes_its_allocation() {
 }
 
 #[test]
+fn binding_requests_are_answered_without_credentials_or_state() {
+    let now = t0();
+    let mut s = server(now);
+    let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, [6; 12].into());
+    b.add_fingerprint().unwrap();
+    let response = exchange(&mut s, now, tuple(), &b.into_bytes());
+    let m = Message::parse(&response).unwrap();
+    assert_eq!(m.message_type(), MessageType::BINDING_SUCCESS);
+    assert_eq!(
+        m.get::<XorMappedAddress>().unwrap().unwrap().0,
+        addr(CLIENT)
+    );
+    assert_eq!((s.allocation_count(), s.poll_timeout()), (0, None));
+    let mut s = server_with(now, |c| c.answer_binding = false);
+    let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, [6; 12].into());
+    b.add_fingerprint().unwrap();
+    assert_eq!(code(&exchange(&mut s, now, tuple(), &b.into_bytes())), 401);
+}
+
+#[test]
 fn garbage_is_counted_and_dropped() {
     let now = t0();
     let mut s = server(now);

@@ -1,0 +1,338 @@
+//! TURN scenarios: our clients and our server in memory on a virtual clock, driven from
+//! deadline to deadline (each machine asked for its own), for hours of virtual time, with
+//! loss, many clients, and two clients relaying to each other.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use stun_proto::turn::client::{Incoming, RequestFailure, TurnClient, TurnClientConfig, TurnEvent};
+use stun_proto::turn::server::{
+    FiveTuple, PeerHandled, ServerEvent, ServerHandled, TurnServer, TurnServerConfig,
+};
+use stun_proto::{Message, Method, TransportProtocol};
+
+const LISTEN: &str = "192.0.2.1:3478";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// One server and its clients, connected by a link that may drop datagrams.
+struct World {
+    now: Instant,
+    server: TurnServer<ChaCha20Rng>,
+    clients: Vec<TurnClient<ChaCha20Rng>>,
+    events: Vec<Vec<TurnEvent>>,
+    server_events: Vec<ServerEvent>,
+    /// Data each client received: (peer, bytes).
+    received: Vec<Vec<(SocketAddr, Vec<u8>)>>,
+    /// Drops the n-th datagram on the client–server link when this says so.
+    lose: fn(u64) -> bool,
+    sent: u64,
+    /// Requests each client sent, by method.
+    requests: Vec<Vec<Method>>,
+}
+
+impl World {
+    fn new(pool: usize, clients: usize, configure: impl Fn(&mut TurnServerConfig)) -> Self {
+        #[allow(clippy::disallowed_methods)] // one real instant to hang virtual time on
+        let now = Instant::now();
+        let relays = (0..pool)
+            .map(|i| SocketAddr::from(([192, 0, 2, 1], 49152 + i as u16)))
+            .collect();
+        let mut config = TurnServerConfig::new("example.org", relays);
+        configure(&mut config);
+        let mut server = TurnServer::new(now, config, ChaCha20Rng::seed_from_u64(1));
+        server.add_user("alice", "secret").unwrap();
+        let clients: Vec<_> = (0..clients)
+            .map(|i| {
+                let local = SocketAddr::from(([198, 51, 100, 7], 40000 + i as u16));
+                let config = TurnClientConfig::new(
+                    local,
+                    addr(LISTEN),
+                    TransportProtocol::Udp,
+                    "alice",
+                    "secret",
+                );
+                TurnClient::new(config, ChaCha20Rng::seed_from_u64(100 + i as u64))
+            })
+            .collect();
+        let n = clients.len();
+        Self {
+            now,
+            server,
+            clients,
+            events: vec![Vec::new(); n],
+            server_events: Vec::new(),
+            received: vec![Vec::new(); n],
+            lose: |_| false,
+            sent: 0,
+            requests: vec![Vec::new(); n],
+        }
+    }
+
+    fn tuple(&self, i: usize) -> FiveTuple {
+        FiveTuple {
+            transport: TransportProtocol::Udp,
+            client: self.clients[i].local(),
+            server: addr(LISTEN),
+        }
+    }
+
+    /// Moves every queued datagram to its destination, at the current instant, until the
+    /// machines have nothing more to say.
+    fn settle(&mut self) {
+        let mut queue: VecDeque<(usize, bool, Vec<u8>)> = VecDeque::new();
+        loop {
+            for i in 0..self.clients.len() {
+                while let Some(t) = self.clients[i].poll_transmit() {
+                    if let Ok(m) = Message::parse(&t.payload) {
+                        if m.class() == stun_proto::Class::Request {
+                            self.requests[i].push(m.method());
+                        }
+                    }
+                    queue.push_back((i, true, t.payload.to_vec()));
+                }
+                while let Some(e) = self.clients[i].poll_event() {
+                    self.events[i].push(e);
+                }
+            }
+            while let Some(t) = self.server.poll_transmit() {
+                let i = self.client_at(t.destination);
+                queue.push_back((i, false, t.payload.to_vec()));
+            }
+            while let Some(e) = self.server.poll_event() {
+                self.server_events.push(e);
+            }
+            let Some((i, to_server, bytes)) = queue.pop_front() else {
+                return;
+            };
+            self.sent += 1;
+            if (self.lose)(self.sent) {
+                continue;
+            }
+            if to_server {
+                let tuple = self.tuple(i);
+                if let ServerHandled::Relay(t) =
+                    self.server.handle_client_datagram(self.now, tuple, &bytes)
+                {
+                    // Peers are other clients' relayed addresses: loop through the server.
+                    let mut out = vec![0u8; t.payload.len() + 64];
+                    let (relay, peer, data) = (t.destination, t.source, t.payload.to_vec());
+                    if let PeerHandled::Relay(back) = self
+                        .server
+                        .handle_peer_datagram_into(self.now, relay, peer, &data, &mut out)
+                    {
+                        let j = self.client_at(back.destination);
+                        queue.push_back((j, false, back.payload.to_vec()));
+                    }
+                }
+            } else {
+                let now = self.now;
+                match self.clients[i].handle_incoming(now, addr(LISTEN), &bytes) {
+                    Incoming::Data { peer, data, .. } => {
+                        self.received[i].push((peer, data.to_vec()))
+                    }
+                    Incoming::Handled | Incoming::Ignored(_) => {}
+                    other => panic!("client {i}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    fn client_at(&self, address: SocketAddr) -> usize {
+        self.clients
+            .iter()
+            .position(|c| c.local() == address)
+            .expect("a datagram to a known client")
+    }
+
+    /// The earliest deadline of any machine.
+    fn next_deadline(&self) -> Option<Instant> {
+        let clients = self.clients.iter().filter_map(TurnClient::poll_timeout);
+        clients.chain(self.server.poll_timeout()).min()
+    }
+
+    /// Runs every deadline up to `until` (inclusive), then stands at `until`.
+    fn run_until(&mut self, until: Instant) {
+        self.settle();
+        while let Some(at) = self.next_deadline().filter(|at| *at <= until) {
+            self.now = at;
+            for c in &mut self.clients {
+                if c.poll_timeout().is_some_and(|t| t <= at) {
+                    c.handle_timeout(at);
+                }
+            }
+            if self.server.poll_timeout().is_some_and(|t| t <= at) {
+                self.server.handle_timeout(at);
+            }
+            self.settle();
+        }
+        self.now = until;
+    }
+
+    fn allocate_all(&mut self) {
+        for c in &mut self.clients {
+            c.handle_allocate(self.now).unwrap();
+        }
+        self.settle();
+    }
+
+    fn relayed(&self, i: usize) -> SocketAddr {
+        self.clients[i].allocation().expect("allocated").relayed
+    }
+}
+
+fn expired(events: &[TurnEvent]) -> bool {
+    events.iter().any(|e| {
+        matches!(
+            e,
+            TurnEvent::Expired
+                | TurnEvent::PermissionExpired { .. }
+                | TurnEvent::ChannelExpired { .. }
+        )
+    })
+}
+
+#[test]
+fn two_clients_relay_to_each_other_for_two_hours() {
+    // Nonces that outlive the test, so that every request below is sent once (the lossy
+    // test runs with the default 10-minute nonces and their 438s).
+    let mut w = World::new(4, 2, |c| {
+        c.long_term.nonce_lifetime = Duration::from_secs(4 * 3600)
+    });
+    let start = w.now;
+    w.allocate_all();
+    let (a, b) = (w.relayed(0), w.relayed(1));
+    let now = w.now;
+    w.clients[0].handle_create_permission(now, b.ip()).unwrap();
+    w.clients[1].handle_create_permission(now, a.ip()).unwrap();
+    w.clients[0].handle_bind_channel(now, b).unwrap();
+    w.settle();
+    // Every 10 s each side sends to the other for two hours: A over its channel, B by Send
+    // indications. Nothing may lapse in between.
+    let end = start + Duration::from_secs(7200);
+    let mut t = start;
+    let mut sent = 0;
+    while t < end {
+        t += Duration::from_secs(10);
+        w.run_until(t);
+        w.clients[0].handle_send(t, b, b"from A").unwrap();
+        w.clients[1].handle_send(t, a, b"from B").unwrap();
+        sent += 1;
+        w.settle();
+    }
+    assert!(
+        !expired(&w.events[0]) && !expired(&w.events[1]),
+        "{:?}",
+        w.events
+    );
+    assert_eq!(w.received[1].len(), sent, "B got everything A sent");
+    assert_eq!(w.received[0].len(), sent, "A got everything B sent");
+    assert!(
+        w.received[1]
+            .iter()
+            .all(|(peer, data)| *peer == a && data == b"from A")
+    );
+    assert!(
+        w.received[0]
+            .iter()
+            .all(|(peer, data)| *peer == b && data == b"from B")
+    );
+    // Refreshes at 540 s intervals: 13 in 7200 s; permissions every 240 s: 30.
+    let count = |i: usize, m: Method| w.requests[i].iter().filter(|r| **r == m).count();
+    assert_eq!(count(1, Method::REFRESH), 13);
+    assert_eq!(count(1, Method::CREATE_PERMISSION), 1 + 30);
+    assert_eq!(count(0, Method::CHANNEL_BIND), 1 + 13);
+    assert_eq!(w.server.allocation_count(), 2);
+    // Closing both releases everything.
+    for c in &mut w.clients {
+        c.handle_close(end);
+    }
+    w.settle();
+    assert_eq!(w.server.allocation_count(), 0);
+    assert_eq!(w.server.free_relay_addresses(), 4);
+}
+
+#[test]
+fn allocations_come_up_and_stay_up_over_a_lossy_link() {
+    let mut w = World::new(4, 2, |_| {});
+    // Every third datagram on the client–server link is lost, both ways.
+    w.lose = |n| n % 3 == 0;
+    let start = w.now;
+    w.allocate_all();
+    w.run_until(start + Duration::from_secs(60));
+    assert!(
+        w.clients.iter().all(|c| c.allocation().is_some()),
+        "{:?}",
+        w.events
+    );
+    w.run_until(start + Duration::from_secs(3 * 3600));
+    for (i, events) in w.events.iter().enumerate() {
+        assert!(!expired(events), "client {i}: {events:?}");
+        // 3 h / 540 s: 19 refreshes at least, each through losses and, every other time,
+        // a 438 for the 10-minute nonce. (Before refreshing requests had their starting RTO
+        // capped, the RTO cache backed off to 64 s here and the allocation expired.)
+        let refreshed = events
+            .iter()
+            .filter(|e| matches!(e, TurnEvent::Refreshed { .. }))
+            .count();
+        assert!(refreshed >= 19, "client {i}: {refreshed} refreshes");
+    }
+    assert_eq!(w.server.allocation_count(), 2);
+}
+
+#[test]
+fn a_full_pool_answers_508_and_frees_addresses_as_allocations_end() {
+    let mut w = World::new(3, 5, |_| {});
+    let start = w.now;
+    w.allocate_all();
+    let allocated = w
+        .clients
+        .iter()
+        .filter(|c| c.allocation().is_some())
+        .count();
+    assert_eq!(allocated, 3);
+    let failed: Vec<_> = w
+        .events
+        .iter()
+        .flatten()
+        .filter_map(|e| match e {
+            TurnEvent::AllocationFailed(RequestFailure::ErrorResponse { code, .. }) => Some(*code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, vec![508, 508]);
+    // The allocated clients vanish without a word: the server expires them at exactly 600 s.
+    w.clients.truncate(0);
+    w.run_until(start + Duration::from_secs(600) - Duration::from_millis(1));
+    assert_eq!(w.server.allocation_count(), 3);
+    w.run_until(start + Duration::from_secs(600));
+    assert_eq!(w.server.allocation_count(), 0);
+    assert_eq!(w.server.free_relay_addresses(), 3);
+    let expired = w
+        .server_events
+        .iter()
+        .filter(|e| matches!(e, ServerEvent::AllocationDeleted { .. }))
+        .count();
+    assert_eq!(expired, 3);
+}
+
+#[test]
+fn a_thousand_allocations_expire_on_time_and_the_server_forgets_them() {
+    let mut w = World::new(1000, 1000, |c| c.max_allocations_per_user = 1000);
+    let start = w.now;
+    w.allocate_all();
+    assert_eq!(w.server.allocation_count(), 1000);
+    assert_eq!(
+        w.server.poll_timeout(),
+        Some(start + Duration::from_secs(600))
+    );
+    w.clients.truncate(0);
+    w.run_until(start + Duration::from_secs(600));
+    assert_eq!(w.server.allocation_count(), 0);
+    assert_eq!(w.server.poll_timeout(), None);
+}
