@@ -78,6 +78,12 @@
 //! }
 //! ```
 //!
+//! # Sockets and port ranges
+//! The caller binds its sockets — from whatever port range its firewall allows — and hands
+//! them to the agent as bases ([`StreamMut::add_base`]); it also owns the clock and the
+//! RNG. `examples/loopback.rs` runs two agents over real UDP sockets bound from a port range
+//! (`cargo run -p ice-proto --example loopback 50000`).
+//!
 //! # Error policy
 //! API misuse returns an [`AgentError`] (or a [`SendError`] from [`Agent::send`]); none is
 //! fatal, the agent is unchanged. Received datagrams never return an error: STUN for the
