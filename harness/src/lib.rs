@@ -26,6 +26,7 @@ mod nat;
 mod node;
 pub mod nodes;
 mod pcap;
+pub mod peer;
 pub mod theory;
 mod world;
 

@@ -1,7 +1,8 @@
 //! The NAT traversal matrix: every pair of NAT presets, both ways, each a fresh world with a
-//! STUN server and a TURN server on the internet and one peer behind each preset. A cell
-//! records what ICE selected, how long it took in virtual time, how many datagrams the peers
-//! sent, and whether that met the expectation from theory ([`crate::theory`]).
+//! STUN server and a TURN server on the internet and one full peer (ICE + DTLS,
+//! [`crate::peer::Peer`]) behind each preset. A cell records what ICE selected, how long it
+//! took in virtual time, when the DTLS handshake was done on both sides, how many datagrams
+//! the peers sent, and whether that met the expectation from theory ([`crate::theory`]).
 
 use std::fmt;
 use std::fs::File;
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::nat::NatPreset;
-use crate::nodes::{IcePeer, StunServer, TurnServer};
+use crate::nodes::{PeerNode, StunServer, TurnServer};
 use crate::theory::{Expectation, expect};
 use crate::{HostId, Link, NatConfig, NetworkId, Node, Path, World, epoch};
 
@@ -42,6 +43,8 @@ pub trait MatrixPeer: Node {
     fn selected(&self) -> Option<Selected>;
     /// Whether connectivity failed for good.
     fn failed(&self) -> bool;
+    /// Whether the DTLS handshake over the selected pair has completed.
+    fn dtls_done(&self) -> bool;
     /// Whether the peer is still connected (after selection: consent holds).
     fn connected(&self) -> bool;
 }
@@ -165,6 +168,8 @@ pub struct Cell {
     pub outcome: Outcome,
     /// Virtual time until both peers had selected a pair (or failed).
     pub time: Option<Duration>,
+    /// Virtual time until both peers had completed the DTLS handshake, if they did.
+    pub dtls: Option<Duration>,
     /// Datagrams the two peers sent until then.
     pub packets: u64,
     /// The world's trace hash at the end.
@@ -172,9 +177,11 @@ pub struct Cell {
 }
 
 impl Cell {
-    /// Whether the outcome met the expectation.
+    /// Whether the outcome met the expectation; a connected cell must also have completed
+    /// DTLS on both sides.
     pub fn met(&self) -> bool {
         self.outcome.meets(self.expected)
+            && (self.expected == Expectation::Fail || self.dtls.is_some())
     }
 }
 
@@ -303,9 +310,21 @@ pub fn run_cell<P: MatrixPeer>(
         .map(|h| world.stats().sent_by.get(h).copied().unwrap_or(0))
         .sum();
     let peer_a = world.node::<P>(host_a);
+    let mut dtls = None;
     let outcome = match peer_a.and_then(|p| p.selected()) {
         Some(selected) if finished => {
-            world.run_for(options.hold);
+            let started = world.elapsed();
+            let handshaken = |w: &World| {
+                [host_a, host_b]
+                    .iter()
+                    .all(|&h| w.node::<P>(h).is_some_and(MatrixPeer::dtls_done))
+            };
+            if world.run_until_condition(options.timeout, handshaken) {
+                dtls = Some(world.elapsed());
+            }
+            // The call lasts `hold` from selection, however long the handshake took.
+            let hold_end = started + options.hold;
+            world.run_for(hold_end.saturating_sub(world.elapsed()));
             let still = |h| world.node::<P>(h).is_some_and(MatrixPeer::connected);
             if still(host_a) && still(host_b) {
                 classify(selected)
@@ -323,6 +342,7 @@ pub fn run_cell<P: MatrixPeer>(
         expected: expect(a, b),
         outcome,
         time,
+        dtls,
         packets,
         trace: world.trace_hash(),
     })
@@ -332,8 +352,8 @@ pub fn run_cell<P: MatrixPeer>(
 pub fn print_table(cells: &[Cell], out: &mut impl std::io::Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<16} {:<16} {:<8} {:<14} {:>10} {:>8}  {:<4} trace",
-        "A (controlling)", "B", "expect", "outcome", "time", "packets", "ok"
+        "{:<16} {:<16} {:<8} {:<14} {:>10} {:>10} {:>8}  {:<4} trace",
+        "A (controlling)", "B", "expect", "outcome", "time", "DTLS done", "packets", "ok"
     )?;
     for c in cells {
         let expected = match c.expected {
@@ -344,15 +364,19 @@ pub fn print_table(cells: &[Cell], out: &mut impl std::io::Write) -> std::io::Re
         let time = c
             .time
             .map_or("-".to_owned(), |t| format!("{:.3}s", t.as_secs_f64()));
+        let dtls = c
+            .dtls
+            .map_or("-".to_owned(), |t| format!("{:.3}s", t.as_secs_f64()));
         let ok = if c.met() { "yes" } else { "NO" };
         writeln!(
             out,
-            "{:<16} {:<16} {:<8} {:<14} {:>10} {:>8}  {:<4} {}",
+            "{:<16} {:<16} {:<8} {:<14} {:>10} {:>10} {:>8}  {:<4} {}",
             c.a.name(),
             c.b.name(),
             expected,
             c.outcome.to_string(),
             time,
+            dtls,
             c.packets,
             ok,
             c.trace
@@ -394,13 +418,14 @@ pub fn standard_servers(world: &mut World, plan: &ServerPlan) {
     );
 }
 
-/// Runs every pair of `options.presets`, both ways, with ICE peers; the cells in order.
+/// Runs every pair of `options.presets`, both ways, with full peers (ICE + DTLS); the cells
+/// in order.
 pub fn run_matrix(options: &MatrixOptions) -> std::io::Result<Vec<Cell>> {
     let mut cells = Vec::new();
     for &a in &options.presets {
         for &b in &options.presets {
             cells.push(run_cell(a, b, options, standard_servers, |setup| {
-                IcePeer::new(&setup, setup.start)
+                PeerNode::new(&setup)
             })?);
         }
     }

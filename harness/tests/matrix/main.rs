@@ -1,9 +1,9 @@
-//! The NAT traversal matrix with the full ICE peer: every cell meets the expectation theory
+//! The NAT traversal matrix with the full peer (ICE + DTLS): every cell meets the expectation theory
 //! gives it, and a cell replays bit for bit from its seed.
 
 use harness::NatPreset;
 use harness::matrix::{MatrixOptions, run_cell, run_matrix, standard_servers};
-use harness::nodes::IcePeer;
+use harness::nodes::PeerNode;
 use harness::theory::Expectation;
 
 fn assert_all_met(options: &MatrixOptions) {
@@ -52,7 +52,7 @@ fn a_cell_replays_bit_for_bit() {
             NatPreset::FullCone,
             &options,
             standard_servers,
-            |s| IcePeer::new(&s, s.start),
+            |s| PeerNode::new(&s),
         )
         .unwrap();
         (cell.trace, cell.packets, cell.time)

@@ -1,0 +1,251 @@
+//! The full [`Peer`] (ICE + DTLS) as a simulator node: it starts at a given virtual time,
+//! trickles the peer's JSON signalling lines over the world's signalling channel — the same
+//! lines the real-UDP command line prints —, and once ready sends a ping every second over
+//! the transport (DTLS records when DTLS is on), counting the other side's, so the matrix sees
+//! not only a selected pair and a finished handshake but data flowing for the whole call.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dtls_proto::crypto::RustCrypto;
+use dtls_proto::{CertificateParams, DtlsCertificate};
+use ice_proto::{AgentConfig, CandidateType, TurnServer};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use stun_proto::{Transmit, TransportProtocol};
+
+use crate::Node;
+use crate::matrix::{CandidateKind, MatrixPeer, PeerSetup, Selected};
+use crate::peer::{Event, Peer, PeerConfig, PeerDtlsConfig, PeerState, Setup, Signal};
+
+/// How often a ready peer pings.
+const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// A peer counts as connected while a ping arrived this recently.
+const PING_FRESHNESS: Duration = Duration::from_secs(5);
+/// The certificates' notBefore (unix time): the simulator has no wall clock, and a fixed
+/// value keeps runs reproducible.
+const CERTIFICATE_NOT_BEFORE: u64 = 1_767_225_600; // 2026-01-01
+
+/// See the module documentation.
+pub struct PeerNode {
+    peer: Peer,
+    start_at: Instant,
+    started: bool,
+    signals: VecDeque<String>,
+    next_ping: Option<Instant>,
+    last_ping_received: Option<Instant>,
+    last_seen: Instant,
+    pings_received: u64,
+    ready_at: Option<Instant>,
+    log: Vec<Event>,
+}
+
+impl PeerNode {
+    /// A peer as the matrix sets it up, with DTLS (`setup:actpass` when controlling, `active`
+    /// otherwise, as an offer and its answer), starting at `setup.start`.
+    pub fn new(setup: &PeerSetup) -> Self {
+        Self::with_dtls(setup, true)
+    }
+
+    /// As [`new`](Self::new), with or without DTLS.
+    pub fn with_dtls(setup: &PeerSetup, dtls: bool) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(setup.seed);
+        let dtls = dtls.then(|| {
+            let params = CertificateParams::new(CERTIFICATE_NOT_BEFORE);
+            // unwrap: generating a P-256 key and signing a certificate with a fixed notBefore
+            // cannot fail with the RustCrypto provider.
+            let certificate = DtlsCertificate::generate(&RustCrypto, &mut rng, &params)
+                .expect("certificate generation");
+            PeerDtlsConfig {
+                certificate,
+                setup: if setup.controlling {
+                    Setup::ActPass
+                } else {
+                    Setup::Active
+                },
+                provider: &RustCrypto,
+            }
+        });
+        let config = PeerConfig {
+            ice: AgentConfig {
+                controlling: setup.controlling,
+                stun_servers: vec![setup.stun],
+                turn_servers: vec![TurnServer {
+                    server: setup.turn.0,
+                    username: setup.turn.1.to_owned(),
+                    password: setup.turn.2.to_owned(),
+                }],
+                ..AgentConfig::default()
+            },
+            bases: vec![setup.local],
+            relay_only: false,
+            dtls,
+        };
+        // unwrap: a fresh agent takes one stream with one base.
+        let peer = Peer::new(config, rng).expect("a fresh peer takes its base");
+        Self::from_peer(peer, setup.start)
+    }
+
+    /// A node around any peer, which starts at `start_at`.
+    pub fn from_peer(peer: Peer, start_at: Instant) -> Self {
+        Self {
+            peer,
+            start_at,
+            started: false,
+            signals: VecDeque::new(),
+            next_ping: None,
+            last_ping_received: None,
+            last_seen: start_at,
+            pings_received: 0,
+            ready_at: None,
+            log: Vec::new(),
+        }
+    }
+
+    /// The peer, for inspection.
+    pub const fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// Pings received from the other peer.
+    pub const fn pings_received(&self) -> u64 {
+        self.pings_received
+    }
+
+    /// When the peer became ready, if it did.
+    pub const fn ready_at(&self) -> Option<Instant> {
+        self.ready_at
+    }
+
+    /// Every event the peer reported, in order.
+    pub fn events(&self) -> &[Event] {
+        &self.log
+    }
+
+    /// Closes the peer (DTLS close_notify, ICE stops).
+    pub fn handle_close(&mut self, now: Instant) {
+        self.peer.handle_close(now);
+        self.drain(now);
+    }
+
+    fn drain(&mut self, now: Instant) {
+        while let Some(s) = self.peer.poll_signal() {
+            self.signals.push_back(s.to_line());
+        }
+        while let Some(e) = self.peer.poll_event() {
+            match &e {
+                Event::StateChanged(PeerState::Ready) => {
+                    self.ready_at = Some(now);
+                    self.next_ping.get_or_insert(now);
+                }
+                Event::StateChanged(s) if s.is_terminal() => self.next_ping = None,
+                Event::Data(data) if data.as_slice() == b"ping" => {
+                    self.pings_received += 1;
+                    self.last_ping_received = Some(now);
+                }
+                _ => {}
+            }
+            self.log.push(e);
+        }
+    }
+
+    fn ping(&mut self, now: Instant) {
+        while let Some(at) = self.next_ping.filter(|&at| at <= now) {
+            // Refused only when no longer ready: then the ping is not sent.
+            let _ = self.peer.handle_send(now, b"ping");
+            self.next_ping = Some(at + PING_INTERVAL);
+        }
+    }
+}
+
+fn kind(t: CandidateType) -> CandidateKind {
+    match t {
+        CandidateType::ServerReflexive => CandidateKind::ServerReflexive,
+        CandidateType::PeerReflexive => CandidateKind::PeerReflexive,
+        CandidateType::Relayed => CandidateKind::Relayed,
+        // Host, and any type a later ice-proto adds: not a translated address.
+        _ => CandidateKind::Host,
+    }
+}
+
+impl Node for PeerNode {
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        payload: Bytes,
+    ) {
+        self.last_seen = now;
+        self.peer
+            .handle_datagram(now, TransportProtocol::Udp, source, destination, &payload);
+        self.drain(now);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.last_seen = now;
+        if !self.started && now >= self.start_at {
+            self.started = true;
+            self.peer.handle_start(now);
+        }
+        self.peer.handle_timeout(now);
+        self.drain(now);
+        self.ping(now);
+        self.drain(now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.peer.poll_transmit()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        if !self.started {
+            return Some(self.start_at);
+        }
+        [self.peer.poll_timeout(), self.next_ping]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn handle_signal(&mut self, now: Instant, line: String) {
+        self.last_seen = now;
+        // Lines that are not ours or do not parse are ignored, as a signalling peer would.
+        if let Ok(Some(signal)) = Signal::parse_line(&line) {
+            self.peer.handle_signal(now, signal);
+        }
+        self.drain(now);
+    }
+
+    fn poll_signal(&mut self) -> Option<String> {
+        self.signals.pop_front()
+    }
+}
+
+impl MatrixPeer for PeerNode {
+    fn selected(&self) -> Option<Selected> {
+        self.peer.selected_types().map(|(l, r)| Selected {
+            local: kind(l),
+            remote: kind(r),
+        })
+    }
+
+    fn failed(&self) -> bool {
+        matches!(self.peer.state(), PeerState::Failed(_))
+    }
+
+    fn dtls_done(&self) -> bool {
+        self.peer.is_dtls_done()
+    }
+
+    /// Ready, and the other side's pings still arrive. ICE "disconnected" (no consent response
+    /// for a while, W3C) is transient under loss and not a drop.
+    fn connected(&self) -> bool {
+        let pinged = self
+            .last_ping_received
+            .is_some_and(|at| self.last_seen.saturating_duration_since(at) <= PING_FRESHNESS);
+        *self.peer.state() == PeerState::Ready && pinged
+    }
+}

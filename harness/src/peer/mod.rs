@@ -1,0 +1,606 @@
+//! A WebRTC transport as one sans-IO machine: an ICE agent (`ice-proto`) and a DTLS endpoint
+//! (`dtls-proto`) composed the way a browser composes them (RFC 8445, RFC 5764, RFC 8842).
+//!
+//! The flow, as erizo logs it: start → credentials and candidates out (trickle, RFC 8838) →
+//! remote credentials and candidates in → the ICE component is connected → DTLS starts, the
+//! role from the `setup` attributes (RFC 5763 §5) → the handshake completes, the peer's
+//! certificate checked against the fingerprint from signalling (RFC 8122 §5), SRTP keys
+//! exported (RFC 5764 §4.2) → a pair is selected → ready. Datagrams on the ICE socket that are
+//! not STUN come back from the agent and are demultiplexed by their first byte (RFC 7983):
+//! DTLS records go to the DTLS endpoint, everything else is counted and dropped. Without DTLS
+//! the peer carries application data on the selected pair as is.
+//!
+//! The peer never reads a clock or touches a socket; the simulator ([`crate::nodes::PeerNode`])
+//! and the real-UDP command line (`harness peer`) drive the same machine.
+
+mod event;
+mod json;
+mod signal;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use dtls_proto::{Config as DtlsConfig, Dtls, DtlsCertificate, PacketKind, PeerVerifier};
+use ice_proto::{
+    Agent, AgentConfig, CandidateType, ComponentState, Event as IceEvent, Received, StreamId,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use stun_proto::{Transmit, TransportProtocol};
+use thiserror::Error;
+
+pub use event::{DtlsRole, Event, PeerError, PeerState};
+pub use json::event_json;
+pub use signal::{Setup, Signal, SignalError};
+
+/// The one ICE component a peer uses (RTP and RTCP multiplexed, RFC 5761; data on it).
+const COMPONENT: u16 = 1;
+/// DTLS datagrams kept while the handshake cannot start yet (the peer's fingerprint or our
+/// connectivity missing), and DTLS datagrams kept while ICE has no pair to send them on.
+const MAX_PENDING_DATAGRAMS: usize = 32;
+/// Events and signals queued for the application.
+const MAX_QUEUE: usize = 4096;
+
+/// DTLS for a peer: our certificate and the role we signal.
+#[derive(Debug)]
+pub struct PeerDtlsConfig {
+    /// The certificate whose fingerprint we signal.
+    pub certificate: DtlsCertificate,
+    /// The `setup` value we signal: `actpass` for an offerer, `active` or `passive` for an
+    /// answerer.
+    pub setup: Setup,
+    /// The crypto provider.
+    pub provider: &'static dyn dtls_proto::crypto::CryptoProvider,
+}
+
+/// A peer's configuration.
+#[derive(Debug)]
+pub struct PeerConfig {
+    /// The ICE agent's configuration: role, STUN and TURN servers, timers.
+    pub ice: AgentConfig,
+    /// The sockets the caller owns (bases of component 1).
+    pub bases: Vec<SocketAddr>,
+    /// Relay only (W3C `iceTransportPolicy: "relay"`): only relayed candidates are signalled
+    /// and the peer exchanges datagrams with its TURN servers only — anything else it would
+    /// send is dropped and anything else arriving is ignored, like a firewall around it.
+    pub relay_only: bool,
+    /// DTLS over the selected pair; `None` carries data as plain datagrams.
+    pub dtls: Option<PeerDtlsConfig>,
+}
+
+/// Why an application command was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PeerSendError {
+    /// Not ready yet, or no longer.
+    #[error("the peer is not ready (state {0})")]
+    NotReady(&'static str),
+    /// ICE refused the datagram.
+    #[error("ICE: {0}")]
+    Ice(#[from] ice_proto::SendError),
+    /// DTLS refused the data.
+    #[error("DTLS: {0}")]
+    Dtls(#[from] dtls_proto::SendError),
+}
+
+/// Why a peer could not be built.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PeerConfigError {
+    /// The agent refused the stream or a base.
+    #[error("ICE: {0}")]
+    Ice(#[from] ice_proto::AgentError),
+}
+
+/// Where DTLS is: each state holds what is valid then.
+enum DtlsPhase {
+    /// DTLS is off: data goes as plain datagrams.
+    Off,
+    /// Waiting for the peer's fingerprint and for ICE connectivity; DTLS datagrams that
+    /// arrive early are kept.
+    AwaitStart {
+        config: PeerDtlsConfig,
+        remote: Option<(dtls_proto::Fingerprint, Setup)>,
+        early: VecDeque<Vec<u8>>,
+    },
+    /// The handshake runs, then the association carries data.
+    Running(Box<Dtls<ChaCha20Rng>>),
+    /// Failed or closed: nothing more.
+    Done,
+}
+
+/// See the module documentation.
+///
+/// # Drive loop
+/// Call [`handle_start`](Self::handle_start) once, then feed signals, datagrams and timeouts.
+/// After every `handle_*`, drain [`poll_transmit`](Self::poll_transmit) (put each on the wire
+/// from its `source` to its `destination`), [`poll_signal`](Self::poll_signal) (send each to the
+/// other peer) and [`poll_event`](Self::poll_event) until `None`, then call
+/// [`handle_timeout`](Self::handle_timeout) at [`poll_timeout`](Self::poll_timeout).
+pub struct Peer {
+    agent: Agent<ChaCha20Rng>,
+    stream: StreamId,
+    relay_only: bool,
+    /// The TURN servers: the only remote endpoints of a relay-only peer.
+    turn_servers: Vec<SocketAddr>,
+    dtls_rng: ChaCha20Rng,
+    dtls: DtlsPhase,
+    state: PeerState,
+    component_connected: bool,
+    selected: bool,
+    dtls_done: bool,
+    transmits: VecDeque<Transmit>,
+    /// DTLS datagrams waiting for a pair to send them on.
+    unsent: VecDeque<Vec<u8>>,
+    signals: VecDeque<Signal>,
+    events: VecDeque<Event>,
+    /// Datagrams dropped: not DTLS with DTLS on, or outside relay-only's allowed endpoints.
+    dropped: u64,
+}
+
+impl Peer {
+    /// A peer drawing the agent's and the DTLS endpoint's randomness from `rng` (a CSPRNG
+    /// seeded from the OS in production: ICE passwords and DTLS keys come from it).
+    pub fn new(config: PeerConfig, mut rng: ChaCha20Rng) -> Result<Self, PeerConfigError> {
+        let mut ice = config.ice;
+        if config.relay_only {
+            ice.stun_servers.clear();
+        }
+        let turn_servers = ice.turn_servers.iter().map(|t| t.server).collect();
+        let agent_rng = ChaCha20Rng::seed_from_u64(rng.next_u64());
+        let dtls_rng = ChaCha20Rng::seed_from_u64(rng.next_u64());
+        let mut agent = Agent::new(ice, agent_rng);
+        let stream = agent.add_stream(1)?;
+        if let Some(mut s) = agent.stream_mut(stream) {
+            for base in &config.bases {
+                s.add_base(COMPONENT, *base)?;
+            }
+        }
+        let dtls = match config.dtls {
+            Some(config) => DtlsPhase::AwaitStart {
+                config,
+                remote: None,
+                early: VecDeque::new(),
+            },
+            None => DtlsPhase::Off,
+        };
+        Ok(Self {
+            agent,
+            stream,
+            relay_only: config.relay_only,
+            turn_servers,
+            dtls_rng,
+            dtls,
+            state: PeerState::Initial,
+            component_connected: false,
+            selected: false,
+            dtls_done: false,
+            transmits: VecDeque::new(),
+            unsent: VecDeque::new(),
+            signals: VecDeque::new(),
+            events: VecDeque::new(),
+            dropped: 0,
+        })
+    }
+
+    /// Starts: signals our credentials (and fingerprint), starts gathering.
+    pub fn handle_start(&mut self, now: Instant) {
+        if self.state != PeerState::Initial {
+            return;
+        }
+        if let Some(view) = self.agent.stream(self.stream) {
+            let credentials = view.local_credentials().clone();
+            self.push_signal(Signal::Credentials(credentials));
+        }
+        if let DtlsPhase::AwaitStart { config, .. } = &self.dtls {
+            let signal = Signal::Dtls {
+                fingerprint: config.certificate.fingerprint(),
+                setup: config.setup,
+            };
+            self.push_signal(signal);
+        }
+        self.set_state(PeerState::Started);
+        // A fresh stream with its bases always gathers.
+        let _ = self.agent.handle_gather(now, self.stream);
+        self.drive(now);
+    }
+
+    /// A signal from the other peer. `DataDone` is the application's and ignored here.
+    pub fn handle_signal(&mut self, now: Instant, signal: Signal) {
+        if self.state.is_terminal() {
+            return;
+        }
+        // The agent refuses input it cannot use (a second set of credentials, a candidate of
+        // an unsupported transport); a signalling peer ignores such lines too.
+        match signal {
+            Signal::Credentials(c) => {
+                let _ = self.agent.handle_remote_credentials(now, self.stream, c);
+            }
+            Signal::Candidate(c) => {
+                let _ = self.agent.handle_remote_candidate(now, self.stream, c);
+            }
+            Signal::EndOfCandidates => {
+                let _ = self.agent.handle_remote_end_of_candidates(now, self.stream);
+            }
+            Signal::Dtls { fingerprint, setup } => {
+                if let DtlsPhase::AwaitStart { remote, .. } = &mut self.dtls {
+                    *remote = Some((fingerprint, setup));
+                }
+            }
+            Signal::DataDone => {}
+        }
+        self.drive(now);
+    }
+
+    /// A datagram that arrived on one of our bases.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        transport: TransportProtocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        payload: &[u8],
+    ) {
+        if self.relay_only && !self.turn_servers.contains(&source) {
+            self.dropped += 1;
+            return;
+        }
+        let data = match self
+            .agent
+            .handle_datagram(now, transport, source, destination, payload)
+        {
+            Received::Data { data, .. } => Some(data.to_vec()),
+            _ => None,
+        };
+        if let Some(data) = data {
+            self.handle_data(now, data);
+        }
+        self.drive(now);
+    }
+
+    /// Time reached [`poll_timeout`](Self::poll_timeout); early or late calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.agent.handle_timeout(now);
+        if let DtlsPhase::Running(dtls) = &mut self.dtls {
+            dtls.handle_timeout(now);
+        }
+        self.drive(now);
+    }
+
+    /// Sends application data to the peer: over DTLS when DTLS is on, as a datagram on the
+    /// selected pair otherwise. Only when [`PeerState::Ready`].
+    pub fn handle_send(&mut self, now: Instant, data: &[u8]) -> Result<(), PeerSendError> {
+        if self.state != PeerState::Ready {
+            return Err(PeerSendError::NotReady(self.state.name()));
+        }
+        match &mut self.dtls {
+            DtlsPhase::Running(dtls) => dtls.handle_send(now, data)?,
+            _ => {
+                let t = self.agent.send(now, self.stream, COMPONENT, data)?;
+                self.transmits.push_back(t);
+            }
+        }
+        self.drive(now);
+        Ok(())
+    }
+
+    /// Closes: DTLS close_notify to the peer, then the agent stops. The state becomes
+    /// Finished (unless it already failed).
+    pub fn handle_close(&mut self, now: Instant) {
+        if self.state.is_terminal() {
+            return;
+        }
+        if let DtlsPhase::Running(dtls) = &mut self.dtls {
+            dtls.handle_close(now);
+        }
+        self.drive(now);
+        self.finish(now, PeerState::Finished);
+    }
+
+    /// The next datagram to put on the wire.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        loop {
+            let t = self
+                .agent
+                .poll_transmit()
+                .or_else(|| self.transmits.pop_front())?;
+            if self.relay_only && !self.turn_servers.contains(&t.destination) {
+                self.dropped += 1;
+                continue;
+            }
+            return Some(t);
+        }
+    }
+
+    /// The next signal for the other peer.
+    pub fn poll_signal(&mut self) -> Option<Signal> {
+        self.signals.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout); `None` when nothing is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let dtls = match &self.dtls {
+            DtlsPhase::Running(d) => d.poll_timeout(),
+            _ => None,
+        };
+        [self.agent.poll_timeout(), dtls]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The lifecycle state.
+    pub const fn state(&self) -> &PeerState {
+        &self.state
+    }
+
+    /// The ICE agent, for inspection (selected pair, statistics).
+    pub const fn agent(&self) -> &Agent<ChaCha20Rng> {
+        &self.agent
+    }
+
+    /// The stream the peer uses.
+    pub const fn stream(&self) -> StreamId {
+        self.stream
+    }
+
+    /// The selected pair's candidate types (local, remote), once there is one.
+    pub fn selected_types(&self) -> Option<(CandidateType, CandidateType)> {
+        let view = self.agent.stream(self.stream)?;
+        let pair = view.selected_pair(COMPONENT)?;
+        Some((pair.local.kind, pair.remote.kind))
+    }
+
+    /// Whether the DTLS handshake has completed (false without DTLS).
+    pub const fn is_dtls_done(&self) -> bool {
+        self.dtls_done
+    }
+
+    /// Datagrams dropped by the demultiplexer or the relay-only filter.
+    pub const fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Non-STUN data from the agent: RFC 7983 demultiplexing when DTLS is on.
+    fn handle_data(&mut self, now: Instant, data: Vec<u8>) {
+        match &mut self.dtls {
+            DtlsPhase::Off => self.push_event(Event::Data(data)),
+            DtlsPhase::Running(dtls) => {
+                if !matches!(
+                    dtls.handle_datagram(now, &data),
+                    dtls_proto::Handled::Processed
+                ) {
+                    self.dropped += 1;
+                }
+            }
+            DtlsPhase::AwaitStart { early, .. } => {
+                if dtls_proto::classify(&data) == PacketKind::Dtls
+                    && early.len() < MAX_PENDING_DATAGRAMS
+                {
+                    early.push_back(data);
+                } else {
+                    self.dropped += 1;
+                }
+            }
+            DtlsPhase::Done => self.dropped += 1,
+        }
+    }
+
+    /// Acts on everything the children produced until nothing moves.
+    fn drive(&mut self, now: Instant) {
+        loop {
+            let mut moved = false;
+            while let Some(e) = self.agent.poll_event() {
+                moved = true;
+                self.on_ice_event(now, e);
+            }
+            moved |= self.maybe_start_dtls(now);
+            if let DtlsPhase::Running(dtls) = &mut self.dtls {
+                while let Some(t) = dtls.poll_transmit() {
+                    moved = true;
+                    if self.unsent.len() < MAX_PENDING_DATAGRAMS {
+                        self.unsent.push_back(t.payload.to_vec());
+                    }
+                }
+            }
+            moved |= self.flush_unsent(now);
+            let mut dtls_events = Vec::new();
+            if let DtlsPhase::Running(dtls) = &mut self.dtls {
+                while let Some(e) = dtls.poll_event() {
+                    dtls_events.push(e);
+                }
+            }
+            for e in dtls_events {
+                moved = true;
+                self.on_dtls_event(now, e);
+            }
+            self.update_ready();
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// Hands queued DTLS datagrams to ICE while it has a pair to send them on.
+    fn flush_unsent(&mut self, now: Instant) -> bool {
+        let mut moved = false;
+        while let Some(payload) = self.unsent.front() {
+            match self.agent.send(now, self.stream, COMPONENT, payload) {
+                Ok(t) => {
+                    self.transmits.push_back(t);
+                    self.unsent.pop_front();
+                    moved = true;
+                }
+                // No valid pair yet: DTLS retransmits anyway; keep the datagram for now.
+                Err(ice_proto::SendError::NotConnected) => break,
+                Err(_) => {
+                    self.unsent.pop_front();
+                    self.dropped += 1;
+                }
+            }
+        }
+        moved
+    }
+
+    fn on_ice_event(&mut self, now: Instant, e: IceEvent) {
+        match &e {
+            IceEvent::NewLocalCandidate { candidate, .. }
+                if !self.relay_only || candidate.kind == CandidateType::Relayed =>
+            {
+                self.push_signal(Signal::Candidate(candidate.clone()));
+            }
+            IceEvent::CandidateGatheringDone { .. } => {
+                self.push_signal(Signal::EndOfCandidates);
+                if self.state == PeerState::Started {
+                    self.set_state(PeerState::Gathered);
+                }
+            }
+            IceEvent::ComponentStateChanged { state, reason, .. } => match state {
+                ComponentState::Connected | ComponentState::Ready => {
+                    self.component_connected = true;
+                }
+                ComponentState::Failed => {
+                    let reason = reason.unwrap_or(ice_proto::FailureReason::ChecksFailed);
+                    self.push_event(Event::Ice(Box::new(e)));
+                    self.finish(now, PeerState::Failed(PeerError::Ice(reason)));
+                    return;
+                }
+                _ => {}
+            },
+            IceEvent::NewSelectedPair { .. } => self.selected = true,
+            _ => {}
+        }
+        self.push_event(Event::Ice(Box::new(e)));
+    }
+
+    /// Starts the handshake once ICE is connected and the peer's fingerprint is known.
+    fn maybe_start_dtls(&mut self, now: Instant) -> bool {
+        let ready = matches!(
+            &self.dtls,
+            DtlsPhase::AwaitStart {
+                remote: Some(_),
+                ..
+            }
+        ) && self.component_connected
+            && !self.state.is_terminal();
+        if !ready {
+            return false;
+        }
+        let DtlsPhase::AwaitStart {
+            config,
+            remote: Some((fingerprint, remote_setup)),
+            early,
+        } = std::mem::replace(&mut self.dtls, DtlsPhase::Done)
+        else {
+            return false;
+        };
+        let controlling = self.agent.is_controlling();
+        let Some(client) = config.setup.is_client(remote_setup, controlling) else {
+            let error = PeerError::SetupConflict {
+                local: config.setup,
+                remote: remote_setup,
+            };
+            self.finish(now, PeerState::Failed(error));
+            return true;
+        };
+        let dtls_config = DtlsConfig::new(
+            config.provider,
+            config.certificate,
+            PeerVerifier::Fingerprint(fingerprint),
+        );
+        let rng = ChaCha20Rng::seed_from_u64(self.dtls_rng.next_u64());
+        let dtls = if client {
+            match Dtls::client(dtls_config, rng, now) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.finish(now, PeerState::Failed(PeerError::Dtls(e)));
+                    return true;
+                }
+            }
+        } else {
+            Dtls::server(dtls_config, rng)
+        };
+        let mut dtls = Box::new(dtls);
+        let role = if client {
+            DtlsRole::Client
+        } else {
+            DtlsRole::Server
+        };
+        self.push_event(Event::DtlsStarted { role });
+        for datagram in early {
+            dtls.handle_datagram(now, &datagram);
+        }
+        self.dtls = DtlsPhase::Running(dtls);
+        true
+    }
+
+    fn on_dtls_event(&mut self, now: Instant, e: dtls_proto::Event) {
+        match e {
+            dtls_proto::Event::Connected(done) => {
+                self.dtls_done = true;
+                self.push_event(Event::DtlsConnected(done));
+            }
+            dtls_proto::Event::ApplicationData(data) => self.push_event(Event::Data(data)),
+            dtls_proto::Event::PeerClosed => self.finish(now, PeerState::Finished),
+            dtls_proto::Event::Failed(error) => {
+                self.finish(now, PeerState::Failed(PeerError::Dtls(error)));
+            }
+            // A later dtls-proto event: nothing the transport acts on.
+            _ => {}
+        }
+    }
+
+    fn update_ready(&mut self) {
+        let dtls_ok = matches!(self.dtls, DtlsPhase::Off) || self.dtls_done;
+        let before = matches!(self.state, PeerState::Started | PeerState::Gathered);
+        if before && self.selected && dtls_ok {
+            self.set_state(PeerState::Ready);
+        }
+    }
+
+    /// Enters a terminal state: the agent stops, DTLS with it.
+    fn finish(&mut self, now: Instant, state: PeerState) {
+        if self.state.is_terminal() {
+            return;
+        }
+        // What DTLS queued (a close_notify, a fatal alert) goes out before ICE stops.
+        if let DtlsPhase::Running(dtls) = &mut self.dtls {
+            while let Some(t) = dtls.poll_transmit() {
+                if let Ok(t) = self.agent.send(now, self.stream, COMPONENT, &t.payload) {
+                    self.transmits.push_back(t);
+                }
+            }
+        }
+        if !matches!(self.dtls, DtlsPhase::Off) {
+            self.dtls = DtlsPhase::Done;
+        }
+        self.agent.handle_close(now);
+        while let Some(e) = self.agent.poll_event() {
+            self.push_event(Event::Ice(Box::new(e)));
+        }
+        self.set_state(state);
+    }
+
+    fn set_state(&mut self, state: PeerState) {
+        self.state = state.clone();
+        self.push_event(Event::StateChanged(state));
+    }
+
+    fn push_event(&mut self, e: Event) {
+        if self.events.len() < MAX_QUEUE {
+            self.events.push_back(e);
+        }
+    }
+
+    fn push_signal(&mut self, s: Signal) {
+        if self.signals.len() < MAX_QUEUE {
+            self.signals.push_back(s);
+        }
+    }
+}
