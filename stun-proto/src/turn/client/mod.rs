@@ -68,6 +68,31 @@ struct Pending {
     stale_retries: u8,
 }
 
+/// What a client deadline is for. The deadlines themselves live in the objects they
+/// belong to (the transactions, the allocation's lease, each permission and channel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Timer {
+    /// A request's retransmission or its last wait (RFC 8489 §6.2.1; Ti over TCP, §6.2.2).
+    Retransmission,
+    /// The allocation's refresh, or its expiry while the refresh is unanswered (RFC 8656 §8).
+    Allocation,
+    /// A permission's refresh or expiry (RFC 8656 §9: 300 s).
+    Permission,
+    /// A channel binding's refresh or expiry (RFC 8656 §12: 600 s).
+    Channel,
+}
+
+impl Timer {
+    /// Every timer, in the order of the deadline table.
+    pub const ALL: [Timer; 4] = [
+        Timer::Retransmission,
+        Timer::Allocation,
+        Timer::Permission,
+        Timer::Channel,
+    ];
+}
+
 /// Where the allocation stands, each state with what is valid in it.
 #[derive(Clone, Copy, Debug)]
 enum State {
@@ -286,18 +311,17 @@ impl<R: RngCore> TurnClient<R> {
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let allocation = match self.state {
-            State::Allocated { lease, .. } => lease.deadline(),
-            _ => None,
-        };
-        let peers = match self.state {
-            State::Allocated { .. } => self.peers.next_deadline(),
-            _ => None,
-        };
-        [self.transactions.poll_timeout(), allocation, peers]
+        self.next_timer().map(|(_, at)| at)
+    }
+
+    /// The earliest deadline and what it is for.
+    pub fn next_timer(&self) -> Option<(Timer, Instant)> {
+        let deadlines = self.timers();
+        Timer::ALL
             .into_iter()
-            .flatten()
-            .min()
+            .zip(deadlines)
+            .filter_map(|(timer, at)| Some((timer, at?)))
+            .min_by_key(|(_, at)| *at)
     }
 
     /// The allocation, while it exists.
@@ -364,6 +388,26 @@ impl<R: RngCore> TurnClient<R> {
         } else {
             Err(TurnClientError::PeerFamilyMismatch(family))
         }
+    }
+
+    /// The deadline of each [`Timer`], in [`Timer::ALL`] order.
+    fn timers(&self) -> [Option<Instant>; Timer::ALL.len()] {
+        let allocated = matches!(self.state, State::Allocated { .. });
+        let allocation = match self.state {
+            State::Allocated { lease, .. } => lease.deadline(),
+            _ => None,
+        };
+        let (permissions, channels) = if allocated {
+            self.peers.next_deadlines()
+        } else {
+            (None, None)
+        };
+        [
+            self.transactions.poll_timeout(),
+            allocation,
+            permissions,
+            channels,
+        ]
     }
 
     /// Encodes and sends a request, and remembers it.

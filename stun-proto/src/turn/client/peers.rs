@@ -103,11 +103,11 @@ impl Peers {
             .find(|n| self.channels.iter().all(|c| c.number != *n))
     }
 
-    /// The earliest deadline of any permission or channel.
-    pub(super) fn next_deadline(&self) -> Option<Instant> {
+    /// The earliest deadline of any permission, and of any channel.
+    pub(super) fn next_deadlines(&self) -> (Option<Instant>, Option<Instant>) {
         let permissions = self.permissions.iter().filter_map(|p| p.lease.deadline());
         let channels = self.channels.iter().filter_map(|c| c.lease.deadline());
-        permissions.chain(channels).min()
+        (permissions.min(), channels.min())
     }
 
     pub(super) fn clear(&mut self) {

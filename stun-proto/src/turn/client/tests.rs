@@ -171,7 +171,10 @@ fn allocate_answers_the_challenge_and_reports_the_addresses() {
         })]
     );
     // Refreshed 60 s before the 600 s run out.
-    assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(540)));
+    assert_eq!(
+        c.next_timer(),
+        Some((Timer::Allocation, now + Duration::from_secs(540)))
+    );
 }
 
 #[test]
@@ -504,7 +507,10 @@ fn permissions_are_created_and_refreshed_at_240_s() {
     );
     assert_eq!(events(&mut c), vec![TurnEvent::PermissionCreated { peer }]);
     assert!(c.has_permission(peer));
-    assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(240)));
+    assert_eq!(
+        c.next_timer(),
+        Some((Timer::Permission, now + Duration::from_secs(240)))
+    );
     c.handle_timeout(now + Duration::from_secs(240));
     let refresh = next_request(&mut c);
     assert_eq!(

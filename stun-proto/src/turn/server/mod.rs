@@ -147,6 +147,23 @@ impl TurnServerConfig {
     }
 }
 
+/// What a server deadline is for. Each allocation keeps its own deadlines; the endpoint
+/// orders allocations by their earliest one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Timer {
+    /// Something of an allocation runs out: its lifetime (RFC 8656 §7.2, §8), a permission
+    /// (§9), a channel binding or its 5-minute cooldown (§12).
+    Allocation,
+    /// A port reserved by EVEN-PORT is released (§7.2: about 30 s).
+    Reservation,
+}
+
+impl Timer {
+    /// Every timer, in the order of the deadline table.
+    pub const ALL: [Timer; 2] = [Timer::Allocation, Timer::Reservation];
+}
+
 /// Why an allocation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -526,11 +543,20 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let allocations = self.timers.first().map(|(at, _)| *at);
-        [allocations, self.pool.next_deadline()]
+        self.next_timer().map(|(_, at)| at)
+    }
+
+    /// The earliest deadline and what it is for.
+    pub fn next_timer(&self) -> Option<(Timer, Instant)> {
+        let deadlines = [
+            self.timers.first().map(|(at, _)| *at),
+            self.pool.next_deadline(),
+        ];
+        Timer::ALL
             .into_iter()
-            .flatten()
-            .min()
+            .zip(deadlines)
+            .filter_map(|(timer, at)| Some((timer, at?)))
+            .min_by_key(|(_, at)| *at)
     }
 
     /// How many allocations exist.

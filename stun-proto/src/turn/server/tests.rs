@@ -542,7 +542,10 @@ fn even_port_reserves_the_next_port_for_a_token() {
     );
     let token = m.get::<ReservationToken>().unwrap().unwrap();
     assert_eq!(s.free_relay_addresses(), 1);
-    assert_eq!(s.poll_timeout(), Some(now + RESERVATION_LIFETIME));
+    assert_eq!(
+        s.next_timer(),
+        Some((Timer::Reservation, now + RESERVATION_LIFETIME))
+    );
     // Another client redeems the token for port 50003.
     let other = tuple_from("198.51.100.9:50000");
     let mut req = Req::new(Method::ALLOCATE, "");
