@@ -1,10 +1,14 @@
-//! `harness`: the NAT traversal matrix, and (later) a peer over real UDP.
+//! `harness`: the NAT traversal matrix, and the full peer over real UDP.
 //!
 //! ```text
 //! harness matrix [--loss P] [--delay MS] [--seed N] [--ipv6] [--pcap DIR]
 //!                [--hold SECS] [--mapping-lifetime SECS] [--timeout SECS] [--presets a,b,…]
+//! harness peer [--controlling] [--ip ADDR] [--stun HOST:PORT] [--turn HOST:PORT USER PASS]
+//!              [--turn-transport udp|tcp] [--relay-only] [--count N] [--dtls] [--timeout SECS]
 //! ```
-//! Exits 1 if any cell misses its expectation, 2 on bad arguments.
+//! `matrix` exits 1 if any cell misses its expectation, 2 on bad arguments. `peer` speaks
+//! JSON lines on stdin/stdout (see `docs/peer.md`) and exits 0 when all its pings were
+//! echoed, 1 when ICE or DTLS failed or data is incomplete, 2 on timeout or bad arguments.
 
 // The command line reports the real time the matrix took; nothing in the simulation reads it.
 #![allow(clippy::disallowed_methods)]
@@ -15,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use harness::NatPreset;
 use harness::matrix::{MatrixOptions, print_table, run_matrix};
+
+mod peer_cli;
 
 const USAGE: &str = "usage: harness matrix [--loss P] [--delay MS] [--seed N] [--ipv6] [--pcap DIR] \\
                       [--hold SECS] [--mapping-lifetime SECS] [--timeout SECS] [--presets a,b,...]
@@ -30,8 +36,15 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some((command, rest)) if command == "peer" => match peer_cli::parse(rest) {
+            Ok(options) => peer_cli::run(&options),
+            Err(e) => {
+                eprintln!("{e}\n{}", peer_cli::USAGE);
+                ExitCode::from(2)
+            }
+        },
         _ => {
-            eprintln!("{USAGE}");
+            eprintln!("{USAGE}\n{}", peer_cli::USAGE);
             ExitCode::from(2)
         }
     }

@@ -457,9 +457,11 @@ impl Peer {
             }
             IceEvent::CandidateGatheringDone { .. } => {
                 self.push_signal(Signal::EndOfCandidates);
+                self.push_event(Event::Ice(Box::new(e)));
                 if self.state == PeerState::Started {
                     self.set_state(PeerState::Gathered);
                 }
+                return;
             }
             IceEvent::ComponentStateChanged { state, reason, .. } => match state {
                 ComponentState::Connected | ComponentState::Ready => {

@@ -1,0 +1,420 @@
+//! `harness peer`: the [`Peer`] over a real UDP socket, signalling as JSON lines on stdin and
+//! stdout, so two peers — or ours and any program that speaks the same lines — can be wired
+//! together by a script or by hand.
+//!
+//! This is the only place of the harness that reads the clock and touches sockets: the Peer
+//! is the same sans-IO machine the simulator drives; this loop feeds it datagrams from the
+//! socket, lines from stdin and the real time, and prints what it says.
+
+// A real-UDP driver: it reads the real clock, binds a socket and reads stdin on a thread.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{BufRead, Read, Write};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dtls_proto::crypto::RustCrypto;
+use dtls_proto::{CertificateParams, DtlsCertificate};
+use harness::peer::{
+    Event, Peer, PeerConfig, PeerDtlsConfig, PeerState, Setup, Signal, event_json,
+};
+use ice_proto::{AgentConfig, TurnServer};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use serde_json::json;
+use stun_proto::TransportProtocol;
+
+/// The usage text of `harness peer`.
+pub const USAGE: &str = "usage: harness peer [--controlling] [--ip ADDR] [--stun HOST:PORT] \\
+                    [--turn HOST:PORT USER PASS] [--turn-transport udp|tcp] [--relay-only] \\
+                    [--count N] [--dtls] [--timeout SECONDS]
+stdout: JSON lines (credentials, candidate, end-of-candidates, dtls, event, log, data-done, result);
+stdin: the other peer's credentials, candidate, end-of-candidates, dtls and data-done lines.
+exit: 0 all pings echoed, 1 ICE/DTLS failed or data incomplete, 2 timeout or bad arguments";
+
+/// How long we wait for the other side's `data-done` after ours.
+const GRACE: Duration = Duration::from_secs(2);
+/// Unanswered pings are sent again this often.
+const PING_RESEND: Duration = Duration::from_secs(1);
+/// The longest the loop sleeps on the socket before looking at stdin again.
+const POLL: Duration = Duration::from_millis(10);
+/// Random bytes after `ping <i> `.
+const PING_RANDOM: usize = 16;
+
+/// The options of `harness peer`.
+#[derive(Clone, Debug)]
+pub struct PeerOptions {
+    controlling: bool,
+    ip: IpAddr,
+    stun: Option<String>,
+    turn: Option<(String, String, String)>,
+    turn_tcp: bool,
+    relay_only: bool,
+    count: usize,
+    dtls: bool,
+    timeout: Duration,
+}
+
+/// Parses the options after `peer`.
+pub fn parse(args: &[String]) -> Result<PeerOptions, String> {
+    let mut o = PeerOptions {
+        controlling: false,
+        ip: IpAddr::from([127, 0, 0, 1]),
+        stun: None,
+        turn: None,
+        turn_tcp: false,
+        relay_only: false,
+        count: 5,
+        dtls: false,
+        timeout: Duration::from_secs(30),
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--controlling" => o.controlling = true,
+            "--ip" => o.ip = value()?.parse().map_err(|e| format!("--ip: {e}"))?,
+            "--stun" => o.stun = Some(value()?),
+            "--turn" => o.turn = Some((value()?, value()?, value()?)),
+            "--turn-transport" => {
+                o.turn_tcp = match value()?.as_str() {
+                    "udp" => false,
+                    "tcp" => true,
+                    other => return Err(format!("--turn-transport {other}: udp or tcp")),
+                }
+            }
+            "--relay-only" => o.relay_only = true,
+            "--count" => o.count = value()?.parse().map_err(|e| format!("--count: {e}"))?,
+            "--dtls" => o.dtls = true,
+            "--timeout" => {
+                let v = value()?;
+                let secs: f64 = v.parse().map_err(|e| format!("--timeout {v}: {e}"))?;
+                o.timeout =
+                    Duration::try_from_secs_f64(secs).map_err(|e| format!("--timeout {v}: {e}"))?;
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    if o.relay_only && o.turn.is_none() {
+        return Err("--relay-only needs --turn".into());
+    }
+    if o.turn_tcp {
+        return Err(
+            "--turn-transport tcp: not supported — ice-proto's agent allocates its \
+                    relayed candidates over UDP only (AgentConfig::turn_servers)"
+                .into(),
+        );
+    }
+    Ok(o)
+}
+
+/// Resolves `HOST:PORT` to an address of `ip`'s family.
+fn resolve(what: &str, host_port: &str, ip: IpAddr) -> Result<SocketAddr, String> {
+    host_port
+        .to_socket_addrs()
+        .map_err(|e| format!("{what} {host_port}: {e}"))?
+        .find(|a| a.is_ipv4() == ip.is_ipv4())
+        .ok_or(format!(
+            "{what} {host_port}: no address of the family of {ip}"
+        ))
+}
+
+/// Prints one JSON line on stdout.
+fn emit(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    // stdout gone (the other side of a pipe exited): nothing left to tell anyone.
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+fn log(msg: impl Into<String>) {
+    emit(&json!({"type": "log", "msg": msg.into()}));
+}
+
+/// The data check: our pings and the echoes we have seen.
+struct DataCheck {
+    /// The suffix after `ping ` of each of our pings, and whether it came back.
+    pings: Vec<(Vec<u8>, bool)>,
+    last_sent: Option<Instant>,
+    done_at: Option<Instant>,
+    remote_done: bool,
+}
+
+impl DataCheck {
+    fn new(count: usize, rng: &mut ChaCha20Rng) -> Self {
+        let pings = (0..count)
+            .map(|i| {
+                let mut suffix = format!("{i} ").into_bytes();
+                let mut random = [0u8; PING_RANDOM];
+                rng.fill_bytes(&mut random);
+                suffix.extend_from_slice(&random);
+                (suffix, false)
+            })
+            .collect();
+        Self {
+            pings,
+            last_sent: None,
+            done_at: None,
+            remote_done: false,
+        }
+    }
+
+    fn echoed(&self) -> usize {
+        self.pings.iter().filter(|p| p.1).count()
+    }
+
+    /// Sends the pings not yet echoed, once at ready and then every [`PING_RESEND`].
+    fn send(&mut self, now: Instant, peer: &mut Peer) {
+        if self
+            .last_sent
+            .is_some_and(|at| now.saturating_duration_since(at) < PING_RESEND)
+        {
+            return;
+        }
+        self.last_sent = Some(now);
+        for (suffix, _) in self.pings.iter().filter(|p| !p.1) {
+            let mut datagram = b"ping ".to_vec();
+            datagram.extend_from_slice(suffix);
+            if let Err(e) = peer.handle_send(now, &datagram) {
+                eprintln!("peer: ping not sent: {e}");
+            }
+        }
+    }
+
+    /// Answers a ping, counts a pong.
+    fn receive(&mut self, now: Instant, peer: &mut Peer, data: &[u8]) {
+        if let Some(suffix) = data.strip_prefix(b"ping ") {
+            let mut pong = b"pong ".to_vec();
+            pong.extend_from_slice(suffix);
+            if let Err(e) = peer.handle_send(now, &pong) {
+                eprintln!("peer: pong not sent: {e}");
+            }
+        } else if let Some(suffix) = data.strip_prefix(b"pong ") {
+            if let Some(p) = self.pings.iter_mut().find(|p| p.0 == suffix) {
+                p.1 = true;
+            }
+            if self.done_at.is_none() && self.echoed() == self.pings.len() {
+                self.done_at = Some(now);
+                log(format!("all {} pings echoed", self.pings.len()));
+                emit(&Signal::DataDone.to_json());
+            }
+        } else {
+            eprintln!("peer: {} bytes of data that is no ping or pong", data.len());
+        }
+    }
+}
+
+/// Runs `harness peer` to its exit code.
+pub fn run(o: &PeerOptions) -> ExitCode {
+    match drive(o) {
+        Ok((code, status, reason)) => {
+            emit(&json!({"type": "result", "status": status, "reason": reason}));
+            ExitCode::from(code)
+        }
+        Err(e) => {
+            eprintln!("peer: {e}");
+            emit(&json!({"type": "result", "status": "fail", "reason": e}));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The loop; returns the exit code, status and reason.
+fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    let mut rng = ChaCha20Rng::from_seed(seed);
+    let socket = UdpSocket::bind((o.ip, 0)).map_err(|e| format!("bind {}: {e}", o.ip))?;
+    let base = socket.local_addr().map_err(|e| e.to_string())?;
+    let stun_servers = match &o.stun {
+        Some(s) => vec![resolve("--stun", s, o.ip)?],
+        None => Vec::new(),
+    };
+    let turn_servers = match &o.turn {
+        Some((server, username, password)) => vec![TurnServer {
+            server: resolve("--turn", server, o.ip)?,
+            username: username.clone(),
+            password: password.clone(),
+        }],
+        None => Vec::new(),
+    };
+    let dtls = if o.dtls {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs();
+        // Valid from an hour ago, against clock skew between the two hosts.
+        let params = CertificateParams::new(unix.saturating_sub(3600));
+        let certificate = DtlsCertificate::generate(&RustCrypto, &mut rng, &params)
+            .map_err(|e| format!("certificate: {e}"))?;
+        Some(PeerDtlsConfig {
+            certificate,
+            setup: if o.controlling {
+                Setup::ActPass
+            } else {
+                Setup::Active
+            },
+            provider: &RustCrypto,
+        })
+    } else {
+        None
+    };
+    let config = PeerConfig {
+        ice: AgentConfig {
+            controlling: o.controlling,
+            stun_servers,
+            turn_servers,
+            ..AgentConfig::default()
+        },
+        bases: vec![base],
+        relay_only: o.relay_only,
+        dtls,
+    };
+    let mut check = DataCheck::new(o.count, &mut rng);
+    let mut peer = Peer::new(config, rng).map_err(|e| e.to_string())?;
+    let lines = stdin_lines();
+    let started = Instant::now();
+    log(format!("bound {base}"));
+    peer.handle_start(started);
+    let mut buf = vec![0u8; 65_536];
+    let mut stdin_open = true;
+    loop {
+        let now = Instant::now();
+        while let Some(t) = peer.poll_transmit() {
+            if t.transport != TransportProtocol::Udp || t.source != base {
+                eprintln!(
+                    "peer: dropped a datagram for {:?} from {}",
+                    t.transport, t.source
+                );
+                continue;
+            }
+            if let Err(e) = socket.send_to(&t.payload, t.destination) {
+                eprintln!("peer: send to {}: {e}", t.destination);
+            }
+        }
+        while let Some(s) = peer.poll_signal() {
+            emit(&s.to_json());
+        }
+        let mut data = Vec::new();
+        while let Some(e) = peer.poll_event() {
+            if let Some(line) = event_json(&e) {
+                emit(&line);
+            }
+            match e {
+                Event::Data(d) => data.push(d),
+                Event::StateChanged(PeerState::Ready) => {
+                    log(format!("ready: sending {} pings", o.count));
+                }
+                Event::StateChanged(PeerState::Failed(error)) => {
+                    return Ok((1, "fail", error.to_string()));
+                }
+                Event::StateChanged(PeerState::Finished) if check.done_at.is_none() => {
+                    return Ok((
+                        1,
+                        "fail",
+                        "the peer closed before our pings were echoed".into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        for d in data {
+            check.receive(now, &mut peer, &d);
+        }
+        if *peer.state() == PeerState::Ready {
+            check.send(now, &mut peer);
+        }
+        if let Some(done) = check.done_at {
+            if check.remote_done || now.saturating_duration_since(done) >= GRACE {
+                peer.handle_close(now);
+                // The close_notify goes out; the state change to finished is reported.
+                while let Some(t) = peer.poll_transmit() {
+                    let _ = socket.send_to(&t.payload, t.destination);
+                }
+                while let Some(e) = peer.poll_event() {
+                    if let Some(line) = event_json(&e) {
+                        emit(&line);
+                    }
+                }
+                let how = if check.remote_done {
+                    "the other side's data-done arrived"
+                } else {
+                    "no data-done from the other side within the grace period"
+                };
+                let reason = format!("all {} pings echoed; {how}", o.count);
+                return Ok((0, "pass", reason));
+            }
+        }
+        if now.saturating_duration_since(started) >= o.timeout {
+            return Ok(if *peer.state() == PeerState::Ready {
+                let reason = format!(
+                    "data incomplete: {} of {} pings echoed in {:?}",
+                    check.echoed(),
+                    o.count,
+                    o.timeout
+                );
+                (1, "fail", reason)
+            } else {
+                let reason = format!("timeout after {:?} in state {}", o.timeout, peer.state());
+                (2, "fail", reason)
+            });
+        }
+        // Lines from the other peer.
+        while stdin_open {
+            match lines.try_recv() {
+                Ok(line) => match Signal::parse_line(&line) {
+                    Ok(Some(Signal::DataDone)) => check.remote_done = true,
+                    Ok(Some(signal)) => peer.handle_signal(now, signal),
+                    Ok(None) => {}
+                    Err(e) => eprintln!("peer: ignored line ({e}): {line}"),
+                },
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => stdin_open = false,
+            }
+        }
+        // Wait for a datagram until the peer's next deadline (at most POLL, for stdin).
+        let wait = peer
+            .poll_timeout()
+            .map_or(POLL, |at| at.saturating_duration_since(Instant::now()))
+            .clamp(Duration::from_millis(1), POLL);
+        socket
+            .set_read_timeout(Some(wait))
+            .map_err(|e| e.to_string())?;
+        match socket.recv_from(&mut buf) {
+            Ok((n, source)) => {
+                let now = Instant::now();
+                let payload = buf.get(..n).unwrap_or_default();
+                peer.handle_datagram(now, TransportProtocol::Udp, source, base, payload);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            // ICMP port unreachable surfaces as ConnectionRefused on some systems: not fatal.
+            Err(e) => eprintln!("peer: recv: {e}"),
+        }
+        let now = Instant::now();
+        if peer.poll_timeout().is_some_and(|at| at <= now) {
+            peer.handle_timeout(now);
+        }
+    }
+}
+
+/// Lines of stdin, read on a thread; the channel closes at end of input.
+fn stdin_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}

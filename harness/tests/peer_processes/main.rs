@@ -1,0 +1,375 @@
+//! Two `harness peer` processes on loopback, their stdout wired to each other's stdin: host
+//! candidates only, with DTLS, controlling/controlled and both controlling (an ICE role
+//! conflict), and through coturn with relay-only peers. Each run must end with both
+//! processes passing the data check (exit 0).
+//!
+//! coturn (`turnserver`) is started by the test; when it is missing outside CI the TURN test
+//! says so and returns, in CI (`CI` set) it fails.
+
+// A test of real processes over real sockets: it reads the clock, spawns threads to pump
+// their pipes and binds probe sockets to find free ports.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long a whole run may take before the test kills it.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// What one process did: its exit code and every stdout line as JSON.
+struct Outcome {
+    code: Option<i32>,
+    lines: Vec<Value>,
+}
+
+impl Outcome {
+    fn events(&self, signal: &str) -> Vec<&Value> {
+        self.lines
+            .iter()
+            .filter(|l| l["type"] == "event" && l["signal"] == signal)
+            .collect()
+    }
+
+    fn result(&self) -> &Value {
+        self.lines.last().expect("at least a result line")
+    }
+
+    fn summary(&self) -> String {
+        self.lines
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Starts two peers with these arguments, wires them, waits for both.
+fn run_pair(a: &[&str], b: &[&str]) -> (Outcome, Outcome) {
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_harness"))
+            .arg("peer")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start harness peer")
+    };
+    let (mut pa, mut pb) = (spawn(a), spawn(b));
+    let pump = |from: &mut Child, to: &mut Child| {
+        let stdout = from.stdout.take().expect("piped stdout");
+        let mut stdin = to.stdin.take().expect("piped stdin");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // The other side may have exited already: its stdin is then closed.
+                let _ = writeln!(stdin, "{line}");
+                let _ = stdin.flush();
+                lines.push(serde_json::from_str::<Value>(&line).expect("stdout is JSON lines"));
+            }
+            let _ = tx.send(lines);
+        });
+        rx
+    };
+    let (ra, rb) = (pump(&mut pa, &mut pb), pump(&mut pb, &mut pa));
+    let deadline = Instant::now() + PATIENCE;
+    let wait = |child: &mut Child| loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (ca, cb) = (wait(&mut pa), wait(&mut pb));
+    let la = ra.recv_timeout(PATIENCE).expect("a's stdout closes");
+    let lb = rb.recv_timeout(PATIENCE).expect("b's stdout closes");
+    (
+        Outcome {
+            code: ca,
+            lines: la,
+        },
+        Outcome {
+            code: cb,
+            lines: lb,
+        },
+    )
+}
+
+/// Both processes passed the data check; the lines every run must have.
+fn assert_passed(a: &Outcome, b: &Outcome) {
+    for (name, o) in [("a", a), ("b", b)] {
+        let s = o.summary();
+        assert_eq!(o.code, Some(0), "{name} exit code; stdout:\n{s}");
+        assert_eq!(o.result()["type"], "result", "{name}:\n{s}");
+        assert_eq!(o.result()["status"], "pass", "{name}:\n{s}");
+        let first = &o.lines[1];
+        assert_eq!(
+            first["type"], "credentials",
+            "{name}: credentials first:\n{s}"
+        );
+        assert!(
+            o.lines.iter().any(|l| l["type"] == "end-of-candidates"),
+            "{name}"
+        );
+        assert!(o.lines.iter().any(|l| l["type"] == "data-done"), "{name}");
+        assert_eq!(o.events("new-selected-pair").len(), 1, "{name}:\n{s}");
+        let states: Vec<&str> = o
+            .events("state-changed")
+            .iter()
+            .filter_map(|e| e["state"].as_str())
+            .collect();
+        assert!(states.starts_with(&["started"]), "{name}: {states:?}");
+        assert!(states.contains(&"ready"), "{name}: {states:?}");
+        assert_eq!(states.last(), Some(&"finished"), "{name}: {states:?}");
+    }
+}
+
+fn dtls_role(o: &Outcome) -> String {
+    o.events("dtls-started")[0]["role"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn host_candidates_only() {
+    let (a, b) = run_pair(&["--controlling"], &[]);
+    assert_passed(&a, &b);
+    for o in [&a, &b] {
+        let pair = o.events("new-selected-pair")[0];
+        assert!(
+            pair["local"].as_str().unwrap().contains("typ host"),
+            "{pair}"
+        );
+        assert!(o.events("dtls-started").is_empty());
+    }
+}
+
+#[test]
+fn ipv6_loopback_with_dtls() {
+    let (a, b) = run_pair(
+        &["--controlling", "--ip", "::1", "--dtls"],
+        &["--ip", "::1", "--dtls"],
+    );
+    assert_passed(&a, &b);
+    assert!(
+        a.events("new-selected-pair")[0]["local"]
+            .as_str()
+            .unwrap()
+            .contains("::1")
+    );
+}
+
+#[test]
+fn dtls_over_the_selected_pair_with_fingerprints_and_srtp_keys() {
+    let (a, b) = run_pair(
+        &["--controlling", "--dtls", "--count", "20"],
+        &["--dtls", "--count", "20"],
+    );
+    assert_passed(&a, &b);
+    // The offerer (actpass) is the server, the answerer (active) the client.
+    assert_eq!(dtls_role(&a), "server");
+    assert_eq!(dtls_role(&b), "client");
+    let fingerprint = |o: &Outcome| {
+        o.lines
+            .iter()
+            .find(|l| l["type"] == "dtls")
+            .expect("a dtls line")["fingerprint"]
+            .clone()
+    };
+    for (o, other) in [(&a, &b), (&b, &a)] {
+        let connected = o.events("dtls-connected");
+        assert_eq!(connected.len(), 1, "{}", o.summary());
+        // The certificate verified is the one the other side signalled.
+        assert_eq!(connected[0]["remote-fingerprint"], fingerprint(other));
+        assert!(
+            connected[0]["srtp-profile"].is_string(),
+            "SRTP keys exported"
+        );
+    }
+}
+
+#[test]
+fn both_controlling_resolve_the_role_conflict() {
+    let (a, b) = run_pair(&["--controlling", "--dtls"], &["--controlling", "--dtls"]);
+    assert_passed(&a, &b);
+    let switched = a.events("role-changed").len() + b.events("role-changed").len();
+    assert!(
+        switched >= 1,
+        "one side switched:\n{}\n--\n{}",
+        a.summary(),
+        b.summary()
+    );
+    let mut roles = [dtls_role(&a), dtls_role(&b)];
+    roles.sort();
+    assert_eq!(roles, ["client", "server"]);
+}
+
+/// `turnserver` on the path, or `None` (a failure in CI).
+fn turnserver() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("turnserver"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "turnserver missing in CI");
+        eprintln!("turnserver (coturn) not installed: skipping the TURN test");
+    }
+    found
+}
+
+/// A UDP port with `span` free ports after it on loopback.
+fn free_port_range(span: u16) -> u16 {
+    for _ in 0..200 {
+        let probe = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
+        let port = probe.local_addr().expect("probe address").port();
+        drop(probe);
+        if port > u16::MAX - span - 1 {
+            continue;
+        }
+        if (port..=port + span).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
+            return port;
+        }
+    }
+    panic!("no free port range on loopback");
+}
+
+/// coturn, killed when dropped.
+struct Coturn(Child);
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_coturn(turnserver: &Path, port: u16) -> Coturn {
+    let child = Command::new(turnserver)
+        .args(["-n", "--lt-cred-mech", "--user", "peer:peer-secret"])
+        .args(["--realm", "harness.test", "--fingerprint"])
+        .args([
+            "--no-tls",
+            "--no-dtls",
+            "--no-cli",
+            "--allow-loopback-peers",
+        ])
+        .args(["-L", "127.0.0.1", "--relay-ip", "127.0.0.1"])
+        .args(["--listening-port", &port.to_string()])
+        .args(["--min-port", &(port + 1).to_string()])
+        .args(["--max-port", &(port + 40).to_string()])
+        .args(["--log-file", "stdout", "--simple-log"])
+        .arg("--pidfile")
+        .arg(std::env::temp_dir().join(format!("harness-peer-coturn-{port}.pid")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start turnserver");
+    // coturn answers within a few hundred milliseconds; the peers retransmit their
+    // allocations anyway (RFC 8489 §6.2.1), so a slow start only costs time.
+    std::thread::sleep(Duration::from_millis(500));
+    Coturn(child)
+}
+
+#[test]
+fn relay_only_through_coturn_over_udp() {
+    let Some(turnserver) = turnserver() else {
+        return;
+    };
+    let port = free_port_range(41);
+    let _coturn = start_coturn(&turnserver, port);
+    let server = format!("127.0.0.1:{port}");
+    let turn = [
+        "--turn",
+        &server,
+        "peer",
+        "peer-secret",
+        "--turn-transport",
+        "udp",
+    ];
+    let mut args_a = vec!["--controlling", "--relay-only", "--dtls"];
+    args_a.extend(turn);
+    let mut args_b = vec!["--relay-only", "--dtls"];
+    args_b.extend(turn);
+    let (a, b) = run_pair(&args_a, &args_b);
+    assert_passed(&a, &b);
+    for o in [&a, &b] {
+        // Only relayed candidates were signalled, and the pair is relayed on both ends.
+        for c in o.lines.iter().filter(|l| l["type"] == "candidate") {
+            assert!(
+                c["candidate"].as_str().unwrap().contains("typ relay"),
+                "{c}"
+            );
+        }
+        let pair = o.events("new-selected-pair")[0];
+        assert!(
+            pair["local"].as_str().unwrap().contains("typ relay"),
+            "{pair}"
+        );
+        assert!(
+            pair["remote"].as_str().unwrap().contains("typ relay"),
+            "{pair}"
+        );
+    }
+}
+
+#[test]
+fn bad_arguments_and_tcp_turn_exit_2() {
+    let status = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_harness"))
+            .arg("peer")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run harness peer")
+            .code()
+    };
+    assert_eq!(status(&["--bogus"]), Some(2));
+    assert_eq!(status(&["--relay-only"]), Some(2));
+    // ice-proto allocates relayed candidates over UDP only: TCP is refused plainly.
+    assert_eq!(
+        status(&[
+            "--turn",
+            "127.0.0.1:3478",
+            "u",
+            "p",
+            "--turn-transport",
+            "tcp"
+        ]),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_silent_other_side_times_out_with_exit_2() {
+    let output = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["peer", "--timeout", "1"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("run harness peer");
+    assert_eq!(output.status.code(), Some(2));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let last: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "result");
+    assert_eq!(last["status"], "fail");
+    assert!(
+        last["reason"].as_str().unwrap().contains("timeout"),
+        "{last}"
+    );
+}
