@@ -32,15 +32,22 @@ impl<R: RngCore> TurnClient<R> {
         if self.transmits.len() >= MAX_QUEUED_TRANSMITS {
             return Err(SendError::QueueFull(self.transmits.len()));
         }
-        let mut buf = vec![0u8; data.len() + 64];
+        // One allocation: encode into the buffer the transmit will own.
+        let mut buf = bytes::BytesMut::zeroed(data.len() + 64);
         let sent = self.handle_send_into(now, peer, data, &mut buf)?;
-        let transmit = Transmit {
-            transport: sent.transport,
-            source: sent.source,
-            destination: sent.destination,
-            payload: bytes::Bytes::copy_from_slice(sent.payload),
-        };
-        self.transmits.push_back(transmit);
+        let (transport, source, destination, len) = (
+            sent.transport,
+            sent.source,
+            sent.destination,
+            sent.payload.len(),
+        );
+        buf.truncate(len);
+        self.transmits.push_back(Transmit {
+            transport,
+            source,
+            destination,
+            payload: buf.freeze(),
+        });
         Ok(())
     }
 
