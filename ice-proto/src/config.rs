@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use stun_proto::TransportProtocol;
 use stun_proto::transaction::TransactionConfig;
 
 use crate::relay::TurnServer;
@@ -27,8 +28,15 @@ pub struct AgentConfig {
     pub max_candidates: usize,
     /// STUN servers for server-reflexive candidates (§5.1.1.2).
     pub stun_servers: Vec<SocketAddr>,
-    /// TURN servers for relayed candidates (§5.1.1.2, RFC 8656), over UDP.
+    /// TURN servers for relayed candidates (§5.1.1.2, RFC 8656).
     pub turn_servers: Vec<TurnServer>,
+    /// How the agent reaches its TURN servers (RFC 8656 §3.1): UDP from each base (the
+    /// default), or TCP — then the caller holds one TCP connection per base and server, writes
+    /// the payload of every `Transmit` whose transport is TCP to it, and hands each frame it
+    /// reads back (STUN or ChannelData, cut by `stun_proto::turn::StreamFramer`) to
+    /// `handle_datagram` with the server as source and the base as destination. The relayed
+    /// candidates stay UDP towards the peer.
+    pub turn_transport: TransportProtocol,
     /// Rc of a connectivity check (RFC 8489 §6.2.1). Default 7.
     pub check_request_count: u32,
     /// Rm of a connectivity check. Default 16.
@@ -73,6 +81,7 @@ impl Default for AgentConfig {
             max_candidates: 100,
             stun_servers: Vec::new(),
             turn_servers: Vec::new(),
+            turn_transport: TransportProtocol::Udp,
             check_request_count: 7,
             check_last_wait_factor: 16,
             check_max_rto: Duration::from_secs(3),

@@ -23,7 +23,7 @@ use crate::stream::StreamId;
 /// A TURN server and the long-term credentials to use it.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct TurnServer {
-    /// Its address (UDP).
+    /// Its address (reached over [`AgentConfig::turn_transport`](crate::AgentConfig)).
     pub server: SocketAddr,
     /// The long-term credential username.
     pub username: String,
@@ -74,7 +74,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             let config = TurnClientConfig::new(
                 base,
                 t.server,
-                stun_proto::TransportProtocol::Udp,
+                self.config.turn_transport,
                 t.username.clone(),
                 t.password.clone(),
             );
@@ -239,3 +239,49 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
 /// The most TURN allocations an agent holds.
 pub(crate) const MAX_RELAYS: usize = 64;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use stun_proto::TransportProtocol;
+
+    use super::*;
+    use crate::AgentConfig;
+    use crate::test_support::t0;
+
+    /// The allocation goes to the server over `AgentConfig::turn_transport`.
+    #[test]
+    fn allocations_use_the_configured_transport() {
+        let server: SocketAddr = "198.51.100.20:3478".parse().unwrap();
+        for transport in [TransportProtocol::Udp, TransportProtocol::Tcp] {
+            let config = AgentConfig {
+                turn_servers: vec![TurnServer {
+                    server,
+                    username: "user".into(),
+                    password: "pass".into(),
+                }],
+                turn_transport: transport,
+                ..AgentConfig::default()
+            };
+            let mut agent = Agent::new(config, ChaCha20Rng::seed_from_u64(1));
+            let s = agent.add_stream(1).unwrap();
+            let base = "192.0.2.1:5000".parse().unwrap();
+            agent.stream_mut(s).unwrap().add_base(1, base).unwrap();
+            let mut now = t0();
+            agent.handle_gather(now, s).unwrap();
+            let mut allocate = None;
+            while allocate.is_none() && now < t0() + Duration::from_secs(1) {
+                allocate =
+                    std::iter::from_fn(|| agent.poll_transmit()).find(|t| t.destination == server);
+                now = agent
+                    .poll_timeout()
+                    .unwrap_or(now + Duration::from_millis(50));
+                agent.handle_timeout(now);
+            }
+            let allocate = allocate.expect("an Allocate request to the server");
+            assert_eq!(allocate.transport, transport);
+            assert_eq!(allocate.source, base);
+        }
+    }
+}
