@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 use x509_cert::der::Decode;
+use x509_cert::der::asn1::ObjectIdentifier;
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ const OID_ECDSA_WITH_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03,
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_PRIME256V1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const OID_COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
-const OID_EC_PUBLIC_KEY_STR: &str = "1.2.840.10045.2.1";
+const EC_PUBLIC_KEY_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 
 /// Our certificate and its private key.
 ///
@@ -186,7 +187,7 @@ impl DtlsCertificate {
 pub fn peer_public_key(der: &[u8]) -> Result<Vec<u8>, CertificateError> {
     let cert = x509_cert::Certificate::from_der(der).map_err(|_| CertificateError::MalformedDer)?;
     let spki = &cert.tbs_certificate.subject_public_key_info;
-    if spki.algorithm.oid.to_string() != OID_EC_PUBLIC_KEY_STR {
+    if spki.algorithm.oid != EC_PUBLIC_KEY_OID {
         return Err(CertificateError::UnsupportedKey);
     }
     let key = spki
