@@ -87,6 +87,8 @@ pub struct Stats {
     pub fragments_dropped: u64,
     /// Times we resent a flight (timer or peer retransmission).
     pub flight_retransmits: u64,
+    /// Peer retransmissions that did not trigger a resend because one was just made.
+    pub retransmits_suppressed: u64,
     /// Datagrams dropped because the transmit queue was full.
     pub transmits_dropped: u64,
     /// Application data records dropped because the event queue was full.
@@ -190,7 +192,7 @@ impl<R: CryptoRngCore> Dtls<R> {
             }
         }
         if retransmit && !matches!(self.phase, Phase::Closed | Phase::Failed) {
-            if let Err(e) = self.engine.retransmit() {
+            if let Err(e) = self.engine.retransmit_on_request(now) {
                 self.fail(e);
             }
         }

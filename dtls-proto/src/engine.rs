@@ -51,6 +51,7 @@ pub struct Engine {
     transcript: Transcript,
     flight: Vec<FlightItem>,
     pub timer: RetransmitTimer,
+    last_requested_retransmit: Option<Instant>,
     transmits: VecDeque<Bytes>,
     events: VecDeque<Event>,
     pub stats: Stats,
@@ -74,6 +75,7 @@ impl Engine {
             transcript: Transcript::new(),
             flight: Vec::new(),
             timer,
+            last_requested_retransmit: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -302,6 +304,25 @@ impl Engine {
         }
         self.stats.flight_retransmits += 1;
         self.write_flight()
+    }
+
+    /// Resends the flight because the peer retransmitted its own (RFC 6347 §4.2.4), at most
+    /// once per half initial timeout: a peer's flight spans several datagrams, and a forged or
+    /// duplicated old fragment must not make us amplify.
+    pub fn retransmit_on_request(&mut self, now: Instant) -> Result<(), Error> {
+        if self.flight.is_empty() {
+            return Ok(());
+        }
+        let spacing = self.config.retransmit_initial / 2;
+        let recent = self
+            .last_requested_retransmit
+            .is_some_and(|t| now.checked_duration_since(t).is_none_or(|d| d < spacing));
+        if recent {
+            self.stats.retransmits_suppressed += 1;
+            return Ok(());
+        }
+        self.last_requested_retransmit = Some(now);
+        self.retransmit()
     }
 
     pub fn clear_flight(&mut self) {

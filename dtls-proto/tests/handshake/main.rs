@@ -598,3 +598,43 @@ fn server_refuses_client_hellos_it_must_not_accept() {
         }
     }
 }
+
+#[test]
+fn old_fragments_trigger_at_most_one_resend_per_half_timeout() {
+    for p in providers() {
+        let mut sim = Sim::new(pair(p), Link::perfect(), 14);
+        connect(&mut sim);
+        // The first record of the client's flight 5 (its Certificate) again, as a retransmission
+        // would carry it: fresh record sequence numbers, ten times at one instant.
+        let (_, first) = sim.sent[CLIENT]
+            .iter()
+            .find(|(_, d)| d[0] == 22 && d[13] == 11)
+            .unwrap();
+        let record_len = 13 + usize::from(u16::from_be_bytes([first[11], first[12]]));
+        let resent = |seq: u64| {
+            let mut d = first[..record_len].to_vec();
+            d[5..11].copy_from_slice(&seq.to_be_bytes()[2..]);
+            d
+        };
+        let before = sim.nodes[SERVER].stats();
+        for i in 0..10 {
+            sim.nodes[SERVER].handle_datagram(sim.now, &resent(1000 + i));
+        }
+        let after = sim.nodes[SERVER].stats();
+        let resends = after.flight_retransmits - before.flight_retransmits;
+        assert_eq!(resends, 1, "{}", p.name());
+        let suppressed = after.retransmits_suppressed - before.retransmits_suppressed;
+        assert_eq!(suppressed, 9);
+        // The exact same datagram again is a replay and triggers nothing.
+        sim.nodes[SERVER].handle_datagram(sim.now + Duration::from_secs(5), &resent(1000));
+        assert_eq!(
+            sim.nodes[SERVER].stats().flight_retransmits,
+            after.flight_retransmits
+        );
+        // Half the initial timeout later, another request is honoured.
+        let later = sim.now + Duration::from_millis(500);
+        sim.nodes[SERVER].handle_datagram(later, &resent(2000));
+        let resends = sim.nodes[SERVER].stats().flight_retransmits - before.flight_retransmits;
+        assert_eq!(resends, 2);
+    }
+}
