@@ -22,8 +22,11 @@ use std::time::{Duration, Instant};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use stun_proto::TransportProtocol;
+use stun_proto::attribute::EvenPort;
 use stun_proto::turn::StreamFramer;
-use stun_proto::turn::client::{Incoming, TurnClient, TurnClientConfig, TurnEvent};
+use stun_proto::turn::client::{
+    AllocationFamily, Incoming, TurnClient, TurnClientConfig, TurnEvent,
+};
 
 /// How long any one step may wait for the other side.
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -76,6 +79,11 @@ fn free_port(span: u16) -> u16 {
 /// coturn as a TURN server on 127.0.0.1:`port` (UDP and TCP), user alice/secret, relaying
 /// from ports `port+1..=port+40`.
 fn start_turnserver(turnserver: &Path, port: u16) -> Running {
+    start_turnserver_with(turnserver, port, &[])
+}
+
+/// [`start_turnserver`] with more arguments.
+fn start_turnserver_with(turnserver: &Path, port: u16, extra: &[&str]) -> Running {
     let pidfile = std::env::temp_dir().join(format!("turn-interop-{port}.pid"));
     let child = Command::new(turnserver)
         .args(["-n", "--lt-cred-mech", "--user", "alice:secret"])
@@ -91,6 +99,7 @@ fn start_turnserver(turnserver: &Path, port: u16) -> Running {
         .args(["--min-port", &(port + 1).to_string()])
         .args(["--max-port", &(port + 40).to_string()])
         .args(["--log-file", "stdout", "--simple-log"])
+        .args(extra)
         .arg("--pidfile")
         .arg(&pidfile)
         .stdout(Stdio::null())
@@ -108,7 +117,11 @@ struct EchoPeer {
 
 impl EchoPeer {
     fn start() -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind the echo peer");
+        Self::start_on("127.0.0.1:0")
+    }
+
+    fn start_on(address: &str) -> Self {
+        let socket = UdpSocket::bind(address).expect("bind the echo peer");
         socket
             .set_read_timeout(Some(Duration::from_millis(50)))
             .expect("read timeout");
@@ -218,8 +231,17 @@ struct Session {
 
 impl Session {
     fn new(transport: TransportProtocol, server: SocketAddr) -> Self {
+        Self::configured(transport, server, |_| {})
+    }
+
+    fn configured(
+        transport: TransportProtocol,
+        server: SocketAddr,
+        configure: impl FnOnce(&mut TurnClientConfig),
+    ) -> Self {
         let link = Link::connect(transport, server);
-        let config = TurnClientConfig::new(link.local(), server, transport, "alice", "secret");
+        let mut config = TurnClientConfig::new(link.local(), server, transport, "alice", "secret");
+        configure(&mut config);
         Self {
             client: TurnClient::new(config, ChaCha20Rng::seed_from_u64(7)),
             link,
@@ -502,6 +524,106 @@ fn uclient_through_our_server_over_udp_with_send_indications() {
 #[test]
 fn uclient_through_our_server_over_tcp() {
     uclient_through_our_server(&["-t"]);
+}
+
+/// EVEN-PORT with a reservation redeemed by a second client, a 438 after coturn's
+/// one-second nonces go stale, an IPv6 allocation relaying to an IPv6 peer, and what
+/// coturn does with ADDITIONAL-ADDRESS-FAMILY.
+#[test]
+fn our_client_against_coturn_even_port_stale_nonce_and_dual_stack() {
+    let Some(turnserver) = require("turnserver") else {
+        return;
+    };
+    let port = free_port(40);
+    let _server =
+        start_turnserver_with(&turnserver, port, &["--relay-ip", "::1", "--stale-nonce=1"]);
+    let server: SocketAddr = ([127, 0, 0, 1], port).into();
+
+    // EVEN-PORT with the R bit, then the reserved port through RESERVATION-TOKEN.
+    let mut even = Session::configured(TransportProtocol::Udp, server, |c| {
+        c.even_port = Some(EvenPort { reserve: true });
+    });
+    let now = even.now();
+    even.client.handle_allocate(now).expect("allocate");
+    even.run_until("allocate with EVEN-PORT", |s| {
+        s.client.allocation().is_some()
+    });
+    let first = *even.client.allocation().expect("allocated");
+    eprintln!("EVEN-PORT: {first:?}");
+    assert_eq!(first.relayed.port() % 2, 0, "an even port");
+    let token = first.reservation_token.expect("a reservation token");
+    let mut reserved = Session::configured(TransportProtocol::Udp, server, |c| {
+        c.reservation_token = Some(token);
+    });
+    let now = reserved.now();
+    reserved.client.handle_allocate(now).expect("allocate");
+    reserved.run_until("allocate with the token", |s| {
+        s.client.allocation().is_some()
+    });
+    let second = reserved.client.allocation().expect("allocated").relayed;
+    eprintln!("RESERVATION-TOKEN: relayed {second}");
+    assert_eq!(
+        second,
+        SocketAddr::new(first.relayed.ip(), first.relayed.port() + 1)
+    );
+
+    // coturn's nonces now last one second: the next request meets a 438 and is sent again.
+    std::thread::sleep(Duration::from_millis(2500));
+    let echo = EchoPeer::start();
+    let now = even.now();
+    even.client
+        .handle_create_permission(now, echo.address.ip())
+        .expect("permission");
+    even.run_until("permission after a stale nonce", |s| {
+        s.has_event(|e| matches!(e, TurnEvent::PermissionCreated { .. }))
+    });
+    assert!(even.client.stats().stale_nonces >= 1, "coturn answered 438");
+    let now = even.now();
+    even.client
+        .handle_send(now, echo.address, b"fresh nonce")
+        .expect("send");
+    even.run_until("echo", |s| !s.received.is_empty());
+
+    // REQUESTED-ADDRESS-FAMILY IPv6: an IPv6 relayed address, relaying to an IPv6 peer.
+    let mut v6 = Session::configured(TransportProtocol::Udp, server, |c| {
+        c.address_family = AllocationFamily::Ipv6;
+    });
+    let now = v6.now();
+    v6.client.handle_allocate(now).expect("allocate");
+    v6.run_until("IPv6 allocate", |s| s.client.allocation().is_some());
+    let allocation = *v6.client.allocation().expect("allocated");
+    eprintln!("IPv6: {allocation:?}");
+    assert!(allocation.relayed.is_ipv6(), "{allocation:?}");
+    let echo6 = EchoPeer::start_on("[::1]:0");
+    let now = v6.now();
+    v6.client
+        .handle_create_permission(now, echo6.address.ip())
+        .expect("permission");
+    v6.run_until("IPv6 permission", |s| {
+        s.has_event(|e| matches!(e, TurnEvent::PermissionCreated { .. }))
+    });
+    let now = v6.now();
+    v6.client
+        .handle_send(now, echo6.address, b"over IPv6")
+        .expect("send");
+    v6.run_until("echo over IPv6", |s| !s.received.is_empty());
+    assert_eq!(
+        v6.received.remove(0),
+        (echo6.address, b"over IPv6".to_vec(), None)
+    );
+
+    // ADDITIONAL-ADDRESS-FAMILY: coturn 4.6.1 answers with the IPv4 address only, without
+    // ADDRESS-ERROR-CODE (its own `turnutils_uclient -Z` gets the same); the client takes
+    // the allocation it is given.
+    let mut dual = Session::configured(TransportProtocol::Udp, server, |c| {
+        c.address_family = AllocationFamily::Both;
+    });
+    let now = dual.now();
+    dual.client.handle_allocate(now).expect("allocate");
+    dual.run_until("dual-stack allocate", |s| s.client.allocation().is_some());
+    let allocation = *dual.client.allocation().expect("allocated");
+    eprintln!("dual stack asked: {allocation:?}");
+    assert!(allocation.relayed.is_ipv4());
 }
 
 #[test]

@@ -233,4 +233,6 @@ pub struct TurnClientStats {
     pub received_data: u64,
     /// Datagrams from the server that were ignored.
     pub ignored: u64,
+    /// 438 Stale Nonce answers, each followed by the request sent again with the new nonce.
+    pub stale_nonces: u64,
 }

@@ -553,6 +553,7 @@ impl<R: RngCore> TurnClient<R> {
             }
             ErrorCode::UNAUTHENTICATED => self.fail(now, p.kind, RequestFailure::Unauthenticated),
             ErrorCode::STALE_NONCE if p.stale_retries < MAX_STALE_RETRIES => {
+                self.stats.stale_nonces += 1;
                 let updated = match &mut self.auth {
                     Some(auth) => auth.update_nonce(&self.config, message),
                     None => match Auth::from_challenge(&self.config, message) {

@@ -219,6 +219,7 @@ fn stale_nonce_is_replaced_and_the_request_sent_again() {
     deliver(&mut c, now, &stale);
     let again = next_request(&mut c);
     assert_eq!(nonce_of(&again), "n2");
+    assert_eq!(c.stats().stale_nonces, 1);
     Message::parse(&again)
         .unwrap()
         .verify_integrity(&key())
