@@ -533,9 +533,14 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         payload: Bytes,
     ) {
         let (mut source, mut destination, mut payload) = (source, destination, payload);
+        // Through a TURN server over TCP, the datagram travels on that connection.
+        let mut transport = TransportProtocol::Udp;
         if let Some(relay) = self.relay_of(source) {
             match self.relay_send(now, relay, destination, &payload) {
-                Some(t) => (source, destination, payload) = (t.source, t.destination, t.payload),
+                Some(t) => {
+                    (transport, source, destination, payload) =
+                        (t.transport, t.source, t.destination, t.payload);
+                }
                 None => {
                     self.stats.dropped_transmits += 1;
                     return;
@@ -547,7 +552,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return;
         }
         self.transmits.push_back(Transmit {
-            transport: TransportProtocol::Udp,
+            transport,
             source,
             destination,
             payload,

@@ -142,7 +142,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         };
         let (s, component, base, server) = (r.stream, r.component, r.base, r.server);
         let pref = self.host_preference(s, base);
-        if let Some(mapped) = allocation.mapped {
+        // Over TCP the mapped address is the TCP connection's: no UDP server-reflexive
+        // candidate comes from it.
+        let udp = self.config.turn_transport == stun_proto::TransportProtocol::Udp;
+        if let Some(mapped) = allocation.mapped.filter(|_| udp) {
             let srflx = Candidate::new(
                 CandidateType::ServerReflexive,
                 component,
