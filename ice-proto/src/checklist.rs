@@ -342,6 +342,7 @@ mod tests {
             nominate_on_success: false,
             nominating: false,
             valid_local: None,
+            rtt: None,
         }
     }
 

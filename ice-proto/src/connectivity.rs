@@ -433,6 +433,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             pair.nominating = false;
             return Received::Stun;
         }
+        // Karn: an RTT only from a check answered at its first send.
+        if let Some(f) = pair.in_flight().filter(|f| f.tid == tid && f.sends == 1) {
+            pair.rtt = Some(now.saturating_duration_since(f.first_sent));
+        }
         match read_response(message) {
             CheckOutcome::RoleConflict => {
                 // §7.2.5.1: switch to the role opposite to the one the request declared,

@@ -35,8 +35,8 @@ pub(crate) struct Consent {
     pub next_check_at: Instant,
     /// When consent was last refreshed.
     pub last_fresh: Instant,
-    /// Outstanding consent transactions (oldest first).
-    recent: VecDeque<TransactionId>,
+    /// Outstanding consent transactions and when they were sent (oldest first).
+    recent: VecDeque<(TransactionId, Instant)>,
 }
 
 impl Consent {
@@ -77,25 +77,24 @@ impl Consent {
         if self.recent.len() >= RECENT {
             self.recent.pop_front();
         }
-        self.recent.push_back(tid);
+        self.recent.push_back((tid, now));
         self.next_check_at = now + next;
     }
 
     /// Whether `tid` is one of our consent checks.
     pub fn is_ours(&self, tid: &TransactionId) -> bool {
-        self.recent.contains(tid)
+        self.recent.iter().any(|(t, _)| t == tid)
     }
 
-    /// An authenticated success response to consent check `tid` arrived at `now`.
-    pub fn on_response(&mut self, now: Instant, tid: &TransactionId) -> bool {
-        let Some(i) = self.recent.iter().position(|t| t == tid) else {
-            return false;
-        };
-        self.recent.remove(i);
+    /// An authenticated success response to consent check `tid` arrived at `now`; returns
+    /// the round-trip time if it was ours.
+    pub fn on_response(&mut self, now: Instant, tid: &TransactionId) -> Option<Duration> {
+        let i = self.recent.iter().position(|(t, _)| t == tid)?;
+        let (_, sent) = self.recent.remove(i)?;
         if now > self.last_fresh {
             self.last_fresh = now;
         }
-        true
+        Some(now.saturating_duration_since(sent))
     }
 }
 
@@ -230,10 +229,16 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             .and_then(|id| st.checklist.get(id))
             .is_some_and(|p| p.remote_addr == source && p.base == destination);
         let success = matches!(read_response(message), CheckOutcome::Success(_));
+        let mut rtt = None;
         if let Some(consent) = &mut c.consent {
             let tid = message.transaction_id();
             if symmetric && success {
-                consent.on_response(now, &tid);
+                rtt = consent.on_response(now, &tid);
+            }
+        }
+        if let (Some(rtt), Some(id)) = (rtt, c.selected) {
+            if let Some(pair) = st.checklist.get_mut(id) {
+                pair.rtt = Some(rtt);
             }
         }
         Received::Stun
@@ -296,8 +301,15 @@ mod tests {
         c.on_sent(t0 + Duration::from_secs(5), tid, Duration::from_secs(5));
         assert!(c.is_ours(&tid));
         // An unknown transaction refreshes nothing.
-        assert!(!c.on_response(t0 + Duration::from_secs(6), &[2; 12].into()));
-        assert!(c.on_response(t0 + Duration::from_secs(6), &tid));
+        assert_eq!(
+            c.on_response(t0 + Duration::from_secs(6), &[2; 12].into()),
+            None
+        );
+        assert_eq!(
+            c.on_response(t0 + Duration::from_secs(6), &tid),
+            Some(Duration::from_secs(1)),
+            "the round-trip time"
+        );
         assert!(!c.is_ours(&tid), "a response is used once");
         assert_eq!(c.expires_at(life), t0 + Duration::from_secs(36));
     }

@@ -207,6 +207,8 @@ pub(crate) struct Pair {
     /// NAT is in the way). The valid pair shares base and remote address with the checked
     /// pair, so it is this pair on the wire; this index says which local candidate it reports.
     pub valid_local: Option<usize>,
+    /// The round-trip time of the last check (or consent check) answered at its first send.
+    pub rtt: Option<Duration>,
 }
 
 impl Pair {

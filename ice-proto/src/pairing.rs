@@ -64,6 +64,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             nominate_on_success: false,
             nominating: false,
             valid_local: None,
+            rtt: None,
         };
         pair.set_role(self.controlling);
         let dropped = self.streams[s].checklist.dropped;

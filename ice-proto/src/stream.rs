@@ -179,6 +179,9 @@ pub struct PairInfo<'a> {
     pub valid: bool,
     /// Nominated.
     pub nominated: bool,
+    /// The round-trip time of the last check or consent check answered at its first send
+    /// (W3C `currentRoundTripTime`).
+    pub rtt: Option<std::time::Duration>,
 }
 
 impl<'a> StreamView<'a> {
@@ -232,6 +235,7 @@ impl<'a> StreamView<'a> {
                 state: p.state.public(),
                 valid: p.valid,
                 nominated: p.nominated,
+                rtt: p.rtt,
             })
         })
     }

@@ -405,6 +405,23 @@ fn host_to_host_connects_and_selects_the_same_pair() {
     let (b_local, b_remote) = sim.selected(1).unwrap();
     assert_eq!((a_local, a_remote), (b_remote, b_local));
     assert_eq!(a_local, addr("192.0.2.1:5000"));
+    // The round-trip time: 10 ms each way.
+    let rtt = |sim: &Sim, i: usize| {
+        let p = &sim.peers[i];
+        p.agent
+            .stream(p.stream)
+            .unwrap()
+            .selected_pair(1)
+            .unwrap()
+            .rtt
+    };
+    assert_eq!(rtt(&sim, 0), Some(Duration::from_millis(20)));
+    // Consent checks keep measuring it.
+    sim.latency = Duration::from_millis(30);
+    let t = sim.elapsed() + Duration::from_secs(8);
+    sim.run_until(t, |_| false);
+    assert_eq!(rtt(&sim, 0), Some(Duration::from_millis(60)));
+    assert_eq!(rtt(&sim, 1), Some(Duration::from_millis(60)));
     assert_eq!(
         sim.peers[0].state_changes(),
         [
