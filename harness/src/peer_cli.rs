@@ -10,7 +10,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::io::{BufRead, Read, Write};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,6 +25,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde_json::json;
 use stun_proto::TransportProtocol;
+use stun_proto::turn::StreamFramer;
 
 /// The usage text of `harness peer`.
 pub const USAGE: &str = "usage: harness peer [--controlling] [--ip ADDR] [--stun HOST:PORT] \\
@@ -40,6 +41,11 @@ const GRACE: Duration = Duration::from_secs(2);
 const PING_RESEND: Duration = Duration::from_secs(1);
 /// The longest the loop sleeps on the socket before looking at stdin again.
 const POLL: Duration = Duration::from_millis(10);
+/// The longest the loop waits on the UDP socket while a TCP connection to the TURN server
+/// must be read too.
+const POLL_WITH_TCP: Duration = Duration::from_millis(2);
+/// How long connecting to the TURN server over TCP may take.
+const TCP_CONNECT: Duration = Duration::from_secs(5);
 /// Random bytes after `ping <i> `.
 const PING_RANDOM: usize = 16;
 
@@ -100,12 +106,8 @@ pub fn parse(args: &[String]) -> Result<PeerOptions, String> {
     if o.relay_only && o.turn.is_none() {
         return Err("--relay-only needs --turn".into());
     }
-    if o.turn_tcp {
-        return Err(
-            "--turn-transport tcp: not supported — ice-proto's agent allocates its \
-                    relayed candidates over UDP only (AgentConfig::turn_servers)"
-                .into(),
-        );
+    if o.turn_tcp && o.turn.is_none() {
+        return Err("--turn-transport tcp needs --turn".into());
     }
     Ok(o)
 }
@@ -268,11 +270,20 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
             controlling: o.controlling,
             stun_servers,
             turn_servers,
+            turn_transport: if o.turn_tcp {
+                TransportProtocol::Tcp
+            } else {
+                TransportProtocol::Udp
+            },
             ..AgentConfig::default()
         },
         bases: vec![base],
         relay_only: o.relay_only,
         dtls,
+    };
+    let mut tcp = match (config.ice.turn_servers.first(), o.turn_tcp) {
+        (Some(t), true) => Some(TurnTcp::connect(t.server)?),
+        _ => None,
     };
     let mut check = DataCheck::new(o.count, &mut rng);
     let mut peer = Peer::new(config, rng).map_err(|e| e.to_string())?;
@@ -284,18 +295,7 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
     let mut stdin_open = true;
     loop {
         let now = Instant::now();
-        while let Some(t) = peer.poll_transmit() {
-            if t.transport != TransportProtocol::Udp || t.source != base {
-                eprintln!(
-                    "peer: dropped a datagram for {:?} from {}",
-                    t.transport, t.source
-                );
-                continue;
-            }
-            if let Err(e) = socket.send_to(&t.payload, t.destination) {
-                eprintln!("peer: send to {}: {e}", t.destination);
-            }
-        }
+        send_all(&mut peer, &socket, &mut tcp);
         while let Some(s) = peer.poll_signal() {
             emit(&s.to_json());
         }
@@ -332,9 +332,7 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
             if check.remote_done || now.saturating_duration_since(done) >= GRACE {
                 peer.handle_close(now);
                 // The close_notify goes out; the state change to finished is reported.
-                while let Some(t) = peer.poll_transmit() {
-                    let _ = socket.send_to(&t.payload, t.destination);
-                }
+                send_all(&mut peer, &socket, &mut tcp);
                 while let Some(e) = peer.poll_event() {
                     if let Some(line) = event_json(&e) {
                         emit(&line);
@@ -377,10 +375,11 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
             }
         }
         // Wait for a datagram until the peer's next deadline (at most POLL, for stdin).
+        let poll = if tcp.is_some() { POLL_WITH_TCP } else { POLL };
         let wait = peer
             .poll_timeout()
-            .map_or(POLL, |at| at.saturating_duration_since(Instant::now()))
-            .clamp(Duration::from_millis(1), POLL);
+            .map_or(poll, |at| at.saturating_duration_since(Instant::now()))
+            .clamp(Duration::from_millis(1), poll);
         socket
             .set_read_timeout(Some(wait))
             .map_err(|e| e.to_string())?;
@@ -398,10 +397,121 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
             // ICMP port unreachable surfaces as ConnectionRefused on some systems: not fatal.
             Err(e) => eprintln!("peer: recv: {e}"),
         }
+        if let Some(t) = &mut tcp {
+            for frame in t.receive() {
+                let now = Instant::now();
+                peer.handle_datagram(now, TransportProtocol::Tcp, t.server, base, &frame);
+            }
+        }
         let now = Instant::now();
         if peer.poll_timeout().is_some_and(|at| at <= now) {
             peer.handle_timeout(now);
         }
+    }
+}
+
+/// Puts what the peer queued on the wire: UDP datagrams on the socket, TCP payloads on the
+/// connection to the TURN server.
+fn send_all(peer: &mut Peer, socket: &UdpSocket, tcp: &mut Option<TurnTcp>) {
+    while let Some(t) = peer.poll_transmit() {
+        match (t.transport, tcp.as_mut()) {
+            (TransportProtocol::Udp, _) => {
+                if let Err(e) = socket.send_to(&t.payload, t.destination) {
+                    eprintln!("peer: send to {}: {e}", t.destination);
+                }
+            }
+            (TransportProtocol::Tcp, Some(tcp)) if tcp.server == t.destination => {
+                tcp.send(&t.payload);
+            }
+            _ => eprintln!(
+                "peer: dropped a datagram for {:?} {}",
+                t.transport, t.destination
+            ),
+        }
+    }
+}
+
+/// The TCP connection to the TURN server (RFC 8656 §3.1) and the framer that cuts its byte
+/// stream into STUN messages and ChannelData (§12.5).
+struct TurnTcp {
+    server: SocketAddr,
+    stream: Option<TcpStream>,
+    framer: StreamFramer,
+}
+
+impl TurnTcp {
+    fn connect(server: SocketAddr) -> Result<Self, String> {
+        let stream = TcpStream::connect_timeout(&server, TCP_CONNECT)
+            .map_err(|e| format!("--turn {server} over TCP: {e}"))?;
+        // Reads wait at most a millisecond: the loop also serves the UDP socket and stdin.
+        stream
+            .set_read_timeout(Some(Duration::from_millis(1)))
+            .map_err(|e| e.to_string())?;
+        let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().map_err(|e| e.to_string())?;
+        log(format!(
+            "connected to the TURN server {server} over TCP from {local}"
+        ));
+        Ok(Self {
+            server,
+            stream: Some(stream),
+            framer: StreamFramer::default(),
+        })
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        if let Some(stream) = &mut self.stream {
+            if let Err(e) = stream.write_all(bytes) {
+                eprintln!("peer: TCP to the TURN server: {e}");
+                self.stream = None;
+            }
+        }
+    }
+
+    /// The frames that arrived; the connection is dropped when it breaks (the agent then
+    /// sees its allocation fail or expire).
+    fn receive(&mut self) -> Vec<Vec<u8>> {
+        let Some(stream) = &mut self.stream else {
+            return Vec::new();
+        };
+        let mut buf = [0u8; 4096];
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                eprintln!("peer: the TURN server closed the TCP connection");
+                self.stream = None;
+                return Vec::new();
+            }
+            Ok(n) => {
+                if let Err(e) = self.framer.push(buf.get(..n).unwrap_or_default()) {
+                    eprintln!("peer: TCP from the TURN server: {e}");
+                    self.stream = None;
+                    return Vec::new();
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => {
+                eprintln!("peer: TCP from the TURN server: {e}");
+                self.stream = None;
+                return Vec::new();
+            }
+        }
+        let mut frames = Vec::new();
+        loop {
+            match self.framer.next_frame() {
+                Ok(Some(frame)) => frames.push(frame.bytes().to_vec()),
+                Ok(None) => break,
+                Err(e) => {
+                    eprintln!("peer: TCP from the TURN server: {e}");
+                    self.stream = None;
+                    break;
+                }
+            }
+        }
+        frames
     }
 }
 

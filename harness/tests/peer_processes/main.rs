@@ -1,6 +1,6 @@
 //! Two `harness peer` processes on loopback, their stdout wired to each other's stdin: host
 //! candidates only, with DTLS, controlling/controlled and both controlling (an ICE role
-//! conflict), and through coturn with relay-only peers. Each run must end with both
+//! conflict), and through coturn with relay-only peers reaching it over UDP and over TCP. Each run must end with both
 //! processes passing the data check (exit 0).
 //!
 //! coturn (`turnserver`) is started by the test; when it is missing outside CI the TURN test
@@ -114,7 +114,7 @@ fn assert_passed(a: &Outcome, b: &Outcome) {
         assert_eq!(o.code, Some(0), "{name} exit code; stdout:\n{s}");
         assert_eq!(o.result()["type"], "result", "{name}:\n{s}");
         assert_eq!(o.result()["status"], "pass", "{name}:\n{s}");
-        let first = &o.lines[1];
+        let first = o.lines.iter().find(|l| l["type"] != "log").unwrap();
         assert_eq!(
             first["type"], "credentials",
             "{name}: credentials first:\n{s}"
@@ -240,7 +240,8 @@ fn free_port_range(span: u16) -> u16 {
         if port > u16::MAX - span - 1 {
             continue;
         }
-        if (port..=port + span).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
+        let udp_free = (port..=port + span).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
+        if udp_free && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
@@ -286,6 +287,16 @@ fn start_coturn(turnserver: &Path, port: u16) -> Coturn {
 
 #[test]
 fn relay_only_through_coturn_over_udp() {
+    relay_only_through_coturn("udp");
+}
+
+#[test]
+fn relay_only_through_coturn_over_tcp() {
+    relay_only_through_coturn("tcp");
+}
+
+/// Two relay-only peers with DTLS, each reaching coturn over `transport`.
+fn relay_only_through_coturn(transport: &str) {
     let Some(turnserver) = turnserver() else {
         return;
     };
@@ -298,7 +309,7 @@ fn relay_only_through_coturn_over_udp() {
         "peer",
         "peer-secret",
         "--turn-transport",
-        "udp",
+        transport,
     ];
     let mut args_a = vec!["--controlling", "--relay-only", "--dtls"];
     args_a.extend(turn);
@@ -327,7 +338,7 @@ fn relay_only_through_coturn_over_udp() {
 }
 
 #[test]
-fn bad_arguments_and_tcp_turn_exit_2() {
+fn bad_arguments_exit_2() {
     let status = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_harness"))
             .arg("peer")
@@ -341,18 +352,16 @@ fn bad_arguments_and_tcp_turn_exit_2() {
     };
     assert_eq!(status(&["--bogus"]), Some(2));
     assert_eq!(status(&["--relay-only"]), Some(2));
-    // ice-proto allocates relayed candidates over UDP only: TCP is refused plainly.
-    assert_eq!(
-        status(&[
-            "--turn",
-            "127.0.0.1:3478",
-            "u",
-            "p",
-            "--turn-transport",
-            "tcp"
-        ]),
-        Some(2)
-    );
+    assert_eq!(status(&["--turn-transport", "tcp"]), Some(2));
+    let sctp = [
+        "--turn",
+        "127.0.0.1:3478",
+        "u",
+        "p",
+        "--turn-transport",
+        "sctp",
+    ];
+    assert_eq!(status(&sctp), Some(2));
 }
 
 #[test]
