@@ -233,7 +233,12 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             Some(i) => {
                 let r = &mut st.remote_candidates[i];
                 if r.candidate.kind == CandidateType::PeerReflexive {
+                    // The peer-reflexive candidate learnt from a check is the signalled one:
+                    // it takes its type, foundation and priority, and its pairs re-rank.
+                    let priority = candidate.priority;
                     r.candidate = candidate;
+                    st.checklist
+                        .update_remote_priority(i, priority, self.controlling);
                 }
             }
             None => {

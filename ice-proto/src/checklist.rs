@@ -253,6 +253,17 @@ impl Checklist {
         }
     }
 
+    /// The remote candidate `remote` has a new priority: its pairs are re-ranked.
+    pub fn update_remote_priority(&mut self, remote: usize, priority: u32, controlling: bool) {
+        for p in &mut self.pairs {
+            if p.remote == remote {
+                p.remote_priority = priority;
+                p.set_role(controlling);
+            }
+        }
+        self.pairs.sort_by_key(|p| std::cmp::Reverse(p.priority));
+    }
+
     /// Recomputes priorities for a role change (§7.2.5.1) and re-sorts.
     pub fn set_role(&mut self, controlling: bool) {
         for p in &mut self.pairs {

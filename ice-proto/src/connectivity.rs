@@ -1148,4 +1148,37 @@ mod tests {
             Some(ComponentState::Failed)
         );
     }
+
+    #[test]
+    fn a_signalled_candidate_replaces_the_peer_reflexive_one_learnt_first() {
+        let (mut a, s) = agent(false);
+        let now = t0();
+        let req = request(9, Some(1_000), Some(DeclaredRole::Controlling(1)), false);
+        a.handle_datagram(now, TransportProtocol::Udp, addr(PEER), addr(BASE), &req);
+        let before = a.stream(s).unwrap().pairs().next().unwrap().priority;
+        // Trickled late: the same address as a host candidate.
+        remote(
+            &mut a,
+            s,
+            &format!(
+                "candidate:7 1 udp 2130706431 {} typ host",
+                PEER.replace(':', " ")
+            ),
+        );
+        let view = a.stream(s).unwrap();
+        let remotes: Vec<_> = view.remote_candidates().collect();
+        assert_eq!(remotes.len(), 1, "no second candidate at the same address");
+        assert_eq!(remotes[0].kind, CandidateType::Host);
+        assert_eq!(remotes[0].foundation, "7");
+        let pairs: Vec<_> = view.pairs().collect();
+        assert_eq!(pairs.len(), 1);
+        assert!(
+            pairs[0].priority > before,
+            "re-ranked with the signalled priority"
+        );
+        assert_eq!(
+            pairs[0].priority,
+            crate::pair_priority(2_130_706_431, crate::candidate::priority(126, 32_767, 1))
+        );
+    }
 }
