@@ -43,8 +43,8 @@ pub trait MatrixPeer: Node {
     fn selected(&self) -> Option<Selected>;
     /// Whether connectivity failed for good.
     fn failed(&self) -> bool;
-    /// Whether the DTLS handshake over the selected pair has completed.
-    fn dtls_done(&self) -> bool;
+    /// When the DTLS handshake over the selected pair completed, if it did.
+    fn dtls_done_at(&self) -> Option<std::time::Instant>;
     /// Whether the peer is still connected (after selection: consent holds).
     fn connected(&self) -> bool;
 }
@@ -168,7 +168,8 @@ pub struct Cell {
     pub outcome: Outcome,
     /// Virtual time until both peers had selected a pair (or failed).
     pub time: Option<Duration>,
-    /// Virtual time until both peers had completed the DTLS handshake, if they did.
+    /// Virtual time until both peers had completed the DTLS handshake, if they did (it may
+    /// complete before the pair is selected: DTLS starts on the first valid pair).
     pub dtls: Option<Duration>,
     /// Datagrams the two peers sent until then.
     pub packets: u64,
@@ -314,13 +315,14 @@ pub fn run_cell<P: MatrixPeer>(
     let outcome = match peer_a.and_then(|p| p.selected()) {
         Some(selected) if finished => {
             let started = world.elapsed();
-            let handshaken = |w: &World| {
-                [host_a, host_b]
-                    .iter()
-                    .all(|&h| w.node::<P>(h).is_some_and(MatrixPeer::dtls_done))
-            };
+            let done_at = |w: &World, h| w.node::<P>(h).and_then(MatrixPeer::dtls_done_at);
+            let handshaken =
+                |w: &World| done_at(w, host_a).is_some() && done_at(w, host_b).is_some();
             if world.run_until_condition(options.timeout, handshaken) {
-                dtls = Some(world.elapsed());
+                let origin = world.now() - world.elapsed();
+                dtls = done_at(&world, host_a)
+                    .max(done_at(&world, host_b))
+                    .map(|at| at - origin);
             }
             // The call lasts `hold` from selection, however long the handshake took.
             let hold_end = started + options.hold;

@@ -39,6 +39,7 @@ pub struct PeerNode {
     last_seen: Instant,
     pings_received: u64,
     ready_at: Option<Instant>,
+    dtls_done_at: Option<Instant>,
     log: Vec<Event>,
 }
 
@@ -100,6 +101,7 @@ impl PeerNode {
             last_seen: start_at,
             pings_received: 0,
             ready_at: None,
+            dtls_done_at: None,
             log: Vec::new(),
         }
     }
@@ -141,6 +143,7 @@ impl PeerNode {
                     self.next_ping.get_or_insert(now);
                 }
                 Event::StateChanged(s) if s.is_terminal() => self.next_ping = None,
+                Event::DtlsConnected(_) => self.dtls_done_at = Some(now),
                 Event::Data(data) if data.as_slice() == b"ping" => {
                     self.pings_received += 1;
                     self.last_ping_received = Some(now);
@@ -236,8 +239,8 @@ impl MatrixPeer for PeerNode {
         matches!(self.peer.state(), PeerState::Failed(_))
     }
 
-    fn dtls_done(&self) -> bool {
-        self.peer.is_dtls_done()
+    fn dtls_done_at(&self) -> Option<Instant> {
+        self.dtls_done_at
     }
 
     /// Ready, and the other side's pings still arrive. ICE "disconnected" (no consent response
