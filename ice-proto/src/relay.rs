@@ -13,7 +13,9 @@ use bytes::Bytes;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 use stun_proto::Transmit;
-use stun_proto::turn::client::{Incoming, TurnClient, TurnClientConfig, TurnEvent};
+use stun_proto::turn::client::{
+    AllocationFamily, Incoming, TurnClient, TurnClientConfig, TurnEvent,
+};
 
 use crate::agent::Agent;
 use crate::candidate::{Candidate, CandidateType};
@@ -71,13 +73,19 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             if t.server.is_ipv4() != base.is_ipv4() {
                 continue;
             }
-            let config = TurnClientConfig::new(
+            let mut config = TurnClientConfig::new(
                 base,
                 t.server,
                 self.config.turn_transport,
                 t.username.clone(),
                 t.password.clone(),
             );
+            // A relayed address of the base's family (RFC 8656 §7.1: the server's default is
+            // IPv4; an IPv6 one takes REQUESTED-ADDRESS-FAMILY), so it pairs with the peer's
+            // candidates of that family.
+            if base.is_ipv6() {
+                config.address_family = AllocationFamily::Ipv6;
+            }
             let server = t.server;
             let mut seed = [0u8; 32];
             self.rng.fill_bytes(&mut seed);
