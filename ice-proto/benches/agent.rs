@@ -199,6 +199,25 @@ fn bench(c: &mut Criterion) {
     let (mut a, sa, mut b, sb, elapsed) = connect(start, &[]);
     let now = start + elapsed;
     let data = a.send(now, sa, 1, &[0x80; 160]).unwrap();
+    // Heap allocations per call on the hot paths (counting allocator).
+    let count = |f: &mut dyn FnMut()| {
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        f();
+        ALLOCATIONS.load(Ordering::Relaxed) - before
+    };
+    let receive = count(&mut || {
+        black_box(b.handle_datagram(
+            now,
+            TransportProtocol::Udp,
+            data.source,
+            data.destination,
+            &data.payload,
+        ));
+    });
+    let send = count(&mut || {
+        black_box(a.send(now, sa, 1, &[0x80; 160]).unwrap());
+    });
+    eprintln!("allocations per call: receive data {receive}, send data {send}");
     c.bench_function("receive application data (160 B RTP-like)", |bench| {
         bench.iter(|| {
             black_box(b.handle_datagram(
@@ -219,6 +238,34 @@ fn bench(c: &mut Criterion) {
     let check = std::iter::from_fn(|| a.poll_transmit())
         .find(|t| t.destination == data.destination)
         .expect("a consent check");
+    // B's own consent check may be due at `later` too: let it go first, so that only the
+    // answer is counted.
+    b.handle_timeout(later);
+    while b.poll_transmit().is_some() {}
+    let answer = count(&mut || {
+        b.handle_datagram(
+            later,
+            TransportProtocol::Udp,
+            check.source,
+            check.destination,
+            &check.payload,
+        );
+    });
+    let response = std::iter::from_fn(|| b.poll_transmit())
+        .find(|t| t.destination == check.source)
+        .expect("an answer");
+    let consume = count(&mut || {
+        black_box(a.handle_datagram(
+            later,
+            TransportProtocol::Udp,
+            response.source,
+            response.destination,
+            &response.payload,
+        ));
+    });
+    eprintln!(
+        "allocations per call: answer a consent check {answer}, take a consent response {consume}"
+    );
     c.bench_function("answer a consent check (verify + respond)", |bench| {
         bench.iter(|| {
             let r = b.handle_datagram(

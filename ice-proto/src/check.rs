@@ -42,6 +42,10 @@ impl From<AttributeError> for EncodeError {
     }
 }
 
+/// Room for an error response (header, ERROR-CODE with its reason, MESSAGE-INTEGRITY,
+/// FINGERPRINT).
+const RESPONSE_CAPACITY: usize = 128;
+
 /// The role a request declares, with the sender's tie-breaker (RFC 8445 §7.1.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DeclaredRole {
@@ -70,7 +74,22 @@ pub(crate) fn build_request(
     check: &CheckRequest<'_>,
     key: &IntegrityKey,
 ) -> Result<Bytes, EncodeError> {
-    let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, tid);
+    // Exactly sized, so that the buffer becomes the `Bytes` without another allocation:
+    // header, USERNAME (padded), PRIORITY, ICE-CONTROLLING/-CONTROLLED, USE-CANDIDATE,
+    // MESSAGE-INTEGRITY, FINGERPRINT.
+    let capacity = 20
+        + 4
+        + check.username.len().next_multiple_of(4)
+        + 8
+        + 12
+        + if check.use_candidate { 4 } else { 0 }
+        + 24
+        + 8;
+    let mut b = MessageBuilder::new(
+        bytes::BytesMut::with_capacity(capacity),
+        MessageType::BINDING_REQUEST,
+        tid,
+    )?;
     let username = Username::new(check.username)?;
     b.add(&username)?.add(&Priority(check.priority))?;
     match check.role {
@@ -91,7 +110,15 @@ pub(crate) fn build_success(
     source: SocketAddr,
     key: &IntegrityKey,
 ) -> Result<Bytes, EncodeError> {
-    let mut b = MessageBuilder::response_to(bytes::BytesMut::new(), request, Class::Success)?;
+    // Exactly sized (header, XOR-MAPPED-ADDRESS, MESSAGE-INTEGRITY, FINGERPRINT), so that the
+    // buffer becomes the `Bytes` without another allocation.
+    let address = if source.is_ipv4() { 8 } else { 20 };
+    let capacity = 20 + 4 + address + 24 + 8;
+    let mut b = MessageBuilder::response_to(
+        bytes::BytesMut::with_capacity(capacity),
+        request,
+        Class::Success,
+    )?;
     b.add(&XorMappedAddress(source))?
         .add_message_integrity(key)?
         .add_fingerprint()?;
@@ -105,7 +132,11 @@ pub(crate) fn build_error(
     code: u16,
     key: Option<&IntegrityKey>,
 ) -> Result<Bytes, EncodeError> {
-    let mut b = MessageBuilder::response_to(bytes::BytesMut::new(), request, Class::Error)?;
+    let mut b = MessageBuilder::response_to(
+        bytes::BytesMut::with_capacity(RESPONSE_CAPACITY),
+        request,
+        Class::Error,
+    )?;
     let error = ErrorCode::new(code)?;
     b.add(&error)?;
     if let Some(key) = key {
@@ -271,5 +302,37 @@ mod tests {
             read_request(&Message::parse(&bytes).unwrap()),
             Err(BadCheck::Username)
         );
+    }
+
+    #[test]
+    fn requests_and_responses_are_built_in_buffers_of_their_exact_size() {
+        let key = IntegrityKey::short_term("remotepasswordremotepwd").unwrap();
+        for (username, use_candidate) in [("a:b", false), ("RFRAG123:LFRAG456", true)] {
+            let check = CheckRequest {
+                username,
+                priority: 1,
+                role: DeclaredRole::Controlling(1),
+                use_candidate,
+            };
+            let bytes = build_request([6; 12].into(), &check, &key).unwrap();
+            let m = Message::parse(&bytes).unwrap();
+            m.verify_integrity(&key).unwrap();
+            // The capacity computed up front is the length written.
+            let expected = 20
+                + 4
+                + username.len().next_multiple_of(4)
+                + 8
+                + 12
+                + if use_candidate { 4 } else { 0 }
+                + 24
+                + 8;
+            assert_eq!(bytes.len(), expected);
+            for source in ["192.0.2.1:1", "[2001:db8::1]:1"] {
+                let source: SocketAddr = source.parse().unwrap();
+                let ok = build_success(&m, source, &key).unwrap();
+                let expected = 20 + 4 + if source.is_ipv4() { 8 } else { 20 } + 24 + 8;
+                assert_eq!(ok.len(), expected);
+            }
+        }
     }
 }
