@@ -716,11 +716,18 @@ mod tests {
         );
         a.handle_gather(now, s).unwrap();
         assert_eq!(a.handle_gather(now, s), Err(AgentError::GatheringStarted));
-        assert_eq!(
-            a.stream_mut(s)
+        // A base added after gathering waits for the next restart.
+        let late: SocketAddr = "192.0.2.1:5001".parse().unwrap();
+        assert_eq!(a.stream_mut(s).unwrap().add_base(1, late), Ok(()));
+        assert!(
+            !a.stream(s)
                 .unwrap()
-                .add_base(1, "192.0.2.1:5001".parse().unwrap()),
-            Err(AgentError::GatheringStarted)
+                .local_candidates()
+                .any(|c| c.addr() == Some(late))
+        );
+        assert_eq!(
+            a.stream_mut(s).unwrap().add_base(7, late),
+            Err(AgentError::UnknownComponent(7))
         );
         assert_eq!(a.send(now, s, 1, b"x"), Err(SendError::NotConnected));
         assert_eq!(a.send(now, s, 3, b"x"), Err(SendError::UnknownComponent(3)));

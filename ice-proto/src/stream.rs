@@ -31,6 +31,9 @@ pub struct Credentials {
     pub pwd: String,
 }
 
+/// The most bases (sockets) per component.
+const MAX_BASES: usize = 32;
+
 const ICE_CHARS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 impl Credentials {
@@ -266,20 +269,33 @@ pub struct StreamMut<'a> {
 impl StreamMut<'_> {
     /// Adds a local socket (a base, RFC 8445 §5.1.1.1) to `component`; the agent never binds
     /// or enumerates interfaces. Bases added before
-    /// [`handle_gather`](crate::Agent::handle_gather) are gathered from; later ones are
-    /// refused with [`AgentError::GatheringStarted`].
+    /// [`handle_gather`](crate::Agent::handle_gather) are gathered from; a base added later
+    /// (a new network interface) is gathered from at the next
+    /// [`handle_restart`](crate::Agent::handle_restart): once end-of-candidates is signalled,
+    /// new candidates need an ICE restart (RFC 8838 §13). At most 32 bases per component.
     pub fn add_base(&mut self, component: u16, base: SocketAddr) -> Result<(), AgentError> {
-        if self.stream.gathering != Gathering::NotStarted {
-            return Err(AgentError::GatheringStarted);
-        }
         let c = self
             .stream
             .component_mut(component)
             .ok_or(AgentError::UnknownComponent(component))?;
         if !c.bases.contains(&base) {
+            if c.bases.len() >= MAX_BASES {
+                return Err(AgentError::TooManyCandidates);
+            }
             c.bases.push(base);
         }
         Ok(())
+    }
+
+    /// Removes a base (an interface that went away); its candidates go at the next
+    /// [`handle_restart`](crate::Agent::handle_restart). Returns whether it was there.
+    pub fn remove_base(&mut self, component: u16, base: SocketAddr) -> bool {
+        let Some(c) = self.stream.component_mut(component) else {
+            return false;
+        };
+        let before = c.bases.len();
+        c.bases.retain(|b| *b != base);
+        c.bases.len() != before
     }
 
     /// Replaces the random local credentials (e.g. to reuse ones already signalled), before

@@ -1219,3 +1219,30 @@ fn an_ice_restart_recovers_from_failure() {
     sim.run_until(t, |_| false);
     assert_eq!(sim.peers[1].data.last().unwrap().1, b"back");
 }
+
+#[test]
+fn a_network_change_moves_to_a_new_interface_by_restart() {
+    // A's interface changes: the caller adds the new socket, removes the old one and
+    // restarts ICE; the new selected pair uses the new interface.
+    let mut sim = host_pair(171);
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    let (old, new) = (addr("192.0.2.1:5000"), addr("192.0.2.9:5000"));
+    assert_eq!(sim.selected(0).unwrap().0, old);
+    sim.peers[0].addrs.push(new);
+    let s = sim.peers[0].stream;
+    let mut view = sim.peers[0].agent.stream_mut(s).unwrap();
+    view.add_base(1, new).unwrap();
+    assert!(view.remove_base(1, old));
+    sim.restart();
+    let t = sim.elapsed() + Duration::from_secs(5);
+    assert!(sim.run_until(t, |s| s.both(ConnectionState::Completed)
+        && s.selections(0) == 2
+        && s.selections(1) == 2));
+    assert_eq!(sim.selected(0).unwrap().0, new);
+    assert_eq!(sim.selected(1).unwrap().1, new);
+    let view = sim.peers[0].agent.stream(s).unwrap();
+    assert!(view.local_candidates().all(|c| c.addr() != Some(old)));
+}
