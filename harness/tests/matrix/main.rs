@@ -41,6 +41,14 @@ fn every_cell_meets_its_expectation_without_loss() {
 }
 
 #[test]
+fn every_cell_meets_its_expectation_over_ipv6() {
+    assert_all_met(&MatrixOptions {
+        ipv6: true,
+        ..MatrixOptions::default()
+    });
+}
+
+#[test]
 fn a_cell_replays_bit_for_bit() {
     let options = MatrixOptions {
         loss: 0.1,

@@ -75,28 +75,54 @@ fn peer(local: &str, seed: u64, o: &Options) -> (Peer, Option<Fingerprint>) {
     (Peer::new(config, rng).unwrap(), fingerprint)
 }
 
-/// A peer node whose incoming signalling lines pass through `rewrite` (tampering, dropping).
+/// A peer node whose incoming signalling lines pass through `rewrite` (tampering, dropping),
+/// whose incoming `dtls` line can be held back until a given time, and which can go dark (no
+/// datagrams in or out, as if unplugged).
 struct Rewrite {
     inner: PeerNode,
     rewrite: fn(String) -> Option<String>,
+    hold_dtls_until: Option<Instant>,
+    held: Vec<String>,
+    dark: bool,
 }
 
 impl Node for Rewrite {
     fn handle_datagram(&mut self, now: Instant, s: SocketAddr, d: SocketAddr, p: Bytes) {
-        self.inner.handle_datagram(now, s, d, p);
+        if !self.dark {
+            self.inner.handle_datagram(now, s, d, p);
+        }
     }
     fn handle_timeout(&mut self, now: Instant) {
+        if self.hold_dtls_until.is_some_and(|at| at <= now) {
+            self.hold_dtls_until = None;
+            for line in std::mem::take(&mut self.held) {
+                self.inner.handle_signal(now, line);
+            }
+        }
         self.inner.handle_timeout(now);
     }
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.inner.poll_transmit()
+        loop {
+            let t = self.inner.poll_transmit()?;
+            if !self.dark {
+                return Some(t);
+            }
+        }
     }
     fn poll_timeout(&self) -> Option<Instant> {
-        self.inner.poll_timeout()
+        [self.inner.poll_timeout(), self.hold_dtls_until]
+            .into_iter()
+            .flatten()
+            .min()
     }
     fn handle_signal(&mut self, now: Instant, line: String) {
         if let Some(line) = (self.rewrite)(line) {
-            self.inner.handle_signal(now, line);
+            let is_dtls = matches!(Signal::parse_line(&line), Ok(Some(Signal::Dtls { .. })));
+            if is_dtls && self.hold_dtls_until.is_some() {
+                self.held.push(line);
+            } else {
+                self.inner.handle_signal(now, line);
+            }
         }
     }
     fn poll_signal(&mut self) -> Option<String> {
@@ -132,12 +158,18 @@ impl Run {
         let node = Rewrite {
             inner: PeerNode::from_peer(pa, start),
             rewrite: if both { rewrite_b } else { keep },
+            hold_dtls_until: None,
+            held: Vec::new(),
+            dark: false,
         };
         let a = world.add_host("a", internet, &[addr(A).ip()], Link::default(), node);
         let inner = PeerNode::from_peer(pb, start);
         let node = Rewrite {
             inner,
             rewrite: rewrite_b,
+            hold_dtls_until: None,
+            held: Vec::new(),
+            dark: false,
         };
         let b = world.add_host("b", internet, &[addr(B).ip()], Link::default(), node);
         world.connect_signalling(a, b, Duration::from_millis(50));
@@ -404,4 +436,106 @@ fn no_candidates_fail_ice_with_its_reason() {
             )))
         );
     }
+}
+
+#[test]
+fn a_peer_that_goes_silent_fails_on_consent_expiry() {
+    let mut run = Run::new(offerer(), answerer(), keep);
+    run.settle();
+    assert_eq!(run.node(run.a).peer().state(), &PeerState::Ready);
+    let b = run.b;
+    run.world.with_node::<Rewrite, _>(b, |n, _| n.dark = true);
+    // RFC 7675: consent expires 30 s after the last response.
+    run.world.run_for(Duration::from_secs(29));
+    assert_eq!(run.node(run.a).peer().state(), &PeerState::Ready);
+    run.world.run_for(Duration::from_secs(2));
+    let failure = run.failure(run.a);
+    assert_eq!(failure, Some(PeerError::Ice(FailureReason::ConsentExpired)));
+    let message = failure.unwrap().to_string();
+    assert!(message.contains("consent"), "{message}");
+}
+
+#[test]
+fn datagrams_that_are_not_dtls_are_demultiplexed_away() {
+    let mut run = Run::new(offerer(), answerer(), keep);
+    run.settle();
+    let (a, before) = (run.a, run.node(run.a).peer().dropped());
+    let events = run.node(a).events().len();
+    // RTP (first byte 128..=191, RFC 7983) and a byte no protocol claims, from the peer.
+    for payload in [&[0x80u8, 0x60, 0, 1][..], &[0x05, 1, 2, 3][..]] {
+        run.world.with_node::<Rewrite, _>(a, |n, now| {
+            n.handle_datagram(now, addr(B), addr(A), Bytes::copy_from_slice(payload));
+        });
+    }
+    let node = run.node(a);
+    assert_eq!(node.peer().dropped(), before + 2);
+    assert_eq!(node.peer().state(), &PeerState::Ready);
+    assert!(
+        !node.events()[events..]
+            .iter()
+            .any(|e| matches!(e, Event::Data(_)))
+    );
+}
+
+#[test]
+fn dtls_that_arrives_before_the_fingerprint_is_kept_until_it_does() {
+    let mut run = Run::new(offerer(), answerer(), keep);
+    // A (the DTLS server) learns B's fingerprint only at 0.5 s, after B's ClientHello came.
+    let release = run.world.now() + Duration::from_millis(500);
+    let a = run.a;
+    run.world
+        .with_node::<Rewrite, _>(a, |n, _| n.hold_dtls_until = Some(release));
+    run.settle();
+    assert_eq!(run.node(a).peer().state(), &PeerState::Ready);
+    let started = run
+        .node(a)
+        .events()
+        .iter()
+        .position(|e| matches!(e, Event::DtlsStarted { .. }))
+        .unwrap();
+    let received = run.node(a).events()[..started]
+        .iter()
+        .any(|e| matches!(e, Event::Ice(i) if matches!(**i, ice_proto::Event::ComponentStateChanged { state: ice_proto::ComponentState::Connected, .. })));
+    assert!(received, "A was connected before it could start DTLS");
+    // The kept ClientHello is answered at once, not at B's retransmission (1 s after it).
+    let ready = run.node(a).ready_at().unwrap();
+    assert!(
+        ready - release < Duration::from_millis(300),
+        "{:?}",
+        ready - release
+    );
+    assert_eq!(run.node(a).peer().dropped(), 0);
+}
+
+#[test]
+fn sending_before_ready_is_refused() {
+    let (mut p, _) = peer(A, 1, &offerer());
+    let now = epoch();
+    assert!(matches!(
+        p.handle_send(now, b"early"),
+        Err(harness::peer::PeerSendError::NotReady("initial"))
+    ));
+    p.handle_start(now);
+    assert!(matches!(
+        p.handle_send(now, b"early"),
+        Err(harness::peer::PeerSendError::NotReady("started"))
+    ));
+    // A late or repeated timeout, or a second start, changes nothing.
+    let signals = std::iter::from_fn(|| p.poll_signal()).count();
+    p.handle_timeout(now);
+    p.handle_timeout(now);
+    p.handle_start(now);
+    assert_eq!(std::iter::from_fn(|| p.poll_signal()).count(), 0);
+    assert!(signals >= 3, "credentials, dtls, a host candidate");
+}
+
+#[test]
+fn a_run_replays_bit_for_bit() {
+    let trace = || {
+        let mut run = Run::new(offerer(), answerer(), keep);
+        run.settle();
+        run.world.run_for(Duration::from_secs(3));
+        run.world.trace_hash()
+    };
+    assert_eq!(trace(), trace());
 }
