@@ -2,18 +2,21 @@
 //! run and point a client at (coturn's `turnutils_uclient`, a browser, our own client).
 //!
 //! ```text
-//! turn-server [--listen 0.0.0.0:3478] [--relay-ip IP] [--ports 49152-49251]
+//! turn-server [--listen 0.0.0.0:3478] [--relay-ip IP ...] [--ports 49152-49251]
 //!             [--realm example.org] --user NAME:PASSWORD [--user ...]
 //!             [--allow-loopback-peers] [--allow-private-peers] [--no-tcp]
-//!             [--strict-channel-numbers]
+//!             [--strict-rfc8656]
 //! ```
 //!
-//! Channel numbers up to 0x7FFE (RFC 5766) are accepted unless `--strict-channel-numbers`
-//! limits them to RFC 8656's 0x4000–0x4FFF: coturn's own test client uses the old range.
+//! Two compatibility choices are on unless `--strict-rfc8656` turns them off, because
+//! coturn's own test client needs them: channel numbers up to 0x7FFE (RFC 5766; RFC 8656
+//! allows 0x4000–0x4FFF), and dual allocation asked for with coturn's draft-numbered
+//! ADDITIONAL-ADDRESS-FAMILY (0x8032).
 //!
 //! All protocol logic is in [`stun_proto::turn::server::TurnServer`]; this file only moves
 //! bytes: one UDP socket and one TCP listener on the listening address, and one UDP socket
-//! per relay port, all non-blocking, polled in one loop.
+//! per relay port on each relay IP (repeat `--relay-ip` for IPv4 and IPv6 relaying), all
+//! non-blocking, polled in one loop.
 
 // An example drives the sans-IO machine with real sockets and real time, which the crate's
 // clippy rules forbid inside the machines themselves.
@@ -36,14 +39,14 @@ use stun_proto::turn::{StreamFramer, TransmitRef};
 /// What the command line asked for.
 struct Options {
     listen: SocketAddr,
-    relay_ip: Option<IpAddr>,
+    relay_ips: Vec<IpAddr>,
     ports: (u16, u16),
     realm: String,
     users: Vec<(String, String)>,
     allow_loopback: bool,
     allow_private: bool,
     tcp: bool,
-    strict_channels: bool,
+    strict: bool,
 }
 
 fn main() -> ExitCode {
@@ -54,7 +57,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: turn-server [--listen ADDR:PORT] [--relay-ip IP] [--ports LOW-HIGH] \
                  [--realm REALM] --user NAME:PASSWORD [--user ...] [--allow-loopback-peers] \
-                 [--allow-private-peers] [--no-tcp] [--strict-channel-numbers]"
+                 [--allow-private-peers] [--no-tcp] [--strict-rfc8656]"
             );
             return ExitCode::from(2);
         }
@@ -71,21 +74,23 @@ fn main() -> ExitCode {
 fn parse(args: Vec<String>) -> Result<Options, String> {
     let mut options = Options {
         listen: SocketAddr::from(([0, 0, 0, 0], 3478)),
-        relay_ip: None,
+        relay_ips: Vec::new(),
         ports: (49152, 49251),
         realm: "example.org".into(),
         users: Vec::new(),
         allow_loopback: false,
         allow_private: false,
         tcp: true,
-        strict_channels: false,
+        strict: false,
     };
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--listen" => options.listen = value()?.parse().map_err(|e| format!("{e}"))?,
-            "--relay-ip" => options.relay_ip = Some(value()?.parse().map_err(|e| format!("{e}"))?),
+            "--relay-ip" => options
+                .relay_ips
+                .push(value()?.parse().map_err(|e| format!("{e}"))?),
             "--ports" => {
                 let v = value()?;
                 let (low, high) = v.split_once('-').ok_or("--ports LOW-HIGH")?;
@@ -102,7 +107,7 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
             "--allow-loopback-peers" => options.allow_loopback = true,
             "--allow-private-peers" => options.allow_private = true,
             "--no-tcp" => options.tcp = false,
-            "--strict-channel-numbers" => options.strict_channels = true,
+            "--strict-rfc8656" => options.strict = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -149,7 +154,7 @@ impl Sockets {
     }
 }
 
-fn serve(options: Options) -> std::io::Result<()> {
+fn serve(mut options: Options) -> std::io::Result<()> {
     let udp = UdpSocket::bind(options.listen)?;
     udp.set_nonblocking(true)?;
     let listen = udp.local_addr()?;
@@ -160,14 +165,20 @@ fn serve(options: Options) -> std::io::Result<()> {
     } else {
         None
     };
-    let relay_ip = options.relay_ip.unwrap_or(listen.ip());
+    if options.relay_ips.is_empty() {
+        options.relay_ips.push(listen.ip());
+    }
     let mut relays = HashMap::new();
-    for port in options.ports.0..=options.ports.1 {
-        if let Ok(socket) = UdpSocket::bind((relay_ip, port)) {
-            socket.set_nonblocking(true)?;
-            relays.insert(socket.local_addr()?, socket);
+    for ip in &options.relay_ips {
+        for port in options.ports.0..=options.ports.1 {
+            if let Ok(socket) = UdpSocket::bind((*ip, port)) {
+                socket.set_nonblocking(true)?;
+                relays.insert(socket.local_addr()?, socket);
+            }
         }
     }
+    let relay_ips: Vec<String> = options.relay_ips.iter().map(ToString::to_string).collect();
+    let relay_ips = relay_ips.join(", ");
     let mut config = TurnServerConfig::new(options.realm, relays.keys().copied().collect());
     config.peer_filter = PeerFilter {
         allow_loopback: options.allow_loopback,
@@ -175,8 +186,10 @@ fn serve(options: Options) -> std::io::Result<()> {
         ..PeerFilter::default()
     };
     config.software = Some("stun-proto turn-server example".into());
-    // coturn's test client (and other RFC 5766 clients) bind channels up to 0x7FFE.
-    config.rfc5766_channel_numbers = !options.strict_channels;
+    // coturn's test client binds channels up to 0x7FFE (RFC 5766) and asks for dual
+    // allocations with the draft's attribute number.
+    config.rfc5766_channel_numbers = !options.strict;
+    config.coturn_dual_allocation = !options.strict;
     let rng = ChaCha20Rng::from_entropy();
     let mut server = TurnServer::new(Instant::now(), config, rng);
     for (name, password) in &options.users {
@@ -185,7 +198,7 @@ fn serve(options: Options) -> std::io::Result<()> {
             .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, e))?;
     }
     println!(
-        "turn-server listening on {listen} (udp{}), {} relay addresses on {relay_ip}",
+        "turn-server listening on {listen} (udp{}), {} relay addresses on {relay_ips}",
         if listener.is_some() { ", tcp" } else { "" },
         relays.len()
     );

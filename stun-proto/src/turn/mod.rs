@@ -37,6 +37,14 @@ pub const CHANNEL_COOLDOWN: Duration = Duration::from_secs(300);
 /// An allocation's lifetime when the client does not ask for one (RFC 8656 §7.2: 10 minutes).
 pub const DEFAULT_ALLOCATION_LIFETIME: Duration = Duration::from_secs(600);
 
+/// ADDITIONAL-ADDRESS-FAMILY as the TURN-bis drafts numbered it, and coturn (4.6) still
+/// does: RFC 8656 §18.11 assigned 0x8000. Used only with the `coturn_dual_allocation`
+/// options of the client and the server.
+pub const DRAFT_ADDITIONAL_ADDRESS_FAMILY: crate::AttributeType = crate::AttributeType::new(0x8032);
+
+/// ADDRESS-ERROR-CODE as the drafts and coturn number it (RFC 8656 §18.12: 0x8001).
+pub const DRAFT_ADDRESS_ERROR_CODE: crate::AttributeType = crate::AttributeType::new(0x8033);
+
 /// A datagram to send at once, borrowing its bytes from the input or from a buffer of the
 /// caller's: what the relay hot paths return instead of queueing an owned [`Transmit`](crate::Transmit)
 /// so relaying a packet allocates nothing.

@@ -433,6 +433,12 @@ fn figure(output: &str, name: &str) -> Option<u64> {
 /// Our `turn-server` example on 127.0.0.1, `turnutils_peer` as the peer, and
 /// `turnutils_uclient` with `flags`: every message sent comes back through the relay.
 fn uclient_through_our_server(flags: &[&str]) {
+    uclient_through_our_server_with(flags, &[], "127.0.0.1");
+}
+
+/// [`uclient_through_our_server`] with more arguments for the example, and the peer on
+/// `peer_ip`.
+fn uclient_through_our_server_with(flags: &[&str], server_args: &[&str], peer_ip: &str) {
     let (Some(uclient), Some(peer)) = (require("turnutils_uclient"), require("turnutils_peer"))
     else {
         return;
@@ -442,6 +448,7 @@ fn uclient_through_our_server(flags: &[&str]) {
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--ports", &format!("{}-{}", port + 1, port + 50)])
         .args(["--user", "alice:secret", "--allow-loopback-peers"])
+        .args(server_args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -456,7 +463,7 @@ fn uclient_through_our_server(flags: &[&str]) {
     let peer_port = port + 55;
     let _peer = Running(
         Command::new(peer)
-            .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
+            .args(["-L", peer_ip, "-p", &peer_port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -467,7 +474,7 @@ fn uclient_through_our_server(flags: &[&str]) {
     let mut child = Command::new(uclient)
         .args(flags)
         .args(["-u", "alice", "-w", "secret", "-p", &port.to_string()])
-        .args(["-e", "127.0.0.1", "-r", &peer_port.to_string()])
+        .args(["-e", peer_ip, "-r", &peer_port.to_string()])
         .args([
             "-n",
             &messages.to_string(),
@@ -522,13 +529,34 @@ fn uclient_through_our_server_over_udp_with_send_indications() {
 }
 
 #[test]
+fn uclient_through_our_server_with_ipv6_relayed_addresses() {
+    // An IPv6 peer: the allocations get IPv6 relayed addresses from the ::1 relay sockets.
+    uclient_through_our_server_with(
+        &["-x"],
+        &["--relay-ip", "127.0.0.1", "--relay-ip", "::1"],
+        "::1",
+    );
+}
+
+#[test]
+fn uclient_through_our_server_with_dual_allocations() {
+    // coturn's client asks with ADDITIONAL-ADDRESS-FAMILY numbered 0x8032, which the
+    // example accepts (`coturn_dual_allocation`).
+    uclient_through_our_server_with(
+        &["-Z"],
+        &["--relay-ip", "127.0.0.1", "--relay-ip", "::1"],
+        "127.0.0.1",
+    );
+}
+
+#[test]
 fn uclient_through_our_server_over_tcp() {
     uclient_through_our_server(&["-t"]);
 }
 
 /// EVEN-PORT with a reservation redeemed by a second client, a 438 after coturn's
-/// one-second nonces go stale, an IPv6 allocation relaying to an IPv6 peer, and what
-/// coturn does with ADDITIONAL-ADDRESS-FAMILY.
+/// one-second nonces go stale, an IPv6 allocation and a dual-stack one relaying to an IPv6
+/// peer.
 #[test]
 fn our_client_against_coturn_even_port_stale_nonce_and_dual_stack() {
     let Some(turnserver) = require("turnserver") else {
@@ -612,18 +640,37 @@ fn our_client_against_coturn_even_port_stale_nonce_and_dual_stack() {
         (echo6.address, b"over IPv6".to_vec(), None)
     );
 
-    // ADDITIONAL-ADDRESS-FAMILY: coturn 4.6.1 answers with the IPv4 address only, without
-    // ADDRESS-ERROR-CODE (its own `turnutils_uclient -Z` gets the same); the client takes
-    // the allocation it is given.
+    // ADDITIONAL-ADDRESS-FAMILY: coturn 4.6.1 knows it only under the draft's number
+    // (0x8032); with `coturn_dual_allocation` the client sends both numbers and gets an
+    // IPv4 and an IPv6 relayed address, and data to an IPv6 peer leaves by the IPv6 one.
     let mut dual = Session::configured(TransportProtocol::Udp, server, |c| {
         c.address_family = AllocationFamily::Both;
+        c.coturn_dual_allocation = true;
     });
     let now = dual.now();
     dual.client.handle_allocate(now).expect("allocate");
     dual.run_until("dual-stack allocate", |s| s.client.allocation().is_some());
     let allocation = *dual.client.allocation().expect("allocated");
-    eprintln!("dual stack asked: {allocation:?}");
-    assert!(allocation.relayed.is_ipv4());
+    eprintln!("dual stack: {allocation:?}");
+    let additional = allocation
+        .additional_relayed
+        .expect("an IPv6 relayed address");
+    assert!(allocation.relayed.is_ipv4() && additional.is_ipv6());
+    let now = dual.now();
+    dual.client
+        .handle_create_permission(now, echo6.address.ip())
+        .expect("permission");
+    dual.run_until("IPv6 permission on the dual allocation", |s| {
+        s.has_event(|e| matches!(e, TurnEvent::PermissionCreated { .. }))
+    });
+    let now = dual.now();
+    dual.client
+        .handle_send(now, echo6.address, b"dual, over IPv6")
+        .expect("send");
+    dual.run_until("echo over the IPv6 relayed address", |s| {
+        !s.received.is_empty()
+    });
+    assert_eq!(dual.received.remove(0).1, b"dual, over IPv6".to_vec());
 }
 
 #[test]

@@ -31,6 +31,11 @@ pub struct TurnClientConfig {
     /// §10.1). Cleared by the client when the server answers 420 for it, and the Allocate
     /// is sent again without it (§7.3).
     pub dont_fragment: bool,
+    /// With [`AllocationFamily::Both`](super::AllocationFamily::Both), also send
+    /// ADDITIONAL-ADDRESS-FAMILY under the draft number coturn 4.6 uses (0x8032), and read
+    /// its ADDRESS-ERROR-CODE (0x8033): RFC 8656 servers ignore the extra attribute, coturn
+    /// ignores the RFC's. Default off.
+    pub coturn_dual_allocation: bool,
     /// Ask for an even relayed port, optionally reserving the next (EVEN-PORT, §7.1).
     pub even_port: Option<EvenPort>,
     /// Take the relayed address reserved by an earlier EVEN-PORT allocation
@@ -72,6 +77,7 @@ impl TurnClientConfig {
             lifetime: None,
             address_family: AllocationFamily::Ipv4,
             dont_fragment: false,
+            coturn_dual_allocation: false,
             even_port: None,
             reservation_token: None,
             software: None,

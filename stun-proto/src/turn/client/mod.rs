@@ -24,14 +24,16 @@ use std::time::{Duration, Instant};
 use rand_core::RngCore;
 
 use crate::attribute::{
-    AddressErrorCode, AddressFamily, AlternateServer, AttributeType, ErrorCode, Lifetime,
-    ReservationToken, UnknownAttributes, XorMappedAddress, XorRelayedAddress,
+    AddressErrorCode, AddressFamily, AlternateServer, AttributeType, DecodeAttribute, ErrorCode,
+    Lifetime, ReservationToken, UnknownAttributes, XorMappedAddress, XorRelayedAddress,
 };
 use crate::header::{Class, TransactionId};
 use crate::message::Message;
 use crate::transaction::{ClientTransactions, Request, TransactionEvent, TransportFailure};
 use crate::transmit::Transmit;
-use crate::turn::{CHANNEL_LIFETIME, DEFAULT_ALLOCATION_LIFETIME, PERMISSION_LIFETIME};
+use crate::turn::{
+    CHANNEL_LIFETIME, DEFAULT_ALLOCATION_LIFETIME, DRAFT_ADDRESS_ERROR_CODE, PERMISSION_LIFETIME,
+};
 
 mod config;
 mod data;
@@ -635,10 +637,7 @@ impl<R: RngCore> TurnClient<R> {
                 .map(|a| a.0),
             lifetime,
             reservation_token: message.get::<ReservationToken>().and_then(Result::ok),
-            additional_family_error: message
-                .get::<AddressErrorCode<'_>>()
-                .and_then(Result::ok)
-                .map(|e| e.error().code()),
+            additional_family_error: address_error(message),
         };
         let lease = Lease::installed(now, lifetime, self.margin(lifetime));
         self.state = State::Allocated { allocation, lease };
@@ -717,6 +716,20 @@ impl<R: RngCore> TurnClient<R> {
         self.pending.clear();
         self.events.push_back(event);
     }
+}
+
+/// ADDRESS-ERROR-CODE's code, under RFC 8656's number or the draft's (coturn).
+fn address_error(message: &Message<'_>) -> Option<u16> {
+    let tid = message.transaction_id();
+    let draft = || {
+        let raw = message.raw(DRAFT_ADDRESS_ERROR_CODE)?;
+        <AddressErrorCode<'_> as DecodeAttribute<'_>>::decode(raw.value, &tid).ok()
+    };
+    message
+        .get::<AddressErrorCode<'_>>()
+        .and_then(Result::ok)
+        .or_else(draft)
+        .map(|e| e.error().code())
 }
 
 /// Whether a 420 lists DONT-FRAGMENT among the attributes the server does not understand.

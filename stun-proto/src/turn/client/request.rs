@@ -12,6 +12,7 @@ use rand_core::RngCore;
 use thiserror::Error;
 
 use super::TurnClientConfig;
+use crate::RawAttribute;
 use crate::attribute::{
     AdditionalAddressFamily, AddressFamily, AttributeError, ChannelNumber, DontFragment, Lifetime,
     Nonce, PasswordAlgorithm, PasswordAlgorithms, Realm, RequestedAddressFamily,
@@ -21,6 +22,7 @@ use crate::builder::{BuildError, MessageBuilder};
 use crate::credentials::{CredentialError, IntegrityKey};
 use crate::header::{Class, MessageType, Method, TransactionId};
 use crate::message::Message;
+use crate::turn::DRAFT_ADDITIONAL_ADDRESS_FAMILY;
 
 /// Which address families the client asks the server to relay from (RFC 8656 §7.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -178,6 +180,12 @@ pub(super) fn encode_request<R: RngCore>(
                 }
                 AllocationFamily::Both => {
                     b.add(&AdditionalAddressFamily(AddressFamily::Ipv6))?;
+                    if config.coturn_dual_allocation {
+                        b.add(&RawAttribute {
+                            attribute_type: DRAFT_ADDITIONAL_ADDRESS_FAMILY,
+                            value: &[AddressFamily::Ipv6.to_byte(), 0, 0, 0],
+                        })?;
+                    }
                 }
             }
             if config.dont_fragment {

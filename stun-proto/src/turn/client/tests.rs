@@ -408,6 +408,42 @@ fn a_420_for_dont_fragment_retries_without_it() {
 }
 
 #[test]
+fn coturn_dual_allocation_sends_and_reads_the_draft_numbers() {
+    let now = t0();
+    let mut config = config();
+    config.address_family = AllocationFamily::Both;
+    config.coturn_dual_allocation = true;
+    let mut c = TurnClient::new(config, TestRng::new(1));
+    c.handle_allocate(now).unwrap();
+    let request = next_request(&mut c);
+    let m = Message::parse(&request).unwrap();
+    assert!(m.has(AdditionalAddressFamily::TYPE));
+    assert_eq!(
+        m.raw(crate::turn::DRAFT_ADDITIONAL_ADDRESS_FAMILY)
+            .unwrap()
+            .value,
+        [2, 0, 0, 0]
+    );
+    deliver(
+        &mut c,
+        now,
+        &answer(&request, Class::Error, None, challenge("n1")),
+    );
+    let signed = next_request(&mut c);
+    let ok = answer(&signed, Class::Success, Some(&key()), |b| {
+        b.add(&XorRelayedAddress(addr(RELAYED))).unwrap();
+        // ADDRESS-ERROR-CODE 508 for IPv6, as coturn numbers it.
+        b.add(&crate::attribute::RawAttribute {
+            attribute_type: crate::turn::DRAFT_ADDRESS_ERROR_CODE,
+            value: &[2, 0, 5, 8],
+        })
+        .unwrap();
+    });
+    deliver(&mut c, now, &ok);
+    assert_eq!(c.allocation().unwrap().additional_family_error, Some(508));
+}
+
+#[test]
 fn reservation_token_replaces_even_port() {
     let now = t0();
     let mut config = config();

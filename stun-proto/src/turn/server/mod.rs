@@ -119,6 +119,10 @@ pub struct TurnServerConfig {
     /// 0x4000–0x4FFF (§12). Default off; coturn's `turnutils_uclient` picks numbers up to
     /// 0x7FFE, so a server for such clients turns it on.
     pub rfc5766_channel_numbers: bool,
+    /// Also accept ADDITIONAL-ADDRESS-FAMILY under the draft number coturn 4.6 and its
+    /// `turnutils_uclient -Z` use (0x8032), answering with ADDRESS-ERROR-CODE under theirs
+    /// (0x8033). Default off.
+    pub coturn_dual_allocation: bool,
     /// Answer Binding requests with XOR-MAPPED-ADDRESS, without credentials, as a STUN
     /// server (RFC 8656 §4). Default on.
     pub answer_binding: bool,
@@ -143,6 +147,7 @@ impl TurnServerConfig {
             dont_fragment: false,
             rfc5766_channel_numbers: false,
             answer_binding: true,
+            coturn_dual_allocation: false,
         }
     }
 }

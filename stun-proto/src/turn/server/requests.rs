@@ -5,6 +5,7 @@
 //!
 //! | fault | code |
 //! | --- | --- |
+//! | EVEN-PORT with R and ADDITIONAL-ADDRESS-FAMILY (a reserved pair cannot be dual) | 400 |
 //! | missing or malformed attribute, channel number outside 0x4000–0x4FFF (0x7FFE with `rfc5766_channel_numbers`), channel conflict, conflicting family or token attributes | 400 |
 //! | unknown comprehension-required attribute, DONT-FRAGMENT unsupported | 420 |
 //! | 5-tuple already allocated (not a retransmission), or no allocation | 437 |
@@ -27,9 +28,9 @@ use super::relay_pool::PoolError;
 use super::{FiveTuple, Response, ServerEvent, TurnServer};
 use crate::attribute::{
     AdditionalAddressFamily, AddressErrorCode, AddressFamily, AttributeType, ChannelNumber,
-    DecodeAttribute, DontFragment, ErrorCode, EvenPort, Lifetime, RequestedAddressFamily,
-    RequestedTransport, ReservationToken, Software, UnknownAttributes, XorMappedAddress,
-    XorPeerAddress, XorRelayedAddress,
+    DecodeAttribute, DontFragment, EncodeAttribute, ErrorCode, EvenPort, Lifetime, RawAttribute,
+    RequestedAddressFamily, RequestedTransport, ReservationToken, Software, UnknownAttributes,
+    XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
 use crate::builder::{BuildError, MessageBuilder};
 use crate::credentials::IntegrityKey;
@@ -37,6 +38,7 @@ use crate::header::{Class, Method};
 use crate::message::{IntegrityAlgorithm, Message};
 use crate::transmit::Transmit;
 use crate::turn::channel_data::{CHANNEL_NUMBERS, RFC5766_CHANNEL_NUMBERS};
+use crate::turn::{DRAFT_ADDITIONAL_ADDRESS_FAMILY, DRAFT_ADDRESS_ERROR_CODE};
 
 /// The most unknown attributes listed in a 420.
 const MAX_UNKNOWN: usize = 8;
@@ -177,9 +179,26 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             Some(Ok(f)) => Some(f.0),
             Some(Err(_)) => return Err(Refusal::Code(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED)),
         };
-        let additional = optional::<AdditionalAddressFamily>(message)?;
+        let mut draft_codepoints = false;
+        let additional = match optional::<AdditionalAddressFamily>(message)? {
+            Some(a) => Some(a),
+            None if self.config.coturn_dual_allocation => {
+                match message.raw(DRAFT_ADDITIONAL_ADDRESS_FAMILY) {
+                    Some(raw) => {
+                        draft_codepoints = true;
+                        let tid = message.transaction_id();
+                        Some(
+                            AdditionalAddressFamily::decode(raw.value, &tid)
+                                .map_err(|_| BAD_REQUEST)?,
+                        )
+                    }
+                    None => None,
+                }
+            }
+            None => None,
+        };
         let conflicting = (token.is_some() && (even_port.is_some() || family.is_some()))
-            || (additional.is_some() && (even_port.is_some() || family.is_some()))
+            || (additional.is_some() && (even_port.is_some_and(|e| e.reserve) || family.is_some()))
             || additional.is_some_and(|a| a.0 != AddressFamily::Ipv6);
         if conflicting {
             return Err(BAD_REQUEST);
@@ -231,7 +250,18 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
                 b.add(&XorRelayedAddress(a))?;
             }
             if let Some(code) = additional_error.and_then(|c| ErrorCode::new(c).ok()) {
-                b.add(&AddressErrorCode::new(AddressFamily::Ipv6, code))?;
+                let error = AddressErrorCode::new(AddressFamily::Ipv6, code);
+                if draft_codepoints {
+                    let mut value = [0u8; 64];
+                    let len = error.value_len().min(value.len());
+                    error.encode_value(&mut value[..len], &message.transaction_id());
+                    b.add(&RawAttribute {
+                        attribute_type: DRAFT_ADDRESS_ERROR_CODE,
+                        value: &value[..len],
+                    })?;
+                } else {
+                    b.add(&error)?;
+                }
             }
             b.add(&Lifetime(seconds(lifetime)))?;
             if let Some(token) = reserve {

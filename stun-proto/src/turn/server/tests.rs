@@ -366,6 +366,16 @@ fn allocate_error_paths() {
     assert_eq!(
         ask(&mut s, &|b| {
             udp(b);
+            b.add(&EvenPort { reserve: true }).unwrap();
+            b.add(&AdditionalAddressFamily(AddressFamily::Ipv6))
+                .unwrap();
+        }),
+        400,
+        "a reserved port pair cannot be dual"
+    );
+    assert_eq!(
+        ask(&mut s, &|b| {
+            udp(b);
             b.add(&ReservationToken([1; 8])).unwrap();
         }),
         508,
@@ -469,7 +479,7 @@ fn address_families_ipv6_and_dual_stack() {
         relayed,
         vec![addr("192.0.2.1:49152"), addr("[2001:db8::1]:49152")]
     );
-    // A second dual-stack allocation finds no IPv6 address left: IPv4 only, with
+    // Another dual-stack allocation finds no IPv6 address left: IPv4 only, with
     // ADDRESS-ERROR-CODE 508 for IPv6.
     let other = tuple_from("198.51.100.8:50000");
     let mut req = Req::new(Method::ALLOCATE, "");
@@ -513,6 +523,66 @@ fn address_families_ipv6_and_dual_stack() {
         }),
     );
     assert_eq!(code(&response), 440);
+}
+
+#[test]
+fn coturn_numbered_dual_allocation_is_understood_when_enabled() {
+    let now = t0();
+    let draft = |b: &mut MessageBuilder<BytesMut>| {
+        udp(b);
+        b.add(&RawAttribute {
+            attribute_type: crate::turn::DRAFT_ADDITIONAL_ADDRESS_FAMILY,
+            value: &[2, 0, 0, 0],
+        })
+        .unwrap();
+    };
+    let relayed_count = |response: &[u8]| {
+        let m = Message::parse(response).unwrap();
+        m.attributes()
+            .filter(|a| a.attribute_type == AttributeType::XOR_RELAYED_ADDRESS)
+            .count()
+    };
+    // Off: 0x8032 is an unknown optional attribute, IPv4 only.
+    let mut s = server(now);
+    let nonce = nonce(&mut s, now);
+    let response = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(draft),
+    );
+    assert_eq!((code(&response), relayed_count(&response)), (0, 1));
+    // On: IPv4 and IPv6.
+    let mut s = server_with(now, |c| c.coturn_dual_allocation = true);
+    let nonce = self::nonce(&mut s, now);
+    let response = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(draft),
+    );
+    assert_eq!((code(&response), relayed_count(&response)), (0, 2));
+    // Without IPv6 in the pool, the error comes back under coturn's number too.
+    let mut s = server_with(now, |c| {
+        c.coturn_dual_allocation = true;
+        c.relay_addresses = vec![addr("192.0.2.1:49152")];
+    });
+    let nonce = self::nonce(&mut s, now);
+    let response = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(draft),
+    );
+    let m = Message::parse(&response).unwrap();
+    assert_eq!(relayed_count(&response), 1);
+    assert!(!m.has(AttributeType::ADDRESS_ERROR_CODE));
+    let raw = m.raw(crate::turn::DRAFT_ADDRESS_ERROR_CODE).unwrap();
+    let error = AddressErrorCode::decode(raw.value, &m.transaction_id()).unwrap();
+    assert_eq!(
+        (error.family, error.error().code()),
+        (AddressFamily::Ipv6, 440)
+    );
 }
 
 #[test]
