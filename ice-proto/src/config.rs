@@ -20,6 +20,10 @@ pub struct AgentConfig {
     /// check arrives on it and is selected when the peer nominates it. Liveness: the
     /// selected pair fails when no check arrives for `consent_lifetime`. Signal `a=ice-lite`.
     pub lite: bool,
+    /// Relay only (W3C `iceTransportPolicy: "relay"`): only relayed candidates are signalled,
+    /// paired and answered on, so the peer never learns a host or reflexive address. Needs a
+    /// TURN server.
+    pub relay_only: bool,
     /// Ta, the pacing of new checks and gathering transactions (§14.2). Default 50 ms.
     pub ta: Duration,
     /// The most pairs in one check list (§6.1.2.5). Default 100.
@@ -76,6 +80,7 @@ impl Default for AgentConfig {
         Self {
             controlling: false,
             lite: false,
+            relay_only: false,
             ta: Duration::from_millis(50),
             max_pairs: 100,
             max_candidates: 100,

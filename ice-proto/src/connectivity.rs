@@ -230,13 +230,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return Received::Dropped(DropReason::BadIntegrity);
         }
         let key = self.streams[s].local_key.clone();
-        let Some(local) = self.streams[s].local.iter().position(|l| {
-            l.base == destination
-                && matches!(
-                    l.candidate.kind,
-                    CandidateType::Host | CandidateType::Relayed
-                )
-        }) else {
+        let Some(local) = self.streams[s]
+            .local
+            .iter()
+            .position(|l| l.base == destination && self.is_paired(l.candidate.kind))
+        else {
             return Received::NotIce(crate::received::NotIceReason::UnknownDestination);
         };
         let Some(priority) = check.priority else {

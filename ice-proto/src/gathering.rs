@@ -199,6 +199,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 // §2.5: a lite agent has host candidates only.
                 continue;
             }
+            if self.config.relay_only {
+                // Reflexive candidates would not be signalled: no STUN queries.
+                self.start_or_reuse_relays(now, s, component, base);
+                continue;
+            }
             for i in 0..self.config.stun_servers.len() {
                 let server = self.config.stun_servers[i];
                 if server.is_ipv4() != base.is_ipv4() {
@@ -216,19 +221,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     }));
                 }
             }
-            let existing: Vec<usize> = (0..self.relays.len())
-                .filter(|&i| {
-                    let r = &self.relays[i];
-                    r.stream == s && r.component == component && r.base == base
-                })
-                .collect();
-            if existing.is_empty() {
-                self.start_relays(now, s, component, base);
-            }
-            for i in existing {
-                // An ICE restart keeps the allocations: their candidates again.
-                self.relay_candidates(i);
-            }
+            self.start_or_reuse_relays(now, s, component, base);
         }
     }
 
@@ -297,6 +290,41 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
     }
 
+    /// Starts the TURN allocations of `base`, or, after a restart, gives the candidates of
+    /// those it already has.
+    fn start_or_reuse_relays(&mut self, now: Instant, s: usize, component: u16, base: SocketAddr) {
+        let existing: Vec<usize> = (0..self.relays.len())
+            .filter(|&i| {
+                let r = &self.relays[i];
+                r.stream == s && r.component == component && r.base == base
+            })
+            .collect();
+        if existing.is_empty() {
+            self.start_relays(now, s, component, base);
+        }
+        for i in existing {
+            // An ICE restart keeps the allocations: their candidates again.
+            self.relay_candidates(i);
+        }
+    }
+
+    /// Whether local candidates of this type are signalled (peer-reflexive ones never are;
+    /// with `relay_only`, only relayed ones).
+    pub(crate) fn is_signalled(&self, kind: CandidateType) -> bool {
+        if self.config.relay_only {
+            kind == CandidateType::Relayed
+        } else {
+            kind != CandidateType::PeerReflexive
+        }
+    }
+
+    /// Whether local candidates of this type are paired and answer checks: host and relayed
+    /// ones (§6.1.2.2: reflexive ones are replaced by their base); with `relay_only`, relayed
+    /// ones only.
+    pub(crate) fn is_paired(&self, kind: CandidateType) -> bool {
+        kind == CandidateType::Relayed || (kind == CandidateType::Host && !self.config.relay_only)
+    }
+
     /// Adds a local candidate unless redundant (§5.1.3: same address and same base as one
     /// already there); signals it and pairs it. Returns its index.
     pub(crate) fn add_local(
@@ -328,7 +356,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             base,
         });
         let index = st.local.len() - 1;
-        if kind != CandidateType::PeerReflexive {
+        if self.is_signalled(kind) {
             self.push_event(Event::NewLocalCandidate {
                 stream: StreamId(s),
                 candidate,
@@ -336,7 +364,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
         // §6.1.2.2/§6.1.2.4: a server-reflexive candidate is replaced by its base, which
         // is the host candidate already paired; peer-reflexive ones are never paired.
-        if kind == CandidateType::Host || kind == CandidateType::Relayed {
+        if self.is_paired(kind) {
             let remotes = self.streams[s].remote_candidates.len();
             for r in 0..remotes {
                 self.make_pair(s, index, r);

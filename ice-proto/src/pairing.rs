@@ -8,7 +8,6 @@ use std::time::Instant;
 use rand_core::{CryptoRng, RngCore};
 
 use crate::agent::Agent;
-use crate::candidate::CandidateType;
 use crate::checklist::Added;
 use crate::event::{Event, Problem};
 use crate::pair::{Pair, PairId, PairState};
@@ -21,7 +20,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let locals = self.streams[s].local.len();
         for l in 0..locals {
             let kind = self.streams[s].local[l].candidate.kind;
-            if kind == CandidateType::Host || kind == CandidateType::Relayed {
+            if self.is_paired(kind) {
                 self.make_pair(s, l, remote);
             }
         }

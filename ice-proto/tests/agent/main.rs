@@ -1246,3 +1246,49 @@ fn a_network_change_moves_to_a_new_interface_by_restart() {
     let view = sim.peers[0].agent.stream(s).unwrap();
     assert!(view.local_candidates().all(|c| c.addr() != Some(old)));
 }
+
+#[test]
+fn relay_only_never_reveals_the_host_address() {
+    // W3C iceTransportPolicy "relay": the direct path works, yet A signals and uses only its
+    // relayed candidate, and sends nothing but to the TURN server.
+    let turn = addr("203.0.113.50:3478");
+    let mut a_config = config(true);
+    a_config.relay_only = true;
+    a_config.stun_servers = vec![addr("203.0.113.60:3478")];
+    a_config.turn_servers = vec![ice_proto::TurnServer {
+        server: turn,
+        username: "user".into(),
+        password: "pass".into(),
+    }];
+    let a = Peer::new(a_config, 181, &["192.0.2.1:5000"]);
+    let b = Peer::new(config(false), 182, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 181);
+    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(10), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    let kinds: Vec<_> = candidate_events(&sim.peers[0])
+        .into_iter()
+        .map(|(_, c)| c.kind)
+        .collect();
+    assert_eq!(kinds, [ice_proto::CandidateType::Relayed]);
+    assert!(
+        sim.log
+            .iter()
+            .all(|(_, from, t)| *from != 0 || t.destination == turn),
+        "A sent only to the TURN server"
+    );
+    let b_view = sim.peers[1].agent.stream(sim.peers[1].stream).unwrap();
+    assert!(
+        b_view
+            .remote_candidates()
+            .all(|c| c.address.ip() != Some("192.0.2.1".parse().unwrap())),
+        "B never learnt A's host address, not even as peer-reflexive"
+    );
+    assert_eq!(sim.selected(0).unwrap().0, addr("203.0.113.50:49152"));
+    sim.send_data(0, b"private").unwrap();
+    let t = sim.elapsed() + Duration::from_millis(50);
+    sim.run_until(t, |_| false);
+    assert_eq!(sim.peers[1].data.last().unwrap().1, b"private");
+}
