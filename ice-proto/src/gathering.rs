@@ -296,7 +296,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let existing: Vec<usize> = (0..self.relays.len())
             .filter(|&i| {
                 let r = &self.relays[i];
-                r.stream == s && r.component == component && r.base == base
+                r.stream == s && r.component == component && r.base == base && !r.retired
             })
             .collect();
         if existing.is_empty() {

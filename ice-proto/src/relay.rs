@@ -45,6 +45,8 @@ pub(crate) struct Relay {
     pub relayed: Option<SocketAddr>,
     /// Still allocating (gathering waits for it).
     pub pending: bool,
+    /// Its base was removed: deallocated at the restart that followed, no longer used.
+    pub retired: bool,
 }
 
 /// What a datagram from a TURN server turned out to be.
@@ -107,6 +109,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 server,
                 relayed: None,
                 pending: true,
+                retired: false,
             });
         }
     }
@@ -190,7 +193,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// The relay whose relayed address is `addr`.
     pub(crate) fn relay_of(&self, addr: SocketAddr) -> Option<usize> {
-        self.relays.iter().position(|r| r.relayed == Some(addr))
+        self.relays
+            .iter()
+            .position(|r| r.relayed == Some(addr) && !r.retired)
     }
 
     /// Sends `payload` from relayed address `relayed` to `peer` through its allocation.

@@ -81,6 +81,18 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 reason: None,
             });
         }
+        // Allocations of bases that were removed (an interface gone) are released.
+        for r in &mut self.relays {
+            let kept = r.stream == s
+                && self.streams[s]
+                    .component(r.component)
+                    .is_some_and(|c| c.bases.contains(&r.base));
+            if r.stream == s && !kept && !r.retired {
+                r.retired = true;
+                r.pending = false;
+                r.client.handle_close(now);
+            }
+        }
         self.gather(now, s);
         self.drive(now);
         Ok(())

@@ -1292,3 +1292,58 @@ fn relay_only_never_reveals_the_host_address() {
     sim.run_until(t, |_| false);
     assert_eq!(sim.peers[1].data.last().unwrap().1, b"private");
 }
+
+#[test]
+fn a_removed_interface_releases_its_turn_allocation_at_the_restart() {
+    let turn = addr("203.0.113.50:3478");
+    let mut a_config = config(true);
+    a_config.turn_servers = vec![ice_proto::TurnServer {
+        server: turn,
+        username: "user".into(),
+        password: "pass".into(),
+    }];
+    let a = Peer::new(a_config, 191, &["192.0.2.1:5000"]);
+    let b = Peer::new(config(false), 192, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 191);
+    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(10), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    let (old, new) = (addr("192.0.2.1:5000"), addr("192.0.2.9:5000"));
+    sim.peers[0].addrs.push(new);
+    let s = sim.peers[0].stream;
+    let mut view = sim.peers[0].agent.stream_mut(s).unwrap();
+    view.add_base(1, new).unwrap();
+    view.remove_base(1, old);
+    let before = sim.log.len();
+    sim.restart();
+    let t = sim.elapsed() + Duration::from_secs(5);
+    assert!(sim.run_until(t, |s| s.both(ConnectionState::Completed)
+        && s.selections(0) == 2));
+    let refresh_zero = sim.log[before..].iter().any(|(_, from, t)| {
+        *from == 0
+            && t.source == old
+            && t.destination == turn
+            && stun_proto::Message::parse(&t.payload).is_ok_and(|m| {
+                m.method() == stun_proto::Method::REFRESH
+                    && m.get::<stun_proto::attribute::Lifetime>()
+                        .and_then(Result::ok)
+                        .is_some_and(|l| l.0 == 0)
+            })
+    });
+    assert!(
+        refresh_zero,
+        "the old allocation is released (Refresh, LIFETIME 0)"
+    );
+    // The new base has its own allocation and relayed candidate.
+    let relayed: Vec<_> = sim.peers[0]
+        .agent
+        .stream(s)
+        .unwrap()
+        .local_candidates()
+        .filter(|c| c.kind == ice_proto::CandidateType::Relayed)
+        .map(|c| c.related_addr())
+        .collect();
+    assert_eq!(relayed, [Some(new)]);
+}
