@@ -336,3 +336,57 @@ fn a_thousand_allocations_expire_on_time_and_the_server_forgets_them() {
     assert_eq!(w.server.allocation_count(), 0);
     assert_eq!(w.server.poll_timeout(), None);
 }
+
+proptest::proptest! {
+    /// Any sequence of STUN and ChannelData messages, cut anywhere, comes out of the TCP
+    /// framer as the same messages (ChannelData without its padding, RFC 8656 §12.5).
+    #[test]
+    fn the_stream_framer_recovers_any_message_sequence_cut_anywhere(
+        messages in proptest::collection::vec(
+            (proptest::bool::ANY, 0x4000u16..=0x7FFF, proptest::collection::vec(proptest::num::u8::ANY, 0..300)),
+            0..20,
+        ),
+        cuts in proptest::collection::vec(1usize..64, 1..50),
+    ) {
+        use stun_proto::turn::{Frame, StreamFramer, encode_channel_data};
+        let mut stream = Vec::new();
+        let mut expected = Vec::new();
+        for (i, (stun, channel, data)) in messages.iter().enumerate() {
+            if *stun {
+                let mut b = stun_proto::MessageBuilder::new_bytes(
+                    stun_proto::MessageType::BINDING_INDICATION,
+                    [i as u8; 12].into(),
+                );
+                b.add(&stun_proto::attribute::Data(data)).unwrap();
+                let bytes = b.into_bytes();
+                stream.extend_from_slice(&bytes);
+                expected.push((true, bytes.to_vec()));
+            } else {
+                let mut buf = vec![0u8; data.len() + 8];
+                let n = encode_channel_data(*channel, data, true, &mut buf).unwrap();
+                stream.extend_from_slice(&buf[..n]);
+                let mut unpadded = buf[..4].to_vec();
+                unpadded.extend_from_slice(data);
+                expected.push((false, unpadded));
+            }
+        }
+        let mut framer = StreamFramer::default();
+        let mut got = Vec::new();
+        let mut rest = &stream[..];
+        let mut cut = cuts.iter().cycle();
+        while !rest.is_empty() {
+            let n = (*cut.next().unwrap()).min(rest.len());
+            framer.push(&rest[..n]).unwrap();
+            rest = &rest[n..];
+            while let Some(frame) = framer.next_frame().unwrap() {
+                got.push(match frame {
+                    Frame::Stun(b) => (true, b.to_vec()),
+                    Frame::ChannelData(b) => (false, b.to_vec()),
+                    _ => unreachable!("only two kinds of frame"),
+                });
+            }
+        }
+        proptest::prop_assert_eq!(got, expected);
+        proptest::prop_assert_eq!(framer.buffered(), 0);
+    }
+}

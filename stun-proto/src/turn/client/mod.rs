@@ -268,11 +268,22 @@ impl<R: RngCore> TurnClient<R> {
     }
 
     /// The transport to the server failed (ICMP unreachable, TCP connection lost): the
-    /// requests in flight fail as if they had timed out.
+    /// requests in flight fail with [`RequestFailure::Transport`]. Over TCP a lost
+    /// connection also ends the allocation, which lives as long as its connection (servers,
+    /// ours and coturn, delete it): [`TurnEvent::Expired`] if there was one.
     pub fn handle_transport_error(&mut self, now: Instant, failure: TransportFailure) {
         self.transactions
             .handle_transport_error(now, self.server, failure);
         self.pump(now);
+        let connection_gone = self.config.transport.is_reliable()
+            && failure == TransportFailure::ConnectionLost
+            && matches!(self.state, State::Allocated { .. });
+        if connection_gone {
+            for p in std::mem::take(&mut self.pending) {
+                self.transactions.handle_cancel(now, p.id);
+            }
+            self.close(TurnEvent::Expired);
+        }
     }
 
     /// Releases the allocation (a Refresh with LIFETIME 0, RFC 8656 §8); a

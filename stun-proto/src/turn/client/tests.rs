@@ -725,6 +725,34 @@ fn over_tcp_channel_data_is_padded() {
 }
 
 #[test]
+fn a_lost_tcp_connection_ends_the_allocation() {
+    let now = t0();
+    let mut config = config();
+    config.transport = TransportProtocol::Tcp;
+    let mut c = allocated(config, now);
+    events(&mut c);
+    c.handle_create_permission(now, addr(PEER).ip()).unwrap();
+    c.handle_transport_error(now, TransportFailure::ConnectionLost);
+    let events = events(&mut c);
+    assert_eq!(events.last(), Some(&TurnEvent::Expired), "{events:?}");
+    assert!(c.is_closed());
+    assert_eq!(c.poll_timeout(), None);
+    // Over UDP an ICMP error fails the requests in flight, not the allocation.
+    let mut c = allocated(self::config(), now);
+    let _ = c.poll_event();
+    c.handle_create_permission(now, addr(PEER).ip()).unwrap();
+    c.handle_transport_error(now, TransportFailure::Unreachable);
+    assert!(matches!(
+        c.poll_event(),
+        Some(TurnEvent::PermissionFailed {
+            failure: RequestFailure::Transport(TransportFailure::Unreachable),
+            ..
+        })
+    ));
+    assert!(c.allocation().is_some());
+}
+
+#[test]
 fn incoming_data_indications_and_channel_data_are_handed_back_borrowed() {
     let now = t0();
     let mut c = allocated(config(), now);
