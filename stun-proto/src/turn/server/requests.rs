@@ -318,10 +318,11 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         signer: &Signer,
     ) -> Result<(), Refusal> {
         let id = self.owned_allocation(tuple, signer)?;
-        if let Some(family) = optional::<RequestedAddressFamily>(message)? {
+        let family = optional::<RequestedAddressFamily>(message)?.map(|f| f.0);
+        if let Some(family) = family {
             let matches = self.allocations[&id]
                 .relayed_addresses()
-                .any(|r| AddressFamily::of(&r.ip()) == family.0);
+                .any(|r| AddressFamily::of(&r.ip()) == family);
             if !matches {
                 return Err(Refusal::Code(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH));
             }
@@ -336,16 +337,37 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         b.add(&Lifetime(seconds(lifetime)))
             .map_err(|_| Refusal::Code(ErrorCode::SERVER_ERROR))?;
         self.finish(tuple, b, Some(signer));
-        if lifetime.is_zero() {
-            self.delete(id, super::DeleteReason::Deallocated);
-        } else {
-            if let Some(a) = self.allocations.get_mut(&id) {
-                a.expires_at = now + lifetime;
+        let dual = self.allocations[&id].additional_relayed.is_some();
+        match (lifetime.is_zero(), family) {
+            // §8.2: LIFETIME 0 for one family of a dual allocation releases that address only.
+            (true, Some(family)) if dual => self.release_family(id, family),
+            (true, _) => self.delete(id, super::DeleteReason::Deallocated),
+            (false, _) => {
+                if let Some(a) = self.allocations.get_mut(&id) {
+                    a.expires_at = now + lifetime;
+                }
+                self.reschedule(now, id);
+                self.push_event(ServerEvent::AllocationRefreshed { id, lifetime });
             }
-            self.reschedule(now, id);
-            self.push_event(ServerEvent::AllocationRefreshed { id, lifetime });
         }
         Ok(())
+    }
+
+    /// Gives back the relayed address of `family` of a dual allocation, keeping the other.
+    fn release_family(&mut self, id: AllocationId, family: AddressFamily) {
+        let Some(a) = self.allocations.get_mut(&id) else {
+            return;
+        };
+        let Some(additional) = a.additional_relayed.take() else {
+            return;
+        };
+        let released = if AddressFamily::of(&a.relayed.ip()) == family {
+            std::mem::replace(&mut a.relayed, additional)
+        } else {
+            additional
+        };
+        self.by_relay.remove(&released);
+        self.pool.release(released);
     }
 
     /// CreatePermission (RFC 8656 §9.2): all peers are checked before any is installed.

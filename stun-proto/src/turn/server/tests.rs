@@ -586,6 +586,54 @@ fn coturn_numbered_dual_allocation_is_understood_when_enabled() {
 }
 
 #[test]
+fn lifetime_zero_for_one_family_releases_only_that_address() {
+    let now = t0();
+    let mut s = server(now);
+    let nonce = nonce(&mut s, now);
+    let response = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(|b| {
+            udp(b);
+            b.add(&AdditionalAddressFamily(AddressFamily::Ipv6))
+                .unwrap();
+        }),
+    );
+    assert_eq!(code(&response), 0);
+    assert_eq!(s.free_relay_addresses(), 2);
+    let mut req = Req::new(Method::REFRESH, &nonce);
+    req.id = [4; 12];
+    let request = req.build(|b| {
+        b.add(&Lifetime(0)).unwrap();
+        b.add(&RequestedAddressFamily(AddressFamily::Ipv4)).unwrap();
+    });
+    assert_eq!(code(&exchange(&mut s, now, tuple(), &request)), 0);
+    // The IPv6 half lives on; the IPv4 address is back in the pool.
+    assert_eq!((s.allocation_count(), s.free_relay_addresses()), (1, 3));
+    let mut out = [0u8; 64];
+    assert_eq!(
+        s.handle_peer_datagram_into(now, addr("192.0.2.1:49152"), addr(PEER), b"x", &mut out),
+        PeerHandled::Dropped(DropReason::NoAllocation)
+    );
+    assert_eq!(
+        permit(&mut s, now, &nonce, addr(PEER)),
+        443,
+        "no IPv4 relay any more"
+    );
+    assert_eq!(permit(&mut s, now, &nonce, addr("[2001:db8::9]:1")), 0);
+    // LIFETIME 0 for the family that is left ends the allocation.
+    let mut req = Req::new(Method::REFRESH, &nonce);
+    req.id = [5; 12];
+    let request = req.build(|b| {
+        b.add(&Lifetime(0)).unwrap();
+        b.add(&RequestedAddressFamily(AddressFamily::Ipv6)).unwrap();
+    });
+    assert_eq!(code(&exchange(&mut s, now, tuple(), &request)), 0);
+    assert_eq!((s.allocation_count(), s.free_relay_addresses()), (0, 4));
+}
+
+#[test]
 fn even_port_reserves_the_next_port_for_a_token() {
     let now = t0();
     let mut s = server_with(now, |c| {
