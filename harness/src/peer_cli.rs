@@ -176,6 +176,11 @@ impl DataCheck {
             return;
         }
         self.last_sent = Some(now);
+        if self.pings.is_empty() && self.done_at.is_none() {
+            // --count 0: nothing to check, only the other side's pings to answer.
+            self.done_at = Some(now);
+            emit(&Signal::DataDone.to_json());
+        }
         for (suffix, _) in self.pings.iter().filter(|p| !p.1) {
             let mut datagram = b"ping ".to_vec();
             datagram.extend_from_slice(suffix);
@@ -204,6 +209,49 @@ impl DataCheck {
             }
         } else {
             eprintln!("peer: {} bytes of data that is no ping or pong", data.len());
+        }
+    }
+}
+
+/// Which of the other side's signals arrived, to say what is missing at a timeout.
+#[derive(Default)]
+struct Heard {
+    credentials: bool,
+    candidates: usize,
+    end_of_candidates: bool,
+    dtls: bool,
+}
+
+impl Heard {
+    fn note(&mut self, signal: &Signal) {
+        match signal {
+            Signal::Credentials(_) => self.credentials = true,
+            Signal::Candidate(_) => self.candidates += 1,
+            Signal::EndOfCandidates => self.end_of_candidates = true,
+            Signal::Dtls { .. } => self.dtls = true,
+            _ => {}
+        }
+    }
+
+    /// What the other side never sent, as the tail of a timeout's reason.
+    fn missing(&self, dtls: bool) -> String {
+        let mut missing = Vec::new();
+        if !self.credentials {
+            missing.push("credentials");
+        }
+        if self.candidates == 0 {
+            missing.push("candidates");
+        }
+        if !self.end_of_candidates {
+            missing.push("end-of-candidates");
+        }
+        if dtls && !self.dtls {
+            missing.push("a dtls line (was it started with --dtls?)");
+        }
+        if missing.is_empty() {
+            format!("; {} remote candidates, none worked yet", self.candidates)
+        } else {
+            format!("; nothing on stdin of: {}", missing.join(", "))
         }
     }
 }
@@ -293,6 +341,7 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
     peer.handle_start(started);
     let mut buf = vec![0u8; 65_536];
     let mut stdin_open = true;
+    let mut heard = Heard::default();
     loop {
         let now = Instant::now();
         send_all(&mut peer, &socket, &mut tcp);
@@ -357,7 +406,12 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
                 );
                 (1, "fail", reason)
             } else {
-                let reason = format!("timeout after {:?} in state {}", o.timeout, peer.state());
+                let reason = format!(
+                    "timeout after {:?} in state {}{}",
+                    o.timeout,
+                    peer.state(),
+                    heard.missing(o.dtls)
+                );
                 (2, "fail", reason)
             });
         }
@@ -366,7 +420,10 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
             match lines.try_recv() {
                 Ok(line) => match Signal::parse_line(&line) {
                     Ok(Some(Signal::DataDone)) => check.remote_done = true,
-                    Ok(Some(signal)) => peer.handle_signal(now, signal),
+                    Ok(Some(signal)) => {
+                        heard.note(&signal);
+                        peer.handle_signal(now, signal);
+                    }
                     Ok(None) => {}
                     Err(e) => eprintln!("peer: ignored line ({e}): {line}"),
                 },

@@ -382,3 +382,19 @@ fn a_silent_other_side_times_out_with_exit_2() {
         "{last}"
     );
 }
+
+#[test]
+fn dtls_on_one_side_only_fails_with_the_reason() {
+    let (a, b) = run_pair(
+        &["--controlling", "--dtls", "--timeout", "3"],
+        &["--timeout", "3"],
+    );
+    // A waits for a fingerprint that never comes: a timeout, naming what is missing.
+    assert_eq!(a.code, Some(2), "{}", a.summary());
+    let reason = a.result()["reason"].as_str().unwrap();
+    assert!(reason.contains("dtls line"), "{reason}");
+    // B is ready over ICE, but A's DTLS demultiplexer drops its plain pings: data incomplete.
+    assert_eq!(b.code, Some(1), "{}", b.summary());
+    let reason = b.result()["reason"].as_str().unwrap();
+    assert!(reason.contains("data incomplete: 0 of 5"), "{reason}");
+}
