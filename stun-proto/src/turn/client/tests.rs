@@ -17,7 +17,9 @@ use crate::attribute::{
 };
 use crate::builder::MessageBuilder;
 use crate::credentials::IntegrityKey;
+use crate::header::Class;
 use crate::header::{MessageType, Method};
+use crate::message::Message;
 use crate::test_support::{TestRng, t0, very_early};
 use crate::transmit::TransportProtocol;
 

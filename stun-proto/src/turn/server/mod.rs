@@ -25,22 +25,22 @@ use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use rand_core::{CryptoRng, RngCore};
 
-use crate::attribute::{Data, XorPeerAddress};
 use crate::builder::MessageBuilder;
 use crate::credentials::CredentialError;
-use crate::header::{Class, MessageType, Method, TransactionId};
+use crate::header::{Class, Method};
 use crate::long_term::{LongTermAuth, LongTermConfig};
 use crate::message::Message;
 use crate::transmit::{Transmit, TransportProtocol};
-use crate::turn::channel_data::{ChannelData, encode_channel_data, is_channel_data};
+use crate::turn::channel_data::is_channel_data;
 use crate::turn::{DEFAULT_ALLOCATION_LIFETIME, TransmitRef};
 
 mod allocation;
 mod hashing;
 mod peer_filter;
+mod relay;
 mod relay_pool;
 mod requests;
 
@@ -414,88 +414,6 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         }
     }
 
-    /// Offers a datagram a peer sent to the relayed address `relay`, and encodes what the
-    /// client must get into `out` (ChannelData if a channel is bound, else a Data
-    /// indication): the zero-allocation path. `out` needs `data.len() + 4` bytes (+3 over
-    /// TCP) for ChannelData, `data.len() + 56` for an indication.
-    pub fn handle_peer_datagram_into<'b>(
-        &mut self,
-        now: Instant,
-        relay: SocketAddr,
-        peer: SocketAddr,
-        data: &[u8],
-        out: &'b mut [u8],
-    ) -> PeerHandled<'b> {
-        let Some(allocation) = self
-            .by_relay
-            .get(&relay)
-            .and_then(|id| self.allocations.get(id))
-        else {
-            self.stats.dropped += 1;
-            return PeerHandled::Dropped(DropReason::NoAllocation);
-        };
-        if !allocation.has_permission(now, peer.ip()) {
-            self.stats.dropped += 1;
-            return PeerHandled::Dropped(DropReason::NoPermission);
-        }
-        let tuple = allocation.tuple;
-        let encoded = match allocation.channel_for_peer(now, peer) {
-            Some(channel) => {
-                let pad = tuple.transport.is_reliable();
-                encode_channel_data(channel, data, pad, out)
-                    .ok()
-                    .map(|n| &out[..n])
-            }
-            None => encode_data_indication(out, TransactionId::random(&mut self.rng), peer, data),
-        };
-        let Some(payload) = encoded else {
-            self.stats.dropped += 1;
-            return PeerHandled::Dropped(DropReason::BufferTooSmall);
-        };
-        self.stats.relayed_to_clients += 1;
-        PeerHandled::Relay(TransmitRef {
-            transport: tuple.transport,
-            source: tuple.server,
-            destination: tuple.client,
-            payload,
-        })
-    }
-
-    /// Like [`handle_peer_datagram_into`](Self::handle_peer_datagram_into), but queues the
-    /// result for [`poll_transmit`](Self::poll_transmit), within the allocation's
-    /// buffered-data bound.
-    pub fn handle_peer_datagram(
-        &mut self,
-        now: Instant,
-        relay: SocketAddr,
-        peer: SocketAddr,
-        data: &[u8],
-    ) -> Result<(), DropReason> {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.resize(data.len() + 64, 0);
-        let result = match self.handle_peer_datagram_into(now, relay, peer, data, &mut scratch) {
-            PeerHandled::Relay(t) => {
-                let transmit = Transmit {
-                    transport: t.transport,
-                    source: t.source,
-                    destination: t.destination,
-                    payload: Bytes::copy_from_slice(t.payload),
-                };
-                let id = self.by_relay.get(&relay).copied();
-                if self.enqueue(transmit, id) {
-                    Ok(())
-                } else {
-                    self.stats.relayed_to_clients -= 1;
-                    self.stats.dropped += 1;
-                    Err(DropReason::BufferFull)
-                }
-            }
-            PeerHandled::Dropped(reason) => Err(reason),
-        };
-        self.scratch = scratch;
-        result
-    }
-
     /// The client's TCP (or TLS) connection over `tuple` closed: its allocation, if any, is
     /// deleted at once (RFC 8656 §3.1: the allocation lives as long as the connection), with
     /// [`ServerEvent::AllocationDeleted`]. Returns whether there was one.
@@ -599,73 +517,6 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         &self.config
     }
 
-    /// ChannelData from a client (RFC 8656 §12.5): relayed to the bound peer, borrowed.
-    fn relay_channel_data<'a>(
-        &mut self,
-        now: Instant,
-        tuple: FiveTuple,
-        datagram: &'a [u8],
-    ) -> ServerHandled<'a> {
-        let Ok(channel_data) = ChannelData::parse(datagram) else {
-            return self.drop(DropReason::Malformed);
-        };
-        let Some(allocation) = self
-            .by_tuple
-            .get(&tuple)
-            .and_then(|id| self.allocations.get(id))
-        else {
-            return self.drop(DropReason::NoAllocation);
-        };
-        let Some(peer) = allocation.channel_peer(now, channel_data.channel()) else {
-            return self.drop(DropReason::UnknownChannel);
-        };
-        let Some(relay) = allocation.relay_for(peer.ip()) else {
-            return self.drop(DropReason::PeerDenied);
-        };
-        self.stats.relayed_to_peers += 1;
-        ServerHandled::Relay(TransmitRef {
-            transport: TransportProtocol::Udp,
-            source: relay,
-            destination: peer,
-            payload: channel_data.data(),
-        })
-    }
-
-    /// A Send indication (RFC 8656 §10.2): relayed if the peer has a permission.
-    fn relay_send_indication<'a>(
-        &mut self,
-        now: Instant,
-        tuple: FiveTuple,
-        message: &Message<'a>,
-    ) -> ServerHandled<'a> {
-        let peer = message.get::<XorPeerAddress>().and_then(Result::ok);
-        let data = message.get::<Data<'a>>().and_then(Result::ok);
-        let (Some(XorPeerAddress(peer)), Some(Data(data))) = (peer, data) else {
-            return self.drop(DropReason::Malformed);
-        };
-        let Some(allocation) = self
-            .by_tuple
-            .get(&tuple)
-            .and_then(|id| self.allocations.get(id))
-        else {
-            return self.drop(DropReason::NoAllocation);
-        };
-        if !allocation.has_permission(now, peer.ip()) {
-            return self.drop(DropReason::NoPermission);
-        }
-        let relay = allocation.relay_for(peer.ip());
-        let Some(relay) = relay.filter(|_| self.config.peer_filter.is_allowed(peer.ip())) else {
-            return self.drop(DropReason::PeerDenied);
-        };
-        self.stats.relayed_to_peers += 1;
-        ServerHandled::Relay(TransmitRef {
-            transport: TransportProtocol::Udp,
-            source: relay,
-            destination: peer,
-            payload: data,
-        })
-    }
-
     fn drop<'a>(&mut self, reason: DropReason) -> ServerHandled<'a> {
         self.stats.dropped += 1;
         ServerHandled::Dropped(reason)
@@ -729,20 +580,6 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         }
         self.push_event(ServerEvent::AllocationDeleted { id, reason });
     }
-}
-
-/// Writes a Data indication (RFC 8656 §10.3) into `out`.
-fn encode_data_indication<'b>(
-    out: &'b mut [u8],
-    id: TransactionId,
-    peer: SocketAddr,
-    data: &[u8],
-) -> Option<&'b [u8]> {
-    let message_type = MessageType::new(Method::DATA, Class::Indication);
-    let mut b = MessageBuilder::new(out, message_type, id).ok()?;
-    b.add(&XorPeerAddress(peer)).ok()?;
-    b.add(&Data(data)).ok()?;
-    Some(b.finish())
 }
 
 /// A response under construction.

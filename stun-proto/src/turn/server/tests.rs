@@ -13,7 +13,9 @@ use crate::attribute::{
     RawAttribute, Realm, RequestedAddressFamily, RequestedTransport, ReservationToken,
     UnknownAttributes, Username, XorMappedAddress, XorRelayedAddress,
 };
+use crate::attribute::{Data, XorPeerAddress};
 use crate::credentials::IntegrityKey;
+use crate::header::MessageType;
 use crate::test_support::{TestRng, t0, very_early};
 
 const LISTEN: &str = "192.0.2.1:3478";
