@@ -129,6 +129,66 @@ fn relay(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Before a channel is bound, data goes as Send and Data indications (RFC 8656 §10):
+    // a STUN message to parse or build per packet.
+    let other_peer: SocketAddr = "203.0.113.6:7000".parse().unwrap();
+    let mut indication = [0u8; 256];
+    let len = client
+        .handle_send_into(now, other_peer, &data, &mut indication)
+        .map(|t| t.payload.len());
+    // No permission for the other peer yet: create it through the server.
+    assert!(len.is_err());
+    client
+        .handle_create_permission(now, other_peer.ip())
+        .unwrap();
+    while let Some(t) = client.poll_transmit() {
+        let _ = server.handle_client_datagram(now, tuple, &t.payload);
+        while let Some(r) = server.poll_transmit() {
+            let _ = client.handle_incoming(now, r.source, &r.payload);
+        }
+    }
+    let len = client
+        .handle_send_into(now, other_peer, &data, &mut indication)
+        .unwrap()
+        .payload
+        .len();
+    let send_indication = indication[..len].to_vec();
+    let mut g = c.benchmark_group("turn_indications_160B");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("server: Send indication -> peer datagram", |b| {
+        b.iter(|| {
+            let ServerHandled::Relay(t) =
+                server.handle_client_datagram(now, tuple, black_box(&send_indication))
+            else {
+                panic!("not relayed")
+            };
+            black_box(t.payload.len())
+        })
+    });
+    g.bench_function("server: peer datagram -> Data indication", |b| {
+        b.iter(|| {
+            let PeerHandled::Relay(t) = server.handle_peer_datagram_into(
+                now,
+                relayed,
+                other_peer,
+                black_box(&data),
+                &mut out,
+            ) else {
+                panic!("not relayed")
+            };
+            black_box(t.payload.len())
+        })
+    });
+    g.bench_function("client: send as Send indication", |b| {
+        b.iter(|| {
+            let t = client
+                .handle_send_into(now, other_peer, black_box(&data), &mut out)
+                .unwrap();
+            black_box(t.payload.len())
+        })
+    });
+    g.finish();
 }
 
 criterion_group! {
