@@ -144,4 +144,42 @@ fn turn_relay_paths_allocate_nothing() {
     });
     assert_eq!(count, 0, "the TURN relay paths allocated");
     assert_eq!(relayed_bytes, 2 * 1000 * 160);
+
+    // The indication paths (before a channel is bound) allocate nothing either.
+    let other: SocketAddr = "203.0.113.6:7000".parse().unwrap();
+    client.handle_create_permission(now, other.ip()).unwrap();
+    while let Some(t) = client.poll_transmit() {
+        let _ = server.handle_client_datagram(now, tuple, &t.payload);
+        while let Some(r) = server.poll_transmit() {
+            let _ = client.handle_incoming(now, r.source, &r.payload);
+        }
+    }
+    assert!(client.has_permission(other.ip()));
+    let mut relayed_bytes = 0;
+    let count = allocations_during(|| {
+        for _ in 0..1000 {
+            let sent = client
+                .handle_send_into(now, other, &data, &mut client_out)
+                .unwrap();
+            let ServerHandled::Relay(to_peer) =
+                server.handle_client_datagram(now, tuple, sent.payload)
+            else {
+                panic!("Send indication not relayed");
+            };
+            relayed_bytes += to_peer.payload.len();
+            let PeerHandled::Relay(to_client) =
+                server.handle_peer_datagram_into(now, relayed, other, &data, &mut server_out)
+            else {
+                panic!("Data indication not relayed");
+            };
+            let Incoming::Data { data: got, .. } =
+                client.handle_incoming(now, to_client.source, to_client.payload)
+            else {
+                panic!("not data");
+            };
+            relayed_bytes += got.len();
+        }
+    });
+    assert_eq!(count, 0, "the TURN indication paths allocated");
+    assert_eq!(relayed_bytes, 2 * 1000 * 160);
 }
