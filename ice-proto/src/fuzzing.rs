@@ -96,12 +96,18 @@ impl<'a> Input<'a> {
 /// | 5 | len u8 | application data to send |
 /// | 6 | — | the remote end of candidates |
 /// | 7 | — | jump to `poll_timeout` |
+/// | 8 | — | an ICE restart (the peer keeps its credentials) |
+/// | 9 | addr | an ICMP error from a base to addr |
+///
+/// An operation byte is taken modulo 10; a first byte with bit 7 set makes the agent lite.
 pub fn agent(data: &[u8]) -> Outcome {
     let mut input = Input(data);
     let seed = input.u8().unwrap_or(0);
     let controlling = seed & 1 == 1;
     let config = AgentConfig {
         controlling,
+        // Seeds with bit 7 set run an ICE-lite agent.
+        lite: seed & 0x80 != 0,
         max_pairs: MAX_PAIRS,
         max_candidates: 30,
         ..AgentConfig::default()
@@ -143,7 +149,7 @@ pub fn agent(data: &[u8]) -> Outcome {
         let Some(op) = input.u8() else {
             break;
         };
-        match op & 7 {
+        match op % 10 {
             0 => {
                 let (Some(from), Some(len)) = (input.addr(), input.u8()) else {
                     break;
@@ -223,11 +229,29 @@ pub fn agent(data: &[u8]) -> Outcome {
             6 => {
                 let _ = agent.handle_remote_end_of_candidates(now, s);
             }
-            _ => {
+            7 => {
                 if let Some(t) = agent.poll_timeout() {
                     now = now.max(t);
                     agent.handle_timeout(now);
                 }
+            }
+            8 => {
+                // An ICE restart. The fixed credentials are set again on both sides, so that
+                // the authenticated operations keep reaching the agent.
+                let _ = agent.handle_restart(now, s);
+                if let Some(mut view) = agent.stream_mut(s) {
+                    if let Ok(c) = Credentials::new(LOCAL_UFRAG, LOCAL_PWD) {
+                        let _ = view.set_local_credentials(c);
+                    }
+                }
+                if let Ok(c) = Credentials::new(REMOTE_UFRAG, REMOTE_PWD) {
+                    let _ = agent.handle_remote_credentials(now, s, c);
+                }
+            }
+            _ => {
+                let Some(to) = input.addr() else { break };
+                let base = bases[usize::from(to.port() & 1)];
+                agent.handle_transport_error(now, base, to);
             }
         }
         check_bounds(&agent, s);
