@@ -1,8 +1,9 @@
 //! The deterministic network simulator: a virtual clock, networks joined by NAT boxes with the
 //! RFC 4787 behaviours, links with latency, jitter, loss, duplication and MTU, STUN/TURN servers
-//! and ICE peers as nodes — every sans-IO machine of this workspace plugs in through one small
-//! [`Node`] trait. A seed fixes the whole run: the same scenario and seed give the same trace,
-//! bit for bit ([`World::trace_hash`]), and any run can be captured as pcap.
+//! and full WebRTC peers (ICE + DTLS, [`peer`]) as nodes — every sans-IO machine of this
+//! workspace plugs in through one small [`Node`] trait. A seed fixes the whole run: the same
+//! scenario and seed give the same trace, bit for bit ([`World::trace_hash`]), and any run can
+//! be captured as pcap.
 //!
 //! ```
 //! use std::time::Duration;

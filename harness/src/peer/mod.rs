@@ -21,7 +21,9 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use dtls_proto::{Config as DtlsConfig, Dtls, DtlsCertificate, PacketKind, PeerVerifier};
+use dtls_proto::{
+    Config as DtlsConfig, Dtls, DtlsCertificate, HandshakeComplete, PacketKind, PeerVerifier,
+};
 use ice_proto::{
     Agent, AgentConfig, CandidateType, ComponentState, Event as IceEvent, Received, StreamId,
 };
@@ -129,7 +131,9 @@ pub struct Peer {
     state: PeerState,
     component_connected: bool,
     selected: bool,
-    dtls_done: bool,
+    dtls_role: Option<DtlsRole>,
+    /// The completed handshake: its parameters and SRTP keys.
+    handshake: Option<Box<HandshakeComplete>>,
     transmits: VecDeque<Transmit>,
     /// DTLS datagrams waiting for a pair to send them on.
     unsent: VecDeque<Vec<u8>>,
@@ -175,7 +179,8 @@ impl Peer {
             state: PeerState::Initial,
             component_connected: false,
             selected: false,
-            dtls_done: false,
+            dtls_role: None,
+            handshake: None,
             transmits: VecDeque::new(),
             unsent: VecDeque::new(),
             signals: VecDeque::new(),
@@ -359,7 +364,19 @@ impl Peer {
 
     /// Whether the DTLS handshake has completed (false without DTLS).
     pub const fn is_dtls_done(&self) -> bool {
-        self.dtls_done
+        self.handshake.is_some()
+    }
+
+    /// Our DTLS role, once the handshake started.
+    pub const fn dtls_role(&self) -> Option<DtlsRole> {
+        self.dtls_role
+    }
+
+    /// The completed handshake: suite, group, the verified peer certificate and the SRTP
+    /// keying material — `srtp.local(role == Client)` protects what we send,
+    /// `srtp.remote(…)` what we receive (RFC 5764 §4.2).
+    pub fn handshake(&self) -> Option<&HandshakeComplete> {
+        self.handshake.as_deref()
     }
 
     /// Datagrams dropped by the demultiplexer or the relay-only filter.
@@ -534,6 +551,7 @@ impl Peer {
         } else {
             DtlsRole::Server
         };
+        self.dtls_role = Some(role);
         self.push_event(Event::DtlsStarted { role });
         for datagram in early {
             dtls.handle_datagram(now, &datagram);
@@ -545,7 +563,7 @@ impl Peer {
     fn on_dtls_event(&mut self, now: Instant, e: dtls_proto::Event) {
         match e {
             dtls_proto::Event::Connected(done) => {
-                self.dtls_done = true;
+                self.handshake = Some(done.clone());
                 self.push_event(Event::DtlsConnected(done));
             }
             dtls_proto::Event::ApplicationData(data) => self.push_event(Event::Data(data)),
@@ -559,7 +577,7 @@ impl Peer {
     }
 
     fn update_ready(&mut self) {
-        let dtls_ok = matches!(self.dtls, DtlsPhase::Off) || self.dtls_done;
+        let dtls_ok = matches!(self.dtls, DtlsPhase::Off) || self.handshake.is_some();
         let before = matches!(self.state, PeerState::Started | PeerState::Gathered);
         if before && self.selected && dtls_ok {
             self.set_state(PeerState::Ready);

@@ -271,6 +271,16 @@ fn two_peers_go_through_the_lifecycle_and_exchange_keys_and_data_over_dtls() {
     let (ka, kb) = (ca.srtp.as_ref().unwrap(), cb.srtp.as_ref().unwrap());
     assert_eq!(ka.material, kb.material);
     assert_eq!(ka.local(false), kb.remote(true));
+    // The same through the getters: what A sends with, B receives with, and back.
+    let keys = |h| {
+        let p = run.node(h).peer();
+        let srtp = p.handshake().unwrap().srtp.clone().unwrap();
+        (srtp, p.dtls_role() == Some(DtlsRole::Client))
+    };
+    let ((sa, a_client), (sb, b_client)) = (keys(a), keys(b));
+    assert_eq!(sa.local(a_client), sb.remote(b_client));
+    assert_eq!(sa.remote(a_client), sb.local(b_client));
+    assert_ne!(sa.local(a_client), sa.remote(a_client));
     // The DTLS handshake started only once ICE had a connected component.
     let events = run.node(b).events();
     let position = |f: &dyn Fn(&Event) -> bool| events.iter().position(f).unwrap();
