@@ -9,6 +9,15 @@
 //! the peer still consents to receive. It never opens a socket, reads a clock or draws
 //! ambient randomness: the caller feeds it datagrams and time, and sends what it returns.
 //!
+//! What a libnice, str0m or pion user will find: streams of components with libnice's
+//! component states and the W3C connection state; trickle (RFC 8838) with
+//! end-of-candidates; host, server-reflexive, peer-reflexive and relayed candidates (TURN
+//! through stun-proto's client, ChannelData once a relayed pair is selected); regular
+//! nomination with a stopping criterion; role conflicts; RFC 7675 consent and §11
+//! keepalives; ICE restarts (also after a network change); ICE-lite agents; the relay-only
+//! policy; a round-trip time per pair; the SDP grammar of `candidate`, `ice-ufrag`,
+//! `ice-pwd`, `ice-options`, `ice-lite` and `end-of-candidates` lines.
+//!
 //! # The drive loop
 //! After any `handle_*` call, send everything [`Agent::poll_transmit`] returns and act on
 //! everything [`Agent::poll_event`] returns until both give `None`; then call
@@ -94,8 +103,8 @@
 //!
 //! # Bounds
 //! Every table is bounded: 100 pairs per check list (§6.1.2.5, [`AgentConfig::max_pairs`]),
-//! 100 local and 100 remote candidates per stream, 64 streams, 1024 queued datagrams and
-//! events.
+//! 100 local and 100 remote candidates per stream, 32 bases per component, 64 streams, 64
+//! TURN allocations, 1024 queued datagrams and events.
 //!
 //! # Out of scope (for now)
 //! TCP candidates (RFC 6544: parsed, not checked); mDNS
