@@ -84,10 +84,12 @@ impl Checklist {
 
     /// Adds a pair unless one with the same base and remote address exists (§6.1.2.4: the
     /// higher priority one is kept: the existing one, whose local candidate was gathered
-    /// first, is a host candidate or has the higher priority). The new pair is Waiting when
-    /// no pair of the list shares its foundation or `foundation_succeeded` (RFC 8838 §11),
-    /// else Frozen.
-    pub fn add(&mut self, mut pair: Pair, foundation_succeeded: bool) -> Added {
+    /// first, is a host candidate or has the higher priority). The new pair is Waiting when a
+    /// pair of its foundation succeeded in any list (RFC 8838 §11), or when this is the first
+    /// check list (`first_list`) and no pair of it shares the foundation (§6.1.2.6); else
+    /// Frozen — the other lists' pairs wait for the unfreeze rule of §6.1.4.2 or a success
+    /// of their foundation (§7.2.5.3.3).
+    pub fn add(&mut self, mut pair: Pair, foundation_succeeded: bool, first_list: bool) -> Added {
         if let Some(existing) = self
             .pairs
             .iter()
@@ -115,7 +117,7 @@ impl Checklist {
         }
         let shared = self.pairs.iter().any(|p| p.foundation == pair.foundation);
         if matches!(pair.state, PairState::Frozen) {
-            pair.state = if foundation_succeeded || !shared {
+            pair.state = if foundation_succeeded || (first_list && !shared) {
                 PairState::Waiting
             } else {
                 PairState::Frozen
@@ -372,16 +374,16 @@ mod tests {
     fn initial_states_follow_foundations_6_1_2_6() {
         let mut list = Checklist::new(100);
         // Foundation 1, component 1: the first of its foundation, Waiting.
-        let a = id(list.add(pair(1, 1, 1, 1, 50), false));
+        let a = id(list.add(pair(1, 1, 1, 1, 50), false, true));
         // Foundation 1, component 2: Frozen behind it.
-        let b = id(list.add(pair(2, 2, 2, 1, 40), false));
+        let b = id(list.add(pair(2, 2, 2, 1, 40), false, true));
         // Foundation 2: Waiting.
-        let c = id(list.add(pair(1, 3, 3, 2, 30), false));
+        let c = id(list.add(pair(1, 3, 3, 2, 30), false, true));
         assert_eq!(state(&list, a), PairState::Waiting);
         assert_eq!(state(&list, b), PairState::Frozen);
         assert_eq!(state(&list, c), PairState::Waiting);
         // A foundation that succeeded elsewhere: Waiting at once (RFC 8838 §11).
-        let d = id(list.add(pair(2, 4, 4, 1, 20), true));
+        let d = id(list.add(pair(2, 4, 4, 1, 20), true, true));
         assert_eq!(state(&list, d), PairState::Waiting);
         // Highest priority first.
         let order: Vec<_> = list.pairs().iter().map(|p| p.priority).collect();
@@ -391,9 +393,12 @@ mod tests {
     #[test]
     fn pruning_keeps_one_pair_per_base_and_remote_6_1_2_4() {
         let mut list = Checklist::new(100);
-        let a = id(list.add(pair(1, 1, 9, 1, 50), false));
+        let a = id(list.add(pair(1, 1, 9, 1, 50), false, true));
         // A server-reflexive candidate replaced by its base gives the same pair: pruned.
-        assert_eq!(list.add(pair(1, 1, 9, 7, 40), false), Added::Existing(a));
+        assert_eq!(
+            list.add(pair(1, 1, 9, 7, 40), false, true),
+            Added::Existing(a)
+        );
         assert_eq!(list.pairs().len(), 1);
     }
 
@@ -401,12 +406,12 @@ mod tests {
     fn bounded_list_keeps_the_best_pairs_6_1_2_5() {
         let mut list = Checklist::new(3);
         for (i, prio) in [10, 20, 30].into_iter().enumerate() {
-            list.add(pair(1, i as u16, 1, i as u64, prio), false);
+            list.add(pair(1, i as u16, 1, i as u64, prio), false, true);
         }
         // Lower than every pair: refused.
-        assert_eq!(list.add(pair(1, 50, 1, 9, 5), false), Added::Full);
+        assert_eq!(list.add(pair(1, 50, 1, 9, 5), false, true), Added::Full);
         // Higher: the lowest goes.
-        id(list.add(pair(1, 51, 1, 9, 40), false));
+        id(list.add(pair(1, 51, 1, 9, 40), false, true));
         let order: Vec<_> = list.pairs().iter().map(|p| p.priority).collect();
         assert_eq!(order, [40, 30, 20]);
         assert_eq!(list.dropped, 2);
@@ -415,9 +420,9 @@ mod tests {
     #[test]
     fn next_check_triggered_then_waiting_then_unfreeze_6_1_4_2() {
         let mut list = Checklist::new(100);
-        let a = id(list.add(pair(1, 1, 1, 1, 50), false));
-        let b = id(list.add(pair(2, 2, 2, 1, 40), false));
-        let c = id(list.add(pair(1, 3, 3, 2, 30), false));
+        let a = id(list.add(pair(1, 1, 1, 1, 50), false, true));
+        let b = id(list.add(pair(2, 2, 2, 1, 40), false, true));
+        let c = id(list.add(pair(1, 3, 3, 2, 30), false, true));
         let t = crate::test_support::t0();
         // A triggered check goes before the higher-priority Waiting pair.
         list.trigger(c, t);
@@ -437,8 +442,8 @@ mod tests {
     #[test]
     fn success_unfreezes_the_foundation_7_2_5_3_3() {
         let mut list = Checklist::new(100);
-        id(list.add(pair(1, 1, 1, 1, 50), false));
-        let b = id(list.add(pair(2, 2, 2, 1, 40), false));
+        id(list.add(pair(1, 1, 1, 1, 50), false, true));
+        let b = id(list.add(pair(2, 2, 2, 1, 40), false, true));
         assert_eq!(state(&list, b), PairState::Frozen);
         list.unfreeze(1);
         assert_eq!(state(&list, b), PairState::Waiting);
@@ -449,7 +454,7 @@ mod tests {
         use crate::pair::InFlight;
         let t = crate::test_support::t0();
         let mut list = Checklist::new(100);
-        let a = id(list.add(pair(1, 1, 1, 1, 50), false));
+        let a = id(list.add(pair(1, 1, 1, 1, 50), false, true));
         let tid = TransactionId::from([7; 12]);
         let rto = std::time::Duration::from_millis(500);
         list.get_mut(a).unwrap().state =
@@ -466,9 +471,9 @@ mod tests {
     #[test]
     fn stopping_a_component_removes_its_unchecked_pairs_8_1_2() {
         let mut list = Checklist::new(100);
-        let a = id(list.add(pair(1, 1, 1, 1, 50), false));
-        let b = id(list.add(pair(1, 2, 2, 2, 40), false));
-        let c = id(list.add(pair(2, 3, 3, 3, 30), false));
+        let a = id(list.add(pair(1, 1, 1, 1, 50), false, true));
+        let b = id(list.add(pair(1, 2, 2, 2, 40), false, true));
+        let c = id(list.add(pair(2, 3, 3, 3, 30), false, true));
         list.get_mut(a).unwrap().state = PairState::Succeeded;
         list.trigger(b, crate::test_support::t0());
         list.stop_component(1);
@@ -476,5 +481,20 @@ mod tests {
         assert_eq!(state(&list, b), PairState::Failed);
         assert_eq!(state(&list, c), PairState::Waiting);
         assert_eq!(list.next_check(&[], |_| false), Some(c));
+    }
+
+    #[test]
+    fn lists_after_the_first_start_frozen_6_1_2_6() {
+        let mut list = Checklist::new(100);
+        let a = id(list.add(pair(1, 1, 1, 1, 50), false, false));
+        assert_eq!(state(&list, a), PairState::Frozen);
+        // Foundation 1 is In-Progress in the first list: nothing to unfreeze here.
+        assert_eq!(list.next_check(&[1], |_| false), None);
+        assert_eq!(state(&list, a), PairState::Frozen);
+        // Once no list has it Waiting or In-Progress, the unfreeze rule takes it.
+        assert_eq!(list.next_check(&[], |_| false), Some(a));
+        // A foundation that succeeded elsewhere starts Waiting.
+        let b = id(list.add(pair(1, 2, 2, 2, 40), true, false));
+        assert_eq!(state(&list, b), PairState::Waiting);
     }
 }

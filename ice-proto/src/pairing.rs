@@ -67,7 +67,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         };
         pair.set_role(self.controlling);
         let dropped = self.streams[s].checklist.dropped;
-        let added = self.streams[s].checklist.add(pair, foundation_succeeded);
+        // §6.1.2.6: the first check list starts its foundations Waiting; the others wait.
+        let added = self.streams[s]
+            .checklist
+            .add(pair, foundation_succeeded, s == 0);
         if self.streams[s].checklist.dropped != dropped {
             // Refused, or another pair evicted to make room (§6.1.2.5).
             self.push_event(Event::Problem(Problem::PairLimitReached {
