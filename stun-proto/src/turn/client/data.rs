@@ -8,7 +8,7 @@ use std::time::Instant;
 use rand_core::RngCore;
 
 use super::{IgnoredReason, Incoming, MAX_QUEUED_TRANSMITS, SendError, State, TurnClient};
-use crate::attribute::{Data, DontFragment, XorPeerAddress};
+use crate::attribute::{Data, DontFragment, Icmp, XorPeerAddress};
 use crate::builder::{BuildError, MessageBuilder};
 use crate::header::{Class, MessageType, Method, TransactionId};
 use crate::message::Message;
@@ -146,12 +146,14 @@ impl<R: RngCore> TurnClient<R> {
             (Class::Indication, Method::DATA) => {
                 let peer = message.get::<XorPeerAddress>().and_then(Result::ok);
                 let data = message.get::<Data<'a>>().and_then(Result::ok);
-                match (peer, data) {
-                    (Some(peer), Some(data)) => Incoming::Data {
+                let icmp = message.get::<Icmp>().and_then(Result::ok);
+                match (peer, data, icmp) {
+                    (Some(peer), Some(data), _) => Incoming::Data {
                         peer: peer.0,
                         data: data.0,
                         channel: None,
                     },
+                    (Some(peer), None, Some(icmp)) => Incoming::Icmp { peer: peer.0, icmp },
                     _ => Incoming::Ignored(IgnoredReason::MalformedIndication),
                 }
             }

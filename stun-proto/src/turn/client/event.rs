@@ -8,7 +8,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::EncodeError;
-use crate::attribute::{AddressFamily, ReservationToken};
+use crate::attribute::{AddressFamily, Icmp, ReservationToken};
 use crate::transaction::{IgnoreReason, TransactionError, TransportFailure};
 use crate::turn::channel_data::ChannelDataError;
 
@@ -141,6 +141,15 @@ pub enum Incoming<'a> {
         data: &'a [u8],
         /// The channel it came on.
         channel: Option<u16>,
+    },
+    /// An ICMP error the server received for traffic it relayed to `peer` (RFC 8656 §11.6:
+    /// a Data indication with ICMP instead of DATA), e.g. port unreachable or packet too
+    /// big (with the MTU in `icmp.error_data`).
+    Icmp {
+        /// The peer the failed datagram was sent to.
+        peer: SocketAddr,
+        /// The ICMP type, code and error data.
+        icmp: Icmp,
     },
     /// From the server and TURN-shaped, but unusable; the reason says why.
     Ignored(IgnoredReason),

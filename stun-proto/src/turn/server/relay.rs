@@ -10,7 +10,7 @@ use bytes::Bytes;
 use rand_core::{CryptoRng, RngCore};
 
 use super::{DropReason, FiveTuple, PeerHandled, ServerHandled, TurnServer};
-use crate::attribute::{Data, XorPeerAddress};
+use crate::attribute::{Data, Icmp, XorPeerAddress};
 use crate::builder::MessageBuilder;
 use crate::header::{Class, MessageType, Method, TransactionId};
 use crate::message::Message;
@@ -19,6 +19,53 @@ use crate::turn::TransmitRef;
 use crate::turn::channel_data::{ChannelData, encode_channel_data};
 
 impl<R: RngCore + CryptoRng> TurnServer<R> {
+    /// Reports an ICMP error the caller's relay socket `relay` received for a datagram it
+    /// sent to `peer` (RFC 8656 §11.5): if the allocation has a permission for the peer, a
+    /// Data indication with XOR-PEER-ADDRESS and ICMP (no DATA) is queued for the client,
+    /// within the allocation's buffered-data bound.
+    pub fn handle_peer_icmp(
+        &mut self,
+        now: Instant,
+        relay: SocketAddr,
+        peer: SocketAddr,
+        icmp: Icmp,
+    ) -> Result<(), DropReason> {
+        let Some(&id) = self.by_relay.get(&relay) else {
+            self.stats.dropped += 1;
+            return Err(DropReason::NoAllocation);
+        };
+        let Some(allocation) = self.allocations.get(&id) else {
+            self.stats.dropped += 1;
+            return Err(DropReason::NoAllocation);
+        };
+        if !allocation.has_permission(now, peer.ip()) {
+            self.stats.dropped += 1;
+            return Err(DropReason::NoPermission);
+        }
+        let tuple = allocation.tuple;
+        let message_type = MessageType::new(Method::DATA, Class::Indication);
+        let mut b = MessageBuilder::new_bytes(message_type, TransactionId::random(&mut self.rng));
+        if b.add(&XorPeerAddress(peer))
+            .and_then(|b| b.add(&icmp))
+            .is_err()
+        {
+            self.stats.dropped += 1;
+            return Err(DropReason::Malformed);
+        }
+        let transmit = Transmit {
+            transport: tuple.transport,
+            source: tuple.server,
+            destination: tuple.client,
+            payload: b.into_bytes(),
+        };
+        if self.enqueue(transmit, Some(id)) {
+            Ok(())
+        } else {
+            self.stats.dropped += 1;
+            Err(DropReason::BufferFull)
+        }
+    }
+
     /// ChannelData from a client (RFC 8656 §12.5): relayed to the bound peer, borrowed.
     pub(super) fn relay_channel_data<'a>(
         &mut self,

@@ -1089,6 +1089,60 @@ fn channels_relay_both_ways_for_600_s_then_cool_down_for_300_s() {
 }
 
 #[test]
+fn icmp_errors_reach_the_client_of_a_permitted_peer() {
+    use crate::attribute::Icmp;
+    use crate::turn::client::{Incoming, TurnClient, TurnClientConfig};
+    let now = t0();
+    let mut s = server(now);
+    let config = TurnClientConfig::new(
+        addr(CLIENT),
+        addr(LISTEN),
+        TransportProtocol::Udp,
+        "alice",
+        "secret",
+    );
+    let mut c = TurnClient::new(config, TestRng::new(5));
+    c.handle_allocate(now).unwrap();
+    let pump = |c: &mut TurnClient<TestRng>, s: &mut TurnServer<TestRng>| {
+        while let Some(t) = c.poll_transmit() {
+            let _ = s.handle_client_datagram(now, tuple(), &t.payload);
+            while let Some(r) = s.poll_transmit() {
+                let _ = c.handle_incoming(now, r.source, &r.payload);
+            }
+        }
+    };
+    pump(&mut c, &mut s);
+    let relayed = c.allocation().unwrap().relayed;
+    let unreachable = Icmp {
+        icmp_type: 3,
+        code: 3,
+        error_data: 0,
+    };
+    let peer = addr(PEER);
+    assert_eq!(
+        s.handle_peer_icmp(now, relayed, peer, unreachable),
+        Err(DropReason::NoPermission)
+    );
+    c.handle_create_permission(now, peer.ip()).unwrap();
+    pump(&mut c, &mut s);
+    assert_eq!(s.handle_peer_icmp(now, relayed, peer, unreachable), Ok(()));
+    let t = s.poll_transmit().unwrap();
+    let m = Message::parse(&t.payload).unwrap();
+    assert!(!m.has(AttributeType::DATA));
+    assert_eq!(
+        c.handle_incoming(now, t.source, &t.payload),
+        Incoming::Icmp {
+            peer,
+            icmp: unreachable
+        }
+    );
+    assert_eq!(
+        s.handle_peer_icmp(now, addr("192.0.2.1:1"), peer, unreachable),
+        Err(DropReason::NoAllocation)
+    );
+}
+
+#[test]
 fn buffered_data_per_allocation_is_bounded() {
     let now = t0();
     let mut s = server_with(now, |c| c.max_buffered_per_allocation = 100);
