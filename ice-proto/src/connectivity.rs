@@ -110,8 +110,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             self.next_check_at = Some(due);
             return;
         }
+        // Foundations being checked; a list that cannot check yet (no remote credentials)
+        // holds nothing back.
         let mut active = Vec::new();
-        for st in &self.streams {
+        for st in self.streams.iter().filter(|st| st.remote.is_some()) {
             st.checklist.active_foundations(&mut active);
         }
         let n = self.streams.len();

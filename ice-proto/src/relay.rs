@@ -13,8 +13,9 @@ use bytes::Bytes;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 use stun_proto::Transmit;
+use stun_proto::transaction::IgnoreReason;
 use stun_proto::turn::client::{
-    AllocationFamily, Incoming, TurnClient, TurnClientConfig, TurnEvent,
+    AllocationFamily, IgnoredReason, Incoming, TurnClient, TurnClientConfig, TurnEvent,
 };
 
 use crate::agent::Agent;
@@ -247,7 +248,12 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 peer,
                 data,
             }),
-            Incoming::NotTurn(_) => None,
+            // A response to no TURN transaction may answer a gathering query: one server
+            // is often both the STUN and the TURN server (coturn on 3478).
+            Incoming::NotTurn(_)
+            | Incoming::Ignored(IgnoredReason::Transaction(IgnoreReason::UnknownTransaction)) => {
+                None
+            }
             _ => Some(FromRelay::Handled),
         }
     }
@@ -265,6 +271,54 @@ mod tests {
     use super::*;
     use crate::AgentConfig;
     use crate::test_support::t0;
+
+    /// One server as STUN and TURN server (coturn on 3478): the answer to the Binding query
+    /// reaches the gatherer, not the TURN client, and yields the server-reflexive candidate.
+    #[test]
+    fn a_stun_answer_from_the_turn_server_reaches_the_gatherer() {
+        use stun_proto::attribute::XorMappedAddress;
+        use stun_proto::{Message, MessageBuilder, MessageType, Method};
+
+        let server: SocketAddr = "198.51.100.20:3478".parse().unwrap();
+        let base: SocketAddr = "192.168.1.2:5000".parse().unwrap();
+        let mapped: SocketAddr = "203.0.113.7:40000".parse().unwrap();
+        let config = AgentConfig {
+            stun_servers: vec![server],
+            turn_servers: vec![TurnServer {
+                server,
+                username: "user".into(),
+                password: "pass".into(),
+            }],
+            ..AgentConfig::default()
+        };
+        let mut agent = Agent::new(config, ChaCha20Rng::seed_from_u64(2));
+        let s = agent.add_stream(1).unwrap();
+        agent.stream_mut(s).unwrap().add_base(1, base).unwrap();
+        let mut now = t0();
+        agent.handle_gather(now, s).unwrap();
+        let mut query = None;
+        while query.is_none() && now < t0() + Duration::from_secs(1) {
+            query = std::iter::from_fn(|| agent.poll_transmit())
+                .find(|t| Message::parse(&t.payload).is_ok_and(|m| m.method() == Method::BINDING));
+            now = agent
+                .poll_timeout()
+                .unwrap_or(now + Duration::from_millis(50));
+            agent.handle_timeout(now);
+        }
+        let query = query.expect("a Binding query to the server");
+        let tid = Message::parse(&query.payload).unwrap().transaction_id();
+        let mut answer = MessageBuilder::new_bytes(MessageType::BINDING_SUCCESS, tid);
+        answer.add(&XorMappedAddress(mapped)).unwrap();
+        answer.add_fingerprint().unwrap();
+        let answer = answer.into_bytes();
+        agent.handle_datagram(now, TransportProtocol::Udp, server, base, &answer);
+        let srflx = agent
+            .stream(s)
+            .unwrap()
+            .local_candidates()
+            .any(|c| c.kind == CandidateType::ServerReflexive && c.addr() == Some(mapped));
+        assert!(srflx, "the server-reflexive candidate was gathered");
+    }
 
     /// The allocation goes to the server over `AgentConfig::turn_transport`.
     #[test]
