@@ -398,3 +398,39 @@ fn dtls_on_one_side_only_fails_with_the_reason() {
     let reason = b.result()["reason"].as_str().unwrap();
     assert!(reason.contains("data incomplete: 0 of 5"), "{reason}");
 }
+
+#[test]
+fn with_stun_and_turn_the_direct_path_wins_over_the_relay() {
+    let Some(turnserver) = turnserver() else {
+        return;
+    };
+    let port = free_port_range(41);
+    let _coturn = start_coturn(&turnserver, port);
+    let server = format!("127.0.0.1:{port}");
+    let servers = ["--stun", &server, "--turn", &server, "peer", "peer-secret"];
+    let mut args_a = vec!["--controlling", "--dtls"];
+    args_a.extend(servers);
+    let mut args_b = vec!["--dtls"];
+    args_b.extend(servers);
+    let (a, b) = run_pair(&args_a, &args_b);
+    assert_passed(&a, &b);
+    for o in [&a, &b] {
+        // Both servers answered: a relayed candidate was signalled and no problem reported.
+        assert!(
+            o.lines.iter().any(|l| l["type"] == "candidate"
+                && l["candidate"].as_str().unwrap().contains("typ relay")),
+            "{}",
+            o.summary()
+        );
+        assert!(o.events("problem").is_empty(), "{}", o.summary());
+        let pair = o.events("new-selected-pair")[0];
+        assert!(
+            pair["local"].as_str().unwrap().contains("typ host"),
+            "{pair}"
+        );
+        assert!(
+            pair["remote"].as_str().unwrap().contains("typ host"),
+            "{pair}"
+        );
+    }
+}
