@@ -48,6 +48,7 @@ impl<R: RngCore> TurnClient<R> {
             }
         }
     }
+
     pub(super) fn on_response(&mut self, now: Instant, p: Pending, message: &Message<'_>) {
         if message.class() == Class::Error {
             return self.on_error_response(now, p, message);
@@ -106,6 +107,7 @@ impl<R: RngCore> TurnClient<R> {
             }
         }
     }
+
     pub(super) fn on_error_response(&mut self, now: Instant, p: Pending, message: &Message<'_>) {
         let error = message.get::<ErrorCode<'_>>().and_then(Result::ok);
         let code = error.map_or(0, |e| e.code());
@@ -158,6 +160,7 @@ impl<R: RngCore> TurnClient<R> {
             }
         }
     }
+
     /// Follows a 300 Try Alternate to ALTERNATE-SERVER (RFC 8656 §7.4, RFC 8489 §10).
     pub(super) fn redirect(&mut self, now: Instant, p: Pending, message: &Message<'_>) {
         let State::Allocating { redirects } = self.state else {
@@ -178,6 +181,7 @@ impl<R: RngCore> TurnClient<R> {
         self.events.push_back(TurnEvent::Redirected { server });
         self.retry(now, p, 0);
     }
+
     pub(super) fn on_allocated(&mut self, now: Instant, message: &Message<'_>) {
         let tid = message.transaction_id();
         let mut relayed = message
@@ -208,6 +212,7 @@ impl<R: RngCore> TurnClient<R> {
         self.state = State::Allocated { allocation, lease };
         self.events.push_back(TurnEvent::Allocated(allocation));
     }
+
     pub(super) fn fail(&mut self, now: Instant, kind: RequestKind, failure: RequestFailure) {
         match kind {
             RequestKind::Allocate => self.close(TurnEvent::AllocationFailed(failure)),

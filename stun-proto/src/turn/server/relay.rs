@@ -97,6 +97,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             payload: channel_data.data(),
         })
     }
+
     /// A Send indication (RFC 8656 §10.2): relayed if the peer has a permission.
     pub(super) fn relay_send_indication<'a>(
         &mut self,
@@ -131,6 +132,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             payload: data,
         })
     }
+
     /// Offers a datagram a peer sent to the relayed address `relay`, and encodes what the
     /// client must get into `out` (ChannelData if a channel is bound, else a Data
     /// indication): the zero-allocation path. `out` needs `data.len() + 4` bytes (+3 over
@@ -177,6 +179,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             payload,
         })
     }
+
     /// Like [`handle_peer_datagram_into`](Self::handle_peer_datagram_into), but queues the
     /// result for [`poll_transmit`](Self::poll_transmit), within the allocation's
     /// buffered-data bound.
