@@ -370,15 +370,21 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         if c.state == ComponentState::Failed {
             return Err(SendError::Failed);
         }
-        let pair = match c.selected {
-            Some(id) => st.checklist.get(id),
-            None => st.checklist.best_valid(component),
+        let previous = c.previous;
+        let id = match c.selected {
+            Some(id) => Some(id),
+            None => st.checklist.best_valid(component).map(|p| p.id),
         };
+        let pair = id.and_then(|id| st.checklist.get_mut(id));
         // After a restart, the previous pair until a new one is valid (§9).
-        let (base, remote) = pair
-            .map(|p| (p.base, p.remote_addr))
-            .or(c.previous)
-            .ok_or(SendError::NotConnected)?;
+        let (base, remote) = match pair {
+            Some(p) => {
+                p.traffic.packets_sent += 1;
+                p.traffic.bytes_sent += payload.len() as u64;
+                (p.base, p.remote_addr)
+            }
+            None => previous.ok_or(SendError::NotConnected)?,
+        };
         if let Some(c) = st.component_mut(component) {
             c.last_sent = Some(now);
         }

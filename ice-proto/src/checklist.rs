@@ -356,6 +356,7 @@ mod tests {
             nominating: false,
             valid_local: None,
             rtt: None,
+            traffic: Default::default(),
         }
     }
 

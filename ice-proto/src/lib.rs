@@ -143,7 +143,7 @@ pub use checklist::ChecklistState;
 pub use config::{AgentConfig, AgentStats, Timer};
 pub use error::{AgentError, SendError};
 pub use event::{ComponentState, ConnectionState, Event, FailureReason, Problem};
-pub use pair::{PairId, PairStateKind, pair_priority};
+pub use pair::{PairId, PairStateKind, Traffic, pair_priority};
 pub use received::{DropReason, NotIceReason, Received};
 pub use relay::TurnServer;
 pub use sdp::{IceAttribute, SdpError};

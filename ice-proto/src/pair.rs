@@ -209,6 +209,21 @@ pub(crate) struct Pair {
     pub valid_local: Option<usize>,
     /// The round-trip time of the last check (or consent check) answered at its first send.
     pub rtt: Option<Duration>,
+    /// Application data counters.
+    pub traffic: Traffic,
+}
+
+/// Application data sent and received on a pair (W3C `RTCIceCandidatePairStats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Traffic {
+    /// Datagrams sent with [`Agent::send`](crate::Agent::send).
+    pub packets_sent: u64,
+    /// Their bytes (the application's payload, without TURN framing).
+    pub bytes_sent: u64,
+    /// Non-STUN datagrams received.
+    pub packets_received: u64,
+    /// Their bytes.
+    pub bytes_received: u64,
 }
 
 impl Pair {

@@ -64,6 +64,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             nominating: false,
             valid_local: None,
             rtt: None,
+            traffic: Default::default(),
         };
         pair.set_role(self.controlling);
         let dropped = self.streams[s].checklist.dropped;

@@ -102,19 +102,22 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// Non-STUN data: returned with the component whose base it arrived on.
     fn data<'a>(
-        &self,
+        &mut self,
         source: SocketAddr,
         destination: SocketAddr,
         payload: &'a [u8],
     ) -> Received<'a> {
-        for (s, st) in self.streams.iter().enumerate() {
+        for (s, st) in self.streams.iter_mut().enumerate() {
             if let Some(l) = st.local.iter().find(|l| l.base == destination) {
                 let pair = st
                     .checklist
-                    .pairs()
-                    .iter()
+                    .pairs_mut()
                     .find(|p| p.base == destination && p.remote_addr == source)
-                    .map(|p| p.id);
+                    .map(|p| {
+                        p.traffic.packets_received += 1;
+                        p.traffic.bytes_received += payload.len() as u64;
+                        p.id
+                    });
                 return Received::Data {
                     stream: StreamId(s),
                     component: l.candidate.component,

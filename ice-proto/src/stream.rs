@@ -185,6 +185,8 @@ pub struct PairInfo<'a> {
     /// The round-trip time of the last check or consent check answered at its first send
     /// (W3C `currentRoundTripTime`).
     pub rtt: Option<std::time::Duration>,
+    /// Application data sent and received on the pair.
+    pub traffic: crate::pair::Traffic,
 }
 
 impl<'a> StreamView<'a> {
@@ -239,6 +241,7 @@ impl<'a> StreamView<'a> {
                 valid: p.valid,
                 nominated: p.nominated,
                 rtt: p.rtt,
+                traffic: p.traffic,
             })
         })
     }

@@ -478,6 +478,22 @@ fn data_flows_both_ways_after_selection() {
         |i: usize| -> Vec<Vec<u8>> { sim.peers[i].data.iter().map(|(_, d)| d.clone()).collect() };
     assert_eq!(got(1), [b"hello from A".to_vec(), vec![22, 254, 253, 0, 0]]);
     assert_eq!(got(0), [b"hello from B".to_vec()]);
+    // Per-pair counters (W3C candidate-pair stats): application data only.
+    let traffic = |i: usize| {
+        let p = &sim.peers[i];
+        p.agent
+            .stream(p.stream)
+            .unwrap()
+            .selected_pair(1)
+            .unwrap()
+            .traffic
+    };
+    let a = traffic(0);
+    assert_eq!((a.packets_sent, a.bytes_sent), (2, 12 + 5));
+    assert_eq!((a.packets_received, a.bytes_received), (1, 12));
+    let b = traffic(1);
+    assert_eq!((b.packets_sent, b.bytes_sent), (1, 12));
+    assert_eq!((b.packets_received, b.bytes_received), (2, 17));
 }
 
 #[test]
