@@ -38,7 +38,8 @@ use crate::stream::{
 /// The most datagrams queued for [`Agent::poll_transmit`]; beyond, new ones are dropped and
 /// counted in [`AgentStats::dropped_transmits`].
 const MAX_TRANSMITS: usize = 1_024;
-/// The most events queued; beyond, new ones are dropped and counted.
+/// The most events queued; beyond, new ones are dropped and counted in
+/// [`AgentStats::dropped_events`].
 const MAX_EVENTS: usize = 1_024;
 /// The most streams an agent holds.
 const MAX_STREAMS: usize = 64;
@@ -573,7 +574,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// Queues an event (bounded).
     pub(crate) fn push_event(&mut self, event: Event) {
         if self.events.len() >= MAX_EVENTS {
-            self.stats.dropped_transmits += 1;
+            self.stats.dropped_events += 1;
             return;
         }
         self.events.push_back(event);

@@ -143,6 +143,8 @@ pub struct AgentStats {
     pub unknown_username: u64,
     /// Consent checks sent.
     pub consent_checks: u64,
-    /// Datagrams or events dropped because a queue was full.
+    /// Datagrams dropped: the queue was full, or a TURN allocation refused one.
     pub dropped_transmits: u64,
+    /// Events dropped because the event queue was full.
+    pub dropped_events: u64,
 }
