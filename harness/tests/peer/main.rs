@@ -549,3 +549,32 @@ fn a_run_replays_bit_for_bit() {
     };
     assert_eq!(trace(), trace());
 }
+
+#[test]
+fn random_datagrams_and_lines_leave_a_ready_peer_ready() {
+    use rand_core::RngCore;
+    let mut run = Run::new(offerer(), answerer(), keep);
+    run.settle();
+    let a = run.a;
+    let mut rng = ChaCha20Rng::seed_from_u64(77);
+    for i in 0..2000 {
+        let mut payload = vec![0u8; (rng.next_u32() % 300) as usize];
+        rng.fill_bytes(&mut payload);
+        // Every fourth one looks like a DTLS record header (content type, version 1.2).
+        if i % 4 == 0 && payload.len() >= 3 {
+            payload[0] = 20 + (rng.next_u32() % 4) as u8;
+            payload[1..3].copy_from_slice(&[0xfe, 0xfd]);
+        }
+        let line = String::from_utf8_lossy(&payload).into_owned();
+        run.world.with_node::<Rewrite, _>(a, |n, now| {
+            n.handle_datagram(now, addr(B), addr(A), Bytes::from(payload));
+            n.handle_signal(now, line);
+        });
+    }
+    let received = run.node(a).pings_received();
+    run.world.run_for(Duration::from_secs(3));
+    let node = run.node(a);
+    assert_eq!(node.peer().state(), &PeerState::Ready);
+    assert!(node.pings_received() >= received + 2, "pings still flow");
+    assert!(node.peer().dropped() > 0);
+}
