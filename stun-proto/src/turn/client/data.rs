@@ -157,22 +157,29 @@ impl<R: RngCore> TurnClient<R> {
                     _ => Incoming::Ignored(IgnoredReason::MalformedIndication),
                 }
             }
+            (Class::Success | Class::Error, _)
+                if message.has_fingerprint() && message.verify_fingerprint().is_err() =>
+            {
+                Incoming::Ignored(IgnoredReason::Transaction(IgnoreReason::BadFingerprint))
+            }
             (Class::Success | Class::Error, _) => {
-                if message.has_fingerprint() && message.verify_fingerprint().is_err() {
-                    Incoming::Ignored(IgnoredReason::Transaction(IgnoreReason::BadFingerprint))
-                } else {
-                    match self.transactions.handle_response(now, from, &message) {
-                        Handled::Response(_) => {
-                            self.pump(now);
-                            Incoming::Handled
-                        }
-                        Handled::Ignored(reason) => {
-                            Incoming::Ignored(IgnoredReason::Transaction(reason))
-                        }
+                match self.transactions.handle_response(now, from, &message) {
+                    Handled::Response(_) => {
+                        self.pump(now);
+                        Incoming::Handled
+                    }
+                    // Not one of ours: one server is often the STUN server of the same
+                    // socket too, and its Binding answers belong to the caller.
+                    Handled::Ignored(IgnoreReason::UnknownTransaction) => {
+                        Incoming::NotTurn(datagram)
+                    }
+                    Handled::Ignored(reason) => {
+                        Incoming::Ignored(IgnoredReason::Transaction(reason))
                     }
                 }
             }
-            _ => Incoming::Ignored(IgnoredReason::UnexpectedMessage),
+            // Requests and other indications from the server's address are not TURN's.
+            _ => Incoming::NotTurn(datagram),
         };
         self.count(&incoming);
         incoming

@@ -153,8 +153,10 @@ pub enum Incoming<'a> {
     },
     /// From the server and TURN-shaped, but unusable; the reason says why.
     Ignored(IgnoredReason),
-    /// Not for this client (another source, or neither STUN nor ChannelData): the caller's,
-    /// returned untouched.
+    /// Not for this client, returned untouched: another source; neither STUN nor
+    /// ChannelData; a STUN request or indication other than Data; or a response to a
+    /// transaction the client never started (a Binding answer, when the TURN server is also
+    /// the STUN server on the same socket).
     NotTurn(&'a [u8]),
 }
 
@@ -168,10 +170,9 @@ pub enum IgnoredReason {
     MalformedChannelData(ChannelDataError),
     /// A Data indication without XOR-PEER-ADDRESS or DATA.
     MalformedIndication,
-    /// A response the transactions did not take.
+    /// A response to one of our transactions that was not used: a duplicate, a late
+    /// answer, one from the wrong source, or a bad FINGERPRINT.
     Transaction(IgnoreReason),
-    /// A STUN message that is neither a response nor a Data indication.
-    UnexpectedMessage,
 }
 
 /// Why a command was refused.

@@ -804,6 +804,21 @@ fn incoming_data_indications_and_channel_data_are_handed_back_borrowed() {
         c.handle_incoming(now, addr(SERVER), &dtls),
         Incoming::NotTurn(&dtls)
     );
+    // A Binding answer from the same server, to a query someone else sent: not ours either.
+    let mut b = MessageBuilder::new_bytes(MessageType::BINDING_SUCCESS, [6; 12].into());
+    b.add(&XorMappedAddress(addr(MAPPED))).unwrap();
+    b.add_fingerprint().unwrap();
+    let binding = b.into_bytes();
+    assert_eq!(
+        c.handle_incoming(now, addr(SERVER), &binding),
+        Incoming::NotTurn(&binding)
+    );
+    let request =
+        MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, [7; 12].into()).into_bytes();
+    assert_eq!(
+        c.handle_incoming(now, addr(SERVER), &request),
+        Incoming::NotTurn(&request)
+    );
     assert_eq!(c.stats().received_data, 2);
 }
 
