@@ -341,5 +341,17 @@ fn check_bounds(agent: &Agent<ChaCha20Rng>, s: StreamId) {
     );
     assert!(view.local_candidates().count() <= 30);
     assert!(view.remote_candidates().count() <= 30);
+    // The check list stays ordered by priority (§6.1.2.5), and a selected pair is a
+    // nominated valid pair of its component (§8.1.1).
+    let priorities: Vec<u64> = view.pairs().map(|p| p.priority).collect();
+    assert!(
+        priorities.windows(2).all(|w| w[0] >= w[1]),
+        "{priorities:?}"
+    );
+    for c in 1..=view.component_count() {
+        if let Some(p) = view.selected_pair(c) {
+            assert!(p.valid && p.nominated && p.component == c, "{p:?}");
+        }
+    }
     let _: Option<Instant> = agent.poll_timeout();
 }

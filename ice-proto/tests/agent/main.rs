@@ -621,7 +621,7 @@ fn a_role_conflict_resolves_both_controlled() {
 
 #[test]
 fn twenty_percent_loss_still_connects() {
-    for seed in 100..110 {
+    for seed in 100..200 {
         let mut sim = host_pair(seed);
         sim.loss = 0.2;
         sim.start();
