@@ -13,6 +13,7 @@
 //! The peer never reads a clock or touches a socket; the simulator ([`crate::nodes::PeerNode`])
 //! and the real-UDP command line (`harness peer`) drive the same machine.
 
+mod dtls;
 mod event;
 mod json;
 mod signal;
@@ -21,9 +22,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use dtls_proto::{
-    Config as DtlsConfig, Dtls, DtlsCertificate, HandshakeComplete, PacketKind, PeerVerifier,
-};
+use dtls_proto::HandshakeComplete;
 use ice_proto::{
     Agent, AgentConfig, CandidateType, ComponentState, Event as IceEvent, Received, StreamId,
 };
@@ -32,6 +31,8 @@ use rand_core::{RngCore, SeedableRng};
 use stun_proto::{Transmit, TransportProtocol};
 use thiserror::Error;
 
+use dtls::DtlsPhase;
+pub use dtls::PeerDtlsConfig;
 pub use event::{DtlsRole, Event, PeerError, PeerState};
 pub use json::event_json;
 pub use signal::{Setup, Signal, SignalError};
@@ -43,18 +44,6 @@ const COMPONENT: u16 = 1;
 const MAX_PENDING_DATAGRAMS: usize = 32;
 /// Events and signals queued for the application.
 const MAX_QUEUE: usize = 4096;
-
-/// DTLS for a peer: our certificate and the role we signal.
-#[derive(Debug)]
-pub struct PeerDtlsConfig {
-    /// The certificate whose fingerprint we signal.
-    pub certificate: DtlsCertificate,
-    /// The `setup` value we signal: `actpass` for an offerer, `active` or `passive` for an
-    /// answerer.
-    pub setup: Setup,
-    /// The crypto provider.
-    pub provider: &'static dyn dtls_proto::crypto::CryptoProvider,
-}
 
 /// A peer's configuration.
 #[derive(Debug)]
@@ -93,23 +82,6 @@ pub enum PeerConfigError {
     /// The agent refused the stream or a base.
     #[error("ICE: {0}")]
     Ice(#[from] ice_proto::AgentError),
-}
-
-/// Where DTLS is: each state holds what is valid then.
-enum DtlsPhase {
-    /// DTLS is off: data goes as plain datagrams.
-    Off,
-    /// Waiting for the peer's fingerprint and for ICE connectivity; DTLS datagrams that
-    /// arrive early are kept.
-    AwaitStart {
-        config: PeerDtlsConfig,
-        remote: Option<(dtls_proto::Fingerprint, Setup)>,
-        early: VecDeque<Vec<u8>>,
-    },
-    /// The handshake runs, then the association carries data.
-    Running(Box<Dtls<ChaCha20Rng>>),
-    /// Failed or closed: nothing more.
-    Done,
 }
 
 /// See the module documentation.
@@ -383,32 +355,6 @@ impl Peer {
     pub const fn dropped(&self) -> u64 {
         self.dropped
     }
-
-    /// Non-STUN data from the agent: RFC 7983 demultiplexing when DTLS is on.
-    fn handle_data(&mut self, now: Instant, data: Vec<u8>) {
-        match &mut self.dtls {
-            DtlsPhase::Off => self.push_event(Event::Data(data)),
-            DtlsPhase::Running(dtls) => {
-                if !matches!(
-                    dtls.handle_datagram(now, &data),
-                    dtls_proto::Handled::Processed
-                ) {
-                    self.dropped += 1;
-                }
-            }
-            DtlsPhase::AwaitStart { early, .. } => {
-                if dtls_proto::classify(&data) == PacketKind::Dtls
-                    && early.len() < MAX_PENDING_DATAGRAMS
-                {
-                    early.push_back(data);
-                } else {
-                    self.dropped += 1;
-                }
-            }
-            DtlsPhase::Done => self.dropped += 1,
-        }
-    }
-
     /// Acts on everything the children produced until nothing moves.
     fn drive(&mut self, now: Instant) {
         loop {
@@ -443,28 +389,6 @@ impl Peer {
             }
         }
     }
-
-    /// Hands queued DTLS datagrams to ICE while it has a pair to send them on.
-    fn flush_unsent(&mut self, now: Instant) -> bool {
-        let mut moved = false;
-        while let Some(payload) = self.unsent.front() {
-            match self.agent.send(now, self.stream, COMPONENT, payload) {
-                Ok(t) => {
-                    self.transmits.push_back(t);
-                    self.unsent.pop_front();
-                    moved = true;
-                }
-                // No valid pair yet: DTLS retransmits anyway; keep the datagram for now.
-                Err(ice_proto::SendError::NotConnected) => break,
-                Err(_) => {
-                    self.unsent.pop_front();
-                    self.dropped += 1;
-                }
-            }
-        }
-        moved
-    }
-
     fn on_ice_event(&mut self, now: Instant, e: IceEvent) {
         match &e {
             IceEvent::NewLocalCandidate { candidate, .. }
@@ -497,85 +421,6 @@ impl Peer {
         }
         self.push_event(Event::Ice(Box::new(e)));
     }
-
-    /// Starts the handshake once ICE is connected and the peer's fingerprint is known.
-    fn maybe_start_dtls(&mut self, now: Instant) -> bool {
-        let ready = matches!(
-            &self.dtls,
-            DtlsPhase::AwaitStart {
-                remote: Some(_),
-                ..
-            }
-        ) && self.component_connected
-            && !self.state.is_terminal();
-        if !ready {
-            return false;
-        }
-        let DtlsPhase::AwaitStart {
-            config,
-            remote: Some((fingerprint, remote_setup)),
-            early,
-        } = std::mem::replace(&mut self.dtls, DtlsPhase::Done)
-        else {
-            return false;
-        };
-        let controlling = self.agent.is_controlling();
-        let Some(client) = config.setup.is_client(remote_setup, controlling) else {
-            let error = PeerError::SetupConflict {
-                local: config.setup,
-                remote: remote_setup,
-            };
-            self.finish(now, PeerState::Failed(error));
-            return true;
-        };
-        let dtls_config = DtlsConfig::new(
-            config.provider,
-            config.certificate,
-            PeerVerifier::Fingerprint(fingerprint),
-        );
-        let rng = ChaCha20Rng::seed_from_u64(self.dtls_rng.next_u64());
-        let dtls = if client {
-            match Dtls::client(dtls_config, rng, now) {
-                Ok(d) => d,
-                Err(e) => {
-                    self.finish(now, PeerState::Failed(PeerError::Dtls(e)));
-                    return true;
-                }
-            }
-        } else {
-            Dtls::server(dtls_config, rng)
-        };
-        let mut dtls = Box::new(dtls);
-        let role = if client {
-            DtlsRole::Client
-        } else {
-            DtlsRole::Server
-        };
-        self.dtls_role = Some(role);
-        self.push_event(Event::DtlsStarted { role });
-        for datagram in early {
-            dtls.handle_datagram(now, &datagram);
-        }
-        self.dtls = DtlsPhase::Running(dtls);
-        true
-    }
-
-    fn on_dtls_event(&mut self, now: Instant, e: dtls_proto::Event) {
-        match e {
-            dtls_proto::Event::Connected(done) => {
-                self.handshake = Some(done.clone());
-                self.push_event(Event::DtlsConnected(done));
-            }
-            dtls_proto::Event::ApplicationData(data) => self.push_event(Event::Data(data)),
-            dtls_proto::Event::PeerClosed => self.finish(now, PeerState::Finished),
-            dtls_proto::Event::Failed(error) => {
-                self.finish(now, PeerState::Failed(PeerError::Dtls(error)));
-            }
-            // A later dtls-proto event: nothing the transport acts on.
-            _ => {}
-        }
-    }
-
     fn update_ready(&mut self) {
         let dtls_ok = matches!(self.dtls, DtlsPhase::Off) || self.handshake.is_some();
         let before = matches!(self.state, PeerState::Started | PeerState::Gathered);

@@ -1,0 +1,169 @@
+//! The DTLS half of a [`Peer`]: its configuration, where the endpoint is (waiting for the
+//! peer's fingerprint and for ICE connectivity, running, done), RFC 7983 demultiplexing of the
+//! non-STUN data the agent hands back, the start of the handshake with the role from the
+//! `setup` attributes (RFC 5763 §5) and the fingerprint check (RFC 8122 §5), and the DTLS
+//! datagrams that wait for a pair to send them on.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use dtls_proto::{Config as DtlsConfig, Dtls, DtlsCertificate, PacketKind, PeerVerifier};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use super::{COMPONENT, DtlsRole, Event, MAX_PENDING_DATAGRAMS, Peer, PeerError, PeerState, Setup};
+
+/// DTLS for a peer: our certificate and the role we signal.
+#[derive(Debug)]
+pub struct PeerDtlsConfig {
+    /// The certificate whose fingerprint we signal.
+    pub certificate: DtlsCertificate,
+    /// The `setup` value we signal: `actpass` for an offerer, `active` or `passive` for an
+    /// answerer.
+    pub setup: Setup,
+    /// The crypto provider.
+    pub provider: &'static dyn dtls_proto::crypto::CryptoProvider,
+}
+
+/// Where DTLS is: each state holds what is valid then.
+pub(super) enum DtlsPhase {
+    /// DTLS is off: data goes as plain datagrams.
+    Off,
+    /// Waiting for the peer's fingerprint and for ICE connectivity; DTLS datagrams that
+    /// arrive early are kept.
+    AwaitStart {
+        config: PeerDtlsConfig,
+        remote: Option<(dtls_proto::Fingerprint, Setup)>,
+        early: VecDeque<Vec<u8>>,
+    },
+    /// The handshake runs, then the association carries data.
+    Running(Box<Dtls<ChaCha20Rng>>),
+    /// Failed or closed: nothing more.
+    Done,
+}
+
+impl Peer {
+    /// Non-STUN data from the agent: RFC 7983 demultiplexing when DTLS is on.
+    pub(super) fn handle_data(&mut self, now: Instant, data: Vec<u8>) {
+        match &mut self.dtls {
+            DtlsPhase::Off => self.push_event(Event::Data(data)),
+            DtlsPhase::Running(dtls) => {
+                if !matches!(
+                    dtls.handle_datagram(now, &data),
+                    dtls_proto::Handled::Processed
+                ) {
+                    self.dropped += 1;
+                }
+            }
+            DtlsPhase::AwaitStart { early, .. } => {
+                if dtls_proto::classify(&data) == PacketKind::Dtls
+                    && early.len() < MAX_PENDING_DATAGRAMS
+                {
+                    early.push_back(data);
+                } else {
+                    self.dropped += 1;
+                }
+            }
+            DtlsPhase::Done => self.dropped += 1,
+        }
+    }
+
+    /// Hands queued DTLS datagrams to ICE while it has a pair to send them on.
+    pub(super) fn flush_unsent(&mut self, now: Instant) -> bool {
+        let mut moved = false;
+        while let Some(payload) = self.unsent.front() {
+            match self.agent.send(now, self.stream, COMPONENT, payload) {
+                Ok(t) => {
+                    self.transmits.push_back(t);
+                    self.unsent.pop_front();
+                    moved = true;
+                }
+                // No valid pair yet: DTLS retransmits anyway; keep the datagram for now.
+                Err(ice_proto::SendError::NotConnected) => break,
+                Err(_) => {
+                    self.unsent.pop_front();
+                    self.dropped += 1;
+                }
+            }
+        }
+        moved
+    }
+
+    /// Starts the handshake once ICE is connected and the peer's fingerprint is known.
+    pub(super) fn maybe_start_dtls(&mut self, now: Instant) -> bool {
+        let ready = matches!(
+            &self.dtls,
+            DtlsPhase::AwaitStart {
+                remote: Some(_),
+                ..
+            }
+        ) && self.component_connected
+            && !self.state.is_terminal();
+        if !ready {
+            return false;
+        }
+        let DtlsPhase::AwaitStart {
+            config,
+            remote: Some((fingerprint, remote_setup)),
+            early,
+        } = std::mem::replace(&mut self.dtls, DtlsPhase::Done)
+        else {
+            return false;
+        };
+        let controlling = self.agent.is_controlling();
+        let Some(client) = config.setup.is_client(remote_setup, controlling) else {
+            let error = PeerError::SetupConflict {
+                local: config.setup,
+                remote: remote_setup,
+            };
+            self.finish(now, PeerState::Failed(error));
+            return true;
+        };
+        let dtls_config = DtlsConfig::new(
+            config.provider,
+            config.certificate,
+            PeerVerifier::Fingerprint(fingerprint),
+        );
+        let rng = ChaCha20Rng::seed_from_u64(self.dtls_rng.next_u64());
+        let dtls = if client {
+            match Dtls::client(dtls_config, rng, now) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.finish(now, PeerState::Failed(PeerError::Dtls(e)));
+                    return true;
+                }
+            }
+        } else {
+            Dtls::server(dtls_config, rng)
+        };
+        let mut dtls = Box::new(dtls);
+        let role = if client {
+            DtlsRole::Client
+        } else {
+            DtlsRole::Server
+        };
+        self.dtls_role = Some(role);
+        self.push_event(Event::DtlsStarted { role });
+        for datagram in early {
+            dtls.handle_datagram(now, &datagram);
+        }
+        self.dtls = DtlsPhase::Running(dtls);
+        true
+    }
+
+    pub(super) fn on_dtls_event(&mut self, now: Instant, e: dtls_proto::Event) {
+        match e {
+            dtls_proto::Event::Connected(done) => {
+                self.handshake = Some(done.clone());
+                self.push_event(Event::DtlsConnected(done));
+            }
+            dtls_proto::Event::ApplicationData(data) => self.push_event(Event::Data(data)),
+            dtls_proto::Event::PeerClosed => self.finish(now, PeerState::Finished),
+            dtls_proto::Event::Failed(error) => {
+                self.finish(now, PeerState::Failed(PeerError::Dtls(error)));
+            }
+            // A later dtls-proto event: nothing the transport acts on.
+            _ => {}
+        }
+    }
+}
