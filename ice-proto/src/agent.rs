@@ -226,6 +226,13 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return Err(AgentError::UnsupportedTransport);
         }
         let addr = candidate.addr().ok_or(AgentError::UnresolvedHostname)?;
+        // Browsers tag trickled candidates with the ufrag they belong to (`ufrag KDyD`): one of
+        // another generation is refused, as W3C addIceCandidate does.
+        if let (Some(ufrag), Some(remote)) = (candidate.extension("ufrag"), &st.remote) {
+            if ufrag != remote.credentials.ufrag {
+                return Err(AgentError::StaleCandidate(ufrag.to_owned()));
+            }
+        }
         let known = st
             .remote_candidates
             .iter()
@@ -869,5 +876,22 @@ mod tests {
         }
         // Per stream, A sent its first check and its nomination: four in all.
         assert_eq!(a.stats().checks_sent, 4);
+    }
+
+    #[test]
+    fn candidates_of_another_generation_are_refused() {
+        let now = t0();
+        let (mut a, s) = agent(true, 21, "192.0.2.1:5000");
+        let remote = Credentials::new("KDyD", "0123456789012345678901").unwrap();
+        a.handle_remote_credentials(now, s, remote).unwrap();
+        let line = "candidate:1 1 udp 1 203.0.113.9 9 typ host generation 0 ufrag KDyD";
+        a.handle_remote_candidate(now, s, line.parse().unwrap())
+            .unwrap();
+        let old = "candidate:2 1 udp 1 203.0.113.9 10 typ host generation 0 ufrag OLD1";
+        assert_eq!(
+            a.handle_remote_candidate(now, s, old.parse().unwrap()),
+            Err(AgentError::StaleCandidate("OLD1".into()))
+        );
+        assert_eq!(a.stream(s).unwrap().remote_candidates().count(), 1);
     }
 }

@@ -32,6 +32,10 @@ pub enum AgentError {
     /// The candidate table of the stream is full.
     #[error("too many candidates")]
     TooManyCandidates,
+    /// The candidate's `ufrag` extension names other remote credentials than the current
+    /// ones: a candidate of an earlier ICE generation (before a restart).
+    #[error("candidate of another ICE generation (ufrag {0})")]
+    StaleCandidate(String),
     /// The agent was closed.
     #[error("agent closed")]
     Closed,
