@@ -69,10 +69,11 @@ fn chunk<'a>(data: &mut &'a [u8]) -> &'a [u8] {
 ///
 /// Format: a sequence of one-byte opcodes, each followed by a two-byte length and bytes.
 /// `op % 8`: 0–1 a client datagram over the UDP or TCP 5-tuple; 2 the same, over a second
-/// UDP 5-tuple; 3 a peer datagram to a relay address (`op / 8` picks address and peer); 4 a
+/// UDP 5-tuple; 3 a peer datagram to a relay address (`op / 8` picks address and peer), 6
+/// the same queued, after an ICMP error built from its first three bytes; 4 a
 /// signed request whose attributes are the bytes read as (type u16, length u8, value)
-/// records and whose method `op / 8 % 4` picks; 5 time moves on `len` seconds; 6 a queued
-/// peer datagram; 7 a signed request as 4, from the second 5-tuple.
+/// records and whose method `op / 8 % 4` picks; 5 time moves on `len` seconds; 7 a signed
+/// request as 4, from the second 5-tuple.
 pub fn server(data: &[u8]) {
     // The fuzz harness is a driver, like an example: it supplies the one instant it needs.
     #[allow(clippy::disallowed_methods)]
@@ -150,6 +151,15 @@ pub fn server(data: &[u8]) {
                             && ChannelData::parse(t.payload).is_ok_and(|c| c.data() == bytes);
                         assert!(framed || Message::parse(t.payload).is_ok());
                     }
+                } else if let Some((&[t, c0, c1], _)) = bytes.split_first_chunk::<3>() {
+                    // An ICMP error for the peer, when the bytes start with one.
+                    let icmp = crate::attribute::Icmp {
+                        icmp_type: t & 0x7F,
+                        code: u16::from_be_bytes([c0, c1]) & 0x01FF,
+                        error_data: bytes.len() as u32,
+                    };
+                    let _ = server.handle_peer_icmp(now, relay, peer, icmp);
+                    let _ = server.handle_peer_datagram(now, relay, peer, bytes);
                 } else {
                     let _ = server.handle_peer_datagram(now, relay, peer, bytes);
                 }
