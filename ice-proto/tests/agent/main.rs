@@ -1363,3 +1363,55 @@ fn a_removed_interface_releases_its_turn_allocation_at_the_restart() {
         .collect();
     assert_eq!(relayed, [Some(new)]);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// For any layout of 1–3 bases per side (IPv4 and IPv6 mixed) and any seed, the agents
+    /// complete with mirrored selected pairs of one family iff both sides have that family;
+    /// otherwise both fail once the candidates are exhausted.
+    #[test]
+    fn any_base_layout_connects_iff_a_family_is_shared(
+        seed in 0u64..10_000,
+        a_v6 in proptest::collection::vec(proptest::bool::ANY, 1..4),
+        b_v6 in proptest::collection::vec(proptest::bool::ANY, 1..4),
+    ) {
+        let bases = |v6: &[bool], side: u8| -> Vec<String> {
+            v6.iter()
+                .enumerate()
+                .map(|(i, v6)| {
+                    if *v6 {
+                        format!("[2001:db8:{side}::{}]:5000", i + 1)
+                    } else {
+                        format!("192.0.{side}.{}:5000", i + 1)
+                    }
+                })
+                .collect()
+        };
+        let (a_bases, b_bases) = (bases(&a_v6, 2), bases(&b_v6, 3));
+        let a_refs: Vec<&str> = a_bases.iter().map(String::as_str).collect();
+        let b_refs: Vec<&str> = b_bases.iter().map(String::as_str).collect();
+        let a = Peer::new(config(true), seed, &a_refs);
+        let b = Peer::new(config(false), seed + 1, &b_refs);
+        let mut sim = Sim::new(a, b, seed);
+        sim.start();
+        let shared = (a_v6.contains(&true) && b_v6.contains(&true))
+            || (a_v6.contains(&false) && b_v6.contains(&false));
+        if shared {
+            proptest::prop_assert!(
+                sim.run_until(Duration::from_secs(10), |s| s.both(ConnectionState::Completed))
+            );
+            let (a_local, a_remote) = sim.selected(0).unwrap();
+            proptest::prop_assert_eq!(sim.selected(1).unwrap(), (a_remote, a_local));
+            proptest::prop_assert_eq!(a_local.is_ipv4(), a_remote.is_ipv4());
+            // IPv6 is preferred when both sides have it (RFC 8421 local preference).
+            if a_v6.contains(&true) && b_v6.contains(&true) {
+                proptest::prop_assert!(a_local.is_ipv6());
+            }
+        } else {
+            proptest::prop_assert!(
+                sim.run_until(Duration::from_secs(10), |s| s.both(ConnectionState::Failed))
+            );
+        }
+    }
+}
