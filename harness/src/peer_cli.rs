@@ -585,3 +585,57 @@ fn stdin_lines() -> mpsc::Receiver<String> {
     });
     rx
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn every_option_parses() {
+        let o = parse(&args(
+            "--controlling --ip ::1 --stun stun.invalid:3478 --turn [::1]:3478 u p \
+             --turn-transport tcp --relay-only --count 9 --dtls --timeout 2.5",
+        ))
+        .unwrap();
+        assert!(o.controlling && o.relay_only && o.dtls && o.turn_tcp);
+        assert_eq!(o.ip, "::1".parse::<IpAddr>().unwrap());
+        assert_eq!(o.stun.as_deref(), Some("stun.invalid:3478"));
+        assert_eq!(o.turn, Some(("[::1]:3478".into(), "u".into(), "p".into())));
+        assert_eq!(o.count, 9);
+        assert_eq!(o.timeout, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn defaults_are_the_issue_s() {
+        let o = parse(&[]).unwrap();
+        assert!(!o.controlling && !o.dtls && !o.relay_only && !o.turn_tcp);
+        assert_eq!(o.count, 5);
+        assert_eq!(o.ip, IpAddr::from([127, 0, 0, 1]));
+    }
+
+    #[test]
+    fn bad_arguments_say_what_is_wrong() {
+        let error = |s: &str| parse(&args(s)).unwrap_err();
+        assert!(error("--turn a:1 u").contains("--turn needs a value"));
+        assert!(error("--relay-only").contains("needs --turn"));
+        assert!(error("--turn-transport sctp").contains("udp or tcp"));
+        assert!(error("--ip nowhere").contains("--ip"));
+        assert!(error("--timeout -1").contains("--timeout"));
+        assert!(error("--frobnicate").contains("unknown option"));
+    }
+
+    #[test]
+    fn resolve_picks_the_family_of_the_bound_address() {
+        let v6 = "::1".parse().unwrap();
+        assert_eq!(
+            resolve("--stun", "[::1]:3478", v6).unwrap(),
+            "[::1]:3478".parse().unwrap()
+        );
+        let v4 = IpAddr::from([127, 0, 0, 1]);
+        assert!(resolve("--stun", "[::1]:3478", v4).is_err());
+    }
+}
