@@ -23,7 +23,7 @@ pub enum AgentError {
     /// Bases must be added before gathering starts.
     #[error("gathering already started")]
     GatheringStarted,
-    /// The candidate's address is a host name (mDNS): resolve it and signal an IP candidate.
+    /// The candidate's address is a host name that could not be held for resolution.
     #[error("candidate address is a host name")]
     UnresolvedHostname,
     /// Only UDP candidates are checked (TCP candidates are parsed, not used yet).

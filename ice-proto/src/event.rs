@@ -139,6 +139,14 @@ pub enum Event {
         /// The remote candidate.
         remote: Candidate,
     },
+    /// A remote candidate's address is a host name (an mDNS `.local` name): resolve it and
+    /// call [`Agent::handle_resolved_hostname`](crate::Agent::handle_resolved_hostname).
+    ResolveHostname {
+        /// The stream.
+        stream: StreamId,
+        /// The name.
+        name: String,
+    },
     /// The overall state changed.
     ConnectionStateChanged(ConnectionState),
     /// A role conflict (RFC 8445 §7.3.1.1, §7.2.5.1) switched the agent's role.

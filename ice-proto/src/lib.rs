@@ -107,9 +107,9 @@
 //! TURN allocations, 1024 queued datagrams and events.
 //!
 //! # Out of scope (for now)
-//! TCP candidates (RFC 6544: parsed, not checked); mDNS
-//! resolution (the caller resolves `.local` names); aggressive nomination (deprecated by
-//! RFC 8445). Section-by-section compliance, with the test that proves each row:
+//! TCP candidates (RFC 6544: parsed, not checked); mDNS lookups themselves (the agent asks
+//! with [`Event::ResolveHostname`], the caller resolves) and mDNS names for our own host
+//! candidates; aggressive nomination (deprecated by RFC 8445). Section-by-section compliance, with the test that proves each row:
 //! `docs/compliance-ice.md`; design notes: `docs/ice.md`.
 
 #![forbid(unsafe_code)]

@@ -51,6 +51,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         st.remote = None;
         st.local.clear();
         st.remote_candidates.clear();
+        st.unresolved.clear();
         st.checklist = Checklist::new(max_pairs);
         st.remote_end_of_candidates = false;
         st.gathering = Gathering::NotStarted;

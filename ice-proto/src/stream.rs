@@ -139,6 +139,8 @@ pub(crate) struct Stream {
     pub remote_candidates: Vec<RemoteCandidate>,
     pub checklist: Checklist,
     pub remote_end_of_candidates: bool,
+    /// Remote candidates whose address is a host name (mDNS), until resolved.
+    pub unresolved: Vec<Candidate>,
     pub gathering: Gathering,
     /// Peer-reflexive remote candidates learnt so far (names their foundations).
     pub prflx_count: u32,
