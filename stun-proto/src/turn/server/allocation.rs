@@ -51,7 +51,11 @@ pub(super) struct Allocation {
     pub(super) username: String,
     pub(super) relayed: SocketAddr,
     pub(super) additional_relayed: Option<SocketAddr>,
+    /// When `relayed` runs out.
     pub(super) expires_at: Instant,
+    /// When `additional_relayed` runs out: a dual allocation's families are refreshed
+    /// apart when a Refresh names one (RFC 8656 §8.2).
+    pub(super) additional_expires_at: Instant,
     /// The Allocate that made it, and the success response, sent again when the request is
     /// retransmitted (RFC 8656 §7.2).
     pub(super) allocate_id: TransactionId,
@@ -81,6 +85,7 @@ impl Allocation {
             relayed,
             additional_relayed,
             expires_at,
+            additional_expires_at: expires_at,
             allocate_id,
             allocate_response,
             queued_bytes: 0,
@@ -97,6 +102,62 @@ impl Allocation {
             .into_iter()
             .flatten()
             .find(|r| AddressFamily::of(&r.ip()) == family)
+    }
+
+    /// When the whole allocation runs out: its last relayed address.
+    pub(super) fn expiry(&self) -> Instant {
+        match self.additional_relayed {
+            Some(_) => self.expires_at.max(self.additional_expires_at),
+            None => self.expires_at,
+        }
+    }
+
+    /// Refreshes the relayed address of `family`, or every one, for `lifetime` (§8.2).
+    pub(super) fn refresh(
+        &mut self,
+        now: Instant,
+        lifetime: std::time::Duration,
+        family: Option<AddressFamily>,
+    ) {
+        let until = now + lifetime;
+        let of = |a: SocketAddr| AddressFamily::of(&a.ip());
+        if family.is_none_or(|f| f == of(self.relayed)) {
+            self.expires_at = until;
+        }
+        if let Some(additional) = self.additional_relayed {
+            if family.is_none_or(|f| f == of(additional)) {
+                self.additional_expires_at = until;
+            }
+        }
+    }
+
+    /// Takes out the relayed address of `family` of a dual allocation, keeping the other;
+    /// returns it for the pool.
+    pub(super) fn remove_family(&mut self, family: AddressFamily) -> Option<SocketAddr> {
+        let additional = self.additional_relayed?;
+        if AddressFamily::of(&additional.ip()) == family {
+            self.additional_relayed = None;
+            return Some(additional);
+        }
+        if AddressFamily::of(&self.relayed.ip()) != family {
+            return None;
+        }
+        self.additional_relayed = None;
+        self.expires_at = self.additional_expires_at;
+        Some(std::mem::replace(&mut self.relayed, additional))
+    }
+
+    /// The relayed address of a dual allocation whose own lifetime ran out while the other
+    /// lives on, taken out for the pool.
+    pub(super) fn take_expired_family(&mut self, now: Instant) -> Option<SocketAddr> {
+        let additional = self.additional_relayed?;
+        if self.additional_expires_at <= now {
+            return self.remove_family(AddressFamily::of(&additional.ip()));
+        }
+        if self.expires_at <= now {
+            return self.remove_family(AddressFamily::of(&self.relayed.ip()));
+        }
+        None
     }
 
     /// The relayed addresses.
@@ -210,8 +271,10 @@ impl Allocation {
                 c.expires_at + CHANNEL_COOLDOWN
             }
         });
+        let additional = self.additional_relayed.map(|_| self.additional_expires_at);
         permissions
             .chain(channels)
+            .chain(additional)
             .fold(self.expires_at, Instant::min)
     }
 

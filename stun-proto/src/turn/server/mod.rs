@@ -441,10 +441,17 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
                 continue;
             };
             allocation.scheduled = None;
-            if allocation.expires_at <= now {
+            if allocation.expiry() <= now {
                 self.delete(id, DeleteReason::Expired);
             } else {
-                allocation.expire(now);
+                // One family of a dual allocation may run out before the other (§8.2).
+                if let Some(released) = allocation.take_expired_family(now) {
+                    self.by_relay.remove(&released);
+                    self.pool.release(released);
+                }
+                if let Some(allocation) = self.allocations.get_mut(&id) {
+                    allocation.expire(now);
+                }
                 self.reschedule(now, id);
             }
         }
@@ -494,7 +501,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
 
     /// When allocation `id` expires, unless refreshed.
     pub fn expires_at(&self, id: AllocationId) -> Option<Instant> {
-        self.allocations.get(&id).map(|a| a.expires_at)
+        self.allocations.get(&id).map(|a| a.expiry())
     }
 
     /// Installed permissions and live channels of allocation `id` at `now`.

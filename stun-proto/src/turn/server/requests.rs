@@ -340,11 +340,11 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let dual = self.allocations[&id].additional_relayed.is_some();
         match (lifetime.is_zero(), family) {
             // §8.2: LIFETIME 0 for one family of a dual allocation releases that address only.
-            (true, Some(family)) if dual => self.release_family(id, family),
+            (true, Some(family)) if dual => self.release_family(now, id, family),
             (true, _) => self.delete(id, super::DeleteReason::Deallocated),
-            (false, _) => {
+            (false, family) => {
                 if let Some(a) = self.allocations.get_mut(&id) {
-                    a.expires_at = now + lifetime;
+                    a.refresh(now, lifetime, family);
                 }
                 self.reschedule(now, id);
                 self.push_event(ServerEvent::AllocationRefreshed { id, lifetime });
@@ -354,20 +354,16 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     }
 
     /// Gives back the relayed address of `family` of a dual allocation, keeping the other.
-    fn release_family(&mut self, id: AllocationId, family: AddressFamily) {
-        let Some(a) = self.allocations.get_mut(&id) else {
-            return;
-        };
-        let Some(additional) = a.additional_relayed.take() else {
-            return;
-        };
-        let released = if AddressFamily::of(&a.relayed.ip()) == family {
-            std::mem::replace(&mut a.relayed, additional)
-        } else {
-            additional
-        };
-        self.by_relay.remove(&released);
-        self.pool.release(released);
+    fn release_family(&mut self, now: Instant, id: AllocationId, family: AddressFamily) {
+        let released = self
+            .allocations
+            .get_mut(&id)
+            .and_then(|a| a.remove_family(family));
+        if let Some(released) = released {
+            self.by_relay.remove(&released);
+            self.pool.release(released);
+        }
+        self.reschedule(now, id);
     }
 
     /// CreatePermission (RFC 8656 §9.2): all peers are checked before any is installed.

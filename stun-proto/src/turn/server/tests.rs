@@ -636,6 +636,52 @@ fn lifetime_zero_for_one_family_releases_only_that_address() {
 }
 
 #[test]
+fn the_families_of_a_dual_allocation_are_refreshed_apart() {
+    let now = t0();
+    let mut s = server_with(now, |c| {
+        c.long_term.nonce_lifetime = Duration::from_secs(3600)
+    });
+    let nonce = nonce(&mut s, now);
+    let response = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(|b| {
+            udp(b);
+            b.add(&AdditionalAddressFamily(AddressFamily::Ipv6))
+                .unwrap();
+        }),
+    );
+    assert_eq!(code(&response), 0);
+    // At 100 s only the IPv6 address is refreshed, for 1200 s.
+    let t100 = now + Duration::from_secs(100);
+    let mut req = Req::new(Method::REFRESH, &nonce);
+    req.id = [4; 12];
+    let request = req.build(|b| {
+        b.add(&Lifetime(1200)).unwrap();
+        b.add(&RequestedAddressFamily(AddressFamily::Ipv6)).unwrap();
+    });
+    assert_eq!(code(&exchange(&mut s, t100, tuple(), &request)), 0);
+    assert_eq!(
+        s.expires_at(AllocationId(1)),
+        Some(t100 + Duration::from_secs(1200))
+    );
+    // At 600 s the IPv4 address runs out, the allocation lives on with IPv6.
+    let t600 = now + Duration::from_secs(600);
+    assert_eq!(s.poll_timeout(), Some(t600));
+    s.handle_timeout(t600);
+    assert_eq!((s.allocation_count(), s.free_relay_addresses()), (1, 3));
+    assert_eq!(permit(&mut s, t600, &nonce, addr(PEER)), 443);
+    assert_eq!(permit(&mut s, t600, &nonce, addr("[2001:db8::9]:1")), 0);
+    // At 1300 s the IPv6 address runs out too, and with it the allocation.
+    let t1300 = t100 + Duration::from_secs(1200);
+    s.handle_timeout(t1300 - Duration::from_millis(1));
+    assert_eq!(s.allocation_count(), 1);
+    s.handle_timeout(t1300);
+    assert_eq!((s.allocation_count(), s.free_relay_addresses()), (0, 4));
+}
+
+#[test]
 fn even_port_reserves_the_next_port_for_a_token() {
     let now = t0();
     let mut s = server_with(now, |c| {
