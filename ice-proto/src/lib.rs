@@ -126,6 +126,7 @@ mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gathering;
+mod mdns;
 mod nomination;
 mod pair;
 mod pairing;

@@ -1,0 +1,123 @@
+//! Remote candidates with host names (RFC 8839 §5.1 allows an FQDN as connection address;
+//! browsers use mDNS `.local` names, draft-ietf-mmusic-mdns-ice-candidates, to hide host
+//! addresses). The agent does no lookups: it holds such candidates, asks the caller once per
+//! name ([`Event::ResolveHostname`]) and turns them into IP candidates when the caller
+//! answers ([`Agent::handle_resolved_hostname`]).
+
+use std::time::Instant;
+
+use rand_core::{CryptoRng, RngCore};
+
+use crate::agent::Agent;
+use crate::candidate::{Candidate, ConnectionAddress};
+use crate::error::AgentError;
+use crate::event::Event;
+use crate::stream::StreamId;
+
+/// The most remote candidates with host names waiting for resolution, per stream.
+const MAX_UNRESOLVED: usize = 16;
+
+impl<R: RngCore + CryptoRng> Agent<R> {
+    /// The caller resolved `name` (asked by [`Event::ResolveHostname`]) to `ip`, or could not
+    /// (`None`): the remote candidates with that host name become IP candidates and are
+    /// paired, or are dropped.
+    pub fn handle_resolved_hostname(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        name: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(), AgentError> {
+        self.check_open()?;
+        let st = self
+            .streams
+            .get_mut(stream.0)
+            .ok_or(AgentError::UnknownStream)?;
+        let (matching, rest): (Vec<Candidate>, Vec<Candidate>) =
+            std::mem::take(&mut st.unresolved).into_iter().partition(|c| {
+                matches!(&c.address, ConnectionAddress::Fqdn(n) if n.eq_ignore_ascii_case(name))
+            });
+        st.unresolved = rest;
+        let Some(ip) = ip else {
+            return Ok(());
+        };
+        for mut candidate in matching {
+            candidate.address = ConnectionAddress::Ip(ip);
+            // A refused one (table full, another generation) is dropped like a bad line.
+            let _ = self.handle_remote_candidate(now, stream, candidate);
+        }
+        self.drive(now);
+        Ok(())
+    }
+
+    /// Keeps a host-name candidate until it is resolved, asking the caller once per name.
+    pub(crate) fn hold_unresolved(
+        &mut self,
+        s: usize,
+        candidate: Candidate,
+    ) -> Result<(), AgentError> {
+        let ConnectionAddress::Fqdn(name) = &candidate.address else {
+            return Err(AgentError::UnresolvedHostname);
+        };
+        let name = name.clone();
+        let st = &mut self.streams[s];
+        if st.unresolved.len() >= MAX_UNRESOLVED {
+            return Err(AgentError::TooManyCandidates);
+        }
+        let asked = st.unresolved.iter().any(
+            |c| matches!(&c.address, ConnectionAddress::Fqdn(n) if n.eq_ignore_ascii_case(&name)),
+        );
+        st.unresolved.push(candidate);
+        if !asked {
+            self.push_event(Event::ResolveHostname {
+                stream: StreamId(s),
+                name,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::event::Event;
+    use crate::test_support::t0;
+    use crate::{Agent, AgentConfig};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn mdns_candidates_wait_for_the_caller_to_resolve_them() {
+        let now = t0();
+        let mut a = Agent::new(AgentConfig::default(), ChaCha20Rng::seed_from_u64(23));
+        let s = a.add_stream(1).unwrap();
+        let base = "192.0.2.1:5000".parse().unwrap();
+        a.stream_mut(s).unwrap().add_base(1, base).unwrap();
+        a.handle_gather(now, s).unwrap();
+        while a.poll_event().is_some() {}
+        let name = "1f4712db-ea17-4bcf-a596-105139dfd8bf.local";
+        for port in [9, 10] {
+            let line = format!("candidate:1 1 udp 2122262783 {name} {port} typ host");
+            a.handle_remote_candidate(now, s, line.parse().unwrap())
+                .unwrap();
+        }
+        let asks: Vec<_> = std::iter::from_fn(|| a.poll_event())
+            .filter(|e| matches!(e, Event::ResolveHostname { .. }))
+            .collect();
+        assert_eq!(asks.len(), 1, "asked once per name");
+        assert_eq!(a.stream(s).unwrap().remote_candidates().count(), 0);
+        let ip: std::net::IpAddr = "192.0.2.77".parse().unwrap();
+        a.handle_resolved_hostname(now, s, name, Some(ip)).unwrap();
+        let view = a.stream(s).unwrap();
+        let addrs: Vec<_> = view.remote_candidates().map(|c| c.addr()).collect();
+        assert_eq!(addrs, [Some((ip, 9).into()), Some((ip, 10).into())]);
+        assert_eq!(view.pairs().count(), 2);
+        // A name that does not resolve drops its candidates.
+        let line = "candidate:2 1 udp 1 other.local 11 typ host";
+        a.handle_remote_candidate(now, s, line.parse().unwrap())
+            .unwrap();
+        a.handle_resolved_hostname(now, s, "other.local", None)
+            .unwrap();
+        assert_eq!(a.stream(s).unwrap().remote_candidates().count(), 2);
+    }
+}
