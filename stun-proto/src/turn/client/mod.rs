@@ -249,6 +249,18 @@ impl<R: RngCore> TurnClient<R> {
         Ok(number)
     }
 
+    /// Stops keeping `peer` reachable: its permission and any channel to an address of it
+    /// are no longer refreshed, and the client forgets them (the server lets them lapse,
+    /// RFC 8656 §9, §12). For a remote candidate gone after an ICE restart. Returns whether
+    /// anything was forgotten; requests in flight for them finish without events.
+    pub fn handle_forget_peer(&mut self, now: Instant, peer: IpAddr) -> bool {
+        let _ = now;
+        let before = self.peers.permissions.len() + self.peers.channels.len();
+        self.peers.permissions.retain(|p| p.ip != peer);
+        self.peers.channels.retain(|c| c.peer.ip() != peer);
+        before != self.peers.permissions.len() + self.peers.channels.len()
+    }
+
     /// Retransmits requests, refreshes the allocation, permissions and channels whose time
     /// has come, and expires what ran out.
     pub fn handle_timeout(&mut self, now: Instant) {

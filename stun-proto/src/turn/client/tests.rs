@@ -707,6 +707,45 @@ fn channels_are_refreshed_at_540_s_and_their_permission_at_240_s() {
 }
 
 #[test]
+fn a_forgotten_peer_is_no_longer_refreshed() {
+    let now = t0();
+    let mut c = allocated(config(), now);
+    events(&mut c);
+    let peer = addr(PEER);
+    c.handle_bind_channel(now, peer).unwrap();
+    let bind = next_request(&mut c);
+    deliver(
+        &mut c,
+        now,
+        &answer(&bind, Class::Success, Some(&key()), |_| {}),
+    );
+    events(&mut c);
+    assert!(c.handle_forget_peer(now, peer.ip()));
+    assert!(!c.handle_forget_peer(now, peer.ip()));
+    assert_eq!(c.channel(peer), None);
+    assert_eq!(
+        c.handle_send(now, peer, b"x"),
+        Err(SendError::NoPermission(peer.ip()))
+    );
+    // Only the allocation's own refresh is left.
+    assert_eq!(
+        c.next_timer(),
+        Some((Timer::Allocation, now + Duration::from_secs(540)))
+    );
+    // An answer to a request in flight for it changes nothing.
+    c.handle_create_permission(now, peer.ip()).unwrap();
+    let request = next_request(&mut c);
+    c.handle_forget_peer(now, peer.ip());
+    deliver(
+        &mut c,
+        now,
+        &answer(&request, Class::Success, Some(&key()), |_| {}),
+    );
+    assert!(events(&mut c).is_empty());
+    assert!(!c.has_permission(peer.ip()));
+}
+
+#[test]
 fn over_tcp_channel_data_is_padded() {
     let now = t0();
     let mut config = config();
