@@ -26,6 +26,7 @@ use crate::turn::DRAFT_ADDITIONAL_ADDRESS_FAMILY;
 
 /// Which address families the client asks the server to relay from (RFC 8656 §7.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AllocationFamily {
     /// An IPv4 relayed address (the server's default: no attribute sent).
     #[default]
