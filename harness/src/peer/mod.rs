@@ -351,6 +351,15 @@ impl Peer {
         self.handshake.as_deref()
     }
 
+    /// The DTLS endpoint's counters (records dropped and why, retransmissions), while it
+    /// runs.
+    pub fn dtls_stats(&self) -> Option<dtls_proto::Stats> {
+        match &self.dtls {
+            DtlsPhase::Running(d) => Some(d.stats()),
+            _ => None,
+        }
+    }
+
     /// Datagrams dropped by the demultiplexer or the relay-only filter.
     pub const fn dropped(&self) -> u64 {
         self.dropped

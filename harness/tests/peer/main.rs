@@ -577,4 +577,11 @@ fn random_datagrams_and_lines_leave_a_ready_peer_ready() {
     assert_eq!(node.peer().state(), &PeerState::Ready);
     assert!(node.pings_received() >= received + 2, "pings still flow");
     assert!(node.peer().dropped() > 0);
+    // The DTLS-shaped garbage reached the endpoint, which counted and dropped it.
+    let stats = node.peer().dtls_stats().unwrap();
+    let dropped = stats.records_malformed
+        + stats.records_failed_authentication
+        + stats.records_unexpected_epoch
+        + stats.records_replayed;
+    assert!(dropped > 0, "{stats:?}");
 }
