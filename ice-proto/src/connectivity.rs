@@ -1181,4 +1181,61 @@ mod tests {
             crate::pair_priority(2_130_706_431, crate::candidate::priority(126, 32_767, 1))
         );
     }
+
+    #[test]
+    fn the_controlled_agent_selects_the_best_nominated_pair_8_1_1() {
+        // A peer nominating several pairs (aggressive nomination of RFC 5245): the controlled
+        // agent selects the highest-priority nominated valid pair, and switches up.
+        let (mut a, s) = agent(false);
+        let now = t0();
+        let (low, high) = (addr("203.0.113.9:4001"), addr("203.0.113.9:4000"));
+        remote(
+            &mut a,
+            s,
+            "candidate:1 1 udp 2130706431 203.0.113.9 4000 typ host",
+        );
+        remote(
+            &mut a,
+            s,
+            "candidate:2 1 udp 1000 203.0.113.9 4001 typ host",
+        );
+        // Our checks on both pairs succeed.
+        let mut t = now;
+        let mut answered = 0;
+        while answered < 2 {
+            for check in transmits(&mut a) {
+                let ok = answer(&check, Class::Success, addr(BASE), None);
+                a.handle_datagram(
+                    t,
+                    TransportProtocol::Udp,
+                    check.destination,
+                    addr(BASE),
+                    &ok,
+                );
+                answered += 1;
+            }
+            t += Duration::from_millis(50);
+            a.handle_timeout(t);
+        }
+        assert!(a.stream(s).unwrap().pairs().all(|p| p.valid));
+        while a.poll_event().is_some() {}
+        let nominate = |a: &mut TestAgent, from: SocketAddr, tid: u8| {
+            let req = request(tid, Some(1), Some(DeclaredRole::Controlling(1)), true);
+            a.handle_datagram(t, TransportProtocol::Udp, from, addr(BASE), &req);
+            std::iter::from_fn(|| a.poll_event())
+                .filter_map(|e| match e {
+                    Event::NewSelectedPair { remote, .. } => remote.addr(),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(nominate(&mut a, low, 20), [low]);
+        assert_eq!(nominate(&mut a, high, 21), [high]);
+        // A lower nomination afterwards changes nothing.
+        assert_eq!(nominate(&mut a, low, 22), []);
+        assert_eq!(
+            a.stream(s).unwrap().selected_pair(1).unwrap().remote.addr(),
+            Some(high)
+        );
+    }
 }
