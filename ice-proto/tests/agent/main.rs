@@ -237,6 +237,7 @@ impl Sim {
         if let Some(extra) = &mut self.extra {
             if extra.owns(t.destination) {
                 for out in extra.handle(self.now, t) {
+                    self.log.push((self.now - self.start, 9, out.clone()));
                     self.seq += 1;
                     self.in_flight.insert(self.seq, out);
                     self.queue
@@ -1414,4 +1415,40 @@ proptest::proptest! {
             );
         }
     }
+}
+
+#[test]
+fn data_flows_through_stun_protos_turn_server_with_long_term_auth() {
+    // The same as `data_flows_both_ways_through_a_relay`, against the project's TURN server:
+    // the client answers its 401 challenge (REALM, NONCE) before the allocation exists.
+    let turn = addr("203.0.113.50:3478");
+    let relayed = addr("203.0.113.50:49999");
+    let mut a_config = config(true);
+    a_config.turn_servers = vec![ice_proto::TurnServer {
+        server: turn,
+        username: "user".into(),
+        password: "pass".into(),
+    }];
+    let a = Peer::new(a_config, 201, &["192.0.2.1:5000"]);
+    let b = Peer::new(config(false), 202, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 201);
+    sim.block_direct = true;
+    let now = sim.now;
+    sim.extra = Some(Box::new(relay::RealTurnBox::new(now, turn, vec![relayed])));
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(30), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    assert_eq!(sim.selected(0).unwrap().0, relayed);
+    let t = sim.elapsed() + Duration::from_millis(100);
+    sim.run_until(t, |_| false);
+    sim.send_data(0, b"through the real server").unwrap();
+    sim.send_data(1, b"and back").unwrap();
+    let t = sim.elapsed() + Duration::from_millis(100);
+    sim.run_until(t, |_| false);
+    assert_eq!(
+        sim.peers[1].data.last().unwrap().1,
+        b"through the real server"
+    );
+    assert_eq!(sim.peers[0].data.last().unwrap().1, b"and back");
 }
