@@ -1,6 +1,7 @@
 //! Two `harness peer` processes on loopback, their stdout wired to each other's stdin: host
 //! candidates only, with DTLS, controlling/controlled and both controlling (an ICE role
-//! conflict), and through coturn with relay-only peers reaching it over UDP and over TCP. Each run must end with both
+//! conflict), and through coturn with relay-only peers reaching it over UDP, over TCP and over
+//! IPv6. Each run must end with both
 //! processes passing the data check (exit 0).
 //!
 //! coturn (`turnserver`) is started by the test; when it is missing outside CI the TURN test
@@ -11,7 +12,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::UdpSocket;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -231,17 +232,17 @@ fn turnserver() -> Option<PathBuf> {
     found
 }
 
-/// A UDP port with `span` free ports after it on loopback.
-fn free_port_range(span: u16) -> u16 {
+/// A UDP port with `span` free ports after it on loopback address `ip`.
+fn free_port_range(ip: IpAddr, span: u16) -> u16 {
     for _ in 0..200 {
-        let probe = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
+        let probe = UdpSocket::bind((ip, 0)).expect("bind a probe socket");
         let port = probe.local_addr().expect("probe address").port();
         drop(probe);
         if port > u16::MAX - span - 1 {
             continue;
         }
-        let udp_free = (port..=port + span).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
-        if udp_free && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let udp_free = (port..=port + span).all(|p| UdpSocket::bind((ip, p)).is_ok());
+        if udp_free && std::net::TcpListener::bind((ip, port)).is_ok() {
             return port;
         }
     }
@@ -258,7 +259,9 @@ impl Drop for Coturn {
     }
 }
 
-fn start_coturn(turnserver: &Path, port: u16) -> Coturn {
+/// coturn listening and relaying on `ip`:`port` (relayed ports `port+1..=port+40`).
+fn start_coturn(turnserver: &Path, ip: IpAddr, port: u16) -> Coturn {
+    let ip = ip.to_string();
     let child = Command::new(turnserver)
         .args(["-n", "--lt-cred-mech", "--user", "peer:peer-secret"])
         .args(["--realm", "harness.test", "--fingerprint"])
@@ -268,7 +271,7 @@ fn start_coturn(turnserver: &Path, port: u16) -> Coturn {
             "--no-cli",
             "--allow-loopback-peers",
         ])
-        .args(["-L", "127.0.0.1", "--relay-ip", "127.0.0.1"])
+        .args(["-L", &ip, "--relay-ip", &ip])
         .args(["--listening-port", &port.to_string()])
         .args(["--min-port", &(port + 1).to_string()])
         .args(["--max-port", &(port + 40).to_string()])
@@ -285,24 +288,34 @@ fn start_coturn(turnserver: &Path, port: u16) -> Coturn {
     Coturn(child)
 }
 
+const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
+
 #[test]
 fn relay_only_through_coturn_over_udp() {
-    relay_only_through_coturn("udp");
+    relay_only_through_coturn(V4, "udp");
 }
 
 #[test]
 fn relay_only_through_coturn_over_tcp() {
-    relay_only_through_coturn("tcp");
+    relay_only_through_coturn(V4, "tcp");
 }
 
-/// Two relay-only peers with DTLS, each reaching coturn over `transport`.
-fn relay_only_through_coturn(transport: &str) {
+/// IPv6 relayed addresses (REQUESTED-ADDRESS-FAMILY, RFC 8656 §7.1) from a real server.
+#[test]
+fn relay_only_through_coturn_over_ipv6() {
+    relay_only_through_coturn(V6, "udp");
+}
+
+/// Two relay-only peers on `ip` with DTLS, each reaching coturn over `transport`.
+fn relay_only_through_coturn(ip: IpAddr, transport: &str) {
     let Some(turnserver) = turnserver() else {
         return;
     };
-    let port = free_port_range(41);
-    let _coturn = start_coturn(&turnserver, port);
-    let server = format!("127.0.0.1:{port}");
+    let port = free_port_range(ip, 41);
+    let _coturn = start_coturn(&turnserver, ip, port);
+    let server = SocketAddr::new(ip, port).to_string();
+    let ip = ip.to_string();
     let turn = [
         "--turn",
         &server,
@@ -311,9 +324,9 @@ fn relay_only_through_coturn(transport: &str) {
         "--turn-transport",
         transport,
     ];
-    let mut args_a = vec!["--controlling", "--relay-only", "--dtls"];
+    let mut args_a = vec!["--controlling", "--relay-only", "--dtls", "--ip", &ip];
     args_a.extend(turn);
-    let mut args_b = vec!["--relay-only", "--dtls"];
+    let mut args_b = vec!["--relay-only", "--dtls", "--ip", &ip];
     args_b.extend(turn);
     let (a, b) = run_pair(&args_a, &args_b);
     assert_passed(&a, &b);
@@ -404,8 +417,8 @@ fn with_stun_and_turn_the_direct_path_wins_over_the_relay() {
     let Some(turnserver) = turnserver() else {
         return;
     };
-    let port = free_port_range(41);
-    let _coturn = start_coturn(&turnserver, port);
+    let port = free_port_range(V4, 41);
+    let _coturn = start_coturn(&turnserver, V4, port);
     let server = format!("127.0.0.1:{port}");
     let servers = ["--stun", &server, "--turn", &server, "peer", "peer-secret"];
     let mut args_a = vec!["--controlling", "--dtls"];
