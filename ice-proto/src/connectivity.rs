@@ -360,10 +360,15 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         candidate.foundation = format!("prflx{}", st.prflx_count);
         candidate.related = None;
         st.remote_candidates.push(RemoteCandidate {
-            candidate,
+            candidate: candidate.clone(),
             addr: source,
         });
-        Some(st.remote_candidates.len() - 1)
+        let index = st.remote_candidates.len() - 1;
+        self.push_event(Event::NewPeerReflexiveRemoteCandidate {
+            stream: StreamId(s),
+            candidate,
+        });
+        Some(index)
     }
 
     /// A Binding response: to one of our checks or consent checks? `None` if neither.
@@ -726,6 +731,12 @@ mod tests {
         assert_eq!(prflx.len(), 1);
         assert_eq!(prflx[0].kind, CandidateType::PeerReflexive);
         assert_eq!(prflx[0].priority, 1_845_501_695);
+        let prflx0 = prflx[0].clone();
+        let learnt = events(&mut a).into_iter().find_map(|e| match e {
+            Event::NewPeerReflexiveRemoteCandidate { candidate, .. } => Some(candidate),
+            _ => None,
+        });
+        assert_eq!(learnt, Some(prflx0));
         // §7.3.1.4: a triggered check back, as controlled, signed with the remote password.
         let check = Message::parse(&out[1].payload).unwrap();
         assert_eq!(check.class(), Class::Request);

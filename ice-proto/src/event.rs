@@ -112,6 +112,14 @@ pub enum Event {
         /// The component.
         component: u16,
     },
+    /// A check came from an address no signalled candidate has: a peer-reflexive remote
+    /// candidate (RFC 8445 §7.3.1.3; libnice's `new-remote-candidate`). Nothing to signal.
+    NewPeerReflexiveRemoteCandidate {
+        /// The stream.
+        stream: StreamId,
+        /// The candidate learnt.
+        candidate: Candidate,
+    },
     /// Every component of the stream has gathered (signal `a=end-of-candidates`).
     CandidateGatheringDone {
         /// The stream.
