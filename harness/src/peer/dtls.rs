@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use dtls_proto::{Config as DtlsConfig, Dtls, DtlsCertificate, PacketKind, PeerVerifier};
 use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
 
 use super::{COMPONENT, DtlsRole, Event, MAX_PENDING_DATAGRAMS, Peer, PeerError, PeerState, Setup};
 
@@ -124,7 +123,7 @@ impl Peer {
             config.certificate,
             PeerVerifier::Fingerprint(fingerprint),
         );
-        let rng = ChaCha20Rng::seed_from_u64(self.dtls_rng.next_u64());
+        let rng = super::child_rng(&mut self.dtls_rng);
         let dtls = if client {
             match Dtls::client(dtls_config, rng, now) {
                 Ok(d) => d,

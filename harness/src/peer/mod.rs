@@ -124,8 +124,8 @@ impl Peer {
             ice.stun_servers.clear();
         }
         let turn_servers = ice.turn_servers.iter().map(|t| t.server).collect();
-        let agent_rng = ChaCha20Rng::seed_from_u64(rng.next_u64());
-        let dtls_rng = ChaCha20Rng::seed_from_u64(rng.next_u64());
+        let agent_rng = child_rng(&mut rng);
+        let dtls_rng = child_rng(&mut rng);
         let mut agent = Agent::new(ice, agent_rng);
         let stream = agent.add_stream(1)?;
         if let Some(mut s) = agent.stream_mut(stream) {
@@ -477,4 +477,12 @@ impl Peer {
             self.signals.push_back(s);
         }
     }
+}
+
+/// A child RNG seeded with 256 bits drawn from `rng` (ICE passwords and DTLS keys come from
+/// the children: a 64-bit seed would cap their strength at 64 bits).
+fn child_rng(rng: &mut ChaCha20Rng) -> ChaCha20Rng {
+    let mut seed = [0u8; 32];
+    rng.fill_bytes(&mut seed);
+    ChaCha20Rng::from_seed(seed)
 }
