@@ -150,6 +150,7 @@ impl Peer {
         true
     }
 
+    /// Acts on what the DTLS endpoint reported: keys, data, close, failure.
     pub(super) fn on_dtls_event(&mut self, now: Instant, e: dtls_proto::Event) {
         match e {
             dtls_proto::Event::Connected(done) => {

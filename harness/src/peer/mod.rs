@@ -111,7 +111,8 @@ pub struct Peer {
     unsent: VecDeque<Vec<u8>>,
     signals: VecDeque<Signal>,
     events: VecDeque<Event>,
-    /// Datagrams dropped: not DTLS with DTLS on, or outside relay-only's allowed endpoints.
+    /// Datagrams dropped: not DTLS with DTLS on, outside relay-only's allowed endpoints, or
+    /// DTLS datagrams beyond the bound of those waiting for a pair.
     dropped: u64,
 }
 
@@ -360,10 +361,12 @@ impl Peer {
         }
     }
 
-    /// Datagrams dropped by the demultiplexer or the relay-only filter.
+    /// Datagrams dropped by the demultiplexer, the relay-only filter, or a full queue of DTLS
+    /// datagrams waiting for a pair.
     pub const fn dropped(&self) -> u64 {
         self.dropped
     }
+
     /// Acts on everything the children produced until nothing moves.
     fn drive(&mut self, now: Instant) {
         loop {
@@ -378,6 +381,9 @@ impl Peer {
                     moved = true;
                     if self.unsent.len() < MAX_PENDING_DATAGRAMS {
                         self.unsent.push_back(t.payload.to_vec());
+                    } else {
+                        // DTLS retransmits its flight; the bound is counted, not grown.
+                        self.dropped += 1;
                     }
                 }
             }
@@ -398,6 +404,7 @@ impl Peer {
             }
         }
     }
+
     fn on_ice_event(&mut self, now: Instant, e: IceEvent) {
         match &e {
             IceEvent::NewLocalCandidate { candidate, .. }
@@ -430,6 +437,7 @@ impl Peer {
         }
         self.push_event(Event::Ice(Box::new(e)));
     }
+
     fn update_ready(&mut self) {
         let dtls_ok = matches!(self.dtls, DtlsPhase::Off) || self.handshake.is_some();
         let before = matches!(self.state, PeerState::Started | PeerState::Gathered);
