@@ -1452,3 +1452,33 @@ fn data_flows_through_stun_protos_turn_server_with_long_term_auth() {
     );
     assert_eq!(sim.peers[0].data.last().unwrap().1, b"and back");
 }
+
+#[test]
+fn twenty_percent_loss_still_connects_through_a_relay() {
+    // Only the relayed path works, 20% loss on every hop (TURN requests included): the TURN
+    // client's and the agent's retransmissions still get both agents to a selected pair.
+    for seed in 0..20u64 {
+        let turn = addr("203.0.113.50:3478");
+        let mut a_config = config(true);
+        a_config.turn_servers = vec![ice_proto::TurnServer {
+            server: turn,
+            username: "user".into(),
+            password: "pass".into(),
+        }];
+        let a = Peer::new(a_config, 300 + seed, &["192.0.2.1:5000"]);
+        let b = Peer::new(config(false), 400 + seed, &["198.51.100.2:6000"]);
+        let mut sim = Sim::new(a, b, seed);
+        sim.block_direct = true;
+        sim.loss = 0.2;
+        let now = sim.now;
+        let relayed = addr("203.0.113.50:49999");
+        sim.extra = Some(Box::new(relay::RealTurnBox::new(now, turn, vec![relayed])));
+        sim.start();
+        assert!(
+            sim.run_until(Duration::from_secs(60), |s| s
+                .both(ConnectionState::Completed)),
+            "seed {seed}"
+        );
+        assert_eq!(sim.selected(0).unwrap().0, relayed);
+    }
+}
