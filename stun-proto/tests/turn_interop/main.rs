@@ -4,7 +4,8 @@
 //!    loopback peers allowed): allocate, permission, data through a Send indication and
 //!    through ChannelData to an echo peer and back, refresh, deallocate — over UDP and TCP;
 //! 2. our `turn-server` example against coturn's own test clients, `turnutils_uclient` with
-//!    `turnutils_peer`: allocations succeed and data is relayed.
+//!    `turnutils_peer`: allocations succeed and data is relayed;
+//! 3. our client against our example over real sockets, UDP and TCP, as in 1.
 //!
 //! A missing binary skips the test with a message, unless `CI=true`, where it fails.
 
@@ -321,6 +322,12 @@ fn allocation_lifecycle(transport: TransportProtocol) {
     };
     let port = free_port(40);
     let _server = start_turnserver(&turnserver, port);
+    lifecycle(transport, port);
+}
+
+/// Our client through the whole life of an allocation on the TURN server at
+/// 127.0.0.1:`port`, which relays from ports `port+1..=port+40`.
+fn lifecycle(transport: TransportProtocol, port: u16) {
     let server: SocketAddr = ([127, 0, 0, 1], port).into();
     let echo = EchoPeer::start();
     let mut s = Session::new(transport, server);
@@ -421,6 +428,27 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
+/// Our `turn-server` example on 127.0.0.1:`port`, user alice/secret, loopback peers
+/// allowed, relaying from ports `port+1..=port+span`; returns once it says it listens.
+fn start_example(port: u16, span: u16, args: &[&str]) -> Running {
+    let mut server = Command::new(example("turn-server"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--ports", &format!("{}-{}", port + 1, port + span)])
+        .args(["--user", "alice:secret", "--allow-loopback-peers"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the turn-server example");
+    let mut stdout = std::io::BufReader::new(server.stdout.take().expect("piped stdout"));
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut ready).expect("the example's first line");
+    assert!(ready.contains("listening"), "{ready}");
+    // Keep reading what the example logs, so that its writes never fail.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    Running(server)
+}
+
 /// Reads `name=<number>` from the last line of `output` that has it.
 fn figure(output: &str, name: &str) -> Option<u64> {
     output.lines().rev().find_map(|line| {
@@ -444,22 +472,7 @@ fn uclient_through_our_server_with(flags: &[&str], server_args: &[&str], peer_ip
         return;
     };
     let port = free_port(60);
-    let mut server = Command::new(example("turn-server"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--ports", &format!("{}-{}", port + 1, port + 50)])
-        .args(["--user", "alice:secret", "--allow-loopback-peers"])
-        .args(server_args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the turn-server example");
-    let mut stdout = std::io::BufReader::new(server.stdout.take().expect("piped stdout"));
-    let mut ready = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut ready).expect("the example's first line");
-    assert!(ready.contains("listening"), "{ready}");
-    // Keep reading what the example logs, so that its writes never fail.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let _server = Running(server);
+    let _server = start_example(port, 50, server_args);
     let peer_port = port + 55;
     let _peer = Running(
         Command::new(peer)
@@ -671,6 +684,20 @@ fn our_client_against_coturn_even_port_stale_nonce_and_dual_stack() {
         !s.received.is_empty()
     });
     assert_eq!(dual.received.remove(0).1, b"dual, over IPv6".to_vec());
+}
+
+#[test]
+fn our_client_against_our_example_over_udp() {
+    let port = free_port(40);
+    let _server = start_example(port, 40, &[]);
+    lifecycle(TransportProtocol::Udp, port);
+}
+
+#[test]
+fn our_client_against_our_example_over_tcp() {
+    let port = free_port(40);
+    let _server = start_example(port, 40, &[]);
+    lifecycle(TransportProtocol::Tcp, port);
 }
 
 #[test]
