@@ -349,6 +349,7 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
             emit(&s.to_json());
         }
         let mut data = Vec::new();
+        let mut end = None;
         while let Some(e) = peer.poll_event() {
             if let Some(line) = event_json(&e) {
                 emit(&line);
@@ -359,17 +360,19 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
                     log(format!("ready: sending {} pings", o.count));
                 }
                 Event::StateChanged(PeerState::Failed(error)) => {
-                    return Ok((1, "fail", error.to_string()));
+                    end = Some((1, "fail", error.to_string()));
                 }
                 Event::StateChanged(PeerState::Finished) if check.done_at.is_none() => {
-                    return Ok((
-                        1,
-                        "fail",
-                        "the peer closed before our pings were echoed".into(),
-                    ));
+                    let reason = "the peer closed before our pings were echoed";
+                    end = Some((1, "fail", reason.into()));
                 }
                 _ => {}
             }
+        }
+        if let Some(end) = end {
+            // The fatal alert (a wrong fingerprint, say) still reaches the other side.
+            send_all(&mut peer, &socket, &mut tcp);
+            return Ok(end);
         }
         for d in data {
             check.receive(now, &mut peer, &d);

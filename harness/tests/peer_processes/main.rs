@@ -52,6 +52,11 @@ impl Outcome {
 
 /// Starts two peers with these arguments, wires them, waits for both.
 fn run_pair(a: &[&str], b: &[&str]) -> (Outcome, Outcome) {
+    run_pair_with(a, b, str::to_owned)
+}
+
+/// As [`run_pair`], with every line from A to B passed through `to_b`.
+fn run_pair_with(a: &[&str], b: &[&str], to_b: fn(&str) -> String) -> (Outcome, Outcome) {
     let spawn = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_harness"))
             .arg("peer")
@@ -63,7 +68,7 @@ fn run_pair(a: &[&str], b: &[&str]) -> (Outcome, Outcome) {
             .expect("start harness peer")
     };
     let (mut pa, mut pb) = (spawn(a), spawn(b));
-    let pump = |from: &mut Child, to: &mut Child| {
+    let pump = |from: &mut Child, to: &mut Child, rewrite: fn(&str) -> String| {
         let stdout = from.stdout.take().expect("piped stdout");
         let mut stdin = to.stdin.take().expect("piped stdin");
         let (tx, rx) = mpsc::channel();
@@ -72,7 +77,7 @@ fn run_pair(a: &[&str], b: &[&str]) -> (Outcome, Outcome) {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 // The other side may have exited already: its stdin is then closed.
-                let _ = writeln!(stdin, "{line}");
+                let _ = writeln!(stdin, "{}", rewrite(&line));
                 let _ = stdin.flush();
                 lines.push(serde_json::from_str::<Value>(&line).expect("stdout is JSON lines"));
             }
@@ -80,7 +85,10 @@ fn run_pair(a: &[&str], b: &[&str]) -> (Outcome, Outcome) {
         });
         rx
     };
-    let (ra, rb) = (pump(&mut pa, &mut pb), pump(&mut pb, &mut pa));
+    let (ra, rb) = (
+        pump(&mut pa, &mut pb, to_b),
+        pump(&mut pb, &mut pa, str::to_owned),
+    );
     let deadline = Instant::now() + PATIENCE;
     let wait = |child: &mut Child| loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -445,5 +453,36 @@ fn with_stun_and_turn_the_direct_path_wins_over_the_relay() {
             pair["remote"].as_str().unwrap().contains("typ host"),
             "{pair}"
         );
+    }
+}
+
+#[test]
+fn a_wrong_fingerprint_fails_both_sides_with_the_detail() {
+    // B is told a fingerprint that is not A's certificate's.
+    fn tamper(line: &str) -> String {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        if v["type"] == "dtls" {
+            v["fingerprint"] = Value::from(format!("sha-256 {}", ["42"; 32].join(":")));
+        }
+        v.to_string()
+    }
+    let (a, b) = run_pair_with(&["--controlling", "--dtls"], &["--dtls"], tamper);
+    // B, the DTLS client, checks A's certificate and refuses it.
+    assert_eq!(b.code, Some(1), "{}", b.summary());
+    let reason = b.result()["reason"].as_str().unwrap();
+    assert!(reason.contains("fingerprint mismatch"), "{reason}");
+    assert!(reason.contains("sha-256 42:42"), "{reason}");
+    // A hears B's bad_certificate alert, sent before B exits.
+    assert_eq!(a.code, Some(1), "{}", a.summary());
+    let reason = a.result()["reason"].as_str().unwrap();
+    assert!(reason.contains("DTLS failed"), "{reason}");
+    for o in [&a, &b] {
+        assert!(o.events("dtls-connected").is_empty());
+        let states: Vec<&str> = o
+            .events("state-changed")
+            .iter()
+            .filter_map(|e| e["state"].as_str())
+            .collect();
+        assert_eq!(states.last(), Some(&"failed"), "{states:?}");
     }
 }
