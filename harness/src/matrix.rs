@@ -126,8 +126,6 @@ pub enum Outcome {
     Failed,
     /// Neither selection nor failure within the timeout.
     Timeout,
-    /// Selected, but no longer connected at the end of the hold period.
-    Dropped,
 }
 
 impl Outcome {
@@ -150,7 +148,6 @@ impl fmt::Display for Outcome {
             Outcome::Direct(CandidateKind::Relayed) | Outcome::Relay => "relay",
             Outcome::Failed => "failed",
             Outcome::Timeout => "timeout",
-            Outcome::Dropped => "dropped",
         })
     }
 }
@@ -171,6 +168,9 @@ pub struct Cell {
     /// Virtual time until both peers had completed the DTLS handshake, if they did (it may
     /// complete before the pair is selected: DTLS starts on the first valid pair).
     pub dtls: Option<Duration>,
+    /// Whether both peers were still connected (not failed, data still arriving) at the end
+    /// of the hold period; `None` when no pair was selected.
+    pub held: Option<bool>,
     /// Datagrams the two peers sent until then.
     pub packets: u64,
     /// The world's trace hash at the end.
@@ -179,10 +179,11 @@ pub struct Cell {
 
 impl Cell {
     /// Whether the outcome met the expectation; a connected cell must also have completed
-    /// DTLS on both sides.
+    /// DTLS on both sides and held the call to the end of the hold period.
     pub fn met(&self) -> bool {
         self.outcome.meets(self.expected)
-            && (self.expected == Expectation::Fail || self.dtls.is_some())
+            && (self.expected == Expectation::Fail
+                || (self.dtls.is_some() && self.held == Some(true)))
     }
 }
 
@@ -311,7 +312,7 @@ pub fn run_cell<P: MatrixPeer>(
         .map(|h| world.stats().sent_by.get(h).copied().unwrap_or(0))
         .sum();
     let peer_a = world.node::<P>(host_a);
-    let mut dtls = None;
+    let (mut dtls, mut held) = (None, None);
     let outcome = match peer_a.and_then(|p| p.selected()) {
         Some(selected) if finished => {
             let started = world.elapsed();
@@ -328,11 +329,8 @@ pub fn run_cell<P: MatrixPeer>(
             let hold_end = started + options.hold;
             world.run_for(hold_end.saturating_sub(world.elapsed()));
             let still = |h| world.node::<P>(h).is_some_and(MatrixPeer::connected);
-            if still(host_a) && still(host_b) {
-                classify(selected)
-            } else {
-                Outcome::Dropped
-            }
+            held = Some(still(host_a) && still(host_b));
+            classify(selected)
         }
         _ if peer_a.is_some_and(MatrixPeer::failed) => Outcome::Failed,
         _ => Outcome::Timeout,
@@ -345,6 +343,7 @@ pub fn run_cell<P: MatrixPeer>(
         outcome,
         time,
         dtls,
+        held,
         packets,
         trace: world.trace_hash(),
     })
@@ -354,8 +353,8 @@ pub fn run_cell<P: MatrixPeer>(
 pub fn print_table(cells: &[Cell], out: &mut impl std::io::Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<16} {:<16} {:<8} {:<14} {:>10} {:>10} {:>8}  {:<4} trace",
-        "A (controlling)", "B", "expect", "outcome", "time", "DTLS done", "packets", "ok"
+        "{:<16} {:<16} {:<8} {:<14} {:>10} {:>10} {:<5} {:>8}  {:<4} trace",
+        "A (controlling)", "B", "expect", "outcome", "time", "DTLS done", "held", "packets", "ok"
     )?;
     for c in cells {
         let expected = match c.expected {
@@ -369,16 +368,22 @@ pub fn print_table(cells: &[Cell], out: &mut impl std::io::Write) -> std::io::Re
         let dtls = c
             .dtls
             .map_or("-".to_owned(), |t| format!("{:.3}s", t.as_secs_f64()));
+        let held = match c.held {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "-",
+        };
         let ok = if c.met() { "yes" } else { "NO" };
         writeln!(
             out,
-            "{:<16} {:<16} {:<8} {:<14} {:>10} {:>10} {:>8}  {:<4} {}",
+            "{:<16} {:<16} {:<8} {:<14} {:>10} {:>10} {:<5} {:>8}  {:<4} {}",
             c.a.name(),
             c.b.name(),
             expected,
             c.outcome.to_string(),
             time,
             dtls,
+            held,
             c.packets,
             ok,
             c.trace
