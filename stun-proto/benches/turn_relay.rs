@@ -191,11 +191,85 @@ fn relay(c: &mut Criterion) {
     g.finish();
 }
 
+/// The control path: an authenticated request answered (long-term credential check, HMAC
+/// over request and response, FINGERPRINT), as a server's capacity for refreshes and
+/// permissions.
+fn control(c: &mut Criterion) {
+    use stun_proto::attribute::{Lifetime, Nonce, Realm, Username, XorPeerAddress};
+    use stun_proto::{IntegrityKey, Message, MessageBuilder, MessageType, Method};
+
+    let Fixture {
+        now,
+        mut server,
+        tuple,
+        ..
+    } = fixture();
+    // A nonce for the client, from a 401 to an unsigned request.
+    let probe = MessageBuilder::new_bytes(
+        MessageType::new(Method::REFRESH, stun_proto::Class::Request),
+        [1; 12].into(),
+    )
+    .into_bytes();
+    let _ = server.handle_client_datagram(now, tuple, &probe);
+    let challenge = server.poll_transmit().unwrap();
+    let challenge = Message::parse(&challenge.payload).unwrap();
+    let nonce = challenge
+        .get::<Nonce>()
+        .unwrap()
+        .unwrap()
+        .as_str()
+        .to_owned();
+    let key = IntegrityKey::long_term(
+        "alice",
+        "example.org",
+        "secret",
+        stun_proto::attribute::PasswordAlgorithm::Md5,
+    )
+    .unwrap();
+    let signed = |method: Method, add: &dyn Fn(&mut MessageBuilder<bytes::BytesMut>)| {
+        let mut b = MessageBuilder::new_bytes(
+            MessageType::new(method, stun_proto::Class::Request),
+            [2; 12].into(),
+        );
+        add(&mut b);
+        b.add(&Username::new("alice").unwrap()).unwrap();
+        b.add(&Realm::new("example.org").unwrap()).unwrap();
+        b.add(&Nonce::new(&nonce).unwrap()).unwrap();
+        b.add_message_integrity(&key).unwrap();
+        b.add_fingerprint().unwrap();
+        b.into_bytes()
+    };
+    let refresh = signed(Method::REFRESH, &|b| {
+        b.add(&Lifetime(600)).unwrap();
+    });
+    let permission = signed(Method::CREATE_PERMISSION, &|b| {
+        b.add(&XorPeerAddress("203.0.113.9:1".parse().unwrap()))
+            .unwrap();
+    });
+    let mut g = c.benchmark_group("turn_control");
+    g.throughput(Throughput::Elements(1));
+    for (name, request) in [("Refresh", &refresh), ("CreatePermission", &permission)] {
+        let _ = server.handle_client_datagram(now, tuple, request);
+        let answer = server.poll_transmit().unwrap();
+        let class = Message::parse(&answer.payload).unwrap().class();
+        assert_eq!(class, stun_proto::Class::Success, "{name} must succeed");
+        g.bench_function(format!("server: authenticated {name} answered"), |b| {
+            b.iter(|| {
+                let _ = server.handle_client_datagram(now, tuple, black_box(request));
+                let answer = server.poll_transmit().unwrap();
+                while server.poll_event().is_some() {}
+                black_box(answer.payload.len())
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = relay
+    targets = relay, control
 }
 criterion_main!(benches);
