@@ -3,23 +3,49 @@
 //! and full WebRTC peers (ICE + DTLS, [`peer`]) as nodes — every sans-IO machine of this
 //! workspace plugs in through one small [`Node`] trait. A seed fixes the whole run: the same
 //! scenario and seed give the same trace, bit for bit ([`World::trace_hash`]), and any run can
-//! be captured as pcap.
+//! be captured as pcap. On it stands the NAT traversal [`matrix`] (`harness matrix`), whose
+//! expectations come from [`theory`], and the real-UDP `harness peer` driver.
+//!
+//! # A scenario
+//! A host behind a restricted-cone NAT asks an RFC 5780 STUN server what NAT it is behind:
 //!
 //! ```
+//! use std::net::SocketAddr;
 //! use std::time::Duration;
-//! use harness::{Link, NatConfig, NatPreset, World, epoch};
-//! use harness::nodes::StunServer;
+//! use harness::nodes::{NatCheck, StunServer};
+//! use harness::{Link, NatPreset, World, epoch};
+//! use stun_proto::nat_behavior::ClassicNatType;
 //!
-//! let mut world = World::new(42, epoch());
+//! let mut world = World::new(42, epoch()); // the seed fixes every random draw
 //! let internet = world.internet();
-//! let server_ip = "198.51.100.1".parse().unwrap();
-//! world.add_host("stun", internet, &[server_ip], Link::default(), StunServer::new("198.51.100.1:3478".parse().unwrap(), None));
-//! let [home] = NatPreset::FullCone.boxes()[..] else { unreachable!() };
-//! let (_nat, lan) = world.add_nat(internet, home, "203.0.113.7".parse().unwrap(), Link::default());
-//! # let _ = lan;
-//! world.run_for(Duration::from_secs(1));
-//! println!("trace {}", world.trace_hash());
+//! let (primary, alternate): (SocketAddr, SocketAddr) =
+//!     ("198.51.100.10:3478".parse()?, "198.51.100.11:3479".parse()?);
+//! world.add_host("stun", internet, &[primary.ip(), alternate.ip()], Link::default(),
+//!                StunServer::new(primary, Some(alternate)));
+//! let (_nat, lan) = world.add_nat(internet, NatPreset::RestrictedCone.boxes()[0],
+//!                                 "203.0.113.7".parse()?, Link::default());
+//! let local: SocketAddr = "192.168.1.2:40000".parse()?;
+//! let start = world.now();
+//! let host = world.add_host("natcheck", lan, &[local.ip()], Link::default(),
+//!                           NatCheck::new(local, primary, start, 1));
+//! world.run_for(Duration::from_secs(300)); // virtual time: milliseconds of real time
+//! let report = world.node::<NatCheck>(host).and_then(|n| n.report()).expect("finished");
+//! assert_eq!(report.classic_type(), ClassicNatType::RestrictedCone);
+//! # Ok::<_, Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Error policy
+//! A simulation has no errors: datagrams a link or a NAT drops are counted by reason
+//! ([`Stats::dropped`]). Misconfiguring a scenario (two hosts with one address, a node sending
+//! from an address it does not have) panics with a message naming the mistake: that is a bug
+//! in the scenario, found on its first run. I/O errors come only from pcap capture and the
+//! matrix's `--pcap` directory.
+//!
+//! # Out of scope
+//! TCP (the simulator moves UDP datagrams; TURN over TCP is tested against coturn instead), ICMP
+//! messages from NATs, and bandwidth limits or queueing: links lose, delay, reorder and
+//! duplicate, but do not congest. The design, a complete scenario and the matrix's reasoning:
+//! `docs/harness.md`.
 
 mod link;
 pub mod matrix;
