@@ -74,7 +74,9 @@ impl<R: RngCore> TurnClient<R> {
                             expires_at,
                         },
                     };
-                    self.peers.permissions[index].lease = next;
+                    if let Some(p) = self.peers.permissions.get_mut(index) {
+                        p.lease = next;
+                    }
                 }
                 _ => {}
             }
@@ -111,7 +113,9 @@ impl<R: RngCore> TurnClient<R> {
                             expires_at,
                         },
                     };
-                    self.peers.channels[index].lease = next;
+                    if let Some(c) = self.peers.channels.get_mut(index) {
+                        c.lease = next;
+                    }
                 }
                 _ => {}
             }

@@ -237,7 +237,9 @@ impl<R: RngCore> TurnClient<R> {
                 let Some(index) = self.peers.permissions.iter().position(|p| p.ip == ip) else {
                     return;
                 };
-                let permission = &mut self.peers.permissions[index];
+                let Some(permission) = self.peers.permissions.get_mut(index) else {
+                    return;
+                };
                 match (permission.lease, retryable(&failure)) {
                     (Lease::Refreshing { expires_at }, true) => {
                         permission.lease = Lease::Installed {
@@ -257,7 +259,9 @@ impl<R: RngCore> TurnClient<R> {
                 else {
                     return;
                 };
-                let c = &mut self.peers.channels[index];
+                let Some(c) = self.peers.channels.get_mut(index) else {
+                    return;
+                };
                 match (c.lease, retryable(&failure)) {
                     (Lease::Refreshing { expires_at }, true) => {
                         c.lease = Lease::Installed {

@@ -72,14 +72,16 @@ impl RelayPool {
                 && (reserve.is_none() || self.next_port_free(*a).is_some())
         });
         let index = candidate.ok_or(PoolError::Exhausted)?;
-        let (address, slot) = &mut self.slots[index];
+        let (address, slot) = self.slots.get_mut(index).ok_or(PoolError::Exhausted)?;
         *slot = Slot::InUse;
         let address = *address;
         if let (Some(token), Some(next)) = (reserve, self.next_port_free(address)) {
-            self.slots[next].1 = Slot::Reserved {
-                token,
-                expires_at: now + RESERVATION_LIFETIME,
-            };
+            if let Some((_, slot)) = self.slots.get_mut(next) {
+                *slot = Slot::Reserved {
+                    token,
+                    expires_at: now + RESERVATION_LIFETIME,
+                };
+            }
         }
         Ok(address)
     }

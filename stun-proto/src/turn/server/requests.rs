@@ -147,7 +147,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     ) -> Result<(), Refusal> {
         if let Some(&id) = self.by_tuple.get(&tuple) {
             // A retransmitted Allocate gets the same success again; anything else is 437.
-            let allocation = &self.allocations[&id];
+            let allocation = self.allocation(id)?;
             if allocation.allocate_id != message.transaction_id() {
                 return Err(ALLOCATION_MISMATCH);
             }
@@ -320,7 +320,8 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let id = self.owned_allocation(tuple, signer)?;
         let family = optional::<RequestedAddressFamily>(message)?.map(|f| f.0);
         if let Some(family) = family {
-            let matches = self.allocations[&id]
+            let matches = self
+                .allocation(id)?
                 .relayed_addresses()
                 .any(|r| AddressFamily::of(&r.ip()) == family);
             if !matches {
@@ -337,7 +338,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         b.add(&Lifetime(seconds(lifetime)))
             .map_err(|_| Refusal::Code(ErrorCode::SERVER_ERROR))?;
         self.finish(tuple, b, Some(signer));
-        let dual = self.allocations[&id].additional_relayed.is_some();
+        let dual = self.allocation(id)?.additional_relayed.is_some();
         match (lifetime.is_zero(), family) {
             // §8.2: LIFETIME 0 for one family of a dual allocation releases that address only.
             (true, Some(family)) if dual => self.release_family(now, id, family),
@@ -390,7 +391,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         if count == 0 {
             return Err(BAD_REQUEST);
         }
-        let allocation = &self.allocations[&id];
+        let allocation = self.allocation(id)?;
         for ip in peers.iter().flatten() {
             self.check_peer(allocation, *ip)?;
             if !allocation.permission_fits(*ip, self.config.max_permissions) {
@@ -437,7 +438,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let Some(XorPeerAddress(peer)) = optional::<XorPeerAddress>(message)? else {
             return Err(BAD_REQUEST);
         };
-        let allocation = &self.allocations[&id];
+        let allocation = self.allocation(id)?;
         self.check_peer(allocation, peer.ip())?;
         allocation
             .check_channel(channel, peer, self.config.max_channels)
@@ -473,10 +474,15 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     /// The allocation of `tuple`, if `signer` owns it: 437 if none, 441 if another user's.
     fn owned_allocation(&self, tuple: FiveTuple, signer: &Signer) -> Result<AllocationId, Refusal> {
         let id = *self.by_tuple.get(&tuple).ok_or(ALLOCATION_MISMATCH)?;
-        if self.allocations[&id].username != signer.username {
+        if self.allocation(id)?.username != signer.username {
             return Err(Refusal::Code(ErrorCode::WRONG_CREDENTIALS));
         }
         Ok(id)
+    }
+
+    /// Allocation `id`, which the routing tables just named (437 should they ever disagree).
+    fn allocation(&self, id: AllocationId) -> Result<&Allocation, Refusal> {
+        self.allocations.get(&id).ok_or(ALLOCATION_MISMATCH)
     }
 
     /// 443 for a peer of a family the allocation does not relay, 403 for a denied one.
