@@ -8,6 +8,14 @@
 //! Data indications) are STUN messages built with [`MessageBuilder`](crate::MessageBuilder);
 //! their attributes live in [`attribute`](crate::attribute) (RFC 8656 §18).
 
+// The machines take untrusted input: no unwrap, expect, panic or indexing outside tests.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

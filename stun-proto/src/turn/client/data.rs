@@ -85,7 +85,7 @@ impl<R: RngCore> TurnClient<R> {
                 },
             })?;
             self.stats.sent_channel_data += 1;
-            &out[..n]
+            out.get(..n).unwrap_or_default()
         } else if self.peers.permission(peer.ip()).is_some()
             || self.peers.channel_for_peer(peer).is_some()
         {

@@ -58,7 +58,7 @@ impl Hasher for FoldHasher {
         let rest = chunks.remainder();
         if !rest.is_empty() {
             let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
+            word.iter_mut().zip(rest).for_each(|(w, r)| *w = *r);
             self.write_u64(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
         }
     }

@@ -163,7 +163,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
                 let pad = tuple.transport.is_reliable();
                 encode_channel_data(channel, data, pad, out)
                     .ok()
-                    .map(|n| &out[..n])
+                    .and_then(|n| out.get(..n))
             }
             None => encode_data_indication(out, TransactionId::random(&mut self.rng), peer, data),
         };

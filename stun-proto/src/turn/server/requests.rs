@@ -117,8 +117,11 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         };
         let mut unknown = [AttributeType::new(0); MAX_UNKNOWN];
         let mut count = 0;
-        for attribute in message.unknown_comprehension_required().take(MAX_UNKNOWN) {
-            unknown[count] = attribute;
+        for (slot, attribute) in unknown
+            .iter_mut()
+            .zip(message.unknown_comprehension_required())
+        {
+            *slot = attribute;
             count += 1;
         }
         let result = if count > 0 {
@@ -253,12 +256,13 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
                 let error = AddressErrorCode::new(AddressFamily::Ipv6, code);
                 if draft_codepoints {
                     let mut value = [0u8; 64];
-                    let len = error.value_len().min(value.len());
-                    error.encode_value(&mut value[..len], &message.transaction_id());
-                    b.add(&RawAttribute {
-                        attribute_type: DRAFT_ADDRESS_ERROR_CODE,
-                        value: &value[..len],
-                    })?;
+                    if let Some(value) = value.get_mut(..error.value_len()) {
+                        error.encode_value(value, &message.transaction_id());
+                        b.add(&RawAttribute {
+                            attribute_type: DRAFT_ADDRESS_ERROR_CODE,
+                            value,
+                        })?;
+                    }
                 } else {
                     b.add(&error)?;
                 }
@@ -521,7 +525,8 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
                 b.add(&code)?;
             }
             if let Refusal::UnknownAttributes(types, count) = &refusal {
-                b.add(&UnknownAttributes::new(&types[..*count]))?;
+                let listed = types.get(..*count).unwrap_or_default();
+                b.add(&UnknownAttributes::new(listed))?;
             }
             Ok(())
         })();
