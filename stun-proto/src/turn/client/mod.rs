@@ -114,7 +114,9 @@ enum State {
 /// [`handle_create_permission`](Self::handle_create_permission),
 /// [`handle_bind_channel`](Self::handle_bind_channel), [`handle_send`](Self::handle_send),
 /// [`handle_incoming`](Self::handle_incoming), [`handle_timeout`](Self::handle_timeout),
-/// [`handle_close`](Self::handle_close) — send everything
+/// [`handle_transport_error`](Self::handle_transport_error),
+/// [`handle_forget_peer`](Self::handle_forget_peer), [`handle_close`](Self::handle_close)
+/// — send everything
 /// [`poll_transmit`](Self::poll_transmit) returns (over TCP: write it to the stream) and act
 /// on everything [`poll_event`](Self::poll_event) returns until both give `None`, then call
 /// `handle_timeout` at [`poll_timeout`](Self::poll_timeout). Early, late or repeated

@@ -302,6 +302,8 @@ pub struct TurnServerStats {
 /// After every `handle_*` call — [`handle_client_datagram`](Self::handle_client_datagram),
 /// [`handle_peer_datagram_into`](Self::handle_peer_datagram_into) (or
 /// [`handle_peer_datagram`](Self::handle_peer_datagram)),
+/// [`handle_peer_icmp`](Self::handle_peer_icmp),
+/// [`handle_connection_closed`](Self::handle_connection_closed),
 /// [`handle_timeout`](Self::handle_timeout) — send the [`TransmitRef`] it returned, if any,
 /// then everything [`poll_transmit`](Self::poll_transmit) returns, act on everything
 /// [`poll_event`](Self::poll_event) returns, and call `handle_timeout` at
