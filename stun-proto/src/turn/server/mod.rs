@@ -290,7 +290,7 @@ pub struct TurnServerStats {
     pub relayed_to_peers: u64,
     /// Data relayed from peers to clients.
     pub relayed_to_clients: u64,
-    /// Datagrams dropped.
+    /// Datagrams dropped, and responses not queued because the transmit queue was full.
     pub dropped: u64,
     /// Events dropped because 4096 were unpolled.
     pub events_dropped: u64,

@@ -160,7 +160,9 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
                 destination: tuple.client,
                 payload: allocation.allocate_response.clone(),
             };
-            self.enqueue(transmit, None);
+            if !self.enqueue(transmit, None) {
+                self.stats.dropped += 1;
+            }
             return Ok(());
         }
         match optional::<RequestedTransport>(message)? {
@@ -570,7 +572,10 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             destination: tuple.client,
             payload: payload.clone(),
         };
-        self.enqueue(transmit, None);
+        if !self.enqueue(transmit, None) {
+            // The transmit queue is full: the client retransmits (a bound hit, counted).
+            self.stats.dropped += 1;
+        }
         Some(payload)
     }
 }

@@ -1296,6 +1296,24 @@ fn binding_requests_are_answered_without_credentials_or_state() {
 }
 
 #[test]
+fn a_full_transmit_queue_drops_and_counts_answers() {
+    let now = t0();
+    let mut s = server_with(now, |c| c.max_queued_transmits = 2);
+    let mut req = Req::new(Method::ALLOCATE, "");
+    req.nonce = None;
+    for i in 0..3u8 {
+        req.id = [i; 12];
+        assert_eq!(
+            s.handle_client_datagram(now, tuple(), &req.build(udp)),
+            ServerHandled::Answered
+        );
+    }
+    assert_eq!(s.stats().dropped, 1);
+    assert!(s.poll_transmit().is_some() && s.poll_transmit().is_some());
+    assert!(s.poll_transmit().is_none());
+}
+
+#[test]
 fn garbage_is_counted_and_dropped() {
     let now = t0();
     let mut s = server(now);
