@@ -222,22 +222,22 @@ impl Checklist {
     /// the highest-priority Waiting pair, else — when no pair is Waiting — every Frozen pair
     /// whose foundation has no Waiting or In-Progress pair in any list (`active`) is
     /// unfrozen and the best of them is taken. `skip` excludes components not to check.
-    pub fn next_check(&mut self, active: &[u64], skip: impl Fn(u16) -> bool) -> Option<PairId> {
+    pub fn next_check(&mut self, active: &[u64], skip: impl Fn(&Pair) -> bool) -> Option<PairId> {
         while let Some(id) = self.triggered.pop_front() {
             if let Some(p) = self.get(id) {
-                if matches!(p.state, PairState::Waiting) && !skip(p.component) {
+                if matches!(p.state, PairState::Waiting) && !skip(p) {
                     return Some(id);
                 }
             }
         }
-        let waiting = |p: &&Pair| matches!(p.state, PairState::Waiting) && !skip(p.component);
+        let waiting = |p: &&Pair| matches!(p.state, PairState::Waiting) && !skip(p);
         if let Some(p) = self.pairs.iter().find(waiting) {
             return Some(p.id);
         }
         let mut unfrozen: Vec<u64> = Vec::new();
         for p in &mut self.pairs {
             let free = !active.contains(&p.foundation) && !unfrozen.contains(&p.foundation);
-            if matches!(p.state, PairState::Frozen) && free && !skip(p.component) {
+            if matches!(p.state, PairState::Frozen) && free && !skip(p) {
                 // One pair per foundation: the first in priority order.
                 unfrozen.push(p.foundation);
                 p.state = PairState::Waiting;
@@ -275,11 +275,16 @@ impl Checklist {
     }
 
     /// §8.1.2: once `component` has a nominated pair, its Frozen and Waiting pairs are
-    /// removed from the schedule (marked Failed) and dropped from the triggered queue.
-    pub fn stop_component(&mut self, component: u16) {
+    /// removed from the schedule (marked Failed) and dropped from the triggered queue —
+    /// except, with re-nomination, those whose priority is above `keep_above` (the selected
+    /// pair's), which may still replace it.
+    pub fn stop_component(&mut self, component: u16, keep_above: Option<u64>) {
         let mut stopped = Vec::new();
         for p in &mut self.pairs {
-            if p.component == component && matches!(p.state, PairState::Frozen | PairState::Waiting)
+            let kept = keep_above.is_some_and(|floor| p.priority > floor);
+            if p.component == component
+                && !kept
+                && matches!(p.state, PairState::Frozen | PairState::Waiting)
             {
                 p.state = PairState::Failed;
                 stopped.push(p.id);
@@ -477,11 +482,25 @@ mod tests {
         let c = id(list.add(pair(2, 3, 3, 3, 30), false, true));
         list.get_mut(a).unwrap().state = PairState::Succeeded;
         list.trigger(b, crate::test_support::t0());
-        list.stop_component(1);
+        list.stop_component(1, None);
         assert_eq!(state(&list, a), PairState::Succeeded);
         assert_eq!(state(&list, b), PairState::Failed);
         assert_eq!(state(&list, c), PairState::Waiting);
         assert_eq!(list.next_check(&[], |_| false), Some(c));
+    }
+
+    #[test]
+    fn with_renomination_pairs_above_the_selected_one_are_kept() {
+        let mut list = Checklist::new(100);
+        let high = id(list.add(pair(1, 1, 1, 1, 50), false, true));
+        let selected = id(list.add(pair(1, 2, 2, 2, 40), false, true));
+        let low = id(list.add(pair(1, 3, 3, 3, 30), false, true));
+        list.get_mut(selected).unwrap().state = PairState::Succeeded;
+        let floor = list.get(selected).unwrap().priority;
+        list.stop_component(1, Some(floor));
+        assert_eq!(state(&list, high), PairState::Waiting);
+        assert_eq!(state(&list, low), PairState::Failed);
+        assert_eq!(list.next_check(&[], |p| p.priority <= floor), Some(high));
     }
 
     #[test]

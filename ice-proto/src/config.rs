@@ -53,6 +53,14 @@ pub struct AgentConfig {
     /// agent's). It nominates at once when no pending pair has a higher priority. Default
     /// 1 s.
     pub nomination_wait: Duration,
+    /// Re-nomination (RFC 8445 §8.1.1 lets the controlling agent nominate again): after a
+    /// pair is selected, both agents keep checking the pairs of higher priority than the
+    /// selected one (and pair candidates learnt later when the pair would rank higher); when
+    /// one becomes valid, the controlling agent nominates it, both agents select it and
+    /// report [`Event::NewSelectedPair`](crate::Event::NewSelectedPair) again, and data
+    /// moves to it. A late direct path thus replaces a relayed one chosen first. `false`
+    /// stops every other check of a component at selection (§8.1.2). Default `true`.
+    pub renomination: bool,
     /// RFC 7675 consent checks every 0.8–1.2 × this on the selected pair; `None` turns
     /// consent off (then §11 keepalives keep NAT bindings). Default 5 s.
     pub consent_interval: Option<Duration>,
@@ -91,6 +99,7 @@ impl Default for AgentConfig {
             check_last_wait_factor: 16,
             check_max_rto: Duration::from_secs(3),
             nomination_wait: Duration::from_secs(1),
+            renomination: true,
             consent_interval: Some(Duration::from_secs(5)),
             consent_lifetime: Duration::from_secs(30),
             disconnected_after: Duration::from_secs(10),

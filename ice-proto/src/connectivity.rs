@@ -19,7 +19,8 @@ use crate::check::{
     read_request, read_response,
 };
 use crate::event::{ComponentState, Event, Problem};
-use crate::pair::{Expiry, InFlight, PairId, PairState};
+use crate::nomination::Gate;
+use crate::pair::{Expiry, InFlight, Pair, PairId, PairState};
 use crate::received::{DropReason, Received};
 use crate::stream::{RemoteCandidate, StreamId};
 
@@ -80,15 +81,17 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
     }
 
-    /// Whether some check list has a pair to check for a component still looking for one.
+    /// Whether some check list has a pair to check for a component still looking for one
+    /// (or, with re-nomination, for a better one).
     fn has_check_work(&self) -> bool {
         self.streams.iter().any(|st| {
             st.remote.is_some()
                 && st.checklist.pairs().iter().any(|p| {
                     matches!(p.state, PairState::Waiting | PairState::Frozen)
-                        && st.component(p.component).is_some_and(|c| {
-                            c.selected.is_none() && c.state != ComponentState::Failed
-                        })
+                        && st
+                            .component(p.component)
+                            .is_some_and(|c| c.state != ComponentState::Failed)
+                        && self.gate(st, p.component).admits(p.priority)
                 })
         })
     }
@@ -119,16 +122,25 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let n = self.streams.len();
         for i in 0..n {
             let s = (self.round_robin + i) % n;
-            let st = &mut self.streams[s];
-            if st.remote.is_none() {
+            if self.streams[s].remote.is_none() {
                 continue;
             }
-            let components = &st.components;
-            let skip = |c: u16| {
-                usize::from(c)
+            // Per component: what may be checked (nothing once failed).
+            let st = &self.streams[s];
+            let gates: Vec<Gate> = st
+                .components
+                .iter()
+                .map(|c| match c.state {
+                    ComponentState::Failed => Gate::Closed,
+                    _ => self.gate(st, c.id),
+                })
+                .collect();
+            let st = &mut self.streams[s];
+            let skip = |p: &Pair| {
+                usize::from(p.component)
                     .checked_sub(1)
-                    .and_then(|i| components.get(i))
-                    .is_none_or(|k| k.selected.is_some() || k.state == ComponentState::Failed)
+                    .and_then(|i| gates.get(i))
+                    .is_none_or(|g| !g.admits(p.priority))
             };
             if let Some(id) = st.checklist.next_check(&active, skip) {
                 self.round_robin = s + 1;
@@ -274,10 +286,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             self.push_transmit(now, destination, source, answer);
         }
         let component = self.streams[s].local[local].candidate.component;
-        let Some(c) = self.streams[s].component(component) else {
+        if self.streams[s].component(component).is_none() {
             return Received::Stun;
-        };
-        let selected = c.selected.is_some();
+        }
         // §7.3.1.3: a source address that is no remote candidate is peer-reflexive.
         let remote = self.remote_for(s, component, source, priority);
         let Some(remote) = remote else {
@@ -298,13 +309,15 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
         let until = now + self.check_rto().saturating_mul(16);
         let controlling = self.controlling;
+        let gate = self.gate(&self.streams[s], component);
         let st = &mut self.streams[s];
         let Some(pair) = st.checklist.get_mut(id) else {
             return Received::Stun;
         };
-        // §7.3.1.4: triggered checks, unless the component already has its pair.
+        // §7.3.1.4: triggered checks, unless the component already has its pair (with
+        // re-nomination: unless the pair ranks below it).
         let succeeded = pair.state == PairState::Succeeded;
-        if !selected && !succeeded {
+        if gate.admits(pair.priority) && !succeeded {
             st.checklist.trigger(id, until);
         }
         // §7.3.1.5: USE-CANDIDATE on the controlled side.

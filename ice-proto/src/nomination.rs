@@ -8,6 +8,15 @@
 //! The stopping criterion: nominate the best valid pair of a component as soon as no pending
 //! pair of the component has a higher priority, or `nomination_wait` after its first valid
 //! pair, whichever comes first.
+//!
+//! Re-nomination (§8.1.1 leaves the controlling agent free to nominate again;
+//! `AgentConfig::renomination`, on by default): after selection, the pairs of higher
+//! priority than the selected one stay in the schedule on both sides ([`Gate`]); as soon as
+//! one of them is valid and no nomination is in flight, the controlling agent nominates it
+//! (USE-CANDIDATE). Both sides then select it — the controlled side always selects its
+//! highest-priority nominated valid pair — with a new `Event::NewSelectedPair`, and data
+//! follows. Each switch goes strictly up in priority, so a component switches at most once
+//! per pair.
 
 use std::time::Instant;
 
@@ -19,7 +28,46 @@ use crate::consent::Consent;
 use crate::event::{ComponentState, ConnectionState, Event, FailureReason};
 use crate::stream::{Component, Gathering, Stream, StreamId};
 
+/// Which pairs of a component may still be checked or formed, given its selected pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// No pair is selected: every pair.
+    All,
+    /// A pair of this priority is selected and re-nomination is on: the pairs above it.
+    Above(u64),
+    /// A pair is selected and re-nomination is off: none (§8.1.2).
+    Closed,
+}
+
+impl Gate {
+    /// The gate of `component` in `st`.
+    pub(crate) fn of(st: &Stream, component: u16, renomination: bool) -> Self {
+        let Some(selected) = st.component(component).and_then(|c| c.selected) else {
+            return Gate::All;
+        };
+        match st.checklist.get(selected) {
+            Some(p) if renomination => Gate::Above(p.priority),
+            Some(_) => Gate::Closed,
+            None => Gate::All,
+        }
+    }
+
+    /// Whether a pair of `priority` passes.
+    pub(crate) fn admits(self, priority: u64) -> bool {
+        match self {
+            Gate::All => true,
+            Gate::Above(floor) => priority > floor,
+            Gate::Closed => false,
+        }
+    }
+}
+
 impl<R: RngCore + CryptoRng> Agent<R> {
+    /// The gate of a component (see [`Gate`]).
+    pub(crate) fn gate(&self, st: &Stream, component: u16) -> Gate {
+        Gate::of(st, component, self.config.renomination)
+    }
+
     /// When the controlling agent nominates `c` at the latest, if it is waiting to.
     pub(crate) fn nomination_deadline(&self, st: &Stream, c: &Component) -> Option<Instant> {
         if !self.controlling || c.selected.is_some() || c.state == ComponentState::Failed {
@@ -36,6 +84,24 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         c.first_valid_at.map(|t| t + self.config.nomination_wait)
     }
 
+    /// Re-nomination: the valid pair of `c` to nominate in place of its selected pair — the
+    /// best valid pair, when it ranks above the selected one and no nomination is in flight.
+    fn renomination_target(&self, st: &Stream, c: &Component) -> Option<crate::pair::PairId> {
+        if !self.controlling || c.state == ComponentState::Failed {
+            return None;
+        }
+        let Gate::Above(floor) = self.gate(st, c.id) else {
+            return None;
+        };
+        let nominating = st
+            .checklist
+            .pairs()
+            .iter()
+            .any(|p| p.component == c.id && p.nominating);
+        let best = st.checklist.best_valid(c.id)?;
+        (!nominating && !best.nominated && best.priority > floor).then_some(best.id)
+    }
+
     /// §8.1.1: the controlling agent nominates where its stopping criterion holds.
     pub(crate) fn nominate(&mut self, now: Instant) {
         if !self.controlling {
@@ -45,6 +111,16 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             for i in 0..self.streams[s].components.len() {
                 let st = &self.streams[s];
                 let c = &st.components[i];
+                if let Some(id) = self.renomination_target(st, c) {
+                    // A valid pair above the selected one: nominate it at once.
+                    let until = now + self.check_rto();
+                    let st = &mut self.streams[s];
+                    if let Some(pair) = st.checklist.get_mut(id) {
+                        pair.nominating = true;
+                    }
+                    st.checklist.trigger(id, until);
+                    continue;
+                }
                 let Some(deadline) = self.nomination_deadline(st, c) else {
                     continue;
                 };
@@ -80,7 +156,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         if c.selected == Some(best.id) {
             return;
         }
-        let (id, base, remote_addr) = (best.id, best.base, best.remote_addr);
+        let (id, base, remote_addr, priority) =
+            (best.id, best.base, best.remote_addr, best.priority);
         let local = st
             .local
             .get(best.valid_local.unwrap_or(best.local))
@@ -96,8 +173,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             .config
             .consent_interval
             .map(|base| Consent::new(now, Consent::interval(&mut self.rng, base)));
+        let keep_above = self.config.renomination.then_some(priority);
         let st = &mut self.streams[s];
-        st.checklist.stop_component(component);
+        st.checklist.stop_component(component, keep_above);
         if let Some(c) = st.component_mut(component) {
             c.selected = Some(id);
             c.previous = None;

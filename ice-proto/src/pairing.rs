@@ -27,7 +27,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// Forms the pair (§6.1.2.2) of local `l` and remote `r` if they match (component,
-    /// address family) and the component has no selected pair yet.
+    /// address family) and the component has no selected pair yet — or, with re-nomination,
+    /// the pair would rank above the selected one.
     pub(crate) fn make_pair(&mut self, s: usize, l: usize, r: usize) -> Option<PairId> {
         let st = &self.streams[s];
         let (local, remote) = (st.local.get(l)?, st.remote_candidates.get(r)?);
@@ -36,9 +37,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         {
             return None;
         }
-        if st.component(component)?.selected.is_some() {
-            return None;
-        }
+        st.component(component)?;
         let foundation = pair_foundation(&local.candidate.foundation, &remote.candidate.foundation);
         let foundation_succeeded = self
             .streams
@@ -67,6 +66,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             traffic: Default::default(),
         };
         pair.set_role(self.controlling);
+        // Once a pair is selected, only a pair that could replace it (re-nomination).
+        if !self.gate(&self.streams[s], component).admits(pair.priority) {
+            return None;
+        }
         let dropped = self.streams[s].checklist.dropped;
         // §6.1.2.6: the first check list starts its foundations Waiting; the others wait.
         let added = self.streams[s]

@@ -1,0 +1,102 @@
+//! Nomination after selection: re-nomination of a better pair that works late (RFC 8445
+//! §8.1.1 lets the controlling agent nominate again), and what it must not do.
+
+use super::*;
+
+/// A behind nothing, with a TURN server; B on a public address. The direct path is blocked
+/// until `open_at` (the first attempts of the direct checks are lost), so the relayed pair
+/// is selected first.
+fn late_direct_path(renomination: bool, open_at: Duration) -> Sim {
+    let turn = addr("203.0.113.50:3478");
+    let mut a_config = config(true);
+    a_config.renomination = renomination;
+    a_config.turn_servers = vec![ice_proto::TurnServer {
+        server: turn,
+        username: "user".into(),
+        password: "pass".into(),
+    }];
+    let mut b_config = config(false);
+    b_config.renomination = renomination;
+    let a = Peer::new(a_config, 401, &["192.0.2.1:5000"]);
+    let b = Peer::new(b_config, 402, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 401);
+    sim.block_direct = true;
+    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
+    sim.start();
+    sim.run_until(open_at, |_| false);
+    assert_eq!(sim.elapsed(), open_at);
+    sim.block_direct = false;
+    sim
+}
+
+/// The selections of peer `i`: when, and the remote address.
+fn selections_of(sim: &Sim, i: usize) -> Vec<(Duration, SocketAddr)> {
+    sim.peers[i]
+        .events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            Event::NewSelectedPair { remote, .. } => Some((*t - sim.start, remote.addr()?)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn renomination_switches_from_the_relay_to_a_direct_pair_that_works_late() {
+    // The direct path opens at 3 s. A's direct check retransmits at 3.5 s (sends at 0, 0.5,
+    // 1.5, 3.5 s) and B's at 3.5 s too: both succeed at 3.51–3.52 s. The relayed pair was
+    // selected at 1.16 s (B) / 1.18 s (A). A nominates the direct pair at its next Ta slot,
+    // 3.56 s; B selects it on the nomination at 3.57 s, A on the answer at 3.58 s.
+    let mut sim = late_direct_path(true, Duration::from_secs(3));
+    assert!(sim.run_until(Duration::from_secs(10), |s| {
+        s.selections(0) == 2 && s.selections(1) == 2
+    }));
+    let ms = Duration::from_millis;
+    let (a_host, b_host, relayed) = (
+        addr("192.0.2.1:5000"),
+        addr("198.51.100.2:6000"),
+        addr("203.0.113.50:49152"),
+    );
+    assert_eq!(
+        selections_of(&sim, 0),
+        [(ms(1_180), b_host), (ms(3_580), b_host)]
+    );
+    assert_eq!(
+        selections_of(&sim, 1),
+        [(ms(1_160), relayed), (ms(3_570), a_host)]
+    );
+    assert_eq!(sim.selected(0), Some((a_host, b_host)));
+    assert_eq!(sim.selected(1), Some((b_host, a_host)));
+    assert!(sim.both(ConnectionState::Completed));
+    // Data now goes on the direct pair, not through the TURN server.
+    let before = sim.log.len();
+    sim.send_data(0, b"direct from A").unwrap();
+    sim.send_data(1, b"direct from B").unwrap();
+    let (_, _, a_tx) = &sim.log[before];
+    let (_, _, b_tx) = &sim.log[before + 1];
+    assert_eq!((a_tx.source, a_tx.destination), (a_host, b_host));
+    assert_eq!((b_tx.source, b_tx.destination), (b_host, a_host));
+    let t = sim.elapsed() + ms(50);
+    sim.run_until(t, |_| false);
+    assert_eq!(sim.peers[1].data.last().unwrap().1, b"direct from A");
+    assert_eq!(sim.peers[0].data.last().unwrap().1, b"direct from B");
+    // Settled: no further switch.
+    let t = sim.elapsed() + Duration::from_secs(30);
+    sim.run_until(t, |_| false);
+    assert_eq!(sim.selections(0), 2);
+    assert_eq!(sim.selections(1), 2);
+}
+
+#[test]
+fn without_renomination_the_relayed_pair_stays_selected() {
+    // The same network with `renomination: false`: the direct pair is no longer checked
+    // after selection (§8.1.2), so the relayed pair selected first stays.
+    let mut sim = late_direct_path(false, Duration::from_secs(3));
+    let t = Duration::from_secs(20);
+    sim.run_until(t, |_| false);
+    let ms = Duration::from_millis;
+    let relayed = addr("203.0.113.50:49152");
+    assert_eq!(selections_of(&sim, 1), [(ms(1_160), relayed)]);
+    assert_eq!(sim.selections(0), 1);
+    assert!(sim.both(ConnectionState::Completed));
+}
