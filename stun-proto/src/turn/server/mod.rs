@@ -357,14 +357,14 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     /// indication transaction ids come from `rng`.
     pub fn new(now: Instant, config: TurnServerConfig, mut rng: R) -> Self {
         let auth = LongTermAuth::new(now, config.long_term.clone(), &mut rng);
-        let hash = FoldHash::new(&mut rng);
+        let hash = hashing::seeded(&mut rng);
         Self {
             pool: RelayPool::new(&config.relay_addresses),
             auth,
             config,
-            allocations: HashMap::with_hasher(hash),
-            by_tuple: HashMap::with_hasher(hash),
-            by_relay: HashMap::with_hasher(hash),
+            allocations: HashMap::with_hasher(hash.clone()),
+            by_tuple: HashMap::with_hasher(hash.clone()),
+            by_relay: HashMap::with_hasher(hash.clone()),
             per_user: HashMap::new(),
             timers: BTreeSet::new(),
             next_id: 1,
