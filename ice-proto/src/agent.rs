@@ -31,8 +31,8 @@ use crate::gathering::Gatherer;
 use crate::received::{DropReason, Received};
 use crate::relay::{FromRelay, Relay};
 use crate::stream::{
-    Component, Credentials, Gathering, Remote, RemoteCandidate, Stream, StreamId, StreamMut,
-    StreamView,
+    Component, Credentials, Gathering, Patience, Remote, RemoteCandidate, Stream, StreamId,
+    StreamMut, StreamView,
 };
 
 /// The most datagrams queued for [`Agent::poll_transmit`]; beyond, new ones are dropped and
@@ -146,6 +146,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             unresolved: Vec::new(),
             gathering: Gathering::NotStarted,
             prflx_count: 0,
+            patience: Patience::NotStarted,
         });
         Ok(StreamId(self.streams.len() - 1))
     }
@@ -183,7 +184,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         Ok(())
     }
 
-    /// The peer's credentials for `stream` (from its `a=ice-ufrag` and `a=ice-pwd`).
+    /// The peer's credentials for `stream` (from its `a=ice-ufrag` and `a=ice-pwd`). Checks
+    /// start with them, and so does the ICE PAC timer (RFC 8863 §4,
+    /// [`AgentConfig::patience`]).
     pub fn handle_remote_credentials(
         &mut self,
         now: Instant,
@@ -203,6 +206,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             key,
             username,
         });
+        if st.patience == Patience::NotStarted {
+            st.patience = Patience::Until(now + self.config.patience);
+        }
         self.drive(now);
         Ok(())
     }
@@ -456,6 +462,15 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         consider(Timer::Pacing, self.next_check_at);
         for st in &self.streams {
             consider(Timer::Retransmit, st.checklist.next_deadline());
+            if let Patience::Until(at) = st.patience {
+                let waiting = st
+                    .components
+                    .iter()
+                    .any(|c| c.selected.is_none() && c.state != ComponentState::Failed);
+                if waiting {
+                    consider(Timer::Patience, Some(at));
+                }
+            }
             for c in &st.components {
                 consider(Timer::Nomination, self.nomination_deadline(st, c));
                 if c.state == ComponentState::Failed {

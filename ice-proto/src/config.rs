@@ -61,6 +61,11 @@ pub struct AgentConfig {
     /// moves to it. A late direct path thus replaces a relayed one chosen first. `false`
     /// stops every other check of a component at selection (§8.1.2). Default `true`.
     pub renomination: bool,
+    /// The ICE PAC timer (RFC 8863 §4): no component fails its checks sooner than this after
+    /// the remote credentials arrived, even when its check list is empty or every pair
+    /// failed (a peer-reflexive candidate may still come with the peer's checks). Default
+    /// 39.5 s, the check transaction timeout RFC 8863 recommends.
+    pub patience: Duration,
     /// RFC 7675 consent checks every 0.8–1.2 × this on the selected pair; `None` turns
     /// consent off (then §11 keepalives keep NAT bindings). Default 5 s.
     pub consent_interval: Option<Duration>,
@@ -100,6 +105,7 @@ impl Default for AgentConfig {
             check_max_rto: Duration::from_secs(3),
             nomination_wait: Duration::from_secs(1),
             renomination: true,
+            patience: Duration::from_millis(39_500),
             consent_interval: Some(Duration::from_secs(5)),
             consent_lifetime: Duration::from_secs(30),
             disconnected_after: Duration::from_secs(10),
@@ -122,6 +128,8 @@ pub enum Timer {
     Retransmit,
     /// RFC 8445 §8.1.1: the controlling agent stops waiting for a better pair.
     Nomination,
+    /// RFC 8863 §4: the ICE PAC timer expires; a check list may fail from then on.
+    Patience,
     /// RFC 7675 §5.1: the next consent check.
     Consent,
     /// RFC 7675 §5.1: consent expires.

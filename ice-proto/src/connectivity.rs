@@ -1167,10 +1167,16 @@ mod tests {
         a.handle_transport_error(now + Duration::from_millis(1), addr(BASE), addr(PEER));
         assert_eq!(pair_states(&a, s), [(1, PairStateKind::Failed)]);
         a.handle_remote_end_of_candidates(now, s).unwrap();
-        assert_eq!(
-            a.stream(s).unwrap().component_state(1),
-            Some(ComponentState::Failed)
-        );
+        // Every pair failed, but the ICE PAC timer (RFC 8863 §4) started with the remote
+        // credentials at t0 runs until 39.5 s: only then does the component fail.
+        let state = |a: &TestAgent| a.stream(s).unwrap().component_state(1);
+        assert_eq!(state(&a), Some(ComponentState::Connecting));
+        let pac = now + Duration::from_millis(39_500);
+        assert_eq!(a.next_timer(), Some((crate::Timer::Patience, pac)));
+        a.handle_timeout(pac - Duration::from_millis(1));
+        assert_eq!(state(&a), Some(ComponentState::Connecting));
+        a.handle_timeout(pac);
+        assert_eq!(state(&a), Some(ComponentState::Failed));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::agent::Agent;
 use crate::checklist::ChecklistState;
 use crate::consent::Consent;
 use crate::event::{ComponentState, ConnectionState, Event, FailureReason};
-use crate::stream::{Component, Gathering, Stream, StreamId};
+use crate::stream::{Component, Gathering, Patience, Stream, StreamId};
 
 /// Which pairs of a component may still be checked or formed, given its selected pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,14 +220,20 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         });
     }
 
-    /// Component failure (every pair failed once both sides gathered everything), check-list
-    /// states, and the overall state.
+    /// Component failure (every pair failed once both sides gathered everything and the ICE
+    /// PAC timer expired, RFC 8863 §4), check-list states, and the overall state.
     pub(crate) fn update_states(&mut self, now: Instant) {
         for s in 0..self.streams.len() {
+            if let Patience::Until(at) = self.streams[s].patience {
+                if now >= at {
+                    self.streams[s].patience = Patience::Expired;
+                }
+            }
             for i in 0..self.streams[s].components.len() {
                 let st = &self.streams[s];
                 let c = &st.components[i];
                 let exhausted = c.selected.is_none()
+                    && st.patience == Patience::Expired
                     && c.state != ComponentState::Failed
                     && (c.gathering_done || st.gathering == Gathering::Done)
                     && st.remote_end_of_candidates

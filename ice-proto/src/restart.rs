@@ -17,7 +17,7 @@ use crate::agent::Agent;
 use crate::checklist::Checklist;
 use crate::error::AgentError;
 use crate::event::{ComponentState, Event};
-use crate::stream::{Credentials, Gathering, StreamId};
+use crate::stream::{Credentials, Gathering, Patience, StreamId};
 
 impl<R: RngCore + CryptoRng> Agent<R> {
     /// Restarts ICE on `stream` (RFC 8445 §9): new random local credentials (read them with
@@ -56,6 +56,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         st.remote_end_of_candidates = false;
         st.gathering = Gathering::NotStarted;
         st.prflx_count = 0;
+        st.patience = Patience::NotStarted;
         let mut changes = Vec::new();
         for (c, previous) in st.components.iter_mut().zip(previous) {
             c.selected = None;

@@ -144,6 +144,21 @@ pub(crate) struct Stream {
     pub gathering: Gathering,
     /// Peer-reflexive remote candidates learnt so far (names their foundations).
     pub prflx_count: u32,
+    /// The ICE PAC timer (RFC 8863 §4).
+    pub patience: Patience,
+}
+
+/// A stream's ICE PAC timer (RFC 8863 §4): no component of the stream fails its checks
+/// before it expires, even with an empty or exhausted check list — peer-reflexive candidates
+/// may still arrive with the peer's checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Patience {
+    /// Checks have not started: no remote credentials yet.
+    NotStarted,
+    /// Started when the remote credentials arrived; running until this instant.
+    Until(Instant),
+    /// Expired: a component whose pairs are exhausted may fail.
+    Expired,
 }
 
 impl Stream {
