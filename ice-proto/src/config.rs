@@ -53,6 +53,9 @@ pub struct AgentConfig {
     /// agent's). It nominates at once when no pending pair has a higher priority. Default
     /// 1 s.
     pub nomination_wait: Duration,
+    /// How the controlling agent nominates: [`NominationMode::Regular`] (RFC 8445, the
+    /// default) or [`NominationMode::Aggressive`] for peers that expect it.
+    pub nomination: NominationMode,
     /// Re-nomination (RFC 8445 §8.1.1 lets the controlling agent nominate again): after a
     /// pair is selected, both agents keep checking the pairs of higher priority than the
     /// selected one (and pair candidates learnt later when the pair would rank higher); when
@@ -104,6 +107,7 @@ impl Default for AgentConfig {
             check_last_wait_factor: 16,
             check_max_rto: Duration::from_secs(3),
             nomination_wait: Duration::from_secs(1),
+            nomination: NominationMode::Regular,
             renomination: true,
             patience: Duration::from_millis(39_500),
             consent_interval: Some(Duration::from_secs(5)),
@@ -113,6 +117,23 @@ impl Default for AgentConfig {
             gathering,
         }
     }
+}
+
+/// How the controlling agent nominates pairs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NominationMode {
+    /// Regular nomination (RFC 8445 §8.1.1): checks without USE-CANDIDATE until the stopping
+    /// criterion holds (`nomination_wait`), then one check with USE-CANDIDATE on the best
+    /// valid pair. With `renomination`, a better pair found later is nominated again.
+    #[default]
+    Regular,
+    /// Nominate on first success (RFC 5245 §8.1.1.2 aggressive nomination, removed from RFC
+    /// 8445): every check carries USE-CANDIDATE, so the first pair to succeed is selected at
+    /// once, and a higher-priority pair that succeeds later replaces it. Faster, less
+    /// stable; for peers that expect it. Do not use against an ICE-lite peer (RFC 5245
+    /// §8.1.1 requires regular nomination there).
+    Aggressive,
 }
 
 /// The agent's timers; each deadline lives in the object it belongs to (a pair, a

@@ -18,6 +18,7 @@ use crate::check::{
     CheckOutcome, CheckRequest, DeclaredRole, build_error, build_request, build_success,
     read_request, read_response,
 };
+use crate::config::NominationMode;
 use crate::event::{ComponentState, Event, Problem};
 use crate::nomination::Gate;
 use crate::pair::{Expiry, InFlight, Pair, PairId, PairState};
@@ -181,7 +182,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             local_pref,
             component,
         );
-        let use_candidate = controlling && pair.nominating;
+        let aggressive = self.config.nomination == NominationMode::Aggressive;
+        let use_candidate = controlling && (pair.nominating || aggressive);
         let check = CheckRequest {
             username: &remote.username,
             priority: prflx,

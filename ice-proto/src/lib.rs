@@ -109,7 +109,7 @@
 //! # Out of scope (for now)
 //! TCP candidates (RFC 6544: parsed, not checked); mDNS lookups themselves (the agent asks
 //! with [`Event::ResolveHostname`], the caller resolves) and mDNS names for our own host
-//! candidates; aggressive nomination (deprecated by RFC 8445). Section-by-section compliance, with the test that proves each row:
+//! candidates. Section-by-section compliance, with the test that proves each row:
 //! `docs/compliance-ice.md`; design notes: `docs/ice.md`.
 
 #![forbid(unsafe_code)]
@@ -141,7 +141,7 @@ mod test_support;
 pub use agent::Agent;
 pub use candidate::{Candidate, CandidateType, ConnectionAddress, TcpType, Transport};
 pub use checklist::ChecklistState;
-pub use config::{AgentConfig, AgentStats, Timer};
+pub use config::{AgentConfig, AgentStats, NominationMode, Timer};
 pub use error::{AgentError, SendError};
 pub use event::{ComponentState, ConnectionState, Event, FailureReason, Problem};
 pub use pair::{PairId, PairStateKind, Traffic, pair_priority};

@@ -24,6 +24,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use crate::agent::Agent;
 use crate::checklist::ChecklistState;
+use crate::config::NominationMode;
 use crate::consent::Consent;
 use crate::event::{ComponentState, ConnectionState, Event, FailureReason};
 use crate::stream::{Component, Gathering, Patience, Stream, StreamId};
@@ -70,7 +71,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// When the controlling agent nominates `c` at the latest, if it is waiting to.
     pub(crate) fn nomination_deadline(&self, st: &Stream, c: &Component) -> Option<Instant> {
-        if !self.controlling || c.selected.is_some() || c.state == ComponentState::Failed {
+        let aggressive = self.config.nomination == NominationMode::Aggressive;
+        if !self.controlling || aggressive || c.selected.is_some() {
+            return None;
+        }
+        if c.state == ComponentState::Failed {
             return None;
         }
         let busy = st
@@ -104,7 +109,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// §8.1.1: the controlling agent nominates where its stopping criterion holds.
     pub(crate) fn nominate(&mut self, now: Instant) {
-        if !self.controlling {
+        // Aggressive nomination: every check already carries USE-CANDIDATE.
+        if !self.controlling || self.config.nomination == NominationMode::Aggressive {
             return;
         }
         for s in 0..self.streams.len() {

@@ -7,9 +7,19 @@ use super::*;
 /// until `open_at` (the first attempts of the direct checks are lost), so the relayed pair
 /// is selected first.
 fn late_direct_path(renomination: bool, open_at: Duration) -> Sim {
+    late_direct_path_with(renomination, ice_proto::NominationMode::Regular, open_at)
+}
+
+/// [`late_direct_path`] with a nomination mode for A.
+fn late_direct_path_with(
+    renomination: bool,
+    mode: ice_proto::NominationMode,
+    open_at: Duration,
+) -> Sim {
     let turn = addr("203.0.113.50:3478");
     let mut a_config = config(true);
     a_config.renomination = renomination;
+    a_config.nomination = mode;
     a_config.turn_servers = vec![ice_proto::TurnServer {
         server: turn,
         username: "user".into(),
@@ -99,4 +109,56 @@ fn without_renomination_the_relayed_pair_stays_selected() {
     assert_eq!(selections_of(&sim, 1), [(ms(1_160), relayed)]);
     assert_eq!(sim.selections(0), 1);
     assert!(sim.both(ConnectionState::Completed));
+}
+
+#[test]
+fn aggressive_nomination_selects_on_the_first_success() {
+    let mut a_config = config(true);
+    a_config.nomination = ice_proto::NominationMode::Aggressive;
+    let a = Peer::new(a_config, 411, &["192.0.2.1:5000"]);
+    let b = Peer::new(config(false), 412, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 411);
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    // A's first check (at 0) carries USE-CANDIDATE: B selects the pair when its own
+    // triggered check succeeds, A on the answer — both at 20 ms (regular nomination takes
+    // 60–70 ms here: the nominating check waits for the next Ta slot).
+    let first = &sim.log.iter().find(|(_, from, _)| *from == 0).unwrap().2;
+    let m = stun_proto::Message::parse(&first.payload).unwrap();
+    assert!(m.has(stun_proto::AttributeType::USE_CANDIDATE));
+    let ms = Duration::from_millis;
+    assert_eq!(
+        selections_of(&sim, 0),
+        [(ms(20), addr("198.51.100.2:6000"))]
+    );
+    assert_eq!(selections_of(&sim, 1), [(ms(20), addr("192.0.2.1:5000"))]);
+}
+
+#[test]
+fn aggressive_nomination_moves_up_to_a_better_pair_that_works_late() {
+    let mut sim = late_direct_path_with(
+        false,
+        ice_proto::NominationMode::Aggressive,
+        Duration::from_secs(3),
+    );
+    // The relayed pair is selected on its first success (120 ms at B, 140 ms at A); the
+    // direct check retransmitted at 3.5 s carries USE-CANDIDATE too, so its success at
+    // 3.52 s switches both sides up at once.
+    assert!(sim.run_until(Duration::from_secs(10), |s| {
+        s.selections(0) >= 2 && s.selections(1) >= 2
+    }));
+    let ms = Duration::from_millis;
+    let (a_host, b_host) = (addr("192.0.2.1:5000"), addr("198.51.100.2:6000"));
+    let relayed = addr("203.0.113.50:49152");
+    assert_eq!(
+        selections_of(&sim, 0),
+        [(ms(140), b_host), (ms(3_520), b_host)]
+    );
+    assert_eq!(
+        selections_of(&sim, 1),
+        [(ms(120), relayed), (ms(3_520), a_host)]
+    );
+    assert_eq!(sim.selected(0), Some((a_host, b_host)));
 }
