@@ -132,6 +132,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 last_sent: None,
                 gathering_done: false,
                 previous: None,
+                probe: None,
             })
             .collect();
         self.streams.push(Stream {
@@ -476,6 +477,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 if c.state == ComponentState::Failed {
                     continue;
                 }
+                if let Some(probe) = &c.probe {
+                    consider(Timer::Failover, Some(probe.deadline));
+                }
                 if let Some(consent) = &c.consent {
                     consider(Timer::Consent, Some(consent.next_check_at));
                     let life = self.config.consent_lifetime;
@@ -559,6 +563,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         self.nominate(now);
         self.pace_checks(now);
         self.refresh_consent(now);
+        self.check_probes(now);
         self.update_states(now);
     }
 

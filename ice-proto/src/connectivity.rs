@@ -327,11 +327,22 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             let Some(pair) = st.checklist.get_mut(id) else {
                 return Received::Stun;
             };
+            let priority = pair.priority;
             if pair.valid && succeeded {
                 pair.nominated = true;
                 self.select(now, s, component);
             } else {
                 pair.nominate_on_success = true;
+            }
+            // A nomination below the selected pair: is the selected pair still there?
+            let st = &self.streams[s];
+            let below = st
+                .component(component)
+                .and_then(|c| c.selected)
+                .and_then(|id| st.checklist.get(id))
+                .is_some_and(|sel| sel.priority > priority);
+            if let Some(i) = usize::from(component).checked_sub(1).filter(|_| below) {
+                self.start_probe(now, s, i);
             }
         }
         Received::Stun

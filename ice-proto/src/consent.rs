@@ -141,7 +141,13 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// An RFC 7675 consent check on the selected pair of component index `i`.
-    fn send_consent(&mut self, now: Instant, s: usize, i: usize, selected: crate::PairId) {
+    pub(crate) fn send_consent(
+        &mut self,
+        now: Instant,
+        s: usize,
+        i: usize,
+        selected: crate::PairId,
+    ) {
         let Some(base) = self.config.consent_interval else {
             return;
         };

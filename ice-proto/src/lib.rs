@@ -127,6 +127,7 @@ mod event;
 pub mod fuzzing;
 mod gathering;
 mod mdns;
+mod network;
 mod nomination;
 mod pair;
 mod pairing;

@@ -62,6 +62,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             c.selected = None;
             c.first_valid_at = None;
             c.consent = None;
+            c.probe = None;
             c.gathering_done = false;
             c.previous = previous;
             // Data keeps flowing on the previous pair: Connected; otherwise start over.

@@ -115,6 +115,18 @@ pub(crate) struct Component {
     /// After an ICE restart, the previously selected path (base, remote address): data goes
     /// there until a new pair is selected (RFC 8445 §9).
     pub previous: Option<(SocketAddr, SocketAddr)>,
+    /// Controlled side: a check that the selected pair still works, after the peer
+    /// nominated a lower pair (a failover, `network.rs`).
+    pub probe: Option<Probe>,
+}
+
+/// A consent check sent to learn whether the selected pair still works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Probe {
+    /// When it was sent: a consent response after this proves the pair alive.
+    pub sent: Instant,
+    /// Without such a response by then, the pair is taken as failed.
+    pub deadline: Instant,
 }
 
 /// Where a stream's gathering stands.

@@ -17,6 +17,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use stun_proto::{Transmit, TransportProtocol};
 
+mod network;
 mod nomination;
 mod relay;
 mod trickle;

@@ -1,0 +1,94 @@
+//! Local network changes: an interface (base) removed while connected.
+
+use super::*;
+
+/// The selections of peer `i`: when, and the (local, remote) addresses.
+fn selections_of(sim: &Sim, i: usize) -> Vec<(Duration, SocketAddr, SocketAddr)> {
+    sim.peers[i]
+        .events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            Event::NewSelectedPair { local, remote, .. } => {
+                Some((*t - sim.start, local.addr()?, remote.addr()?))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_interface_removal_fails_over_within_one_consent_interval() {
+    let a = Peer::new(config(true), 501, &["192.0.2.1:5000", "192.0.2.2:5000"]);
+    let b = Peer::new(config(false), 502, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 501);
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    let (wifi, wired, b_host) = (
+        addr("192.0.2.1:5000"),
+        addr("192.0.2.2:5000"),
+        addr("198.51.100.2:6000"),
+    );
+    assert_eq!(sim.selected(0), Some((wifi, b_host)));
+    sim.run_until(Duration::from_secs(10), |_| false);
+    // At 10 s A's first interface goes away: nothing reaches it any more.
+    sim.peers[0].addrs.retain(|a| *a != wifi);
+    let (now, s) = (sim.now, sim.peers[0].stream);
+    assert_eq!(
+        sim.peers[0].agent.handle_base_removed(now, s, 1, wifi),
+        Ok(true)
+    );
+    sim.drain();
+    assert!(sim.run_until(Duration::from_secs(15), |s| {
+        s.selected(1) == Some((b_host, wired))
+    }));
+    // A's pair on the second interface had been stopped at the first selection (§8.1.2):
+    // nothing valid is left, so A goes back to Connecting, checks it at 10 s (valid at
+    // 10.02 s), nominates it at its next Ta slot and selects it on the answer at 10.07 s.
+    // B gets the nomination at 10.06 s, below its selected pair: its consent check on the
+    // old pair goes unanswered for the 500 ms RTO, so it switches at 10.56 s — well within
+    // one consent interval (5 s).
+    let ms = Duration::from_millis;
+    assert_eq!(
+        selections_of(&sim, 0),
+        [(ms(70), wifi, b_host), (ms(10_070), wired, b_host)]
+    );
+    assert_eq!(
+        selections_of(&sim, 1),
+        [(ms(60), b_host, wifi), (ms(10_560), b_host, wired)]
+    );
+    let a_states: Vec<_> = sim.peers[0]
+        .events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            Event::ComponentStateChanged { state, .. } if *t >= sim.start + ms(10_000) => {
+                Some((*t - sim.start, *state))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        a_states,
+        [
+            (ms(10_000), ComponentState::Connecting),
+            (ms(10_020), ComponentState::Connected),
+            (ms(10_070), ComponentState::Ready)
+        ]
+    );
+    sim.send_data(0, b"after failover from A").unwrap();
+    sim.send_data(1, b"after failover from B").unwrap();
+    let t = sim.elapsed() + Duration::from_millis(50);
+    sim.run_until(t, |_| false);
+    assert_eq!(
+        sim.peers[1].data.last().unwrap().1,
+        b"after failover from A"
+    );
+    assert_eq!(
+        sim.peers[0].data.last().unwrap().1,
+        b"after failover from B"
+    );
+    let t = sim.elapsed() + Duration::from_secs(60);
+    sim.run_until(t, |_| false);
+    assert!(sim.both(ConnectionState::Completed));
+}
