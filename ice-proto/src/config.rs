@@ -56,13 +56,15 @@ pub struct AgentConfig {
     /// How the controlling agent nominates: [`NominationMode::Regular`] (RFC 8445, the
     /// default) or [`NominationMode::Aggressive`] for peers that expect it.
     pub nomination: NominationMode,
-    /// Re-nomination (RFC 8445 §8.1.1 lets the controlling agent nominate again): after a
-    /// pair is selected, both agents keep checking the pairs of higher priority than the
+    /// Re-nomination: after a pair is selected, both agents keep checking the pairs of higher priority than the
     /// selected one (and pair candidates learnt later when the pair would rank higher); when
     /// one becomes valid, the controlling agent nominates it, both agents select it and
     /// report [`Event::NewSelectedPair`](crate::Event::NewSelectedPair) again, and data
-    /// moves to it. A late direct path thus replaces a relayed one chosen first. `false`
-    /// stops every other check of a component at selection (§8.1.2). Default `true`.
+    /// moves to it. A late direct path thus replaces a relayed one chosen first. RFC 8445
+    /// §8.1.1 has the controlling agent nominate once per ICE session; re-nomination goes
+    /// beyond it, but only upwards, which any RFC 8445 controlled agent follows (§8.1.1: of
+    /// several nominated pairs it selects the highest-priority one). `false` stops every
+    /// other check of a component at selection (§8.1.2), as RFC 8445 does. Default `true`.
     pub renomination: bool,
     /// The ICE PAC timer (RFC 8863 §4): no component fails its checks sooner than this after
     /// the remote credentials arrived, even when its check list is empty or every pair

@@ -9,8 +9,9 @@
 //! pair of the component has a higher priority, or `nomination_wait` after its first valid
 //! pair, whichever comes first.
 //!
-//! Re-nomination (§8.1.1 leaves the controlling agent free to nominate again;
-//! `AgentConfig::renomination`, on by default): after selection, the pairs of higher
+//! Re-nomination (`AgentConfig::renomination`, on by default; beyond §8.1.1, which
+//! changes the nominated pair only by an ICE restart, yet interoperable because §8.1.1 has a
+//! controlled agent nominated more than once select the highest-priority pair): after selection, the pairs of higher
 //! priority than the selected one stay in the schedule on both sides ([`Gate`]); as soon as
 //! one of them is valid and no nomination is in flight, the controlling agent nominates it
 //! (USE-CANDIDATE). Both sides then select it — the controlled side always selects its

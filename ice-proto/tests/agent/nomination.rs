@@ -1,5 +1,7 @@
-//! Nomination after selection: re-nomination of a better pair that works late (RFC 8445
-//! §8.1.1 lets the controlling agent nominate again), and what it must not do.
+//! Nomination after selection: re-nomination of a better pair that works late (beyond RFC
+//! 8445 §8.1.1, which lets only a restart change the nominated pair, but interoperable: a
+//! controlled agent nominated twice selects the higher-priority pair), aggressive
+//! nomination, and what unauthenticated sources must not do.
 
 use super::*;
 
@@ -161,4 +163,149 @@ fn aggressive_nomination_moves_up_to_a_better_pair_that_works_late() {
         [(ms(120), relayed), (ms(3_520), a_host)]
     );
     assert_eq!(sim.selected(0), Some((a_host, b_host)));
+}
+
+/// An attacker at one address who knows the peers' addresses and A's ufrag (from a
+/// sniffed offer) but not the passwords: it answers every check it receives with a success
+/// signed with a password of its own.
+struct Forger {
+    addr: SocketAddr,
+}
+
+impl relay::Middlebox for Forger {
+    fn owns(&self, addr: SocketAddr) -> bool {
+        addr == self.addr
+    }
+
+    fn handle(&mut self, _now: Instant, t: Transmit) -> Vec<Transmit> {
+        let Ok(request) = stun_proto::Message::parse(&t.payload) else {
+            return Vec::new();
+        };
+        if request.class() != stun_proto::Class::Request {
+            return Vec::new();
+        }
+        let key = stun_proto::IntegrityKey::short_term("notthepasswordnotthepassword").unwrap();
+        let mut b = stun_proto::MessageBuilder::response_to(
+            bytes::BytesMut::new(),
+            &request,
+            stun_proto::Class::Success,
+        )
+        .unwrap();
+        b.add(&stun_proto::attribute::XorMappedAddress(t.source))
+            .unwrap();
+        b.add_message_integrity(&key)
+            .unwrap()
+            .add_fingerprint()
+            .unwrap();
+        vec![Transmit {
+            transport: TransportProtocol::Udp,
+            source: self.addr,
+            destination: t.source,
+            payload: b.into_bytes(),
+        }]
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn handle_timeout(&mut self, _now: Instant) -> Vec<Transmit> {
+        Vec::new()
+    }
+}
+
+/// A check from `from` to `to` naming `username`, with USE-CANDIDATE and the highest
+/// priority, signed with a password that is not the receiver's.
+fn forged_check(from: SocketAddr, to: SocketAddr, username: &str, controlling: bool) -> Transmit {
+    let key = stun_proto::IntegrityKey::short_term("notthepasswordnotthepassword").unwrap();
+    let mut b = stun_proto::MessageBuilder::new_bytes(
+        stun_proto::MessageType::BINDING_REQUEST,
+        [9; 12].into(),
+    );
+    b.add(&stun_proto::attribute::Username::new(username).unwrap())
+        .unwrap();
+    b.add(&stun_proto::attribute::Priority(0x7fff_ffff))
+        .unwrap();
+    if controlling {
+        b.add(&stun_proto::attribute::IceControlling(u64::MAX))
+            .unwrap();
+    } else {
+        b.add(&stun_proto::attribute::IceControlled(0)).unwrap();
+    }
+    b.add(&stun_proto::attribute::UseCandidate).unwrap();
+    b.add_message_integrity(&key)
+        .unwrap()
+        .add_fingerprint()
+        .unwrap();
+    Transmit {
+        transport: TransportProtocol::Udp,
+        source: from,
+        destination: to,
+        payload: b.into_bytes(),
+    }
+}
+
+#[test]
+fn unauthenticated_sources_never_displace_the_selected_pair() {
+    // A and B are connected on their host pair. Then, with re-nomination on: (1) a forged
+    // check with USE-CANDIDATE and the highest priority reaches each of them from the
+    // attacker's address; (2) a candidate at the attacker's address with the highest
+    // priority is trickled to A (a stale or injected line), so A pairs and checks it — and
+    // the attacker answers with successes it cannot sign. Nothing of it is valid: no
+    // peer-reflexive candidate, no new valid pair, no new selection, data stays put.
+    let mut sim = host_pair(421);
+    let evil = addr("203.0.113.66:4444");
+    sim.extra = Some(Box::new(Forger { addr: evil }));
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    let (a_host, b_host) = (addr("192.0.2.1:5000"), addr("198.51.100.2:6000"));
+    let before = [sim.selected(0), sim.selected(1)];
+    assert_eq!(before, [Some((a_host, b_host)), Some((b_host, a_host))]);
+    let ufrag = |i: usize| {
+        let p: &Peer = &sim.peers[i];
+        p.agent
+            .stream(p.stream)
+            .unwrap()
+            .local_credentials()
+            .ufrag
+            .clone()
+    };
+    let (ua, ub) = (ufrag(0), ufrag(1));
+    sim.send(1, forged_check(evil, a_host, &format!("{ua}:{ub}"), false));
+    sim.send(0, forged_check(evil, b_host, &format!("{ub}:{ua}"), true));
+    let line = "candidate:66 1 udp 2130706431 203.0.113.66 4444 typ host";
+    let (now, p) = (sim.now, &mut sim.peers[0]);
+    p.agent
+        .handle_remote_candidate(now, p.stream, line.parse().unwrap())
+        .unwrap();
+    let t = sim.elapsed() + Duration::from_secs(30);
+    sim.run_until(t, |_| false);
+    assert_eq!([sim.selected(0), sim.selected(1)], before);
+    assert_eq!(sim.selections(0), 1);
+    assert_eq!(sim.selections(1), 1);
+    for i in 0..2 {
+        let p = &sim.peers[i];
+        assert!(p.agent.stats().bad_integrity >= 1, "peer {i}");
+        let view = p.agent.stream(p.stream).unwrap();
+        assert!(
+            view.remote_candidates()
+                .all(|c| c.kind != ice_proto::CandidateType::PeerReflexive)
+        );
+        assert!(
+            view.pairs()
+                .filter(|pair| pair.remote.addr() == Some(evil))
+                .all(|pair| !pair.valid)
+        );
+    }
+    // A did check the injected candidate (it ranks above the selected pair)...
+    assert!(
+        sim.log
+            .iter()
+            .any(|(_, from, t)| *from == 0 && t.destination == evil)
+    );
+    // ...and every forged answer was dropped.
+    assert!(sim.peers[0].agent.stats().bad_integrity >= 2);
+    assert!(sim.both(ConnectionState::Completed));
 }
