@@ -13,7 +13,9 @@
 //! component states and the W3C connection state; trickle (RFC 8838) with
 //! end-of-candidates; host, server-reflexive, peer-reflexive and relayed candidates (TURN
 //! through stun-proto's client, ChannelData once a relayed pair is selected); regular
-//! nomination with a stopping criterion; role conflicts; RFC 7675 consent and §11
+//! nomination with a stopping criterion and re-nomination of a better pair found later
+//! (aggressive nomination as an option); ICE PAC (RFC 8863); failover when the caller removes
+//! an interface; role conflicts; RFC 7675 consent and §11
 //! keepalives; ICE restarts (also after a network change); ICE-lite agents; the relay-only
 //! policy; a round-trip time per pair; the SDP grammar of `candidate`, `ice-ufrag`,
 //! `ice-pwd`, `ice-options`, `ice-lite` and `end-of-candidates` lines.
@@ -110,7 +112,7 @@
 //! TCP candidates (RFC 6544: parsed, not checked); mDNS lookups themselves (the agent asks
 //! with [`Event::ResolveHostname`], the caller resolves) and mDNS names for our own host
 //! candidates. Section-by-section compliance, with the test that proves each row:
-//! `docs/compliance-ice.md`; design notes: `docs/ice.md`.
+//! `docs/compliance.md` (ICE section); design notes: `docs/ice.md`.
 
 #![forbid(unsafe_code)]
 
