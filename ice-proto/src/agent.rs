@@ -187,7 +187,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// The peer's credentials for `stream` (from its `a=ice-ufrag` and `a=ice-pwd`). Checks
     /// start with them, and so does the ICE PAC timer (RFC 8863 §4,
-    /// [`AgentConfig::patience`]).
+    /// [`AgentConfig::patience`]). Credentials other than the ones the stream has mean the
+    /// peer restarted ICE (RFC 8445 §9, RFC 8839 §4.4.1.1.2): the stream restarts too, as
+    /// with [`handle_restart`](Self::handle_restart), and [`Event::RemoteRestart`] asks the
+    /// application to signal the stream's new credentials and candidates.
     pub fn handle_remote_credentials(
         &mut self,
         now: Instant,
@@ -197,10 +200,22 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         self.check_open()?;
         let st = self
             .streams
-            .get_mut(stream.0)
+            .get(stream.0)
             .ok_or(AgentError::UnknownStream)?;
         let key =
             IntegrityKey::short_term(&credentials.pwd).map_err(|_| AgentError::BadCredentials)?;
+        let restarted = st
+            .remote
+            .as_ref()
+            .is_some_and(|r| r.credentials != credentials);
+        if restarted {
+            self.handle_restart(now, stream)?;
+            self.push_event(Event::RemoteRestart { stream });
+        }
+        let st = self
+            .streams
+            .get_mut(stream.0)
+            .ok_or(AgentError::UnknownStream)?;
         let username = format!("{}:{}", credentials.ufrag, st.local_credentials.ufrag);
         st.remote = Some(Remote {
             credentials,

@@ -162,6 +162,15 @@ pub enum Event {
         /// Whether the agent is now controlling.
         controlling: bool,
     },
+    /// The peer restarted ICE (new credentials in
+    /// [`Agent::handle_remote_credentials`](crate::Agent::handle_remote_credentials), RFC
+    /// 8445 §9): the stream restarted too; signal its new local credentials and the
+    /// candidates that follow. Data keeps flowing on the previous pair until a new one is
+    /// selected.
+    RemoteRestart {
+        /// The stream.
+        stream: StreamId,
+    },
     /// Something the application should know about.
     Problem(Problem),
 }

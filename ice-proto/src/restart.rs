@@ -5,7 +5,9 @@
 //!
 //! Flow, both sides: `handle_restart` (new local ufrag/pwd, remote credentials and candidates
 //! forgotten, gathering again) → signal the new credentials and candidates →
-//! `handle_remote_credentials` with the peer's new ones → checks → a new selected pair.
+//! `handle_remote_credentials` with the peer's new ones → checks → a new selected pair. The
+//! side that did not start the restart does it from `handle_remote_credentials`, on seeing
+//! credentials other than the peer's current ones (`Event::RemoteRestart`).
 //! TURN allocations survive a restart; their candidates are signalled again.
 
 use std::time::Instant;

@@ -20,6 +20,7 @@ use stun_proto::{Transmit, TransportProtocol};
 mod network;
 mod nomination;
 mod relay;
+mod restart;
 mod trickle;
 
 fn addr(s: &str) -> SocketAddr {
