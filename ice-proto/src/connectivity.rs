@@ -1274,11 +1274,40 @@ mod tests {
         };
         assert_eq!(nominate(&mut a, low, 20), [low]);
         assert_eq!(nominate(&mut a, high, 21), [high]);
-        // A lower nomination afterwards changes nothing.
+        // A lower nomination afterwards changes nothing while the selected pair works: the
+        // agent probes it with a consent check at once, and its answer keeps it.
+        while !transmits(&mut a).is_empty() {}
         assert_eq!(nominate(&mut a, low, 22), []);
-        assert_eq!(
-            a.stream(s).unwrap().selected_pair(1).unwrap().remote.addr(),
-            Some(high)
+        let out = transmits(&mut a);
+        let probe = out
+            .iter()
+            .find(|x| {
+                x.destination == high
+                    && Message::parse(&x.payload).unwrap().class() == Class::Request
+            })
+            .expect("a consent check on the selected pair");
+        let ok = answer(probe, Class::Success, addr(BASE), None);
+        a.handle_datagram(t, TransportProtocol::Udp, high, addr(BASE), &ok);
+        a.handle_timeout(t + Duration::from_secs(1));
+        let selected = |a: &TestAgent| a.stream(s).unwrap().selected_pair(1).unwrap().remote.addr();
+        assert_eq!(selected(&a), Some(high));
+        assert!(
+            events(&mut a)
+                .iter()
+                .all(|e| !matches!(e, Event::NewSelectedPair { .. }))
         );
+        // Nominated low again with the selected pair silent: after the probe's RTO (500 ms)
+        // the selected pair is taken as failed and the nominated one selected (a failover).
+        let t2 = t + Duration::from_secs(2);
+        let req = request(23, Some(1), Some(DeclaredRole::Controlling(1)), true);
+        a.handle_datagram(t2, TransportProtocol::Udp, low, addr(BASE), &req);
+        assert_eq!(
+            a.next_timer(),
+            Some((crate::Timer::Failover, t2 + Duration::from_millis(500)))
+        );
+        a.handle_timeout(t2 + Duration::from_millis(499));
+        assert_eq!(selected(&a), Some(high));
+        a.handle_timeout(t2 + Duration::from_millis(500));
+        assert_eq!(selected(&a), Some(low));
     }
 }
