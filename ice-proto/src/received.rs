@@ -126,6 +126,21 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     data: payload,
                 };
             }
+            // After a restart that dropped the base, the previous path still carries data
+            // until a new pair is selected (RFC 8445 §9): both ways.
+            let previous = st
+                .components
+                .iter()
+                .find(|c| c.previous == Some((destination, source)));
+            if let Some(c) = previous {
+                return Received::Data {
+                    stream: StreamId(s),
+                    component: c.id,
+                    pair: None,
+                    source,
+                    data: payload,
+                };
+            }
         }
         Received::NotIce(NotIceReason::UnknownDestination)
     }
