@@ -136,8 +136,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
     }
 
-    /// Controlled side: the peer nominated pair `nominated` below the selected pair of
-    /// component index `i`; check that the selected pair still works (see the module docs).
+    /// Controlled side: the peer nominated a pair below the selected pair of component index
+    /// `i`; check that the selected pair still works (see the module docs).
     pub(crate) fn start_probe(&mut self, now: Instant, s: usize, i: usize) {
         let deadline = now + self.check_rto();
         let st = &mut self.streams[s];
