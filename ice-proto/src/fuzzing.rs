@@ -97,7 +97,7 @@ impl<'a> Input<'a> {
 /// | 6 | — | the remote end of candidates |
 /// | 7 | — | jump to `poll_timeout` |
 /// | 8 | — | an ICE restart (the peer keeps its credentials) |
-/// | 9 | addr | an ICMP error from a base to addr |
+/// | 9 | addr | an ICMP error from a base to addr; with addr's port ≡ 3 (mod 4), that base removed instead (`handle_base_removed`) |
 ///
 /// An operation byte is taken modulo 10; a first byte with bit 7 set makes the agent lite.
 pub fn agent(data: &[u8]) -> Outcome {
@@ -250,8 +250,14 @@ pub fn agent(data: &[u8]) -> Outcome {
             }
             _ => {
                 let Some(to) = input.addr() else { break };
-                let base = bases[usize::from(to.port() & 1)];
-                agent.handle_transport_error(now, base, to);
+                let which = usize::from(to.port() & 1);
+                if to.port() % 4 == 3 {
+                    // The interface of a base went away (component 1 + which owns it).
+                    let component = 1 + (to.port() & 1);
+                    let _ = agent.handle_base_removed(now, s, component, bases[which]);
+                } else {
+                    agent.handle_transport_error(now, bases[which], to);
+                }
             }
         }
         check_bounds(&agent, s);
