@@ -63,7 +63,7 @@ fn a_remote_restart_is_detected_from_new_credentials_9() {
             .map(|(t, _)| *t - sim.start)
             .nth(1)
     };
-    // B's new candidates reached A at 2.00 s, before B's credentials (RFC 8838 §8: the
+    // B's new candidates reached A at 2.00 s, before B's credentials (RFC 8838 §11: the
     // pairs wait); A checks from 2.05 s; B selects at 2.11 s, A at 2.12 s.
     assert_eq!(selected_at(1), Some(ms(2_110)));
     assert_eq!(selected_at(0), Some(ms(2_120)));

@@ -23,7 +23,7 @@ fn times(sim: &Sim, i: usize, pred: impl Fn(&Event) -> bool) -> Vec<Duration> {
 #[test]
 fn trickle_with_candidates_arriving_2_s_late_connects() {
     // Credentials at 0; every candidate and the end-of-candidates take 2 s to arrive, both
-    // ways (RFC 8838 §8: checks start as soon as pairs exist). Until 2 s both check lists
+    // ways (RFC 8838 §11–§12: pairs are formed and checked as candidates come). Until 2 s both check lists
     // are empty: nothing is sent and nothing fails.
     let mut sim = host_pair(301);
     sim.signal_delay = [Some(Duration::from_secs(2)); 2];
@@ -69,7 +69,7 @@ fn a_check_list_that_empties_and_refills_does_not_fail_early() {
     // fails at 20.5 s and A's check list has nothing left to check. B's working candidate
     // and end-of-candidates come at 25 s — and A's candidates reach B only then too, so no
     // peer-reflexive candidate refills the list sooner. Without B's end-of-candidates A
-    // must not fail (RFC 8838 §8), and it connects once the list refills.
+    // must not fail (RFC 8838 §14), and it connects once the list refills.
     let a = Peer::new(config(true), 311, &["192.0.2.1:5000"]);
     let b = Peer::new(
         config(false),
