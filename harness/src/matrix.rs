@@ -161,7 +161,7 @@ pub struct Cell {
     pub b: NatPreset,
     /// What theory says.
     pub expected: Expectation,
-    /// What happened.
+    /// What happened: for a connected cell, the class of the pair the call ended on.
     pub outcome: Outcome,
     /// Virtual time until both peers had selected a pair (or failed).
     pub time: Option<Duration>,
@@ -330,7 +330,9 @@ pub fn run_cell<P: MatrixPeer>(
             world.run_for(hold_end.saturating_sub(world.elapsed()));
             let still = |h| world.node::<P>(h).is_some_and(MatrixPeer::connected);
             held = Some(still(host_a) && still(host_b));
-            classify(selected)
+            // The path the call ended on: a better pair found later replaces the first one.
+            let last = world.node::<P>(host_a).and_then(MatrixPeer::selected);
+            classify(last.unwrap_or(selected))
         }
         _ if peer_a.is_some_and(MatrixPeer::failed) => Outcome::Failed,
         _ => Outcome::Timeout,

@@ -40,6 +40,16 @@ fn every_cell_meets_its_expectation_without_loss() {
     assert_all_met(&MatrixOptions::default());
 }
 
+/// 2% loss on every link: checks retransmit, and a direct pair that validates after the relay
+/// was nominated takes over (re-nomination), so theory still holds in every cell.
+#[test]
+fn every_cell_meets_its_expectation_with_two_percent_loss_on_every_link() {
+    assert_all_met(&MatrixOptions {
+        loss: 0.02,
+        ..MatrixOptions::default()
+    });
+}
+
 #[test]
 fn every_cell_meets_its_expectation_over_ipv6() {
     assert_all_met(&MatrixOptions {
