@@ -156,28 +156,6 @@ pub fn stun_clients(data: &[u8]) {
     use crate::transaction::TransactionConfig;
     use crate::transmit::TransportProtocol;
 
-    /// A counter-based RNG: fuzzing needs determinism, not secrecy.
-    struct Counter(u64);
-    impl rand_core::RngCore for Counter {
-        fn next_u32(&mut self) -> u32 {
-            self.next_u64() as u32
-        }
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            self.0
-        }
-        fn fill_bytes(&mut self, dest: &mut [u8]) {
-            rand_core::impls::fill_bytes_via_next(self, dest)
-        }
-        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-            self.fill_bytes(dest);
-            Ok(())
-        }
-    }
-
     let local: SocketAddr = ([10, 0, 0, 2], 40_000).into();
     let server: SocketAddr = ([192, 0, 2, 1], 3478).into();
     let sources: [SocketAddr; 4] = [
@@ -193,10 +171,10 @@ pub fn stun_clients(data: &[u8]) {
     // The fuzz harness is a driver, like an example: it supplies the one instant it needs.
     #[allow(clippy::disallowed_methods)]
     let mut now = std::time::Instant::now();
-    let mut client = BindingClient::new(local, TransportProtocol::Udp, config.clone(), Counter(1));
+    let mut client = BindingClient::new(local, TransportProtocol::Udp, config.clone(), FuzzRng(1));
     let mut nat_config = NatDiscoveryConfig::new(local, server);
     nat_config.transactions = config;
-    let mut nat = NatDiscovery::new(nat_config, Counter(2));
+    let mut nat = NatDiscovery::new(nat_config, FuzzRng(2));
     let _ = nat.handle_start(now);
     let mut rest = data;
     while let [op, tail @ ..] = rest {
@@ -249,3 +227,32 @@ pub fn stun_clients(data: &[u8]) {
         }
     }
 }
+
+/// A counter-based RNG for the fuzz entry points: fuzzing needs determinism, not secrecy. It is
+/// declared cryptographic only so that machines which demand a CSPRNG accept it here.
+pub(crate) struct FuzzRng(pub(crate) u64);
+
+impl rand_core::RngCore for FuzzRng {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        rand_core::impls::fill_bytes_via_next(self, dest)
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for FuzzRng {}

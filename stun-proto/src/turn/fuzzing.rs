@@ -26,31 +26,7 @@ use crate::message::Message;
 use crate::transmit::TransportProtocol;
 use crate::{MessageBuilder, TransactionId};
 
-/// A counter-based RNG: fuzzing needs determinism, not secrecy (declared cryptographic only
-/// so that the server accepts it).
-struct Counter(u64);
-
-impl rand_core::RngCore for Counter {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        rand_core::impls::fill_bytes_via_next(self, dest)
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
-impl rand_core::CryptoRng for Counter {}
+use crate::fuzzing::FuzzRng;
 
 /// Reads a two-byte length and that many bytes (fewer at the end of the input).
 fn chunk<'a>(data: &mut &'a [u8]) -> &'a [u8] {
@@ -102,7 +78,7 @@ pub fn server(data: &[u8]) {
     config.max_buffered_per_allocation = 1024;
     config.max_queued_transmits = 32;
     config.rfc5766_channel_numbers = true;
-    let mut server = TurnServer::new(now, config, Counter(7));
+    let mut server = TurnServer::new(now, config, FuzzRng(7));
     let _ = server.add_user("alice", "secret");
     let key = IntegrityKey::long_term("alice", "fuzz.example", "secret", PasswordAlgorithm::Md5);
     let tuples = [
@@ -305,7 +281,7 @@ pub fn client(data: &[u8]) {
         "alice",
         "secret",
     );
-    let mut client = TurnClient::new(config, Counter(3));
+    let mut client = TurnClient::new(config, FuzzRng(3));
     let _ = client.handle_allocate(now);
     let mut data = data;
     while let Some((&op, rest)) = data.split_first() {
