@@ -24,9 +24,8 @@ use crate::credentials::IntegrityKey;
 use crate::header::{Class, MessageType, Method};
 use crate::message::Message;
 use crate::transmit::TransportProtocol;
-use crate::{MessageBuilder, TransactionId};
-
 use crate::fuzzing::FuzzRng;
+use crate::{MessageBuilder, TransactionId};
 
 /// Reads a two-byte length and that many bytes (fewer at the end of the input).
 fn chunk<'a>(data: &mut &'a [u8]) -> &'a [u8] {
