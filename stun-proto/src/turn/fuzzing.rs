@@ -21,10 +21,10 @@ use super::server::{
 use super::{ChannelData, is_channel_data};
 use crate::attribute::{AttributeType, Nonce, PasswordAlgorithm, RawAttribute, Realm, Username};
 use crate::credentials::IntegrityKey;
+use crate::fuzzing::FuzzRng;
 use crate::header::{Class, MessageType, Method};
 use crate::message::Message;
 use crate::transmit::TransportProtocol;
-use crate::fuzzing::FuzzRng;
 use crate::{MessageBuilder, TransactionId};
 
 /// Reads a two-byte length and that many bytes (fewer at the end of the input).
