@@ -10,6 +10,12 @@
 //! | 0xff01 | renegotiation_info | RFC 5746 §3.2 |
 //!
 //! Other extensions are skipped on input (RFC 5246 §7.4.1.4) and never sent.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use crate::error::DecodeError;
 use crate::wire::{Reader, put_u16, put_vec8, with_len16};
@@ -62,7 +68,7 @@ fn u16_list(body: &[u8], name: &'static str) -> Result<Vec<u16>, DecodeError> {
     }
     Ok(list
         .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .map(|c| c.iter().fold(0, |acc, &b| acc << 8 | u16::from(b)))
         .collect())
 }
 
@@ -108,7 +114,7 @@ impl Extensions {
                     out.use_srtp = Some(UseSrtp {
                         profiles: profiles
                             .chunks_exact(2)
-                            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                            .map(|c| c.iter().fold(0, |acc, &b| acc << 8 | u16::from(b)))
                             .collect(),
                         mki: mki.to_vec(),
                     });

@@ -7,6 +7,12 @@
 //! Complete messages come out strictly in `message_seq` order.
 //!
 //! Fragmentation on the sending side lives with record writing in the engine (`engine.rs`).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use crate::handshake::{FragmentView, HandshakeType};
 
@@ -133,8 +139,10 @@ impl Reassembler {
         }
         let idx = match self.pending.iter().position(|p| p.seq == frag.message_seq) {
             Some(i) => {
-                let p = &self.pending[i];
-                if p.msg_type != frag.msg_type || p.body.len() != length || p.epoch != epoch {
+                let consistent = self.pending.get(i).is_some_and(|p| {
+                    p.msg_type == frag.msg_type && p.body.len() == length && p.epoch == epoch
+                });
+                if !consistent {
                     return FragmentOutcome::Inconsistent;
                 }
                 i
@@ -150,14 +158,18 @@ impl Reassembler {
                 self.pending.len() - 1
             }
         };
-        let p = &mut self.pending[idx];
-        // FragmentView::parse guarantees offset + len <= length.
+        let Some(p) = self.pending.get_mut(idx) else {
+            return FragmentOutcome::Inconsistent;
+        };
+        // FragmentView::parse guarantees offset + len <= length; checked again, not trusted.
         let start = frag.offset as usize;
         let end = start + frag.body.len();
-        if !p.add_range(start, end) {
+        if end > p.body.len() || !p.add_range(start, end) {
             return FragmentOutcome::OverBound;
         }
-        p.body[start..end].copy_from_slice(frag.body);
+        if let Some(slot) = p.body.get_mut(start..end) {
+            slot.copy_from_slice(frag.body);
+        }
         FragmentOutcome::Buffered
     }
 

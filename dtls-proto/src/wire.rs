@@ -3,6 +3,12 @@
 //! A [`Reader`] borrows the input and never panics: every accessor returns
 //! [`DecodeError::Truncated`] when the input is too short. Writers append to a `Vec<u8>` and
 //! length-prefixed vectors are written through closures that patch the prefix afterwards.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use crate::error::DecodeError;
 
@@ -31,17 +37,18 @@ impl<'a> Reader<'a> {
 
     /// Reads exactly `n` bytes.
     pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.remaining() < n {
-            return Err(DecodeError::Truncated);
-        }
-        let out = &self.buf[self.pos..self.pos + n];
+        let out = self
+            .buf
+            .get(self.pos..)
+            .and_then(|rest| rest.get(..n))
+            .ok_or(DecodeError::Truncated)?;
         self.pos += n;
         Ok(out)
     }
 
     /// Reads everything that is left.
     pub(crate) fn rest(&mut self) -> &'a [u8] {
-        let out = &self.buf[self.pos..];
+        let out = self.buf.get(self.pos..).unwrap_or_default();
         self.pos = self.buf.len();
         out
     }
@@ -63,7 +70,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a `uint8`.
     pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.bytes(1)?[0])
+        self.array::<1>().map(|[b]| b)
     }
 
     /// Reads a `uint16`.
@@ -127,14 +134,14 @@ pub(crate) fn put_u48(out: &mut Vec<u8>, v: u64) {
 
 /// Appends a vector with a one-byte length prefix; the body is truncated to 255 bytes.
 pub(crate) fn put_vec8(out: &mut Vec<u8>, body: &[u8]) {
-    let body = &body[..body.len().min(0xff)];
+    let body = body.get(..0xff).unwrap_or(body);
     out.push(body.len() as u8);
     out.extend_from_slice(body);
 }
 
 /// Appends a vector with a two-byte length prefix; the body is truncated to 65535 bytes.
 pub(crate) fn put_vec16(out: &mut Vec<u8>, body: &[u8]) {
-    let body = &body[..body.len().min(0xffff)];
+    let body = body.get(..0xffff).unwrap_or(body);
     put_u16(out, body.len() as u16);
     out.extend_from_slice(body);
 }
@@ -144,8 +151,10 @@ pub(crate) fn with_len24(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
     let at = out.len();
     out.extend_from_slice(&[0, 0, 0]);
     f(out);
-    let len = (out.len() - at - 3) as u32;
-    out[at..at + 3].copy_from_slice(&len.to_be_bytes()[1..]);
+    let [_, len @ ..] = ((out.len() - at - 3) as u32).to_be_bytes();
+    if let Some(slot) = out.get_mut(at..at + 3) {
+        slot.copy_from_slice(&len);
+    }
 }
 
 /// Appends a vector with a two-byte length prefix written by `f`.
@@ -153,8 +162,10 @@ pub(crate) fn with_len16(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
     let at = out.len();
     out.extend_from_slice(&[0, 0]);
     f(out);
-    let len = (out.len() - at - 2) as u16;
-    out[at..at + 2].copy_from_slice(&len.to_be_bytes());
+    let len = ((out.len() - at - 2) as u16).to_be_bytes();
+    if let Some(slot) = out.get_mut(at..at + 2) {
+        slot.copy_from_slice(&len);
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,12 @@
 //! of extension attributes (`generation 0 ufrag KDyD network-id 3 network-cost 10`), which are
 //! kept in order. Formatting writes the browser form: `candidate:` and lowercase `udp`/`tcp`,
 //! then `typ`, `raddr`/`rport`, `tcptype` and the extensions in their order.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::fmt;
 use std::net::IpAddr;

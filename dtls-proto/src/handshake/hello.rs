@@ -63,7 +63,7 @@ impl ClientHello {
             cipher_suites: suites
                 .chunks_exact(2)
                 .take(MAX_SUITES)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .map(|c| c.iter().fold(0, |acc, &b| acc << 8 | u16::from(b)))
                 .collect(),
             compression_methods: compression_methods.to_vec(),
             extensions,

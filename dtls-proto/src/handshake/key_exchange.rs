@@ -124,7 +124,7 @@ impl CertificateRequest {
             certificate_types: types.to_vec(),
             signature_schemes: schemes
                 .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .map(|c| c.iter().fold(0, |acc, &b| acc << 8 | u16::from(b)))
                 .collect(),
         })
     }

@@ -13,6 +13,12 @@
 //!
 //! [`FragmentView`] borrows one fragment from a record; the message bodies live in [`hello`] and
 //! [`key_exchange`], each a representation with `parse` and `encode`.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use crate::error::DecodeError;
 use crate::wire::{Reader, put_u16, put_u24};
