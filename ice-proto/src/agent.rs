@@ -54,6 +54,7 @@ const MAX_STREAMS: usize = 64;
 /// [`handle_datagram`](Self::handle_datagram), [`handle_timeout`](Self::handle_timeout),
 /// [`handle_transport_error`](Self::handle_transport_error),
 /// [`handle_restart`](Self::handle_restart),
+/// [`handle_remove_stream`](Self::handle_remove_stream),
 /// [`handle_close`](Self::handle_close) — send everything
 /// [`poll_transmit`](Self::poll_transmit) returns and act on everything
 /// [`poll_event`](Self::poll_event) returns until both give `None`; then read
@@ -111,6 +112,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// Adds a stream of `components` components (1 to 256) with random local credentials.
+    /// Ids are never reused: a removed stream still counts towards the 64 an agent holds.
     pub fn add_stream(&mut self, components: u16) -> Result<StreamId, AgentError> {
         if !(1..=256).contains(&components) {
             return Err(AgentError::BadComponentCount);
@@ -148,6 +150,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             gathering: Gathering::NotStarted,
             prflx_count: 0,
             patience: Patience::NotStarted,
+            removed: false,
         });
         Ok(StreamId(self.streams.len() - 1))
     }
@@ -157,17 +160,20 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         self.config.stun_servers = servers;
     }
 
-    /// A read-only view of a stream.
+    /// A read-only view of a stream; `None` for an unknown or removed one.
     pub fn stream(&self, id: StreamId) -> Option<StreamView<'_>> {
         self.streams
             .get(id.0)
+            .filter(|st| !st.removed)
             .map(|stream| StreamView { id, stream })
     }
 
-    /// A mutable view of a stream, to add its bases or set its credentials.
+    /// A mutable view of a stream, to add its bases or set its credentials; `None` for an
+    /// unknown or removed one.
     pub fn stream_mut(&mut self, id: StreamId) -> Option<StreamMut<'_>> {
         self.streams
             .get_mut(id.0)
+            .filter(|st| !st.removed)
             .map(|stream| StreamMut { stream })
     }
 
@@ -175,6 +181,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// then a server-reflexive query per base and STUN server, paced at Ta.
     pub fn handle_gather(&mut self, now: Instant, stream: StreamId) -> Result<(), AgentError> {
         self.check_open()?;
+        self.live(stream)?;
         let s = stream.0;
         let st = self.streams.get_mut(s).ok_or(AgentError::UnknownStream)?;
         if st.gathering != Gathering::NotStarted {
@@ -198,6 +205,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         credentials: Credentials,
     ) -> Result<(), AgentError> {
         self.check_open()?;
+        self.live(stream)?;
         let st = self
             .streams
             .get(stream.0)
@@ -239,6 +247,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         candidate: Candidate,
     ) -> Result<(), AgentError> {
         self.check_open()?;
+        self.live(stream)?;
         let s = stream.0;
         let max = self.config.max_candidates;
         let st = self.streams.get_mut(s).ok_or(AgentError::UnknownStream)?;
@@ -297,6 +306,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         stream: StreamId,
     ) -> Result<(), AgentError> {
         self.check_open()?;
+        self.live(stream)?;
         let st = self
             .streams
             .get_mut(stream.0)
@@ -393,6 +403,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     ) -> Result<Transmit, SendError> {
         if self.closed {
             return Err(SendError::Closed);
+        }
+        if self.live(stream) == Err(AgentError::StreamRemoved) {
+            return Err(SendError::StreamRemoved);
         }
         let st = self
             .streams
@@ -548,9 +561,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         &self.config
     }
 
-    /// How many streams the agent has.
+    /// How many streams the agent has (removed ones not counted).
     pub fn stream_count(&self) -> usize {
-        self.streams.len()
+        self.streams.iter().filter(|st| !st.removed).count()
     }
 
     pub(crate) fn check_open(&self) -> Result<(), AgentError> {
@@ -558,6 +571,15 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             Err(AgentError::Closed)
         } else {
             Ok(())
+        }
+    }
+
+    /// The index of `stream` when it exists and was not removed.
+    pub(crate) fn live(&self, stream: StreamId) -> Result<usize, AgentError> {
+        match self.streams.get(stream.0) {
+            None => Err(AgentError::UnknownStream),
+            Some(st) if st.removed => Err(AgentError::StreamRemoved),
+            Some(_) => Ok(stream.0),
         }
     }
 
@@ -845,9 +867,34 @@ mod tests {
         );
     }
 
-    #[test]
-    fn two_streams_connect_independently() {
-        let now = t0();
+    /// Hands everything `x` has to `y` at `t` (streams were created in the same order on
+    /// both sides, so ids match); whether anything moved. Each datagram goes to `log` with
+    /// its time and sender `from`.
+    fn pass(
+        t: Instant,
+        from: usize,
+        x: &mut TestAgent,
+        y: &mut TestAgent,
+        log: &mut Vec<(Instant, usize, Transmit)>,
+    ) -> bool {
+        let mut moved = false;
+        while let Some(e) = x.poll_event() {
+            moved = true;
+            if let Event::NewLocalCandidate { stream, candidate } = e {
+                y.handle_remote_candidate(t, stream, candidate).unwrap();
+            }
+        }
+        while let Some(d) = x.poll_transmit() {
+            moved = true;
+            y.handle_datagram(t, d.transport, d.source, d.destination, &d.payload);
+            log.push((t, from, d));
+        }
+        moved
+    }
+
+    /// Two agents with two one-component streams each (ports 5000 and 5002 on both sides),
+    /// credentials exchanged and gathering started at `now`.
+    fn two_stream_agents(now: Instant) -> (TestAgent, TestAgent) {
         let mut agents = Vec::new();
         for (controlling, seed, ip) in [(true, 11, [192, 0, 2, 1]), (false, 12, [198, 51, 100, 2])]
         {
@@ -881,24 +928,50 @@ mod tests {
             a.handle_gather(now, s).unwrap();
             b.handle_gather(now, s).unwrap();
         }
+        (a, b)
+    }
+
+    /// Runs two agents with zero latency from `t` until `done` holds or the next deadline
+    /// passes `limit`; returns the time reached. Every datagram either sent goes to `log`
+    /// with its time and sender (0 for `a`).
+    fn run(
+        mut t: Instant,
+        limit: Instant,
+        a: &mut TestAgent,
+        b: &mut TestAgent,
+        log: &mut Vec<(Instant, usize, Transmit)>,
+        done: impl Fn(&TestAgent, &TestAgent) -> bool,
+    ) -> Instant {
+        loop {
+            while pass(t, 0, a, b, log) | pass(t, 1, b, a, log) {}
+            if done(a, b) {
+                return t;
+            }
+            let Some(next) = [a.poll_timeout(), b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+            else {
+                return t;
+            };
+            if next > limit {
+                return limit;
+            }
+            assert!(next >= t, "deadlines never go back");
+            t = next;
+            a.handle_timeout(t);
+            b.handle_timeout(t);
+        }
+    }
+
+    #[test]
+    fn two_streams_connect_independently() {
+        let now = t0();
+        let (mut a, mut b) = two_stream_agents(now);
         let mut t = now;
-        let pass = |t: Instant, x: &mut TestAgent, y: &mut TestAgent| {
-            let mut moved = false;
-            while let Some(e) = x.poll_event() {
-                moved = true;
-                if let Event::NewLocalCandidate { stream, candidate } = e {
-                    // Streams were created in the same order on both sides.
-                    y.handle_remote_candidate(t, stream, candidate).unwrap();
-                }
-            }
-            while let Some(d) = x.poll_transmit() {
-                moved = true;
-                y.handle_datagram(t, d.transport, d.source, d.destination, &d.payload);
-            }
-            moved
-        };
+        let mut log = Vec::new();
         while a.state() != ConnectionState::Completed || b.state() != ConnectionState::Completed {
-            while pass(t, &mut a, &mut b) | pass(t, &mut b, &mut a) {}
+            while pass(t, 0, &mut a, &mut b, &mut log) | pass(t, 1, &mut b, &mut a, &mut log) {}
             let next = [a.poll_timeout(), b.poll_timeout()]
                 .into_iter()
                 .flatten()
@@ -918,6 +991,113 @@ mod tests {
         }
         // Per stream, A sent its first check and its nomination: four in all.
         assert_eq!(a.stats().checks_sent, 4);
+    }
+
+    /// Removing one of two connected streams at 10 s (on both sides, as after an offer
+    /// that drops its m-line): nothing more is sent for it, the other keeps its selected
+    /// pair, consent and data; the removed id is refused with a typed error. Started at the
+    /// earliest instant, with a spurious timeout at the removal instant.
+    #[test]
+    fn a_removed_stream_stops_and_the_other_carries_on() {
+        let start = very_early();
+        let (mut a, mut b) = two_stream_agents(start);
+        let mut log = Vec::new();
+        let both = |x: &TestAgent, y: &TestAgent| {
+            x.state() == ConnectionState::Completed && y.state() == ConnectionState::Completed
+        };
+        let done = run(
+            start,
+            start + Duration::from_secs(5),
+            &mut a,
+            &mut b,
+            &mut log,
+            both,
+        );
+        // Four checks paced at Ta over both streams (zero latency): 150 ms.
+        assert_eq!(done - start, Duration::from_millis(150));
+        let ten = start + Duration::from_secs(10);
+        let t = run(done, ten, &mut a, &mut b, &mut log, |_, _| false);
+        assert_eq!(t, ten);
+        let kept = |x: &TestAgent| {
+            let p = x.stream(StreamId(1)).unwrap().selected_pair(1).unwrap();
+            (p.id, p.local.addr().unwrap(), p.remote.addr().unwrap())
+        };
+        let (a_kept, b_kept) = (kept(&a), kept(&b));
+        let (s0, s1) = (StreamId(0), StreamId(1));
+        a.handle_remove_stream(ten, s0).unwrap();
+        b.handle_remove_stream(ten, s0).unwrap();
+        a.handle_timeout(ten);
+        b.handle_timeout(ten);
+        for x in [&mut a, &mut b] {
+            let events: Vec<Event> = std::iter::from_fn(|| x.poll_event()).collect();
+            assert_eq!(events, [Event::StreamRemoved { stream: s0 }]);
+            assert!(x.stream(s0).is_none() && x.stream_mut(s0).is_none());
+            assert_eq!(x.stream_count(), 1);
+            assert_eq!(
+                x.handle_remove_stream(ten, s0),
+                Err(AgentError::StreamRemoved)
+            );
+            assert_eq!(x.handle_gather(ten, s0), Err(AgentError::StreamRemoved));
+            assert_eq!(x.handle_restart(ten, s0), Err(AgentError::StreamRemoved));
+            assert_eq!(
+                x.handle_remote_end_of_candidates(ten, s0),
+                Err(AgentError::StreamRemoved)
+            );
+            let c: Candidate = "candidate:1 1 udp 1 203.0.113.9 9 typ host"
+                .parse()
+                .unwrap();
+            assert_eq!(
+                x.handle_remote_candidate(ten, s0, c),
+                Err(AgentError::StreamRemoved)
+            );
+            let base = "192.0.2.1:5000".parse().unwrap();
+            assert_eq!(
+                x.handle_base_removed(ten, s0, 1, base),
+                Err(AgentError::StreamRemoved)
+            );
+            assert_eq!(x.send(ten, s0, 1, b"x"), Err(SendError::StreamRemoved));
+            assert_eq!(
+                x.handle_remove_stream(ten, StreamId(7)),
+                Err(AgentError::UnknownStream)
+            );
+            assert_eq!(x.state(), ConnectionState::Completed);
+        }
+        // A datagram for the removed stream's socket is not its data any more.
+        let stray = b.handle_datagram(
+            ten,
+            TransportProtocol::Udp,
+            "192.0.2.1:5000".parse().unwrap(),
+            "198.51.100.2:5000".parse().unwrap(),
+            b"late RTP",
+        );
+        assert_eq!(
+            stray,
+            Received::NotIce(crate::NotIceReason::UnknownDestination)
+        );
+        let before = log.len();
+        let end = ten + Duration::from_secs(60);
+        let t = run(ten, end, &mut a, &mut b, &mut log, |_, _| false);
+        assert_eq!(t, end);
+        let after = &log[before..];
+        assert!(
+            after.iter().all(|(_, _, d)| d.source.port() == 5002),
+            "nothing is sent for the removed stream"
+        );
+        // Stream 1's consent checks went on every 4–6 s, both ways: 10–15 per side.
+        for from in [0, 1] {
+            let n = after.iter().filter(|(_, f, _)| *f == from).count();
+            assert!((20..=30).contains(&n), "{n} consent requests and answers");
+        }
+        assert_eq!((kept(&a), kept(&b)), (a_kept, b_kept));
+        assert!(both(&a, &b));
+        let d = a.send(end, s1, 1, b"still flowing").unwrap();
+        let r = b.handle_datagram(end, d.transport, d.source, d.destination, &d.payload);
+        assert!(matches!(r, Received::Data { stream, data: b"still flowing", .. } if stream == s1));
+        // Spurious and time-travelling timeouts change nothing.
+        a.handle_timeout(start);
+        a.handle_timeout(end);
+        assert_eq!(a.poll_transmit(), None);
+        assert_eq!(kept(&a), a_kept);
     }
 
     #[test]

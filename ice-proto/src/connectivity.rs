@@ -233,7 +233,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let Some(s) = self
             .streams
             .iter()
-            .position(|st| st.local_credentials.ufrag == check.local_ufrag)
+            .position(|st| !st.removed && st.local_credentials.ufrag == check.local_ufrag)
         else {
             self.stats.unknown_username += 1;
             return Received::Dropped(DropReason::UnknownUsername);

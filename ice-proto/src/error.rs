@@ -11,6 +11,9 @@ pub enum AgentError {
     /// No stream has this id.
     #[error("unknown stream")]
     UnknownStream,
+    /// The stream was removed ([`Agent::handle_remove_stream`](crate::Agent::handle_remove_stream)).
+    #[error("stream removed")]
+    StreamRemoved,
     /// The stream has no component with this id.
     #[error("unknown component {0}")]
     UnknownComponent(u16),
@@ -48,6 +51,9 @@ pub enum SendError {
     /// No stream has this id.
     #[error("unknown stream")]
     UnknownStream,
+    /// The stream was removed ([`Agent::handle_remove_stream`](crate::Agent::handle_remove_stream)).
+    #[error("stream removed")]
+    StreamRemoved,
     /// The stream has no component with this id.
     #[error("unknown component {0}")]
     UnknownComponent(u16),

@@ -105,6 +105,12 @@ pub enum Event {
         /// The candidate.
         candidate: Candidate,
     },
+    /// A stream was removed ([`Agent::handle_remove_stream`](crate::Agent::handle_remove_stream)):
+    /// nothing more is sent or reported for it.
+    StreamRemoved {
+        /// The stream (its id is not reused).
+        stream: StreamId,
+    },
     /// A component has gathered all its candidates.
     ComponentGatheringDone {
         /// The stream.

@@ -162,6 +162,15 @@ impl Gatherer {
         self.transactions.poll_timeout()
     }
 
+    /// Abandons the queries of stream index `stream` (removed): no more retransmissions,
+    /// no outcome.
+    pub fn cancel_stream(&mut self, now: Instant, stream: usize) {
+        for q in self.queries.iter().filter(|q| q.stream == stream) {
+            self.transactions.handle_cancel(now, q.tid);
+        }
+        self.queries.retain(|q| q.stream != stream);
+    }
+
     /// Whether a query of `stream`'s `component` is outstanding.
     pub fn is_pending(&self, stream: usize, component: u16) -> bool {
         self.queries
@@ -238,7 +247,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 }));
                 continue;
             };
-            let Some(st) = self.streams.get(o.stream) else {
+            let Some(st) = self.streams.get(o.stream).filter(|st| !st.removed) else {
                 continue;
             };
             let pref = st
@@ -335,7 +344,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         base: SocketAddr,
     ) -> Option<usize> {
         let max = self.config.max_candidates;
-        let st = self.streams.get_mut(s)?;
+        let st = self.streams.get_mut(s).filter(|st| !st.removed)?;
         if let Some(i) = st
             .local
             .iter()

@@ -29,6 +29,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         ip: Option<std::net::IpAddr>,
     ) -> Result<(), AgentError> {
         self.check_open()?;
+        self.live(stream)?;
         let st = self
             .streams
             .get_mut(stream.0)

@@ -44,7 +44,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         base: SocketAddr,
     ) -> Result<bool, AgentError> {
         self.check_open()?;
-        let s = stream.0;
+        let s = self.live(stream)?;
         let st = self.streams.get_mut(s).ok_or(AgentError::UnknownStream)?;
         let c = st
             .component_mut(component)

@@ -121,6 +121,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             while let Some(event) = self.relays[i].client.poll_event() {
                 let r = &mut self.relays[i];
                 let (s, component, base, server) = (r.stream, r.component, r.base, r.server);
+                if self.streams.get(s).is_some_and(|st| st.removed) {
+                    // Its stream is gone: nothing to report, nothing to add.
+                    continue;
+                }
                 match event {
                     TurnEvent::Allocated(allocation) => {
                         r.pending = false;

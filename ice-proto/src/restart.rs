@@ -30,7 +30,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// Also the way out of a failed state.
     pub fn handle_restart(&mut self, now: Instant, stream: StreamId) -> Result<(), AgentError> {
         self.check_open()?;
-        let s = stream.0;
+        let s = self.live(stream)?;
         let credentials = Credentials::random(&mut self.rng);
         let key =
             IntegrityKey::short_term(&credentials.pwd).map_err(|_| AgentError::BadCredentials)?;

@@ -11,14 +11,16 @@ use std::time::Instant;
 use rand_core::{CryptoRng, RngCore};
 use stun_proto::IntegrityKey;
 
+use crate::agent::Agent;
 use crate::candidate::Candidate;
 use crate::checklist::Checklist;
 use crate::consent::Consent;
 use crate::error::AgentError;
-use crate::event::ComponentState;
+use crate::event::{ComponentState, Event};
 use crate::pair::{PairId, PairStateKind};
 
-/// A stream's id: its index in the agent, stable for the agent's lifetime.
+/// A stream's id: its index in the agent, stable for the agent's lifetime (removing a
+/// stream leaves the other ids valid and is never reused).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct StreamId(pub(crate) usize);
 
@@ -158,6 +160,9 @@ pub(crate) struct Stream {
     pub prflx_count: u32,
     /// The ICE PAC timer (RFC 8863 §4).
     pub patience: Patience,
+    /// Removed by [`Agent::handle_remove_stream`](crate::Agent::handle_remove_stream): an
+    /// empty husk that keeps the other streams' ids (indices) valid.
+    pub removed: bool,
 }
 
 /// A stream's ICE PAC timer (RFC 8863 §4): no component of the stream fails its checks
@@ -182,6 +187,61 @@ impl Stream {
     /// A component by id, mutably.
     pub fn component_mut(&mut self, id: u16) -> Option<&mut Component> {
         self.components.get_mut(usize::from(id).checked_sub(1)?)
+    }
+}
+
+impl<R: RngCore + CryptoRng> Agent<R> {
+    /// Removes `stream` (its media section was rejected or removed from the session, RFC
+    /// 8839 §4.2; a bundled m-line going away): its checks, consent checks, keepalives and
+    /// STUN queries stop, its TURN allocations are released (a Refresh with lifetime 0,
+    /// RFC 8656 §7.2), its candidates and pairs are dropped and its timers with them;
+    /// [`Event::StreamRemoved`] follows. Datagrams for it are no longer answered or
+    /// returned as its data. Other streams are untouched and keep their ids; later calls
+    /// with this id return [`AgentError::StreamRemoved`].
+    pub fn handle_remove_stream(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+    ) -> Result<(), AgentError> {
+        self.check_open()?;
+        let s = self.live(stream)?;
+        self.gatherer.cancel_stream(now, s);
+        for r in &mut self.relays {
+            if r.stream == s && !r.retired {
+                r.retired = true;
+                r.pending = false;
+                r.client.handle_close(now);
+            }
+        }
+        // What the caller has not sent yet from the stream's own sockets goes too.
+        let st = &self.streams[s];
+        let own: Vec<SocketAddr> = st
+            .components
+            .iter()
+            .flat_map(|c| c.bases.iter().copied())
+            .collect();
+        let shared = |a: &SocketAddr| {
+            self.streams
+                .iter()
+                .enumerate()
+                .any(|(i, o)| i != s && o.components.iter().any(|c| c.bases.contains(a)))
+        };
+        let drop: Vec<SocketAddr> = own.into_iter().filter(|a| !shared(a)).collect();
+        self.transmits.retain(|t| !drop.contains(&t.source));
+        let max_pairs = self.config.max_pairs;
+        let st = &mut self.streams[s];
+        st.removed = true;
+        st.remote = None;
+        st.components.clear();
+        st.local.clear();
+        st.remote_candidates.clear();
+        st.unresolved.clear();
+        st.checklist = Checklist::new(max_pairs);
+        st.gathering = Gathering::Done;
+        st.patience = Patience::Expired;
+        self.push_event(Event::StreamRemoved { stream });
+        self.drive(now);
+        Ok(())
     }
 }
 

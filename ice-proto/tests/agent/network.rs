@@ -92,3 +92,72 @@ fn an_interface_removal_fails_over_within_one_consent_interval() {
     sim.run_until(t, |_| false);
     assert!(sim.both(ConnectionState::Completed));
 }
+
+/// Whether `t` is a TURN Refresh with LIFETIME 0 (a deallocation, RFC 8656 §7.2).
+fn is_dealloc(t: &Transmit) -> bool {
+    stun_proto::Message::parse(&t.payload).is_ok_and(|m| {
+        m.method() == stun_proto::Method::REFRESH
+            && m.get::<stun_proto::attribute::Lifetime>()
+                .and_then(Result::ok)
+                .is_some_and(|l| l.0 == 0)
+    })
+}
+
+#[test]
+fn a_removed_stream_releases_its_turn_allocation_and_then_sends_nothing() {
+    let turn = addr("203.0.113.50:3478");
+    let mut a_config = config(true);
+    a_config.turn_servers = vec![ice_proto::TurnServer {
+        server: turn,
+        username: "user".into(),
+        password: "pass".into(),
+    }];
+    let a = Peer::new(a_config, 193, &["192.0.2.1:5000"]);
+    let b = Peer::new(config(false), 194, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 193);
+    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(10), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    sim.run_until(Duration::from_secs(10), |_| false);
+    assert_eq!(sim.elapsed(), Duration::from_secs(10));
+    // At 10 s the application removes the stream on both sides (its m-line went away).
+    let now = sim.now;
+    for p in &mut sim.peers {
+        assert_eq!(p.agent.handle_remove_stream(now, p.stream), Ok(()));
+    }
+    let before = sim.log.len();
+    sim.drain();
+    sim.run_until(Duration::from_secs(70), |_| false);
+    let after: Vec<_> = sim.log[before..]
+        .iter()
+        .map(|(t, from, d)| (*t, *from, d.source, d.destination, is_dealloc(d)))
+        .collect();
+    let ms = Duration::from_millis;
+    let (host, server_side) = (addr("192.0.2.1:5000"), turn);
+    // A's allocation is released at once, the server answers 10 ms later; then silence:
+    // no check, consent, keepalive or refresh from either side for a minute.
+    assert_eq!(
+        after,
+        [
+            (ms(10_000), 0, host, server_side, true),
+            (ms(10_010), 9, server_side, host, false),
+        ]
+    );
+    for p in &sim.peers {
+        assert_eq!(p.agent.poll_timeout(), None, "{:?}", p.agent.next_timer());
+        // No component left anywhere: the W3C state is back to New.
+        assert_eq!(p.agent.state(), ConnectionState::New);
+        assert!(
+            p.events
+                .iter()
+                .any(|(t, e)| *t == now && *e == Event::StreamRemoved { stream: p.stream })
+        );
+    }
+    let (now, s) = (sim.now, sim.peers[0].stream);
+    assert_eq!(
+        sim.peers[0].agent.send(now, s, 1, b"x"),
+        Err(SendError::StreamRemoved)
+    );
+}
