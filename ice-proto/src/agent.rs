@@ -597,10 +597,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         self.gatherer.handle_timeout(now);
         self.pump_gathering();
         self.retransmit_checks(now);
+        // Before nominating and pacing: a probe that fails over queues checks.
+        self.check_probes(now);
         self.nominate(now);
         self.pace_checks(now);
         self.refresh_consent(now);
-        self.check_probes(now);
         self.update_states(now);
     }
 

@@ -151,8 +151,10 @@ pub enum Timer {
     Retransmit,
     /// RFC 8445 §8.1.1: the controlling agent stops waiting for a better pair.
     Nomination,
-    /// A controlled agent's probe of its selected pair, after the peer nominated a lower
-    /// pair, ends (RFC 8445 §8.1.1 with RFC 7675 consent; see `Agent::handle_base_removed`).
+    /// A probe of the selected pair (a consent check) retransmits or ends: the controlled
+    /// agent's after the peer nominated a lower pair, the controlling agent's after the peer
+    /// checked a lower pair (RFC 8445 §8.1.1 with RFC 7675 consent; see
+    /// `Agent::handle_base_removed`).
     Failover,
     /// RFC 8863 §4: the ICE PAC timer expires; a check list may fail from then on.
     Patience,

@@ -83,7 +83,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// Whether some check list has a pair to check for a component still looking for one
-    /// (or, with re-nomination, for a better one).
+    /// (or, with re-nomination, for a better one), or a nomination to send.
     fn has_check_work(&self) -> bool {
         self.streams.iter().any(|st| {
             st.remote.is_some()
@@ -92,7 +92,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                         && st
                             .component(p.component)
                             .is_some_and(|c| c.state != ComponentState::Failed)
-                        && self.gate(st, p.component).admits(p.priority)
+                        && (p.nominating || self.gate(st, p.component).admits(p.priority))
                 })
         })
     }
@@ -128,20 +128,22 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             }
             // Per component: what may be checked (nothing once failed).
             let st = &self.streams[s];
-            let gates: Vec<Gate> = st
+            let gates: Vec<(Gate, bool)> = st
                 .components
                 .iter()
                 .map(|c| match c.state {
-                    ComponentState::Failed => Gate::Closed,
-                    _ => self.gate(st, c.id),
+                    ComponentState::Failed => (Gate::Closed, false),
+                    _ => (self.gate(st, c.id), true),
                 })
                 .collect();
             let st = &mut self.streams[s];
+            // A nomination of a live component always goes out, also that of a pair selected
+            // below the gate by a failover (`network.rs`).
             let skip = |p: &Pair| {
                 usize::from(p.component)
                     .checked_sub(1)
                     .and_then(|i| gates.get(i))
-                    .is_none_or(|g| !g.admits(p.priority))
+                    .is_none_or(|(g, live)| !(g.admits(p.priority) || (*live && p.nominating)))
             };
             if let Some(id) = st.checklist.next_check(&active, skip) {
                 self.round_robin = s + 1;
@@ -302,7 +304,29 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             .iter()
             .find(|p| p.base == destination && p.remote_addr == source)
             .map(|p| p.id);
-        let Some(id) = existing.or_else(|| self.make_pair(s, local, remote)) else {
+        let mut id = existing.or_else(|| self.make_pair(s, local, remote));
+        // The controlling side: a check (or consent check) from the peer on a pair the
+        // gate keeps out (below the selected one; a pair above is re-nomination's) may mean
+        // the peer lost the selected pair's interface and moved there (a failover,
+        // `network.rs`): probe the selected pair, and form and check this one meanwhile.
+        if self.controlling && !check.use_candidate && !self.config.lite {
+            let st = &self.streams[s];
+            let gate = self.gate(st, component);
+            let selected = st.component(component).and_then(|c| c.selected);
+            let gated = match id.and_then(|id| st.checklist.get(id)) {
+                Some(p) => Some(p.id) != selected && !gate.admits(p.priority),
+                // Not formed: refused by the gate (or the table is full).
+                None => true,
+            };
+            let i = usize::from(component).checked_sub(1);
+            if let Some(i) = i.filter(|_| gated && selected.is_some()) {
+                self.start_probe(now, s, i);
+                if id.is_none() {
+                    id = self.make_pair(s, local, remote);
+                }
+            }
+        }
+        let Some(id) = id else {
             return Received::Stun;
         };
         if self.config.lite {

@@ -14,6 +14,16 @@
 //! as that pair works: it sends a consent check (RFC 7675) on its selected pair at once and,
 //! with no answer within the check RTO (§14.3), treats that pair as failed and selects the
 //! nominated one (a "probe"). A selected pair that answers stays.
+//!
+//! When the *controlled* agent loses the interface, it selects its best remaining valid pair
+//! at once and sends a consent check on it (or, with none valid, checks its remaining
+//! pairs). Only the controlling agent may nominate (§8.1.1), so it must move: a check or
+//! consent check from the peer on a pair below its selected one (one the gate keeps out)
+//! makes it probe its selected pair — three consent checks an RTO apart, so that one lost
+//! answer does not move a working call — while it forms and checks that pair. With no
+//! answer, the selected pair fails and the controlling agent fails over as above (the best
+//! valid pair, nominated); the abandoned pair is checked again, and comes back by
+//! re-nomination if it works after all.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -25,6 +35,10 @@ use crate::error::AgentError;
 use crate::event::ComponentState;
 use crate::pair::PairState;
 use crate::stream::{Probe, StreamId};
+
+/// Consent checks the controlling side's probe sends after its first, an RTO apart: the
+/// selected pair is given up only when three went unanswered.
+const CONTROLLING_PROBE_RETRIES: u8 = 2;
 
 impl<R: RngCore + CryptoRng> Agent<R> {
     /// The interface of `base` went away (the caller closed the socket): the base is removed
@@ -98,16 +112,22 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
         match best {
             Some(id) => {
-                // The pair is valid: selected now, on our side; the peer follows the
-                // nomination (controlling) or our checks and consent on it.
+                // The pair is valid: selected now, on our side. The controlling agent
+                // nominates it (after selecting: selection stops the pairs not above the
+                // selected one, and a nomination goes out regardless); the controlled agent
+                // sends a consent check on it at once, and the controlling peer, seeing a
+                // check on another pair than its selected one, probes that pair and fails
+                // over too.
                 if let Some(p) = st.checklist.get_mut(id) {
                     p.nominated = true;
                     p.nominating = controlling;
                 }
-                if controlling {
-                    st.checklist.trigger(id, until);
-                }
                 self.select(now, s, component);
+                if controlling {
+                    self.streams[s].checklist.trigger(id, until);
+                } else if let Some(i) = usize::from(component).checked_sub(1) {
+                    self.send_consent(now, s, i, id);
+                }
             }
             None => {
                 // Nothing valid left: check what remains, as at the start (§6.1.4).
@@ -136,10 +156,16 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
     }
 
-    /// Controlled side: the peer nominated a pair below the selected pair of component index
-    /// `i`; check that the selected pair still works (see the module docs).
+    /// Checks that the selected pair of component index `i` still works (see the module
+    /// docs): the controlled side after the peer nominated a lower pair (one consent check),
+    /// the controlling side after the peer checked another pair (up to three, an RTO apart).
     pub(crate) fn start_probe(&mut self, now: Instant, s: usize, i: usize) {
         let deadline = now + self.check_rto();
+        let retries = if self.controlling {
+            CONTROLLING_PROBE_RETRIES
+        } else {
+            0
+        };
         let st = &mut self.streams[s];
         let Some(c) = st.components.get_mut(i) else {
             return;
@@ -153,13 +179,17 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         c.probe = Some(Probe {
             sent: now,
             deadline,
+            retries,
         });
         self.send_consent(now, s, i, selected);
     }
 
     /// Ends probes: a selected pair that answered since stays; one that did not by the
-    /// deadline fails, and the best nominated valid pair is selected instead.
+    /// deadline (after its retries) fails, and the best nominated valid pair is selected
+    /// instead — on the controlling side, the best valid pair, nominated (`fail_over`).
     pub(crate) fn check_probes(&mut self, now: Instant) {
+        let rto = self.check_rto();
+        let controlling = self.controlling;
         for s in 0..self.streams.len() {
             for i in 0..self.streams[s].components.len() {
                 let st = &mut self.streams[s];
@@ -178,12 +208,25 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 if now < probe.deadline {
                     continue;
                 }
-                c.probe = None;
                 let (id, selected) = (c.id, c.selected);
-                let other =
-                    st.checklist.pairs().iter().any(|p| {
-                        p.component == id && p.valid && p.nominated && Some(p.id) != selected
+                if probe.retries > 0 {
+                    c.probe = Some(Probe {
+                        deadline: now + rto,
+                        retries: probe.retries - 1,
+                        ..probe
                     });
+                    if let Some(sel) = selected {
+                        self.send_consent(now, s, i, sel);
+                    }
+                    continue;
+                }
+                c.probe = None;
+                let other = st.checklist.pairs().iter().any(|p| {
+                    p.component == id
+                        && p.valid
+                        && (p.nominated || controlling)
+                        && Some(p.id) != selected
+                });
                 if !other {
                     continue;
                 }
@@ -192,7 +235,18 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     p.valid = false;
                     p.nominated = false;
                 }
-                self.select(now, s, id);
+                if controlling {
+                    self.fail_over(now, s, id);
+                    // The abandoned pair ranks above the new one: checked again, it comes
+                    // back by re-nomination if it works after all (a probe lost to loss).
+                    if let Some(sel) = selected {
+                        self.streams[s]
+                            .checklist
+                            .trigger(sel, now + rto.saturating_mul(16));
+                    }
+                } else {
+                    self.select(now, s, id);
+                }
             }
         }
     }

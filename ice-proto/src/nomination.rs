@@ -67,6 +67,12 @@ impl Gate {
 impl<R: RngCore + CryptoRng> Agent<R> {
     /// The gate of a component (see [`Gate`]).
     pub(crate) fn gate(&self, st: &Stream, component: u16) -> Gate {
+        // While the controlling agent doubts its selected pair (a probe, `network.rs`),
+        // every pair may be formed and checked: one of them is where it fails over to.
+        let probing = st.component(component).is_some_and(|c| c.probe.is_some());
+        if self.controlling && probing {
+            return Gate::All;
+        }
         Gate::of(st, component, self.config.renomination)
     }
 

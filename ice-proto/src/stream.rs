@@ -117,8 +117,9 @@ pub(crate) struct Component {
     /// After an ICE restart, the previously selected path (base, remote address): data goes
     /// there until a new pair is selected (RFC 8445 §9).
     pub previous: Option<(SocketAddr, SocketAddr)>,
-    /// Controlled side: a check that the selected pair still works, after the peer
-    /// nominated a lower pair (a failover, `network.rs`).
+    /// A check that the selected pair still works: on the controlled side after the peer
+    /// nominated a lower pair, on the controlling side after the peer checked another
+    /// pair (a failover either way, `network.rs`).
     pub probe: Option<Probe>,
 }
 
@@ -127,8 +128,12 @@ pub(crate) struct Component {
 pub(crate) struct Probe {
     /// When it was sent: a consent response after this proves the pair alive.
     pub sent: Instant,
-    /// Without such a response by then, the pair is taken as failed.
+    /// Without such a response by then, the pair is taken as failed (or the check is sent
+    /// again, while `retries` is not zero).
     pub deadline: Instant,
+    /// Consent checks still to send before giving up (the controlling side's probe
+    /// retransmits: a lost answer must not move a working call).
+    pub retries: u8,
 }
 
 /// Where a stream's gathering stands.
