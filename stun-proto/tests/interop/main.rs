@@ -13,10 +13,13 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../common/mod.rs"]
+mod common;
+use common::{Running, example, require};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use stun_proto::TransportProtocol;
@@ -29,49 +32,6 @@ use stun_proto::transaction::TransactionConfig;
 
 /// How long any one test may wait for a peer.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// Finds `binary` on PATH; outside CI a missing one skips the test.
-fn require(binary: &str, package: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(binary))
-            .find(|candidate| candidate.is_file())
-    });
-    if found.is_none() {
-        let message = format!("`{binary}` not found: install the Debian package `{package}`");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{message}");
-        }
-        eprintln!("SKIPPED: {message}");
-    }
-    found
-}
-
-/// An example binary of this package, which `cargo test` builds next to the test binaries.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let debug = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("tests run from target/<profile>/deps");
-    let path = debug.join("examples").join(name);
-    assert!(
-        path.is_file(),
-        "{} missing: run through `cargo test`, which builds the examples",
-        path.display()
-    );
-    path
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A port P such that P and P+1 are free on 127.0.0.1 and 127.0.0.2.
 fn free_port_pair() -> u16 {

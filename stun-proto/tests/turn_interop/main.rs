@@ -14,12 +14,15 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "../common/mod.rs"]
+mod common;
+use common::{Running, example, require};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use stun_proto::TransportProtocol;
@@ -31,33 +34,6 @@ use stun_proto::turn::client::{
 
 /// How long any one step may wait for the other side.
 const PATIENCE: Duration = Duration::from_secs(15);
-
-/// Finds `binary` on PATH; outside CI a missing one skips the test.
-fn require(binary: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(binary))
-            .find(|candidate| candidate.is_file())
-    });
-    if found.is_none() {
-        let message = format!("`{binary}` not found: install the Debian package `coturn`");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{message}");
-        }
-        eprintln!("SKIPPED: {message}");
-    }
-    found
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A port free for both UDP and TCP on 127.0.0.1, with the `span` ports above it free for UDP.
 fn free_port(span: u16) -> u16 {
@@ -317,7 +293,7 @@ impl Session {
 
 /// The whole life of an allocation on coturn, over `transport`.
 fn allocation_lifecycle(transport: TransportProtocol) {
-    let Some(turnserver) = require("turnserver") else {
+    let Some(turnserver) = require("turnserver", "coturn") else {
         return;
     };
     let port = free_port(40);
@@ -412,22 +388,6 @@ fn lifecycle(transport: TransportProtocol, port: u16) {
     eprintln!("{transport:?}: events {:?}", s.events);
 }
 
-/// An example binary of this package, which `cargo test` builds next to the test binaries.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let debug = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("tests run from target/<profile>/deps");
-    let path = debug.join("examples").join(name);
-    assert!(
-        path.is_file(),
-        "{} missing: run through `cargo test`, which builds the examples",
-        path.display()
-    );
-    path
-}
-
 /// Our `turn-server` example on 127.0.0.1:`port`, user alice/secret, loopback peers
 /// allowed, relaying from ports `port+1..=port+span`; returns once it says it listens.
 fn start_example(port: u16, span: u16, args: &[&str]) -> Running {
@@ -467,8 +427,10 @@ fn uclient_through_our_server(flags: &[&str]) {
 /// [`uclient_through_our_server`] with more arguments for the example, and the peer on
 /// `peer_ip`.
 fn uclient_through_our_server_with(flags: &[&str], server_args: &[&str], peer_ip: &str) {
-    let (Some(uclient), Some(peer)) = (require("turnutils_uclient"), require("turnutils_peer"))
-    else {
+    let (Some(uclient), Some(peer)) = (
+        require("turnutils_uclient", "coturn"),
+        require("turnutils_peer", "coturn"),
+    ) else {
         return;
     };
     let port = free_port(60);
@@ -572,7 +534,7 @@ fn uclient_through_our_server_over_tcp() {
 /// peer.
 #[test]
 fn our_client_against_coturn_even_port_stale_nonce_and_dual_stack() {
-    let Some(turnserver) = require("turnserver") else {
+    let Some(turnserver) = require("turnserver", "coturn") else {
         return;
     };
     let port = free_port(40);

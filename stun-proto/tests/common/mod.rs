@@ -1,0 +1,49 @@
+//! Helpers the interop test binaries share: finding the real peers we did not write, the
+//! examples `cargo test` builds, and child processes that die with the test.
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+
+/// Finds `binary` on PATH. Outside CI a missing one skips the test with a message naming the
+/// Debian `package`; with `CI=true` it fails the test.
+pub fn require(binary: &str, package: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(binary))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        let message = format!("`{binary}` not found: install the Debian package `{package}`");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{message}");
+        }
+        eprintln!("SKIPPED: {message}");
+    }
+    found
+}
+
+/// An example binary of this package, which `cargo test` builds next to the test binaries.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let debug = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps");
+    let path = debug.join("examples").join(name);
+    assert!(
+        path.is_file(),
+        "{} missing: run through `cargo test`, which builds the examples",
+        path.display()
+    );
+    path
+}
+
+/// A child process killed when the test ends, however it ends.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
