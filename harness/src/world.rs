@@ -356,7 +356,12 @@ impl World {
                 }
             }
             Event::Signal(host, line) => {
-                self.record(b"signal", &[host.0 as u8], line.as_bytes());
+                self.record(
+                    b"signal",
+                    &(host.0 as u64).to_be_bytes(),
+                    None,
+                    line.as_bytes(),
+                );
                 self.hosts[host.0].node.handle_signal(self.now, line);
                 self.service(host);
             }
@@ -424,7 +429,12 @@ impl World {
             Hop::Network(network) => self.route(network, d),
             Hop::Host(host) => {
                 self.stats.delivered += 1;
-                self.record(b"deliver", &[host.0 as u8], &datagram_bytes(&d));
+                self.record(
+                    b"deliver",
+                    &(host.0 as u64).to_be_bytes(),
+                    Some(&d),
+                    &d.payload,
+                );
                 let now = self.now;
                 self.hosts[host.0]
                     .node
@@ -506,15 +516,25 @@ impl World {
         self.record(
             b"drop",
             format!("{reason:?}").as_bytes(),
-            &datagram_bytes(d),
+            Some(d),
+            &d.payload,
         );
     }
 
-    fn record(&mut self, kind: &[u8], detail: &[u8], bytes: &[u8]) {
+    /// Adds an event to the trace hash: its virtual time, kind, detail, the datagram's
+    /// addresses if it concerns one, and its bytes.
+    fn record(&mut self, kind: &[u8], detail: &[u8], datagram: Option<&Datagram>, bytes: &[u8]) {
         let at = (self.now - self.start).as_nanos() as u64;
         self.trace.update(at.to_be_bytes());
         self.trace.update(kind);
         self.trace.update(detail);
+        for addr in datagram.iter().flat_map(|d| [d.source, d.destination]) {
+            match addr.ip() {
+                IpAddr::V4(ip) => self.trace.update(ip.octets()),
+                IpAddr::V6(ip) => self.trace.update(ip.octets()),
+            }
+            self.trace.update(addr.port().to_be_bytes());
+        }
         self.trace.update((bytes.len() as u64).to_be_bytes());
         self.trace.update(bytes);
     }
@@ -528,10 +548,4 @@ impl World {
             }
         }
     }
-}
-
-fn datagram_bytes(d: &Datagram) -> Vec<u8> {
-    let mut out = format!("{}>{}:", d.source, d.destination).into_bytes();
-    out.extend_from_slice(&d.payload);
-    out
 }
