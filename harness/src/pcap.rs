@@ -2,10 +2,13 @@
 //! (link type RAW), so Wireshark and tshark decode the STUN, TURN and DTLS inside.
 //!
 //! Format: the classic libpcap file (magic 0xa1b2c3d4, version 2.4, microsecond timestamps).
+//! The IP and UDP headers, checksums included, are written by the `etherparse` crate.
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+
+use etherparse::PacketBuilder;
 
 /// LINKTYPE_RAW: packets start with an IPv4 or IPv6 header.
 const LINKTYPE_RAW: u32 = 101;
@@ -42,7 +45,7 @@ impl<W: Write> PcapWriter<W> {
         destination: SocketAddr,
         payload: &[u8],
     ) -> io::Result<()> {
-        let packet = ip_udp_packet(source, destination, payload);
+        let packet = ip_udp_packet(source, destination, payload)?;
         let len = packet.len() as u32;
         let mut record = Vec::with_capacity(16 + packet.len());
         record.extend_from_slice(&((EPOCH_SECS + at.as_secs()) as u32).to_le_bytes());
@@ -66,53 +69,18 @@ pub(crate) fn ip_udp_packet(
     source: SocketAddr,
     destination: SocketAddr,
     payload: &[u8],
-) -> Vec<u8> {
-    let udp_len = (8 + payload.len()) as u16;
-    let mut udp = Vec::with_capacity(usize::from(udp_len));
-    udp.extend_from_slice(&source.port().to_be_bytes());
-    udp.extend_from_slice(&destination.port().to_be_bytes());
-    udp.extend_from_slice(&udp_len.to_be_bytes());
-    udp.extend_from_slice(&[0, 0]); // checksum, filled below
-    udp.extend_from_slice(payload);
-    match (source.ip(), destination.ip()) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let mut ip = Vec::with_capacity(20 + udp.len());
-            ip.extend_from_slice(&[0x45, 0]);
-            ip.extend_from_slice(&(20 + udp_len).to_be_bytes());
-            ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0]); // id, DF, TTL 64, UDP
-            ip.extend_from_slice(&s.octets());
-            ip.extend_from_slice(&d.octets());
-            let checksum = internet_checksum(&[&ip]);
-            ip[10..12].copy_from_slice(&checksum.to_be_bytes());
-            // A zero UDP checksum means "none" over IPv4 (RFC 768).
-            ip.extend_from_slice(&udp);
-            ip
-        }
-        (s, d) => {
-            let (s, d) = (v6(s), v6(d));
-            let pseudo = [
-                &s.octets()[..],
-                &d.octets()[..],
-                &u32::from(udp_len).to_be_bytes()[..],
-                &[0, 0, 0, 17][..],
-            ];
-            let mut parts: Vec<&[u8]> = pseudo.to_vec();
-            parts.push(&udp);
-            let checksum = match internet_checksum(&parts) {
-                0 => 0xffff,
-                c => c,
-            };
-            udp[6..8].copy_from_slice(&checksum.to_be_bytes());
-            let mut ip = Vec::with_capacity(40 + udp.len());
-            ip.extend_from_slice(&[0x60, 0, 0, 0]);
-            ip.extend_from_slice(&udp_len.to_be_bytes());
-            ip.extend_from_slice(&[17, 64]);
-            ip.extend_from_slice(&s.octets());
-            ip.extend_from_slice(&d.octets());
-            ip.extend_from_slice(&udp);
-            ip
-        }
+) -> io::Result<Vec<u8>> {
+    const TTL: u8 = 64;
+    let builder = match (source.ip(), destination.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ipv4(s.octets(), d.octets(), TTL),
+        (s, d) => PacketBuilder::ipv6(v6(s).octets(), v6(d).octets(), TTL),
     }
+    .udp(source.port(), destination.port());
+    let mut packet = Vec::with_capacity(builder.size(payload.len()));
+    builder
+        .write(&mut packet, payload)
+        .map_err(io::Error::other)?;
+    Ok(packet)
 }
 
 fn v6(ip: IpAddr) -> std::net::Ipv6Addr {
@@ -122,65 +90,82 @@ fn v6(ip: IpAddr) -> std::net::Ipv6Addr {
     }
 }
 
-/// The ones'-complement sum of RFC 1071 over the concatenation of `parts`.
-fn internet_checksum(parts: &[&[u8]]) -> u16 {
-    let mut sum = 0u32;
-    let mut odd: Option<u8> = None;
-    for &byte in parts.iter().flat_map(|p| p.iter()) {
-        match odd.take() {
-            None => odd = Some(byte),
-            Some(hi) => sum += u32::from(u16::from_be_bytes([hi, byte])),
-        }
-    }
-    if let Some(hi) = odd {
-        sum += u32::from(u16::from_be_bytes([hi, 0]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn ipv4_header_checksum_verifies() {
-        let p = ip_udp_packet(
-            "10.0.0.1:1000".parse().unwrap(),
-            "10.0.0.2:2000".parse().unwrap(),
-            b"hello",
+    /// Parses what we wrote back with etherparse's checksum-verifying reader.
+    fn parsed(
+        source: &str,
+        destination: &str,
+        payload: &[u8],
+    ) -> (SocketAddr, SocketAddr, Vec<u8>) {
+        let bytes = ip_udp_packet(
+            source.parse().unwrap(),
+            destination.parse().unwrap(),
+            payload,
+        )
+        .unwrap();
+        let packet = etherparse::SlicedPacket::from_ip(&bytes).unwrap();
+        let (src_ip, dst_ip): (IpAddr, IpAddr) = match packet.net.unwrap() {
+            etherparse::NetSlice::Ipv4(ip) => {
+                let h = ip.header();
+                assert_eq!(
+                    etherparse::checksum::Sum16BitWords::new()
+                        .add_slice(h.slice())
+                        .ones_complement(),
+                    0
+                );
+                (h.source_addr().into(), h.destination_addr().into())
+            }
+            etherparse::NetSlice::Ipv6(ip) => (
+                ip.header().source_addr().into(),
+                ip.header().destination_addr().into(),
+            ),
+            other => panic!("{other:?}"),
+        };
+        let Some(etherparse::TransportSlice::Udp(udp)) = packet.transport else {
+            panic!("not UDP")
+        };
+        let (s, d) = (
+            SocketAddr::new(src_ip, udp.source_port()),
+            SocketAddr::new(dst_ip, udp.destination_port()),
         );
-        assert_eq!(p.len(), 20 + 8 + 5);
-        assert_eq!(
-            internet_checksum(&[&p[..20]]),
-            0,
-            "a header with its checksum sums to zero"
-        );
-        assert_eq!(&p[20..22], &1000u16.to_be_bytes());
-        assert_eq!(&p[24..26], &13u16.to_be_bytes());
+        let expected = match (s.ip(), d.ip()) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                udp.to_header()
+                    .calc_checksum_ipv4_raw(a.octets(), b.octets(), udp.payload())
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                udp.to_header()
+                    .calc_checksum_ipv6_raw(a.octets(), b.octets(), udp.payload())
+            }
+            _ => unreachable!("one family per packet"),
+        };
+        assert_eq!(udp.checksum(), expected.unwrap(), "UDP checksum");
+        (s, d, udp.payload().to_vec())
     }
 
     #[test]
-    fn ipv6_udp_checksum_verifies() {
-        let (s, d): (SocketAddr, SocketAddr) = (
-            "[2001:db8::1]:5000".parse().unwrap(),
-            "[2001:db8::2]:3478".parse().unwrap(),
+    fn ipv4_and_ipv6_packets_parse_back_with_valid_checksums() {
+        let (s, d, p) = parsed("10.0.0.1:1000", "10.0.0.2:2000", b"hello");
+        assert_eq!(
+            (s.to_string(), d.to_string(), p),
+            (
+                "10.0.0.1:1000".into(),
+                "10.0.0.2:2000".into(),
+                b"hello".to_vec()
+            )
         );
-        let p = ip_udp_packet(s, d, b"odd");
-        assert_eq!(p[0] >> 4, 6);
-        let (IpAddr::V6(si), IpAddr::V6(di)) = (s.ip(), d.ip()) else {
-            unreachable!()
-        };
-        let pseudo = [
-            &si.octets()[..],
-            &di.octets()[..],
-            &11u32.to_be_bytes()[..],
-            &[0, 0, 0, 17][..],
-            &p[40..],
-        ];
-        assert_eq!(internet_checksum(&pseudo), 0);
+        let (s, d, p) = parsed("[2001:db8::1]:5000", "[2001:db8::2]:3478", b"odd");
+        assert_eq!(
+            (s.to_string(), d.to_string(), p),
+            (
+                "[2001:db8::1]:5000".into(),
+                "[2001:db8::2]:3478".into(),
+                b"odd".to_vec()
+            )
+        );
     }
 
     #[test]
