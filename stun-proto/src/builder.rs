@@ -255,14 +255,10 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
         self.padding = byte;
     }
 
-    /// The message's length so far.
+    /// The message's length so far (never zero: the header is written first).
+    #[allow(clippy::len_without_is_empty)] // a message always has its 20-byte header
     pub const fn len(&self) -> usize {
         self.len
-    }
-
-    /// Always false: a message has at least its header.
-    pub const fn is_empty(&self) -> bool {
-        false
     }
 
     /// Appends an integrity attribute whose value is a MAC over the message so far, with the
