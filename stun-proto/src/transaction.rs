@@ -430,7 +430,15 @@ impl ClientTransactions {
         let (min, max) = (self.config.min_rto, self.config.max_rto);
         match rtt {
             Some(rtt) => self.rto_cache.sample(now, server, rtt, min, max),
-            None => self.rto_cache.back_off(now, server, flight.rto, max),
+            // One doubling per answered transaction at most: an answer after several
+            // retransmissions is as likely a run of losses as a slow server, and starting
+            // the next transaction at the fully backed-off RTO (16 s after five sends)
+            // would stall it at the first lost datagram. A slow server still gets its
+            // larger RTO, one transaction at a time.
+            None => {
+                let backed_off = flight.rto.min(flight.initial_rto * 2);
+                self.rto_cache.back_off(now, server, backed_off, max);
+            }
         }
         self.stats.responses += 1;
         self.remember(key, Outcome::Answered);
@@ -858,8 +866,29 @@ mod tests {
         c.handle_timeout(next + ms(1200));
         answer(&mut c, next + ms(1300), SERVER, 2);
         assert_eq!(c.rto(next + ms(1300), server), ms(2400));
+        // Answered after three retransmissions (RTO 2.4 → 4.8 → 9.6 s): still one doubling.
+        let third = next + ms(2000);
+        c.handle_request(third, udp(3)).unwrap();
+        let mut sent = third;
+        for gap in [2400, 4800, 9600] {
+            let due = c.poll_timeout().unwrap();
+            assert_eq!(
+                due,
+                sent + ms(gap),
+                "the backoff doubles within the transaction"
+            );
+            c.handle_timeout(due);
+            sent = due;
+        }
+        let answered = sent + ms(100);
+        answer(&mut c, answered, SERVER, 3);
+        assert_eq!(
+            c.rto(answered, server),
+            ms(4800),
+            "2.4 s doubled once, not 19.2 s"
+        );
         // Ten minutes of silence: the cached value is stale.
-        let later = next + ms(1300) + Duration::from_secs(601);
+        let later = answered + Duration::from_secs(601);
         assert_eq!(c.rto(later, server), ms(500));
     }
 
