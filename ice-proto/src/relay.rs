@@ -89,6 +89,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             if base.is_ipv6() {
                 config.address_family = AllocationFamily::Ipv6;
             }
+            config.transactions = self.config.turn_requests.clone();
             let server = t.server;
             let mut seed = [0u8; 32];
             self.rng.fill_bytes(&mut seed);

@@ -978,8 +978,20 @@ fn gathering_is_paced_at_ta_and_a_silent_server_ends_after_its_retransmissions()
     // Ta = 50 ms between the first sends of the two queries (RFC 8445 §14.2).
     assert_eq!(sends(stun), [Duration::ZERO]);
     let ms = Duration::from_millis;
-    // Rc = 4 sends with a doubling 500 ms RTO, then Rm = 8 × 500 ms: gives up at 7.55 s.
-    assert_eq!(sends(silent), [ms(50), ms(550), ms(1_550), ms(3_550)]);
+    // Rc = 7 sends with a 500 ms RTO doubling up to its 3 s cap, then Rm = 8 × 500 ms:
+    // gives up at 16.55 s.
+    assert_eq!(
+        sends(silent),
+        [
+            ms(50),
+            ms(550),
+            ms(1_550),
+            ms(3_550),
+            ms(6_550),
+            ms(9_550),
+            ms(12_550)
+        ]
+    );
     let p = &sim.peers[0];
     let problem = p
         .first(|e| {
@@ -989,11 +1001,11 @@ fn gathering_is_paced_at_ta_and_a_silent_server_ends_after_its_retransmissions()
             )
         })
         .unwrap();
-    assert_eq!(problem - sim.start, ms(7_550));
+    assert_eq!(problem - sim.start, ms(16_550));
     let done = p
         .first(|e| matches!(e, Event::CandidateGatheringDone { .. }))
         .unwrap();
-    assert_eq!(done - sim.start, ms(7_550));
+    assert_eq!(done - sim.start, ms(16_550));
 }
 
 #[test]
