@@ -5,12 +5,22 @@
 //! datagrams that wait for a pair to send them on.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dtls_proto::{Config as DtlsConfig, Dtls, DtlsCertificate, PacketKind, PeerVerifier};
 use rand_chacha::ChaCha20Rng;
 
 use super::{COMPONENT, DtlsRole, Event, MAX_PENDING_DATAGRAMS, Peer, PeerError, PeerState, Setup};
+
+/// The first retransmission timeout of a flight: RFC 6347 §4.2.4.1's 1 s.
+const RETRANSMIT_INITIAL: Duration = Duration::from_secs(1);
+/// The timeout doubles up to this, not RFC 6347's 60 s: the path was verified by ICE a
+/// moment ago and carries consent checks every few seconds, so a lost flight is loss, not
+/// congestion, and a 32 s or 60 s wait only stalls the call (pion resends every 1 s, with
+/// no backoff at all). `docs/peer.md` has the figures.
+const RETRANSMIT_MAX: Duration = Duration::from_secs(4);
+/// Retransmissions of one flight before the handshake fails: about 55 s of trying.
+const MAX_RETRANSMITS: u32 = 15;
 
 /// DTLS for a peer: our certificate and the role we signal.
 #[derive(Debug)]
@@ -118,11 +128,17 @@ impl Peer {
             self.finish(now, PeerState::Failed(error));
             return true;
         };
+        // No HelloVerifyRequest: RFC 6347 §4.2.1 lets a server skip the cookie exchange
+        // where amplification is not a problem, and DTLS only runs on a pair whose address
+        // ICE's authenticated checks just proved; the exchange would cost a round trip.
         let dtls_config = DtlsConfig::new(
             config.provider,
             config.certificate,
             PeerVerifier::Fingerprint(fingerprint),
-        );
+        )
+        .with_retransmit(RETRANSMIT_INITIAL, RETRANSMIT_MAX)
+        .with_max_retransmits(MAX_RETRANSMITS)
+        .with_server_cookie(false);
         let rng = super::child_rng(&mut self.dtls_rng);
         let dtls = if client {
             match Dtls::client(dtls_config, rng, now) {
