@@ -293,6 +293,21 @@ impl Checklist {
         self.triggered.retain(|id| !stopped.contains(id));
     }
 
+    /// Checks again the pairs of `component` above `floor` whose checks timed out fewer than
+    /// `rounds` times: they go back to Waiting. Only timeouts: a pair that got an error or
+    /// an asymmetric answer stays failed.
+    pub fn retry_timed_out(&mut self, component: u16, floor: u64, rounds: u8) {
+        for p in &mut self.pairs {
+            if p.component == component
+                && p.priority > floor
+                && p.state == PairState::Failed
+                && (1..rounds).contains(&p.timeouts)
+            {
+                p.state = PairState::Waiting;
+            }
+        }
+    }
+
     /// The highest-priority valid pair of `component`.
     pub fn best_valid(&self, component: u16) -> Option<&Pair> {
         self.pairs
@@ -361,6 +376,7 @@ mod tests {
             nominating: false,
             valid_local: None,
             rtt: None,
+            timeouts: 0,
             traffic: Default::default(),
         }
     }
@@ -487,6 +503,39 @@ mod tests {
         assert_eq!(state(&list, b), PairState::Failed);
         assert_eq!(state(&list, c), PairState::Waiting);
         assert_eq!(list.next_check(&[], |_| false), Some(c));
+    }
+
+    #[test]
+    fn timed_out_pairs_above_the_floor_are_checked_again_a_bounded_number_of_times() {
+        let mut list = Checklist::new(100);
+        let high = id(list.add(pair(1, 1, 1, 1, 50), false, true));
+        let refused = id(list.add(pair(1, 2, 2, 2, 45), false, true));
+        let low = id(list.add(pair(1, 3, 3, 3, 30), false, true));
+        let other = id(list.add(pair(2, 4, 4, 4, 60), false, true));
+        for (p, timeouts) in [(high, 1), (refused, 0), (low, 1), (other, 1)] {
+            let pair = list.get_mut(p).unwrap();
+            pair.state = PairState::Failed;
+            pair.timeouts = timeouts;
+        }
+        list.retry_timed_out(1, 40, 3);
+        assert_eq!(
+            state(&list, high),
+            PairState::Waiting,
+            "timed out, above the floor"
+        );
+        assert_eq!(
+            state(&list, refused),
+            PairState::Failed,
+            "failed otherwise: final"
+        );
+        assert_eq!(state(&list, low), PairState::Failed, "below the floor");
+        assert_eq!(state(&list, other), PairState::Failed, "another component");
+        // Out of rounds: the third timeout is final.
+        let pair = list.get_mut(high).unwrap();
+        pair.state = PairState::Failed;
+        pair.timeouts = 3;
+        list.retry_timed_out(1, 40, 3);
+        assert_eq!(state(&list, high), PairState::Failed);
     }
 
     #[test]

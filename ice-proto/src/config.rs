@@ -64,7 +64,10 @@ pub struct AgentConfig {
     /// §8.1.1 has the controlling agent nominate once per ICE session; re-nomination goes
     /// beyond it, but only upwards, which any RFC 8445 controlled agent follows (§8.1.1: of
     /// several nominated pairs it selects the highest-priority one). `false` stops every
-    /// other check of a component at selection (§8.1.2), as RFC 8445 does. Default `true`.
+    /// other check of a component at selection (§8.1.2), as RFC 8445 does. A pair above the
+    /// selected one whose check timed out is checked again, three transactions in all, so
+    /// that a direct path whose checks a lossy link ate still replaces the relay. Default
+    /// `true`.
     pub renomination: bool,
     /// The ICE PAC timer (RFC 8863 §4): no component fails its checks sooner than this after
     /// the remote credentials arrived, even when its check list is empty or every pair

@@ -27,6 +27,9 @@ use crate::stream::{RemoteCandidate, StreamId};
 
 /// The least RTO of a check (§14.3).
 const MIN_RTO: Duration = Duration::from_millis(500);
+/// With re-nomination, how many check transactions a pair above the selected one gets
+/// before it fails for good.
+const CHECK_ROUNDS_ABOVE_SELECTED: u8 = 3;
 
 impl<R: RngCore + CryptoRng> Agent<R> {
     /// §14.3: RTO = max(500 ms, Ta × (Waiting + In-Progress pairs of all check lists)).
@@ -72,6 +75,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                         p.state = PairState::Failed;
                         p.valid = false;
                         p.nominating = false;
+                        p.timeouts = p.timeouts.saturating_add(1);
                     }
                 }
             }
@@ -79,6 +83,33 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 self.stats.retransmissions += 1;
                 self.push_transmit(now, source, destination, payload);
             }
+            self.retry_above_selected(s);
+        }
+    }
+
+    /// Re-nomination: pairs above a component's selected pair whose checks timed out are
+    /// checked again, up to [`CHECK_ROUNDS_ABOVE_SELECTED`] times in all. A direct path
+    /// that lost its seven check datagrams to a lossy link would otherwise leave the call
+    /// on the relay for good; before a pair is selected a timeout is final, so a component
+    /// with no path still fails on time.
+    pub(crate) fn retry_above_selected(&mut self, s: usize) {
+        let Some(st) = self.streams.get(s) else {
+            return;
+        };
+        let floors: Vec<(u16, u64)> = st
+            .components
+            .iter()
+            .filter_map(|c| match self.gate(st, c.id) {
+                Gate::Above(floor) => Some((c.id, floor)),
+                Gate::All | Gate::Closed => None,
+            })
+            .collect();
+        for (component, floor) in floors {
+            self.streams[s].checklist.retry_timed_out(
+                component,
+                floor,
+                CHECK_ROUNDS_ABOVE_SELECTED,
+            );
         }
     }
 

@@ -195,6 +195,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             c.consent = consent;
             c.last_sent = Some(now);
         }
+        self.retry_above_selected(s);
         self.push_event(Event::NewSelectedPair {
             stream: StreamId(s),
             component,

@@ -209,6 +209,8 @@ pub(crate) struct Pair {
     pub valid_local: Option<usize>,
     /// The round-trip time of the last check (or consent check) answered at its first send.
     pub rtt: Option<Duration>,
+    /// Checks of this pair that went unanswered through all their retransmissions.
+    pub timeouts: u8,
     /// Application data counters.
     pub traffic: Traffic,
 }

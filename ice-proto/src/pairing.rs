@@ -63,6 +63,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             nominating: false,
             valid_local: None,
             rtt: None,
+            timeouts: 0,
             traffic: Default::default(),
         };
         pair.set_role(self.controlling);
