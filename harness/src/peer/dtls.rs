@@ -18,9 +18,9 @@ const RETRANSMIT_INITIAL: Duration = Duration::from_secs(1);
 /// moment ago and carries consent checks every few seconds, so a lost flight is loss, not
 /// congestion, and a 32 s or 60 s wait only stalls the call (pion resends every 1 s, with
 /// no backoff at all). `docs/peer.md` has the figures.
-const RETRANSMIT_MAX: Duration = Duration::from_secs(4);
-/// Retransmissions of one flight before the handshake fails: about 55 s of trying.
-const MAX_RETRANSMITS: u32 = 15;
+const RETRANSMIT_MAX: Duration = Duration::from_secs(2);
+/// Retransmissions of one flight before the handshake fails: about 59 s of trying.
+const MAX_RETRANSMITS: u32 = 30;
 
 /// DTLS for a peer: our certificate and the role we signal.
 #[derive(Debug)]
