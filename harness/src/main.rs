@@ -3,6 +3,7 @@
 //! ```text
 //! harness matrix [--loss P] [--delay MS] [--seed N] [--ipv6] [--pcap DIR]
 //!                [--hold SECS] [--mapping-lifetime SECS] [--timeout SECS] [--presets a,b,…]
+//!                [--ping-interval SECS] [--consent-interval SECS|off] [--keepalive SECS]
 //! harness peer [--controlling] [--ip ADDR] [--stun HOST:PORT] [--turn HOST:PORT USER PASS]
 //!              [--turn-transport udp|tcp] [--relay-only] [--count N] [--dtls] [--timeout SECS]
 //! ```
@@ -23,7 +24,8 @@ use harness::matrix::{MatrixOptions, print_table, run_matrix};
 mod peer_cli;
 
 const USAGE: &str = "usage: harness matrix [--loss P] [--delay MS] [--seed N] [--ipv6] [--pcap DIR] \\
-                      [--hold SECS] [--mapping-lifetime SECS] [--timeout SECS] [--presets a,b,...]
+                      [--hold SECS] [--mapping-lifetime SECS] [--timeout SECS] [--presets a,b,...] \\
+                      [--ping-interval SECS] [--consent-interval SECS|off] [--keepalive SECS]
 presets: open full-cone restricted port-restricted symmetric symmetric-seq cgnat-double udp-blocked";
 
 fn main() -> ExitCode {
@@ -75,6 +77,18 @@ fn parse_matrix(args: &[String]) -> Result<MatrixOptions, String> {
             "--hold" => o.hold = Duration::from_secs_f64(number(value()?)?),
             "--mapping-lifetime" => o.mapping_lifetime = Duration::from_secs_f64(number(value()?)?),
             "--timeout" => o.timeout = Duration::from_secs_f64(number(value()?)?),
+            "--ping-interval" => {
+                o.liveness.ping_interval = Duration::from_secs_f64(number(value()?)?);
+            }
+            "--consent-interval" => {
+                o.liveness.consent_interval = match value()?.as_str() {
+                    "off" => None,
+                    v => Some(Duration::from_secs_f64(number(v)?)),
+                };
+            }
+            "--keepalive" => {
+                o.liveness.keepalive_interval = Duration::from_secs_f64(number(value()?)?);
+            }
             "--presets" => {
                 o.presets = value()?
                     .split(',')
@@ -111,13 +125,20 @@ fn matrix(options: &MatrixOptions) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let printed = print_table(&cells, &mut out);
     println!(
-        "loss {:.0}%, delay {:?}, seed {}, {}, mapping lifetime {:?}, hold {:?}; wall time {:.2}s",
+        "loss {:.0}%, delay {:?}, seed {}, {}, mapping lifetime {:?}, hold {:?}, pings every {:?}, \
+         consent {}, keepalive {:?}; wall time {:.2}s",
         options.loss * 100.0,
         options.delay,
         options.seed,
         if options.ipv6 { "IPv6" } else { "IPv4" },
         options.mapping_lifetime,
         options.hold,
+        options.liveness.ping_interval,
+        options
+            .liveness
+            .consent_interval
+            .map_or("off".to_owned(), |i| format!("every {i:?}")),
+        options.liveness.keepalive_interval,
         wall.as_secs_f64()
     );
     if printed.is_err() || cells.iter().any(|c| !c.met()) {

@@ -10,8 +10,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ice_proto::FailureReason;
+
 use crate::nat::NatPreset;
 use crate::nodes::{PeerNode, StunServer, TurnServer};
+use crate::peer::PeerError;
 use crate::theory::{Expectation, expect};
 use crate::{HostId, Link, NatConfig, NetworkId, Node, Path, World, epoch};
 
@@ -47,6 +50,8 @@ pub trait MatrixPeer: Node {
     fn dtls_done_at(&self) -> Option<std::time::Instant>;
     /// Whether the peer is still connected (after selection: consent holds).
     fn connected(&self) -> bool;
+    /// Why the peer failed, if it did.
+    fn failure(&self) -> Option<PeerError>;
 }
 
 /// How a peer is set up in a cell.
@@ -64,8 +69,36 @@ pub struct PeerSetup {
     pub controlling: bool,
     /// Its RNG seed.
     pub seed: u64,
+    /// What keeps the call and its NAT mappings alive.
+    pub liveness: Liveness,
     /// When the world starts (the peer starts gathering then).
     pub start: std::time::Instant,
+}
+
+/// What keeps a call and its NAT mappings alive: the application's data, RFC 7675 consent
+/// checks and RFC 8445 §11 keepalives. A NAT mapping lives `MatrixOptions::mapping_lifetime`
+/// after the last outbound datagram; whichever of these comes often enough holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Liveness {
+    /// How often each peer sends a ping once ready. Default 1 s (a call with media); a
+    /// value above the mapping lifetime makes an idle call, held by ICE alone.
+    pub ping_interval: Duration,
+    /// The agents' consent interval (`AgentConfig::consent_interval`); `None` turns consent
+    /// off. Default 5 s.
+    pub consent_interval: Option<Duration>,
+    /// The agents' keepalive interval Tr (`AgentConfig::keepalive_interval`), which acts
+    /// when consent is off. Default 15 s.
+    pub keepalive_interval: Duration,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(1),
+            consent_interval: Some(Duration::from_secs(5)),
+            keepalive_interval: Duration::from_secs(15),
+        }
+    }
 }
 
 /// The TURN user the matrix's peers allocate with.
@@ -92,6 +125,8 @@ pub struct MatrixOptions {
     pub hold: Duration,
     /// NAT mapping lifetime (keepalives and consent checks must keep mappings alive).
     pub mapping_lifetime: Duration,
+    /// What keeps the call alive: pings, consent, keepalives.
+    pub liveness: Liveness,
     /// How long a cell may take, in virtual time, before it counts as failed.
     pub timeout: Duration,
     /// Presets to run (all by default).
@@ -108,6 +143,7 @@ impl Default for MatrixOptions {
             pcap_dir: None,
             hold: Duration::from_secs(60),
             mapping_lifetime: Duration::from_secs(30),
+            liveness: Liveness::default(),
             timeout: Duration::from_secs(60),
             presets: NatPreset::ALL.to_vec(),
         }
@@ -171,6 +207,9 @@ pub struct Cell {
     /// Whether both peers were still connected (not failed, data still arriving) at the end
     /// of the hold period; `None` when no pair was selected.
     pub held: Option<bool>,
+    /// Why a peer failed (controlling peer first), if one did: ICE checks, consent expiry,
+    /// DTLS.
+    pub failure: Option<PeerError>,
     /// Datagrams the two peers sent until then.
     pub packets: u64,
     /// The world's trace hash at the end.
@@ -259,6 +298,7 @@ pub fn build_cell<P: MatrixPeer>(
                 turn: (plan.turn, TURN_USER, TURN_PASSWORD),
                 controlling,
                 seed: seed.wrapping_mul(31).wrapping_add(u64::from(index)),
+                liveness: options.liveness,
                 start: world.now(),
             };
             world.add_host(name, network, &[local_ip], link, peer(setup))
@@ -337,6 +377,9 @@ pub fn run_cell<P: MatrixPeer>(
         _ if peer_a.is_some_and(MatrixPeer::failed) => Outcome::Failed,
         _ => Outcome::Timeout,
     };
+    let failure = [host_a, host_b]
+        .into_iter()
+        .find_map(|h| world.node::<P>(h).and_then(MatrixPeer::failure));
     world.finish_capture()?;
     Ok(Cell {
         a,
@@ -346,6 +389,7 @@ pub fn run_cell<P: MatrixPeer>(
         time,
         dtls,
         held,
+        failure,
         packets,
         trace: world.trace_hash(),
     })
@@ -355,7 +399,7 @@ pub fn run_cell<P: MatrixPeer>(
 pub fn print_table(cells: &[Cell], out: &mut impl std::io::Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<16} {:<16} {:<8} {:<14} {:>10} {:>10} {:<5} {:>8}  {:<4} trace",
+        "{:<16} {:<16} {:<8} {:<14} {:>10} {:>10} {:<10} {:>8}  {:<4} trace",
         "A (controlling)", "B", "expect", "outcome", "time", "DTLS done", "held", "packets", "ok"
     )?;
     for c in cells {
@@ -370,15 +414,16 @@ pub fn print_table(cells: &[Cell], out: &mut impl std::io::Write) -> std::io::Re
         let dtls = c
             .dtls
             .map_or("-".to_owned(), |t| format!("{:.3}s", t.as_secs_f64()));
-        let held = match c.held {
-            Some(true) => "yes",
-            Some(false) => "no",
-            None => "-",
+        let held = match (c.held, &c.failure) {
+            (Some(true), _) => "yes",
+            (Some(false), Some(PeerError::Ice(FailureReason::ConsentExpired))) => "no:consent",
+            (Some(false), _) => "no",
+            (None, _) => "-",
         };
         let ok = if c.met() { "yes" } else { "NO" };
         writeln!(
             out,
-            "{:<16} {:<16} {:<8} {:<14} {:>10} {:>10} {:<5} {:>8}  {:<4} {}",
+            "{:<16} {:<16} {:<8} {:<14} {:>10} {:>10} {:<10} {:>8}  {:<4} {}",
             c.a.name(),
             c.b.name(),
             expected,

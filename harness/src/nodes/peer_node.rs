@@ -1,8 +1,9 @@
 //! The full [`Peer`] (ICE + DTLS) as a simulator node: it starts at a given virtual time,
 //! trickles the peer's JSON signalling lines over the world's signalling channel — the same
-//! lines the real-UDP command line prints —, and once ready sends a ping every second over
-//! the transport (DTLS records when DTLS is on), counting the other side's, so the matrix sees
-//! not only a selected pair and a finished handshake but data flowing for the whole call.
+//! lines the real-UDP command line prints —, and once ready sends a ping every second (or
+//! every `Liveness::ping_interval`) over the transport (DTLS records when DTLS is on),
+//! counting the other side's, so the matrix sees not only a selected pair and a finished
+//! handshake but data flowing for the whole call.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -17,15 +18,13 @@ use rand_core::SeedableRng;
 use stun_proto::{Transmit, TransportProtocol};
 
 use crate::Node;
-use crate::matrix::{CandidateKind, MatrixPeer, PeerSetup, Selected};
+use crate::matrix::{CandidateKind, Liveness, MatrixPeer, PeerSetup, Selected};
 use crate::peer::{Event, Peer, PeerConfig, PeerDtlsConfig, PeerState, Setup, Signal};
 
-/// How often a ready peer pings.
-const PING_INTERVAL: Duration = Duration::from_secs(1);
-/// A peer counts as connected while a ping arrived this recently: the W3C "disconnected"
-/// threshold (10 s without a consent response), which 1 s pings over a path losing half
-/// its datagrams (six lossy hops at 10% each) miss one time in 2000.
-const PING_FRESHNESS: Duration = Duration::from_secs(10);
+/// A peer counts as connected while a ping arrived within its ping interval plus this: the
+/// W3C "disconnected" threshold (10 s without a consent response), which 1 s pings over a
+/// path losing half its datagrams (six lossy hops at 10% each) miss one time in 2000.
+const PING_SLACK: Duration = Duration::from_secs(10);
 /// The certificates' notBefore (unix time): the simulator has no wall clock, and a fixed
 /// value keeps runs reproducible.
 const CERTIFICATE_NOT_BEFORE: u64 = 1_767_225_600; // 2026-01-01
@@ -36,6 +35,7 @@ pub struct PeerNode {
     start_at: Instant,
     started: bool,
     signals: VecDeque<String>,
+    ping_interval: Duration,
     next_ping: Option<Instant>,
     last_ping_received: Option<Instant>,
     last_seen: Instant,
@@ -75,6 +75,8 @@ impl PeerNode {
             ice: AgentConfig {
                 controlling: setup.controlling,
                 stun_servers: vec![setup.stun],
+                consent_interval: setup.liveness.consent_interval,
+                keepalive_interval: setup.liveness.keepalive_interval,
                 turn_servers: vec![TurnServer {
                     server: setup.turn.0,
                     username: setup.turn.1.to_owned(),
@@ -88,7 +90,13 @@ impl PeerNode {
         };
         // unwrap: a fresh agent takes one stream with one base.
         let peer = Peer::new(config, rng).expect("a fresh peer takes its base");
-        Self::from_peer(peer, setup.start)
+        Self::from_peer(peer, setup.start).with_ping_interval(setup.liveness.ping_interval)
+    }
+
+    /// Pings every `interval` once ready (default 1 s).
+    pub fn with_ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = interval;
+        self
     }
 
     /// A node around any peer, which starts at `start_at`.
@@ -98,6 +106,7 @@ impl PeerNode {
             start_at,
             started: false,
             signals: VecDeque::new(),
+            ping_interval: Liveness::default().ping_interval,
             next_ping: None,
             last_ping_received: None,
             last_seen: start_at,
@@ -160,7 +169,7 @@ impl PeerNode {
         while let Some(at) = self.next_ping.filter(|&at| at <= now) {
             // Refused only when no longer ready: then the ping is not sent.
             let _ = self.peer.handle_send(now, b"ping");
-            self.next_ping = Some(at + PING_INTERVAL);
+            self.next_ping = Some(at + self.ping_interval);
         }
     }
 }
@@ -230,6 +239,13 @@ impl Node for PeerNode {
 }
 
 impl MatrixPeer for PeerNode {
+    fn failure(&self) -> Option<crate::peer::PeerError> {
+        match self.peer.state() {
+            PeerState::Failed(e) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
     fn selected(&self) -> Option<Selected> {
         self.peer.selected_types().map(|(l, r)| Selected {
             local: kind(l),
@@ -248,9 +264,10 @@ impl MatrixPeer for PeerNode {
     /// Ready, and the other side's pings still arrive. ICE "disconnected" (no consent response
     /// for a while, W3C) is transient under loss and not a drop.
     fn connected(&self) -> bool {
+        let fresh = self.ping_interval + PING_SLACK;
         let pinged = self
             .last_ping_received
-            .is_some_and(|at| self.last_seen.saturating_duration_since(at) <= PING_FRESHNESS);
+            .is_some_and(|at| self.last_seen.saturating_duration_since(at) <= fresh);
         *self.peer.state() == PeerState::Ready && pinged
     }
 }
