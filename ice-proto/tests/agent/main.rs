@@ -757,6 +757,13 @@ fn consent_expiry_fails_the_component_after_30_s() {
             [ConnectionState::Disconnected, ConnectionState::Failed]
         );
     }
+    // Unanswered, each check is followed by another 0.8–1.2 s later (the recheck interval),
+    // not 4–6 s later: 19–38 in the 23–30 s until consent expired.
+    let rechecks = sim.peers[0].agent.stats().consent_checks - consent_checks;
+    assert!(
+        (19..=38).contains(&rechecks),
+        "{rechecks} checks after the cut"
+    );
     assert_eq!(sim.send_data(0, b"x"), Err(SendError::Failed));
 }
 
