@@ -93,23 +93,14 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// on the relay for good; before a pair is selected a timeout is final, so a component
     /// with no path still fails on time.
     pub(crate) fn retry_above_selected(&mut self, s: usize) {
-        let Some(st) = self.streams.get(s) else {
-            return;
-        };
-        let floors: Vec<(u16, u64)> = st
-            .components
-            .iter()
-            .filter_map(|c| match self.gate(st, c.id) {
-                Gate::Above(floor) => Some((c.id, floor)),
-                Gate::All | Gate::Closed => None,
-            })
-            .collect();
-        for (component, floor) in floors {
-            self.streams[s].checklist.retry_timed_out(
-                component,
-                floor,
-                CHECK_ROUNDS_ABOVE_SELECTED,
-            );
+        let components = self.streams.get(s).map_or(0, |st| st.components.len());
+        for i in 0..components {
+            let id = self.streams[s].components[i].id;
+            if let Gate::Above(floor) = self.gate(&self.streams[s], id) {
+                self.streams[s]
+                    .checklist
+                    .retry_timed_out(id, floor, CHECK_ROUNDS_ABOVE_SELECTED);
+            }
         }
     }
 
