@@ -11,6 +11,10 @@ use crate::srtp::SrtpProfile;
 /// WebRTC choice).
 pub const DEFAULT_MTU: usize = 1200;
 
+/// Default bound on a first ClientHello in reassembly: room for two hybrid post-quantum key
+/// shares (about 1.2 KB each) beside the classical ones and the usual extensions.
+pub const DEFAULT_MAX_CLIENT_HELLO_LEN: usize = 8 * 1024;
+
 /// Configuration shared by both roles.
 ///
 /// Built with [`Config::new`], then adjusted through the `with_*` setters. Role-specific knobs
@@ -43,6 +47,9 @@ pub struct Config {
     pub server_cookie: bool,
     /// Largest handshake message we reassemble.
     pub max_handshake_message_len: usize,
+    /// Server only: largest first ClientHello reassembled before the handshake has state
+    /// (browsers' hellos with a post-quantum key share are about 1.4 KB, in two fragments).
+    pub max_client_hello_len: usize,
 }
 
 impl Config {
@@ -66,6 +73,7 @@ impl Config {
             max_retransmits: 7,
             server_cookie: true,
             max_handshake_message_len: 32 * 1024,
+            max_client_hello_len: DEFAULT_MAX_CLIENT_HELLO_LEN,
         }
     }
 
@@ -97,6 +105,12 @@ impl Config {
     pub fn with_retransmit(mut self, initial: Duration, max: Duration) -> Self {
         self.retransmit_initial = initial;
         self.retransmit_max = max;
+        self
+    }
+
+    /// Sets the bound on a first ClientHello in reassembly (server only).
+    pub fn with_max_client_hello_len(mut self, len: usize) -> Self {
+        self.max_client_hello_len = len;
         self
     }
 

@@ -5,6 +5,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand_core::CryptoRngCore;
 
+use crate::acceptor::AcceptedHello;
 use crate::alert::{Alert, AlertDescription, AlertLevel};
 use crate::certificate::Fingerprint;
 use crate::cipher_suite::{CipherSuite, NamedGroup};
@@ -13,9 +14,9 @@ use crate::config::Config;
 use crate::demux::{PacketKind, classify};
 use crate::engine::Engine;
 use crate::error::{Error, SendError};
-use crate::fragment::{FragmentOutcome, Message};
+use crate::fragment::{FragmentOutcome, HelloFragment, Message};
+use crate::handshake::FragmentView;
 use crate::handshake::hello::ClientHello;
-use crate::handshake::{FragmentView, HandshakeType};
 use crate::record::{ContentType, RecordView, records};
 use crate::server;
 use crate::srtp::SrtpKeyingMaterial;
@@ -137,13 +138,43 @@ impl<R: CryptoRngCore> Dtls<R> {
 
     /// A server, stateless until a ClientHello with a valid cookie arrives.
     pub fn server(config: Config, mut rng: R) -> Self {
+        let max_hello = config.max_client_hello_len;
         let engine = Engine::new(config, false);
-        let state = server::start(&mut rng);
+        let state = server::start(&mut rng, max_hello);
         Self {
             engine,
             rng,
             phase: Phase::Server(state),
         }
+    }
+
+    /// A server for the client whose ClientHello `accepted` passed an
+    /// [`Acceptor`](crate::acceptor::Acceptor)'s cookie check: the handshake goes on from that
+    /// ClientHello and flight 4 is queued at once (or [`Event::Failed`], when nothing in it
+    /// can be agreed on).
+    pub fn accept(config: Config, rng: R, now: Instant, accepted: Box<AcceptedHello>) -> Self {
+        let mut dtls = Self::server(config, rng);
+        let Phase::Server(server::State::AwaitClientHello(state)) =
+            std::mem::replace(&mut dtls.phase, Phase::Failed)
+        else {
+            return dtls;
+        };
+        match state.handle_client_hello(
+            &mut dtls.engine,
+            &mut dtls.rng,
+            now,
+            server::InitialHello {
+                record_seq: accepted.record_seq,
+                message_seq: accepted.message.seq,
+                hello: &accepted.hello,
+                body: &accepted.message.body,
+                cookie_verified: true,
+            },
+        ) {
+            Ok(next) => dtls.phase = Phase::Server(next),
+            Err(e) => dtls.fail(e),
+        }
+        dtls
     }
 
     /// Feeds one received datagram.
@@ -311,18 +342,32 @@ impl<R: CryptoRngCore> Dtls<R> {
             && record.header.content_type == ContentType::Handshake
     }
 
-    /// A ClientHello to the stateless server: it must arrive whole in one record.
+    /// Handshake records to the server before its first ClientHello: fragments are put
+    /// together (RFC 6347 §4.2.3), and the complete ClientHello is handed to the state.
     fn handle_initial_hello(&mut self, now: Instant, record: &RecordView<'_>) {
         self.engine.stats.records_received += 1;
-        let frag = match FragmentView::parse(record.fragment) {
-            Ok((f, _)) if f.msg_type == HandshakeType::ClientHello && f.is_complete() => f,
-            _ => {
+        let Phase::Server(server::State::AwaitClientHello(state)) = &mut self.phase else {
+            return;
+        };
+        let mut rest = record.fragment;
+        let mut complete = None;
+        while !rest.is_empty() && complete.is_none() {
+            let Ok((frag, tail)) = FragmentView::parse(rest) else {
                 self.engine.stats.fragments_dropped += 1;
                 return;
+            };
+            rest = tail;
+            match state.assembler.insert(&frag) {
+                HelloFragment::Complete(message) => complete = Some(message),
+                HelloFragment::Buffered => {}
+                HelloFragment::Dropped(_) => self.engine.stats.fragments_dropped += 1,
             }
+        }
+        let Some(message) = complete else {
+            return;
         };
         // Garbage before the cookie round trip is dropped: the server keeps no state yet.
-        let Ok(hello) = ClientHello::parse(frag.body) else {
+        let Ok(hello) = ClientHello::parse(&message.body) else {
             self.engine.stats.fragments_dropped += 1;
             return;
         };
@@ -337,9 +382,10 @@ impl<R: CryptoRngCore> Dtls<R> {
             now,
             server::InitialHello {
                 record_seq: record.header.sequence,
-                message_seq: frag.message_seq,
+                message_seq: message.seq,
                 hello: &hello,
-                body: frag.body,
+                body: &message.body,
+                cookie_verified: false,
             },
         ) {
             Ok(next) => self.phase = Phase::Server(next),
@@ -482,6 +528,7 @@ mod tests {
     use super::*;
     use crate::certificate::{CertificateParams, DtlsCertificate, PeerVerifier};
     use crate::crypto::providers;
+    use crate::handshake::HandshakeType;
 
     /// Delivers datagrams both ways until neither side has anything to send.
     fn exchange(a: &mut Dtls<ChaCha20Rng>, b: &mut Dtls<ChaCha20Rng>, now: Instant) {

@@ -246,6 +246,13 @@ impl Engine {
         self.next_message_seq = seq;
     }
 
+    /// Continues epoch 0 at least at `record_seq`: the server answers a ClientHello from the
+    /// record number the client used (RFC 6347 §4.2.1), so a HelloVerifyRequest sent from that
+    /// number by a stateless acceptor is never followed by a lower one.
+    pub fn continue_epoch0_at(&mut self, record_seq: u64) {
+        self.write_seq[0] = self.write_seq[0].max(record_seq.min(MAX_SEQUENCE));
+    }
+
     /// Starts preparing a new flight; the previous one is forgotten.
     pub fn begin_flight(&mut self) {
         self.flight.clear();
@@ -414,17 +421,7 @@ impl Engine {
         message_seq: u16,
         body: &[u8],
     ) {
-        let mut fragment = Vec::new();
-        handshake::encode_fragment(msg_type, message_seq, body.len(), 0, body, &mut fragment);
-        let header = RecordHeader {
-            content_type: ContentType::Handshake,
-            version: DTLS_1_2,
-            epoch: 0,
-            sequence: record_seq.min(MAX_SEQUENCE),
-        };
-        let mut out = Vec::new();
-        header.encode(fragment.len(), &mut out);
-        out.extend_from_slice(&fragment);
+        let out = stateless_record(record_seq, msg_type, message_seq, body);
         self.write_seq[0] = self.write_seq[0].max(record_seq.saturating_add(1));
         self.queue_datagram(out);
     }
@@ -503,4 +500,27 @@ impl Engine {
             &hash,
         ))
     }
+}
+
+/// One clear-text epoch-0 record carrying a whole handshake message, for answers sent before
+/// any state exists (HelloVerifyRequest reuses the ClientHello's record sequence number,
+/// RFC 6347 §4.2.1).
+pub(crate) fn stateless_record(
+    record_seq: u64,
+    msg_type: HandshakeType,
+    message_seq: u16,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut fragment = Vec::new();
+    handshake::encode_fragment(msg_type, message_seq, body.len(), 0, body, &mut fragment);
+    let header = RecordHeader {
+        content_type: ContentType::Handshake,
+        version: DTLS_1_2,
+        epoch: 0,
+        sequence: record_seq.min(MAX_SEQUENCE),
+    };
+    let mut out = Vec::with_capacity(HEADER_LEN + fragment.len());
+    header.encode(fragment.len(), &mut out);
+    out.extend_from_slice(&fragment);
+    out
 }

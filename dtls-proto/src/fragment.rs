@@ -49,8 +49,9 @@ pub enum FragmentOutcome {
     OverBound,
 }
 
+/// One handshake message being put together from its fragments.
 #[derive(Debug)]
-struct Partial {
+pub(crate) struct Partial {
     seq: u16,
     msg_type: HandshakeType,
     epoch: u16,
@@ -60,8 +61,55 @@ struct Partial {
 }
 
 impl Partial {
+    /// An empty message shaped after its first fragment (the caller checked the length bound).
+    fn new(epoch: u16, frag: &FragmentView<'_>) -> Self {
+        Self {
+            seq: frag.message_seq,
+            msg_type: frag.msg_type,
+            epoch,
+            body: vec![0; frag.length as usize],
+            ranges: Vec::new(),
+        }
+    }
+
+    /// True when `frag` (in a record of `epoch`) can belong to this message.
+    fn is_consistent(&self, epoch: u16, frag: &FragmentView<'_>) -> bool {
+        self.msg_type == frag.msg_type
+            && self.body.len() == frag.length as usize
+            && self.epoch == epoch
+    }
+
+    /// Copies the fragment's bytes in; [`FragmentOutcome::OverBound`] when they fall outside
+    /// the message or would need more than [`MAX_RANGES`] gaps.
+    fn fill(&mut self, frag: &FragmentView<'_>) -> FragmentOutcome {
+        // FragmentView::parse guarantees offset + len <= length; checked again, not trusted.
+        let start = frag.offset as usize;
+        let end = start.saturating_add(frag.body.len());
+        if end > self.body.len() || !self.add_range(start, end) {
+            return FragmentOutcome::OverBound;
+        }
+        if let Some(slot) = self.body.get_mut(start..end) {
+            slot.copy_from_slice(frag.body);
+        }
+        FragmentOutcome::Buffered
+    }
+
     fn is_complete(&self) -> bool {
         self.body.is_empty() || self.ranges == [(0, self.body.len())]
+    }
+
+    /// Bytes held for this message.
+    fn buffered_len(&self) -> usize {
+        self.body.len()
+    }
+
+    fn into_message(self) -> Message {
+        Message {
+            msg_type: self.msg_type,
+            seq: self.seq,
+            epoch: self.epoch,
+            body: self.body,
+        }
     }
 
     /// Merges `[start, end)` into the ranges; false if it would exceed [`MAX_RANGES`].
@@ -133,44 +181,21 @@ impl Reassembler {
         if usize::from(frag.message_seq - self.next_seq) >= MAX_PENDING_MESSAGES {
             return FragmentOutcome::TooFarAhead;
         }
-        let length = frag.length as usize;
-        if length > self.max_message_len {
+        if frag.length as usize > self.max_message_len {
             return FragmentOutcome::OverBound;
         }
-        let idx = match self.pending.iter().position(|p| p.seq == frag.message_seq) {
-            Some(i) => {
-                let consistent = self.pending.get(i).is_some_and(|p| {
-                    p.msg_type == frag.msg_type && p.body.len() == length && p.epoch == epoch
-                });
-                if !consistent {
-                    return FragmentOutcome::Inconsistent;
-                }
-                i
+        if let Some(p) = self.pending.iter_mut().find(|p| p.seq == frag.message_seq) {
+            if !p.is_consistent(epoch, frag) {
+                return FragmentOutcome::Inconsistent;
             }
-            None => {
-                self.pending.push(Partial {
-                    seq: frag.message_seq,
-                    msg_type: frag.msg_type,
-                    epoch,
-                    body: vec![0; length],
-                    ranges: Vec::new(),
-                });
-                self.pending.len() - 1
-            }
-        };
-        let Some(p) = self.pending.get_mut(idx) else {
-            return FragmentOutcome::Inconsistent;
-        };
-        // FragmentView::parse guarantees offset + len <= length; checked again, not trusted.
-        let start = frag.offset as usize;
-        let end = start + frag.body.len();
-        if end > p.body.len() || !p.add_range(start, end) {
-            return FragmentOutcome::OverBound;
+            return p.fill(frag);
         }
-        if let Some(slot) = p.body.get_mut(start..end) {
-            slot.copy_from_slice(frag.body);
+        let mut p = Partial::new(epoch, frag);
+        let outcome = p.fill(frag);
+        if outcome == FragmentOutcome::Buffered {
+            self.pending.push(p);
         }
-        FragmentOutcome::Buffered
+        outcome
     }
 
     /// The next message if it is complete.
@@ -181,12 +206,77 @@ impl Reassembler {
             .position(|p| p.seq == self.next_seq && p.is_complete())?;
         let p = self.pending.swap_remove(i);
         self.next_seq = self.next_seq.wrapping_add(1);
-        Some(Message {
-            msg_type: p.msg_type,
-            seq: p.seq,
-            epoch: p.epoch,
-            body: p.body,
-        })
+        Some(p.into_message())
+    }
+}
+
+/// Puts together the ClientHello that opens a handshake, before any other state exists
+/// (RFC 6347 §4.2.3 applies to it like to every message; §4.2.1 leaves the server free to keep
+/// nothing else until the cookie returns).
+///
+/// Browsers fragment their first flight: Chromium's ClientHello with a hybrid post-quantum key
+/// share is about 1.4 KB and leaves in two records. One message is held at a time, at most
+/// `max_len` bytes; a fragment of a different ClientHello (a new `message_seq` or length, as
+/// after a HelloVerifyRequest) replaces it.
+#[derive(Debug)]
+pub struct HelloAssembler {
+    partial: Option<Partial>,
+    max_len: usize,
+}
+
+/// What [`HelloAssembler::insert`] made of a fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HelloFragment {
+    /// The ClientHello is complete: here it is, body and sequence number.
+    Complete(Message),
+    /// Stored; more fragments are needed.
+    Buffered,
+    /// Dropped: not a ClientHello fragment, or beyond the bounds.
+    Dropped(FragmentOutcome),
+}
+
+impl HelloAssembler {
+    /// An empty assembler for ClientHellos of at most `max_len` bytes.
+    pub fn new(max_len: usize) -> Self {
+        Self {
+            partial: None,
+            max_len,
+        }
+    }
+
+    /// Offers one epoch-0 handshake fragment.
+    pub fn insert(&mut self, frag: &FragmentView<'_>) -> HelloFragment {
+        if frag.msg_type != HandshakeType::ClientHello {
+            return HelloFragment::Dropped(FragmentOutcome::Inconsistent);
+        }
+        if frag.length as usize > self.max_len {
+            return HelloFragment::Dropped(FragmentOutcome::OverBound);
+        }
+        let same = self
+            .partial
+            .as_ref()
+            .is_some_and(|p| p.seq == frag.message_seq && p.is_consistent(0, frag));
+        let partial = match &mut self.partial {
+            Some(p) if same => p,
+            slot => slot.insert(Partial::new(0, frag)),
+        };
+        match partial.fill(frag) {
+            FragmentOutcome::Buffered if partial.is_complete() => {
+                self.partial.take().map_or(HelloFragment::Buffered, |p| {
+                    HelloFragment::Complete(p.into_message())
+                })
+            }
+            FragmentOutcome::Buffered => HelloFragment::Buffered,
+            other => {
+                self.partial = None;
+                HelloFragment::Dropped(other)
+            }
+        }
+    }
+
+    /// Bytes held for an incomplete ClientHello.
+    pub fn buffered_len(&self) -> usize {
+        self.partial.as_ref().map_or(0, Partial::buffered_len)
     }
 }
 
@@ -291,5 +381,55 @@ mod tests {
         };
         assert_eq!(r.insert(0, &f), FragmentOutcome::Buffered);
         assert_eq!(r.pop().unwrap().msg_type, HandshakeType::ServerHelloDone);
+    }
+
+    fn hello(seq: u16, len: u32, offset: u32, body: &[u8]) -> FragmentView<'_> {
+        FragmentView {
+            msg_type: HandshakeType::ClientHello,
+            ..frag(seq, len, offset, body)
+        }
+    }
+
+    #[test]
+    fn hello_assembler_completes_out_of_order_and_replaces_a_new_hello() {
+        let msg: Vec<u8> = (0..=255).collect();
+        let mut a = HelloAssembler::new(1000);
+        assert_eq!(
+            a.insert(&hello(0, 256, 200, &msg[200..])),
+            HelloFragment::Buffered
+        );
+        assert_eq!(
+            a.insert(&hello(0, 256, 200, &msg[200..])),
+            HelloFragment::Buffered
+        );
+        assert_eq!(a.buffered_len(), 256);
+        // A fragment of another ClientHello (after a HelloVerifyRequest) starts over.
+        assert_eq!(
+            a.insert(&hello(1, 256, 0, &msg[..100])),
+            HelloFragment::Buffered
+        );
+        assert_eq!(
+            a.insert(&hello(1, 256, 200, &msg[200..])),
+            HelloFragment::Buffered
+        );
+        let HelloFragment::Complete(m) = a.insert(&hello(1, 256, 90, &msg[90..210])) else {
+            panic!("incomplete");
+        };
+        assert_eq!((m.seq, m.body), (1, msg));
+        assert_eq!(a.buffered_len(), 0);
+    }
+
+    #[test]
+    fn hello_assembler_drops_what_is_not_a_bounded_client_hello() {
+        let mut a = HelloAssembler::new(100);
+        assert_eq!(
+            a.insert(&frag(0, 10, 0, &[0; 10])),
+            HelloFragment::Dropped(FragmentOutcome::Inconsistent)
+        );
+        assert_eq!(
+            a.insert(&hello(0, 101, 0, &[0])),
+            HelloFragment::Dropped(FragmentOutcome::OverBound)
+        );
+        assert_eq!(a.buffered_len(), 0);
     }
 }

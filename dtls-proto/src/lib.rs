@@ -81,6 +81,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acceptor;
 pub mod alert;
 pub mod certificate;
 pub mod cipher_suite;
@@ -107,6 +108,7 @@ mod wire;
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use acceptor::{Accept, AcceptedHello, Acceptor, AcceptorConfig, AcceptorStats};
 pub use certificate::{CertificateParams, DtlsCertificate, Fingerprint, PeerVerifier, VerifyPeer};
 pub use cipher_suite::{CipherSuite, NamedGroup};
 pub use config::Config;

@@ -24,11 +24,11 @@ use crate::cipher_suite::{
     CipherSuite, ECDSA_SECP256R1_SHA256, EMPTY_RENEGOTIATION_INFO_SCSV, NamedGroup,
 };
 use crate::connection::HandshakeComplete;
-use crate::crypto::{EcdhKey, HashAlgorithm};
+use crate::crypto::{CryptoProvider, EcdhKey, HashAlgorithm};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::extensions::{Extensions, POINT_FORMAT_UNCOMPRESSED, UseSrtp};
-use crate::fragment::Message;
+use crate::fragment::{HelloAssembler, Message};
 use crate::handshake::HandshakeType;
 use crate::handshake::hello::{ClientHello, HelloVerifyRequest, ServerHello, is_dtls_1_2_or_later};
 use crate::handshake::key_exchange::{
@@ -62,9 +62,9 @@ pub enum Step {
     Done(Box<HandshakeComplete>),
 }
 
-/// A ClientHello that arrived whole in one record, as the stateless server sees it.
+/// The first ClientHello, put together from its fragments, as the stateless server sees it.
 pub struct InitialHello<'a> {
-    /// Sequence number of the record that carried it (echoed by HelloVerifyRequest).
+    /// Sequence number of the record that completed it (echoed by HelloVerifyRequest).
     pub record_seq: u64,
     /// Its message_seq.
     pub message_seq: u16,
@@ -72,11 +72,15 @@ pub struct InitialHello<'a> {
     pub hello: &'a ClientHello,
     /// The raw body (enters the transcript).
     pub body: &'a [u8],
+    /// True when an [`Acceptor`](crate::acceptor::Acceptor) already checked its cookie.
+    pub cookie_verified: bool,
 }
 
-/// The stateless initial state.
+/// The initial state: nothing but the cookie secret and the fragments of one ClientHello.
 pub struct AwaitClientHello {
     cookie_secret: [u8; 32],
+    /// The ClientHello being reassembled (bounded by `Config::max_client_hello_len`).
+    pub assembler: HelloAssembler,
 }
 
 /// Parameters chosen from the ClientHello, with our ephemeral key.
@@ -96,24 +100,42 @@ pub struct Authenticated {
 }
 
 /// The initial state, with a cookie secret drawn from `rng`.
-pub fn start(rng: &mut dyn CryptoRngCore) -> State {
+pub fn start(rng: &mut dyn CryptoRngCore, max_client_hello_len: usize) -> State {
     let mut cookie_secret = [0u8; 32];
     rng.fill_bytes(&mut cookie_secret);
-    State::AwaitClientHello(AwaitClientHello { cookie_secret })
+    State::AwaitClientHello(AwaitClientHello {
+        cookie_secret,
+        assembler: HelloAssembler::new(max_client_hello_len),
+    })
+}
+
+/// The cookie for `hello` (RFC 6347 §4.2.1): HMAC-SHA-256 under `secret` over `bound_to` (the
+/// client's address, where one server answers many) and the ClientHello without its cookie.
+pub(crate) fn cookie(
+    provider: &dyn CryptoProvider,
+    secret: &[u8; 32],
+    bound_to: &[u8],
+    hello: &ClientHello,
+) -> Vec<u8> {
+    let mut without_cookie = hello.clone();
+    without_cookie.cookie.clear();
+    let mut body = Vec::new();
+    without_cookie.encode(&mut body);
+    provider.hmac(HashAlgorithm::Sha256, secret, &[bound_to, &body])
+}
+
+/// True when `hello` carries `expected`, compared in constant time.
+pub(crate) fn cookie_matches(hello: &ClientHello, expected: &[u8]) -> bool {
+    hello.cookie.len() == expected.len()
+        && hello
+            .cookie
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 impl AwaitClientHello {
-    fn cookie(&self, engine: &Engine, hello: &ClientHello) -> Vec<u8> {
-        let mut without_cookie = hello.clone();
-        without_cookie.cookie.clear();
-        let mut body = Vec::new();
-        without_cookie.encode(&mut body);
-        engine
-            .config
-            .provider
-            .hmac(HashAlgorithm::Sha256, &self.cookie_secret, &[&body])
-    }
-
     /// Handles a parsed ClientHello that arrived whole in one record. Returns the next state,
     /// or `self` when a HelloVerifyRequest was sent.
     pub fn handle_client_hello(
@@ -128,17 +150,11 @@ impl AwaitClientHello {
             message_seq,
             hello,
             body,
+            cookie_verified,
         } = initial;
-        if engine.config.server_cookie {
-            let expected = self.cookie(engine, hello);
-            let ok = hello.cookie.len() == expected.len()
-                && hello
-                    .cookie
-                    .iter()
-                    .zip(&expected)
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0;
-            if !ok {
+        if engine.config.server_cookie && !cookie_verified {
+            let expected = cookie(engine.config.provider, &self.cookie_secret, &[], hello);
+            if !cookie_matches(hello, &expected) {
                 let mut hvr = Vec::new();
                 HelloVerifyRequest::new(expected).encode(&mut hvr);
                 engine.send_stateless(
@@ -154,6 +170,7 @@ impl AwaitClientHello {
 
         engine.reassembler.set_next_seq(message_seq.wrapping_add(1));
         engine.set_next_message_seq(message_seq);
+        engine.continue_epoch0_at(record_seq);
         engine.transcript_reset();
         engine.transcript_push(HandshakeType::ClientHello, message_seq, body)?;
         send_flight_4(engine, now, hello, &neg)?;

@@ -1,5 +1,6 @@
 //! Client ↔ server in memory, on a virtual clock, against every crypto provider compiled in.
 
+mod acceptor;
 mod sim;
 
 use std::time::Duration;
@@ -637,4 +638,102 @@ fn old_fragments_trigger_at_most_one_resend_per_half_timeout() {
         let resends = sim.nodes[SERVER].stats().flight_retransmits - before.flight_retransmits;
         assert_eq!(resends, 2);
     }
+}
+
+/// Splits a datagram holding one whole handshake message in one epoch-0 record into one
+/// record per `(start, end)` range of the message body, in the order given (RFC 6347 §4.2.3).
+fn refragment(datagram: &[u8], ranges: &[(usize, usize)]) -> Vec<Vec<u8>> {
+    const RECORD_HEADER: usize = 13;
+    const HANDSHAKE_HEADER: usize = 12;
+    let header = &datagram[..RECORD_HEADER];
+    let handshake = &datagram[RECORD_HEADER..];
+    let body = &handshake[HANDSHAKE_HEADER..];
+    ranges
+        .iter()
+        .map(|&(start, end)| {
+            let piece = &body[start..end];
+            let mut fragment = handshake[..6].to_vec(); // type, length, message_seq
+            fragment.extend_from_slice(&(start as u32).to_be_bytes()[1..]);
+            fragment.extend_from_slice(&(piece.len() as u32).to_be_bytes()[1..]);
+            fragment.extend_from_slice(piece);
+            let mut record = header[..11].to_vec();
+            record.extend_from_slice(&(fragment.len() as u16).to_be_bytes());
+            record.extend_from_slice(&fragment);
+            record
+        })
+        .collect()
+}
+
+/// True for a datagram that is one ClientHello record.
+fn is_client_hello(datagram: &[u8]) -> bool {
+    datagram.first() == Some(&22) && datagram.get(13) == Some(&1)
+}
+
+#[test]
+fn fragmented_client_hello_completes_the_handshake_with_and_without_cookies() {
+    // Browsers send their first flight in several records (Chromium's ClientHello with a
+    // post-quantum key share is 1413 bytes in two); the server reassembles it before it has any
+    // state, on the cookie path and without it.
+    type Split = fn(usize) -> Vec<(usize, usize)>;
+    let splits: [(&str, Split); 3] = [
+        ("two fragments", |n| vec![(0, n * 5 / 6), (n * 5 / 6, n)]),
+        ("three, out of order, one duplicated", |n| {
+            let (a, b) = (n / 3, 2 * n / 3);
+            vec![(a, b), (b, n), (a, b), (0, a)]
+        }),
+        ("overlapping", |n| {
+            vec![(n / 2, n), (n / 4, n / 2 + 20), (0, n / 2 + 10)]
+        }),
+    ];
+    for p in providers() {
+        for cookies in [true, false] {
+            for (name, split) in splits {
+                let mut pr = pair(p);
+                pr.server = pr.server.with_server_cookie(cookies);
+                let mut sim =
+                    Sim::new(pr, Link::perfect(), 20).with_rewrite(move |from, _, datagram| {
+                        if from == CLIENT && is_client_hello(datagram) {
+                            let body_len = datagram.len() - 25;
+                            refragment(datagram, &split(body_len))
+                        } else {
+                            vec![datagram.to_vec()]
+                        }
+                    });
+                assert!(
+                    sim.connect(MINUTE),
+                    "{} cookies={cookies} {name}: {:?} {:?}",
+                    p.name(),
+                    sim.events,
+                    sim.nodes[SERVER].stats()
+                );
+                assert_eq!(sim.nodes[SERVER].stats().fragments_dropped, 0, "{name}");
+                assert_eq!(
+                    sim.nodes[SERVER].stats().flight_retransmits,
+                    0,
+                    "{name}: no flight was lost"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn client_hello_fragments_beyond_the_bound_are_dropped_and_counted() {
+    let p = providers()[0];
+    let mut pr = pair(p);
+    pr.server = pr
+        .server
+        .with_server_cookie(false)
+        .with_max_client_hello_len(64);
+    let mut sim = Sim::new(pr, Link::perfect(), 21).with_rewrite(|from, _, datagram| {
+        if from == CLIENT && is_client_hello(datagram) {
+            let n = datagram.len() - 25;
+            refragment(datagram, &[(0, n / 2), (n / 2, n)])
+        } else {
+            vec![datagram.to_vec()]
+        }
+    });
+    assert!(!sim.connect(Duration::from_secs(3)));
+    assert!(sim.nodes[SERVER].stats().fragments_dropped >= 2);
+    assert!(sim.sent[SERVER].is_empty(), "nothing answered");
 }

@@ -88,8 +88,9 @@ struct Delivery {
     payload: Vec<u8>,
 }
 
-/// Which datagrams to drop on purpose, by direction and index (after link impairments).
-pub type Filter = Box<dyn FnMut(usize, usize, &[u8]) -> bool>;
+/// What the wire makes of each datagram, by direction and index, before link impairments: the
+/// datagrams delivered instead (none drops it; several split it).
+pub type Rewrite = Box<dyn FnMut(usize, usize, &[u8]) -> Vec<Vec<u8>>>;
 
 pub struct Sim {
     pub now: Instant,
@@ -101,7 +102,7 @@ pub struct Sim {
     link: Link,
     link_rng: ChaCha20Rng,
     order: u64,
-    filter: Option<Filter>,
+    rewrite: Option<Rewrite>,
 }
 
 impl Sim {
@@ -118,13 +119,27 @@ impl Sim {
             link,
             link_rng: ChaCha20Rng::seed_from_u64(seed ^ 0x5eed),
             order: 0,
-            filter: None,
+            rewrite: None,
         }
     }
 
     /// Drops datagrams for which `f(from, index, payload)` returns true.
-    pub fn with_filter(mut self, f: impl FnMut(usize, usize, &[u8]) -> bool + 'static) -> Self {
-        self.filter = Some(Box::new(f));
+    pub fn with_filter(self, mut f: impl FnMut(usize, usize, &[u8]) -> bool + 'static) -> Self {
+        self.with_rewrite(move |from, index, payload| {
+            if f(from, index, payload) {
+                Vec::new()
+            } else {
+                vec![payload.to_vec()]
+            }
+        })
+    }
+
+    /// Delivers `f(from, index, payload)` in place of each datagram.
+    pub fn with_rewrite(
+        mut self,
+        f: impl FnMut(usize, usize, &[u8]) -> Vec<Vec<u8>> + 'static,
+    ) -> Self {
+        self.rewrite = Some(Box::new(f));
         self
     }
 
@@ -137,39 +152,45 @@ impl Sim {
             while let Some(t) = self.nodes[from].poll_transmit() {
                 let index = self.sent[from].len();
                 self.sent[from].push((self.now, t.payload.clone()));
-                if let Some(f) = &mut self.filter {
-                    if f(from, index, &t.payload) {
-                        continue;
-                    }
-                }
-                if self.chance(self.link.loss) {
-                    continue;
-                }
-                let copies = if self.chance(self.link.duplicate) {
-                    2
-                } else {
-                    1
+                let delivered = match &mut self.rewrite {
+                    Some(f) => f(from, index, &t.payload),
+                    None => vec![t.payload.to_vec()],
                 };
-                for _ in 0..copies {
-                    let jitter_ns = self.link.jitter.as_nanos() as u64;
-                    let extra = if jitter_ns == 0 {
-                        0
-                    } else {
-                        self.link_rng.next_u64() % jitter_ns
-                    };
-                    let at = self.now + self.link.delay + Duration::from_nanos(extra);
-                    self.order += 1;
-                    self.queue.push(Reverse(Delivery {
-                        at,
-                        order: self.order,
-                        to: 1 - from,
-                        payload: t.payload.to_vec(),
-                    }));
+                for payload in delivered {
+                    self.transmit(from, payload);
                 }
             }
             while let Some(e) = self.nodes[from].poll_event() {
                 self.events[from].push(e);
             }
+        }
+    }
+
+    /// Puts one datagram on the link from `from`, with its loss, duplication and delay.
+    fn transmit(&mut self, from: usize, payload: Vec<u8>) {
+        if self.chance(self.link.loss) {
+            return;
+        }
+        let copies = if self.chance(self.link.duplicate) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let jitter_ns = self.link.jitter.as_nanos() as u64;
+            let extra = if jitter_ns == 0 {
+                0
+            } else {
+                self.link_rng.next_u64() % jitter_ns
+            };
+            let at = self.now + self.link.delay + Duration::from_nanos(extra);
+            self.order += 1;
+            self.queue.push(Reverse(Delivery {
+                at,
+                order: self.order,
+                to: 1 - from,
+                payload: payload.clone(),
+            }));
         }
     }
 

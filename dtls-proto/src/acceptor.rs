@@ -1,0 +1,345 @@
+//! The front door of a DTLS server that answers many clients on one socket: ClientHellos from
+//! sources that have no association yet (RFC 6347 §4.2.1 cookie exchange, §4.2.3 reassembly).
+//!
+//! ```text
+//! datagram from an unknown source ──► Acceptor::handle_datagram
+//!   fragments of a ClientHello   ──► held per source, bounded per source and in total
+//!   complete, no valid cookie    ──► HelloVerifyRequest queued, nothing kept
+//!   complete, valid cookie       ──► Accept::Hello ──► Dtls::accept: the association starts
+//! ```
+//!
+//! This is what quinn's endpoint does for QUIC Retry: a spoofed source never gets more than
+//! the assembly of one ClientHello, and the table of those is bounded; when it is full the
+//! oldest partial hello is evicted (a real client retransmits its flight). The cookie is an
+//! HMAC under a secret drawn from the injected RNG over the client's address and the
+//! ClientHello without its cookie, so it is checked with no state at all.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use foldhash::fast::FixedState;
+use rand_core::CryptoRngCore;
+
+use crate::config::DEFAULT_MAX_CLIENT_HELLO_LEN;
+use crate::crypto::CryptoProvider;
+use crate::demux::{PacketKind, classify};
+use crate::engine::stateless_record;
+use crate::fragment::{HelloAssembler, HelloFragment, Message};
+use crate::handshake::hello::{ClientHello, HelloVerifyRequest};
+use crate::handshake::{FragmentView, HandshakeType};
+use crate::record::{ContentType, records};
+use crate::server::{cookie, cookie_matches};
+
+/// Bound on queued HelloVerifyRequests.
+pub const MAX_ACCEPTOR_TRANSMITS: usize = 256;
+
+/// Limits and policy of an [`Acceptor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AcceptorConfig {
+    /// Answer a ClientHello without a valid cookie with a HelloVerifyRequest (RFC 6347
+    /// §4.2.1); off, every complete ClientHello is accepted.
+    pub cookies: bool,
+    /// Sources whose ClientHello may be in reassembly at once.
+    pub max_pending: usize,
+    /// Largest ClientHello reassembled.
+    pub max_client_hello_len: usize,
+}
+
+impl Default for AcceptorConfig {
+    /// Cookies on, 1024 partial hellos of at most 8 KiB: at most 8 MiB held for strangers.
+    fn default() -> Self {
+        Self {
+            cookies: true,
+            max_pending: 1024,
+            max_client_hello_len: DEFAULT_MAX_CLIENT_HELLO_LEN,
+        }
+    }
+}
+
+/// A HelloVerifyRequest to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptorTransmit {
+    /// The client it answers.
+    pub destination: SocketAddr,
+    /// One DTLS record.
+    pub payload: Bytes,
+}
+
+/// A ClientHello that passed the cookie check: hand it to [`Dtls::accept`](crate::Dtls::accept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedHello {
+    /// Where it came from.
+    pub source: SocketAddr,
+    /// Sequence number of the record that completed it.
+    pub record_seq: u64,
+    /// The reassembled message.
+    pub(crate) message: Message,
+    /// Its parsed form.
+    pub(crate) hello: ClientHello,
+}
+
+/// What [`Acceptor::handle_datagram`] did with a datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Accept {
+    /// A ClientHello with a valid cookie (or any, with cookies off): start an association.
+    Hello(Box<AcceptedHello>),
+    /// A fragment was stored; the rest of the ClientHello is awaited.
+    Pending,
+    /// A ClientHello without a valid cookie was answered with a HelloVerifyRequest.
+    VerifyRequested,
+    /// Nothing usable (counted in [`AcceptorStats`]).
+    Dropped,
+    /// Not DTLS by its first byte (RFC 7983); returned to the caller untouched.
+    NotDtls(PacketKind),
+}
+
+/// Counters of an [`Acceptor`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AcceptorStats {
+    /// Records that were not an epoch-0 handshake record, or did not parse.
+    pub records_dropped: u64,
+    /// Fragments dropped: not a ClientHello, over the length bound, inconsistent.
+    pub fragments_dropped: u64,
+    /// Complete messages that did not parse as a ClientHello.
+    pub hellos_malformed: u64,
+    /// Partial hellos evicted to make room for a new source.
+    pub pending_evicted: u64,
+    /// HelloVerifyRequests sent.
+    pub verify_requests: u64,
+    /// HelloVerifyRequests dropped because the transmit queue was full.
+    pub transmits_dropped: u64,
+    /// ClientHellos accepted.
+    pub accepted: u64,
+}
+
+/// Receives ClientHellos for a DTLS server before any per-client state exists.
+///
+/// # Drive loop
+///
+/// Route a datagram from a source with no association to
+/// [`handle_datagram`](Self::handle_datagram); on [`Accept::Hello`] create the association
+/// with [`Dtls::accept`](crate::Dtls::accept) and route that source to it from then on. After
+/// each call drain [`poll_transmit`](Self::poll_transmit). The acceptor has no timers: the
+/// client's retransmissions drive the exchange.
+pub struct Acceptor {
+    provider: &'static dyn CryptoProvider,
+    cookie_secret: [u8; 32],
+    config: AcceptorConfig,
+    pending: HashMap<SocketAddr, HelloAssembler, FixedState>,
+    /// Sources in `pending`, oldest first (entries of completed hellos are skipped lazily).
+    order: VecDeque<SocketAddr>,
+    transmits: VecDeque<AcceptorTransmit>,
+    stats: AcceptorStats,
+}
+
+impl Acceptor {
+    /// An acceptor whose cookie secret and table hash key come from `rng`.
+    pub fn new(
+        provider: &'static dyn CryptoProvider,
+        rng: &mut dyn CryptoRngCore,
+        config: AcceptorConfig,
+    ) -> Self {
+        let mut cookie_secret = [0u8; 32];
+        rng.fill_bytes(&mut cookie_secret);
+        Self {
+            provider,
+            cookie_secret,
+            config,
+            pending: HashMap::with_hasher(FixedState::with_seed(rng.next_u64())),
+            order: VecDeque::new(),
+            transmits: VecDeque::new(),
+            stats: AcceptorStats::default(),
+        }
+    }
+
+    /// Feeds a datagram from `source`, which has no association yet.
+    pub fn handle_datagram(
+        &mut self,
+        _now: Instant,
+        source: SocketAddr,
+        datagram: &[u8],
+    ) -> Accept {
+        match classify(datagram) {
+            PacketKind::Dtls => {}
+            other => return Accept::NotDtls(other),
+        }
+        let mut outcome = Accept::Dropped;
+        for record in records(datagram) {
+            let Ok(record) = record else {
+                self.stats.records_dropped += 1;
+                break;
+            };
+            if record.header.epoch != 0 || record.header.content_type != ContentType::Handshake {
+                self.stats.records_dropped += 1;
+                continue;
+            }
+            let mut rest = record.fragment;
+            while !rest.is_empty() {
+                let Ok((frag, tail)) = FragmentView::parse(rest) else {
+                    self.stats.fragments_dropped += 1;
+                    break;
+                };
+                rest = tail;
+                match self.insert(source, &frag) {
+                    HelloFragment::Complete(message) => {
+                        return self.complete(source, record.header.sequence, message);
+                    }
+                    HelloFragment::Buffered => outcome = Accept::Pending,
+                    HelloFragment::Dropped(_) => self.stats.fragments_dropped += 1,
+                }
+            }
+        }
+        outcome
+    }
+
+    /// The next HelloVerifyRequest to send.
+    pub fn poll_transmit(&mut self) -> Option<AcceptorTransmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> AcceptorStats {
+        self.stats
+    }
+
+    /// Sources with a ClientHello in reassembly.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Bytes held for ClientHellos in reassembly (at most `max_pending ×
+    /// max_client_hello_len`).
+    pub fn buffered_len(&self) -> usize {
+        self.pending
+            .values()
+            .map(HelloAssembler::buffered_len)
+            .sum()
+    }
+
+    fn insert(&mut self, source: SocketAddr, frag: &FragmentView<'_>) -> HelloFragment {
+        if let Some(assembler) = self.pending.get_mut(&source) {
+            let outcome = assembler.insert(frag);
+            if matches!(outcome, HelloFragment::Complete(_)) {
+                self.pending.remove(&source);
+            }
+            return outcome;
+        }
+        let mut assembler = HelloAssembler::new(self.config.max_client_hello_len);
+        let outcome = assembler.insert(frag);
+        if outcome == HelloFragment::Buffered {
+            self.make_room();
+            if self.config.max_pending > 0 {
+                self.pending.insert(source, assembler);
+                self.order.push_back(source);
+            }
+        }
+        outcome
+    }
+
+    /// Evicts the oldest partial hellos until one more fits.
+    fn make_room(&mut self) {
+        while self.pending.len() >= self.config.max_pending {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if self.pending.remove(&oldest).is_some() {
+                self.stats.pending_evicted += 1;
+            }
+        }
+        // Entries of hellos completed since are stale: keep the queue within twice the table.
+        if self.order.len() > self.config.max_pending.saturating_mul(2) {
+            let pending = &self.pending;
+            self.order.retain(|s| pending.contains_key(s));
+        }
+    }
+
+    fn complete(&mut self, source: SocketAddr, record_seq: u64, message: Message) -> Accept {
+        let Ok(hello) = ClientHello::parse(&message.body) else {
+            self.stats.hellos_malformed += 1;
+            return Accept::Dropped;
+        };
+        if self.config.cookies {
+            let expected = cookie(
+                self.provider,
+                &self.cookie_secret,
+                &address_bytes(source),
+                &hello,
+            );
+            if !cookie_matches(&hello, &expected) {
+                self.send_verify_request(source, record_seq, message.seq, expected);
+                return Accept::VerifyRequested;
+            }
+        }
+        self.stats.accepted += 1;
+        Accept::Hello(Box::new(AcceptedHello {
+            source,
+            record_seq,
+            message,
+            hello,
+        }))
+    }
+
+    fn send_verify_request(
+        &mut self,
+        destination: SocketAddr,
+        record_seq: u64,
+        message_seq: u16,
+        cookie: Vec<u8>,
+    ) {
+        if self.transmits.len() >= MAX_ACCEPTOR_TRANSMITS {
+            self.stats.transmits_dropped += 1;
+            return;
+        }
+        let mut body = Vec::new();
+        HelloVerifyRequest::new(cookie).encode(&mut body);
+        let payload = stateless_record(
+            record_seq,
+            HandshakeType::HelloVerifyRequest,
+            message_seq,
+            &body,
+        );
+        self.stats.verify_requests += 1;
+        self.transmits.push_back(AcceptorTransmit {
+            destination,
+            payload: Bytes::from(payload),
+        });
+    }
+}
+
+impl std::fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acceptor")
+            .field("config", &self.config)
+            .field("pending", &self.pending.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The address a cookie is bound to: IP and port, family-tagged.
+fn address_bytes(address: SocketAddr) -> Vec<u8> {
+    let mut out = Vec::with_capacity(19);
+    match address {
+        SocketAddr::V4(a) => {
+            out.push(4);
+            out.extend_from_slice(&a.ip().octets());
+        }
+        SocketAddr::V6(a) => {
+            out.push(6);
+            out.extend_from_slice(&a.ip().octets());
+        }
+    }
+    out.extend_from_slice(&address.port().to_be_bytes());
+    out
+}
