@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use harness::NatPreset;
 use harness::matrix::{MatrixOptions, print_table, run_matrix};
 
+mod mdns_socket;
 mod peer_cli;
 
 const USAGE: &str = "usage: harness matrix [--loss P] [--delay MS] [--seed N] [--ipv6] [--pcap DIR] \\

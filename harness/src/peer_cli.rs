@@ -15,12 +15,13 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::mdns_socket::Mdns;
 use dtls_proto::crypto::RustCrypto;
 use dtls_proto::{CertificateParams, DtlsCertificate};
 use harness::peer::{
     Event, Peer, PeerConfig, PeerDtlsConfig, PeerState, Setup, Signal, event_json,
 };
-use ice_proto::{AgentConfig, TurnServer};
+use ice_proto::{AgentConfig, Event as IceEvent, MdnsEvent, TurnServer};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde_json::json;
@@ -30,7 +31,8 @@ use stun_proto::turn::StreamFramer;
 /// The usage text of `harness peer`.
 pub const USAGE: &str = "usage: harness peer [--controlling] [--ip ADDR] [--stun HOST:PORT] \\
                     [--turn HOST:PORT USER PASS] [--turn-transport udp|tcp] [--relay-only] \\
-                    [--count N] [--dtls] [--timeout SECONDS]
+                    [--count N] [--dtls] [--setup actpass|active|passive] [--hold SECONDS] \\
+                    [--timeout SECONDS]
 stdout: JSON lines (credentials, candidate, end-of-candidates, dtls, event, log, data-done, result);
 stdin: the other peer's credentials, candidate, end-of-candidates, dtls and data-done lines.
 exit: 0 all pings echoed, 1 ICE/DTLS failed or data incomplete, 2 timeout or bad arguments";
@@ -60,6 +62,8 @@ pub struct PeerOptions {
     relay_only: bool,
     count: usize,
     dtls: bool,
+    setup: Option<Setup>,
+    hold: Duration,
     timeout: Duration,
 }
 
@@ -74,6 +78,8 @@ pub fn parse(args: &[String]) -> Result<PeerOptions, String> {
         relay_only: false,
         count: 5,
         dtls: false,
+        setup: None,
+        hold: Duration::ZERO,
         timeout: Duration::from_secs(30),
     };
     let mut it = args.iter();
@@ -94,14 +100,19 @@ pub fn parse(args: &[String]) -> Result<PeerOptions, String> {
             "--relay-only" => o.relay_only = true,
             "--count" => o.count = value()?.parse().map_err(|e| format!("--count: {e}"))?,
             "--dtls" => o.dtls = true,
-            "--timeout" => {
+            "--setup" => {
                 let v = value()?;
-                let secs: f64 = v.parse().map_err(|e| format!("--timeout {v}: {e}"))?;
-                o.timeout =
-                    Duration::try_from_secs_f64(secs).map_err(|e| format!("--timeout {v}: {e}"))?;
+                o.setup = Some(v.parse().map_err(|_| {
+                    format!("--setup {v}: actpass, active (DTLS client) or passive (server)")
+                })?);
             }
+            "--hold" => o.hold = seconds("--hold", &value()?)?,
+            "--timeout" => o.timeout = seconds("--timeout", &value()?)?,
             other => return Err(format!("unknown option {other}")),
         }
+    }
+    if o.setup.is_some() && !o.dtls {
+        return Err("--setup needs --dtls".into());
     }
     if o.relay_only && o.turn.is_none() {
         return Err("--relay-only needs --turn".into());
@@ -110,6 +121,12 @@ pub fn parse(args: &[String]) -> Result<PeerOptions, String> {
         return Err("--turn-transport tcp needs --turn".into());
     }
     Ok(o)
+}
+
+/// A number of seconds: finite and not negative.
+fn seconds(flag: &str, v: &str) -> Result<Duration, String> {
+    let secs: f64 = v.parse().map_err(|e| format!("{flag} {v}: {e}"))?;
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{flag} {v}: {e}"))
 }
 
 /// Resolves `HOST:PORT` to an address of `ip`'s family.
@@ -256,6 +273,39 @@ impl Heard {
     }
 }
 
+/// When ICE has a working pair but DTLS has not completed: what the handshake got, as the
+/// tail of a timeout's reason.
+fn dtls_stall(peer: &Peer) -> Option<String> {
+    let view = peer.agent().stream(peer.stream())?;
+    let pair = view
+        .selected_pair(1)
+        .or_else(|| view.pairs().filter(|p| p.valid).max_by_key(|p| p.priority))?;
+    if peer.is_dtls_done() {
+        return None;
+    }
+    let path = format!(
+        "{} {} -> {} {}",
+        pair.local.kind, pair.local.address, pair.remote.kind, pair.remote.address
+    );
+    let how = if pair.nominated { "selected" } else { "found" };
+    Some(match (peer.dtls_role(), peer.dtls_stats()) {
+        (Some(role), Some(stats)) => format!(
+            "; ICE {how} a pair ({path}) but the DTLS handshake stalled as {}: \
+             {} records received, {} malformed, {} handshake fragments dropped \
+             (unparsable, inconsistent or beyond the reassembly bounds), {} flights resent",
+            role.as_str(),
+            stats.records_received,
+            stats.records_malformed,
+            stats.fragments_dropped,
+            stats.flight_retransmits
+        ),
+        _ => format!(
+            "; ICE {how} a pair ({path}) but DTLS never started: no dtls line (fingerprint, \
+             setup) from the other side"
+        ),
+    })
+}
+
 /// Runs `harness peer` to its exit code.
 pub fn run(o: &PeerOptions) -> ExitCode {
     match drive(o) {
@@ -303,11 +353,11 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
             .map_err(|e| format!("certificate: {e}"))?;
         Some(PeerDtlsConfig {
             certificate,
-            setup: if o.controlling {
+            setup: o.setup.unwrap_or(if o.controlling {
                 Setup::ActPass
             } else {
                 Setup::Active
-            },
+            }),
             provider: &RustCrypto,
         })
     } else {
@@ -342,6 +392,8 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
     let mut buf = vec![0u8; 65_536];
     let mut stdin_open = true;
     let mut heard = Heard::default();
+    let mut ready_at = None;
+    let mut mdns = Mdns::new(o.ip);
     loop {
         let now = Instant::now();
         send_all(&mut peer, &socket, &mut tcp);
@@ -356,7 +408,16 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
             }
             match e {
                 Event::Data(d) => data.push(d),
+                Event::Ice(ice) => {
+                    if let IceEvent::ResolveHostname { name, .. } = *ice {
+                        if let Err(e) = mdns.resolve(now, &name) {
+                            log(format!("mDNS: cannot resolve {name}: {e}"));
+                            peer.handle_resolved_hostname(now, &name, None);
+                        }
+                    }
+                }
                 Event::StateChanged(PeerState::Ready) => {
+                    ready_at.get_or_insert(now);
                     log(format!("ready: sending {} pings", o.count));
                 }
                 Event::StateChanged(PeerState::Failed(error)) => {
@@ -377,11 +438,29 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
         for d in data {
             check.receive(now, &mut peer, &d);
         }
+        for resolution in mdns.poll(now) {
+            match resolution {
+                MdnsEvent::Resolved { name, ip } => {
+                    log(format!("mDNS: {name} is {ip}"));
+                    peer.handle_resolved_hostname(now, &name, Some(ip));
+                }
+                MdnsEvent::NotFound { name } => {
+                    log(format!(
+                        "mDNS: no answer for {name}; its candidates are dropped"
+                    ));
+                    peer.handle_resolved_hostname(now, &name, None);
+                }
+                _ => {}
+            }
+        }
         if *peer.state() == PeerState::Ready {
             check.send(now, &mut peer);
         }
         if let Some(done) = check.done_at {
-            if check.remote_done || now.saturating_duration_since(done) >= GRACE {
+            // With --hold the call stays up (pings answered, consent kept) that long after ready.
+            let held =
+                ready_at.is_none_or(|at: Instant| now.saturating_duration_since(at) >= o.hold);
+            if held && (check.remote_done || now.saturating_duration_since(done) >= GRACE) {
                 peer.handle_close(now);
                 // The close_notify goes out; the state change to finished is reported.
                 send_all(&mut peer, &socket, &mut tcp);
@@ -399,7 +478,7 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
                 return Ok((0, "pass", reason));
             }
         }
-        if now.saturating_duration_since(started) >= o.timeout {
+        if check.done_at.is_none() && now.saturating_duration_since(started) >= o.timeout {
             return Ok(if *peer.state() == PeerState::Ready {
                 let reason = format!(
                     "data incomplete: {} of {} pings echoed in {:?}",
@@ -409,11 +488,11 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
                 );
                 (1, "fail", reason)
             } else {
+                let why = dtls_stall(&peer).unwrap_or_else(|| heard.missing(o.dtls));
                 let reason = format!(
-                    "timeout after {:?} in state {}{}",
+                    "timeout after {:?} in state {}{why}",
                     o.timeout,
-                    peer.state(),
-                    heard.missing(o.dtls)
+                    peer.state()
                 );
                 (2, "fail", reason)
             });
@@ -601,9 +680,12 @@ mod tests {
     fn every_option_parses() {
         let o = parse(&args(
             "--controlling --ip ::1 --stun stun.invalid:3478 --turn [::1]:3478 u p \
-             --turn-transport tcp --relay-only --count 9 --dtls --timeout 2.5",
+             --turn-transport tcp --relay-only --count 9 --dtls --setup passive --hold 60 \
+             --timeout 2.5",
         ))
         .unwrap();
+        assert_eq!(o.setup, Some(Setup::Passive));
+        assert_eq!(o.hold, Duration::from_secs(60));
         assert!(o.controlling && o.relay_only && o.dtls && o.turn_tcp);
         assert_eq!(o.ip, "::1".parse::<IpAddr>().unwrap());
         assert_eq!(o.stun.as_deref(), Some("stun.invalid:3478"));
@@ -628,6 +710,10 @@ mod tests {
         assert!(error("--turn-transport sctp").contains("udp or tcp"));
         assert!(error("--ip nowhere").contains("--ip"));
         assert!(error("--timeout -1").contains("--timeout"));
+        assert!(error("--hold nan").contains("--hold nan"));
+        assert!(error("--hold inf").contains("--hold inf"));
+        assert!(error("--dtls --setup sideways").contains("actpass, active"));
+        assert!(error("--setup passive").contains("--setup needs --dtls"));
         assert!(error("--frobnicate").contains("unknown option"));
     }
 

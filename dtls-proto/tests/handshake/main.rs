@@ -5,9 +5,12 @@ mod sim;
 
 use std::time::Duration;
 
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
 use dtls_proto::crypto::providers;
 use dtls_proto::{
-    CipherSuite, Error, Event, NamedGroup, PeerVerifier, SrtpProfile, alert::AlertDescription,
+    CipherSuite, Dtls, Error, Event, NamedGroup, PeerVerifier, SrtpProfile, alert::AlertDescription,
 };
 use sim::{CLIENT, Link, SERVER, Sim, pair, wrong_fingerprint};
 
@@ -736,4 +739,66 @@ fn client_hello_fragments_beyond_the_bound_are_dropped_and_counted() {
     assert!(!sim.connect(Duration::from_secs(3)));
     assert!(sim.nodes[SERVER].stats().fragments_dropped >= 2);
     assert!(sim.sent[SERVER].is_empty(), "nothing answered");
+}
+
+/// Chromium 156's default ClientHello as it left the browser in a WebRTC call (captured on
+/// loopback): 1413 bytes with DTLS 1.3 in supported_versions and an X25519MLKEM768 key share,
+/// in two records (fragment 0+1175 and 1175+238).
+fn chromium_client_hello() -> Vec<Vec<u8>> {
+    include_str!("chromium156-client-hello.hex")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            (0..l.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&l[i..i + 2], 16).unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+/// The body of the first handshake message of `msg_type` in `datagrams` (whole messages).
+fn handshake_body(datagrams: &[bytes::Bytes], msg_type: u8) -> Option<Vec<u8>> {
+    for d in datagrams {
+        let mut rest = &d[..];
+        while rest.len() >= 13 {
+            let len = u16::from_be_bytes([rest[11], rest[12]]) as usize;
+            let record = &rest[13..13 + len];
+            if rest[0] == 22 && record[0] == msg_type {
+                return Some(record[12..].to_vec());
+            }
+            rest = &rest[13 + len..];
+        }
+    }
+    None
+}
+
+#[test]
+fn chromium_s_fragmented_post_quantum_client_hello_gets_a_dtls_1_2_answer() {
+    let fragments = chromium_client_hello();
+    assert_eq!(fragments.len(), 2);
+    for p in providers() {
+        for order in [[0, 1], [1, 0]] {
+            let now = sim::origin();
+            let server_config = pair(p).server.with_server_cookie(false);
+            let mut server = Dtls::server(server_config, ChaCha20Rng::seed_from_u64(4));
+            server.handle_datagram(now, &fragments[order[0]]);
+            assert_eq!(
+                server.poll_transmit(),
+                None,
+                "half a ClientHello is not answered"
+            );
+            server.handle_datagram(now, &fragments[order[1]]);
+            let flight: Vec<_> = std::iter::from_fn(|| server.poll_transmit())
+                .map(|t| t.payload)
+                .collect();
+            assert_eq!(server.stats().fragments_dropped, 0);
+            let hello = handshake_body(&flight, 2).expect("a ServerHello");
+            assert_eq!(&hello[..2], &[0xfe, 0xfd], "DTLS 1.2");
+            // X25519 from the classical shares Chromium also offers (hybrid groups are not ours).
+            let key_exchange = handshake_body(&flight, 12).expect("a ServerKeyExchange");
+            assert_eq!(&key_exchange[..3], &[3, 0, 0x1d], "named_curve x25519");
+            assert!(server.poll_event().is_none(), "{}", p.name());
+        }
+    }
 }

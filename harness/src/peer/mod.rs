@@ -19,7 +19,7 @@ mod json;
 mod signal;
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use dtls_proto::HandshakeComplete;
@@ -234,6 +234,16 @@ impl Peer {
         if let Some(data) = data {
             self.handle_data(now, data);
         }
+        self.drive(now);
+    }
+
+    /// The answer to an `Event::Ice(ResolveHostname)`: `name` (a remote candidate's `.local`
+    /// host name) is `ip`, or could not be resolved (`None`, its candidates are dropped).
+    pub fn handle_resolved_hostname(&mut self, now: Instant, name: &str, ip: Option<IpAddr>) {
+        // Unknown names and a closed agent: nothing waits for this answer.
+        let _ = self
+            .agent
+            .handle_resolved_hostname(now, self.stream, name, ip);
         self.drive(now);
     }
 
