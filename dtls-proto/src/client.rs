@@ -172,6 +172,33 @@ fn send_hello(engine: &mut Engine, hello: &ClientHello, now: Instant) -> Result<
 
 impl State {
     /// Handles one complete message in order.
+    /// Whether `msg` is what this state waits for, by type and epoch, and well formed.
+    /// Clear-text messages are unauthenticated: anything else is dropped before it can end
+    /// the handshake (RFC 6347 §4.1.2.7), and only a message admitted here reaches
+    /// [`handle_message`](Self::handle_message).
+    pub fn admits(&self, msg: &Message) -> bool {
+        shared::is_well_formed(msg) && self.waits_for(msg)
+    }
+
+    fn waits_for(&self, msg: &Message) -> bool {
+        use HandshakeType as T;
+        let clear = msg.epoch == 0;
+        match self {
+            Self::AwaitServerHello(_) => {
+                clear && matches!(msg.msg_type, T::HelloVerifyRequest | T::ServerHello)
+            }
+            Self::AwaitCertificate(_) => clear && msg.msg_type == T::Certificate,
+            Self::AwaitServerKeyExchange(_) => clear && msg.msg_type == T::ServerKeyExchange,
+            Self::AwaitCertificateRequest(_) => {
+                clear && matches!(msg.msg_type, T::CertificateRequest | T::ServerHelloDone)
+            }
+            Self::AwaitServerHelloDone(_) => clear && msg.msg_type == T::ServerHelloDone,
+            // Under epoch 1 protection: authenticated by the record layer.
+            Self::AwaitFinished(_) => msg.epoch == 1 && msg.msg_type == T::Finished,
+        }
+    }
+
+    /// Handles one complete message in order, one [`admits`](Self::admits) accepted.
     pub fn handle_message(
         self,
         engine: &mut Engine,

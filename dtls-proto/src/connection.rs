@@ -94,8 +94,13 @@ pub struct Stats {
     pub transmits_dropped: u64,
     /// Application data records dropped because the event queue was full.
     pub application_data_dropped: u64,
-    /// Unauthenticated alerts ignored after the handshake.
+    /// Unauthenticated alerts ignored: clear-text alerts after the handshake, and during it
+    /// (believed only if the peer then stays silent for a retransmission timeout).
     pub alerts_ignored: u64,
+    /// Clear-text handshake messages the handshake was not waiting for (another type or
+    /// epoch, a ServerHello that does not parse): unauthenticated, dropped (RFC 6347
+    /// §4.1.2.7).
+    pub handshake_messages_dropped: u64,
 }
 
 enum Phase {
@@ -122,6 +127,10 @@ pub struct Dtls<R> {
     engine: Engine,
     rng: R,
     phase: Phase,
+    /// A clear-text fatal alert or close_notify received during the handshake: anyone who
+    /// knows the 5-tuple can send one, so it ends the handshake only if the peer then stays
+    /// silent until our retransmission timer expires.
+    unauthenticated_alert: Option<Alert>,
 }
 
 impl<R: CryptoRngCore> Dtls<R> {
@@ -133,6 +142,7 @@ impl<R: CryptoRngCore> Dtls<R> {
             engine,
             rng,
             phase: Phase::Client(state),
+            unauthenticated_alert: None,
         })
     }
 
@@ -145,6 +155,7 @@ impl<R: CryptoRngCore> Dtls<R> {
             engine,
             rng,
             phase: Phase::Server(state),
+            unauthenticated_alert: None,
         }
     }
 
@@ -235,6 +246,11 @@ impl<R: CryptoRngCore> Dtls<R> {
     pub fn handle_timeout(&mut self, now: Instant) {
         if matches!(self.phase, Phase::Closed | Phase::Failed) || !self.engine.timer.is_expired(now)
         {
+            return;
+        }
+        if let Some(alert) = self.unauthenticated_alert.take() {
+            // The peer said it stopped, and nothing from it since: believe it.
+            self.apply_alert(alert);
             return;
         }
         if self.engine.timer.expiries() >= self.engine.config.max_retransmits {
@@ -427,6 +443,16 @@ impl<R: CryptoRngCore> Dtls<R> {
             }
         }
         while let Some(msg) = self.engine.reassembler.pop() {
+            let admitted = match &self.phase {
+                Phase::Client(state) => state.admits(&msg),
+                Phase::Server(state) => state.admits(&msg),
+                _ => false,
+            };
+            if !admitted {
+                self.engine.stats.handshake_messages_dropped += 1;
+                self.engine.reassembler.refuse(msg.seq);
+                break;
+            }
             self.step(now, msg);
             if !matches!(self.phase, Phase::Client(_) | Phase::Server(_)) {
                 break;
@@ -458,7 +484,11 @@ impl<R: CryptoRngCore> Dtls<R> {
             other => Ok(other),
         };
         match next {
-            Ok(phase) => self.phase = phase,
+            Ok(phase) => {
+                // The peer is alive and answering: an earlier clear-text alert was not its.
+                self.unauthenticated_alert = None;
+                self.phase = phase;
+            }
             Err(e) => self.fail(e),
         }
     }
@@ -479,6 +509,22 @@ impl<R: CryptoRngCore> Dtls<R> {
             self.engine.stats.alerts_ignored += 1;
             return;
         }
+        let handshaking = matches!(self.phase, Phase::Client(_) | Phase::Server(_));
+        let ends =
+            alert.description == AlertDescription::CloseNotify || alert.level == AlertLevel::Fatal;
+        if handshaking && epoch == 0 {
+            // Unauthenticated: held until the retransmission timer shows the peer is silent.
+            self.engine.stats.alerts_ignored += 1;
+            if ends {
+                self.unauthenticated_alert = Some(alert);
+            }
+            return;
+        }
+        self.apply_alert(alert);
+    }
+
+    /// Acts on an alert we believe: close_notify closes, a fatal alert fails.
+    fn apply_alert(&mut self, alert: Alert) {
         if alert.description == AlertDescription::CloseNotify {
             self.engine.send_alert(Alert::close_notify());
             self.engine.clear_flight();

@@ -45,7 +45,8 @@ pub struct Engine {
     write_seq: [u64; 2],
     write_protection: Option<Protection>,
     read_protection: Option<Protection>,
-    replay: [ReplayWindow; 2],
+    /// The anti-replay window of epoch 1 (epoch 0 has none, see `open_record`).
+    replay: ReplayWindow,
     next_message_seq: u16,
     pub reassembler: Reassembler,
     transcript: Transcript,
@@ -69,7 +70,7 @@ impl Engine {
             write_seq: [0; 2],
             write_protection: None,
             read_protection: None,
-            replay: [ReplayWindow::new(), ReplayWindow::new()],
+            replay: ReplayWindow::new(),
             next_message_seq: 0,
             reassembler,
             transcript: Transcript::new(),
@@ -169,31 +170,30 @@ impl Engine {
             self.stats.records_unexpected_epoch += 1;
             return None;
         }
-        let window = &self.replay[usize::from(epoch)];
-        if !window.is_fresh(record.header.sequence) {
-            self.stats.records_replayed += 1;
-            return None;
-        }
-        let plaintext = if epoch == 0 {
+        if epoch == 0 {
+            // Clear text: no replay window, which anyone could push forward with one forged
+            // record numbered 2^48-1 and so shut out every genuine record after it. Handshake
+            // messages are deduplicated by message_seq instead (RFC 6347 §4.1.2.6 makes replay
+            // detection optional; §4.1.2.7 discards what is invalid).
             if record.header.content_type == ContentType::ApplicationData {
                 self.stats.records_unexpected_epoch += 1;
                 return None;
             }
-            record.fragment.to_vec()
-        } else {
-            let Some(p) = &self.read_protection else {
-                self.stats.records_unexpected_epoch += 1;
-                return None;
-            };
-            match p.open(record) {
-                Ok(plain) => plain,
-                Err(_) => {
-                    self.stats.records_failed_authentication += 1;
-                    return None;
-                }
-            }
+            return Some(record.fragment.to_vec());
+        }
+        if !self.replay.is_fresh(record.header.sequence) {
+            self.stats.records_replayed += 1;
+            return None;
+        }
+        let Some(protection) = &self.read_protection else {
+            self.stats.records_unexpected_epoch += 1;
+            return None;
         };
-        self.replay[usize::from(epoch)].mark(record.header.sequence);
+        let Ok(plaintext) = protection.open(record) else {
+            self.stats.records_failed_authentication += 1;
+            return None;
+        };
+        self.replay.mark(record.header.sequence);
         Some(plaintext)
     }
 

@@ -173,6 +173,15 @@ impl Reassembler {
         self.pending.retain(|p| p.seq >= seq);
     }
 
+    /// Takes back the delivery of message `seq`, which the handshake refused as not genuine:
+    /// the next message expected is `seq` again, so the genuine one can still arrive, and what
+    /// was buffered beyond it (quite possibly forged alongside) is dropped — the peer's
+    /// retransmission brings the genuine messages back.
+    pub fn refuse(&mut self, seq: u16) {
+        self.next_seq = seq;
+        self.pending.clear();
+    }
+
     /// Offers one fragment that arrived in a record of `epoch`.
     pub fn insert(&mut self, epoch: u16, frag: &FragmentView<'_>) -> FragmentOutcome {
         if frag.message_seq < self.next_seq {

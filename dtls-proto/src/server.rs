@@ -321,8 +321,31 @@ fn send_flight_4(
 }
 
 impl State {
-    /// Handles one complete message in order (not the initial ClientHello, see
-    /// [`AwaitClientHello::handle_client_hello`]).
+    /// Whether `msg` is what this state waits for, by type and epoch, and well formed.
+    /// Clear-text messages are unauthenticated: anything else — a Finished mid-handshake, a
+    /// second ClientHello, a ClientKeyExchange without the Certificate WebRTC requires, junk —
+    /// is dropped before it can end the handshake (RFC 6347 §4.1.2.7).
+    pub fn admits(&self, msg: &Message) -> bool {
+        shared::is_well_formed(msg) && self.waits_for(msg)
+    }
+
+    fn waits_for(&self, msg: &Message) -> bool {
+        let clear = msg.epoch == 0;
+        match self {
+            Self::AwaitClientHello(_) => false,
+            Self::AwaitCertificate(_) => clear && msg.msg_type == HandshakeType::Certificate,
+            Self::AwaitClientKeyExchange(_) => {
+                clear && msg.msg_type == HandshakeType::ClientKeyExchange
+            }
+            Self::AwaitCertificateVerify(_) => {
+                clear && msg.msg_type == HandshakeType::CertificateVerify
+            }
+            Self::AwaitFinished(_) => msg.epoch == 1 && msg.msg_type == HandshakeType::Finished,
+        }
+    }
+
+    /// Handles one complete message in order, one [`admits`](Self::admits) accepted (not the
+    /// initial ClientHello, see [`AwaitClientHello::handle_client_hello`]).
     pub fn handle_message(
         self,
         engine: &mut Engine,

@@ -125,6 +125,29 @@ pub fn expect_epoch(msg: &Message, epoch: u16, expected: &'static str) -> Result
     Ok(())
 }
 
+/// Whether `msg`'s body has the structure of its type (nothing is verified): a clear-text
+/// message that does not is discarded like any invalid record (RFC 6347 §4.1.2.7) instead of
+/// ending the handshake.
+pub fn is_well_formed(msg: &Message) -> bool {
+    use crate::handshake::hello::{ClientHello, HelloVerifyRequest, ServerHello};
+    use crate::handshake::key_exchange::{
+        CertificateMsg, CertificateRequest, CertificateVerify, ClientKeyExchange, ServerKeyExchange,
+    };
+    let body = &msg.body[..];
+    match msg.msg_type {
+        HandshakeType::HelloRequest | HandshakeType::ServerHelloDone => body.is_empty(),
+        HandshakeType::ClientHello => ClientHello::parse(body).is_ok(),
+        HandshakeType::ServerHello => ServerHello::parse(body).is_ok(),
+        HandshakeType::HelloVerifyRequest => HelloVerifyRequest::parse(body).is_ok(),
+        HandshakeType::Certificate => CertificateMsg::parse(body).is_ok(),
+        HandshakeType::ServerKeyExchange => ServerKeyExchange::parse(body).is_ok(),
+        HandshakeType::CertificateRequest => CertificateRequest::parse(body).is_ok(),
+        HandshakeType::CertificateVerify => CertificateVerify::parse(body).is_ok(),
+        HandshakeType::ClientKeyExchange => ClientKeyExchange::parse(body).is_ok(),
+        HandshakeType::Finished => !body.is_empty(),
+    }
+}
+
 /// Fails with [`Error::UnexpectedMessage`] unless `msg` has type `want`.
 pub fn expect_type(
     msg: &Message,
