@@ -1575,3 +1575,59 @@ fn twenty_percent_loss_still_connects_through_a_relay() {
         assert_eq!(sim.selected(0).unwrap().0, relayed);
     }
 }
+
+/// Issue 14: the first check on a relayed pair waits in the TURN client for the
+/// CreatePermission success and leaves at that instant — never before it (the server drops
+/// a Send indication without a permission, RFC 8656 §10.2, and the pair would only be
+/// checked one retransmission later) — and the server relays it.
+#[test]
+fn the_first_relayed_check_leaves_right_after_its_permission() {
+    use stun_proto::{Class, Message, Method};
+    let turn = addr("203.0.113.50:3478");
+    let mut a_config = config(true);
+    a_config.turn_servers = vec![ice_proto::TurnServer {
+        server: turn,
+        username: "user".into(),
+        password: "pass".into(),
+    }];
+    let a = Peer::new(a_config, 81, &["192.0.2.1:5000"]);
+    let b = Peer::new(config(false), 82, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 81);
+    sim.block_direct = true;
+    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(30), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    let is = |t: &Transmit, method: Method, class: Class| {
+        Message::parse(&t.payload).is_ok_and(|m| m.method() == method && m.class() == class)
+    };
+    let permitted = sim
+        .log
+        .iter()
+        .find(|(_, from, t)| *from == 9 && is(t, Method::CREATE_PERMISSION, Class::Success))
+        .map(|(at, _, _)| *at)
+        .expect("the server confirmed a permission");
+    let sends: Vec<Duration> = sim
+        .log
+        .iter()
+        .filter(|(_, from, t)| {
+            *from == 0 && t.destination == turn && is(t, Method::SEND, Class::Indication)
+        })
+        .map(|(at, _, _)| *at)
+        .collect();
+    assert!(
+        sends.iter().all(|at| *at >= permitted + sim.latency),
+        "no Send indication before the permission: {sends:?}, permitted at {permitted:?}"
+    );
+    // The check left the moment the success arrived, and the server relayed it to B.
+    let first = sends[0];
+    assert_eq!(first, permitted + sim.latency);
+    let b_addr = addr("198.51.100.2:6000");
+    let relayed = sim
+        .log
+        .iter()
+        .find(|(_, from, t)| *from == 9 && t.destination == b_addr)
+        .map(|(at, _, _)| *at);
+    assert_eq!(relayed, Some(first + sim.latency));
+}
