@@ -1631,3 +1631,27 @@ fn the_first_relayed_check_leaves_right_after_its_permission() {
         .map(|(at, _, _)| *at);
     assert_eq!(relayed, Some(first + sim.latency));
 }
+
+/// RFC 8445 §12 (issue 14): a valid pair carries data before nomination, both ways. The
+/// controlled side, connected but not nominated, sends on its best valid pair; the
+/// controlling side gets it and answers at once on its own best valid pair.
+#[test]
+fn data_flows_on_a_valid_pair_before_nomination() {
+    let mut sim = host_pair(7);
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.peers
+            .iter()
+            .all(|p| p.agent.state() == ConnectionState::Connected)
+    }));
+    assert_eq!((sim.selected(0), sim.selected(1)), (None, None));
+    sim.send_data(1, b"early from B").unwrap();
+    let t = sim.elapsed() + sim.latency;
+    sim.run_until(t, |s| !s.peers[0].data.is_empty());
+    assert_eq!(sim.peers[0].data[0].1, b"early from B");
+    assert_eq!(sim.selected(0), None, "A answers before it selected a pair");
+    sim.send_data(0, b"answer from A").unwrap();
+    let t = sim.elapsed() + sim.latency;
+    sim.run_until(t, |s| !s.peers[1].data.is_empty());
+    assert_eq!(sim.peers[1].data[0].1, b"answer from A");
+}
