@@ -197,15 +197,25 @@ impl Peer {
     }
 
     /// A signal from the other peer. `DataDone` is the application's and ignored here.
+    ///
+    /// Credentials other than the ones the peer has mean the other side restarted ICE
+    /// (RFC 8445 §9, RFC 8839 §4.4.1.1.2): our stream restarts too, and our new credentials
+    /// are signalled ahead of the new candidates.
     pub fn handle_signal(&mut self, now: Instant, signal: Signal) {
         if self.state.is_terminal() {
             return;
         }
-        // The agent refuses input it cannot use (a second set of credentials, a candidate of
-        // an unsupported transport); a signalling peer ignores such lines too.
+        // The agent refuses input it cannot use (a candidate of an unsupported transport); a
+        // signalling peer ignores such lines too.
         match signal {
             Signal::Credentials(c) => {
+                let before = self.local_credentials();
                 let _ = self.agent.handle_remote_credentials(now, self.stream, c);
+                let after = self.local_credentials();
+                if let Some(credentials) = after.filter(|a| before.as_ref() != Some(a)) {
+                    // Before `drive` turns the restart's candidates into signals.
+                    self.push_signal(Signal::Credentials(credentials));
+                }
             }
             Signal::Candidate(c) => {
                 let _ = self.agent.handle_remote_candidate(now, self.stream, c);
@@ -337,6 +347,12 @@ impl Peer {
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Our ICE credentials now (new ones after a restart).
+    fn local_credentials(&self) -> Option<ice_proto::Credentials> {
+        let view = self.agent.stream(self.stream)?;
+        Some(view.local_credentials().clone())
     }
 
     /// The lifecycle state.
