@@ -655,16 +655,30 @@ impl Node for Answering {
 /// answer.
 #[test]
 fn data_that_arrives_before_ready_is_answered() {
-    let plain = |mut o: Options| {
-        o.setup = None;
+    answered_before_ready(false);
+}
+
+/// The same with DTLS: B's handshake completes over its first valid pair (through the
+/// relay) while its nomination waits for its own direct check, and B answers A's ping over
+/// DTLS then — data needs the handshake, not the nomination.
+#[test]
+fn dtls_data_that_arrives_before_ready_is_answered() {
+    answered_before_ready(true);
+}
+
+fn answered_before_ready(dtls: bool) {
+    let setup = |mut o: Options| {
+        if !dtls {
+            o.setup = None;
+        }
         o
     };
     let mut world = World::new(9, epoch());
     standard_servers(&mut world, &plan());
     let internet = world.internet();
     let start = world.now();
-    let (pa, _) = peer(A, 1, &plain(offerer()));
-    let (pb, _) = peer(B, 2, &plain(answerer()));
+    let (pa, _) = peer(A, 1, &setup(offerer()));
+    let (pb, _) = peer(B, 2, &setup(answerer()));
     let a = world.add_host(
         "a",
         internet,
