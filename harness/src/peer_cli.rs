@@ -21,7 +21,7 @@ use dtls_proto::{CertificateParams, DtlsCertificate};
 use harness::peer::{
     Event, Peer, PeerConfig, PeerDtlsConfig, PeerState, Setup, Signal, event_json,
 };
-use ice_proto::{AgentConfig, Event as IceEvent, MdnsEvent, TurnServer};
+use ice_proto::{AgentConfig, ComponentState, Event as IceEvent, MdnsEvent, TurnServer};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde_json::json;
@@ -50,6 +50,13 @@ const POLL_WITH_TCP: Duration = Duration::from_millis(2);
 const TCP_CONNECT: Duration = Duration::from_secs(5);
 /// Random bytes after `ping <i> `.
 const PING_RANDOM: usize = 16;
+/// The longest stdin line taken; a longer one is skipped to its end and rejected.
+const MAX_LINE: usize = 64 * 1024;
+/// How much of a rejected line is echoed to stderr.
+const ECHO_MAX: usize = 160;
+/// How long checks may meet only authentication failures (401 answers, integrity failures)
+/// with no valid pair before the run fails and says so — libnice gives up in 5–7 s.
+const AUTH_PATIENCE: Duration = Duration::from_secs(5);
 
 /// The options of `harness peer`.
 #[derive(Clone, Debug)]
@@ -230,6 +237,71 @@ impl DataCheck {
     }
 }
 
+/// Authentication failures the agent saw: a wrong password on either side shows as checks
+/// answered 401 (the other side refuses the password we have for it) or as its checks
+/// failing integrity (it has a wrong one for us).
+#[derive(Default)]
+struct AuthWatch {
+    /// Since when there were such failures and no valid pair.
+    since: Option<Instant>,
+}
+
+impl AuthWatch {
+    /// The failure to report once they lasted [`AUTH_PATIENCE`] without a valid pair.
+    fn check(&mut self, now: Instant, peer: &Peer) -> Option<String> {
+        let connected = peer
+            .agent()
+            .stream(peer.stream())
+            .and_then(|v| v.component_state(1))
+            .is_some_and(|s| matches!(s, ComponentState::Connected | ComponentState::Ready));
+        let reason = auth_failures(peer);
+        if connected || reason.is_none() {
+            self.since = None;
+            return None;
+        }
+        let since = *self.since.get_or_insert(now);
+        let waited = now.saturating_duration_since(since);
+        reason
+            .filter(|_| waited >= AUTH_PATIENCE)
+            .map(|r| format!("ICE authentication failed: {r}; no pair worked in {waited:?}"))
+    }
+}
+
+/// What the agent's counters say about the passwords, if anything.
+fn auth_failures(peer: &Peer) -> Option<String> {
+    let stats = peer.agent().stats();
+    let mut what = Vec::new();
+    if stats.unauthenticated_answers > 0 {
+        what.push(format!(
+            "{} of our checks were answered 401 Unauthenticated (the other side refuses the \
+             ice-pwd we were given for it: check its credentials line)",
+            stats.unauthenticated_answers
+        ));
+    }
+    if stats.bad_integrity > 0 {
+        what.push(format!(
+            "{} STUN messages from the other side failed MESSAGE-INTEGRITY (it has a wrong \
+             ice-pwd for us)",
+            stats.bad_integrity
+        ));
+    }
+    (!what.is_empty()).then(|| what.join("; "))
+}
+
+/// At most [`ECHO_MAX`] bytes of `line` (cut at a character boundary), with how much is
+/// left out.
+fn echo(line: &str) -> String {
+    if line.len() <= ECHO_MAX {
+        return line.to_owned();
+    }
+    let cut = (0..=ECHO_MAX)
+        .rev()
+        .find(|&i| line.is_char_boundary(i))
+        .unwrap_or(0);
+    let head = line.get(..cut).unwrap_or_default();
+    format!("{head}… ({} bytes in all)", line.len())
+}
+
 /// Which of the other side's signals arrived, to say what is missing at a timeout.
 #[derive(Default)]
 struct Heard {
@@ -394,6 +466,7 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
     let mut heard = Heard::default();
     let mut ready_at = None;
     let mut mdns = Mdns::new(o.ip);
+    let mut auth = AuthWatch::default();
     loop {
         let now = Instant::now();
         send_all(&mut peer, &socket, &mut tcp);
@@ -478,10 +551,14 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
                 return Ok((0, "pass", reason));
             }
         }
+        if let Some(reason) = auth.check(now, &peer) {
+            return Ok((1, "fail", reason));
+        }
         if check.done_at.is_none() && now.saturating_duration_since(started) >= o.timeout {
+            let auth = auth_failures(&peer).map_or(String::new(), |r| format!("; {r}"));
             return Ok(if *peer.state() == PeerState::Ready {
                 let reason = format!(
-                    "data incomplete: {} of {} pings echoed in {:?}",
+                    "data incomplete: {} of {} pings echoed in {:?}{auth}",
                     check.echoed(),
                     o.count,
                     o.timeout
@@ -490,7 +567,7 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
             } else {
                 let why = dtls_stall(&peer).unwrap_or_else(|| heard.missing(o.dtls));
                 let reason = format!(
-                    "timeout after {:?} in state {}{why}",
+                    "timeout after {:?} in state {}{why}{auth}",
                     o.timeout,
                     peer.state()
                 );
@@ -500,15 +577,21 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
         // Lines from the other peer.
         while stdin_open {
             match lines.try_recv() {
-                Ok(line) => match Signal::parse_line(&line) {
+                Ok(Input::Line(line)) => match Signal::parse_line(&line) {
                     Ok(Some(Signal::DataDone)) => check.remote_done = true,
                     Ok(Some(signal)) => {
                         heard.note(&signal);
                         peer.handle_signal(now, signal);
                     }
                     Ok(None) => {}
-                    Err(e) => eprintln!("peer: ignored line ({e}): {line}"),
+                    Err(e) => eprintln!("peer: ignored line ({e}): {}", echo(&line)),
                 },
+                Ok(Input::NotUtf8(len)) => {
+                    eprintln!("peer: ignored a line of {len} bytes: not UTF-8");
+                }
+                Ok(Input::TooLong(len)) => {
+                    eprintln!("peer: ignored a line of {len} bytes: longer than {MAX_LINE}");
+                }
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => stdin_open = false,
             }
@@ -654,18 +737,67 @@ impl TurnTcp {
     }
 }
 
-/// Lines of stdin, read on a thread; the channel closes at end of input.
-fn stdin_lines() -> mpsc::Receiver<String> {
+/// A line of stdin, or why one was not taken.
+#[derive(Debug, PartialEq, Eq)]
+enum Input {
+    /// A line (without its line ending).
+    Line(String),
+    /// A line that is not UTF-8, of this many bytes.
+    NotUtf8(usize),
+    /// A line longer than [`MAX_LINE`], of this many bytes (the rest was skipped, not kept).
+    TooLong(usize),
+}
+
+/// Lines of stdin, read on a thread; the channel closes at end of input or a read error. A
+/// bad line is reported and reading goes on.
+fn stdin_lines() -> mpsc::Receiver<Input> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
+        let mut stdin = std::io::stdin().lock();
+        while let Ok(Some(input)) = read_line(&mut stdin) {
+            if tx.send(input).is_err() {
                 break;
             }
         }
     });
     rx
+}
+
+/// The next line of `reader`, keeping at most [`MAX_LINE`] bytes of it; `None` at the end.
+fn read_line(reader: &mut impl BufRead) -> std::io::Result<Option<Input>> {
+    let mut line = Vec::new();
+    let mut len = 0usize;
+    let mut started = false;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            if !started {
+                return Ok(None);
+            }
+            break;
+        }
+        started = true;
+        let newline = buf.iter().position(|&b| b == b'\n');
+        let chunk = buf.get(..newline.unwrap_or(buf.len())).unwrap_or_default();
+        len += chunk.len();
+        let room = MAX_LINE.saturating_sub(line.len());
+        line.extend_from_slice(chunk.get(..chunk.len().min(room)).unwrap_or_default());
+        let consumed = newline.map_or(buf.len(), |i| i + 1);
+        reader.consume(consumed);
+        if newline.is_some() {
+            break;
+        }
+    }
+    if len > MAX_LINE {
+        return Ok(Some(Input::TooLong(len)));
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(Some(match String::from_utf8(line) {
+        Ok(line) => Input::Line(line),
+        Err(e) => Input::NotUtf8(e.into_bytes().len()),
+    }))
 }
 
 #[cfg(test)]
@@ -715,6 +847,34 @@ mod tests {
         assert!(error("--dtls --setup sideways").contains("actpass, active"));
         assert!(error("--setup passive").contains("--setup needs --dtls"));
         assert!(error("--frobnicate").contains("unknown option"));
+    }
+
+    #[test]
+    fn stdin_lines_survive_bad_bytes_and_huge_lines() {
+        let mut input = b"{\"type\":\"a\"}\r\n\xff\xfe bad\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 5_000_000));
+        input.extend_from_slice(b"\n\nlast");
+        let mut reader = std::io::BufReader::with_capacity(1024, &input[..]);
+        let lines: Vec<Input> = std::iter::from_fn(|| read_line(&mut reader).unwrap()).collect();
+        assert_eq!(
+            lines,
+            [
+                Input::Line("{\"type\":\"a\"}".into()),
+                Input::NotUtf8(6),
+                Input::TooLong(5_000_000),
+                Input::Line(String::new()),
+                Input::Line("last".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn rejected_lines_are_echoed_in_part() {
+        assert_eq!(echo("short"), "short");
+        let long = "é".repeat(1_000);
+        let echoed = echo(&long);
+        assert!(echoed.len() < ECHO_MAX + 40, "{echoed}");
+        assert!(echoed.ends_with("… (2000 bytes in all)"), "{echoed}");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::error::{AgentError, SendError};
 use crate::event::{ComponentState, ConnectionState, Event};
 use crate::gathering::Gatherer;
 use crate::received::{DropReason, Received};
-use crate::relay::{FromRelay, Relay};
+use crate::relay::{FromRelay, Relay, RelayRefusal};
 use crate::stream::{
     Component, Credentials, Gathering, Patience, Remote, RemoteCandidate, Stream, StreamId,
     StreamMut, StreamView,
@@ -438,7 +438,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         match self.relay_of(base) {
             Some(relay) => self
                 .relay_send(now, relay, remote, payload)
-                .ok_or(SendError::RelayRefused),
+                .map_err(|refusal| match refusal {
+                    RelayRefusal::Pending => SendError::RelayPending,
+                    RelayRefusal::Refused => SendError::RelayRefused,
+                }),
             None => Ok(Transmit {
                 transport: TransportProtocol::Udp,
                 source: base,
@@ -618,11 +621,18 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let mut transport = TransportProtocol::Udp;
         if let Some(relay) = self.relay_of(source) {
             match self.relay_send(now, relay, destination, &payload) {
-                Some(t) => {
+                Ok(t) => {
                     (transport, source, destination, payload) =
                         (t.transport, t.source, t.destination, t.payload);
                 }
-                None => {
+                // A first check to the peer: it leaves from the TURN client right after
+                // the CreatePermission success (RFC 8656 §9), not one retransmission later.
+                Err(RelayRefusal::Pending)
+                    if self.relay_hold(now, relay, destination, &payload) =>
+                {
+                    return;
+                }
+                Err(_) => {
                     self.stats.dropped_transmits += 1;
                     return;
                 }

@@ -206,8 +206,12 @@ pub struct AgentStats {
     pub requests_received: u64,
     /// Responses to our checks processed.
     pub responses_received: u64,
-    /// Messages dropped: bad integrity or fingerprint.
+    /// Messages dropped: bad integrity or fingerprint (checks from the peer among them are
+    /// answered 401, RFC 8489 §9.1.3).
     pub bad_integrity: u64,
+    /// Answers to our checks that were 401 Unauthenticated (dropped, RFC 8489 §9.1.4): the
+    /// peer does not accept the password we have for it.
+    pub unauthenticated_answers: u64,
     /// Requests dropped: unknown ufrag or malformed USERNAME.
     pub unknown_username: u64,
     /// Consent checks sent.

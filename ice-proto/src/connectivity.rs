@@ -267,6 +267,17 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             .is_err()
         {
             self.stats.bad_integrity += 1;
+            // RFC 8489 §9.1.3: a check with our ufrag whose MESSAGE-INTEGRITY fails gets 401,
+            // without integrity, so that the peer can tell a wrong password from a dead
+            // path (libnice answers so too). Nothing else changes; a bad FINGERPRINT is no
+            // STUN of ours and gets nothing.
+            let fingerprint_ok = !message.has_fingerprint() || message.verify_fingerprint().is_ok();
+            let ours = self.streams[s].local.iter().any(|l| l.base == destination);
+            if fingerprint_ok && ours {
+                if let Ok(answer) = build_error(message, 401, None) {
+                    self.push_transmit(now, destination, source, answer);
+                }
+            }
             return Received::Dropped(DropReason::BadIntegrity);
         }
         let key = self.streams[s].local_key.clone();
@@ -494,7 +505,14 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let authentic = message.verify_integrity(&remote.key).is_ok()
             && (!message.has_fingerprint() || message.verify_fingerprint().is_ok());
         if !authentic {
-            self.stats.bad_integrity += 1;
+            // RFC 8489 §9.1.4: discarded, since anyone could have sent it; a 401 is counted
+            // apart — every check answered so means the peer refuses the password we have
+            // for it.
+            if is_unauthenticated(message) {
+                self.stats.unauthenticated_answers += 1;
+            } else {
+                self.stats.bad_integrity += 1;
+            }
             return Received::Dropped(DropReason::BadIntegrity);
         }
         self.stats.responses_received += 1;
@@ -651,6 +669,15 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
         self.push_event(Event::RoleChanged { controlling });
     }
+}
+
+/// Whether `message` is a 401 Unauthenticated error response (RFC 8489 §9.1.3).
+fn is_unauthenticated(message: &Message<'_>) -> bool {
+    message.class() == stun_proto::Class::Error
+        && message
+            .get::<stun_proto::attribute::ErrorCode<'_>>()
+            .and_then(Result::ok)
+            .is_some_and(|e| e.code() == 401)
 }
 
 #[cfg(test)]
@@ -904,6 +931,22 @@ mod tests {
         let r = a.handle_datagram(t0(), TransportProtocol::Udp, addr(PEER), addr(BASE), &bytes);
         assert_eq!(r, Received::Dropped(DropReason::BadIntegrity));
         assert_eq!(a.stats().bad_integrity, 1);
+        // RFC 8489 §9.1.3: that one gets 401, without integrity, and changes nothing else.
+        let [refusal] = &transmits(&mut a)[..] else {
+            panic!("one 401")
+        };
+        assert_eq!(
+            (refusal.source, refusal.destination),
+            (addr(BASE), addr(PEER))
+        );
+        let m = Message::parse(&refusal.payload).unwrap();
+        assert_eq!(m.class(), Class::Error);
+        assert_eq!(m.get::<ErrorCode<'_>>().unwrap().unwrap().code(), 401);
+        assert!(m.verify_fingerprint().is_ok());
+        assert!(
+            m.raw(stun_proto::AttributeType::MESSAGE_INTEGRITY)
+                .is_none()
+        );
         // Another ufrag.
         let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, [5; 12].into());
         b.add(&Username::new("OTHER:REMO").unwrap()).unwrap();
@@ -1007,6 +1050,34 @@ mod tests {
             &wrong,
         );
         assert_eq!(pair_states(&a, s), [(1, PairStateKind::Failed)]);
+
+        // RFC 8489 §9.1.4: a 401 without integrity (the peer refuses our password for it)
+        // is discarded — anyone could send it — and counted apart.
+        let (mut a, s) = agent(true);
+        remote(
+            &mut a,
+            s,
+            &format!("candidate:1 1 udp 2000 {} typ host", PEER.replace(':', " ")),
+        );
+        let check = transmits(&mut a).remove(0);
+        let request = Message::parse(&check.payload).unwrap();
+        let refusal = crate::check::build_error(&request, 401, None).unwrap();
+        let r = a.handle_datagram(
+            now,
+            TransportProtocol::Udp,
+            addr(PEER),
+            addr(BASE),
+            &refusal,
+        );
+        assert_eq!(r, Received::Dropped(DropReason::BadIntegrity));
+        assert_eq!(
+            (a.stats().unauthenticated_answers, a.stats().bad_integrity),
+            (1, 0)
+        );
+        assert!(matches!(
+            pair_states(&a, s)[..],
+            [(1, PairStateKind::InProgress)]
+        ));
 
         // §7.2.5.1: 487 switches the role and checks the pair again.
         let (mut a, s) = agent(true);

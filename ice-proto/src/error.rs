@@ -67,6 +67,10 @@ pub enum SendError {
     /// The pair is relayed and the TURN allocation refused the data (gone, or too long).
     #[error("the TURN allocation refused the data")]
     RelayRefused,
+    /// The pair is relayed and the TURN server has not confirmed the permission for the
+    /// peer yet (RFC 8656 §9: it would drop the data); nothing was sent.
+    #[error("the TURN permission for the peer is not confirmed yet")]
+    RelayPending,
     /// The agent was closed.
     #[error("agent closed")]
     Closed,

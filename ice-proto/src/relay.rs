@@ -3,8 +3,11 @@
 //! (its base is itself) and the server-reflexive address the server saw. Everything the
 //! agent sends from a relayed address — checks, answers, consent, data — goes through the
 //! allocation: a permission for the peer's IP first (§9), Send indications, and ChannelData
-//! once the pair is selected and a channel bound (§11, §12). What the server relays back is
-//! handled as if it had arrived on the relayed address from the peer.
+//! once the pair is selected and a channel bound (§11, §12). A check for a peer whose
+//! permission is still being asked for waits in the TURN client and leaves right after the
+//! CreatePermission success — the server would drop it before, and the first relayed check
+//! would only get through one retransmission later. What the server relays back is handled
+//! as if it had arrived on the relayed address from the peer.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -15,7 +18,8 @@ use rand_core::{CryptoRng, RngCore, SeedableRng};
 use stun_proto::Transmit;
 use stun_proto::transaction::IgnoreReason;
 use stun_proto::turn::client::{
-    AllocationFamily, IgnoredReason, Incoming, TurnClient, TurnClientConfig, TurnEvent,
+    AllocationFamily, IgnoredReason, Incoming, SendError as TurnSendError, TurnClient,
+    TurnClientConfig, TurnEvent,
 };
 
 use crate::agent::Agent;
@@ -48,6 +52,15 @@ pub(crate) struct Relay {
     pub pending: bool,
     /// Its base was removed: deallocated at the restart that followed, no longer used.
     pub retired: bool,
+}
+
+/// Why a datagram could not leave through an allocation now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RelayRefusal {
+    /// The permission for the peer is asked for and not confirmed yet (RFC 8656 §9).
+    Pending,
+    /// The allocation is gone, or the datagram does not fit.
+    Refused,
 }
 
 /// What a datagram from a TURN server turned out to be.
@@ -204,27 +217,51 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             .position(|r| r.relayed == Some(addr) && !r.retired)
     }
 
-    /// Sends `payload` from relayed address `relayed` to `peer` through its allocation.
+    /// Sends `payload` from relay `relay`'s relayed address to `peer` through its
+    /// allocation, asking for the peer's permission first if it has none: the datagram to
+    /// send now, or why there is none.
     pub(crate) fn relay_send(
         &mut self,
         now: Instant,
         relay: usize,
         peer: SocketAddr,
         payload: &[u8],
-    ) -> Option<Transmit> {
-        let client = &mut self.relays.get_mut(relay)?.client;
+    ) -> Result<Transmit, RelayRefusal> {
+        let client = &mut self
+            .relays
+            .get_mut(relay)
+            .ok_or(RelayRefusal::Refused)?
+            .client;
         if !client.has_permission(peer.ip()) {
             // Idempotent for a peer already asked for (RFC 8656 §9).
             let _ = client.handle_create_permission(now, peer.ip());
         }
         let mut buf = vec![0u8; payload.len() + 64];
-        let sent = client.handle_send_into(now, peer, payload, &mut buf).ok()?;
-        Some(Transmit {
-            transport: sent.transport,
-            source: sent.source,
-            destination: sent.destination,
-            payload: Bytes::copy_from_slice(sent.payload),
-        })
+        match client.handle_send_into(now, peer, payload, &mut buf) {
+            Ok(sent) => Ok(Transmit {
+                transport: sent.transport,
+                source: sent.source,
+                destination: sent.destination,
+                payload: Bytes::copy_from_slice(sent.payload),
+            }),
+            Err(TurnSendError::PermissionPending(_)) => Err(RelayRefusal::Pending),
+            Err(_) => Err(RelayRefusal::Refused),
+        }
+    }
+
+    /// Hands `payload` for `peer` to relay `relay`'s TURN client to hold until the peer's
+    /// permission is confirmed (it then leaves with the client's transmits); whether the
+    /// client took it.
+    pub(crate) fn relay_hold(
+        &mut self,
+        now: Instant,
+        relay: usize,
+        peer: SocketAddr,
+        payload: &[u8],
+    ) -> bool {
+        self.relays
+            .get_mut(relay)
+            .is_some_and(|r| r.client.handle_send(now, peer, payload).is_ok())
     }
 
     /// Binds a channel to the peer of a selected relayed pair (data as ChannelData, §12).

@@ -5,8 +5,15 @@
 //! turn-server [--listen 0.0.0.0:3478] [--relay-ip IP ...] [--ports 49152-49251]
 //!             [--realm example.org] --user NAME:PASSWORD [--user ...]
 //!             [--allow-loopback-peers] [--allow-private-peers] [--no-tcp]
-//!             [--strict-rfc8656]
+//!             [--strict-rfc8656] [--max-allocations N] [--max-allocations-per-user N]
 //! ```
+//!
+//! Quotas: at most `--max-allocations` allocations at once (default 10,000; beyond, 508
+//! Insufficient Capacity — the relay ports cap them too) and `--max-allocations-per-user`
+//! per user (default 1,000; beyond, 486 Allocation Quota Reached). A client that exits
+//! without a zero-lifetime Refresh holds its allocation for 10 minutes, and deployments
+//! often give every call one user name: a small per-user quota turns a long-running server
+//! away from everyone. Each refusal is printed with the running count.
 //!
 //! Two compatibility choices are on unless `--strict-rfc8656` turns them off, because
 //! coturn's own test client needs them: channel numbers up to 0x7FFE (RFC 5766; RFC 8656
@@ -47,7 +54,14 @@ struct Options {
     allow_private: bool,
     tcp: bool,
     strict: bool,
+    max_allocations: usize,
+    max_allocations_per_user: usize,
 }
+
+/// `--max-allocations`'s default: a cap on memory, above what the relay ports allow anyway.
+const DEFAULT_MAX_ALLOCATIONS: usize = 10_000;
+/// `--max-allocations-per-user`'s default (see the file's documentation).
+const DEFAULT_MAX_ALLOCATIONS_PER_USER: usize = 1_000;
 
 fn main() -> ExitCode {
     let options = match parse(std::env::args().skip(1).collect()) {
@@ -57,7 +71,8 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: turn-server [--listen ADDR:PORT] [--relay-ip IP] [--ports LOW-HIGH] \
                  [--realm REALM] --user NAME:PASSWORD [--user ...] [--allow-loopback-peers] \
-                 [--allow-private-peers] [--no-tcp] [--strict-rfc8656]"
+                 [--allow-private-peers] [--no-tcp] [--strict-rfc8656] [--max-allocations N] \
+                 [--max-allocations-per-user N]"
             );
             return ExitCode::from(2);
         }
@@ -82,6 +97,8 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
         allow_private: false,
         tcp: true,
         strict: false,
+        max_allocations: DEFAULT_MAX_ALLOCATIONS,
+        max_allocations_per_user: DEFAULT_MAX_ALLOCATIONS_PER_USER,
     };
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
@@ -108,6 +125,16 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
             "--allow-private-peers" => options.allow_private = true,
             "--no-tcp" => options.tcp = false,
             "--strict-rfc8656" => options.strict = true,
+            "--max-allocations" => {
+                options.max_allocations = value()?
+                    .parse()
+                    .map_err(|e| format!("--max-allocations: {e}"))?;
+            }
+            "--max-allocations-per-user" => {
+                options.max_allocations_per_user = value()?
+                    .parse()
+                    .map_err(|e| format!("--max-allocations-per-user: {e}"))?;
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -186,6 +213,8 @@ fn serve(mut options: Options) -> std::io::Result<()> {
         ..PeerFilter::default()
     };
     config.software = Some("stun-proto turn-server example".into());
+    config.max_allocations = options.max_allocations;
+    config.max_allocations_per_user = options.max_allocations_per_user;
     // coturn's test client binds channels up to 0x7FFE (RFC 5766) and asks for dual
     // allocations with the draft's attribute number.
     config.rfc5766_channel_numbers = !options.strict;
@@ -209,6 +238,7 @@ fn serve(mut options: Options) -> std::io::Result<()> {
     };
     let mut buf = vec![0u8; 65_536];
     let mut out = vec![0u8; 65_600];
+    let mut refused = (0, 0);
     loop {
         let mut busy = false;
         let now = Instant::now();
@@ -334,6 +364,15 @@ fn serve(mut options: Options) -> std::io::Result<()> {
                 }
                 other => println!("{other:?}"),
             }
+        }
+        let stats = server.stats();
+        let now_refused = (stats.refused_user_quota, stats.refused_total_quota);
+        if now_refused != refused {
+            refused = now_refused;
+            println!(
+                "allocations refused: {} by the per-user quota (486), {} by the total cap (508)",
+                refused.0, refused.1
+            );
         }
         for c in sockets.connections.values_mut() {
             if c.pending.is_empty() {

@@ -113,7 +113,8 @@ pub fn binding_server(data: &[u8]) {
             + s.dropped_responses
             + s.indications
             + s.dropped_wrong_address
-            + s.dropped_queue_full;
+            + s.dropped_queue_full
+            + s.dropped_no_magic_cookie;
         assert_eq!(accounted, fed, "every datagram answered or counted");
     }
 }

@@ -71,6 +71,13 @@ impl Method {
     pub const fn value(self) -> u16 {
         self.0
     }
+
+    /// Whether the method is one of TURN's (RFC 8656 §18): Allocate, Refresh, Send, Data,
+    /// CreatePermission or ChannelBind. RFC 3489 had none of them, so a message of one of
+    /// these methods without the magic cookie is no STUN a server answers.
+    pub const fn is_turn(self) -> bool {
+        matches!(self.0, 0x003 | 0x004 | 0x006..=0x009)
+    }
 }
 
 impl fmt::Debug for Method {

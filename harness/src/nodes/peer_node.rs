@@ -122,6 +122,11 @@ impl PeerNode {
         &self.peer
     }
 
+    /// The peer, to act on it as an application would (answer its data, say).
+    pub fn peer_mut(&mut self) -> &mut Peer {
+        &mut self.peer
+    }
+
     /// Pings received from the other peer.
     pub const fn pings_received(&self) -> u64 {
         self.pings_received

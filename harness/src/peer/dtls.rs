@@ -77,7 +77,8 @@ impl Peer {
         }
     }
 
-    /// Hands queued DTLS datagrams to ICE while it has a pair to send them on.
+    /// Hands queued datagrams (DTLS records, or plain data without DTLS) to ICE while it has
+    /// a pair to send them on.
     pub(super) fn flush_unsent(&mut self, now: Instant) -> bool {
         let mut moved = false;
         while let Some(payload) = self.unsent.front() {
@@ -87,8 +88,8 @@ impl Peer {
                     self.unsent.pop_front();
                     moved = true;
                 }
-                // No valid pair yet: DTLS retransmits anyway; keep the datagram for now.
-                Err(ice_proto::SendError::NotConnected) => break,
+                // No valid pair yet: keep the datagram for the first one.
+                Err(e) if super::waits_for_pair(e) => break,
                 Err(_) => {
                     self.unsent.pop_front();
                     self.dropped += 1;

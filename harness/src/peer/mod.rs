@@ -10,6 +10,13 @@
 //! DTLS records go to the DTLS endpoint, everything else is counted and dropped. Without DTLS
 //! the peer carries application data on the selected pair as is.
 //!
+//! Data does not wait for `ready`: RFC 8445 §12 lets an agent send and receive on a valid
+//! pair before nomination, and the other side (controlling, or faster) often reaches its
+//! READY first and sends each datagram once. What arrives is delivered in any state, and
+//! the application may answer at once — on the best valid pair, or, if the other side's
+//! check succeeded before ours did, as soon as our pair is valid (DTLS records and plain
+//! datagrams wait for it, bounded). With DTLS, data needs the handshake, not the nomination.
+//!
 //! The peer never reads a clock or touches a socket; the simulator ([`crate::nodes::PeerNode`])
 //! and the real-UDP command line (`harness peer`) drive the same machine.
 
@@ -40,7 +47,8 @@ pub use signal::{Setup, Signal, SignalError};
 /// The one ICE component a peer uses (RTP and RTCP multiplexed, RFC 5761; data on it).
 const COMPONENT: u16 = 1;
 /// DTLS datagrams kept while the handshake cannot start yet (the peer's fingerprint or our
-/// connectivity missing), and DTLS datagrams kept while ICE has no pair to send them on.
+/// connectivity missing), and datagrams (DTLS or plain) kept while ICE has no pair to send
+/// them on.
 const MAX_PENDING_DATAGRAMS: usize = 32;
 /// Events and signals queued for the application.
 const MAX_QUEUE: usize = 4096;
@@ -64,9 +72,12 @@ pub struct PeerConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum PeerSendError {
-    /// Not ready yet, or no longer.
+    /// Not started, finished or failed; with DTLS, also before the handshake completed.
     #[error("the peer is not ready (state {0})")]
     NotReady(&'static str),
+    /// This many datagrams already wait for ICE's first valid pair.
+    #[error("{0} datagrams already wait for a valid pair")]
+    QueueFull(usize),
     /// ICE refused the datagram.
     #[error("ICE: {0}")]
     Ice(#[from] ice_proto::SendError),
@@ -107,7 +118,8 @@ pub struct Peer {
     /// The completed handshake: its parameters and SRTP keys.
     handshake: Option<Box<HandshakeComplete>>,
     transmits: VecDeque<Transmit>,
-    /// DTLS datagrams waiting for a pair to send them on.
+    /// Datagrams (DTLS records, or plain data without DTLS) waiting for a pair to send them
+    /// on.
     unsent: VecDeque<Vec<u8>>,
     signals: VecDeque<Signal>,
     events: VecDeque<Event>,
@@ -185,15 +197,25 @@ impl Peer {
     }
 
     /// A signal from the other peer. `DataDone` is the application's and ignored here.
+    ///
+    /// Credentials other than the ones the peer has mean the other side restarted ICE
+    /// (RFC 8445 §9, RFC 8839 §4.4.1.1.2): our stream restarts too, and our new credentials
+    /// are signalled ahead of the new candidates.
     pub fn handle_signal(&mut self, now: Instant, signal: Signal) {
         if self.state.is_terminal() {
             return;
         }
-        // The agent refuses input it cannot use (a second set of credentials, a candidate of
-        // an unsupported transport); a signalling peer ignores such lines too.
+        // The agent refuses input it cannot use (a candidate of an unsupported transport); a
+        // signalling peer ignores such lines too.
         match signal {
             Signal::Credentials(c) => {
+                let before = self.local_credentials();
                 let _ = self.agent.handle_remote_credentials(now, self.stream, c);
+                let after = self.local_credentials();
+                if let Some(credentials) = after.filter(|a| before.as_ref() != Some(a)) {
+                    // Before `drive` turns the restart's candidates into signals.
+                    self.push_signal(Signal::Credentials(credentials));
+                }
             }
             Signal::Candidate(c) => {
                 let _ = self.agent.handle_remote_candidate(now, self.stream, c);
@@ -257,17 +279,31 @@ impl Peer {
     }
 
     /// Sends application data to the peer: over DTLS when DTLS is on, as a datagram on the
-    /// selected pair otherwise. Only when [`PeerState::Ready`].
+    /// selected pair (before nomination, the best valid pair, RFC 8445 §12) otherwise.
+    ///
+    /// It does not wait for [`PeerState::Ready`]: data from the other side may come first
+    /// and ask for an answer. Without DTLS, data is taken once the peer started; until ICE
+    /// has a valid pair it waits (up to 32 datagrams) and leaves on the first one. With DTLS,
+    /// data is taken once the handshake completed. Refused before the start, after a
+    /// terminal state, and when 32 datagrams already wait.
     pub fn handle_send(&mut self, now: Instant, data: &[u8]) -> Result<(), PeerSendError> {
-        if self.state != PeerState::Ready {
+        if self.state == PeerState::Initial || self.state.is_terminal() {
             return Err(PeerSendError::NotReady(self.state.name()));
         }
         match &mut self.dtls {
-            DtlsPhase::Running(dtls) => dtls.handle_send(now, data)?,
-            _ => {
-                let t = self.agent.send(now, self.stream, COMPONENT, data)?;
-                self.transmits.push_back(t);
+            DtlsPhase::Running(dtls) if self.handshake.is_some() => dtls.handle_send(now, data)?,
+            DtlsPhase::Off if self.unsent.is_empty() => {
+                match self.agent.send(now, self.stream, COMPONENT, data) {
+                    Ok(t) => self.transmits.push_back(t),
+                    Err(e) if waits_for_pair(e) => self.unsent.push_back(data.to_vec()),
+                    Err(e) => return Err(e.into()),
+                }
             }
+            DtlsPhase::Off if self.unsent.len() < MAX_PENDING_DATAGRAMS => {
+                self.unsent.push_back(data.to_vec());
+            }
+            DtlsPhase::Off => return Err(PeerSendError::QueueFull(self.unsent.len())),
+            _ => return Err(PeerSendError::NotReady(self.state.name())),
         }
         self.drive(now);
         Ok(())
@@ -321,6 +357,12 @@ impl Peer {
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Our ICE credentials now (new ones after a restart).
+    fn local_credentials(&self) -> Option<ice_proto::Credentials> {
+        let view = self.agent.stream(self.stream)?;
+        Some(view.local_credentials().clone())
     }
 
     /// The lifecycle state.
@@ -495,6 +537,15 @@ impl Peer {
             self.signals.push_back(s);
         }
     }
+}
+
+/// Whether the agent refused a datagram only because no pair can carry it yet: no valid
+/// pair, or a relayed one whose TURN permission is not confirmed.
+fn waits_for_pair(e: ice_proto::SendError) -> bool {
+    matches!(
+        e,
+        ice_proto::SendError::NotConnected | ice_proto::SendError::RelayPending
+    )
 }
 
 /// A child RNG seeded with 256 bits drawn from `rng` (ICE passwords and DTLS keys come from

@@ -123,11 +123,17 @@ fn expiring_cells(liveness: Liveness) -> Vec<Cell> {
 fn a_mapping_that_expires_between_consent_checks_ends_the_call_by_consent() {
     // Consent every 20–30 s: the symmetric NAT's mapping expires between checks, the next
     // check leaves from a new port, and the peer's checks to the old one go unanswered until
-    // its consent expires (RFC 7675 §5.1): the call ends, and says why.
-    for cell in expiring_cells(Liveness {
+    // its consent expires (RFC 7675 §5.1): the call ends, and says why. With the symmetric
+    // NAT on the controlled side, the controlling side sees each check from a new port,
+    // fails over to that peer-reflexive pair and nominates it: the call lives on as long as
+    // every new check comes before the 30 s consent runs out, which the 20–30 s draws decide
+    // (in this seed it lasts the 120 s hold since the first relayed checks stopped being lost,
+    // issue 14); when it ends, consent says why.
+    let cells = expiring_cells(Liveness {
         consent_interval: Some(Duration::from_secs(25)),
         ..Liveness::default()
-    }) {
+    });
+    for cell in &cells {
         let name = format!("{} ↔ {}", cell.a.name(), cell.b.name());
         assert_eq!(
             cell.outcome,
@@ -135,12 +141,16 @@ fn a_mapping_that_expires_between_consent_checks_ends_the_call_by_consent() {
             "{name}"
         );
         assert!(cell.dtls.is_some(), "{name}: the call was up");
-        assert_eq!(cell.held, Some(false), "{name}");
-        assert_eq!(
-            cell.failure,
-            Some(PeerError::Ice(FailureReason::ConsentExpired)),
-            "{name}"
-        );
+        if cell.a == NatPreset::Symmetric {
+            assert_eq!(cell.held, Some(false), "{name}");
+        }
+        if cell.held == Some(false) {
+            assert_eq!(
+                cell.failure,
+                Some(PeerError::Ice(FailureReason::ConsentExpired)),
+                "{name}"
+            );
+        }
     }
 }
 

@@ -585,3 +585,135 @@ fn random_datagrams_and_lines_leave_a_ready_peer_ready() {
         + stats.records_replayed;
     assert!(dropped > 0, "{stats:?}");
 }
+
+/// B as an application that answers each `ping` with a `pong` at once (as `harness peer`
+/// does), on a host whose outgoing connectivity checks are lost until `drop_checks_until`:
+/// the other side's checks succeed, ours do not, so B has no valid pair of its own yet.
+struct Answering {
+    inner: PeerNode,
+    now: Instant,
+    seen: usize,
+    drop_checks_until: Instant,
+    /// Each answer: when, B's state then, and whether the peer took it.
+    answers: Vec<(Instant, PeerState, bool)>,
+}
+
+impl Answering {
+    fn answer(&mut self, now: Instant) {
+        self.now = now;
+        let pings = self.inner.events()[self.seen..]
+            .iter()
+            .filter(|e| matches!(e, Event::Data(d) if d.as_slice() == b"ping"))
+            .count();
+        self.seen = self.inner.events().len();
+        for _ in 0..pings {
+            let state = self.inner.peer().state().clone();
+            let taken = self.inner.peer_mut().handle_send(now, b"pong").is_ok();
+            self.answers.push((now, state, taken));
+        }
+    }
+}
+
+impl Node for Answering {
+    fn handle_datagram(&mut self, now: Instant, s: SocketAddr, d: SocketAddr, p: Bytes) {
+        self.inner.handle_datagram(now, s, d, p);
+        self.answer(now);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.inner.handle_timeout(now);
+        self.answer(now);
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        loop {
+            let t = self.inner.poll_transmit()?;
+            let check = stun_proto::Message::parse(&t.payload).is_ok_and(|m| {
+                m.method() == stun_proto::Method::BINDING && m.class() == stun_proto::Class::Request
+            });
+            if !(check && t.destination == addr(A) && self.now < self.drop_checks_until) {
+                return Some(t);
+            }
+        }
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+    fn handle_signal(&mut self, now: Instant, line: String) {
+        self.inner.handle_signal(now, line);
+        self.answer(now);
+    }
+    fn poll_signal(&mut self) -> Option<String> {
+        self.inner.poll_signal()
+    }
+}
+
+/// Issue 14: A (controlling) reaches ready first and pings; B's own checks to A's host
+/// address are lost for 1.5 s, so B has no valid pair and is not ready when the ping
+/// arrives. B's answer is taken all the same, waits for B's first valid pair, and reaches
+/// A before B is ready — the data check does not
+/// depend on who becomes ready first (RFC 8445 §12). Before, `handle_send` refused it
+/// ("the peer is not ready") and a third party that sends each datagram once never got an
+/// answer.
+#[test]
+fn data_that_arrives_before_ready_is_answered() {
+    answered_before_ready(false);
+}
+
+/// The same with DTLS: B's handshake completes over its first valid pair (through the
+/// relay) while its nomination waits for its own direct check, and B answers A's ping over
+/// DTLS then — data needs the handshake, not the nomination.
+#[test]
+fn dtls_data_that_arrives_before_ready_is_answered() {
+    answered_before_ready(true);
+}
+
+fn answered_before_ready(dtls: bool) {
+    let setup = |mut o: Options| {
+        if !dtls {
+            o.setup = None;
+        }
+        o
+    };
+    let mut world = World::new(9, epoch());
+    standard_servers(&mut world, &plan());
+    let internet = world.internet();
+    let start = world.now();
+    let (pa, _) = peer(A, 1, &setup(offerer()));
+    let (pb, _) = peer(B, 2, &setup(answerer()));
+    let a = world.add_host(
+        "a",
+        internet,
+        &[addr(A).ip()],
+        Link::default(),
+        PeerNode::from_peer(pa, start),
+    );
+    let node = Answering {
+        inner: PeerNode::from_peer(pb, start),
+        now: start,
+        seen: 0,
+        drop_checks_until: start + Duration::from_millis(1_500),
+        answers: Vec::new(),
+    };
+    let b = world.add_host("b", internet, &[addr(B).ip()], Link::default(), node);
+    world.connect_signalling(a, b, Duration::from_millis(50));
+    let pong = |w: &World| {
+        w.node::<PeerNode>(a)
+            .unwrap()
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::Data(d) if d.as_slice() == b"pong"))
+    };
+    assert!(world.run_until_condition(Duration::from_secs(10), pong));
+    let answering = world.node::<Answering>(b).unwrap();
+    let (at, state, taken) = answering.answers.first().cloned().unwrap();
+    assert!(taken, "B took its answer in state {state}");
+    assert_ne!(state, PeerState::Ready, "B answered before it was ready");
+    let a_ready = world.node::<PeerNode>(a).unwrap().ready_at().unwrap();
+    assert!(at >= a_ready && at < a_ready + Duration::from_millis(100));
+    // The pong reached A before B was ready: it left on B's first valid pair (through the
+    // relay, while B's direct checks were still being lost), not at B's nomination.
+    assert_eq!(world.node::<Answering>(b).unwrap().inner.ready_at(), None);
+    assert_eq!(
+        world.node::<Answering>(b).unwrap().inner.peer().dropped(),
+        0
+    );
+}

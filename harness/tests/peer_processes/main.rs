@@ -23,10 +23,11 @@ use serde_json::Value;
 /// How long a whole run may take before the test kills it.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// What one process did: its exit code and every stdout line as JSON.
+/// What one process did: its exit code, every stdout line as JSON, and its stderr.
 struct Outcome {
     code: Option<i32>,
     lines: Vec<Value>,
+    stderr: String,
 }
 
 impl Outcome {
@@ -42,33 +43,49 @@ impl Outcome {
     }
 
     fn summary(&self) -> String {
-        self.lines
+        let stdout = self
+            .lines
             .iter()
             .map(Value::to_string)
             .collect::<Vec<_>>()
-            .join("\n")
+            .join("\n");
+        let tail = self
+            .stderr
+            .get(self.stderr.len().saturating_sub(2_000)..)
+            .unwrap_or_default();
+        format!("{stdout}\nstderr (tail):\n{tail}")
     }
 }
 
 /// Starts two peers with these arguments, wires them, waits for both.
 fn run_pair(a: &[&str], b: &[&str]) -> (Outcome, Outcome) {
-    run_pair_with(a, b, str::to_owned)
+    run_pair_with(a, b, |line| line.as_bytes().to_vec())
 }
 
-/// As [`run_pair`], with every line from A to B passed through `to_b`.
-fn run_pair_with(a: &[&str], b: &[&str], to_b: fn(&str) -> String) -> (Outcome, Outcome) {
+/// As [`run_pair`], with every line from A to B passed through `to_b` (which may turn it
+/// into several lines, or into bytes that are no UTF-8).
+fn run_pair_with(a: &[&str], b: &[&str], to_b: fn(&str) -> Vec<u8>) -> (Outcome, Outcome) {
     let spawn = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_harness"))
             .arg("peer")
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start harness peer")
     };
     let (mut pa, mut pb) = (spawn(a), spawn(b));
-    let pump = |from: &mut Child, to: &mut Child, rewrite: fn(&str) -> String| {
+    let stderr = |child: &mut Child| {
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        })
+    };
+    let (ea, eb) = (stderr(&mut pa), stderr(&mut pb));
+    let pump = |from: &mut Child, to: &mut Child, rewrite: fn(&str) -> Vec<u8>| {
         let stdout = from.stdout.take().expect("piped stdout");
         let mut stdin = to.stdin.take().expect("piped stdin");
         let (tx, rx) = mpsc::channel();
@@ -77,7 +94,8 @@ fn run_pair_with(a: &[&str], b: &[&str], to_b: fn(&str) -> String) -> (Outcome, 
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 // The other side may have exited already: its stdin is then closed.
-                let _ = writeln!(stdin, "{}", rewrite(&line));
+                let _ = stdin.write_all(&rewrite(&line));
+                let _ = stdin.write_all(b"\n");
                 let _ = stdin.flush();
                 lines.push(serde_json::from_str::<Value>(&line).expect("stdout is JSON lines"));
             }
@@ -87,7 +105,7 @@ fn run_pair_with(a: &[&str], b: &[&str], to_b: fn(&str) -> String) -> (Outcome, 
     };
     let (ra, rb) = (
         pump(&mut pa, &mut pb, to_b),
-        pump(&mut pb, &mut pa, str::to_owned),
+        pump(&mut pb, &mut pa, |line| line.as_bytes().to_vec()),
     );
     let deadline = Instant::now() + PATIENCE;
     let wait = |child: &mut Child| loop {
@@ -108,10 +126,12 @@ fn run_pair_with(a: &[&str], b: &[&str], to_b: fn(&str) -> String) -> (Outcome, 
         Outcome {
             code: ca,
             lines: la,
+            stderr: ea.join().unwrap_or_default(),
         },
         Outcome {
             code: cb,
             lines: lb,
+            stderr: eb.join().unwrap_or_default(),
         },
     )
 }
@@ -459,12 +479,12 @@ fn with_stun_and_turn_the_direct_path_wins_over_the_relay() {
 #[test]
 fn a_wrong_fingerprint_fails_both_sides_with_the_detail() {
     // B is told a fingerprint that is not A's certificate's.
-    fn tamper(line: &str) -> String {
+    fn tamper(line: &str) -> Vec<u8> {
         let mut v: Value = serde_json::from_str(line).unwrap();
         if v["type"] == "dtls" {
             v["fingerprint"] = Value::from(format!("sha-256 {}", ["42"; 32].join(":")));
         }
-        v.to_string()
+        v.to_string().into_bytes()
     }
     let (a, b) = run_pair_with(&["--controlling", "--dtls"], &["--dtls"], tamper);
     // B, the DTLS client, checks A's certificate and refuses it.
@@ -485,4 +505,128 @@ fn a_wrong_fingerprint_fails_both_sides_with_the_detail() {
             .collect();
         assert_eq!(states.last(), Some(&"failed"), "{states:?}");
     }
+}
+
+/// Issue 14: before A's credentials, B's stdin gets a line that is not UTF-8 and a 5 MB
+/// line. B rejects both, says so briefly on stderr (the 5 MB line is not echoed), keeps
+/// reading stdin, and the call passes.
+#[test]
+fn bad_stdin_lines_are_rejected_and_reading_goes_on() {
+    fn garbage_first(line: &str) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        if line.contains(r#""type":"credentials""#) {
+            bytes.extend_from_slice(b"\xff\xfe not utf-8\n");
+            bytes.extend(std::iter::repeat_n(b'{', 5_000_000));
+            bytes.push(b'\n');
+            bytes.extend(std::iter::repeat_n(b'x', 1_000));
+            bytes.push(b'\n');
+        }
+        bytes.extend_from_slice(line.as_bytes());
+        bytes
+    }
+    let (a, b) = run_pair_with(&["--controlling"], &[], garbage_first);
+    assert_passed(&a, &b);
+    assert!(
+        b.stderr.contains("not UTF-8"),
+        "the bad line is reported: {}",
+        b.stderr
+    );
+    assert!(b.stderr.contains("5000000 bytes"), "{}", b.stderr);
+    assert!(b.stderr.contains("(1000 bytes in all)"), "{}", b.stderr);
+    assert!(
+        b.stderr.len() < 5_000,
+        "no line echoed in full: {} bytes",
+        b.stderr.len()
+    );
+}
+
+/// Issue 14: B is given a wrong ICE password for A. A answers B's checks 401 (RFC 8489
+/// §9.1.3); B fails within seconds, not at its timeout, and says the checks were answered
+/// 401; A, whose own checks work, says at its timeout that B's checks failed integrity.
+#[test]
+fn a_wrong_ice_password_fails_fast_and_says_so() {
+    fn wrong_password(line: &str) -> Vec<u8> {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        if v["type"] == "credentials" {
+            v["pwd"] = Value::from("wrongwrongwrongwrongwrong");
+        }
+        v.to_string().into_bytes()
+    }
+    let started = Instant::now();
+    let (a, b) = run_pair_with(
+        &["--controlling", "--timeout", "12"],
+        &["--timeout", "30"],
+        wrong_password,
+    );
+    assert_eq!(b.code, Some(1), "{}", b.summary());
+    let reason = b.result()["reason"].as_str().unwrap();
+    assert!(reason.contains("ICE authentication failed"), "{reason}");
+    assert!(reason.contains("answered 401 Unauthenticated"), "{reason}");
+    assert!(reason.contains("credentials line"), "{reason}");
+    assert_ne!(a.code, Some(0), "{}", a.summary());
+    let reason = a.result()["reason"].as_str().unwrap();
+    assert!(reason.contains("failed MESSAGE-INTEGRITY"), "{reason}");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "B failed well before its 30 s timeout"
+    );
+}
+
+/// Issue 14: a second, different `credentials` line is an ICE restart by the other side
+/// (RFC 8445 §9): the peer restarts too and prints its new credentials, then its new
+/// candidates.
+#[test]
+fn a_second_credentials_line_is_answered_with_new_credentials() {
+    let mut peer = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["peer", "--timeout", "20"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start harness peer");
+    let mut stdin = peer.stdin.take().expect("piped stdin");
+    let stdout = peer.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                break;
+            };
+            if tx.send(v).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |kind: &str| loop {
+        let v = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a line in time");
+        if v["type"] == kind {
+            return v;
+        }
+    };
+    let first = next("credentials");
+    next("end-of-candidates");
+    for pwd in ["aaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbb"] {
+        let line = format!(
+            r#"{{"type":"credentials","ufrag":"r{}","pwd":"{pwd}"}}"#,
+            &pwd[..3]
+        );
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+    let second = next("credentials");
+    assert_ne!(second["ufrag"], first["ufrag"], "{second}");
+    assert_ne!(second["pwd"], first["pwd"]);
+    let candidate = next("candidate");
+    assert!(
+        candidate["candidate"]
+            .as_str()
+            .unwrap()
+            .contains("typ host"),
+        "{candidate}"
+    );
+    let _ = peer.kill();
+    let _ = peer.wait();
 }

@@ -1575,3 +1575,83 @@ fn twenty_percent_loss_still_connects_through_a_relay() {
         assert_eq!(sim.selected(0).unwrap().0, relayed);
     }
 }
+
+/// Issue 14: the first check on a relayed pair waits in the TURN client for the
+/// CreatePermission success and leaves at that instant — never before it (the server drops
+/// a Send indication without a permission, RFC 8656 §10.2, and the pair would only be
+/// checked one retransmission later) — and the server relays it.
+#[test]
+fn the_first_relayed_check_leaves_right_after_its_permission() {
+    use stun_proto::{Class, Message, Method};
+    let turn = addr("203.0.113.50:3478");
+    let mut a_config = config(true);
+    a_config.turn_servers = vec![ice_proto::TurnServer {
+        server: turn,
+        username: "user".into(),
+        password: "pass".into(),
+    }];
+    let a = Peer::new(a_config, 81, &["192.0.2.1:5000"]);
+    let b = Peer::new(config(false), 82, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, 81);
+    sim.block_direct = true;
+    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(30), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    let is = |t: &Transmit, method: Method, class: Class| {
+        Message::parse(&t.payload).is_ok_and(|m| m.method() == method && m.class() == class)
+    };
+    let permitted = sim
+        .log
+        .iter()
+        .find(|(_, from, t)| *from == 9 && is(t, Method::CREATE_PERMISSION, Class::Success))
+        .map(|(at, _, _)| *at)
+        .expect("the server confirmed a permission");
+    let sends: Vec<Duration> = sim
+        .log
+        .iter()
+        .filter(|(_, from, t)| {
+            *from == 0 && t.destination == turn && is(t, Method::SEND, Class::Indication)
+        })
+        .map(|(at, _, _)| *at)
+        .collect();
+    assert!(
+        sends.iter().all(|at| *at >= permitted + sim.latency),
+        "no Send indication before the permission: {sends:?}, permitted at {permitted:?}"
+    );
+    // The check left the moment the success arrived, and the server relayed it to B.
+    let first = sends[0];
+    assert_eq!(first, permitted + sim.latency);
+    let b_addr = addr("198.51.100.2:6000");
+    let relayed = sim
+        .log
+        .iter()
+        .find(|(_, from, t)| *from == 9 && t.destination == b_addr)
+        .map(|(at, _, _)| *at);
+    assert_eq!(relayed, Some(first + sim.latency));
+}
+
+/// RFC 8445 §12 (issue 14): a valid pair carries data before nomination, both ways. The
+/// controlled side, connected but not nominated, sends on its best valid pair; the
+/// controlling side gets it and answers at once on its own best valid pair.
+#[test]
+fn data_flows_on_a_valid_pair_before_nomination() {
+    let mut sim = host_pair(7);
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.peers
+            .iter()
+            .all(|p| p.agent.state() == ConnectionState::Connected)
+    }));
+    assert_eq!((sim.selected(0), sim.selected(1)), (None, None));
+    sim.send_data(1, b"early from B").unwrap();
+    let t = sim.elapsed() + sim.latency;
+    sim.run_until(t, |s| !s.peers[0].data.is_empty());
+    assert_eq!(sim.peers[0].data[0].1, b"early from B");
+    assert_eq!(sim.selected(0), None, "A answers before it selected a pair");
+    sim.send_data(0, b"answer from A").unwrap();
+    let t = sim.elapsed() + sim.latency;
+    sim.run_until(t, |s| !s.peers[1].data.is_empty());
+    assert_eq!(sim.peers[1].data[0].1, b"answer from A");
+}

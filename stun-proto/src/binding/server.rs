@@ -109,6 +109,8 @@ pub struct BindingServerStats {
     pub dropped_wrong_address: u64,
     /// Responses dropped because the transmit queue was full.
     pub dropped_queue_full: u64,
+    /// TURN methods without the magic cookie, dropped unanswered.
+    pub dropped_no_magic_cookie: u64,
 }
 
 /// Why the server dropped a datagram without answering.
@@ -127,6 +129,9 @@ pub enum DropReason {
     WrongAddress,
     /// The transmit queue is full.
     QueueFull,
+    /// A TURN method without the magic cookie: RFC 3489 had none, so it is no STUN of any
+    /// version this server answers.
+    NoMagicCookie,
 }
 
 /// What [`BindingServer::handle_datagram`] did.
@@ -234,6 +239,9 @@ impl BindingServer {
         };
         if request.has_fingerprint() && request.verify_fingerprint().is_err() {
             return self.drop(DropReason::BadFingerprint);
+        }
+        if request.is_rfc3489() && request.method().is_turn() {
+            return self.drop(DropReason::NoMagicCookie);
         }
         match request.class() {
             Class::Request => {}
@@ -555,6 +563,7 @@ impl BindingServer {
             DropReason::Indication => s.indications += 1,
             DropReason::WrongAddress => s.dropped_wrong_address += 1,
             DropReason::QueueFull => s.dropped_queue_full += 1,
+            DropReason::NoMagicCookie => s.dropped_no_magic_cookie += 1,
         }
         ServerHandled::Dropped(reason)
     }
@@ -767,6 +776,25 @@ mod tests {
             m.message_type(),
             MessageType::new(Method::ALLOCATE, Class::Error)
         );
+        // Without the magic cookie a TURN method is no STUN at all (RFC 3489 had none):
+        // dropped, not answered in the classic form.
+        let classic = MessageBuilder::new_rfc3489(
+            bytes::BytesMut::new(),
+            MessageType::new(Method::CREATE_PERMISSION, Class::Request),
+            [2; 16],
+        )
+        .unwrap()
+        .into_bytes();
+        let handled = server.handle_datagram(
+            t0(),
+            TransportProtocol::Udp,
+            addr(CLIENT),
+            addr(A1P1),
+            &classic,
+        );
+        assert_eq!(handled, ServerHandled::Dropped(DropReason::NoMagicCookie));
+        assert_eq!(server.stats().dropped_no_magic_cookie, 1);
+        assert!(server.poll_transmit().is_none());
     }
 
     #[test]

@@ -29,7 +29,7 @@ use stun_proto::TransportProtocol;
 use stun_proto::attribute::EvenPort;
 use stun_proto::turn::StreamFramer;
 use stun_proto::turn::client::{
-    AllocationFamily, Incoming, TurnClient, TurnClientConfig, TurnEvent,
+    AllocationFamily, Incoming, RequestFailure, TurnClient, TurnClientConfig, TurnEvent,
 };
 
 /// How long any one step may wait for the other side.
@@ -670,4 +670,51 @@ fn our_client_against_coturn_over_udp() {
 #[test]
 fn our_client_against_coturn_over_tcp() {
     allocation_lifecycle(TransportProtocol::Tcp);
+}
+
+/// Allocates from a new socket as alice on our example at 127.0.0.1:`port`; the error code
+/// of a refusal, or 0.
+fn allocate_once(port: u16) -> (Session, u16) {
+    let server: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut s = Session::new(TransportProtocol::Udp, server);
+    let now = s.now();
+    s.client.handle_allocate(now).expect("allocate");
+    s.run_until("an answer to Allocate", |s| {
+        s.client.allocation().is_some() || s.client.is_closed()
+    });
+    let code = s
+        .events
+        .iter()
+        .find_map(|e| match e {
+            TurnEvent::AllocationFailed(RequestFailure::ErrorResponse { code, .. }) => Some(*code),
+            _ => None,
+        })
+        .unwrap_or(0);
+    (s, code)
+}
+
+/// The example's quotas (issue 14): by default one user holds far more than 10 allocations
+/// at once (clients that exit without deallocating hold theirs 10 minutes);
+/// `--max-allocations-per-user` refuses beyond it with 486 and `--max-allocations` beyond
+/// the total with 508.
+#[test]
+fn our_example_s_allocation_quotas_are_options_with_roomy_defaults() {
+    let port = free_port(20);
+    let server = start_example(port, 20, &[]);
+    let held: Vec<_> = (0..12).map(|_| allocate_once(port)).collect();
+    let codes: Vec<u16> = held.iter().map(|(_, code)| *code).collect();
+    assert_eq!(codes, [0; 12], "twelve allocations for one user by default");
+    drop(server);
+
+    let port = free_port(20);
+    let _server = start_example(port, 20, &["--max-allocations-per-user", "2"]);
+    let held: Vec<_> = (0..3).map(|_| allocate_once(port)).collect();
+    let codes: Vec<u16> = held.iter().map(|(_, code)| *code).collect();
+    assert_eq!(codes, [0, 0, 486]);
+
+    let port = free_port(20);
+    let _server = start_example(port, 20, &["--max-allocations", "1"]);
+    let held: Vec<_> = (0..2).map(|_| allocate_once(port)).collect();
+    let codes: Vec<u16> = held.iter().map(|(_, code)| *code).collect();
+    assert_eq!(codes, [0, 508]);
 }

@@ -1,13 +1,18 @@
 //! The client's data path (RFC 8656 §10.1 Send indications, §10.4 Data indications, §12.4
 //! and §12.6 ChannelData, padded over TCP per §12.5): encoded into the caller's buffer and
-//! decoded in place, so a packet costs no allocation.
+//! decoded in place, so a packet costs no allocation. Data for a peer whose permission
+//! (§9) or channel (§12) is still being asked for is held until the server confirms it:
+//! the server would drop it, and the first ICE check through a relay would be lost.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use bytes::Bytes;
 use rand_core::RngCore;
 
-use super::{IgnoredReason, Incoming, MAX_QUEUED_TRANSMITS, SendError, State, TurnClient};
+use super::{
+    IgnoredReason, Incoming, MAX_HELD, MAX_QUEUED_TRANSMITS, SendError, State, TurnClient,
+};
 use crate::attribute::{Data, DontFragment, Icmp, XorPeerAddress};
 use crate::builder::{BuildError, MessageBuilder};
 use crate::header::{Class, MessageType, Method, TransactionId};
@@ -19,10 +24,20 @@ use crate::turn::channel_data::{
     ChannelData, ChannelDataError, encode_channel_data, is_channel_data,
 };
 
+/// A datagram waiting for the permission or channel its peer needs.
+#[derive(Clone, Debug)]
+pub(super) struct Held {
+    peer: SocketAddr,
+    data: Bytes,
+}
+
 impl<R: RngCore> TurnClient<R> {
     /// Sends `data` to `peer` through the relay, queued for
     /// [`poll_transmit`](Self::poll_transmit): as ChannelData if a channel to the peer is
-    /// bound, as a Send indication otherwise (RFC 8656 §10.1, §12.4).
+    /// bound, as a Send indication otherwise (RFC 8656 §10.1, §12.4). While the permission
+    /// (or channel) for the peer is asked for and not confirmed, the data is held (up to 64
+    /// datagrams) and queued, in order, when the success response arrives; it is dropped,
+    /// and counted in [`TurnClientStats::dropped_held`], if the request fails.
     pub fn handle_send(
         &mut self,
         now: Instant,
@@ -31,6 +46,21 @@ impl<R: RngCore> TurnClient<R> {
     ) -> Result<(), SendError> {
         if self.transmits.len() >= MAX_QUEUED_TRANSMITS {
             return Err(SendError::QueueFull(self.transmits.len()));
+        }
+        let waiting = self.held.iter().any(|h| h.peer.ip() == peer.ip());
+        if waiting || self.is_pending(peer) {
+            if !matches!(self.state, State::Allocated { .. }) {
+                return Err(SendError::NotAllocated);
+            }
+            if self.held.len() >= MAX_HELD {
+                return Err(SendError::QueueFull(self.held.len()));
+            }
+            self.held.push_back(Held {
+                peer,
+                data: Bytes::copy_from_slice(data),
+            });
+            self.stats.held += 1;
+            return Ok(());
         }
         // One allocation: encode into the buffer the transmit will own.
         let mut buf = bytes::BytesMut::zeroed(data.len() + 64);
@@ -86,9 +116,7 @@ impl<R: RngCore> TurnClient<R> {
             })?;
             self.stats.sent_channel_data += 1;
             out.get(..n).unwrap_or_default()
-        } else if self.peers.permission(peer.ip()).is_some()
-            || self.peers.channel_for_peer(peer).is_some()
-        {
+        } else if self.has_permission(peer.ip()) {
             let id = TransactionId::random(&mut self.rng);
             let send = MessageType::new(Method::SEND, Class::Indication);
             let encoded =
@@ -102,6 +130,8 @@ impl<R: RngCore> TurnClient<R> {
             })?;
             self.stats.sent_indications += 1;
             payload
+        } else if self.is_pending(peer) {
+            return Err(SendError::PermissionPending(peer.ip()));
         } else {
             return Err(SendError::NoPermission(peer.ip()));
         };
@@ -183,6 +213,62 @@ impl<R: RngCore> TurnClient<R> {
         };
         self.count(&incoming);
         incoming
+    }
+
+    /// Whether data to `peer` waits for a permission or channel asked for and not
+    /// confirmed: neither is installed, and one of them is requested.
+    fn is_pending(&self, peer: SocketAddr) -> bool {
+        let installed_channel = self
+            .peers
+            .channel_for_peer(peer)
+            .is_some_and(|c| c.lease.is_installed());
+        let requested = self.peers.permission(peer.ip()).is_some()
+            || self.peers.channel_for_peer(peer).is_some();
+        requested && !installed_channel && !self.has_permission(peer.ip())
+    }
+
+    /// Sends the held datagrams whose permission or channel is now confirmed, in order, and
+    /// drops those whose request failed or was forgotten; the rest keep waiting.
+    pub(super) fn flush_held(&mut self, now: Instant) {
+        if self.held.is_empty() {
+            return;
+        }
+        // A peer that had to wait keeps its order: once one of its datagrams waits, the
+        // later ones wait behind it.
+        let mut still_waiting: Vec<IpAddr> = Vec::new();
+        for held in std::mem::take(&mut self.held) {
+            let peer = held.peer;
+            if still_waiting.contains(&peer.ip()) || self.is_pending(peer) {
+                still_waiting.push(peer.ip());
+                self.held.push_back(held);
+                continue;
+            }
+            let mut buf = bytes::BytesMut::zeroed(held.data.len() + 64);
+            let sent = match self.handle_send_into(now, peer, &held.data, &mut buf) {
+                Ok(sent) => (
+                    sent.transport,
+                    sent.source,
+                    sent.destination,
+                    sent.payload.len(),
+                ),
+                Err(_) => {
+                    self.stats.dropped_held += 1;
+                    continue;
+                }
+            };
+            if self.transmits.len() >= MAX_QUEUED_TRANSMITS {
+                self.stats.dropped_held += 1;
+                continue;
+            }
+            let (transport, source, destination, len) = sent;
+            buf.truncate(len);
+            self.transmits.push_back(Transmit {
+                transport,
+                source,
+                destination,
+                payload: buf.freeze(),
+            });
+        }
     }
 
     pub(super) fn count(&mut self, incoming: &Incoming<'_>) {

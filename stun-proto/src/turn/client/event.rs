@@ -227,9 +227,16 @@ pub enum SendError {
         /// What overflowed.
         reason: &'static str,
     },
-    /// [`TurnClient::handle_send`](super::TurnClient::handle_send) queued this many transmits that were not polled.
+    /// [`TurnClient::handle_send`](super::TurnClient::handle_send) queued this many transmits that were not polled,
+    /// or holds this many datagrams for permissions and channels not yet confirmed.
     #[error("{0} transmits queued and not polled")]
     QueueFull(usize),
+    /// The permission (or channel) for the peer was asked for and is not confirmed yet:
+    /// what [`TurnClient::handle_send_into`](super::TurnClient::handle_send_into) would
+    /// send now, the server would drop (RFC 8656 §9). [`TurnClient::handle_send`](super::TurnClient::handle_send)
+    /// holds such data instead and sends it when the success response arrives.
+    #[error("the permission for {0} is not confirmed yet")]
+    PermissionPending(IpAddr),
 }
 
 /// Counters, for operators and tests.
@@ -245,4 +252,10 @@ pub struct TurnClientStats {
     pub ignored: u64,
     /// 438 Stale Nonce answers, each followed by the request sent again with the new nonce.
     pub stale_nonces: u64,
+    /// Datagrams [`TurnClient::handle_send`](super::TurnClient::handle_send) held until the
+    /// permission or channel they need was confirmed.
+    pub held: u64,
+    /// Held datagrams dropped: their permission or channel failed or was forgotten, the
+    /// allocation ended, or the transmit queue was full when they could leave.
+    pub dropped_held: u64,
 }

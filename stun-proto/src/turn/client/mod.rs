@@ -15,7 +15,10 @@
 //! ```
 //! While allocated, each permission (§9) is refreshed `refresh_margin` before its 300 s run
 //! out, and each channel (§12) before its 600 s; data goes as ChannelData once a channel to
-//! the peer is bound (§12.4), as a Send indication before that (§10.1).
+//! the peer is bound (§12.4), as a Send indication before that (§10.1). Nothing goes to a
+//! peer before the server confirmed the permission (or channel) it needs: the server drops
+//! what arrives first (§9), so data sent while the request is in flight is held (bounded)
+//! and leaves right after the success response.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -37,6 +40,7 @@ mod request;
 mod response;
 
 pub use config::TurnClientConfig;
+use data::Held;
 pub use event::{
     Allocation, IgnoredReason, Incoming, RequestFailure, SendError, TurnClientError,
     TurnClientStats, TurnEvent,
@@ -54,6 +58,10 @@ const REFRESH_RETRY: Duration = Duration::from_secs(5);
 
 /// The most data transmits queued by [`TurnClient::handle_send`] and not yet polled.
 const MAX_QUEUED_TRANSMITS: usize = 256;
+
+/// The most datagrams [`TurnClient::handle_send`] holds for permissions and channels not
+/// yet confirmed.
+const MAX_HELD: usize = 64;
 
 /// A request in flight, with what it asks for (to send it again after 401 or 438).
 #[derive(Clone, Copy, Debug)]
@@ -159,6 +167,8 @@ pub struct TurnClient<R> {
     peers: Peers,
     events: VecDeque<TurnEvent>,
     transmits: VecDeque<Transmit>,
+    /// Data waiting for its permission or channel to be confirmed (at most [`MAX_HELD`]).
+    held: VecDeque<Held>,
     stats: TurnClientStats,
     rng: R,
 }
@@ -176,6 +186,7 @@ impl<R: RngCore> TurnClient<R> {
             peers: Peers::default(),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
+            held: VecDeque::new(),
             stats: TurnClientStats::default(),
             rng,
         }
@@ -193,9 +204,9 @@ impl<R: RngCore> TurnClient<R> {
 
     /// Asks the server to let `peer` send to the relayed address (CreatePermission, RFC 8656
     /// §9.1); kept alive until the allocation ends. Asking again for a known peer does
-    /// nothing. Data may be sent to the peer at once, but the server drops what arrives
-    /// before the permission is installed: wait for [`TurnEvent::PermissionCreated`] where
-    /// the first packets matter.
+    /// nothing. Data for the peer may be handed to [`handle_send`](Self::handle_send) at
+    /// once: it is held until the success response (the server would drop it before) and
+    /// then sent, ahead of anything sent later.
     pub fn handle_create_permission(
         &mut self,
         now: Instant,
@@ -256,10 +267,10 @@ impl<R: RngCore> TurnClient<R> {
     /// RFC 8656 §9, §12). For a remote candidate gone after an ICE restart. Returns whether
     /// anything was forgotten; requests in flight for them finish without events.
     pub fn handle_forget_peer(&mut self, now: Instant, peer: IpAddr) -> bool {
-        let _ = now;
         let before = self.peers.permissions.len() + self.peers.channels.len();
         self.peers.permissions.retain(|p| p.ip != peer);
         self.peers.channels.retain(|c| c.peer.ip() != peer);
+        self.flush_held(now);
         before != self.peers.permissions.len() + self.peers.channels.len()
     }
 
@@ -301,6 +312,8 @@ impl<R: RngCore> TurnClient<R> {
             self.transactions.handle_cancel(now, p.id);
         }
         self.peers.clear();
+        self.stats.dropped_held += self.held.len() as u64;
+        self.held.clear();
         match self.state {
             State::Allocated { .. } => {
                 if self
@@ -480,6 +493,8 @@ impl<R: RngCore> TurnClient<R> {
         self.state = State::Closed;
         self.peers.clear();
         self.pending.clear();
+        self.stats.dropped_held += self.held.len() as u64;
+        self.held.clear();
         self.events.push_back(event);
     }
 }

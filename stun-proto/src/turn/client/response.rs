@@ -47,6 +47,7 @@ impl<R: RngCore> TurnClient<R> {
                 Err(failure) => self.fail(now, p.kind, failure),
             }
         }
+        self.flush_held(now);
     }
 
     pub(super) fn on_response(&mut self, now: Instant, p: Pending, message: &Message<'_>) {

@@ -967,3 +967,88 @@ fn spurious_timeouts_change_nothing() {
     }
     assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(540)));
 }
+
+/// Nothing goes to a peer before its permission (or channel) is confirmed (RFC 8656 §9: the
+/// server drops it): data sent while the request is in flight is held, in order and
+/// bounded, and leaves right after the success response — as a Send indication after
+/// CreatePermission, as ChannelData after ChannelBind; it is dropped and counted when the
+/// request fails.
+#[test]
+fn data_waits_for_its_permission_and_leaves_right_after_the_success() {
+    let now = t0();
+    let mut c = allocated(config(), now);
+    events(&mut c);
+    let peer = addr(PEER);
+    c.handle_create_permission(now, peer.ip()).unwrap();
+    let request = next_request(&mut c);
+    c.handle_send(now, peer, b"first check").unwrap();
+    c.handle_send(now, peer, b"second").unwrap();
+    let mut buf = [0u8; 128];
+    assert_eq!(
+        c.handle_send_into(now, peer, b"x", &mut buf),
+        Err(SendError::PermissionPending(peer.ip()))
+    );
+    assert_eq!(c.poll_transmit(), None, "nothing before the permission");
+    let later = now + Duration::from_millis(30);
+    deliver(
+        &mut c,
+        later,
+        &answer(&request, Class::Success, Some(&key()), |_| {}),
+    );
+    for expected in [&b"first check"[..], b"second"] {
+        let t = c
+            .poll_transmit()
+            .expect("held data, right after the success");
+        assert_eq!((t.source, t.destination), (addr(LOCAL), addr(SERVER)));
+        let m = Message::parse(&t.payload).unwrap();
+        assert_eq!(m.method(), Method::SEND);
+        assert_eq!(m.get::<XorPeerAddress>().unwrap().unwrap().0, peer);
+        assert_eq!(m.get::<Data>().unwrap().unwrap().0, expected);
+    }
+    assert_eq!(c.poll_transmit(), None);
+    assert_eq!((c.stats().held, c.stats().sent_indications), (2, 2));
+
+    // A channel asked for without a permission: held until the binding, then ChannelData.
+    let other = addr("203.0.113.6:9");
+    let channel = c.handle_bind_channel(later, other).unwrap();
+    let bind = next_request(&mut c);
+    c.handle_send(later, other, b"via channel").unwrap();
+    assert_eq!(c.poll_transmit(), None);
+    deliver(
+        &mut c,
+        later,
+        &answer(&bind, Class::Success, Some(&key()), |_| {}),
+    );
+    let t = c.poll_transmit().unwrap();
+    let mut expected = channel.to_be_bytes().to_vec();
+    expected.extend_from_slice(b"\x00\x0bvia channel");
+    assert_eq!(&t.payload[..], &expected[..]);
+
+    // A refused permission drops what waited for it.
+    let refused = addr("203.0.113.7:1");
+    c.handle_create_permission(later, refused.ip()).unwrap();
+    let request = next_request(&mut c);
+    c.handle_send(later, refused, b"lost").unwrap();
+    deliver(
+        &mut c,
+        later,
+        &answer(&request, Class::Error, Some(&key()), error(403)),
+    );
+    assert_eq!(c.poll_transmit(), None);
+    assert_eq!(c.stats().dropped_held, 1);
+
+    // At most 64 datagrams wait.
+    let busy = addr("203.0.113.8:1");
+    c.handle_create_permission(later, busy.ip()).unwrap();
+    next_request(&mut c);
+    for _ in 0..64 {
+        c.handle_send(later, busy, b"x").unwrap();
+    }
+    assert_eq!(
+        c.handle_send(later, busy, b"x"),
+        Err(SendError::QueueFull(64))
+    );
+    // Closing drops them, counted.
+    c.handle_close(later);
+    assert_eq!(c.stats().dropped_held, 65);
+}

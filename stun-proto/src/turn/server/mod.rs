@@ -91,10 +91,13 @@ pub struct TurnServerConfig {
     pub default_lifetime: Duration,
     /// The most an allocation may ask for (RFC 8656 §7.2 suggests 1 hour).
     pub max_lifetime: Duration,
-    /// The most allocations at once (beyond: 508 Insufficient Capacity). Default 10,000.
+    /// The most allocations at once (beyond: 508 Insufficient Capacity, counted in
+    /// [`TurnServerStats::refused_total_quota`]). Default 10,000.
     pub max_allocations: usize,
-    /// The most allocations one user may hold (beyond: 486 Allocation Quota Reached).
-    /// Default 10.
+    /// The most allocations one user may hold (beyond: 486 Allocation Quota Reached,
+    /// counted in [`TurnServerStats::refused_user_quota`]). Default 1,000: a deployment
+    /// often serves every call under one user name, and a client that exits without a
+    /// zero-lifetime Refresh holds its allocation for its whole lifetime (10 minutes).
     pub max_allocations_per_user: usize,
     /// The most permissions per allocation (beyond: 508). Default 64.
     pub max_permissions: usize,
@@ -137,7 +140,7 @@ impl TurnServerConfig {
             default_lifetime: DEFAULT_ALLOCATION_LIFETIME,
             max_lifetime: Duration::from_secs(3600),
             max_allocations: 10_000,
-            max_allocations_per_user: 10,
+            max_allocations_per_user: 1_000,
             max_permissions: 64,
             max_channels: 64,
             max_buffered_per_allocation: 64 * 1024,
@@ -253,6 +256,11 @@ pub enum PeerHandled<'b> {
     /// Data for the client, encoded in the caller's buffer: send it from `source` (the
     /// server's listening address) to `destination` (the client) over `transport`.
     Relay(TransmitRef<'b>),
+    /// Data for the client, queued for [`poll_transmit`](TurnServer::poll_transmit) behind
+    /// responses the client must get first: a ChannelBind success leaves before ChannelData
+    /// on its channel, a CreatePermission success before the data it lets through (RFC 8656
+    /// §9, §12).
+    Queued,
     /// Dropped, for this reason (counted).
     Dropped(DropReason),
 }
@@ -277,6 +285,9 @@ pub enum DropReason {
     BufferFull,
     /// The caller's buffer is too small for the message.
     BufferTooSmall,
+    /// A TURN method without the magic cookie (RFC 8489 §6: RFC 3489 had no TURN methods):
+    /// dropped unanswered.
+    NoMagicCookie,
 }
 
 /// Counters, for operators and tests.
@@ -290,6 +301,15 @@ pub struct TurnServerStats {
     pub relayed_to_peers: u64,
     /// Data relayed from peers to clients.
     pub relayed_to_clients: u64,
+    /// Data from peers queued behind responses its client must get first (a ChannelBind
+    /// success before ChannelData on that channel, RFC 8656 §12) instead of relayed at once.
+    pub held_behind_responses: u64,
+    /// Allocate requests refused with 486 Allocation Quota Reached: the user held
+    /// [`TurnServerConfig::max_allocations_per_user`] allocations.
+    pub refused_user_quota: u64,
+    /// Allocate requests refused with 508 Insufficient Capacity because
+    /// [`TurnServerConfig::max_allocations`] existed.
+    pub refused_total_quota: u64,
     /// Datagrams dropped, and responses not queued because the transmit queue was full.
     pub dropped: u64,
     /// Events dropped because 4096 were unpolled.
@@ -405,6 +425,11 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         };
         if message.has_fingerprint() && message.verify_fingerprint().is_err() {
             return self.drop(DropReason::Malformed);
+        }
+        if message.is_rfc3489() && message.method().is_turn() {
+            // RFC 3489 had no TURN methods: without the magic cookie this is no TURN message
+            // of any version, and an answer in the classic form would only invite more.
+            return self.drop(DropReason::NoMagicCookie);
         }
         match (message.class(), message.method()) {
             (Class::Request, _) => {

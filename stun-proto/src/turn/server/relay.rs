@@ -137,6 +137,12 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     /// client must get into `out` (ChannelData if a channel is bound, else a Data
     /// indication): the zero-allocation path. `out` needs `data.len() + 4` bytes (+3 over
     /// TCP) for ChannelData, `data.len() + 56` for an indication.
+    ///
+    /// While a response to that client waits in [`poll_transmit`](Self::poll_transmit)'s
+    /// queue, the data is queued behind it instead ([`PeerHandled::Queued`]): the client
+    /// must see its ChannelBind or CreatePermission succeed before data that depends on it
+    /// (RFC 8656 §9, §12; libnice drops ChannelData on a channel it has not seen
+    /// confirmed), whatever order the caller serves its sockets in.
     pub fn handle_peer_datagram_into<'b>(
         &mut self,
         now: Instant,
@@ -158,6 +164,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             return PeerHandled::Dropped(DropReason::NoPermission);
         }
         let tuple = allocation.tuple;
+        let id = self.by_relay.get(&relay).copied();
         let encoded = match allocation.channel_for_peer(now, peer) {
             Some(channel) => {
                 let pad = tuple.transport.is_reliable();
@@ -171,6 +178,21 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             self.stats.dropped += 1;
             return PeerHandled::Dropped(DropReason::BufferTooSmall);
         };
+        if self.has_queued_for(&tuple) {
+            let transmit = Transmit {
+                transport: tuple.transport,
+                source: tuple.server,
+                destination: tuple.client,
+                payload: Bytes::copy_from_slice(payload),
+            };
+            if !self.enqueue(transmit, id) {
+                self.stats.dropped += 1;
+                return PeerHandled::Dropped(DropReason::BufferFull);
+            }
+            self.stats.relayed_to_clients += 1;
+            self.stats.held_behind_responses += 1;
+            return PeerHandled::Queued;
+        }
         self.stats.relayed_to_clients += 1;
         PeerHandled::Relay(TransmitRef {
             transport: tuple.transport,
@@ -209,10 +231,22 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
                     Err(DropReason::BufferFull)
                 }
             }
+            PeerHandled::Queued => Ok(()),
             PeerHandled::Dropped(reason) => Err(reason),
         };
         self.scratch = scratch;
         result
+    }
+}
+
+impl<R> TurnServer<R> {
+    /// Whether something for the client of `tuple` waits in the transmit queue.
+    fn has_queued_for(&self, tuple: &FiveTuple) -> bool {
+        self.transmits.iter().any(|(t, _)| {
+            t.destination == tuple.client
+                && t.source == tuple.server
+                && t.transport == tuple.transport
+        })
     }
 }
 

@@ -210,9 +210,11 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         }
         let user_count = self.per_user.get(&signer.username).copied().unwrap_or(0);
         if user_count >= self.config.max_allocations_per_user {
+            self.stats.refused_user_quota += 1;
             return Err(Refusal::Code(ErrorCode::ALLOCATION_QUOTA_REACHED));
         }
         if self.allocations.len() >= self.config.max_allocations {
+            self.stats.refused_total_quota += 1;
             return Err(Refusal::Code(ErrorCode::INSUFFICIENT_CAPACITY));
         }
         let lifetime = self.allocate_lifetime(optional::<Lifetime>(message)?);

@@ -791,6 +791,30 @@ fn quotas_per_user_and_in_total() {
         .to_owned();
     bob.nonce = Some(fresh);
     assert_eq!(code(&exchange(&mut s3, now, other, &bob.build(udp))), 508);
+    // What the quotas refused is counted apart from what the pool could not give.
+    assert_eq!(
+        (s.stats().refused_user_quota, s.stats().refused_total_quota),
+        (1, 0)
+    );
+    assert_eq!(
+        (
+            s2.stats().refused_user_quota,
+            s2.stats().refused_total_quota
+        ),
+        (0, 1)
+    );
+    assert_eq!(
+        (
+            s3.stats().refused_user_quota,
+            s3.stats().refused_total_quota
+        ),
+        (0, 0)
+    );
+    // A long-running deployment under one user name: far more than 10 allocations.
+    assert_eq!(
+        TurnServerConfig::new(REALM, relays()).max_allocations_per_user,
+        1_000
+    );
 }
 
 #[test]
@@ -1450,4 +1474,149 @@ fn our_client_and_our_server_talk() {
     pump(&mut c, &mut s);
     assert_eq!(c.poll_event(), Some(TurnEvent::Deallocated));
     assert_eq!(s.allocation_count(), 0);
+}
+
+/// Peer data that arrives while a ChannelBind or CreatePermission success for its client
+/// waits in the queue leaves after that response, never before (RFC 8656 §9, §12: a client
+/// such as libnice drops ChannelData on a channel it has not seen confirmed); with the
+/// queue drained, data is relayed at once again.
+#[test]
+fn responses_leave_before_the_peer_data_that_depends_on_them() {
+    let now = t0();
+    let mut s = server(now);
+    let (nonce, relayed) = allocate(&mut s, now);
+    let peer = addr(PEER);
+    let mut out = [0u8; 128];
+    // CreatePermission answered but not polled, then the peer's first datagram.
+    let mut req = Req::new(Method::CREATE_PERMISSION, &nonce);
+    req.id = [2; 12];
+    let request = req.build(|b| {
+        b.add(&XorPeerAddress(peer)).unwrap();
+    });
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), &request),
+        ServerHandled::Answered
+    );
+    assert_eq!(
+        s.handle_peer_datagram_into(now, relayed, peer, b"first", &mut out),
+        PeerHandled::Queued
+    );
+    let response = s.poll_transmit().unwrap();
+    assert_eq!(
+        Message::parse(&response.payload).unwrap().class(),
+        Class::Success
+    );
+    let data = s.poll_transmit().unwrap();
+    let m = Message::parse(&data.payload).unwrap();
+    assert_eq!(m.method(), Method::DATA);
+    assert_eq!(m.get::<Data>().unwrap().unwrap().0, b"first");
+    assert_eq!(
+        (data.source, data.destination),
+        (tuple().server, tuple().client)
+    );
+    // ChannelBind answered but not polled: the peer's datagram, as ChannelData on the new
+    // channel, waits behind the success response.
+    let mut req = Req::new(Method::CHANNEL_BIND, &nonce);
+    req.id = [3; 12];
+    let request = req.build(|b| {
+        b.add(&ChannelNumber(0x4000)).unwrap();
+        b.add(&XorPeerAddress(peer)).unwrap();
+    });
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), &request),
+        ServerHandled::Answered
+    );
+    assert_eq!(
+        s.handle_peer_datagram(now, relayed, peer, b"second"),
+        Ok(())
+    );
+    assert_eq!(
+        s.handle_peer_datagram_into(now, relayed, peer, b"third", &mut out),
+        PeerHandled::Queued
+    );
+    let response = s.poll_transmit().unwrap();
+    let m = Message::parse(&response.payload).unwrap();
+    assert_eq!(
+        (m.method(), m.class()),
+        (Method::CHANNEL_BIND, Class::Success)
+    );
+    let second = s.poll_transmit().unwrap();
+    assert_eq!(&second.payload[..], b"\x40\x00\x00\x06second");
+    let third = s.poll_transmit().unwrap();
+    assert_eq!(&third.payload[..], b"\x40\x00\x00\x05third");
+    assert!(s.poll_transmit().is_none());
+    assert_eq!(s.stats().held_behind_responses, 3);
+    assert_eq!(s.stats().relayed_to_clients, 3);
+    // Nothing queued for the client: relayed at once, borrowed from `out`.
+    let PeerHandled::Relay(t) = s.handle_peer_datagram_into(now, relayed, peer, b"4th", &mut out)
+    else {
+        panic!("relayed at once")
+    };
+    assert_eq!(t.payload, b"\x40\x00\x00\x034th");
+    // Another client's pending response does not hold this client's data back.
+    let mut req = Req::new(Method::ALLOCATE, "");
+    req.nonce = None;
+    assert_eq!(
+        s.handle_client_datagram(now, tuple_from("198.51.100.8:1"), &req.build(udp)),
+        ServerHandled::Answered
+    );
+    assert!(matches!(
+        s.handle_peer_datagram_into(now, relayed, peer, b"5th", &mut out),
+        PeerHandled::Relay(_)
+    ));
+}
+
+/// RFC 3489 had no TURN methods: a cookie-less request, indication or response of one is
+/// dropped without an answer (no classic-form 438), and counted; a cookie-less Binding
+/// request is still answered.
+#[test]
+fn turn_methods_without_the_magic_cookie_are_dropped_unanswered() {
+    let now = t0();
+    let mut s = server(now);
+    let (nonce, _) = allocate(&mut s, now);
+    for method in [
+        Method::ALLOCATE,
+        Method::REFRESH,
+        Method::CREATE_PERMISSION,
+        Method::CHANNEL_BIND,
+    ] {
+        let mut b = MessageBuilder::new_rfc3489(
+            BytesMut::new(),
+            MessageType::new(method, Class::Request),
+            [7; 16],
+        )
+        .unwrap();
+        b.add(&XorPeerAddress(addr(PEER))).unwrap();
+        b.add(&Nonce::new(&nonce).unwrap()).unwrap();
+        assert_eq!(
+            s.handle_client_datagram(now, tuple(), &b.into_bytes()),
+            ServerHandled::Dropped(DropReason::NoMagicCookie),
+            "{method:?}"
+        );
+    }
+    for method in [Method::SEND, Method::DATA] {
+        let mut b = MessageBuilder::new_rfc3489(
+            BytesMut::new(),
+            MessageType::new(method, Class::Indication),
+            [7; 16],
+        )
+        .unwrap();
+        b.add(&XorPeerAddress(addr(PEER))).unwrap();
+        b.add(&Data(b"x")).unwrap();
+        assert_eq!(
+            s.handle_client_datagram(now, tuple(), &b.into_bytes()),
+            ServerHandled::Dropped(DropReason::NoMagicCookie)
+        );
+    }
+    assert!(s.poll_transmit().is_none(), "nothing answered");
+    assert_eq!(s.stats().dropped, 6);
+    assert_eq!(s.stats().requests, 2, "the allocation's two requests only");
+    let classic_binding =
+        MessageBuilder::new_rfc3489(BytesMut::new(), MessageType::BINDING_REQUEST, [8; 16])
+            .unwrap()
+            .into_bytes();
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), &classic_binding),
+        ServerHandled::Answered
+    );
 }
