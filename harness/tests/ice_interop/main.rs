@@ -460,11 +460,13 @@ fn agent_command(agent: Agent) -> Command {
         Agent::Libnice => {
             let mut c = Command::new(DEBIAN_PYTHON);
             c.arg(here().join("libnice_peer.py"));
+            c.env("PYTHONDONTWRITEBYTECODE", "1");
             c
         }
         Agent::Aioice => {
             let mut c = Command::new(aioice_python());
             c.arg(here().join("aioice_peer.py"));
+            c.env("PYTHONDONTWRITEBYTECODE", "1");
             c
         }
     }
