@@ -518,12 +518,18 @@ fn available(agent: Agent) -> bool {
 }
 
 /// A peer or server this test needs is missing: with `CI=true` the test fails, outside CI it
-/// says so and skips (as `common::require` does for binaries).
+/// skips (as `common::require` does for binaries) and says so once, past the test harness's
+/// capture.
 fn missing(message: &str) {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{message}");
     }
-    eprintln!("SKIPPED: {message}");
+    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    if !said.iter().any(|m| m == message) {
+        said.push(message.to_owned());
+        let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {message}");
+    }
 }
 
 /// Whether the setup's servers can run here (coturn is a Debian package; ours are built).
