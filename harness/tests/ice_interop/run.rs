@@ -227,6 +227,20 @@ fn judge(a: &Side, b: &Side, setup: Setup) -> Run {
                 faults.push(format!("ours reported a problem: {}", compact(p)));
             }
         }
+        let stun_only = matches!(setup.servers, Servers::StunCoturn | Servers::StunOurs);
+        if side.agent == Agent::Aioice && stun_only {
+            // aioice signals its server-reflexive candidate even where it equals the host
+            // candidate (loopback): the STUN server answered it. Ours and libnice drop it.
+            let srflx = |l: &Value| {
+                l["type"] == "candidate"
+                    && l["candidate"]
+                        .as_str()
+                        .is_some_and(|c| c.contains("typ srflx"))
+            };
+            if side.first(srflx).is_none() {
+                faults.push("aioice signalled no server-reflexive candidate".into());
+            }
+        }
     }
     let failure = (!faults.is_empty()).then(|| {
         format!(
