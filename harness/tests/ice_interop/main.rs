@@ -29,6 +29,9 @@
 // threads to pump their pipes, and binds probe sockets to find free ports.
 #![allow(clippy::disallowed_methods)]
 
+// The helpers stun-proto's interop tests share (finding real peers, examples, child
+// processes); a helper added there for them is no dead code here.
+#[allow(dead_code)]
 #[path = "../../../stun-proto/tests/common/mod.rs"]
 mod common;
 mod run;
