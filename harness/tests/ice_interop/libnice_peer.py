@@ -3,8 +3,9 @@
 interop suite (harness/tests/ice_interop). Run it with Debian's /usr/bin/python3, which has
 python3-gi; libnice is Debian's libnice10 through its GObject introspection (gir1.2-nice-0.1).
 
-The agent is created as GStreamer's webrtcbin creates it: RFC 5245 compatibility, trickle ICE,
-libnice's default (aggressive) nomination and its other defaults. It sends each ping once, when
+The agent is created as `nice_agent_new_full` with RFC 5245 compatibility and trickle ICE, and
+libnice's defaults otherwise: aggressive nomination, unless `--nomination regular` asks for the
+regular nomination that GStreamer's webrtcbin asks for. It sends each ping once, when
 its component is READY, and answers each ping it receives once.
 
 Two calls go through ctypes on libnice.so.10 because the typelib cannot make them:
@@ -59,8 +60,11 @@ class Driver:
         self.state = "new"
         # Answers to pings that arrived before libnice could send, sent at READY.
         self.held = []
+        options = Nice.AgentOption.ICE_TRICKLE
+        if o.nomination == "regular":
+            options |= Nice.AgentOption.REGULAR_NOMINATION
         self.agent = Nice.Agent.new_full(
-            GLib.MainContext.default(), Nice.Compatibility.RFC5245, Nice.AgentOption.ICE_TRICKLE
+            GLib.MainContext.default(), Nice.Compatibility.RFC5245, options
         )
         self.agent.set_property("controlling-mode", o.controlling)
         address = Nice.Address.new()
@@ -203,7 +207,12 @@ class Driver:
 
 
 def main():
-    o = thirdparty.parse_args("libnice (Debian libnice10) speaking harness peer's JSON lines")
+    def nomination(p):
+        p.add_argument("--nomination", choices=["aggressive", "regular"], default="aggressive")
+
+    o = thirdparty.parse_args(
+        "libnice (Debian libnice10) speaking harness peer's JSON lines", nomination
+    )
     sys.exit(Driver(o).run())
 
 

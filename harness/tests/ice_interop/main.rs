@@ -62,11 +62,24 @@ const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 
 /// The ICE agents a run puts together.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Agent {
     Ours,
+    /// libnice with its default, aggressive nomination.
     Libnice,
+    /// libnice with regular nomination, as GStreamer's webrtcbin creates it.
+    LibniceRegular,
     Aioice,
+}
+
+impl Agent {
+    /// The libnice that runs against itself as this third party's reference.
+    fn reference(self) -> Agent {
+        match self {
+            Agent::LibniceRegular => Agent::LibniceRegular,
+            _ => Agent::Libnice,
+        }
+    }
 }
 
 impl fmt::Display for Agent {
@@ -74,6 +87,7 @@ impl fmt::Display for Agent {
         f.write_str(match self {
             Agent::Ours => "ours",
             Agent::Libnice => "libnice",
+            Agent::LibniceRegular => "libnice-regular",
             Agent::Aioice => "aioice",
         })
     }
@@ -211,11 +225,11 @@ macro_rules! cases {
 
 /// One test per libnice↔libnice setup, the reference the cases print their times next to.
 macro_rules! baselines {
-    ($($(#[$attr:meta])* $name:ident: $setup:ident, $roles:ident;)*) => {$(
+    ($($(#[$attr:meta])* $name:ident: $libnice:ident, $setup:ident, $roles:ident;)*) => {$(
         $(#[$attr])*
         #[test]
         fn $name() {
-            baseline_case(Setup::$setup, Roles::$roles);
+            baseline_case(Agent::$libnice, Setup::$setup, Roles::$roles);
         }
     )*};
 }
@@ -240,6 +254,13 @@ cases! {
     libnice_ipv6_ours_controlling: Libnice, IPV6_HOST, AControlling;
     libnice_ipv6_ours_controlled: Libnice, IPV6_HOST, AControlled;
 
+    libnice_regular_host_ours_controlling: LibniceRegular, HOST, AControlling;
+    libnice_regular_host_ours_controlled: LibniceRegular, HOST, AControlled;
+    libnice_regular_relay_udp_coturn_ours_controlling: LibniceRegular, RELAY_UDP_COTURN, AControlling;
+    libnice_regular_relay_udp_coturn_ours_controlled: LibniceRegular, RELAY_UDP_COTURN, AControlled;
+    libnice_regular_relay_udp_ours_ours_controlling: LibniceRegular, RELAY_UDP_OURS, AControlling;
+    libnice_regular_relay_udp_ours_ours_controlled: LibniceRegular, RELAY_UDP_OURS, AControlled;
+
     aioice_host_ours_controlling: Aioice, HOST, AControlling;
     aioice_host_ours_controlled: Aioice, HOST, AControlled;
     aioice_host_both_controlling: Aioice, HOST, BothControlling;
@@ -261,16 +282,20 @@ cases! {
 }
 
 baselines! {
-    libnice_libnice_host: HOST, AControlling;
-    libnice_libnice_host_both_controlling: HOST, BothControlling;
-    libnice_libnice_host_both_controlled: HOST, BothControlled;
-    libnice_libnice_srflx_coturn: SRFLX_COTURN, AControlling;
-    libnice_libnice_srflx_ours: SRFLX_OURS, AControlling;
-    libnice_libnice_relay_udp_coturn: RELAY_UDP_COTURN, AControlling;
-    libnice_libnice_relay_tcp_coturn: RELAY_TCP_COTURN, AControlling;
-    libnice_libnice_relay_udp_ours: RELAY_UDP_OURS, AControlling;
-    libnice_libnice_relay_tcp_ours: RELAY_TCP_OURS, AControlling;
-    libnice_libnice_ipv6: IPV6_HOST, AControlling;
+    libnice_libnice_host: Libnice, HOST, AControlling;
+    libnice_libnice_host_both_controlling: Libnice, HOST, BothControlling;
+    libnice_libnice_host_both_controlled: Libnice, HOST, BothControlled;
+    libnice_libnice_srflx_coturn: Libnice, SRFLX_COTURN, AControlling;
+    libnice_libnice_srflx_ours: Libnice, SRFLX_OURS, AControlling;
+    libnice_libnice_relay_udp_coturn: Libnice, RELAY_UDP_COTURN, AControlling;
+    libnice_libnice_relay_tcp_coturn: Libnice, RELAY_TCP_COTURN, AControlling;
+    libnice_libnice_relay_udp_ours: Libnice, RELAY_UDP_OURS, AControlling;
+    libnice_libnice_relay_tcp_ours: Libnice, RELAY_TCP_OURS, AControlling;
+    libnice_libnice_ipv6: Libnice, IPV6_HOST, AControlling;
+
+    libnice_regular_libnice_regular_host: LibniceRegular, HOST, AControlling;
+    libnice_regular_libnice_regular_relay_udp_coturn: LibniceRegular, RELAY_UDP_COTURN, AControlling;
+    libnice_regular_libnice_regular_relay_udp_ours: LibniceRegular, RELAY_UDP_OURS, AControlling;
 }
 
 /// Ours against `third`: [`RUNS`] runs, printed next to libnice↔libnice; all must pass.
@@ -279,35 +304,36 @@ fn case(third: Agent, setup: Setup, roles: Roles) {
         return;
     }
     let batch = run_batch(Agent::Ours, third, setup, roles);
-    let reference = available(Agent::Libnice).then(|| baseline(setup, roles.baseline()));
+    let libnice = third.reference();
+    let reference = available(libnice).then(|| baseline(libnice, setup, roles.baseline()));
     report(&batch, reference.as_deref());
     batch.assert_all_passed();
 }
 
 /// libnice↔libnice: [`RUNS`] runs (shared with the cases that print them); all must pass.
-fn baseline_case(setup: Setup, roles: Roles) {
-    if !available(Agent::Libnice) || !servers_available(setup) {
+fn baseline_case(libnice: Agent, setup: Setup, roles: Roles) {
+    if !available(libnice) || !servers_available(setup) {
         return;
     }
-    let batch = baseline(setup, roles);
+    let batch = baseline(libnice, setup, roles);
     report(&batch, None);
     batch.assert_all_passed();
 }
 
-/// The libnice↔libnice batch of this setup and role pattern, run once per test binary.
-fn baseline(setup: Setup, roles: Roles) -> Arc<Batch> {
+/// The libnice↔libnice batch of this libnice, setup and role pattern, run once per test
+/// binary.
+fn baseline(libnice: Agent, setup: Setup, roles: Roles) -> Arc<Batch> {
     type Cell = Arc<OnceLock<Arc<Batch>>>;
-    static BASELINES: OnceLock<Mutex<HashMap<(Setup, Roles), Cell>>> = OnceLock::new();
+    type Cells = Mutex<HashMap<(Agent, Setup, Roles), Cell>>;
+    static BASELINES: OnceLock<Cells> = OnceLock::new();
     let cell = {
         let mut map = BASELINES
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        Arc::clone(map.entry((setup, roles)).or_default())
+        Arc::clone(map.entry((libnice, setup, roles)).or_default())
     };
-    Arc::clone(
-        cell.get_or_init(|| Arc::new(run_batch(Agent::Libnice, Agent::Libnice, setup, roles))),
-    )
+    Arc::clone(cell.get_or_init(|| Arc::new(run_batch(libnice, libnice, setup, roles))))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -460,9 +486,12 @@ fn agent_command(agent: Agent) -> Command {
             c.arg("peer");
             c
         }
-        Agent::Libnice => {
+        Agent::Libnice | Agent::LibniceRegular => {
             let mut c = Command::new(DEBIAN_PYTHON);
             c.arg(here().join("libnice_peer.py"));
+            if agent == Agent::LibniceRegular {
+                c.args(["--nomination", "regular"]);
+            }
             c.env("PYTHONDONTWRITEBYTECODE", "1");
             c
         }
@@ -494,7 +523,7 @@ fn available(agent: Agent) -> bool {
     };
     let found = match agent {
         Agent::Ours => return true,
-        Agent::Libnice => LIBNICE.get_or_init(|| {
+        Agent::Libnice | Agent::LibniceRegular => LIBNICE.get_or_init(|| {
             probe(
                 DEBIAN_PYTHON.into(),
                 "import gi; gi.require_version('Nice', '0.1'); from gi.repository import Nice",

@@ -15,9 +15,12 @@ import sys
 PING_RANDOM = 16
 
 
-def parse_args(description):
-    """The options of `harness peer` that a third-party driver supports."""
+def parse_args(description, extra=None):
+    """The options of `harness peer` that a third-party driver supports, and the driver's own
+    (`extra(parser)` adds them)."""
     p = argparse.ArgumentParser(description=description)
+    if extra is not None:
+        extra(p)
     p.add_argument("--controlling", action="store_true")
     p.add_argument("--ip", default="127.0.0.1")
     p.add_argument("--stun", metavar="HOST:PORT")
