@@ -4,10 +4,11 @@
 //! Each case wires our peer and a third-party agent together on loopback, their stdout lines
 //! to each other's stdin (the JSON lines of docs/peer.md), and runs them [`RUNS`] times. The
 //! third party is driven by a small Python script in this folder that speaks the same lines:
-//! `libnice_peer.py` (Debian's libnice10 through python3-gi, two calls through ctypes) and
-//! `aioice_peer.py` (aioice from PyPI, pinned in `.ci/interop-requirements.txt`). It sends each
-//! ping once, when its agent is ready, and never again, as third parties do in the wild: a
-//! datagram our peer drops is a failed run.
+//! `libnice_peer.py` (Debian's libnice10 through python3-gi, two calls through ctypes; with
+//! libnice's default aggressive nomination, and as `libnice-regular` with the regular
+//! nomination GStreamer's webrtcbin asks for) and `aioice_peer.py` (aioice from PyPI, pinned
+//! in `.ci/interop-requirements.txt`). It sends each ping once, when its agent is ready, and
+//! never again, as third parties do in the wild: a datagram our peer drops is a failed run.
 //!
 //! The cases: our peer controlling and controlled, both controlling and both controlled (role
 //! conflicts, RFC 8445 §7.3.1.1), with host candidates; server-reflexive gathering through
@@ -435,7 +436,8 @@ fn report(batch: &Batch, reference: Option<&Batch>) {
         .append(true)
         .open(dir.join("results.jsonl"))
     {
-        let _ = writeln!(f, "{record}");
+        // One write per record: cases running in parallel append to the same file.
+        let _ = f.write_all(format!("{record}\n").as_bytes());
     }
 }
 
