@@ -134,6 +134,11 @@ impl Peer {
     pub fn new(config: PeerConfig, mut rng: ChaCha20Rng) -> Result<Self, PeerConfigError> {
         let mut ice = config.ice;
         if config.relay_only {
+            // The agent pairs and checks relayed candidates only: host pairs that the filter
+            // below would drop never hold up nomination (they stayed "in progress" above the
+            // relayed pair until the nomination wait ran out: 1.1 s to selection instead of
+            // 0.1 s against libnice through a TURN server).
+            ice.relay_only = true;
             ice.stun_servers.clear();
         }
         let turn_servers = ice.turn_servers.iter().map(|t| t.server).collect();
