@@ -32,6 +32,7 @@ use stun_proto::turn::StreamFramer;
 pub const USAGE: &str = "usage: harness peer [--controlling] [--ip ADDR] [--stun HOST:PORT] \\
                     [--turn HOST:PORT USER PASS] [--turn-transport udp|tcp] [--relay-only] \\
                     [--count N] [--dtls] [--setup actpass|active|passive] [--hold SECONDS] \\
+                    [--mdns-conceal] \\
                     [--timeout SECONDS]
 stdout: JSON lines (credentials, candidate, end-of-candidates, dtls, event, log, data-done, result);
 stdin: the other peer's credentials, candidate, end-of-candidates, dtls and data-done lines.
@@ -70,6 +71,7 @@ pub struct PeerOptions {
     count: usize,
     dtls: bool,
     setup: Option<Setup>,
+    mdns_conceal: bool,
     hold: Duration,
     timeout: Duration,
 }
@@ -86,6 +88,7 @@ pub fn parse(args: &[String]) -> Result<PeerOptions, String> {
         count: 5,
         dtls: false,
         setup: None,
+        mdns_conceal: false,
         hold: Duration::ZERO,
         timeout: Duration::from_secs(30),
     };
@@ -114,6 +117,7 @@ pub fn parse(args: &[String]) -> Result<PeerOptions, String> {
                 })?);
             }
             "--hold" => o.hold = seconds("--hold", &value()?)?,
+            "--mdns-conceal" => o.mdns_conceal = true,
             "--timeout" => o.timeout = seconds("--timeout", &value()?)?,
             other => return Err(format!("unknown option {other}")),
         }
@@ -456,7 +460,17 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
         _ => None,
     };
     let mut check = DataCheck::new(o.count, &mut rng);
+    let concealed_name = o.mdns_conceal.then(|| ice_proto::random_name(&mut rng));
     let mut peer = Peer::new(config, rng).map_err(|e| e.to_string())?;
+    let mut mdns = Mdns::new(o.ip);
+    if let Some(name) = concealed_name {
+        mdns.conceal(&name)?;
+        log(format!(
+            "mDNS: our host address {} is signalled as {name}",
+            o.ip
+        ));
+        peer.set_concealed_host(o.ip, name);
+    }
     let lines = stdin_lines();
     let started = Instant::now();
     log(format!("bound {base}"));
@@ -465,7 +479,6 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
     let mut stdin_open = true;
     let mut heard = Heard::default();
     let mut ready_at = None;
-    let mut mdns = Mdns::new(o.ip);
     let mut auth = AuthWatch::default();
     loop {
         let now = Instant::now();
@@ -813,10 +826,11 @@ mod tests {
         let o = parse(&args(
             "--controlling --ip ::1 --stun stun.invalid:3478 --turn [::1]:3478 u p \
              --turn-transport tcp --relay-only --count 9 --dtls --setup passive --hold 60 \
-             --timeout 2.5",
+             --mdns-conceal --timeout 2.5",
         ))
         .unwrap();
         assert_eq!(o.setup, Some(Setup::Passive));
+        assert!(o.mdns_conceal);
         assert_eq!(o.hold, Duration::from_secs(60));
         assert!(o.controlling && o.relay_only && o.dtls && o.turn_tcp);
         assert_eq!(o.ip, "::1".parse::<IpAddr>().unwrap());
