@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "../../../stun-proto/tests/common/mod.rs"]
+#[allow(dead_code)] // shared with the interop binaries; this one uses `example` only
+mod common;
+
 /// How long a whole run may take before the test kills it.
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -629,4 +633,21 @@ fn a_second_credentials_line_is_answered_with_new_credentials() {
     );
     let _ = peer.kill();
     let _ = peer.wait();
+}
+
+#[test]
+fn the_tokio_example_connects_two_peers_over_dtls() {
+    // `harness/examples/tokio-peer.rs`: two Peers as tokio tasks over loopback UDP.
+    let out = Command::new(common::example("tokio-peer"))
+        .output()
+        .expect("run the tokio-peer example");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("A: received \"hello from B\""), "{stdout}");
+    assert!(stdout.contains("B: received \"hello from A\""), "{stdout}");
+    assert!(stdout.contains("bytes of SRTP keys"), "{stdout}");
 }

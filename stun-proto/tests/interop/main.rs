@@ -4,7 +4,9 @@
 //!   our [`BindingClient`] and by the NAT discovery that `natcheck` runs (no NAT,
 //!   endpoint-independent mapping and filtering, "Open Internet");
 //! - Debian's classic RFC 3489 `stun` client (package stun-client) querying our
-//!   `stun-server` example, which must make it report "Primary: Open".
+//!   `stun-server` example, which must make it report "Primary: Open";
+//! - and, ours against ours, the `tokio-binding` example (the Binding client in a tokio task)
+//!   learning its address from the `stun-server` example.
 //!
 //! A missing binary skips the test with a message, unless `CI=true`, where it fails.
 
@@ -231,11 +233,8 @@ fn coturn_natcheck_finds_no_nat_and_endpoint_independent_behaviour() {
     );
 }
 
-#[test]
-fn classic_stun_client_finds_an_open_internet_through_our_stun_server() {
-    let Some(stun) = require("stun", "stun-client") else {
-        return;
-    };
+/// Our `stun-server` example on 127.0.0.1 and 127.0.0.2, ready; its primary address.
+fn start_our_stun_server() -> (Running, String) {
     let port = free_port_pair();
     let primary = format!("127.0.0.1:{port}");
     let alternate = format!("127.0.0.2:{}", port + 1);
@@ -253,6 +252,32 @@ fn classic_stun_client_finds_an_open_internet_through_our_stun_server() {
         let line = lines.next().expect("stun-server exited").expect("read");
         assert!(line.starts_with("listening on"), "{line}");
     }
+    (server, primary)
+}
+
+#[test]
+fn the_tokio_binding_example_learns_its_address_from_our_stun_server() {
+    let (server, primary) = start_our_stun_server();
+    let out = Command::new(example("tokio-binding"))
+        .arg(&primary)
+        .output()
+        .expect("run the tokio-binding example");
+    drop(server);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("mapped address 127.0.0.1:"), "{stdout}");
+}
+
+#[test]
+fn classic_stun_client_finds_an_open_internet_through_our_stun_server() {
+    let Some(stun) = require("stun", "stun-client") else {
+        return;
+    };
+    let (server, primary) = start_our_stun_server();
 
     let mut client = Command::new(stun)
         .arg(&primary)
