@@ -29,13 +29,19 @@ pub fn prf(
     seed.iter().for_each(|s| label_seed.extend_from_slice(s));
 
     let mut out = Vec::with_capacity(out_len + hash.output_len());
-    // A(1) = HMAC(secret, seed); A(i) = HMAC(secret, A(i-1)).
+    // A(1) = HMAC(secret, seed); A(i) = HMAC(secret, A(i-1)), in two buffers taking turns.
     let key = provider.hmac_key(hash, secret);
-    let mut a = key.sign(&[&label_seed]);
+    let (mut a, mut next) = (
+        Vec::with_capacity(hash.output_len()),
+        Vec::with_capacity(hash.output_len()),
+    );
+    key.sign_append(&[&label_seed], &mut a);
     while out.len() < out_len {
-        out.extend_from_slice(&key.sign(&[&a, &label_seed]));
+        key.sign_append(&[&a, &label_seed], &mut out);
         if out.len() < out_len {
-            a = key.sign(&[&a]);
+            next.clear();
+            key.sign_append(&[&a], &mut next);
+            std::mem::swap(&mut a, &mut next);
         }
     }
     out.truncate(out_len);

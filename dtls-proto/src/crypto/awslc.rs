@@ -137,10 +137,10 @@ impl HashContext for LcHash {
 struct LcHmac(hmac::Key);
 
 impl HmacKey for LcHmac {
-    fn sign(&self, parts: &[&[u8]]) -> Vec<u8> {
+    fn sign_append(&self, parts: &[&[u8]], out: &mut Vec<u8>) {
         let mut ctx = hmac::Context::with_key(&self.0);
         parts.iter().for_each(|p| ctx.update(p));
-        ctx.sign().as_ref().to_vec()
+        out.extend_from_slice(ctx.sign().as_ref());
     }
 }
 

@@ -100,8 +100,16 @@ pub trait HashContext: Send + Sync {
 
 /// A keyed HMAC.
 pub trait HmacKey: Send + Sync {
+    /// Appends the HMAC of the concatenation of `parts` to `out` (no allocation when `out` has
+    /// room: the PRF's rounds reuse their buffers).
+    fn sign_append(&self, parts: &[&[u8]], out: &mut Vec<u8>);
+
     /// The HMAC of the concatenation of `parts`.
-    fn sign(&self, parts: &[&[u8]]) -> Vec<u8>;
+    fn sign(&self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        self.sign_append(parts, &mut out);
+        out
+    }
 }
 
 /// An imported ECDHE private key with its public share.

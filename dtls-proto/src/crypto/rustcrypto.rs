@@ -163,17 +163,17 @@ enum RcHmac {
 }
 
 impl HmacKey for RcHmac {
-    fn sign(&self, parts: &[&[u8]]) -> Vec<u8> {
+    fn sign_append(&self, parts: &[&[u8]], out: &mut Vec<u8>) {
         match self {
             Self::Sha256(keyed) => {
                 let mut m = keyed.clone();
                 parts.iter().for_each(|p| m.update(p));
-                m.finalize().into_bytes().to_vec()
+                out.extend_from_slice(&m.finalize().into_bytes());
             }
             Self::Sha384(keyed) => {
                 let mut m = keyed.clone();
                 parts.iter().for_each(|p| m.update(p));
-                m.finalize().into_bytes().to_vec()
+                out.extend_from_slice(&m.finalize().into_bytes());
             }
         }
     }
