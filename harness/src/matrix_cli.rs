@@ -1,21 +1,38 @@
-//! `harness matrix`: its options, and the run that prints the matrix.
+//! `harness matrix`: its options, and the run that prints the matrix. Cells run in parallel on
+//! std threads (each is its own world, so the results do not depend on the threads); a
+//! progress line goes to stderr when it is a terminal.
 
 // The command line reports the real time the matrix took; nothing in the simulation reads it.
 #![allow(clippy::disallowed_methods)]
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use harness::NatPreset;
-use harness::matrix::{Liveness, MatrixOptions, print_table, run_matrix};
+use harness::matrix::report::{Sweep, print_csv, print_json, print_table};
+use harness::matrix::{Cell, Liveness, MatrixOptions, pairs, run_standard_cell};
 
 use crate::cli;
 
 /// The options of `harness matrix`. Their defaults are [`MatrixOptions::default`]'s (a test
 /// holds them equal).
 #[derive(Clone, Debug, clap::Args)]
+#[command(after_help = COLUMNS)]
 pub struct MatrixArgs {
+    /// How to print the cells: a table for people, JSON lines (one object per cell) or CSV.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Run every cell with N seeds (--seed, --seed + 1, …) and print each cell's success
+    /// rate and misses by cause, and the whole matrix's.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_SEEDS))]
+    seeds: u32,
+    /// Cells run at once, on this many threads [default: the number of CPUs].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
     /// Loss probability on every link: a fraction (0.1) or a percentage (10%).
     #[arg(long, value_name = "P", default_value = "0", allow_hyphen_values = true, value_parser = cli::loss)]
     loss: f64,
@@ -68,6 +85,35 @@ pub struct MatrixArgs {
     keepalive: Duration,
 }
 
+/// The most seeds `--seeds` takes.
+const MAX_SEEDS: i64 = 1_000_000;
+
+/// What `harness matrix --help` says after the options: the columns.
+const COLUMNS: &str = "Columns (--format table; JSON and CSV have the same fields):
+  expect     what NAT theory gives: direct, relay or fail (docs/harness.md)
+  outcome    the class of the pair the call ended on (direct host/srflx/prflx, relay), or
+             failed, or timeout (neither a pair nor a failure within --timeout)
+  pair       that pair as the controlling peer A saw it: A's candidate type → B's
+             (srflx→relay: A sent from its server-reflexive mapping to B's relay)
+  time       virtual time from the start until both peers selected a pair (or one failed)
+  DTLS done  virtual time from the start until both completed the DTLS handshake; often less
+             than time: DTLS starts on the first pair that passed its checks, before ICE
+             nominates it and both sides select it
+  held       both still connected at the end of --hold (no:consent: consent expired)
+  packets    datagrams the two peers sent
+  ok, why    whether the cell met its expectation; if not, the cause, and below the table
+             the reason in words
+With --seeds N: each cell's runs met, its rate and its misses by cause, then the overall rate.
+Exit: 0 every cell met its expectation, 1 one did not, 2 bad arguments or --pcap I/O.";
+
+/// How `harness matrix` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
 impl MatrixArgs {
     fn options(&self) -> MatrixOptions {
         MatrixOptions {
@@ -93,28 +139,75 @@ impl MatrixArgs {
 pub fn run(args: &MatrixArgs) -> ExitCode {
     let options = args.options();
     if let Some(dir) = &options.pcap_dir {
+        if args.seeds > 1 {
+            eprintln!("error: --pcap writes one capture per cell: use it with one seed");
+            return ExitCode::from(2);
+        }
         if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("--pcap {}: {e}", dir.display());
+            eprintln!("error: --pcap {}: {e}", dir.display());
             return ExitCode::from(2);
         }
     }
     let started = Instant::now();
-    let cells = match run_matrix(&options) {
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
+    let cells = match run_cells(&options, args.seeds, jobs) {
         Ok(cells) => cells,
         Err(e) => {
-            eprintln!("matrix: {e}");
+            eprintln!("error: matrix: {e}");
             return ExitCode::from(2);
         }
     };
     let wall = started.elapsed();
     let mut out = std::io::stdout().lock();
-    let printed = print_table(&cells, &mut out);
-    println!(
-        "loss {:.0}%, delay {:?}, seed {}, {}, mapping lifetime {:?}, hold {:?}, pings every {:?}, \
+    let printed = if args.seeds == 1 {
+        match args.format {
+            Format::Table => print_table(&cells, &mut out),
+            Format::Json => print_json(&cells, &mut out),
+            Format::Csv => print_csv(&cells, &mut out),
+        }
+    } else {
+        let mut sweep = Sweep::default();
+        cells.iter().for_each(|c| sweep.add(c));
+        match args.format {
+            Format::Table => sweep.print_table(&mut out),
+            Format::Json => sweep.print_json(&mut out),
+            Format::Csv => sweep.print_csv(&mut out),
+        }
+    };
+    let summary = summary(&options, args.seeds, wall);
+    // The table is for people: the summary follows it. JSON and CSV keep stdout to the data.
+    let printed = printed.and_then(|()| match args.format {
+        Format::Table => writeln!(out, "{summary}"),
+        Format::Json | Format::Csv => {
+            eprintln!("{summary}");
+            Ok(())
+        }
+    });
+    if printed.is_err() || cells.iter().any(|c| !c.met()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The line that says what was run.
+fn summary(options: &MatrixOptions, seeds: u32, wall: Duration) -> String {
+    let seed = match seeds {
+        1 => format!("seed {}", options.seed),
+        n => format!(
+            "seeds {}..={}",
+            options.seed,
+            options.seed.wrapping_add(u64::from(n) - 1)
+        ),
+    };
+    format!(
+        "loss {:.0}%, delay {:?}, {seed}, {}, mapping lifetime {:?}, hold {:?}, pings every {:?}, \
          consent {}, keepalive {:?}; wall time {:.2}s",
         options.loss * 100.0,
         options.delay,
-        options.seed,
         if options.ipv6 { "IPv6" } else { "IPv4" },
         options.mapping_lifetime,
         options.hold,
@@ -125,11 +218,101 @@ pub fn run(args: &MatrixArgs) -> ExitCode {
             .map_or("off".to_owned(), |i| format!("every {i:?}")),
         options.liveness.keepalive_interval,
         wall.as_secs_f64()
-    );
-    if printed.is_err() || cells.iter().any(|c| !c.met()) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    )
+}
+
+/// Runs every cell with each of `seeds` seeds on `jobs` threads; the cells in order (seed by
+/// seed, each in the matrix's order). Shows progress on stderr when it is a terminal.
+fn run_cells(options: &MatrixOptions, seeds: u32, jobs: usize) -> std::io::Result<Vec<Cell>> {
+    let runs: Vec<(MatrixOptions, NatPreset, NatPreset)> = (0..u64::from(seeds))
+        .flat_map(|i| {
+            let options = MatrixOptions {
+                seed: options.seed.wrapping_add(i),
+                ..options.clone()
+            };
+            pairs(&options)
+                .into_iter()
+                .map(move |(a, b)| (options.clone(), a, b))
+        })
+        .collect();
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel();
+    let mut progress = Progress::new(runs.len());
+    let mut cells: Vec<Option<Cell>> = vec![None; runs.len()];
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(runs.len()) {
+            let tx = tx.clone();
+            let (next, runs) = (&next, &runs);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((options, a, b)) = runs.get(i) else {
+                        break;
+                    };
+                    let cell = run_standard_cell(*a, *b, options);
+                    let failed = cell.is_err();
+                    if tx.send((i, cell)).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // The cells arrive in any order; each goes to its place.
+        for (i, cell) in rx {
+            let cell = cell?;
+            progress.cell(&cell);
+            if let Some(slot) = cells.get_mut(i) {
+                *slot = Some(cell);
+            }
+        }
+        progress.finish();
+        Ok(cells.into_iter().flatten().collect())
+    })
+}
+/// The progress line on stderr, when stderr is a terminal (none when it is piped or a file).
+struct Progress {
+    total: usize,
+    done: usize,
+    missed: usize,
+    started: Instant,
+    terminal: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Self {
+            total,
+            done: 0,
+            missed: 0,
+            started: Instant::now(),
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// One more cell done: rewrites the line.
+    fn cell(&mut self, cell: &Cell) {
+        self.done += 1;
+        self.missed += usize::from(!cell.met());
+        if self.terminal {
+            eprint!(
+                "\r\x1b[Kmatrix: {}/{} cells, {} missed, {:.1}s (last: {} → {}, {})",
+                self.done,
+                self.total,
+                self.missed,
+                self.started.elapsed().as_secs_f64(),
+                cell.a.name(),
+                cell.b.name(),
+                cell.outcome
+            );
+        }
+    }
+
+    /// Clears the line.
+    fn finish(&self) {
+        if self.terminal {
+            eprint!("\r\x1b[K");
+        }
     }
 }
 
