@@ -61,6 +61,10 @@ pub struct MatrixArgs {
     /// datagram.
     #[arg(long, value_name = "SECS", default_value = "30", allow_negative_numbers = true, value_parser = cli::seconds)]
     mapping_lifetime: Duration,
+    /// Let inbound datagrams refresh NAT mappings too, as Linux conntrack does (by default
+    /// only outbound ones do).
+    #[arg(long)]
+    inbound_refresh: bool,
     /// How long a cell may take to settle (select a pair or fail), in virtual seconds.
     #[arg(long, value_name = "SECS", default_value = "60", allow_negative_numbers = true, value_parser = cli::seconds)]
     timeout: Duration,
@@ -124,6 +128,7 @@ impl MatrixArgs {
             pcap_dir: self.pcap.clone(),
             hold: self.hold,
             mapping_lifetime: self.mapping_lifetime,
+            inbound_refreshes: self.inbound_refresh,
             liveness: Liveness {
                 ping_interval: self.ping_interval,
                 consent_interval: self.consent_interval.0,
@@ -204,12 +209,17 @@ fn summary(options: &MatrixOptions, seeds: u32, wall: Duration) -> String {
         ),
     };
     format!(
-        "loss {:.0}%, delay {:?}, {seed}, {}, mapping lifetime {:?}, hold {:?}, pings every {:?}, \
+        "loss {:.0}%, delay {:?}, {seed}, {}, mapping lifetime {:?}{}, hold {:?}, pings every {:?}, \
          consent {}, keepalive {:?}; wall time {:.2}s",
         options.loss * 100.0,
         options.delay,
         if options.ipv6 { "IPv6" } else { "IPv4" },
         options.mapping_lifetime,
+        if options.inbound_refreshes {
+            " (refreshed by inbound too)"
+        } else {
+            ""
+        },
         options.hold,
         options.liveness.ping_interval,
         options
@@ -365,14 +375,14 @@ mod tests {
         let o = parse(
             "--loss 10% --delay 2.5 --seed 7 --ipv6 --pcap /tmp/x --hold 0 --mapping-lifetime 5 \
              --timeout 9 --presets open,symmetric --ping-interval 40 --consent-interval off \
-             --keepalive 3",
+             --keepalive 3 --inbound-refresh",
         )
         .unwrap();
         assert_eq!(
             (o.loss, o.delay, o.seed),
             (0.1, Duration::from_micros(2500), 7)
         );
-        assert!(o.ipv6 && o.pcap_dir == Some(PathBuf::from("/tmp/x")));
+        assert!(o.ipv6 && o.inbound_refreshes && o.pcap_dir == Some(PathBuf::from("/tmp/x")));
         assert_eq!(o.presets, [NatPreset::Open, NatPreset::Symmetric]);
         assert_eq!(o.liveness.consent_interval, None);
         assert_eq!(o.liveness.keepalive_interval, Duration::from_secs(3));

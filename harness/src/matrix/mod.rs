@@ -147,6 +147,10 @@ pub struct MatrixOptions {
     pub hold: Duration,
     /// NAT mapping lifetime (keepalives and consent checks must keep mappings alive).
     pub mapping_lifetime: Duration,
+    /// Whether inbound datagrams refresh a NAT mapping too, as Linux conntrack does; by
+    /// default only outbound ones do (RFC 4787 REQ-6 requires outbound refresh and leaves
+    /// inbound refresh to the NAT).
+    pub inbound_refreshes: bool,
     /// What keeps the call alive: pings, consent, keepalives.
     pub liveness: Liveness,
     /// How long a cell may take, in virtual time, before it counts as failed.
@@ -165,6 +169,7 @@ impl Default for MatrixOptions {
             pcap_dir: None,
             hold: Duration::from_secs(60),
             mapping_lifetime: Duration::from_secs(30),
+            inbound_refreshes: false,
             liveness: Liveness::default(),
             timeout: Duration::from_secs(60),
             presets: NatPreset::ALL.to_vec(),
@@ -390,6 +395,7 @@ pub fn build_cell<P: MatrixPeer>(
                 };
                 let config = NatConfig {
                     mapping_lifetime: options.mapping_lifetime,
+                    inbound_refreshes: options.inbound_refreshes,
                     ..*config
                 };
                 network = world.add_nat(network, config, external, link).1;

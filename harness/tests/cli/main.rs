@@ -84,6 +84,7 @@ const MATRIX_OPTIONS: &[(&str, Option<&str>)] = &[
     ("--pcap", None),
     ("--hold", Some("60")),
     ("--mapping-lifetime", Some("30")),
+    ("--inbound-refresh", None),
     ("--timeout", Some("60")),
     ("--presets", Some("open,full-cone,restricted")),
     ("--ping-interval", Some("1")),
@@ -381,10 +382,10 @@ fn a_seed_sweep_reports_rates_per_cell_and_overall() {
 #[rustfmt::skip]
 const OPTIONS: &[&str] = &[
     "--help", "-h", "--loss", "--delay", "--seed", "--seeds", "--jobs", "--format", "--ipv6",
-    "--hold", "--mapping-lifetime", "--timeout", "--presets", "--ping-interval",
-    "--consent-interval", "--keepalive", "--controlling", "--ip", "--stun", "--turn",
-    "--turn-transport", "--relay-only", "--count", "--dtls", "--setup", "--pcap", "--hodl",
-    "--", "-", "matrix", "peer",
+    "--hold", "--mapping-lifetime", "--inbound-refresh", "--timeout", "--presets",
+    "--ping-interval", "--consent-interval", "--keepalive", "--controlling", "--ip", "--stun",
+    "--turn", "--turn-transport", "--relay-only", "--count", "--dtls", "--setup", "--pcap",
+    "--hodl", "--", "-", "matrix", "peer",
 ];
 
 /// Values, good and bad.
