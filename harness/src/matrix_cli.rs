@@ -90,7 +90,7 @@ pub struct MatrixArgs {
 }
 
 /// The most seeds `--seeds` takes.
-const MAX_SEEDS: i64 = 1_000_000;
+const MAX_SEEDS: i64 = 100_000;
 
 /// What `harness matrix --help` says after the options: the columns.
 const COLUMNS: &str = "Columns (--format table; JSON and CSV have the same fields):
@@ -158,31 +158,41 @@ pub fn run(args: &MatrixArgs) -> ExitCode {
         || std::thread::available_parallelism().map_or(1, usize::from),
         usize::from,
     );
-    let cells = match run_cells(&options, args.seeds, jobs) {
-        Ok(cells) => cells,
-        Err(e) => {
+    let mut out = std::io::stdout().lock();
+    // One seed: every cell is printed. A sweep: each cell is counted as it comes, and only the
+    // rates are kept.
+    let (printed, all_met) = if args.seeds == 1 {
+        let mut cells: Vec<Option<Cell>> = vec![None; pairs(&options).len()];
+        let ran = run_cells(&options, 1, jobs, |i, cell| {
+            if let Some(slot) = cells.get_mut(i) {
+                *slot = Some(cell);
+            }
+        });
+        if let Err(e) = ran {
             eprintln!("error: matrix: {e}");
             return ExitCode::from(2);
         }
-    };
-    let wall = started.elapsed();
-    let mut out = std::io::stdout().lock();
-    let printed = if args.seeds == 1 {
-        match args.format {
+        let cells: Vec<Cell> = cells.into_iter().flatten().collect();
+        let printed = match args.format {
             Format::Table => print_table(&cells, &mut out),
             Format::Json => print_json(&cells, &mut out),
             Format::Csv => print_csv(&cells, &mut out),
-        }
+        };
+        (printed, cells.iter().all(Cell::met))
     } else {
-        let mut sweep = Sweep::default();
-        cells.iter().for_each(|c| sweep.add(c));
-        match args.format {
+        let mut sweep = Sweep::new(&pairs(&options));
+        if let Err(e) = run_cells(&options, args.seeds, jobs, |_, cell| sweep.add(&cell)) {
+            eprintln!("error: matrix: {e}");
+            return ExitCode::from(2);
+        }
+        let printed = match args.format {
             Format::Table => sweep.print_table(&mut out),
             Format::Json => sweep.print_json(&mut out),
             Format::Csv => sweep.print_csv(&mut out),
-        }
+        };
+        (printed, sweep.overall.met == sweep.overall.runs)
     };
-    let summary = summary(&options, args.seeds, wall);
+    let summary = summary(&options, args.seeds, started.elapsed());
     // The table is for people: the summary follows it. JSON and CSV keep stdout to the data.
     let printed = printed.and_then(|()| match args.format {
         Format::Table => writeln!(out, "{summary}"),
@@ -191,10 +201,10 @@ pub fn run(args: &MatrixArgs) -> ExitCode {
             Ok(())
         }
     });
-    if printed.is_err() || cells.iter().any(|c| !c.met()) {
-        ExitCode::from(1)
-    } else {
+    if printed.is_ok() && all_met {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
@@ -231,35 +241,42 @@ fn summary(options: &MatrixOptions, seeds: u32, wall: Duration) -> String {
     )
 }
 
-/// Runs every cell with each of `seeds` seeds on `jobs` threads; the cells in order (seed by
-/// seed, each in the matrix's order). Shows progress on stderr when it is a terminal.
-fn run_cells(options: &MatrixOptions, seeds: u32, jobs: usize) -> std::io::Result<Vec<Cell>> {
-    let runs: Vec<(MatrixOptions, NatPreset, NatPreset)> = (0..u64::from(seeds))
-        .flat_map(|i| {
-            let options = MatrixOptions {
-                seed: options.seed.wrapping_add(i),
-                ..options.clone()
-            };
-            pairs(&options)
-                .into_iter()
-                .map(move |(a, b)| (options.clone(), a, b))
-        })
-        .collect();
+/// Runs every cell with each of `seeds` seeds (`options.seed`, `options.seed` + 1, …) on
+/// `jobs` threads, and hands each to `done` with its index (seed by seed, each seed's cells in
+/// the matrix's order) as it finishes, in any order. Shows progress on stderr when it is a
+/// terminal. The first I/O error (`--pcap`) stops the run.
+fn run_cells(
+    options: &MatrixOptions,
+    seeds: u32,
+    jobs: usize,
+    mut done: impl FnMut(usize, Cell),
+) -> std::io::Result<()> {
+    let pairs = pairs(options);
+    let total = pairs.len().saturating_mul(seeds as usize);
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel();
-    let mut progress = Progress::new(runs.len());
-    let mut cells: Vec<Option<Cell>> = vec![None; runs.len()];
+    let mut progress = Progress::new(total);
     std::thread::scope(|scope| {
-        for _ in 0..jobs.min(runs.len()) {
+        for _ in 0..jobs.min(total) {
             let tx = tx.clone();
-            let (next, runs) = (&next, &runs);
+            let (next, pairs) = (&next, &pairs);
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((options, a, b)) = runs.get(i) else {
+                    // i < total: there are pairs, and i % pairs.len() is one of them.
+                    let pair = if i < total {
+                        pairs.get(i % pairs.len())
+                    } else {
+                        None
+                    };
+                    let Some(&(a, b)) = pair else {
                         break;
                     };
-                    let cell = run_standard_cell(*a, *b, options);
+                    let options = MatrixOptions {
+                        seed: options.seed.wrapping_add((i / pairs.len()) as u64),
+                        ..options.clone()
+                    };
+                    let cell = run_standard_cell(a, b, &options);
                     let failed = cell.is_err();
                     if tx.send((i, cell)).is_err() || failed {
                         break;
@@ -268,34 +285,38 @@ fn run_cells(options: &MatrixOptions, seeds: u32, jobs: usize) -> std::io::Resul
             });
         }
         drop(tx);
-        // The cells arrive in any order; each goes to its place.
         for (i, cell) in rx {
             let cell = cell?;
             progress.cell(&cell);
-            if let Some(slot) = cells.get_mut(i) {
-                *slot = Some(cell);
-            }
+            done(i, cell);
         }
         progress.finish();
-        Ok(cells.into_iter().flatten().collect())
+        Ok(())
     })
 }
+
 /// The progress line on stderr, when stderr is a terminal (none when it is piped or a file).
 struct Progress {
     total: usize,
     done: usize,
     missed: usize,
     started: Instant,
+    /// When the line was last drawn: at most every [`Progress::REDRAW`].
+    drawn: Option<Instant>,
     terminal: bool,
 }
 
 impl Progress {
+    /// How often the line is redrawn at most (a sweep finishes hundreds of cells a second).
+    const REDRAW: Duration = Duration::from_millis(100);
+
     fn new(total: usize) -> Self {
         Self {
             total,
             done: 0,
             missed: 0,
             started: Instant::now(),
+            drawn: None,
             terminal: std::io::stderr().is_terminal(),
         }
     }
@@ -304,7 +325,12 @@ impl Progress {
     fn cell(&mut self, cell: &Cell) {
         self.done += 1;
         self.missed += usize::from(!cell.met());
-        if self.terminal {
+        let now = Instant::now();
+        let due = self
+            .drawn
+            .is_none_or(|at| now.saturating_duration_since(at) >= Self::REDRAW);
+        if self.terminal && due {
+            self.drawn = Some(now);
             eprint!(
                 "\r\x1b[Kmatrix: {}/{} cells, {} missed, {:.1}s (last: {} → {}, {})",
                 self.done,

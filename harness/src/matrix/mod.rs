@@ -599,6 +599,105 @@ pub fn run_matrix(options: &MatrixOptions) -> std::io::Result<Vec<Cell>> {
 mod tests {
     use super::*;
 
+    /// A direct cell that connected, completed DTLS and held.
+    fn good_cell() -> Cell {
+        Cell {
+            a: NatPreset::FullCone,
+            b: NatPreset::FullCone,
+            expected: Expectation::Direct,
+            seed: 1,
+            outcome: Outcome::Direct(CandidateKind::ServerReflexive),
+            pair: Some(Selected {
+                local: CandidateKind::Host,
+                remote: CandidateKind::ServerReflexive,
+            }),
+            time: Some(Duration::from_secs(1)),
+            dtls: Some(Duration::from_millis(300)),
+            held: Some(true),
+            failure: None,
+            packets: 50,
+            trace: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_cell_says_why_it_missed() {
+        let consent = Some(PeerError::Ice(FailureReason::ConsentExpired));
+        let cases = [
+            (good_cell(), None),
+            (
+                Cell {
+                    outcome: Outcome::Relay,
+                    ..good_cell()
+                },
+                Some("wrong-class"),
+            ),
+            (
+                Cell {
+                    outcome: Outcome::Timeout,
+                    ..good_cell()
+                },
+                Some("timeout"),
+            ),
+            (
+                Cell {
+                    outcome: Outcome::Failed,
+                    failure: Some(PeerError::Ice(FailureReason::ChecksFailed)),
+                    ..good_cell()
+                },
+                Some("failed:ice"),
+            ),
+            (
+                Cell {
+                    dtls: None,
+                    ..good_cell()
+                },
+                Some("dtls-not-done"),
+            ),
+            (
+                Cell {
+                    held: Some(false),
+                    failure: consent.clone(),
+                    ..good_cell()
+                },
+                Some("dropped:consent"),
+            ),
+            (
+                Cell {
+                    held: Some(false),
+                    ..good_cell()
+                },
+                Some("dropped:silent"),
+            ),
+            (
+                Cell {
+                    expected: Expectation::Fail,
+                    ..good_cell()
+                },
+                Some("connected"),
+            ),
+            (
+                Cell {
+                    expected: Expectation::Fail,
+                    outcome: Outcome::Failed,
+                    failure: Some(PeerError::Ice(FailureReason::ChecksFailed)),
+                    ..good_cell()
+                },
+                None,
+            ),
+        ];
+        for (cell, cause) in cases {
+            let miss = cell.miss();
+            assert_eq!(miss.as_ref().map(Miss::cause).as_deref(), cause, "{cell:?}");
+            assert_eq!(cell.met(), cause.is_none());
+            // The reason in words names what happened.
+            if let Some(Miss::Dropped(Some(_))) = miss {
+                assert!(miss.unwrap().to_string().contains("RFC 7675"));
+            }
+        }
+        assert_eq!(good_cell().pair.unwrap().to_string(), "host→srflx");
+    }
+
     #[test]
     fn nearby_seeds_and_cells_give_unrelated_worlds() {
         let mut seeds = std::collections::HashSet::new();

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::{Cell, Miss, error_name};
 use crate::nat::NatPreset;
-use crate::theory::Expectation;
+use crate::theory::{Expectation, expect};
 
 /// The name of an expectation in every format.
 fn expectation(e: Expectation) -> &'static str {
@@ -223,6 +223,18 @@ pub struct Sweep {
 }
 
 impl Sweep {
+    /// A sweep of these cells (A, B), none run yet.
+    pub fn new(pairs: &[(NatPreset, NatPreset)]) -> Self {
+        let cells = pairs
+            .iter()
+            .map(|&(a, b)| ((a, b, expect(a, b)), Rates::default()))
+            .collect();
+        Self {
+            cells,
+            overall: Rates::default(),
+        }
+    }
+
     /// Counts one run of a cell.
     pub fn add(&mut self, cell: &Cell) {
         let key = (cell.a, cell.b, cell.expected);

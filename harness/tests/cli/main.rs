@@ -231,6 +231,11 @@ fn every_bad_value_exits_2_naming_the_option_and_the_value() {
         (&["matrix", "--hodl", "3"], &["'--hodl'", "'--hold'"]),
         (&["matrix", "--delay"], &["--delay", "a value is required"]),
         (
+            &["matrix", "--seeds", "2", "--pcap", "/nonexistent"],
+            &["--pcap", "one seed"],
+        ),
+        (&["matrix", "--seeds", "100001"], &["--seeds", "'100001'"]),
+        (
             &["peer", "--timeout", "-1"],
             &["--timeout", "'-1'", "negative"],
         ),
