@@ -25,9 +25,10 @@ pub enum ValueError {
     /// Below zero.
     #[error("must not be negative")]
     Negative,
-    /// Zero where it would make something repeat without end.
-    #[error("must be more than 0 (0 would repeat it without end)")]
-    Zero,
+    /// Below [`MIN_INTERVAL`] (zero among them) where it would make something repeat
+    /// without end, or so often that the run never ends.
+    #[error("must be at least 1 ms (0 would repeat it without end)")]
+    TooShort,
     /// A loss rate outside 0..1 (or 0%..100%).
     #[error("a fraction from 0 to 1, or a percentage from 0% to 100%")]
     LossOutOfRange,
@@ -60,12 +61,17 @@ pub fn millis(value: &str) -> Result<Duration, ValueError> {
     duration(value, 1e-3)
 }
 
-/// A period in seconds that must not be zero: the timer it sets would fire again at once.
+/// The shortest period an interval option takes.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
+
+/// A period in seconds, at least [`MIN_INTERVAL`]: at zero the timer it sets would fire again
+/// at once, and at a nanosecond a simulated minute would take a billion firings.
 pub fn interval(value: &str) -> Result<Duration, ValueError> {
-    match seconds(value)? {
-        Duration::ZERO => Err(ValueError::Zero),
-        d => Ok(d),
+    let d = seconds(value)?;
+    if d < MIN_INTERVAL {
+        return Err(ValueError::TooShort);
     }
+    Ok(d)
 }
 
 /// An interval, or none (`off`). A type of its own: clap takes an `Option` field for an
@@ -113,10 +119,12 @@ mod tests {
         assert_eq!(seconds("1e10"), Err(ValueError::TooLarge));
         assert_eq!(seconds("1e9"), Ok(Duration::from_secs(1_000_000_000)));
         assert!(matches!(seconds("soon"), Err(ValueError::NotANumber(_))));
-        assert_eq!(interval("0"), Err(ValueError::Zero));
+        assert_eq!(interval("0"), Err(ValueError::TooShort));
+        assert_eq!(interval("1e-9"), Err(ValueError::TooShort));
+        assert_eq!(interval("0.001"), Ok(MIN_INTERVAL));
         assert_eq!(interval("0.5"), Ok(Duration::from_millis(500)));
         assert_eq!(interval_or_off("off"), Ok(IntervalOrOff(None)));
-        assert_eq!(interval_or_off("0"), Err(ValueError::Zero));
+        assert_eq!(interval_or_off("0"), Err(ValueError::TooShort));
     }
 
     #[test]

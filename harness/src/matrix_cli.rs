@@ -426,9 +426,9 @@ mod tests {
             ("--hold -1", "negative"),
             ("--hold inf", "too large"),
             ("--ping-interval nan", "NaN"),
-            ("--ping-interval 0", "more than 0"),
-            ("--consent-interval 0", "more than 0"),
-            ("--keepalive 0", "more than 0"),
+            ("--ping-interval 0", "at least 1 ms"),
+            ("--consent-interval 0", "at least 1 ms"),
+            ("--keepalive 0", "at least 1 ms"),
             ("--loss 150%", "percentage"),
             ("--seed -1", "-1"),
         ] {

@@ -189,15 +189,19 @@ fn every_bad_value_exits_2_naming_the_option_and_the_value() {
         ),
         (
             &["matrix", "--ping-interval", "0"],
-            &["--ping-interval", "'0'", "more than 0"],
+            &["--ping-interval", "'0'", "at least 1 ms"],
         ),
         (
             &["matrix", "--consent-interval", "0"],
-            &["--consent-interval", "'0'", "more than 0"],
+            &["--consent-interval", "'0'", "at least 1 ms"],
         ),
         (
             &["matrix", "--keepalive", "0"],
-            &["--keepalive", "'0'", "more than 0"],
+            &["--keepalive", "'0'", "at least 1 ms"],
+        ),
+        (
+            &["matrix", "--keepalive", "1e-9"],
+            &["--keepalive", "'1e-9'", "at least 1 ms"],
         ),
         (
             &["matrix", "--mapping-lifetime", "-3"],
