@@ -104,7 +104,7 @@ const COLUMNS: &str = "Columns (--format table; JSON and CSV have the same field
              than time: DTLS starts on the first pair that passed its checks, before ICE
              nominates it and both sides select it
   held       both still connected at the end of --hold (no:consent: consent expired)
-  packets    datagrams the two peers sent
+  packets    datagrams the two peers sent until both selected a pair (until time)
   ok, why    whether the cell met its expectation; if not, the cause, and below the table
              the reason in words
 With --seeds N: each cell's runs met, its rate and its misses by cause, then the overall rate.

@@ -12,7 +12,7 @@
 //!   less than `time`, as DTLS starts on the first pair that passed its checks, before ICE
 //!   nominates it and both sides select it.
 //! - `held`: whether both were still connected at the end of the hold period.
-//! - `packets`: datagrams the two peers sent until the end of the cell.
+//! - `packets`: datagrams the two peers sent until both selected a pair (until `time`).
 //! - `ok`: whether the cell met its expectation; `why`: the cause when not ([`Miss::cause`]).
 
 use std::collections::BTreeMap;
