@@ -210,6 +210,23 @@ fn inbound_traffic_keeps_a_quiet_side_reachable_only_where_the_nat_refreshes_on_
 }
 
 #[test]
+fn a_call_checked_at_its_start_holds() {
+    // `--hold 0`: "held" is judged as the call starts, before any ping could arrive; a peer
+    // ready that recently counts as connected (it used to count as dropped, every cell).
+    let options = MatrixOptions {
+        hold: Duration::ZERO,
+        presets: vec![NatPreset::Open, NatPreset::FullCone, NatPreset::Symmetric],
+        ..MatrixOptions::default()
+    };
+    let cells = run_matrix(&options).expect("no pcap, no I/O");
+    assert_eq!(cells.len(), 9);
+    for cell in &cells {
+        assert!(cell.met(), "{cell:?}");
+        assert_eq!(cell.held, Some(true), "{cell:?}");
+    }
+}
+
+#[test]
 fn every_cell_meets_its_expectation_over_ipv6() {
     assert_all_met(&MatrixOptions {
         ipv6: true,
