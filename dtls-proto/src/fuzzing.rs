@@ -161,3 +161,126 @@ pub fn server_datagrams_with(provider: &'static dyn CryptoProvider, data: &[u8],
         }
     }
 }
+
+/// A DTLS client and server over a network the input controls, checked after every step.
+///
+/// Each input byte is an operation (the byte's low 3 bits) with arguments from the following
+/// bytes: deliver the next datagram in a direction, drop it, duplicate it, reorder the two
+/// first, flip one of its bits, inject a forged datagram, advance time, send application data.
+/// After every step: a side that reports connected has the other's certificate fingerprint,
+/// two connected sides export equal keying material, every application datagram received was
+/// sent by the other side, and `poll_timeout` is never in the past after `handle_timeout`.
+/// Panics when an invariant breaks (that is what the fuzzer looks for).
+pub fn pair(data: &[u8], origin: Instant) -> PairRun {
+    let mut run = PairRun::default();
+    let provider: &'static dyn CryptoProvider = &RustCrypto;
+    let Some(cert) = certificate(provider) else {
+        return run;
+    };
+    // Both sides use the one fuzz certificate: each pins the other's (equal) fingerprint.
+    let fingerprint = cert.fingerprint();
+    let verifier = || PeerVerifier::Fingerprint(fingerprint);
+    let cookie = data.first().is_some_and(|b| b & 1 == 1);
+    let server_cfg = Config::new(provider, cert.clone(), verifier()).with_server_cookie(cookie);
+    let client_cfg = Config::new(provider, cert, verifier());
+    let Ok(client) = Dtls::client(client_cfg, FuzzRng::new(3), origin) else {
+        return run;
+    };
+    let mut sides = [client, Dtls::server(server_cfg, FuzzRng::new(4))];
+    let mut wire: [std::collections::VecDeque<Vec<u8>>; 2] = Default::default();
+    let mut sent: [Vec<Vec<u8>>; 2] = Default::default();
+    let mut now = origin;
+    let mut input = data.get(1..).unwrap_or_default().iter().copied();
+    while let Some(op) = input.next() {
+        let from = usize::from(op >> 7);
+        let to = 1 - from;
+        match op & 7 {
+            0 | 1 => {
+                if let Some(d) = wire[from].pop_front() {
+                    sides[to].handle_datagram(now, &d);
+                }
+            }
+            2 => drop(wire[from].pop_front()),
+            3 => {
+                if let Some(d) = wire[from].front().cloned() {
+                    wire[from].push_back(d);
+                }
+            }
+            4 => {
+                if wire[from].len() >= 2 {
+                    wire[from].swap(0, 1);
+                }
+            }
+            5 => {
+                let at = usize::from(input.next().unwrap_or(0));
+                if let Some(d) = wire[from].front_mut() {
+                    if !d.is_empty() {
+                        let i = at % d.len();
+                        d[i] ^= 1 << (at % 8);
+                    }
+                }
+            }
+            6 => {
+                let len = usize::from(input.next().unwrap_or(0) % 64);
+                let forged: Vec<u8> = input.by_ref().take(len).collect();
+                sides[to].handle_datagram(now, &forged);
+            }
+            _ => {
+                let step = input.next().unwrap_or(0);
+                if step < 16 {
+                    let payload = vec![step; usize::from(step) + 1];
+                    if sides[from].handle_send(now, &payload).is_ok() {
+                        sent[from].push(payload);
+                    }
+                } else {
+                    now += Duration::from_millis(u64::from(step) * 20);
+                    for side in &mut sides {
+                        side.handle_timeout(now);
+                        assert!(
+                            side.poll_timeout().is_none_or(|t| t > now),
+                            "poll_timeout in the past after handle_timeout"
+                        );
+                    }
+                }
+            }
+        }
+        for (i, side) in sides.iter_mut().enumerate() {
+            while let Some(t) = side.poll_transmit() {
+                if wire[i].len() < 64 {
+                    wire[i].push_back(t.payload.to_vec());
+                }
+            }
+            while let Some(event) = side.poll_event() {
+                match event {
+                    crate::connection::Event::Connected(done) => {
+                        assert_eq!(done.peer_fingerprint, fingerprint, "unauthenticated peer");
+                    }
+                    crate::connection::Event::ApplicationData(d) => {
+                        assert!(sent[1 - i].contains(&d), "application data nobody sent");
+                        run.data_received[i] += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if sides.iter().all(Dtls::is_connected) {
+            let label = b"EXTRACTOR-dtls_srtp";
+            assert_eq!(
+                sides[0].export_keying_material(label, None, 60),
+                sides[1].export_keying_material(label, None, 60),
+                "both sides connected with different keys"
+            );
+            run.both_connected = true;
+        }
+    }
+    run
+}
+
+/// What a [`pair`] run reached, for tests of the seed inputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PairRun {
+    /// Both sides were connected at some step.
+    pub both_connected: bool,
+    /// Application datagrams received by the client and by the server.
+    pub data_received: [usize; 2],
+}

@@ -1,5 +1,6 @@
 //! `harness peer`'s Multicast DNS: the socket on port 5353 in the mDNS group, driving
-//! `ice_proto::MdnsResolver` for the `.local` host names in remote candidates.
+//! `ice_proto::MdnsResolver` for the `.local` host names in remote candidates and
+//! `ice_proto::MdnsResponder` for the name that conceals our own host address.
 //!
 //! The socket is opened the first time a name must be resolved. It shares port 5353 with any
 //! responder on the host (`SO_REUSEADDR`, as browsers' and Avahi's sockets do) and joins the
@@ -13,15 +14,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Instant;
 
 use ice_proto::mdns_resolver::{MDNS_IPV4, MDNS_IPV6};
-use ice_proto::{MdnsEvent, MdnsResolver};
+use ice_proto::{MdnsEvent, MdnsResolver, MdnsResponder};
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// The resolver and its socket.
+/// The resolver, the responder and their socket.
 pub struct Mdns {
     /// The peer's address: its family and interface choose the group.
     local: IpAddr,
     socket: Option<UdpSocket>,
     resolver: MdnsResolver,
+    responder: MdnsResponder,
 }
 
 impl Mdns {
@@ -31,14 +33,21 @@ impl Mdns {
             local,
             socket: None,
             resolver: MdnsResolver::new(),
+            responder: MdnsResponder::new(),
         }
+    }
+
+    /// Answers queries for `name` with our address from now on.
+    pub fn conceal(&mut self, name: &str) -> Result<(), String> {
+        self.open()?;
+        self.responder
+            .handle_register(name, self.local)
+            .map_err(|e| e.to_string())
     }
 
     /// Asks for `name`, opening the socket if needed.
     pub fn resolve(&mut self, now: Instant, name: &str) -> Result<(), String> {
-        if self.socket.is_none() {
-            self.socket = Some(open(self.local).map_err(|e| format!("mDNS socket: {e}"))?);
-        }
+        self.open()?;
         self.resolver
             .handle_resolve(now, name)
             .map_err(|e| e.to_string())?;
@@ -51,8 +60,9 @@ impl Mdns {
         if let Some(socket) = &self.socket {
             let mut buf = [0u8; 9000];
             while let Ok((n, _)) = socket.recv_from(&mut buf) {
-                self.resolver
-                    .handle_datagram(now, buf.get(..n).unwrap_or_default());
+                let datagram = buf.get(..n).unwrap_or_default();
+                self.resolver.handle_datagram(now, datagram);
+                self.responder.handle_datagram(now, datagram);
             }
         }
         if self.resolver.poll_timeout().is_some_and(|at| at <= now) {
@@ -62,16 +72,28 @@ impl Mdns {
         std::iter::from_fn(|| self.resolver.poll_event()).collect()
     }
 
+    /// Opens the socket if it is not open yet.
+    fn open(&mut self) -> Result<(), String> {
+        if self.socket.is_none() {
+            self.socket = Some(open(self.local).map_err(|e| format!("mDNS socket: {e}"))?);
+        }
+        Ok(())
+    }
+
+    /// Sends the queries and answers the machines queued to the group.
     fn flush(&mut self) {
         let group = if self.local.is_ipv4() {
             MDNS_IPV4
         } else {
             MDNS_IPV6
         };
-        while let Some(query) = self.resolver.poll_transmit() {
+        let queued = std::iter::from_fn(|| self.resolver.poll_transmit())
+            .chain(std::iter::from_fn(|| self.responder.poll_transmit()))
+            .collect::<Vec<_>>();
+        for datagram in queued {
             if let Some(socket) = &self.socket {
-                if let Err(e) = socket.send_to(&query, group) {
-                    eprintln!("peer: mDNS query to {group}: {e}");
+                if let Err(e) = socket.send_to(&datagram, group) {
+                    eprintln!("peer: mDNS to {group}: {e}");
                 }
             }
         }

@@ -85,6 +85,10 @@ pub struct PeerArgs {
     /// Default: actpass when --controlling, else active.
     #[arg(long, value_name = "SETUP", requires = "dtls", value_parser = PossibleValuesParser::new(["actpass", "active", "passive"]).try_map(|s| s.parse::<Setup>()))]
     setup: Option<Setup>,
+    /// Conceal our host address as browsers do: signal the host candidate by a random
+    /// `<uuid>.local` name and answer mDNS queries for it (draft-ietf-mmusic-mdns-ice-candidates).
+    #[arg(long)]
+    mdns_conceal: bool,
     /// Keep the call up (pings answered, consent kept) this many seconds after ready.
     #[arg(long, value_name = "SECONDS", default_value = "0", allow_negative_numbers = true, value_parser = cli::seconds)]
     hold: Duration,
@@ -442,7 +446,17 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
         _ => None,
     };
     let mut check = DataCheck::new(o.count, &mut rng);
+    let concealed_name = o.mdns_conceal.then(|| ice_proto::random_name(&mut rng));
     let mut peer = Peer::new(config, rng).map_err(|e| e.to_string())?;
+    let mut mdns = Mdns::new(o.ip);
+    if let Some(name) = concealed_name {
+        mdns.conceal(&name)?;
+        log(format!(
+            "mDNS: our host address {} is signalled as {name}",
+            o.ip
+        ));
+        peer.set_concealed_host(o.ip, name);
+    }
     let lines = stdin_lines();
     let started = Instant::now();
     log(format!("bound {base}"));
@@ -451,7 +465,6 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
     let mut stdin_open = true;
     let mut heard = Heard::default();
     let mut ready_at = None;
-    let mut mdns = Mdns::new(o.ip);
     let mut auth = AuthWatch::default();
     loop {
         let now = Instant::now();
@@ -810,10 +823,11 @@ mod tests {
         let o = parse(
             "--controlling --ip ::1 --stun stun.invalid:3478 --turn [::1]:3478 u p \
              --turn-transport tcp --relay-only --count 9 --dtls --setup passive --hold 60 \
-             --timeout 2.5",
+             --mdns-conceal --timeout 2.5",
         )
         .unwrap();
         assert_eq!(o.setup, Some(Setup::Passive));
+        assert!(o.mdns_conceal);
         assert_eq!(o.hold, Duration::from_secs(60));
         assert!(o.controlling && o.relay_only && o.dtls && o.turn_tcp());
         assert_eq!(o.ip, "::1".parse::<IpAddr>().unwrap());

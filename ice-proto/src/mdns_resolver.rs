@@ -39,12 +39,12 @@ pub const MAX_LOOKUPS: usize = 16;
 /// How long a name is asked for before it is given up.
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
 
-const HEADER_LEN: usize = 12;
-const TYPE_A: u16 = 1;
-const TYPE_AAAA: u16 = 28;
-const CLASS_IN: u16 = 1;
+pub(crate) const HEADER_LEN: usize = 12;
+pub(crate) const TYPE_A: u16 = 1;
+pub(crate) const TYPE_AAAA: u16 = 28;
+pub(crate) const CLASS_IN: u16 = 1;
 /// The top bit of an answer's class is the cache-flush bit (RFC 6762 §10.2).
-const CLASS_MASK: u16 = 0x7fff;
+pub(crate) const CLASS_MASK: u16 = 0x7fff;
 /// Compression pointers followed while reading one name, against loops.
 const MAX_POINTERS: usize = 16;
 /// Longest DNS name on the wire (RFC 1035 §3.1).
@@ -81,6 +81,9 @@ pub enum MdnsError {
     /// [`MAX_LOOKUPS`] names are being resolved already.
     #[error("{MAX_LOOKUPS} names are being resolved already")]
     TooManyLookups,
+    /// A responder holds [`MAX_NAMES`](crate::mdns_responder::MAX_NAMES) names already.
+    #[error("{} names are held already", crate::mdns_responder::MAX_NAMES)]
+    TooManyNames,
 }
 
 #[derive(Debug)]
@@ -234,7 +237,7 @@ fn query(qname: &[u8], qtype: u16) -> Vec<u8> {
 }
 
 /// `a.b.local` as length-prefixed labels ending in the root; `None` for an invalid name.
-fn encode_name(name: &str) -> Option<Vec<u8>> {
+pub(crate) fn encode_name(name: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(name.len() + 2);
     for label in name.split('.') {
         let len = u8::try_from(label.len())
@@ -247,13 +250,13 @@ fn encode_name(name: &str) -> Option<Vec<u8>> {
     (out.len() <= MAX_NAME_LEN).then_some(out)
 }
 
-fn u16_at(buf: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn u16_at(buf: &[u8], at: usize) -> Option<u16> {
     let bytes = buf.get(at..at.checked_add(2)?)?;
     Some(u16::from_be_bytes([*bytes.first()?, *bytes.get(1)?]))
 }
 
 /// The offset just past the name at `at` (which may end in a compression pointer).
-fn skip_name(buf: &[u8], mut at: usize) -> Option<usize> {
+pub(crate) fn skip_name(buf: &[u8], mut at: usize) -> Option<usize> {
     loop {
         let len = *buf.get(at)?;
         match len {
@@ -267,7 +270,7 @@ fn skip_name(buf: &[u8], mut at: usize) -> Option<usize> {
 
 /// Whether the (possibly compressed) name at `at` in `buf` equals `qname`, ignoring ASCII
 /// case.
-fn name_matches(buf: &[u8], mut at: usize, qname: &[u8]) -> bool {
+pub(crate) fn name_matches(buf: &[u8], mut at: usize, qname: &[u8]) -> bool {
     let mut q = 0;
     let mut pointers = 0;
     loop {

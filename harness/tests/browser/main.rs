@@ -69,6 +69,8 @@ struct Case {
     trickle: bool,
     /// Chromium's default `.local` host candidates instead of raw IPs.
     mdns: bool,
+    /// Our host address signalled as a `.local` name our peer answers mDNS queries for.
+    conceal: bool,
     /// Chromium relay-only through our TURN server over this transport.
     turn: Option<&'static str>,
     /// Seconds our peer keeps the call up after ready.
@@ -83,6 +85,7 @@ const BASE: Case = Case {
     our_role: "client",
     trickle: false,
     mdns: false,
+    conceal: false,
     turn: None,
     hold: 2,
     runs: RUNS,
@@ -120,6 +123,15 @@ const CASES: &[Case] = &[
         setup: "passive",
         our_role: "server",
         mdns: true,
+        ..BASE
+    },
+    Case {
+        name: "both sides' host candidates are mDNS names (Chromium resolves ours)",
+        setup: "passive",
+        our_role: "server",
+        mdns: true,
+        conceal: true,
+        trickle: true,
         ..BASE
     },
     Case {
@@ -297,6 +309,9 @@ fn run_case(case: &Case, job: usize, turn_server: &Path) -> Result<Summary, Stri
     if !case.browser_offers {
         peer_args.push("--controlling".into());
     }
+    if case.conceal {
+        peer_args.push("--mdns-conceal".into());
+    }
     let mut peer = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(&peer_args)
         .stdin(Stdio::piped())
@@ -352,11 +367,12 @@ fn run_case(case: &Case, job: usize, turn_server: &Path) -> Result<Summary, Stri
         "--disable-sync",
         "--disable-dev-shm-usage",
     ]);
-    // Every name fails at once (no network to wait on), but the addresses we use: Chromium
-    // sends even IP literals of TURN-over-TCP servers through these rules.
+    // Every name fails at once (no network to wait on), but the addresses we use and `.local`
+    // names (mDNS candidates): Chromium sends even IP literals of TURN-over-TCP servers
+    // through these rules.
     browser.arg(format!(
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , \
-         EXCLUDE {NAMESPACE_IP}"
+         EXCLUDE {NAMESPACE_IP} , EXCLUDE *.local"
     ));
     if !case.mdns {
         browser.arg("--disable-features=WebRtcHideLocalIpsWithMdns");
@@ -562,6 +578,23 @@ fn verdict(
         }
     }
     let (local, remote) = (&up["local"], &up["remote"]);
+    if case.conceal {
+        // Chromium found our host candidate by resolving its name: had it not, it would know
+        // our address only as the peer-reflexive source of our checks.
+        if remote["type"] != "host" {
+            return Err(format!(
+                "Chromium did not resolve our mDNS name: remote {remote}"
+            ));
+        }
+        let signalled: Vec<&str> = peer_lines
+            .iter()
+            .filter(|l| l["type"] == "candidate")
+            .filter_map(|l| l["candidate"].as_str())
+            .collect();
+        if signalled.iter().any(|c| c.contains(NAMESPACE_IP)) {
+            return Err(format!("our address leaked in a candidate: {signalled:?}"));
+        }
+    }
     if case.turn.is_some() && local["type"] != "relay" {
         return Err(format!(
             "Chromium's selected local candidate is not relayed: {local}"
@@ -574,14 +607,16 @@ fn verdict(
             "Chromium's ICE went down during the call: {history}"
         ));
     }
-    if case.hold >= 30 {
-        let held = reports
-            .iter()
-            .filter(|r| r["dtls"] == "connected" && r["ice"] != "disconnected")
-            .count();
-        // Reports come every 500 ms: the call was seen up for (nearly) the whole hold.
-        if (held as u64) < case.hold * 2 - 4 {
-            return Err(format!("the call was up for only {held} reports of 500 ms"));
+    // From the first report with DTLS connected until our close_notify, every report Chromium
+    // made saw the call up: no gap in the hold (our peer, which exited 0, held it `hold`
+    // seconds after ready with consent answered both ways).
+    let up_reports = reports
+        .iter()
+        .skip_while(|r| r["dtls"] != "connected")
+        .take_while(|r| r["dtls"] == "connected");
+    for r in up_reports {
+        if !matches!(r["ice"].as_str(), Some("connected" | "completed")) {
+            return Err(format!("Chromium's ICE was {} during the call", r["ice"]));
         }
     }
     let closed = reports

@@ -103,6 +103,7 @@ const PEER_OPTIONS: &[(&str, Option<&str>)] = &[
     ("--count", Some("5")),
     ("--dtls", None),
     ("--setup", None),
+    ("--mdns-conceal", None),
     ("--hold", Some("0")),
     ("--timeout", Some("30")),
 ];
@@ -394,6 +395,7 @@ const OPTIONS: &[&str] = &[
     "--hold", "--mapping-lifetime", "--inbound-refresh", "--timeout", "--presets",
     "--ping-interval", "--consent-interval", "--keepalive", "--controlling", "--ip", "--stun",
     "--turn", "--turn-transport", "--relay-only", "--count", "--dtls", "--setup", "--pcap",
+    "--mdns-conceal",
     "--hodl", "--", "-", "matrix", "peer",
 ];
 

@@ -445,6 +445,33 @@ fn config(controlling: bool) -> AgentConfig {
     }
 }
 
+/// The address of the simulated TURN server of the relay scenarios.
+const TURN_SERVER: &str = "203.0.113.50:3478";
+
+/// `config` with the TURN server at `turn` (user "user", password "pass").
+fn with_turn(mut config: AgentConfig, turn: SocketAddr) -> AgentConfig {
+    config.turn_servers = vec![ice_proto::TurnServer {
+        server: turn,
+        username: "user".into(),
+        password: "pass".into(),
+    }];
+    config
+}
+
+/// A (`a`, given the TURN server) at 192.0.2.1:5000 and B (`b`) at 198.51.100.2:6000, seeded
+/// `seed` and `seed + 1`, with the simulated TURN server at [`TURN_SERVER`]; `block_direct`
+/// leaves only the relay. Started.
+fn relay_world(a: AgentConfig, b: AgentConfig, seed: u64, block_direct: bool) -> Sim {
+    let turn = addr(TURN_SERVER);
+    let a = Peer::new(with_turn(a, turn), seed, &["192.0.2.1:5000"]);
+    let b = Peer::new(b, seed + 1, &["198.51.100.2:6000"]);
+    let mut sim = Sim::new(a, b, seed);
+    sim.block_direct = block_direct;
+    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
+    sim.start();
+    sim
+}
+
 fn host_pair(seed: u64) -> Sim {
     let a = Peer::new(config(true), seed, &["192.0.2.1:5000"]);
     let b = Peer::new(config(false), seed + 1, &["198.51.100.2:6000"]);
@@ -833,19 +860,8 @@ fn data_flows_both_ways_through_a_relay() {
     // checks go out as Send indications; B's checks to the relayed address come back to A
     // as Data indications; once the pair is selected, A binds a channel and data flows as
     // ChannelData.
-    let turn = addr("203.0.113.50:3478");
-    let mut a_config = config(true);
-    a_config.turn_servers = vec![ice_proto::TurnServer {
-        server: turn,
-        username: "user".into(),
-        password: "pass".into(),
-    }];
-    let a = Peer::new(a_config, 81, &["192.0.2.1:5000"]);
-    let b = Peer::new(config(false), 82, &["198.51.100.2:6000"]);
-    let mut sim = Sim::new(a, b, 81);
-    sim.block_direct = true;
-    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
-    sim.start();
+    let turn = addr(TURN_SERVER);
+    let mut sim = relay_world(config(true), config(false), 81, true);
     assert!(sim.run_until(Duration::from_secs(30), |s| {
         s.both(ConnectionState::Completed)
     }));
@@ -1047,18 +1063,7 @@ fn the_controlling_agent_waits_for_better_pairs_then_nominates_8_1_1() {
 
 #[test]
 fn a_direct_path_is_preferred_to_the_relay_when_both_work() {
-    let turn = addr("203.0.113.50:3478");
-    let mut a_config = config(true);
-    a_config.turn_servers = vec![ice_proto::TurnServer {
-        server: turn,
-        username: "user".into(),
-        password: "pass".into(),
-    }];
-    let a = Peer::new(a_config, 111, &["192.0.2.1:5000"]);
-    let b = Peer::new(config(false), 112, &["198.51.100.2:6000"]);
-    let mut sim = Sim::new(a, b, 111);
-    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
-    sim.start();
+    let mut sim = relay_world(config(true), config(false), 111, false);
     assert!(sim.run_until(Duration::from_secs(10), |s| {
         s.both(ConnectionState::Completed)
     }));
@@ -1351,20 +1356,11 @@ fn a_network_change_moves_to_a_new_interface_by_restart() {
 fn relay_only_never_reveals_the_host_address() {
     // W3C iceTransportPolicy "relay": the direct path works, yet A signals and uses only its
     // relayed candidate, and sends nothing but to the TURN server.
-    let turn = addr("203.0.113.50:3478");
+    let turn = addr(TURN_SERVER);
     let mut a_config = config(true);
     a_config.relay_only = true;
     a_config.stun_servers = vec![addr("203.0.113.60:3478")];
-    a_config.turn_servers = vec![ice_proto::TurnServer {
-        server: turn,
-        username: "user".into(),
-        password: "pass".into(),
-    }];
-    let a = Peer::new(a_config, 181, &["192.0.2.1:5000"]);
-    let b = Peer::new(config(false), 182, &["198.51.100.2:6000"]);
-    let mut sim = Sim::new(a, b, 181);
-    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
-    sim.start();
+    let mut sim = relay_world(a_config, config(false), 181, false);
     assert!(sim.run_until(Duration::from_secs(10), |s| {
         s.both(ConnectionState::Completed)
     }));
@@ -1395,18 +1391,8 @@ fn relay_only_never_reveals_the_host_address() {
 
 #[test]
 fn a_removed_interface_releases_its_turn_allocation_at_the_restart() {
-    let turn = addr("203.0.113.50:3478");
-    let mut a_config = config(true);
-    a_config.turn_servers = vec![ice_proto::TurnServer {
-        server: turn,
-        username: "user".into(),
-        password: "pass".into(),
-    }];
-    let a = Peer::new(a_config, 191, &["192.0.2.1:5000"]);
-    let b = Peer::new(config(false), 192, &["198.51.100.2:6000"]);
-    let mut sim = Sim::new(a, b, 191);
-    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
-    sim.start();
+    let turn = addr(TURN_SERVER);
+    let mut sim = relay_world(config(true), config(false), 191, false);
     assert!(sim.run_until(Duration::from_secs(10), |s| {
         s.both(ConnectionState::Completed)
     }));
@@ -1514,15 +1500,9 @@ proptest::proptest! {
 fn data_flows_through_stun_protos_turn_server_with_long_term_auth() {
     // The same as `data_flows_both_ways_through_a_relay`, against the project's TURN server:
     // the client answers its 401 challenge (REALM, NONCE) before the allocation exists.
-    let turn = addr("203.0.113.50:3478");
+    let turn = addr(TURN_SERVER);
     let relayed = addr("203.0.113.50:49999");
-    let mut a_config = config(true);
-    a_config.turn_servers = vec![ice_proto::TurnServer {
-        server: turn,
-        username: "user".into(),
-        password: "pass".into(),
-    }];
-    let a = Peer::new(a_config, 201, &["192.0.2.1:5000"]);
+    let a = Peer::new(with_turn(config(true), turn), 201, &["192.0.2.1:5000"]);
     let b = Peer::new(config(false), 202, &["198.51.100.2:6000"]);
     let mut sim = Sim::new(a, b, 201);
     sim.block_direct = true;
@@ -1551,7 +1531,7 @@ fn twenty_percent_loss_still_connects_through_a_relay() {
     // Only the relayed path works, 20% loss on every hop (TURN requests included): the TURN
     // client's and the agent's retransmissions still get both agents to a selected pair.
     for seed in 0..20u64 {
-        let turn = addr("203.0.113.50:3478");
+        let turn = addr(TURN_SERVER);
         let mut a_config = config(true);
         a_config.turn_servers = vec![ice_proto::TurnServer {
             server: turn,
@@ -1583,19 +1563,8 @@ fn twenty_percent_loss_still_connects_through_a_relay() {
 #[test]
 fn the_first_relayed_check_leaves_right_after_its_permission() {
     use stun_proto::{Class, Message, Method};
-    let turn = addr("203.0.113.50:3478");
-    let mut a_config = config(true);
-    a_config.turn_servers = vec![ice_proto::TurnServer {
-        server: turn,
-        username: "user".into(),
-        password: "pass".into(),
-    }];
-    let a = Peer::new(a_config, 81, &["192.0.2.1:5000"]);
-    let b = Peer::new(config(false), 82, &["198.51.100.2:6000"]);
-    let mut sim = Sim::new(a, b, 81);
-    sim.block_direct = true;
-    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
-    sim.start();
+    let turn = addr(TURN_SERVER);
+    let mut sim = relay_world(config(true), config(false), 81, true);
     assert!(sim.run_until(Duration::from_secs(30), |s| {
         s.both(ConnectionState::Completed)
     }));

@@ -105,18 +105,8 @@ fn is_dealloc(t: &Transmit) -> bool {
 
 #[test]
 fn a_removed_stream_releases_its_turn_allocation_and_then_sends_nothing() {
-    let turn = addr("203.0.113.50:3478");
-    let mut a_config = config(true);
-    a_config.turn_servers = vec![ice_proto::TurnServer {
-        server: turn,
-        username: "user".into(),
-        password: "pass".into(),
-    }];
-    let a = Peer::new(a_config, 193, &["192.0.2.1:5000"]);
-    let b = Peer::new(config(false), 194, &["198.51.100.2:6000"]);
-    let mut sim = Sim::new(a, b, 193);
-    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
-    sim.start();
+    let turn = addr(TURN_SERVER);
+    let mut sim = relay_world(config(true), config(false), 193, false);
     assert!(sim.run_until(Duration::from_secs(10), |s| {
         s.both(ConnectionState::Completed)
     }));

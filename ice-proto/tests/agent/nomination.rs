@@ -18,23 +18,12 @@ fn late_direct_path_with(
     mode: ice_proto::NominationMode,
     open_at: Duration,
 ) -> Sim {
-    let turn = addr("203.0.113.50:3478");
     let mut a_config = config(true);
     a_config.renomination = renomination;
     a_config.nomination = mode;
-    a_config.turn_servers = vec![ice_proto::TurnServer {
-        server: turn,
-        username: "user".into(),
-        password: "pass".into(),
-    }];
     let mut b_config = config(false);
     b_config.renomination = renomination;
-    let a = Peer::new(a_config, 401, &["192.0.2.1:5000"]);
-    let b = Peer::new(b_config, 402, &["198.51.100.2:6000"]);
-    let mut sim = Sim::new(a, b, 401);
-    sim.block_direct = true;
-    sim.extra = Some(Box::new(relay::TurnBox::new(turn)));
-    sim.start();
+    let mut sim = relay_world(a_config, b_config, 401, true);
     sim.run_until(open_at, |_| false);
     assert_eq!(sim.elapsed(), open_at);
     sim.block_direct = false;

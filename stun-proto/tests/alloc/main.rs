@@ -1,42 +1,15 @@
 //! Decoding and validating a message, and encoding one into a caller's buffer, allocate
 //! nothing: checked with a counting global allocator around the hot path an ICE agent runs.
 
-// A counting global allocator needs `unsafe impl GlobalAlloc`; it only delegates to `System`.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+// The counting global allocator implements `GlobalAlloc`, which is unsafe; it only delegates.
+#[allow(unsafe_code)]
+#[path = "../common/counting_allocator.rs"]
+mod counting_allocator;
 
 use stun_proto::attribute::{DecodeAttribute, IceControlling, Priority, UseCandidate, Username};
 use stun_proto::{IntegrityKey, Message, MessageBuilder, MessageType};
 
-struct Counting;
-
-thread_local! {
-    // Per thread: the tests of this binary run in parallel, and each counts only its own.
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// Delegates to the system allocator and only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations_during(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
+use counting_allocator::allocations_during;
 
 #[test]
 fn ice_check_encode_and_decode_allocate_nothing() {
