@@ -156,6 +156,18 @@ impl NatPreset {
     }
 }
 
+/// The command lines take presets by [`NatPreset::name`]; clap lists the names in `--help` and
+/// suggests the nearest one for a misspelt name.
+impl clap::ValueEnum for NatPreset {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
 impl NatConfig {
     /// A NAT with these behaviours, a 2-minute mapping lifetime refreshed by outbound traffic
     /// only, hairpinning on, UDP allowed, and room for 4096 mappings.

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::mdns_socket::Mdns;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use dtls_proto::crypto::RustCrypto;
 use dtls_proto::{CertificateParams, DtlsCertificate};
 use harness::peer::{
@@ -28,15 +28,8 @@ use serde_json::json;
 use stun_proto::TransportProtocol;
 use stun_proto::turn::StreamFramer;
 
-/// The usage text of `harness peer`.
-pub const USAGE: &str = "usage: harness peer [--controlling] [--ip ADDR] [--stun HOST:PORT] \\
-                    [--turn HOST:PORT USER PASS] [--turn-transport udp|tcp] [--relay-only] \\
-                    [--count N] [--dtls] [--setup actpass|active|passive] [--hold SECONDS] \\
-                    [--mdns-conceal] \\
-                    [--timeout SECONDS]
-stdout: JSON lines (credentials, candidate, end-of-candidates, dtls, event, log, data-done, result);
-stdin: the other peer's credentials, candidate, end-of-candidates, dtls and data-done lines.
-exit: 0 all pings echoed, 1 ICE/DTLS failed or data incomplete, 2 timeout or bad arguments";
+use crate::cli;
+use crate::mdns_socket::Mdns;
 
 /// How long we wait for the other side's `data-done` after ours.
 const GRACE: Duration = Duration::from_secs(2);
@@ -60,84 +53,77 @@ const ECHO_MAX: usize = 160;
 const AUTH_PATIENCE: Duration = Duration::from_secs(5);
 
 /// The options of `harness peer`.
-#[derive(Clone, Debug)]
-pub struct PeerOptions {
+#[derive(Clone, Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct PeerArgs {
+    /// Be the ICE-controlling agent (the offerer; DTLS `actpass` unless --setup says otherwise).
+    #[arg(long)]
     controlling: bool,
+    /// The address of the one UDP socket (port chosen by the system); IPv6 works (`::1`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     ip: IpAddr,
+    /// A STUN server for server-reflexive candidates, of the family of --ip.
+    #[arg(long, value_name = "HOST:PORT")]
     stun: Option<String>,
-    turn: Option<(String, String, String)>,
-    turn_tcp: bool,
+    /// A TURN server and its long-term credentials, for relayed candidates.
+    #[arg(long, num_args = 3, value_names = ["HOST:PORT", "USER", "PASS"])]
+    turn: Vec<String>,
+    /// How to reach the TURN server (tcp: RFC 8656 §3.1 framing over one TCP connection).
+    #[arg(long, value_name = "udp|tcp", value_enum, default_value_t = TurnTransport::Udp, requires_if("tcp", "turn"))]
+    turn_transport: TurnTransport,
+    /// Offer only the relayed candidate.
+    #[arg(long, requires = "turn")]
     relay_only: bool,
-    count: usize,
+    /// How many pings to send once ready (0: only answer the other side's).
+    #[arg(long, value_name = "N", default_value_t = 5, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(0..=MAX_PINGS))]
+    count: u32,
+    /// Run DTLS over the selected pair and send the data over it (a fresh self-signed ECDSA
+    /// P-256 certificate per run).
+    #[arg(long)]
     dtls: bool,
+    /// Override the signalled DTLS role: actpass, active (DTLS client) or passive (server).
+    /// Default: actpass when --controlling, else active.
+    #[arg(long, value_name = "SETUP", requires = "dtls", value_parser = PossibleValuesParser::new(["actpass", "active", "passive"]).try_map(|s| s.parse::<Setup>()))]
     setup: Option<Setup>,
+    /// Conceal our host address as browsers do: signal the host candidate by a random
+    /// `<uuid>.local` name and answer mDNS queries for it (draft-ietf-mmusic-mdns-ice-candidates).
+    #[arg(long)]
     mdns_conceal: bool,
+    /// Keep the call up (pings answered, consent kept) this many seconds after ready.
+    #[arg(long, value_name = "SECONDS", default_value = "0", allow_negative_numbers = true, value_parser = cli::seconds)]
     hold: Duration,
+    /// How long the run may take to a passed data check, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "30", allow_negative_numbers = true, value_parser = cli::seconds)]
     timeout: Duration,
 }
 
-/// Parses the options after `peer`.
-pub fn parse(args: &[String]) -> Result<PeerOptions, String> {
-    let mut o = PeerOptions {
-        controlling: false,
-        ip: IpAddr::from([127, 0, 0, 1]),
-        stun: None,
-        turn: None,
-        turn_tcp: false,
-        relay_only: false,
-        count: 5,
-        dtls: false,
-        setup: None,
-        mdns_conceal: false,
-        hold: Duration::ZERO,
-        timeout: Duration::from_secs(30),
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--controlling" => o.controlling = true,
-            "--ip" => o.ip = value()?.parse().map_err(|e| format!("--ip: {e}"))?,
-            "--stun" => o.stun = Some(value()?),
-            "--turn" => o.turn = Some((value()?, value()?, value()?)),
-            "--turn-transport" => {
-                o.turn_tcp = match value()?.as_str() {
-                    "udp" => false,
-                    "tcp" => true,
-                    other => return Err(format!("--turn-transport {other}: udp or tcp")),
-                }
-            }
-            "--relay-only" => o.relay_only = true,
-            "--count" => o.count = value()?.parse().map_err(|e| format!("--count: {e}"))?,
-            "--dtls" => o.dtls = true,
-            "--setup" => {
-                let v = value()?;
-                o.setup = Some(v.parse().map_err(|_| {
-                    format!("--setup {v}: actpass, active (DTLS client) or passive (server)")
-                })?);
-            }
-            "--hold" => o.hold = seconds("--hold", &value()?)?,
-            "--mdns-conceal" => o.mdns_conceal = true,
-            "--timeout" => o.timeout = seconds("--timeout", &value()?)?,
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    if o.setup.is_some() && !o.dtls {
-        return Err("--setup needs --dtls".into());
-    }
-    if o.relay_only && o.turn.is_none() {
-        return Err("--relay-only needs --turn".into());
-    }
-    if o.turn_tcp && o.turn.is_none() {
-        return Err("--turn-transport tcp needs --turn".into());
-    }
-    Ok(o)
+/// The most pings `--count` takes.
+const MAX_PINGS: i64 = 100_000;
+
+/// What `harness peer --help` says after the options.
+const AFTER_HELP: &str = "stdout: JSON lines (credentials, candidate, end-of-candidates, dtls, event, log, data-done, result)
+stdin: the other peer's credentials, candidate, end-of-candidates, dtls and data-done lines
+exit: 0 all pings echoed, 1 ICE/DTLS failed or data incomplete, 2 timeout or bad arguments";
+
+/// How `harness peer` reaches its TURN server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum TurnTransport {
+    Udp,
+    Tcp,
 }
 
-/// A number of seconds: finite and not negative.
-fn seconds(flag: &str, v: &str) -> Result<Duration, String> {
-    let secs: f64 = v.parse().map_err(|e| format!("{flag} {v}: {e}"))?;
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{flag} {v}: {e}"))
+impl PeerArgs {
+    /// The TURN server, user and password, if --turn was given.
+    fn turn(&self) -> Option<(&str, &str, &str)> {
+        match self.turn.as_slice() {
+            [server, user, password] => Some((server, user, password)),
+            _ => None,
+        }
+    }
+
+    fn turn_tcp(&self) -> bool {
+        self.turn_transport == TurnTransport::Tcp
+    }
 }
 
 /// Resolves `HOST:PORT` to an address of `ip`'s family.
@@ -173,7 +159,7 @@ struct DataCheck {
 }
 
 impl DataCheck {
-    fn new(count: usize, rng: &mut ChaCha20Rng) -> Self {
+    fn new(count: u32, rng: &mut ChaCha20Rng) -> Self {
         let pings = (0..count)
             .map(|i| {
                 let mut suffix = format!("{i} ").into_bytes();
@@ -383,7 +369,7 @@ fn dtls_stall(peer: &Peer) -> Option<String> {
 }
 
 /// Runs `harness peer` to its exit code.
-pub fn run(o: &PeerOptions) -> ExitCode {
+pub fn run(o: &PeerArgs) -> ExitCode {
     match drive(o) {
         Ok((code, status, reason)) => {
             emit(&json!({"type": "result", "status": status, "reason": reason}));
@@ -398,7 +384,7 @@ pub fn run(o: &PeerOptions) -> ExitCode {
 }
 
 /// The loop; returns the exit code, status and reason.
-fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
+fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
     let mut seed = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut seed))
@@ -410,11 +396,11 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
         Some(s) => vec![resolve("--stun", s, o.ip)?],
         None => Vec::new(),
     };
-    let turn_servers = match &o.turn {
+    let turn_servers = match o.turn() {
         Some((server, username, password)) => vec![TurnServer {
             server: resolve("--turn", server, o.ip)?,
-            username: username.clone(),
-            password: password.clone(),
+            username: username.to_owned(),
+            password: password.to_owned(),
         }],
         None => Vec::new(),
     };
@@ -444,7 +430,7 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
             controlling: o.controlling,
             stun_servers,
             turn_servers,
-            turn_transport: if o.turn_tcp {
+            turn_transport: if o.turn_tcp() {
                 TransportProtocol::Tcp
             } else {
                 TransportProtocol::Udp
@@ -455,7 +441,7 @@ fn drive(o: &PeerOptions) -> Result<(u8, &'static str, String), String> {
         relay_only: o.relay_only,
         dtls,
     };
-    let mut tcp = match (config.ice.turn_servers.first(), o.turn_tcp) {
+    let mut tcp = match (config.ice.turn_servers.first(), o.turn_tcp()) {
         (Some(t), true) => Some(TurnTcp::connect(t.server)?),
         _ => None,
     };
@@ -817,50 +803,79 @@ fn read_line(reader: &mut impl BufRead) -> std::io::Result<Option<Input>> {
 mod tests {
     use super::*;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
+    /// `harness peer` with these arguments, as clap parses them.
+    #[derive(Debug, clap::Parser)]
+    struct Peer {
+        #[command(flatten)]
+        args: PeerArgs,
+    }
+
+    fn parse(s: &str) -> Result<PeerArgs, String> {
+        use clap::Parser;
+        let argv = std::iter::once("peer").chain(s.split_whitespace());
+        Peer::try_parse_from(argv)
+            .map(|p| p.args)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn every_option_parses() {
-        let o = parse(&args(
+        let o = parse(
             "--controlling --ip ::1 --stun stun.invalid:3478 --turn [::1]:3478 u p \
              --turn-transport tcp --relay-only --count 9 --dtls --setup passive --hold 60 \
              --mdns-conceal --timeout 2.5",
-        ))
+        )
         .unwrap();
         assert_eq!(o.setup, Some(Setup::Passive));
         assert!(o.mdns_conceal);
         assert_eq!(o.hold, Duration::from_secs(60));
-        assert!(o.controlling && o.relay_only && o.dtls && o.turn_tcp);
+        assert!(o.controlling && o.relay_only && o.dtls && o.turn_tcp());
         assert_eq!(o.ip, "::1".parse::<IpAddr>().unwrap());
         assert_eq!(o.stun.as_deref(), Some("stun.invalid:3478"));
-        assert_eq!(o.turn, Some(("[::1]:3478".into(), "u".into(), "p".into())));
+        assert_eq!(o.turn(), Some(("[::1]:3478", "u", "p")));
         assert_eq!(o.count, 9);
         assert_eq!(o.timeout, Duration::from_millis(2500));
     }
 
     #[test]
-    fn defaults_are_the_issue_s() {
-        let o = parse(&[]).unwrap();
-        assert!(!o.controlling && !o.dtls && !o.relay_only && !o.turn_tcp);
+    fn defaults_are_the_documented_ones() {
+        let o = parse("").unwrap();
+        assert!(!o.controlling && !o.dtls && !o.relay_only && !o.turn_tcp());
+        assert_eq!((o.turn(), &o.stun, o.setup), (None, &None, None));
         assert_eq!(o.count, 5);
         assert_eq!(o.ip, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(
+            (o.hold, o.timeout),
+            (Duration::ZERO, Duration::from_secs(30))
+        );
     }
 
     #[test]
     fn bad_arguments_say_what_is_wrong() {
-        let error = |s: &str| parse(&args(s)).unwrap_err();
-        assert!(error("--turn a:1 u").contains("--turn needs a value"));
-        assert!(error("--relay-only").contains("needs --turn"));
-        assert!(error("--turn-transport sctp").contains("udp or tcp"));
-        assert!(error("--ip nowhere").contains("--ip"));
-        assert!(error("--timeout -1").contains("--timeout"));
-        assert!(error("--hold nan").contains("--hold nan"));
-        assert!(error("--hold inf").contains("--hold inf"));
-        assert!(error("--dtls --setup sideways").contains("actpass, active"));
-        assert!(error("--setup passive").contains("--setup needs --dtls"));
-        assert!(error("--frobnicate").contains("unknown option"));
+        let error = |s: &str| parse(s).unwrap_err();
+        let says = |s: &str, what: &[&str]| {
+            let e = error(s);
+            for w in what {
+                assert!(e.contains(w), "{s}: {e}");
+            }
+        };
+        says("--turn a:1 u", &["--turn", "3 values"]);
+        says("--relay-only", &["--turn"]);
+        says("--turn-transport tcp", &["--turn"]);
+        says("--turn-transport sctp", &["sctp", "udp, tcp"]);
+        says("--ip nowhere", &["--ip", "nowhere"]);
+        says("--timeout -1", &["--timeout", "-1", "negative"]);
+        says("--hold nan", &["--hold", "nan", "NaN"]);
+        says("--hold inf", &["--hold", "inf", "too large"]);
+        says("--count -1", &["--count", "-1"]);
+        says("--count 1000000000", &["--count", "1000000000"]);
+        says(
+            "--dtls --setup sideways",
+            &["sideways", "actpass, active, passive"],
+        );
+        says("--setup passive", &["--dtls"]);
+        says("--frobnicate", &["--frobnicate"]);
+        says("--dlts", &["--dtls"]);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! listens on all four combinations and behaves as RFC 5780 describes (CHANGE-REQUEST,
 //! RESPONSE-ORIGIN, OTHER-ADDRESS), which also serves classic RFC 3489 clients such as the
 //! `stun` command. All protocol logic is in [`stun_proto::binding::BindingServer`]; this file
-//! only moves datagrams.
+//! only moves datagrams. `--help` describes the arguments; a bad one exits 2 naming it (clap,
+//! as `harness matrix` and `harness peer` do).
 
 // An example drives the sans-IO machine with real sockets and threads (one blocking reader
 // per socket), which the crate's clippy rules forbid inside the machines themselves.
@@ -16,23 +17,37 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Instant;
 
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use stun_proto::TransportProtocol;
 use stun_proto::binding::{BindingServer, BindingServerConfig};
 
+/// A STUN Binding server on real UDP sockets; with an alternate address, an RFC 5780 server
+/// on all four combinations of the two IPs and two ports.
+#[derive(Debug, Parser)]
+#[command(name = "stun-server", version)]
+struct Options {
+    /// The primary address.
+    #[arg(value_name = "PRIMARY_ADDR:PORT", default_value = "0.0.0.0:3478")]
+    primary: SocketAddr,
+    /// The RFC 5780 alternate address: a different IP and a different port.
+    #[arg(value_name = "ALTERNATE_ADDR:PORT")]
+    alternate: Option<SocketAddr>,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let parse = |s: &String| s.parse::<SocketAddr>();
-    let primary = match args.first().map(parse).transpose() {
-        Ok(primary) => primary.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 3478))),
-        Err(e) => return usage(&e.to_string()),
-    };
-    let alternate = match args.get(1).map(parse).transpose() {
-        Ok(alternate) => alternate,
-        Err(e) => return usage(&e.to_string()),
-    };
+    let Options { primary, alternate } = Options::parse();
     if let Some(alternate) = alternate {
         if alternate.ip() == primary.ip() || alternate.port() == primary.port() {
-            return usage("the alternate address must differ in both IP and port");
+            Options::command()
+                .error(
+                    ErrorKind::ArgumentConflict,
+                    format!(
+                        "the alternate address {alternate} must differ from {primary} in both \
+                         IP and port"
+                    ),
+                )
+                .exit();
         }
     }
     let mut config = BindingServerConfig::new(primary);
@@ -44,12 +59,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn usage(error: &str) -> ExitCode {
-    eprintln!("stun-server: {error}");
-    eprintln!("usage: stun-server [PRIMARY_ADDR:PORT [ALTERNATE_ADDR:PORT]]");
-    ExitCode::from(2)
 }
 
 fn serve(mut server: BindingServer) -> std::io::Result<()> {

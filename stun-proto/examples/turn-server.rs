@@ -7,6 +7,8 @@
 //!             [--allow-loopback-peers] [--allow-private-peers] [--no-tcp]
 //!             [--strict-rfc8656] [--max-allocations N] [--max-allocations-per-user N]
 //! ```
+//! `--help` describes each option and its default; a bad value exits 2 naming the option and
+//! the value (clap, as `harness matrix` and `harness peer` do).
 //!
 //! Quotas: at most `--max-allocations` allocations at once (default 10,000; beyond, 508
 //! Insufficient Capacity — the relay ports cap them too) and `--max-allocations-per-user`
@@ -35,6 +37,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use stun_proto::TransportProtocol;
@@ -43,18 +46,44 @@ use stun_proto::turn::server::{
 };
 use stun_proto::turn::{StreamFramer, TransmitRef};
 
-/// What the command line asked for.
+/// A TURN server (RFC 8656) on real UDP and TCP sockets.
+#[derive(Debug, Parser)]
+#[command(name = "turn-server", version)]
 struct Options {
+    /// The address the UDP socket and the TCP listener are bound to.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:3478")]
     listen: SocketAddr,
+    /// An address relayed transport addresses are allocated on; repeat it for IPv4 and IPv6
+    /// relaying [default: the --listen address's IP].
+    #[arg(long = "relay-ip", value_name = "IP")]
     relay_ips: Vec<IpAddr>,
+    /// The relay ports on each relay IP, LOW-HIGH.
+    #[arg(long, value_name = "LOW-HIGH", default_value = "49152-49251", value_parser = port_range)]
     ports: (u16, u16),
+    /// The realm of the long-term credentials.
+    #[arg(long, default_value = "example.org")]
     realm: String,
+    /// A user and its password (long-term credentials); repeat it for more users.
+    #[arg(long = "user", value_name = "NAME:PASSWORD", required = true, value_parser = user)]
     users: Vec<(String, String)>,
+    /// Relay to peers on loopback addresses (refused by default).
+    #[arg(long = "allow-loopback-peers")]
     allow_loopback: bool,
+    /// Relay to peers on private addresses (refused by default).
+    #[arg(long = "allow-private-peers")]
     allow_private: bool,
-    tcp: bool,
+    /// Do not listen on TCP.
+    #[arg(long)]
+    no_tcp: bool,
+    /// Turn off the compatibility choices coturn's test client needs: channel numbers up to
+    /// 0x7FFE and coturn's draft-numbered ADDITIONAL-ADDRESS-FAMILY.
+    #[arg(long = "strict-rfc8656")]
     strict: bool,
+    /// The most allocations at once (beyond: 508 Insufficient Capacity).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_ALLOCATIONS)]
     max_allocations: usize,
+    /// The most allocations of one user (beyond: 486 Allocation Quota Reached).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_ALLOCATIONS_PER_USER)]
     max_allocations_per_user: usize,
 }
 
@@ -64,20 +93,7 @@ const DEFAULT_MAX_ALLOCATIONS: usize = 10_000;
 const DEFAULT_MAX_ALLOCATIONS_PER_USER: usize = 1_000;
 
 fn main() -> ExitCode {
-    let options = match parse(std::env::args().skip(1).collect()) {
-        Ok(options) => options,
-        Err(e) => {
-            eprintln!("turn-server: {e}");
-            eprintln!(
-                "usage: turn-server [--listen ADDR:PORT] [--relay-ip IP] [--ports LOW-HIGH] \
-                 [--realm REALM] --user NAME:PASSWORD [--user ...] [--allow-loopback-peers] \
-                 [--allow-private-peers] [--no-tcp] [--strict-rfc8656] [--max-allocations N] \
-                 [--max-allocations-per-user N]"
-            );
-            return ExitCode::from(2);
-        }
-    };
-    match serve(options) {
+    match serve(Options::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("turn-server: {e}");
@@ -86,62 +102,37 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse(args: Vec<String>) -> Result<Options, String> {
-    let mut options = Options {
-        listen: SocketAddr::from(([0, 0, 0, 0], 3478)),
-        relay_ips: Vec::new(),
-        ports: (49152, 49251),
-        realm: "example.org".into(),
-        users: Vec::new(),
-        allow_loopback: false,
-        allow_private: false,
-        tcp: true,
-        strict: false,
-        max_allocations: DEFAULT_MAX_ALLOCATIONS,
-        max_allocations_per_user: DEFAULT_MAX_ALLOCATIONS_PER_USER,
-    };
-    let mut args = args.into_iter();
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--listen" => options.listen = value()?.parse().map_err(|e| format!("{e}"))?,
-            "--relay-ip" => options
-                .relay_ips
-                .push(value()?.parse().map_err(|e| format!("{e}"))?),
-            "--ports" => {
-                let v = value()?;
-                let (low, high) = v.split_once('-').ok_or("--ports LOW-HIGH")?;
-                let low = low.parse().map_err(|e| format!("{e}"))?;
-                let high = high.parse().map_err(|e| format!("{e}"))?;
-                options.ports = (low, high);
-            }
-            "--realm" => options.realm = value()?,
-            "--user" => {
-                let v = value()?;
-                let (name, password) = v.split_once(':').ok_or("--user NAME:PASSWORD")?;
-                options.users.push((name.into(), password.into()));
-            }
-            "--allow-loopback-peers" => options.allow_loopback = true,
-            "--allow-private-peers" => options.allow_private = true,
-            "--no-tcp" => options.tcp = false,
-            "--strict-rfc8656" => options.strict = true,
-            "--max-allocations" => {
-                options.max_allocations = value()?
-                    .parse()
-                    .map_err(|e| format!("--max-allocations: {e}"))?;
-            }
-            "--max-allocations-per-user" => {
-                options.max_allocations_per_user = value()?
-                    .parse()
-                    .map_err(|e| format!("--max-allocations-per-user: {e}"))?;
-            }
-            other => return Err(format!("unknown argument {other}")),
-        }
+/// Why a value of the command line was refused.
+#[derive(Debug, thiserror::Error)]
+enum ValueError {
+    /// `--ports` without a dash.
+    #[error("expected LOW-HIGH")]
+    NoDash,
+    /// A port that is not a number from 0 to 65535.
+    #[error("a port: {0}")]
+    Port(#[from] std::num::ParseIntError),
+    /// `--ports` with LOW above HIGH: no relay port at all.
+    #[error("LOW must not be above HIGH")]
+    Reversed,
+    /// `--user` without a colon.
+    #[error("expected NAME:PASSWORD")]
+    NoColon,
+}
+
+/// `LOW-HIGH`, LOW ≤ HIGH.
+fn port_range(value: &str) -> Result<(u16, u16), ValueError> {
+    let (low, high) = value.split_once('-').ok_or(ValueError::NoDash)?;
+    let (low, high) = (low.parse()?, high.parse()?);
+    if low > high {
+        return Err(ValueError::Reversed);
     }
-    if options.users.is_empty() {
-        return Err("at least one --user is needed".into());
-    }
-    Ok(options)
+    Ok((low, high))
+}
+
+/// `NAME:PASSWORD` (the password may hold colons).
+fn user(value: &str) -> Result<(String, String), ValueError> {
+    let (name, password) = value.split_once(':').ok_or(ValueError::NoColon)?;
+    Ok((name.into(), password.into()))
 }
 
 /// A TCP client connection: its stream, the frames it sent so far, what waits to be written.
@@ -185,7 +176,7 @@ fn serve(mut options: Options) -> std::io::Result<()> {
     let udp = UdpSocket::bind(options.listen)?;
     udp.set_nonblocking(true)?;
     let listen = udp.local_addr()?;
-    let listener = if options.tcp {
+    let listener = if !options.no_tcp {
         let listener = TcpListener::bind(listen)?;
         listener.set_nonblocking(true)?;
         Some(listener)

@@ -266,12 +266,15 @@ impl MatrixPeer for PeerNode {
         self.dtls_done_at
     }
 
-    /// Ready, and the other side's pings still arrive. ICE "disconnected" (no consent response
-    /// for a while, W3C) is transient under loss and not a drop.
+    /// Ready, and the other side's pings still arrive: one came within the ping interval
+    /// plus [`PING_SLACK`], or none yet since a ready that recent (a call checked right at
+    /// its start, `--hold 0`). ICE "disconnected" (no consent response for a while, W3C) is
+    /// transient under loss and not a drop.
     fn connected(&self) -> bool {
         let fresh = self.ping_interval + PING_SLACK;
         let pinged = self
             .last_ping_received
+            .or(self.ready_at)
             .is_some_and(|at| self.last_seen.saturating_duration_since(at) <= fresh);
         *self.peer.state() == PeerState::Ready && pinged
     }

@@ -1,13 +1,14 @@
 //! The NAT traversal matrix with the full peer (ICE + DTLS): every cell meets the expectation theory
 //! gives it — without loss, with 2% and 10% loss on every link, over IPv6, and through idle
 //! calls whose NAT mappings only ICE keeps alive —, a mapping that expires between consent
-//! checks ends the call by consent, and a cell replays bit for bit from its seed.
+//! checks ends the call by consent, a NAT that refreshes mappings on inbound traffic keeps a
+//! quiet side reachable, and a cell replays bit for bit from its seed.
 
 use std::time::Duration;
 
 use harness::NatPreset;
 use harness::matrix::{
-    Cell, Liveness, MatrixOptions, Outcome, run_cell, run_matrix, standard_servers,
+    Cell, Liveness, MatrixOptions, Outcome, build_cell, run_cell, run_matrix, standard_servers,
 };
 use harness::nodes::PeerNode;
 use harness::peer::PeerError;
@@ -166,6 +167,62 @@ fn without_consent_a_mapping_that_outlives_no_keepalive_dies_unnoticed() {
         assert!(cell.dtls.is_some(), "{name}: the call was up");
         assert_eq!(cell.held, Some(false), "{name}");
         assert_eq!(cell.failure, None, "{name}");
+    }
+}
+
+/// A call where only one side talks: A (public) pings every second, B (behind a symmetric
+/// NAT with 10 s mappings) only every 40 s, with keepalives every 15 s and consent off. The
+/// pings B received in two minutes.
+fn pings_to_a_quiet_side(inbound_refreshes: bool) -> u64 {
+    let options = MatrixOptions {
+        mapping_lifetime: Duration::from_secs(10),
+        inbound_refreshes,
+        liveness: Liveness {
+            consent_interval: None,
+            ..Liveness::default()
+        },
+        ..MatrixOptions::default()
+    };
+    let (mut world, _, b) = build_cell(
+        NatPreset::Open,
+        NatPreset::Symmetric,
+        &options,
+        1,
+        standard_servers,
+        |setup| {
+            let every = if setup.controlling { 1 } else { 40 };
+            PeerNode::new(&setup).with_ping_interval(Duration::from_secs(every))
+        },
+    );
+    world.run_for(Duration::from_secs(120));
+    world.node::<PeerNode>(b).expect("B").pings_received()
+}
+
+#[test]
+fn inbound_traffic_keeps_a_quiet_side_reachable_only_where_the_nat_refreshes_on_it() {
+    // Outbound refresh only: B's mapping expires 10 s after its last datagram, its next
+    // keepalive leaves from a new port, and A's pings to the old one are dropped for good.
+    let outbound_only = pings_to_a_quiet_side(false);
+    assert!(outbound_only < 30, "{outbound_only}");
+    // Refreshed by inbound traffic too (Linux conntrack): A's pings hold B's mapping.
+    let inbound_too = pings_to_a_quiet_side(true);
+    assert!(inbound_too > 110, "{inbound_too}");
+}
+
+#[test]
+fn a_call_checked_at_its_start_holds() {
+    // `--hold 0`: "held" is judged as the call starts, before any ping could arrive; a peer
+    // ready that recently counts as connected (it used to count as dropped, every cell).
+    let options = MatrixOptions {
+        hold: Duration::ZERO,
+        presets: vec![NatPreset::Open, NatPreset::FullCone, NatPreset::Symmetric],
+        ..MatrixOptions::default()
+    };
+    let cells = run_matrix(&options).expect("no pcap, no I/O");
+    assert_eq!(cells.len(), 9);
+    for cell in &cells {
+        assert!(cell.met(), "{cell:?}");
+        assert_eq!(cell.held, Some(true), "{cell:?}");
     }
 }
 

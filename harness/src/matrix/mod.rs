@@ -2,7 +2,8 @@
 //! STUN server and a TURN server on the internet and one full peer (ICE + DTLS,
 //! [`crate::peer::Peer`]) behind each preset. A cell records what ICE selected, how long it
 //! took in virtual time, when the DTLS handshake was done on both sides, how many datagrams
-//! the peers sent, and whether that met the expectation from theory ([`crate::theory`]).
+//! the peers sent, and whether that met the expectation from theory ([`crate::theory`]) —
+//! or why not ([`Miss`]). [`report`] prints cells and seed sweeps as a table, JSON lines or CSV.
 
 use std::fmt;
 use std::fs::File;
@@ -18,6 +19,8 @@ use crate::peer::PeerError;
 use crate::theory::{Expectation, expect};
 use crate::{HostId, Link, NatConfig, NetworkId, Node, Path, World, epoch};
 
+pub mod report;
+
 /// The candidate type of one end of a selected pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CandidateKind {
@@ -31,6 +34,18 @@ pub enum CandidateKind {
     Relayed,
 }
 
+impl CandidateKind {
+    /// The RFC 8839 `typ` name: host, srflx, prflx, relay.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CandidateKind::Host => "host",
+            CandidateKind::ServerReflexive => "srflx",
+            CandidateKind::PeerReflexive => "prflx",
+            CandidateKind::Relayed => "relay",
+        }
+    }
+}
+
 /// What a peer reports about its selected pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Selected {
@@ -38,6 +53,13 @@ pub struct Selected {
     pub local: CandidateKind,
     /// The remote candidate's type.
     pub remote: CandidateKind,
+}
+
+impl fmt::Display for Selected {
+    /// `local→remote`, e.g. `srflx→relay`: what this side sends from, and what it sends to.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}→{}", self.local.name(), self.remote.name())
+    }
 }
 
 /// What the matrix needs to know of a peer node.
@@ -115,7 +137,7 @@ pub struct MatrixOptions {
     pub loss: f64,
     /// One-way latency of every link.
     pub delay: Duration,
-    /// The seed of every cell's world (mixed with the cell's position).
+    /// The seed every cell's world is drawn from, with the cell's position ([`cell_seed`]).
     pub seed: u64,
     /// IPv6 addressing everywhere.
     pub ipv6: bool,
@@ -125,6 +147,10 @@ pub struct MatrixOptions {
     pub hold: Duration,
     /// NAT mapping lifetime (keepalives and consent checks must keep mappings alive).
     pub mapping_lifetime: Duration,
+    /// Whether inbound datagrams refresh a NAT mapping too, as Linux conntrack does; by
+    /// default only outbound ones do (RFC 4787 REQ-6 requires outbound refresh and leaves
+    /// inbound refresh to the NAT).
+    pub inbound_refreshes: bool,
     /// What keeps the call alive: pings, consent, keepalives.
     pub liveness: Liveness,
     /// How long a cell may take, in virtual time, before it counts as failed.
@@ -143,6 +169,7 @@ impl Default for MatrixOptions {
             pcap_dir: None,
             hold: Duration::from_secs(60),
             mapping_lifetime: Duration::from_secs(30),
+            inbound_refreshes: false,
             liveness: Liveness::default(),
             timeout: Duration::from_secs(60),
             presets: NatPreset::ALL.to_vec(),
@@ -197,12 +224,20 @@ pub struct Cell {
     pub b: NatPreset,
     /// What theory says.
     pub expected: Expectation,
+    /// The seed of this cell's world ([`cell_seed`]).
+    pub seed: u64,
     /// What happened: for a connected cell, the class of the pair the call ended on.
     pub outcome: Outcome,
-    /// Virtual time until both peers had selected a pair (or failed).
+    /// The pair the call ended on as the controlling peer A saw it: the type of its own
+    /// candidate → the type of B's (`srflx→relay`: A sent from its server-reflexive mapping
+    /// to B's relayed address); `None` when no pair was selected.
+    pub pair: Option<Selected>,
+    /// Virtual time from the start until both peers had selected a pair (or one failed):
+    /// the "time" column.
     pub time: Option<Duration>,
-    /// Virtual time until both peers had completed the DTLS handshake, if they did (it may
-    /// complete before the pair is selected: DTLS starts on the first valid pair).
+    /// Virtual time from the start until both peers had completed the DTLS handshake, if
+    /// they did: the "DTLS done" column. It is often less than `time`: DTLS starts on the
+    /// first pair that passed its checks, before ICE nominates and both sides select it.
     pub dtls: Option<Duration>,
     /// Whether both peers were still connected (not failed, data still arriving) at the end
     /// of the hold period; `None` when no pair was selected.
@@ -220,9 +255,88 @@ impl Cell {
     /// Whether the outcome met the expectation; a connected cell must also have completed
     /// DTLS on both sides and held the call to the end of the hold period.
     pub fn met(&self) -> bool {
-        self.outcome.meets(self.expected)
-            && (self.expected == Expectation::Fail
-                || (self.dtls.is_some() && self.held == Some(true)))
+        self.miss().is_none()
+    }
+
+    /// Why the cell missed its expectation, if it did.
+    pub fn miss(&self) -> Option<Miss> {
+        let failure = self.failure.clone();
+        match (self.expected, self.outcome) {
+            (Expectation::Fail, Outcome::Failed) => None,
+            (Expectation::Fail, Outcome::Direct(_) | Outcome::Relay) => Some(Miss::Connected),
+            (_, Outcome::Timeout) => Some(Miss::Timeout),
+            (_, Outcome::Failed) => Some(Miss::Failed(failure)),
+            _ if !self.outcome.meets(self.expected) => Some(Miss::WrongClass(self.outcome)),
+            _ if self.dtls.is_none() => Some(Miss::DtlsNotDone),
+            _ if self.held != Some(true) => Some(Miss::Dropped(failure)),
+            _ => None,
+        }
+    }
+}
+
+/// Why a cell missed its expectation.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Miss {
+    /// Neither a selected pair nor a failure within the timeout.
+    Timeout,
+    /// Connectivity failed where theory gives a path; the peer's error, if it said one.
+    Failed(Option<PeerError>),
+    /// A pair was selected where theory says connectivity must fail.
+    Connected,
+    /// The call ended on a pair of the other class: direct where theory gives relay, or
+    /// relay where it gives direct.
+    WrongClass(Outcome),
+    /// A pair was selected but the DTLS handshake did not complete on both sides.
+    DtlsNotDone,
+    /// The call dropped before the end of the hold period; the peer's error, if one failed
+    /// (none: the pings stopped arriving and no ICE state said so).
+    Dropped(Option<PeerError>),
+}
+
+impl Miss {
+    /// A short name for the cause, to count misses by: `timeout`, `connected`,
+    /// `wrong-class`, `dtls-not-done`, `failed:ERROR` and `dropped:ERROR`, where ERROR is
+    /// `consent`, `ice`, `setup-conflict`, `dtls` or `silent` (no error reported).
+    pub fn cause(&self) -> String {
+        let error = |e: &Option<PeerError>| error_name(e.as_ref());
+        match self {
+            Miss::Timeout => "timeout".into(),
+            Miss::Failed(e) => format!("failed:{}", error(e)),
+            Miss::Connected => "connected".into(),
+            Miss::WrongClass(_) => "wrong-class".into(),
+            Miss::DtlsNotDone => "dtls-not-done".into(),
+            Miss::Dropped(e) => format!("dropped:{}", error(e)),
+        }
+    }
+}
+
+/// The short name of a peer's error in a [`Miss::cause`]: `consent`, `ice`, `setup-conflict`,
+/// `dtls`, or `silent` for none.
+fn error_name(e: Option<&PeerError>) -> &'static str {
+    match e {
+        Some(PeerError::Ice(FailureReason::ConsentExpired)) => "consent",
+        Some(PeerError::Ice(_)) => "ice",
+        Some(PeerError::SetupConflict { .. }) => "setup-conflict",
+        Some(PeerError::Dtls(_)) => "dtls",
+        None => "silent",
+    }
+}
+
+impl fmt::Display for Miss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Miss::Timeout => f.write_str("no pair selected and no failure within the timeout"),
+            Miss::Failed(Some(e)) => write!(f, "failed where a path exists: {e}"),
+            Miss::Failed(None) => f.write_str("failed where a path exists"),
+            Miss::Connected => f.write_str("connected where theory says no path exists"),
+            Miss::WrongClass(outcome) => write!(f, "the call ended on {outcome}"),
+            Miss::DtlsNotDone => f.write_str("a pair was selected but DTLS did not complete"),
+            Miss::Dropped(Some(e)) => write!(f, "the call dropped before the end: {e}"),
+            Miss::Dropped(None) => f.write_str(
+                "the call dropped before the end: pings stopped arriving, no ICE state said so",
+            ),
+        }
     }
 }
 
@@ -281,6 +395,7 @@ pub fn build_cell<P: MatrixPeer>(
                 };
                 let config = NatConfig {
                     mapping_lifetime: options.mapping_lifetime,
+                    inbound_refreshes: options.inbound_refreshes,
                     ..*config
                 };
                 network = world.add_nat(network, config, external, link).1;
@@ -324,6 +439,24 @@ pub struct ServerPlan {
     pub link: Link,
 }
 
+/// The seed of the cell `a` → `b`'s world: `seed` and the cell's position in the full matrix,
+/// mixed by SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number
+/// generators", 2014), so that nearby seeds and nearby cells give unrelated worlds and a cell
+/// has the same world whichever `--presets` it runs among.
+pub fn cell_seed(seed: u64, a: NatPreset, b: NatPreset) -> u64 {
+    let position = (a as u64) * (NatPreset::ALL.len() as u64) + b as u64;
+    splitmix64(splitmix64(seed) ^ position)
+}
+
+/// SplitMix64's output function: a bijection of `u64` whose every output bit depends on every
+/// input bit.
+const fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Runs one cell to completion.
 pub fn run_cell<P: MatrixPeer>(
     a: NatPreset,
@@ -332,7 +465,7 @@ pub fn run_cell<P: MatrixPeer>(
     servers: impl FnOnce(&mut World, &ServerPlan),
     peer: impl Fn(PeerSetup) -> P,
 ) -> std::io::Result<Cell> {
-    let seed = options.seed ^ ((a as u64) << 8 | b as u64);
+    let seed = cell_seed(options.seed, a, b);
     let (mut world, host_a, host_b) = build_cell(a, b, options, seed, servers, peer);
     if let Some(dir) = &options.pcap_dir {
         let path = dir.join(format!("{}--{}.pcap", a.name(), b.name()));
@@ -352,7 +485,7 @@ pub fn run_cell<P: MatrixPeer>(
         .map(|h| world.stats().sent_by.get(h).copied().unwrap_or(0))
         .sum();
     let peer_a = world.node::<P>(host_a);
-    let (mut dtls, mut held) = (None, None);
+    let (mut dtls, mut held, mut pair) = (None, None, None);
     let outcome = match peer_a.and_then(|p| p.selected()) {
         Some(selected) if finished => {
             let started = world.elapsed();
@@ -371,8 +504,12 @@ pub fn run_cell<P: MatrixPeer>(
             let still = |h| world.node::<P>(h).is_some_and(MatrixPeer::connected);
             held = Some(still(host_a) && still(host_b));
             // The path the call ended on: a better pair found later replaces the first one.
-            let last = world.node::<P>(host_a).and_then(MatrixPeer::selected);
-            classify(last.unwrap_or(selected))
+            let last = world
+                .node::<P>(host_a)
+                .and_then(MatrixPeer::selected)
+                .unwrap_or(selected);
+            pair = Some(last);
+            classify(last)
         }
         _ if peer_a.is_some_and(MatrixPeer::failed) => Outcome::Failed,
         _ => Outcome::Timeout,
@@ -385,7 +522,9 @@ pub fn run_cell<P: MatrixPeer>(
         a,
         b,
         expected: expect(a, b),
+        seed,
         outcome,
+        pair,
         time,
         dtls,
         held,
@@ -393,51 +532,6 @@ pub fn run_cell<P: MatrixPeer>(
         packets,
         trace: world.trace_hash(),
     })
-}
-
-/// Prints the matrix as a table: one row per cell.
-pub fn print_table(cells: &[Cell], out: &mut impl std::io::Write) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "{:<16} {:<16} {:<8} {:<14} {:>10} {:>10} {:<10} {:>8}  {:<4} trace",
-        "A (controlling)", "B", "expect", "outcome", "time", "DTLS done", "held", "packets", "ok"
-    )?;
-    for c in cells {
-        let expected = match c.expected {
-            Expectation::Direct => "direct",
-            Expectation::Relay => "relay",
-            Expectation::Fail => "fail",
-        };
-        let time = c
-            .time
-            .map_or("-".to_owned(), |t| format!("{:.3}s", t.as_secs_f64()));
-        let dtls = c
-            .dtls
-            .map_or("-".to_owned(), |t| format!("{:.3}s", t.as_secs_f64()));
-        let held = match (c.held, &c.failure) {
-            (Some(true), _) => "yes",
-            (Some(false), Some(PeerError::Ice(FailureReason::ConsentExpired))) => "no:consent",
-            (Some(false), _) => "no",
-            (None, _) => "-",
-        };
-        let ok = if c.met() { "yes" } else { "NO" };
-        writeln!(
-            out,
-            "{:<16} {:<16} {:<8} {:<14} {:>10} {:>10} {:<10} {:>8}  {:<4} {}",
-            c.a.name(),
-            c.b.name(),
-            expected,
-            c.outcome.to_string(),
-            time,
-            dtls,
-            held,
-            c.packets,
-            ok,
-            c.trace
-        )?;
-    }
-    let met = cells.iter().filter(|c| c.met()).count();
-    writeln!(out, "{met} of {} cells met their expectation", cells.len())
 }
 
 /// The servers every cell has: an RFC 5780 STUN server and a TURN server with 32 relayed ports.
@@ -472,16 +566,149 @@ pub fn standard_servers(world: &mut World, plan: &ServerPlan) {
     );
 }
 
+/// Every pair of `options.presets`, both ways, in the matrix's order: A (controlling) first.
+pub fn pairs(options: &MatrixOptions) -> Vec<(NatPreset, NatPreset)> {
+    let presets = &options.presets;
+    presets
+        .iter()
+        .flat_map(|&a| presets.iter().map(move |&b| (a, b)))
+        .collect()
+}
+
+/// Runs one cell with the standard servers and full peers (ICE + DTLS).
+pub fn run_standard_cell(
+    a: NatPreset,
+    b: NatPreset,
+    options: &MatrixOptions,
+) -> std::io::Result<Cell> {
+    run_cell(a, b, options, standard_servers, |setup| {
+        PeerNode::new(&setup)
+    })
+}
+
 /// Runs every pair of `options.presets`, both ways, with full peers (ICE + DTLS); the cells
 /// in order.
 pub fn run_matrix(options: &MatrixOptions) -> std::io::Result<Vec<Cell>> {
-    let mut cells = Vec::new();
-    for &a in &options.presets {
-        for &b in &options.presets {
-            cells.push(run_cell(a, b, options, standard_servers, |setup| {
-                PeerNode::new(&setup)
-            })?);
+    pairs(options)
+        .into_iter()
+        .map(|(a, b)| run_standard_cell(a, b, options))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A direct cell that connected, completed DTLS and held.
+    fn good_cell() -> Cell {
+        Cell {
+            a: NatPreset::FullCone,
+            b: NatPreset::FullCone,
+            expected: Expectation::Direct,
+            seed: 1,
+            outcome: Outcome::Direct(CandidateKind::ServerReflexive),
+            pair: Some(Selected {
+                local: CandidateKind::Host,
+                remote: CandidateKind::ServerReflexive,
+            }),
+            time: Some(Duration::from_secs(1)),
+            dtls: Some(Duration::from_millis(300)),
+            held: Some(true),
+            failure: None,
+            packets: 50,
+            trace: String::new(),
         }
     }
-    Ok(cells)
+
+    #[test]
+    fn a_cell_says_why_it_missed() {
+        let consent = Some(PeerError::Ice(FailureReason::ConsentExpired));
+        let cases = [
+            (good_cell(), None),
+            (
+                Cell {
+                    outcome: Outcome::Relay,
+                    ..good_cell()
+                },
+                Some("wrong-class"),
+            ),
+            (
+                Cell {
+                    outcome: Outcome::Timeout,
+                    ..good_cell()
+                },
+                Some("timeout"),
+            ),
+            (
+                Cell {
+                    outcome: Outcome::Failed,
+                    failure: Some(PeerError::Ice(FailureReason::ChecksFailed)),
+                    ..good_cell()
+                },
+                Some("failed:ice"),
+            ),
+            (
+                Cell {
+                    dtls: None,
+                    ..good_cell()
+                },
+                Some("dtls-not-done"),
+            ),
+            (
+                Cell {
+                    held: Some(false),
+                    failure: consent.clone(),
+                    ..good_cell()
+                },
+                Some("dropped:consent"),
+            ),
+            (
+                Cell {
+                    held: Some(false),
+                    ..good_cell()
+                },
+                Some("dropped:silent"),
+            ),
+            (
+                Cell {
+                    expected: Expectation::Fail,
+                    ..good_cell()
+                },
+                Some("connected"),
+            ),
+            (
+                Cell {
+                    expected: Expectation::Fail,
+                    outcome: Outcome::Failed,
+                    failure: Some(PeerError::Ice(FailureReason::ChecksFailed)),
+                    ..good_cell()
+                },
+                None,
+            ),
+        ];
+        for (cell, cause) in cases {
+            let miss = cell.miss();
+            assert_eq!(miss.as_ref().map(Miss::cause).as_deref(), cause, "{cell:?}");
+            assert_eq!(cell.met(), cause.is_none());
+            // The reason in words names what happened.
+            if let Some(Miss::Dropped(Some(_))) = miss {
+                assert!(miss.unwrap().to_string().contains("RFC 7675"));
+            }
+        }
+        assert_eq!(good_cell().pair.unwrap().to_string(), "host→srflx");
+    }
+
+    #[test]
+    fn nearby_seeds_and_cells_give_unrelated_worlds() {
+        let mut seeds = std::collections::HashSet::new();
+        for seed in 0..200 {
+            for a in NatPreset::ALL {
+                for b in NatPreset::ALL {
+                    assert!(seeds.insert(cell_seed(seed, a, b)), "{seed} {a:?} {b:?}");
+                }
+            }
+        }
+        // SplitMix64's published first output for seed 1234567.
+        assert_eq!(splitmix64(1_234_567), 6_457_827_717_110_365_317);
+    }
 }
