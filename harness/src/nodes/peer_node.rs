@@ -267,7 +267,7 @@ impl MatrixPeer for PeerNode {
     }
 
     /// Ready, and the other side's pings still arrive: one came within the ping interval
-    /// plus [`PING_SLACK`], or none yet since a ready that recent (a call checked right at
+    /// plus `PING_SLACK`, or none yet since a ready that recent (a call checked right at
     /// its start, `--hold 0`). ICE "disconnected" (no consent response for a while, W3C) is
     /// transient under loss and not a drop.
     fn connected(&self) -> bool {

@@ -37,7 +37,7 @@ impl<R: RngCore> TurnClient<R> {
     /// bound, as a Send indication otherwise (RFC 8656 §10.1, §12.4). While the permission
     /// (or channel) for the peer is asked for and not confirmed, the data is held (up to 64
     /// datagrams) and queued, in order, when the success response arrives; it is dropped,
-    /// and counted in [`TurnClientStats::dropped_held`], if the request fails.
+    /// and counted in [`TurnClientStats::dropped_held`](super::TurnClientStats::dropped_held), if the request fails.
     pub fn handle_send(
         &mut self,
         now: Instant,
