@@ -347,8 +347,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// The transport reported `destination` unreachable from `source` (an ICMP error, RFC
-    /// 8445 §7.2.5.2.2): checks in flight on that path fail at once, and so do gathering
-    /// queries to that server.
+    /// 8445 §7.2.5.2.2): a check in flight on that path fails at once — unless its pair is
+    /// valid already, since the error is unauthenticated — and so do gathering queries to
+    /// that server.
     pub fn handle_transport_error(
         &mut self,
         now: Instant,
@@ -358,14 +359,18 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         if self.closed {
             return;
         }
-        for st in &mut self.streams {
-            for p in st.checklist.pairs_mut() {
-                let on_path = p.base == source && p.remote_addr == destination;
-                if on_path && matches!(p.state, crate::pair::PairState::InProgress(_)) {
-                    p.state = crate::pair::PairState::Failed;
-                    p.valid = false;
-                    p.nominating = false;
-                }
+        // The error is unauthenticated: it fails checks of pairs not yet valid, never a
+        // pair an authenticated answer made valid (consent, RFC 7675, watches those).
+        for s in 0..self.streams.len() {
+            // One pair per path in a check list (§6.1.2.4).
+            let failed = self.streams[s].checklist.pairs().iter().find(|p| {
+                p.base == source
+                    && p.remote_addr == destination
+                    && !p.valid
+                    && matches!(p.state, crate::pair::PairState::InProgress(_))
+            });
+            if let Some(id) = failed.map(|p| p.id) {
+                self.fail_pair(now, s, id);
             }
         }
         self.gatherer.handle_transport_error(now, destination);

@@ -61,7 +61,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         );
         for s in 0..self.streams.len() {
             self.streams[s].checklist.expire_cancelled(now);
-            let mut resend = Vec::new();
+            let (mut resend, mut timed_out) = (Vec::new(), Vec::new());
             for p in self.streams[s].checklist.pairs_mut() {
                 let PairState::InProgress(f) = &mut p.state else {
                     continue;
@@ -72,10 +72,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 match f.on_expired(now, rc, rm, max) {
                     Expiry::Retransmit => resend.push((p.base, p.remote_addr, f.request.clone())),
                     Expiry::GiveUp => {
-                        p.state = PairState::Failed;
-                        p.valid = false;
-                        p.nominating = false;
                         p.timeouts = p.timeouts.saturating_add(1);
+                        timed_out.push(p.id);
                     }
                 }
             }
@@ -83,7 +81,38 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 self.stats.retransmissions += 1;
                 self.push_transmit(now, source, destination, payload);
             }
+            for id in timed_out {
+                self.fail_pair(now, s, id);
+            }
             self.retry_above_selected(s);
+        }
+    }
+
+    /// A check of pair `id` of stream `s` failed (§7.2.5.2: an error response, non-symmetric
+    /// addresses, an ICMP error, no answer): the pair fails and leaves the valid list. A
+    /// selected pair that fails is selected no more: the component moves on to its best
+    /// remaining valid pair, or back to checking (`fail_over`), so that the selected pair
+    /// is always a nominated valid pair of its component (§8.1.1).
+    pub(crate) fn fail_pair(&mut self, now: Instant, s: usize, id: PairId) {
+        let Some(pair) = self
+            .streams
+            .get_mut(s)
+            .and_then(|st| st.checklist.get_mut(id))
+        else {
+            return;
+        };
+        pair.state = PairState::Failed;
+        pair.valid = false;
+        pair.nominating = false;
+        let component = pair.component;
+        let selected = self.streams[s]
+            .component(component)
+            .is_some_and(|c| c.selected == Some(id));
+        if selected {
+            if let Some(pair) = self.streams[s].checklist.get_mut(id) {
+                pair.nominated = false;
+            }
+            self.fail_over(now, s, component);
         }
     }
 
@@ -520,19 +549,32 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let Some(pair) = st.checklist.get_mut(id) else {
             return Received::Stun;
         };
+        let outcome = read_response(message);
         // §7.2.5.2.1: the response must come from where the request went, to where it
         // came from.
-        if source != pair.remote_addr || destination != pair.base {
-            pair.state = PairState::Failed;
-            pair.valid = false;
-            pair.nominating = false;
+        let symmetric = source == pair.remote_addr && destination == pair.base;
+        let current = pair.in_flight().filter(|f| f.tid == tid);
+        // Karn: an RTT only from a check answered at its first send.
+        let rtt = current
+            .filter(|f| f.sends == 1 && symmetric)
+            .map(|f| now.saturating_duration_since(f.first_sent));
+        let current = current.is_some();
+        if rtt.is_some() {
+            pair.rtt = rtt;
+        }
+        // A failure answering a check this pair no longer waits for (one cancelled by a
+        // triggered check, §7.3.1.4) does not take back the success of a later check: the
+        // pair stays valid (and, if selected, selected).
+        let failure = !symmetric || matches!(outcome, CheckOutcome::Error(_));
+        if failure && !current && pair.valid {
+            self.stats.stale_failures += 1;
             return Received::Stun;
         }
-        // Karn: an RTT only from a check answered at its first send.
-        if let Some(f) = pair.in_flight().filter(|f| f.tid == tid && f.sends == 1) {
-            pair.rtt = Some(now.saturating_duration_since(f.first_sent));
+        if !symmetric {
+            self.fail_pair(now, s, id);
+            return Received::Stun;
         }
-        match read_response(message) {
+        match outcome {
             CheckOutcome::RoleConflict => {
                 // §7.2.5.1: switch to the role opposite to the one the request declared,
                 // and check the pair again.
@@ -542,11 +584,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 let until = now + self.check_rto();
                 self.streams[s].checklist.trigger(id, until);
             }
-            CheckOutcome::Error(_) => {
-                pair.state = PairState::Failed;
-                pair.valid = false;
-                pair.nominating = false;
-            }
+            CheckOutcome::Error(_) => self.fail_pair(now, s, id),
             CheckOutcome::Success(mapped) => {
                 self.on_check_success(now, s, id, use_candidate, mapped);
             }
@@ -1197,6 +1235,120 @@ mod tests {
             view.selected_pair(1).unwrap().remote.addr(),
             Some(addr(PEER))
         );
+    }
+
+    #[test]
+    fn a_late_failure_of_a_cancelled_check_keeps_the_selected_pair_7_3_1_4() {
+        let (mut a, s) = agent(false);
+        let now = t0();
+        remote(
+            &mut a,
+            s,
+            &format!("candidate:1 1 udp 2000 {} typ host", PEER.replace(':', " ")),
+        );
+        let first = transmits(&mut a).remove(0);
+        // Nominated while the first check is in flight: it is cancelled, a second one goes.
+        let req = request(8, Some(1), Some(DeclaredRole::Controlling(1)), true);
+        a.handle_datagram(now, TransportProtocol::Udp, addr(PEER), addr(BASE), &req);
+        transmits(&mut a);
+        a.handle_timeout(now + Duration::from_millis(50));
+        let second = transmits(&mut a).remove(0);
+        let ok = answer(&second, Class::Success, addr(BASE), None);
+        let t = now + Duration::from_millis(60);
+        a.handle_datagram(t, TransportProtocol::Udp, addr(PEER), addr(BASE), &ok);
+        let selected = |a: &TestAgent| {
+            let p = a.stream(s).unwrap().selected_pair(1).unwrap();
+            (p.valid, p.nominated, p.state)
+        };
+        assert_eq!(selected(&a), (true, true, PairStateKind::Succeeded));
+        // A signed failure of the cancelled check arrives late: an error from another
+        // address (non-symmetric, §7.2.5.2.1). The later success stands.
+        let error = answer(&first, Class::Error, addr(BASE), Some(500));
+        let other = addr("203.0.113.9:4001");
+        a.handle_datagram(t, TransportProtocol::Udp, other, addr(BASE), &error);
+        assert_eq!(selected(&a), (true, true, PairStateKind::Succeeded));
+        assert_eq!(a.stats().stale_failures, 1);
+        // The transaction is over: the same error from the right address matches nothing.
+        a.handle_datagram(t, TransportProtocol::Udp, addr(PEER), addr(BASE), &error);
+        assert_eq!(selected(&a), (true, true, PairStateKind::Succeeded));
+        assert_eq!(
+            a.stream(s).unwrap().component_state(1),
+            Some(ComponentState::Ready)
+        );
+    }
+
+    #[test]
+    fn a_selected_pair_whose_check_fails_is_selected_no_more_8_1_1() {
+        // The controlling agent, two interfaces, one peer address: both pairs valid.
+        let (wifi, wired) = (addr("192.0.2.1:5000"), addr("192.0.2.2:5000"));
+        let mut a = Agent::new(
+            AgentConfig {
+                controlling: true,
+                ..AgentConfig::default()
+            },
+            ChaCha20Rng::seed_from_u64(7),
+        );
+        let s = a.add_stream(1).unwrap();
+        let mut view = a.stream_mut(s).unwrap();
+        view.set_local_credentials(Credentials::new("LOCL", LOCAL_PWD).unwrap())
+            .unwrap();
+        view.add_base(1, wifi).unwrap();
+        view.add_base(1, wired).unwrap();
+        let now = t0();
+        a.handle_remote_credentials(now, s, Credentials::new("REMO", REMOTE_PWD).unwrap())
+            .unwrap();
+        a.handle_gather(now, s).unwrap();
+        remote(
+            &mut a,
+            s,
+            &format!("candidate:1 1 udp 2000 {} typ host", PEER.replace(':', " ")),
+        );
+        let high = transmits(&mut a).remove(0);
+        let t = now + Duration::from_millis(50);
+        a.handle_timeout(t);
+        let low = transmits(&mut a).remove(0);
+        assert_eq!((high.source, low.source), (wifi, wired));
+        // The lower pair answers first (the agent waits for the better one), then the
+        // higher: it is nominated, and selected on the nomination's answer.
+        for check in [&low, &high] {
+            let ok = answer(check, Class::Success, check.source, None);
+            a.handle_datagram(t, TransportProtocol::Udp, addr(PEER), check.source, &ok);
+        }
+        let t = t + Duration::from_millis(50);
+        a.handle_timeout(t);
+        let nomination = transmits(&mut a).remove(0);
+        let ok = answer(&nomination, Class::Success, wifi, None);
+        a.handle_datagram(t, TransportProtocol::Udp, addr(PEER), wifi, &ok);
+        let selected = |a: &TestAgent| {
+            a.stream(s)
+                .unwrap()
+                .selected_pair(1)
+                .map(|p| (p.local.addr(), p.valid, p.nominated))
+        };
+        assert_eq!(selected(&a), Some((Some(wifi), true, true)));
+        // The first interface goes: the agent fails over to the other valid pair and
+        // nominates it; the peer answers that nomination with an error.
+        assert_eq!(a.handle_base_removed(t, s, 1, wifi), Ok(true));
+        assert_eq!(selected(&a), Some((Some(wired), true, true)));
+        let t = t + Duration::from_millis(50);
+        a.handle_timeout(t);
+        let nomination = transmits(&mut a)
+            .into_iter()
+            .find(|x| {
+                x.source == wired
+                    && Message::parse(&x.payload)
+                        .unwrap()
+                        .has(stun_proto::AttributeType::USE_CANDIDATE)
+            })
+            .expect("the failover's nomination");
+        let error = answer(&nomination, Class::Error, wired, Some(500));
+        a.handle_datagram(t, TransportProtocol::Udp, addr(PEER), wired, &error);
+        // The failed pair is selected no more: nothing valid is left, so the component
+        // checks its remaining pairs again.
+        assert_eq!(selected(&a), None);
+        let view = a.stream(s).unwrap();
+        assert_eq!(view.component_state(1), Some(ComponentState::Connecting));
+        assert!(view.pairs().all(|p| !p.valid));
     }
 
     #[test]

@@ -100,7 +100,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// The selected pair of `component` is gone: select the best remaining valid pair (and
     /// nominate it when controlling), or check the remaining pairs again.
-    fn fail_over(&mut self, now: Instant, s: usize, component: u16) {
+    pub(crate) fn fail_over(&mut self, now: Instant, s: usize, component: u16) {
         let controlling = self.controlling;
         let until = now + self.check_rto();
         let st = &mut self.streams[s];
