@@ -26,7 +26,7 @@ use crate::candidate::{Candidate, CandidateType, Transport};
 use crate::checklist::Checklist;
 use crate::config::{AgentConfig, AgentStats, Timer};
 use crate::error::{AgentError, SendError};
-use crate::event::{ComponentState, ConnectionState, Event};
+use crate::event::{ComponentState, ConnectionState, Event, Problem};
 use crate::gathering::Gatherer;
 use crate::received::{DropReason, Received};
 use crate::relay::{FromRelay, Relay, RelayRefusal};
@@ -280,16 +280,30 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     // it takes its type, foundation and priority, and its pairs re-rank.
                     let priority = candidate.priority;
                     r.candidate = candidate;
+                    r.learnt = false;
                     st.checklist
                         .update_remote_priority(i, priority, self.controlling);
                 }
             }
             None => {
                 if st.remote_candidates.len() >= max {
-                    return Err(AgentError::TooManyCandidates);
+                    // Full: a signalled candidate displaces a learnt one that never worked
+                    // (learnt ones displace nothing: each would start checks to its
+                    // source, and a flood of them would aim those at any address).
+                    let address = st
+                        .evict_learnt_candidate()
+                        .ok_or(AgentError::TooManyCandidates)?;
+                    self.push_event(Event::Problem(Problem::PeerReflexiveCandidateEvicted {
+                        stream,
+                        address,
+                    }));
                 }
-                st.remote_candidates
-                    .push(RemoteCandidate { candidate, addr });
+                let st = self.streams.get_mut(s).ok_or(AgentError::UnknownStream)?;
+                st.remote_candidates.push(RemoteCandidate {
+                    candidate,
+                    addr,
+                    learnt: false,
+                });
                 let remote = st.remote_candidates.len() - 1;
                 self.pair_remote(now, s, remote);
             }

@@ -474,6 +474,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         st.remote_candidates.push(RemoteCandidate {
             candidate: candidate.clone(),
             addr: source,
+            learnt: true,
         });
         let index = st.remote_candidates.len() - 1;
         self.push_event(Event::NewPeerReflexiveRemoteCandidate {
@@ -1349,6 +1350,80 @@ mod tests {
         let view = a.stream(s).unwrap();
         assert_eq!(view.component_state(1), Some(ComponentState::Connecting));
         assert!(view.pairs().all(|p| !p.valid));
+    }
+
+    #[test]
+    fn a_signalled_candidate_displaces_a_learnt_one_that_never_worked() {
+        let config = AgentConfig {
+            max_candidates: 4,
+            ..AgentConfig::default()
+        };
+        let (mut a, s) = agent_with(config, 1);
+        let now = t0();
+        let source = |i: u8| SocketAddr::from(([198, 51, 100, i], 4000));
+        // Signed checks from five sources (a replay from spoofed addresses, say): four are
+        // learnt peer-reflexive, the fifth finds the table full. The first one's pair works.
+        for i in 1..=5 {
+            let req = request(i, Some(1_000), Some(DeclaredRole::Controlling(1)), false);
+            a.handle_datagram(now, TransportProtocol::Udp, source(i), addr(BASE), &req);
+            let out = transmits(&mut a);
+            if i == 1 {
+                let check = out
+                    .iter()
+                    .find(|x| Message::parse(&x.payload).unwrap().class() == Class::Request)
+                    .expect("the triggered check");
+                let ok = answer(check, Class::Success, addr(BASE), None);
+                a.handle_datagram(now, TransportProtocol::Udp, source(1), addr(BASE), &ok);
+            }
+        }
+        let ev = events(&mut a);
+        assert!(ev.contains(&Event::Problem(Problem::CandidateLimitReached {
+            stream: s
+        })));
+        let remotes = |a: &TestAgent| -> Vec<SocketAddr> {
+            a.stream(s)
+                .unwrap()
+                .remote_candidates()
+                .filter_map(|c| c.addr())
+                .collect()
+        };
+        assert_eq!(remotes(&a), [1, 2, 3, 4].map(source));
+        // The peer trickles its real candidates: each displaces the oldest learnt one that
+        // never worked (not the first, whose pair succeeded), and is paired.
+        let trickle = |a: &mut TestAgent, port: u16| {
+            a.handle_remote_candidate(
+                now,
+                s,
+                format!("candidate:7 1 udp 2130706431 203.0.113.9 {port} typ host")
+                    .parse()
+                    .unwrap(),
+            )
+        };
+        assert_eq!(trickle(&mut a, 4000), Ok(()));
+        assert!(
+            events(&mut a).contains(&Event::Problem(Problem::PeerReflexiveCandidateEvicted {
+                stream: s,
+                address: source(2),
+            }))
+        );
+        assert_eq!(remotes(&a), [source(1), source(3), source(4), addr(PEER)]);
+        let view = a.stream(s).unwrap();
+        assert!(view.pairs().any(|p| p.remote.addr() == Some(addr(PEER))));
+        assert!(view.pairs().all(|p| p.remote.addr() != Some(source(2))));
+        assert!(
+            view.pairs()
+                .any(|p| p.remote.addr() == Some(source(1)) && p.valid),
+            "the pair that works keeps its candidate"
+        );
+        assert_eq!(trickle(&mut a, 4001), Ok(()));
+        assert_eq!(trickle(&mut a, 4002), Ok(()));
+        // Only the candidate that worked is left of the learnt ones: the table is full.
+        assert_eq!(
+            trickle(&mut a, 4003),
+            Err(crate::AgentError::TooManyCandidates)
+        );
+        assert_eq!(remotes(&a)[0], source(1));
+        assert_eq!(remotes(&a).len(), 4);
     }
 
     #[test]
