@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use rand_core::{CryptoRng, RngCore};
+use stun_proto::time::saturating_add;
 use stun_proto::{IntegrityKey, Transmit, TransportProtocol};
 
 use crate::candidate::{Candidate, CandidateType, Transport};
@@ -231,7 +232,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             username,
         });
         if st.patience == Patience::NotStarted {
-            st.patience = Patience::Until(now + self.config.patience);
+            st.patience = Patience::Until(saturating_add(now, self.config.patience));
         }
         self.drive(now);
         Ok(())
@@ -534,7 +535,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     consider(Timer::Consent, Some(consent.next_check_at));
                     let life = self.config.consent_lifetime;
                     consider(Timer::ConsentExpiry, Some(consent.expires_at(life)));
-                    let stale = consent.last_fresh + self.config.disconnected_after;
+                    let stale = saturating_add(consent.last_fresh, self.config.disconnected_after);
                     // Only from the states Disconnected is reachable from (a stale deadline
                     // in the past would otherwise be a deadline nothing clears).
                     let reachable = matches!(
@@ -690,7 +691,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{t0, very_early};
+    use crate::test_support::{t0, very_early, very_late};
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
     use std::time::Duration;
@@ -779,6 +780,41 @@ mod tests {
             b"data",
         );
         assert_eq!(a.state(), ConnectionState::Completed);
+    }
+
+    #[test]
+    fn very_late_timestamps_are_harmless() {
+        // Remote credentials within a second of the last representable instant used to
+        // panic (the ICE PAC timer, RFC 8863 §4, is 39.5 s).
+        let end = very_late();
+        let start = end - Duration::from_millis(900);
+        let (mut a, mut b, now) = connect(start);
+        assert_eq!(now - start, Duration::from_millis(50));
+        // Consent, keepalives and every other deadline fall due at the end of time, not
+        // past it; driving both agents there stays bounded and panics nothing.
+        let (sa, sb) = (StreamId(0), StreamId(0));
+        let mut now = now;
+        for _ in 0..50 {
+            exchange(now, &mut a, &mut b, sb);
+            exchange(now, &mut b, &mut a, sa);
+            let next = [a.poll_timeout(), b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(next) = next else { break };
+            assert!(next >= now && next <= end);
+            now = next;
+            a.handle_timeout(now);
+            b.handle_timeout(now);
+        }
+        assert_eq!(now, end);
+        let _ = a.send(end, sa, 1, b"at the end of time");
+        a.handle_restart(end, sa).unwrap();
+        let fresh = b.stream(sb).unwrap().local_credentials().clone();
+        a.handle_remote_credentials(end, sa, fresh).unwrap();
+        a.handle_timeout(end);
+        a.handle_close(end);
+        assert_eq!(a.state(), ConnectionState::Closed);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rand_core::{CryptoRng, RngCore};
+use stun_proto::time::saturating_add;
 use stun_proto::{Message, TransactionId};
 
 use crate::agent::Agent;
@@ -156,7 +157,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             self.next_check_at = None;
             return;
         }
-        let due = self.last_check_at.map_or(now, |t| t + self.config.ta);
+        let due = self
+            .last_check_at
+            .map_or(now, |t| saturating_add(t, self.config.ta));
         if !self.has_check_work() {
             self.next_check_at = None;
             return;
@@ -200,7 +203,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 self.round_robin = s + 1;
                 self.send_check(now, s, id);
                 self.last_check_at = Some(now);
-                self.next_check_at = Some(now + self.config.ta);
+                self.next_check_at = Some(saturating_add(now, self.config.ta));
                 return;
             }
         }
@@ -395,7 +398,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             self.lite_check(now, s, id, component, check.use_candidate);
             return Received::Stun;
         }
-        let until = now + self.check_rto().saturating_mul(16);
+        let until = saturating_add(now, self.check_rto().saturating_mul(16));
         let controlling = self.controlling;
         let gate = self.gate(&self.streams[s], component);
         let st = &mut self.streams[s];
@@ -582,7 +585,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 if sent_controlling == self.controlling {
                     self.switch_role(!sent_controlling);
                 }
-                let until = now + self.check_rto();
+                let until = saturating_add(now, self.check_rto());
                 self.streams[s].checklist.trigger(id, until);
             }
             CheckOutcome::Error(_) => self.fail_pair(now, s, id),

@@ -574,7 +574,7 @@ mod tests {
     use super::*;
     use crate::attribute::{DecodeAttribute, EncodeAttribute, RawAttribute};
     use crate::header::{MessageType, TransactionId};
-    use crate::test_support::{t0, very_early};
+    use crate::test_support::{t0, very_early, very_late};
 
     const A1P1: &str = "192.0.2.1:3478";
     const A2P2: &str = "192.0.2.2:3479";
@@ -938,6 +938,28 @@ mod tests {
             "over TCP the answer stays on the connection"
         );
         assert_eq!(t.transport, TransportProtocol::Tcp);
+    }
+
+    #[test]
+    fn very_late_timestamps_are_harmless() {
+        let mut server = rfc5780();
+        for now in [
+            very_late(),
+            very_late() - std::time::Duration::from_millis(1),
+        ] {
+            let handled = server.handle_datagram(
+                now,
+                TransportProtocol::Udp,
+                addr(CLIENT),
+                addr(A1P1),
+                &request(&[&ChangeRequest {
+                    change_ip: true,
+                    change_port: true,
+                }]),
+            );
+            assert_eq!(handled, ServerHandled::Answered);
+            assert_eq!(server.poll_transmit().unwrap().source, addr(A2P2));
+        }
     }
 
     #[test]

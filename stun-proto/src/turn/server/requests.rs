@@ -36,6 +36,7 @@ use crate::builder::{BuildError, MessageBuilder};
 use crate::credentials::IntegrityKey;
 use crate::header::{Class, Method};
 use crate::message::{IntegrityAlgorithm, Message};
+use crate::time::saturating_add;
 use crate::transmit::Transmit;
 use crate::turn::channel_data::{CHANNEL_NUMBERS, RFC5766_CHANNEL_NUMBERS};
 use crate::turn::{DRAFT_ADDITIONAL_ADDRESS_FAMILY, DRAFT_ADDRESS_ERROR_CODE};
@@ -295,7 +296,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             signer.username.clone(),
             relayed,
             additional_relayed,
-            now + lifetime,
+            saturating_add(now, lifetime),
             message.transaction_id(),
             response,
         );

@@ -16,7 +16,7 @@ use crate::attribute::{
 use crate::attribute::{Data, XorPeerAddress};
 use crate::credentials::IntegrityKey;
 use crate::header::MessageType;
-use crate::test_support::{TestRng, t0, very_early};
+use crate::test_support::{TestRng, t0, very_early, very_late};
 
 const LISTEN: &str = "192.0.2.1:3478";
 const CLIENT: &str = "198.51.100.7:50000";
@@ -1389,6 +1389,24 @@ fn very_early_timestamps_do_not_panic() {
     let _ = s.handle_peer_datagram_into(now, relayed, addr(PEER), b"x", &mut out);
     s.handle_timeout(now);
     assert_eq!(s.allocation_count(), 1);
+}
+
+#[test]
+fn very_late_timestamps_do_not_panic() {
+    // Within a second of the last representable instant: the allocation's lifetime, the
+    // nonce, permissions and channels all end at the end of time.
+    let end = very_late();
+    let now = end - Duration::from_millis(900);
+    let mut s = server(now);
+    let (nonce, relayed) = allocate(&mut s, now);
+    assert_eq!(permit(&mut s, now, &nonce, addr(PEER)), 0);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, addr(PEER)), 0);
+    let mut out = [0u8; 64];
+    let _ = s.handle_peer_datagram_into(now, relayed, addr(PEER), b"x", &mut out);
+    assert_eq!(s.poll_timeout(), Some(end));
+    s.handle_timeout(end);
+    s.handle_timeout(end);
+    assert_eq!(s.allocation_count(), 0, "expired at the end of time");
 }
 
 #[test]
