@@ -559,7 +559,9 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         mut b: Response,
         signer: Option<&Signer>,
     ) -> Option<bytes::Bytes> {
-        if let Some(software) = self.config.software.as_deref() {
+        // SOFTWARE is optional (RFC 8489 §14.14): not in answers to unauthenticated
+        // requests, which a spoofed source can draw (docs/hostile-input.md).
+        if let (Some(software), Some(_)) = (self.config.software.as_deref(), signer) {
             if let Ok(software) = Software::new(software) {
                 b.add(&software).ok()?;
             }

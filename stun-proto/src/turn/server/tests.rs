@@ -189,6 +189,39 @@ fn refresh(s: &mut TurnServer<TestRng>, now: Instant, nonce: &str, lifetime: Opt
 }
 
 #[test]
+fn answers_to_bare_requests_stay_small() {
+    // docs/hostile-input.md: what a spoofed 20-byte request draws from a TURN server.
+    let now = t0();
+    let mut s = server_with(now, |c| c.software = Some("a TURN server 1.0".into()));
+    let bare = |method| {
+        MessageBuilder::new_bytes(MessageType::new(method, Class::Request), [9; 12].into())
+            .into_bytes()
+    };
+    // 401: ERROR-CODE without a reason phrase (8), REALM "example.org" (16), NONCE (40),
+    // PASSWORD-ALGORITHMS (12), FINGERPRINT (8); no SOFTWARE.
+    let challenge = exchange(&mut s, now, tuple(), &bare(Method::ALLOCATE));
+    assert_eq!(code(&challenge), 401);
+    assert_eq!(challenge.len(), 20 + 8 + 16 + 40 + 12 + 8);
+    assert!(challenge.len() <= 104, "5.2 times the request");
+    let m = Message::parse(&challenge).unwrap();
+    assert!(!m.has(AttributeType::SOFTWARE));
+    assert_eq!(m.get::<ErrorCode>().unwrap().unwrap().reason(), "");
+    // Binding: XOR-MAPPED-ADDRESS and FINGERPRINT, 2 times (IPv4).
+    let mapped = exchange(&mut s, now, tuple(), &bare(Method::BINDING));
+    assert_eq!(mapped.len(), 20 + 12 + 8);
+    // The challenge's nonce still works: a signed Allocate gets SOFTWARE back.
+    let nonce = m.get::<Nonce>().unwrap().unwrap().as_str().to_owned();
+    let ok = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(udp),
+    );
+    assert_eq!(code(&ok), 0);
+    assert!(Message::parse(&ok).unwrap().has(AttributeType::SOFTWARE));
+}
+
+#[test]
 fn an_unauthenticated_allocate_is_challenged_and_changes_nothing() {
     let now = t0();
     let mut s = server(now);
