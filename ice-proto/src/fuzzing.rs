@@ -7,6 +7,9 @@
 //!   steps, *authenticated* checks and responses built from fuzzer-chosen fields (so the
 //!   fuzzer reaches the states behind MESSAGE-INTEGRITY), data to send — checking after each
 //!   that the tables stay within their bounds.
+//! - [`pair`]: two agents over a fuzzed network (loss, duplication, reordering, forged and
+//!   replayed datagrams, time steps), checking the same invariants on both after every step
+//!   and that forged datagrams change no authenticated state.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -21,6 +24,9 @@ use crate::check::{CheckRequest, DeclaredRole, build_request};
 use crate::sdp::IceAttribute;
 use crate::stream::{Credentials, StreamId};
 use crate::{Agent, AgentConfig, Event};
+
+mod pair;
+pub use pair::{PairOutcome, pair};
 
 const LOCAL_UFRAG: &str = "LOCL";
 const LOCAL_PWD: &str = "localpasswordlocalpassword";
