@@ -1540,6 +1540,37 @@ mod tests {
     }
 
     #[test]
+    fn an_icmp_error_fails_no_valid_pair() {
+        // The error is unauthenticated: a pair an authenticated answer made valid stays
+        // valid, even with a check in flight on its path.
+        let (mut a, s) = agent(true);
+        let now = t0();
+        remote(
+            &mut a,
+            s,
+            &format!("candidate:1 1 udp 2000 {} typ host", PEER.replace(':', " ")),
+        );
+        let check = transmits(&mut a).remove(0);
+        let ok = answer(&check, Class::Success, addr(BASE), None);
+        a.handle_datagram(now, TransportProtocol::Udp, addr(PEER), addr(BASE), &ok);
+        // Valid: the nomination goes at the next Ta slot.
+        a.handle_timeout(now + Duration::from_millis(50));
+        let nomination = transmits(&mut a).remove(0);
+        assert!(
+            Message::parse(&nomination.payload)
+                .unwrap()
+                .has(stun_proto::AttributeType::USE_CANDIDATE)
+        );
+        let pair = |a: &TestAgent| {
+            let p = a.stream(s).unwrap().pairs().next().unwrap();
+            (p.state, p.valid)
+        };
+        assert_eq!(pair(&a), (PairStateKind::InProgress, true));
+        a.handle_transport_error(now + Duration::from_millis(60), addr(BASE), addr(PEER));
+        assert_eq!(pair(&a), (PairStateKind::InProgress, true));
+    }
+
+    #[test]
     fn a_signalled_candidate_replaces_the_peer_reflexive_one_learnt_first() {
         let (mut a, s) = agent(false);
         let now = t0();
