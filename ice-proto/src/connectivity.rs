@@ -1356,6 +1356,21 @@ mod tests {
     }
 
     #[test]
+    fn the_401_to_an_unsigned_check_is_at_most_1_6_times_its_size() {
+        // docs/hostile-input.md: the smallest check that draws an answer without our
+        // password names our ufrag (USERNAME "LOCL:", 32 bytes); its 401 is 52 bytes.
+        let (mut a, _) = agent(false);
+        let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, [6; 12].into());
+        b.add(&Username::new("LOCL:").unwrap()).unwrap();
+        let bare = b.into_bytes();
+        assert_eq!(bare.len(), 32);
+        a.handle_datagram(t0(), TransportProtocol::Udp, addr(PEER), addr(BASE), &bare);
+        let out = transmits(&mut a);
+        let sizes: Vec<usize> = out.iter().map(|t| t.payload.len()).collect();
+        assert_eq!(sizes, [52]);
+    }
+
+    #[test]
     fn a_signalled_candidate_displaces_a_learnt_one_that_never_worked() {
         let config = AgentConfig {
             max_candidates: 4,
