@@ -20,13 +20,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use rand_core::{CryptoRng, RngCore};
+use stun_proto::time::saturating_add;
 use stun_proto::{IntegrityKey, Transmit, TransportProtocol};
 
 use crate::candidate::{Candidate, CandidateType, Transport};
 use crate::checklist::Checklist;
 use crate::config::{AgentConfig, AgentStats, Timer};
 use crate::error::{AgentError, SendError};
-use crate::event::{ComponentState, ConnectionState, Event};
+use crate::event::{ComponentState, ConnectionState, Event, Problem};
 use crate::gathering::Gatherer;
 use crate::received::{DropReason, Received};
 use crate::relay::{FromRelay, Relay, RelayRefusal};
@@ -231,7 +232,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             username,
         });
         if st.patience == Patience::NotStarted {
-            st.patience = Patience::Until(now + self.config.patience);
+            st.patience = Patience::Until(saturating_add(now, self.config.patience));
         }
         self.drive(now);
         Ok(())
@@ -280,16 +281,30 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     // it takes its type, foundation and priority, and its pairs re-rank.
                     let priority = candidate.priority;
                     r.candidate = candidate;
+                    r.learnt = false;
                     st.checklist
                         .update_remote_priority(i, priority, self.controlling);
                 }
             }
             None => {
                 if st.remote_candidates.len() >= max {
-                    return Err(AgentError::TooManyCandidates);
+                    // Full: a signalled candidate displaces a learnt one that never worked
+                    // (learnt ones displace nothing: each would start checks to its
+                    // source, and a flood of them would aim those at any address).
+                    let address = st
+                        .evict_learnt_candidate()
+                        .ok_or(AgentError::TooManyCandidates)?;
+                    self.push_event(Event::Problem(Problem::PeerReflexiveCandidateEvicted {
+                        stream,
+                        address,
+                    }));
                 }
-                st.remote_candidates
-                    .push(RemoteCandidate { candidate, addr });
+                let st = self.streams.get_mut(s).ok_or(AgentError::UnknownStream)?;
+                st.remote_candidates.push(RemoteCandidate {
+                    candidate,
+                    addr,
+                    learnt: false,
+                });
                 let remote = st.remote_candidates.len() - 1;
                 self.pair_remote(now, s, remote);
             }
@@ -347,8 +362,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// The transport reported `destination` unreachable from `source` (an ICMP error, RFC
-    /// 8445 §7.2.5.2.2): checks in flight on that path fail at once, and so do gathering
-    /// queries to that server.
+    /// 8445 §7.2.5.2.2): a check in flight on that path fails at once — unless its pair is
+    /// valid already, since the error is unauthenticated — and so do gathering queries to
+    /// that server.
     pub fn handle_transport_error(
         &mut self,
         now: Instant,
@@ -358,14 +374,18 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         if self.closed {
             return;
         }
-        for st in &mut self.streams {
-            for p in st.checklist.pairs_mut() {
-                let on_path = p.base == source && p.remote_addr == destination;
-                if on_path && matches!(p.state, crate::pair::PairState::InProgress(_)) {
-                    p.state = crate::pair::PairState::Failed;
-                    p.valid = false;
-                    p.nominating = false;
-                }
+        // The error is unauthenticated: it fails checks of pairs not yet valid, never a
+        // pair an authenticated answer made valid (consent, RFC 7675, watches those).
+        for s in 0..self.streams.len() {
+            // One pair per path in a check list (§6.1.2.4).
+            let failed = self.streams[s].checklist.pairs().iter().find(|p| {
+                p.base == source
+                    && p.remote_addr == destination
+                    && !p.valid
+                    && matches!(p.state, crate::pair::PairState::InProgress(_))
+            });
+            if let Some(id) = failed.map(|p| p.id) {
+                self.fail_pair(now, s, id);
             }
         }
         self.gatherer.handle_transport_error(now, destination);
@@ -515,7 +535,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     consider(Timer::Consent, Some(consent.next_check_at));
                     let life = self.config.consent_lifetime;
                     consider(Timer::ConsentExpiry, Some(consent.expires_at(life)));
-                    let stale = consent.last_fresh + self.config.disconnected_after;
+                    let stale = saturating_add(consent.last_fresh, self.config.disconnected_after);
                     // Only from the states Disconnected is reachable from (a stale deadline
                     // in the past would otherwise be a deadline nothing clears).
                     let reachable = matches!(
@@ -671,7 +691,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{t0, very_early};
+    use crate::test_support::{t0, very_early, very_late};
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
     use std::time::Duration;
@@ -760,6 +780,41 @@ mod tests {
             b"data",
         );
         assert_eq!(a.state(), ConnectionState::Completed);
+    }
+
+    #[test]
+    fn very_late_timestamps_are_harmless() {
+        // Remote credentials within a second of the last representable instant used to
+        // panic (the ICE PAC timer, RFC 8863 §4, is 39.5 s).
+        let end = very_late();
+        let start = end - Duration::from_millis(900);
+        let (mut a, mut b, now) = connect(start);
+        assert_eq!(now - start, Duration::from_millis(50));
+        // Consent, keepalives and every other deadline fall due at the end of time, not
+        // past it; driving both agents there stays bounded and panics nothing.
+        let (sa, sb) = (StreamId(0), StreamId(0));
+        let mut now = now;
+        for _ in 0..50 {
+            exchange(now, &mut a, &mut b, sb);
+            exchange(now, &mut b, &mut a, sa);
+            let next = [a.poll_timeout(), b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(next) = next else { break };
+            assert!(next >= now && next <= end);
+            now = next;
+            a.handle_timeout(now);
+            b.handle_timeout(now);
+        }
+        assert_eq!(now, end);
+        let _ = a.send(end, sa, 1, b"at the end of time");
+        a.handle_restart(end, sa).unwrap();
+        let fresh = b.stream(sb).unwrap().local_credentials().clone();
+        a.handle_remote_credentials(end, sa, fresh).unwrap();
+        a.handle_timeout(end);
+        a.handle_close(end);
+        assert_eq!(a.state(), ConnectionState::Closed);
     }
 
     #[test]

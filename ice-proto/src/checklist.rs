@@ -255,6 +255,22 @@ impl Checklist {
         }
     }
 
+    /// The remote candidate at index `remote` left the stream's table: its pairs go (with
+    /// their triggered and cancelled checks), and the pairs of the candidates after it
+    /// follow their index down.
+    pub fn remove_remote(&mut self, remote: usize) {
+        self.pairs.retain(|p| p.remote != remote);
+        let pairs = &self.pairs;
+        let kept = |id: &PairId| pairs.iter().any(|p| p.id == *id);
+        self.triggered.retain(|id| kept(id));
+        self.cancelled.retain(|c| kept(&c.pair));
+        for p in &mut self.pairs {
+            if p.remote > remote {
+                p.remote -= 1;
+            }
+        }
+    }
+
     /// The remote candidate `remote` has a new priority: its pairs are re-ranked.
     pub fn update_remote_priority(&mut self, remote: usize, priority: u32, controlling: bool) {
         for p in &mut self.pairs {

@@ -212,6 +212,9 @@ pub struct AgentStats {
     /// Answers to our checks that were 401 Unauthenticated (dropped, RFC 8489 §9.1.4): the
     /// peer does not accept the password we have for it.
     pub unauthenticated_answers: u64,
+    /// Failure answers (an error, non-symmetric addresses) to a check cancelled by a later
+    /// one (§7.3.1.4) on a pair that is valid since: ignored.
+    pub stale_failures: u64,
     /// Requests dropped: unknown ufrag or malformed USERNAME.
     pub unknown_username: u64,
     /// Consent checks sent.

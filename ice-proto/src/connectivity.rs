@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rand_core::{CryptoRng, RngCore};
+use stun_proto::time::saturating_add;
 use stun_proto::{Message, TransactionId};
 
 use crate::agent::Agent;
@@ -61,7 +62,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         );
         for s in 0..self.streams.len() {
             self.streams[s].checklist.expire_cancelled(now);
-            let mut resend = Vec::new();
+            let (mut resend, mut timed_out) = (Vec::new(), Vec::new());
             for p in self.streams[s].checklist.pairs_mut() {
                 let PairState::InProgress(f) = &mut p.state else {
                     continue;
@@ -72,10 +73,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 match f.on_expired(now, rc, rm, max) {
                     Expiry::Retransmit => resend.push((p.base, p.remote_addr, f.request.clone())),
                     Expiry::GiveUp => {
-                        p.state = PairState::Failed;
-                        p.valid = false;
-                        p.nominating = false;
                         p.timeouts = p.timeouts.saturating_add(1);
+                        timed_out.push(p.id);
                     }
                 }
             }
@@ -83,7 +82,38 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 self.stats.retransmissions += 1;
                 self.push_transmit(now, source, destination, payload);
             }
+            for id in timed_out {
+                self.fail_pair(now, s, id);
+            }
             self.retry_above_selected(s);
+        }
+    }
+
+    /// A check of pair `id` of stream `s` failed (§7.2.5.2: an error response, non-symmetric
+    /// addresses, an ICMP error, no answer): the pair fails and leaves the valid list. A
+    /// selected pair that fails is selected no more: the component moves on to its best
+    /// remaining valid pair, or back to checking (`fail_over`), so that the selected pair
+    /// is always a nominated valid pair of its component (§8.1.1).
+    pub(crate) fn fail_pair(&mut self, now: Instant, s: usize, id: PairId) {
+        let Some(pair) = self
+            .streams
+            .get_mut(s)
+            .and_then(|st| st.checklist.get_mut(id))
+        else {
+            return;
+        };
+        pair.state = PairState::Failed;
+        pair.valid = false;
+        pair.nominating = false;
+        let component = pair.component;
+        let selected = self.streams[s]
+            .component(component)
+            .is_some_and(|c| c.selected == Some(id));
+        if selected {
+            if let Some(pair) = self.streams[s].checklist.get_mut(id) {
+                pair.nominated = false;
+            }
+            self.fail_over(now, s, component);
         }
     }
 
@@ -127,7 +157,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             self.next_check_at = None;
             return;
         }
-        let due = self.last_check_at.map_or(now, |t| t + self.config.ta);
+        let due = self
+            .last_check_at
+            .map_or(now, |t| saturating_add(t, self.config.ta));
         if !self.has_check_work() {
             self.next_check_at = None;
             return;
@@ -171,7 +203,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 self.round_robin = s + 1;
                 self.send_check(now, s, id);
                 self.last_check_at = Some(now);
-                self.next_check_at = Some(now + self.config.ta);
+                self.next_check_at = Some(saturating_add(now, self.config.ta));
                 return;
             }
         }
@@ -366,7 +398,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             self.lite_check(now, s, id, component, check.use_candidate);
             return Received::Stun;
         }
-        let until = now + self.check_rto().saturating_mul(16);
+        let until = saturating_add(now, self.check_rto().saturating_mul(16));
         let controlling = self.controlling;
         let gate = self.gate(&self.streams[s], component);
         let st = &mut self.streams[s];
@@ -445,6 +477,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         st.remote_candidates.push(RemoteCandidate {
             candidate: candidate.clone(),
             addr: source,
+            learnt: true,
         });
         let index = st.remote_candidates.len() - 1;
         self.push_event(Event::NewPeerReflexiveRemoteCandidate {
@@ -520,33 +553,42 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let Some(pair) = st.checklist.get_mut(id) else {
             return Received::Stun;
         };
+        let outcome = read_response(message);
         // §7.2.5.2.1: the response must come from where the request went, to where it
         // came from.
-        if source != pair.remote_addr || destination != pair.base {
-            pair.state = PairState::Failed;
-            pair.valid = false;
-            pair.nominating = false;
+        let symmetric = source == pair.remote_addr && destination == pair.base;
+        let current = pair.in_flight().filter(|f| f.tid == tid);
+        // Karn: an RTT only from a check answered at its first send.
+        let rtt = current
+            .filter(|f| f.sends == 1 && symmetric)
+            .map(|f| now.saturating_duration_since(f.first_sent));
+        let current = current.is_some();
+        if rtt.is_some() {
+            pair.rtt = rtt;
+        }
+        // A failure answering a check this pair no longer waits for (one cancelled by a
+        // triggered check, §7.3.1.4) does not take back the success of a later check: the
+        // pair stays valid (and, if selected, selected).
+        let failure = !symmetric || matches!(outcome, CheckOutcome::Error(_));
+        if failure && !current && pair.valid {
+            self.stats.stale_failures += 1;
             return Received::Stun;
         }
-        // Karn: an RTT only from a check answered at its first send.
-        if let Some(f) = pair.in_flight().filter(|f| f.tid == tid && f.sends == 1) {
-            pair.rtt = Some(now.saturating_duration_since(f.first_sent));
+        if !symmetric {
+            self.fail_pair(now, s, id);
+            return Received::Stun;
         }
-        match read_response(message) {
+        match outcome {
             CheckOutcome::RoleConflict => {
                 // §7.2.5.1: switch to the role opposite to the one the request declared,
                 // and check the pair again.
                 if sent_controlling == self.controlling {
                     self.switch_role(!sent_controlling);
                 }
-                let until = now + self.check_rto();
+                let until = saturating_add(now, self.check_rto());
                 self.streams[s].checklist.trigger(id, until);
             }
-            CheckOutcome::Error(_) => {
-                pair.state = PairState::Failed;
-                pair.valid = false;
-                pair.nominating = false;
-            }
+            CheckOutcome::Error(_) => self.fail_pair(now, s, id),
             CheckOutcome::Success(mapped) => {
                 self.on_check_success(now, s, id, use_candidate, mapped);
             }
@@ -1200,6 +1242,209 @@ mod tests {
     }
 
     #[test]
+    fn a_late_failure_of_a_cancelled_check_keeps_the_selected_pair_7_3_1_4() {
+        let (mut a, s) = agent(false);
+        let now = t0();
+        remote(
+            &mut a,
+            s,
+            &format!("candidate:1 1 udp 2000 {} typ host", PEER.replace(':', " ")),
+        );
+        let first = transmits(&mut a).remove(0);
+        // Nominated while the first check is in flight: it is cancelled, a second one goes.
+        let req = request(8, Some(1), Some(DeclaredRole::Controlling(1)), true);
+        a.handle_datagram(now, TransportProtocol::Udp, addr(PEER), addr(BASE), &req);
+        transmits(&mut a);
+        a.handle_timeout(now + Duration::from_millis(50));
+        let second = transmits(&mut a).remove(0);
+        let ok = answer(&second, Class::Success, addr(BASE), None);
+        let t = now + Duration::from_millis(60);
+        a.handle_datagram(t, TransportProtocol::Udp, addr(PEER), addr(BASE), &ok);
+        let selected = |a: &TestAgent| {
+            let p = a.stream(s).unwrap().selected_pair(1).unwrap();
+            (p.valid, p.nominated, p.state)
+        };
+        assert_eq!(selected(&a), (true, true, PairStateKind::Succeeded));
+        // A signed failure of the cancelled check arrives late: an error from another
+        // address (non-symmetric, §7.2.5.2.1). The later success stands.
+        let error = answer(&first, Class::Error, addr(BASE), Some(500));
+        let other = addr("203.0.113.9:4001");
+        a.handle_datagram(t, TransportProtocol::Udp, other, addr(BASE), &error);
+        assert_eq!(selected(&a), (true, true, PairStateKind::Succeeded));
+        assert_eq!(a.stats().stale_failures, 1);
+        // The transaction is over: the same error from the right address matches nothing.
+        a.handle_datagram(t, TransportProtocol::Udp, addr(PEER), addr(BASE), &error);
+        assert_eq!(selected(&a), (true, true, PairStateKind::Succeeded));
+        assert_eq!(
+            a.stream(s).unwrap().component_state(1),
+            Some(ComponentState::Ready)
+        );
+    }
+
+    #[test]
+    fn a_selected_pair_whose_check_fails_is_selected_no_more_8_1_1() {
+        // The controlling agent, two interfaces, one peer address: both pairs valid.
+        let (wifi, wired) = (addr("192.0.2.1:5000"), addr("192.0.2.2:5000"));
+        let mut a = Agent::new(
+            AgentConfig {
+                controlling: true,
+                ..AgentConfig::default()
+            },
+            ChaCha20Rng::seed_from_u64(7),
+        );
+        let s = a.add_stream(1).unwrap();
+        let mut view = a.stream_mut(s).unwrap();
+        view.set_local_credentials(Credentials::new("LOCL", LOCAL_PWD).unwrap())
+            .unwrap();
+        view.add_base(1, wifi).unwrap();
+        view.add_base(1, wired).unwrap();
+        let now = t0();
+        a.handle_remote_credentials(now, s, Credentials::new("REMO", REMOTE_PWD).unwrap())
+            .unwrap();
+        a.handle_gather(now, s).unwrap();
+        remote(
+            &mut a,
+            s,
+            &format!("candidate:1 1 udp 2000 {} typ host", PEER.replace(':', " ")),
+        );
+        let high = transmits(&mut a).remove(0);
+        let t = now + Duration::from_millis(50);
+        a.handle_timeout(t);
+        let low = transmits(&mut a).remove(0);
+        assert_eq!((high.source, low.source), (wifi, wired));
+        // The lower pair answers first (the agent waits for the better one), then the
+        // higher: it is nominated, and selected on the nomination's answer.
+        for check in [&low, &high] {
+            let ok = answer(check, Class::Success, check.source, None);
+            a.handle_datagram(t, TransportProtocol::Udp, addr(PEER), check.source, &ok);
+        }
+        let t = t + Duration::from_millis(50);
+        a.handle_timeout(t);
+        let nomination = transmits(&mut a).remove(0);
+        let ok = answer(&nomination, Class::Success, wifi, None);
+        a.handle_datagram(t, TransportProtocol::Udp, addr(PEER), wifi, &ok);
+        let selected = |a: &TestAgent| {
+            a.stream(s)
+                .unwrap()
+                .selected_pair(1)
+                .map(|p| (p.local.addr(), p.valid, p.nominated))
+        };
+        assert_eq!(selected(&a), Some((Some(wifi), true, true)));
+        // The first interface goes: the agent fails over to the other valid pair and
+        // nominates it; the peer answers that nomination with an error.
+        assert_eq!(a.handle_base_removed(t, s, 1, wifi), Ok(true));
+        assert_eq!(selected(&a), Some((Some(wired), true, true)));
+        let t = t + Duration::from_millis(50);
+        a.handle_timeout(t);
+        let nomination = transmits(&mut a)
+            .into_iter()
+            .find(|x| {
+                x.source == wired
+                    && Message::parse(&x.payload)
+                        .unwrap()
+                        .has(stun_proto::AttributeType::USE_CANDIDATE)
+            })
+            .expect("the failover's nomination");
+        let error = answer(&nomination, Class::Error, wired, Some(500));
+        a.handle_datagram(t, TransportProtocol::Udp, addr(PEER), wired, &error);
+        // The failed pair is selected no more: nothing valid is left, so the component
+        // checks its remaining pairs again.
+        assert_eq!(selected(&a), None);
+        let view = a.stream(s).unwrap();
+        assert_eq!(view.component_state(1), Some(ComponentState::Connecting));
+        assert!(view.pairs().all(|p| !p.valid));
+    }
+
+    #[test]
+    fn the_401_to_an_unsigned_check_is_at_most_1_6_times_its_size() {
+        // docs/hostile-input.md: the smallest check that draws an answer without our
+        // password names our ufrag (USERNAME "LOCL:", 32 bytes); its 401 is 52 bytes.
+        let (mut a, _) = agent(false);
+        let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, [6; 12].into());
+        b.add(&Username::new("LOCL:").unwrap()).unwrap();
+        let bare = b.into_bytes();
+        assert_eq!(bare.len(), 32);
+        a.handle_datagram(t0(), TransportProtocol::Udp, addr(PEER), addr(BASE), &bare);
+        let out = transmits(&mut a);
+        let sizes: Vec<usize> = out.iter().map(|t| t.payload.len()).collect();
+        assert_eq!(sizes, [52]);
+    }
+
+    #[test]
+    fn a_signalled_candidate_displaces_a_learnt_one_that_never_worked() {
+        let config = AgentConfig {
+            max_candidates: 4,
+            ..AgentConfig::default()
+        };
+        let (mut a, s) = agent_with(config, 1);
+        let now = t0();
+        let source = |i: u8| SocketAddr::from(([198, 51, 100, i], 4000));
+        // Signed checks from five sources (a replay from spoofed addresses, say): four are
+        // learnt peer-reflexive, the fifth finds the table full. The first one's pair works.
+        for i in 1..=5 {
+            let req = request(i, Some(1_000), Some(DeclaredRole::Controlling(1)), false);
+            a.handle_datagram(now, TransportProtocol::Udp, source(i), addr(BASE), &req);
+            let out = transmits(&mut a);
+            if i == 1 {
+                let check = out
+                    .iter()
+                    .find(|x| Message::parse(&x.payload).unwrap().class() == Class::Request)
+                    .expect("the triggered check");
+                let ok = answer(check, Class::Success, addr(BASE), None);
+                a.handle_datagram(now, TransportProtocol::Udp, source(1), addr(BASE), &ok);
+            }
+        }
+        let ev = events(&mut a);
+        assert!(ev.contains(&Event::Problem(Problem::CandidateLimitReached {
+            stream: s
+        })));
+        let remotes = |a: &TestAgent| -> Vec<SocketAddr> {
+            a.stream(s)
+                .unwrap()
+                .remote_candidates()
+                .filter_map(|c| c.addr())
+                .collect()
+        };
+        assert_eq!(remotes(&a), [1, 2, 3, 4].map(source));
+        // The peer trickles its real candidates: each displaces the oldest learnt one that
+        // never worked (not the first, whose pair succeeded), and is paired.
+        let trickle = |a: &mut TestAgent, port: u16| {
+            a.handle_remote_candidate(
+                now,
+                s,
+                format!("candidate:7 1 udp 2130706431 203.0.113.9 {port} typ host")
+                    .parse()
+                    .unwrap(),
+            )
+        };
+        assert_eq!(trickle(&mut a, 4000), Ok(()));
+        assert!(
+            events(&mut a).contains(&Event::Problem(Problem::PeerReflexiveCandidateEvicted {
+                stream: s,
+                address: source(2),
+            }))
+        );
+        assert_eq!(remotes(&a), [source(1), source(3), source(4), addr(PEER)]);
+        let view = a.stream(s).unwrap();
+        assert!(view.pairs().any(|p| p.remote.addr() == Some(addr(PEER))));
+        assert!(view.pairs().all(|p| p.remote.addr() != Some(source(2))));
+        assert!(
+            view.pairs()
+                .any(|p| p.remote.addr() == Some(source(1)) && p.valid),
+            "the pair that works keeps its candidate"
+        );
+        assert_eq!(trickle(&mut a, 4001), Ok(()));
+        assert_eq!(trickle(&mut a, 4002), Ok(()));
+        // Only the candidate that worked is left of the learnt ones: the table is full.
+        assert_eq!(
+            trickle(&mut a, 4003),
+            Err(crate::AgentError::TooManyCandidates)
+        );
+        assert_eq!(remotes(&a)[0], source(1));
+        assert_eq!(remotes(&a).len(), 4);
+    }
+
+    #[test]
     fn a_second_component_waits_frozen_for_the_first_6_1_2_6() {
         let config = AgentConfig {
             controlling: true,
@@ -1307,6 +1552,37 @@ mod tests {
         assert_eq!(state(&a), Some(ComponentState::Connecting));
         a.handle_timeout(pac);
         assert_eq!(state(&a), Some(ComponentState::Failed));
+    }
+
+    #[test]
+    fn an_icmp_error_fails_no_valid_pair() {
+        // The error is unauthenticated: a pair an authenticated answer made valid stays
+        // valid, even with a check in flight on its path.
+        let (mut a, s) = agent(true);
+        let now = t0();
+        remote(
+            &mut a,
+            s,
+            &format!("candidate:1 1 udp 2000 {} typ host", PEER.replace(':', " ")),
+        );
+        let check = transmits(&mut a).remove(0);
+        let ok = answer(&check, Class::Success, addr(BASE), None);
+        a.handle_datagram(now, TransportProtocol::Udp, addr(PEER), addr(BASE), &ok);
+        // Valid: the nomination goes at the next Ta slot.
+        a.handle_timeout(now + Duration::from_millis(50));
+        let nomination = transmits(&mut a).remove(0);
+        assert!(
+            Message::parse(&nomination.payload)
+                .unwrap()
+                .has(stun_proto::AttributeType::USE_CANDIDATE)
+        );
+        let pair = |a: &TestAgent| {
+            let p = a.stream(s).unwrap().pairs().next().unwrap();
+            (p.state, p.valid)
+        };
+        assert_eq!(pair(&a), (PairStateKind::InProgress, true));
+        a.handle_transport_error(now + Duration::from_millis(60), addr(BASE), addr(PEER));
+        assert_eq!(pair(&a), (PairStateKind::InProgress, true));
     }
 
     #[test]

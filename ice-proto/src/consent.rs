@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand_core::{CryptoRng, RngCore};
+use stun_proto::time::saturating_add;
 use stun_proto::{Message, MessageBuilder, MessageType, TransactionId};
 
 use crate::agent::Agent;
@@ -55,8 +56,8 @@ impl Consent {
     /// is fresh), the first check after `first`.
     pub fn new(now: Instant, first: Duration) -> Self {
         Self {
-            next_check_at: now + first,
-            next_if_answered: now + first,
+            next_check_at: saturating_add(now, first),
+            next_if_answered: saturating_add(now, first),
             last_fresh: now,
             recent: VecDeque::with_capacity(RECENT),
         }
@@ -71,12 +72,12 @@ impl Consent {
         } else {
             rng.next_u64() % spread.saturating_add(1)
         };
-        low + Duration::from_micros(jitter)
+        low.saturating_add(Duration::from_micros(jitter))
     }
 
     /// When consent expires without a refresh.
     pub fn expires_at(&self, lifetime: Duration) -> Instant {
-        self.last_fresh + lifetime
+        saturating_add(self.last_fresh, lifetime)
     }
 
     /// Whether consent expired at `now`.
@@ -91,8 +92,8 @@ impl Consent {
             self.recent.pop_front();
         }
         self.recent.push_back((tid, now));
-        self.next_if_answered = now + next;
-        self.next_check_at = now + recheck.min(next);
+        self.next_if_answered = saturating_add(now, next);
+        self.next_check_at = saturating_add(now, recheck.min(next));
     }
 
     /// Whether `tid` is one of our consent checks.
@@ -116,7 +117,7 @@ impl Consent {
 
 /// §11 keepalive: when the next Binding indication is due, `tr` after the last send.
 pub(crate) fn keepalive_due(last_sent: Instant, tr: Duration) -> Instant {
-    last_sent + tr
+    saturating_add(last_sent, tr)
 }
 
 impl<R: RngCore + CryptoRng> Agent<R> {

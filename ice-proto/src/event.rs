@@ -92,6 +92,15 @@ pub enum Problem {
         /// The stream.
         stream: StreamId,
     },
+    /// The candidate table was full when a candidate was signalled: a peer-reflexive
+    /// candidate learnt from a check, none of whose pairs ever succeeded, was forgotten
+    /// (the oldest such) to make room.
+    PeerReflexiveCandidateEvicted {
+        /// The stream.
+        stream: StreamId,
+        /// The forgotten candidate's address.
+        address: SocketAddr,
+    },
 }
 
 /// An event for the application.

@@ -7,6 +7,9 @@
 //!   steps, *authenticated* checks and responses built from fuzzer-chosen fields (so the
 //!   fuzzer reaches the states behind MESSAGE-INTEGRITY), data to send — checking after each
 //!   that the tables stay within their bounds.
+//! - [`pair`]: two agents over a fuzzed network (loss, duplication, reordering, forged and
+//!   replayed datagrams, time steps), checking the same invariants on both after every step
+//!   and that forged datagrams change no authenticated state.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -21,6 +24,9 @@ use crate::check::{CheckRequest, DeclaredRole, build_request};
 use crate::sdp::IceAttribute;
 use crate::stream::{Credentials, StreamId};
 use crate::{Agent, AgentConfig, Event};
+
+mod pair;
+pub use pair::{PairOutcome, pair};
 
 const LOCAL_UFRAG: &str = "LOCL";
 const LOCAL_PWD: &str = "localpasswordlocalpassword";
@@ -360,4 +366,34 @@ fn check_bounds(agent: &Agent<ChaCha20Rng>, s: StreamId) {
         }
     }
     let _: Option<Instant> = agent.poll_timeout();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Issue 21: a controlled agent nominated on a pair whose first check was cancelled by a
+    /// triggered one; the second check succeeds (selected), then a signed error 500 answers
+    /// the cancelled check from another address. The selected pair used to fail and stay
+    /// selected ("a selected pair is a nominated valid pair of its component").
+    #[test]
+    fn a_late_error_to_a_cancelled_check_leaves_the_selected_pair_valid() {
+        let input = unhex(
+            "000300ff03ffffffffffff400000090003006e00ff00ff03020362620262020704010000362effff00ff0302",
+        );
+        let outcome = agent(&input);
+        assert_eq!(outcome.selected, 1, "{:?}", outcome.states);
+        assert_eq!(
+            outcome.states.last(),
+            Some(&crate::ConnectionState::Checking),
+            "component 1 never connected; component 2 stays Ready"
+        );
+    }
 }

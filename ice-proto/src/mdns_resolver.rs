@@ -27,6 +27,8 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use stun_proto::time::saturating_add;
+
 /// Where queries go over IPv4 (RFC 6762 §3).
 pub const MDNS_IPV4: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(224, 0, 0, 251)), 5353);
 /// Where queries go over IPv6 (RFC 6762 §3).
@@ -175,7 +177,8 @@ impl MdnsResolver {
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut lookups = std::mem::take(&mut self.lookups);
         lookups.retain_mut(|l| {
-            if now.saturating_duration_since(l.started) >= LOOKUP_TIMEOUT {
+            // (At the end of representable time the give-up instant saturates there too.)
+            if now >= saturating_add(l.started, LOOKUP_TIMEOUT) {
                 self.events.push_back(MdnsEvent::NotFound {
                     name: std::mem::take(&mut l.name),
                 });
@@ -204,7 +207,7 @@ impl MdnsResolver {
         self.lookups
             .iter()
             .map(|l| {
-                let give_up = l.started.checked_add(LOOKUP_TIMEOUT).unwrap_or(l.started);
+                let give_up = saturating_add(l.started, LOOKUP_TIMEOUT);
                 l.next_send.min(give_up)
             })
             .min()
@@ -221,7 +224,7 @@ impl MdnsResolver {
         self.transmits.push_back(query(&lookup.qname, qtype));
         let interval = Duration::from_millis(if lookup.sends < 2 { 500 } else { 1000 });
         lookup.sends = lookup.sends.saturating_add(1);
-        lookup.next_send = now.checked_add(interval).unwrap_or(now);
+        lookup.next_send = saturating_add(now, interval);
     }
 }
 
@@ -363,7 +366,7 @@ fn answers(buf: &[u8]) -> Vec<(usize, IpAddr)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::t0;
+    use crate::test_support::{t0, very_late};
 
     const NAME: &str = "1f4712db-ea17-4bcf-a596-105139dfd8bf.local";
 
@@ -442,6 +445,30 @@ mod tests {
         let types: Vec<_> = sent.iter().map(|(_, q)| q[q.len() - 3]).collect();
         assert_eq!(types, [1, 28, 1, 28], "A, AAAA, A, AAAA");
         assert_eq!(at - now, LOOKUP_TIMEOUT);
+        assert_eq!(
+            r.poll_event(),
+            Some(MdnsEvent::NotFound { name: NAME.into() })
+        );
+    }
+
+    #[test]
+    fn very_late_timestamps_are_harmless() {
+        // Within a second of the last representable instant: the retries and the give-up
+        // all fall due at the end of time, and the lookup still ends.
+        let end = very_late();
+        let mut r = MdnsResolver::new();
+        r.handle_resolve(end - Duration::from_secs(1), NAME)
+            .unwrap();
+        let mut sends = 0;
+        while let Some(at) = r.poll_timeout() {
+            assert!(at <= end);
+            r.handle_timeout(at);
+            while r.poll_transmit().is_some() {
+                sends += 1;
+            }
+            assert!(sends <= 4);
+        }
+        assert!(sends >= 1);
         assert_eq!(
             r.poll_event(),
             Some(MdnsEvent::NotFound { name: NAME.into() })

@@ -29,6 +29,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use rand_core::{CryptoRng, RngCore};
+use stun_proto::time::saturating_add;
 
 use crate::agent::Agent;
 use crate::error::AgentError;
@@ -100,9 +101,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// The selected pair of `component` is gone: select the best remaining valid pair (and
     /// nominate it when controlling), or check the remaining pairs again.
-    fn fail_over(&mut self, now: Instant, s: usize, component: u16) {
+    pub(crate) fn fail_over(&mut self, now: Instant, s: usize, component: u16) {
         let controlling = self.controlling;
-        let until = now + self.check_rto();
+        let until = saturating_add(now, self.check_rto());
         let st = &mut self.streams[s];
         let best = st.checklist.best_valid(component).map(|p| p.id);
         if let Some(c) = st.component_mut(component) {
@@ -160,7 +161,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// docs): the controlled side after the peer nominated a lower pair (one consent check),
     /// the controlling side after the peer checked another pair (up to three, an RTO apart).
     pub(crate) fn start_probe(&mut self, now: Instant, s: usize, i: usize) {
-        let deadline = now + self.check_rto();
+        let deadline = saturating_add(now, self.check_rto());
         let retries = if self.controlling {
             CONTROLLING_PROBE_RETRIES
         } else {
@@ -211,7 +212,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 let (id, selected) = (c.id, c.selected);
                 if probe.retries > 0 {
                     c.probe = Some(Probe {
-                        deadline: now + rto,
+                        deadline: saturating_add(now, rto),
                         retries: probe.retries - 1,
                         ..probe
                     });
@@ -242,7 +243,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     if let Some(sel) = selected {
                         self.streams[s]
                             .checklist
-                            .trigger(sel, now + rto.saturating_mul(16));
+                            .trigger(sel, saturating_add(now, rto.saturating_mul(16)));
                     }
                 } else {
                     self.select(now, s, id);

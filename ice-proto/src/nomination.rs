@@ -22,6 +22,7 @@
 use std::time::Instant;
 
 use rand_core::{CryptoRng, RngCore};
+use stun_proto::time::saturating_add;
 
 use crate::agent::Agent;
 use crate::checklist::ChecklistState;
@@ -93,7 +94,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         if busy || st.checklist.best_valid(c.id).is_none() {
             return None;
         }
-        c.first_valid_at.map(|t| t + self.config.nomination_wait)
+        c.first_valid_at
+            .map(|t| saturating_add(t, self.config.nomination_wait))
     }
 
     /// Re-nomination: the valid pair of `c` to nominate in place of its selected pair — the
@@ -126,7 +128,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 let c = &st.components[i];
                 if let Some(id) = self.renomination_target(st, c) {
                     // A valid pair above the selected one: nominate it at once.
-                    let until = now + self.check_rto();
+                    let until = saturating_add(now, self.check_rto());
                     let st = &mut self.streams[s];
                     if let Some(pair) = st.checklist.get_mut(id) {
                         pair.nominating = true;
@@ -145,7 +147,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     continue;
                 }
                 let id = best.id;
-                let until = now + self.check_rto();
+                let until = saturating_add(now, self.check_rto());
                 let st = &mut self.streams[s];
                 if let Some(pair) = st.checklist.get_mut(id) {
                     pair.nominating = true;
@@ -294,9 +296,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return ConnectionState::Failed;
         }
         let stale = components().any(|c| {
-            c.consent
-                .as_ref()
-                .is_some_and(|k| k.last_fresh + self.config.disconnected_after <= now)
+            c.consent.as_ref().is_some_and(|k| {
+                saturating_add(k.last_fresh, self.config.disconnected_after) <= now
+            })
         });
         if stale {
             return ConnectionState::Disconnected;

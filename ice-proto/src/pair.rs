@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use stun_proto::TransactionId;
+use stun_proto::time::saturating_add;
 
 /// A pair's id, unique within its stream for the agent's lifetime.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -136,7 +137,7 @@ impl InFlight {
             sends: 1,
             initial_rto: rto,
             rto,
-            next_at: now + rto,
+            next_at: saturating_add(now, rto),
         }
     }
 
@@ -160,9 +161,9 @@ impl InFlight {
         self.sends += 1;
         self.rto = self.rto.saturating_mul(2).min(max_rto);
         self.next_at = if self.sends < request_count {
-            now + self.rto
+            saturating_add(now, self.rto)
         } else {
-            now + self.initial_rto.saturating_mul(last_wait_factor)
+            saturating_add(now, self.initial_rto.saturating_mul(last_wait_factor))
         };
         Expiry::Retransmit
     }

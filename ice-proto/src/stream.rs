@@ -17,7 +17,7 @@ use crate::checklist::Checklist;
 use crate::consent::Consent;
 use crate::error::AgentError;
 use crate::event::{ComponentState, Event};
-use crate::pair::{PairId, PairStateKind};
+use crate::pair::{PairId, PairState, PairStateKind};
 
 /// A stream's id: its index in the agent, stable for the agent's lifetime (removing a
 /// stream leaves the other ids valid and is never reused).
@@ -88,6 +88,9 @@ pub(crate) struct RemoteCandidate {
     pub candidate: Candidate,
     /// Its transport address.
     pub addr: SocketAddr,
+    /// Learnt from a check (§7.3.1.3), not signalled: the first to go when the table is
+    /// full ([`Stream::evict_learnt_candidate`]).
+    pub learnt: bool,
 }
 
 /// The remote side's credentials and what derives from them.
@@ -192,6 +195,24 @@ impl Stream {
     /// A component by id, mutably.
     pub fn component_mut(&mut self, id: u16) -> Option<&mut Component> {
         self.components.get_mut(usize::from(id).checked_sub(1)?)
+    }
+
+    /// Makes room in the full remote candidate table for a signalled candidate: the oldest
+    /// peer-reflexive candidate learnt from a check none of whose pairs ever succeeded is
+    /// forgotten, with its pairs. A flood of checks (replayed from spoofed sources, or from
+    /// a peer behind a NAT that maps every packet anew) thus never locks out a candidate the
+    /// peer signals later. Returns the forgotten candidate's address.
+    pub fn evict_learnt_candidate(&mut self) -> Option<SocketAddr> {
+        let proven = |r: usize| {
+            self.checklist.pairs().iter().any(|p| {
+                p.remote == r && (p.valid || p.state == PairState::Succeeded || p.rtt.is_some())
+            })
+        };
+        let i = (0..self.remote_candidates.len())
+            .find(|&i| self.remote_candidates[i].learnt && !proven(i))?;
+        let gone = self.remote_candidates.remove(i);
+        self.checklist.remove_remote(i);
+        Some(gone.addr)
     }
 }
 

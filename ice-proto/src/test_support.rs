@@ -1,5 +1,5 @@
-//! Helpers for the unit tests: a start instant and about the earliest instant the platform
-//! represents (for the "very early timestamp" tests).
+//! Helpers for the unit tests: a start instant, and about the earliest and the last instant
+//! the platform represents (for the "very early" and "very late timestamp" tests).
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,22 @@ pub(crate) fn very_early() -> Instant {
     for shift in (0..30).rev() {
         while let Some(earlier) = t.checked_sub(Duration::from_nanos(1 << shift)) {
             t = earlier;
+        }
+    }
+    t
+}
+
+/// The last `Instant` the platform represents: the agent must not add its way past it.
+pub(crate) fn very_late() -> Instant {
+    let mut t = t0();
+    for shift in (0..64).rev() {
+        while let Some(later) = t.checked_add(Duration::from_secs(1 << shift)) {
+            t = later;
+        }
+    }
+    for shift in (0..30).rev() {
+        while let Some(later) = t.checked_add(Duration::from_nanos(1 << shift)) {
+            t = later;
         }
     }
     t

@@ -85,6 +85,7 @@ pub mod nat_behavior;
 mod rto;
 #[cfg(test)]
 mod test_support;
+pub mod time;
 pub mod transaction;
 mod transmit;
 

@@ -20,7 +20,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -45,8 +44,11 @@ const FEATURE_PASSWORD_ALGORITHMS: u32 = 0x80_0000;
 /// Security feature bit 1 (RFC 8489 §18.1): username anonymity (USERHASH).
 const FEATURE_USERNAME_ANONYMITY: u32 = 0x40_0000;
 
-/// The MAC bytes a nonce carries.
-const NONCE_MAC_LEN: usize = 12;
+/// The MAC bytes a nonce carries: 88 bits, checked online only (a guess costs a request)
+/// and good for one client address and `nonce_lifetime`.
+const NONCE_MAC_LEN: usize = 11;
+/// The issue time and the MAC, the nonce's tail (base64, 4 characters per 3 bytes).
+const NONCE_TAIL_LEN: usize = 4 + NONCE_MAC_LEN;
 
 /// How the long-term credential mechanism is set up.
 #[derive(Clone, Debug)]
@@ -203,12 +205,17 @@ impl LongTermAuth {
     /// A fresh nonce for `client` at `now`.
     pub fn nonce(&self, now: Instant, client: SocketAddr) -> String {
         let issued = self.seconds(now);
-        let mut nonce = String::with_capacity(48);
+        let mut tail = [0u8; NONCE_TAIL_LEN];
+        tail[..4].copy_from_slice(&issued.to_be_bytes());
+        tail[4..].copy_from_slice(&self.nonce_mac(self.features, issued, client));
+        let mut nonce = String::with_capacity(NONCE_COOKIE.len() + 4 + NONCE_TAIL_LEN / 3 * 4);
         nonce.push_str(NONCE_COOKIE);
         push_base64_24(&mut nonce, self.features);
-        let _ = write!(nonce, "{issued:08x}");
-        for b in self.nonce_mac(self.features, issued, client) {
-            let _ = write!(nonce, "{b:02x}");
+        for chunk in tail.chunks(3) {
+            push_base64_24(
+                &mut nonce,
+                chunk.iter().fold(0, |acc, b| acc << 8 | u32::from(*b)),
+            );
         }
         nonce
     }
@@ -265,8 +272,8 @@ impl LongTermAuth {
         })
     }
 
-    /// Adds ERROR-CODE and, for a challenge, REALM, a fresh NONCE and PASSWORD-ALGORITHMS to
-    /// an error response being built for `client`.
+    /// Adds ERROR-CODE (without a reason phrase) and, for a challenge, REALM, a fresh NONCE
+    /// and PASSWORD-ALGORITHMS to an error response being built for `client`.
     pub fn write_rejection<B: EncodeBuffer>(
         &self,
         now: Instant,
@@ -274,7 +281,9 @@ impl LongTermAuth {
         rejection: Rejection,
         b: &mut MessageBuilder<B>,
     ) -> Result<(), BuildError> {
-        if let Ok(code) = ErrorCode::new(rejection.code()) {
+        // No reason phrase (RFC 8489 §14.8: it is for diagnostics): the answer to an
+        // unauthenticated request stays small (docs/hostile-input.md).
+        if let Ok(code) = ErrorCode::with_reason(rejection.code(), "") {
             b.add(&code)?;
         }
         if !rejection.is_challenge() {
@@ -318,31 +327,30 @@ impl LongTermAuth {
         let Some(rest) = nonce.strip_prefix(NONCE_COOKIE) else {
             return false;
         };
-        let (Some(features), Some(issued), Some(mac)) =
-            (rest.get(..4), rest.get(4..12), rest.get(12..))
-        else {
+        let (Some(features), Some(encoded)) = (rest.get(..4), rest.get(4..)) else {
             return false;
         };
         let mut expected = String::with_capacity(4);
         push_base64_24(&mut expected, self.features);
-        let Ok(issued) = u32::from_str_radix(issued, 16) else {
-            return false;
-        };
-        let mut mac_bytes = [0u8; NONCE_MAC_LEN];
-        if mac.len() != 2 * NONCE_MAC_LEN {
+        let mut tail = [0u8; NONCE_TAIL_LEN];
+        if encoded.len() != NONCE_TAIL_LEN / 3 * 4 {
             return false;
         }
-        for (i, byte) in mac_bytes.iter_mut().enumerate() {
-            let Some(Ok(b)) = mac.get(2 * i..2 * i + 2).map(|h| u8::from_str_radix(h, 16)) else {
+        for (chunk, out) in encoded.as_bytes().chunks(4).zip(tail.chunks_mut(3)) {
+            let Some(bits) = read_base64_24(chunk) else {
                 return false;
             };
-            *byte = b;
+            for (i, byte) in out.iter_mut().enumerate() {
+                *byte = (bits >> (16 - 8 * i)) as u8;
+            }
         }
+        let [a, b, c, d, ref mac_bytes @ ..] = tail;
+        let issued = u32::from_be_bytes([a, b, c, d]);
         let computed = self.nonce_mac(self.features, issued, client);
         let now = self.seconds(now);
         let age = now.checked_sub(issued);
         features == expected
-            && constant_time_eq(&computed, &mac_bytes)
+            && constant_time_eq(&computed, mac_bytes)
             && age.is_some_and(|age| u64::from(age) <= self.config.nonce_lifetime.as_secs())
     }
 
@@ -378,6 +386,24 @@ fn push_base64_24(out: &mut String, bits: u32) {
         let index = ((bits >> shift) & 0x3F) as usize;
         out.push(char::from(ALPHABET[index]));
     }
+}
+
+/// Reads four base64 characters (RFC 4648 §4) as 24 bits.
+fn read_base64_24(chars: &[u8]) -> Option<u32> {
+    if chars.len() != 4 {
+        return None;
+    }
+    chars.iter().try_fold(0u32, |acc, c| {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        Some(acc << 6 | u32::from(value))
+    })
 }
 
 /// Compares two MACs without an early exit.

@@ -34,15 +34,17 @@ impl RttEstimator {
     /// Folds in a later sample (RFC 6298 §2.3, alpha = 1/8, beta = 1/4).
     pub fn sample(&mut self, r: Duration, min_rto: Duration, max_rto: Duration) {
         let delta = self.srtt.abs_diff(r);
-        self.rttvar = (self.rttvar * 3 + delta) / 4;
-        self.srtt = (self.srtt * 7 + r) / 8;
+        self.rttvar = self.rttvar.saturating_mul(3).saturating_add(delta) / 4;
+        self.srtt = self.srtt.saturating_mul(7).saturating_add(r) / 8;
         self.update_rto(min_rto, max_rto);
     }
 
     fn update_rto(&mut self, min_rto: Duration, max_rto: Duration) {
         // The clock granularity G is the caller's; with `Instant` it is below a millisecond.
         const GRANULARITY: Duration = Duration::from_millis(1);
-        let rto = self.srtt + (self.rttvar * 4).max(GRANULARITY);
+        let rto = self
+            .srtt
+            .saturating_add(self.rttvar.saturating_mul(4).max(GRANULARITY));
         self.rto = rto.clamp(min_rto, max_rto.max(min_rto));
     }
 

@@ -27,6 +27,23 @@ pub(crate) fn very_early() -> Instant {
     }
     t
 }
+/// The last `Instant` the platform represents: machines must not add their way past it
+/// (DESIGN.md: no panic on any input, time included).
+pub(crate) fn very_late() -> Instant {
+    let mut t = t0();
+    for shift in (0..64).rev() {
+        while let Some(later) = t.checked_add(Duration::from_secs(1 << shift)) {
+            t = later;
+        }
+    }
+    for shift in (0..30).rev() {
+        while let Some(later) = t.checked_add(Duration::from_nanos(1 << shift)) {
+            t = later;
+        }
+    }
+    t
+}
+
 /// A deterministic, seeded RNG (ChaCha20).
 #[derive(Clone)]
 pub(crate) struct TestRng(rand_chacha::ChaCha20Rng);

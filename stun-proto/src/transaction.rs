@@ -27,6 +27,7 @@ use thiserror::Error;
 use crate::header::{Class, TransactionId};
 use crate::message::Message;
 use crate::rto::RtoCache;
+use crate::time::saturating_add;
 use crate::transmit::{Transmit, TransportProtocol};
 
 /// How many answered or timed-out transactions are remembered to tell a late or duplicate
@@ -436,7 +437,7 @@ impl ClientTransactions {
             // would stall it at the first lost datagram. A slow server still gets its
             // larger RTO, one transaction at a time.
             None => {
-                let backed_off = flight.rto.min(flight.initial_rto * 2);
+                let backed_off = flight.rto.min(flight.initial_rto.saturating_mul(2));
                 self.rto_cache.back_off(now, server, backed_off, max);
             }
         }
@@ -472,11 +473,11 @@ impl ClientTransactions {
             let reliable = t.request.transport.is_reliable();
             if !reliable && flight.sends < request_count {
                 flight.sends += 1;
-                flight.rto = (flight.rto * 2).min(max_rto);
+                flight.rto = flight.rto.saturating_mul(2).min(max_rto);
                 flight.next_at = if flight.sends < request_count {
-                    now + flight.rto
+                    saturating_add(now, flight.rto)
                 } else {
-                    now + flight.initial_rto * last_wait_factor
+                    saturating_add(now, flight.initial_rto.saturating_mul(last_wait_factor))
                 };
                 self.stats.retransmissions += 1;
                 if !self.to_send.contains(&t.key) {
@@ -612,7 +613,8 @@ impl ClientTransactions {
     /// When the next paced first send may go; `None` when one may go now or pacing is off.
     fn next_first_send_at(&self) -> Option<Instant> {
         let interval = self.config.pacing_interval?;
-        self.last_first_send.map(|last| last + interval)
+        self.last_first_send
+            .map(|last| saturating_add(last, interval))
     }
 
     /// First-sends the oldest paced transactions whose slot has come.
@@ -635,11 +637,11 @@ impl ClientTransactions {
                     .unwrap_or(self.config.initial_rto)
             });
             let next_at = if t.request.transport.is_reliable() {
-                now + self.config.reliable_timeout
+                saturating_add(now, self.config.reliable_timeout)
             } else if self.config.request_count <= 1 {
-                now + rto * self.config.last_wait_factor
+                saturating_add(now, rto.saturating_mul(self.config.last_wait_factor))
             } else {
-                now + rto
+                saturating_add(now, rto)
             };
             t.state = State::AwaitingResponse(AwaitingResponse {
                 first_sent: now,
@@ -668,7 +670,7 @@ mod tests {
     use super::*;
     use crate::builder::MessageBuilder;
     use crate::header::MessageType;
-    use crate::test_support::{t0, very_early};
+    use crate::test_support::{t0, very_early, very_late};
 
     const SERVER: &str = "192.0.2.1:3478";
     const LOCAL: &str = "10.0.0.2:40000";
@@ -1089,5 +1091,40 @@ mod tests {
             }
         }
         assert_eq!(events, 2, "one response, one timeout");
+    }
+
+    #[test]
+    fn very_late_timestamps_are_harmless() {
+        // A second before the end of representable time: retransmissions, pacing and the
+        // final wait all fall due at the last instant instead of past it.
+        let end = very_late();
+        let start = end - Duration::from_secs(1);
+        let mut c = ClientTransactions::new(TransactionConfig {
+            pacing_interval: Some(ms(20)),
+            ..TransactionConfig::default()
+        });
+        c.handle_request(start, udp(1)).unwrap();
+        c.handle_request(start, udp(2)).unwrap();
+        c.handle_request(start, udp(3)).unwrap();
+        assert_eq!(drain(&mut c), 1);
+        answer(&mut c, start, SERVER, 1);
+        let mut events = 0;
+        let mut sends = 1;
+        while let Some(at) = c.poll_timeout() {
+            assert!(at > start && at <= end);
+            c.handle_timeout(at);
+            sends += drain(&mut c);
+            while c.poll_event().is_some() {
+                events += 1;
+            }
+            assert!(sends <= 32, "bounded");
+        }
+        assert_eq!(events, 3, "one response, two timeouts");
+        assert_eq!(
+            sends,
+            1 + 2 * 7,
+            "every send of RFC 8489's schedule still goes"
+        );
+        assert_eq!(c.poll_timeout(), None);
     }
 }

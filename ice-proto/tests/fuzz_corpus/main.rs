@@ -59,3 +59,38 @@ fn ice_agent_seeds_reach_their_states() {
         failures.states
     );
 }
+
+#[test]
+fn ice_pair_corpus() {
+    let n = replay("ice_pair", |data| {
+        ice_proto::fuzzing::pair(data);
+    });
+    assert!(n >= 4, "{n} seeds");
+}
+
+/// The hand-written two-agent seeds reach the states they were written for.
+#[test]
+fn ice_pair_seeds_reach_their_states() {
+    use ice_proto::ConnectionState::Completed;
+    let run = |name: &str| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus/ice_pair")
+            .join(name);
+        ice_proto::fuzzing::pair(&std::fs::read(path).unwrap())
+    };
+    for seed in ["clean-connects", "role-conflict", "forged-answers"] {
+        let outcome = run(seed);
+        assert_eq!(
+            outcome.states.last(),
+            Some(&(Completed, Completed)),
+            "{seed}"
+        );
+    }
+    assert!(run("forged-answers").forged > 40);
+    let lossy = run("lossy-reordered");
+    assert!(
+        lossy.states.contains(&(Completed, Completed)),
+        "{:?}",
+        lossy.states.last()
+    );
+}

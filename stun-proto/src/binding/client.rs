@@ -371,7 +371,7 @@ mod tests {
     use super::*;
     use crate::attribute::{AttributeType, RawAttribute};
     use crate::binding::{BindingServer, BindingServerConfig};
-    use crate::test_support::{TestRng, t0, very_early};
+    use crate::test_support::{TestRng, t0, very_early, very_late};
 
     const LOCAL: &str = "10.0.0.2:40000";
     const SERVER: &str = "192.0.2.1:3478";
@@ -616,6 +616,40 @@ mod tests {
             exchange(&mut c, &mut server, start),
             Some(BindingEvent::Mapped { .. })
         ));
+    }
+
+    #[test]
+    fn very_late_timestamps_are_harmless() {
+        // Half a second before the last instant the platform represents: every deadline
+        // (RTO 500 ms and up) lies past it, and is due at the end of time instead.
+        let end = very_late();
+        let start = end.checked_sub(Duration::from_millis(500)).unwrap();
+        let mut c = client();
+        c.handle_query(start, addr(SERVER), BindingOptions::default())
+            .unwrap();
+        let mut server = BindingServer::new(BindingServerConfig::new(addr(SERVER)));
+        assert!(matches!(
+            exchange(&mut c, &mut server, start),
+            Some(BindingEvent::Mapped { .. })
+        ));
+        // A query nobody answers is retransmitted and fails, all at the end of time.
+        c.handle_query(start, addr(SERVER), BindingOptions::default())
+            .unwrap();
+        let mut sends = usize::from(c.poll_transmit().is_some());
+        let mut failed = false;
+        while let Some(at) = c.poll_timeout() {
+            assert!(at >= start && at <= end);
+            c.handle_timeout(at);
+            while c.poll_transmit().is_some() {
+                sends += 1;
+            }
+            while let Some(e) = c.poll_event() {
+                failed |= matches!(e, BindingEvent::Failed { .. });
+            }
+            assert!(sends <= 8, "a bounded number of sends");
+        }
+        assert!(failed);
+        assert_eq!(sends, 7, "RFC 8489 Rc = 7 sends");
     }
 
     #[test]

@@ -9,6 +9,6 @@ pub use client::{
     BindingClient, BindingEvent, BindingFailure, BindingOptions, BindingResult, ClientHandled,
 };
 pub use server::{
-    Authentication, BindingServer, BindingServerConfig, BindingServerStats, DropReason,
-    ServerHandled, ShortTermCredential,
+    AMPLIFICATION_FACTOR, Authentication, BindingServer, BindingServerConfig, BindingServerStats,
+    DropReason, ServerHandled, ShortTermCredential,
 };

@@ -34,6 +34,12 @@ use crate::transmit::{Transmit, TransportProtocol};
 /// How many unknown attributes a 420 lists at most.
 const MAX_UNKNOWN: usize = 16;
 
+/// A response to an unauthenticated request carries optional attributes (SOFTWARE) only
+/// while it stays within this many times the request's size — the anti-amplification
+/// factor of QUIC (RFC 9000 §8.1), applied to what RFC 8489 leaves optional.
+/// `docs/hostile-input.md` lists what each response costs.
+pub const AMPLIFICATION_FACTOR: usize = 3;
+
 /// The short-term credential (RFC 8489 §9.1) a server requires when configured with one.
 #[derive(Clone, Debug)]
 pub struct ShortTermCredential {
@@ -533,8 +539,14 @@ impl BindingServer {
         destination: SocketAddr,
     ) -> Result<Transmit, BuildError> {
         if let Some(software) = self.config.software.as_deref() {
-            if let Ok(software) = Software::new(software) {
-                b.add(&software)?;
+            // SOFTWARE is optional (RFC 8489 §14.14): to an unauthenticated request, only
+            // within the amplification budget (with room left for FINGERPRINT).
+            let len = b.len() + 4 + software.len().next_multiple_of(4) + 8;
+            let budget = AMPLIFICATION_FACTOR.saturating_mul(request.as_bytes().len());
+            if signer.is_some() || len <= budget {
+                if let Ok(software) = Software::new(software) {
+                    b.add(&software)?;
+                }
             }
         }
         if let Some((key, algorithm)) = signer {
@@ -574,7 +586,7 @@ mod tests {
     use super::*;
     use crate::attribute::{DecodeAttribute, EncodeAttribute, RawAttribute};
     use crate::header::{MessageType, TransactionId};
-    use crate::test_support::{t0, very_early};
+    use crate::test_support::{t0, very_early, very_late};
 
     const A1P1: &str = "192.0.2.1:3478";
     const A2P2: &str = "192.0.2.2:3479";
@@ -630,6 +642,14 @@ mod tests {
         assert_eq!(get(&m), Some(ResponseOrigin(addr(A1P1))));
         assert!(!m.has(AttributeType::MAPPED_ADDRESS));
         assert!(!m.has(AttributeType::OTHER_ADDRESS), "no alternate address");
+        // A bare 20-byte request gets no SOFTWARE: it would take the answer past three
+        // times the request's size.
+        assert!(!m.has(AttributeType::SOFTWARE));
+        m.verify_fingerprint().unwrap();
+        // A request of a size that allows it (here, with its own SOFTWARE) gets SOFTWARE.
+        let client = Software::new("a client").unwrap();
+        let (_, t) = ask(&mut server, A1P1, &request(&[&client]));
+        let m = Message::parse(&t.payload).unwrap();
         assert!(
             get::<Software<'_>>(&m)
                 .unwrap()
@@ -637,7 +657,7 @@ mod tests {
                 .starts_with("stun-proto")
         );
         m.verify_fingerprint().unwrap();
-        assert_eq!(server.stats().success_responses, 1);
+        assert_eq!(server.stats().success_responses, 2);
     }
 
     #[test]
@@ -941,6 +961,28 @@ mod tests {
     }
 
     #[test]
+    fn very_late_timestamps_are_harmless() {
+        let mut server = rfc5780();
+        for now in [
+            very_late(),
+            very_late() - std::time::Duration::from_millis(1),
+        ] {
+            let handled = server.handle_datagram(
+                now,
+                TransportProtocol::Udp,
+                addr(CLIENT),
+                addr(A1P1),
+                &request(&[&ChangeRequest {
+                    change_ip: true,
+                    change_port: true,
+                }]),
+            );
+            assert_eq!(handled, ServerHandled::Answered);
+            assert_eq!(server.poll_transmit().unwrap().source, addr(A2P2));
+        }
+    }
+
+    #[test]
     fn the_fuzz_entry_point_accepts_mixed_input() {
         let mut input = vec![];
         let valid = request(&[&ChangeRequest {
@@ -962,6 +1004,51 @@ mod tests {
         let mut noise = vec![0u8; 4096];
         rand_core::RngCore::fill_bytes(&mut seed, &mut noise);
         crate::fuzzing::binding_server(&noise);
+    }
+
+    #[test]
+    fn answers_to_bare_requests_stay_within_the_documented_factors() {
+        // docs/hostile-input.md: what a spoofed 20-byte Binding request draws.
+        let bare = request(&[]);
+        assert_eq!(bare.len(), 20);
+        let size = |config: BindingServerConfig, client: &str| {
+            let on = config.primary;
+            let mut server = BindingServer::new(config);
+            let handled =
+                server.handle_datagram(t0(), TransportProtocol::Udp, addr(client), on, &bare);
+            assert!(matches!(
+                handled,
+                ServerHandled::Answered | ServerHandled::Rejected(_)
+            ));
+            server.poll_transmit().unwrap().payload.len()
+        };
+        let v6 = |primary: &str, alternate: Option<&str>| {
+            let mut c = BindingServerConfig::new(addr(primary));
+            c.alternate = alternate.map(addr);
+            c
+        };
+        let (v6_client, v6_primary, v6_alternate) = (
+            "[2001:db8::7]:50000",
+            "[2001:db8::1]:3478",
+            "[2001:db8::2]:3479",
+        );
+        // XOR-MAPPED-ADDRESS, RESPONSE-ORIGIN, (OTHER-ADDRESS,) FINGERPRINT; no SOFTWARE.
+        assert_eq!(size(BindingServerConfig::new(addr(A1P1)), CLIENT), 52); // 2.6×
+        assert_eq!(size(v6(v6_primary, None), v6_client), 76); // 3.8×
+        let mut rfc5780 = BindingServerConfig::new(addr(A1P1));
+        rfc5780.alternate = Some(addr(A2P2));
+        assert_eq!(size(rfc5780, CLIENT), 64); // 3.2×
+        assert_eq!(size(v6(v6_primary, Some(v6_alternate)), v6_client), 100); // 5.0×
+        // The long-term 401: ERROR-CODE without a reason phrase, REALM, NONCE,
+        // PASSWORD-ALGORITHMS, FINGERPRINT: 5.2×.
+        let auth = crate::long_term::LongTermAuth::new(
+            t0(),
+            crate::long_term::LongTermConfig::new("example.org"),
+            &mut crate::test_support::TestRng::new(8),
+        );
+        let mut long_term = BindingServerConfig::new(addr(A1P1));
+        long_term.authentication = Authentication::LongTerm(auth);
+        assert_eq!(size(long_term, CLIENT), 20 + 8 + 16 + 40 + 12 + 8);
     }
 
     #[test]

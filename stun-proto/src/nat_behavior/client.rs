@@ -352,7 +352,7 @@ mod tests {
     use super::*;
     use crate::binding::{BindingServer, BindingServerConfig};
     use crate::nat_behavior::ClassicNatType;
-    use crate::test_support::{TestRng, t0, very_early};
+    use crate::test_support::{TestRng, t0, very_early, very_late};
 
     const LOCAL: &str = "10.0.0.2:5000";
     const A1P1: &str = "192.0.2.1:3478";
@@ -600,5 +600,19 @@ mod tests {
         let nat = FakeNat::new(None, FilteringBehavior::EndpointIndependent);
         let (report, _) = run(nat, true, quick(), very_early());
         assert_eq!(report.classic_type(), ClassicNatType::OpenInternet);
+    }
+
+    #[test]
+    fn very_late_timestamps_are_harmless() {
+        let end = very_late();
+        let nat = FakeNat::new(None, FilteringBehavior::EndpointIndependent);
+        let (report, _) = run(nat, true, quick(), end - Duration::from_millis(10));
+        assert_eq!(report.classic_type(), ClassicNatType::OpenInternet);
+        // A server that never answers: the tests time out at the end of time.
+        let mut nat = FakeNat::new(None, FilteringBehavior::EndpointIndependent);
+        nat.blocked = true;
+        let (report, took) = run(nat, true, quick(), end - Duration::from_millis(10));
+        assert_eq!(report.classic_type(), ClassicNatType::UdpBlocked);
+        assert!(took <= Duration::from_millis(10));
     }
 }

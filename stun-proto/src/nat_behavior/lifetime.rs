@@ -23,6 +23,7 @@ use crate::attribute::{MappedAddress, ResponsePort, XorMappedAddress};
 use crate::builder::MessageBuilder;
 use crate::header::{Class, MessageType, TransactionId};
 use crate::message::Message;
+use crate::time::saturating_add;
 use crate::transaction::{
     ClientTransactions, Handled, Request, TransactionConfig, TransactionError, TransactionEvent,
 };
@@ -265,7 +266,7 @@ impl<R: RngCore> LifetimeDiscovery<R> {
                             self.state = State::Waiting {
                                 wait,
                                 mapped,
-                                until: now + wait,
+                                until: saturating_add(now, wait),
                             };
                         }
                         None => self.finish(),
@@ -325,7 +326,7 @@ fn mapped_address(response: &[u8]) -> Option<SocketAddr> {
 mod tests {
     use super::*;
     use crate::binding::{BindingServer, BindingServerConfig};
-    use crate::test_support::{TestRng, t0, very_early};
+    use crate::test_support::{TestRng, t0, very_early, very_late};
 
     const X: &str = "10.0.0.2:5000";
     const Y: &str = "10.0.0.2:5001";
@@ -455,6 +456,15 @@ mod tests {
                 .less_than
                 .is_some_and(|d| d <= Duration::from_secs(5))
         );
+        // At the end of time no wait can pass: every round's wait is cut short at the last
+        // instant, the mapping always survives it, and the search ends at the longest wait
+        // as for a long-lived mapping — in the same seven rounds, without a panic.
+        let (result, rounds) = run(
+            Duration::from_secs(3),
+            very_late() - Duration::from_millis(100),
+        );
+        assert_eq!(result.at_least, Some(Duration::from_secs(600)));
+        assert_eq!(rounds.len(), 7);
     }
 
     #[test]

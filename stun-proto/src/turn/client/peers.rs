@@ -8,6 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use crate::time::saturating_add;
 use crate::turn::channel_data::CHANNEL_NUMBERS;
 
 /// Where a permission, channel or the allocation itself stands. The request in flight for
@@ -29,8 +30,8 @@ impl Lease {
     /// A lease installed at `now` for `lifetime`, refreshed `margin` before it ends.
     pub(super) fn installed(now: Instant, lifetime: Duration, margin: Duration) -> Self {
         Lease::Installed {
-            refresh_at: now + lifetime.saturating_sub(margin),
-            expires_at: now + lifetime,
+            refresh_at: saturating_add(now, lifetime.saturating_sub(margin)),
+            expires_at: saturating_add(now, lifetime),
         }
     }
 

@@ -10,6 +10,7 @@ use rand_core::RngCore;
 use super::peers::Lease;
 use super::request::{RequestKind, seconds};
 use super::{REFRESH_RETRY, RequestFailure, State, TurnClient, TurnEvent};
+use crate::time::saturating_add;
 use crate::turn::DEFAULT_ALLOCATION_LIFETIME;
 
 impl<R: RngCore> TurnClient<R> {
@@ -37,7 +38,7 @@ impl<R: RngCore> TurnClient<R> {
                 let next = match self.start(now, RequestKind::Refresh { lifetime }, 0) {
                     Ok(()) => Lease::Refreshing { expires_at },
                     Err(_) => Lease::Installed {
-                        refresh_at: (now + REFRESH_RETRY).min(expires_at),
+                        refresh_at: saturating_add(now, REFRESH_RETRY).min(expires_at),
                         expires_at,
                     },
                 };
@@ -70,7 +71,7 @@ impl<R: RngCore> TurnClient<R> {
                     let next = match self.start(now, kind, 0) {
                         Ok(()) => Lease::Refreshing { expires_at },
                         Err(_) => Lease::Installed {
-                            refresh_at: (now + REFRESH_RETRY).min(expires_at),
+                            refresh_at: saturating_add(now, REFRESH_RETRY).min(expires_at),
                             expires_at,
                         },
                     };
@@ -109,7 +110,7 @@ impl<R: RngCore> TurnClient<R> {
                     let next = match self.start(now, kind, 0) {
                         Ok(()) => Lease::Refreshing { expires_at },
                         Err(_) => Lease::Installed {
-                            refresh_at: (now + REFRESH_RETRY).min(expires_at),
+                            refresh_at: saturating_add(now, REFRESH_RETRY).min(expires_at),
                             expires_at,
                         },
                     };

@@ -19,6 +19,7 @@ use crate::attribute::{
 };
 use crate::header::Class;
 use crate::message::Message;
+use crate::time::saturating_add;
 use crate::transaction::TransactionEvent;
 use crate::turn::{
     CHANNEL_LIFETIME, DEFAULT_ALLOCATION_LIFETIME, DRAFT_ADDRESS_ERROR_CODE, PERMISSION_LIFETIME,
@@ -228,7 +229,7 @@ impl<R: RngCore> TurnClient<R> {
                 if let State::Allocated { lease, .. } = &mut self.state {
                     if let Lease::Refreshing { expires_at } = *lease {
                         *lease = Lease::Installed {
-                            refresh_at: (now + REFRESH_RETRY).min(expires_at),
+                            refresh_at: saturating_add(now, REFRESH_RETRY).min(expires_at),
                             expires_at,
                         };
                     }
@@ -244,7 +245,7 @@ impl<R: RngCore> TurnClient<R> {
                 match (permission.lease, retryable(&failure)) {
                     (Lease::Refreshing { expires_at }, true) => {
                         permission.lease = Lease::Installed {
-                            refresh_at: (now + REFRESH_RETRY).min(expires_at),
+                            refresh_at: saturating_add(now, REFRESH_RETRY).min(expires_at),
                             expires_at,
                         };
                     }
@@ -266,7 +267,7 @@ impl<R: RngCore> TurnClient<R> {
                 match (c.lease, retryable(&failure)) {
                     (Lease::Refreshing { expires_at }, true) => {
                         c.lease = Lease::Installed {
-                            refresh_at: (now + REFRESH_RETRY).min(expires_at),
+                            refresh_at: saturating_add(now, REFRESH_RETRY).min(expires_at),
                             expires_at,
                         };
                     }

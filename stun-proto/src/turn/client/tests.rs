@@ -20,7 +20,7 @@ use crate::credentials::IntegrityKey;
 use crate::header::Class;
 use crate::header::{MessageType, Method};
 use crate::message::Message;
-use crate::test_support::{TestRng, t0, very_early};
+use crate::test_support::{TestRng, t0, very_early, very_late};
 use crate::transmit::TransportProtocol;
 
 const LOCAL: &str = "10.0.0.2:50000";
@@ -953,6 +953,28 @@ fn very_early_timestamps_do_not_panic() {
     c.handle_timeout(now);
     c.handle_close(now);
     assert!(c.poll_timeout().is_some());
+}
+
+#[test]
+fn very_late_timestamps_do_not_panic() {
+    let end = very_late();
+    let now = end - Duration::from_millis(900);
+    let mut c = allocated(config(), now);
+    c.handle_create_permission(now, addr(PEER).ip()).unwrap();
+    let mut steps = 0;
+    while let Some(at) = c.poll_timeout() {
+        assert!(at >= now && at <= end);
+        c.handle_timeout(at);
+        while c.poll_transmit().is_some() {}
+        while c.poll_event().is_some() {}
+        steps += 1;
+        if at == end {
+            break;
+        }
+        assert!(steps < 100);
+    }
+    c.handle_timeout(end);
+    c.handle_close(end);
 }
 
 #[test]

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use super::FiveTuple;
 use crate::attribute::AddressFamily;
 use crate::header::TransactionId;
+use crate::time::saturating_add;
 use crate::turn::{CHANNEL_COOLDOWN, CHANNEL_LIFETIME, PERMISSION_LIFETIME};
 
 /// A server-assigned identifier of an allocation, unique for the server's life.
@@ -119,7 +120,7 @@ impl Allocation {
         lifetime: std::time::Duration,
         family: Option<AddressFamily>,
     ) {
-        let until = now + lifetime;
+        let until = saturating_add(now, lifetime);
         let of = |a: SocketAddr| AddressFamily::of(&a.ip());
         if family.is_none_or(|f| f == of(self.relayed)) {
             self.expires_at = until;
@@ -182,7 +183,7 @@ impl Allocation {
     /// Installs or refreshes the permission for `ip` for 300 s; returns whether it is new.
     /// The caller checked [`permission_fits`](Self::permission_fits).
     pub(super) fn install_permission(&mut self, now: Instant, ip: IpAddr) -> bool {
-        let expires_at = now + PERMISSION_LIFETIME;
+        let expires_at = saturating_add(now, PERMISSION_LIFETIME);
         match self.permissions.iter_mut().find(|(p, _)| *p == ip) {
             Some((_, e)) => {
                 let new = *e <= now;
@@ -220,7 +221,7 @@ impl Allocation {
     /// Binds or refreshes `number` → `peer` for 600 s; returns whether the binding is new.
     /// The caller checked [`check_channel`](Self::check_channel).
     pub(super) fn bind_channel(&mut self, now: Instant, number: u16, peer: SocketAddr) -> bool {
-        let expires_at = now + CHANNEL_LIFETIME;
+        let expires_at = saturating_add(now, CHANNEL_LIFETIME);
         match self.channels.iter_mut().find(|c| c.number == number) {
             Some(c) => {
                 let new = c.expires_at <= now;
@@ -258,7 +259,7 @@ impl Allocation {
     pub(super) fn expire(&mut self, now: Instant) {
         self.permissions.retain(|(_, e)| *e > now);
         self.channels
-            .retain(|c| c.expires_at + CHANNEL_COOLDOWN > now);
+            .retain(|c| saturating_add(c.expires_at, CHANNEL_COOLDOWN) > now);
     }
 
     /// The earliest instant something of this allocation runs out.
@@ -268,7 +269,7 @@ impl Allocation {
             if c.expires_at > now {
                 c.expires_at
             } else {
-                c.expires_at + CHANNEL_COOLDOWN
+                saturating_add(c.expires_at, CHANNEL_COOLDOWN)
             }
         });
         let additional = self.additional_relayed.map(|_| self.additional_expires_at);

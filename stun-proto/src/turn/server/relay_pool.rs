@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::attribute::{AddressFamily, ReservationToken};
+use crate::time::saturating_add;
 
 /// How long a port reserved by EVEN-PORT's R bit is held (RFC 8656 §7.2: "approximately
 /// 30 seconds").
@@ -79,7 +80,7 @@ impl RelayPool {
             if let Some((_, slot)) = self.slots.get_mut(next) {
                 *slot = Slot::Reserved {
                     token,
-                    expires_at: now + RESERVATION_LIFETIME,
+                    expires_at: saturating_add(now, RESERVATION_LIFETIME),
                 };
             }
         }

@@ -36,6 +36,7 @@ use crate::builder::{BuildError, MessageBuilder};
 use crate::credentials::IntegrityKey;
 use crate::header::{Class, Method};
 use crate::message::{IntegrityAlgorithm, Message};
+use crate::time::saturating_add;
 use crate::transmit::Transmit;
 use crate::turn::channel_data::{CHANNEL_NUMBERS, RFC5766_CHANNEL_NUMBERS};
 use crate::turn::{DRAFT_ADDITIONAL_ADDRESS_FAMILY, DRAFT_ADDRESS_ERROR_CODE};
@@ -295,7 +296,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             signer.username.clone(),
             relayed,
             additional_relayed,
-            now + lifetime,
+            saturating_add(now, lifetime),
             message.transaction_id(),
             response,
         );
@@ -558,7 +559,9 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         mut b: Response,
         signer: Option<&Signer>,
     ) -> Option<bytes::Bytes> {
-        if let Some(software) = self.config.software.as_deref() {
+        // SOFTWARE is optional (RFC 8489 §14.14): not in answers to unauthenticated
+        // requests, which a spoofed source can draw (docs/hostile-input.md).
+        if let (Some(software), Some(_)) = (self.config.software.as_deref(), signer) {
             if let Ok(software) = Software::new(software) {
                 b.add(&software).ok()?;
             }

@@ -16,7 +16,7 @@ use crate::attribute::{
 use crate::attribute::{Data, XorPeerAddress};
 use crate::credentials::IntegrityKey;
 use crate::header::MessageType;
-use crate::test_support::{TestRng, t0, very_early};
+use crate::test_support::{TestRng, t0, very_early, very_late};
 
 const LISTEN: &str = "192.0.2.1:3478";
 const CLIENT: &str = "198.51.100.7:50000";
@@ -186,6 +186,39 @@ fn refresh(s: &mut TurnServer<TestRng>, now: Instant, nonce: &str, lifetime: Opt
         }
     });
     exchange(s, now, tuple(), &request)
+}
+
+#[test]
+fn answers_to_bare_requests_stay_small() {
+    // docs/hostile-input.md: what a spoofed 20-byte request draws from a TURN server.
+    let now = t0();
+    let mut s = server_with(now, |c| c.software = Some("a TURN server 1.0".into()));
+    let bare = |method| {
+        MessageBuilder::new_bytes(MessageType::new(method, Class::Request), [9; 12].into())
+            .into_bytes()
+    };
+    // 401: ERROR-CODE without a reason phrase (8), REALM "example.org" (16), NONCE (40),
+    // PASSWORD-ALGORITHMS (12), FINGERPRINT (8); no SOFTWARE.
+    let challenge = exchange(&mut s, now, tuple(), &bare(Method::ALLOCATE));
+    assert_eq!(code(&challenge), 401);
+    assert_eq!(challenge.len(), 20 + 8 + 16 + 40 + 12 + 8);
+    assert!(challenge.len() <= 104, "5.2 times the request");
+    let m = Message::parse(&challenge).unwrap();
+    assert!(!m.has(AttributeType::SOFTWARE));
+    assert_eq!(m.get::<ErrorCode>().unwrap().unwrap().reason(), "");
+    // Binding: XOR-MAPPED-ADDRESS and FINGERPRINT, 2 times (IPv4).
+    let mapped = exchange(&mut s, now, tuple(), &bare(Method::BINDING));
+    assert_eq!(mapped.len(), 20 + 12 + 8);
+    // The challenge's nonce still works: a signed Allocate gets SOFTWARE back.
+    let nonce = m.get::<Nonce>().unwrap().unwrap().as_str().to_owned();
+    let ok = exchange(
+        &mut s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(udp),
+    );
+    assert_eq!(code(&ok), 0);
+    assert!(Message::parse(&ok).unwrap().has(AttributeType::SOFTWARE));
 }
 
 #[test]
@@ -1389,6 +1422,24 @@ fn very_early_timestamps_do_not_panic() {
     let _ = s.handle_peer_datagram_into(now, relayed, addr(PEER), b"x", &mut out);
     s.handle_timeout(now);
     assert_eq!(s.allocation_count(), 1);
+}
+
+#[test]
+fn very_late_timestamps_do_not_panic() {
+    // Within a second of the last representable instant: the allocation's lifetime, the
+    // nonce, permissions and channels all end at the end of time.
+    let end = very_late();
+    let now = end - Duration::from_millis(900);
+    let mut s = server(now);
+    let (nonce, relayed) = allocate(&mut s, now);
+    assert_eq!(permit(&mut s, now, &nonce, addr(PEER)), 0);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, addr(PEER)), 0);
+    let mut out = [0u8; 64];
+    let _ = s.handle_peer_datagram_into(now, relayed, addr(PEER), b"x", &mut out);
+    assert_eq!(s.poll_timeout(), Some(end));
+    s.handle_timeout(end);
+    s.handle_timeout(end);
+    assert_eq!(s.allocation_count(), 0, "expired at the end of time");
 }
 
 #[test]
