@@ -7,7 +7,7 @@
 //!   steps, *authenticated* checks and responses built from fuzzer-chosen fields (so the
 //!   fuzzer reaches the states behind MESSAGE-INTEGRITY), data to send — checking after each
 //!   that the tables stay within their bounds.
-//! - [`pair`]: two agents over a fuzzed network (loss, duplication, reordering, forged and
+//! - `pair`: two agents over a fuzzed network (loss, duplication, reordering, forged and
 //!   replayed datagrams, time steps), checking the same invariants on both after every step
 //!   and that forged datagrams change no authenticated state.
 

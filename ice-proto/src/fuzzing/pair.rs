@@ -281,7 +281,7 @@ impl Pair {
 /// | 1 | u8 which | lose one |
 /// | 2 | u8 which | duplicate one |
 /// | 3 | u16 ms | time passes; both agents' timers |
-/// | 4 | u8 kind, u8 which, u8 a, u8 b | forge a datagram (see [`forge`]) |
+/// | 4 | u8 kind, u8 which, u8 a, u8 b | forge a datagram (see `forge`) |
 /// | 5 | u8 which, u8 addr | replay one from another source address (an on-path attacker) |
 /// | 6 | — | jump to the earlier agent's deadline |
 /// | 7 | — | deliver everything in flight, in order |
