@@ -138,6 +138,8 @@ impl<R: CryptoRngCore> Dtls<R> {
     pub fn client(config: Config, mut rng: R, now: Instant) -> Result<Self, Error> {
         let mut engine = Engine::new(config, true);
         let state = client::start(&mut engine, &mut rng, now)?;
+        #[cfg(feature = "tracing")]
+        tracing::info!(target: "dtls", role = "client", "handshake started: ClientHello sent");
         Ok(Self {
             engine,
             rng,
@@ -404,7 +406,18 @@ impl<R: CryptoRngCore> Dtls<R> {
                 cookie_verified: false,
             },
         ) {
-            Ok(next) => self.phase = Phase::Server(next),
+            Ok(next) => {
+                #[cfg(feature = "tracing")]
+                if matches!(next, server::State::AwaitCertificate(_)) {
+                    tracing::info!(
+                        target: "dtls",
+                        role = "server",
+                        bytes = message.body.len(),
+                        "handshake started: ClientHello accepted, flight 4 sent"
+                    );
+                }
+                self.phase = Phase::Server(next);
+            }
             Err(e) => self.fail(e),
         }
     }

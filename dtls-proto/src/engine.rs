@@ -109,11 +109,40 @@ impl Engine {
     /// Queues an event; application data beyond the bound is dropped and counted, other events
     /// (at most a handful per connection) always fit.
     pub fn push_event(&mut self, event: Event) {
+        #[cfg(feature = "tracing")]
+        self.trace(&event);
         if matches!(event, Event::ApplicationData(_)) && self.events.len() >= MAX_EVENTS {
             self.stats.application_data_dropped += 1;
             return;
         }
         self.events.push_back(event);
+    }
+
+    /// Diagnostics (feature `tracing`): the handshake's outcome under the target `dtls`, with
+    /// our role; the caller's span (a peer, a connection id) says which association.
+    #[cfg(feature = "tracing")]
+    fn trace(&self, event: &Event) {
+        let role = if self.is_client { "client" } else { "server" };
+        match event {
+            Event::Connected(done) => tracing::info!(
+                target: "dtls",
+                role,
+                suite = ?done.cipher_suite,
+                group = ?done.group,
+                srtp = ?done.srtp.as_ref().map(|k| k.profile),
+                peer = %done.peer_fingerprint,
+                retransmits = self.stats.flight_retransmits,
+                "handshake complete"
+            ),
+            Event::Failed(error) => tracing::warn!(
+                target: "dtls",
+                role,
+                stats = ?self.stats,
+                "association failed: {error}"
+            ),
+            Event::PeerClosed => tracing::info!(target: "dtls", role, "peer sent close_notify"),
+            _ => {}
+        }
     }
 
     // ---- records -------------------------------------------------------------------------

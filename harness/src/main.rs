@@ -42,7 +42,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    // RUST_LOG=ice=info,dtls=info,turn=info (or `info`) prints the protocol crates' diagnostics
+    // on stderr; stdout stays the subcommand's (the peer's JSON lines, the matrix's table).
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    match cli.command {
         Command::Matrix(args) => matrix_cli::run(&args),
         Command::Peer(args) => peer_cli::run(&args),
     }

@@ -672,6 +672,13 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// Queues an event (bounded).
     pub(crate) fn push_event(&mut self, event: Event) {
+        #[cfg(feature = "tracing")]
+        crate::trace::event(
+            self.streams
+                .first()
+                .map_or("-", |s| s.local_credentials.ufrag.as_str()),
+            &event,
+        );
         if self.events.len() >= MAX_EVENTS {
             self.stats.dropped_events += 1;
             return;

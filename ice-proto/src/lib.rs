@@ -142,6 +142,8 @@ pub mod sdp;
 mod stream;
 #[cfg(test)]
 mod test_support;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use agent::Agent;
 pub use candidate::{Candidate, CandidateType, ConnectionAddress, TcpType, Transport};

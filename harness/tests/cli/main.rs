@@ -23,8 +23,14 @@ struct Run {
 
 /// Runs `harness ARGS` with stdin closed, killing it if it runs past `deadline`.
 fn harness(args: &[&str], deadline: Duration) -> Run {
+    harness_with_env(args, &[], deadline)
+}
+
+/// [`harness`] with these environment variables set.
+fn harness_with_env(args: &[&str], env: &[(&str, &str)], deadline: Duration) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -141,6 +147,39 @@ fn describes(text: &str, options: &[(&str, Option<&str>)]) {
             );
         }
     }
+}
+
+#[test]
+fn rust_log_prints_the_protocol_crates_diagnostics_on_stderr_only() {
+    // A peer alone gathers and times out; with RUST_LOG its ICE agent's records, tagged with
+    // the agent's ufrag, go to stderr and stdout keeps only JSON lines.
+    let run = harness_with_env(
+        &["peer", "--timeout", "0.3"],
+        &[("RUST_LOG", "ice=info")],
+        Duration::from_secs(20),
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ice: candidate discovered: candidate:"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("ice: candidate gathering done"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("agent=\""), "{}", run.stderr);
+    for line in run.stdout.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+    // Without RUST_LOG nothing of it is printed.
+    let quiet = harness(&["peer", "--timeout", "0.3"], Duration::from_secs(20));
+    assert!(
+        !quiet.stderr.contains("candidate discovered"),
+        "{}",
+        quiet.stderr
+    );
 }
 
 #[test]

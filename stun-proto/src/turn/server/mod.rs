@@ -598,6 +598,13 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let Some(allocation) = self.allocations.remove(&id) else {
             return;
         };
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            target: "turn",
+            allocation = id.0,
+            client = %allocation.tuple.client,
+            "allocation deleted: {reason:?}"
+        );
         if let Some(at) = allocation.scheduled {
             self.timers.remove(&(at, id));
         }

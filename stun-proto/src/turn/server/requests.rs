@@ -300,6 +300,17 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             message.transaction_id(),
             response,
         );
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            target: "turn",
+            allocation = id.0,
+            client = %tuple.client,
+            transport = ?tuple.transport,
+            user = %signer.username,
+            %relayed,
+            lifetime_s = lifetime.as_secs(),
+            "allocation created"
+        );
         self.allocations.insert(id, allocation);
         self.by_tuple.insert(tuple, id);
         self.by_relay.insert(relayed, id);
