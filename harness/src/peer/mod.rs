@@ -129,6 +129,9 @@ pub struct Peer {
     dropped: u64,
     /// Host addresses signalled as `.local` names (draft-ietf-mmusic-mdns-ice-candidates).
     concealed: Vec<(IpAddr, String)>,
+    /// The span every input runs in, named by our local ufrag: the records of the agent and
+    /// of the DTLS endpoint (feature `tracing` of the protocol crates) carry it.
+    span: tracing::Span,
 }
 
 impl Peer {
@@ -154,6 +157,11 @@ impl Peer {
                 s.add_base(COMPONENT, *base)?;
             }
         }
+        // The peer's id in diagnostics: its first local ufrag (a restart does not rename it).
+        let ufrag = agent
+            .stream(stream)
+            .map(|s| s.local_credentials().ufrag.clone())
+            .unwrap_or_default();
         let dtls = match config.dtls {
             Some(config) => DtlsPhase::AwaitStart {
                 config,
@@ -180,6 +188,7 @@ impl Peer {
             events: VecDeque::new(),
             dropped: 0,
             concealed: Vec::new(),
+            span: tracing::info_span!("peer", id = %ufrag),
         })
     }
 
@@ -194,6 +203,8 @@ impl Peer {
 
     /// Starts: signals our credentials (and fingerprint), starts gathering.
     pub fn handle_start(&mut self, now: Instant) {
+        let span = self.span.clone();
+        let _in_span = span.enter();
         if self.state != PeerState::Initial {
             return;
         }
@@ -220,6 +231,8 @@ impl Peer {
     /// (RFC 8445 §9, RFC 8839 §4.4.1.1.2): our stream restarts too, and our new credentials
     /// are signalled ahead of the new candidates.
     pub fn handle_signal(&mut self, now: Instant, signal: Signal) {
+        let span = self.span.clone();
+        let _in_span = span.enter();
         if self.state.is_terminal() {
             return;
         }
@@ -260,6 +273,8 @@ impl Peer {
         destination: SocketAddr,
         payload: &[u8],
     ) {
+        let span = self.span.clone();
+        let _in_span = span.enter();
         if self.relay_only && !self.turn_servers.contains(&source) {
             self.dropped += 1;
             return;
@@ -280,6 +295,8 @@ impl Peer {
     /// The answer to an `Event::Ice(ResolveHostname)`: `name` (a remote candidate's `.local`
     /// host name) is `ip`, or could not be resolved (`None`, its candidates are dropped).
     pub fn handle_resolved_hostname(&mut self, now: Instant, name: &str, ip: Option<IpAddr>) {
+        let span = self.span.clone();
+        let _in_span = span.enter();
         // Unknown names and a closed agent: nothing waits for this answer.
         let _ = self
             .agent
@@ -289,6 +306,8 @@ impl Peer {
 
     /// Time reached [`poll_timeout`](Self::poll_timeout); early or late calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let span = self.span.clone();
+        let _in_span = span.enter();
         self.agent.handle_timeout(now);
         if let DtlsPhase::Running(dtls) = &mut self.dtls {
             dtls.handle_timeout(now);
@@ -305,6 +324,8 @@ impl Peer {
     /// data is taken once the handshake completed. Refused before the start, after a
     /// terminal state, and when 32 datagrams already wait.
     pub fn handle_send(&mut self, now: Instant, data: &[u8]) -> Result<(), PeerSendError> {
+        let span = self.span.clone();
+        let _in_span = span.enter();
         if self.state == PeerState::Initial || self.state.is_terminal() {
             return Err(PeerSendError::NotReady(self.state.name()));
         }
@@ -330,6 +351,8 @@ impl Peer {
     /// Closes: DTLS close_notify to the peer, then the agent stops. The state becomes
     /// Finished (unless it already failed).
     pub fn handle_close(&mut self, now: Instant) {
+        let span = self.span.clone();
+        let _in_span = span.enter();
         if self.state.is_terminal() {
             return;
         }
