@@ -20,16 +20,40 @@ use std::time::{Duration, Instant};
 /// assert_eq!(saturating_add(end, Duration::from_secs(1)), end);
 /// ```
 pub fn saturating_add(at: Instant, d: Duration) -> Instant {
-    if let Some(t) = at.checked_add(d) {
+    saturating(at, d, Instant::checked_add)
+}
+
+/// `at - d`, or the earliest instant the platform represents when that is before it.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use stun_proto::time::saturating_sub;
+///
+/// let now = Instant::now();
+/// let start = saturating_sub(now, Duration::MAX);
+/// assert!(start.checked_sub(Duration::from_nanos(1)).is_none());
+/// assert_eq!(saturating_sub(start, Duration::from_secs(1)), start);
+/// ```
+pub fn saturating_sub(at: Instant, d: Duration) -> Instant {
+    saturating(at, d, Instant::checked_sub)
+}
+
+/// `step(at, d)`, or as far as `step` goes: past the end, walk up to it, halving the step
+/// whenever it overshoots (at most about two steps for each of the ~94 bits of a
+/// `Duration`'s nanoseconds).
+fn saturating(
+    at: Instant,
+    d: Duration,
+    step: impl Fn(&Instant, Duration) -> Option<Instant>,
+) -> Instant {
+    if let Some(t) = step(&at, d) {
         return t;
     }
-    // Past the end: walk up to it, halving the step whenever it overshoots (at most about
-    // two steps for each of the ~94 bits of a `Duration`'s nanoseconds).
-    let (mut t, mut step) = (at, d);
-    while !step.is_zero() {
-        match t.checked_add(step) {
-            Some(later) => t = later,
-            None => step /= 2,
+    let (mut t, mut stride) = (at, d);
+    while !stride.is_zero() {
+        match step(&t, stride) {
+            Some(next) => t = next,
+            None => stride /= 2,
         }
     }
     t
