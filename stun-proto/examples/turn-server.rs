@@ -93,7 +93,17 @@ const DEFAULT_MAX_ALLOCATIONS: usize = 10_000;
 const DEFAULT_MAX_ALLOCATIONS_PER_USER: usize = 1_000;
 
 fn main() -> ExitCode {
-    match serve(Options::parse()) {
+    let options = Options::parse();
+    // RUST_LOG=turn=info prints each allocation created and deleted (with its id, client and
+    // relayed address) when stun-proto is built with its `tracing` feature
+    // (`cargo run -p stun-proto --features tracing --example turn-server -- …`).
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    match serve(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("turn-server: {e}");
