@@ -62,7 +62,17 @@ impl<R: RngCore> TurnClient<R> {
             self.stats.held += 1;
             return Ok(());
         }
-        // One allocation: encode into the buffer the transmit will own.
+        self.queue_encoded(now, peer, data)
+    }
+
+    /// Encodes `data` for `peer` into the buffer the queued transmit will own (one
+    /// allocation).
+    fn queue_encoded(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), SendError> {
         let mut buf = bytes::BytesMut::zeroed(data.len() + 64);
         let sent = self.handle_send_into(now, peer, data, &mut buf)?;
         let (transport, source, destination, len) = (
@@ -243,31 +253,11 @@ impl<R: RngCore> TurnClient<R> {
                 self.held.push_back(held);
                 continue;
             }
-            let mut buf = bytes::BytesMut::zeroed(held.data.len() + 64);
-            let sent = match self.handle_send_into(now, peer, &held.data, &mut buf) {
-                Ok(sent) => (
-                    sent.transport,
-                    sent.source,
-                    sent.destination,
-                    sent.payload.len(),
-                ),
-                Err(_) => {
-                    self.stats.dropped_held += 1;
-                    continue;
-                }
-            };
-            if self.transmits.len() >= MAX_QUEUED_TRANSMITS {
+            if self.transmits.len() >= MAX_QUEUED_TRANSMITS
+                || self.queue_encoded(now, peer, &held.data).is_err()
+            {
                 self.stats.dropped_held += 1;
-                continue;
             }
-            let (transport, source, destination, len) = sent;
-            buf.truncate(len);
-            self.transmits.push_back(Transmit {
-                transport,
-                source,
-                destination,
-                payload: buf.freeze(),
-            });
         }
     }
 
