@@ -336,6 +336,9 @@ impl World {
         }
         let event = entry.remove();
         self.now = at;
+        // Every diagnostic the nodes print while handling this event carries the virtual time.
+        let elapsed = self.elapsed().as_secs_f64();
+        let _span = tracing::info_span!("sim", t = %format_args!("{elapsed:.3}s")).entered();
         self.process(event);
         true
     }

@@ -302,7 +302,14 @@ impl Checklist {
                 && !kept
                 && matches!(p.state, PairState::Frozen | PairState::Waiting)
             {
-                p.state = PairState::Failed;
+                // A valid pair waiting for a later check (one that cancelled the check
+                // that succeeded, §7.3.1.4) keeps its success; that check is not sent.
+                p.state = if p.valid {
+                    PairState::Succeeded
+                } else {
+                    PairState::Failed
+                };
+                p.nominating = false;
                 stopped.push(p.id);
             }
         }

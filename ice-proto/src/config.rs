@@ -51,7 +51,11 @@ pub struct AgentConfig {
     /// How long the controlling agent waits for a better pair after the first valid pair of
     /// a component before nominating the best one (§8.1.1: the stopping criterion is the
     /// agent's). It nominates at once when no pending pair has a higher priority. Default
-    /// 1 s.
+    /// 0: the first valid pair is nominated at once and, with `renomination` (the
+    /// default), a better pair that becomes valid later is nominated in its place, so
+    /// waiting buys nothing but time to the first selection (docs/ice.md, "Nominating
+    /// early"). With `renomination` off, a wait (1 s, say) is what lets a better pair
+    /// still in flight win.
     pub nomination_wait: Duration,
     /// How the controlling agent nominates: [`NominationMode::Regular`] (RFC 8445, the
     /// default) or [`NominationMode::Aggressive`] for peers that expect it.
@@ -126,7 +130,7 @@ impl Default for AgentConfig {
             check_request_count: 7,
             check_last_wait_factor: 16,
             check_max_rto: MAX_REQUEST_RTO,
-            nomination_wait: Duration::from_secs(1),
+            nomination_wait: Duration::ZERO,
             nomination: NominationMode::Regular,
             renomination: true,
             patience: Duration::from_millis(39_500),

@@ -406,8 +406,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return Received::Stun;
         };
         // §7.3.1.4: triggered checks, unless the component already has its pair (with
-        // re-nomination: unless the pair ranks below it).
-        let succeeded = pair.state == PairState::Succeeded;
+        // re-nomination: unless the pair ranks below it) or the pair succeeded. "Succeeded"
+        // is the pair being valid: a check of it succeeded, maybe one that a later check
+        // (still in flight: a nomination, say) had cancelled.
+        let succeeded = pair.valid;
         if gate.admits(pair.priority) && !succeeded {
             st.checklist.trigger(id, until);
         }
@@ -417,7 +419,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 return Received::Stun;
             };
             let priority = pair.priority;
-            if pair.valid && succeeded {
+            if succeeded {
                 pair.nominated = true;
                 self.select(now, s, component);
             } else {
@@ -590,19 +592,21 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             }
             CheckOutcome::Error(_) => self.fail_pair(now, s, id),
             CheckOutcome::Success(mapped) => {
-                self.on_check_success(now, s, id, use_candidate, mapped);
+                self.on_check_success(now, s, id, (use_candidate, current), mapped);
             }
         }
         Received::Stun
     }
 
     /// A successful check (§7.2.5.3).
+    /// `current` says whether it answers the pair's latest check, rather than one that a
+    /// later check cancelled (§7.3.1.4).
     fn on_check_success(
         &mut self,
         now: Instant,
         s: usize,
         id: PairId,
-        use_candidate: bool,
+        (use_candidate, current): (bool, bool),
         mapped: SocketAddr,
     ) {
         let controlling = self.controlling;
@@ -638,8 +642,15 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let Some(pair) = self.streams[s].checklist.get_mut(id) else {
             return;
         };
-        // §7.2.5.3.2: the valid list; §7.2.5.3.3: the pair succeeded.
-        pair.state = PairState::Succeeded;
+        // §7.2.5.3.2: the valid list; §7.2.5.3.3: the pair succeeded. The success of a
+        // cancelled check (§7.3.1.4: its answer still counts) makes the pair valid, and
+        // the later check that cancelled it is not needed — unless it is our nomination
+        // (in flight or waiting for its slot): it carries what the first did not
+        // (USE-CANDIDATE), and forgetting it would leave the pair "nominating" with no
+        // check to answer it, and the component without a selected pair.
+        if current || !pair.nominating {
+            pair.state = PairState::Succeeded;
+        }
         pair.valid = true;
         pair.valid_local = Some(valid_local);
         let nominated =
@@ -1282,12 +1293,63 @@ mod tests {
     }
 
     #[test]
+    fn a_cancelled_checks_late_success_does_not_swallow_the_nomination_7_3_1_4() {
+        // Found by the matrix at 10% loss. A's check X is in flight when the peer's check
+        // arrives on the pair: A answers and its triggered check Y replaces X (§7.3.1.4: X
+        // is cancelled, its answer still counts). Y's success makes the pair valid and A
+        // nominates it (check N, USE-CANDIDATE). X's answer, arriving late, used to set
+        // the pair Succeeded over N, so that N's own answer matched no transaction, the
+        // pair stayed "nominating" and the component never selected a pair.
+        let (mut a, s) = agent(true);
+        remote(
+            &mut a,
+            s,
+            &format!("candidate:1 1 udp 2000 {} typ host", PEER.replace(':', " ")),
+        );
+        let x = transmits(&mut a).remove(0);
+        let t = t0() + Duration::from_millis(10);
+        let peer_check = request(1, Some(2000), Some(DeclaredRole::Controlled(1)), false);
+        a.handle_datagram(t, TransportProtocol::Udp, addr(PEER), x.source, &peer_check);
+        let mut out = transmits(&mut a);
+        let t = t0() + Duration::from_millis(50);
+        a.handle_timeout(t);
+        out.extend(transmits(&mut a));
+        let is_check =
+            |m: &Transmit| Message::parse(&m.payload).is_ok_and(|m| m.class() == Class::Request);
+        let y = out
+            .into_iter()
+            .find(|m| is_check(m) && m.payload != x.payload)
+            .expect("the triggered check Y");
+        let ok_y = answer(&y, Class::Success, y.source, None);
+        a.handle_datagram(t, TransportProtocol::Udp, addr(PEER), y.source, &ok_y);
+        let t = t + Duration::from_millis(50);
+        a.handle_timeout(t);
+        let n = transmits(&mut a)
+            .into_iter()
+            .find(|m| {
+                Message::parse(&m.payload)
+                    .unwrap()
+                    .has(stun_proto::AttributeType::USE_CANDIDATE)
+            })
+            .expect("the nomination N left in the next Ta slot");
+        // X's late answer, then N's.
+        let ok_x = answer(&x, Class::Success, x.source, None);
+        a.handle_datagram(t, TransportProtocol::Udp, addr(PEER), x.source, &ok_x);
+        let ok_n = answer(&n, Class::Success, n.source, None);
+        a.handle_datagram(t, TransportProtocol::Udp, addr(PEER), n.source, &ok_n);
+        let selected = a.stream(s).unwrap().selected_pair(1).map(|p| p.nominated);
+        assert_eq!(selected, Some(true));
+    }
+
+    #[test]
     fn a_selected_pair_whose_check_fails_is_selected_no_more_8_1_1() {
         // The controlling agent, two interfaces, one peer address: both pairs valid.
         let (wifi, wired) = (addr("192.0.2.1:5000"), addr("192.0.2.2:5000"));
         let mut a = Agent::new(
             AgentConfig {
                 controlling: true,
+                // Waits for the better pair instead of nominating the first valid one.
+                nomination_wait: Duration::from_secs(1),
                 ..AgentConfig::default()
             },
             ChaCha20Rng::seed_from_u64(7),

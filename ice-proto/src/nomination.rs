@@ -7,7 +7,9 @@
 //!
 //! The stopping criterion: nominate the best valid pair of a component as soon as no pending
 //! pair of the component has a higher priority, or `nomination_wait` after its first valid
-//! pair, whichever comes first.
+//! pair, whichever comes first. The default wait is 0 — nominate the first valid pair, then
+//! move up by re-nomination — so that the time to the first selected pair is one check
+//! round trip after the first success, not a fixed second.
 //!
 //! Re-nomination (`AgentConfig::renomination`, on by default; beyond §8.1.1, which
 //! changes the nominated pair only by an ICE restart, yet interoperable because §8.1.1 has a

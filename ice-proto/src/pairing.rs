@@ -16,7 +16,6 @@ use crate::stream::StreamId;
 impl<R: RngCore + CryptoRng> Agent<R> {
     /// Pairs a new remote candidate with the local host and relayed candidates.
     pub(crate) fn pair_remote(&mut self, now: Instant, s: usize, remote: usize) {
-        let _ = now;
         let locals = self.streams[s].local.len();
         for l in 0..locals {
             let kind = self.streams[s].local[l].candidate.kind;
@@ -24,6 +23,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 self.make_pair(s, l, remote);
             }
         }
+        self.permit_relayed_pairs(now, s);
     }
 
     /// Forms the pair (§6.1.2.2) of local `l` and remote `r` if they match (component,

@@ -25,6 +25,7 @@ use stun_proto::turn::client::{
 use crate::agent::Agent;
 use crate::candidate::{Candidate, CandidateType};
 use crate::event::{Event, Problem};
+use crate::pair::PairState;
 use crate::stream::StreamId;
 
 /// A TURN server and the long-term credentials to use it.
@@ -144,6 +145,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                         r.pending = false;
                         r.relayed = Some(allocation.relayed);
                         self.relay_candidates(i);
+                        self.permit_relayed_pairs(now, s);
                     }
                     TurnEvent::AllocationFailed(_) | TurnEvent::Expired => {
                         r.pending = false;
@@ -158,7 +160,35 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 }
             }
         }
-        let _ = now;
+    }
+
+    /// Asks for the permission (RFC 8656 §9) of every peer a relayed pair of stream `s` is
+    /// to check, all at once, as soon as the pair exists: a check leaves through the
+    /// allocation only once its peer is permitted (`relay_send`), and asking as each check
+    /// comes up in the schedule puts a CreatePermission round trip to the server in front of
+    /// every relayed check, one after the other. Peers already permitted or asked for cost
+    /// nothing (the TURN client's requests are idempotent); a refused one (403, a private
+    /// address the server will not relay to) fails only its own pairs.
+    pub(crate) fn permit_relayed_pairs(&mut self, now: Instant, s: usize) {
+        let Some(st) = self.streams.get(s) else {
+            return;
+        };
+        for p in st.checklist.pairs() {
+            if p.state == PairState::Failed {
+                continue;
+            }
+            let relay = self
+                .relays
+                .iter_mut()
+                .find(|r| r.relayed == Some(p.base) && !r.retired);
+            if let Some(r) = relay {
+                if !r.client.has_permission(p.remote_addr.ip()) {
+                    // Refusals (a full table, a peer of the wrong family) surface when the
+                    // check itself is sent.
+                    let _ = r.client.handle_create_permission(now, p.remote_addr.ip());
+                }
+            }
+        }
     }
 
     /// The relayed candidate of allocation `i`, and the server-reflexive one its mapped

@@ -129,9 +129,8 @@ pub struct Peer {
     dropped: u64,
     /// Host addresses signalled as `.local` names (draft-ietf-mmusic-mdns-ice-candidates).
     concealed: Vec<(IpAddr, String)>,
-    /// The span every input runs in, named by our local ufrag: the records of the agent and
-    /// of the DTLS endpoint (feature `tracing` of the protocol crates) carry it.
-    span: tracing::Span,
+    /// Our first local ufrag, the id of the span every input runs in (see [`Self::span`]).
+    id: String,
 }
 
 impl Peer {
@@ -188,7 +187,7 @@ impl Peer {
             events: VecDeque::new(),
             dropped: 0,
             concealed: Vec::new(),
-            span: tracing::info_span!("peer", id = %ufrag),
+            id: ufrag.to_string(),
         })
     }
 
@@ -203,8 +202,7 @@ impl Peer {
 
     /// Starts: signals our credentials (and fingerprint), starts gathering.
     pub fn handle_start(&mut self, now: Instant) {
-        let span = self.span.clone();
-        let _in_span = span.enter();
+        let _in_span = self.span().entered();
         if self.state != PeerState::Initial {
             return;
         }
@@ -231,8 +229,7 @@ impl Peer {
     /// (RFC 8445 §9, RFC 8839 §4.4.1.1.2): our stream restarts too, and our new credentials
     /// are signalled ahead of the new candidates.
     pub fn handle_signal(&mut self, now: Instant, signal: Signal) {
-        let span = self.span.clone();
-        let _in_span = span.enter();
+        let _in_span = self.span().entered();
         if self.state.is_terminal() {
             return;
         }
@@ -273,8 +270,7 @@ impl Peer {
         destination: SocketAddr,
         payload: &[u8],
     ) {
-        let span = self.span.clone();
-        let _in_span = span.enter();
+        let _in_span = self.span().entered();
         if self.relay_only && !self.turn_servers.contains(&source) {
             self.dropped += 1;
             return;
@@ -295,8 +291,7 @@ impl Peer {
     /// The answer to an `Event::Ice(ResolveHostname)`: `name` (a remote candidate's `.local`
     /// host name) is `ip`, or could not be resolved (`None`, its candidates are dropped).
     pub fn handle_resolved_hostname(&mut self, now: Instant, name: &str, ip: Option<IpAddr>) {
-        let span = self.span.clone();
-        let _in_span = span.enter();
+        let _in_span = self.span().entered();
         // Unknown names and a closed agent: nothing waits for this answer.
         let _ = self
             .agent
@@ -306,8 +301,7 @@ impl Peer {
 
     /// Time reached [`poll_timeout`](Self::poll_timeout); early or late calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let span = self.span.clone();
-        let _in_span = span.enter();
+        let _in_span = self.span().entered();
         self.agent.handle_timeout(now);
         if let DtlsPhase::Running(dtls) = &mut self.dtls {
             dtls.handle_timeout(now);
@@ -324,8 +318,7 @@ impl Peer {
     /// data is taken once the handshake completed. Refused before the start, after a
     /// terminal state, and when 32 datagrams already wait.
     pub fn handle_send(&mut self, now: Instant, data: &[u8]) -> Result<(), PeerSendError> {
-        let span = self.span.clone();
-        let _in_span = span.enter();
+        let _in_span = self.span().entered();
         if self.state == PeerState::Initial || self.state.is_terminal() {
             return Err(PeerSendError::NotReady(self.state.name()));
         }
@@ -351,8 +344,7 @@ impl Peer {
     /// Closes: DTLS close_notify to the peer, then the agent stops. The state becomes
     /// Finished (unless it already failed).
     pub fn handle_close(&mut self, now: Instant) {
-        let span = self.span.clone();
-        let _in_span = span.enter();
+        let _in_span = self.span().entered();
         if self.state.is_terminal() {
             return;
         }
@@ -401,6 +393,14 @@ impl Peer {
     }
 
     /// Our ICE credentials now (new ones after a restart).
+    /// The span every input runs in, named by our first local ufrag: the records of the agent
+    /// and of the DTLS endpoint (feature `tracing` of the protocol crates) carry it. Made per
+    /// input, so that it nests in whatever span the caller is in (the simulator's virtual
+    /// time, `sim{t=…}`).
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("peer", id = %self.id)
+    }
+
     fn local_credentials(&self) -> Option<ice_proto::Credentials> {
         let view = self.agent.stream(self.stream)?;
         Some(view.local_credentials().clone())

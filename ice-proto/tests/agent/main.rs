@@ -1035,9 +1035,14 @@ fn gathering_is_paced_at_ta_and_a_silent_server_ends_after_its_retransmissions()
 fn the_controlling_agent_waits_for_better_pairs_then_nominates_8_1_1() {
     // A's first base (the higher-priority pairs) is blocked; its second works. The pair of
     // the second base is valid at 70 ms, but the first base's pair is still In-Progress with
-    // a higher priority: A waits `nomination_wait` (1 s) after the first valid pair, then
-    // nominates it at 1070 ms; the answer comes back at 1090 ms.
-    let a = Peer::new(config(true), 101, &["192.0.2.1:5000", "192.0.2.2:5000"]);
+    // a higher priority: A, told to wait 1 s for a better pair (the default is to nominate
+    // at once and move up by re-nomination), nominates it at 1070 ms; the answer comes
+    // back at 1090 ms.
+    let waiting = AgentConfig {
+        nomination_wait: Duration::from_secs(1),
+        ..config(true)
+    };
+    let a = Peer::new(waiting, 101, &["192.0.2.1:5000", "192.0.2.2:5000"]);
     let b = Peer::new(config(false), 102, &["198.51.100.2:6000"]);
     let mut sim = Sim::new(a, b, 101);
     sim.blocked = vec![addr("192.0.2.1:5000")];
@@ -1471,6 +1476,9 @@ proptest::proptest! {
             proptest::prop_assert!(
                 sim.run_until(Duration::from_secs(10), |s| s.both(ConnectionState::Completed))
             );
+            // The first valid pair is nominated at once; re-nomination then moves up to
+            // the best pair that works, within the check timeouts.
+            sim.run_until(Duration::from_secs(30), |_| false);
             let (a_local, a_remote) = sim.selected(0).unwrap();
             proptest::prop_assert_eq!(sim.selected(1).unwrap(), (a_remote, a_local));
             proptest::prop_assert_eq!(a_local.is_ipv4(), a_remote.is_ipv4());
@@ -1556,12 +1564,13 @@ fn twenty_percent_loss_still_connects_through_a_relay() {
     }
 }
 
-/// Issue 14: the first check on a relayed pair waits in the TURN client for the
-/// CreatePermission success and leaves at that instant — never before it (the server drops
-/// a Send indication without a permission, RFC 8656 §10.2, and the pair would only be
-/// checked one retransmission later) — and the server relays it.
+/// Issues 14 and 15: the permission of a relayed pair's peer is asked for as soon as the
+/// pair forms, so that its first check leaves in its own pacing slot; never before the
+/// CreatePermission success (the server drops a Send indication without a permission, RFC
+/// 8656 §10.2, and the pair would only be checked one retransmission later) — a check whose
+/// permission is still pending waits in the TURN client — and the server relays it.
 #[test]
-fn the_first_relayed_check_leaves_right_after_its_permission() {
+fn the_first_relayed_check_leaves_after_its_permission_asked_when_the_pair_formed() {
     use stun_proto::{Class, Message, Method};
     let turn = addr(TURN_SERVER);
     let mut sim = relay_world(config(true), config(false), 81, true);
@@ -1589,9 +1598,18 @@ fn the_first_relayed_check_leaves_right_after_its_permission() {
         sends.iter().all(|at| *at >= permitted + sim.latency),
         "no Send indication before the permission: {sends:?}, permitted at {permitted:?}"
     );
-    // The check left the moment the success arrived, and the server relayed it to B.
+    // The permission was asked for when the relayed pair formed (20 ms, B's candidate had
+    // come while A allocated), not when the pair's check came up: confirmed at 30 ms, before
+    // the check's Ta slot at 50 ms, so the check left in its slot, and the server relayed it.
+    let asked = sim
+        .log
+        .iter()
+        .find(|(_, from, t)| *from == 0 && is(t, Method::CREATE_PERMISSION, Class::Request))
+        .map(|(at, _, _)| *at)
+        .expect("A asked for a permission");
+    assert_eq!(asked, Duration::from_millis(20));
     let first = sends[0];
-    assert_eq!(first, permitted + sim.latency);
+    assert_eq!(first, Duration::from_millis(50));
     let b_addr = addr("198.51.100.2:6000");
     let relayed = sim
         .log

@@ -46,9 +46,10 @@ fn selections_of(sim: &Sim, i: usize) -> Vec<(Duration, SocketAddr)> {
 fn renomination_switches_from_the_relay_to_a_direct_pair_that_works_late() {
     // The direct path opens at 3 s. A's direct check retransmits at 3.5 s (sends at 0, 0.5,
     // 1.5, 3.5 s) and B's at 3.5 s too: both succeed at 3.51–3.52 s. The relayed pair was
-    // selected at 1.13 s (B) / 1.15 s (A): A's first relayed check left with the
-    // permission's success, 30 ms before the one that used to be the first to get through. A nominates the direct pair at its next Ta slot,
-    // 3.56 s; B selects it on the nomination at 3.57 s, A on the answer at 3.58 s.
+    // selected at 0.12 s (B) / 0.14 s (A): it is the first valid pair, and A nominates the
+    // first valid pair at once (`nomination_wait` 0). A nominates the direct pair at its
+    // next Ta slot, 3.56 s; B selects it on the nomination at 3.57 s, A on the answer at
+    // 3.58 s.
     let mut sim = late_direct_path(true, Duration::from_secs(3));
     assert!(sim.run_until(Duration::from_secs(10), |s| {
         s.selections(0) == 2 && s.selections(1) == 2
@@ -61,11 +62,11 @@ fn renomination_switches_from_the_relay_to_a_direct_pair_that_works_late() {
     );
     assert_eq!(
         selections_of(&sim, 0),
-        [(ms(1_150), b_host), (ms(3_580), b_host)]
+        [(ms(140), b_host), (ms(3_580), b_host)]
     );
     assert_eq!(
         selections_of(&sim, 1),
-        [(ms(1_130), relayed), (ms(3_570), a_host)]
+        [(ms(120), relayed), (ms(3_570), a_host)]
     );
     assert_eq!(sim.selected(0), Some((a_host, b_host)));
     assert_eq!(sim.selected(1), Some((b_host, a_host)));
@@ -98,7 +99,7 @@ fn without_renomination_the_relayed_pair_stays_selected() {
     sim.run_until(t, |_| false);
     let ms = Duration::from_millis;
     let relayed = addr("203.0.113.50:49152");
-    assert_eq!(selections_of(&sim, 1), [(ms(1_130), relayed)]);
+    assert_eq!(selections_of(&sim, 1), [(ms(120), relayed)]);
     assert_eq!(sim.selections(0), 1);
     assert!(sim.both(ConnectionState::Completed));
 }
@@ -135,8 +136,8 @@ fn aggressive_nomination_moves_up_to_a_better_pair_that_works_late() {
         ice_proto::NominationMode::Aggressive,
         Duration::from_secs(3),
     );
-    // The relayed pair is selected on its first success (90 ms at B, 110 ms at A: the
-    // first relayed check leaves with the permission's success, issue 14); the
+    // The relayed pair is selected on its first success (at 90 ms on both sides: the peer's
+    // permission was asked for when the pair formed, issue 15); the
     // direct check retransmitted at 3.5 s carries USE-CANDIDATE too, so its success at
     // 3.52 s switches both sides up at once.
     assert!(sim.run_until(Duration::from_secs(10), |s| {
@@ -147,7 +148,7 @@ fn aggressive_nomination_moves_up_to_a_better_pair_that_works_late() {
     let relayed = addr("203.0.113.50:49152");
     assert_eq!(
         selections_of(&sim, 0),
-        [(ms(110), b_host), (ms(3_520), b_host)]
+        [(ms(90), b_host), (ms(3_520), b_host)]
     );
     assert_eq!(
         selections_of(&sim, 1),
