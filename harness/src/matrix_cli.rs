@@ -103,10 +103,16 @@ const COLUMNS: &str = "Columns (--format table; JSON and CSV have the same field
   DTLS done  virtual time from the start until both completed the DTLS handshake; often less
              than time: DTLS starts on the first pair that passed its checks, before ICE
              nominates it and both sides select it
+  ready      virtual time until both peers were ready: a selected pair and DTLS keys each
+  no path    in a cell never ready: virtual time until both peers had learnt there is no
+             path (ICE's early disconnected, once every check failed or went unanswered
+             5 s, or the failure)
   held       both still connected at the end of --hold (no:consent: consent expired)
   packets    datagrams the two peers sent until both selected a pair (until time)
   ok, why    whether the cell met its expectation; if not, the cause, and below the table
              the reason in words
+Below the table: the medians of time and ready over the cells that became ready, and of
+no path over the others.
 With --seeds N: each cell's runs met, its rate and its misses by cause, then the overall rate.
 Exit: 0 every cell met its expectation, 1 one did not, 2 bad arguments or --pcap I/O.";
 

@@ -525,6 +525,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             }
             for c in &st.components {
                 consider(Timer::Nomination, self.nomination_deadline(st, c));
+                if self.state == ConnectionState::Checking {
+                    // The instant its last check counts as unanswered (in the past, the
+                    // state would be Disconnected already).
+                    consider(Timer::Disconnected, self.hopeless_since(st, c).flatten());
+                }
                 if c.state == ComponentState::Failed {
                     continue;
                 }

@@ -91,6 +91,15 @@ pub struct AgentConfig {
     /// The overall state becomes Disconnected when the selected pair has had no consent
     /// response for this long (W3C). Default 10 s.
     pub disconnected_after: Duration,
+    /// Failing early (W3C `disconnected` before RFC 8863's `failed`): once both sides have
+    /// gathered everything (end-of-candidates signalled both ways) and a component has no
+    /// valid pair and nothing left to check, every pair's checks failed or went
+    /// unanswered this long since their first send, the overall state becomes
+    /// Disconnected with a [`ConnectionStateChanged`](crate::Event::ConnectionStateChanged)
+    /// event — the application learns there is no path now, while the component fails
+    /// only when the ICE PAC timer (`patience`) says so, and a late answer or a new
+    /// candidate still brings it back. Default 5 s.
+    pub checks_unanswered_after: Duration,
     /// Tr, the keepalive interval of §11 when consent is off. Default 15 s.
     pub keepalive_interval: Duration,
     /// Retransmission of gathering queries (its pacing interval is replaced by `ta`).
@@ -138,6 +147,7 @@ impl Default for AgentConfig {
             consent_recheck_interval: Duration::from_secs(1),
             consent_lifetime: Duration::from_secs(30),
             disconnected_after: Duration::from_secs(10),
+            checks_unanswered_after: Duration::from_secs(5),
             keepalive_interval: Duration::from_secs(15),
             gathering,
             turn_requests: TransactionConfig {
@@ -190,7 +200,8 @@ pub enum Timer {
     Consent,
     /// RFC 7675 §5.1: consent expires.
     ConsentExpiry,
-    /// W3C `disconnected`: no consent response for a while.
+    /// W3C `disconnected`: no consent response for a while, or, before any pair is
+    /// selected, every check of a component failed or went unanswered for a while.
     Disconnected,
     /// RFC 8445 §11: a keepalive on the selected pair.
     Keepalive,

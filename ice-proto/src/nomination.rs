@@ -31,6 +31,7 @@ use crate::checklist::ChecklistState;
 use crate::config::NominationMode;
 use crate::consent::Consent;
 use crate::event::{ComponentState, ConnectionState, Event, FailureReason};
+use crate::pair::PairState;
 use crate::stream::{Component, Gathering, Patience, Stream, StreamId};
 
 /// Which pairs of a component may still be checked or formed, given its selected pair.
@@ -285,6 +286,38 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         self.set_state(state);
     }
 
+    /// Whether component `c` of `st` has lost hope of a path short of a new candidate or a
+    /// late answer (`AgentConfig::checks_unanswered_after`): `None` while it has not (a
+    /// pair valid, Frozen or Waiting; candidates still to come from either side; selected;
+    /// failed; ICE-lite, which checks nothing), otherwise the instant from which it has —
+    /// `Some(None)` when every pair failed or there is none, `Some(Some(t))` when the last
+    /// check in flight counts as unanswered at `t`.
+    pub(crate) fn hopeless_since(&self, st: &Stream, c: &Component) -> Option<Option<Instant>> {
+        let gathered = c.gathering_done || st.gathering == Gathering::Done;
+        let settled = c.selected.is_none()
+            && c.state != ComponentState::Failed
+            && !self.config.lite
+            && gathered
+            && st.remote_end_of_candidates
+            && st.remote.is_some();
+        if !settled {
+            return None;
+        }
+        let mut latest = None;
+        for p in st.checklist.pairs().iter().filter(|p| p.component == c.id) {
+            match &p.state {
+                _ if p.valid => return None,
+                PairState::Failed => {}
+                PairState::InProgress(f) => {
+                    let at = saturating_add(f.first_sent, self.config.checks_unanswered_after);
+                    latest = latest.max(Some(at));
+                }
+                PairState::Frozen | PairState::Waiting | PairState::Succeeded => return None,
+            }
+        }
+        Some(latest)
+    }
+
     /// The W3C `RTCIceConnectionState` of the agent's components.
     fn overall_state(&self, now: Instant) -> ConnectionState {
         if self.closed {
@@ -302,7 +335,14 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 saturating_add(k.last_fresh, self.config.disconnected_after) <= now
             })
         });
-        if stale {
+        // Before RFC 8863's failure: no path now (`hopeless_since`).
+        let hopeless = self.streams.iter().filter(|st| !st.removed).any(|st| {
+            st.components.iter().any(|c| {
+                self.hopeless_since(st, c)
+                    .is_some_and(|at| at.is_none_or(|at| at <= now))
+            })
+        });
+        if stale || hopeless {
             return ConnectionState::Disconnected;
         }
         if components().all(|c| c.state == ComponentState::Ready) {

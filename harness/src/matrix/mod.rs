@@ -70,6 +70,13 @@ pub trait MatrixPeer: Node {
     fn failed(&self) -> bool;
     /// When the DTLS handshake over the selected pair completed, if it did.
     fn dtls_done_at(&self) -> Option<std::time::Instant>;
+    /// When the peer became ready (a selected pair and, with DTLS, keys exported), if it
+    /// did.
+    fn ready_at(&self) -> Option<std::time::Instant>;
+    /// When the peer first learnt that there is no path, before it was ever ready: ICE's
+    /// early `disconnected` (both sides done gathering, every check failed or unanswered)
+    /// or the failure itself.
+    fn no_path_at(&self) -> Option<std::time::Instant>;
     /// Whether the peer is still connected (after selection: consent holds).
     fn connected(&self) -> bool;
     /// Why the peer failed, if it did.
@@ -239,6 +246,13 @@ pub struct Cell {
     /// they did: the "DTLS done" column. It is often less than `time`: DTLS starts on the
     /// first pair that passed its checks, before ICE nominates and both sides select it.
     pub dtls: Option<Duration>,
+    /// Virtual time from the start until both peers were ready (a selected pair and DTLS
+    /// keys on each side): the "ready" column, what a user waits for before media flows.
+    pub ready: Option<Duration>,
+    /// Virtual time from the start until both peers had learnt that there is no path (ICE's
+    /// early `disconnected`, or the failure), in a cell that never became ready: the "no
+    /// path" column.
+    pub no_path: Option<Duration>,
     /// Whether both peers were still connected (not failed, data still arriving) at the end
     /// of the hold period; `None` when no pair was selected.
     pub held: Option<bool>,
@@ -485,7 +499,13 @@ pub fn run_cell<P: MatrixPeer>(
         .map(|h| world.stats().sent_by.get(h).copied().unwrap_or(0))
         .sum();
     let peer_a = world.node::<P>(host_a);
-    let (mut dtls, mut held, mut pair) = (None, None, None);
+    let (mut dtls, mut ready, mut held, mut pair) = (None, None, None, None);
+    let origin = world.now() - world.elapsed();
+    let both = |w: &World, at: fn(&P) -> Option<std::time::Instant>| {
+        let a = w.node::<P>(host_a).and_then(at)?;
+        let b = w.node::<P>(host_b).and_then(at)?;
+        Some(a.max(b) - origin)
+    };
     let outcome = match peer_a.and_then(|p| p.selected()) {
         Some(selected) if finished => {
             let started = world.elapsed();
@@ -493,10 +513,8 @@ pub fn run_cell<P: MatrixPeer>(
             let handshaken =
                 |w: &World| done_at(w, host_a).is_some() && done_at(w, host_b).is_some();
             if world.run_until_condition(options.timeout, handshaken) {
-                let origin = world.now() - world.elapsed();
-                dtls = done_at(&world, host_a)
-                    .max(done_at(&world, host_b))
-                    .map(|at| at - origin);
+                dtls = both(&world, MatrixPeer::dtls_done_at);
+                ready = both(&world, MatrixPeer::ready_at);
             }
             // The call lasts `hold` from selection, however long the handshake took.
             let hold_end = started + options.hold;
@@ -517,6 +535,11 @@ pub fn run_cell<P: MatrixPeer>(
     let failure = [host_a, host_b]
         .into_iter()
         .find_map(|h| world.node::<P>(h).and_then(MatrixPeer::failure));
+    let no_path = if ready.is_none() {
+        both(&world, MatrixPeer::no_path_at)
+    } else {
+        None
+    };
     world.finish_capture()?;
     Ok(Cell {
         a,
@@ -527,6 +550,8 @@ pub fn run_cell<P: MatrixPeer>(
         pair,
         time,
         dtls,
+        ready,
+        no_path,
         held,
         failure,
         packets,
@@ -613,6 +638,8 @@ mod tests {
             }),
             time: Some(Duration::from_secs(1)),
             dtls: Some(Duration::from_millis(300)),
+            ready: Some(Duration::from_secs(1)),
+            no_path: None,
             held: Some(true),
             failure: None,
             packets: 50,

@@ -11,6 +11,13 @@
 //! - `DTLS done`: virtual time from the start until both completed the DTLS handshake; often
 //!   less than `time`, as DTLS starts on the first pair that passed its checks, before ICE
 //!   nominates it and both sides select it.
+//! - `ready`: virtual time from the start until both peers were ready (a selected pair and
+//!   DTLS keys each): what a user waits for before media flows.
+//! - `no path`: in a cell that never became ready, virtual time until both peers had learnt
+//!   that there is no path (ICE's early `disconnected`, or the failure).
+//!
+//! Below the table, the medians of `time` and `ready` over the cells that became ready and
+//! of `no path` over those that did not.
 //! - `held`: whether both were still connected at the end of the hold period.
 //! - `packets`: datagrams the two peers sent until both selected a pair (until `time`).
 //! - `ok`: whether the cell met its expectation; `why`: the cause when not ([`Miss::cause`]).
@@ -52,6 +59,8 @@ fn fields(c: &Cell) -> Vec<(&'static str, Value)> {
         ("pair", c.pair.map_or(Value::Null, |p| json!(p.to_string()))),
         ("time_s", secs(c.time)),
         ("dtls_done_s", secs(c.dtls)),
+        ("ready_s", secs(c.ready)),
+        ("no_path_s", secs(c.no_path)),
         ("held", c.held.map_or(Value::Null, Value::from)),
         ("packets", json!(c.packets)),
         ("met", json!(miss.is_none())),
@@ -113,7 +122,7 @@ pub fn print_csv(cells: &[Cell], out: &mut impl Write) -> io::Result<()> {
 pub fn print_table(cells: &[Cell], out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
-        "{:<16} {:<16} {:<8} {:<14} {:<12} {:>9} {:>9} {:<10} {:>8}  {:<3} {:<16} trace",
+        "{:<16} {:<16} {:<8} {:<14} {:<12} {:>9} {:>9} {:>9} {:>9} {:<10} {:>8}  {:<3} {:<16} trace",
         "A (controlling)",
         "B",
         "expect",
@@ -121,6 +130,8 @@ pub fn print_table(cells: &[Cell], out: &mut impl Write) -> io::Result<()> {
         "pair (A→B)",
         "time",
         "DTLS done",
+        "ready",
+        "no path",
         "held",
         "packets",
         "ok",
@@ -138,7 +149,7 @@ pub fn print_table(cells: &[Cell], out: &mut impl Write) -> io::Result<()> {
         let miss = c.miss();
         writeln!(
             out,
-            "{:<16} {:<16} {:<8} {:<14} {:<12} {:>9} {:>9} {:<10} {:>8}  {:<3} {:<16} {}",
+            "{:<16} {:<16} {:<8} {:<14} {:<12} {:>9} {:>9} {:>9} {:>9} {:<10} {:>8}  {:<3} {:<16} {}",
             c.a.name(),
             c.b.name(),
             expectation(c.expected),
@@ -146,6 +157,8 @@ pub fn print_table(cells: &[Cell], out: &mut impl Write) -> io::Result<()> {
             c.pair.map_or("-".to_owned(), |p| p.to_string()),
             time(c.time),
             time(c.dtls),
+            time(c.ready),
+            time(c.no_path),
             held,
             c.packets,
             if miss.is_none() { "yes" } else { "NO" },
@@ -158,8 +171,26 @@ pub fn print_table(cells: &[Cell], out: &mut impl Write) -> io::Result<()> {
             writeln!(out, "{} → {}: {miss}", c.a.name(), c.b.name())?;
         }
     }
+    let ready: Vec<&Cell> = cells.iter().filter(|c| c.ready.is_some()).collect();
+    let unready: Vec<Duration> = cells.iter().filter_map(|c| c.no_path).collect();
+    writeln!(
+        out,
+        "median over the {} cells that became ready: time {}, ready {}; no path learnt, over the {} that did not: {}",
+        ready.len(),
+        time(median(ready.iter().filter_map(|c| c.time).collect())),
+        time(median(ready.iter().filter_map(|c| c.ready).collect())),
+        unready.len(),
+        time(median(unready)),
+    )?;
     let met = cells.iter().filter(|c| c.met()).count();
     writeln!(out, "{met} of {} cells met their expectation", cells.len())
+}
+
+/// The median of `values` (the lower middle one of an even count), if any.
+fn median(mut values: Vec<Duration>) -> Option<Duration> {
+    values.sort_unstable();
+    let middle = values.len().checked_sub(1)? / 2;
+    values.get(middle).copied()
 }
 
 /// How one cell, or the whole matrix, fared over a sweep of seeds.

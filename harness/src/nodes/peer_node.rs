@@ -42,6 +42,7 @@ pub struct PeerNode {
     pings_received: u64,
     ready_at: Option<Instant>,
     dtls_done_at: Option<Instant>,
+    no_path_at: Option<Instant>,
     log: Vec<Event>,
 }
 
@@ -113,6 +114,7 @@ impl PeerNode {
             pings_received: 0,
             ready_at: None,
             dtls_done_at: None,
+            no_path_at: None,
             log: Vec::new(),
         }
     }
@@ -130,11 +132,6 @@ impl PeerNode {
     /// Pings received from the other peer.
     pub const fn pings_received(&self) -> u64 {
         self.pings_received
-    }
-
-    /// When the peer became ready, if it did.
-    pub const fn ready_at(&self) -> Option<Instant> {
-        self.ready_at
     }
 
     /// Every event the peer reported, in order.
@@ -158,7 +155,24 @@ impl PeerNode {
                     self.ready_at = Some(now);
                     self.next_ping.get_or_insert(now);
                 }
-                Event::StateChanged(s) if s.is_terminal() => self.next_ping = None,
+                Event::StateChanged(s) if s.is_terminal() => {
+                    self.next_ping = None;
+                    if matches!(s, PeerState::Failed(_)) {
+                        self.no_path_at.get_or_insert(now);
+                    }
+                }
+                Event::Ice(ice)
+                    if self.ready_at.is_none()
+                        && matches!(
+                            **ice,
+                            ice_proto::Event::ConnectionStateChanged(
+                                ice_proto::ConnectionState::Disconnected
+                            )
+                        ) =>
+                {
+                    // Before any pair: ICE says there is no path now (issue 15).
+                    self.no_path_at.get_or_insert(now);
+                }
                 Event::DtlsConnected(_) => self.dtls_done_at = Some(now),
                 Event::Data(data) if data.as_slice() == b"ping" => {
                     self.pings_received += 1;
@@ -264,6 +278,14 @@ impl MatrixPeer for PeerNode {
 
     fn dtls_done_at(&self) -> Option<Instant> {
         self.dtls_done_at
+    }
+
+    fn ready_at(&self) -> Option<Instant> {
+        self.ready_at
+    }
+
+    fn no_path_at(&self) -> Option<Instant> {
+        self.no_path_at
     }
 
     /// Ready, and the other side's pings still arrive: one came within the ping interval

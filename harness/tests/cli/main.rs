@@ -197,6 +197,8 @@ fn help_exits_0_and_describes_every_option_with_its_default() {
             "pair",
             "time ",
             "DTLS done",
+            "ready",
+            "no path",
             "held",
             "packets",
         ] {
@@ -372,7 +374,9 @@ fn the_matrix_prints_json_lines_and_csv_and_no_progress_into_a_pipe() {
     assert_eq!(csv.code, Some(0), "{}", csv.stderr);
     let rows: Vec<&str> = csv.stdout.lines().collect();
     assert_eq!(rows.len(), 5, "{}", csv.stdout);
-    assert!(rows[0].starts_with("a,b,expect,outcome,pair,time_s,dtls_done_s,held,packets,met"));
+    assert!(rows[0].starts_with(
+        "a,b,expect,outcome,pair,time_s,dtls_done_s,ready_s,no_path_s,held,packets,met"
+    ));
     assert!(
         rows[1].starts_with("open,open,direct,direct host,host→host,"),
         "{}",

@@ -45,6 +45,24 @@ fn assert_all_met(options: &MatrixOptions) {
     for kind in [Expectation::Direct, Expectation::Relay, Expectation::Fail] {
         assert!(cells.iter().any(|c| c.expected == kind), "{kind:?}");
     }
+    // A cell that connected says when both peers were ready: no sooner than both selected
+    // a pair and both finished DTLS. One that did not says when both learnt there is no
+    // path: no later than the failure.
+    for c in &cells {
+        let cell = format!("{} ↔ {}", c.a.name(), c.b.name());
+        if c.expected == Expectation::Fail {
+            assert_eq!(c.ready, None, "{cell}");
+            let (no_path, failed) = (c.no_path.expect(&cell), c.time.expect(&cell));
+            assert!(no_path <= failed, "{cell}: {no_path:?} after {failed:?}");
+        } else {
+            let ready = c.ready.expect(&cell);
+            assert!(
+                ready >= c.time.expect(&cell) && ready >= c.dtls.expect(&cell),
+                "{cell}"
+            );
+            assert_eq!(c.no_path, None, "{cell}");
+        }
+    }
 }
 
 #[test]

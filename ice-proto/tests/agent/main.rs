@@ -804,13 +804,46 @@ fn checks_fail_when_no_pair_works() {
     }));
     // Rc = 7 sends, RTO 500 ms doubling capped at 3 s, then 16 × 500 ms: the single
     // pair's first check fails 0.5+1+2+3+3+3 + 8 = 20.5 s after it was sent (at 0); the
-    // ICE PAC timer (RFC 8863 §4) holds the failure until 39.5 s.
+    // ICE PAC timer (RFC 8863 §4) holds the failure until 39.5 s. The application learns
+    // much earlier that there is no path (issue 15): both sides signalled end-of-candidates
+    // and the only check has gone unanswered for `checks_unanswered_after` (5 s) — the
+    // overall state is Disconnected from 5 s (both checks left at 0), then Failed.
     for p in &sim.peers {
-        let failed = p
-            .first(|e| matches!(e, Event::ConnectionStateChanged(ConnectionState::Failed)))
-            .unwrap();
-        assert_eq!(failed - sim.start, Duration::from_millis(39_500));
+        let states: Vec<(Duration, ConnectionState)> = p
+            .events
+            .iter()
+            .filter_map(|(t, e)| match e {
+                Event::ConnectionStateChanged(state) => Some((*t - sim.start, *state)),
+                _ => None,
+            })
+            .collect();
+        let ms = Duration::from_millis;
+        assert_eq!(
+            states,
+            [
+                (ms(0), ConnectionState::Checking),
+                (ms(5_000), ConnectionState::Disconnected),
+                (ms(39_500), ConnectionState::Failed),
+            ]
+        );
     }
+}
+
+/// Failing early is a state, not a verdict: a path that starts working after the agent
+/// said Disconnected brings it back.
+#[test]
+fn a_path_that_works_after_the_early_disconnected_connects() {
+    let mut sim = host_pair(52);
+    sim.cut = true;
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(10), |s| {
+        s.both(ConnectionState::Disconnected)
+    }));
+    sim.cut = false;
+    // The check's retransmission at 6.5 s was lost; the next, at 9.5 s, gets through.
+    assert!(sim.run_until(Duration::from_secs(15), |s| {
+        s.both(ConnectionState::Completed)
+    }));
 }
 
 #[test]

@@ -126,13 +126,14 @@ fn no_failure_before_the_pac_timer_while_no_candidate_came_8863() {
     // both check lists are empty from 0, with both end-of-candidates received — failure
     // would be immediate without ICE PAC. At 30 s B learns A's candidate and checks it; A
     // learns B peer-reflexive from that check (RFC 8863 §2's case) and the agents connect,
-    // before the 39.5 s PAC timer, so neither has failed meanwhile.
+    // before the 39.5 s PAC timer, so neither has failed meanwhile. Meanwhile the overall
+    // state says there is no path now (Disconnected, issue 15): not a failure.
     let mut sim = host_pair(321);
     sim.signal_candidates = false;
     sim.start();
     sim.run_until(Duration::from_secs(30), |_| false);
     for i in 0..2 {
-        assert_eq!(sim.peers[i].agent.state(), ConnectionState::New);
+        assert_eq!(sim.peers[i].agent.state(), ConnectionState::Disconnected);
         assert_eq!(
             sim.peers[i].agent.next_timer().map(|(t, _)| t),
             Some(ice_proto::Timer::Patience)
