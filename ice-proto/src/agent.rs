@@ -138,6 +138,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 probe: None,
             })
             .collect();
+        // Streams are few and large (a few hundred bytes each): room for exactly one more,
+        // not the four a growing `Vec` would reserve.
+        self.streams.reserve_exact(1);
         self.streams.push(Stream {
             local_credentials,
             local_key,
@@ -485,7 +488,13 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // Events come in bursts (gathering, selection, a state change); a connected
+            // agent goes long without one, so the drained queue gives its memory back.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called; `None` when

@@ -196,6 +196,14 @@ impl Checklist {
         }
     }
 
+    /// Gives back the room the table grew for and no longer needs (at selection: the pairs
+    /// that can still be formed are few, those above the selected one).
+    pub fn compact(&mut self) {
+        self.pairs.shrink_to_fit();
+        self.triggered.shrink_to_fit();
+        self.cancelled.shrink_to_fit();
+    }
+
     /// Forgets cancelled transactions whose wait is over.
     pub fn expire_cancelled(&mut self, now: Instant) {
         self.cancelled.retain(|c| c.until > now);

@@ -194,6 +194,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let keep_above = self.config.renomination.then_some(priority);
         let st = &mut self.streams[s];
         st.checklist.stop_component(component, keep_above);
+        // The call may last hours: the tables keep what they hold, not the room they grew.
+        st.checklist.compact();
+        st.local.shrink_to_fit();
+        st.remote_candidates.shrink_to_fit();
         if let Some(c) = st.component_mut(component) {
             c.selected = Some(id);
             c.previous = None;

@@ -86,10 +86,11 @@ pub struct RtoCache {
 
 impl RtoCache {
     /// An empty cache holding at most `capacity` servers, each for `lifetime` after its last
-    /// transaction (the RFC's 10 minutes).
+    /// transaction (the RFC's 10 minutes). It allocates as servers come, not up front: a
+    /// client of one or two servers (an ICE agent gathering) holds one or two entries.
     pub fn new(capacity: usize, lifetime: Duration) -> Self {
         Self {
-            entries: Vec::with_capacity(capacity.min(64)),
+            entries: Vec::new(),
             capacity,
             lifetime,
         }
