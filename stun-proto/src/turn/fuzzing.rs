@@ -1,5 +1,6 @@
 //! Entry points for the TURN fuzz targets in `fuzz/` (`turn_server`, `turn_framer`,
-//! `turn_client`) and for the corpus replay in `cargo test`. Not part of the public API.
+//! `turn_client`, `turn_pair`) and for the corpus replay in `cargo test`. Not part of the
+//! public API.
 //!
 //! The server target can reach past authentication: an opcode asks the entry point to sign
 //! the fuzzer's attributes as a known user with the last nonce the server handed out, so
@@ -10,6 +11,9 @@
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+mod pair;
+pub use pair::pair;
 
 use bytes::BytesMut;
 

@@ -42,8 +42,9 @@ fn turn_corpus_replays() {
     let server = replay("turn_server", stun_proto::turn::fuzzing::server);
     let framer = replay("turn_framer", stun_proto::turn::fuzzing::framer);
     let client = replay("turn_client", stun_proto::turn::fuzzing::client);
+    let pair = replay("turn_pair", stun_proto::turn::fuzzing::pair);
     assert!(
-        server >= 4 && framer >= 3 && client >= 2,
-        "seed corpus: {server} server, {framer} framer, {client} client inputs"
+        server >= 4 && framer >= 3 && client >= 2 && pair >= 4,
+        "seed corpus: {server} server, {framer} framer, {client} client, {pair} pair inputs"
     );
 }
