@@ -61,7 +61,7 @@ pub use link::{Link, LinkDrop, Path};
 pub use nat::{Filtering, Mapping, Nat, NatConfig, NatDrop, NatPreset, PortAssignment};
 pub use node::Node;
 pub use pcap::PcapWriter;
-pub use world::{Drop, HostId, NatDropReason, NatId, NetworkId, Stats, World};
+pub use world::{DropReason, HostId, NatId, NetworkId, Stats, World};
 
 /// An origin for a world's virtual clock.
 ///

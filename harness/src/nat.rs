@@ -196,8 +196,8 @@ struct MappingEntry {
     last_refresh: Instant,
 }
 
-/// Why a NAT dropped a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why a NAT dropped a packet (ordered, so that the world's counters sort by it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NatDrop {
     /// The box blocks UDP.
     Blocked,

@@ -86,42 +86,15 @@ enum Event {
 
 /// Why the world dropped a datagram: every drop is counted under its reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Drop {
+pub enum DropReason {
     /// Lost on a link.
     Lost,
     /// Larger than a link's MTU.
     TooBig,
     /// A NAT refused it.
-    Nat(NatDropReason),
+    Nat(NatDrop),
     /// Nobody has the destination address.
     NoRoute,
-}
-
-/// [`NatDrop`] with the ordering the counters need.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum NatDropReason {
-    /// The box blocks UDP.
-    Blocked,
-    /// No mapping for the port.
-    NoMapping,
-    /// Filtered.
-    Filtered,
-    /// Mapping table full.
-    TableFull,
-    /// Hairpinning off.
-    NoHairpin,
-}
-
-impl From<NatDrop> for NatDropReason {
-    fn from(d: NatDrop) -> Self {
-        match d {
-            NatDrop::Blocked => Self::Blocked,
-            NatDrop::NoMapping => Self::NoMapping,
-            NatDrop::Filtered => Self::Filtered,
-            NatDrop::TableFull => Self::TableFull,
-            NatDrop::NoHairpin => Self::NoHairpin,
-        }
-    }
 }
 
 /// What happened in a run, for assertions and the matrix's columns.
@@ -132,7 +105,7 @@ pub struct Stats {
     /// Datagrams delivered to nodes.
     pub delivered: u64,
     /// Datagrams dropped, by reason.
-    pub dropped: BTreeMap<Drop, u64>,
+    pub dropped: BTreeMap<DropReason, u64>,
     /// Datagrams each host sent.
     pub sent_by: BTreeMap<HostId, u64>,
 }
@@ -422,8 +395,8 @@ impl World {
                     self.schedule(self.now + delay, Event::Datagram(next, d.clone()));
                 }
             }
-            Err(LinkDrop::Lost) => self.drop_datagram(Drop::Lost, &d),
-            Err(LinkDrop::TooBig) => self.drop_datagram(Drop::TooBig, &d),
+            Err(LinkDrop::Lost) => self.drop_datagram(DropReason::Lost, &d),
+            Err(LinkDrop::TooBig) => self.drop_datagram(DropReason::TooBig, &d),
         }
     }
 
@@ -456,7 +429,7 @@ impl World {
                         self.capture_datagram(&d);
                         self.route(inside, d);
                     }
-                    Err(e) => self.drop_datagram(Drop::Nat(e.into()), &d),
+                    Err(e) => self.drop_datagram(DropReason::Nat(e), &d),
                 }
             }
         }
@@ -483,7 +456,7 @@ impl World {
         }
         match self.networks[network.0].behind {
             Some(nat) => self.nat_outbound(nat, d),
-            None => self.drop_datagram(Drop::NoRoute, &d),
+            None => self.drop_datagram(DropReason::NoRoute, &d),
         }
     }
 
@@ -495,7 +468,7 @@ impl World {
             .outbound(now, &mut self.rng, d.source, d.destination)
         {
             Ok(external) => external,
-            Err(e) => return self.drop_datagram(Drop::Nat(e.into()), &d),
+            Err(e) => return self.drop_datagram(DropReason::Nat(e), &d),
         };
         let d = Datagram {
             source: external,
@@ -504,7 +477,7 @@ impl World {
         if d.destination.ip() == nat.nat.external_ip() {
             // Hairpinning (RFC 4787 §6): back in through the same box.
             if !nat.nat.config().hairpinning {
-                return self.drop_datagram(Drop::Nat(NatDropReason::NoHairpin), &d);
+                return self.drop_datagram(DropReason::Nat(NatDrop::NoHairpin), &d);
             }
             self.capture_datagram(&d);
             return self.arrive(Hop::NatOutside(id), d);
@@ -514,7 +487,7 @@ impl World {
         self.traverse(path, Hop::Network(outside), d);
     }
 
-    fn drop_datagram(&mut self, reason: Drop, d: &Datagram) {
+    fn drop_datagram(&mut self, reason: DropReason, d: &Datagram) {
         *self.stats.dropped.entry(reason).or_default() += 1;
         self.record(
             b"drop",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use harness::nodes::Probe;
 use harness::{
-    Drop, HostId, Link, NatConfig, NatDropReason, NatPreset, NetworkId, PortAssignment, World,
+    DropReason, HostId, Link, NatConfig, NatDrop, NatPreset, NetworkId, PortAssignment, World,
     epoch,
 };
 
@@ -183,7 +183,7 @@ fn udp_blocking_firewall_passes_nothing() {
         s.world
             .stats()
             .dropped
-            .get(&Drop::Nat(NatDropReason::Blocked)),
+            .get(&DropReason::Nat(NatDrop::Blocked)),
         Some(&1)
     );
 }
@@ -236,7 +236,7 @@ fn expiry(inbound_refreshes: bool) -> (u64, bool) {
         let stats = s.world.stats();
         stats
             .dropped
-            .get(&Drop::Nat(NatDropReason::NoMapping))
+            .get(&DropReason::Nat(NatDrop::NoMapping))
             .copied()
             .unwrap_or(0)
     };
@@ -322,7 +322,7 @@ fn hairpinning_loops_back_through_the_external_address() {
                 world
                     .stats()
                     .dropped
-                    .get(&Drop::Nat(NatDropReason::NoHairpin)),
+                    .get(&DropReason::Nat(NatDrop::NoHairpin)),
                 Some(&1)
             );
         }
