@@ -25,7 +25,7 @@ use stun_proto::{IntegrityKey, Transmit, TransportProtocol};
 
 use crate::candidate::{Candidate, CandidateType, Transport};
 use crate::checklist::Checklist;
-use crate::config::{AgentConfig, AgentStats, Timer};
+use crate::config::{AgentConfig, AgentStats};
 use crate::error::{AgentError, SendError};
 use crate::event::{ComponentState, ConnectionState, Event, Problem};
 use crate::gathering::Gatherer;
@@ -35,6 +35,7 @@ use crate::stream::{
     Component, Credentials, Gathering, Patience, Remote, RemoteCandidate, Stream, StreamId,
     StreamMut, StreamView,
 };
+use crate::timer::Timer;
 
 /// The most datagrams queued for [`Agent::poll_transmit`]; beyond, new ones are dropped and
 /// counted in [`AgentStats::dropped_transmits`].

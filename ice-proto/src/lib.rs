@@ -142,13 +142,14 @@ pub mod sdp;
 mod stream;
 #[cfg(test)]
 mod test_support;
+mod timer;
 #[cfg(feature = "tracing")]
 mod trace;
 
 pub use agent::Agent;
 pub use candidate::{Candidate, CandidateType, ConnectionAddress, TcpType, Transport};
 pub use checklist::ChecklistState;
-pub use config::{AgentConfig, AgentStats, NominationMode, Timer};
+pub use config::{AgentConfig, AgentStats, NominationMode};
 pub use error::{AgentError, SendError};
 pub use event::{ComponentState, ConnectionState, Event, FailureReason, Problem};
 pub use mdns_resolver::{MdnsError, MdnsEvent, MdnsResolver};
@@ -158,3 +159,4 @@ pub use received::{DropReason, NotIceReason, Received};
 pub use relay::TurnServer;
 pub use sdp::{IceAttribute, SdpError};
 pub use stream::{Credentials, PairInfo, StreamId, StreamMut, StreamView};
+pub use timer::Timer;
