@@ -383,12 +383,12 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         for s in 0..self.streams.len() {
             // One pair per path in a check list (§6.1.2.4).
             let failed = self.streams[s].checklist.pairs().iter().find(|p| {
-                p.base == source
-                    && p.remote_addr == destination
-                    && !p.valid
-                    && matches!(p.state, crate::pair::PairState::InProgress(_))
+                p.base() == source
+                    && p.remote_addr() == destination
+                    && !p.valid()
+                    && matches!(p.state(), crate::checklist::PairState::InProgress(_))
             });
-            if let Some(id) = failed.map(|p| p.id) {
+            if let Some(id) = failed.map(|p| p.id()) {
                 self.fail_pair(now, s, id);
             }
         }
@@ -444,15 +444,15 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let previous = c.previous;
         let id = match c.selected {
             Some(id) => Some(id),
-            None => st.checklist.best_valid(component).map(|p| p.id),
+            None => st.checklist.best_valid(component).map(|p| p.id()),
         };
-        let pair = id.and_then(|id| st.checklist.get_mut(id));
+        let pair = id.and_then(|id| st.checklist.get(id));
         // After a restart, the previous pair until a new one is valid (§9).
         let (base, remote) = match pair {
             Some(p) => {
-                p.traffic.packets_sent += 1;
-                p.traffic.bytes_sent += payload.len() as u64;
-                (p.base, p.remote_addr)
+                let (id, path) = (p.id(), (p.base(), p.remote_addr()));
+                st.checklist.count_sent(id, payload.len());
+                path
             }
             None => previous.ok_or(SendError::NotConnected)?,
         };

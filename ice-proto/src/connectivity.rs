@@ -19,10 +19,10 @@ use crate::check::{
     CheckOutcome, CheckRequest, DeclaredRole, build_error, build_request, build_success,
     read_request, read_response,
 };
+use crate::checklist::{InFlight, Pair, PairId, PairState};
 use crate::config::NominationMode;
 use crate::event::{ComponentState, Event, Problem};
 use crate::nomination::Gate;
-use crate::pair::{Expiry, InFlight, Pair, PairId, PairState};
 use crate::received::{DropReason, Received};
 use crate::stream::{RemoteCandidate, StreamId};
 
@@ -42,7 +42,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 s.checklist
                     .pairs()
                     .iter()
-                    .filter(|p| matches!(p.state, PairState::Waiting | PairState::InProgress(_)))
+                    .filter(|p| matches!(p.state(), PairState::Waiting | PairState::InProgress(_)))
                     .count()
             })
             .sum();
@@ -63,21 +63,12 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         for s in 0..self.streams.len() {
             self.streams[s].checklist.expire_cancelled(now);
             let (mut resend, mut timed_out) = (Vec::new(), Vec::new());
-            for p in self.streams[s].checklist.pairs_mut() {
-                let PairState::InProgress(f) = &mut p.state else {
-                    continue;
-                };
-                if !f.is_expired(now) {
-                    continue;
-                }
-                match f.on_expired(now, rc, rm, max) {
-                    Expiry::Retransmit => resend.push((p.base, p.remote_addr, f.request.clone())),
-                    Expiry::GiveUp => {
-                        p.timeouts = p.timeouts.saturating_add(1);
-                        timed_out.push(p.id);
-                    }
-                }
-            }
+            self.streams[s].checklist.expire_checks(
+                now,
+                (rc, rm, max),
+                &mut resend,
+                &mut timed_out,
+            );
             for (source, destination, payload) in resend {
                 self.stats.retransmissions += 1;
                 self.push_transmit(now, source, destination, payload);
@@ -95,24 +86,14 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// remaining valid pair, or back to checking (`fail_over`), so that the selected pair
     /// is always a nominated valid pair of its component (§8.1.1).
     pub(crate) fn fail_pair(&mut self, now: Instant, s: usize, id: PairId) {
-        let Some(pair) = self
-            .streams
-            .get_mut(s)
-            .and_then(|st| st.checklist.get_mut(id))
-        else {
+        let Some(component) = self.streams.get_mut(s).and_then(|st| st.checklist.fail(id)) else {
             return;
         };
-        pair.state = PairState::Failed;
-        pair.valid = false;
-        pair.nominating = false;
-        let component = pair.component;
         let selected = self.streams[s]
             .component(component)
             .is_some_and(|c| c.selected == Some(id));
         if selected {
-            if let Some(pair) = self.streams[s].checklist.get_mut(id) {
-                pair.nominated = false;
-            }
+            self.streams[s].checklist.unnominate(id);
             self.fail_over(now, s, component);
         }
     }
@@ -140,11 +121,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         self.streams.iter().any(|st| {
             st.remote.is_some()
                 && st.checklist.pairs().iter().any(|p| {
-                    matches!(p.state, PairState::Waiting | PairState::Frozen)
+                    matches!(p.state(), PairState::Waiting | PairState::Frozen)
                         && st
-                            .component(p.component)
+                            .component(p.component())
                             .is_some_and(|c| c.state != ComponentState::Failed)
-                        && (p.nominating || self.gate(st, p.component).admits(p.priority))
+                        && (p.nominating() || self.gate(st, p.component()).admits(p.priority()))
                 })
         })
     }
@@ -194,10 +175,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             // A nomination of a live component always goes out, also that of a pair selected
             // below the gate by a failover (`network.rs`).
             let skip = |p: &Pair| {
-                usize::from(p.component)
+                usize::from(p.component())
                     .checked_sub(1)
                     .and_then(|i| gates.get(i))
-                    .is_none_or(|(g, live)| !(g.admits(p.priority) || (*live && p.nominating)))
+                    .is_none_or(|(g, live)| !(g.admits(p.priority()) || (*live && p.nominating())))
             };
             if let Some(id) = st.checklist.next_check(&active, skip) {
                 self.round_robin = s + 1;
@@ -227,10 +208,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let Some(pair) = st.checklist.get(id) else {
             return;
         };
-        let Some(local) = st.local.get(pair.local) else {
+        let Some(local) = st.local.get(pair.local()) else {
             return;
         };
-        let component = pair.component;
+        let component = pair.component();
         // §7.1.1: the priority a peer-reflexive candidate of this base would have.
         let local_pref = (local.candidate.priority >> 8) as u16;
         let prflx = priority(
@@ -239,30 +220,20 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             component,
         );
         let aggressive = self.config.nomination == NominationMode::Aggressive;
-        let use_candidate = controlling && (pair.nominating || aggressive);
+        let use_candidate = controlling && (pair.nominating() || aggressive);
         let check = CheckRequest {
             username: &remote.username,
             priority: prflx,
             role,
             use_candidate,
         };
-        let (base, destination) = (pair.base, pair.remote_addr);
-        let request = build_request(tid, &check, &remote.key);
-        let Some(pair) = st.checklist.get_mut(id) else {
+        let (base, destination) = (pair.base(), pair.remote_addr());
+        let Ok(request) = build_request(tid, &check, &remote.key) else {
+            st.checklist.fail(id);
             return;
         };
-        let Ok(request) = request else {
-            pair.state = PairState::Failed;
-            return;
-        };
-        pair.state = PairState::InProgress(InFlight::new(
-            now,
-            tid,
-            request.clone(),
-            rto,
-            use_candidate,
-            controlling,
-        ));
+        let check = InFlight::new(now, tid, request.clone(), rto, use_candidate, controlling);
+        st.checklist.start_check(id, check);
         self.stats.checks_sent += 1;
         self.push_transmit(now, base, destination, request);
         let state = self.streams[s].component(component).map(|c| c.state);
@@ -367,8 +338,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             .checklist
             .pairs()
             .iter()
-            .find(|p| p.base == destination && p.remote_addr == source)
-            .map(|p| p.id);
+            .find(|p| p.base() == destination && p.remote_addr() == source)
+            .map(|p| p.id());
         let mut id = existing.or_else(|| self.make_pair(s, local, remote));
         // The controlling side: a check (or consent check) from the peer on a pair the
         // gate keeps out (below the selected one; a pair above is re-nomination's) may mean
@@ -379,7 +350,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             let gate = self.gate(st, component);
             let selected = st.component(component).and_then(|c| c.selected);
             let gated = match id.and_then(|id| st.checklist.get(id)) {
-                Some(p) => Some(p.id) != selected && !gate.admits(p.priority),
+                Some(p) => Some(p.id()) != selected && !gate.admits(p.priority()),
                 // Not formed: refused by the gate (or the table is full).
                 None => true,
             };
@@ -402,28 +373,24 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let controlling = self.controlling;
         let gate = self.gate(&self.streams[s], component);
         let st = &mut self.streams[s];
-        let Some(pair) = st.checklist.get_mut(id) else {
+        let Some(pair) = st.checklist.get(id) else {
             return Received::Stun;
         };
         // §7.3.1.4: triggered checks, unless the component already has its pair (with
         // re-nomination: unless the pair ranks below it) or the pair succeeded. "Succeeded"
         // is the pair being valid: a check of it succeeded, maybe one that a later check
         // (still in flight: a nomination, say) had cancelled.
-        let succeeded = pair.valid;
-        if gate.admits(pair.priority) && !succeeded {
+        let succeeded = pair.valid();
+        if gate.admits(pair.priority()) && !succeeded {
             st.checklist.trigger(id, until);
         }
         // §7.3.1.5: USE-CANDIDATE on the controlled side.
         if check.use_candidate && !controlling {
-            let Some(pair) = st.checklist.get_mut(id) else {
+            let Some(priority) = st.checklist.get(id).map(Pair::priority) else {
                 return Received::Stun;
             };
-            let priority = pair.priority;
-            if succeeded {
-                pair.nominated = true;
+            if st.checklist.nominated_by_peer(id) {
                 self.select(now, s, component);
-            } else {
-                pair.nominate_on_success = true;
             }
             // A nomination below the selected pair: is the selected pair still there?
             let st = &self.streams[s];
@@ -431,7 +398,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 .component(component)
                 .and_then(|c| c.selected)
                 .and_then(|id| st.checklist.get(id))
-                .is_some_and(|sel| sel.priority > priority);
+                .is_some_and(|sel| sel.priority() > priority);
             if let Some(i) = usize::from(component).checked_sub(1).filter(|_| below) {
                 self.start_probe(now, s, i);
             }
@@ -552,27 +519,28 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
         self.stats.responses_received += 1;
         st.checklist.cancelled.retain(|c| c.tid != tid);
-        let Some(pair) = st.checklist.get_mut(id) else {
+        let Some(pair) = st.checklist.get(id) else {
             return Received::Stun;
         };
         let outcome = read_response(message);
         // §7.2.5.2.1: the response must come from where the request went, to where it
         // came from.
-        let symmetric = source == pair.remote_addr && destination == pair.base;
+        let symmetric = source == pair.remote_addr() && destination == pair.base();
         let current = pair.in_flight().filter(|f| f.tid == tid);
         // Karn: an RTT only from a check answered at its first send.
         let rtt = current
             .filter(|f| f.sends == 1 && symmetric)
             .map(|f| now.saturating_duration_since(f.first_sent));
         let current = current.is_some();
-        if rtt.is_some() {
-            pair.rtt = rtt;
+        let valid = pair.valid();
+        if let Some(rtt) = rtt {
+            st.checklist.set_rtt(id, rtt);
         }
         // A failure answering a check this pair no longer waits for (one cancelled by a
         // triggered check, §7.3.1.4) does not take back the success of a later check: the
         // pair stays valid (and, if selected, selected).
         let failure = !symmetric || matches!(outcome, CheckOutcome::Error(_));
-        if failure && !current && pair.valid {
+        if failure && !current && valid {
             self.stats.stale_failures += 1;
             return Received::Stun;
         }
@@ -613,8 +581,12 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let Some(pair) = self.streams[s].checklist.get(id) else {
             return;
         };
-        let (component, base, local, foundation) =
-            (pair.component, pair.base, pair.local, pair.foundation);
+        let (component, base, local, foundation) = (
+            pair.component(),
+            pair.base(),
+            pair.local(),
+            pair.foundation(),
+        );
         // §7.2.5.3.1: the mapped address names the valid pair's local candidate; a new one is
         // peer-reflexive, with the priority the request carried.
         let known = self.streams[s]
@@ -639,29 +611,15 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 self.add_local(s, candidate, mapped, base).unwrap_or(local)
             }
         };
-        let Some(pair) = self.streams[s].checklist.get_mut(id) else {
+        // §7.2.5.3.2: the valid list; §7.2.5.3.3: the pair succeeded (see
+        // `Checklist::succeed` for the success of a cancelled check, §7.3.1.4).
+        let roles = (use_candidate, controlling);
+        let Some(nominated) = self.streams[s]
+            .checklist
+            .succeed(id, valid_local, current, roles)
+        else {
             return;
         };
-        // §7.2.5.3.2: the valid list; §7.2.5.3.3: the pair succeeded. The success of a
-        // cancelled check (§7.3.1.4: its answer still counts) makes the pair valid, and
-        // the later check that cancelled it is not needed — unless it is our nomination
-        // (in flight or waiting for its slot): it carries what the first did not
-        // (USE-CANDIDATE), and forgetting it would leave the pair "nominating" with no
-        // check to answer it, and the component without a selected pair.
-        if current || !pair.nominating {
-            pair.state = PairState::Succeeded;
-        }
-        pair.valid = true;
-        pair.valid_local = Some(valid_local);
-        let nominated =
-            (use_candidate && controlling) || (!controlling && pair.nominate_on_success);
-        if use_candidate {
-            pair.nominating = false;
-        }
-        if nominated {
-            pair.nominated = true;
-            pair.nominate_on_success = false;
-        }
         for st in &mut self.streams {
             st.checklist.unfreeze(foundation);
         }
@@ -685,12 +643,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// pair refreshes its liveness.
     fn lite_check(&mut self, now: Instant, s: usize, id: PairId, component: u16, nominate: bool) {
         let st = &mut self.streams[s];
-        let Some(pair) = st.checklist.get_mut(id) else {
-            return;
-        };
-        pair.state = PairState::Succeeded;
-        pair.valid = true;
-        pair.nominated |= nominate;
+        st.checklist.lite_valid(id, nominate);
         let Some(c) = st.component_mut(component) else {
             return;
         };
@@ -736,9 +689,9 @@ fn is_unauthenticated(message: &Message<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checklist::PairStateKind;
     use crate::config::AgentConfig;
     use crate::event::ComponentState;
-    use crate::pair::PairStateKind;
     use crate::received::NotIceReason;
     use crate::stream::Credentials;
     use crate::test_support::t0;

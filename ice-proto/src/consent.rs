@@ -182,19 +182,19 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         };
         let local_pref = st
             .local
-            .get(pair.local)
+            .get(pair.local())
             .map_or(0, |l| (l.candidate.priority >> 8) as u16);
         let check = CheckRequest {
             username: &remote.username,
             priority: priority(
                 CandidateType::PeerReflexive.preference(),
                 local_pref,
-                pair.component,
+                pair.component(),
             ),
             role,
             use_candidate: false,
         };
-        let (source, destination) = (pair.base, pair.remote_addr);
+        let (source, destination) = (pair.base(), pair.remote_addr());
         let Ok(request) = build_request(tid, &check, &remote.key) else {
             return;
         };
@@ -220,7 +220,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return;
         }
         c.last_sent = Some(now);
-        let (source, destination) = (pair.base, pair.remote_addr);
+        let (source, destination) = (pair.base(), pair.remote_addr());
         let tid = TransactionId::random(&mut self.rng);
         let mut b = MessageBuilder::new_bytes(MessageType::BINDING_INDICATION, tid);
         if b.add_fingerprint().is_ok() {
@@ -251,7 +251,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let symmetric = c
             .selected
             .and_then(|id| st.checklist.get(id))
-            .is_some_and(|p| p.remote_addr == source && p.base == destination);
+            .is_some_and(|p| p.remote_addr() == source && p.base() == destination);
         let success = matches!(read_response(message), CheckOutcome::Success(_));
         let mut rtt = None;
         if let Some(consent) = &mut c.consent {
@@ -261,9 +261,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             }
         }
         if let (Some(rtt), Some(id)) = (rtt, c.selected) {
-            if let Some(pair) = st.checklist.get_mut(id) {
-                pair.rtt = Some(rtt);
-            }
+            st.checklist.set_rtt(id, rtt);
         }
         Received::Stun
     }

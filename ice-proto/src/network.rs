@@ -34,7 +34,6 @@ use stun_proto::time::saturating_add;
 use crate::agent::Agent;
 use crate::error::AgentError;
 use crate::event::ComponentState;
-use crate::pair::PairState;
 use crate::stream::{Probe, StreamId};
 
 /// Consent checks the controlling side's probe sends after its first, an RTO apart: the
@@ -81,17 +80,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
         let st = &mut self.streams[s];
         let selected = st.component(component).and_then(|c| c.selected);
-        let mut lost_selected = false;
-        for p in st.checklist.pairs_mut() {
-            if p.component == component && gone.contains(&p.base) {
-                p.state = PairState::Failed;
-                p.valid = false;
-                p.nominated = false;
-                p.nominating = false;
-                p.nominate_on_success = false;
-                lost_selected |= Some(p.id) == selected;
-            }
-        }
+        let lost_selected = st.checklist.fail_on_bases(component, &gone, selected);
         if lost_selected {
             self.fail_over(now, s, component);
         }
@@ -105,7 +94,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let controlling = self.controlling;
         let until = saturating_add(now, self.check_rto());
         let st = &mut self.streams[s];
-        let best = st.checklist.best_valid(component).map(|p| p.id);
+        let best = st.checklist.best_valid(component).map(|p| p.id());
         if let Some(c) = st.component_mut(component) {
             c.selected = None;
             c.consent = None;
@@ -119,10 +108,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 // sends a consent check on it at once, and the controlling peer, seeing a
                 // check on another pair than its selected one, probes that pair and fails
                 // over too.
-                if let Some(p) = st.checklist.get_mut(id) {
-                    p.nominated = true;
-                    p.nominating = controlling;
-                }
+                st.checklist.nominate_for_failover(id, controlling);
                 self.select(now, s, component);
                 if controlling {
                     self.streams[s].checklist.trigger(id, until);
@@ -143,12 +129,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     .filter_map(|r| r.relayed)
                     .collect();
                 let st = &mut self.streams[s];
-                for p in st.checklist.pairs_mut() {
-                    let alive = bases.contains(&p.base) || relayed.contains(&p.base);
-                    if p.component == component && alive && p.state == PairState::Failed {
-                        p.state = PairState::Waiting;
-                    }
-                }
+                let alive = |base| bases.contains(&base) || relayed.contains(&base);
+                st.checklist.check_again(component, alive);
                 if let Some(c) = st.component_mut(component) {
                     c.first_valid_at = None;
                 }
@@ -223,18 +205,17 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 }
                 c.probe = None;
                 let other = st.checklist.pairs().iter().any(|p| {
-                    p.component == id
-                        && p.valid
-                        && (p.nominated || controlling)
-                        && Some(p.id) != selected
+                    p.component() == id
+                        && p.valid()
+                        && (p.nominated() || controlling)
+                        && Some(p.id()) != selected
                 });
                 if !other {
                     continue;
                 }
-                if let Some(p) = selected.and_then(|sel| st.checklist.get_mut(sel)) {
-                    p.state = PairState::Failed;
-                    p.valid = false;
-                    p.nominated = false;
+                if let Some(sel) = selected {
+                    st.checklist.fail(sel);
+                    st.checklist.unnominate(sel);
                 }
                 if controlling {
                     self.fail_over(now, s, id);

@@ -28,10 +28,10 @@ use stun_proto::time::saturating_add;
 
 use crate::agent::Agent;
 use crate::checklist::ChecklistState;
+use crate::checklist::PairState;
 use crate::config::NominationMode;
 use crate::consent::Consent;
 use crate::event::{ComponentState, ConnectionState, Event, FailureReason};
-use crate::pair::PairState;
 use crate::stream::{Component, Gathering, Patience, Stream, StreamId};
 
 /// Which pairs of a component may still be checked or formed, given its selected pair.
@@ -52,7 +52,7 @@ impl Gate {
             return Gate::All;
         };
         match st.checklist.get(selected) {
-            Some(p) if renomination => Gate::Above(p.priority),
+            Some(p) if renomination => Gate::Above(p.priority()),
             Some(_) => Gate::Closed,
             None => Gate::All,
         }
@@ -93,7 +93,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             .checklist
             .pairs()
             .iter()
-            .any(|p| p.component == c.id && (p.nominating || p.nominated));
+            .any(|p| p.component() == c.id && (p.nominating() || p.nominated()));
         if busy || st.checklist.best_valid(c.id).is_none() {
             return None;
         }
@@ -103,7 +103,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// Re-nomination: the valid pair of `c` to nominate in place of its selected pair — the
     /// best valid pair, when it ranks above the selected one and no nomination is in flight.
-    fn renomination_target(&self, st: &Stream, c: &Component) -> Option<crate::pair::PairId> {
+    fn renomination_target(&self, st: &Stream, c: &Component) -> Option<crate::checklist::PairId> {
         if !self.controlling || c.state == ComponentState::Failed {
             return None;
         }
@@ -114,9 +114,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             .checklist
             .pairs()
             .iter()
-            .any(|p| p.component == c.id && p.nominating);
+            .any(|p| p.component() == c.id && p.nominating());
         let best = st.checklist.best_valid(c.id)?;
-        (!nominating && !best.nominated && best.priority > floor).then_some(best.id)
+        (!nominating && !best.nominated() && best.priority() > floor).then_some(best.id())
     }
 
     /// §8.1.1: the controlling agent nominates where its stopping criterion holds.
@@ -132,11 +132,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 if let Some(id) = self.renomination_target(st, c) {
                     // A valid pair above the selected one: nominate it at once.
                     let until = saturating_add(now, self.check_rto());
-                    let st = &mut self.streams[s];
-                    if let Some(pair) = st.checklist.get_mut(id) {
-                        pair.nominating = true;
-                    }
-                    st.checklist.trigger(id, until);
+                    self.streams[s].checklist.nominate(id, until);
                     continue;
                 }
                 let Some(deadline) = self.nomination_deadline(st, c) else {
@@ -145,17 +141,13 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 let Some(best) = st.checklist.best_valid(c.id) else {
                     continue;
                 };
-                let better_pending = st.checklist.has_pending_above(c.id, best.priority);
+                let better_pending = st.checklist.has_pending_above(c.id, best.priority());
                 if better_pending && now < deadline {
                     continue;
                 }
-                let id = best.id;
+                let id = best.id();
                 let until = saturating_add(now, self.check_rto());
-                let st = &mut self.streams[s];
-                if let Some(pair) = st.checklist.get_mut(id) {
-                    pair.nominating = true;
-                }
-                st.checklist.trigger(id, until);
+                self.streams[s].checklist.nominate(id, until);
             }
         }
     }
@@ -171,18 +163,18 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let Some(c) = st.component(component) else {
             return;
         };
-        if c.selected == Some(best.id) {
+        if c.selected == Some(best.id()) {
             return;
         }
         let (id, base, remote_addr, priority) =
-            (best.id, best.base, best.remote_addr, best.priority);
+            (best.id(), best.base(), best.remote_addr(), best.priority());
         let local = st
             .local
-            .get(best.valid_local.unwrap_or(best.local))
+            .get(best.valid_local().unwrap_or(best.local()))
             .map(|l| l.candidate.clone());
         let remote = st
             .remote_candidates
-            .get(best.remote)
+            .get(best.remote())
             .map(|r| r.candidate.clone());
         let (Some(local), Some(remote)) = (local, remote) else {
             return;
@@ -308,9 +300,14 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return None;
         }
         let mut latest = None;
-        for p in st.checklist.pairs().iter().filter(|p| p.component == c.id) {
-            match &p.state {
-                _ if p.valid => return None,
+        for p in st
+            .checklist
+            .pairs()
+            .iter()
+            .filter(|p| p.component() == c.id)
+        {
+            match &p.state() {
+                _ if p.valid() => return None,
                 PairState::Failed => {}
                 PairState::InProgress(f) => {
                     let at = saturating_add(f.first_sent, self.config.checks_unanswered_after);

@@ -8,9 +8,8 @@ use std::time::Instant;
 use rand_core::{CryptoRng, RngCore};
 
 use crate::agent::Agent;
-use crate::checklist::Added;
+use crate::checklist::{Added, Pair, PairId, PairSpec};
 use crate::event::{Event, Problem};
-use crate::pair::{Pair, PairId, PairState};
 use crate::stream::StreamId;
 
 impl<R: RngCore + CryptoRng> Agent<R> {
@@ -45,30 +44,22 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             .any(|st| st.checklist.foundation_succeeded(foundation));
         let st = &self.streams[s];
         let (local, remote) = (&st.local[l], &st.remote_candidates[r]);
-        let mut pair = Pair {
-            id: PairId(0),
+        let spec = PairSpec {
             component,
             local: l,
             remote: r,
             base: local.base,
             remote_addr: remote.addr,
             foundation,
-            priority: 0,
             local_priority: local.candidate.priority,
             remote_priority: remote.candidate.priority,
-            state: PairState::Frozen,
-            valid: false,
-            nominated: false,
-            nominate_on_success: false,
-            nominating: false,
-            valid_local: None,
-            rtt: None,
-            timeouts: 0,
-            traffic: Default::default(),
         };
-        pair.set_role(self.controlling);
+        let pair = Pair::new(spec, self.controlling);
         // Once a pair is selected, only a pair that could replace it (re-nomination).
-        if !self.gate(&self.streams[s], component).admits(pair.priority) {
+        if !self
+            .gate(&self.streams[s], component)
+            .admits(pair.priority())
+        {
             return None;
         }
         let dropped = self.streams[s].checklist.dropped;

@@ -10,7 +10,7 @@ use rand_core::{CryptoRng, RngCore};
 use stun_proto::{Class, Message, Method, is_stun};
 
 use crate::agent::Agent;
-use crate::pair::PairId;
+use crate::checklist::PairId;
 use crate::stream::StreamId;
 
 /// What [`Agent::handle_datagram`](crate::Agent::handle_datagram) did with a datagram.
@@ -111,13 +111,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             if let Some(l) = st.local.iter().find(|l| l.base == destination) {
                 let pair = st
                     .checklist
-                    .pairs_mut()
-                    .find(|p| p.base == destination && p.remote_addr == source)
-                    .map(|p| {
-                        p.traffic.packets_received += 1;
-                        p.traffic.bytes_received += payload.len() as u64;
-                        p.id
-                    });
+                    .count_received(destination, source, payload.len());
                 return Received::Data {
                     stream: StreamId(s),
                     component: l.candidate.component,

@@ -24,8 +24,8 @@ use stun_proto::turn::client::{
 
 use crate::agent::Agent;
 use crate::candidate::{Candidate, CandidateType};
+use crate::checklist::PairState;
 use crate::event::{Event, Problem};
-use crate::pair::PairState;
 use crate::stream::StreamId;
 
 /// A TURN server and the long-term credentials to use it.
@@ -174,18 +174,18 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return;
         };
         for p in st.checklist.pairs() {
-            if p.state == PairState::Failed {
+            if p.state() == &PairState::Failed {
                 continue;
             }
             let relay = self
                 .relays
                 .iter_mut()
-                .find(|r| r.relayed == Some(p.base) && !r.retired);
+                .find(|r| r.relayed == Some(p.base()) && !r.retired);
             if let Some(r) = relay {
-                if !r.client.has_permission(p.remote_addr.ip()) {
+                if !r.client.has_permission(p.remote_addr().ip()) {
                     // Refusals (a full table, a peer of the wrong family) surface when the
                     // check itself is sent.
-                    let _ = r.client.handle_create_permission(now, p.remote_addr.ip());
+                    let _ = r.client.handle_create_permission(now, p.remote_addr().ip());
                 }
             }
         }

@@ -44,7 +44,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 c.selected
                     .and_then(|id| st.checklist.get(id))
                     .filter(|_| c.state != ComponentState::Failed)
-                    .map(|p| (p.base, p.remote_addr))
+                    .map(|p| (p.base(), p.remote_addr()))
                     .or(c.previous)
             })
             .collect();

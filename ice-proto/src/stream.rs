@@ -14,10 +14,10 @@ use stun_proto::IntegrityKey;
 use crate::agent::Agent;
 use crate::candidate::Candidate;
 use crate::checklist::Checklist;
+use crate::checklist::{PairId, PairState, PairStateKind};
 use crate::consent::Consent;
 use crate::error::AgentError;
 use crate::event::{ComponentState, Event};
-use crate::pair::{PairId, PairState, PairStateKind};
 
 /// A stream's id: its index in the agent, stable for the agent's lifetime (removing a
 /// stream leaves the other ids valid and is never reused).
@@ -205,7 +205,8 @@ impl Stream {
     pub fn evict_learnt_candidate(&mut self) -> Option<SocketAddr> {
         let proven = |r: usize| {
             self.checklist.pairs().iter().any(|p| {
-                p.remote == r && (p.valid || p.state == PairState::Succeeded || p.rtt.is_some())
+                p.remote() == r
+                    && (p.valid() || p.state() == &PairState::Succeeded || p.rtt().is_some())
             })
         };
         let i = (0..self.remote_candidates.len())
@@ -301,7 +302,7 @@ pub struct PairInfo<'a> {
     /// (W3C `currentRoundTripTime`).
     pub rtt: Option<std::time::Duration>,
     /// Application data sent and received on the pair.
-    pub traffic: crate::pair::Traffic,
+    pub traffic: crate::checklist::Traffic,
 }
 
 impl<'a> StreamView<'a> {
@@ -344,19 +345,19 @@ impl<'a> StreamView<'a> {
     pub fn pairs(&self) -> impl Iterator<Item = PairInfo<'a>> + 'a {
         let stream = self.stream;
         stream.checklist.pairs().iter().filter_map(move |p| {
-            let local = stream.local.get(p.valid_local.unwrap_or(p.local))?;
-            let remote = stream.remote_candidates.get(p.remote)?;
+            let local = stream.local.get(p.valid_local().unwrap_or(p.local()))?;
+            let remote = stream.remote_candidates.get(p.remote())?;
             Some(PairInfo {
-                id: p.id,
-                component: p.component,
+                id: p.id(),
+                component: p.component(),
                 local: &local.candidate,
                 remote: &remote.candidate,
-                priority: p.priority,
-                state: p.state.public(),
-                valid: p.valid,
-                nominated: p.nominated,
-                rtt: p.rtt,
-                traffic: p.traffic,
+                priority: p.priority(),
+                state: p.state().public(),
+                valid: p.valid(),
+                nominated: p.nominated(),
+                rtt: p.rtt(),
+                traffic: p.traffic(),
             })
         })
     }

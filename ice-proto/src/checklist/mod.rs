@@ -7,13 +7,26 @@
 //!
 //! Pairs are never removed except to make room for a better one when the list is full;
 //! candidates are referenced by index into the stream's tables.
+//!
+//! The check list is a sub-machine that owns its pairs: a pair's fields are private to
+//! `pair.rs`, and every change of a pair — a check sent, retransmitted or timed out, a
+//! success or failure, a nomination (ours, the peer's, or at a failover), data counted — is
+//! a method here, which the connectivity, nomination, consent and network code call by
+//! pair id instead of writing fields.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::time::Instant;
+
+use bytes::Bytes;
 
 use stun_proto::TransactionId;
 
-use crate::pair::{Pair, PairId, PairState};
+mod pair;
+
+use pair::Expiry;
+pub(crate) use pair::{InFlight, Pair, PairSpec, PairState};
+pub use pair::{PairId, PairStateKind, Traffic, pair_priority};
 
 /// How many cancelled transactions (§7.3.1.4) are still matched to their pair.
 const CANCELLED: usize = 16;
@@ -93,20 +106,20 @@ impl Checklist {
         if let Some(existing) = self
             .pairs
             .iter()
-            .find(|p| p.base == pair.base && p.remote_addr == pair.remote_addr)
+            .find(|p| p.base() == pair.base() && p.remote_addr() == pair.remote_addr())
         {
-            return Added::Existing(existing.id);
+            return Added::Existing(existing.id());
         }
         if self.pairs.len() >= self.max_pairs {
             // §6.1.2.5: keep the highest-priority pairs; evict the lowest unchecked one.
             let victim = self
                 .pairs
                 .iter()
-                .rposition(|p| matches!(p.state, PairState::Frozen | PairState::Waiting));
+                .rposition(|p| matches!(p.state(), PairState::Frozen | PairState::Waiting));
             match victim {
-                Some(i) if self.pairs[i].priority < pair.priority => {
+                Some(i) if self.pairs[i].priority() < pair.priority() => {
                     let gone = self.pairs.remove(i);
-                    self.triggered.retain(|id| *id != gone.id);
+                    self.triggered.retain(|id| *id != gone.id());
                     self.dropped += 1;
                 }
                 _ => {
@@ -115,21 +128,22 @@ impl Checklist {
                 }
             }
         }
-        let shared = self.pairs.iter().any(|p| p.foundation == pair.foundation);
-        if matches!(pair.state, PairState::Frozen) {
-            pair.state = if foundation_succeeded || (first_list && !shared) {
-                PairState::Waiting
-            } else {
-                PairState::Frozen
-            };
+        let shared = self
+            .pairs
+            .iter()
+            .any(|p| p.foundation() == pair.foundation());
+        if matches!(pair.state(), PairState::Frozen)
+            && (foundation_succeeded || (first_list && !shared))
+        {
+            pair.wait();
         }
         let id = PairId(self.next_id);
         self.next_id = self.next_id.wrapping_add(1);
-        pair.id = id;
+        pair.set_id(id);
         let at = self
             .pairs
             .iter()
-            .position(|p| p.priority < pair.priority)
+            .position(|p| p.priority() < pair.priority())
             .unwrap_or(self.pairs.len());
         self.pairs.insert(at, pair);
         Added::New(id)
@@ -142,17 +156,172 @@ impl Checklist {
 
     /// A pair by id.
     pub fn get(&self, id: PairId) -> Option<&Pair> {
-        self.pairs.iter().find(|p| p.id == id)
+        self.pairs.iter().find(|p| p.id() == id)
     }
 
     /// A pair by id, mutably.
-    pub fn get_mut(&mut self, id: PairId) -> Option<&mut Pair> {
-        self.pairs.iter_mut().find(|p| p.id == id)
+    fn get_mut(&mut self, id: PairId) -> Option<&mut Pair> {
+        self.pairs.iter_mut().find(|p| p.id() == id)
     }
 
-    /// All pairs, mutably (priority order).
-    pub fn pairs_mut(&mut self) -> impl Iterator<Item = &mut Pair> {
-        self.pairs.iter_mut()
+    // The transitions of one pair. The rest of the agent changes pairs only through these.
+
+    /// A check of `id` was sent (§7.2.4).
+    pub fn start_check(&mut self, id: PairId, check: InFlight) {
+        if let Some(p) = self.get_mut(id) {
+            p.start_check(check);
+        }
+    }
+
+    /// Retransmits the checks whose RTO expired at `now` and gives up on those out of
+    /// retransmissions (RFC 8489 §6.2.1, Rc = `request_count`, Rm = `last_wait_factor`, the
+    /// RTO capped at `max_rto`): the requests to send again as (base, remote address,
+    /// bytes), and the pairs whose checks timed out (the caller fails them).
+    pub fn expire_checks(
+        &mut self,
+        now: Instant,
+        (request_count, last_wait_factor, max_rto): (u32, u32, std::time::Duration),
+        resend: &mut Vec<(SocketAddr, SocketAddr, Bytes)>,
+        timed_out: &mut Vec<PairId>,
+    ) {
+        for p in &mut self.pairs {
+            let (base, remote) = (p.base(), p.remote_addr());
+            let Some(f) = p.in_flight_mut().filter(|f| f.is_expired(now)) else {
+                continue;
+            };
+            match f.on_expired(now, request_count, last_wait_factor, max_rto) {
+                Expiry::Retransmit => resend.push((base, remote, f.request.clone())),
+                Expiry::GiveUp => {
+                    p.count_timeout();
+                    timed_out.push(p.id());
+                }
+            }
+        }
+    }
+
+    /// A check of `id` failed (§7.2.5.2: an error, non-symmetric addresses, an ICMP error,
+    /// no answer): out of the valid list. Its component, if the pair exists.
+    pub fn fail(&mut self, id: PairId) -> Option<u16> {
+        let p = self.get_mut(id)?;
+        p.fail();
+        Some(p.component())
+    }
+
+    /// `id` was selected and is nominated no more (it failed, or its peer went silent).
+    pub fn unnominate(&mut self, id: PairId) {
+        if let Some(p) = self.get_mut(id) {
+            p.unnominate();
+        }
+    }
+
+    /// Fails the pairs of `component` on the bases `gone` (interfaces removed); says
+    /// whether `selected` was one of them.
+    pub fn fail_on_bases(
+        &mut self,
+        component: u16,
+        gone: &[SocketAddr],
+        selected: Option<PairId>,
+    ) -> bool {
+        let mut lost_selected = false;
+        for p in &mut self.pairs {
+            if p.component() == component && gone.contains(&p.base()) {
+                p.drop_out();
+                lost_selected |= Some(p.id()) == selected;
+            }
+        }
+        lost_selected
+    }
+
+    /// The failed pairs of `component` whose base is still `alive` are checked again.
+    pub fn check_again(&mut self, component: u16, alive: impl Fn(SocketAddr) -> bool) {
+        for p in &mut self.pairs {
+            if p.component() == component && alive(p.base()) && p.state() == &PairState::Failed {
+                p.wait();
+            }
+        }
+    }
+
+    /// A check of `id` succeeded (§7.2.5.3) and names `valid_local` as the valid pair's
+    /// local candidate. `current`: it answers the pair's latest check, not one a later
+    /// check cancelled (§7.3.1.4); `use_candidate`: the check carried USE-CANDIDATE;
+    /// `controlling`: our role now. Says whether the pair is nominated by it (controlling:
+    /// our USE-CANDIDATE; controlled: the peer's nomination that waited for it, §7.3.1.5).
+    ///
+    /// The success of a cancelled check still makes the pair valid, and the later check
+    /// that cancelled it is not needed — unless it is our nomination (in flight or
+    /// waiting for its slot): it carries what the first did not (USE-CANDIDATE), and
+    /// forgetting it would leave the pair "nominating" with no check to answer it, and
+    /// the component without a selected pair.
+    pub fn succeed(
+        &mut self,
+        id: PairId,
+        valid_local: usize,
+        current: bool,
+        roles: (bool, bool),
+    ) -> Option<bool> {
+        let p = self.get_mut(id)?;
+        let keep_state = !current && p.nominating();
+        Some(p.succeed(valid_local, keep_state, roles))
+    }
+
+    /// An ICE-lite agent got an authenticated check on `id`: valid, nominated if the check
+    /// said so.
+    pub fn lite_valid(&mut self, id: PairId, nominate: bool) {
+        if let Some(p) = self.get_mut(id) {
+            p.lite_valid(nominate);
+        }
+    }
+
+    /// The controlling agent nominates `id` (§8.1.1): a triggered check with USE-CANDIDATE.
+    pub fn nominate(&mut self, id: PairId, until: Instant) {
+        if let Some(p) = self.get_mut(id) {
+            p.mark_nominating();
+        }
+        self.trigger(id, until);
+    }
+
+    /// The peer nominated `id` (§7.3.1.5): nominated now if valid, else once our check of
+    /// it succeeds. Says whether it is nominated now.
+    pub fn nominated_by_peer(&mut self, id: PairId) -> bool {
+        self.get_mut(id).is_some_and(Pair::nominated_by_peer)
+    }
+
+    /// Failover to the valid pair `id`: nominated at once, and, when `controlling`, by a
+    /// check too (the caller triggers it).
+    pub fn nominate_for_failover(&mut self, id: PairId, controlling: bool) {
+        if let Some(p) = self.get_mut(id) {
+            p.nominate_for_failover(controlling);
+        }
+    }
+
+    /// The round-trip time of a check or consent check of `id` answered at its first send.
+    pub fn set_rtt(&mut self, id: PairId, rtt: std::time::Duration) {
+        if let Some(p) = self.get_mut(id) {
+            p.set_rtt(rtt);
+        }
+    }
+
+    /// Application data of `bytes` sent on `id`.
+    pub fn count_sent(&mut self, id: PairId, bytes: usize) {
+        if let Some(p) = self.get_mut(id) {
+            p.count_sent(bytes);
+        }
+    }
+
+    /// Application data of `bytes` received from `remote` on `base`: counted on its pair,
+    /// whose id it returns, if there is one.
+    pub fn count_received(
+        &mut self,
+        base: SocketAddr,
+        remote: SocketAddr,
+        bytes: usize,
+    ) -> Option<PairId> {
+        let p = self
+            .pairs
+            .iter_mut()
+            .find(|p| p.base() == base && p.remote_addr() == remote)?;
+        p.count_received(bytes);
+        Some(p.id())
     }
 
     /// The pair whose in-flight check has transaction id `tid`, or a cancelled one.
@@ -162,7 +331,7 @@ impl Checklist {
             .find_map(|p| {
                 p.in_flight()
                     .filter(|f| f.tid == *tid)
-                    .map(|f| (p.id, f.use_candidate, f.controlling))
+                    .map(|f| (p.id(), f.use_candidate, f.controlling))
             })
             .or_else(|| {
                 self.cancelled
@@ -175,10 +344,10 @@ impl Checklist {
     /// Queues a triggered check of `id` (§6.1.4.1, §7.3.1.4): an in-flight check is
     /// cancelled (its answer still counts until `until`), and the pair becomes Waiting.
     pub fn trigger(&mut self, id: PairId, until: Instant) {
-        let Some(pair) = self.pairs.iter_mut().find(|p| p.id == id) else {
+        let Some(pair) = self.pairs.iter_mut().find(|p| p.id() == id) else {
             return;
         };
-        if let PairState::InProgress(f) = &pair.state {
+        if let PairState::InProgress(f) = pair.state() {
             if self.cancelled.len() >= CANCELLED {
                 self.cancelled.pop_front();
             }
@@ -190,7 +359,7 @@ impl Checklist {
                 until,
             });
         }
-        pair.state = PairState::Waiting;
+        pair.wait();
         if !self.triggered.contains(&id) {
             self.triggered.push_back(id);
         }
@@ -214,8 +383,8 @@ impl Checklist {
         out.extend(
             self.pairs
                 .iter()
-                .filter(|p| matches!(p.state, PairState::Waiting | PairState::InProgress(_)))
-                .map(|p| p.foundation),
+                .filter(|p| matches!(p.state(), PairState::Waiting | PairState::InProgress(_)))
+                .map(|p| p.foundation()),
         );
     }
 
@@ -223,7 +392,7 @@ impl Checklist {
     pub fn foundation_succeeded(&self, foundation: u64) -> bool {
         self.pairs
             .iter()
-            .any(|p| p.foundation == foundation && p.state == PairState::Succeeded)
+            .any(|p| p.foundation() == foundation && p.state() == &PairState::Succeeded)
     }
 
     /// The pair to check at this Ta slot (§6.1.4.2): the head of the triggered queue, else
@@ -233,32 +402,32 @@ impl Checklist {
     pub fn next_check(&mut self, active: &[u64], skip: impl Fn(&Pair) -> bool) -> Option<PairId> {
         while let Some(id) = self.triggered.pop_front() {
             if let Some(p) = self.get(id) {
-                if matches!(p.state, PairState::Waiting) && !skip(p) {
+                if matches!(p.state(), PairState::Waiting) && !skip(p) {
                     return Some(id);
                 }
             }
         }
-        let waiting = |p: &&Pair| matches!(p.state, PairState::Waiting) && !skip(p);
+        let waiting = |p: &&Pair| matches!(p.state(), PairState::Waiting) && !skip(p);
         if let Some(p) = self.pairs.iter().find(waiting) {
-            return Some(p.id);
+            return Some(p.id());
         }
         let mut unfrozen: Vec<u64> = Vec::new();
         for p in &mut self.pairs {
-            let free = !active.contains(&p.foundation) && !unfrozen.contains(&p.foundation);
-            if matches!(p.state, PairState::Frozen) && free && !skip(p) {
+            let free = !active.contains(&p.foundation()) && !unfrozen.contains(&p.foundation());
+            if matches!(p.state(), PairState::Frozen) && free && !skip(p) {
                 // One pair per foundation: the first in priority order.
-                unfrozen.push(p.foundation);
-                p.state = PairState::Waiting;
+                unfrozen.push(p.foundation());
+                p.wait();
             }
         }
-        self.pairs.iter().find(waiting).map(|p| p.id)
+        self.pairs.iter().find(waiting).map(|p| p.id())
     }
 
     /// §7.2.5.3.3: a pair of `foundation` succeeded; its Frozen pairs become Waiting.
     pub fn unfreeze(&mut self, foundation: u64) {
         for p in &mut self.pairs {
-            if p.foundation == foundation && matches!(p.state, PairState::Frozen) {
-                p.state = PairState::Waiting;
+            if p.foundation() == foundation && matches!(p.state(), PairState::Frozen) {
+                p.wait();
             }
         }
     }
@@ -267,14 +436,14 @@ impl Checklist {
     /// their triggered and cancelled checks), and the pairs of the candidates after it
     /// follow their index down.
     pub fn remove_remote(&mut self, remote: usize) {
-        self.pairs.retain(|p| p.remote != remote);
+        self.pairs.retain(|p| p.remote() != remote);
         let pairs = &self.pairs;
-        let kept = |id: &PairId| pairs.iter().any(|p| p.id == *id);
+        let kept = |id: &PairId| pairs.iter().any(|p| p.id() == *id);
         self.triggered.retain(|id| kept(id));
         self.cancelled.retain(|c| kept(&c.pair));
         for p in &mut self.pairs {
-            if p.remote > remote {
-                p.remote -= 1;
+            if p.remote() > remote {
+                p.follow_remote_down();
             }
         }
     }
@@ -282,12 +451,11 @@ impl Checklist {
     /// The remote candidate `remote` has a new priority: its pairs are re-ranked.
     pub fn update_remote_priority(&mut self, remote: usize, priority: u32, controlling: bool) {
         for p in &mut self.pairs {
-            if p.remote == remote {
-                p.remote_priority = priority;
-                p.set_role(controlling);
+            if p.remote() == remote {
+                p.set_remote_priority(priority, controlling);
             }
         }
-        self.pairs.sort_by_key(|p| std::cmp::Reverse(p.priority));
+        self.pairs.sort_by_key(|p| std::cmp::Reverse(p.priority()));
     }
 
     /// Recomputes priorities for a role change (§7.2.5.1) and re-sorts.
@@ -295,7 +463,7 @@ impl Checklist {
         for p in &mut self.pairs {
             p.set_role(controlling);
         }
-        self.pairs.sort_by_key(|p| std::cmp::Reverse(p.priority));
+        self.pairs.sort_by_key(|p| std::cmp::Reverse(p.priority()));
     }
 
     /// §8.1.2: once `component` has a nominated pair, its Frozen and Waiting pairs are
@@ -305,20 +473,13 @@ impl Checklist {
     pub fn stop_component(&mut self, component: u16, keep_above: Option<u64>) {
         let mut stopped = Vec::new();
         for p in &mut self.pairs {
-            let kept = keep_above.is_some_and(|floor| p.priority > floor);
-            if p.component == component
+            let kept = keep_above.is_some_and(|floor| p.priority() > floor);
+            if p.component() == component
                 && !kept
-                && matches!(p.state, PairState::Frozen | PairState::Waiting)
+                && matches!(p.state(), PairState::Frozen | PairState::Waiting)
             {
-                // A valid pair waiting for a later check (one that cancelled the check
-                // that succeeded, §7.3.1.4) keeps its success; that check is not sent.
-                p.state = if p.valid {
-                    PairState::Succeeded
-                } else {
-                    PairState::Failed
-                };
-                p.nominating = false;
-                stopped.push(p.id);
+                p.stop();
+                stopped.push(p.id());
             }
         }
         self.triggered.retain(|id| !stopped.contains(id));
@@ -329,12 +490,12 @@ impl Checklist {
     /// an asymmetric answer stays failed.
     pub fn retry_timed_out(&mut self, component: u16, floor: u64, rounds: u8) {
         for p in &mut self.pairs {
-            if p.component == component
-                && p.priority > floor
-                && p.state == PairState::Failed
-                && (1..rounds).contains(&p.timeouts)
+            if p.component() == component
+                && p.priority() > floor
+                && p.state() == &PairState::Failed
+                && (1..rounds).contains(&p.timeouts())
             {
-                p.state = PairState::Waiting;
+                p.wait();
             }
         }
     }
@@ -343,28 +504,28 @@ impl Checklist {
     pub fn best_valid(&self, component: u16) -> Option<&Pair> {
         self.pairs
             .iter()
-            .find(|p| p.component == component && p.valid)
+            .find(|p| p.component() == component && p.valid())
     }
 
     /// The highest-priority nominated valid pair of `component`.
     pub fn best_nominated(&self, component: u16) -> Option<&Pair> {
         self.pairs
             .iter()
-            .find(|p| p.component == component && p.valid && p.nominated)
+            .find(|p| p.component() == component && p.valid() && p.nominated())
     }
 
     /// Whether `component` still has a pair that may succeed.
     pub fn has_pending(&self, component: u16) -> bool {
         self.pairs
             .iter()
-            .any(|p| p.component == component && p.state.is_pending())
+            .any(|p| p.component() == component && p.state().is_pending())
     }
 
     /// Whether a pending pair of `component` has a priority above `priority`.
     pub fn has_pending_above(&self, component: u16, priority: u64) -> bool {
-        self.pairs
-            .iter()
-            .any(|p| p.component == component && p.state.is_pending() && p.priority > priority)
+        self.pairs.iter().any(|p| {
+            p.component() == component && p.state().is_pending() && p.priority() > priority
+        })
     }
 
     /// The earliest retransmission deadline.
@@ -387,33 +548,38 @@ mod tests {
     use super::*;
     use std::net::SocketAddr;
 
-    fn pair(component: u16, base: u16, remote: u16, foundation: u64, priority: u64) -> Pair {
+    /// A pair whose candidates both have `priority`, so that pairs rank as their
+    /// priorities do.
+    fn pair(component: u16, base: u16, remote: u16, foundation: u64, priority: u32) -> Pair {
         let addr = |port| SocketAddr::from(([10, 0, 0, 1], port));
-        Pair {
-            id: PairId(0),
+        let spec = PairSpec {
             component,
             local: 0,
             remote: 0,
             base: addr(base),
             remote_addr: addr(remote),
             foundation,
-            priority,
-            local_priority: 0,
-            remote_priority: 0,
-            state: PairState::Frozen,
-            valid: false,
-            nominated: false,
-            nominate_on_success: false,
-            nominating: false,
-            valid_local: None,
-            rtt: None,
-            timeouts: 0,
-            traffic: Default::default(),
+            local_priority: priority,
+            remote_priority: priority,
+        };
+        Pair::new(spec, true)
+    }
+
+    /// The priority of a [`pair`] made with `priority`.
+    fn rank(priority: u32) -> u64 {
+        pair_priority(priority, priority)
+    }
+
+    /// Fails `id` after `timeouts` unanswered checks.
+    fn time_out(list: &mut Checklist, id: PairId, timeouts: u8) {
+        for _ in 0..timeouts {
+            list.get_mut(id).unwrap().count_timeout();
         }
+        list.fail(id);
     }
 
     fn state(list: &Checklist, id: PairId) -> PairState {
-        list.get(id).unwrap().state.clone()
+        list.get(id).unwrap().state().clone()
     }
 
     fn id(added: Added) -> PairId {
@@ -439,8 +605,8 @@ mod tests {
         let d = id(list.add(pair(2, 4, 4, 1, 20), true, true));
         assert_eq!(state(&list, d), PairState::Waiting);
         // Highest priority first.
-        let order: Vec<_> = list.pairs().iter().map(|p| p.priority).collect();
-        assert_eq!(order, [50, 40, 30, 20]);
+        let order: Vec<_> = list.pairs().iter().map(|p| p.priority()).collect();
+        assert_eq!(order, [rank(50), rank(40), rank(30), rank(20)]);
     }
 
     #[test]
@@ -465,8 +631,8 @@ mod tests {
         assert_eq!(list.add(pair(1, 50, 1, 9, 5), false, true), Added::Full);
         // Higher: the lowest goes.
         id(list.add(pair(1, 51, 1, 9, 40), false, true));
-        let order: Vec<_> = list.pairs().iter().map(|p| p.priority).collect();
-        assert_eq!(order, [40, 30, 20]);
+        let order: Vec<_> = list.pairs().iter().map(|p| p.priority()).collect();
+        assert_eq!(order, [rank(40), rank(30), rank(20)]);
         assert_eq!(list.dropped, 2);
     }
 
@@ -483,7 +649,7 @@ mod tests {
         assert_eq!(list.next_check(&[], |_| false), Some(a));
         // Mark a and c in progress; b stays Frozen while foundation 1 is active elsewhere.
         for x in [a, c] {
-            list.get_mut(x).unwrap().state = PairState::Failed;
+            list.fail(x);
         }
         assert_eq!(list.next_check(&[1], |_| false), None);
         assert_eq!(state(&list, b), PairState::Frozen);
@@ -504,14 +670,12 @@ mod tests {
 
     #[test]
     fn cancelled_transactions_still_match_until_they_expire_7_3_1_4() {
-        use crate::pair::InFlight;
         let t = crate::test_support::t0();
         let mut list = Checklist::new(100);
         let a = id(list.add(pair(1, 1, 1, 1, 50), false, true));
         let tid = TransactionId::from([7; 12]);
         let rto = std::time::Duration::from_millis(500);
-        list.get_mut(a).unwrap().state =
-            PairState::InProgress(InFlight::new(t, tid, bytes::Bytes::new(), rto, true, true));
+        list.start_check(a, InFlight::new(t, tid, Bytes::new(), rto, true, true));
         assert_eq!(list.find_transaction(&tid), Some((a, true, true)));
         list.trigger(a, t + rto);
         assert_eq!(state(&list, a), PairState::Waiting);
@@ -527,7 +691,7 @@ mod tests {
         let a = id(list.add(pair(1, 1, 1, 1, 50), false, true));
         let b = id(list.add(pair(1, 2, 2, 2, 40), false, true));
         let c = id(list.add(pair(2, 3, 3, 3, 30), false, true));
-        list.get_mut(a).unwrap().state = PairState::Succeeded;
+        list.succeed(a, 0, true, (false, true));
         list.trigger(b, crate::test_support::t0());
         list.stop_component(1, None);
         assert_eq!(state(&list, a), PairState::Succeeded);
@@ -544,11 +708,9 @@ mod tests {
         let low = id(list.add(pair(1, 3, 3, 3, 30), false, true));
         let other = id(list.add(pair(2, 4, 4, 4, 60), false, true));
         for (p, timeouts) in [(high, 1), (refused, 0), (low, 1), (other, 1)] {
-            let pair = list.get_mut(p).unwrap();
-            pair.state = PairState::Failed;
-            pair.timeouts = timeouts;
+            time_out(&mut list, p, timeouts);
         }
-        list.retry_timed_out(1, 40, 3);
+        list.retry_timed_out(1, rank(40), 3);
         assert_eq!(
             state(&list, high),
             PairState::Waiting,
@@ -562,10 +724,9 @@ mod tests {
         assert_eq!(state(&list, low), PairState::Failed, "below the floor");
         assert_eq!(state(&list, other), PairState::Failed, "another component");
         // Out of rounds: the third timeout is final.
-        let pair = list.get_mut(high).unwrap();
-        pair.state = PairState::Failed;
-        pair.timeouts = 3;
-        list.retry_timed_out(1, 40, 3);
+        list.get_mut(high).unwrap().wait();
+        time_out(&mut list, high, 2);
+        list.retry_timed_out(1, rank(40), 3);
         assert_eq!(state(&list, high), PairState::Failed);
     }
 
@@ -575,12 +736,12 @@ mod tests {
         let high = id(list.add(pair(1, 1, 1, 1, 50), false, true));
         let selected = id(list.add(pair(1, 2, 2, 2, 40), false, true));
         let low = id(list.add(pair(1, 3, 3, 3, 30), false, true));
-        list.get_mut(selected).unwrap().state = PairState::Succeeded;
-        let floor = list.get(selected).unwrap().priority;
+        list.succeed(selected, 0, true, (false, true));
+        let floor = list.get(selected).unwrap().priority();
         list.stop_component(1, Some(floor));
         assert_eq!(state(&list, high), PairState::Waiting);
         assert_eq!(state(&list, low), PairState::Failed);
-        assert_eq!(list.next_check(&[], |p| p.priority <= floor), Some(high));
+        assert_eq!(list.next_check(&[], |p| p.priority() <= floor), Some(high));
     }
 
     #[test]
