@@ -310,7 +310,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 _ if p.valid() => return None,
                 PairState::Failed => {}
                 PairState::InProgress(f) => {
-                    let at = saturating_add(f.first_sent, self.config.checks_unanswered_after);
+                    let at =
+                        saturating_add(f.backoff.first_sent(), self.config.checks_unanswered_after);
                     latest = latest.max(Some(at));
                 }
                 PairState::Frozen | PairState::Waiting | PairState::Succeeded => return None,

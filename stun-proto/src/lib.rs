@@ -79,6 +79,7 @@ mod message;
 mod wire;
 
 // Transactions, Binding, long-term credentials and NAT behaviour discovery (issue 3).
+pub mod backoff;
 pub mod binding;
 pub mod long_term;
 pub mod nat_behavior;

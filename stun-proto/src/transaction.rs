@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use thiserror::Error;
 
+use crate::backoff::{Backoff, Expiry, Schedule};
 use crate::header::{Class, TransactionId};
 use crate::message::Message;
 use crate::rto::RtoCache;
@@ -81,6 +82,17 @@ impl Default for TransactionConfig {
             pacing_interval: None,
             rto_cache_size: 32,
             rto_cache_lifetime: Duration::from_secs(600),
+        }
+    }
+}
+
+impl TransactionConfig {
+    /// The retransmission schedule these settings give (Rc, Rm, the RTO cap).
+    pub const fn schedule(&self) -> Schedule {
+        Schedule {
+            request_count: self.request_count,
+            last_wait_factor: self.last_wait_factor,
+            max_rto: self.max_rto,
         }
     }
 }
@@ -269,18 +281,8 @@ struct Transaction {
 enum State {
     /// Paced: waits for its first send slot (RFC 8445 §14).
     AwaitingFirstSend,
-    /// Sent at least once (RFC 8489 §6.2.1).
-    AwaitingResponse(AwaitingResponse),
-}
-
-/// A transaction in flight: its backoff.
-#[derive(Debug, Clone, Copy)]
-struct AwaitingResponse {
-    first_sent: Instant,
-    sends: u32,
-    initial_rto: Duration,
-    rto: Duration,
-    next_at: Instant,
+    /// Sent at least once (RFC 8489 §6.2.1), on this schedule.
+    AwaitingResponse(Backoff),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -427,7 +429,7 @@ impl ClientTransactions {
             return Handled::Ignored(IgnoreReason::UnknownTransaction);
         };
         let server = t.request.destination.ip();
-        let rtt = (flight.sends == 1).then(|| now.saturating_duration_since(flight.first_sent));
+        let rtt = flight.rtt(now);
         let (min, max) = (self.config.min_rto, self.config.max_rto);
         match rtt {
             Some(rtt) => self.rto_cache.sample(now, server, rtt, min, max),
@@ -437,7 +439,7 @@ impl ClientTransactions {
             // would stall it at the first lost datagram. A slow server still gets its
             // larger RTO, one transaction at a time.
             None => {
-                let backed_off = flight.rto.min(flight.initial_rto.saturating_mul(2));
+                let backed_off = flight.rto().min(flight.initial_rto().saturating_mul(2));
                 self.rto_cache.back_off(now, server, backed_off, max);
             }
         }
@@ -455,30 +457,20 @@ impl ClientTransactions {
 
     /// Retransmits, times out and sends paced requests whose time has come.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let (request_count, last_wait_factor, max_rto) = (
-            self.config.request_count,
-            self.config.last_wait_factor,
-            self.config.max_rto,
-        );
+        let schedule = self.config.schedule();
         let mut index = 0;
         while let Some(t) = self.transactions.get_mut(index) {
             let State::AwaitingResponse(flight) = &mut t.state else {
                 index += 1;
                 continue;
             };
-            if flight.next_at > now {
+            if !flight.is_due(now) {
                 index += 1;
                 continue;
             }
+            // Over a reliable transport the one send's wait is over: a timeout (§6.2.2).
             let reliable = t.request.transport.is_reliable();
-            if !reliable && flight.sends < request_count {
-                flight.sends += 1;
-                flight.rto = flight.rto.saturating_mul(2).min(max_rto);
-                flight.next_at = if flight.sends < request_count {
-                    saturating_add(now, flight.rto)
-                } else {
-                    saturating_add(now, flight.initial_rto.saturating_mul(last_wait_factor))
-                };
+            if !reliable && flight.on_expired(now, &schedule) == Expiry::Retransmit {
                 self.stats.retransmissions += 1;
                 if !self.to_send.contains(&t.key) {
                     self.to_send.push_back(t.key);
@@ -567,7 +559,7 @@ impl ClientTransactions {
             .transactions
             .iter()
             .filter_map(|t| match &t.state {
-                State::AwaitingResponse(f) => Some(f.next_at),
+                State::AwaitingResponse(f) => Some(f.next_at()),
                 State::AwaitingFirstSend => None,
             })
             .min();
@@ -636,19 +628,10 @@ impl ClientTransactions {
                     .rto(now, server)
                     .unwrap_or(self.config.initial_rto)
             });
-            let next_at = if t.request.transport.is_reliable() {
-                saturating_add(now, self.config.reliable_timeout)
-            } else if self.config.request_count <= 1 {
-                saturating_add(now, rto.saturating_mul(self.config.last_wait_factor))
+            t.state = State::AwaitingResponse(if t.request.transport.is_reliable() {
+                Backoff::once(now, self.config.reliable_timeout)
             } else {
-                saturating_add(now, rto)
-            };
-            t.state = State::AwaitingResponse(AwaitingResponse {
-                first_sent: now,
-                sends: 1,
-                initial_rto: rto,
-                rto,
-                next_at,
+                Backoff::start(now, rto, &self.config.schedule())
             });
             let key = t.key;
             self.to_send.push_back(key);

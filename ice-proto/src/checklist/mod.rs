@@ -21,10 +21,10 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use stun_proto::TransactionId;
+use stun_proto::backoff::{Expiry, Schedule};
 
 mod pair;
 
-use pair::Expiry;
 pub(crate) use pair::{InFlight, Pair, PairSpec, PairState};
 pub use pair::{PairId, PairStateKind, Traffic, pair_priority};
 
@@ -174,22 +174,21 @@ impl Checklist {
     }
 
     /// Retransmits the checks whose RTO expired at `now` and gives up on those out of
-    /// retransmissions (RFC 8489 §6.2.1, Rc = `request_count`, Rm = `last_wait_factor`, the
-    /// RTO capped at `max_rto`): the requests to send again as (base, remote address,
-    /// bytes), and the pairs whose checks timed out (the caller fails them).
+    /// retransmissions (`schedule`, RFC 8489 §6.2.1): the requests to send again as (base,
+    /// remote address, bytes), and the pairs whose checks timed out (the caller fails them).
     pub fn expire_checks(
         &mut self,
         now: Instant,
-        (request_count, last_wait_factor, max_rto): (u32, u32, std::time::Duration),
+        schedule: &Schedule,
         resend: &mut Vec<(SocketAddr, SocketAddr, Bytes)>,
         timed_out: &mut Vec<PairId>,
     ) {
         for p in &mut self.pairs {
             let (base, remote) = (p.base(), p.remote_addr());
-            let Some(f) = p.in_flight_mut().filter(|f| f.is_expired(now)) else {
+            let Some(f) = p.in_flight_mut().filter(|f| f.backoff.is_due(now)) else {
                 continue;
             };
-            match f.on_expired(now, request_count, last_wait_factor, max_rto) {
+            match f.backoff.on_expired(now, schedule) {
                 Expiry::Retransmit => resend.push((base, remote, f.request.clone())),
                 Expiry::GiveUp => {
                     p.count_timeout();
@@ -534,7 +533,7 @@ impl Checklist {
         let flights = self
             .pairs
             .iter()
-            .filter_map(|p| p.in_flight().map(|f| f.next_at))
+            .filter_map(|p| p.in_flight().map(|f| f.backoff.next_at()))
             .min();
         match (cancelled, flights) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -675,7 +674,19 @@ mod tests {
         let a = id(list.add(pair(1, 1, 1, 1, 50), false, true));
         let tid = TransactionId::from([7; 12]);
         let rto = std::time::Duration::from_millis(500);
-        list.start_check(a, InFlight::new(t, tid, Bytes::new(), rto, true, true));
+        let schedule = Schedule {
+            request_count: 7,
+            last_wait_factor: 16,
+            max_rto: rto,
+        };
+        let check = InFlight {
+            tid,
+            request: Bytes::new(),
+            use_candidate: true,
+            controlling: true,
+            backoff: stun_proto::backoff::Backoff::start(t, rto, &schedule),
+        };
+        list.start_check(a, check);
         assert_eq!(list.find_transaction(&tid), Some((a, true, true)));
         list.trigger(a, t + rto);
         assert_eq!(state(&list, a), PairState::Waiting);

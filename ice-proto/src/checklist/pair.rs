@@ -8,15 +8,15 @@
 //!                         └── triggered check ─┘ (and from Failed)
 //! ```
 //!
-//! The deadline of a check lives in its pair ([`InFlight::next_at`]); the agent's
+//! The deadline of a check lives in its pair (its [`InFlight`]'s schedule); the agent's
 //! `poll_timeout` is the earliest of them and its other timers.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use stun_proto::TransactionId;
-use stun_proto::time::saturating_add;
+use stun_proto::backoff::Backoff;
 
 /// A pair's id, unique within its stream for the agent's lifetime.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -86,7 +86,8 @@ pub enum PairStateKind {
     Failed,
 }
 
-/// A check in flight: the request (kept to retransmit the same bytes) and its schedule.
+/// A check in flight: the request (kept to retransmit the same bytes) and its RFC 8489
+/// retransmission schedule (`stun_proto::backoff`, the one STUN transactions use).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct InFlight {
     /// The transaction id of the request.
@@ -97,76 +98,8 @@ pub(crate) struct InFlight {
     pub use_candidate: bool,
     /// Whether the request carried ICE-CONTROLLING (for 487 handling, §7.2.5.1).
     pub controlling: bool,
-    /// When it was first sent.
-    pub first_sent: Instant,
-    /// Requests sent so far.
-    pub sends: u32,
-    /// The RTO of the first send (§14.3), the base of the last wait.
-    pub initial_rto: Duration,
-    /// The current RTO (doubles on each retransmission).
-    pub rto: Duration,
-    /// When to retransmit, or give up once `sends` reached the request count.
-    pub next_at: Instant,
-}
-
-/// What an expired check does next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Expiry {
-    /// Send the same request again.
-    Retransmit,
-    /// No answer after the last wait: the pair fails.
-    GiveUp,
-}
-
-impl InFlight {
-    /// A check first sent at `now` with `rto`.
-    pub fn new(
-        now: Instant,
-        tid: TransactionId,
-        request: Bytes,
-        rto: Duration,
-        use_candidate: bool,
-        controlling: bool,
-    ) -> Self {
-        Self {
-            tid,
-            request,
-            use_candidate,
-            controlling,
-            first_sent: now,
-            sends: 1,
-            initial_rto: rto,
-            rto,
-            next_at: saturating_add(now, rto),
-        }
-    }
-
-    /// Whether the deadline has come.
-    pub fn is_expired(&self, now: Instant) -> bool {
-        self.next_at <= now
-    }
-
-    /// Advances the schedule at its deadline (RFC 8489 §6.2.1: Rc sends with a doubling
-    /// RTO capped at `max_rto`, then Rm × the first RTO).
-    pub fn on_expired(
-        &mut self,
-        now: Instant,
-        request_count: u32,
-        last_wait_factor: u32,
-        max_rto: Duration,
-    ) -> Expiry {
-        if self.sends >= request_count {
-            return Expiry::GiveUp;
-        }
-        self.sends += 1;
-        self.rto = self.rto.saturating_mul(2).min(max_rto);
-        self.next_at = if self.sends < request_count {
-            saturating_add(now, self.rto)
-        } else {
-            saturating_add(now, self.initial_rto.saturating_mul(last_wait_factor))
-        };
-        Expiry::Retransmit
-    }
+    /// Where it is in its schedule.
+    pub backoff: Backoff,
 }
 
 /// A nomination not in effect yet (RFC 8445 §8.1.1, §7.3.1.5).
@@ -542,31 +475,5 @@ mod tests {
         let max = 0x7fff_ffffu64;
         assert_eq!(pair_priority(u32::MAX, u32::MAX), (max << 32) + 2 * max);
         assert_eq!(pair_priority(u32::MAX, 1), (1 << 32) + 2 * max + 1);
-    }
-
-    #[test]
-    fn retransmission_schedule_doubles_then_waits_rm_times_rto() {
-        let t0 = crate::test_support::t0();
-        let rto = Duration::from_millis(500);
-        let mut f = InFlight::new(t0, [1; 12].into(), Bytes::new(), rto, false, true);
-        assert_eq!(f.next_at, t0 + rto);
-        assert!(!f.is_expired(t0 + Duration::from_millis(499)));
-        assert!(f.is_expired(t0 + rto));
-        let max = Duration::from_secs(3);
-        // Rc = 4, Rm = 16: sends at 0, 0.5, 1.5, 3.5 (RTO 1 s, 2 s, then capped at 3 s).
-        let mut now = f.next_at;
-        assert_eq!(f.on_expired(now, 4, 16, max), Expiry::Retransmit);
-        assert_eq!(f.next_at, now + Duration::from_secs(1));
-        now = f.next_at;
-        assert_eq!(f.on_expired(now, 4, 16, max), Expiry::Retransmit);
-        assert_eq!(f.next_at, now + Duration::from_secs(2));
-        now = f.next_at;
-        assert_eq!(f.on_expired(now, 4, 16, max), Expiry::Retransmit);
-        // The fourth and last send: wait Rm × the first RTO = 8 s.
-        assert_eq!(f.sends, 4);
-        assert_eq!(f.next_at, now + Duration::from_secs(8));
-        now = f.next_at;
-        assert_eq!(f.on_expired(now, 4, 16, max), Expiry::GiveUp);
-        assert_eq!(now, t0 + Duration::from_millis(11_500));
     }
 }

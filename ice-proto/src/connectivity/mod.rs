@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand_core::{CryptoRng, RngCore};
 use stun_proto::TransactionId;
+use stun_proto::backoff::{Backoff, Schedule};
 use stun_proto::time::saturating_add;
 
 use crate::agent::Agent;
@@ -50,22 +51,24 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         )
     }
 
+    /// The retransmission schedule of a check (RFC 8489 §6.2.1 with RFC 8445's Rc and Rm).
+    pub(crate) const fn check_schedule(&self) -> Schedule {
+        Schedule {
+            request_count: self.config.check_request_count,
+            last_wait_factor: self.config.check_last_wait_factor,
+            max_rto: self.config.check_max_rto,
+        }
+    }
+
     /// Retransmits checks whose RTO expired; fails those out of retransmissions.
     pub(crate) fn retransmit_checks(&mut self, now: Instant) {
-        let (rc, rm, max) = (
-            self.config.check_request_count,
-            self.config.check_last_wait_factor,
-            self.config.check_max_rto,
-        );
+        let schedule = self.check_schedule();
         for s in 0..self.streams.len() {
             self.streams[s].checklist.expire_cancelled(now);
             let (mut resend, mut timed_out) = (Vec::new(), Vec::new());
-            self.streams[s].checklist.expire_checks(
-                now,
-                (rc, rm, max),
-                &mut resend,
-                &mut timed_out,
-            );
+            self.streams[s]
+                .checklist
+                .expire_checks(now, &schedule, &mut resend, &mut timed_out);
             for (source, destination, payload) in resend {
                 self.stats.retransmissions += 1;
                 self.push_transmit(now, source, destination, payload);
@@ -191,6 +194,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// Sends a check on pair `id` of stream `s` (§7.2.4).
     fn send_check(&mut self, now: Instant, s: usize, id: PairId) {
         let rto = self.check_rto();
+        let schedule = self.check_schedule();
         let tid = TransactionId::random(&mut self.rng);
         let controlling = self.controlling;
         let role = if controlling {
@@ -229,7 +233,13 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             st.checklist.fail(id);
             return;
         };
-        let check = InFlight::new(now, tid, request.clone(), rto, use_candidate, controlling);
+        let check = InFlight {
+            tid,
+            request: request.clone(),
+            use_candidate,
+            controlling,
+            backoff: Backoff::start(now, rto, &schedule),
+        };
         st.checklist.start_check(id, check);
         self.stats.checks_sent += 1;
         self.push_transmit(now, base, destination, request);

@@ -91,8 +91,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let current = pair.in_flight().filter(|f| f.tid == tid);
         // Karn: an RTT only from a check answered at its first send.
         let rtt = current
-            .filter(|f| f.sends == 1 && symmetric)
-            .map(|f| now.saturating_duration_since(f.first_sent));
+            .filter(|_| symmetric)
+            .and_then(|f| f.backoff.rtt(now));
         let current = current.is_some();
         let valid = pair.valid();
         if let Some(rtt) = rtt {
