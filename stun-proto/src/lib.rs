@@ -75,6 +75,7 @@ mod credentials;
 mod demux;
 mod fingerprint;
 mod header;
+mod hmac_sha1;
 mod message;
 mod wire;
 
