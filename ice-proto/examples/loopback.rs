@@ -179,7 +179,7 @@ fn main() {
                     .agent
                     .send(now, from.stream, 1, text.as_bytes())
                     .expect("a selected pair");
-                let _ = from.socket.send_to(&t.payload, t.destination);
+                let _ = from.socket.send_to(t.payload, t.destination);
                 println!("{} -> {to}: {text}", from.name);
             }
         }

@@ -21,7 +21,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand_core::{CryptoRng, RngCore};
 use stun_proto::time::saturating_add;
-use stun_proto::{IntegrityKey, Transmit, TransportProtocol};
+use stun_proto::{IntegrityKey, Transmit, TransmitRef, TransportProtocol};
 
 use crate::candidate::{Candidate, CandidateType, Transport};
 use crate::checklist::Checklist;
@@ -413,14 +413,20 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// Sends application data on `component`'s selected pair — or, before nomination, on its
-    /// best valid pair (RFC 8445 §12.1) — and returns the datagram to put on the wire.
-    pub fn send(
-        &mut self,
+    /// best valid pair (RFC 8445 §12.1) — and returns the datagram to put on the wire at once.
+    ///
+    /// Nothing is allocated: on a direct pair the datagram borrows `payload`; on a relayed
+    /// pair it is framed for the TURN server (ChannelData once a channel is bound, a Send
+    /// indication before, RFC 8656 §11–§12) in a buffer the agent keeps and reuses, which
+    /// grows only to the largest datagram. Send it before the next call on the agent, or keep
+    /// an owned copy with [`Transmit::from`].
+    pub fn send<'a>(
+        &'a mut self,
         now: Instant,
         stream: StreamId,
         component: u16,
-        payload: &[u8],
-    ) -> Result<Transmit, SendError> {
+        payload: &'a [u8],
+    ) -> Result<TransmitRef<'a>, SendError> {
         if self.closed {
             return Err(SendError::Closed);
         }
@@ -462,11 +468,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     RelayRefusal::Pending => SendError::RelayPending,
                     RelayRefusal::Refused => SendError::RelayRefused,
                 }),
-            None => Ok(Transmit {
+            None => Ok(TransmitRef {
                 transport: TransportProtocol::Udp,
                 source: base,
                 destination: remote,
-                payload: Bytes::copy_from_slice(payload),
+                payload,
             }),
         }
     }
@@ -640,7 +646,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         // Through a TURN server over TCP, the datagram travels on that connection.
         let mut transport = TransportProtocol::Udp;
         if let Some(relay) = self.relay_of(source) {
-            match self.relay_send(now, relay, destination, &payload) {
+            match self
+                .relay_send(now, relay, destination, &payload)
+                .map(Transmit::from)
+            {
                 Ok(t) => {
                     (transport, source, destination, payload) =
                         (t.transport, t.source, t.destination, t.payload);
@@ -1164,7 +1173,7 @@ mod tests {
         assert_eq!((kept(&a), kept(&b)), (a_kept, b_kept));
         assert!(both(&a, &b));
         let d = a.send(end, s1, 1, b"still flowing").unwrap();
-        let r = b.handle_datagram(end, d.transport, d.source, d.destination, &d.payload);
+        let r = b.handle_datagram(end, d.transport, d.source, d.destination, d.payload);
         assert!(matches!(r, Received::Data { stream, data: b"still flowing", .. } if stream == s1));
         // Spurious and time-travelling timeouts change nothing.
         a.handle_timeout(start);

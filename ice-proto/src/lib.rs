@@ -61,11 +61,12 @@
 //!
 //! let pair = a.stream(sa).unwrap().selected_pair(1).expect("selected");
 //! assert_eq!(pair.remote.addr(), Some("198.51.100.2:6000".parse()?));
-//! // Application data goes out on the selected pair...
+//! // Application data goes out on the selected pair
+//! // (borrowing the payload: nothing is allocated on the way out)...
 //! let datagram = a.send(now, sa, 1, b"DTLS or RTP")?;
 //! // ...and what is not STUN comes back to the application with its component.
 //! let received = b.handle_datagram(now, datagram.transport, datagram.source,
-//!     datagram.destination, &datagram.payload);
+//!     datagram.destination, datagram.payload);
 //! assert!(matches!(received, Received::Data { component: 1, data: b"DTLS or RTP", .. }));
 //! # Ok(()) }
 //!
@@ -158,3 +159,6 @@ pub use received::{DropReason, NotIceReason, Received};
 pub use relay::TurnServer;
 pub use sdp::{IceAttribute, SdpError};
 pub use stream::{Credentials, PairInfo, StreamId, StreamMut, StreamView};
+// What embedding the agent names, from the STUN layer underneath, so that a user needs no
+// `stun-proto` in its Cargo.toml for them.
+pub use stun_proto::{Transmit, TransmitRef, TransportProtocol};

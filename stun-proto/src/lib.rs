@@ -106,7 +106,7 @@ pub use message::{
     Attributes, FingerprintError, IntegrityAlgorithm, IntegrityError, Message, ParseError,
 };
 pub use rto::{RtoCache, RttEstimator};
-pub use transmit::{Transmit, TransportProtocol};
+pub use transmit::{Transmit, TransmitRef, TransportProtocol};
 
 #[cfg(test)]
 mod test_vectors;

@@ -425,7 +425,7 @@ impl Sim {
     pub(crate) fn send_data(&mut self, from: usize, payload: &[u8]) -> Result<(), SendError> {
         let now = self.now;
         let p = &mut self.peers[from];
-        let t = p.agent.send(now, p.stream, 1, payload)?;
+        let t = Transmit::from(p.agent.send(now, p.stream, 1, payload)?);
         self.send(from, t);
         Ok(())
     }
@@ -1103,7 +1103,7 @@ fn two_components_both_become_ready() {
     // RTCP data on component 2 arrives as component 2.
     let now = sim.now;
     let p = &mut sim.peers[0];
-    let t = p.agent.send(now, p.stream, 2, b"rtcp").unwrap();
+    let t = Transmit::from(p.agent.send(now, p.stream, 2, b"rtcp").unwrap());
     assert_eq!(t.source, addr("192.0.2.1:5001"));
     let b = &mut sim.peers[1];
     let r = b
