@@ -21,7 +21,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand_core::{CryptoRng, RngCore};
 use stun_proto::time::saturating_add;
-use stun_proto::{IntegrityKey, Transmit, TransmitRef, TransportProtocol};
+use stun_proto::{Transmit, TransmitRef, TransportProtocol};
 
 use crate::candidate::{Candidate, CandidateType, Transport};
 use crate::checklist::Checklist;
@@ -116,14 +116,13 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// Ids are never reused: a removed stream still counts towards the 64 an agent holds.
     pub fn add_stream(&mut self, components: u16) -> Result<StreamId, AgentError> {
         if !(1..=256).contains(&components) {
-            return Err(AgentError::BadComponentCount);
+            return Err(AgentError::BadComponentCount(components));
         }
         if self.streams.len() >= MAX_STREAMS {
             return Err(AgentError::TooManyCandidates);
         }
         let local_credentials = Credentials::random(&mut self.rng);
-        let local_key = IntegrityKey::short_term(&local_credentials.pwd)
-            .map_err(|_| AgentError::BadCredentials)?;
+        let local_key = local_credentials.key()?;
         let components = (1..=components)
             .map(|id| Component {
                 id,
@@ -211,8 +210,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             .streams
             .get(stream.0)
             .ok_or(AgentError::UnknownStream)?;
-        let key =
-            IntegrityKey::short_term(&credentials.pwd).map_err(|_| AgentError::BadCredentials)?;
+        let key = credentials.key()?;
         let restarted = st
             .remote
             .as_ref()
@@ -256,7 +254,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return Err(AgentError::UnknownComponent(candidate.component));
         }
         if candidate.transport != Transport::Udp {
-            return Err(AgentError::UnsupportedTransport);
+            return Err(AgentError::UnsupportedTransport(candidate.transport));
         }
         // Browsers tag trickled candidates with the ufrag they belong to (`ufrag KDyD`): one of
         // another generation is refused, as W3C addIceCandidate does.
@@ -850,7 +848,7 @@ mod tests {
     fn api_misuse_is_refused_with_typed_errors() {
         let now = t0();
         let (mut a, s) = agent(true, 3, "192.0.2.1:5000");
-        assert_eq!(a.add_stream(0), Err(AgentError::BadComponentCount));
+        assert_eq!(a.add_stream(0), Err(AgentError::BadComponentCount(0)));
         assert_eq!(
             a.handle_gather(now, StreamId(9)),
             Err(AgentError::UnknownStream)
@@ -864,7 +862,7 @@ mod tests {
         c.transport = Transport::Tcp;
         assert_eq!(
             a.handle_remote_candidate(now, s, c.clone()),
-            Err(AgentError::UnsupportedTransport)
+            Err(AgentError::UnsupportedTransport(Transport::Tcp))
         );
         // A host name waits for the caller to resolve it.
         let mdns: Candidate = "candidate:1 1 udp 1 x.local 9 typ host".parse().unwrap();

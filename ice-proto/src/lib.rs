@@ -150,7 +150,7 @@ pub use agent::Agent;
 pub use candidate::{Candidate, CandidateType, ConnectionAddress, TcpType, Transport};
 pub use checklist::ChecklistState;
 pub use config::{AgentConfig, AgentStats, NominationMode, Timer};
-pub use error::{AgentError, SendError};
+pub use error::{AgentError, CredentialError, CredentialPart, SendError};
 pub use event::{ComponentState, ConnectionState, Event, FailureReason, Problem};
 pub use mdns_resolver::{MdnsError, MdnsEvent, MdnsResolver};
 pub use mdns_responder::{MdnsResponder, random_name};

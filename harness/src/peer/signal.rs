@@ -168,7 +168,10 @@ impl Signal {
             ),
             "candidate" => match IceAttribute::parse(field("candidate")?) {
                 Ok(IceAttribute::Candidate(c)) => Signal::Candidate(c),
-                Ok(_) => return Err(SignalError::BadCandidate(SdpError::UnknownAttribute)),
+                Ok(other) => {
+                    let name = other.to_string();
+                    return Err(SignalError::BadCandidate(SdpError::UnknownAttribute(name)));
+                }
                 Err(e) => return Err(SignalError::BadCandidate(e)),
             },
             "end-of-candidates" => Signal::EndOfCandidates,
