@@ -155,10 +155,14 @@ pub use event::{ComponentState, ConnectionState, Event, FailureReason, Problem};
 pub use mdns_resolver::{MdnsError, MdnsEvent, MdnsResolver};
 pub use mdns_responder::{MdnsResponder, random_name};
 pub use pair::{PairId, PairStateKind, Traffic, pair_priority};
+/// The RNG traits the machines take (`RngCore`, `CryptoRng`, `SeedableRng`), at the version
+/// this crate was built with, so that a caller's generator matches them.
+pub use rand_core;
 pub use received::{DropReason, NotIceReason, Received};
 pub use relay::TurnServer;
 pub use sdp::{IceAttribute, SdpError};
 pub use stream::{Credentials, PairInfo, StreamId, StreamMut, StreamView};
 // What embedding the agent names, from the STUN layer underneath, so that a user needs no
 // `stun-proto` in its Cargo.toml for them.
+pub use stun_proto::transaction::TransactionConfig;
 pub use stun_proto::{Transmit, TransmitRef, TransportProtocol};

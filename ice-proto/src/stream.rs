@@ -462,10 +462,6 @@ mod tests {
                 self.0 = self.0.wrapping_add(1);
             }
         }
-        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-            self.fill_bytes(dest);
-            Ok(())
-        }
     }
     impl CryptoRng for Fixed {}
 

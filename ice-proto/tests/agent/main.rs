@@ -13,9 +13,9 @@ use ice_proto::{
     Agent, AgentConfig, ComponentState, ConnectionState, Event, FailureReason, Received, SendError,
     StreamId,
 };
+use ice_proto::{Transmit, TransportProtocol};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
-use stun_proto::{Transmit, TransportProtocol};
 
 mod network;
 mod nomination;
