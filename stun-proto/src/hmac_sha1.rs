@@ -70,19 +70,22 @@ impl HmacSha1 {
             sha1::compress(&mut state, std::slice::from_ref(&block));
         }
         let rest = chunks.remainder();
-        block = Block::<Sha1Core>::default();
-        block[..rest.len()].copy_from_slice(rest);
+        // The last message bytes, 0x80, zeros and the length in bits (FIPS 180-4 §5.1.1): one
+        // block, or two when the 9 bytes of padding do not fit after the message's end.
+        let mut last = [Block::<Sha1Core>::default(), Block::<Sha1Core>::default()];
+        last[0][..rest.len()].copy_from_slice(rest);
         if covered.len() < BLOCK {
-            patch_length(&mut block, rest.len(), length);
+            patch_length(&mut last[0], rest.len(), length);
         }
         // The key block came first: the inner hash reads BLOCK + covered.len() bytes.
-        finish(&mut state, block, rest.len(), BLOCK + covered.len());
+        let blocks = pad(&mut last, rest.len(), BLOCK + covered.len());
+        sha1::compress(&mut state, blocks);
 
-        let mut state_out = self.outer;
-        let mut block = Block::<Sha1Core>::default();
-        block[..TAG_LEN].copy_from_slice(&digest(state));
-        finish(&mut state_out, block, TAG_LEN, BLOCK + TAG_LEN);
-        digest(state_out)
+        let mut outer = self.outer;
+        let mut last = [Block::<Sha1Core>::default(), Block::<Sha1Core>::default()];
+        last[0][..TAG_LEN].copy_from_slice(&digest(state));
+        sha1::compress(&mut outer, pad(&mut last, TAG_LEN, BLOCK + TAG_LEN));
+        digest(outer)
     }
 }
 
@@ -94,16 +97,19 @@ fn patch_length(block: &mut Block<Sha1Core>, filled: usize, length: u16) {
     }
 }
 
-/// Pads the last block, holding `used` message bytes, and compresses it (FIPS 180-4 §5.1.1):
-/// 0x80, zeros, and the message length in bits, in a second block when it does not fit.
-fn finish(state: &mut [u32; 5], mut block: Block<Sha1Core>, used: usize, total: usize) {
-    block[used] = 0x80;
+/// Pads `last`, whose first block holds `used` message bytes, for a message of `total` bytes
+/// (FIPS 180-4 §5.1.1); returns the blocks to compress, both only when the padding needs the
+/// second (so that they go to the compression function in one call).
+fn pad(last: &mut [Block<Sha1Core>; 2], used: usize, total: usize) -> &[Block<Sha1Core>] {
+    let bits = (total as u64 * 8).to_be_bytes();
+    last[0][used] = 0x80;
     if used >= BLOCK - 8 {
-        sha1::compress(state, std::slice::from_ref(&block));
-        block = Block::<Sha1Core>::default();
+        last[1][BLOCK - 8..].copy_from_slice(&bits);
+        &last[..]
+    } else {
+        last[0][BLOCK - 8..].copy_from_slice(&bits);
+        &last[..1]
     }
-    block[BLOCK - 8..].copy_from_slice(&(total as u64 * 8).to_be_bytes());
-    sha1::compress(state, std::slice::from_ref(&block));
 }
 
 /// The digest of a final chaining value.

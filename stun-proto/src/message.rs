@@ -319,6 +319,7 @@ impl<'a> Message<'a> {
     }
 
     /// The first attribute of type `attribute_type`, raw.
+    #[inline]
     pub fn raw(&self, attribute_type: AttributeType) -> Option<RawAttribute<'a>> {
         // A tight walk over the framing `parse` checked; only a type match pays for the
         // "does it count" test.
