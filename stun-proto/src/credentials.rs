@@ -93,7 +93,8 @@ fn is_default_ignorable(c: char) -> bool {
 /// The HMAC-SHA256 state of MESSAGE-INTEGRITY-SHA256 (RFC 8489 §14.6) is built the first time
 /// it is used, then kept: short-term ICE credentials almost never meet that attribute (ICE
 /// agents sign their checks, RFC 8445 §7.2.2, with MESSAGE-INTEGRITY), so a key does not pay
-/// for it up front. Behaviour is the same either way; only the first SHA-256 use costs two more blocks.
+/// for it up front. Behaviour is the same either way; only the first SHA-256 use costs two
+/// more blocks.
 #[derive(Clone)]
 pub struct IntegrityKey {
     sha1: HmacSha1,

@@ -14,7 +14,7 @@ use sha1::{Digest, Sha1, Sha1Core};
 /// SHA-1's block size, the width of an HMAC key (RFC 2104 §2).
 const BLOCK: usize = 64;
 /// The SHA-1 digest size.
-pub(crate) const TAG_LEN: usize = 20;
+const TAG_LEN: usize = 20;
 /// SHA-1's initial chaining value (FIPS 180-4 §5.3.1).
 const INITIAL: [u32; 5] = [
     0x6745_2301,
