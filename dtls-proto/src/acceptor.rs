@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use foldhash::fast::FixedState;
-use rand_core::CryptoRngCore;
+use rand_core::CryptoRng;
 
 use crate::config::DEFAULT_MAX_CLIENT_HELLO_LEN;
 use crate::crypto::CryptoProvider;
@@ -147,7 +147,7 @@ impl Acceptor {
     /// An acceptor whose cookie secret and table hash key come from `rng`.
     pub fn new(
         provider: &'static dyn CryptoProvider,
-        rng: &mut dyn CryptoRngCore,
+        rng: &mut dyn CryptoRng,
         config: AcceptorConfig,
     ) -> Self {
         let mut cookie_secret = [0u8; 32];

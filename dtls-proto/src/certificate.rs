@@ -71,7 +71,7 @@ impl DtlsCertificate {
     /// Generates a key pair from `rng` and a self-signed certificate over it.
     pub fn generate(
         provider: &dyn CryptoProvider,
-        rng: &mut dyn rand_core::CryptoRngCore,
+        rng: &mut dyn rand_core::CryptoRng,
         params: &CertificateParams,
     ) -> Result<Self, CertificateError> {
         let (private_key, signer) = generate_signing_key(provider, rng)?;

@@ -24,7 +24,7 @@
 
 use std::time::Instant;
 
-use rand_core::CryptoRngCore;
+use rand_core::CryptoRng;
 
 use crate::cipher_suite::{CipherSuite, ECDSA_SECP256R1_SHA256, NamedGroup};
 use crate::connection::HandshakeComplete;
@@ -114,11 +114,7 @@ pub struct AwaitFinished {
 }
 
 /// Sends flight 1.
-pub fn start(
-    engine: &mut Engine,
-    rng: &mut dyn CryptoRngCore,
-    now: Instant,
-) -> Result<State, Error> {
+pub fn start(engine: &mut Engine, rng: &mut dyn CryptoRng, now: Instant) -> Result<State, Error> {
     let mut random = [0u8; 32];
     rng.fill_bytes(&mut random);
     let config = &engine.config;
@@ -202,7 +198,7 @@ impl State {
     pub fn handle_message(
         self,
         engine: &mut Engine,
-        rng: &mut dyn CryptoRngCore,
+        rng: &mut dyn CryptoRng,
         now: Instant,
         msg: Message,
     ) -> Result<Step, Error> {
@@ -352,7 +348,7 @@ impl AwaitServerHelloDone {
     fn handle_request(
         mut self,
         engine: &mut Engine,
-        rng: &mut dyn CryptoRngCore,
+        rng: &mut dyn CryptoRng,
         now: Instant,
         msg: Message,
     ) -> Result<Step, Error> {
@@ -379,7 +375,7 @@ impl AwaitServerHelloDone {
     fn handle_done(
         self,
         engine: &mut Engine,
-        rng: &mut dyn CryptoRngCore,
+        rng: &mut dyn CryptoRng,
         now: Instant,
         msg: Message,
     ) -> Result<Step, Error> {

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use rand_core::CryptoRngCore;
+use rand_core::CryptoRng;
 
 use crate::acceptor::AcceptedHello;
 use crate::alert::{Alert, AlertDescription, AlertLevel};
@@ -133,7 +133,7 @@ pub struct Dtls<R> {
     unauthenticated_alert: Option<Alert>,
 }
 
-impl<R: CryptoRngCore> Dtls<R> {
+impl<R: CryptoRng> Dtls<R> {
     /// A client; flight 1 (ClientHello) is queued at once.
     pub fn client(config: Config, mut rng: R, now: Instant) -> Result<Self, Error> {
         let mut engine = Engine::new(config, true);

@@ -46,10 +46,6 @@ impl RngCore for FuzzRng {
             chunk.copy_from_slice(&v[..chunk.len()]);
         }
     }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
 }
 
 // Fuzzing only: the marker lets the machines accept this generator.

@@ -115,6 +115,9 @@ pub use config::Config;
 pub use connection::{Dtls, Event, Handled, HandshakeComplete, Stats, Transmit};
 pub use demux::{PacketKind, classify};
 pub use error::{CertificateError, CryptoError, DecodeError, Error, PeerRejected, SendError};
+/// The RNG traits the machines take (`RngCore`, `CryptoRng`, `SeedableRng`), at the version
+/// this crate was built with, so that a caller's generator matches them.
+pub use rand_core;
 pub use srtp::{SrtpKeyingMaterial, SrtpProfile};
 
 /// An origin for the virtual clock of unit tests.

@@ -18,7 +18,7 @@
 
 use std::time::Instant;
 
-use rand_core::CryptoRngCore;
+use rand_core::CryptoRng;
 
 use crate::cipher_suite::{
     CipherSuite, ECDSA_SECP256R1_SHA256, EMPTY_RENEGOTIATION_INFO_SCSV, NamedGroup,
@@ -100,7 +100,7 @@ pub struct Authenticated {
 }
 
 /// The initial state, with a cookie secret drawn from `rng`.
-pub fn start(rng: &mut dyn CryptoRngCore, max_client_hello_len: usize) -> State {
+pub fn start(rng: &mut dyn CryptoRng, max_client_hello_len: usize) -> State {
     let mut cookie_secret = [0u8; 32];
     rng.fill_bytes(&mut cookie_secret);
     State::AwaitClientHello(AwaitClientHello {
@@ -141,7 +141,7 @@ impl AwaitClientHello {
     pub fn handle_client_hello(
         self,
         engine: &mut Engine,
-        rng: &mut dyn CryptoRngCore,
+        rng: &mut dyn CryptoRng,
         now: Instant,
         initial: InitialHello<'_>,
     ) -> Result<State, Error> {
@@ -182,7 +182,7 @@ impl AwaitClientHello {
 /// RFC 8422 §5.1, RFC 5764 §4.1.1) and enforces extended_master_secret (RFC 7627 §5.2).
 fn negotiate(
     engine: &Engine,
-    rng: &mut dyn CryptoRngCore,
+    rng: &mut dyn CryptoRng,
     hello: &ClientHello,
 ) -> Result<Negotiated, Error> {
     let config = &engine.config;

@@ -22,9 +22,9 @@ use dtls_proto::crypto::RustCrypto;
 use dtls_proto::{CertificateParams, DtlsCertificate};
 use harness::peer::{Event, Peer, PeerConfig, PeerDtlsConfig, PeerState, Setup, Signal};
 use ice_proto::AgentConfig;
+use ice_proto::TransportProtocol;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use stun_proto::TransportProtocol;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -68,7 +68,7 @@ async fn run(
         .await
         .map_err(|e| e.to_string())?;
     let base = socket.local_addr().map_err(|e| e.to_string())?;
-    let mut rng = ChaCha20Rng::from_entropy();
+    let mut rng = ChaCha20Rng::from_os_rng();
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|e| e.to_string())?

@@ -209,7 +209,7 @@ fn bench(c: &mut Criterion) {
     // Hot paths once connected.
     let (mut a, sa, mut b, sb, elapsed) = connect(start, 3, &[]);
     let now = start + elapsed;
-    let data = a.send(now, sa, 1, &[0x80; 160]).unwrap();
+    let data = Transmit::from(a.send(now, sa, 1, &[0x80; 160]).unwrap());
     // Heap allocations per call on the hot paths (counting allocator).
     let count = |f: &mut dyn FnMut()| {
         let before = ALLOCATIONS.load(Ordering::Relaxed);
@@ -241,7 +241,9 @@ fn bench(c: &mut Criterion) {
         })
     });
     c.bench_function("send application data (160 B)", |bench| {
-        bench.iter(|| black_box(a.send(now, sa, 1, black_box(&[0x80; 160])).unwrap()))
+        bench.iter(|| {
+            black_box(a.send(now, sa, 1, black_box(&[0x80; 160])).unwrap());
+        })
     });
     // A consent check from A, answered by B (request parsed, verified, answered).
     let later = now + Duration::from_secs(7);

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use ice_proto::{Agent, AgentConfig, ConnectionState, Event, Received, StreamId};
 use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::SeedableRng;
 
 /// Binds the first free port of `range` on loopback: port ranges are the caller's business.
 fn bind_in_range(range: std::ops::Range<u16>) -> std::io::Result<UdpSocket> {
@@ -45,13 +45,11 @@ impl Peer {
             .expect("timeouts work on UDP sockets");
         let local = socket.local_addr().expect("a bound socket has an address");
         // Seeded from the OS here; a real application uses a CSPRNG from the OS directly.
-        let mut seed = [0u8; 32];
-        rand_core::OsRng.fill_bytes(&mut seed);
         let config = AgentConfig {
             controlling,
             ..AgentConfig::default()
         };
-        let mut agent = Agent::new(config, ChaCha20Rng::from_seed(seed));
+        let mut agent = Agent::new(config, ChaCha20Rng::from_os_rng());
         let stream = agent.add_stream(1).expect("a new agent takes a stream");
         agent
             .stream_mut(stream)
@@ -179,7 +177,7 @@ fn main() {
                     .agent
                     .send(now, from.stream, 1, text.as_bytes())
                     .expect("a selected pair");
-                let _ = from.socket.send_to(&t.payload, t.destination);
+                let _ = from.socket.send_to(t.payload, t.destination);
                 println!("{} -> {to}: {text}", from.name);
             }
         }

@@ -21,7 +21,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand_core::{CryptoRng, RngCore};
 use stun_proto::time::saturating_add;
-use stun_proto::{IntegrityKey, Transmit, TransportProtocol};
+use stun_proto::{Transmit, TransmitRef, TransportProtocol};
 
 use crate::candidate::{Candidate, CandidateType, Transport};
 use crate::checklist::Checklist;
@@ -117,14 +117,13 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// Ids are never reused: a removed stream still counts towards the 64 an agent holds.
     pub fn add_stream(&mut self, components: u16) -> Result<StreamId, AgentError> {
         if !(1..=256).contains(&components) {
-            return Err(AgentError::BadComponentCount);
+            return Err(AgentError::BadComponentCount(components));
         }
         if self.streams.len() >= MAX_STREAMS {
             return Err(AgentError::TooManyCandidates);
         }
         let local_credentials = Credentials::random(&mut self.rng);
-        let local_key = IntegrityKey::short_term(&local_credentials.pwd)
-            .map_err(|_| AgentError::BadCredentials)?;
+        let local_key = local_credentials.key()?;
         let components = (1..=components)
             .map(|id| Component {
                 id,
@@ -215,8 +214,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             .streams
             .get(stream.0)
             .ok_or(AgentError::UnknownStream)?;
-        let key =
-            IntegrityKey::short_term(&credentials.pwd).map_err(|_| AgentError::BadCredentials)?;
+        let key = credentials.key()?;
         let restarted = st
             .remote
             .as_ref()
@@ -260,7 +258,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return Err(AgentError::UnknownComponent(candidate.component));
         }
         if candidate.transport != Transport::Udp {
-            return Err(AgentError::UnsupportedTransport);
+            return Err(AgentError::UnsupportedTransport(candidate.transport));
         }
         // Browsers tag trickled candidates with the ufrag they belong to (`ufrag KDyD`): one of
         // another generation is refused, as W3C addIceCandidate does.
@@ -417,14 +415,20 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// Sends application data on `component`'s selected pair — or, before nomination, on its
-    /// best valid pair (RFC 8445 §12.1) — and returns the datagram to put on the wire.
-    pub fn send(
-        &mut self,
+    /// best valid pair (RFC 8445 §12.1) — and returns the datagram to put on the wire at once.
+    ///
+    /// Nothing is allocated: on a direct pair the datagram borrows `payload`; on a relayed
+    /// pair it is framed for the TURN server (ChannelData once a channel is bound, a Send
+    /// indication before, RFC 8656 §11–§12) in a buffer the agent keeps and reuses, which
+    /// grows only to the largest datagram. Send it before the next call on the agent, or keep
+    /// an owned copy with [`Transmit::from`].
+    pub fn send<'a>(
+        &'a mut self,
         now: Instant,
         stream: StreamId,
         component: u16,
-        payload: &[u8],
-    ) -> Result<Transmit, SendError> {
+        payload: &'a [u8],
+    ) -> Result<TransmitRef<'a>, SendError> {
         if self.closed {
             return Err(SendError::Closed);
         }
@@ -466,11 +470,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     RelayRefusal::Pending => SendError::RelayPending,
                     RelayRefusal::Refused => SendError::RelayRefused,
                 }),
-            None => Ok(Transmit {
+            None => Ok(TransmitRef {
                 transport: TransportProtocol::Udp,
                 source: base,
                 destination: remote,
-                payload: Bytes::copy_from_slice(payload),
+                payload,
             }),
         }
     }
@@ -655,7 +659,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         // Through a TURN server over TCP, the datagram travels on that connection.
         let mut transport = TransportProtocol::Udp;
         if let Some(relay) = self.relay_of(source) {
-            match self.relay_send(now, relay, destination, &payload) {
+            match self
+                .relay_send(now, relay, destination, &payload)
+                .map(Transmit::from)
+            {
                 Ok(t) => {
                     (transport, source, destination, payload) =
                         (t.transport, t.source, t.destination, t.payload);

@@ -286,10 +286,6 @@ mod tests {
         fn fill_bytes(&mut self, dest: &mut [u8]) {
             dest.iter_mut().for_each(|b| *b = self.next_u64() as u8);
         }
-        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-            self.fill_bytes(dest);
-            Ok(())
-        }
     }
 
     #[test]

@@ -5,6 +5,8 @@
 
 use std::net::SocketAddr;
 
+use thiserror::Error;
+
 use crate::candidate::Candidate;
 use crate::stream::StreamId;
 
@@ -47,12 +49,14 @@ pub enum ConnectionState {
 }
 
 /// Why a component failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Error)]
 #[non_exhaustive]
 pub enum FailureReason {
     /// Every pair failed after local gathering and the remote end-of-candidates.
+    #[error("every candidate pair failed its checks")]
     ChecksFailed,
     /// RFC 7675: no consent response for the consent lifetime (30 s).
+    #[error("consent expired: no answer to consent checks for 30 s (RFC 7675 §5.1)")]
     ConsentExpired,
 }
 

@@ -61,11 +61,12 @@
 //!
 //! let pair = a.stream(sa).unwrap().selected_pair(1).expect("selected");
 //! assert_eq!(pair.remote.addr(), Some("198.51.100.2:6000".parse()?));
-//! // Application data goes out on the selected pair...
+//! // Application data goes out on the selected pair
+//! // (borrowing the payload: nothing is allocated on the way out)...
 //! let datagram = a.send(now, sa, 1, b"DTLS or RTP")?;
 //! // ...and what is not STUN comes back to the application with its component.
 //! let received = b.handle_datagram(now, datagram.transport, datagram.source,
-//!     datagram.destination, &datagram.payload);
+//!     datagram.destination, datagram.payload);
 //! assert!(matches!(received, Received::Data { component: 1, data: b"DTLS or RTP", .. }));
 //! # Ok(()) }
 //!
@@ -149,12 +150,19 @@ pub use agent::Agent;
 pub use candidate::{Candidate, CandidateType, ConnectionAddress, TcpType, Transport};
 pub use checklist::{ChecklistState, PairId, PairStateKind, Traffic, pair_priority};
 pub use config::{AgentConfig, AgentStats, NominationMode};
-pub use error::{AgentError, SendError};
+pub use error::{AgentError, CredentialError, CredentialPart, SendError};
 pub use event::{ComponentState, ConnectionState, Event, FailureReason, Problem};
 pub use mdns_resolver::{MdnsError, MdnsEvent, MdnsResolver};
 pub use mdns_responder::{MdnsResponder, random_name};
+/// The RNG traits the machines take (`RngCore`, `CryptoRng`, `SeedableRng`), at the version
+/// this crate was built with, so that a caller's generator matches them.
+pub use rand_core;
 pub use received::{DropReason, NotIceReason, Received};
 pub use relay::TurnServer;
 pub use sdp::{IceAttribute, SdpError};
 pub use stream::{Credentials, PairInfo, StreamId, StreamMut, StreamView};
 pub use timer::Timer;
+// What embedding the agent names, from the STUN layer underneath, so that a user needs no
+// `stun-proto` in its Cargo.toml for them.
+pub use stun_proto::transaction::TransactionConfig;
+pub use stun_proto::{Transmit, TransmitRef, TransportProtocol};

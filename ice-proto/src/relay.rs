@@ -12,10 +12,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use bytes::Bytes;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
-use stun_proto::Transmit;
+use stun_proto::TransmitRef;
 use stun_proto::transaction::IgnoreReason;
 use stun_proto::turn::client::{
     AllocationFamily, IgnoredReason, Incoming, SendError as TurnSendError, TurnClient,
@@ -53,7 +52,16 @@ pub(crate) struct Relay {
     pub pending: bool,
     /// Its base was removed: deallocated at the restart that followed, no longer used.
     pub retired: bool,
+    /// Where a datagram is framed for the allocation (ChannelData or a Send indication):
+    /// kept from one datagram to the next, so that sending through the relay allocates only
+    /// while the buffer grows to the largest datagram.
+    pub send_buf: Vec<u8>,
 }
+
+/// The most a TURN framing adds to a datagram: a Send indication to an IPv6 peer (56 bytes,
+/// RFC 8656 §11.1) with room to spare; ChannelData adds 4, and up to 3 of padding over TCP
+/// (§12.5).
+const RELAY_OVERHEAD: usize = 64;
 
 /// Why a datagram could not leave through an allocation now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +134,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 relayed: None,
                 pending: true,
                 retired: false,
+                send_buf: Vec::new(),
             });
         }
     }
@@ -249,34 +258,30 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// Sends `payload` from relay `relay`'s relayed address to `peer` through its
     /// allocation, asking for the peer's permission first if it has none: the datagram to
-    /// send now, or why there is none.
+    /// send now, framed in the relay's reused buffer, or why there is none.
     pub(crate) fn relay_send(
         &mut self,
         now: Instant,
         relay: usize,
         peer: SocketAddr,
         payload: &[u8],
-    ) -> Result<Transmit, RelayRefusal> {
-        let client = &mut self
-            .relays
-            .get_mut(relay)
-            .ok_or(RelayRefusal::Refused)?
-            .client;
-        if !client.has_permission(peer.ip()) {
+    ) -> Result<TransmitRef<'_>, RelayRefusal> {
+        let relay = self.relays.get_mut(relay).ok_or(RelayRefusal::Refused)?;
+        if !relay.client.has_permission(peer.ip()) {
             // Idempotent for a peer already asked for (RFC 8656 §9).
-            let _ = client.handle_create_permission(now, peer.ip());
+            let _ = relay.client.handle_create_permission(now, peer.ip());
         }
-        let mut buf = vec![0u8; payload.len() + 64];
-        match client.handle_send_into(now, peer, payload, &mut buf) {
-            Ok(sent) => Ok(Transmit {
-                transport: sent.transport,
-                source: sent.source,
-                destination: sent.destination,
-                payload: Bytes::copy_from_slice(sent.payload),
-            }),
-            Err(TurnSendError::PermissionPending(_)) => Err(RelayRefusal::Pending),
-            Err(_) => Err(RelayRefusal::Refused),
+        let needed = payload.len() + RELAY_OVERHEAD;
+        if relay.send_buf.len() < needed {
+            relay.send_buf.resize(needed, 0);
         }
+        relay
+            .client
+            .handle_send_into(now, peer, payload, &mut relay.send_buf)
+            .map_err(|e| match e {
+                TurnSendError::PermissionPending(_) => RelayRefusal::Pending,
+                _ => RelayRefusal::Refused,
+            })
     }
 
     /// Hands `payload` for `peer` to relay `relay`'s TURN client to hold until the peer's

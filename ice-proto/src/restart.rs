@@ -13,7 +13,6 @@
 use std::time::Instant;
 
 use rand_core::{CryptoRng, RngCore};
-use stun_proto::IntegrityKey;
 
 use crate::agent::Agent;
 use crate::checklist::Checklist;
@@ -32,8 +31,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         self.check_open()?;
         let s = self.live(stream)?;
         let credentials = Credentials::random(&mut self.rng);
-        let key =
-            IntegrityKey::short_term(&credentials.pwd).map_err(|_| AgentError::BadCredentials)?;
+        let key = credentials.key()?;
         let max_pairs = self.config.max_pairs;
         let st = self.streams.get_mut(s).ok_or(AgentError::UnknownStream)?;
         // The pairs in use carry on until replaced.

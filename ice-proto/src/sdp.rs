@@ -20,13 +20,12 @@ use std::net::IpAddr;
 use thiserror::Error;
 
 use crate::candidate::{Candidate, CandidateType, ConnectionAddress, TcpType, Transport};
+use crate::error::{CredentialError, CredentialPart};
 
 /// Longest foundation (RFC 8839 §5.1: 1*32ice-char).
 const MAX_FOUNDATION: usize = 32;
 /// Most extension attributes kept from one line (a bound against hostile input).
 const MAX_EXTENSIONS: usize = 16;
-/// Longest ufrag or password (RFC 8839 §5.4: 256 characters).
-const MAX_CREDENTIAL: usize = 256;
 /// Longest line accepted at all.
 const MAX_LINE: usize = 1_024;
 
@@ -34,45 +33,49 @@ const MAX_LINE: usize = 1_024;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum SdpError {
-    /// Not an ICE attribute this module knows.
-    #[error("not an ICE attribute")]
-    UnknownAttribute,
+    /// Not an ICE attribute this module knows (the attribute name).
+    #[error("{0:?} is not an ICE attribute")]
+    UnknownAttribute(String),
     /// The line is longer than 1024 bytes.
-    #[error("line too long")]
-    TooLong,
+    #[error("line of {0} bytes, longer than the 1024 accepted")]
+    TooLong(usize),
     /// A required field is missing.
     #[error("missing {0}")]
     Missing(&'static str),
-    /// The foundation is empty, longer than 32 or not ice-chars.
-    #[error("bad foundation")]
-    BadFoundation,
+    /// The foundation is empty, longer than 32 or not ice-chars (RFC 8839 §5.1).
+    #[error("bad foundation {0:?}: 1 to 32 ice-chars")]
+    BadFoundation(String),
     /// The component id is not a number from 1 to 256.
-    #[error("bad component id")]
-    BadComponent,
+    #[error("bad component id {0:?}: 1 to 256")]
+    BadComponent(String),
     /// The transport is neither UDP nor TCP.
-    #[error("unsupported transport")]
-    UnsupportedTransport,
+    #[error("unsupported transport {0:?}: UDP or TCP")]
+    UnsupportedTransport(String),
     /// The priority is not a 32-bit unsigned number.
-    #[error("bad priority")]
-    BadPriority,
+    #[error("bad priority {0:?}: a number from 0 to 4294967295")]
+    BadPriority(String),
     /// The connection address is neither an IP address nor a host name.
-    #[error("bad connection address")]
-    BadAddress,
+    #[error("bad connection address {0:?}: an IP address or a host name")]
+    BadAddress(String),
     /// The port is not a number from 0 to 65535.
-    #[error("bad port")]
-    BadPort,
-    /// `typ` is missing or its value is not host, srflx, prflx or relay.
-    #[error("bad candidate type")]
-    BadType,
+    #[error("bad port {0:?}: a number from 0 to 65535")]
+    BadPort(String),
+    /// Where `typ` should stand, another token (or `typ` is followed by a type that is not
+    /// host, srflx, prflx or relay): the token found.
+    #[error("bad candidate type {0:?}: typ host, srflx, prflx or relay")]
+    BadType(String),
     /// `tcptype` is not active, passive or so.
-    #[error("bad tcptype")]
-    BadTcpType,
-    /// An extension attribute has no value, or there are more than 16.
-    #[error("bad extension attribute")]
-    BadExtension,
+    #[error("bad tcptype {0:?}: active, passive or so")]
+    BadTcpType(String),
+    /// An extension attribute (named here) has no value.
+    #[error("extension attribute {0:?} has no value")]
+    ExtensionWithoutValue(String),
+    /// More than 16 extension attributes (a bound against hostile input).
+    #[error("more than {MAX_EXTENSIONS} extension attributes")]
+    TooManyExtensions,
     /// ice-ufrag or ice-pwd is too short, too long or not ice-chars.
-    #[error("bad ice-ufrag or ice-pwd")]
-    BadCredential,
+    #[error("bad credential: {0}")]
+    BadCredential(#[from] CredentialError),
 }
 
 /// One ICE attribute of an SDP media section or session.
@@ -97,7 +100,7 @@ impl IceAttribute {
     /// Parses one SDP line (with or without `a=`, with or without CRLF).
     pub fn parse(line: &str) -> Result<Self, SdpError> {
         if line.len() > MAX_LINE {
-            return Err(SdpError::TooLong);
+            return Err(SdpError::TooLong(line.len()));
         }
         let line = line.trim_end_matches(['\r', '\n']);
         let line = line.strip_prefix("a=").unwrap_or(line);
@@ -107,8 +110,8 @@ impl IceAttribute {
         };
         match (name, value) {
             ("candidate", Some(_)) => parse_candidate(line).map(IceAttribute::Candidate),
-            ("ice-ufrag", Some(v)) => credential(v, 4).map(IceAttribute::Ufrag),
-            ("ice-pwd", Some(v)) => credential(v, 22).map(IceAttribute::Pwd),
+            ("ice-ufrag", Some(v)) => credential(CredentialPart::Ufrag, v).map(IceAttribute::Ufrag),
+            ("ice-pwd", Some(v)) => credential(CredentialPart::Pwd, v).map(IceAttribute::Pwd),
             ("ice-options", Some(v)) => Ok(IceAttribute::Options(
                 v.split_ascii_whitespace()
                     .take(MAX_EXTENSIONS)
@@ -117,7 +120,7 @@ impl IceAttribute {
             )),
             ("ice-lite", None) => Ok(IceAttribute::Lite),
             ("end-of-candidates", None) => Ok(IceAttribute::EndOfCandidates),
-            _ => Err(SdpError::UnknownAttribute),
+            _ => Err(SdpError::UnknownAttribute(name.to_owned())),
         }
     }
 }
@@ -142,7 +145,7 @@ impl std::str::FromStr for Candidate {
     /// Parses a `candidate:` line (RFC 8839 §5.1), with or without `a=`.
     fn from_str(line: &str) -> Result<Self, SdpError> {
         if line.len() > MAX_LINE {
-            return Err(SdpError::TooLong);
+            return Err(SdpError::TooLong(line.len()));
         }
         let line = line.trim_end_matches(['\r', '\n']);
         parse_candidate(line.strip_prefix("a=").unwrap_or(line))
@@ -182,51 +185,53 @@ fn is_ice_chars(s: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
-fn credential(value: &str, min: usize) -> Result<String, SdpError> {
+fn credential(part: CredentialPart, value: &str) -> Result<String, SdpError> {
     let value = value.trim();
-    if value.len() < min || value.len() > MAX_CREDENTIAL || !is_ice_chars(value) {
-        return Err(SdpError::BadCredential);
-    }
+    CredentialError::check(part, value)?;
     Ok(value.to_owned())
 }
 
 fn parse_candidate(line: &str) -> Result<Candidate, SdpError> {
-    let rest = line
-        .strip_prefix("candidate:")
-        .ok_or(SdpError::UnknownAttribute)?;
+    let rest = line.strip_prefix("candidate:").ok_or_else(|| {
+        SdpError::UnknownAttribute(line.split(':').next().unwrap_or(line).to_owned())
+    })?;
     let mut fields = rest.split_ascii_whitespace();
     let mut next = |what| fields.next().ok_or(SdpError::Missing(what));
     let foundation = next("foundation")?;
     if foundation.len() > MAX_FOUNDATION || !is_ice_chars(foundation) {
-        return Err(SdpError::BadFoundation);
+        return Err(SdpError::BadFoundation(foundation.to_owned()));
     }
-    let component = next("component id")?
+    let component = next("component id")?;
+    let component = component
         .parse::<u16>()
         .ok()
         .filter(|c| (1..=256).contains(c))
-        .ok_or(SdpError::BadComponent)?;
+        .ok_or_else(|| SdpError::BadComponent(component.to_owned()))?;
     let transport = next("transport")?;
     let transport = if transport.eq_ignore_ascii_case("udp") {
         Transport::Udp
     } else if transport.eq_ignore_ascii_case("tcp") {
         Transport::Tcp
     } else {
-        return Err(SdpError::UnsupportedTransport);
+        return Err(SdpError::UnsupportedTransport(transport.to_owned()));
     };
-    let priority = next("priority")?
+    let priority = next("priority")?;
+    let priority = priority
         .parse::<u32>()
-        .map_err(|_| SdpError::BadPriority)?;
+        .map_err(|_| SdpError::BadPriority(priority.to_owned()))?;
     let address = connection_address(next("connection address")?)?;
     let port = port(next("port")?)?;
-    if !next("typ")?.eq_ignore_ascii_case("typ") {
-        return Err(SdpError::BadType);
+    let typ = next("typ")?;
+    if !typ.eq_ignore_ascii_case("typ") {
+        return Err(SdpError::BadType(typ.to_owned()));
     }
-    let kind = match next("candidate type")?.to_ascii_lowercase().as_str() {
+    let kind = next("candidate type")?;
+    let kind = match kind.to_ascii_lowercase().as_str() {
         "host" => CandidateType::Host,
         "srflx" => CandidateType::ServerReflexive,
         "prflx" => CandidateType::PeerReflexive,
         "relay" => CandidateType::Relayed,
-        _ => return Err(SdpError::BadType),
+        _ => return Err(SdpError::BadType(kind.to_owned())),
     };
     let mut candidate = Candidate {
         foundation: foundation.to_owned(),
@@ -243,7 +248,9 @@ fn parse_candidate(line: &str) -> Result<Candidate, SdpError> {
     let mut related_address = None;
     let mut related_port = None;
     while let Some(name) = fields.next() {
-        let value = fields.next().ok_or(SdpError::BadExtension)?;
+        let value = fields
+            .next()
+            .ok_or_else(|| SdpError::ExtensionWithoutValue(name.to_owned()))?;
         match name {
             "raddr" if related_address.is_none() => {
                 related_address = Some(connection_address(value)?);
@@ -254,12 +261,12 @@ fn parse_candidate(line: &str) -> Result<Candidate, SdpError> {
                     "active" => TcpType::Active,
                     "passive" => TcpType::Passive,
                     "so" => TcpType::SimultaneousOpen,
-                    _ => return Err(SdpError::BadTcpType),
+                    _ => return Err(SdpError::BadTcpType(value.to_owned())),
                 });
             }
             _ => {
                 if candidate.extensions.len() >= MAX_EXTENSIONS {
-                    return Err(SdpError::BadExtension);
+                    return Err(SdpError::TooManyExtensions);
                 }
                 candidate
                     .extensions
@@ -289,12 +296,13 @@ fn connection_address(s: &str) -> Result<ConnectionAddress, SdpError> {
     if valid {
         Ok(ConnectionAddress::Fqdn(s.to_owned()))
     } else {
-        Err(SdpError::BadAddress)
+        Err(SdpError::BadAddress(s.to_owned()))
     }
 }
 
 fn port(s: &str) -> Result<u16, SdpError> {
-    s.parse::<u16>().map_err(|_| SdpError::BadPort)
+    s.parse::<u16>()
+        .map_err(|_| SdpError::BadPort(s.to_owned()))
 }
 
 #[cfg(test)]
@@ -351,7 +359,7 @@ mod tests {
         assert_eq!(so.tcp_type, Some(TcpType::SimultaneousOpen));
         assert_eq!(
             "candidate:2 1 tcp 1 ::1 9 typ host tcptype sideways".parse::<Candidate>(),
-            Err(SdpError::BadTcpType)
+            Err(SdpError::BadTcpType("sideways".into()))
         );
     }
 
@@ -396,33 +404,39 @@ mod tests {
             ("candidate:1", SdpError::Missing("component id")),
             (
                 "candidate:1 0 udp 1 1.2.3.4 5 typ host",
-                SdpError::BadComponent,
+                SdpError::BadComponent("0".into()),
             ),
             (
                 "candidate:1 257 udp 1 1.2.3.4 5 typ host",
-                SdpError::BadComponent,
+                SdpError::BadComponent("257".into()),
             ),
             (
                 "candidate:1 1 sctp 1 1.2.3.4 5 typ host",
-                SdpError::UnsupportedTransport,
+                SdpError::UnsupportedTransport("sctp".into()),
             ),
             (
                 "candidate:1 1 udp x 1.2.3.4 5 typ host",
-                SdpError::BadPriority,
+                SdpError::BadPriority("x".into()),
             ),
             (
                 "candidate:1 1 udp 1 1.2.3.4.. 5 typ host",
-                SdpError::BadAddress,
+                SdpError::BadAddress("1.2.3.4..".into()),
             ),
             (
                 "candidate:1 1 udp 1 1.2.3.4 70000 typ host",
-                SdpError::BadPort,
+                SdpError::BadPort("70000".into()),
             ),
-            ("candidate:1 1 udp 1 1.2.3.4 5 type host", SdpError::BadType),
-            ("candidate:1 1 udp 1 1.2.3.4 5 typ nat", SdpError::BadType),
+            (
+                "candidate:1 1 udp 1 1.2.3.4 5 type host",
+                SdpError::BadType("type".into()),
+            ),
+            (
+                "candidate:1 1 udp 1 1.2.3.4 5 typ nat",
+                SdpError::BadType("nat".into()),
+            ),
             (
                 "candidate:1 1 udp 1 1.2.3.4 5 typ host generation",
-                SdpError::BadExtension,
+                SdpError::ExtensionWithoutValue("generation".into()),
             ),
             (
                 "candidate:1 1 udp 1 1.2.3.4 5 typ srflx raddr 1.2.3.4",
@@ -434,19 +448,27 @@ mod tests {
             ),
             (
                 "candidate:a_b 1 udp 1 1.2.3.4 5 typ host",
-                SdpError::BadFoundation,
+                SdpError::BadFoundation("a_b".into()),
             ),
             (
                 "candidate:123456789012345678901234567890123 1 udp 1 1.2.3.4 5 typ host",
-                SdpError::BadFoundation,
+                SdpError::BadFoundation("123456789012345678901234567890123".into()),
             ),
         ];
         for (line, error) in cases {
             assert_eq!(line.parse::<Candidate>().as_ref(), Err(error), "{line}");
         }
+        // The message names the offending value.
+        assert_eq!(
+            "candidate:1 1 udp 1 1.2.3.4 70000 typ host"
+                .parse::<Candidate>()
+                .unwrap_err()
+                .to_string(),
+            "bad port \"70000\": a number from 0 to 65535"
+        );
         assert_eq!(
             "x".repeat(2000).parse::<Candidate>(),
-            Err(SdpError::TooLong)
+            Err(SdpError::TooLong(2000))
         );
     }
 
@@ -458,7 +480,7 @@ mod tests {
         }
         assert_eq!(line.parse::<Candidate>().unwrap().extensions.len(), 16);
         line.push_str(" one more");
-        assert_eq!(line.parse::<Candidate>(), Err(SdpError::BadExtension));
+        assert_eq!(line.parse::<Candidate>(), Err(SdpError::TooManyExtensions));
     }
 
     #[test]
@@ -467,9 +489,17 @@ mod tests {
             IceAttribute::parse("a=ice-ufrag:KDyD"),
             Ok(IceAttribute::Ufrag("KDyD".into()))
         );
+        let short = IceAttribute::parse("a=ice-ufrag:abc").unwrap_err();
         assert_eq!(
-            IceAttribute::parse("a=ice-ufrag:abc"),
-            Err(SdpError::BadCredential)
+            short,
+            SdpError::BadCredential(CredentialError::BadLength {
+                part: CredentialPart::Ufrag,
+                len: 3
+            })
+        );
+        assert_eq!(
+            short.to_string(),
+            "bad credential: ice-ufrag is 3 characters long; RFC 8839 §5.4 wants 4 to 256"
         );
         let pwd = "a=ice-pwd:asd88fgpdd777uzjYhagZg\r\n";
         assert_eq!(
@@ -478,11 +508,17 @@ mod tests {
         );
         assert_eq!(
             IceAttribute::parse("a=ice-pwd:short"),
-            Err(SdpError::BadCredential)
+            Err(SdpError::BadCredential(CredentialError::BadLength {
+                part: CredentialPart::Pwd,
+                len: 5
+            }))
         );
         assert_eq!(
             IceAttribute::parse("a=ice-pwd:asd88fgpdd777uzjYhag-g"),
-            Err(SdpError::BadCredential)
+            Err(SdpError::BadCredential(CredentialError::NotIceChar {
+                part: CredentialPart::Pwd,
+                character: '-'
+            }))
         );
         let options = IceAttribute::parse("a=ice-options:trickle ice2").unwrap();
         assert_eq!(
@@ -497,7 +533,7 @@ mod tests {
         );
         assert_eq!(
             IceAttribute::parse("a=rtcp-mux"),
-            Err(SdpError::UnknownAttribute)
+            Err(SdpError::UnknownAttribute("rtcp-mux".into()))
         );
         let c = IceAttribute::parse("a=candidate:7 1 udp 2013266431 10.200.20.84 40006 typ host")
             .unwrap();

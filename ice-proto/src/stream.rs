@@ -16,7 +16,7 @@ use crate::candidate::Candidate;
 use crate::checklist::Checklist;
 use crate::checklist::{PairId, PairState, PairStateKind};
 use crate::consent::Consent;
-use crate::error::AgentError;
+use crate::error::{AgentError, CredentialError, CredentialPart};
 use crate::event::{ComponentState, Event};
 
 /// A stream's id: its index in the agent, stable for the agent's lifetime (removing a
@@ -41,16 +41,23 @@ const ICE_CHARS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 impl Credentials {
     /// Credentials checked against RFC 8839 §5.4 (ufrag 4–256, pwd 22–256 ice-chars).
     pub fn new(ufrag: &str, pwd: &str) -> Result<Self, AgentError> {
-        let ok = |s: &str, min: usize| {
-            (min..=256).contains(&s.len()) && s.bytes().all(|b| ICE_CHARS.contains(&b))
-        };
-        if !ok(ufrag, 4) || !ok(pwd, 22) {
-            return Err(AgentError::BadCredentials);
-        }
+        CredentialError::check(CredentialPart::Ufrag, ufrag)?;
+        CredentialError::check(CredentialPart::Pwd, pwd)?;
         Ok(Self {
             ufrag: ufrag.to_owned(),
             pwd: pwd.to_owned(),
         })
+    }
+
+    /// Checks both parts (the fields are public, so credentials built without
+    /// [`Credentials::new`] are checked where the agent takes them) and derives the
+    /// short-term key of the password (RFC 8489 §9.1.1).
+    pub(crate) fn key(&self) -> Result<IntegrityKey, AgentError> {
+        CredentialError::check(CredentialPart::Ufrag, &self.ufrag)?;
+        CredentialError::check(CredentialPart::Pwd, &self.pwd)?;
+        // ice-chars are printable ASCII, which OpaqueString (RFC 8265 §4.2) leaves as it is:
+        // the key is the password's bytes.
+        Ok(IntegrityKey::new(self.pwd.as_bytes()))
     }
 
     /// Random credentials: an 8-character ufrag (48 bits) and a 24-character password
@@ -392,7 +399,15 @@ impl StreamMut<'_> {
     /// (a new network interface) is gathered from at the next
     /// [`handle_restart`](crate::Agent::handle_restart): once end-of-candidates is signalled,
     /// new candidates need an ICE restart (RFC 8838 §13). At most 32 bases per component.
+    ///
+    /// A wildcard address (`0.0.0.0`, `[::]`) is refused with [`AgentError::WildcardBase`]:
+    /// a host candidate is the address of an interface (RFC 8445 §5.1.1.1), and the peer
+    /// cannot send to a wildcard; bind one socket per interface address, or hand that
+    /// address here while the socket stays bound to the wildcard.
     pub fn add_base(&mut self, component: u16, base: SocketAddr) -> Result<(), AgentError> {
+        if base.ip().is_unspecified() {
+            return Err(AgentError::WildcardBase(base));
+        }
         let c = self
             .stream
             .component_mut(component)
@@ -420,8 +435,7 @@ impl StreamMut<'_> {
     /// Replaces the random local credentials (e.g. to reuse ones already signalled), before
     /// any check.
     pub fn set_local_credentials(&mut self, credentials: Credentials) -> Result<(), AgentError> {
-        let key =
-            IntegrityKey::short_term(&credentials.pwd).map_err(|_| AgentError::BadCredentials)?;
+        let key = credentials.key()?;
         self.stream.local_key = key;
         if let Some(remote) = &mut self.stream.remote {
             remote.username = format!("{}:{}", remote.credentials.ufrag, credentials.ufrag);
@@ -449,12 +463,28 @@ mod tests {
                 self.0 = self.0.wrapping_add(1);
             }
         }
-        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-            self.fill_bytes(dest);
-            Ok(())
-        }
     }
     impl CryptoRng for Fixed {}
+
+    #[test]
+    fn wildcard_bases_are_refused_with_what_to_do() {
+        use rand_chacha::ChaCha20Rng;
+        use rand_core::SeedableRng;
+        let mut agent = Agent::new(crate::AgentConfig::default(), ChaCha20Rng::seed_from_u64(1));
+        let s = agent.add_stream(1).unwrap();
+        let mut view = agent.stream_mut(s).unwrap();
+        for wildcard in ["0.0.0.0:5000", "[::]:5000"] {
+            let wildcard: SocketAddr = wildcard.parse().unwrap();
+            let refused = view.add_base(1, wildcard).unwrap_err();
+            assert_eq!(refused, AgentError::WildcardBase(wildcard));
+            assert!(refused.to_string().contains("concrete interface address"));
+        }
+        assert_eq!(view.add_base(1, "192.0.2.1:5000".parse().unwrap()), Ok(()));
+        assert_eq!(
+            view.add_base(1, "[2001:db8::1]:5000".parse().unwrap()),
+            Ok(())
+        );
+    }
 
     #[test]
     fn random_credentials_are_valid_ice_chars() {
@@ -465,19 +495,42 @@ mod tests {
     }
 
     #[test]
-    fn credentials_are_checked() {
+    fn credentials_are_checked_and_the_error_says_which_part_and_why() {
+        let short_ufrag = Credentials::new("abc", "0123456789012345678901").unwrap_err();
         assert_eq!(
-            Credentials::new("abc", "0123456789012345678901"),
-            Err(AgentError::BadCredentials)
+            short_ufrag,
+            AgentError::BadCredentials(CredentialError::BadLength {
+                part: CredentialPart::Ufrag,
+                len: 3
+            })
         );
         assert_eq!(
-            Credentials::new("abcd", "012345678901234567890"),
-            Err(AgentError::BadCredentials)
+            short_ufrag.to_string(),
+            "bad ICE credentials: ice-ufrag is 3 characters long; RFC 8839 §5.4 wants 4 to 256"
         );
+        let short_pwd = Credentials::new("abcd", "012345678901234567890").unwrap_err();
         assert_eq!(
-            Credentials::new("ab:d", "0123456789012345678901"),
-            Err(AgentError::BadCredentials)
+            short_pwd.to_string(),
+            "bad ICE credentials: ice-pwd is 21 characters long; RFC 8839 §5.4 wants 22 to 256"
+        );
+        let colon = Credentials::new("ab:d", "0123456789012345678901").unwrap_err();
+        assert_eq!(
+            colon.to_string(),
+            "bad ICE credentials: ice-ufrag contains ':', not an ice-char \
+             (RFC 8839 §5.4: A-Z a-z 0-9 + /)"
         );
         assert!(Credentials::new("abcd", "0123456789012345678901").is_ok());
+        // Built by hand, they are checked where the agent takes them.
+        let by_hand = Credentials {
+            ufrag: "abcd".into(),
+            pwd: "x".repeat(257),
+        };
+        assert_eq!(
+            by_hand.key().err(),
+            Some(AgentError::BadCredentials(CredentialError::BadLength {
+                part: CredentialPart::Pwd,
+                len: 257
+            }))
+        );
     }
 }

@@ -58,7 +58,7 @@ fn run(server: &str) -> Result<NatReport, Box<dyn std::error::Error>> {
         last_wait_factor: 4,
         ..TransactionConfig::default()
     };
-    let mut nat = NatDiscovery::new(config, ChaCha20Rng::from_entropy());
+    let mut nat = NatDiscovery::new(config, ChaCha20Rng::from_os_rng());
     nat.handle_start(Instant::now())?;
     let mut buf = [0u8; 2048];
     loop {

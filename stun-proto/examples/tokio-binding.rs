@@ -58,7 +58,7 @@ async fn query(server: SocketAddr) -> Result<BindingResult, Box<dyn std::error::
         local,
         TransportProtocol::Udp,
         config,
-        ChaCha20Rng::from_entropy(),
+        ChaCha20Rng::from_os_rng(),
     );
     client.handle_query(Instant::now(), server, BindingOptions::default())?;
     let mut buf = [0u8; 2048];

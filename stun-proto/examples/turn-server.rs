@@ -220,7 +220,7 @@ fn serve(mut options: Options) -> std::io::Result<()> {
     // allocations with the draft's attribute number.
     config.rfc5766_channel_numbers = !options.strict;
     config.coturn_dual_allocation = !options.strict;
-    let rng = ChaCha20Rng::from_entropy();
+    let rng = ChaCha20Rng::from_os_rng();
     let mut server = TurnServer::new(Instant::now(), config, rng);
     for (name, password) in &options.users {
         server

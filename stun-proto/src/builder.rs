@@ -270,8 +270,14 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
         key: &IntegrityKey,
     ) -> Result<&mut Self, BuildError> {
         let covered = self.len;
-        self.set_length(covered + 4 + value_len)?;
-        let value = key.tag(attribute_type, [&self.buf.bytes_mut()[..covered]]);
+        let length = self.set_length(covered + 4 + value_len)?;
+        let covered = &self.buf.bytes_mut()[..covered];
+        let mut value = [0; 32];
+        if attribute_type == AttributeType::MESSAGE_INTEGRITY {
+            value[..20].copy_from_slice(&key.sha1_tag(covered, length));
+        } else {
+            value = key.sha256_tag(covered, length);
+        }
         self.append(attribute_type, value_len, |out| {
             out.copy_from_slice(&value[..value_len])
         })?;
@@ -302,12 +308,12 @@ impl<B: EncodeBuffer> MessageBuilder<B> {
         Ok(())
     }
 
-    /// Sets the header's length field so that the message ends at `end`.
-    fn set_length(&mut self, end: usize) -> Result<(), BuildError> {
+    /// Sets the header's length field so that the message ends at `end`; returns the field.
+    fn set_length(&mut self, end: usize) -> Result<u16, BuildError> {
         let length =
             u16::try_from(end - HEADER_LEN).map_err(|_| BuildError::MessageTooLong { len: end })?;
         self.buf.bytes_mut()[2..4].copy_from_slice(&length.to_be_bytes());
-        Ok(())
+        Ok(length)
     }
 }
 

@@ -14,16 +14,17 @@
 //! password derives the key with [`IntegrityKey::new`] over its own preparation.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use md5::Md5;
-use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::attribute::{AttributeType, PasswordAlgorithm};
+use crate::attribute::PasswordAlgorithm;
+use crate::hmac_sha1::HmacSha1;
 
 /// Why a credential could not be prepared.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -85,23 +86,43 @@ fn is_default_ignorable(c: char) -> bool {
         | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
-/// A MESSAGE-INTEGRITY key with its HMAC states precomputed, so that checking or signing a
+/// A MESSAGE-INTEGRITY key with its HMAC-SHA1 states precomputed, so that checking or signing a
 /// message costs only the message's own blocks: prepare once per credential, reuse for every
 /// message (an ICE agent checks thousands with one key).
+///
+/// The HMAC-SHA256 state of MESSAGE-INTEGRITY-SHA256 (RFC 8489 §14.6) is built the first time
+/// it is used, then kept: short-term ICE credentials almost never meet that attribute (ICE
+/// agents sign their checks, RFC 8445 §7.2.2, with MESSAGE-INTEGRITY), so a key does not pay
+/// for it up front. Behaviour is the same either way; only the first SHA-256 use costs two
+/// more blocks.
 #[derive(Clone)]
 pub struct IntegrityKey {
-    pub(crate) sha1: Hmac<Sha1>,
-    pub(crate) sha256: Hmac<Sha256>,
+    sha1: HmacSha1,
+    sha256: OnceLock<Hmac<Sha256>>,
+    /// The key as HMAC-SHA256 reads it (RFC 2104 §2: zero-padded to the 64-byte block, hashed
+    /// first when longer), kept to build `sha256` from.
+    sha256_block: [u8; HMAC_BLOCK],
 }
+
+/// The block size of both SHA-1 and SHA-256, the width of an HMAC key (RFC 2104 §2).
+const HMAC_BLOCK: usize = 64;
 
 impl IntegrityKey {
     /// A key from raw key bytes, used as they are.
     pub fn new(key: &[u8]) -> Self {
-        // unwrap: HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-        let sha1 = <Hmac<Sha1> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
-        let sha256 =
-            <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
-        Self { sha1, sha256 }
+        let sha1 = HmacSha1::new(key);
+        let mut sha256_block = [0; HMAC_BLOCK];
+        if key.len() > HMAC_BLOCK {
+            let digest = Sha256::digest(key);
+            sha256_block[..digest.len()].copy_from_slice(&digest);
+        } else {
+            sha256_block[..key.len()].copy_from_slice(key);
+        }
+        Self {
+            sha1,
+            sha256: OnceLock::new(),
+            sha256_block,
+        }
     }
 
     /// The short-term credential key: `OpaqueString(password)` (RFC 8489 §9.1.1). ICE uses it
@@ -132,25 +153,37 @@ impl IntegrityKey {
         }
     }
 
-    /// The MESSAGE-INTEGRITY (HMAC-SHA1, in the first 20 bytes) or MESSAGE-INTEGRITY-SHA256
-    /// tag over `parts` in order: the message up to the attribute, its header length field
-    /// already counting the attribute.
-    pub(crate) fn tag<const N: usize>(
-        &self,
-        attribute: AttributeType,
-        parts: [&[u8]; N],
-    ) -> [u8; 32] {
-        let mut tag = [0; 32];
-        if attribute == AttributeType::MESSAGE_INTEGRITY {
-            let mut mac = self.sha1.clone();
-            parts.iter().for_each(|p| mac.update(p));
-            tag[..20].copy_from_slice(&mac.finalize().into_bytes());
-        } else {
-            let mut mac = self.sha256.clone();
-            parts.iter().for_each(|p| mac.update(p));
-            tag.copy_from_slice(&mac.finalize().into_bytes());
+    /// Whether the HMAC-SHA256 state has been built (by a first MESSAGE-INTEGRITY-SHA256).
+    #[cfg(test)]
+    fn has_sha256(&self) -> bool {
+        self.sha256.get().is_some()
+    }
+
+    /// The MESSAGE-INTEGRITY tag (HMAC-SHA1, RFC 8489 §14.5) over `covered`, the message up to
+    /// the attribute, read as if its header's length field held `length` (the length up to
+    /// the attribute's end).
+    pub(crate) fn sha1_tag(&self, covered: &[u8], length: u16) -> [u8; 20] {
+        self.sha1.tag_with_length(covered, length)
+    }
+
+    /// The MESSAGE-INTEGRITY-SHA256 tag (HMAC-SHA256, RFC 8489 §14.6, before any truncation),
+    /// over the same input as [`IntegrityKey::sha1_tag`].
+    pub(crate) fn sha256_tag(&self, covered: &[u8], length: u16) -> [u8; 32] {
+        let keyed = self.sha256.get_or_init(|| {
+            // unwrap: HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.sha256_block)
+                .expect("HMAC takes any key length")
+        });
+        let mut mac = keyed.clone();
+        match covered.split_first_chunk::<4>() {
+            Some((&[t0, t1, _, _], rest)) => {
+                let [l0, l1] = length.to_be_bytes();
+                mac.update(&[t0, t1, l0, l1]);
+                mac.update(rest);
+            }
+            None => mac.update(covered),
         }
-        tag
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -190,6 +223,29 @@ mod tests {
             opaque_string("The\u{00AD}M\u{00AA}tr\u{2168}"),
             Err(CredentialError::DisallowedCharacter('\u{00AD}'))
         );
+    }
+
+    #[test]
+    fn the_sha256_state_is_built_on_first_use_and_matches_an_eager_one() {
+        for password in ["short", &"long".repeat(20)] {
+            let key = IntegrityKey::short_term(password).unwrap();
+            assert!(
+                !key.has_sha256(),
+                "a short-term key starts with HMAC-SHA1 only"
+            );
+            let covered = [7u8; 100];
+            let tag = key.sha256_tag(&covered, 0x1234);
+            assert!(key.has_sha256());
+            let mut eager = <Hmac<Sha256> as KeyInit>::new_from_slice(password.as_bytes()).unwrap();
+            eager.update(&[7, 7, 0x12, 0x34]);
+            eager.update(&covered[4..]);
+            assert_eq!(tag, <[u8; 32]>::from(eager.finalize().into_bytes()));
+            assert_eq!(
+                key.sha256_tag(&covered, 0x1234),
+                tag,
+                "the kept state gives the same tag"
+            );
+        }
     }
 
     #[test]

@@ -75,6 +75,7 @@ mod credentials;
 mod demux;
 mod fingerprint;
 mod header;
+mod hmac_sha1;
 mod message;
 mod wire;
 
@@ -105,8 +106,11 @@ pub use header::{Class, HEADER_LEN, MAGIC_COOKIE, MessageType, Method, Transacti
 pub use message::{
     Attributes, FingerprintError, IntegrityAlgorithm, IntegrityError, Message, ParseError,
 };
+/// The RNG traits the machines take (`RngCore`, `CryptoRng`, `SeedableRng`), at the version
+/// this crate was built with, so that a caller's generator matches them.
+pub use rand_core;
 pub use rto::{RtoCache, RttEstimator};
-pub use transmit::{Transmit, TransportProtocol};
+pub use transmit::{Transmit, TransmitRef, TransportProtocol};
 
 #[cfg(test)]
 mod test_vectors;

@@ -38,3 +38,31 @@ pub struct Transmit {
     /// The bytes. Cloning a `Transmit` shares them.
     pub payload: Bytes,
 }
+
+/// A datagram to send at once, borrowing its bytes from the input or from a buffer: what the
+/// hot paths (TURN relaying, ICE application data) return instead of an owned [`Transmit`],
+/// so that sending a packet allocates nothing. Send it before the next call on the machine
+/// that returned it; [`Transmit::from`] copies it when it must wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransmitRef<'a> {
+    /// The transport to send it over.
+    pub transport: TransportProtocol,
+    /// The local address (socket) to send it from.
+    pub source: SocketAddr,
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// The bytes.
+    pub payload: &'a [u8],
+}
+
+impl From<TransmitRef<'_>> for Transmit {
+    /// An owned copy (one allocation, for the payload).
+    fn from(t: TransmitRef<'_>) -> Self {
+        Self {
+            transport: t.transport,
+            source: t.source,
+            destination: t.destination,
+            payload: Bytes::copy_from_slice(t.payload),
+        }
+    }
+}

@@ -211,7 +211,7 @@ pub fn providers() -> Vec<&'static dyn CryptoProvider> {
 pub fn generate_ecdh_key(
     provider: &dyn CryptoProvider,
     group: NamedGroup,
-    rng: &mut dyn rand_core::CryptoRngCore,
+    rng: &mut dyn rand_core::CryptoRng,
 ) -> Result<Box<dyn EcdhKey>, CryptoError> {
     retry_scalar(rng, |private| provider.ecdh_key(group, private)).map(|(_, key)| key)
 }
@@ -219,13 +219,13 @@ pub fn generate_ecdh_key(
 /// Draws a P-256 ECDSA private scalar from `rng`; returns it with the imported key.
 pub fn generate_signing_key(
     provider: &dyn CryptoProvider,
-    rng: &mut dyn rand_core::CryptoRngCore,
+    rng: &mut dyn rand_core::CryptoRng,
 ) -> Result<(Vec<u8>, Box<dyn EcdsaSigningKey>), CryptoError> {
     retry_scalar(rng, |private| provider.ecdsa_p256_signing_key(private))
 }
 
 fn retry_scalar<T>(
-    rng: &mut dyn rand_core::CryptoRngCore,
+    rng: &mut dyn rand_core::CryptoRng,
     mut import: impl FnMut(&[u8]) -> Result<T, CryptoError>,
 ) -> Result<(Vec<u8>, T), CryptoError> {
     for _ in 0..16 {

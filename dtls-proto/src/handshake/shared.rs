@@ -1,7 +1,7 @@
 //! Steps both roles take the same way: peer certificate checks, signatures over key exchange
 //! parameters and transcripts, the ECDHE computation, and the completion event.
 
-use rand_core::CryptoRngCore;
+use rand_core::CryptoRng;
 
 use crate::certificate::{Fingerprint, PeerVerifier, peer_public_key};
 use crate::cipher_suite::{ECDSA_SECP256R1_SHA256, NamedGroup};
@@ -108,7 +108,7 @@ pub fn certificate_verify_body(engine: &Engine) -> Result<Vec<u8>, Error> {
 pub fn ephemeral(
     engine: &Engine,
     group: NamedGroup,
-    rng: &mut dyn CryptoRngCore,
+    rng: &mut dyn CryptoRng,
 ) -> Result<Box<dyn EcdhKey>, Error> {
     Ok(generate_ecdh_key(engine.config.provider, group, rng)?)
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use dtls_proto::{Config as DtlsConfig, Dtls, DtlsCertificate, PacketKind, PeerVerifier};
 use rand_chacha::ChaCha20Rng;
+use stun_proto::Transmit;
 
 use super::{COMPONENT, DtlsRole, Event, MAX_PENDING_DATAGRAMS, Peer, PeerError, PeerState, Setup};
 
@@ -84,7 +85,7 @@ impl Peer {
         while let Some(payload) = self.unsent.front() {
             match self.agent.send(now, self.stream, COMPONENT, payload) {
                 Ok(t) => {
-                    self.transmits.push_back(t);
+                    self.transmits.push_back(Transmit::from(t));
                     self.unsent.pop_front();
                     moved = true;
                 }

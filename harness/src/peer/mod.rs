@@ -326,7 +326,7 @@ impl Peer {
             DtlsPhase::Running(dtls) if self.handshake.is_some() => dtls.handle_send(now, data)?,
             DtlsPhase::Off if self.unsent.is_empty() => {
                 match self.agent.send(now, self.stream, COMPONENT, data) {
-                    Ok(t) => self.transmits.push_back(t),
+                    Ok(t) => self.transmits.push_back(Transmit::from(t)),
                     Err(e) if waits_for_pair(e) => self.unsent.push_back(data.to_vec()),
                     Err(e) => return Err(e.into()),
                 }
@@ -573,7 +573,7 @@ impl Peer {
         if let DtlsPhase::Running(dtls) = &mut self.dtls {
             while let Some(t) = dtls.poll_transmit() {
                 if let Ok(t) = self.agent.send(now, self.stream, COMPONENT, &t.payload) {
-                    self.transmits.push_back(t);
+                    self.transmits.push_back(Transmit::from(t));
                 }
             }
         }

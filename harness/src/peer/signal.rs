@@ -20,7 +20,7 @@ use std::str::FromStr;
 
 use dtls_proto::Fingerprint;
 use ice_proto::sdp::{IceAttribute, SdpError};
-use ice_proto::{Candidate, Credentials};
+use ice_proto::{AgentError, Candidate, Credentials};
 use serde_json::{Value, json};
 use thiserror::Error;
 
@@ -110,9 +110,9 @@ pub enum SignalError {
     /// A field the type needs is missing or not a string.
     #[error("missing string field \"{0}\"")]
     Missing(&'static str),
-    /// The credentials break RFC 8839 §5.4.
-    #[error("bad ICE credentials")]
-    BadCredentials,
+    /// The credentials break RFC 8839 §5.4 (the error says which part and why).
+    #[error("{0}")]
+    BadCredentials(#[source] AgentError),
     /// The candidate line does not parse.
     #[error("bad candidate: {0}")]
     BadCandidate(#[source] SdpError),
@@ -164,11 +164,14 @@ impl Signal {
         Ok(Some(match kind {
             "credentials" => Signal::Credentials(
                 Credentials::new(field("ufrag")?, field("pwd")?)
-                    .map_err(|_| SignalError::BadCredentials)?,
+                    .map_err(SignalError::BadCredentials)?,
             ),
             "candidate" => match IceAttribute::parse(field("candidate")?) {
                 Ok(IceAttribute::Candidate(c)) => Signal::Candidate(c),
-                Ok(_) => return Err(SignalError::BadCandidate(SdpError::UnknownAttribute)),
+                Ok(other) => {
+                    let name = other.to_string();
+                    return Err(SignalError::BadCandidate(SdpError::UnknownAttribute(name)));
+                }
                 Err(e) => return Err(SignalError::BadCandidate(e)),
             },
             "end-of-candidates" => Signal::EndOfCandidates,
@@ -242,9 +245,10 @@ mod tests {
             Signal::parse_line(r#"{"type":"credentials","ufrag":"ab"}"#),
             Err(SignalError::Missing("pwd"))
         );
+        let bad = Signal::parse_line(r#"{"type":"credentials","ufrag":"ab","pwd":"short"}"#);
         assert_eq!(
-            Signal::parse_line(r#"{"type":"credentials","ufrag":"ab","pwd":"short"}"#),
-            Err(SignalError::BadCredentials)
+            bad.unwrap_err().to_string(),
+            "bad ICE credentials: ice-ufrag is 2 characters long; RFC 8839 §5.4 wants 4 to 256"
         );
         assert_eq!(
             Signal::parse_line(r#"{"type":"dtls","fingerprint":"md5 AB","setup":"active"}"#),

@@ -144,7 +144,7 @@ fn timers_name_what_is_due() {
 fn api_misuse_is_refused_with_typed_errors() {
     let now = t0();
     let (mut a, s) = agent(true, 3, "192.0.2.1:5000");
-    assert_eq!(a.add_stream(0), Err(AgentError::BadComponentCount));
+    assert_eq!(a.add_stream(0), Err(AgentError::BadComponentCount(0)));
     assert_eq!(
         a.handle_gather(now, StreamId(9)),
         Err(AgentError::UnknownStream)
@@ -158,7 +158,7 @@ fn api_misuse_is_refused_with_typed_errors() {
     c.transport = Transport::Tcp;
     assert_eq!(
         a.handle_remote_candidate(now, s, c.clone()),
-        Err(AgentError::UnsupportedTransport)
+        Err(AgentError::UnsupportedTransport(Transport::Tcp))
     );
     // A host name waits for the caller to resolve it.
     let mdns: Candidate = "candidate:1 1 udp 1 x.local 9 typ host".parse().unwrap();
@@ -466,7 +466,7 @@ fn a_removed_stream_stops_and_the_other_carries_on() {
     assert_eq!((kept(&a), kept(&b)), (a_kept, b_kept));
     assert!(both(&a, &b));
     let d = a.send(end, s1, 1, b"still flowing").unwrap();
-    let r = b.handle_datagram(end, d.transport, d.source, d.destination, &d.payload);
+    let r = b.handle_datagram(end, d.transport, d.source, d.destination, d.payload);
     assert!(matches!(r, Received::Data { stream, data: b"still flowing", .. } if stream == s1));
     // Spurious and time-travelling timeouts change nothing.
     a.handle_timeout(start);

@@ -13,10 +13,14 @@ use ice_proto::{
     Agent, AgentConfig, ComponentState, ConnectionState, Event, FailureReason, Received, SendError,
     StreamId,
 };
+use ice_proto::{Transmit, TransportProtocol};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
-use stun_proto::{Transmit, TransportProtocol};
 
+// The counting global allocator implements `GlobalAlloc`, which is unsafe; it only delegates.
+#[allow(unsafe_code)]
+#[path = "../../../stun-proto/tests/common/counting_allocator.rs"]
+mod counting_allocator;
 mod network;
 mod nomination;
 mod relay;
@@ -425,7 +429,7 @@ impl Sim {
     pub(crate) fn send_data(&mut self, from: usize, payload: &[u8]) -> Result<(), SendError> {
         let now = self.now;
         let p = &mut self.peers[from];
-        let t = p.agent.send(now, p.stream, 1, payload)?;
+        let t = Transmit::from(p.agent.send(now, p.stream, 1, payload)?);
         self.send(from, t);
         Ok(())
     }
@@ -941,6 +945,20 @@ fn data_flows_both_ways_through_a_relay() {
     assert_eq!((*from, tx.destination), (0, turn));
     assert_eq!(tx.payload[0] & 0xF0, 0x40);
     assert_eq!(&tx.payload[4..], b"via relay from A");
+
+    // Sending on the relayed pair frames into the relay's buffer: once it has grown to the
+    // datagram's size, nothing is allocated.
+    let now = sim.now;
+    let p = &mut sim.peers[0];
+    let payload = [0x80u8; 160];
+    p.agent.send(now, p.stream, 1, &payload).unwrap();
+    let allocations = counting_allocator::allocations_during(|| {
+        for _ in 0..1_000 {
+            let t = p.agent.send(now, p.stream, 1, &payload).unwrap();
+            assert_eq!((t.destination, t.payload.len()), (turn, 4 + payload.len()));
+        }
+    });
+    assert_eq!(allocations, 0, "1,000 sends as ChannelData allocated");
 }
 
 fn candidate_events(p: &Peer) -> Vec<(Duration, ice_proto::Candidate)> {
@@ -1141,7 +1159,7 @@ fn two_components_both_become_ready() {
     // RTCP data on component 2 arrives as component 2.
     let now = sim.now;
     let p = &mut sim.peers[0];
-    let t = p.agent.send(now, p.stream, 2, b"rtcp").unwrap();
+    let t = Transmit::from(p.agent.send(now, p.stream, 2, b"rtcp").unwrap());
     assert_eq!(t.source, addr("192.0.2.1:5001"));
     let b = &mut sim.peers[1];
     let r = b

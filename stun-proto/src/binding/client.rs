@@ -8,6 +8,7 @@
 //! ```text
 //! handle_query ─► transaction (retransmits) ─► success response ─► Mapped
 //!                                          ├─► error response   ─► Failed(ErrorResponse)
+//!                                          ├─► ICMP error       ─► Failed(Transport)
 //!                                          └─► no response      ─► Failed(Timeout)
 //! ```
 
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand_core::RngCore;
+use thiserror::Error;
 
 use crate::attribute::{
     ChangeRequest, ChangedAddress, ErrorCode, MappedAddress, OtherAddress, Padding, ResponseOrigin,
@@ -63,19 +65,24 @@ pub struct BindingResult {
 }
 
 /// Why a Binding transaction failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum BindingFailure {
     /// No response (RFC 8489 §6.2.1: Rc requests and the last wait).
+    #[error("no response after the last retransmission")]
     Timeout,
     /// An error response with this code (0 if it had no readable ERROR-CODE).
+    #[error("error response {0}")]
     ErrorResponse(u16),
     /// A success response with neither XOR-MAPPED-ADDRESS nor MAPPED-ADDRESS readable.
+    #[error("success response without a readable XOR-MAPPED-ADDRESS or MAPPED-ADDRESS")]
     NoMappedAddress,
     /// A success response with comprehension-required attributes we do not know (RFC 8489
     /// §6.3.3: the transaction fails).
+    #[error("success response with unknown comprehension-required attributes")]
     UnknownAttributes,
     /// The transport failed.
+    #[error("transport error: {0}")]
     Transport(TransportFailure),
 }
 
@@ -229,6 +236,22 @@ impl<R: RngCore> BindingClient<R> {
     /// Retransmits and times out queries whose time has come.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.transactions.handle_timeout(now);
+        self.pump();
+    }
+
+    /// The transport reported an error for datagrams to `server` — an ICMP destination or
+    /// port unreachable for UDP, a lost TCP connection: every query outstanding to it fails
+    /// at once with [`BindingFailure::Transport`] (RFC 8489 §6.2: an ICMP error ends the
+    /// transaction), instead of after Rc retransmissions and the last wait (39.5 s with the
+    /// default RTO). Queries to other servers go on.
+    pub fn handle_transport_error(
+        &mut self,
+        now: Instant,
+        server: SocketAddr,
+        failure: TransportFailure,
+    ) {
+        self.transactions
+            .handle_transport_error(now, server, failure);
         self.pump();
     }
 
@@ -454,6 +477,47 @@ mod tests {
         };
         assert_eq!(result.from, addr(ALTERNATE));
         assert_eq!(result.response_origin, Some(addr(ALTERNATE)));
+    }
+
+    #[test]
+    fn an_icmp_error_fails_the_queries_to_that_server_at_once() {
+        let mut c = client();
+        let now = t0();
+        let first = c
+            .handle_query(now, addr(SERVER), BindingOptions::default())
+            .unwrap();
+        let second = c
+            .handle_query(now, addr(SERVER), BindingOptions::default())
+            .unwrap();
+        let other = c
+            .handle_query(now, addr(ALTERNATE), BindingOptions::default())
+            .unwrap();
+        let soon = now + Duration::from_millis(20);
+        c.handle_transport_error(soon, addr(SERVER), TransportFailure::Unreachable);
+        let mut failed: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+        failed.sort_by_key(|e| match e {
+            BindingEvent::Failed { id, .. } | BindingEvent::Mapped { id, .. } => *id == second,
+        });
+        let failure = BindingFailure::Transport(TransportFailure::Unreachable);
+        assert_eq!(
+            failed,
+            [first, second].map(|id| BindingEvent::Failed {
+                id,
+                server: addr(SERVER),
+                failure
+            })
+        );
+        assert_eq!(
+            failure.to_string(),
+            "transport error: destination unreachable"
+        );
+        // The query to the other server is still outstanding and retransmitted.
+        assert_eq!(c.outstanding(), 1);
+        while c.poll_transmit().is_some() {}
+        c.handle_timeout(c.poll_timeout().unwrap());
+        let retransmitted = c.poll_transmit().unwrap();
+        assert_eq!(retransmitted.destination, addr(ALTERNATE));
+        assert!(c.handle_cancel(soon, other));
     }
 
     #[test]

@@ -16,10 +16,7 @@
     clippy::indexing_slicing
 )]
 
-use std::net::SocketAddr;
 use std::time::Duration;
-
-use crate::transmit::TransportProtocol;
 
 pub mod channel_data;
 pub mod client;
@@ -29,6 +26,7 @@ pub mod server;
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use crate::transmit::TransmitRef;
 pub use channel_data::{ChannelData, ChannelDataError, encode_channel_data, is_channel_data};
 pub use framing::{Frame, FramingError, StreamFramer};
 
@@ -52,18 +50,3 @@ pub const DRAFT_ADDITIONAL_ADDRESS_FAMILY: crate::AttributeType = crate::Attribu
 
 /// ADDRESS-ERROR-CODE as the drafts and coturn number it (RFC 8656 §18.12: 0x8001).
 pub const DRAFT_ADDRESS_ERROR_CODE: crate::AttributeType = crate::AttributeType::new(0x8033);
-
-/// A datagram to send at once, borrowing its bytes from the input or from a buffer of the
-/// caller's: what the relay hot paths return instead of queueing an owned [`Transmit`](crate::Transmit)
-/// so relaying a packet allocates nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TransmitRef<'a> {
-    /// The transport to send it over.
-    pub transport: TransportProtocol,
-    /// The local address (socket) to send it from.
-    pub source: SocketAddr,
-    /// Where to send it.
-    pub destination: SocketAddr,
-    /// The bytes.
-    pub payload: &'a [u8],
-}

@@ -31,10 +31,11 @@ pub struct Allocation {
 }
 
 /// Why a request failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum RequestFailure {
     /// The server answered with an error (ERROR-CODE; 0 if unreadable).
+    #[error("error response {code} {reason:?}")]
     ErrorResponse {
         /// The code, e.g. 403, 437, 441, 486, 508.
         code: u16,
@@ -43,20 +44,28 @@ pub enum RequestFailure {
     },
     /// A 401 to a signed request: wrong username or password, or a 401 without REALM and
     /// NONCE.
+    #[error("401 to a signed request: wrong username or password, or no REALM and NONCE")]
     Unauthenticated,
     /// No response (RFC 8489 §6.2).
+    #[error("no response after the last retransmission")]
     Timeout,
     /// The transport failed.
+    #[error("transport error: {0}")]
     Transport(TransportFailure),
     /// A response whose MESSAGE-INTEGRITY does not match our key.
+    #[error("the response's MESSAGE-INTEGRITY does not match our key")]
     IntegrityMismatch,
     /// A success response without the attributes it must carry.
+    #[error("success response without the attributes it must carry")]
     MalformedResponse,
     /// More ALTERNATE-SERVER redirects than [`TurnClientConfig::max_redirects`](super::TurnClientConfig::max_redirects).
+    #[error("more ALTERNATE-SERVER redirects than configured")]
     TooManyRedirects,
     /// The request could not be encoded or sent again after a challenge.
+    #[error("request not encoded: {0}")]
     Encode(EncodeError),
     /// The transaction table was full when the request had to be sent again.
+    #[error("request not sent again: {0}")]
     Transaction(TransactionError),
 }
 

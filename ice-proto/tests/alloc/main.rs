@@ -1,0 +1,89 @@
+//! Sending application data on a selected pair allocates nothing: checked with a counting
+//! global allocator around [`Agent::send`] once two agents are connected.
+
+// The counting global allocator implements `GlobalAlloc`, which is unsafe; it only delegates.
+#[allow(unsafe_code)]
+#[path = "../../../stun-proto/tests/common/counting_allocator.rs"]
+mod counting_allocator;
+
+use std::time::{Duration, Instant};
+
+use ice_proto::{Agent, AgentConfig, ConnectionState, Event, Received, StreamId};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use counting_allocator::allocations_during;
+
+type A = Agent<ChaCha20Rng>;
+
+fn agent(controlling: bool, seed: u64, base: &str) -> (A, StreamId) {
+    let config = AgentConfig {
+        controlling,
+        ..AgentConfig::default()
+    };
+    let mut a = Agent::new(config, ChaCha20Rng::seed_from_u64(seed));
+    let s = a.add_stream(1).unwrap();
+    a.stream_mut(s)
+        .unwrap()
+        .add_base(1, base.parse().unwrap())
+        .unwrap();
+    (a, s)
+}
+
+/// Hands `x`'s candidates and datagrams to `y` at once; whether anything moved.
+fn exchange(now: Instant, x: &mut A, y: &mut A, sy: StreamId) -> bool {
+    let mut moved = false;
+    while let Some(event) = x.poll_event() {
+        moved = true;
+        if let Event::NewLocalCandidate { candidate, .. } = event {
+            y.handle_remote_candidate(now, sy, candidate).unwrap();
+        }
+    }
+    while let Some(t) = x.poll_transmit() {
+        moved = true;
+        y.handle_datagram(now, t.transport, t.source, t.destination, &t.payload);
+    }
+    moved
+}
+
+#[test]
+fn sending_on_a_direct_selected_pair_allocates_nothing() {
+    let (mut a, sa) = agent(true, 1, "192.0.2.1:5000");
+    let (mut b, sb) = agent(false, 2, "198.51.100.2:6000");
+    #[allow(clippy::disallowed_methods)] // the test's one real instant, origin of virtual time
+    let mut now = Instant::now();
+    let ca = a.stream(sa).unwrap().local_credentials().clone();
+    let cb = b.stream(sb).unwrap().local_credentials().clone();
+    a.handle_remote_credentials(now, sa, cb).unwrap();
+    b.handle_remote_credentials(now, sb, ca).unwrap();
+    a.handle_gather(now, sa).unwrap();
+    b.handle_gather(now, sb).unwrap();
+    let deadline = now + Duration::from_secs(30);
+    while a.state() != ConnectionState::Completed || b.state() != ConnectionState::Completed {
+        while exchange(now, &mut a, &mut b, sb) | exchange(now, &mut b, &mut a, sa) {}
+        now = [a.poll_timeout(), b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("checks are scheduled");
+        assert!(now < deadline, "the agents did not connect");
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+
+    let payload = [0x80u8; 160];
+    let mut sent = None;
+    let allocations = allocations_during(|| {
+        for _ in 0..1_000 {
+            let t = a.send(now, sa, 1, &payload).unwrap();
+            sent = Some((t.transport, t.source, t.destination, t.payload.len()));
+        }
+    });
+    assert_eq!(allocations, 0, "1,000 sends on a direct pair allocated");
+
+    // What was sent is the datagram the other side takes as data.
+    let (transport, source, destination, len) = sent.unwrap();
+    assert_eq!(len, payload.len());
+    let received = b.handle_datagram(now, transport, source, destination, &payload);
+    assert!(matches!(received, Received::Data { component: 1, .. }));
+}
