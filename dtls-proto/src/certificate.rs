@@ -250,25 +250,22 @@ impl FromStr for Fingerprint {
 
     /// Parses `sha-256 AB:CD:…` (hash name case-insensitive, hex either case).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (alg, hex) = s
-            .trim()
-            .split_once(' ')
-            .ok_or(CertificateError::MalformedFingerprint)?;
+        let malformed = || CertificateError::MalformedFingerprint(s.to_owned());
+        let (alg, hex) = s.trim().split_once(' ').ok_or_else(malformed)?;
         if !alg.eq_ignore_ascii_case("sha-256") {
-            return Err(CertificateError::MalformedFingerprint);
+            return Err(malformed());
         }
         let mut out = [0u8; 32];
         let mut n = 0;
         for part in hex.trim().split(':') {
             if part.len() != 2 || n == out.len() {
-                return Err(CertificateError::MalformedFingerprint);
+                return Err(malformed());
             }
-            out[n] =
-                u8::from_str_radix(part, 16).map_err(|_| CertificateError::MalformedFingerprint)?;
+            out[n] = u8::from_str_radix(part, 16).map_err(|_| malformed())?;
             n += 1;
         }
         if n != out.len() {
-            return Err(CertificateError::MalformedFingerprint);
+            return Err(malformed());
         }
         Ok(Self { sha256: out })
     }
@@ -413,7 +410,7 @@ mod tests {
         for bad in ["", "sha-1 AB", "sha-256 AB:CD", "sha-256 ZZ", "sha-256"] {
             assert_eq!(
                 bad.parse::<Fingerprint>(),
-                Err(CertificateError::MalformedFingerprint),
+                Err(CertificateError::MalformedFingerprint(bad.to_owned())),
                 "{bad}"
             );
         }

@@ -27,9 +27,9 @@ use std::time::Instant;
 use rand_core::CryptoRngCore;
 
 use crate::cipher_suite::{CipherSuite, ECDSA_SECP256R1_SHA256, NamedGroup};
-use crate::connection::HandshakeComplete;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::event::HandshakeComplete;
 use crate::extensions::{Extensions, POINT_FORMAT_UNCOMPRESSED, UseSrtp};
 use crate::fragment::Message;
 use crate::handshake::HandshakeType;
@@ -264,9 +264,15 @@ impl AwaitServerHello {
         }
         let suite = CipherSuite::from_id(sh.cipher_suite)
             .filter(|s| engine.config.cipher_suites.contains(s))
-            .ok_or(Error::IllegalParameter("cipher suite"))?;
+            .ok_or(Error::IllegalParameter {
+                parameter: "cipher suite",
+                value: sh.cipher_suite,
+            })?;
         if sh.compression_method != 0 {
-            return Err(Error::IllegalParameter("compression method"));
+            return Err(Error::IllegalParameter {
+                parameter: "compression method",
+                value: sh.compression_method.into(),
+            });
         }
         let ext = &sh.extensions;
         if !ext.extended_master_secret {
@@ -286,9 +292,18 @@ impl AwaitServerHello {
                 [one] => Some(
                     SrtpProfile::from_id(*one)
                         .filter(|p| engine.config.srtp_profiles.contains(p))
-                        .ok_or(Error::IllegalParameter("SRTP profile"))?,
+                        .ok_or(Error::IllegalParameter {
+                            parameter: "SRTP profile",
+                            value: *one,
+                        })?,
                 ),
-                _ => return Err(Error::IllegalParameter("SRTP profile")),
+                // RFC 5764 §4.1.1: the server answers with exactly one profile.
+                many => {
+                    return Err(Error::IllegalParameter {
+                        parameter: "number of SRTP profiles",
+                        value: u16::try_from(many.len()).unwrap_or(u16::MAX),
+                    });
+                }
             },
         };
         Ok(Negotiated {
@@ -320,7 +335,10 @@ impl AwaitServerKeyExchange {
         let ske = ServerKeyExchange::parse(&msg.body)?;
         let group = NamedGroup::from_id(ske.group)
             .filter(|g| advertised_groups(&engine.config.groups).contains(&g.id()))
-            .ok_or(Error::IllegalParameter("named group"))?;
+            .ok_or(Error::IllegalParameter {
+                parameter: "named group",
+                value: ske.group,
+            })?;
         // Signed: client_random ‖ server_random ‖ ServerECDHParams (RFC 8422 §5.4).
         let signed = [
             &self.neg.client_random[..],

@@ -92,9 +92,9 @@ pub enum CertificateError {
     /// The certificate's key is not an ECDSA P-256 key.
     #[error("certificate key is not ECDSA P-256")]
     UnsupportedKey,
-    /// A fingerprint string is not `sha-256 AB:CD:…` (RFC 8122 §5).
-    #[error("malformed fingerprint")]
-    MalformedFingerprint,
+    /// A fingerprint string is not `sha-256 AB:CD:…` (RFC 8122 §5); the string as given.
+    #[error("malformed fingerprint {0:?}")]
+    MalformedFingerprint(String),
     /// The validity window does not fit the certificate time encoding.
     #[error("certificate validity out of range")]
     ValidityOutOfRange,
@@ -119,7 +119,7 @@ pub enum Error {
     #[error("malformed handshake message: {0}")]
     MalformedMessage(#[from] DecodeError),
     /// A handshake message arrived that the current state does not accept.
-    #[error("unexpected handshake message {got:?} while waiting for {expected}")]
+    #[error("unexpected handshake message {got} while waiting for {expected}")]
     UnexpectedMessage {
         /// What the state waits for.
         expected: &'static str,
@@ -147,9 +147,14 @@ pub enum Error {
     /// The peer did not negotiate extended_master_secret, which this crate requires (RFC 7627 §5.2).
     #[error("peer did not negotiate extended_master_secret")]
     ExtendedMasterSecretMissing,
-    /// The peer selected a parameter we did not offer.
-    #[error("peer selected an illegal {0}")]
-    IllegalParameter(&'static str),
+    /// The peer sent a parameter value we did not offer or cannot use.
+    #[error("peer sent an illegal {parameter}: {value:#06x}")]
+    IllegalParameter {
+        /// Which parameter (`cipher suite`, `named group`, …).
+        parameter: &'static str,
+        /// The offending code point (for a list, the first entry that makes it illegal).
+        value: u16,
+    },
     /// The peer sent no certificate but mutual authentication is required.
     #[error("peer sent no certificate")]
     PeerCertificateMissing,
@@ -180,14 +185,19 @@ pub enum Error {
     #[error("invalid renegotiation_info")]
     BadRenegotiationInfo,
     /// The peer sent a fatal alert.
-    #[error("peer sent fatal alert {0:?}")]
+    #[error("peer sent fatal alert {0}")]
     AlertReceived(AlertDescription),
     /// The last flight was retransmitted the configured number of times without an answer.
     #[error("handshake timed out")]
     HandshakeTimeout,
-    /// A handshake message is larger than the configured bound.
-    #[error("handshake message of {0} bytes exceeds the bound")]
-    HandshakeMessageTooLarge(usize),
+    /// A handshake message is larger than the bound on one handshake's messages.
+    #[error("handshake message of {len} bytes exceeds the bound of {max}")]
+    HandshakeMessageTooLarge {
+        /// The message's length.
+        len: usize,
+        /// The bound it exceeds.
+        max: usize,
+    },
     /// A crypto operation failed on our side.
     #[error("crypto: {0}")]
     Crypto(#[from] CryptoError),
@@ -209,14 +219,14 @@ impl Error {
             | Self::NoCommonSignatureAlgorithm
             | Self::NoCommonSrtpProfile
             | Self::ExtendedMasterSecretMissing => A::HandshakeFailure,
-            Self::IllegalParameter(_) => A::IllegalParameter,
+            Self::IllegalParameter { .. } => A::IllegalParameter,
             Self::PeerCertificateMissing => A::HandshakeFailure,
             Self::BadCertificate(_) => A::BadCertificate,
             Self::FingerprintMismatch { .. } | Self::PeerRejected(_) => A::BadCertificate,
             Self::BadPeerSignature | Self::FinishedMismatch => A::DecryptError,
             Self::RenegotiationRefused => A::NoRenegotiation,
             Self::BadRenegotiationInfo => A::HandshakeFailure,
-            Self::HandshakeMessageTooLarge(_) => A::RecordOverflow,
+            Self::HandshakeMessageTooLarge { .. } => A::RecordOverflow,
             Self::Crypto(_) | Self::SequenceNumberExhausted => A::InternalError,
             Self::AlertReceived(_) | Self::HandshakeTimeout => return None,
         })

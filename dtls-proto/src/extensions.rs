@@ -177,6 +177,8 @@ impl Extensions {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn parse_encoded(e: &Extensions) -> Extensions {
@@ -220,5 +222,12 @@ mod tests {
         );
         let unknown = [0x12, 0x34, 0, 1, 9];
         assert_eq!(Extensions::parse(&unknown), Ok(Extensions::default()));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_to_extensions_or_an_error(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = Extensions::parse(&data);
+        }
     }
 }

@@ -291,7 +291,10 @@ impl HelloAssembler {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::handshake::encode_fragment;
 
     fn frag(seq: u16, len: u32, offset: u32, body: &[u8]) -> FragmentView<'_> {
         FragmentView {
@@ -440,5 +443,38 @@ mod tests {
             HelloFragment::Dropped(FragmentOutcome::OverBound)
         );
         assert_eq!(a.buffered_len(), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn any_fragmentation_in_any_order_reassembles(
+            body in proptest::collection::vec(any::<u8>(), 1..600),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
+            order in any::<prop::sample::Index>(),
+            dup in any::<prop::sample::Index>(),
+        ) {
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(body.len())).collect();
+            points.push(0);
+            points.push(body.len());
+            points.sort_unstable();
+            points.dedup();
+            let mut frags: Vec<Vec<u8>> = points.windows(2).map(|w| {
+                let mut out = Vec::new();
+                encode_fragment(HandshakeType::Certificate, 0, body.len(), w[0], &body[w[0]..w[1]], &mut out);
+                out
+            }).collect();
+            let n = frags.len();
+            frags.rotate_left(order.index(n));
+            let extra = frags[dup.index(n)].clone();
+            frags.insert(dup.index(n), extra);
+            let mut r = Reassembler::new(4096);
+            for f in &frags {
+                let (view, _) = FragmentView::parse(f).unwrap();
+                r.insert(0, &view);
+            }
+            let msg = r.pop().unwrap();
+            prop_assert_eq!(msg.body, body);
+            prop_assert!(r.pop().is_none());
+        }
     }
 }

@@ -273,6 +273,8 @@ impl Protection {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::crypto::providers;
 
@@ -348,6 +350,20 @@ mod tests {
                 let (view, _) = RecordView::parse(&bad).unwrap();
                 assert!(prot.open(&view).is_err());
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn record_header_round_trips(epoch in any::<u16>(), seq in 0u64..(1 << 48), body in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let header = RecordHeader { content_type: ContentType::ApplicationData, version: DTLS_1_2, epoch, sequence: seq };
+            let mut out = Vec::new();
+            header.encode(body.len(), &mut out);
+            out.extend_from_slice(&body);
+            let (view, rest) = RecordView::parse(&out).unwrap();
+            prop_assert!(rest.is_empty());
+            prop_assert_eq!(view.header, header);
+            prop_assert_eq!(view.fragment, &body[..]);
         }
     }
 }

@@ -23,10 +23,10 @@ use rand_core::CryptoRngCore;
 use crate::cipher_suite::{
     CipherSuite, ECDSA_SECP256R1_SHA256, EMPTY_RENEGOTIATION_INFO_SCSV, NamedGroup,
 };
-use crate::connection::HandshakeComplete;
 use crate::crypto::{CryptoProvider, EcdhKey, HashAlgorithm};
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::event::HandshakeComplete;
 use crate::extensions::{Extensions, POINT_FORMAT_UNCOMPRESSED, UseSrtp};
 use crate::fragment::{HelloAssembler, Message};
 use crate::handshake::HandshakeType;
@@ -190,7 +190,16 @@ fn negotiate(
         return Err(Error::UnsupportedVersion(hello.version));
     }
     if !hello.compression_methods.contains(&0) {
-        return Err(Error::IllegalParameter("compression methods"));
+        // RFC 5246 §7.4.1.2: the list must include the null method.
+        return Err(Error::IllegalParameter {
+            parameter: "compression methods without null",
+            value: hello
+                .compression_methods
+                .first()
+                .copied()
+                .unwrap_or(0)
+                .into(),
+        });
     }
     let ext = &hello.extensions;
     if !ext.extended_master_secret {
@@ -222,7 +231,11 @@ fn negotiate(
         .ok_or(Error::NoCommonGroup)?;
     if let Some(formats) = &ext.ec_point_formats {
         if !formats.contains(&POINT_FORMAT_UNCOMPRESSED) {
-            return Err(Error::IllegalParameter("ec_point_formats"));
+            // RFC 8422 §5.1.2: uncompressed must be supported.
+            return Err(Error::IllegalParameter {
+                parameter: "ec_point_formats without uncompressed",
+                value: formats.first().copied().unwrap_or(0).into(),
+            });
         }
     }
     if !ext
@@ -413,6 +426,107 @@ impl State {
                 engine.send_flight(now, false)?;
                 let done = shared::completion(engine, auth.neg.group, auth.neg.srtp, &auth.peer)?;
                 Ok(Step::Done(Box::new(done)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+    use crate::certificate::{CertificateParams, DtlsCertificate, Fingerprint, PeerVerifier};
+    use crate::crypto::providers;
+    use crate::event::Event;
+    use crate::{Config, Dtls};
+
+    /// A ClientHello datagram (epoch 0, record sequence 0) with `mutate` applied.
+    fn client_hello_datagram(mutate: impl FnOnce(&mut ClientHello)) -> Vec<u8> {
+        let mut hello = ClientHello {
+            version: DTLS_1_2,
+            random: [1; 32],
+            session_id: vec![],
+            cookie: vec![],
+            cipher_suites: vec![0xc02b],
+            compression_methods: vec![0],
+            extensions: Extensions {
+                supported_groups: Some(vec![29, 23]),
+                ec_point_formats: Some(vec![0]),
+                signature_algorithms: Some(vec![0x0403]),
+                use_srtp: Some(UseSrtp {
+                    profiles: vec![7],
+                    mki: vec![],
+                }),
+                extended_master_secret: true,
+                renegotiation_info: Some(vec![]),
+            },
+        };
+        mutate(&mut hello);
+        let mut body = Vec::new();
+        hello.encode(&mut body);
+        crate::engine::stateless_record(0, HandshakeType::ClientHello, 0, &body)
+    }
+
+    #[test]
+    fn server_refuses_client_hellos_it_must_not_accept() {
+        type Mutation = fn(&mut ClientHello);
+        let cases: [(Mutation, Error); 7] = [
+            (
+                |h| h.extensions.extended_master_secret = false,
+                Error::ExtendedMasterSecretMissing,
+            ),
+            (
+                |h| h.extensions.renegotiation_info = Some(vec![1]),
+                Error::BadRenegotiationInfo,
+            ),
+            (
+                |h| h.cipher_suites = vec![0x002f],
+                Error::NoCommonCipherSuite,
+            ),
+            (|h| h.version = 0xfeff, Error::UnsupportedVersion(0xfeff)),
+            (
+                |h| h.extensions.supported_groups = Some(vec![24]),
+                Error::NoCommonGroup,
+            ),
+            (|h| h.extensions.use_srtp = None, Error::NoCommonSrtpProfile),
+            (
+                |h| h.extensions.signature_algorithms = Some(vec![0x0401]),
+                Error::NoCommonSignatureAlgorithm,
+            ),
+        ];
+        for p in providers() {
+            let server_with = |datagram: &[u8]| {
+                let mut rng = ChaCha20Rng::seed_from_u64(1);
+                let params = CertificateParams::new(0);
+                let cert = DtlsCertificate::generate(p, &mut rng, &params).unwrap();
+                let config = Config::new(
+                    p,
+                    cert,
+                    PeerVerifier::Fingerprint(Fingerprint::from([0; 32])),
+                )
+                .with_server_cookie(false);
+                let mut server = Dtls::server(config, ChaCha20Rng::seed_from_u64(3));
+                server.handle_datagram(crate::test_instant(), datagram);
+                server
+            };
+            // The unmodified hello is accepted: flight 4 goes out.
+            let mut ok = server_with(&client_hello_datagram(|_| {}));
+            assert!(!ok.is_failed(), "{}", p.name());
+            assert_eq!(ok.poll_transmit().unwrap().payload[13], 2, "ServerHello");
+            for (mutate, expected) in cases.iter().cloned() {
+                let mut server = server_with(&client_hello_datagram(mutate));
+                assert_eq!(
+                    server.poll_event(),
+                    Some(Event::Failed(expected.clone())),
+                    "{}",
+                    p.name()
+                );
+                // A fatal alert tells the client why.
+                let alert = server.poll_transmit().unwrap().payload;
+                assert_eq!((alert[0], alert[13]), (21, 2), "{expected:?}");
+                assert_eq!(alert[14], expected.alert().unwrap().to_byte());
             }
         }
     }

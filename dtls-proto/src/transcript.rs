@@ -40,7 +40,10 @@ impl Transcript {
     /// Appends one whole message.
     pub fn push(&mut self, msg_type: HandshakeType, seq: u16, body: &[u8]) -> Result<(), Error> {
         if self.bytes.len() + body.len() + handshake::HEADER_LEN > MAX_TRANSCRIPT {
-            return Err(Error::HandshakeMessageTooLarge(body.len()));
+            return Err(Error::HandshakeMessageTooLarge {
+                len: body.len(),
+                max: MAX_TRANSCRIPT,
+            });
         }
         let start = self.bytes.len();
         handshake::transcript_bytes(msg_type, seq, body, &mut self.bytes);
@@ -87,7 +90,7 @@ mod tests {
         }
         assert!(matches!(
             Transcript::new().push(HandshakeType::Certificate, 0, &vec![0; MAX_TRANSCRIPT]),
-            Err(Error::HandshakeMessageTooLarge(_))
+            Err(Error::HandshakeMessageTooLarge { .. })
         ));
     }
 }

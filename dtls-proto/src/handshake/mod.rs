@@ -95,6 +95,26 @@ impl HandshakeType {
     }
 }
 
+/// The RFC name and the code, e.g. `server_hello (2)`.
+impl std::fmt::Display for HandshakeType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Self::HelloRequest => "hello_request",
+            Self::ClientHello => "client_hello",
+            Self::ServerHello => "server_hello",
+            Self::HelloVerifyRequest => "hello_verify_request",
+            Self::Certificate => "certificate",
+            Self::ServerKeyExchange => "server_key_exchange",
+            Self::CertificateRequest => "certificate_request",
+            Self::ServerHelloDone => "server_hello_done",
+            Self::CertificateVerify => "certificate_verify",
+            Self::ClientKeyExchange => "client_key_exchange",
+            Self::Finished => "finished",
+        };
+        write!(f, "{name} ({})", self.to_byte())
+    }
+}
+
 /// One handshake fragment borrowed from a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FragmentView<'a> {
@@ -177,6 +197,7 @@ mod tests {
         assert_eq!(f.msg_type, HandshakeType::Certificate);
         assert_eq!((f.length, f.message_seq, f.offset), (10, 3, 4));
         assert_eq!(f.body, &[1, 2, 3]);
+        assert_eq!(f.msg_type.to_string(), "certificate (11)");
         assert!(!f.is_complete());
 
         let mut bad = Vec::new();

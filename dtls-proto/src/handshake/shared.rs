@@ -5,10 +5,10 @@ use rand_core::CryptoRngCore;
 
 use crate::certificate::{Fingerprint, PeerVerifier, peer_public_key};
 use crate::cipher_suite::{ECDSA_SECP256R1_SHA256, NamedGroup};
-use crate::connection::HandshakeComplete;
 use crate::crypto::{EcdhKey, generate_ecdh_key};
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::event::HandshakeComplete;
 use crate::fragment::Message;
 use crate::handshake::HandshakeType;
 use crate::handshake::key_exchange::{CertificateMsg, CertificateVerify};
@@ -83,7 +83,10 @@ pub fn verify_signature(
     signature: &[u8],
 ) -> Result<(), Error> {
     if scheme != ECDSA_SECP256R1_SHA256 {
-        return Err(Error::IllegalParameter("signature algorithm"));
+        return Err(Error::IllegalParameter {
+            parameter: "signature algorithm",
+            value: scheme,
+        });
     }
     engine
         .config
