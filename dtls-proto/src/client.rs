@@ -35,7 +35,7 @@ use crate::fragment::Message;
 use crate::handshake::HandshakeType;
 use crate::handshake::hello::{ClientHello, HelloVerifyRequest, ServerHello};
 use crate::handshake::key_exchange::{
-    CertificateRequest, ClientKeyExchange, ECDSA_SIGN, ServerKeyExchange,
+    CertificateRequest, ClientKeyExchange, ECDSA_SIGN, MAX_PARAMS_LEN, ServerKeyExchange,
 };
 use crate::handshake::shared::{self, PeerCertificate};
 use crate::record::DTLS_1_2;
@@ -160,12 +160,15 @@ fn advertised_groups(groups: &[NamedGroup]) -> Vec<u16> {
     ids
 }
 
+/// True for the groups [`advertised_groups`] lists.
+fn is_advertised(groups: &[NamedGroup], group: NamedGroup) -> bool {
+    group == NamedGroup::Secp256r1 || groups.contains(&group)
+}
+
 fn send_hello(engine: &mut Engine, hello: &ClientHello, now: Instant) -> Result<u16, Error> {
-    let mut body = Vec::new();
-    hello.encode(&mut body);
     engine.begin_flight();
     // The transcript starts with the ClientHello the server answers with ServerHello.
-    let seq = engine.push_handshake(HandshakeType::ClientHello, body, false)?;
+    let seq = engine.push_handshake(HandshakeType::ClientHello, false, |_, o| hello.encode(o))?;
     engine.send_flight(now, true)?;
     Ok(seq)
 }
@@ -240,10 +243,12 @@ impl AwaitServerHello {
             HandshakeType::ServerHello => {
                 let sh = ServerHello::parse(&msg.body)?;
                 let neg = self.negotiate(engine, &sh)?;
-                let mut hello_body = Vec::new();
-                self.hello.encode(&mut hello_body);
                 engine.transcript_reset();
-                engine.transcript_push(HandshakeType::ClientHello, self.hello_seq, &hello_body)?;
+                engine.transcript_push_encoded(
+                    HandshakeType::ClientHello,
+                    self.hello_seq,
+                    |o| self.hello.encode(o),
+                )?;
                 engine.transcript_push_received(&msg)?;
                 Ok(Step::Next(State::AwaitCertificate(AwaitCertificate {
                     neg,
@@ -334,24 +339,25 @@ impl AwaitServerKeyExchange {
         shared::expect_type(&msg, HandshakeType::ServerKeyExchange, "ServerKeyExchange")?;
         let ske = ServerKeyExchange::parse(&msg.body)?;
         let group = NamedGroup::from_id(ske.group)
-            .filter(|g| advertised_groups(&engine.config.groups).contains(&g.id()))
+            .filter(|g| is_advertised(&engine.config.groups, *g))
             .ok_or(Error::IllegalParameter {
                 parameter: "named group",
                 value: ske.group,
             })?;
-        // Signed: client_random ‖ server_random ‖ ServerECDHParams (RFC 8422 §5.4).
-        let signed = [
-            &self.neg.client_random[..],
-            &self.neg.server_random[..],
-            &ServerKeyExchange::params(ske.group, &ske.public),
-        ]
-        .concat();
+        let mut signed = [0u8; 64 + MAX_PARAMS_LEN];
+        let signed_len = ServerKeyExchange::signed_message(
+            &self.neg.client_random,
+            &self.neg.server_random,
+            ske.group,
+            ske.public,
+            &mut signed,
+        );
         shared::verify_signature(
             engine,
             &self.peer,
             ske.signature_scheme,
-            &signed,
-            &ske.signature,
+            &signed[..signed_len],
+            ske.signature,
         )?;
         engine.transcript_push_received(&msg)?;
         Ok(Step::Next(State::AwaitCertificateRequest(
@@ -359,7 +365,7 @@ impl AwaitServerKeyExchange {
                 neg: self.neg,
                 peer: self.peer,
                 group,
-                server_public: ske.public,
+                server_public: ske.public.to_vec(),
                 certificate_requested: false,
             },
         )))
@@ -383,8 +389,7 @@ impl AwaitServerHelloDone {
             "CertificateRequest",
         )?;
         let cr = CertificateRequest::parse(&msg.body)?;
-        if !cr.certificate_types.contains(&ECDSA_SIGN)
-            || !cr.signature_schemes.contains(&ECDSA_SECP256R1_SHA256)
+        if !cr.certificate_types.contains(&ECDSA_SIGN) || !cr.accepts_scheme(ECDSA_SECP256R1_SHA256)
         {
             return Err(Error::NoCommonSignatureAlgorithm);
         }
@@ -411,16 +416,15 @@ impl AwaitServerHelloDone {
 
         let ephemeral = shared::ephemeral(engine, self.group, rng)?;
         let pre_master = ephemeral.agree(&self.server_public)?;
-        let public = ephemeral.public_key().to_vec();
+        let public = ephemeral.public_key();
 
         engine.begin_flight();
         if self.certificate_requested {
-            let cert = shared::certificate_body(engine);
-            engine.push_handshake(HandshakeType::Certificate, cert, true)?;
+            engine.push_handshake(HandshakeType::Certificate, true, shared::encode_certificate)?;
         }
-        let mut cke = Vec::new();
-        ClientKeyExchange { public }.encode(&mut cke);
-        engine.push_handshake(HandshakeType::ClientKeyExchange, cke, true)?;
+        engine.push_handshake(HandshakeType::ClientKeyExchange, true, |_, o| {
+            ClientKeyExchange { public }.encode(o)
+        })?;
         engine.derive_session(
             self.neg.suite,
             &pre_master,
@@ -428,14 +432,18 @@ impl AwaitServerHelloDone {
             self.neg.server_random,
         )?;
         if self.certificate_requested {
-            let cv = shared::certificate_verify_body(engine)?;
-            engine.push_handshake(HandshakeType::CertificateVerify, cv, true)?;
+            let signature = shared::sign_transcript(engine)?;
+            engine.push_handshake(HandshakeType::CertificateVerify, true, |_, o| {
+                shared::encode_certificate_verify(&signature, o)
+            })?;
         }
         engine.push_change_cipher_spec();
         let finished = engine
             .verify_data(true)
             .ok_or(Error::UnexpectedRecord("Finished before key exchange"))?;
-        engine.push_handshake(HandshakeType::Finished, finished, true)?;
+        engine.push_handshake(HandshakeType::Finished, true, |_, o| {
+            o.extend_from_slice(&finished)
+        })?;
         engine.send_flight(now, true)?;
         Ok(Step::Next(State::AwaitFinished(AwaitFinished {
             neg: self.neg,
@@ -452,7 +460,7 @@ impl AwaitFinished {
         engine.transcript_push_received(&msg)?;
         // Flight 6 is final: nothing of ours needs resending any more.
         engine.clear_flight();
-        let done = shared::completion(engine, self.group, self.neg.srtp, &self.peer)?;
+        let done = shared::completion(engine, self.group, self.neg.srtp, self.peer)?;
         Ok(Step::Done(Box::new(done)))
     }
 }

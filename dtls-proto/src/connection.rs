@@ -62,6 +62,8 @@ pub struct Dtls<R> {
     engine: Engine,
     rng: R,
     phase: Phase,
+    /// The plaintext of the record being handled; its capacity serves every record.
+    plaintext: Vec<u8>,
     /// A clear-text fatal alert or close_notify received during the handshake: anyone who
     /// knows the 5-tuple can send one, so it ends the handshake only if the peer then stays
     /// silent until our retransmission timer expires.
@@ -79,6 +81,7 @@ impl<R: CryptoRngCore> Dtls<R> {
             engine,
             rng,
             phase: Phase::Client(state),
+            plaintext: Vec::new(),
             unauthenticated_alert: None,
         })
     }
@@ -92,6 +95,7 @@ impl<R: CryptoRngCore> Dtls<R> {
             engine,
             rng,
             phase: Phase::Server(state),
+            plaintext: Vec::new(),
             unauthenticated_alert: None,
         }
     }
@@ -147,9 +151,11 @@ impl<R: CryptoRngCore> Dtls<R> {
                 self.handle_initial_hello(now, &record);
                 continue;
             }
-            let Some(plain) = self.engine.open_record(&record) else {
+            let mut plain = std::mem::take(&mut self.plaintext);
+            if !self.engine.open_record(&record, &mut plain) {
+                self.plaintext = plain;
                 continue;
-            };
+            }
             match record.header.content_type {
                 ContentType::Handshake => {
                     self.handle_handshake(now, record.header.epoch, &plain, &mut retransmit);
@@ -163,12 +169,15 @@ impl<R: CryptoRngCore> Dtls<R> {
                 ContentType::Alert => self.handle_alert(record.header.epoch, &plain),
                 ContentType::ApplicationData => {
                     if matches!(self.phase, Phase::Connected) {
-                        self.engine.push_event(Event::ApplicationData(plain));
+                        // Handed out whole: the next record gets a buffer of its own.
+                        self.engine
+                            .push_event(Event::ApplicationData(std::mem::take(&mut plain)));
                     } else {
                         self.engine.stats.records_unexpected_epoch += 1;
                     }
                 }
             }
+            self.plaintext = plain;
         }
         if retransmit && !matches!(self.phase, Phase::Closed | Phase::Failed) {
             if let Err(e) = self.engine.retransmit_on_request(now) {
@@ -571,7 +580,9 @@ mod tests {
             client.engine.push_change_cipher_spec();
             client
                 .engine
-                .push_handshake(HandshakeType::ClientHello, vec![0; 40], false)
+                .push_handshake(HandshakeType::ClientHello, false, |_, o| {
+                    o.extend_from_slice(&[0; 40])
+                })
                 .unwrap();
             client.engine.send_flight(now, false).unwrap();
             exchange(&mut client, &mut server, now);

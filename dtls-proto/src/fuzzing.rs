@@ -133,14 +133,16 @@ impl RecordProtection {
             epoch: 1,
             sequence,
         };
-        self.0.seal(&header, plaintext, out)
+        self.0.seal(&header, &[plaintext], out)
     }
 
     /// The plaintext of the first record of `datagram`; `None` when it does not parse or
     /// authenticate.
     pub fn open(&self, datagram: &[u8]) -> Option<Vec<u8>> {
         let (record, _) = RecordView::parse(datagram).ok()?;
-        self.0.open(&record).ok()
+        let mut plaintext = Vec::new();
+        self.0.open(&record, &mut plaintext).ok()?;
+        Some(plaintext)
     }
 }
 

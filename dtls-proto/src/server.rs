@@ -23,7 +23,7 @@ use rand_core::CryptoRngCore;
 use crate::cipher_suite::{
     CipherSuite, ECDSA_SECP256R1_SHA256, EMPTY_RENEGOTIATION_INFO_SCSV, NamedGroup,
 };
-use crate::crypto::{CryptoProvider, EcdhKey, HashAlgorithm};
+use crate::crypto::{CryptoProvider, Digest, EcdhKey, HashAlgorithm};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::HandshakeComplete;
@@ -32,7 +32,8 @@ use crate::fragment::{HelloAssembler, Message};
 use crate::handshake::HandshakeType;
 use crate::handshake::hello::{ClientHello, HelloVerifyRequest, ServerHello, is_dtls_1_2_or_later};
 use crate::handshake::key_exchange::{
-    CertificateRequest, CertificateVerify, ClientKeyExchange, ECDSA_SIGN, ServerKeyExchange,
+    CertificateRequest, CertificateVerify, ClientKeyExchange, ECDSA_SIGN, MAX_PARAMS_LEN,
+    ServerKeyExchange,
 };
 use crate::handshake::shared::{self, PeerCertificate};
 use crate::record::DTLS_1_2;
@@ -109,6 +110,10 @@ pub fn start(rng: &mut dyn CryptoRngCore, max_client_hello_len: usize) -> State 
     })
 }
 
+/// Room for a ClientHello re-encoded for its cookie (the fields we keep of a browser's hello
+/// take about 200 bytes).
+const COOKIE_INPUT_CAPACITY: usize = 512;
+
 /// The cookie for `hello` (RFC 6347 §4.2.1): HMAC-SHA-256 under `secret` over `bound_to` (the
 /// client's address, where one server answers many) and the ClientHello without its cookie.
 pub(crate) fn cookie(
@@ -116,11 +121,9 @@ pub(crate) fn cookie(
     secret: &[u8; 32],
     bound_to: &[u8],
     hello: &ClientHello,
-) -> Vec<u8> {
-    let mut without_cookie = hello.clone();
-    without_cookie.cookie.clear();
-    let mut body = Vec::new();
-    without_cookie.encode(&mut body);
+) -> Digest {
+    let mut body = Vec::with_capacity(COOKIE_INPUT_CAPACITY);
+    hello.encode_with_cookie(&[], &mut body);
     provider.hmac(HashAlgorithm::Sha256, secret, &[bound_to, &body])
 }
 
@@ -155,8 +158,8 @@ impl AwaitClientHello {
         if engine.config.server_cookie && !cookie_verified {
             let expected = cookie(engine.config.provider, &self.cookie_secret, &[], hello);
             if !cookie_matches(hello, &expected) {
-                let mut hvr = Vec::new();
-                HelloVerifyRequest::new(expected).encode(&mut hvr);
+                let mut hvr = Vec::with_capacity(3 + expected.len());
+                HelloVerifyRequest::new(expected.to_vec()).encode(&mut hvr);
                 engine.send_stateless(
                     record_seq,
                     HandshakeType::HelloVerifyRequest,
@@ -219,15 +222,15 @@ fn negotiate(
         .find(|s| hello.cipher_suites.contains(&s.id()))
         .ok_or(Error::NoCommonCipherSuite)?;
     // No supported_groups means secp256r1 only (RFC 8422 §4).
-    let offered_groups = ext
-        .supported_groups
-        .clone()
-        .unwrap_or_else(|| vec![NamedGroup::Secp256r1.id()]);
+    let offered = |g: &NamedGroup| match &ext.supported_groups {
+        Some(ids) => ids.contains(&g.id()),
+        None => *g == NamedGroup::Secp256r1,
+    };
     let group = config
         .groups
         .iter()
         .copied()
-        .find(|g| offered_groups.contains(&g.id()))
+        .find(offered)
         .ok_or(Error::NoCommonGroup)?;
     if let Some(formats) = &ext.ec_point_formats {
         if !formats.contains(&POINT_FORMAT_UNCOMPRESSED) {
@@ -302,34 +305,33 @@ fn send_flight_4(
             renegotiation_info: client_signalled_ri.then(Vec::new),
         },
     };
-    let public = neg.ephemeral.public_key().to_vec();
-    let params = ServerKeyExchange::params(neg.group.id(), &public);
-    let signed = [&neg.client_random[..], &neg.server_random[..], &params].concat();
-    let signature = shared::sign(engine, &signed)?;
+    let public = neg.ephemeral.public_key();
+    let mut signed = [0u8; 64 + MAX_PARAMS_LEN];
+    let signed_len = ServerKeyExchange::signed_message(
+        &neg.client_random,
+        &neg.server_random,
+        neg.group.id(),
+        public,
+        &mut signed,
+    );
+    let signature = shared::sign(engine, &signed[..signed_len])?;
 
     engine.begin_flight();
-    let mut body = Vec::new();
-    sh.encode(&mut body);
-    engine.push_handshake(HandshakeType::ServerHello, body, true)?;
-    let cert = shared::certificate_body(engine);
-    engine.push_handshake(HandshakeType::Certificate, cert, true)?;
-    let mut body = Vec::new();
-    ServerKeyExchange {
-        group: neg.group.id(),
-        public,
-        signature_scheme: ECDSA_SECP256R1_SHA256,
-        signature,
-    }
-    .encode(&mut body);
-    engine.push_handshake(HandshakeType::ServerKeyExchange, body, true)?;
-    let mut body = Vec::new();
-    CertificateRequest {
-        certificate_types: vec![ECDSA_SIGN],
-        signature_schemes: vec![ECDSA_SECP256R1_SHA256],
-    }
-    .encode(&mut body);
-    engine.push_handshake(HandshakeType::CertificateRequest, body, true)?;
-    engine.push_handshake(HandshakeType::ServerHelloDone, Vec::new(), true)?;
+    engine.push_handshake(HandshakeType::ServerHello, true, |_, o| sh.encode(o))?;
+    engine.push_handshake(HandshakeType::Certificate, true, shared::encode_certificate)?;
+    engine.push_handshake(HandshakeType::ServerKeyExchange, true, |_, o| {
+        ServerKeyExchange {
+            group: neg.group.id(),
+            public,
+            signature_scheme: ECDSA_SECP256R1_SHA256,
+            signature: &signature,
+        }
+        .encode(o)
+    })?;
+    engine.push_handshake(HandshakeType::CertificateRequest, true, |_, o| {
+        CertificateRequest::encode(&[ECDSA_SIGN], &[ECDSA_SECP256R1_SHA256], o)
+    })?;
+    engine.push_handshake(HandshakeType::ServerHelloDone, true, |_, _| {})?;
     engine.send_flight(now, true)
 }
 
@@ -389,7 +391,7 @@ impl State {
                 shared::expect_type(&msg, HandshakeType::ClientKeyExchange, "ClientKeyExchange")?;
                 let cke = ClientKeyExchange::parse(&msg.body)?;
                 let neg = &auth.neg;
-                let pre_master = neg.ephemeral.agree(&cke.public)?;
+                let pre_master = neg.ephemeral.agree(cke.public)?;
                 engine.transcript_push_received(&msg)?;
                 engine.derive_session(
                     neg.suite,
@@ -407,7 +409,7 @@ impl State {
                     &auth.peer,
                     cv.signature_scheme,
                     engine.transcript(),
-                    &cv.signature,
+                    cv.signature,
                 )?;
                 engine.transcript_push_received(&msg)?;
                 Ok(Step::Next(Self::AwaitFinished(auth)))
@@ -421,10 +423,12 @@ impl State {
                 let finished = engine
                     .verify_data(false)
                     .ok_or(Error::UnexpectedRecord("Finished before key exchange"))?;
-                engine.push_handshake(HandshakeType::Finished, finished, true)?;
+                engine.push_handshake(HandshakeType::Finished, true, |_, o| {
+                    o.extend_from_slice(&finished)
+                })?;
                 // Final flight: resent only when the client retransmits flight 5.
                 engine.send_flight(now, false)?;
-                let done = shared::completion(engine, auth.neg.group, auth.neg.srtp, &auth.peer)?;
+                let done = shared::completion(engine, auth.neg.group, auth.neg.srtp, auth.peer)?;
                 Ok(Step::Done(Box::new(done)))
             }
         }

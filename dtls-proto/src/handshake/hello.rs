@@ -70,10 +70,16 @@ impl ClientHello {
 
     /// Appends the body.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_with_cookie(&self.cookie, out);
+    }
+
+    /// Appends the body with `cookie` in place of ours (the server computes its cookie over the
+    /// hello with an empty one, RFC 6347 §4.2.1).
+    pub fn encode_with_cookie(&self, cookie: &[u8], out: &mut Vec<u8>) {
         put_u16(out, self.version);
         out.extend_from_slice(&self.random);
         put_vec8(out, &self.session_id);
-        put_vec8(out, &self.cookie);
+        put_vec8(out, cookie);
         with_len16(out, |o| {
             self.cipher_suites.iter().for_each(|s| put_u16(o, *s))
         });
