@@ -73,6 +73,7 @@ pub struct Dtls<R> {
 impl<R: CryptoRngCore> Dtls<R> {
     /// A client; flight 1 (ClientHello) is queued at once.
     pub fn client(config: Config, mut rng: R, now: Instant) -> Result<Self, Error> {
+        let plaintext = Vec::with_capacity(config.mtu);
         let mut engine = Engine::new(config, true);
         let state = client::start(&mut engine, &mut rng, now)?;
         #[cfg(feature = "tracing")]
@@ -81,7 +82,7 @@ impl<R: CryptoRngCore> Dtls<R> {
             engine,
             rng,
             phase: Phase::Client(state),
-            plaintext: Vec::new(),
+            plaintext,
             unauthenticated_alert: None,
         })
     }
@@ -89,13 +90,14 @@ impl<R: CryptoRngCore> Dtls<R> {
     /// A server, stateless until a ClientHello with a valid cookie arrives.
     pub fn server(config: Config, mut rng: R) -> Self {
         let max_hello = config.max_client_hello_len;
+        let plaintext = Vec::with_capacity(config.mtu);
         let engine = Engine::new(config, false);
         let state = server::start(&mut rng, max_hello);
         Self {
             engine,
             rng,
             phase: Phase::Server(state),
-            plaintext: Vec::new(),
+            plaintext,
             unauthenticated_alert: None,
         }
     }

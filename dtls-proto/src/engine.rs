@@ -40,6 +40,9 @@ pub const MAX_EVENTS: usize = 256;
 const TRANSMITS_CAPACITY: usize = 8;
 /// Room reserved in the event queue.
 const EVENTS_CAPACITY: usize = 4;
+/// Room reserved for the records of a flight (flight 4 or 5 with a certificate and headers is
+/// under 1 KiB; a small MTU adds a header per fragment).
+const FLIGHT_RECORDS_CAPACITY: usize = 2048;
 /// Most a record adds beyond its header: an 8-byte explicit nonce and the tag.
 const MAX_RECORD_OVERHEAD: usize = 8 + TAG_LEN;
 
@@ -85,8 +88,8 @@ impl Engine {
             reassembler,
             transcript: Transcript::new(),
             flight: Flight::new(),
-            flight_records: Vec::new(),
-            datagram_ends: Vec::new(),
+            flight_records: Vec::with_capacity(FLIGHT_RECORDS_CAPACITY),
+            datagram_ends: Vec::with_capacity(TRANSMITS_CAPACITY),
             timer,
             last_requested_retransmit: None,
             transmits: VecDeque::with_capacity(TRANSMITS_CAPACITY),

@@ -266,14 +266,16 @@ pub fn generate_signing_key(
     rng: &mut dyn rand_core::CryptoRngCore,
 ) -> Result<(Vec<u8>, Box<dyn EcdsaSigningKey>), CryptoError> {
     retry_scalar(rng, |private| provider.ecdsa_p256_signing_key(private))
+        .map(|(private, key)| (private.to_vec(), key))
 }
 
+/// Draws 32-byte scalars until `import` takes one (at most 16 draws).
 fn retry_scalar<T>(
     rng: &mut dyn rand_core::CryptoRngCore,
     mut import: impl FnMut(&[u8]) -> Result<T, CryptoError>,
-) -> Result<(Vec<u8>, T), CryptoError> {
+) -> Result<([u8; 32], T), CryptoError> {
     for _ in 0..16 {
-        let mut private = vec![0u8; 32];
+        let mut private = [0u8; 32];
         rng.fill_bytes(&mut private);
         match import(&private) {
             Ok(key) => return Ok((private, key)),
