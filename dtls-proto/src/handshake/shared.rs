@@ -20,6 +20,7 @@ use crate::srtp::{EXPORTER_LABEL, SrtpKeyingMaterial, SrtpProfile};
 pub struct PeerCertificate {
     pub der: Vec<u8>,
     pub public_key: [u8; P256_PUBLIC_KEY_LEN],
+    pub fingerprint: Fingerprint,
 }
 
 /// Checks a Certificate message against the configured verifier (RFC 8122 §5 for
@@ -60,6 +61,7 @@ pub fn verify_peer_certificate(engine: &Engine, body: &[u8]) -> Result<PeerCerti
     Ok(PeerCertificate {
         der: end_entity.to_vec(),
         public_key,
+        fingerprint: actual,
     })
 }
 
@@ -210,7 +212,7 @@ pub fn completion(
         cipher_suite: session.suite,
         group,
         srtp,
-        peer_fingerprint: Fingerprint::of(&peer.der),
+        peer_fingerprint: peer.fingerprint,
         peer_certificate: peer.der,
     })
 }
