@@ -38,12 +38,22 @@ pub enum DecodeError {
     /// A handshake message type DTLS 1.2 does not define.
     #[error("unknown handshake message type {0}")]
     UnknownHandshakeType(u8),
-    /// A length-prefixed vector is empty or odd where the grammar forbids it.
-    #[error("invalid length for {0}")]
-    InvalidLength(&'static str),
+    /// A length-prefixed vector is empty, odd or too long where the grammar forbids it.
+    #[error("invalid length {len} for {field}")]
+    InvalidLength {
+        /// The field (`cipher_suites`, `ECPoint`, …).
+        field: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
     /// A field holds a value the grammar forbids.
-    #[error("invalid value for {0}")]
-    InvalidValue(&'static str),
+    #[error("invalid value {value} for {field}")]
+    InvalidValue {
+        /// The field.
+        field: &'static str,
+        /// The value found.
+        value: u32,
+    },
     /// The same extension appears twice in one hello.
     #[error("duplicate extension {0}")]
     DuplicateExtension(u16),
@@ -257,4 +267,58 @@ pub enum SendError {
     /// Record protection failed.
     #[error(transparent)]
     Fatal(#[from] Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_the_offending_value() {
+        let cases: [(String, &str); 6] = [
+            (
+                Error::IllegalParameter {
+                    parameter: "cipher suite",
+                    value: 0x1301,
+                }
+                .to_string(),
+                "peer sent an illegal cipher suite: 0x1301",
+            ),
+            (
+                Error::UnexpectedMessage {
+                    expected: "ServerHello",
+                    got: HandshakeType::Finished,
+                }
+                .to_string(),
+                "unexpected handshake message finished (20) while waiting for ServerHello",
+            ),
+            (
+                Error::AlertReceived(AlertDescription::BadCertificate).to_string(),
+                "peer sent fatal alert bad_certificate (42)",
+            ),
+            (
+                Error::HandshakeMessageTooLarge {
+                    len: 70_000,
+                    max: 65_536,
+                }
+                .to_string(),
+                "handshake message of 70000 bytes exceeds the bound of 65536",
+            ),
+            (
+                DecodeError::InvalidLength {
+                    field: "cipher_suites",
+                    len: 3,
+                }
+                .to_string(),
+                "invalid length 3 for cipher_suites",
+            ),
+            (
+                CertificateError::MalformedFingerprint("sha-1 AB".into()).to_string(),
+                "malformed fingerprint \"sha-1 AB\"",
+            ),
+        ];
+        for (shown, expected) in cases {
+            assert_eq!(shown, expected);
+        }
+    }
 }

@@ -64,7 +64,10 @@ fn u16_list(body: &[u8], name: &'static str) -> Result<Vec<u16>, DecodeError> {
     let list = r.vec16()?;
     r.finish()?;
     if list.is_empty() || list.len() % 2 != 0 {
-        return Err(DecodeError::InvalidLength(name));
+        return Err(DecodeError::InvalidLength {
+            field: name,
+            len: list.len(),
+        });
     }
     Ok(list
         .chunks_exact(2)
@@ -101,7 +104,10 @@ impl Extensions {
                     let formats = b.vec8()?;
                     b.finish()?;
                     if formats.is_empty() {
-                        return Err(DecodeError::InvalidLength("ec_point_formats"));
+                        return Err(DecodeError::InvalidLength {
+                            field: "ec_point_formats",
+                            len: 0,
+                        });
                     }
                     out.ec_point_formats = Some(formats.to_vec());
                 }
@@ -111,7 +117,10 @@ impl Extensions {
                     let mki = b.vec8()?;
                     b.finish()?;
                     if profiles.is_empty() || profiles.len() % 2 != 0 {
-                        return Err(DecodeError::InvalidLength("use_srtp"));
+                        return Err(DecodeError::InvalidLength {
+                            field: "use_srtp",
+                            len: profiles.len(),
+                        });
                     }
                     out.use_srtp = Some(UseSrtp {
                         profiles: profiles
@@ -123,7 +132,10 @@ impl Extensions {
                 }
                 EXTENDED_MASTER_SECRET => {
                     if !body.is_empty() {
-                        return Err(DecodeError::InvalidLength("extended_master_secret"));
+                        return Err(DecodeError::InvalidLength {
+                            field: "extended_master_secret",
+                            len: body.len(),
+                        });
                     }
                     out.extended_master_secret = true;
                 }
@@ -223,7 +235,10 @@ mod tests {
         let odd = [0, 10, 0, 3, 0, 1, 29];
         assert_eq!(
             Extensions::parse(&odd),
-            Err(DecodeError::InvalidLength("supported_groups"))
+            Err(DecodeError::InvalidLength {
+                field: "supported_groups",
+                len: 1
+            })
         );
         let unknown = [0x12, 0x34, 0, 1, 9];
         assert_eq!(Extensions::parse(&unknown), Ok(Extensions::default()));

@@ -35,16 +35,25 @@ impl ClientHello {
         let random = r.array()?;
         let session_id = r.vec8()?;
         if session_id.len() > 32 {
-            return Err(DecodeError::InvalidLength("session_id"));
+            return Err(DecodeError::InvalidLength {
+                field: "session_id",
+                len: session_id.len(),
+            });
         }
         let cookie = r.vec8()?;
         let suites = r.vec16()?;
         if suites.is_empty() || suites.len() % 2 != 0 {
-            return Err(DecodeError::InvalidLength("cipher_suites"));
+            return Err(DecodeError::InvalidLength {
+                field: "cipher_suites",
+                len: suites.len(),
+            });
         }
         let compression_methods = r.vec8()?;
         if compression_methods.is_empty() {
-            return Err(DecodeError::InvalidLength("compression_methods"));
+            return Err(DecodeError::InvalidLength {
+                field: "compression_methods",
+                len: 0,
+            });
         }
         let extensions = if r.is_empty() {
             Extensions::default()
@@ -150,7 +159,10 @@ impl ServerHello {
         let random = r.array()?;
         let session_id = r.vec8()?;
         if session_id.len() > 32 {
-            return Err(DecodeError::InvalidLength("session_id"));
+            return Err(DecodeError::InvalidLength {
+                field: "session_id",
+                len: session_id.len(),
+            });
         }
         let cipher_suite = r.u16()?;
         let compression_method = r.u8()?;

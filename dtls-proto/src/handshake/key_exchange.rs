@@ -33,7 +33,10 @@ impl<'a> CertificateMsg<'a> {
         let mut entries = Reader::new(list);
         while !entries.is_empty() {
             if entries.vec24()?.is_empty() {
-                return Err(DecodeError::InvalidLength("ASN.1Cert"));
+                return Err(DecodeError::InvalidLength {
+                    field: "ASN.1Cert",
+                    len: 0,
+                });
             }
         }
         Ok(Self { list })
@@ -72,13 +75,20 @@ impl<'a> ServerKeyExchange<'a> {
     /// Parses a ServerKeyExchange body.
     pub fn parse(body: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(body);
-        if r.u8()? != NAMED_CURVE {
-            return Err(DecodeError::InvalidValue("ECCurveType"));
+        let curve_type = r.u8()?;
+        if curve_type != NAMED_CURVE {
+            return Err(DecodeError::InvalidValue {
+                field: "ECCurveType",
+                value: curve_type.into(),
+            });
         }
         let group = r.u16()?;
         let public = r.vec8()?;
         if public.is_empty() {
-            return Err(DecodeError::InvalidLength("ECPoint"));
+            return Err(DecodeError::InvalidLength {
+                field: "ECPoint",
+                len: 0,
+            });
         }
         let signature_scheme = r.u16()?;
         let signature = r.vec16()?;
@@ -138,7 +148,10 @@ impl<'a> CertificateRequest<'a> {
         let certificate_types = r.vec8()?;
         let signature_schemes = r.vec16()?;
         if signature_schemes.len() % 2 != 0 {
-            return Err(DecodeError::InvalidLength("supported_signature_algorithms"));
+            return Err(DecodeError::InvalidLength {
+                field: "supported_signature_algorithms",
+                len: signature_schemes.len(),
+            });
         }
         let _authorities = r.vec16()?;
         r.finish()?;
@@ -178,7 +191,10 @@ impl<'a> ClientKeyExchange<'a> {
         let public = r.vec8()?;
         r.finish()?;
         if public.is_empty() {
-            return Err(DecodeError::InvalidLength("ECPoint"));
+            return Err(DecodeError::InvalidLength {
+                field: "ECPoint",
+                len: 0,
+            });
         }
         Ok(Self { public })
     }
