@@ -277,7 +277,7 @@ impl Acceptor {
                 &hello,
             );
             if !cookie_matches(&hello, &expected) {
-                self.send_verify_request(source, record_seq, message.seq, expected);
+                self.send_verify_request(source, record_seq, message.seq, expected.to_vec());
                 return Accept::VerifyRequested;
             }
         }

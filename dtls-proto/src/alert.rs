@@ -25,7 +25,7 @@ impl AlertLevel {
 }
 
 macro_rules! descriptions {
-    ($($name:ident = $v:literal,)*) => {
+    ($($name:ident = $v:literal $wire:literal,)*) => {
         /// Alert descriptions of RFC 5246 §7.2 (and RFC 5746 no_renegotiation).
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         #[non_exhaustive]
@@ -55,28 +55,39 @@ macro_rules! descriptions {
                 }
             }
         }
+
+        /// The RFC name and the code, e.g. `bad_certificate (42)`.
+        impl std::fmt::Display for AlertDescription {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let name = match self {
+                    $(Self::$name => $wire,)*
+                    Self::Unknown(_) => "unknown alert",
+                };
+                write!(f, "{name} ({})", self.to_byte())
+            }
+        }
     };
 }
 
 descriptions! {
-    CloseNotify = 0,
-    UnexpectedMessage = 10,
-    BadRecordMac = 20,
-    RecordOverflow = 22,
-    HandshakeFailure = 40,
-    BadCertificate = 42,
-    UnsupportedCertificate = 43,
-    CertificateExpired = 45,
-    CertificateUnknown = 46,
-    IllegalParameter = 47,
-    DecodeError = 50,
-    DecryptError = 51,
-    ProtocolVersion = 70,
-    InsufficientSecurity = 71,
-    InternalError = 80,
-    UserCanceled = 90,
-    NoRenegotiation = 100,
-    UnsupportedExtension = 110,
+    CloseNotify = 0 "close_notify",
+    UnexpectedMessage = 10 "unexpected_message",
+    BadRecordMac = 20 "bad_record_mac",
+    RecordOverflow = 22 "record_overflow",
+    HandshakeFailure = 40 "handshake_failure",
+    BadCertificate = 42 "bad_certificate",
+    UnsupportedCertificate = 43 "unsupported_certificate",
+    CertificateExpired = 45 "certificate_expired",
+    CertificateUnknown = 46 "certificate_unknown",
+    IllegalParameter = 47 "illegal_parameter",
+    DecodeError = 50 "decode_error",
+    DecryptError = 51 "decrypt_error",
+    ProtocolVersion = 70 "protocol_version",
+    InsufficientSecurity = 71 "insufficient_security",
+    InternalError = 80 "internal_error",
+    UserCanceled = 90 "user_canceled",
+    NoRenegotiation = 100 "no_renegotiation",
+    UnsupportedExtension = 110 "unsupported_extension",
 }
 
 /// A parsed alert.
@@ -141,6 +152,14 @@ mod tests {
         assert_eq!(
             AlertDescription::from_byte(201),
             AlertDescription::Unknown(201)
+        );
+        assert_eq!(
+            AlertDescription::BadCertificate.to_string(),
+            "bad_certificate (42)"
+        );
+        assert_eq!(
+            AlertDescription::Unknown(201).to_string(),
+            "unknown alert (201)"
         );
     }
 }

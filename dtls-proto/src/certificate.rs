@@ -3,26 +3,28 @@
 //! WebRTC authenticates DTLS with self-signed certificates whose SHA-256 fingerprint travels in
 //! SDP (`a=fingerprint:sha-256 AB:CD:…`). [`DtlsCertificate::generate`] builds one from the
 //! injected RNG with a validity window that starts at a caller-supplied unix time; the DER is
-//! written by hand (a fixed X.509 v3 template, RFC 5280 §4.1). Peer certificates are read with
-//! `x509-cert` only to extract the subject public key.
+//! written by hand (a fixed X.509 v3 template, RFC 5280 §4.1). Peer certificates are read only
+//! as far as the subject public key: [`peer_public_key`] walks the DER structure of RFC 5280
+//! §4.1 field by field without allocating (the peer's certificate has already matched the
+//! fingerprint from signalling, or been accepted by the application's verifier).
 
 use std::fmt;
 use std::str::FromStr;
 
-use sha2::{Digest, Sha256};
-use x509_cert::der::Decode;
-use x509_cert::der::asn1::ObjectIdentifier;
-
 use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 use crate::crypto::{CryptoProvider, EcdsaSigningKey, generate_signing_key};
 use crate::error::{CertificateError, PeerRejected};
+use crate::wire::Reader;
 
 const OID_ECDSA_WITH_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_PRIME256V1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const OID_COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
-const EC_PUBLIC_KEY_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// Length of an uncompressed SEC1 P-256 point.
+pub const P256_PUBLIC_KEY_LEN: usize = 65;
 
 /// Our certificate and its private key.
 ///
@@ -147,7 +149,7 @@ impl DtlsCertificate {
         private_key: &[u8],
     ) -> Result<Self, CertificateError> {
         let signer = provider.ecdsa_p256_signing_key(private_key)?;
-        if peer_public_key(&der)? != signer.public_key() {
+        if peer_public_key(&der)?[..] != *signer.public_key() {
             return Err(CertificateError::UnsupportedKey);
         }
         Ok(Self {
@@ -184,20 +186,79 @@ impl DtlsCertificate {
 }
 
 /// Extracts the uncompressed P-256 public key of a DER certificate.
-pub fn peer_public_key(der: &[u8]) -> Result<Vec<u8>, CertificateError> {
-    let cert = x509_cert::Certificate::from_der(der).map_err(|_| CertificateError::MalformedDer)?;
-    let spki = &cert.tbs_certificate.subject_public_key_info;
-    if spki.algorithm.oid != EC_PUBLIC_KEY_OID {
+///
+/// RFC 5280 §4.1: `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
+/// signatureValue BIT STRING }` and `TBSCertificate ::= SEQUENCE { [0] version OPTIONAL,
+/// serialNumber INTEGER, signature, issuer, validity, subject (each a SEQUENCE),
+/// subjectPublicKeyInfo, [1] [2] unique ids and [3] extensions OPTIONAL }`. Every field's tag and
+/// DER length are checked and nothing may trail; the contents of names, validity and extensions
+/// are not interpreted. The key must be id-ecPublicKey and a 65-byte uncompressed point.
+pub fn peer_public_key(der: &[u8]) -> Result<[u8; P256_PUBLIC_KEY_LEN], CertificateError> {
+    let malformed = |_| CertificateError::MalformedDer;
+    let mut outer = Reader::new(der);
+    let mut cert = Reader::new(der_field(&mut outer, 0x30)?);
+    outer.finish().map_err(malformed)?;
+    let mut tbs = Reader::new(der_field(&mut cert, 0x30)?);
+    der_field(&mut cert, 0x30)?; // signatureAlgorithm
+    der_field(&mut cert, 0x03)?; // signatureValue
+    cert.finish().map_err(malformed)?;
+
+    if tbs.clone().u8() == Ok(0xa0) {
+        der_field(&mut tbs, 0xa0)?; // version
+    }
+    der_field(&mut tbs, 0x02)?; // serialNumber
+    for _signature_issuer_validity_subject in 0..4 {
+        der_field(&mut tbs, 0x30)?;
+    }
+    let mut spki = Reader::new(der_field(&mut tbs, 0x30)?);
+    for optional in [0x81, 0x82, 0xa3] {
+        if tbs.clone().u8() == Ok(optional) {
+            der_field(&mut tbs, optional)?;
+        }
+    }
+    tbs.finish().map_err(malformed)?;
+
+    let mut algorithm = Reader::new(der_field(&mut spki, 0x30)?);
+    if der_field(&mut algorithm, 0x06)? != OID_EC_PUBLIC_KEY {
         return Err(CertificateError::UnsupportedKey);
     }
-    let key = spki
-        .subject_public_key
-        .as_bytes()
-        .ok_or(CertificateError::UnsupportedKey)?;
-    if key.len() != 65 || key[0] != 4 {
-        return Err(CertificateError::UnsupportedKey);
+    let key = der_field(&mut spki, 0x03)?;
+    spki.finish().map_err(malformed)?;
+    // A BIT STRING starts with its count of unused bits, which must be 0 for a key.
+    match key {
+        [0, point @ ..] if point.len() == P256_PUBLIC_KEY_LEN && point[0] == 4 => {
+            let mut out = [0u8; P256_PUBLIC_KEY_LEN];
+            out.copy_from_slice(point);
+            Ok(out)
+        }
+        _ => Err(CertificateError::UnsupportedKey),
     }
-    Ok(key.to_vec())
+}
+
+/// Reads one DER field with tag `tag` and returns its contents (X.690 §8.1: definite lengths,
+/// the long form only from 128 bytes on and without leading zeros, at most 3 length bytes).
+fn der_field<'a>(r: &mut Reader<'a>, tag: u8) -> Result<&'a [u8], CertificateError> {
+    let malformed = |_| CertificateError::MalformedDer;
+    if r.u8().map_err(malformed)? != tag {
+        return Err(CertificateError::MalformedDer);
+    }
+    let first = r.u8().map_err(malformed)?;
+    let len = match first {
+        0..=0x7f => usize::from(first),
+        0x81..=0x83 => {
+            let n = usize::from(first & 0x7f);
+            let bytes = r.bytes(n).map_err(malformed)?;
+            let len = bytes
+                .iter()
+                .fold(0usize, |acc, b| acc << 8 | usize::from(*b));
+            if bytes.first() == Some(&0) || len < 0x80 {
+                return Err(CertificateError::MalformedDer);
+            }
+            len
+        }
+        _ => return Err(CertificateError::MalformedDer),
+    };
+    r.bytes(len).map_err(malformed)
 }
 
 /// A certificate fingerprint as carried in SDP (RFC 8122 §5); SHA-256 only.
@@ -250,25 +311,22 @@ impl FromStr for Fingerprint {
 
     /// Parses `sha-256 AB:CD:…` (hash name case-insensitive, hex either case).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (alg, hex) = s
-            .trim()
-            .split_once(' ')
-            .ok_or(CertificateError::MalformedFingerprint)?;
+        let malformed = || CertificateError::MalformedFingerprint(s.to_owned());
+        let (alg, hex) = s.trim().split_once(' ').ok_or_else(malformed)?;
         if !alg.eq_ignore_ascii_case("sha-256") {
-            return Err(CertificateError::MalformedFingerprint);
+            return Err(malformed());
         }
         let mut out = [0u8; 32];
         let mut n = 0;
         for part in hex.trim().split(':') {
             if part.len() != 2 || n == out.len() {
-                return Err(CertificateError::MalformedFingerprint);
+                return Err(malformed());
             }
-            out[n] =
-                u8::from_str_radix(part, 16).map_err(|_| CertificateError::MalformedFingerprint)?;
+            out[n] = u8::from_str_radix(part, 16).map_err(|_| malformed())?;
             n += 1;
         }
         if n != out.len() {
-            return Err(CertificateError::MalformedFingerprint);
+            return Err(malformed());
         }
         Ok(Self { sha256: out })
     }
@@ -356,7 +414,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::providers;
+    use crate::crypto::{RustCrypto, providers};
     use rand_core::SeedableRng;
 
     #[test]
@@ -376,10 +434,10 @@ mod tests {
                 DtlsCertificate::generate(p, &mut rng, &CertificateParams::new(1_700_000_000))
                     .unwrap();
             assert_eq!(peer_public_key(cert.der()).unwrap(), cert.public_key());
+            // A full X.509 parser reads what we wrote, and the self-signature verifies.
+            use x509_cert::der::{Decode, Encode};
             let parsed = x509_cert::Certificate::from_der(cert.der()).unwrap();
             assert_eq!(parsed.tbs_certificate.version, x509_cert::Version::V3);
-            // The self-signature verifies.
-            use x509_cert::der::Encode;
             let tbs = parsed.tbs_certificate.to_der().unwrap();
             let sig = parsed.signature.as_bytes().unwrap();
             p.ecdsa_p256_sha256_verify(cert.public_key(), &tbs, sig)
@@ -413,13 +471,58 @@ mod tests {
         for bad in ["", "sha-1 AB", "sha-256 AB:CD", "sha-256 ZZ", "sha-256"] {
             assert_eq!(
                 bad.parse::<Fingerprint>(),
-                Err(CertificateError::MalformedFingerprint),
+                Err(CertificateError::MalformedFingerprint(bad.to_owned())),
                 "{bad}"
             );
         }
         assert_eq!(
             peer_public_key(&[0x30, 0]),
             Err(CertificateError::MalformedDer)
+        );
+    }
+
+    #[test]
+    fn peer_public_key_walks_the_der_strictly() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let cert =
+            DtlsCertificate::generate(&RustCrypto, &mut rng, &CertificateParams::new(0)).unwrap();
+        let der = cert.der();
+        assert_eq!(peer_public_key(der).unwrap(), cert.public_key());
+        // Trailing bytes, a truncation, a wrong outer tag.
+        let trailing = [der, &[0]].concat();
+        assert_eq!(
+            peer_public_key(&trailing),
+            Err(CertificateError::MalformedDer)
+        );
+        assert_eq!(
+            peer_public_key(&der[..der.len() - 1]),
+            Err(CertificateError::MalformedDer)
+        );
+        let mut wrong_tag = der.to_vec();
+        wrong_tag[0] = 0x31;
+        assert_eq!(
+            peer_public_key(&wrong_tag),
+            Err(CertificateError::MalformedDer)
+        );
+        // A non-minimal length (X.690 §10.1): 0x81 0x05 for a 5-byte field.
+        assert_eq!(
+            der_field(&mut Reader::new(&[0x30, 0x81, 5, 1, 2, 3, 4, 5]), 0x30),
+            Err(CertificateError::MalformedDer)
+        );
+        assert_eq!(
+            der_field(&mut Reader::new(&[0x30, 0x81, 0x80]), 0x30),
+            Err(CertificateError::MalformedDer)
+        );
+        // Another key algorithm (the OID's last byte changed).
+        let oid_at = der
+            .windows(OID_EC_PUBLIC_KEY.len())
+            .position(|w| w == OID_EC_PUBLIC_KEY)
+            .unwrap();
+        let mut other_key = der.to_vec();
+        other_key[oid_at + OID_EC_PUBLIC_KEY.len() - 1] ^= 1;
+        assert_eq!(
+            peer_public_key(&other_key),
+            Err(CertificateError::UnsupportedKey)
         );
     }
 }

@@ -27,15 +27,15 @@ use std::time::Instant;
 use rand_core::CryptoRng;
 
 use crate::cipher_suite::{CipherSuite, ECDSA_SECP256R1_SHA256, NamedGroup};
-use crate::connection::HandshakeComplete;
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::event::HandshakeComplete;
 use crate::extensions::{Extensions, POINT_FORMAT_UNCOMPRESSED, UseSrtp};
 use crate::fragment::Message;
 use crate::handshake::HandshakeType;
 use crate::handshake::hello::{ClientHello, HelloVerifyRequest, ServerHello};
 use crate::handshake::key_exchange::{
-    CertificateRequest, ClientKeyExchange, ECDSA_SIGN, ServerKeyExchange,
+    CertificateRequest, ClientKeyExchange, ECDSA_SIGN, MAX_PARAMS_LEN, ServerKeyExchange,
 };
 use crate::handshake::shared::{self, PeerCertificate};
 use crate::record::DTLS_1_2;
@@ -156,12 +156,15 @@ fn advertised_groups(groups: &[NamedGroup]) -> Vec<u16> {
     ids
 }
 
+/// True for the groups [`advertised_groups`] lists.
+fn is_advertised(groups: &[NamedGroup], group: NamedGroup) -> bool {
+    group == NamedGroup::Secp256r1 || groups.contains(&group)
+}
+
 fn send_hello(engine: &mut Engine, hello: &ClientHello, now: Instant) -> Result<u16, Error> {
-    let mut body = Vec::new();
-    hello.encode(&mut body);
     engine.begin_flight();
     // The transcript starts with the ClientHello the server answers with ServerHello.
-    let seq = engine.push_handshake(HandshakeType::ClientHello, body, false)?;
+    let seq = engine.push_handshake(HandshakeType::ClientHello, false, |_, o| hello.encode(o))?;
     engine.send_flight(now, true)?;
     Ok(seq)
 }
@@ -236,10 +239,12 @@ impl AwaitServerHello {
             HandshakeType::ServerHello => {
                 let sh = ServerHello::parse(&msg.body)?;
                 let neg = self.negotiate(engine, &sh)?;
-                let mut hello_body = Vec::new();
-                self.hello.encode(&mut hello_body);
                 engine.transcript_reset();
-                engine.transcript_push(HandshakeType::ClientHello, self.hello_seq, &hello_body)?;
+                engine.transcript_push_encoded(
+                    HandshakeType::ClientHello,
+                    self.hello_seq,
+                    |o| self.hello.encode(o),
+                )?;
                 engine.transcript_push_received(&msg)?;
                 Ok(Step::Next(State::AwaitCertificate(AwaitCertificate {
                     neg,
@@ -260,9 +265,15 @@ impl AwaitServerHello {
         }
         let suite = CipherSuite::from_id(sh.cipher_suite)
             .filter(|s| engine.config.cipher_suites.contains(s))
-            .ok_or(Error::IllegalParameter("cipher suite"))?;
+            .ok_or(Error::IllegalParameter {
+                parameter: "cipher suite",
+                value: sh.cipher_suite,
+            })?;
         if sh.compression_method != 0 {
-            return Err(Error::IllegalParameter("compression method"));
+            return Err(Error::IllegalParameter {
+                parameter: "compression method",
+                value: sh.compression_method.into(),
+            });
         }
         let ext = &sh.extensions;
         if !ext.extended_master_secret {
@@ -282,9 +293,18 @@ impl AwaitServerHello {
                 [one] => Some(
                     SrtpProfile::from_id(*one)
                         .filter(|p| engine.config.srtp_profiles.contains(p))
-                        .ok_or(Error::IllegalParameter("SRTP profile"))?,
+                        .ok_or(Error::IllegalParameter {
+                            parameter: "SRTP profile",
+                            value: *one,
+                        })?,
                 ),
-                _ => return Err(Error::IllegalParameter("SRTP profile")),
+                // RFC 5764 §4.1.1: the server answers with exactly one profile.
+                many => {
+                    return Err(Error::IllegalParameter {
+                        parameter: "number of SRTP profiles",
+                        value: u16::try_from(many.len()).unwrap_or(u16::MAX),
+                    });
+                }
             },
         };
         Ok(Negotiated {
@@ -315,21 +335,25 @@ impl AwaitServerKeyExchange {
         shared::expect_type(&msg, HandshakeType::ServerKeyExchange, "ServerKeyExchange")?;
         let ske = ServerKeyExchange::parse(&msg.body)?;
         let group = NamedGroup::from_id(ske.group)
-            .filter(|g| advertised_groups(&engine.config.groups).contains(&g.id()))
-            .ok_or(Error::IllegalParameter("named group"))?;
-        // Signed: client_random ‖ server_random ‖ ServerECDHParams (RFC 8422 §5.4).
-        let signed = [
-            &self.neg.client_random[..],
-            &self.neg.server_random[..],
-            &ServerKeyExchange::params(ske.group, &ske.public),
-        ]
-        .concat();
+            .filter(|g| is_advertised(&engine.config.groups, *g))
+            .ok_or(Error::IllegalParameter {
+                parameter: "named group",
+                value: ske.group,
+            })?;
+        let mut signed = [0u8; 64 + MAX_PARAMS_LEN];
+        let signed_len = ServerKeyExchange::signed_message(
+            &self.neg.client_random,
+            &self.neg.server_random,
+            ske.group,
+            ske.public,
+            &mut signed,
+        );
         shared::verify_signature(
             engine,
             &self.peer,
             ske.signature_scheme,
-            &signed,
-            &ske.signature,
+            &signed[..signed_len],
+            ske.signature,
         )?;
         engine.transcript_push_received(&msg)?;
         Ok(Step::Next(State::AwaitCertificateRequest(
@@ -337,7 +361,7 @@ impl AwaitServerKeyExchange {
                 neg: self.neg,
                 peer: self.peer,
                 group,
-                server_public: ske.public,
+                server_public: ske.public.to_vec(),
                 certificate_requested: false,
             },
         )))
@@ -361,8 +385,7 @@ impl AwaitServerHelloDone {
             "CertificateRequest",
         )?;
         let cr = CertificateRequest::parse(&msg.body)?;
-        if !cr.certificate_types.contains(&ECDSA_SIGN)
-            || !cr.signature_schemes.contains(&ECDSA_SECP256R1_SHA256)
+        if !cr.certificate_types.contains(&ECDSA_SIGN) || !cr.accepts_scheme(ECDSA_SECP256R1_SHA256)
         {
             return Err(Error::NoCommonSignatureAlgorithm);
         }
@@ -389,16 +412,15 @@ impl AwaitServerHelloDone {
 
         let ephemeral = shared::ephemeral(engine, self.group, rng)?;
         let pre_master = ephemeral.agree(&self.server_public)?;
-        let public = ephemeral.public_key().to_vec();
+        let public = ephemeral.public_key();
 
         engine.begin_flight();
         if self.certificate_requested {
-            let cert = shared::certificate_body(engine);
-            engine.push_handshake(HandshakeType::Certificate, cert, true)?;
+            engine.push_handshake(HandshakeType::Certificate, true, shared::encode_certificate)?;
         }
-        let mut cke = Vec::new();
-        ClientKeyExchange { public }.encode(&mut cke);
-        engine.push_handshake(HandshakeType::ClientKeyExchange, cke, true)?;
+        engine.push_handshake(HandshakeType::ClientKeyExchange, true, |_, o| {
+            ClientKeyExchange { public }.encode(o)
+        })?;
         engine.derive_session(
             self.neg.suite,
             &pre_master,
@@ -406,14 +428,18 @@ impl AwaitServerHelloDone {
             self.neg.server_random,
         )?;
         if self.certificate_requested {
-            let cv = shared::certificate_verify_body(engine)?;
-            engine.push_handshake(HandshakeType::CertificateVerify, cv, true)?;
+            let signature = shared::sign_transcript(engine)?;
+            engine.push_handshake(HandshakeType::CertificateVerify, true, |_, o| {
+                shared::encode_certificate_verify(&signature, o)
+            })?;
         }
         engine.push_change_cipher_spec();
         let finished = engine
             .verify_data(true)
             .ok_or(Error::UnexpectedRecord("Finished before key exchange"))?;
-        engine.push_handshake(HandshakeType::Finished, finished, true)?;
+        engine.push_handshake(HandshakeType::Finished, true, |_, o| {
+            o.extend_from_slice(&finished)
+        })?;
         engine.send_flight(now, true)?;
         Ok(Step::Next(State::AwaitFinished(AwaitFinished {
             neg: self.neg,
@@ -430,7 +456,7 @@ impl AwaitFinished {
         engine.transcript_push_received(&msg)?;
         // Flight 6 is final: nothing of ours needs resending any more.
         engine.clear_flight();
-        let done = shared::completion(engine, self.group, self.neg.srtp, &self.peer)?;
+        let done = shared::completion(engine, self.group, self.neg.srtp, self.peer)?;
         Ok(Step::Done(Box::new(done)))
     }
 }

@@ -7,19 +7,17 @@ use rand_core::CryptoRng;
 
 use crate::acceptor::AcceptedHello;
 use crate::alert::{Alert, AlertDescription, AlertLevel};
-use crate::certificate::Fingerprint;
-use crate::cipher_suite::{CipherSuite, NamedGroup};
 use crate::client;
 use crate::config::Config;
 use crate::demux::{PacketKind, classify};
 use crate::engine::Engine;
 use crate::error::{Error, SendError};
+use crate::event::{Event, Stats};
 use crate::fragment::{FragmentOutcome, HelloFragment, Message};
 use crate::handshake::FragmentView;
 use crate::handshake::hello::ClientHello;
 use crate::record::{ContentType, RecordView, records};
 use crate::server;
-use crate::srtp::SrtpKeyingMaterial;
 
 /// A datagram to send to the peer over the path the association runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,69 +36,6 @@ pub enum Handled {
     Processed,
     /// Not DTLS by its first byte (RFC 7983); returned to the caller untouched.
     NotDtls(PacketKind),
-}
-
-/// Negotiated parameters, reported once when the handshake completes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct HandshakeComplete {
-    /// The cipher suite protecting records.
-    pub cipher_suite: CipherSuite,
-    /// The ECDHE group used.
-    pub group: NamedGroup,
-    /// SRTP keys (RFC 5764 §4.2) when use_srtp was negotiated.
-    pub srtp: Option<SrtpKeyingMaterial>,
-    /// The peer's end-entity certificate (DER), already verified.
-    pub peer_certificate: Vec<u8>,
-    /// Its SHA-256 fingerprint.
-    pub peer_fingerprint: Fingerprint,
-}
-
-/// What the application must know.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// The handshake completed; application data may flow.
-    Connected(Box<HandshakeComplete>),
-    /// Application data from the peer.
-    ApplicationData(Vec<u8>),
-    /// The peer sent close_notify; we answered with ours.
-    PeerClosed,
-    /// A fatal fault ended the association.
-    Failed(Error),
-}
-
-/// Counters of what was dropped and why (DESIGN: bad datagrams are counted, not errors).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Records parsed from datagrams.
-    pub records_received: u64,
-    /// Datagrams whose framing broke (the rest of the datagram was dropped).
-    pub records_malformed: u64,
-    /// Records rejected by the anti-replay window (RFC 6347 §4.1.2.6).
-    pub records_replayed: u64,
-    /// Records that failed AEAD authentication (RFC 6347 §4.1.2.7).
-    pub records_failed_authentication: u64,
-    /// Records of an epoch we cannot read (or application data in epoch 0).
-    pub records_unexpected_epoch: u64,
-    /// Handshake fragments dropped (malformed, inconsistent, beyond the reassembly bounds).
-    pub fragments_dropped: u64,
-    /// Times we resent a flight (timer or peer retransmission).
-    pub flight_retransmits: u64,
-    /// Peer retransmissions that did not trigger a resend because one was just made.
-    pub retransmits_suppressed: u64,
-    /// Datagrams dropped because the transmit queue was full.
-    pub transmits_dropped: u64,
-    /// Application data records dropped because the event queue was full.
-    pub application_data_dropped: u64,
-    /// Unauthenticated alerts ignored: clear-text alerts after the handshake, and during it
-    /// (believed only if the peer then stays silent for a retransmission timeout).
-    pub alerts_ignored: u64,
-    /// Clear-text handshake messages the handshake was not waiting for (another type or
-    /// epoch, a ServerHello that does not parse): unauthenticated, dropped (RFC 6347
-    /// §4.1.2.7).
-    pub handshake_messages_dropped: u64,
 }
 
 enum Phase {
@@ -127,6 +62,8 @@ pub struct Dtls<R> {
     engine: Engine,
     rng: R,
     phase: Phase,
+    /// The plaintext of the record being handled; its capacity serves every record.
+    plaintext: Vec<u8>,
     /// A clear-text fatal alert or close_notify received during the handshake: anyone who
     /// knows the 5-tuple can send one, so it ends the handshake only if the peer then stays
     /// silent until our retransmission timer expires.
@@ -136,6 +73,7 @@ pub struct Dtls<R> {
 impl<R: CryptoRng> Dtls<R> {
     /// A client; flight 1 (ClientHello) is queued at once.
     pub fn client(config: Config, mut rng: R, now: Instant) -> Result<Self, Error> {
+        let plaintext = Vec::with_capacity(config.mtu);
         let mut engine = Engine::new(config, true);
         let state = client::start(&mut engine, &mut rng, now)?;
         #[cfg(feature = "tracing")]
@@ -144,6 +82,7 @@ impl<R: CryptoRng> Dtls<R> {
             engine,
             rng,
             phase: Phase::Client(state),
+            plaintext,
             unauthenticated_alert: None,
         })
     }
@@ -151,18 +90,20 @@ impl<R: CryptoRng> Dtls<R> {
     /// A server, stateless until a ClientHello with a valid cookie arrives.
     pub fn server(config: Config, mut rng: R) -> Self {
         let max_hello = config.max_client_hello_len;
+        let plaintext = Vec::with_capacity(config.mtu);
         let engine = Engine::new(config, false);
         let state = server::start(&mut rng, max_hello);
         Self {
             engine,
             rng,
             phase: Phase::Server(state),
+            plaintext,
             unauthenticated_alert: None,
         }
     }
 
     /// A server for the client whose ClientHello `accepted` passed an
-    /// [`Acceptor`](crate::acceptor::Acceptor)'s cookie check: the handshake goes on from that
+    /// [`Acceptor`](crate::Acceptor)'s cookie check: the handshake goes on from that
     /// ClientHello and flight 4 is queued at once (or [`Event::Failed`], when nothing in it
     /// can be agreed on).
     pub fn accept(config: Config, rng: R, now: Instant, accepted: Box<AcceptedHello>) -> Self {
@@ -212,9 +153,11 @@ impl<R: CryptoRng> Dtls<R> {
                 self.handle_initial_hello(now, &record);
                 continue;
             }
-            let Some(plain) = self.engine.open_record(&record) else {
+            let mut plain = std::mem::take(&mut self.plaintext);
+            if !self.engine.open_record(&record, &mut plain) {
+                self.plaintext = plain;
                 continue;
-            };
+            }
             match record.header.content_type {
                 ContentType::Handshake => {
                     self.handle_handshake(now, record.header.epoch, &plain, &mut retransmit);
@@ -228,12 +171,15 @@ impl<R: CryptoRng> Dtls<R> {
                 ContentType::Alert => self.handle_alert(record.header.epoch, &plain),
                 ContentType::ApplicationData => {
                     if matches!(self.phase, Phase::Connected) {
-                        self.engine.push_event(Event::ApplicationData(plain));
+                        // Handed out whole: the next record gets a buffer of its own.
+                        self.engine
+                            .push_event(Event::ApplicationData(std::mem::take(&mut plain)));
                     } else {
                         self.engine.stats.records_unexpected_epoch += 1;
                     }
                 }
             }
+            self.plaintext = plain;
         }
         if retransmit && !matches!(self.phase, Phase::Closed | Phase::Failed) {
             if let Err(e) = self.engine.retransmit_on_request(now) {
@@ -636,7 +582,9 @@ mod tests {
             client.engine.push_change_cipher_spec();
             client
                 .engine
-                .push_handshake(HandshakeType::ClientHello, vec![0; 40], false)
+                .push_handshake(HandshakeType::ClientHello, false, |_, o| {
+                    o.extend_from_slice(&[0; 40])
+                })
                 .unwrap();
             client.engine.send_flight(now, false).unwrap();
             exchange(&mut client, &mut server, now);

@@ -18,13 +18,13 @@ use bytes::Bytes;
 use crate::alert::Alert;
 use crate::cipher_suite::CipherSuite;
 use crate::config::Config;
-use crate::connection::{Event, Stats};
-use crate::crypto::HashAlgorithm;
+use crate::crypto::{Digest, HashAlgorithm, TAG_LEN};
 use crate::error::{Error, SendError};
-use crate::flight::{FlightItem, RetransmitTimer};
+use crate::event::{Event, Stats};
+use crate::flight::{Flight, FlightItem, RetransmitTimer};
 use crate::fragment::{Message, Reassembler};
 use crate::handshake::{self, HandshakeType};
-use crate::prf::{self, KeyBlock, SessionSecrets};
+use crate::prf::{self, KeyBlock, SessionSecrets, VERIFY_DATA_LEN};
 use crate::record::{
     ContentType, DTLS_1_2, HEADER_LEN, MAX_PLAINTEXT_LEN, MAX_SEQUENCE, Protection, RecordHeader,
     RecordView,
@@ -36,6 +36,15 @@ use crate::transcript::Transcript;
 pub const MAX_TRANSMITS: usize = 256;
 /// Bound on queued events.
 pub const MAX_EVENTS: usize = 256;
+/// Room reserved in the transmit queue: a handshake flight is a few datagrams.
+const TRANSMITS_CAPACITY: usize = 8;
+/// Room reserved in the event queue.
+const EVENTS_CAPACITY: usize = 4;
+/// Room reserved for the records of a flight (flight 4 or 5 with a certificate and headers is
+/// under 1 KiB; a small MTU adds a header per fragment).
+const FLIGHT_RECORDS_CAPACITY: usize = 2048;
+/// Most a record adds beyond its header: an 8-byte explicit nonce and the tag.
+const MAX_RECORD_OVERHEAD: usize = 8 + TAG_LEN;
 
 /// Shared per-connection mechanics.
 pub struct Engine {
@@ -50,7 +59,11 @@ pub struct Engine {
     next_message_seq: u16,
     pub reassembler: Reassembler,
     transcript: Transcript,
-    flight: Vec<FlightItem>,
+    flight: Flight,
+    /// The records of the flight being written, and where each datagram ends in it; kept
+    /// for the next flight and for retransmissions.
+    flight_records: Vec<u8>,
+    datagram_ends: Vec<usize>,
     pub timer: RetransmitTimer,
     last_requested_retransmit: Option<Instant>,
     transmits: VecDeque<Bytes>,
@@ -74,11 +87,13 @@ impl Engine {
             next_message_seq: 0,
             reassembler,
             transcript: Transcript::new(),
-            flight: Vec::new(),
+            flight: Flight::new(),
+            flight_records: Vec::with_capacity(FLIGHT_RECORDS_CAPACITY),
+            datagram_ends: Vec::with_capacity(TRANSMITS_CAPACITY),
             timer,
             last_requested_retransmit: None,
-            transmits: VecDeque::new(),
-            events: VecDeque::new(),
+            transmits: VecDeque::with_capacity(TRANSMITS_CAPACITY),
+            events: VecDeque::with_capacity(EVENTS_CAPACITY),
             stats: Stats::default(),
             session: None,
         }
@@ -94,12 +109,12 @@ impl Engine {
         self.events.pop_front()
     }
 
-    fn queue_datagram(&mut self, datagram: Vec<u8>) {
+    fn queue_datagram(&mut self, datagram: Bytes) {
         if self.transmits.len() >= MAX_TRANSMITS {
             self.stats.transmits_dropped += 1;
             return;
         }
-        self.transmits.push_back(Bytes::from(datagram));
+        self.transmits.push_back(datagram);
     }
 
     pub fn transmit_queue_is_full(&self) -> bool {
@@ -164,13 +179,14 @@ impl Engine {
         Ok(seq)
     }
 
-    /// Appends one record to `out`, protected when `epoch` is 1.
+    /// Appends one record carrying the concatenation of `payload` to `out`, protected when
+    /// `epoch` is 1.
     fn write_record(
         &mut self,
         out: &mut Vec<u8>,
         content_type: ContentType,
         epoch: u16,
-        payload: &[u8],
+        payload: &[&[u8]],
     ) -> Result<(), Error> {
         let sequence = self.next_write_seq(epoch)?;
         let header = RecordHeader {
@@ -181,8 +197,8 @@ impl Engine {
         };
         match (epoch, &self.write_protection) {
             (0, _) => {
-                header.encode(payload.len(), out);
-                out.extend_from_slice(payload);
+                header.encode(payload.iter().map(|p| p.len()).sum(), out);
+                payload.iter().for_each(|p| out.extend_from_slice(p));
             }
             (_, Some(p)) => p.seal(&header, payload, out)?,
             // Epoch 1 is only written after keys are installed; refuse rather than leak plaintext.
@@ -191,13 +207,14 @@ impl Engine {
         Ok(())
     }
 
-    /// Checks replay, then authenticates and decrypts. `None` means dropped (and counted).
-    pub fn open_record(&mut self, record: &RecordView<'_>) -> Option<Vec<u8>> {
+    /// Checks replay, then authenticates and decrypts into `plaintext` (whose capacity is
+    /// reused from record to record). `false` means dropped (and counted).
+    pub fn open_record(&mut self, record: &RecordView<'_>, plaintext: &mut Vec<u8>) -> bool {
         self.stats.records_received += 1;
         let epoch = record.header.epoch;
         if epoch > 1 {
             self.stats.records_unexpected_epoch += 1;
-            return None;
+            return false;
         }
         if epoch == 0 {
             // Clear text: no replay window, which anyone could push forward with one forged
@@ -206,31 +223,33 @@ impl Engine {
             // detection optional; §4.1.2.7 discards what is invalid).
             if record.header.content_type == ContentType::ApplicationData {
                 self.stats.records_unexpected_epoch += 1;
-                return None;
+                return false;
             }
-            return Some(record.fragment.to_vec());
+            plaintext.clear();
+            plaintext.extend_from_slice(record.fragment);
+            return true;
         }
         if !self.replay.is_fresh(record.header.sequence) {
             self.stats.records_replayed += 1;
-            return None;
+            return false;
         }
         let Some(protection) = &self.read_protection else {
             self.stats.records_unexpected_epoch += 1;
-            return None;
+            return false;
         };
-        let Ok(plaintext) = protection.open(record) else {
+        if protection.open(record, plaintext).is_err() {
             self.stats.records_failed_authentication += 1;
-            return None;
-        };
+            return false;
+        }
         self.replay.mark(record.header.sequence);
-        Some(plaintext)
+        true
     }
 
     /// Installs epoch 1 keys in both directions.
     pub fn install_keys(&mut self, suite: CipherSuite, keys: &KeyBlock) -> Result<(), Error> {
         let provider = self.config.provider;
-        let client = Protection::new(provider, suite, &keys.client_key, &keys.client_iv)?;
-        let server = Protection::new(provider, suite, &keys.server_key, &keys.server_iv)?;
+        let client = Protection::new(provider, suite, keys.client_key(), keys.client_iv())?;
+        let server = Protection::new(provider, suite, keys.server_key(), keys.server_iv())?;
         let (write, read) = if self.is_client {
             (client, server)
         } else {
@@ -247,7 +266,7 @@ impl Engine {
         self.transcript.bytes()
     }
 
-    pub fn transcript_hash(&mut self, alg: HashAlgorithm) -> Vec<u8> {
+    pub fn transcript_hash(&mut self, alg: HashAlgorithm) -> Digest {
         self.transcript.hash(self.config.provider, alg)
     }
 
@@ -269,6 +288,16 @@ impl Engine {
         self.transcript_push(msg.msg_type, msg.seq, &msg.body)
     }
 
+    /// Adds a whole message whose body `encode` writes straight into the transcript.
+    pub fn transcript_push_encoded(
+        &mut self,
+        msg_type: HandshakeType,
+        seq: u16,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), Error> {
+        self.transcript.push_encoded(msg_type, seq, encode)
+    }
+
     // ---- flights -------------------------------------------------------------------------
 
     pub fn set_next_message_seq(&mut self, seq: u16) {
@@ -287,38 +316,28 @@ impl Engine {
         self.flight.clear();
     }
 
-    /// Adds a handshake message to the flight and, if `in_transcript`, to the transcript.
+    /// Adds a handshake message, whose body `encode` appends (given the configuration, which
+    /// holds our certificate), to the flight and, if `in_transcript`, to the transcript.
     pub fn push_handshake(
         &mut self,
         msg_type: HandshakeType,
-        body: Vec<u8>,
         in_transcript: bool,
+        encode: impl FnOnce(&Config, &mut Vec<u8>),
     ) -> Result<u16, Error> {
         let seq = self.next_message_seq;
         self.next_message_seq = self.next_message_seq.wrapping_add(1);
-        if in_transcript {
-            self.transcript_push(msg_type, seq, &body)?;
-        }
-        let epoch = if self
+        let config = &self.config;
+        let body = self
             .flight
-            .iter()
-            .any(|i| matches!(i, FlightItem::ChangeCipherSpec))
-        {
-            1
-        } else {
-            0
-        };
-        self.flight.push(FlightItem::Handshake {
-            epoch,
-            msg_type,
-            seq,
-            body,
-        });
+            .push_handshake(msg_type, seq, |out| encode(config, out));
+        if in_transcript {
+            self.transcript.push(msg_type, seq, body)?;
+        }
         Ok(seq)
     }
 
     pub fn push_change_cipher_spec(&mut self) {
-        self.flight.push(FlightItem::ChangeCipherSpec);
+        self.flight.push_change_cipher_spec();
     }
 
     /// Sends the prepared flight; arms the timer unless this is the last flight of the
@@ -367,24 +386,58 @@ impl Engine {
     }
 
     /// Encodes the flight into datagrams of at most `mtu` bytes, fragmenting handshake
-    /// messages and packing several records per datagram (RFC 6347 §4.1.1, §4.2.3).
+    /// messages and packing several records per datagram (RFC 6347 §4.1.1, §4.2.3). The
+    /// records are written back to back into one buffer, copied once into one shared `Bytes`,
+    /// and each datagram is a slice of it.
     fn write_flight(&mut self) -> Result<(), Error> {
         let mtu = self.config.mtu;
         let flight = std::mem::take(&mut self.flight);
-        let mut dgram = Vec::with_capacity(mtu);
-        let mut result = Ok(());
-        for item in &flight {
+        let mut out = std::mem::take(&mut self.flight_records);
+        let mut ends = std::mem::take(&mut self.datagram_ends);
+        out.clear();
+        ends.clear();
+        let per_record = HEADER_LEN + handshake::HEADER_LEN + MAX_RECORD_OVERHEAD;
+        let records = flight.items().len() + flight.bodies_len() / mtu.max(1) + 1;
+        out.reserve(flight.bodies_len() + records * per_record);
+        let result = self.write_flight_records(&flight, mtu, &mut out, &mut ends);
+        if out.len() > ends.last().copied().unwrap_or(0) {
+            ends.push(out.len());
+        }
+        let all = Bytes::copy_from_slice(&out);
+        if let [_one] = ends[..] {
+            self.queue_datagram(all);
+        } else {
+            let mut start = 0;
+            for &end in &ends {
+                self.queue_datagram(all.slice(start..end));
+                start = end;
+            }
+        }
+        self.flight = flight;
+        self.flight_records = out;
+        self.datagram_ends = ends;
+        result
+    }
+
+    /// The records of `flight` appended to `out`; `ends` gets the end of every datagram but
+    /// the last.
+    fn write_flight_records(
+        &mut self,
+        flight: &Flight,
+        mtu: usize,
+        out: &mut Vec<u8>,
+        ends: &mut Vec<usize>,
+    ) -> Result<(), Error> {
+        let mut start = 0;
+        for item in flight.items() {
             match item {
                 FlightItem::ChangeCipherSpec => {
-                    if !dgram.is_empty() && dgram.len() + HEADER_LEN + 1 > mtu {
-                        self.queue_datagram(std::mem::take(&mut dgram));
+                    let used = out.len() - start;
+                    if used > 0 && used + HEADER_LEN + 1 > mtu {
+                        ends.push(out.len());
+                        start = out.len();
                     }
-                    if let Err(e) =
-                        self.write_record(&mut dgram, ContentType::ChangeCipherSpec, 0, &[1])
-                    {
-                        result = Err(e);
-                        break;
-                    }
+                    self.write_record(out, ContentType::ChangeCipherSpec, 0, &[&[1]])?;
                     self.write_epoch = 1;
                 }
                 FlightItem::Handshake {
@@ -393,17 +446,19 @@ impl Engine {
                     seq,
                     body,
                 } => {
+                    let body = flight.body(body);
                     let fixed = HEADER_LEN + self.overhead(*epoch) + handshake::HEADER_LEN;
                     let mut offset = 0;
                     loop {
                         let left = body.len() - offset;
-                        let used = dgram.len() + fixed;
+                        let used = out.len() - start + fixed;
                         // Start a new datagram rather than overflow it (even an empty message
                         // needs its headers) or send a sliver of a message.
-                        if !dgram.is_empty() && (used > mtu || mtu - used < left.min(32)) {
-                            self.queue_datagram(std::mem::take(&mut dgram));
+                        if out.len() > start && (used > mtu || mtu - used < left.min(32)) {
+                            ends.push(out.len());
+                            start = out.len();
                         }
-                        let room = mtu.saturating_sub(dgram.len() + fixed);
+                        let room = mtu.saturating_sub(out.len() - start + fixed);
                         // A stateless server cannot reassemble a ClientHello (RFC 6347
                         // §4.2.1), so it always goes whole, even beyond the MTU.
                         let take = if *msg_type == HandshakeType::ClientHello {
@@ -411,21 +466,15 @@ impl Engine {
                         } else {
                             left.min(room.max(1))
                         };
-                        let mut fragment = Vec::with_capacity(handshake::HEADER_LEN + take);
-                        handshake::encode_fragment(
-                            *msg_type,
-                            *seq,
-                            body.len(),
-                            offset,
-                            &body[offset..offset + take],
-                            &mut fragment,
-                        );
-                        if let Err(e) =
-                            self.write_record(&mut dgram, ContentType::Handshake, *epoch, &fragment)
-                        {
-                            result = Err(e);
-                            break;
-                        }
+                        let fragment = &body[offset..offset + take];
+                        let header =
+                            handshake::fragment_header(*msg_type, *seq, body.len(), offset, take);
+                        self.write_record(
+                            out,
+                            ContentType::Handshake,
+                            *epoch,
+                            &[&header, fragment],
+                        )?;
                         offset += take;
                         if offset >= body.len() {
                             break;
@@ -434,11 +483,7 @@ impl Engine {
                 }
             }
         }
-        if !dgram.is_empty() {
-            self.queue_datagram(dgram);
-        }
-        self.flight = flight;
-        result
+        Ok(())
     }
 
     /// Sends one handshake message outside any flight, with a chosen record sequence number
@@ -452,19 +497,19 @@ impl Engine {
     ) {
         let out = stateless_record(record_seq, msg_type, message_seq, body);
         self.write_seq[0] = self.write_seq[0].max(record_seq.saturating_add(1));
-        self.queue_datagram(out);
+        self.queue_datagram(Bytes::from(out));
     }
 
     // ---- alerts and application data -----------------------------------------------------
 
     pub fn send_alert(&mut self, alert: Alert) {
         let epoch = self.write_epoch;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(HEADER_LEN + self.overhead(epoch) + 2);
         if self
-            .write_record(&mut out, ContentType::Alert, epoch, &alert.to_bytes())
+            .write_record(&mut out, ContentType::Alert, epoch, &[&alert.to_bytes()])
             .is_ok()
         {
-            self.queue_datagram(out);
+            self.queue_datagram(Bytes::from(out));
         }
     }
 
@@ -478,9 +523,10 @@ impl Engine {
         if self.transmit_queue_is_full() {
             return Err(SendError::QueueFull);
         }
-        let mut out = Vec::with_capacity(HEADER_LEN + data.len() + 32);
-        self.write_record(&mut out, ContentType::ApplicationData, 1, data)?;
-        self.queue_datagram(out);
+        // Exactly the record's size, so the `Bytes` takes the buffer over as it is.
+        let mut out = Vec::with_capacity(HEADER_LEN + self.overhead(1) + data.len());
+        self.write_record(&mut out, ContentType::ApplicationData, 1, &[data])?;
+        self.queue_datagram(Bytes::from(out));
         Ok(())
     }
 
@@ -517,7 +563,7 @@ impl Engine {
     }
 
     /// verify_data for `client`'s Finished over the current transcript.
-    pub fn verify_data(&mut self, client: bool) -> Option<Vec<u8>> {
+    pub fn verify_data(&mut self, client: bool) -> Option<[u8; VERIFY_DATA_LEN]> {
         let suite = self.session.as_ref()?.suite;
         let hash = self.transcript_hash(suite.prf_hash());
         let s = self.session.as_ref()?;
@@ -540,16 +586,18 @@ pub(crate) fn stateless_record(
     message_seq: u16,
     body: &[u8],
 ) -> Vec<u8> {
-    let mut fragment = Vec::new();
-    handshake::encode_fragment(msg_type, message_seq, body.len(), 0, body, &mut fragment);
+    let fragment_header =
+        handshake::fragment_header(msg_type, message_seq, body.len(), 0, body.len());
     let header = RecordHeader {
         content_type: ContentType::Handshake,
         version: DTLS_1_2,
         epoch: 0,
         sequence: record_seq.min(MAX_SEQUENCE),
     };
-    let mut out = Vec::with_capacity(HEADER_LEN + fragment.len());
-    header.encode(fragment.len(), &mut out);
-    out.extend_from_slice(&fragment);
+    let len = handshake::HEADER_LEN + body.len();
+    let mut out = Vec::with_capacity(HEADER_LEN + len);
+    header.encode(len, &mut out);
+    out.extend_from_slice(&fragment_header);
+    out.extend_from_slice(body);
     out
 }

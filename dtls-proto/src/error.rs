@@ -38,12 +38,22 @@ pub enum DecodeError {
     /// A handshake message type DTLS 1.2 does not define.
     #[error("unknown handshake message type {0}")]
     UnknownHandshakeType(u8),
-    /// A length-prefixed vector is empty or odd where the grammar forbids it.
-    #[error("invalid length for {0}")]
-    InvalidLength(&'static str),
+    /// A length-prefixed vector is empty, odd or too long where the grammar forbids it.
+    #[error("invalid length {len} for {field}")]
+    InvalidLength {
+        /// The field (`cipher_suites`, `ECPoint`, …).
+        field: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
     /// A field holds a value the grammar forbids.
-    #[error("invalid value for {0}")]
-    InvalidValue(&'static str),
+    #[error("invalid value {value} for {field}")]
+    InvalidValue {
+        /// The field.
+        field: &'static str,
+        /// The value found.
+        value: u32,
+    },
     /// The same extension appears twice in one hello.
     #[error("duplicate extension {0}")]
     DuplicateExtension(u16),
@@ -92,9 +102,9 @@ pub enum CertificateError {
     /// The certificate's key is not an ECDSA P-256 key.
     #[error("certificate key is not ECDSA P-256")]
     UnsupportedKey,
-    /// A fingerprint string is not `sha-256 AB:CD:…` (RFC 8122 §5).
-    #[error("malformed fingerprint")]
-    MalformedFingerprint,
+    /// A fingerprint string is not `sha-256 AB:CD:…` (RFC 8122 §5); the string as given.
+    #[error("malformed fingerprint {0:?}")]
+    MalformedFingerprint(String),
     /// The validity window does not fit the certificate time encoding.
     #[error("certificate validity out of range")]
     ValidityOutOfRange,
@@ -119,7 +129,7 @@ pub enum Error {
     #[error("malformed handshake message: {0}")]
     MalformedMessage(#[from] DecodeError),
     /// A handshake message arrived that the current state does not accept.
-    #[error("unexpected handshake message {got:?} while waiting for {expected}")]
+    #[error("unexpected handshake message {got} while waiting for {expected}")]
     UnexpectedMessage {
         /// What the state waits for.
         expected: &'static str,
@@ -147,9 +157,14 @@ pub enum Error {
     /// The peer did not negotiate extended_master_secret, which this crate requires (RFC 7627 §5.2).
     #[error("peer did not negotiate extended_master_secret")]
     ExtendedMasterSecretMissing,
-    /// The peer selected a parameter we did not offer.
-    #[error("peer selected an illegal {0}")]
-    IllegalParameter(&'static str),
+    /// The peer sent a parameter value we did not offer or cannot use.
+    #[error("peer sent an illegal {parameter}: {value:#06x}")]
+    IllegalParameter {
+        /// Which parameter (`cipher suite`, `named group`, …).
+        parameter: &'static str,
+        /// The offending code point (for a list, the first entry that makes it illegal).
+        value: u16,
+    },
     /// The peer sent no certificate but mutual authentication is required.
     #[error("peer sent no certificate")]
     PeerCertificateMissing,
@@ -180,14 +195,19 @@ pub enum Error {
     #[error("invalid renegotiation_info")]
     BadRenegotiationInfo,
     /// The peer sent a fatal alert.
-    #[error("peer sent fatal alert {0:?}")]
+    #[error("peer sent fatal alert {0}")]
     AlertReceived(AlertDescription),
     /// The last flight was retransmitted the configured number of times without an answer.
     #[error("handshake timed out")]
     HandshakeTimeout,
-    /// A handshake message is larger than the configured bound.
-    #[error("handshake message of {0} bytes exceeds the bound")]
-    HandshakeMessageTooLarge(usize),
+    /// A handshake message is larger than the bound on one handshake's messages.
+    #[error("handshake message of {len} bytes exceeds the bound of {max}")]
+    HandshakeMessageTooLarge {
+        /// The message's length.
+        len: usize,
+        /// The bound it exceeds.
+        max: usize,
+    },
     /// A crypto operation failed on our side.
     #[error("crypto: {0}")]
     Crypto(#[from] CryptoError),
@@ -209,14 +229,14 @@ impl Error {
             | Self::NoCommonSignatureAlgorithm
             | Self::NoCommonSrtpProfile
             | Self::ExtendedMasterSecretMissing => A::HandshakeFailure,
-            Self::IllegalParameter(_) => A::IllegalParameter,
+            Self::IllegalParameter { .. } => A::IllegalParameter,
             Self::PeerCertificateMissing => A::HandshakeFailure,
             Self::BadCertificate(_) => A::BadCertificate,
             Self::FingerprintMismatch { .. } | Self::PeerRejected(_) => A::BadCertificate,
             Self::BadPeerSignature | Self::FinishedMismatch => A::DecryptError,
             Self::RenegotiationRefused => A::NoRenegotiation,
             Self::BadRenegotiationInfo => A::HandshakeFailure,
-            Self::HandshakeMessageTooLarge(_) => A::RecordOverflow,
+            Self::HandshakeMessageTooLarge { .. } => A::RecordOverflow,
             Self::Crypto(_) | Self::SequenceNumberExhausted => A::InternalError,
             Self::AlertReceived(_) | Self::HandshakeTimeout => return None,
         })
@@ -247,4 +267,58 @@ pub enum SendError {
     /// Record protection failed.
     #[error(transparent)]
     Fatal(#[from] Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_the_offending_value() {
+        let cases: [(String, &str); 6] = [
+            (
+                Error::IllegalParameter {
+                    parameter: "cipher suite",
+                    value: 0x1301,
+                }
+                .to_string(),
+                "peer sent an illegal cipher suite: 0x1301",
+            ),
+            (
+                Error::UnexpectedMessage {
+                    expected: "ServerHello",
+                    got: HandshakeType::Finished,
+                }
+                .to_string(),
+                "unexpected handshake message finished (20) while waiting for ServerHello",
+            ),
+            (
+                Error::AlertReceived(AlertDescription::BadCertificate).to_string(),
+                "peer sent fatal alert bad_certificate (42)",
+            ),
+            (
+                Error::HandshakeMessageTooLarge {
+                    len: 70_000,
+                    max: 65_536,
+                }
+                .to_string(),
+                "handshake message of 70000 bytes exceeds the bound of 65536",
+            ),
+            (
+                DecodeError::InvalidLength {
+                    field: "cipher_suites",
+                    len: 3,
+                }
+                .to_string(),
+                "invalid length 3 for cipher_suites",
+            ),
+            (
+                CertificateError::MalformedFingerprint("sha-1 AB".into()).to_string(),
+                "malformed fingerprint \"sha-1 AB\"",
+            ),
+        ];
+        for (shown, expected) in cases {
+            assert_eq!(shown, expected);
+        }
+    }
 }

@@ -64,7 +64,10 @@ fn u16_list(body: &[u8], name: &'static str) -> Result<Vec<u16>, DecodeError> {
     let list = r.vec16()?;
     r.finish()?;
     if list.is_empty() || list.len() % 2 != 0 {
-        return Err(DecodeError::InvalidLength(name));
+        return Err(DecodeError::InvalidLength {
+            field: name,
+            len: list.len(),
+        });
     }
     Ok(list
         .chunks_exact(2)
@@ -76,16 +79,18 @@ impl Extensions {
     /// Parses an extensions block (the bytes after the 2-byte block length).
     pub fn parse(block: &[u8]) -> Result<Self, DecodeError> {
         let mut out = Self::default();
-        let mut seen: Vec<u16> = Vec::new();
+        let mut seen = [0u16; MAX_EXTENSIONS];
+        let mut seen_len = 0;
         let mut r = Reader::new(block);
         while !r.is_empty() {
             let ext_type = r.u16()?;
             let body = r.vec16()?;
-            if seen.contains(&ext_type) {
+            if seen.get(..seen_len).unwrap_or_default().contains(&ext_type) {
                 return Err(DecodeError::DuplicateExtension(ext_type));
             }
-            if seen.len() < MAX_EXTENSIONS {
-                seen.push(ext_type);
+            if let Some(slot) = seen.get_mut(seen_len) {
+                *slot = ext_type;
+                seen_len += 1;
             }
             match ext_type {
                 SUPPORTED_GROUPS => {
@@ -99,7 +104,10 @@ impl Extensions {
                     let formats = b.vec8()?;
                     b.finish()?;
                     if formats.is_empty() {
-                        return Err(DecodeError::InvalidLength("ec_point_formats"));
+                        return Err(DecodeError::InvalidLength {
+                            field: "ec_point_formats",
+                            len: 0,
+                        });
                     }
                     out.ec_point_formats = Some(formats.to_vec());
                 }
@@ -109,7 +117,10 @@ impl Extensions {
                     let mki = b.vec8()?;
                     b.finish()?;
                     if profiles.is_empty() || profiles.len() % 2 != 0 {
-                        return Err(DecodeError::InvalidLength("use_srtp"));
+                        return Err(DecodeError::InvalidLength {
+                            field: "use_srtp",
+                            len: profiles.len(),
+                        });
                     }
                     out.use_srtp = Some(UseSrtp {
                         profiles: profiles
@@ -121,7 +132,10 @@ impl Extensions {
                 }
                 EXTENDED_MASTER_SECRET => {
                     if !body.is_empty() {
-                        return Err(DecodeError::InvalidLength("extended_master_secret"));
+                        return Err(DecodeError::InvalidLength {
+                            field: "extended_master_secret",
+                            len: body.len(),
+                        });
                     }
                     out.extended_master_secret = true;
                 }
@@ -139,44 +153,49 @@ impl Extensions {
 
     /// Appends the extensions block with its 2-byte length; nothing when there are none.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut block = Vec::new();
-        let mut ext = |ext_type: u16, f: &dyn Fn(&mut Vec<u8>)| {
-            put_u16(&mut block, ext_type);
-            with_len16(&mut block, f);
-        };
-        if let Some(groups) = &self.supported_groups {
-            ext(SUPPORTED_GROUPS, &|o| {
-                with_len16(o, |o| groups.iter().for_each(|g| put_u16(o, *g)))
-            });
+        fn ext(block: &mut Vec<u8>, ext_type: u16, body: impl FnOnce(&mut Vec<u8>)) {
+            put_u16(block, ext_type);
+            with_len16(block, body);
         }
-        if let Some(formats) = &self.ec_point_formats {
-            ext(EC_POINT_FORMATS, &|o| put_vec8(o, formats));
-        }
-        if let Some(algs) = &self.signature_algorithms {
-            ext(SIGNATURE_ALGORITHMS, &|o| {
-                with_len16(o, |o| algs.iter().for_each(|a| put_u16(o, *a)))
-            });
-        }
-        if let Some(srtp) = &self.use_srtp {
-            ext(USE_SRTP, &|o| {
-                with_len16(o, |o| srtp.profiles.iter().for_each(|p| put_u16(o, *p)));
-                put_vec8(o, &srtp.mki);
-            });
-        }
-        if self.extended_master_secret {
-            ext(EXTENDED_MASTER_SECRET, &|_| {});
-        }
-        if let Some(info) = &self.renegotiation_info {
-            ext(RENEGOTIATION_INFO, &|o| put_vec8(o, info));
-        }
-        if !block.is_empty() {
-            with_len16(out, |o| o.extend_from_slice(&block));
+        let start = out.len();
+        with_len16(out, |block| {
+            if let Some(groups) = &self.supported_groups {
+                ext(block, SUPPORTED_GROUPS, |o| {
+                    with_len16(o, |o| groups.iter().for_each(|g| put_u16(o, *g)))
+                });
+            }
+            if let Some(formats) = &self.ec_point_formats {
+                ext(block, EC_POINT_FORMATS, |o| put_vec8(o, formats));
+            }
+            if let Some(algs) = &self.signature_algorithms {
+                ext(block, SIGNATURE_ALGORITHMS, |o| {
+                    with_len16(o, |o| algs.iter().for_each(|a| put_u16(o, *a)))
+                });
+            }
+            if let Some(srtp) = &self.use_srtp {
+                ext(block, USE_SRTP, |o| {
+                    with_len16(o, |o| srtp.profiles.iter().for_each(|p| put_u16(o, *p)));
+                    put_vec8(o, &srtp.mki);
+                });
+            }
+            if self.extended_master_secret {
+                ext(block, EXTENDED_MASTER_SECRET, |_| {});
+            }
+            if let Some(info) = &self.renegotiation_info {
+                ext(block, RENEGOTIATION_INFO, |o| put_vec8(o, info));
+            }
+        });
+        // No extensions: no block at all (RFC 5246 §7.4.1.2 allows omitting it).
+        if out.len() == start + 2 {
+            out.truncate(start);
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn parse_encoded(e: &Extensions) -> Extensions {
@@ -216,9 +235,19 @@ mod tests {
         let odd = [0, 10, 0, 3, 0, 1, 29];
         assert_eq!(
             Extensions::parse(&odd),
-            Err(DecodeError::InvalidLength("supported_groups"))
+            Err(DecodeError::InvalidLength {
+                field: "supported_groups",
+                len: 1
+            })
         );
         let unknown = [0x12, 0x34, 0, 1, 9];
         assert_eq!(Extensions::parse(&unknown), Ok(Extensions::default()));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_to_extensions_or_an_error(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = Extensions::parse(&data);
+        }
     }
 }

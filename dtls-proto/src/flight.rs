@@ -2,18 +2,27 @@
 //!
 //! A flight is the group of messages one side sends before it waits for the other. The last
 //! flight sent is kept whole so it can be sent again when the timer fires or when the peer
-//! retransmits its own previous flight (§4.2.4: "the implementation retransmits"). The timer
+//! retransmits its own previous flight (§4.2.4: "the implementation retransmits"). Its message
+//! bodies are encoded back to back into one buffer that every flight of the association reuses.
+//! The timer
 //! starts at the configured initial value and doubles on each expiry up to the maximum
 //! (§4.2.4.1); after `max_retransmits` expiries the handshake fails.
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use crate::handshake::HandshakeType;
 
+/// Room reserved for the message bodies of a flight: a server's flight 4 with its certificate
+/// is about 700 bytes.
+const BODIES_CAPACITY: usize = 2048;
+/// Room reserved for the entries of a flight (flight 5 has five).
+const ITEMS_CAPACITY: usize = 8;
+
 /// One entry of a flight.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlightItem {
-    /// A handshake message (body without the DTLS handshake header).
+    /// A handshake message (its body, without the DTLS handshake header, in [`Flight::body`]).
     Handshake {
         /// Epoch to send it in.
         epoch: u16,
@@ -21,11 +30,80 @@ pub enum FlightItem {
         msg_type: HandshakeType,
         /// message_seq.
         seq: u16,
-        /// Body.
-        body: Vec<u8>,
+        /// Where its body lies in the flight's buffer.
+        body: Range<usize>,
     },
     /// ChangeCipherSpec (sent in epoch 0; switches our write epoch to 1).
     ChangeCipherSpec,
+}
+
+/// The messages of the flight being built or last sent.
+#[derive(Debug, Default)]
+pub struct Flight {
+    items: Vec<FlightItem>,
+    bodies: Vec<u8>,
+}
+
+impl Flight {
+    /// An empty flight with room for the largest one of a handshake.
+    pub fn new() -> Self {
+        Self {
+            items: Vec::with_capacity(ITEMS_CAPACITY),
+            bodies: Vec::with_capacity(BODIES_CAPACITY),
+        }
+    }
+
+    /// Forgets every message, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.bodies.clear();
+    }
+
+    /// True when nothing would be sent.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The entries in sending order.
+    pub fn items(&self) -> &[FlightItem] {
+        &self.items
+    }
+
+    /// The body of a handshake entry (empty for a range outside the buffer).
+    pub fn body(&self, range: &Range<usize>) -> &[u8] {
+        self.bodies.get(range.clone()).unwrap_or_default()
+    }
+
+    /// Adds a handshake message whose body `encode` appends, in epoch 1 once a
+    /// ChangeCipherSpec precedes it; returns the body.
+    pub fn push_handshake(
+        &mut self,
+        msg_type: HandshakeType,
+        seq: u16,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> &[u8] {
+        let start = self.bodies.len();
+        encode(&mut self.bodies);
+        let epoch = u16::from(self.items.contains(&FlightItem::ChangeCipherSpec));
+        let body = start..self.bodies.len();
+        self.items.push(FlightItem::Handshake {
+            epoch,
+            msg_type,
+            seq,
+            body: body.clone(),
+        });
+        self.body(&body)
+    }
+
+    /// Adds ChangeCipherSpec.
+    pub fn push_change_cipher_spec(&mut self) {
+        self.items.push(FlightItem::ChangeCipherSpec);
+    }
+
+    /// Every byte of the message bodies (what the datagrams will carry, headers aside).
+    pub fn bodies_len(&self) -> usize {
+        self.bodies.len()
+    }
 }
 
 /// The retransmission timer of the current flight (RFC 6347 §4.2.4.1).

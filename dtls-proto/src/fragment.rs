@@ -56,8 +56,68 @@ pub(crate) struct Partial {
     msg_type: HandshakeType,
     epoch: u16,
     body: Vec<u8>,
-    /// Sorted, disjoint, non-adjacent `[start, end)` ranges received.
-    ranges: Vec<(usize, usize)>,
+    /// The byte ranges received.
+    ranges: Ranges,
+}
+
+/// Sorted, disjoint, non-adjacent `[start, end)` byte ranges, at most [`MAX_RANGES`], held
+/// inline (a fragment's arrival allocates nothing). Offsets are `uint24` on the wire.
+#[derive(Debug, Clone, Copy)]
+struct Ranges {
+    ranges: [(u32, u32); MAX_RANGES],
+    len: usize,
+}
+
+impl Ranges {
+    fn new() -> Self {
+        Self {
+            ranges: [(0, 0); MAX_RANGES],
+            len: 0,
+        }
+    }
+
+    fn as_slice(&self) -> &[(u32, u32)] {
+        self.ranges.get(..self.len).unwrap_or_default()
+    }
+
+    /// Merges `[start, end)` in; false, and nothing changed, if that would take more than
+    /// [`MAX_RANGES`] ranges.
+    fn insert(&mut self, start: u32, end: u32) -> bool {
+        if start == end {
+            return true;
+        }
+        let mut out = Self::new();
+        let mut push = |range| match out.ranges.get_mut(out.len) {
+            Some(slot) => {
+                *slot = range;
+                out.len += 1;
+                true
+            }
+            None => false,
+        };
+        let mut merged = (start, end);
+        let mut placed = false;
+        for &(s, e) in self.as_slice() {
+            let fits = if e < merged.0 {
+                push((s, e))
+            } else if s > merged.1 {
+                let before = placed || push(merged);
+                placed = true;
+                before && push((s, e))
+            } else {
+                merged = (merged.0.min(s), merged.1.max(e));
+                true
+            };
+            if !fits {
+                return false;
+            }
+        }
+        if !placed && !push(merged) {
+            return false;
+        }
+        *self = out;
+        true
+    }
 }
 
 impl Partial {
@@ -68,7 +128,7 @@ impl Partial {
             msg_type: frag.msg_type,
             epoch,
             body: vec![0; frag.length as usize],
-            ranges: Vec::new(),
+            ranges: Ranges::new(),
         }
     }
 
@@ -85,7 +145,8 @@ impl Partial {
         // FragmentView::parse guarantees offset + len <= length; checked again, not trusted.
         let start = frag.offset as usize;
         let end = start.saturating_add(frag.body.len());
-        if end > self.body.len() || !self.add_range(start, end) {
+        // Both fit a u32: the body's length came from a uint24.
+        if end > self.body.len() || !self.ranges.insert(start as u32, end as u32) {
             return FragmentOutcome::OverBound;
         }
         if let Some(slot) = self.body.get_mut(start..end) {
@@ -95,7 +156,7 @@ impl Partial {
     }
 
     fn is_complete(&self) -> bool {
-        self.body.is_empty() || self.ranges == [(0, self.body.len())]
+        self.body.is_empty() || self.ranges.as_slice() == [(0, self.body.len() as u32)]
     }
 
     /// Bytes held for this message.
@@ -110,37 +171,6 @@ impl Partial {
             epoch: self.epoch,
             body: self.body,
         }
-    }
-
-    /// Merges `[start, end)` into the ranges; false if it would exceed [`MAX_RANGES`].
-    fn add_range(&mut self, start: usize, end: usize) -> bool {
-        if start == end {
-            return true;
-        }
-        let mut merged = (start, end);
-        let mut out = Vec::with_capacity(self.ranges.len() + 1);
-        let mut placed = false;
-        for &(s, e) in &self.ranges {
-            if e < merged.0 {
-                out.push((s, e));
-            } else if s > merged.1 {
-                if !placed {
-                    out.push(merged);
-                    placed = true;
-                }
-                out.push((s, e));
-            } else {
-                merged = (merged.0.min(s), merged.1.max(e));
-            }
-        }
-        if !placed {
-            out.push(merged);
-        }
-        if out.len() > MAX_RANGES {
-            return false;
-        }
-        self.ranges = out;
-        true
     }
 }
 
@@ -291,7 +321,10 @@ impl HelloAssembler {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::handshake::encode_fragment;
 
     fn frag(seq: u16, len: u32, offset: u32, body: &[u8]) -> FragmentView<'_> {
         FragmentView {
@@ -440,5 +473,38 @@ mod tests {
             HelloFragment::Dropped(FragmentOutcome::OverBound)
         );
         assert_eq!(a.buffered_len(), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn any_fragmentation_in_any_order_reassembles(
+            body in proptest::collection::vec(any::<u8>(), 1..600),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
+            order in any::<prop::sample::Index>(),
+            dup in any::<prop::sample::Index>(),
+        ) {
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(body.len())).collect();
+            points.push(0);
+            points.push(body.len());
+            points.sort_unstable();
+            points.dedup();
+            let mut frags: Vec<Vec<u8>> = points.windows(2).map(|w| {
+                let mut out = Vec::new();
+                encode_fragment(HandshakeType::Certificate, 0, body.len(), w[0], &body[w[0]..w[1]], &mut out);
+                out
+            }).collect();
+            let n = frags.len();
+            frags.rotate_left(order.index(n));
+            let extra = frags[dup.index(n)].clone();
+            frags.insert(dup.index(n), extra);
+            let mut r = Reassembler::new(4096);
+            for f in &frags {
+                let (view, _) = FragmentView::parse(f).unwrap();
+                r.insert(0, &view);
+            }
+            let msg = r.pop().unwrap();
+            prop_assert_eq!(msg.body, body);
+            prop_assert!(r.pop().is_none());
+        }
     }
 }

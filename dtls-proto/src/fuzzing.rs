@@ -1,4 +1,5 @@
-//! Entry points for `cargo fuzz` targets and the corpus replay test. Not a stable API.
+//! Entry points for `cargo fuzz` targets, the corpus replay test and the scenario tests that
+//! look inside datagrams. Not a stable API: the wire types behind it are private to the crate.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -6,16 +7,17 @@ use std::time::{Duration, Instant};
 use rand_core::{CryptoRng, RngCore};
 
 use crate::certificate::{CertificateParams, DtlsCertificate, PeerVerifier, VerifyPeer};
+use crate::cipher_suite::CipherSuite;
 use crate::config::Config;
 use crate::connection::Dtls;
 use crate::crypto::{CryptoProvider, RustCrypto, providers};
-use crate::error::PeerRejected;
+use crate::error::{CryptoError, PeerRejected};
 use crate::handshake::FragmentView;
 use crate::handshake::hello::{ClientHello, HelloVerifyRequest, ServerHello};
 use crate::handshake::key_exchange::{
     CertificateMsg, CertificateRequest, CertificateVerify, ClientKeyExchange, ServerKeyExchange,
 };
-use crate::record::records;
+use crate::record::{ContentType, DTLS_1_2, Protection, RecordHeader, RecordView, records};
 
 /// A deterministic, *not* cryptographically secure generator for fuzzing only (xorshift).
 #[derive(Debug, Clone)]
@@ -59,6 +61,84 @@ pub fn record_layer(data: &[u8]) {
             let _ = frag.is_complete();
             rest = tail;
         }
+    }
+}
+
+/// One clear-text handshake fragment as it crossed the wire (RFC 6347 §4.2.2), for tests that
+/// check how flights were cut into records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireFragment<'a> {
+    /// The handshake type's wire value (1 ClientHello, 11 Certificate, 16 ClientKeyExchange…).
+    pub msg_type: u8,
+    /// The length of the whole message body.
+    pub length: u32,
+    /// Where this fragment starts in the body.
+    pub offset: u32,
+    /// The fragment's bytes.
+    pub body: &'a [u8],
+}
+
+/// The handshake fragments of a datagram's epoch-0 handshake records, in order; parsing stops
+/// at the first record or fragment that does not parse.
+pub fn clear_handshake_fragments(datagram: &[u8]) -> Vec<WireFragment<'_>> {
+    let mut out = Vec::new();
+    for record in records(datagram).map_while(Result::ok) {
+        if record.header.content_type != ContentType::Handshake || record.header.epoch != 0 {
+            continue;
+        }
+        let mut rest = record.fragment;
+        while let Ok((frag, tail)) = FragmentView::parse(rest) {
+            out.push(WireFragment {
+                msg_type: frag.msg_type.to_byte(),
+                length: frag.length,
+                offset: frag.offset,
+                body: frag.body,
+            });
+            rest = tail;
+        }
+    }
+    out
+}
+
+/// One direction's AEAD record protection (RFC 6347 §4.1.2.1), for the benchmark that sets it
+/// against the provider's raw AEAD on the same bytes.
+#[derive(Debug)]
+pub struct RecordProtection(Protection);
+
+impl RecordProtection {
+    /// Keys one direction of `suite` from its write key and implicit IV.
+    pub fn new(
+        provider: &dyn CryptoProvider,
+        suite: CipherSuite,
+        key: &[u8],
+        iv: &[u8],
+    ) -> Result<Self, CryptoError> {
+        Protection::new(provider, suite, key, iv).map(Self)
+    }
+
+    /// Appends an epoch-1 application_data record numbered `sequence` carrying `plaintext`.
+    pub fn seal(
+        &self,
+        sequence: u64,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        let header = RecordHeader {
+            content_type: ContentType::ApplicationData,
+            version: DTLS_1_2,
+            epoch: 1,
+            sequence,
+        };
+        self.0.seal(&header, &[plaintext], out)
+    }
+
+    /// The plaintext of the first record of `datagram`; `None` when it does not parse or
+    /// authenticate.
+    pub fn open(&self, datagram: &[u8]) -> Option<Vec<u8>> {
+        let (record, _) = RecordView::parse(datagram).ok()?;
+        let mut plaintext = Vec::new();
+        self.0.open(&record, &mut plaintext).ok()?;
+        Some(plaintext)
     }
 }
 
@@ -248,10 +328,10 @@ pub fn pair(data: &[u8], origin: Instant) -> PairRun {
             }
             while let Some(event) = side.poll_event() {
                 match event {
-                    crate::connection::Event::Connected(done) => {
+                    crate::event::Event::Connected(done) => {
                         assert_eq!(done.peer_fingerprint, fingerprint, "unauthenticated peer");
                     }
-                    crate::connection::Event::ApplicationData(d) => {
+                    crate::event::Event::ApplicationData(d) => {
                         assert!(sent[1 - i].contains(&d), "application data nobody sent");
                         run.data_received[i] += 1;
                     }

@@ -81,40 +81,46 @@
 
 #![forbid(unsafe_code)]
 
-pub mod acceptor;
-pub mod alert;
-pub mod certificate;
-pub mod cipher_suite;
-pub mod config;
-pub mod connection;
-pub mod crypto;
-pub mod demux;
-pub mod error;
-pub mod extensions;
-pub mod flight;
-pub mod fragment;
-pub mod handshake;
-pub mod prf;
-pub mod record;
-pub mod replay;
-pub mod srtp;
-
+mod acceptor;
+mod alert;
+mod certificate;
+mod cipher_suite;
 mod client;
+mod config;
+mod connection;
+pub mod crypto;
+mod demux;
 mod engine;
+mod error;
+mod event;
+mod extensions;
+mod flight;
+mod fragment;
+mod handshake;
+mod prf;
+mod record;
+mod replay;
 mod server;
+mod srtp;
 mod transcript;
 mod wire;
 
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use acceptor::{Accept, AcceptedHello, Acceptor, AcceptorConfig, AcceptorStats};
+pub use acceptor::{
+    Accept, AcceptedHello, Acceptor, AcceptorConfig, AcceptorStats, AcceptorTransmit,
+    MAX_ACCEPTOR_TRANSMITS,
+};
+pub use alert::AlertDescription;
 pub use certificate::{CertificateParams, DtlsCertificate, Fingerprint, PeerVerifier, VerifyPeer};
 pub use cipher_suite::{CipherSuite, NamedGroup};
-pub use config::Config;
-pub use connection::{Dtls, Event, Handled, HandshakeComplete, Stats, Transmit};
+pub use config::{Config, DEFAULT_MAX_CLIENT_HELLO_LEN, DEFAULT_MTU};
+pub use connection::{Dtls, Handled, Transmit};
 pub use demux::{PacketKind, classify};
 pub use error::{CertificateError, CryptoError, DecodeError, Error, PeerRejected, SendError};
+pub use event::{Event, HandshakeComplete, Stats};
+pub use handshake::HandshakeType;
 /// The RNG traits the machines take (`RngCore`, `CryptoRng`, `SeedableRng`), at the version
 /// this crate was built with, so that a caller's generator matches them.
 pub use rand_core;

@@ -13,39 +13,39 @@ use crate::crypto::{CryptoProvider, HashAlgorithm};
 pub const MASTER_SECRET_LEN: usize = 48;
 /// Length of Finished.verify_data (RFC 5246 §7.4.9).
 pub const VERIFY_DATA_LEN: usize = 12;
+/// How many pieces a PRF seed is given in: the exporter's client_random ‖ server_random ‖
+/// context length ‖ context is the longest. Unused pieces are empty.
+const SEED_PARTS: usize = 4;
+/// The longest key block: two AES-256 or ChaCha20 keys and two 12-byte IVs.
+const MAX_KEY_BLOCK_LEN: usize = 2 * (32 + 12);
 
-/// `PRF(secret, label, seed)` truncated to `out_len` bytes.
+/// The master secret.
+pub type MasterSecret = [u8; MASTER_SECRET_LEN];
+
+/// `PRF(secret, label, seed)` filling `out` (RFC 5246 §5): `P_hash` with `A(1) = HMAC(secret,
+/// label ‖ seed)`, `A(i) = HMAC(secret, A(i-1))` and output blocks `HMAC(secret, A(i) ‖ label ‖
+/// seed)`. The seed is handed over in pieces, so nothing is concatenated and nothing allocated
+/// but the keyed HMAC.
 pub fn prf(
     provider: &dyn CryptoProvider,
     hash: HashAlgorithm,
     secret: &[u8],
     label: &[u8],
-    seed: &[&[u8]],
-    out_len: usize,
-) -> Vec<u8> {
-    let mut label_seed =
-        Vec::with_capacity(label.len() + seed.iter().map(|s| s.len()).sum::<usize>());
-    label_seed.extend_from_slice(label);
-    seed.iter().for_each(|s| label_seed.extend_from_slice(s));
-
-    let mut out = Vec::with_capacity(out_len + hash.output_len());
-    // A(1) = HMAC(secret, seed); A(i) = HMAC(secret, A(i-1)), in two buffers taking turns.
+    seed: [&[u8]; SEED_PARTS],
+    out: &mut [u8],
+) {
     let key = provider.hmac_key(hash, secret);
-    let (mut a, mut next) = (
-        Vec::with_capacity(hash.output_len()),
-        Vec::with_capacity(hash.output_len()),
-    );
-    key.sign_append(&[&label_seed], &mut a);
-    while out.len() < out_len {
-        key.sign_append(&[&a, &label_seed], &mut out);
-        if out.len() < out_len {
-            next.clear();
-            key.sign_append(&[&a], &mut next);
-            std::mem::swap(&mut a, &mut next);
+    let [s0, s1, s2, s3] = seed;
+    let mut a = key.sign(&[label, s0, s1, s2, s3]);
+    let blocks = out.len().div_ceil(hash.output_len());
+    for (i, chunk) in out.chunks_mut(hash.output_len()).enumerate() {
+        let block = key.sign(&[&a, label, s0, s1, s2, s3]);
+        let n = chunk.len().min(block.len());
+        chunk[..n].copy_from_slice(&block[..n]);
+        if i + 1 < blocks {
+            a = key.sign(&[&a]);
         }
     }
-    out.truncate(out_len);
-    out
 }
 
 /// The extended master secret: `PRF(pre_master, "extended master secret", session_hash)`.
@@ -54,28 +54,50 @@ pub fn extended_master_secret(
     suite: CipherSuite,
     pre_master_secret: &[u8],
     session_hash: &[u8],
-) -> Vec<u8> {
+) -> MasterSecret {
+    let mut out = [0u8; MASTER_SECRET_LEN];
     prf(
         provider,
         suite.prf_hash(),
         pre_master_secret,
         b"extended master secret",
-        &[session_hash],
-        MASTER_SECRET_LEN,
-    )
+        [session_hash, &[], &[], &[]],
+        &mut out,
+    );
+    out
 }
 
-/// The write keys and implicit IVs of both directions.
+/// The write keys and implicit IVs of both directions, in key block order (RFC 5246 §6.3:
+/// client key, server key, client IV, server IV; AEAD suites have no MAC keys).
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyBlock {
+    block: [u8; MAX_KEY_BLOCK_LEN],
+    key_len: usize,
+    iv_len: usize,
+}
+
+impl KeyBlock {
     /// client_write_key.
-    pub client_key: Vec<u8>,
+    pub fn client_key(&self) -> &[u8] {
+        &self.block[..self.key_len]
+    }
+
     /// server_write_key.
-    pub server_key: Vec<u8>,
+    pub fn server_key(&self) -> &[u8] {
+        &self.block[self.key_len..2 * self.key_len]
+    }
+
     /// client_write_IV.
-    pub client_iv: Vec<u8>,
+    pub fn client_iv(&self) -> &[u8] {
+        let start = 2 * self.key_len;
+        &self.block[start..start + self.iv_len]
+    }
+
     /// server_write_IV.
-    pub server_iv: Vec<u8>,
+    pub fn server_iv(&self) -> &[u8] {
+        let start = 2 * self.key_len + self.iv_len;
+        &self.block[start..start + self.iv_len]
+    }
 }
 
 impl std::fmt::Debug for KeyBlock {
@@ -84,29 +106,29 @@ impl std::fmt::Debug for KeyBlock {
     }
 }
 
-/// Expands the master secret into record keys (AEAD suites have no MAC keys).
+/// Expands the master secret into record keys.
 pub fn key_block(
     provider: &dyn CryptoProvider,
     suite: CipherSuite,
-    master_secret: &[u8],
+    master_secret: &MasterSecret,
     client_random: &[u8; 32],
     server_random: &[u8; 32],
 ) -> KeyBlock {
     let aead = suite.aead();
-    let (k, iv) = (aead.key_len(), aead.fixed_iv_len());
-    let block = prf(
+    let (key_len, iv_len) = (aead.key_len(), aead.fixed_iv_len());
+    let mut block = [0u8; MAX_KEY_BLOCK_LEN];
+    prf(
         provider,
         suite.prf_hash(),
         master_secret,
         b"key expansion",
-        &[server_random, client_random],
-        2 * (k + iv),
+        [server_random, client_random, &[], &[]],
+        &mut block[..2 * (key_len + iv_len)],
     );
     KeyBlock {
-        client_key: block[..k].to_vec(),
-        server_key: block[k..2 * k].to_vec(),
-        client_iv: block[2 * k..2 * k + iv].to_vec(),
-        server_iv: block[2 * k + iv..].to_vec(),
+        block,
+        key_len,
+        iv_len,
     }
 }
 
@@ -114,23 +136,25 @@ pub fn key_block(
 pub fn verify_data(
     provider: &dyn CryptoProvider,
     suite: CipherSuite,
-    master_secret: &[u8],
+    master_secret: &MasterSecret,
     client: bool,
     transcript_hash: &[u8],
-) -> Vec<u8> {
+) -> [u8; VERIFY_DATA_LEN] {
     let label: &[u8] = if client {
         b"client finished"
     } else {
         b"server finished"
     };
+    let mut out = [0u8; VERIFY_DATA_LEN];
     prf(
         provider,
         suite.prf_hash(),
         master_secret,
         label,
-        &[transcript_hash],
-        VERIFY_DATA_LEN,
-    )
+        [transcript_hash, &[], &[], &[]],
+        &mut out,
+    );
+    out
 }
 
 /// The secrets of an established session: what the exporter needs (RFC 5705).
@@ -139,7 +163,7 @@ pub struct SessionSecrets {
     /// Negotiated suite (its PRF hash).
     pub suite: CipherSuite,
     /// The extended master secret.
-    pub master_secret: Vec<u8>,
+    pub master_secret: MasterSecret,
     /// ClientHello.random.
     pub client_random: [u8; 32],
     /// ServerHello.random.
@@ -154,7 +178,9 @@ impl std::fmt::Debug for SessionSecrets {
     }
 }
 
-/// RFC 5705 keying material exporter; `context: None` is the no-context form DTLS-SRTP uses.
+/// RFC 5705 keying material exporter (§4: seed = client_random ‖ server_random, then with a
+/// context its 2-byte length and the context); `context: None` is the no-context form
+/// DTLS-SRTP uses.
 pub fn export_keying_material(
     provider: &dyn CryptoProvider,
     session: &SessionSecrets,
@@ -162,21 +188,25 @@ pub fn export_keying_material(
     context: Option<&[u8]>,
     out_len: usize,
 ) -> Vec<u8> {
-    let mut seed = Vec::with_capacity(66 + context.map_or(0, |c| c.len()));
-    seed.extend_from_slice(&session.client_random);
-    seed.extend_from_slice(&session.server_random);
-    if let Some(context) = context {
-        seed.extend_from_slice(&(context.len().min(0xffff) as u16).to_be_bytes());
-        seed.extend_from_slice(&context[..context.len().min(0xffff)]);
-    }
+    let context = context.map(|c| &c[..c.len().min(0xffff)]);
+    let context_len = context.map_or(0, <[u8]>::len) as u16;
+    let context_len = context_len.to_be_bytes();
+    let context_len: &[u8] = if context.is_some() { &context_len } else { &[] };
+    let mut out = vec![0u8; out_len];
     prf(
         provider,
         session.suite.prf_hash(),
         &session.master_secret,
         label,
-        &[&seed],
-        out_len,
-    )
+        [
+            &session.client_random,
+            &session.server_random,
+            context_len,
+            context.unwrap_or_default(),
+        ],
+        &mut out,
+    );
+    out
 }
 
 #[cfg(test)]
@@ -200,13 +230,14 @@ mod tests {
             "e3f229ba727be17b8d122620557cd453c2aab21d07c3d495329b52d4e61edb5a6b301791e90d35c9c9a46b4e14baf9af0fa022f7077def17abfd3797c0564bab4fbc91666e9def9b97fce34f796789baa48082d122ee42c5a72e5a5110fff70187347b66",
         );
         for p in providers() {
-            let out = prf(
+            let mut out = vec![0; expected.len()];
+            prf(
                 p,
                 HashAlgorithm::Sha256,
                 &secret,
                 b"test label",
-                &[&seed],
-                expected.len(),
+                [&seed, &[], &[], &[]],
+                &mut out,
             );
             assert_eq!(out, expected, "{}", p.name());
         }
@@ -221,13 +252,14 @@ mod tests {
             "7b0c18e9ced410ed1804f2cfa34a336a1c14dffb4900bb5fd7942107e81c83cde9ca0faa60be9fe34f82b1233c9146a0e534cb400fed2700884f9dc236f80edd8bfa961144c9e8d792eca722a7b32fc3d416d473ebc2c5fd4abfdad05d9184259b5bf8cd4d90fa0d31e2dec479e4f1a26066f2eea9a69236a3e52655c9e9aee691c8f3a26854308d5eaa3be85e0990703d73e56f",
         );
         for p in providers() {
-            let out = prf(
+            let mut out = vec![0; expected.len()];
+            prf(
                 p,
                 HashAlgorithm::Sha384,
                 &secret,
                 b"test label",
-                &[&seed],
-                expected.len(),
+                [&seed, &[], &[], &[]],
+                &mut out,
             );
             assert_eq!(out, expected, "{}", p.name());
         }

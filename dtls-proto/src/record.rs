@@ -156,7 +156,8 @@ pub fn records(datagram: &[u8]) -> impl Iterator<Item = Result<RecordView<'_>, D
 pub struct Protection {
     suite: CipherSuite,
     key: Box<dyn AeadKey>,
-    iv: Vec<u8>,
+    /// The implicit IV from the key block: its first 4 bytes for GCM, all 12 for ChaCha20.
+    iv: [u8; NONCE_LEN],
 }
 
 impl std::fmt::Debug for Protection {
@@ -178,10 +179,12 @@ impl Protection {
         if iv.len() != suite.aead().fixed_iv_len() {
             return Err(CryptoError::InvalidKeyLength);
         }
+        let mut fixed = [0u8; NONCE_LEN];
+        fixed[..iv.len()].copy_from_slice(iv);
         Ok(Self {
             suite,
             key: provider.aead_key(suite.aead(), key)?,
-            iv: iv.to_vec(),
+            iv: fixed,
         })
     }
 
@@ -218,25 +221,28 @@ impl Protection {
         aad
     }
 
-    /// Appends a protected record carrying `plaintext` to `out`.
+    /// Appends a protected record carrying the concatenation of `plaintext` to `out` (a
+    /// handshake fragment goes as its header and a slice of the message body, never copied
+    /// into a buffer of its own first).
     pub fn seal(
         &self,
         header: &RecordHeader,
-        plaintext: &[u8],
+        plaintext: &[&[u8]],
         out: &mut Vec<u8>,
     ) -> Result<(), CryptoError> {
+        let plaintext_len = plaintext.iter().map(|p| p.len()).sum::<usize>();
         let explicit_len = self.suite.aead().explicit_nonce_len();
         let explicit = header.epoch_sequence().to_be_bytes();
         let explicit = (explicit_len > 0).then_some(&explicit[..]);
         let nonce = self.nonce(header.epoch_sequence(), explicit);
-        let aad = Self::aad(header, plaintext.len());
-        out.reserve(HEADER_LEN + explicit_len + plaintext.len() + TAG_LEN);
-        header.encode(explicit_len + plaintext.len() + TAG_LEN, out);
+        let aad = Self::aad(header, plaintext_len);
+        out.reserve(HEADER_LEN + explicit_len + plaintext_len + TAG_LEN);
+        header.encode(explicit_len + plaintext_len + TAG_LEN, out);
         if let Some(explicit) = explicit {
             out.extend_from_slice(explicit);
         }
         let start = out.len();
-        out.extend_from_slice(plaintext);
+        plaintext.iter().for_each(|p| out.extend_from_slice(p));
         match self.key.seal_detached(&nonce, &aad, &mut out[start..]) {
             Ok(tag) => {
                 out.extend_from_slice(&tag);
@@ -250,8 +256,9 @@ impl Protection {
         }
     }
 
-    /// Authenticates and decrypts a protected record.
-    pub fn open(&self, record: &RecordView<'_>) -> Result<Vec<u8>, CryptoError> {
+    /// Authenticates and decrypts a protected record into `buf` (its previous contents are
+    /// dropped; its capacity is reused).
+    pub fn open(&self, record: &RecordView<'_>, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
         let explicit_len = self.suite.aead().explicit_nonce_len();
         if record.fragment.len() < explicit_len + TAG_LEN {
             return Err(CryptoError::AeadOpenFailed);
@@ -262,17 +269,22 @@ impl Protection {
             (explicit_len > 0).then_some(explicit),
         );
         let aad = Self::aad(&record.header, body.len() - TAG_LEN);
-        let mut buf = body.to_vec();
-        self.key.open_in_place(&nonce, &aad, &mut buf)?;
-        if buf.len() > MAX_PLAINTEXT_LEN {
+        buf.clear();
+        buf.extend_from_slice(body);
+        let opened = self.key.open_in_place(&nonce, &aad, buf);
+        if opened.is_err() || buf.len() > MAX_PLAINTEXT_LEN {
+            // Nothing unauthenticated is left behind.
+            buf.clear();
             return Err(CryptoError::AeadOpenFailed);
         }
-        Ok(buf)
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::crypto::providers;
 
@@ -331,23 +343,44 @@ mod tests {
                 let prot = Protection::new(p, suite, &key, &iv).unwrap();
                 let h = header(ContentType::ApplicationData, 1, 42);
                 let mut out = Vec::new();
-                prot.seal(&h, b"hello", &mut out).unwrap();
+                prot.seal(&h, &[b"hel", b"lo"], &mut out).unwrap();
                 assert_eq!(out.len(), HEADER_LEN + 5 + prot.overhead());
                 let (view, rest) = RecordView::parse(&out).unwrap();
                 assert!(rest.is_empty());
-                assert_eq!(prot.open(&view).unwrap(), b"hello");
+                let mut plain = vec![9; 3];
+                prot.open(&view, &mut plain).unwrap();
+                assert_eq!(plain, b"hello");
                 for i in HEADER_LEN..out.len() {
                     let mut bad = out.clone();
                     bad[i] ^= 1;
                     let (view, _) = RecordView::parse(&bad).unwrap();
-                    assert!(prot.open(&view).is_err(), "{} {suite:?} byte {i}", p.name());
+                    assert!(
+                        prot.open(&view, &mut plain).is_err(),
+                        "{} {suite:?} byte {i}",
+                        p.name()
+                    );
+                    assert!(plain.is_empty());
                 }
                 // The sequence number is authenticated.
                 let mut bad = out.clone();
                 bad[10] ^= 1;
                 let (view, _) = RecordView::parse(&bad).unwrap();
-                assert!(prot.open(&view).is_err());
+                assert!(prot.open(&view, &mut plain).is_err());
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn record_header_round_trips(epoch in any::<u16>(), seq in 0u64..(1 << 48), body in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let header = RecordHeader { content_type: ContentType::ApplicationData, version: DTLS_1_2, epoch, sequence: seq };
+            let mut out = Vec::new();
+            header.encode(body.len(), &mut out);
+            out.extend_from_slice(&body);
+            let (view, rest) = RecordView::parse(&out).unwrap();
+            prop_assert!(rest.is_empty());
+            prop_assert_eq!(view.header, header);
+            prop_assert_eq!(view.fragment, &body[..]);
         }
     }
 }

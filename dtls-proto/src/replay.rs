@@ -62,6 +62,10 @@ impl ReplayWindow {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -89,5 +93,24 @@ mod tests {
         w.mark(1_000);
         assert!(w.is_fresh(999));
         assert!(!w.is_fresh(0));
+    }
+
+    proptest! {
+        #[test]
+        fn replay_window_matches_a_model(seqs in proptest::collection::vec(0u64..300, 1..200)) {
+            let mut w = ReplayWindow::new();
+            let mut seen = HashSet::new();
+            let mut highest = None::<u64>;
+            for s in seqs {
+                let too_old = highest.is_some_and(|h| h >= WINDOW && s <= h - WINDOW);
+                let fresh = !seen.contains(&s) && !too_old;
+                prop_assert_eq!(w.is_fresh(s), fresh, "seq {}", s);
+                if fresh {
+                    w.mark(s);
+                    seen.insert(s);
+                    highest = Some(highest.map_or(s, |h: u64| h.max(s)));
+                }
+            }
+        }
     }
 }

@@ -23,16 +23,17 @@ use rand_core::CryptoRng;
 use crate::cipher_suite::{
     CipherSuite, ECDSA_SECP256R1_SHA256, EMPTY_RENEGOTIATION_INFO_SCSV, NamedGroup,
 };
-use crate::connection::HandshakeComplete;
-use crate::crypto::{CryptoProvider, EcdhKey, HashAlgorithm};
+use crate::crypto::{CryptoProvider, Digest, EcdhKey, HashAlgorithm};
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::event::HandshakeComplete;
 use crate::extensions::{Extensions, POINT_FORMAT_UNCOMPRESSED, UseSrtp};
 use crate::fragment::{HelloAssembler, Message};
 use crate::handshake::HandshakeType;
 use crate::handshake::hello::{ClientHello, HelloVerifyRequest, ServerHello, is_dtls_1_2_or_later};
 use crate::handshake::key_exchange::{
-    CertificateRequest, CertificateVerify, ClientKeyExchange, ECDSA_SIGN, ServerKeyExchange,
+    CertificateRequest, CertificateVerify, ClientKeyExchange, ECDSA_SIGN, MAX_PARAMS_LEN,
+    ServerKeyExchange,
 };
 use crate::handshake::shared::{self, PeerCertificate};
 use crate::record::DTLS_1_2;
@@ -109,6 +110,10 @@ pub fn start(rng: &mut dyn CryptoRng, max_client_hello_len: usize) -> State {
     })
 }
 
+/// Room for a ClientHello re-encoded for its cookie (the fields we keep of a browser's hello
+/// take about 200 bytes).
+const COOKIE_INPUT_CAPACITY: usize = 512;
+
 /// The cookie for `hello` (RFC 6347 §4.2.1): HMAC-SHA-256 under `secret` over `bound_to` (the
 /// client's address, where one server answers many) and the ClientHello without its cookie.
 pub(crate) fn cookie(
@@ -116,11 +121,9 @@ pub(crate) fn cookie(
     secret: &[u8; 32],
     bound_to: &[u8],
     hello: &ClientHello,
-) -> Vec<u8> {
-    let mut without_cookie = hello.clone();
-    without_cookie.cookie.clear();
-    let mut body = Vec::new();
-    without_cookie.encode(&mut body);
+) -> Digest {
+    let mut body = Vec::with_capacity(COOKIE_INPUT_CAPACITY);
+    hello.encode_with_cookie(&[], &mut body);
     provider.hmac(HashAlgorithm::Sha256, secret, &[bound_to, &body])
 }
 
@@ -155,8 +158,8 @@ impl AwaitClientHello {
         if engine.config.server_cookie && !cookie_verified {
             let expected = cookie(engine.config.provider, &self.cookie_secret, &[], hello);
             if !cookie_matches(hello, &expected) {
-                let mut hvr = Vec::new();
-                HelloVerifyRequest::new(expected).encode(&mut hvr);
+                let mut hvr = Vec::with_capacity(3 + expected.len());
+                HelloVerifyRequest::new(expected.to_vec()).encode(&mut hvr);
                 engine.send_stateless(
                     record_seq,
                     HandshakeType::HelloVerifyRequest,
@@ -190,7 +193,16 @@ fn negotiate(
         return Err(Error::UnsupportedVersion(hello.version));
     }
     if !hello.compression_methods.contains(&0) {
-        return Err(Error::IllegalParameter("compression methods"));
+        // RFC 5246 §7.4.1.2: the list must include the null method.
+        return Err(Error::IllegalParameter {
+            parameter: "compression methods without null",
+            value: hello
+                .compression_methods
+                .first()
+                .copied()
+                .unwrap_or(0)
+                .into(),
+        });
     }
     let ext = &hello.extensions;
     if !ext.extended_master_secret {
@@ -210,19 +222,23 @@ fn negotiate(
         .find(|s| hello.cipher_suites.contains(&s.id()))
         .ok_or(Error::NoCommonCipherSuite)?;
     // No supported_groups means secp256r1 only (RFC 8422 §4).
-    let offered_groups = ext
-        .supported_groups
-        .clone()
-        .unwrap_or_else(|| vec![NamedGroup::Secp256r1.id()]);
+    let offered = |g: &NamedGroup| match &ext.supported_groups {
+        Some(ids) => ids.contains(&g.id()),
+        None => *g == NamedGroup::Secp256r1,
+    };
     let group = config
         .groups
         .iter()
         .copied()
-        .find(|g| offered_groups.contains(&g.id()))
+        .find(offered)
         .ok_or(Error::NoCommonGroup)?;
     if let Some(formats) = &ext.ec_point_formats {
         if !formats.contains(&POINT_FORMAT_UNCOMPRESSED) {
-            return Err(Error::IllegalParameter("ec_point_formats"));
+            // RFC 8422 §5.1.2: uncompressed must be supported.
+            return Err(Error::IllegalParameter {
+                parameter: "ec_point_formats without uncompressed",
+                value: formats.first().copied().unwrap_or(0).into(),
+            });
         }
     }
     if !ext
@@ -289,34 +305,33 @@ fn send_flight_4(
             renegotiation_info: client_signalled_ri.then(Vec::new),
         },
     };
-    let public = neg.ephemeral.public_key().to_vec();
-    let params = ServerKeyExchange::params(neg.group.id(), &public);
-    let signed = [&neg.client_random[..], &neg.server_random[..], &params].concat();
-    let signature = shared::sign(engine, &signed)?;
+    let public = neg.ephemeral.public_key();
+    let mut signed = [0u8; 64 + MAX_PARAMS_LEN];
+    let signed_len = ServerKeyExchange::signed_message(
+        &neg.client_random,
+        &neg.server_random,
+        neg.group.id(),
+        public,
+        &mut signed,
+    );
+    let signature = shared::sign(engine, &signed[..signed_len])?;
 
     engine.begin_flight();
-    let mut body = Vec::new();
-    sh.encode(&mut body);
-    engine.push_handshake(HandshakeType::ServerHello, body, true)?;
-    let cert = shared::certificate_body(engine);
-    engine.push_handshake(HandshakeType::Certificate, cert, true)?;
-    let mut body = Vec::new();
-    ServerKeyExchange {
-        group: neg.group.id(),
-        public,
-        signature_scheme: ECDSA_SECP256R1_SHA256,
-        signature,
-    }
-    .encode(&mut body);
-    engine.push_handshake(HandshakeType::ServerKeyExchange, body, true)?;
-    let mut body = Vec::new();
-    CertificateRequest {
-        certificate_types: vec![ECDSA_SIGN],
-        signature_schemes: vec![ECDSA_SECP256R1_SHA256],
-    }
-    .encode(&mut body);
-    engine.push_handshake(HandshakeType::CertificateRequest, body, true)?;
-    engine.push_handshake(HandshakeType::ServerHelloDone, Vec::new(), true)?;
+    engine.push_handshake(HandshakeType::ServerHello, true, |_, o| sh.encode(o))?;
+    engine.push_handshake(HandshakeType::Certificate, true, shared::encode_certificate)?;
+    engine.push_handshake(HandshakeType::ServerKeyExchange, true, |_, o| {
+        ServerKeyExchange {
+            group: neg.group.id(),
+            public,
+            signature_scheme: ECDSA_SECP256R1_SHA256,
+            signature: &signature,
+        }
+        .encode(o)
+    })?;
+    engine.push_handshake(HandshakeType::CertificateRequest, true, |_, o| {
+        CertificateRequest::encode(&[ECDSA_SIGN], &[ECDSA_SECP256R1_SHA256], o)
+    })?;
+    engine.push_handshake(HandshakeType::ServerHelloDone, true, |_, _| {})?;
     engine.send_flight(now, true)
 }
 
@@ -376,7 +391,7 @@ impl State {
                 shared::expect_type(&msg, HandshakeType::ClientKeyExchange, "ClientKeyExchange")?;
                 let cke = ClientKeyExchange::parse(&msg.body)?;
                 let neg = &auth.neg;
-                let pre_master = neg.ephemeral.agree(&cke.public)?;
+                let pre_master = neg.ephemeral.agree(cke.public)?;
                 engine.transcript_push_received(&msg)?;
                 engine.derive_session(
                     neg.suite,
@@ -394,7 +409,7 @@ impl State {
                     &auth.peer,
                     cv.signature_scheme,
                     engine.transcript(),
-                    &cv.signature,
+                    cv.signature,
                 )?;
                 engine.transcript_push_received(&msg)?;
                 Ok(Step::Next(Self::AwaitFinished(auth)))
@@ -408,11 +423,114 @@ impl State {
                 let finished = engine
                     .verify_data(false)
                     .ok_or(Error::UnexpectedRecord("Finished before key exchange"))?;
-                engine.push_handshake(HandshakeType::Finished, finished, true)?;
+                engine.push_handshake(HandshakeType::Finished, true, |_, o| {
+                    o.extend_from_slice(&finished)
+                })?;
                 // Final flight: resent only when the client retransmits flight 5.
                 engine.send_flight(now, false)?;
-                let done = shared::completion(engine, auth.neg.group, auth.neg.srtp, &auth.peer)?;
+                let done = shared::completion(engine, auth.neg.group, auth.neg.srtp, auth.peer)?;
                 Ok(Step::Done(Box::new(done)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+    use crate::certificate::{CertificateParams, DtlsCertificate, Fingerprint, PeerVerifier};
+    use crate::crypto::providers;
+    use crate::event::Event;
+    use crate::{Config, Dtls};
+
+    /// A ClientHello datagram (epoch 0, record sequence 0) with `mutate` applied.
+    fn client_hello_datagram(mutate: impl FnOnce(&mut ClientHello)) -> Vec<u8> {
+        let mut hello = ClientHello {
+            version: DTLS_1_2,
+            random: [1; 32],
+            session_id: vec![],
+            cookie: vec![],
+            cipher_suites: vec![0xc02b],
+            compression_methods: vec![0],
+            extensions: Extensions {
+                supported_groups: Some(vec![29, 23]),
+                ec_point_formats: Some(vec![0]),
+                signature_algorithms: Some(vec![0x0403]),
+                use_srtp: Some(UseSrtp {
+                    profiles: vec![7],
+                    mki: vec![],
+                }),
+                extended_master_secret: true,
+                renegotiation_info: Some(vec![]),
+            },
+        };
+        mutate(&mut hello);
+        let mut body = Vec::new();
+        hello.encode(&mut body);
+        crate::engine::stateless_record(0, HandshakeType::ClientHello, 0, &body)
+    }
+
+    #[test]
+    fn server_refuses_client_hellos_it_must_not_accept() {
+        type Mutation = fn(&mut ClientHello);
+        let cases: [(Mutation, Error); 7] = [
+            (
+                |h| h.extensions.extended_master_secret = false,
+                Error::ExtendedMasterSecretMissing,
+            ),
+            (
+                |h| h.extensions.renegotiation_info = Some(vec![1]),
+                Error::BadRenegotiationInfo,
+            ),
+            (
+                |h| h.cipher_suites = vec![0x002f],
+                Error::NoCommonCipherSuite,
+            ),
+            (|h| h.version = 0xfeff, Error::UnsupportedVersion(0xfeff)),
+            (
+                |h| h.extensions.supported_groups = Some(vec![24]),
+                Error::NoCommonGroup,
+            ),
+            (|h| h.extensions.use_srtp = None, Error::NoCommonSrtpProfile),
+            (
+                |h| h.extensions.signature_algorithms = Some(vec![0x0401]),
+                Error::NoCommonSignatureAlgorithm,
+            ),
+        ];
+        for p in providers() {
+            let server_with = |datagram: &[u8]| {
+                let mut rng = ChaCha20Rng::seed_from_u64(1);
+                let params = CertificateParams::new(0);
+                let cert = DtlsCertificate::generate(p, &mut rng, &params).unwrap();
+                let config = Config::new(
+                    p,
+                    cert,
+                    PeerVerifier::Fingerprint(Fingerprint::from([0; 32])),
+                )
+                .with_server_cookie(false);
+                let mut server = Dtls::server(config, ChaCha20Rng::seed_from_u64(3));
+                server.handle_datagram(crate::test_instant(), datagram);
+                server
+            };
+            // The unmodified hello is accepted: flight 4 goes out.
+            let mut ok = server_with(&client_hello_datagram(|_| {}));
+            assert!(!ok.is_failed(), "{}", p.name());
+            assert_eq!(ok.poll_transmit().unwrap().payload[13], 2, "ServerHello");
+            for (mutate, expected) in cases.iter().cloned() {
+                let mut server = server_with(&client_hello_datagram(mutate));
+                assert_eq!(
+                    server.poll_event(),
+                    Some(Event::Failed(expected.clone())),
+                    "{}",
+                    p.name()
+                );
+                // A fatal alert tells the client why.
+                let alert = server.poll_transmit().unwrap().payload;
+                assert_eq!((alert[0], alert[13]), (21, 2), "{expected:?}");
+                assert_eq!(alert[14], expected.alert().unwrap().to_byte());
             }
         }
     }

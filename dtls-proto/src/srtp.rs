@@ -77,21 +77,14 @@ impl SrtpProfile {
     }
 }
 
-/// SRTP master keys and salts for both directions.
+/// SRTP master keys and salts for both directions: the exported block and views into it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SrtpKeyingMaterial {
     /// The negotiated profile.
     pub profile: SrtpProfile,
-    /// The exported bytes as one block (what OpenSSL prints for `EXTRACTOR-dtls_srtp`).
+    /// The exported bytes as one block (what OpenSSL prints for `EXTRACTOR-dtls_srtp`):
+    /// `client_key ‖ server_key ‖ client_salt ‖ server_salt` (RFC 5764 §4.2).
     pub material: Vec<u8>,
-    /// client_write_SRTP_master_key.
-    pub client_key: Vec<u8>,
-    /// server_write_SRTP_master_key.
-    pub server_key: Vec<u8>,
-    /// client_write_SRTP_master_salt.
-    pub client_salt: Vec<u8>,
-    /// server_write_SRTP_master_salt.
-    pub server_salt: Vec<u8>,
 }
 
 impl std::fmt::Debug for SrtpKeyingMaterial {
@@ -103,28 +96,50 @@ impl std::fmt::Debug for SrtpKeyingMaterial {
 }
 
 impl SrtpKeyingMaterial {
-    /// Splits exported material per RFC 5764 §4.2; `None` if the length is wrong.
-    pub fn split(profile: SrtpProfile, material: &[u8]) -> Option<Self> {
-        if material.len() != profile.keying_material_len() {
-            return None;
-        }
-        let (k, s) = (profile.master_key_len(), profile.master_salt_len());
-        Some(Self {
-            profile,
-            material: material.to_vec(),
-            client_key: material[..k].to_vec(),
-            server_key: material[k..2 * k].to_vec(),
-            client_salt: material[2 * k..2 * k + s].to_vec(),
-            server_salt: material[2 * k + s..].to_vec(),
-        })
+    /// Takes exported material for `profile`; `None` if its length is not the profile's
+    /// [`keying_material_len`](SrtpProfile::keying_material_len).
+    pub fn new(profile: SrtpProfile, material: Vec<u8>) -> Option<Self> {
+        (material.len() == profile.keying_material_len()).then_some(Self { profile, material })
+    }
+
+    /// `len` bytes of the material from `start` (empty if the material were too short, which
+    /// [`new`](Self::new) rules out).
+    fn part(&self, start: usize, len: usize) -> &[u8] {
+        self.material.get(start..start + len).unwrap_or_default()
+    }
+
+    /// client_write_SRTP_master_key.
+    pub fn client_key(&self) -> &[u8] {
+        self.part(0, self.profile.master_key_len())
+    }
+
+    /// server_write_SRTP_master_key.
+    pub fn server_key(&self) -> &[u8] {
+        let k = self.profile.master_key_len();
+        self.part(k, k)
+    }
+
+    /// client_write_SRTP_master_salt.
+    pub fn client_salt(&self) -> &[u8] {
+        let k = self.profile.master_key_len();
+        self.part(2 * k, self.profile.master_salt_len())
+    }
+
+    /// server_write_SRTP_master_salt.
+    pub fn server_salt(&self) -> &[u8] {
+        let (k, s) = (
+            self.profile.master_key_len(),
+            self.profile.master_salt_len(),
+        );
+        self.part(2 * k + s, s)
     }
 
     /// (key, salt) this side uses to protect what it sends.
     pub fn local(&self, is_client: bool) -> (&[u8], &[u8]) {
         if is_client {
-            (&self.client_key, &self.client_salt)
+            (self.client_key(), self.client_salt())
         } else {
-            (&self.server_key, &self.server_salt)
+            (self.server_key(), self.server_salt())
         }
     }
 
@@ -141,14 +156,15 @@ mod tests {
     #[test]
     fn split_follows_rfc5764_order() {
         let material: Vec<u8> = (0..60).collect();
-        let m = SrtpKeyingMaterial::split(SrtpProfile::Aes128CmHmacSha1_80, &material).unwrap();
-        assert_eq!(m.client_key, (0..16).collect::<Vec<u8>>());
-        assert_eq!(m.server_key, (16..32).collect::<Vec<u8>>());
-        assert_eq!(m.client_salt, (32..46).collect::<Vec<u8>>());
-        assert_eq!(m.server_salt, (46..60).collect::<Vec<u8>>());
-        assert_eq!(m.local(false).0, &m.server_key[..]);
-        assert_eq!(m.remote(false).1, &m.client_salt[..]);
-        assert!(SrtpKeyingMaterial::split(SrtpProfile::AeadAes256Gcm, &material).is_none());
+        let m =
+            SrtpKeyingMaterial::new(SrtpProfile::Aes128CmHmacSha1_80, material.clone()).unwrap();
+        assert_eq!(m.client_key(), (0..16).collect::<Vec<u8>>());
+        assert_eq!(m.server_key(), (16..32).collect::<Vec<u8>>());
+        assert_eq!(m.client_salt(), (32..46).collect::<Vec<u8>>());
+        assert_eq!(m.server_salt(), (46..60).collect::<Vec<u8>>());
+        assert_eq!(m.local(false).0, m.server_key());
+        assert_eq!(m.remote(false).1, m.client_salt());
+        assert!(SrtpKeyingMaterial::new(SrtpProfile::AeadAes256Gcm, material).is_none());
         assert_eq!(SrtpProfile::AeadAes256Gcm.keying_material_len(), 88);
         assert_eq!(SrtpProfile::AeadAes128Gcm.keying_material_len(), 56);
     }

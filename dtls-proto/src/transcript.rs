@@ -6,12 +6,14 @@
 //! hash runs alongside so the session hash (RFC 7627 §3) and each Finished (RFC 5246 §7.4.9)
 //! cost only the bytes added since the last one.
 
-use crate::crypto::{CryptoProvider, HashAlgorithm, HashContext};
+use crate::crypto::{CryptoProvider, Digest, HashAlgorithm, HashContext};
 use crate::error::Error;
 use crate::handshake::{self, HandshakeType};
 
 /// Bound on the transcript of one handshake.
 const MAX_TRANSCRIPT: usize = 128 * 1024;
+/// Room reserved up front: a WebRTC handshake's transcript (two certificates) is 2–3 KB.
+const INITIAL_CAPACITY: usize = 4096;
 
 /// The transcript and its running hash.
 #[derive(Default)]
@@ -21,9 +23,12 @@ pub struct Transcript {
 }
 
 impl Transcript {
-    /// An empty transcript.
+    /// An empty transcript with room for a typical handshake.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            bytes: Vec::with_capacity(INITIAL_CAPACITY),
+            running: None,
+        }
     }
 
     /// Everything so far.
@@ -39,11 +44,32 @@ impl Transcript {
 
     /// Appends one whole message.
     pub fn push(&mut self, msg_type: HandshakeType, seq: u16, body: &[u8]) -> Result<(), Error> {
-        if self.bytes.len() + body.len() + handshake::HEADER_LEN > MAX_TRANSCRIPT {
-            return Err(Error::HandshakeMessageTooLarge(body.len()));
-        }
+        self.push_encoded(msg_type, seq, |out| out.extend_from_slice(body))
+    }
+
+    /// Appends one whole message whose body `encode` writes (the client's ClientHello enters
+    /// the transcript this way, encoded straight into it).
+    pub fn push_encoded(
+        &mut self,
+        msg_type: HandshakeType,
+        seq: u16,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), Error> {
         let start = self.bytes.len();
-        handshake::transcript_bytes(msg_type, seq, body, &mut self.bytes);
+        let body_start = start + handshake::HEADER_LEN;
+        self.bytes.resize(body_start, 0);
+        encode(&mut self.bytes);
+        let len = self.bytes.len() - body_start;
+        if self.bytes.len() > MAX_TRANSCRIPT {
+            self.bytes.truncate(start);
+            return Err(Error::HandshakeMessageTooLarge {
+                len,
+                max: MAX_TRANSCRIPT,
+            });
+        }
+        // RFC 6347 §4.2.6: as if sent in one fragment (offset 0, fragment_length = length).
+        let header = handshake::fragment_header(msg_type, seq, len, 0, len);
+        self.bytes[start..body_start].copy_from_slice(&header);
         if let Some((_, ctx)) = &mut self.running {
             ctx.update(&self.bytes[start..]);
         }
@@ -51,7 +77,7 @@ impl Transcript {
     }
 
     /// The hash of everything so far.
-    pub fn hash(&mut self, provider: &dyn CryptoProvider, alg: HashAlgorithm) -> Vec<u8> {
+    pub fn hash(&mut self, provider: &dyn CryptoProvider, alg: HashAlgorithm) -> Digest {
         match &self.running {
             Some((running_alg, ctx)) if *running_alg == alg => ctx.digest(),
             _ => {
@@ -77,6 +103,16 @@ mod tests {
                 let mut t = Transcript::new();
                 t.push(HandshakeType::ClientHello, 0, &[1; 100]).unwrap();
                 assert_eq!(t.hash(p, alg), p.hash(alg, &[t.bytes()]));
+                let mut body = Vec::new();
+                handshake::encode_fragment(
+                    HandshakeType::ClientHello,
+                    0,
+                    100,
+                    0,
+                    &[1; 100],
+                    &mut body,
+                );
+                assert_eq!(t.bytes(), body);
                 t.push(HandshakeType::ServerHello, 1, &[2; 70]).unwrap();
                 t.push(HandshakeType::ServerHelloDone, 2, &[]).unwrap();
                 assert_eq!(t.hash(p, alg), p.hash(alg, &[t.bytes()]), "{}", p.name());
@@ -87,7 +123,7 @@ mod tests {
         }
         assert!(matches!(
             Transcript::new().push(HandshakeType::Certificate, 0, &vec![0; MAX_TRANSCRIPT]),
-            Err(Error::HandshakeMessageTooLarge(_))
+            Err(Error::HandshakeMessageTooLarge { .. })
         ));
     }
 }

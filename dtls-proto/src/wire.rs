@@ -122,11 +122,6 @@ pub(crate) fn put_u16(out: &mut Vec<u8>, v: u16) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
-/// Appends a `uint24` (the caller guarantees `v < 2^24`).
-pub(crate) fn put_u24(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_be_bytes()[1..]);
-}
-
 /// Appends a `uint48` (the caller guarantees `v < 2^48`).
 pub(crate) fn put_u48(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_be_bytes()[2..]);
@@ -193,7 +188,6 @@ mod tests {
         assert_eq!(out, [0, 0, 5, 0, 3, 2, 5, 6]);
         let mut out = Vec::new();
         put_u48(&mut out, 0x0102_0304_0506);
-        put_u24(&mut out, 0x070809);
-        assert_eq!(out, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(out, [1, 2, 3, 4, 5, 6]);
     }
 }

@@ -39,13 +39,13 @@ impl CryptoProvider for AwsLc {
         "aws-lc"
     }
 
-    fn hash(&self, alg: HashAlgorithm, parts: &[&[u8]]) -> Vec<u8> {
+    fn hash(&self, alg: HashAlgorithm, parts: &[&[u8]]) -> super::Digest {
         let mut ctx = digest::Context::new(match alg {
             HashAlgorithm::Sha256 => &SHA256,
             HashAlgorithm::Sha384 => &SHA384,
         });
         parts.iter().for_each(|p| ctx.update(p));
-        ctx.finish().as_ref().to_vec()
+        super::Digest::new(ctx.finish().as_ref())
     }
 
     fn hash_context(&self, alg: HashAlgorithm) -> Box<dyn HashContext> {
@@ -129,18 +129,18 @@ impl HashContext for LcHash {
         self.0.update(data);
     }
 
-    fn digest(&self) -> Vec<u8> {
-        self.0.clone().finish().as_ref().to_vec()
+    fn digest(&self) -> super::Digest {
+        super::Digest::new(self.0.clone().finish().as_ref())
     }
 }
 
 struct LcHmac(hmac::Key);
 
 impl HmacKey for LcHmac {
-    fn sign_append(&self, parts: &[&[u8]], out: &mut Vec<u8>) {
+    fn sign(&self, parts: &[&[u8]]) -> super::Digest {
         let mut ctx = hmac::Context::with_key(&self.0);
         parts.iter().for_each(|p| ctx.update(p));
-        out.extend_from_slice(ctx.sign().as_ref());
+        super::Digest::new(ctx.sign().as_ref())
     }
 }
 

@@ -89,27 +89,71 @@ impl AeadAlgorithm {
     }
 }
 
+/// Length of the longest digest a provider returns (SHA-384).
+pub const MAX_DIGEST_LEN: usize = 48;
+
+/// A hash or HMAC output held inline: the PRF, the transcript hash and the cookie produce
+/// dozens per handshake, none of which needs the heap.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Digest {
+    bytes: [u8; MAX_DIGEST_LEN],
+    len: u8,
+}
+
+impl Digest {
+    /// Copies a SHA-256 or SHA-384 output; anything beyond [`MAX_DIGEST_LEN`] bytes is cut off
+    /// (no hash this crate uses is longer).
+    pub fn new(output: &[u8]) -> Self {
+        let len = output.len().min(MAX_DIGEST_LEN);
+        let mut bytes = [0u8; MAX_DIGEST_LEN];
+        bytes[..len].copy_from_slice(&output[..len]);
+        Self {
+            bytes,
+            // len <= MAX_DIGEST_LEN = 48 fits a u8.
+            len: len as u8,
+        }
+    }
+
+    /// The digest bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::ops::Deref for Digest {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl AsRef<[u8]> for Digest {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Digest({} bytes)", self.len)
+    }
+}
+
 /// A running hash.
 pub trait HashContext: Send + Sync {
     /// Feeds more bytes.
     fn update(&mut self, data: &[u8]);
 
     /// The digest of everything fed so far; the context keeps running.
-    fn digest(&self) -> Vec<u8>;
+    fn digest(&self) -> Digest;
 }
 
 /// A keyed HMAC.
 pub trait HmacKey: Send + Sync {
-    /// Appends the HMAC of the concatenation of `parts` to `out` (no allocation when `out` has
-    /// room: the PRF's rounds reuse their buffers).
-    fn sign_append(&self, parts: &[&[u8]], out: &mut Vec<u8>);
-
-    /// The HMAC of the concatenation of `parts`.
-    fn sign(&self, parts: &[&[u8]]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
-        self.sign_append(parts, &mut out);
-        out
-    }
+    /// The HMAC of the concatenation of `parts` (the PRF feeds `A(i) ‖ label ‖ seed` as three
+    /// parts, never concatenating them).
+    fn sign(&self, parts: &[&[u8]]) -> Digest;
 }
 
 /// An imported ECDHE private key with its public share.
@@ -160,7 +204,7 @@ pub trait CryptoProvider: Debug + Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Hashes the concatenation of `parts`.
-    fn hash(&self, alg: HashAlgorithm, parts: &[&[u8]]) -> Vec<u8>;
+    fn hash(&self, alg: HashAlgorithm, parts: &[&[u8]]) -> Digest;
 
     /// A running hash (the handshake transcript is hashed as it grows).
     fn hash_context(&self, alg: HashAlgorithm) -> Box<dyn HashContext>;
@@ -169,7 +213,7 @@ pub trait CryptoProvider: Debug + Send + Sync {
     fn hmac_key(&self, alg: HashAlgorithm, key: &[u8]) -> Box<dyn HmacKey>;
 
     /// HMAC of the concatenation of `parts` under `key`.
-    fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> Digest {
         self.hmac_key(alg, key).sign(parts)
     }
 
@@ -222,14 +266,16 @@ pub fn generate_signing_key(
     rng: &mut dyn rand_core::CryptoRng,
 ) -> Result<(Vec<u8>, Box<dyn EcdsaSigningKey>), CryptoError> {
     retry_scalar(rng, |private| provider.ecdsa_p256_signing_key(private))
+        .map(|(private, key)| (private.to_vec(), key))
 }
 
+/// Draws 32-byte scalars until `import` takes one (at most 16 draws).
 fn retry_scalar<T>(
     rng: &mut dyn rand_core::CryptoRng,
     mut import: impl FnMut(&[u8]) -> Result<T, CryptoError>,
-) -> Result<(Vec<u8>, T), CryptoError> {
+) -> Result<([u8; 32], T), CryptoError> {
     for _ in 0..16 {
-        let mut private = vec![0u8; 32];
+        let mut private = [0u8; 32];
         rng.fill_bytes(&mut private);
         match import(&private) {
             Ok(key) => return Ok((private, key)),

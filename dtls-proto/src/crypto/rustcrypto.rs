@@ -41,17 +41,17 @@ impl CryptoProvider for RustCrypto {
         "rustcrypto"
     }
 
-    fn hash(&self, alg: HashAlgorithm, parts: &[&[u8]]) -> Vec<u8> {
+    fn hash(&self, alg: HashAlgorithm, parts: &[&[u8]]) -> super::Digest {
         match alg {
             HashAlgorithm::Sha256 => {
                 let mut h = Sha256::new();
                 parts.iter().for_each(|p| h.update(p));
-                h.finalize().to_vec()
+                super::Digest::new(&h.finalize())
             }
             HashAlgorithm::Sha384 => {
                 let mut h = Sha384::new();
                 parts.iter().for_each(|p| h.update(p));
-                h.finalize().to_vec()
+                super::Digest::new(&h.finalize())
             }
         }
     }
@@ -149,10 +149,10 @@ impl HashContext for RcHash {
         }
     }
 
-    fn digest(&self) -> Vec<u8> {
+    fn digest(&self) -> super::Digest {
         match self {
-            Self::Sha256(h) => h.clone().finalize().to_vec(),
-            Self::Sha384(h) => h.clone().finalize().to_vec(),
+            Self::Sha256(h) => super::Digest::new(&h.clone().finalize()),
+            Self::Sha384(h) => super::Digest::new(&h.clone().finalize()),
         }
     }
 }
@@ -163,17 +163,17 @@ enum RcHmac {
 }
 
 impl HmacKey for RcHmac {
-    fn sign_append(&self, parts: &[&[u8]], out: &mut Vec<u8>) {
+    fn sign(&self, parts: &[&[u8]]) -> super::Digest {
         match self {
             Self::Sha256(keyed) => {
                 let mut m = keyed.clone();
                 parts.iter().for_each(|p| m.update(p));
-                out.extend_from_slice(&m.finalize().into_bytes());
+                super::Digest::new(&m.finalize().into_bytes())
             }
             Self::Sha384(keyed) => {
                 let mut m = keyed.clone();
                 parts.iter().for_each(|p| m.update(p));
-                out.extend_from_slice(&m.finalize().into_bytes());
+                super::Digest::new(&m.finalize().into_bytes())
             }
         }
     }

@@ -5,8 +5,6 @@ use crate::extensions::Extensions;
 use crate::record::{DTLS_1_0, DTLS_1_2};
 use crate::wire::{Reader, put_u16, put_vec8, with_len16};
 
-/// Largest cookie (RFC 6347 §4.2.1: `opaque cookie<0..2^8-1>`; we send 32 bytes).
-pub const MAX_COOKIE_LEN: usize = 255;
 /// Cap on offered cipher suites we keep.
 const MAX_SUITES: usize = 256;
 
@@ -37,16 +35,25 @@ impl ClientHello {
         let random = r.array()?;
         let session_id = r.vec8()?;
         if session_id.len() > 32 {
-            return Err(DecodeError::InvalidLength("session_id"));
+            return Err(DecodeError::InvalidLength {
+                field: "session_id",
+                len: session_id.len(),
+            });
         }
         let cookie = r.vec8()?;
         let suites = r.vec16()?;
         if suites.is_empty() || suites.len() % 2 != 0 {
-            return Err(DecodeError::InvalidLength("cipher_suites"));
+            return Err(DecodeError::InvalidLength {
+                field: "cipher_suites",
+                len: suites.len(),
+            });
         }
         let compression_methods = r.vec8()?;
         if compression_methods.is_empty() {
-            return Err(DecodeError::InvalidLength("compression_methods"));
+            return Err(DecodeError::InvalidLength {
+                field: "compression_methods",
+                len: 0,
+            });
         }
         let extensions = if r.is_empty() {
             Extensions::default()
@@ -72,10 +79,16 @@ impl ClientHello {
 
     /// Appends the body.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_with_cookie(&self.cookie, out);
+    }
+
+    /// Appends the body with `cookie` in place of ours (the server computes its cookie over the
+    /// hello with an empty one, RFC 6347 §4.2.1).
+    pub fn encode_with_cookie(&self, cookie: &[u8], out: &mut Vec<u8>) {
         put_u16(out, self.version);
         out.extend_from_slice(&self.random);
         put_vec8(out, &self.session_id);
-        put_vec8(out, &self.cookie);
+        put_vec8(out, cookie);
         with_len16(out, |o| {
             self.cipher_suites.iter().for_each(|s| put_u16(o, *s))
         });
@@ -146,7 +159,10 @@ impl ServerHello {
         let random = r.array()?;
         let session_id = r.vec8()?;
         if session_id.len() > 32 {
-            return Err(DecodeError::InvalidLength("session_id"));
+            return Err(DecodeError::InvalidLength {
+                field: "session_id",
+                len: session_id.len(),
+            });
         }
         let cipher_suite = r.u16()?;
         let compression_method = r.u8()?;
@@ -186,7 +202,10 @@ pub fn is_dtls_1_2_or_later(version: u16) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::extensions::UseSrtp;
 
     #[test]
     fn client_hello_round_trip() {
@@ -228,5 +247,52 @@ mod tests {
         assert!(is_dtls_1_2_or_later(DTLS_1_2));
         assert!(!is_dtls_1_2_or_later(DTLS_1_0));
         assert!(!is_dtls_1_2_or_later(0x0303));
+    }
+
+    /// Any extensions block this crate can represent.
+    fn extensions() -> impl Strategy<Value = Extensions> {
+        (
+            proptest::option::of(proptest::collection::vec(any::<u16>(), 1..8)),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 1..4)),
+            proptest::option::of(proptest::collection::vec(any::<u16>(), 1..8)),
+            proptest::option::of((
+                proptest::collection::vec(any::<u16>(), 1..5),
+                proptest::collection::vec(any::<u8>(), 0..4),
+            )),
+            any::<bool>(),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..8)),
+        )
+            .prop_map(|(g, f, s, srtp, ems, ri)| Extensions {
+                supported_groups: g,
+                ec_point_formats: f,
+                signature_algorithms: s,
+                use_srtp: srtp.map(|(profiles, mki)| UseSrtp { profiles, mki }),
+                extended_master_secret: ems,
+                renegotiation_info: ri,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn client_hello_round_trips(
+            random in any::<[u8; 32]>(),
+            session_id in proptest::collection::vec(any::<u8>(), 0..32),
+            cookie in proptest::collection::vec(any::<u8>(), 0..64),
+            suites in proptest::collection::vec(any::<u16>(), 1..16),
+            ext in extensions(),
+        ) {
+            let hello = ClientHello {
+                version: DTLS_1_2,
+                random,
+                session_id,
+                cookie,
+                cipher_suites: suites,
+                compression_methods: vec![0],
+                extensions: ext,
+            };
+            let mut out = Vec::new();
+            hello.encode(&mut out);
+            prop_assert_eq!(ClientHello::parse(&out), Ok(hello));
+        }
     }
 }

@@ -21,7 +21,7 @@
 )]
 
 use crate::error::DecodeError;
-use crate::wire::{Reader, put_u16, put_u24};
+use crate::wire::Reader;
 
 pub mod hello;
 pub mod key_exchange;
@@ -95,6 +95,26 @@ impl HandshakeType {
     }
 }
 
+/// The RFC name and the code, e.g. `server_hello (2)`.
+impl std::fmt::Display for HandshakeType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Self::HelloRequest => "hello_request",
+            Self::ClientHello => "client_hello",
+            Self::ServerHello => "server_hello",
+            Self::HelloVerifyRequest => "hello_verify_request",
+            Self::Certificate => "certificate",
+            Self::ServerKeyExchange => "server_key_exchange",
+            Self::CertificateRequest => "certificate_request",
+            Self::ServerHelloDone => "server_hello_done",
+            Self::CertificateVerify => "certificate_verify",
+            Self::ClientKeyExchange => "client_key_exchange",
+            Self::Finished => "finished",
+        };
+        write!(f, "{name} ({})", self.to_byte())
+    }
+}
+
 /// One handshake fragment borrowed from a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FragmentView<'a> {
@@ -141,7 +161,38 @@ impl<'a> FragmentView<'a> {
     }
 }
 
-/// Appends a fragment header and body.
+/// The header of a fragment of `fragment_len` bytes at `offset` of a `total_len`-byte message.
+pub fn fragment_header(
+    msg_type: HandshakeType,
+    message_seq: u16,
+    total_len: usize,
+    offset: usize,
+    fragment_len: usize,
+) -> [u8; HEADER_LEN] {
+    // uint24 fields: the callers' lengths are below 2^24 (messages are bounded far below).
+    let [_, l0, l1, l2] = (total_len as u32).to_be_bytes();
+    let [s0, s1] = message_seq.to_be_bytes();
+    let [_, o0, o1, o2] = (offset as u32).to_be_bytes();
+    let [_, f0, f1, f2] = (fragment_len as u32).to_be_bytes();
+    [
+        msg_type.to_byte(),
+        l0,
+        l1,
+        l2,
+        s0,
+        s1,
+        o0,
+        o1,
+        o2,
+        f0,
+        f1,
+        f2,
+    ]
+}
+
+/// Appends a fragment header and body (the tests' way to forge fragments; the engine writes
+/// the header with [`fragment_header`] and the body from the flight's buffer).
+#[cfg(test)]
 pub fn encode_fragment(
     msg_type: HandshakeType,
     message_seq: u16,
@@ -150,18 +201,14 @@ pub fn encode_fragment(
     body: &[u8],
     out: &mut Vec<u8>,
 ) {
-    out.push(msg_type.to_byte());
-    put_u24(out, total_len as u32);
-    put_u16(out, message_seq);
-    put_u24(out, offset as u32);
-    put_u24(out, body.len() as u32);
+    out.extend_from_slice(&fragment_header(
+        msg_type,
+        message_seq,
+        total_len,
+        offset,
+        body.len(),
+    ));
     out.extend_from_slice(body);
-}
-
-/// The whole message as it enters the transcript: header with offset 0 and full length
-/// (RFC 6347 §4.2.6).
-pub fn transcript_bytes(msg_type: HandshakeType, message_seq: u16, body: &[u8], out: &mut Vec<u8>) {
-    encode_fragment(msg_type, message_seq, body.len(), 0, body, out);
 }
 
 #[cfg(test)]
@@ -177,6 +224,7 @@ mod tests {
         assert_eq!(f.msg_type, HandshakeType::Certificate);
         assert_eq!((f.length, f.message_seq, f.offset), (10, 3, 4));
         assert_eq!(f.body, &[1, 2, 3]);
+        assert_eq!(f.msg_type.to_string(), "certificate (11)");
         assert!(!f.is_complete());
 
         let mut bad = Vec::new();

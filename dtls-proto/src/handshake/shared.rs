@@ -3,12 +3,13 @@
 
 use rand_core::CryptoRng;
 
-use crate::certificate::{Fingerprint, PeerVerifier, peer_public_key};
+use crate::certificate::{Fingerprint, P256_PUBLIC_KEY_LEN, PeerVerifier, peer_public_key};
 use crate::cipher_suite::{ECDSA_SECP256R1_SHA256, NamedGroup};
-use crate::connection::HandshakeComplete;
+use crate::config::Config;
 use crate::crypto::{EcdhKey, generate_ecdh_key};
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::event::HandshakeComplete;
 use crate::fragment::Message;
 use crate::handshake::HandshakeType;
 use crate::handshake::key_exchange::{CertificateMsg, CertificateVerify};
@@ -18,14 +19,15 @@ use crate::srtp::{EXPORTER_LABEL, SrtpKeyingMaterial, SrtpProfile};
 #[derive(Debug, Clone)]
 pub struct PeerCertificate {
     pub der: Vec<u8>,
-    pub public_key: Vec<u8>,
+    pub public_key: [u8; P256_PUBLIC_KEY_LEN],
+    pub fingerprint: Fingerprint,
 }
 
 /// Checks a Certificate message against the configured verifier (RFC 8122 §5 for
 /// fingerprints) and extracts the end-entity public key.
 pub fn verify_peer_certificate(engine: &Engine, body: &[u8]) -> Result<PeerCertificate, Error> {
     let msg = CertificateMsg::parse(body)?;
-    let Some(end_entity) = msg.chain.first() else {
+    let Some(end_entity) = msg.chain().next() else {
         return Err(Error::PeerCertificateMissing);
     };
     let actual = Fingerprint::of(end_entity);
@@ -50,23 +52,22 @@ pub fn verify_peer_certificate(engine: &Engine, body: &[u8]) -> Result<PeerCerti
                 });
             }
         }
-        PeerVerifier::Custom(verifier) => verifier.verify(&msg.chain)?,
+        PeerVerifier::Custom(verifier) => {
+            let chain: Vec<Vec<u8>> = msg.chain().map(<[u8]>::to_vec).collect();
+            verifier.verify(&chain)?;
+        }
     }
     let public_key = peer_public_key(end_entity)?;
     Ok(PeerCertificate {
-        der: end_entity.clone(),
+        der: end_entity.to_vec(),
         public_key,
+        fingerprint: actual,
     })
 }
 
-/// Our Certificate message body.
-pub fn certificate_body(engine: &Engine) -> Vec<u8> {
-    let mut body = Vec::new();
-    CertificateMsg {
-        chain: vec![engine.config.certificate.der().to_vec()],
-    }
-    .encode(&mut body);
-    body
+/// Appends our Certificate message body: our one certificate.
+pub fn encode_certificate(config: &Config, out: &mut Vec<u8>) {
+    CertificateMsg::encode(&[config.certificate.der()], out);
 }
 
 /// Signs `message` with our certificate key (ecdsa_secp256r1_sha256).
@@ -83,7 +84,10 @@ pub fn verify_signature(
     signature: &[u8],
 ) -> Result<(), Error> {
     if scheme != ECDSA_SECP256R1_SHA256 {
-        return Err(Error::IllegalParameter("signature algorithm"));
+        return Err(Error::IllegalParameter {
+            parameter: "signature algorithm",
+            value: scheme,
+        });
     }
     engine
         .config
@@ -92,16 +96,18 @@ pub fn verify_signature(
         .map_err(|_| Error::BadPeerSignature)
 }
 
-/// Our CertificateVerify body over the transcript so far (RFC 5246 §7.4.8).
-pub fn certificate_verify_body(engine: &Engine) -> Result<Vec<u8>, Error> {
-    let signature = sign(engine, engine.transcript())?;
-    let mut body = Vec::new();
+/// Our signature over the transcript so far, for CertificateVerify (RFC 5246 §7.4.8).
+pub fn sign_transcript(engine: &Engine) -> Result<Vec<u8>, Error> {
+    sign(engine, engine.transcript())
+}
+
+/// Appends a CertificateVerify body carrying `signature`.
+pub fn encode_certificate_verify(signature: &[u8], out: &mut Vec<u8>) {
     CertificateVerify {
         signature_scheme: ECDSA_SECP256R1_SHA256,
         signature,
     }
-    .encode(&mut body);
-    Ok(body)
+    .encode(out);
 }
 
 /// A fresh ephemeral key pair from the injected RNG.
@@ -186,7 +192,7 @@ pub fn completion(
     engine: &Engine,
     group: NamedGroup,
     srtp: Option<SrtpProfile>,
-    peer: &PeerCertificate,
+    peer: PeerCertificate,
 ) -> Result<HandshakeComplete, Error> {
     let session = engine
         .session
@@ -200,13 +206,13 @@ pub fn completion(
             None,
             profile.keying_material_len(),
         );
-        SrtpKeyingMaterial::split(profile, &material)
+        SrtpKeyingMaterial::new(profile, material)
     });
     Ok(HandshakeComplete {
         cipher_suite: session.suite,
         group,
         srtp,
-        peer_certificate: peer.der.clone(),
-        peer_fingerprint: Fingerprint::of(&peer.der),
+        peer_fingerprint: peer.fingerprint,
+        peer_certificate: peer.der,
     })
 }

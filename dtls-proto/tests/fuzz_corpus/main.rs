@@ -12,8 +12,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dtls_proto::fuzzing;
-use dtls_proto::handshake::FragmentView;
-use dtls_proto::record::{ContentType, records};
 use sim::{CLIENT, Link, SERVER, Sim, pair};
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -129,20 +127,16 @@ fn write_seed_corpus() {
     };
     for (i, d) in datagrams.iter().enumerate() {
         write("dtls_record", format!("seed-{i:02}"), d);
-        for record in records(d).flatten() {
-            if record.header.content_type != ContentType::Handshake || record.header.epoch != 0 {
-                continue;
-            }
-            if let Ok((frag, _)) = FragmentView::parse(record.fragment) {
-                if let (true, Some(sel)) = (frag.is_complete(), selector(frag.msg_type.to_byte())) {
-                    let mut input = vec![sel];
-                    input.extend_from_slice(frag.body);
-                    write(
-                        "dtls_handshake",
-                        format!("seed-{}-{i:02}", frag.msg_type.to_byte()),
-                        &input,
-                    );
-                }
+        for frag in fuzzing::clear_handshake_fragments(d) {
+            let complete = frag.offset == 0 && frag.body.len() == frag.length as usize;
+            if let (true, Some(sel)) = (complete, selector(frag.msg_type)) {
+                let mut input = vec![sel];
+                input.extend_from_slice(frag.body);
+                write(
+                    "dtls_handshake",
+                    format!("seed-{}-{i:02}", frag.msg_type),
+                    &input,
+                );
             }
         }
     }

@@ -116,7 +116,7 @@ fn a_genuine_clear_text_alert_still_ends_the_handshake_when_the_peer_goes_silent
     assert!(matches!(
         sim.failure(CLIENT),
         Some(dtls_proto::Error::AlertReceived(
-            dtls_proto::alert::AlertDescription::BadCertificate
+            dtls_proto::AlertDescription::BadCertificate
         ))
     ));
     assert_eq!(sim.nodes[CLIENT].stats().alerts_ignored, 1);
