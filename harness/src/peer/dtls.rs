@@ -13,8 +13,12 @@ use stun_proto::Transmit;
 
 use super::{COMPONENT, DtlsRole, Event, MAX_PENDING_DATAGRAMS, Peer, PeerError, PeerState, Setup};
 
-/// The first retransmission timeout of a flight: RFC 6347 §4.2.4.1's 1 s.
-const RETRANSMIT_INITIAL: Duration = Duration::from_secs(1);
+/// The first retransmission timeout of a flight when ICE measured no round trip on the
+/// pair: RFC 9147 §5.8.2 recommends 400 ms for DTLS-SRTP (RFC 6347 §4.2.4.1 said 1 s).
+const RETRANSMIT_INITIAL: Duration = Duration::from_millis(400);
+/// The least first timeout: a round trip of microseconds (loopback) would otherwise resend
+/// flights a busy machine has not yet had time to answer.
+const RETRANSMIT_FLOOR: Duration = Duration::from_millis(50);
 /// The timeout doubles up to this, not RFC 6347's 60 s: the path was verified by ICE a
 /// moment ago and carries consent checks every few seconds, so a lost flight is loss, not
 /// congestion, and a 32 s or 60 s wait only stalls the call (pion resends every 1 s, with
@@ -101,6 +105,22 @@ impl Peer {
     }
 
     /// Starts the handshake once ICE is connected and the peer's fingerprint is known.
+    /// The first retransmission timeout of the handshake's flights: RFC 9147 §5.8.2 — "where
+    /// there is external information (for instance, from an ICE handshake) about the RTT,
+    /// implementations SHOULD use 1.5 times that RTT estimate" — from the round trip ICE
+    /// measured on the best valid pair, which the handshake runs on; 400 ms without one.
+    fn first_retransmit(&self) -> Duration {
+        let rtt = self.agent.stream(self.stream).and_then(|st| {
+            st.pairs()
+                .filter(|p| p.component == COMPONENT && p.valid)
+                .max_by_key(|p| p.priority)
+                .and_then(|p| p.rtt)
+        });
+        rtt.map_or(RETRANSMIT_INITIAL, |rtt| {
+            (rtt * 3 / 2).clamp(RETRANSMIT_FLOOR, RETRANSMIT_MAX)
+        })
+    }
+
     pub(super) fn maybe_start_dtls(&mut self, now: Instant) -> bool {
         let ready = matches!(
             &self.dtls,
@@ -138,7 +158,7 @@ impl Peer {
             config.certificate,
             PeerVerifier::Fingerprint(fingerprint),
         )
-        .with_retransmit(RETRANSMIT_INITIAL, RETRANSMIT_MAX)
+        .with_retransmit(self.first_retransmit(), RETRANSMIT_MAX)
         .with_max_retransmits(MAX_RETRANSMITS)
         .with_server_cookie(false);
         let rng = super::child_rng(&mut self.dtls_rng);

@@ -198,6 +198,23 @@ impl Checklist {
         }
     }
 
+    /// Our nomination of the valid pair `id` went unanswered through all its
+    /// retransmissions: it goes out again, as a new transaction (the old one's answer still
+    /// counts until `until`), if the pair has timed out fewer than `rounds` times. Says
+    /// whether it did; if not, the caller fails the pair.
+    pub fn retry_nomination(&mut self, id: PairId, until: Instant, rounds: u8) -> bool {
+        let Some(p) = self.get_mut(id) else {
+            return false;
+        };
+        let nominating = p.in_flight().is_some_and(|f| f.use_candidate);
+        if !(nominating && p.valid() && p.timeouts() < rounds) {
+            return false;
+        }
+        p.mark_nominating();
+        self.trigger(id, until);
+        true
+    }
+
     /// A check of `id` failed (§7.2.5.2: an error, non-symmetric addresses, an ICMP error,
     /// no answer): out of the valid list. Its component, if the pair exists.
     pub fn fail(&mut self, id: PairId) -> Option<u16> {

@@ -26,6 +26,12 @@ mod tests;
 
 /// The least RTO of a check (§14.3).
 const MIN_RTO: Duration = Duration::from_millis(500);
+/// How many transactions our nomination of a valid pair gets before the pair fails (RFC
+/// 8445 §7.2.5.2 fails it at the first timeout). The pair is known to work both ways, and
+/// the controlled agent selects it on the request (§7.3.1.5), so on a lossy path the peer
+/// may well be using it while every answer was lost; failing it would leave the two sides on
+/// different pairs, ours the worse. Consent watches the pair once it is selected.
+const NOMINATION_ROUNDS: u8 = 3;
 /// With re-nomination, how many check transactions a pair above the selected one gets
 /// before it fails for good.
 const CHECK_ROUNDS_ABOVE_SELECTED: u8 = 3;
@@ -73,8 +79,14 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 self.stats.retransmissions += 1;
                 self.push_transmit(now, source, destination, payload);
             }
+            let until = saturating_add(now, self.check_rto());
             for id in timed_out {
-                self.fail_pair(now, s, id);
+                // A nomination unanswered on a valid pair is sent again before the pair
+                // fails (see `NOMINATION_ROUNDS`).
+                let checklist = &mut self.streams[s].checklist;
+                if !checklist.retry_nomination(id, until, NOMINATION_ROUNDS) {
+                    self.fail_pair(now, s, id);
+                }
             }
             self.retry_above_selected(s);
         }

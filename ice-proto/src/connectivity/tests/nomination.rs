@@ -569,3 +569,38 @@ fn the_controlled_agent_selects_the_best_nominated_pair_8_1_1() {
     a.handle_timeout(t2 + Duration::from_millis(500));
     assert_eq!(selected(&a), Some(low));
 }
+
+#[test]
+fn an_unanswered_nomination_of_a_valid_pair_goes_again_before_the_pair_fails() {
+    // Every answer to A's nomination is lost (a lossy path: the peer may have selected the
+    // pair on the request). The pair stays valid and the nomination goes out again, as a
+    // new transaction, three transactions in all; only then does the pair fail.
+    let (mut a, s) = agent(true);
+    remote(
+        &mut a,
+        s,
+        &format!("candidate:1 1 udp 2000 {} typ host", PEER.replace(':', " ")),
+    );
+    let check = transmits(&mut a).remove(0);
+    let ok = answer(&check, Class::Success, check.source, None);
+    let mut now = t0();
+    a.handle_datagram(now, TransportProtocol::Udp, addr(PEER), check.source, &ok);
+    let valid = |a: &TestAgent| a.stream(s).unwrap().pairs().next().unwrap().valid;
+    let mut nominations = Vec::new();
+    while now < t0() + Duration::from_secs(120) && valid(&a) {
+        now = a.poll_timeout().unwrap_or(now + Duration::from_secs(1));
+        a.handle_timeout(now);
+        for t in transmits(&mut a) {
+            let m = Message::parse(&t.payload).unwrap();
+            if m.has(stun_proto::AttributeType::USE_CANDIDATE)
+                && !nominations.contains(&m.transaction_id())
+            {
+                nominations.push(m.transaction_id());
+                assert!(valid(&a), "still valid when nominated again");
+            }
+        }
+    }
+    assert_eq!(nominations.len(), 3, "three nomination transactions");
+    assert!(!valid(&a), "then the pair failed");
+    assert_eq!(a.stream(s).unwrap().selected_pair(1), None);
+}
