@@ -121,7 +121,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             return self.drop(DropReason::NoPermission);
         }
         let relay = allocation.relay_for(peer.ip());
-        let Some(relay) = relay.filter(|_| self.config.peer_filter.is_allowed(peer.ip())) else {
+        let Some(relay) = relay.filter(|_| self.is_peer_allowed(peer)) else {
             return self.drop(DropReason::PeerDenied);
         };
         self.stats.relayed_to_peers += 1;
