@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use stun_proto::turn::server::TurnServerStats;
 
 /// How many values each worker publishes.
-const METRIC_COUNT: usize = 19;
+const METRIC_COUNT: usize = 20;
 
 /// Family name, labels, help and type of each value, in the order
 /// [`WorkerMetrics::publish`] stores them; a family's entries follow one another.
@@ -69,7 +69,7 @@ const EXPOSITION: [(&str, &str, &str, &str); METRIC_COUNT] = [
     (
         "turn_quota_refusals_total",
         "reason=\"user_quota\"",
-        "Allocations or connections refused for a limit.",
+        "Allocations, connections or datagrams refused for a limit.",
         "counter",
     ),
     (
@@ -90,6 +90,7 @@ const EXPOSITION: [(&str, &str, &str, &str); METRIC_COUNT] = [
         "",
         "",
     ),
+    ("turn_quota_refusals_total", "reason=\"bandwidth\"", "", ""),
     (
         "turn_redirected_total",
         "",
@@ -152,6 +153,7 @@ impl WorkerMetrics {
             stats.refused_total_quota,
             stats.refused_no_relay_address,
             own.tcp_refused,
+            stats.over_bandwidth,
             stats.redirected,
             stats.dropped,
             own.send_failures,

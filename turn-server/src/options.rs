@@ -112,6 +112,10 @@ pub struct Options {
     /// The most channels per allocation; beyond, 508 [default: 32].
     #[arg(long, value_name = "N")]
     pub max_channels: Option<usize>,
+    /// The most bytes per second one allocation relays each way (a burst of one second's
+    /// worth passes); datagrams beyond are dropped [default: no cap].
+    #[arg(long, value_name = "BYTES_PER_SEC")]
+    pub max_bandwidth: Option<u32>,
     /// The most TCP client connections at once, over all workers; more are closed at once
     /// [default: 10000].
     #[arg(long, value_name = "N")]
@@ -442,6 +446,7 @@ impl Options {
         self.max_permissions = self.max_permissions.or(file.max_permissions);
         self.max_channels = self.max_channels.or(file.max_channels);
         self.max_tcp_connections = self.max_tcp_connections.or(file.max_tcp_connections);
+        self.max_bandwidth = self.max_bandwidth.or(file.max_bandwidth);
         self.alternate_server = self.alternate_server.or(file.alternate_server);
         self.metrics = self.metrics.or(file.metrics);
         Ok(self)
@@ -545,6 +550,10 @@ impl Options {
         )?;
         turn.max_channels = positive("max-channels", self.max_channels, DEFAULT_MAX_CHANNELS)?;
         turn.alternate_server = self.alternate_server;
+        if self.max_bandwidth == Some(0) {
+            return Err(ConfigError::Zero("max-bandwidth"));
+        }
+        turn.max_bandwidth = self.max_bandwidth;
         turn.software = Some(concat!("turn-server ", env!("CARGO_PKG_VERSION")).into());
         turn.rfc5766_channel_numbers = !self.strict_rfc8656;
         turn.coturn_dual_allocation = !self.strict_rfc8656;

@@ -39,6 +39,7 @@ use crate::turn::channel_data::is_channel_data;
 use crate::turn::{DEFAULT_ALLOCATION_LIFETIME, TransmitRef};
 
 mod allocation;
+mod bandwidth;
 mod hashing;
 mod peer_filter;
 mod relay;
@@ -105,6 +106,10 @@ pub struct TurnServerConfig {
     /// The most channels per allocation, counting those cooling down (beyond: 508).
     /// Default 64.
     pub max_channels: usize,
+    /// The most bytes per second one allocation relays each way (client to peers, peers to
+    /// client), with a burst of one second's worth; datagrams beyond are dropped
+    /// ([`DropReason::BandwidthExceeded`]). Default none.
+    pub max_bandwidth: Option<u32>,
     /// The most bytes queued for one allocation's client by
     /// [`TurnServer::handle_peer_datagram`] and not yet polled; more is dropped. Default
     /// 64 KiB.
@@ -149,6 +154,7 @@ impl TurnServerConfig {
             max_allocations_per_user: 1_000,
             max_permissions: 64,
             max_channels: 64,
+            max_bandwidth: None,
             max_buffered_per_allocation: 64 * 1024,
             max_queued_transmits: 4096,
             peer_filter: PeerFilter::default(),
@@ -295,6 +301,8 @@ pub enum DropReason {
     /// A TURN method without the magic cookie (RFC 8489 §6: RFC 3489 had no TURN methods):
     /// dropped unanswered.
     NoMagicCookie,
+    /// The allocation's bandwidth cap ([`TurnServerConfig::max_bandwidth`]) was reached.
+    BandwidthExceeded,
 }
 
 /// Counters, for operators and tests.
@@ -320,6 +328,8 @@ pub struct TurnServerStats {
     /// Allocate requests refused because every relay address of the family was in use (508,
     /// or 300 with an alternate server).
     pub refused_no_relay_address: u64,
+    /// Datagrams dropped for an allocation's bandwidth cap (also in `dropped`).
+    pub over_bandwidth: u64,
     /// Allocate requests answered 300 Try Alternate
     /// ([`TurnServerConfig::alternate_server`]).
     pub redirected: u64,
@@ -617,6 +627,9 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
 
     fn drop<'a>(&mut self, reason: DropReason) -> ServerHandled<'a> {
         self.stats.dropped += 1;
+        if reason == DropReason::BandwidthExceeded {
+            self.stats.over_bandwidth += 1;
+        }
         ServerHandled::Dropped(reason)
     }
 

@@ -25,6 +25,7 @@ use bytes::BytesMut;
 use rand_core::{CryptoRng, RngCore};
 
 use super::allocation::{Allocation, AllocationId, BindError};
+use super::bandwidth::Bandwidth;
 use super::relay_pool::PoolError;
 use super::{FiveTuple, Response, ServerEvent, TurnServer};
 use crate::attribute::{
@@ -299,7 +300,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         };
         let id = AllocationId(self.next_id);
         self.next_id += 1;
-        let allocation = Allocation::new(
+        let mut allocation = Allocation::new(
             tuple,
             signer.username.clone(),
             relayed,
@@ -308,6 +309,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             message.transaction_id(),
             response,
         );
+        allocation.bandwidth = self.config.max_bandwidth.map(|r| Bandwidth::new(now, r));
         #[cfg(feature = "tracing")]
         tracing::info!(
             target: "turn",

@@ -1249,6 +1249,58 @@ fn channel_bind_error_paths() {
 }
 
 #[test]
+fn the_bandwidth_cap_drops_what_exceeds_it_each_way() {
+    let now = t0();
+    let mut s = server_with(now, |c| c.max_bandwidth = Some(10));
+    let (nonce, relayed) = allocate(&mut s, now);
+    let peer = addr(PEER);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, peer), 0);
+    while s.poll_transmit().is_some() {}
+    // 10 bytes a second each way: a 6-byte ChannelData payload, a 4-byte Send indication,
+    // then nothing more to peers; the peers' 10 bytes still reach the client.
+    let channel = b"\x40\x00\x00\x06abcdef";
+    assert!(matches!(
+        s.handle_client_datagram(now, tuple(), channel),
+        ServerHandled::Relay(_)
+    ));
+    let send = send_indication(peer, b"ghij");
+    assert!(matches!(
+        s.handle_client_datagram(now, tuple(), &send),
+        ServerHandled::Relay(_)
+    ));
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), &send),
+        ServerHandled::Dropped(DropReason::BandwidthExceeded)
+    );
+    let mut out = [0u8; 64];
+    assert!(matches!(
+        s.handle_peer_datagram_into(now, relayed, peer, b"0123456789", &mut out),
+        PeerHandled::Relay(_)
+    ));
+    assert_eq!(
+        s.handle_peer_datagram_into(now, relayed, peer, b"x", &mut out),
+        PeerHandled::Dropped(DropReason::BandwidthExceeded)
+    );
+    assert_eq!(s.stats().over_bandwidth, 2);
+    // A second later the buckets are full again.
+    let later = now + Duration::from_secs(1);
+    assert!(matches!(
+        s.handle_client_datagram(later, tuple(), &send),
+        ServerHandled::Relay(_)
+    ));
+    // Without a cap nothing is counted.
+    let mut s = server(now);
+    let (nonce, _) = allocate(&mut s, now);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, peer), 0);
+    for _ in 0..100 {
+        assert!(matches!(
+            s.handle_client_datagram(now, tuple(), channel),
+            ServerHandled::Relay(_)
+        ));
+    }
+}
+
+#[test]
 fn rfc_5766_channel_numbers_work_when_enabled() {
     let now = t0();
     let mut s = server_with(now, |c| c.rfc5766_channel_numbers = true);
