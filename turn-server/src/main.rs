@@ -13,9 +13,11 @@
 // The driver reads the clocks and starts threads, which the workspace forbids to protocol
 // machines; each use is marked where it happens.
 
+mod connection;
 mod metrics;
 mod options;
 mod sockets;
+mod tls;
 mod worker;
 
 use std::process::ExitCode;
@@ -49,7 +51,7 @@ fn main() -> ExitCode {
     };
     match run(settings) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(RunError::Config(e)) => {
+        Err(e @ (RunError::Config(_) | RunError::Tls(_))) => {
             eprintln!("turn-server: {e}");
             ExitCode::from(2)
         }
@@ -69,6 +71,9 @@ enum RunError {
     /// A credential of the configuration was refused by the machine.
     #[error(transparent)]
     Config(#[from] options::ConfigError),
+    /// The TLS certificate or key.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// A worker could not start or failed.
     #[error("worker {index}: {source}")]
     Worker {
@@ -81,6 +86,10 @@ enum RunError {
 
 /// Opens every socket, then starts the workers and waits for them.
 fn run(settings: Settings) -> Result<(), RunError> {
+    let tls = match &settings.tls_files {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
     let plans = sockets::open(&settings)?;
     let published: Arc<[WorkerMetrics]> =
         (0..plans.len()).map(|_| WorkerMetrics::default()).collect();
@@ -101,12 +110,14 @@ fn run(settings: Settings) -> Result<(), RunError> {
             sockets,
             settings.max_tcp_connections_per_worker,
             Arc::clone(&published),
+            tls.clone(),
         )
         .map_err(|source| RunError::Worker { index, source })?;
         workers.push(worker);
     }
     info!(
         listen = ?settings.listen,
+        tls = ?settings.tls_listen,
         udp = settings.udp,
         tcp = settings.tcp,
         relay_addresses = relays,

@@ -55,6 +55,16 @@ pub struct Options {
     /// Do not listen on TCP.
     #[arg(long)]
     pub no_tcp: bool,
+    /// An address to listen on for TLS over TCP (RFC 8656 §3.1; 5349 by convention); repeat
+    /// it for several. Needs --cert and --key.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub tls_listen: Vec<SocketAddr>,
+    /// The TLS certificate chain, PEM.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// The TLS private key, PEM (PKCS #8, PKCS #1 or SEC1).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
     /// Do not listen on UDP.
     #[arg(long)]
     pub no_udp: bool,
@@ -373,8 +383,11 @@ pub enum ConfigError {
     /// No credentials at all: the server would answer every request with 401.
     #[error("no credentials: give --user, --users-file, --auth-secret or --auth-secret-file")]
     NoCredentials,
-    /// Both `--no-udp` and `--no-tcp`.
-    #[error("--no-udp with --no-tcp: nothing to listen on")]
+    /// `--tls-listen` without both `--cert` and `--key`, or these without `--tls-listen`.
+    #[error("--tls-listen needs --cert and --key, and they need --tls-listen")]
+    TlsIncomplete,
+    /// Both `--no-udp` and `--no-tcp`, and no `--tls-listen`.
+    #[error("--no-udp with --no-tcp and no --tls-listen: nothing to listen on")]
     NothingToListenOn,
 }
 
@@ -387,6 +400,10 @@ pub struct Settings {
     pub udp: bool,
     /// Listen on TCP.
     pub tcp: bool,
+    /// TLS listening addresses.
+    pub tls_listen: Vec<SocketAddr>,
+    /// The certificate and key files, when there are TLS listeners.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
     /// The relay IPs.
     pub relay_ips: Vec<IpAddr>,
     /// The relay ports, split between workers.
@@ -422,6 +439,9 @@ impl Options {
             }
         }
         list(&mut self.listen, file.listen);
+        list(&mut self.tls_listen, file.tls_listen);
+        self.cert = self.cert.take().or(file.cert);
+        self.key = self.key.take().or(file.key);
         list(&mut self.relay_ip, file.relay_ip);
         list(&mut self.user, file.user);
         list(&mut self.auth_secret, file.auth_secret);
@@ -454,9 +474,14 @@ impl Options {
 
     /// Checks the options, reads the users and secrets files, and applies the defaults.
     pub fn into_settings(self) -> Result<Settings, ConfigError> {
-        if self.no_tcp && self.no_udp {
+        if self.no_tcp && self.no_udp && self.tls_listen.is_empty() {
             return Err(ConfigError::NothingToListenOn);
         }
+        let tls_files = match (self.tls_listen.is_empty(), self.cert, self.key) {
+            (false, Some(cert), Some(key)) => Some((cert, key)),
+            (true, None, None) => None,
+            _ => return Err(ConfigError::TlsIncomplete),
+        };
         let listen = if self.listen.is_empty() {
             vec![DEFAULT_LISTEN]
         } else {
@@ -562,13 +587,15 @@ impl Options {
             self.allow_loopback_peers,
             self.allow_peer_range,
             self.deny_peer_range,
-            &listen,
+            &[listen.as_slice(), self.tls_listen.as_slice()].concat(),
             &relay_ips,
         );
         Ok(Settings {
             listen,
             udp: !self.no_udp,
             tcp: !self.no_tcp,
+            tls_listen: self.tls_listen,
+            tls_files,
             relay_ips,
             relay_ports: self.relay_ports.unwrap_or(DEFAULT_RELAY_PORTS),
             workers,

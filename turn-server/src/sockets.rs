@@ -70,6 +70,7 @@ pub struct WorkerPlan {
 /// socket got, for every worker and both transports.
 pub fn open(settings: &Settings) -> Result<Vec<WorkerPlan>, SocketError> {
     let mut listen = settings.listen.clone();
+    let mut tls_listen = settings.tls_listen.clone();
     let mut plans = Vec::with_capacity(settings.workers);
     for index in 0..settings.workers {
         let mut udp = Vec::new();
@@ -124,8 +125,33 @@ pub fn open(settings: &Settings) -> Result<Vec<WorkerPlan>, SocketError> {
                         source,
                     })?;
                 *address = bound;
-                listeners.push((listener, bound));
+                listeners.push((listener, bound, false));
             }
+        }
+        for address in &mut tls_listen {
+            if index == 0 && address.port() != 0 {
+                drop(
+                    tcp_listener(*address, false).map_err(|source| SocketError::Listen {
+                        what: "listen for TLS on",
+                        address: *address,
+                        source,
+                    })?,
+                );
+            }
+            let listener = tcp_listener(*address, true).map_err(|source| SocketError::Listen {
+                what: "listen for TLS on",
+                address: *address,
+                source,
+            })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| SocketError::Listen {
+                    what: "listen for TLS on",
+                    address: *address,
+                    source,
+                })?;
+            *address = bound;
+            listeners.push((listener, bound, true));
         }
         let mut relays = Vec::new();
         for ip in &settings.relay_ips {

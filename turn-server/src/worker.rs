@@ -22,9 +22,10 @@ use mio::{Events, Interest, Poll, Token};
 use rand_chacha::ChaCha20Rng;
 use stun_proto::TransportProtocol;
 use stun_proto::turn::server::{FiveTuple, PeerHandled, ServerEvent, ServerHandled, TurnServer};
-use stun_proto::turn::{StreamFramer, TransmitRef, is_channel_data};
+use stun_proto::turn::{TransmitRef, is_channel_data};
 use tracing::{debug, info, warn};
 
+use crate::connection::{Connection, Received};
 use crate::metrics::{DriverCounters, WorkerMetrics, render};
 
 /// The signal pipe's token.
@@ -37,8 +38,6 @@ const FIXED_BASE: usize = 2;
 const CONNECTION_BASE: usize = 1 << 32;
 /// The first token of metrics connections.
 const METRICS_CONNECTION_BASE: usize = 1 << 40;
-/// The most bytes queued for one TCP client; frames beyond are dropped whole.
-const MAX_PENDING: usize = 256 * 1024;
 /// The most metrics requests served at once.
 const MAX_METRICS_CONNECTIONS: usize = 8;
 /// The longest metrics request read.
@@ -56,54 +55,6 @@ enum Fixed {
     Udp(usize),
     TcpListener(usize),
     Relay(usize),
-}
-
-/// A TCP (client) connection.
-#[derive(Debug)]
-struct Connection {
-    stream: TcpStream,
-    tuple: FiveTuple,
-    framer: StreamFramer,
-    pending: Vec<u8>,
-}
-
-impl Connection {
-    /// Writes `bytes` now, or queues what the socket does not take; a frame that does not
-    /// fit the queue is dropped whole (returns false).
-    fn send(&mut self, bytes: &[u8]) -> bool {
-        if self.pending.len() + bytes.len() > MAX_PENDING {
-            return false;
-        }
-        let written = if self.pending.is_empty() {
-            match self.stream.write(bytes) {
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
-                // The read side sees the error and closes the connection.
-                Err(_) => return false,
-            }
-        } else {
-            0
-        };
-        self.pending
-            .extend_from_slice(bytes.get(written..).unwrap_or_default());
-        true
-    }
-
-    /// Writes what is queued, until the socket would block.
-    fn flush(&mut self) -> io::Result<()> {
-        while !self.pending.is_empty() {
-            match self.stream.write(&self.pending) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.pending.drain(..n);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
 }
 
 /// A metrics HTTP connection: the request read so far, then the response left to write.
@@ -145,7 +96,8 @@ struct Io {
     udp: Vec<UdpSocket>,
     udp_addresses: Vec<SocketAddr>,
     listeners: Vec<TcpListener>,
-    listener_addresses: Vec<SocketAddr>,
+    /// Each listener's address, and whether it speaks TLS.
+    listener_addresses: Vec<(SocketAddr, bool)>,
     relays: Relays,
     connections: Vec<Option<Connection>>,
     free_slots: Vec<usize>,
@@ -186,8 +138,8 @@ impl Io {
 pub struct WorkerSockets {
     /// UDP sockets on the listening addresses, with their addresses.
     pub udp: Vec<(UdpSocket, SocketAddr)>,
-    /// TCP listeners, with their addresses.
-    pub listeners: Vec<(TcpListener, SocketAddr)>,
+    /// TCP listeners, with their addresses and whether they speak TLS.
+    pub listeners: Vec<(TcpListener, SocketAddr, bool)>,
     /// Relay sockets, with their addresses.
     pub relays: Vec<(UdpSocket, SocketAddr)>,
     /// The metrics listener (one worker has it).
@@ -208,18 +160,21 @@ pub struct Worker {
     /// Registered under [`SIGNAL`]: readable once SIGINT or SIGTERM arrived.
     _signals: UnixStream,
     published: Arc<[WorkerMetrics]>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     buf: Vec<u8>,
     out: Vec<u8>,
 }
 
 impl Worker {
-    /// A worker over `sockets` driving `server`, publishing into `published[index]`.
+    /// A worker over `sockets` driving `server`, publishing into `published[index]`; its
+    /// TLS listeners use `tls`.
     pub fn new(
         index: usize,
         server: TurnServer<ChaCha20Rng>,
         sockets: WorkerSockets,
         max_connections: usize,
         published: Arc<[WorkerMetrics]>,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
         let registry = poll.registry();
@@ -231,7 +186,10 @@ impl Worker {
             mut signals,
         } = sockets;
         let (mut udp, udp_addresses): (Vec<_>, Vec<_>) = udp.into_iter().unzip();
-        let (mut listeners, listener_addresses): (Vec<_>, Vec<_>) = listeners.into_iter().unzip();
+        let (mut listeners, listener_addresses): (Vec<_>, Vec<_>) = listeners
+            .into_iter()
+            .map(|(listener, address, tls)| (listener, (address, tls)))
+            .unzip();
         let (mut relays, relay_addresses): (Vec<_>, Vec<_>) = relays.into_iter().unzip();
         let mut token = FIXED_BASE;
         for socket in &mut udp {
@@ -280,6 +238,7 @@ impl Worker {
             metrics_connections: Vec::new(),
             _signals: signals,
             published,
+            tls,
             buf: vec![0; MAX_DATAGRAM],
             out: vec![0; MAX_DATAGRAM + 64],
         })
@@ -423,7 +382,7 @@ impl Worker {
 
     /// Accepts TCP clients on listener `i`.
     fn accept(&mut self, i: usize) {
-        let Some(&server) = self.io.listener_addresses.get(i) else {
+        let Some(&(server, tls)) = self.io.listener_addresses.get(i) else {
             return;
         };
         loop {
@@ -443,6 +402,16 @@ impl Worker {
                 continue;
             }
             let _ = stream.set_nodelay(true);
+            let session = match self.tls.as_ref().filter(|_| tls) {
+                Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
+                    Ok(session) => Some(session),
+                    Err(e) => {
+                        warn!("TLS session for {client}: {e}");
+                        continue;
+                    }
+                },
+                None => None,
+            };
             let slot = self
                 .io
                 .free_slots
@@ -458,16 +427,12 @@ impl Worker {
                 self.io.free_slots.push(slot);
                 continue;
             }
-            let connection = Connection {
-                stream,
-                tuple: FiveTuple {
-                    transport: TransportProtocol::Tcp,
-                    client,
-                    server,
-                },
-                framer: StreamFramer::default(),
-                pending: Vec::new(),
+            let tuple = FiveTuple {
+                transport: TransportProtocol::Tcp,
+                client,
+                server,
             };
+            let connection = Connection::new(stream, tuple, session);
             if slot == self.io.connections.len() {
                 self.io.connections.push(Some(connection));
             } else if let Some(place) = self.io.connections.get_mut(slot) {
@@ -491,18 +456,10 @@ impl Worker {
             let Some(Some(c)) = connections.get_mut(slot) else {
                 return;
             };
-            let n = match c.stream.read(&mut self.buf) {
-                Ok(0) => return self.close(now, slot),
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return self.close(now, slot),
-            };
-            if c.framer
-                .push(self.buf.get(..n).unwrap_or_default())
-                .is_err()
-            {
-                return self.close(now, slot);
+            match c.receive(&mut self.buf) {
+                Received::Bytes => {}
+                Received::WouldBlock => return,
+                Received::Closed => return self.close(now, slot),
             }
             let tuple = c.tuple;
             let out_of_sync = loop {
@@ -539,7 +496,7 @@ impl Worker {
         let Some(mut c) = self.io.connections.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut c.stream);
+        let _ = self.poll.registry().deregister(c.stream());
         self.io.by_tuple.remove(&(c.tuple.client, c.tuple.server));
         self.io.free_slots.push(slot);
         self.io.counters.tcp_connections = self.io.by_tuple.len() as u64;

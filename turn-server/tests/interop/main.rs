@@ -1,6 +1,6 @@
 //! The `turn-server` binary against coturn's own test client: `turnutils_uclient` relays
-//! through it to `turnutils_peer`, with shared-secret ("TURN REST API") credentials, over UDP
-//! and TCP, with channels and with Send indications, several clients at once; a wrong secret
+//! through it to `turnutils_peer`, with shared-secret ("TURN REST API") credentials, over UDP,
+//! TCP and TLS, with channels and with Send indications, several clients at once; a wrong secret
 //! and an expired username get 401 and nothing is relayed. What the server did is read from
 //! its Prometheus endpoint, what the client saw from its summary lines.
 //!
@@ -53,7 +53,7 @@ fn require(binary: &str, package: &str) -> Option<PathBuf> {
     found
 }
 
-/// A port free for UDP and TCP on 127.0.0.1 with the `span` ports above it free for UDP.
+/// A port free for UDP and TCP on 127.0.0.1 with the `span` ports above it free too.
 fn free_port(span: u16) -> u16 {
     for _ in 0..200 {
         let probe = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
@@ -63,7 +63,8 @@ fn free_port(span: u16) -> u16 {
             continue;
         }
         let udp_free = (port..=port + span).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
-        let tcp_free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+        let tcp_free =
+            (port..=port + span).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
         if udp_free && tcp_free {
             return port;
         }
@@ -80,7 +81,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(port: u16, workers: usize) -> Self {
+    fn start(port: u16, workers: usize, extra: &[String]) -> Self {
         let metrics: SocketAddr = format!("127.0.0.1:{}", port + 50).parse().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_turn-server"))
             .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -89,6 +90,7 @@ impl Server {
             .args(["--auth-secret", SECRETS[1], "--auth-secret", SECRETS[0]])
             .args(["--allow-peers", "loopback"])
             .args(["--metrics", &metrics.to_string()])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -184,6 +186,12 @@ fn figure(output: &str, name: &str) -> Option<u64> {
 /// secret (a client of a rotation in progress): every message comes back through the relay,
 /// and the server counted them.
 fn relays_with_shared_secret(workers: usize, flags: &[&str]) {
+    relays_through(workers, &[], 0, flags);
+}
+
+/// [`relays_with_shared_secret`] with `server_args` for the server, uclient reaching it on
+/// `port + offset`.
+fn relays_through(workers: usize, server_args: &[String], offset: u16, flags: &[&str]) {
     let (Some(client), Some(peer)) = (
         require("turnutils_uclient", "coturn"),
         require("turnutils_peer", "coturn"),
@@ -191,11 +199,15 @@ fn relays_with_shared_secret(workers: usize, flags: &[&str]) {
         return;
     };
     let port = free_port(60);
-    let server = Server::start(port, workers);
+    let server_args: Vec<String> = server_args
+        .iter()
+        .map(|a| a.replace("{port}", &(port + offset).to_string()))
+        .collect();
+    let server = Server::start(port, workers, &server_args);
     let _peer = start_peer(&peer, port + 55);
     let mut args = vec!["-W", SECRETS[1], "-u", "alice"];
     args.extend_from_slice(flags);
-    let (ok, text) = uclient(&client, port, port + 55, &args);
+    let (ok, text) = uclient(&client, port + offset, port + 55, &args);
     let summary: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("tot_send_msgs=") || l.contains("Total lost"))
@@ -252,6 +264,43 @@ fn tcp_send_indications_with_a_shared_secret() {
 }
 
 #[test]
+fn tls_channels_with_a_shared_secret() {
+    let Some(openssl) = require("openssl", "openssl") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("turn-server-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new(openssl)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(made.success(), "openssl made no certificate");
+    let args = [
+        "--tls-listen".to_owned(),
+        "127.0.0.1:{port}".to_owned(),
+        "--cert".to_owned(),
+        cert.display().to_string(),
+        "--key".to_owned(),
+        key.display().to_string(),
+    ];
+    relays_through(2, &args, 45, &["-c", "-t", "-S"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn rtp_and_rtcp_pairs_with_even_port_reservations_on_one_worker() {
     relays_with_shared_secret(1, &[]);
 }
@@ -266,7 +315,7 @@ fn refused(args: &[&str], reason: &str) {
         return;
     };
     let port = free_port(60);
-    let server = Server::start(port, 2);
+    let server = Server::start(port, 2, &[]);
     let _peer = start_peer(&peer, port + 55);
     let (ok, text) = uclient(&client, port, port + 55, args);
     assert!(!ok, "uclient succeeded: {text}");
