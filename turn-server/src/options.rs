@@ -30,6 +30,8 @@ const DEFAULT_MAX_CHANNELS: usize = 32;
 const DEFAULT_MAX_TCP_CONNECTIONS: usize = 10_000;
 const DEFAULT_NONCE_LIFETIME_SECS: u64 = 600;
 const DEFAULT_MAX_LIFETIME_SECS: u64 = 3600;
+/// The most workers (threads) a server runs.
+pub const MAX_WORKERS: usize = 1024;
 /// The most users a users file may hold (memory is bounded).
 pub const MAX_USERS: usize = 100_000;
 
@@ -104,8 +106,8 @@ pub struct Options {
     /// How long a nonce stays valid, in seconds (then 438 Stale Nonce) [default: 600].
     #[arg(long, value_name = "SECS")]
     pub nonce_lifetime: Option<u64>,
-    /// The longest lifetime an allocation gets, in seconds, whatever it asks for
-    /// [default: 3600].
+    /// The longest lifetime an allocation gets, in seconds, whatever it asks for (at least
+    /// RFC 8656's default of 600) [default: 3600].
     #[arg(long, value_name = "SECS")]
     pub max_lifetime: Option<u64>,
     /// The most allocations at once, over all workers; beyond, 508 Insufficient Capacity,
@@ -377,6 +379,9 @@ pub enum ConfigError {
     /// `--workers 0`.
     #[error("--workers 0: at least one worker")]
     NoWorkers,
+    /// More workers than [`MAX_WORKERS`].
+    #[error("--workers {0}: at most {MAX_WORKERS}")]
+    TooManyWorkers(usize),
     /// A count that must be positive is 0.
     #[error("--{0} 0: must be at least 1")]
     Zero(&'static str),
@@ -503,6 +508,7 @@ impl Options {
         };
         let workers = match self.workers {
             Some(0) => return Err(ConfigError::NoWorkers),
+            Some(n) if n > MAX_WORKERS => return Err(ConfigError::TooManyWorkers(n)),
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, usize::from),
         };
@@ -553,6 +559,9 @@ impl Options {
             return Err(ConfigError::NoCredentials);
         }
 
+        if self.nonce_lifetime == Some(0) {
+            return Err(ConfigError::Zero("nonce-lifetime"));
+        }
         let mut turn = TurnServerConfig::new(
             self.realm.unwrap_or_else(|| DEFAULT_REALM.into()),
             Vec::new(),
@@ -682,6 +691,26 @@ mod tests {
         assert!(Options::try_parse_from(["turn-server", "--workers", "x"]).is_err());
         let e = parse(&["--user", "a:b", "--listen", "127.0.0.1:1", "--workers", "0"]).unwrap_err();
         assert!(matches!(e, ConfigError::NoWorkers));
+        let e = parse(&[
+            "--user",
+            "a:b",
+            "--listen",
+            "127.0.0.1:1",
+            "--workers",
+            "5000",
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("--workers 5000"), "{e}");
+        let e = parse(&[
+            "--user",
+            "a:b",
+            "--listen",
+            "127.0.0.1:1",
+            "--nonce-lifetime",
+            "0",
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("--nonce-lifetime 0"), "{e}");
         let e = parse(&["--user", "a:b"]).unwrap_err();
         assert!(matches!(e, ConfigError::NoRelayIp(_)), "{e}");
         let e = parse(&["--listen", "127.0.0.1:3478"]).unwrap_err();
