@@ -26,6 +26,7 @@ use std::sync::Arc;
 use clap::Parser;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use stun_proto::binding::{BindingServer, BindingServerConfig};
 use stun_proto::turn::server::TurnServer;
 use tracing::{error, info, warn};
 
@@ -104,9 +105,16 @@ fn run(settings: Settings) -> Result<(), RunError> {
             relay_addresses,
         } = plan;
         let server = machine(&settings, relay_addresses)?;
+        let binding = settings.rfc5780.map(|(primary, alternate)| {
+            let mut config = BindingServerConfig::new(primary);
+            config.alternate = Some(alternate);
+            config.software = settings.turn.software.clone();
+            BindingServer::new(config)
+        });
         let worker = Worker::new(
             index,
             server,
+            binding,
             sockets,
             settings.max_tcp_connections_per_worker,
             Arc::clone(&published),
@@ -118,6 +126,7 @@ fn run(settings: Settings) -> Result<(), RunError> {
     info!(
         listen = ?settings.listen,
         tls = ?settings.tls_listen,
+        rfc5780 = ?settings.rfc5780,
         udp = settings.udp,
         tcp = settings.tcp,
         relay_addresses = relays,

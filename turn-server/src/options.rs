@@ -132,6 +132,12 @@ pub struct Options {
     /// [default: 10000].
     #[arg(long, value_name = "N")]
     pub max_tcp_connections: Option<usize>,
+    /// RFC 5780 NAT behaviour discovery: the alternate address A2:P2, different from the
+    /// first --listen address A1:P1 in both IP and port. The server then also answers Binding
+    /// requests on A1:P2, A2:P1 and A2:P2 (UDP), with OTHER-ADDRESS and RESPONSE-ORIGIN, and
+    /// honours CHANGE-REQUEST (coturn's alt-listening address and port).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub rfc5780_alternate: Option<SocketAddr>,
     /// Where to send clients when the server is at capacity: an Allocate that would get 508
     /// gets 300 Try Alternate with this ALTERNATE-SERVER (RFC 8489 §10).
     #[arg(long, value_name = "ADDR:PORT")]
@@ -391,6 +397,12 @@ pub enum ConfigError {
     /// `--tls-listen` without both `--cert` and `--key`, or these without `--tls-listen`.
     #[error("--tls-listen needs --cert and --key, and they need --tls-listen")]
     TlsIncomplete,
+    /// `--rfc5780-alternate` that cannot pair with the first `--listen` address.
+    #[error(
+        "--rfc5780-alternate {0}: needs UDP and a first --listen address of the same family, \
+         not a wildcard, different from it in both IP and port"
+    )]
+    Rfc5780(SocketAddr),
     /// Both `--no-udp` and `--no-tcp`, and no `--tls-listen`.
     #[error("--no-udp with --no-tcp and no --tls-listen: nothing to listen on")]
     NothingToListenOn,
@@ -409,6 +421,8 @@ pub struct Settings {
     pub tls_listen: Vec<SocketAddr>,
     /// The certificate and key files, when there are TLS listeners.
     pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// RFC 5780: the primary (first listening) and the alternate address.
+    pub rfc5780: Option<(SocketAddr, SocketAddr)>,
     /// The relay IPs.
     pub relay_ips: Vec<IpAddr>,
     /// The relay ports, split between workers.
@@ -473,6 +487,7 @@ impl Options {
         self.max_tcp_connections = self.max_tcp_connections.or(file.max_tcp_connections);
         self.max_bandwidth = self.max_bandwidth.or(file.max_bandwidth);
         self.alternate_server = self.alternate_server.or(file.alternate_server);
+        self.rfc5780_alternate = self.rfc5780_alternate.or(file.rfc5780_alternate);
         self.metrics = self.metrics.or(file.metrics);
         Ok(self)
     }
@@ -505,6 +520,19 @@ impl Options {
             ips
         } else {
             self.relay_ip
+        };
+        let rfc5780 = match (self.rfc5780_alternate, listen.first()) {
+            (None, _) => None,
+            (Some(alternate), Some(&primary))
+                if !self.no_udp
+                    && !primary.ip().is_unspecified()
+                    && primary.is_ipv4() == alternate.is_ipv4()
+                    && primary.ip() != alternate.ip()
+                    && primary.port() != alternate.port() =>
+            {
+                Some((primary, alternate))
+            }
+            (Some(alternate), _) => return Err(ConfigError::Rfc5780(alternate)),
         };
         let workers = match self.workers {
             Some(0) => return Err(ConfigError::NoWorkers),
@@ -596,7 +624,12 @@ impl Options {
             self.allow_loopback_peers,
             self.allow_peer_range,
             self.deny_peer_range,
-            &[listen.as_slice(), self.tls_listen.as_slice()].concat(),
+            &[
+                listen.as_slice(),
+                self.tls_listen.as_slice(),
+                &rfc5780.map_or_else(Vec::new, |(a, b)| rfc5780_others(a, b).to_vec()),
+            ]
+            .concat(),
             &relay_ips,
         );
         Ok(Settings {
@@ -605,6 +638,7 @@ impl Options {
             tcp: !self.no_tcp,
             tls_listen: self.tls_listen,
             tls_files,
+            rfc5780,
             relay_ips,
             relay_ports: self.relay_ports.unwrap_or(DEFAULT_RELAY_PORTS),
             workers,
@@ -649,6 +683,15 @@ fn peer_filter(
         }
     }
     filter
+}
+
+/// RFC 5780's other three addresses beside A1:P1: A1:P2, A2:P1 and A2:P2.
+pub fn rfc5780_others(primary: SocketAddr, alternate: SocketAddr) -> [SocketAddr; 3] {
+    [
+        SocketAddr::new(primary.ip(), alternate.port()),
+        SocketAddr::new(alternate.ip(), primary.port()),
+        alternate,
+    ]
 }
 
 fn read(file: &Path) -> Result<String, ConfigError> {

@@ -14,7 +14,7 @@ use mio::net::{TcpListener, UdpSocket, UnixStream};
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::warn;
 
-use crate::options::Settings;
+use crate::options::{Settings, rfc5780_others};
 use crate::worker::WorkerSockets;
 
 /// The pending-connection queue of TCP listeners.
@@ -99,7 +99,7 @@ pub fn open(settings: &Settings) -> Result<Vec<WorkerPlan>, SocketError> {
                     source,
                 })?;
                 *address = bound;
-                udp.push((socket, bound));
+                udp.push((socket, bound, true));
             }
             if settings.tcp {
                 if index == 0 && address.port() != 0 {
@@ -152,6 +152,16 @@ pub fn open(settings: &Settings) -> Result<Vec<WorkerPlan>, SocketError> {
                 })?;
             *address = bound;
             listeners.push((listener, bound, true));
+        }
+        if let Some((primary, alternate)) = settings.rfc5780 {
+            for address in rfc5780_others(primary, alternate) {
+                let socket = udp_socket(address, true).map_err(|source| SocketError::Listen {
+                    what: "answer RFC 5780 Binding requests on",
+                    address,
+                    source,
+                })?;
+                udp.push((socket, address, false));
+            }
         }
         let mut relays = Vec::new();
         for ip in &settings.relay_ips {

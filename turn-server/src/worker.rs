@@ -21,6 +21,7 @@ use mio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 use rand_chacha::ChaCha20Rng;
 use stun_proto::TransportProtocol;
+use stun_proto::binding::BindingServer;
 use stun_proto::turn::server::{FiveTuple, PeerHandled, ServerEvent, ServerHandled, TurnServer};
 use stun_proto::turn::{TransmitRef, is_channel_data};
 use tracing::{debug, info, warn};
@@ -94,7 +95,8 @@ impl Relays {
 #[derive(Debug)]
 struct Io {
     udp: Vec<UdpSocket>,
-    udp_addresses: Vec<SocketAddr>,
+    /// Each UDP socket's address, and whether it serves TURN (or only RFC 5780 Binding).
+    udp_addresses: Vec<(SocketAddr, bool)>,
     listeners: Vec<TcpListener>,
     /// Each listener's address, and whether it speaks TLS.
     listener_addresses: Vec<(SocketAddr, bool)>,
@@ -114,7 +116,7 @@ impl Io {
             TransportProtocol::Udp => self
                 .udp_addresses
                 .iter()
-                .position(|a| *a == t.source)
+                .position(|(a, _)| *a == t.source)
                 .and_then(|i| self.udp.get(i))
                 .is_some_and(|socket| socket.send_to(t.payload, t.destination).is_ok()),
             _ => self
@@ -136,8 +138,9 @@ impl Io {
 /// What a worker is built from.
 #[derive(Debug)]
 pub struct WorkerSockets {
-    /// UDP sockets on the listening addresses, with their addresses.
-    pub udp: Vec<(UdpSocket, SocketAddr)>,
+    /// UDP sockets on the listening addresses, with their addresses and whether they serve
+    /// TURN (else only RFC 5780's Binding requests).
+    pub udp: Vec<(UdpSocket, SocketAddr, bool)>,
     /// TCP listeners, with their addresses and whether they speak TLS.
     pub listeners: Vec<(TcpListener, SocketAddr, bool)>,
     /// Relay sockets, with their addresses.
@@ -154,6 +157,8 @@ pub struct Worker {
     index: usize,
     poll: Poll,
     server: TurnServer<ChaCha20Rng>,
+    /// RFC 5780's Binding server, when the server has an alternate address.
+    binding: Option<BindingServer>,
     io: Io,
     metrics_listener: Option<TcpListener>,
     metrics_connections: Vec<Option<MetricsConnection>>,
@@ -166,11 +171,12 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// A worker over `sockets` driving `server`, publishing into `published[index]`; its
-    /// TLS listeners use `tls`.
+    /// A worker over `sockets` driving `server` (and `binding` for RFC 5780), publishing
+    /// into `published[index]`; its TLS listeners use `tls`.
     pub fn new(
         index: usize,
         server: TurnServer<ChaCha20Rng>,
+        binding: Option<BindingServer>,
         sockets: WorkerSockets,
         max_connections: usize,
         published: Arc<[WorkerMetrics]>,
@@ -185,7 +191,10 @@ impl Worker {
             metrics,
             mut signals,
         } = sockets;
-        let (mut udp, udp_addresses): (Vec<_>, Vec<_>) = udp.into_iter().unzip();
+        let (mut udp, udp_addresses): (Vec<_>, Vec<_>) = udp
+            .into_iter()
+            .map(|(socket, address, turn)| (socket, (address, turn)))
+            .unzip();
         let (mut listeners, listener_addresses): (Vec<_>, Vec<_>) = listeners
             .into_iter()
             .map(|(listener, address, tls)| (listener, (address, tls)))
@@ -218,6 +227,7 @@ impl Worker {
             index,
             poll,
             server,
+            binding,
             io: Io {
                 udp,
                 udp_addresses,
@@ -327,23 +337,39 @@ impl Worker {
 
     /// Datagrams from clients on listening socket `i`.
     fn read_udp(&mut self, now: Instant, i: usize) {
-        let (Some(socket), Some(&server)) = (self.io.udp.get(i), self.io.udp_addresses.get(i))
-        else {
+        let Some(&(server, turn)) = self.io.udp_addresses.get(i) else {
             return;
         };
         loop {
-            let (n, client) = match socket.recv_from(&mut self.buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            let received = self.io.udp.get(i).map(|s| s.recv_from(&mut self.buf));
+            let (n, client) = match received {
+                Some(Ok(r)) => r,
                 // An ICMP error of an earlier send, or an interruption: read on.
-                Err(_) => continue,
+                Some(Err(e)) if e.kind() != ErrorKind::WouldBlock => continue,
+                _ => return,
             };
+            let datagram = self.buf.get(..n).unwrap_or_default();
+            // RFC 5780: Binding requests (message type 0x0001) and whatever reaches the other
+            // three addresses go to the Binding server, which knows all four.
+            let for_binding = !turn || datagram.get(..2) == Some(&[0x00, 0x01]);
+            if let Some(binding) = self.binding.as_mut().filter(|_| for_binding) {
+                binding.handle_datagram(now, TransportProtocol::Udp, client, server, datagram);
+                while let Some(t) = binding.poll_transmit() {
+                    let t = TransmitRef {
+                        transport: t.transport,
+                        source: t.source,
+                        destination: t.destination,
+                        payload: &t.payload,
+                    };
+                    self.io.send_to_client(t, false);
+                }
+                continue;
+            }
             let tuple = FiveTuple {
                 transport: TransportProtocol::Udp,
                 client,
                 server,
             };
-            let datagram = self.buf.get(..n).unwrap_or_default();
             if let ServerHandled::Relay(t) =
                 self.server.handle_client_datagram(now, tuple, datagram)
             {

@@ -1,7 +1,8 @@
 //! The `turn-server` binary against coturn's own test client: `turnutils_uclient` relays
 //! through it to `turnutils_peer`, with shared-secret ("TURN REST API") credentials, over UDP,
 //! TCP and TLS, with channels and with Send indications, several clients at once; a wrong secret
-//! and an expired username get 401 and nothing is relayed. What the server did is read from
+//! and an expired username get 401 and nothing is relayed; `turnutils_natdiscovery` finds
+//! its mapping and filtering through our RFC 5780 addresses. What the server did is read from
 //! its Prometheus endpoint, what the client saw from its summary lines.
 //!
 //! A missing coturn binary skips the test with a message, unless `CI=true`, where it fails.
@@ -298,6 +299,41 @@ fn tls_channels_with_a_shared_secret() {
     ];
     relays_through(2, &args, 45, &["-c", "-t", "-S"]);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn rfc_5780_nat_discovery_with_coturns_client() {
+    let Some(natdiscovery) = require("turnutils_natdiscovery", "coturn") else {
+        return;
+    };
+    let port = free_port(60);
+    let alternate = format!("127.0.0.2:{}", port + 46);
+    let _server = Server::start(
+        port,
+        2,
+        &["--rfc5780-alternate".to_owned(), alternate.clone()],
+    );
+    let output = Command::new(natdiscovery)
+        .args(["-m", "-f", "-p", &port.to_string(), "127.0.0.1"])
+        .output()
+        .expect("run turnutils_natdiscovery");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{text}");
+    // On loopback there is no NAT: both behaviours are endpoint-independent, learnt from
+    // OTHER-ADDRESS and answers to CHANGE-REQUEST from the other IP and port.
+    assert!(
+        text.contains(&format!("Other addr: : {alternate}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("NAT with Endpoint Independent Mapping!"),
+        "{text}"
+    );
+    assert!(
+        text.contains("NAT with Endpoint Independent Filtering!"),
+        "{text}"
+    );
 }
 
 #[test]
