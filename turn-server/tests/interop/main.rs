@@ -14,6 +14,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use stun_proto::shared_secret::SharedSecrets;
@@ -77,8 +78,23 @@ fn free_port(span: u16) -> u16 {
 /// allowed, relaying from ports `port+1..=port+40`, metrics on `port+50`; returns once it is
 /// ready.
 struct Server {
-    _process: Running,
+    process: Running,
     metrics: SocketAddr,
+    log: Arc<Mutex<Vec<u8>>>,
+}
+
+/// Where the server's log goes once it is ready.
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Server {
@@ -108,11 +124,36 @@ impl Server {
             }
         }
         // Keep reading the log, so that the server's writes never block.
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut sink = LogSink(Arc::clone(&log));
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut sink));
         Self {
-            _process: Running(child),
+            process: Running(child),
             metrics,
+            log,
         }
+    }
+
+    /// Sends SIGTERM; returns whether the server exited with status 0 within 5 s, and its
+    /// log since it was ready.
+    fn terminate(mut self) -> (bool, String) {
+        let pid = self.process.0.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let give_up = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            if let Some(status) = self.process.0.try_wait().expect("server status") {
+                break Some(status);
+            }
+            if Instant::now() > give_up {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The log thread ends with the pipe; give it a moment to take the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        let log = String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned();
+        (status.is_some_and(|s| s.success()), log)
     }
 
     /// A value of the metrics endpoint, e.g. `turn_allocations` or
@@ -238,6 +279,10 @@ fn relays_through(workers: usize, server_args: &[String], offset: u16, flags: &[
         server.metric("turn_auth_failures_total{reason=\"expired\"}"),
         0
     );
+    // SIGTERM: every worker stops and says so; exit status 0.
+    let (clean, log) = server.terminate();
+    assert!(clean, "no clean exit after SIGTERM: {log}");
+    assert_eq!(log.matches(" stopped ").count(), workers, "{log}");
 }
 
 // Two workers: uclient's clients spread over them. `-c` drops uclient's RTCP allocations,
