@@ -24,7 +24,7 @@ const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 3478);
 /// Defaults fit for a public server (see `--help`).
 const DEFAULT_MAX_ALLOCATIONS: usize = 10_000;
-const DEFAULT_MAX_ALLOCATIONS_PER_USER: usize = 100;
+const DEFAULT_MAX_ALLOCATIONS_PER_USER: usize = 1_000;
 const DEFAULT_MAX_PERMISSIONS: usize = 32;
 const DEFAULT_MAX_CHANNELS: usize = 32;
 const DEFAULT_MAX_TCP_CONNECTIONS: usize = 10_000;
@@ -115,7 +115,7 @@ pub struct Options {
     #[arg(long, value_name = "N")]
     pub max_allocations: Option<usize>,
     /// The most allocations one username may hold on one worker; beyond, 486 Allocation
-    /// Quota Reached [default: 100].
+    /// Quota Reached [default: 1000].
     #[arg(long, value_name = "N")]
     pub max_allocations_per_user: Option<usize>,
     /// The most permissions per allocation; beyond, 508 [default: 32].

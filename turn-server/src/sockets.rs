@@ -19,6 +19,12 @@ use crate::worker::WorkerSockets;
 
 /// The pending-connection queue of TCP listeners.
 const LISTEN_BACKLOG: i32 = 1024;
+/// The receive and send buffers asked for the listening UDP sockets, which take every
+/// client's datagrams: a burst while the worker is descheduled waits there instead of being
+/// dropped (the kernel caps the size at net.core.rmem_max / wmem_max). Relay sockets keep the
+/// default: each carries one allocation, and thousands of large buffers would let a flood
+/// pin a lot of memory.
+const LISTENING_BUFFER: usize = 4 * 1024 * 1024;
 /// EMFILE: this process has no descriptor left.
 const EMFILE: i32 = 24;
 
@@ -80,19 +86,18 @@ pub fn open(settings: &Settings) -> Result<Vec<WorkerPlan>, SocketError> {
                 if index == 0 && address.port() != 0 {
                     // SO_REUSEPORT would let a second server share (and steal from) a port a
                     // running one holds: a plain bind first says whether it is free.
-                    drop(
-                        udp_socket(*address, false).map_err(|source| SocketError::Listen {
-                            what: "listen on UDP",
-                            address: *address,
-                            source,
-                        })?,
-                    );
+                    drop(udp_socket(*address).map_err(|source| SocketError::Listen {
+                        what: "listen on UDP",
+                        address: *address,
+                        source,
+                    })?);
                 }
-                let socket = udp_socket(*address, true).map_err(|source| SocketError::Listen {
-                    what: "listen on UDP",
-                    address: *address,
-                    source,
-                })?;
+                let socket =
+                    listening_udp_socket(*address).map_err(|source| SocketError::Listen {
+                        what: "listen on UDP",
+                        address: *address,
+                        source,
+                    })?;
                 let bound = socket.local_addr().map_err(|source| SocketError::Listen {
                     what: "listen on UDP",
                     address: *address,
@@ -155,11 +160,12 @@ pub fn open(settings: &Settings) -> Result<Vec<WorkerPlan>, SocketError> {
         }
         if let Some((primary, alternate)) = settings.rfc5780 {
             for address in rfc5780_others(primary, alternate) {
-                let socket = udp_socket(address, true).map_err(|source| SocketError::Listen {
-                    what: "answer RFC 5780 Binding requests on",
-                    address,
-                    source,
-                })?;
+                let socket =
+                    listening_udp_socket(address).map_err(|source| SocketError::Listen {
+                        what: "answer RFC 5780 Binding requests on",
+                        address,
+                        source,
+                    })?;
                 udp.push((socket, address, false));
             }
         }
@@ -172,7 +178,7 @@ pub fn open(settings: &Settings) -> Result<Vec<WorkerPlan>, SocketError> {
                 .flatten()
             {
                 let address = SocketAddr::new(*ip, port);
-                match udp_socket(address, false) {
+                match udp_socket(address) {
                     Ok(socket) => relays.push((socket, address)),
                     Err(e) if e.raw_os_error() == Some(EMFILE) => {
                         return Err(SocketError::TooManyRelayPorts { address });
@@ -238,8 +244,19 @@ fn socket(
     Ok(socket)
 }
 
-fn udp_socket(address: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
-    let socket = socket(address, Type::DGRAM, Protocol::UDP, reuse_port)?;
+/// A listening UDP socket: SO_REUSEPORT, large buffers.
+fn listening_udp_socket(address: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = socket(address, Type::DGRAM, Protocol::UDP, true)?;
+    // Best effort: a smaller buffer than asked is no reason not to serve.
+    let _ = socket.set_recv_buffer_size(LISTENING_BUFFER);
+    let _ = socket.set_send_buffer_size(LISTENING_BUFFER);
+    socket.bind(&address.into())?;
+    Ok(UdpSocket::from_std(socket.into()))
+}
+
+/// A UDP socket of its own: a relay port, or the probe of a listening port.
+fn udp_socket(address: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = socket(address, Type::DGRAM, Protocol::UDP, false)?;
     socket.bind(&address.into())?;
     Ok(UdpSocket::from_std(socket.into()))
 }
