@@ -95,7 +95,7 @@ pub struct Options {
     #[arg(long, value_name = "FILE")]
     pub users_file: Option<PathBuf>,
     /// A shared secret for "TURN REST API" credentials (coturn's static-auth-secret): the
-    /// username is <unix-expiry>:<user> and the password base64(HMAC-SHA1(secret,
+    /// username is UNIX-EXPIRY:USER and the password base64(HMAC-SHA1(secret,
     /// username)); repeat it to accept several during a rotation (they show in `ps`: prefer
     /// --auth-secret-file).
     #[arg(long, value_name = "SECRET")]
