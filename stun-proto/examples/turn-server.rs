@@ -42,7 +42,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use stun_proto::TransportProtocol;
 use stun_proto::turn::server::{
-    FiveTuple, PeerFilter, PeerHandled, ServerEvent, ServerHandled, TurnServer, TurnServerConfig,
+    FiveTuple, PeerClass, PeerHandled, ServerEvent, ServerHandled, TurnServer, TurnServerConfig,
 };
 use stun_proto::turn::{StreamFramer, TransmitRef};
 
@@ -208,11 +208,16 @@ fn serve(mut options: Options) -> std::io::Result<()> {
     let relay_ips: Vec<String> = options.relay_ips.iter().map(ToString::to_string).collect();
     let relay_ips = relay_ips.join(", ");
     let mut config = TurnServerConfig::new(options.realm, relays.keys().copied().collect());
-    config.peer_filter = PeerFilter {
-        allow_loopback: options.allow_loopback,
-        allow_private: options.allow_private,
-        ..PeerFilter::default()
-    };
+    // Two clients of a demo server (two browsers forcing relay) talk relay to relay.
+    for (allow, class) in [
+        (options.allow_loopback, PeerClass::Loopback),
+        (options.allow_private, PeerClass::Private),
+        (true, PeerClass::OwnRelay),
+    ] {
+        if allow {
+            config.peer_filter.allowed_classes.insert(class);
+        }
+    }
     config.software = Some("stun-proto turn-server example".into());
     config.max_allocations = options.max_allocations;
     config.max_allocations_per_user = options.max_allocations_per_user;

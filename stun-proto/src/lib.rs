@@ -85,6 +85,7 @@ pub mod binding;
 pub mod long_term;
 pub mod nat_behavior;
 mod rto;
+pub mod shared_secret;
 #[cfg(test)]
 mod test_support;
 pub mod time;

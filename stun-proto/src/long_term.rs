@@ -17,8 +17,13 @@
 //! NONCE not ours, not this client's, or too old       ─► 438 + REALM, new NONCE
 //! PASSWORD-ALGORITHMS ≠ ours, or ALGORITHM not in it  ─► 400   (bid-down protection)
 //! unknown user, wrong realm, HMAC mismatch            ─► 401 + REALM, NONCE
+//! shared-secret username past its expiry              ─► 401 + REALM, NONCE
 //! ```
+//!
+//! A username that is not a static user is tried against the shared secrets
+//! ([`SharedSecrets`]: the "TURN REST API" scheme) when any are set.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -35,6 +40,7 @@ use crate::attribute::{
 use crate::builder::{BuildError, EncodeBuffer, MessageBuilder};
 use crate::credentials::{CredentialError, IntegrityKey};
 use crate::message::{IntegrityAlgorithm, Message};
+use crate::shared_secret::{SharedSecretError, SharedSecrets};
 
 /// The RFC 8489 §9.2 nonce cookie.
 pub const NONCE_COOKIE: &str = "obMatJos2";
@@ -86,12 +92,13 @@ struct UserKeys {
 }
 
 /// A request that passed the long-term credential checks.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Authenticated<'a> {
     /// The user.
     pub username: &'a str,
-    /// The key the request was verified with; sign the response with it.
-    pub key: &'a IntegrityKey,
+    /// The key the request was verified with; sign the response with it. Borrowed for a
+    /// static user, derived for a shared-secret one.
+    pub key: Cow<'a, IntegrityKey>,
     /// The integrity attribute the request used; the response uses the same.
     pub integrity: IntegrityAlgorithm,
 }
@@ -100,8 +107,8 @@ impl Authenticated<'_> {
     /// Adds MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256, as the request had, to a response.
     pub fn sign<B: EncodeBuffer>(&self, b: &mut MessageBuilder<B>) -> Result<(), BuildError> {
         match self.integrity {
-            IntegrityAlgorithm::Sha1 => b.add_message_integrity(self.key)?,
-            IntegrityAlgorithm::Sha256 => b.add_message_integrity_sha256(self.key)?,
+            IntegrityAlgorithm::Sha1 => b.add_message_integrity(&self.key)?,
+            IntegrityAlgorithm::Sha256 => b.add_message_integrity_sha256(&self.key)?,
         };
         Ok(())
     }
@@ -120,13 +127,17 @@ pub enum Rejection {
     StaleNonce,
     /// 401 with REALM and NONCE: unknown user, wrong realm or wrong password.
     WrongCredentials,
+    /// 401 with REALM and NONCE: a shared-secret username whose expiry has passed.
+    Expired,
 }
 
 impl Rejection {
     /// The STUN error code.
     pub const fn code(self) -> u16 {
         match self {
-            Rejection::Challenge | Rejection::WrongCredentials => ErrorCode::UNAUTHENTICATED,
+            Rejection::Challenge | Rejection::WrongCredentials | Rejection::Expired => {
+                ErrorCode::UNAUTHENTICATED
+            }
             Rejection::BadRequest => ErrorCode::BAD_REQUEST,
             Rejection::StaleNonce => ErrorCode::STALE_NONCE,
         }
@@ -152,6 +163,7 @@ pub struct LongTermAuth {
     epoch: Instant,
     users: HashMap<String, UserKeys>,
     userhashes: HashMap<[u8; 32], String>,
+    shared: SharedSecrets,
 }
 
 impl LongTermAuth {
@@ -175,6 +187,7 @@ impl LongTermAuth {
             epoch: now,
             users: HashMap::new(),
             userhashes: HashMap::new(),
+            shared: SharedSecrets::default(),
         }
     }
 
@@ -195,6 +208,22 @@ impl LongTermAuth {
     pub fn remove_user(&mut self, username: &str) -> bool {
         self.userhashes.retain(|_, name| name != username);
         self.users.remove(username).is_some()
+    }
+
+    /// Adds a shared secret ([`SharedSecrets::add_secret`]).
+    pub fn add_shared_secret(&mut self, secret: &str) -> Result<(), SharedSecretError> {
+        self.shared.add_secret(secret)
+    }
+
+    /// Forgets every shared secret.
+    pub fn clear_shared_secrets(&mut self) {
+        self.shared.clear();
+    }
+
+    /// The wall clock read `since_epoch` after the Unix epoch at `now`, for the expiry of
+    /// shared-secret usernames ([`SharedSecrets::handle_unix_time`]).
+    pub fn handle_unix_time(&mut self, now: Instant, since_epoch: Duration) {
+        self.shared.handle_unix_time(now, since_epoch);
     }
 
     /// The realm.
@@ -221,12 +250,12 @@ impl LongTermAuth {
     }
 
     /// Checks a request from `client` (RFC 8489 §9.2.4).
-    pub fn authenticate(
-        &self,
+    pub fn authenticate<'a>(
+        &'a self,
         now: Instant,
         client: SocketAddr,
-        request: &Message<'_>,
-    ) -> Result<Authenticated<'_>, Rejection> {
+        request: &Message<'a>,
+    ) -> Result<Authenticated<'a>, Rejection> {
         if !request.has_integrity() {
             return Err(Rejection::Challenge);
         }
@@ -252,24 +281,43 @@ impl LongTermAuth {
             return Err(Rejection::StaleNonce);
         }
         let algorithm = self.password_algorithm(request)?;
-        let Some((username, keys)) = self.users.get_key_value(user) else {
-            return Err(Rejection::WrongCredentials);
-        };
         if realm.as_str() != self.config.realm {
             return Err(Rejection::WrongCredentials);
         }
-        let key = match algorithm {
-            PasswordAlgorithm::Sha256 => &keys.sha256,
-            _ => &keys.md5,
+        if let Some((username, keys)) = self.users.get_key_value(user) {
+            let key = match algorithm {
+                PasswordAlgorithm::Sha256 => &keys.sha256,
+                _ => &keys.md5,
+            };
+            let integrity = request
+                .verify_integrity(key)
+                .map_err(|_| Rejection::WrongCredentials)?;
+            return Ok(Authenticated {
+                username,
+                key: Cow::Borrowed(key),
+                integrity,
+            });
+        }
+        let Some(expiry) = SharedSecrets::expiry(user).filter(|_| !self.shared.is_empty()) else {
+            return Err(Rejection::WrongCredentials);
         };
-        let integrity = request
-            .verify_integrity(key)
-            .map_err(|_| Rejection::WrongCredentials)?;
-        Ok(Authenticated {
-            username,
-            key,
-            integrity,
-        })
+        if self.shared.is_expired(now, expiry) {
+            return Err(Rejection::Expired);
+        }
+        for password in self.shared.passwords(user) {
+            let Ok(key) = IntegrityKey::long_term(user, &self.config.realm, &password, algorithm)
+            else {
+                continue;
+            };
+            if let Ok(integrity) = request.verify_integrity(&key) {
+                return Ok(Authenticated {
+                    username: user,
+                    key: Cow::Owned(key),
+                    integrity,
+                });
+            }
+        }
+        Err(Rejection::WrongCredentials)
     }
 
     /// Adds ERROR-CODE (without a reason phrase) and, for a challenge, REALM, a fresh NONCE

@@ -13,6 +13,7 @@
 //! describes: it honours CHANGE-REQUEST (§7.2) and RESPONSE-PORT (§7.5), reports
 //! RESPONSE-ORIGIN (§7.3) and OTHER-ADDRESS (§7.4), and answers PADDING (§7.6).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -186,7 +187,7 @@ struct Accepted<'a> {
 }
 
 /// A key and the integrity attribute to sign with.
-type Signer<'a> = (&'a IntegrityKey, IntegrityAlgorithm);
+type Signer<'a> = (Cow<'a, IntegrityKey>, IntegrityAlgorithm);
 
 /// A Binding server over one address, or over RFC 5780's two addresses × two ports.
 ///
@@ -368,13 +369,15 @@ impl BindingServer {
             Authentication::None => None,
             Authentication::ShortTerm(credential) => {
                 let algorithm = Self::authenticate(request, credential)?;
-                Some((&credential.key, algorithm))
+                Some((Cow::Borrowed(&credential.key), algorithm))
             }
             Authentication::LongTerm(auth) => {
                 let ok = auth
                     .authenticate(now, client, request)
                     .map_err(Refusal::LongTerm)?;
-                Some((ok.key, ok.integrity))
+                // Owned: a shared-secret user's key is derived per request, and the
+                // request's bytes do not live as long as the server.
+                Some((Cow::Owned(ok.key.into_owned()), ok.integrity))
             }
         };
         let bad = |_| Refusal::BadRequest;
@@ -495,7 +498,8 @@ impl BindingServer {
             let len = len.min(self.config.max_padding) & !3;
             b.add(&Padding { len })?;
         }
-        self.finish(b, request, accepted.signer, transport, origin, to)
+        let signer = accepted.signer.as_ref().map(|(key, a)| (key.as_ref(), *a));
+        self.finish(b, request, signer, transport, origin, to)
     }
 
     /// An error response, from the address the request arrived on back to its source.
@@ -533,7 +537,7 @@ impl BindingServer {
         &self,
         mut b: MessageBuilder<BytesMut>,
         request: &Message<'_>,
-        signer: Option<Signer<'_>>,
+        signer: Option<(&IntegrityKey, IntegrityAlgorithm)>,
         transport: TransportProtocol,
         source: SocketAddr,
         destination: SocketAddr,

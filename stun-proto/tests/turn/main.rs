@@ -10,7 +10,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use stun_proto::turn::client::{Incoming, RequestFailure, TurnClient, TurnClientConfig, TurnEvent};
 use stun_proto::turn::server::{
-    FiveTuple, PeerHandled, ServerEvent, ServerHandled, TurnServer, TurnServerConfig,
+    FiveTuple, PeerClass, PeerHandled, ServerEvent, ServerHandled, TurnServer, TurnServerConfig,
 };
 use stun_proto::{Message, Method, TransportProtocol};
 
@@ -47,6 +47,11 @@ impl World {
             .map(|i| SocketAddr::from(([192, 0, 2, 1], 49152 + i as u16)))
             .collect();
         let mut config = TurnServerConfig::new("example.org", relays);
+        // The clients talk to each other relay to relay, through this one server.
+        config
+            .peer_filter
+            .allowed_classes
+            .insert(PeerClass::OwnRelay);
         configure(&mut config);
         let mut server = TurnServer::new(now, config, ChaCha20Rng::seed_from_u64(1));
         server.add_user("alice", "secret").unwrap();

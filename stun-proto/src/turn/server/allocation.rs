@@ -10,6 +10,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::FiveTuple;
+use super::bandwidth::{Bandwidth, Direction};
 use crate::attribute::AddressFamily;
 use crate::header::TransactionId;
 use crate::time::saturating_add;
@@ -65,6 +66,8 @@ pub(super) struct Allocation {
     pub(super) queued_bytes: usize,
     /// The deadline under which the endpoint has it scheduled.
     pub(super) scheduled: Option<Instant>,
+    /// The bandwidth cap, if the server has one.
+    pub(super) bandwidth: Option<Bandwidth>,
     permissions: Vec<(IpAddr, Instant)>,
     channels: Vec<ChannelBinding>,
 }
@@ -91,9 +94,23 @@ impl Allocation {
             allocate_response,
             queued_bytes: 0,
             scheduled: None,
+            bandwidth: None,
             permissions: Vec::new(),
             channels: Vec::new(),
         }
+    }
+
+    /// Whether `len` more bytes may be relayed `direction` at `now` under the bandwidth cap
+    /// (always, without one).
+    pub(super) fn bandwidth_allows(
+        &mut self,
+        now: Instant,
+        direction: Direction,
+        len: usize,
+    ) -> bool {
+        self.bandwidth
+            .as_mut()
+            .is_none_or(|b| b.allows(now, direction, len))
     }
 
     /// The relayed address of `peer`'s family, if the allocation has one (else 443).

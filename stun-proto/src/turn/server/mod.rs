@@ -31,13 +31,15 @@ use rand_core::{CryptoRng, RngCore};
 use crate::builder::MessageBuilder;
 use crate::credentials::CredentialError;
 use crate::header::{Class, Method};
-use crate::long_term::{LongTermAuth, LongTermConfig};
+use crate::long_term::{LongTermAuth, LongTermConfig, Rejection};
 use crate::message::Message;
+use crate::shared_secret::SharedSecretError;
 use crate::transmit::{Transmit, TransportProtocol};
 use crate::turn::channel_data::is_channel_data;
 use crate::turn::{DEFAULT_ALLOCATION_LIFETIME, TransmitRef};
 
 mod allocation;
+mod bandwidth;
 mod hashing;
 mod peer_filter;
 mod relay;
@@ -47,7 +49,7 @@ mod requests;
 use allocation::Allocation;
 pub use allocation::AllocationId;
 use hashing::FoldHash;
-pub use peer_filter::{IpRange, PeerFilter};
+pub use peer_filter::{IpRange, PeerClass, PeerClasses, PeerFilter};
 pub use relay_pool::RESERVATION_LIFETIME;
 use relay_pool::RelayPool;
 
@@ -104,6 +106,10 @@ pub struct TurnServerConfig {
     /// The most channels per allocation, counting those cooling down (beyond: 508).
     /// Default 64.
     pub max_channels: usize,
+    /// The most bytes per second one allocation relays each way (client to peers, peers to
+    /// client), with a burst of one second's worth; datagrams beyond are dropped
+    /// ([`DropReason::BandwidthExceeded`]). Default none.
+    pub max_bandwidth: Option<u32>,
     /// The most bytes queued for one allocation's client by
     /// [`TurnServer::handle_peer_datagram`] and not yet polled; more is dropped. Default
     /// 64 KiB.
@@ -129,6 +135,11 @@ pub struct TurnServerConfig {
     /// Answer Binding requests with XOR-MAPPED-ADDRESS, without credentials, as a STUN
     /// server (RFC 8656 §4). Default on.
     pub answer_binding: bool,
+    /// Where to send clients when full: an Allocate refused for
+    /// [`max_allocations`](Self::max_allocations) or for want of a relay address gets 300
+    /// Try Alternate with this ALTERNATE-SERVER (RFC 8489 §10) instead of 508, counted in
+    /// [`TurnServerStats::redirected`]. Default none.
+    pub alternate_server: Option<SocketAddr>,
 }
 
 impl TurnServerConfig {
@@ -143,6 +154,7 @@ impl TurnServerConfig {
             max_allocations_per_user: 1_000,
             max_permissions: 64,
             max_channels: 64,
+            max_bandwidth: None,
             max_buffered_per_allocation: 64 * 1024,
             max_queued_transmits: 4096,
             peer_filter: PeerFilter::default(),
@@ -151,6 +163,7 @@ impl TurnServerConfig {
             rfc5766_channel_numbers: false,
             answer_binding: true,
             coturn_dual_allocation: false,
+            alternate_server: None,
         }
     }
 }
@@ -288,6 +301,8 @@ pub enum DropReason {
     /// A TURN method without the magic cookie (RFC 8489 §6: RFC 3489 had no TURN methods):
     /// dropped unanswered.
     NoMagicCookie,
+    /// The allocation's bandwidth cap ([`TurnServerConfig::max_bandwidth`]) was reached.
+    BandwidthExceeded,
 }
 
 /// Counters, for operators and tests.
@@ -310,10 +325,48 @@ pub struct TurnServerStats {
     /// Allocate requests refused with 508 Insufficient Capacity because
     /// [`TurnServerConfig::max_allocations`] existed.
     pub refused_total_quota: u64,
+    /// Allocate requests refused because every relay address of the family was in use (508,
+    /// or 300 with an alternate server).
+    pub refused_no_relay_address: u64,
+    /// Datagrams dropped for an allocation's bandwidth cap (also in `dropped`).
+    pub over_bandwidth: u64,
+    /// Allocate requests answered 300 Try Alternate
+    /// ([`TurnServerConfig::alternate_server`]).
+    pub redirected: u64,
     /// Datagrams dropped, and responses not queued because the transmit queue was full.
     pub dropped: u64,
     /// Events dropped because 4096 were unpolled.
     pub events_dropped: u64,
+    /// Requests refused by the long-term credential checks, by reason.
+    pub auth: AuthStats,
+}
+
+/// Requests refused by the long-term credential checks (RFC 8489 §9.2.4), by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuthStats {
+    /// 401 to a request without integrity: the first request of every client, no fault.
+    pub challenges: u64,
+    /// 400: credentials attributes missing or a PASSWORD-ALGORITHMS bid-down.
+    pub bad_requests: u64,
+    /// 438: a nonce not ours, another client's, or too old.
+    pub stale_nonces: u64,
+    /// 401: unknown user, wrong realm or wrong password (or shared secret).
+    pub wrong_credentials: u64,
+    /// 401: a shared-secret username past its expiry.
+    pub expired: u64,
+}
+
+impl AuthStats {
+    fn count(&mut self, rejection: Rejection) {
+        let counter = match rejection {
+            Rejection::Challenge => &mut self.challenges,
+            Rejection::BadRequest => &mut self.bad_requests,
+            Rejection::StaleNonce => &mut self.stale_nonces,
+            Rejection::Expired => &mut self.expired,
+            _ => &mut self.wrong_credentials,
+        };
+        *counter += 1;
+    }
 }
 
 /// A TURN server endpoint: every allocation, routed by 5-tuple and relayed address.
@@ -399,6 +452,20 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     /// Adds (or replaces) a long-term credential user (configuration only).
     pub fn add_user(&mut self, username: &str, password: &str) -> Result<(), CredentialError> {
         self.auth.add_user(username, password)
+    }
+
+    /// Adds a shared secret for "TURN REST API" usernames (`<unix-expiry>:<user>`, password
+    /// `base64(HMAC-SHA1(secret, username))`; see [`crate::shared_secret`]); several may be
+    /// live for a rotation, the newest tried first (configuration only).
+    pub fn add_shared_secret(&mut self, secret: &str) -> Result<(), SharedSecretError> {
+        self.auth.add_shared_secret(secret)
+    }
+
+    /// The wall clock read `since_epoch` after the Unix epoch at `now`: shared-secret
+    /// usernames expire by it. Call it once at start and again now and then (the monotonic
+    /// clock and the wall clock drift apart); until then every such username is refused.
+    pub fn handle_unix_time(&mut self, now: Instant, since_epoch: Duration) {
+        self.auth.handle_unix_time(now, since_epoch);
     }
 
     /// Removes a user; their allocations live on until they expire.
@@ -551,8 +618,18 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         &self.config
     }
 
+    /// Whether the filter lets data go to `peer`, one of our relayed addresses counting as
+    /// [`PeerClass::OwnRelay`].
+    fn is_peer_allowed(&self, peer: SocketAddr) -> bool {
+        let is_relay = self.pool.contains(peer);
+        self.config.peer_filter.is_allowed_peer(peer, is_relay)
+    }
+
     fn drop<'a>(&mut self, reason: DropReason) -> ServerHandled<'a> {
         self.stats.dropped += 1;
+        if reason == DropReason::BandwidthExceeded {
+            self.stats.over_bandwidth += 1;
+        }
         ServerHandled::Dropped(reason)
     }
 

@@ -9,6 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand_core::{CryptoRng, RngCore};
 
+use super::bandwidth::Direction;
 use super::{DropReason, FiveTuple, PeerHandled, ServerHandled, TurnServer};
 use crate::attribute::{Data, Icmp, XorPeerAddress};
 use crate::builder::MessageBuilder;
@@ -79,7 +80,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let Some(allocation) = self
             .by_tuple
             .get(&tuple)
-            .and_then(|id| self.allocations.get(id))
+            .and_then(|id| self.allocations.get_mut(id))
         else {
             return self.drop(DropReason::NoAllocation);
         };
@@ -89,6 +90,9 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let Some(relay) = allocation.relay_for(peer.ip()) else {
             return self.drop(DropReason::PeerDenied);
         };
+        if !allocation.bandwidth_allows(now, Direction::ToPeer, channel_data.data().len()) {
+            return self.drop(DropReason::BandwidthExceeded);
+        }
         self.stats.relayed_to_peers += 1;
         ServerHandled::Relay(TransmitRef {
             transport: TransportProtocol::Udp,
@@ -121,9 +125,17 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             return self.drop(DropReason::NoPermission);
         }
         let relay = allocation.relay_for(peer.ip());
-        let Some(relay) = relay.filter(|_| self.config.peer_filter.is_allowed(peer.ip())) else {
+        let Some(relay) = relay.filter(|_| self.is_peer_allowed(peer)) else {
             return self.drop(DropReason::PeerDenied);
         };
+        let within = self
+            .by_tuple
+            .get(&tuple)
+            .and_then(|id| self.allocations.get_mut(id))
+            .is_some_and(|a| a.bandwidth_allows(now, Direction::ToPeer, data.len()));
+        if !within {
+            return self.drop(DropReason::BandwidthExceeded);
+        }
         self.stats.relayed_to_peers += 1;
         ServerHandled::Relay(TransmitRef {
             transport: TransportProtocol::Udp,
@@ -154,7 +166,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let Some(allocation) = self
             .by_relay
             .get(&relay)
-            .and_then(|id| self.allocations.get(id))
+            .and_then(|id| self.allocations.get_mut(id))
         else {
             self.stats.dropped += 1;
             return PeerHandled::Dropped(DropReason::NoAllocation);
@@ -162,6 +174,11 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         if !allocation.has_permission(now, peer.ip()) {
             self.stats.dropped += 1;
             return PeerHandled::Dropped(DropReason::NoPermission);
+        }
+        if !allocation.bandwidth_allows(now, Direction::ToClient, data.len()) {
+            self.stats.dropped += 1;
+            self.stats.over_bandwidth += 1;
+            return PeerHandled::Dropped(DropReason::BandwidthExceeded);
         }
         let tuple = allocation.tuple;
         let id = self.by_relay.get(&relay).copied();

@@ -50,6 +50,14 @@ impl RelayPool {
         Self { slots }
     }
 
+    /// Whether `address` is one of the pool's (in use or not).
+    pub(super) fn contains(&self, address: SocketAddr) -> bool {
+        let canonical = SocketAddr::new(address.ip().to_canonical(), address.port());
+        self.slots
+            .binary_search_by_key(&canonical, |(a, _)| *a)
+            .is_ok()
+    }
+
     /// Takes a free address of `family`; with `even`, one with an even port; with
     /// `reserve`, also reserves the next port under `token`.
     pub(super) fn take(

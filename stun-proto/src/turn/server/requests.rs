@@ -16,21 +16,23 @@
 //! | peer denied by the filter | 403 |
 //! | user quota | 486 |
 //! | no relay address, total allocations, full permission/channel table, unknown token | 508 |
+//! | no relay address or total allocations, with `alternate_server` set | 300 + ALTERNATE-SERVER |
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rand_core::{CryptoRng, RngCore};
 
 use super::allocation::{Allocation, AllocationId, BindError};
+use super::bandwidth::Bandwidth;
 use super::relay_pool::PoolError;
 use super::{FiveTuple, Response, ServerEvent, TurnServer};
 use crate::attribute::{
-    AdditionalAddressFamily, AddressErrorCode, AddressFamily, AttributeType, ChannelNumber,
-    DecodeAttribute, DontFragment, EncodeAttribute, ErrorCode, EvenPort, Lifetime, RawAttribute,
-    RequestedAddressFamily, RequestedTransport, ReservationToken, Software, UnknownAttributes,
-    XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+    AdditionalAddressFamily, AddressErrorCode, AddressFamily, AlternateServer, AttributeType,
+    ChannelNumber, DecodeAttribute, DontFragment, EncodeAttribute, ErrorCode, EvenPort, Lifetime,
+    RawAttribute, RequestedAddressFamily, RequestedTransport, ReservationToken, Software,
+    UnknownAttributes, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
 use crate::builder::{BuildError, MessageBuilder};
 use crate::credentials::IntegrityKey;
@@ -67,6 +69,9 @@ impl Signer {
 enum Refusal {
     Code(u16),
     UnknownAttributes([AttributeType; MAX_UNKNOWN], usize),
+    /// 300 Try Alternate with ALTERNATE-SERVER (RFC 8489 §10; RFC 8656 §7.2 lets an
+    /// Allocate be redirected).
+    TryAlternate(SocketAddr),
 }
 
 impl Refusal {
@@ -74,6 +79,7 @@ impl Refusal {
         match self {
             Refusal::Code(code) => *code,
             Refusal::UnknownAttributes(..) => ErrorCode::UNKNOWN_ATTRIBUTE,
+            Refusal::TryAlternate(_) => ErrorCode::TRY_ALTERNATE,
         }
     }
 }
@@ -101,11 +107,12 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let signer = match self.auth.authenticate(now, tuple.client, message) {
             Ok(a) => Signer {
                 username: a.username.to_owned(),
-                key: a.key.clone(),
+                key: a.key.into_owned(),
                 integrity: a.integrity,
             },
             Err(rejection) => {
                 self.stats.errors += 1;
+                self.stats.auth.count(rejection);
                 let mut b = self.response(message, Class::Error);
                 let written = self
                     .auth
@@ -216,7 +223,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         }
         if self.allocations.len() >= self.config.max_allocations {
             self.stats.refused_total_quota += 1;
-            return Err(Refusal::Code(ErrorCode::INSUFFICIENT_CAPACITY));
+            return Err(self.at_capacity());
         }
         let lifetime = self.allocate_lifetime(optional::<Lifetime>(message)?);
 
@@ -236,9 +243,11 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         };
         let relayed = taken.map_err(|e| match e {
             PoolError::FamilyNotSupported => Refusal::Code(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED),
-            PoolError::Exhausted | PoolError::UnknownToken => {
-                Refusal::Code(ErrorCode::INSUFFICIENT_CAPACITY)
+            PoolError::Exhausted => {
+                self.stats.refused_no_relay_address += 1;
+                self.at_capacity()
             }
+            PoolError::UnknownToken => Refusal::Code(ErrorCode::INSUFFICIENT_CAPACITY),
         })?;
         let (additional_relayed, additional_error) = match additional {
             None => (None, None),
@@ -291,7 +300,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         };
         let id = AllocationId(self.next_id);
         self.next_id += 1;
-        let allocation = Allocation::new(
+        let mut allocation = Allocation::new(
             tuple,
             signer.username.clone(),
             relayed,
@@ -300,6 +309,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             message.transaction_id(),
             response,
         );
+        allocation.bandwidth = self.config.max_bandwidth.map(|r| Bandwidth::new(now, r));
         #[cfg(feature = "tracing")]
         tracing::info!(
             target: "turn",
@@ -460,6 +470,9 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         };
         let allocation = self.allocation(id)?;
         self.check_peer(allocation, peer.ip())?;
+        if !self.is_peer_allowed(peer) {
+            return Err(Refusal::Code(ErrorCode::FORBIDDEN));
+        }
         allocation
             .check_channel(channel, peer, self.config.max_channels)
             .map_err(|e| match e {
@@ -505,6 +518,18 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         self.allocations.get(&id).ok_or(ALLOCATION_MISMATCH)
     }
 
+    /// The refusal of an Allocate the server has no room for: 300 to the alternate server
+    /// if there is one (counted in `redirected`), else 508.
+    fn at_capacity(&mut self) -> Refusal {
+        match self.config.alternate_server {
+            Some(alternate) => {
+                self.stats.redirected += 1;
+                Refusal::TryAlternate(alternate)
+            }
+            None => Refusal::Code(ErrorCode::INSUFFICIENT_CAPACITY),
+        }
+    }
+
     /// 443 for a peer of a family the allocation does not relay, 403 for a denied one.
     fn check_peer(&self, allocation: &Allocation, ip: IpAddr) -> Result<(), Refusal> {
         if allocation.relay_for(ip).is_none() {
@@ -540,9 +565,15 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             if let Ok(code) = ErrorCode::new(refusal.code()) {
                 b.add(&code)?;
             }
-            if let Refusal::UnknownAttributes(types, count) = &refusal {
-                let listed = types.get(..*count).unwrap_or_default();
-                b.add(&UnknownAttributes::new(listed))?;
+            match &refusal {
+                Refusal::UnknownAttributes(types, count) => {
+                    let listed = types.get(..*count).unwrap_or_default();
+                    b.add(&UnknownAttributes::new(listed))?;
+                }
+                Refusal::TryAlternate(alternate) => {
+                    b.add(&AlternateServer(*alternate))?;
+                }
+                Refusal::Code(_) => {}
             }
             Ok(())
         })();

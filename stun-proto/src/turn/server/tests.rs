@@ -958,12 +958,179 @@ fn permission_error_paths() {
     );
 }
 
+/// A second client's Allocate (bob, from another address), after its 401.
+fn second_allocate(s: &mut TurnServer<TestRng>, now: Instant) -> Bytes {
+    let other = tuple_from("198.51.100.8:50000");
+    let mut req = Req::new(Method::ALLOCATE, "");
+    req.nonce = None;
+    let challenge = exchange(s, now, other, &req.build(udp));
+    let m = Message::parse(&challenge).unwrap();
+    let fresh = m.get::<Nonce>().unwrap().unwrap().as_str().to_owned();
+    let mut bob = Req::new(Method::ALLOCATE, &fresh);
+    bob.user = ("bob", "hunter2");
+    exchange(s, now, other, &bob.build(udp))
+}
+
+#[test]
+fn a_full_server_redirects_to_its_alternate_with_300() {
+    use crate::attribute::AlternateServer;
+    let now = t0();
+    let alternate = addr("192.0.2.99:3478");
+    for (limit, relays) in [(1, relays()), (10, vec![addr("192.0.2.1:49152")])] {
+        let mut s = server_with(now, |c| {
+            c.max_allocations = limit;
+            c.relay_addresses = relays;
+            c.alternate_server = Some(alternate);
+        });
+        allocate(&mut s, now);
+        let response = second_allocate(&mut s, now);
+        assert_eq!(code(&response), 300);
+        let m = Message::parse(&response).unwrap();
+        assert_eq!(m.get::<AlternateServer>().unwrap().unwrap().0, alternate);
+        let stats = s.stats();
+        assert_eq!(stats.redirected, 1);
+        assert_eq!(
+            (stats.refused_total_quota, stats.refused_no_relay_address),
+            if limit == 1 { (1, 0) } else { (0, 1) }
+        );
+        assert_eq!(s.allocation_count(), 1);
+    }
+}
+
 #[test]
 fn loopback_peers_are_allowed_when_configured() {
     let now = t0();
     let mut s = server_with(now, |c| c.peer_filter = PeerFilter::allowing_loopback());
     let (nonce, _) = allocate(&mut s, now);
     assert_eq!(permit(&mut s, now, &nonce, addr("127.0.0.1:9")), 0);
+}
+
+#[test]
+fn own_relayed_and_listening_addresses_are_denied_unless_allowed() {
+    let now = t0();
+    let mut s = server_with(now, |c| c.peer_filter.listening = vec![addr(LISTEN)]);
+    let (nonce, relayed) = allocate(&mut s, now);
+    let other_relay = addr("192.0.2.1:49154");
+    assert_ne!(relayed, other_relay);
+    // The IP is public: a permission is fine; a channel to a relayed or listening
+    // address, and a Send indication there, are not.
+    assert_eq!(permit(&mut s, now, &nonce, other_relay), 0);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, other_relay), 403);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, addr(LISTEN)), 403);
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), &send_indication(other_relay, b"loop")),
+        ServerHandled::Dropped(DropReason::PeerDenied)
+    );
+    let mut s = server_with(now, |c| {
+        c.peer_filter.allowed_classes.insert(PeerClass::OwnRelay);
+    });
+    let (nonce, _) = allocate(&mut s, now);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, other_relay), 0);
+    assert_eq!(
+        bind(&mut s, now, &nonce, 0x4001, addr(LISTEN)),
+        0,
+        "not listed"
+    );
+}
+
+/// A request signed with shared-secret ("TURN REST API") credentials.
+fn rest_request(user: (&'static str, &'static str), nonce: &str) -> Bytes {
+    let mut req = Req::new(Method::ALLOCATE, nonce);
+    req.user = user;
+    req.build(udp)
+}
+
+#[test]
+fn shared_secret_usernames_authenticate_until_they_expire() {
+    // Passwords from Python: base64(hmac.new(secret, username, sha1).digest()).
+    const USER: &str = "1700000000:carol";
+    const NORTH: &str = "+7vnw9QGdV9hTZ/4Cg+GqOxH//Q=";
+    const SOUTH: &str = "SqsTTbsTbsDVW7WTthhuX0MJamo=";
+    let now = t0();
+    let mut s = server(now);
+    let nonce = nonce(&mut s, now);
+    // No secret yet: the username is an unknown user.
+    assert_eq!(
+        code(&exchange(
+            &mut s,
+            now,
+            tuple(),
+            &rest_request((USER, NORTH), &nonce)
+        )),
+        401
+    );
+    assert_eq!(s.stats().auth.wrong_credentials, 1);
+    s.add_shared_secret("north").unwrap();
+    s.add_shared_secret("south").unwrap();
+    // No Unix time yet: every shared-secret username counts as expired.
+    assert_eq!(
+        code(&exchange(
+            &mut s,
+            now,
+            tuple(),
+            &rest_request((USER, NORTH), &nonce)
+        )),
+        401
+    );
+    assert_eq!(s.stats().auth.expired, 1);
+    s.handle_unix_time(now, Duration::from_secs(1_699_999_000));
+    // A wrong secret's password.
+    let forged = rest_request((USER, "Cd/49soE35ICqcJF/bCTn8Z4OyE="), &nonce);
+    assert_eq!(code(&exchange(&mut s, now, tuple(), &forged)), 401);
+    assert_eq!(s.stats().auth.wrong_credentials, 2);
+    // Either live secret (a rotation): the older one, then the newer for another client.
+    assert_eq!(
+        code(&exchange(
+            &mut s,
+            now,
+            tuple(),
+            &rest_request((USER, NORTH), &nonce)
+        )),
+        0
+    );
+    assert_eq!(s.allocation_count(), 1);
+    let later = now + Duration::from_secs(1000);
+    let other = tuple_from("198.51.100.8:50000");
+    let response = exchange(&mut s, later, other, &rest_request((USER, SOUTH), "x"));
+    let fresh = Message::parse(&response)
+        .unwrap()
+        .get::<Nonce>()
+        .unwrap()
+        .unwrap()
+        .as_str()
+        .to_owned();
+    assert_eq!(
+        code(&exchange(
+            &mut s,
+            later,
+            other,
+            &rest_request((USER, SOUTH), &fresh)
+        )),
+        0
+    );
+    // One second past the expiry: refused, and nothing allocated.
+    let expired = now + Duration::from_secs(1001);
+    let third = tuple_from("198.51.100.9:50000");
+    let response = exchange(&mut s, expired, third, &rest_request((USER, SOUTH), "x"));
+    let fresh = Message::parse(&response)
+        .unwrap()
+        .get::<Nonce>()
+        .unwrap()
+        .unwrap()
+        .as_str()
+        .to_owned();
+    assert_eq!(
+        code(&exchange(
+            &mut s,
+            expired,
+            third,
+            &rest_request((USER, SOUTH), &fresh)
+        )),
+        401
+    );
+    assert_eq!(s.stats().auth.expired, 2);
+    assert_eq!(s.allocation_count(), 2);
+    assert_eq!(s.stats().auth.stale_nonces, 2);
 }
 
 #[test]
@@ -1079,6 +1246,58 @@ fn channel_bind_error_paths() {
         bind(&mut s, now, &nonce, 0x4001, addr("203.0.113.6:1")),
         508
     );
+}
+
+#[test]
+fn the_bandwidth_cap_drops_what_exceeds_it_each_way() {
+    let now = t0();
+    let mut s = server_with(now, |c| c.max_bandwidth = Some(10));
+    let (nonce, relayed) = allocate(&mut s, now);
+    let peer = addr(PEER);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, peer), 0);
+    while s.poll_transmit().is_some() {}
+    // 10 bytes a second each way: a 6-byte ChannelData payload, a 4-byte Send indication,
+    // then nothing more to peers; the peers' 10 bytes still reach the client.
+    let channel = b"\x40\x00\x00\x06abcdef";
+    assert!(matches!(
+        s.handle_client_datagram(now, tuple(), channel),
+        ServerHandled::Relay(_)
+    ));
+    let send = send_indication(peer, b"ghij");
+    assert!(matches!(
+        s.handle_client_datagram(now, tuple(), &send),
+        ServerHandled::Relay(_)
+    ));
+    assert_eq!(
+        s.handle_client_datagram(now, tuple(), &send),
+        ServerHandled::Dropped(DropReason::BandwidthExceeded)
+    );
+    let mut out = [0u8; 64];
+    assert!(matches!(
+        s.handle_peer_datagram_into(now, relayed, peer, b"0123456789", &mut out),
+        PeerHandled::Relay(_)
+    ));
+    assert_eq!(
+        s.handle_peer_datagram_into(now, relayed, peer, b"x", &mut out),
+        PeerHandled::Dropped(DropReason::BandwidthExceeded)
+    );
+    assert_eq!(s.stats().over_bandwidth, 2);
+    // A second later the buckets are full again.
+    let later = now + Duration::from_secs(1);
+    assert!(matches!(
+        s.handle_client_datagram(later, tuple(), &send),
+        ServerHandled::Relay(_)
+    ));
+    // Without a cap nothing is counted.
+    let mut s = server(now);
+    let (nonce, _) = allocate(&mut s, now);
+    assert_eq!(bind(&mut s, now, &nonce, 0x4000, peer), 0);
+    for _ in 0..100 {
+        assert!(matches!(
+            s.handle_client_datagram(now, tuple(), channel),
+            ServerHandled::Relay(_)
+        ));
+    }
 }
 
 #[test]

@@ -1,0 +1,677 @@
+//! One worker: a thread with its own mio event loop, its own [`TurnServer`] machine and
+//! allocations, its own sockets — a UDP socket and a TCP listener on each listening address,
+//! shared with the other workers through SO_REUSEPORT (the kernel spreads clients over them
+//! by their addresses, so a client keeps its worker), and its own slice of the relay ports.
+//! Nothing is shared with another worker but the signal pipe's writer and the metrics slots
+//! (written by their worker only).
+//!
+//! The loop: wait for readiness or the machine's next deadline ([`TurnServer::poll_timeout`]);
+//! drain each ready socket until it would block, feeding the machine
+//! (`handle_client_datagram`, `handle_peer_datagram_into`, `handle_connection_closed`) and
+//! sending what each call returns; then `handle_timeout` if due, then drain `poll_transmit`
+//! and `poll_event`, then publish the counters.
+
+use std::collections::HashMap;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
+use mio::{Events, Interest, Poll, Token};
+use rand_chacha::ChaCha20Rng;
+use stun_proto::TransportProtocol;
+use stun_proto::binding::BindingServer;
+use stun_proto::turn::server::{FiveTuple, PeerHandled, ServerEvent, ServerHandled, TurnServer};
+use stun_proto::turn::{TransmitRef, is_channel_data};
+use tracing::{debug, info, warn};
+
+use crate::connection::{Connection, Received};
+use crate::metrics::{DriverCounters, WorkerMetrics, render};
+
+/// The signal pipe's token.
+const SIGNAL: Token = Token(0);
+/// The metrics listener's token.
+const METRICS: Token = Token(1);
+/// The first token of the fixed sockets (listeners and relays).
+const FIXED_BASE: usize = 2;
+/// The first token of TCP client connections.
+const CONNECTION_BASE: usize = 1 << 32;
+/// The first token of metrics connections.
+const METRICS_CONNECTION_BASE: usize = 1 << 40;
+/// The most metrics requests served at once.
+const MAX_METRICS_CONNECTIONS: usize = 8;
+/// The longest metrics request read.
+const MAX_METRICS_REQUEST: usize = 4096;
+/// How often the loop wakes with nothing to do, to refresh the Unix time and the counters.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+/// How often the wall clock is read again for shared-secret expiry.
+const UNIX_TIME_REFRESH: Duration = Duration::from_secs(60);
+/// The largest datagram read.
+const MAX_DATAGRAM: usize = 65_536;
+
+/// What a fixed token stands for.
+#[derive(Clone, Copy, Debug)]
+enum Fixed {
+    Udp(usize),
+    TcpListener(usize),
+    Relay(usize),
+}
+
+/// A metrics HTTP connection: the request read so far, then the response left to write.
+#[derive(Debug)]
+struct MetricsConnection {
+    stream: TcpStream,
+    request: Vec<u8>,
+    response: Option<Vec<u8>>,
+}
+
+/// The relay sockets, found by their address.
+#[derive(Debug)]
+struct Relays {
+    sockets: Vec<UdpSocket>,
+    addresses: Vec<SocketAddr>,
+    index: HashMap<SocketAddr, usize>,
+}
+
+impl Relays {
+    /// Sends a relayed datagram to a peer from the relay socket `t.source`.
+    fn send_to_peer(&self, t: TransmitRef<'_>, counters: &mut DriverCounters) {
+        let sent = self
+            .index
+            .get(&t.source)
+            .and_then(|&i| self.sockets.get(i))
+            .is_some_and(|socket| socket.send_to(t.payload, t.destination).is_ok());
+        if sent {
+            counters.to_peer.0 += 1;
+            counters.to_peer.1 += t.payload.len() as u64;
+        } else {
+            counters.send_failures += 1;
+        }
+    }
+}
+
+/// The sockets a worker owns, apart from its machine (so both can be borrowed at once).
+#[derive(Debug)]
+struct Io {
+    udp: Vec<UdpSocket>,
+    /// Each UDP socket's address, and whether it serves TURN (or only RFC 5780 Binding).
+    udp_addresses: Vec<(SocketAddr, bool)>,
+    listeners: Vec<TcpListener>,
+    /// Each listener's address, and whether it speaks TLS.
+    listener_addresses: Vec<(SocketAddr, bool)>,
+    relays: Relays,
+    connections: Vec<Option<Connection>>,
+    free_slots: Vec<usize>,
+    by_tuple: HashMap<(SocketAddr, SocketAddr), usize>,
+    max_connections: usize,
+    counters: DriverCounters,
+}
+
+impl Io {
+    /// Sends to a client over its UDP 5-tuple or its TCP connection; `relayed` says whether
+    /// it is relayed data (counted) or a response.
+    fn send_to_client(&mut self, t: TransmitRef<'_>, relayed: bool) {
+        let sent = match t.transport {
+            TransportProtocol::Udp => self
+                .udp_addresses
+                .iter()
+                .position(|(a, _)| *a == t.source)
+                .and_then(|i| self.udp.get(i))
+                .is_some_and(|socket| socket.send_to(t.payload, t.destination).is_ok()),
+            _ => self
+                .by_tuple
+                .get(&(t.destination, t.source))
+                .and_then(|&slot| self.connections.get_mut(slot))
+                .and_then(Option::as_mut)
+                .is_some_and(|c| c.send(t.payload)),
+        };
+        if !sent {
+            self.counters.send_failures += 1;
+        } else if relayed {
+            self.counters.to_client.0 += 1;
+            self.counters.to_client.1 += t.payload.len() as u64;
+        }
+    }
+}
+
+/// What a worker is built from.
+#[derive(Debug)]
+pub struct WorkerSockets {
+    /// UDP sockets on the listening addresses, with their addresses and whether they serve
+    /// TURN (else only RFC 5780's Binding requests).
+    pub udp: Vec<(UdpSocket, SocketAddr, bool)>,
+    /// TCP listeners, with their addresses and whether they speak TLS.
+    pub listeners: Vec<(TcpListener, SocketAddr, bool)>,
+    /// Relay sockets, with their addresses.
+    pub relays: Vec<(UdpSocket, SocketAddr)>,
+    /// The metrics listener (one worker has it).
+    pub metrics: Option<TcpListener>,
+    /// The read end of the signal pipe.
+    pub signals: UnixStream,
+}
+
+/// One event-loop thread and everything it owns.
+#[derive(Debug)]
+pub struct Worker {
+    index: usize,
+    poll: Poll,
+    server: TurnServer<ChaCha20Rng>,
+    /// RFC 5780's Binding server, when the server has an alternate address.
+    binding: Option<BindingServer>,
+    io: Io,
+    metrics_listener: Option<TcpListener>,
+    metrics_connections: Vec<Option<MetricsConnection>>,
+    /// Registered under [`SIGNAL`]: readable once SIGINT or SIGTERM arrived.
+    _signals: UnixStream,
+    published: Arc<[WorkerMetrics]>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    buf: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Worker {
+    /// A worker over `sockets` driving `server` (and `binding` for RFC 5780), publishing
+    /// into `published[index]`; its TLS listeners use `tls`.
+    pub fn new(
+        index: usize,
+        server: TurnServer<ChaCha20Rng>,
+        binding: Option<BindingServer>,
+        sockets: WorkerSockets,
+        max_connections: usize,
+        published: Arc<[WorkerMetrics]>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let registry = poll.registry();
+        let WorkerSockets {
+            udp,
+            listeners,
+            relays,
+            metrics,
+            mut signals,
+        } = sockets;
+        let (mut udp, udp_addresses): (Vec<_>, Vec<_>) = udp
+            .into_iter()
+            .map(|(socket, address, turn)| (socket, (address, turn)))
+            .unzip();
+        let (mut listeners, listener_addresses): (Vec<_>, Vec<_>) = listeners
+            .into_iter()
+            .map(|(listener, address, tls)| (listener, (address, tls)))
+            .unzip();
+        let (mut relays, relay_addresses): (Vec<_>, Vec<_>) = relays.into_iter().unzip();
+        let mut token = FIXED_BASE;
+        for socket in &mut udp {
+            registry.register(socket, Token(token), Interest::READABLE)?;
+            token += 1;
+        }
+        for listener in &mut listeners {
+            registry.register(listener, Token(token), Interest::READABLE)?;
+            token += 1;
+        }
+        for socket in &mut relays {
+            registry.register(socket, Token(token), Interest::READABLE)?;
+            token += 1;
+        }
+        registry.register(&mut signals, SIGNAL, Interest::READABLE)?;
+        let mut metrics_listener = metrics;
+        if let Some(listener) = &mut metrics_listener {
+            registry.register(listener, METRICS, Interest::READABLE)?;
+        }
+        let relay_index = relay_addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (*a, i))
+            .collect();
+        Ok(Self {
+            index,
+            poll,
+            server,
+            binding,
+            io: Io {
+                udp,
+                udp_addresses,
+                listeners,
+                listener_addresses,
+                relays: Relays {
+                    sockets: relays,
+                    addresses: relay_addresses,
+                    index: relay_index,
+                },
+                connections: Vec::new(),
+                free_slots: Vec::new(),
+                by_tuple: HashMap::new(),
+                max_connections,
+                counters: DriverCounters::default(),
+            },
+            metrics_listener,
+            metrics_connections: Vec::new(),
+            _signals: signals,
+            published,
+            tls,
+            buf: vec![0; MAX_DATAGRAM],
+            out: vec![0; MAX_DATAGRAM + 64],
+        })
+    }
+
+    /// Runs the loop until SIGINT or SIGTERM.
+    #[allow(clippy::disallowed_methods)] // the driver owns the clocks
+    pub fn run(mut self) -> io::Result<()> {
+        let span = tracing::info_span!("worker", id = self.index);
+        let _entered = span.enter();
+        let mut events = Events::with_capacity(1024);
+        let mut unix_time_read = Instant::now();
+        self.server.handle_unix_time(unix_time_read, unix_time());
+        loop {
+            let now = Instant::now();
+            let wait = self
+                .server
+                .poll_timeout()
+                .map_or(HOUSEKEEPING, |at| at.saturating_duration_since(now))
+                .min(HOUSEKEEPING);
+            match self.poll.poll(&mut events, Some(wait)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let now = Instant::now();
+            for event in &events {
+                match event.token() {
+                    SIGNAL => {
+                        info!("signal received: shutting down");
+                        self.shut_down();
+                        return Ok(());
+                    }
+                    METRICS => self.accept_metrics(),
+                    Token(t) if t >= METRICS_CONNECTION_BASE => {
+                        self.serve_metrics(t - METRICS_CONNECTION_BASE);
+                    }
+                    Token(t) if t >= CONNECTION_BASE => {
+                        let slot = t - CONNECTION_BASE;
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read_connection(now, slot);
+                        }
+                        if event.is_writable() {
+                            self.flush_connection(now, slot);
+                        }
+                    }
+                    Token(t) => match self.fixed(t) {
+                        Some(Fixed::Udp(i)) => self.read_udp(now, i),
+                        Some(Fixed::TcpListener(i)) => self.accept(i),
+                        Some(Fixed::Relay(i)) => self.read_relay(now, i),
+                        None => {}
+                    },
+                }
+            }
+            if self.server.poll_timeout().is_some_and(|at| at <= now) {
+                self.server.handle_timeout(now);
+            }
+            if now.saturating_duration_since(unix_time_read) >= UNIX_TIME_REFRESH {
+                unix_time_read = now;
+                self.server.handle_unix_time(now, unix_time());
+            }
+            self.drain_machine();
+            if let Some(slot) = self.published.get(self.index) {
+                slot.publish(
+                    self.server.allocation_count(),
+                    self.server.stats(),
+                    &self.io.counters,
+                );
+            }
+        }
+    }
+
+    fn fixed(&self, token: usize) -> Option<Fixed> {
+        let i = token.checked_sub(FIXED_BASE)?;
+        let (udp, tcp) = (self.io.udp.len(), self.io.listeners.len());
+        if i < udp {
+            Some(Fixed::Udp(i))
+        } else if i < udp + tcp {
+            Some(Fixed::TcpListener(i - udp))
+        } else if i < udp + tcp + self.io.relays.sockets.len() {
+            Some(Fixed::Relay(i - udp - tcp))
+        } else {
+            None
+        }
+    }
+
+    /// Datagrams from clients on listening socket `i`.
+    fn read_udp(&mut self, now: Instant, i: usize) {
+        let Some(&(server, turn)) = self.io.udp_addresses.get(i) else {
+            return;
+        };
+        loop {
+            let received = self.io.udp.get(i).map(|s| s.recv_from(&mut self.buf));
+            let (n, client) = match received {
+                Some(Ok(r)) => r,
+                // An ICMP error of an earlier send, or an interruption: read on.
+                Some(Err(e)) if e.kind() != ErrorKind::WouldBlock => continue,
+                _ => return,
+            };
+            let datagram = self.buf.get(..n).unwrap_or_default();
+            // RFC 5780: Binding requests (message type 0x0001) and whatever reaches the other
+            // three addresses go to the Binding server, which knows all four.
+            let for_binding = !turn || datagram.get(..2) == Some(&[0x00, 0x01]);
+            if let Some(binding) = self.binding.as_mut().filter(|_| for_binding) {
+                binding.handle_datagram(now, TransportProtocol::Udp, client, server, datagram);
+                while let Some(t) = binding.poll_transmit() {
+                    let t = TransmitRef {
+                        transport: t.transport,
+                        source: t.source,
+                        destination: t.destination,
+                        payload: &t.payload,
+                    };
+                    self.io.send_to_client(t, false);
+                }
+                continue;
+            }
+            let tuple = FiveTuple {
+                transport: TransportProtocol::Udp,
+                client,
+                server,
+            };
+            if let ServerHandled::Relay(t) =
+                self.server.handle_client_datagram(now, tuple, datagram)
+            {
+                self.io.relays.send_to_peer(t, &mut self.io.counters);
+            }
+        }
+    }
+
+    /// Datagrams from peers on relay socket `i`.
+    fn read_relay(&mut self, now: Instant, i: usize) {
+        let Some(&relay) = self.io.relays.addresses.get(i) else {
+            return;
+        };
+        loop {
+            let received = self
+                .io
+                .relays
+                .sockets
+                .get(i)
+                .map(|s| s.recv_from(&mut self.buf));
+            let (n, peer) = match received {
+                Some(Ok(r)) => r,
+                // An ICMP error of an earlier send, or an interruption: read on.
+                Some(Err(e)) if e.kind() != ErrorKind::WouldBlock => continue,
+                _ => return,
+            };
+            let data = self.buf.get(..n).unwrap_or_default();
+            if let PeerHandled::Relay(t) =
+                self.server
+                    .handle_peer_datagram_into(now, relay, peer, data, &mut self.out)
+            {
+                self.io.send_to_client(t, true);
+            }
+        }
+    }
+
+    /// Accepts TCP clients on listener `i`.
+    fn accept(&mut self, i: usize) {
+        let Some(&(server, tls)) = self.io.listener_addresses.get(i) else {
+            return;
+        };
+        loop {
+            let accepted = match self.io.listeners.get(i).map(TcpListener::accept) {
+                Some(Ok(a)) => a,
+                Some(Err(e)) if e.kind() != ErrorKind::WouldBlock => {
+                    // Out of descriptors or a connection reset before accept: try later.
+                    warn!("accept on {server}: {e}");
+                    return;
+                }
+                _ => return,
+            };
+            let (mut stream, client) = accepted;
+            let open = self.io.by_tuple.len();
+            if open >= self.io.max_connections {
+                self.io.counters.tcp_refused += 1;
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let session = match self.tls.as_ref().filter(|_| tls) {
+                Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
+                    Ok(session) => Some(session),
+                    Err(e) => {
+                        warn!("TLS session for {client}: {e}");
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let slot = self
+                .io
+                .free_slots
+                .pop()
+                .unwrap_or(self.io.connections.len());
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(&mut stream, Token(CONNECTION_BASE + slot), interest)
+            {
+                warn!("register a TCP connection: {e}");
+                self.io.free_slots.push(slot);
+                continue;
+            }
+            let tuple = FiveTuple {
+                transport: TransportProtocol::Tcp,
+                client,
+                server,
+            };
+            let connection = Connection::new(stream, tuple, session);
+            if slot == self.io.connections.len() {
+                self.io.connections.push(Some(connection));
+            } else if let Some(place) = self.io.connections.get_mut(slot) {
+                *place = Some(connection);
+            }
+            self.io.by_tuple.insert((client, server), slot);
+            self.io.counters.tcp_connections = self.io.by_tuple.len() as u64;
+            debug!(%client, "TCP connection");
+        }
+    }
+
+    /// Reads what a TCP client sent, frame by frame, until the socket would block.
+    fn read_connection(&mut self, now: Instant, slot: usize) {
+        loop {
+            let Io {
+                connections,
+                relays,
+                counters,
+                ..
+            } = &mut self.io;
+            let Some(Some(c)) = connections.get_mut(slot) else {
+                return;
+            };
+            match c.receive(&mut self.buf) {
+                Received::Bytes => {}
+                Received::WouldBlock => return,
+                Received::Closed => return self.close(now, slot),
+            }
+            let tuple = c.tuple;
+            let out_of_sync = loop {
+                let frame = match c.framer.next_frame() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => break false,
+                    Err(_) => break true,
+                };
+                if let ServerHandled::Relay(t) =
+                    self.server
+                        .handle_client_datagram(now, tuple, frame.bytes())
+                {
+                    relays.send_to_peer(t, counters);
+                }
+            };
+            if out_of_sync {
+                return self.close(now, slot);
+            }
+        }
+    }
+
+    /// Writes what waits for a TCP client.
+    fn flush_connection(&mut self, now: Instant, slot: usize) {
+        let Some(Some(c)) = self.io.connections.get_mut(slot) else {
+            return;
+        };
+        if c.flush().is_err() {
+            self.close(now, slot);
+        }
+    }
+
+    /// Closes a TCP connection; its allocation goes with it (RFC 8656 §3.1).
+    fn close(&mut self, now: Instant, slot: usize) {
+        let Some(mut c) = self.io.connections.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(c.stream());
+        self.io.by_tuple.remove(&(c.tuple.client, c.tuple.server));
+        self.io.free_slots.push(slot);
+        self.io.counters.tcp_connections = self.io.by_tuple.len() as u64;
+        self.server.handle_connection_closed(now, c.tuple);
+        debug!(client = %c.tuple.client, "TCP connection closed");
+    }
+
+    /// Sends the machine's queued datagrams and logs its events.
+    fn drain_machine(&mut self) {
+        while let Some(t) = self.server.poll_transmit() {
+            // Responses, and data held behind them (RFC 8656 §12): ChannelData or a Data
+            // indication (message type 0x0017) is relayed data, counted as such.
+            let relayed = is_channel_data(&t.payload) || t.payload.get(..2) == Some(&[0x00, 0x17]);
+            self.io.send_to_client(
+                TransmitRef {
+                    transport: t.transport,
+                    source: t.source,
+                    destination: t.destination,
+                    payload: &t.payload,
+                },
+                relayed,
+            );
+        }
+        while let Some(event) = self.server.poll_event() {
+            match event {
+                ServerEvent::AllocationCreated { .. } | ServerEvent::AllocationDeleted { .. } => {
+                    // stun-proto logs these itself (target `turn`) with the allocation id.
+                }
+                other => debug!(target: "turn", "{other:?}"),
+            }
+        }
+    }
+
+    /// Accepts metrics clients (beyond the bound they are closed at once).
+    fn accept_metrics(&mut self) {
+        loop {
+            let Some(Ok((mut stream, _))) = self.metrics_listener.as_ref().map(TcpListener::accept)
+            else {
+                return;
+            };
+            let slot = match self.metrics_connections.iter().position(Option::is_none) {
+                Some(slot) => slot,
+                None if self.metrics_connections.len() < MAX_METRICS_CONNECTIONS => {
+                    self.metrics_connections.push(None);
+                    self.metrics_connections.len() - 1
+                }
+                None => continue,
+            };
+            let token = Token(METRICS_CONNECTION_BASE + slot);
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if self
+                .poll
+                .registry()
+                .register(&mut stream, token, interest)
+                .is_ok()
+            {
+                if let Some(place) = self.metrics_connections.get_mut(slot) {
+                    *place = Some(MetricsConnection {
+                        stream,
+                        request: Vec::new(),
+                        response: None,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Reads a metrics request; once its head is in, writes the exposition and closes.
+    fn serve_metrics(&mut self, slot: usize) {
+        let Some(Some(c)) = self.metrics_connections.get_mut(slot) else {
+            return;
+        };
+        let done = loop {
+            if c.response.is_none() {
+                let mut chunk = [0u8; 1024];
+                match c.stream.read(&mut chunk) {
+                    Ok(0) => break true,
+                    Ok(n) => c
+                        .request
+                        .extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(_) => break true,
+                }
+                if c.request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    c.response = Some(http_response(&c.request, &self.published));
+                } else if c.request.len() > MAX_METRICS_REQUEST {
+                    break true;
+                }
+                continue;
+            }
+            let Some(response) = c.response.as_mut() else {
+                break true;
+            };
+            match c.stream.write(response) {
+                Ok(n) if n > 0 && n < response.len() => {
+                    response.drain(..n);
+                }
+                Ok(_) => break true,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break true,
+            }
+        };
+        if done {
+            if let Some(mut c) = self
+                .metrics_connections
+                .get_mut(slot)
+                .and_then(Option::take)
+            {
+                let _ = self.poll.registry().deregister(&mut c.stream);
+            }
+        }
+    }
+
+    /// Flushes what waits for TCP clients (once, without waiting) and logs the totals.
+    fn shut_down(&mut self) {
+        for c in self.io.connections.iter_mut().flatten() {
+            let _ = c.flush();
+        }
+        let stats = self.server.stats();
+        info!(
+            allocations = self.server.allocation_count(),
+            requests = stats.requests,
+            to_peers = self.io.counters.to_peer.0,
+            to_clients = self.io.counters.to_client.0,
+            "stopped"
+        );
+    }
+}
+
+/// The answer to a metrics request: the exposition for `GET`, 405 for anything else.
+fn http_response(request: &[u8], published: &[WorkerMetrics]) -> Vec<u8> {
+    let (status, body) = if request.starts_with(b"GET ") {
+        ("200 OK", render(published))
+    } else {
+        ("405 Method Not Allowed", String::new())
+    };
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The wall clock as a Unix time.
+#[allow(clippy::disallowed_methods)] // the driver owns the clocks
+fn unix_time() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}

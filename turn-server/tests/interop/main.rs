@@ -1,0 +1,439 @@
+//! The `turn-server` binary against coturn's own test client: `turnutils_uclient` relays
+//! through it to `turnutils_peer`, with shared-secret ("TURN REST API") credentials, over UDP,
+//! TCP and TLS, with channels and with Send indications, several clients at once; a wrong secret
+//! and an expired username get 401 and nothing is relayed; `turnutils_natdiscovery` finds
+//! its mapping and filtering through our RFC 5780 addresses. What the server did is read from
+//! its Prometheus endpoint, what the client saw from its summary lines.
+//!
+//! A missing coturn binary skips the test with a message, unless `CI=true`, where it fails.
+
+// These tests run processes and read the wall clock.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use stun_proto::shared_secret::SharedSecrets;
+
+/// The secrets the server accepts, newest first (a rotation in progress).
+const SECRETS: [&str; 2] = ["north", "south"];
+/// Messages per client, and clients.
+const MESSAGES: u64 = 20;
+const CLIENTS: u64 = 4;
+/// How long uclient may take.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A child process killed when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Finds `binary` on PATH. Outside CI a missing one skips the test with a message naming the
+/// Debian `package`; with `CI=true` it fails the test.
+fn require(binary: &str, package: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(binary))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        let message = format!("`{binary}` not found: install the Debian package `{package}`");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{message}");
+        }
+        eprintln!("SKIPPED: {message}");
+    }
+    found
+}
+
+/// A port free for UDP and TCP on 127.0.0.1 with the `span` ports above it free too.
+fn free_port(span: u16) -> u16 {
+    for _ in 0..200 {
+        let probe = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
+        let port = probe.local_addr().expect("probe address").port();
+        drop(probe);
+        if port > u16::MAX - span - 1 {
+            continue;
+        }
+        let udp_free = (port..=port + span).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
+        let tcp_free =
+            (port..=port + span).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if udp_free && tcp_free {
+            return port;
+        }
+    }
+    panic!("no free port range on loopback");
+}
+
+/// Our server on 127.0.0.1:`port` with `workers` workers, both secrets, loopback peers
+/// allowed, relaying from ports `port+1..=port+40`, metrics on `port+50`; returns once it is
+/// ready.
+struct Server {
+    process: Running,
+    metrics: SocketAddr,
+    log: Arc<Mutex<Vec<u8>>>,
+}
+
+/// Where the server's log goes once it is ready.
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Server {
+    fn start(port: u16, workers: usize, extra: &[String]) -> Self {
+        let metrics: SocketAddr = format!("127.0.0.1:{}", port + 50).parse().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_turn-server"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--relay-ports", &format!("{}-{}", port + 1, port + 40)])
+            .args(["--workers", &workers.to_string(), "--realm", "interop.test"])
+            .args(["--auth-secret", SECRETS[1], "--auth-secret", SECRETS[0]])
+            .args(["--allow-peers", "loopback"])
+            .args(["--metrics", &metrics.to_string()])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start turn-server");
+        let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = stderr.read_line(&mut line).expect("turn-server's log");
+            assert!(n > 0, "turn-server exited before it was ready");
+            if line.contains("ready") {
+                break;
+            }
+        }
+        // Keep reading the log, so that the server's writes never block.
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut sink = LogSink(Arc::clone(&log));
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut sink));
+        Self {
+            process: Running(child),
+            metrics,
+            log,
+        }
+    }
+
+    /// Sends SIGTERM; returns whether the server exited with status 0 within 5 s, and its
+    /// log since it was ready.
+    fn terminate(mut self) -> (bool, String) {
+        let pid = self.process.0.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let give_up = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            if let Some(status) = self.process.0.try_wait().expect("server status") {
+                break Some(status);
+            }
+            if Instant::now() > give_up {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The log thread ends with the pipe; give it a moment to take the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        let log = String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned();
+        (status.is_some_and(|s| s.success()), log)
+    }
+
+    /// A value of the metrics endpoint, e.g. `turn_allocations` or
+    /// `turn_auth_failures_total{reason="expired"}`.
+    fn metric(&self, name: &str) -> u64 {
+        let mut stream = TcpStream::connect(self.metrics).expect("connect to metrics");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("send the request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read metrics");
+        assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+        response
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {response}"))
+    }
+}
+
+/// `turnutils_peer`, an echo peer, on 127.0.0.1:`port`.
+fn start_peer(peer: &PathBuf, port: u16) -> Running {
+    Running(
+        Command::new(peer)
+            .args(["-L", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start turnutils_peer"),
+    )
+}
+
+/// Runs `turnutils_uclient` with `args` against the server on `port` and the peer on
+/// `peer_port`; returns its exit success and its output.
+fn uclient(uclient: &PathBuf, port: u16, peer_port: u16, args: &[&str]) -> (bool, String) {
+    let mut child = Command::new(uclient)
+        .args(args)
+        .args(["-p", &port.to_string(), "-e", "127.0.0.1"])
+        .args(["-r", &peer_port.to_string(), "-l", "200"])
+        .args(["-n", &MESSAGES.to_string(), "-m", &CLIENTS.to_string()])
+        .arg("127.0.0.1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start turnutils_uclient");
+    let give_up = Instant::now() + PATIENCE;
+    while child.try_wait().expect("uclient status").is_none() {
+        if Instant::now() > give_up {
+            let _ = child.kill();
+            panic!("turnutils_uclient {args:?} did not finish in {PATIENCE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("uclient output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// Reads `name=<number>` from the last line of `output` that has it.
+fn figure(output: &str, name: &str) -> Option<u64> {
+    output.lines().rev().find_map(|line| {
+        let rest = line.split(&format!("{name}=")).nth(1)?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    })
+}
+
+/// A server with `workers` workers, an echo peer and uclient with `flags` and the older
+/// secret (a client of a rotation in progress): every message comes back through the relay,
+/// and the server counted them.
+fn relays_with_shared_secret(workers: usize, flags: &[&str]) {
+    relays_through(workers, &[], 0, flags);
+}
+
+/// [`relays_with_shared_secret`] with `server_args` for the server, uclient reaching it on
+/// `port + offset`.
+fn relays_through(workers: usize, server_args: &[String], offset: u16, flags: &[&str]) {
+    let (Some(client), Some(peer)) = (
+        require("turnutils_uclient", "coturn"),
+        require("turnutils_peer", "coturn"),
+    ) else {
+        return;
+    };
+    let port = free_port(60);
+    let server_args: Vec<String> = server_args
+        .iter()
+        .map(|a| a.replace("{port}", &(port + offset).to_string()))
+        .collect();
+    let server = Server::start(port, workers, &server_args);
+    let _peer = start_peer(&peer, port + 55);
+    let mut args = vec!["-W", SECRETS[1], "-u", "alice"];
+    args.extend_from_slice(flags);
+    let (ok, text) = uclient(&client, port + offset, port + 55, &args);
+    let summary: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("tot_send_msgs=") || l.contains("Total lost"))
+        .collect();
+    eprintln!("turnutils_uclient {flags:?}:\n{}", summary.join("\n"));
+    assert!(ok, "uclient failed: {text}");
+    let sent = figure(&text, "tot_send_msgs").expect("uclient reports what it sent");
+    let received = figure(&text, "tot_recv_msgs").expect("uclient reports what it received");
+    assert_eq!(sent, MESSAGES * CLIENTS, "{text}");
+    assert_eq!(
+        received, sent,
+        "every message came back through the relay: {text}"
+    );
+    assert!(text.contains("Total lost packets 0 "), "{text}");
+    let to_peer = server.metric("turn_relayed_packets_total{direction=\"to_peer\"}");
+    let to_client = server.metric("turn_relayed_packets_total{direction=\"to_client\"}");
+    assert_eq!(
+        (to_peer, to_client),
+        (sent, sent),
+        "the server counted each datagram"
+    );
+    assert_eq!(
+        server.metric("turn_auth_failures_total{reason=\"wrong_credentials\"}"),
+        0
+    );
+    assert_eq!(
+        server.metric("turn_auth_failures_total{reason=\"expired\"}"),
+        0
+    );
+    // SIGTERM: every worker stops and says so; exit status 0.
+    let (clean, log) = server.terminate();
+    assert!(clean, "no clean exit after SIGTERM: {log}");
+    assert_eq!(log.matches(" stopped ").count(), workers, "{log}");
+}
+
+// Two workers: uclient's clients spread over them. `-c` drops uclient's RTCP allocations,
+// which redeem an EVEN-PORT reservation from another client port: the kernel may hash that
+// port to the other worker, which does not know the token (docs/turn.md, "Workers").
+
+#[test]
+fn udp_channels_with_a_shared_secret() {
+    relays_with_shared_secret(2, &["-c"]);
+}
+
+#[test]
+fn udp_send_indications_with_a_shared_secret() {
+    relays_with_shared_secret(2, &["-c", "-s"]);
+}
+
+#[test]
+fn tcp_channels_with_a_shared_secret() {
+    relays_with_shared_secret(2, &["-c", "-t"]);
+}
+
+#[test]
+fn tcp_send_indications_with_a_shared_secret() {
+    relays_with_shared_secret(2, &["-c", "-t", "-s"]);
+}
+
+#[test]
+fn tls_channels_with_a_shared_secret() {
+    let Some(openssl) = require("openssl", "openssl") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("turn-server-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new(openssl)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(made.success(), "openssl made no certificate");
+    let args = [
+        "--tls-listen".to_owned(),
+        "127.0.0.1:{port}".to_owned(),
+        "--cert".to_owned(),
+        cert.display().to_string(),
+        "--key".to_owned(),
+        key.display().to_string(),
+    ];
+    relays_through(2, &args, 45, &["-c", "-t", "-S"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn rfc_5780_nat_discovery_with_coturns_client() {
+    let Some(natdiscovery) = require("turnutils_natdiscovery", "coturn") else {
+        return;
+    };
+    let port = free_port(60);
+    let alternate = format!("127.0.0.2:{}", port + 46);
+    let _server = Server::start(
+        port,
+        2,
+        &["--rfc5780-alternate".to_owned(), alternate.clone()],
+    );
+    let output = Command::new(natdiscovery)
+        .args(["-m", "-f", "-p", &port.to_string(), "127.0.0.1"])
+        .output()
+        .expect("run turnutils_natdiscovery");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{text}");
+    // On loopback there is no NAT: both behaviours are endpoint-independent, learnt from
+    // OTHER-ADDRESS and answers to CHANGE-REQUEST from the other IP and port.
+    assert!(
+        text.contains(&format!("Other addr: : {alternate}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("NAT with Endpoint Independent Mapping!"),
+        "{text}"
+    );
+    assert!(
+        text.contains("NAT with Endpoint Independent Filtering!"),
+        "{text}"
+    );
+}
+
+#[test]
+fn rtp_and_rtcp_pairs_with_even_port_reservations_on_one_worker() {
+    relays_with_shared_secret(1, &[]);
+}
+
+/// uclient with `args` (credentials and transport) cannot allocate: the server counted
+/// `reason` refusals (each a 401), holds no allocation and relayed nothing.
+fn refused(args: &[&str], reason: &str) {
+    let (Some(client), Some(peer)) = (
+        require("turnutils_uclient", "coturn"),
+        require("turnutils_peer", "coturn"),
+    ) else {
+        return;
+    };
+    let port = free_port(60);
+    let server = Server::start(port, 2, &[]);
+    let _peer = start_peer(&peer, port + 55);
+    let (ok, text) = uclient(&client, port, port + 55, args);
+    assert!(!ok, "uclient succeeded: {text}");
+    assert!(text.contains("Cannot complete Allocation"), "{text}");
+    let refusals = server.metric(&format!("turn_auth_failures_total{{reason=\"{reason}\"}}"));
+    assert!(refusals >= 1, "no {reason} refusal counted");
+    assert_eq!(server.metric("turn_allocations"), 0);
+    assert_eq!(
+        server.metric("turn_relayed_packets_total{direction=\"to_peer\"}"),
+        0
+    );
+    assert_eq!(
+        server.metric("turn_relayed_packets_total{direction=\"to_client\"}"),
+        0
+    );
+}
+
+#[test]
+fn a_wrong_secret_gets_401_and_nothing_relayed() {
+    for transport in [&[][..], &["-t"][..]] {
+        let mut args = vec!["-W", "west", "-u", "alice"];
+        args.extend_from_slice(transport);
+        refused(&args, "wrong_credentials");
+    }
+}
+
+#[test]
+fn an_expired_username_gets_401_and_nothing_relayed() {
+    // Signed with a live secret, but an hour past its expiry.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let username = format!("{}:alice", now.as_secs() - 3600);
+    let mut secrets = SharedSecrets::default();
+    secrets.add_secret(SECRETS[0]).unwrap();
+    let password = secrets.passwords(&username).next().unwrap();
+    for transport in [&[][..], &["-t"][..]] {
+        let mut args = vec!["-u", username.as_str(), "-w", password.as_str()];
+        args.extend_from_slice(transport);
+        refused(&args, "expired");
+    }
+}
