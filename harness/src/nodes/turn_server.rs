@@ -9,7 +9,7 @@ use bytes::Bytes;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use stun_proto::turn::server::{
-    FiveTuple, PeerHandled, ServerHandled, TurnServer as Server, TurnServerConfig,
+    FiveTuple, PeerClass, PeerHandled, ServerHandled, TurnServer as Server, TurnServerConfig,
 };
 use stun_proto::{Transmit, TransportProtocol};
 
@@ -36,7 +36,14 @@ impl TurnServer {
         user: (&str, &str),
         seed: u64,
     ) -> Self {
-        let config = TurnServerConfig::new(realm, relays.clone());
+        let mut config = TurnServerConfig::new(realm, relays.clone());
+        // Two peers of the simulated world may both relay through it (both relay-only, or
+        // both behind symmetric NATs): a deployment serving WebRTC lets its clients' relayed
+        // addresses reach each other, which the filter denies by default.
+        config
+            .peer_filter
+            .allowed_classes
+            .insert(PeerClass::OwnRelay);
         let mut server = Server::new(now, config, ChaCha20Rng::seed_from_u64(seed));
         // The user name and password are ASCII: OpaqueString accepts them.
         let _ = server.add_user(user.0, user.1);
