@@ -81,82 +81,41 @@ pub fn open(settings: &Settings) -> Result<Vec<WorkerPlan>, SocketError> {
     for index in 0..settings.workers {
         let mut udp = Vec::new();
         let mut listeners = Vec::new();
+        let first = index == 0;
         for address in &mut listen {
             if settings.udp {
-                if index == 0 && address.port() != 0 {
-                    // SO_REUSEPORT would let a second server share (and steal from) a port a
-                    // running one holds: a plain bind first says whether it is free.
-                    drop(udp_socket(*address).map_err(|source| SocketError::Listen {
-                        what: "listen on UDP",
-                        address: *address,
-                        source,
-                    })?);
-                }
-                let socket =
-                    listening_udp_socket(*address).map_err(|source| SocketError::Listen {
-                        what: "listen on UDP",
-                        address: *address,
-                        source,
-                    })?;
-                let bound = socket.local_addr().map_err(|source| SocketError::Listen {
-                    what: "listen on UDP",
-                    address: *address,
-                    source,
-                })?;
-                *address = bound;
-                udp.push((socket, bound, true));
+                let socket = shared(
+                    address,
+                    first,
+                    "listen on UDP",
+                    |a| udp_socket(a).map(drop),
+                    listening_udp_socket,
+                    UdpSocket::local_addr,
+                )?;
+                udp.push((socket, *address, true));
             }
             if settings.tcp {
-                if index == 0 && address.port() != 0 {
-                    drop(
-                        tcp_listener(*address, false).map_err(|source| SocketError::Listen {
-                            what: "listen on TCP",
-                            address: *address,
-                            source,
-                        })?,
-                    );
-                }
-                let listener =
-                    tcp_listener(*address, true).map_err(|source| SocketError::Listen {
-                        what: "listen on TCP",
-                        address: *address,
-                        source,
-                    })?;
-                let bound = listener
-                    .local_addr()
-                    .map_err(|source| SocketError::Listen {
-                        what: "listen on TCP",
-                        address: *address,
-                        source,
-                    })?;
-                *address = bound;
-                listeners.push((listener, bound, false));
+                let listener = shared(
+                    address,
+                    first,
+                    "listen on TCP",
+                    |a| tcp_listener(a, false).map(drop),
+                    |a| tcp_listener(a, true),
+                    TcpListener::local_addr,
+                )?;
+                listeners.push((listener, *address, false));
             }
         }
         for address in &mut tls_listen {
-            if index == 0 && address.port() != 0 {
-                drop(
-                    tcp_listener(*address, false).map_err(|source| SocketError::Listen {
-                        what: "listen for TLS on",
-                        address: *address,
-                        source,
-                    })?,
-                );
-            }
-            let listener = tcp_listener(*address, true).map_err(|source| SocketError::Listen {
-                what: "listen for TLS on",
-                address: *address,
-                source,
-            })?;
-            let bound = listener
-                .local_addr()
-                .map_err(|source| SocketError::Listen {
-                    what: "listen for TLS on",
-                    address: *address,
-                    source,
-                })?;
-            *address = bound;
-            listeners.push((listener, bound, true));
+            let listener = shared(
+                address,
+                first,
+                "listen for TLS on",
+                |a| tcp_listener(a, false).map(drop),
+                |a| tcp_listener(a, true),
+                TcpListener::local_addr,
+            )?;
+            listeners.push((listener, *address, true));
         }
         if let Some((primary, alternate)) = settings.rfc5780 {
             for address in rfc5780_others(primary, alternate) {
@@ -245,6 +204,33 @@ fn socket(
 }
 
 /// A listening UDP socket: SO_REUSEPORT, large buffers.
+/// One worker's socket of a listening address all workers share (SO_REUSEPORT). The first
+/// worker first binds the port plainly (`probe`) to learn whether it is free: SO_REUSEPORT
+/// would let a second server share — and steal from — a port a running one holds. A port of
+/// 0 becomes the port the first worker got, in `address`, for the workers after it. `what`
+/// names the socket in errors.
+fn shared<S>(
+    address: &mut SocketAddr,
+    first: bool,
+    what: &'static str,
+    probe: impl Fn(SocketAddr) -> io::Result<()>,
+    bind: impl Fn(SocketAddr) -> io::Result<S>,
+    local: impl Fn(&S) -> io::Result<SocketAddr>,
+) -> Result<S, SocketError> {
+    let at = *address;
+    let error = |source| SocketError::Listen {
+        what,
+        address: at,
+        source,
+    };
+    if first && at.port() != 0 {
+        probe(at).map_err(error)?;
+    }
+    let socket = bind(at).map_err(error)?;
+    *address = local(&socket).map_err(error)?;
+    Ok(socket)
+}
+
 fn listening_udp_socket(address: SocketAddr) -> io::Result<UdpSocket> {
     let socket = socket(address, Type::DGRAM, Protocol::UDP, true)?;
     // Best effort: a smaller buffer than asked is no reason not to serve.
