@@ -450,14 +450,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             Some(id) => Some(id),
             None => st.checklist.best_valid(component).map(|p| p.id()),
         };
-        let pair = id.and_then(|id| st.checklist.get(id));
         // After a restart, the previous pair until a new one is valid (§9).
-        let (base, remote) = match pair {
-            Some(p) => {
-                let (id, path) = (p.id(), (p.base(), p.remote_addr()));
-                st.checklist.count_sent(id, payload.len());
-                path
-            }
+        let (base, remote) = match id.and_then(|id| st.checklist.count_sent(id, payload.len())) {
+            Some(path) => path,
             None => previous.ok_or(SendError::NotConnected)?,
         };
         if let Some(c) = st.component_mut(component) {

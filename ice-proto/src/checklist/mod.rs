@@ -317,11 +317,12 @@ impl Checklist {
         }
     }
 
-    /// Application data of `bytes` sent on `id`.
-    pub fn count_sent(&mut self, id: PairId, bytes: usize) {
-        if let Some(p) = self.get_mut(id) {
-            p.count_sent(bytes);
-        }
+    /// Application data of `bytes` sent on `id`: counted, and the pair's path (base,
+    /// remote address) returned, if the pair exists.
+    pub fn count_sent(&mut self, id: PairId, bytes: usize) -> Option<(SocketAddr, SocketAddr)> {
+        let p = self.get_mut(id)?;
+        p.count_sent(bytes);
+        Some((p.base(), p.remote_addr()))
     }
 
     /// Application data of `bytes` received from `remote` on `base`: counted on its pair,
