@@ -209,7 +209,7 @@ fn bench(c: &mut Criterion) {
     // Hot paths once connected.
     let (mut a, sa, mut b, sb, elapsed) = connect(start, 3, &[]);
     let now = start + elapsed;
-    let data = Transmit::from(a.send(now, sa, 1, &[0x80; 160]).unwrap());
+    let data = Transmit::from(a.handle_send(now, sa, 1, &[0x80; 160]).unwrap());
     // Heap allocations per call on the hot paths (counting allocator).
     let count = |f: &mut dyn FnMut()| {
         let before = ALLOCATIONS.load(Ordering::Relaxed);
@@ -226,7 +226,7 @@ fn bench(c: &mut Criterion) {
         ));
     });
     let send = count(&mut || {
-        black_box(a.send(now, sa, 1, &[0x80; 160]).unwrap());
+        black_box(a.handle_send(now, sa, 1, &[0x80; 160]).unwrap());
     });
     eprintln!("allocations per call: receive data {receive}, send data {send}");
     c.bench_function("receive application data (160 B RTP-like)", |bench| {
@@ -242,7 +242,7 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("send application data (160 B)", |bench| {
         bench.iter(|| {
-            black_box(a.send(now, sa, 1, black_box(&[0x80; 160])).unwrap());
+            black_box(a.handle_send(now, sa, 1, black_box(&[0x80; 160])).unwrap());
         })
     });
     // A consent check from A, answered by B (request parsed, verified, answered).

@@ -175,7 +175,7 @@ fn main() {
             for (from, to, text) in [(&mut a, "B", "hello from A"), (&mut b, "A", "hello from B")] {
                 let t = from
                     .agent
-                    .send(now, from.stream, 1, text.as_bytes())
+                    .handle_send(now, from.stream, 1, text.as_bytes())
                     .expect("a selected pair");
                 let _ = from.socket.send_to(t.payload, t.destination);
                 println!("{} -> {to}: {text}", from.name);

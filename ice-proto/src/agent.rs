@@ -21,21 +21,23 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand_core::{CryptoRng, RngCore};
 use stun_proto::time::saturating_add;
-use stun_proto::{Transmit, TransmitRef, TransportProtocol};
+use stun_proto::{Class, Message, Method, Transmit, TransmitRef, TransportProtocol, is_stun};
 
-use crate::candidate::{Candidate, CandidateType, Transport};
-use crate::checklist::Checklist;
+use crate::candidate::Candidate;
+use crate::check::read_request;
 use crate::config::{AgentConfig, AgentStats};
+use crate::connectivity::Pacer;
+use crate::context::{Ctx, Intent, Others, Role};
 use crate::error::{AgentError, SendError};
-use crate::event::{ComponentState, ConnectionState, Event, Problem};
+use crate::event::{ConnectionState, Event, Problem};
 use crate::gathering::Gatherer;
-use crate::received::{DropReason, Received};
-use crate::relay::{FromRelay, Relay, RelayRefusal};
+use crate::nomination::overall_state;
+use crate::received::{DropReason, NotIceReason, Received};
+use crate::relay::{FromRelay, Owner, RelayEvent, RelayRefusal, Relays};
 use crate::stream::{
-    Component, Credentials, Gathering, Patience, Remote, RemoteCandidate, Stream, StreamId,
-    StreamMut, StreamView,
+    Credentials, Gathering, Patience, Remote, Stream, StreamId, StreamMut, StreamView,
 };
-use crate::timer::Timer;
+use crate::timer::{Earliest, Timer};
 
 /// The most datagrams queued for [`Agent::poll_transmit`]; beyond, new ones are dropped and
 /// counted in [`AgentStats::dropped_transmits`].
@@ -62,29 +64,26 @@ const MAX_STREAMS: usize = 64;
 /// [`poll_event`](Self::poll_event) returns until both give `None`; then read
 /// [`poll_timeout`](Self::poll_timeout) and call `handle_timeout` when that instant comes.
 /// Polls never advance time. Calling `handle_timeout` early, late or twice is harmless.
-/// Application data goes out with [`send`](Self::send), which returns the datagram.
+/// Application data goes out with [`handle_send`](Self::handle_send), which returns the
+/// datagram.
 ///
 /// See the crate documentation for a complete example.
 #[derive(Debug)]
 pub struct Agent<R> {
-    pub(crate) config: AgentConfig,
-    pub(crate) rng: R,
-    pub(crate) controlling: bool,
-    pub(crate) tie_breaker: u64,
-    pub(crate) streams: Vec<Stream>,
-    pub(crate) gatherer: Gatherer,
-    pub(crate) relays: Vec<Relay>,
-    pub(crate) transmits: VecDeque<Transmit>,
-    pub(crate) events: VecDeque<Event>,
-    /// The next check slot (§14.2), `None` when nothing waits.
-    pub(crate) next_check_at: Option<Instant>,
-    /// When the last new check went out.
-    pub(crate) last_check_at: Option<Instant>,
-    /// The stream whose check list is served first at the next slot.
-    pub(crate) round_robin: usize,
-    pub(crate) state: ConnectionState,
-    pub(crate) closed: bool,
-    pub(crate) stats: AgentStats,
+    config: AgentConfig,
+    rng: R,
+    role: Role,
+    streams: Vec<Stream>,
+    gatherer: Gatherer,
+    relays: Relays,
+    pacer: Pacer,
+    /// What the stream called last asked for (`lend`), drained after each call.
+    outbox: Vec<Intent>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    state: ConnectionState,
+    closed: bool,
+    stats: AgentStats,
 }
 
 impl<R: RngCore + CryptoRng> Agent<R> {
@@ -95,18 +94,19 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let mut gathering = config.gathering.clone();
         gathering.pacing_interval = Some(config.ta);
         Self {
-            controlling: config.controlling && !config.lite,
-            tie_breaker,
+            role: Role {
+                controlling: config.controlling && !config.lite,
+                tie_breaker,
+            },
             gatherer: Gatherer::new(gathering),
-            relays: Vec::new(),
+            relays: Relays::default(),
+            pacer: Pacer::default(),
+            outbox: Vec::new(),
             config,
             rng,
             streams: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            next_check_at: None,
-            last_check_at: None,
-            round_robin: 0,
             state: ConnectionState::New,
             closed: false,
             stats: AgentStats::default(),
@@ -120,43 +120,15 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return Err(AgentError::BadComponentCount(components));
         }
         if self.streams.len() >= MAX_STREAMS {
-            return Err(AgentError::TooManyCandidates);
+            return Err(AgentError::TooManyStreams(MAX_STREAMS));
         }
-        let local_credentials = Credentials::random(&mut self.rng);
-        let local_key = local_credentials.key()?;
-        let components = (1..=components)
-            .map(|id| Component {
-                id,
-                state: ComponentState::Disconnected,
-                bases: Vec::new(),
-                selected: None,
-                first_valid_at: None,
-                consent: None,
-                last_sent: None,
-                gathering_done: false,
-                previous: None,
-                probe: None,
-            })
-            .collect();
+        let id = StreamId(self.streams.len());
+        let stream = Stream::new(id, components, &mut self.rng, self.config.max_pairs)?;
         // Streams are few and large (a few hundred bytes each): room for exactly one more,
         // not the four a growing `Vec` would reserve.
         self.streams.reserve_exact(1);
-        self.streams.push(Stream {
-            local_credentials,
-            local_key,
-            remote: None,
-            components,
-            local: Vec::new(),
-            remote_candidates: Vec::new(),
-            checklist: Checklist::new(self.config.max_pairs),
-            remote_end_of_candidates: false,
-            unresolved: Vec::new(),
-            gathering: Gathering::NotStarted,
-            prflx_count: 0,
-            patience: Patience::NotStarted,
-            removed: false,
-        });
-        Ok(StreamId(self.streams.len() - 1))
+        self.streams.push(stream);
+        Ok(id)
     }
 
     /// Sets the STUN servers used by later gathering (configuration only).
@@ -182,13 +154,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// Starts gathering for `stream` (RFC 8445 §5.1.1): a host candidate per base at once,
-    /// then a server-reflexive query per base and STUN server, paced at Ta.
+    /// then a server-reflexive query per base and STUN server, paced at Ta, and a TURN
+    /// allocation per base and TURN server.
     pub fn handle_gather(&mut self, now: Instant, stream: StreamId) -> Result<(), AgentError> {
-        self.check_open()?;
-        self.live(stream)?;
-        let s = stream.0;
-        let st = self.streams.get_mut(s).ok_or(AgentError::UnknownStream)?;
-        if st.gathering != Gathering::NotStarted {
+        let s = self.live(stream)?;
+        if self.streams[s].gathering != Gathering::NotStarted {
             return Err(AgentError::GatheringStarted);
         }
         self.gather(now, s);
@@ -208,14 +178,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         stream: StreamId,
         credentials: Credentials,
     ) -> Result<(), AgentError> {
-        self.check_open()?;
-        self.live(stream)?;
-        let st = self
-            .streams
-            .get(stream.0)
-            .ok_or(AgentError::UnknownStream)?;
+        let s = self.live(stream)?;
         let key = credentials.key()?;
-        let restarted = st
+        let restarted = self.streams[s]
             .remote
             .as_ref()
             .is_some_and(|r| r.credentials != credentials);
@@ -223,10 +188,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             self.handle_restart(now, stream)?;
             self.push_event(Event::RemoteRestart { stream });
         }
-        let st = self
-            .streams
-            .get_mut(stream.0)
-            .ok_or(AgentError::UnknownStream)?;
+        let st = &mut self.streams[s];
         let username = format!("{}:{}", credentials.ufrag, st.local_credentials.ufrag);
         st.remote = Some(Remote {
             credentials,
@@ -249,67 +211,29 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         stream: StreamId,
         candidate: Candidate,
     ) -> Result<(), AgentError> {
-        self.check_open()?;
-        self.live(stream)?;
-        let s = stream.0;
-        let max = self.config.max_candidates;
-        let st = self.streams.get_mut(s).ok_or(AgentError::UnknownStream)?;
-        if st.component(candidate.component).is_none() {
-            return Err(AgentError::UnknownComponent(candidate.component));
-        }
-        if candidate.transport != Transport::Udp {
-            return Err(AgentError::UnsupportedTransport(candidate.transport));
-        }
-        // Browsers tag trickled candidates with the ufrag they belong to (`ufrag KDyD`): one of
-        // another generation is refused, as W3C addIceCandidate does.
-        if let (Some(ufrag), Some(remote)) = (candidate.extension("ufrag"), &st.remote) {
-            if ufrag != remote.credentials.ufrag {
-                return Err(AgentError::StaleCandidate(ufrag.to_owned()));
-            }
-        }
-        let Some(addr) = candidate.addr() else {
-            // A host name (mDNS `.local`): kept until the caller resolves it.
-            return self.hold_unresolved(s, candidate);
-        };
-        let known = st
-            .remote_candidates
-            .iter()
-            .position(|r| r.addr == addr && r.candidate.component == candidate.component);
-        match known {
-            Some(i) => {
-                let r = &mut st.remote_candidates[i];
-                if r.candidate.kind == CandidateType::PeerReflexive {
-                    // The peer-reflexive candidate learnt from a check is the signalled one:
-                    // it takes its type, foundation and priority, and its pairs re-rank.
-                    let priority = candidate.priority;
-                    r.candidate = candidate;
-                    r.learnt = false;
-                    st.checklist
-                        .update_remote_priority(i, priority, self.controlling);
-                }
-            }
-            None => {
-                if st.remote_candidates.len() >= max {
-                    // Full: a signalled candidate displaces a learnt one that never worked
-                    // (learnt ones displace nothing: each would start checks to its
-                    // source, and a flood of them would aim those at any address).
-                    let address = st
-                        .evict_learnt_candidate()
-                        .ok_or(AgentError::TooManyCandidates)?;
-                    self.push_event(Event::Problem(Problem::PeerReflexiveCandidateEvicted {
-                        stream,
-                        address,
-                    }));
-                }
-                let st = self.streams.get_mut(s).ok_or(AgentError::UnknownStream)?;
-                st.remote_candidates.push(RemoteCandidate {
-                    candidate,
-                    addr,
-                    learnt: false,
-                });
-                let remote = st.remote_candidates.len() - 1;
-                self.pair_remote(now, s, remote);
-            }
+        let s = self.live(stream)?;
+        self.lend(now, s, |st, ctx| st.add_remote_candidate(ctx, candidate))
+            .unwrap_or(Err(AgentError::UnknownStream))?;
+        self.drive(now);
+        Ok(())
+    }
+
+    /// The caller resolved `name` (asked by [`Event::ResolveHostname`]) to `ip`, or could not
+    /// (`None`): the remote candidates with that host name become IP candidates and are
+    /// paired, or are dropped.
+    pub fn handle_resolved_hostname(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        name: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(), AgentError> {
+        let s = self.live(stream)?;
+        let matching = self.streams[s].take_unresolved(name);
+        for mut candidate in matching.into_iter().filter(|_| ip.is_some()) {
+            candidate.address = ip.map_or(candidate.address, crate::ConnectionAddress::Ip);
+            // A refused one (table full, another generation) is dropped like a bad line.
+            let _ = self.lend(now, s, |st, ctx| st.add_remote_candidate(ctx, candidate));
         }
         self.drive(now);
         Ok(())
@@ -322,19 +246,15 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         now: Instant,
         stream: StreamId,
     ) -> Result<(), AgentError> {
-        self.check_open()?;
-        self.live(stream)?;
-        let st = self
-            .streams
-            .get_mut(stream.0)
-            .ok_or(AgentError::UnknownStream)?;
-        st.remote_end_of_candidates = true;
+        let s = self.live(stream)?;
+        self.streams[s].remote_end_of_candidates = true;
         self.drive(now);
         Ok(())
     }
 
-    /// A datagram received on local address `destination` from `source`. STUN for the agent
-    /// is consumed; anything else is returned, with its component when it arrived on a base.
+    /// A datagram received over `transport` on local address `destination` from `source`.
+    /// STUN for the agent is consumed; anything else is returned, with its component when
+    /// it arrived on a base.
     pub fn handle_datagram<'a>(
         &mut self,
         now: Instant,
@@ -347,7 +267,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         if self.closed {
             return Received::Dropped(DropReason::Closed);
         }
-        let received = match self.offer_to_relay(now, source, destination, payload) {
+        let received = match self.relays.offer(now, source, destination, payload) {
             Some(FromRelay::Handled) => {
                 self.pump_relays(now);
                 Received::Stun
@@ -376,22 +296,105 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         if self.closed {
             return;
         }
-        // The error is unauthenticated: it fails checks of pairs not yet valid, never a
-        // pair an authenticated answer made valid (consent, RFC 7675, watches those).
         for s in 0..self.streams.len() {
-            // One pair per path in a check list (§6.1.2.4).
-            let failed = self.streams[s].checklist.pairs().iter().find(|p| {
-                p.base() == source
-                    && p.remote_addr() == destination
-                    && !p.valid()
-                    && matches!(p.state(), crate::checklist::PairState::InProgress(_))
-            });
-            if let Some(id) = failed.map(|p| p.id()) {
-                self.fail_pair(now, s, id);
+            if let Some(id) = self.streams[s]
+                .checklist
+                .unproven_check(source, destination)
+            {
+                self.lend(now, s, |st, ctx| st.fail_pair(ctx, id));
             }
         }
         self.gatherer.handle_transport_error(now, destination);
         self.drive(now);
+    }
+
+    /// The interface of `base` went away (the caller closed the socket): the base is removed
+    /// from `component`, its pairs and those of TURN allocations made from it fail at once,
+    /// and the allocations are released. If the component's selected pair was on it, the
+    /// agent fails over to the best remaining valid pair ([`Event::NewSelectedPair`],
+    /// nominated when controlling), or goes back to checking the remaining pairs
+    /// ([`ComponentState::Connecting`]). Returns whether the base was there. Adding a base
+    /// takes effect at the next [`handle_restart`](Self::handle_restart).
+    pub fn handle_base_removed(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        component: u16,
+        base: SocketAddr,
+    ) -> Result<bool, AgentError> {
+        let s = self.live(stream)?;
+        if self.streams[s].component(component).is_none() {
+            return Err(AgentError::UnknownComponent(component));
+        }
+        let mut view = StreamMut {
+            stream: &mut self.streams[s],
+        };
+        if !view.remove_base(component, base) {
+            return Ok(false);
+        }
+        // Allocations made from the base go with it.
+        let owner = Owner {
+            stream: s,
+            component,
+            base,
+        };
+        let mut gone = self.relays.retire(now, |o| o == owner);
+        gone.push(base);
+        self.lend(now, s, |st, ctx| st.lose_bases(ctx, component, &gone));
+        self.drive(now);
+        Ok(true)
+    }
+
+    /// Restarts ICE on `stream` (RFC 8445 §9): new random local credentials (read them with
+    /// [`stream`](Self::stream) and signal them), the remote credentials and candidates
+    /// forgotten, gathering started again ([`Event::NewLocalCandidate`] for every candidate,
+    /// then the gathering-done events), the check list emptied. A component that had a
+    /// selected pair keeps sending on it ([`handle_send`](Self::handle_send)) until a new
+    /// pair is selected. TURN allocations survive, but for those of removed bases. Also the
+    /// way out of a failed state.
+    pub fn handle_restart(&mut self, now: Instant, stream: StreamId) -> Result<(), AgentError> {
+        let s = self.live(stream)?;
+        let credentials = Credentials::random(&mut self.rng);
+        let key = credentials.key()?;
+        self.lend(now, s, |st, ctx| st.restart(ctx, credentials, key));
+        // Allocations of bases that were removed (an interface gone) are released.
+        let st = &self.streams[s];
+        let kept = |o: Owner| {
+            st.component(o.component)
+                .is_some_and(|c| c.bases.contains(&o.base))
+        };
+        self.relays.retire(now, |o| o.stream == s && !kept(o));
+        self.gather(now, s);
+        self.drive(now);
+        Ok(())
+    }
+
+    /// Removes `stream` (its media section was rejected or removed from the session, RFC
+    /// 8839 §4.2; a bundled m-line going away): its checks, consent checks, keepalives and
+    /// STUN queries stop, its TURN allocations are released (a Refresh with lifetime 0,
+    /// RFC 8656 §7.2), its candidates and pairs are dropped and its timers with them;
+    /// [`Event::StreamRemoved`] follows. Datagrams for it are no longer answered or
+    /// returned as its data. Other streams are untouched and keep their ids; later calls
+    /// with this id return [`AgentError::StreamRemoved`].
+    pub fn handle_remove_stream(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+    ) -> Result<(), AgentError> {
+        let s = self.live(stream)?;
+        self.gatherer.cancel_stream(now, s);
+        self.relays.retire(now, |o| o.stream == s);
+        // What the caller has not sent yet from the stream's own sockets goes too.
+        let shared = |a: &SocketAddr| {
+            let others = self.streams.iter().filter(|o| o.id != stream);
+            others.flat_map(Stream::bases).any(|b| b == *a)
+        };
+        let own: Vec<SocketAddr> = self.streams[s].bases().filter(|a| !shared(a)).collect();
+        self.transmits.retain(|t| !own.contains(&t.source));
+        self.streams[s].remove(self.config.max_pairs);
+        self.push_event(Event::StreamRemoved { stream });
+        self.drive(now);
+        Ok(())
     }
 
     /// Time has reached [`poll_timeout`](Self::poll_timeout) (early, late or repeated calls
@@ -407,10 +410,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
         self.closed = true;
         self.transmits.clear();
-        for r in &mut self.relays {
-            r.client.handle_close(now);
-        }
-        self.next_check_at = None;
+        self.relays.close(now);
+        self.pacer.stop();
         self.set_state(ConnectionState::Closed);
     }
 
@@ -422,45 +423,19 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// indication before, RFC 8656 §11–§12) in a buffer the agent keeps and reuses, which
     /// grows only to the largest datagram. Send it before the next call on the agent, or keep
     /// an owned copy with [`Transmit::from`].
-    pub fn send<'a>(
+    pub fn handle_send<'a>(
         &'a mut self,
         now: Instant,
         stream: StreamId,
         component: u16,
         payload: &'a [u8],
     ) -> Result<TransmitRef<'a>, SendError> {
-        if self.closed {
-            return Err(SendError::Closed);
-        }
-        if self.live(stream) == Err(AgentError::StreamRemoved) {
-            return Err(SendError::StreamRemoved);
-        }
-        let st = self
-            .streams
-            .get_mut(stream.0)
-            .ok_or(SendError::UnknownStream)?;
-        let c = st
-            .component(component)
-            .ok_or(SendError::UnknownComponent(component))?;
-        if c.state == ComponentState::Failed {
-            return Err(SendError::Failed);
-        }
-        let previous = c.previous;
-        let id = match c.selected {
-            Some(id) => Some(id),
-            None => st.checklist.best_valid(component).map(|p| p.id()),
-        };
-        // After a restart, the previous pair until a new one is valid (§9).
-        let (base, remote) = match id.and_then(|id| st.checklist.count_sent(id, payload.len())) {
-            Some(path) => path,
-            None => previous.ok_or(SendError::NotConnected)?,
-        };
-        if let Some(c) = st.component_mut(component) {
-            c.last_sent = Some(now);
-        }
-        match self.relay_of(base) {
+        let s = self.live(stream).map_err(SendError::from)?;
+        let (base, remote) = self.streams[s].send_path(now, component, payload.len())?;
+        match self.relays.relay_of(base) {
             Some(relay) => self
-                .relay_send(now, relay, remote, payload)
+                .relays
+                .send(now, relay, remote, payload)
                 .map_err(|refusal| match refusal {
                     RelayRefusal::Pending => SendError::RelayPending,
                     RelayRefusal::Refused => SendError::RelayRefused,
@@ -479,11 +454,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         self.transmits
             .pop_front()
             .or_else(|| self.gatherer.poll_transmit())
-            .or_else(|| {
-                self.relays
-                    .iter_mut()
-                    .find_map(|r| r.client.poll_transmit())
-            })
+            .or_else(|| self.relays.poll_transmit())
     }
 
     /// The next event.
@@ -505,82 +476,32 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// The earliest timer and its deadline.
     pub fn next_timer(&self) -> Option<(Timer, Instant)> {
-        let mut best: Option<(Timer, Instant)> = None;
-        let mut consider = |timer, at: Option<Instant>| {
-            if let Some(at) = at {
-                if best.is_none_or(|(_, b)| at < b) {
-                    best = Some((timer, at));
-                }
-            }
-        };
-        for r in &self.relays {
-            consider(Timer::Relay, r.client.poll_timeout());
-        }
+        let mut earliest = Earliest::default();
+        earliest.consider(Timer::Relay, self.relays.poll_timeout());
         if self.closed {
-            return best;
+            return earliest.get();
         }
-        consider(Timer::Gathering, self.gatherer.poll_timeout());
-        consider(Timer::Pacing, self.next_check_at);
+        earliest.consider(Timer::Gathering, self.gatherer.poll_timeout());
+        earliest.consider(Timer::Pacing, self.pacer.next_check_at);
         for st in &self.streams {
-            consider(Timer::Retransmit, st.checklist.next_deadline());
-            if let Patience::Until(at) = st.patience {
-                let waiting = st
-                    .components
-                    .iter()
-                    .any(|c| c.selected.is_none() && c.state != ComponentState::Failed);
-                if waiting {
-                    consider(Timer::Patience, Some(at));
-                }
-            }
-            for c in &st.components {
-                consider(Timer::Nomination, self.nomination_deadline(st, c));
-                if self.state == ConnectionState::Checking {
-                    // The instant its last check counts as unanswered (in the past, the
-                    // state would be Disconnected already).
-                    consider(Timer::Disconnected, self.hopeless_since(st, c).flatten());
-                }
-                if c.state == ComponentState::Failed {
-                    continue;
-                }
-                if let Some(probe) = &c.probe {
-                    consider(Timer::Failover, Some(probe.deadline));
-                }
-                if let Some(consent) = &c.consent {
-                    consider(Timer::Consent, Some(consent.next_check_at));
-                    let life = self.config.consent_lifetime;
-                    consider(Timer::ConsentExpiry, Some(consent.expires_at(life)));
-                    let stale = saturating_add(consent.last_fresh, self.config.disconnected_after);
-                    // Only from the states Disconnected is reachable from (a stale deadline
-                    // in the past would otherwise be a deadline nothing clears).
-                    let reachable = matches!(
-                        self.state,
-                        ConnectionState::Checking
-                            | ConnectionState::Connected
-                            | ConnectionState::Completed
-                    );
-                    if reachable {
-                        consider(Timer::Disconnected, Some(stale));
-                    }
-                } else if c.selected.is_some() && self.config.consent_interval.is_none() {
-                    let tr = self.config.keepalive_interval;
-                    consider(
-                        Timer::Keepalive,
-                        c.last_sent.map(|t| crate::consent::keepalive_due(t, tr)),
-                    );
-                }
-            }
+            st.deadlines(
+                &mut earliest,
+                &self.config,
+                self.role.controlling,
+                self.state,
+            );
         }
-        best
+        earliest.get()
     }
 
     /// Whether the agent is controlling now (a role conflict may have switched it).
     pub const fn is_controlling(&self) -> bool {
-        self.controlling
+        self.role.controlling
     }
 
     /// The agent's tie-breaker (§16.1 ICE-CONTROLLING/ICE-CONTROLLED value).
     pub const fn tie_breaker(&self) -> u64 {
-        self.tie_breaker
+        self.role.tie_breaker
     }
 
     /// The overall state (W3C `RTCIceConnectionState`).
@@ -603,16 +524,12 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         self.streams.iter().filter(|st| !st.removed).count()
     }
 
-    pub(crate) fn check_open(&self) -> Result<(), AgentError> {
+    /// The index of `stream` when the agent is open and the stream exists and was not
+    /// removed.
+    fn live(&self, stream: StreamId) -> Result<usize, AgentError> {
         if self.closed {
-            Err(AgentError::Closed)
-        } else {
-            Ok(())
+            return Err(AgentError::Closed);
         }
-    }
-
-    /// The index of `stream` when it exists and was not removed.
-    pub(crate) fn live(&self, stream: StreamId) -> Result<usize, AgentError> {
         match self.streams.get(stream.0) {
             None => Err(AgentError::UnknownStream),
             Some(st) if st.removed => Err(AgentError::StreamRemoved),
@@ -620,30 +537,285 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
     }
 
-    /// Everything due at `now`, in order; run by every `handle_*`.
-    pub(crate) fn drive(&mut self, now: Instant) {
-        for r in &mut self.relays {
-            if r.client.poll_timeout().is_some_and(|t| t <= now) {
-                r.client.handle_timeout(now);
+    /// Lends stream `s` what it needs for one call of `f` (docs/architecture.md), then
+    /// carries out what the stream asked for; `None` for an unknown stream.
+    fn lend<T>(
+        &mut self,
+        now: Instant,
+        s: usize,
+        f: impl FnOnce(&mut Stream, &mut Ctx<'_, R>) -> T,
+    ) -> Option<T> {
+        let (stream, others) = Others::split(&mut self.streams, s)?;
+        let mut ctx = Ctx {
+            now,
+            config: &self.config,
+            rng: &mut self.rng,
+            role: &mut self.role,
+            stats: &mut self.stats,
+            others,
+            relays: &self.relays,
+            out: &mut self.outbox,
+        };
+        let value = f(stream, &mut ctx);
+        let mut outbox = std::mem::take(&mut self.outbox);
+        for intent in outbox.drain(..) {
+            match intent {
+                Intent::Send {
+                    source,
+                    destination,
+                    payload,
+                } => self.push_transmit(now, source, destination, payload),
+                Intent::Event(event) => self.push_event(event),
+                Intent::RoleSwitched => {
+                    for st in &mut self.streams {
+                        st.checklist.set_role(self.role.controlling);
+                    }
+                }
+                Intent::Unfreeze(foundation) => {
+                    for st in &mut self.streams {
+                        st.checklist.unfreeze(foundation);
+                    }
+                }
+                Intent::BindChannel { relayed, peer } => self.relays.bind(now, relayed, peer),
+                Intent::PermitRelayedPairs => self.relays.permit_pairs(now, &self.streams[s]),
             }
         }
+        // The drained queue keeps its room for the next call.
+        self.outbox = outbox;
+        Some(value)
+    }
+
+    /// A datagram that arrived on `destination` (a base or a relayed address).
+    fn dispatch<'a>(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        payload: &'a [u8],
+    ) -> Received<'a> {
+        let message = is_stun(payload)
+            .then(|| Message::parse(payload).ok())
+            .flatten();
+        let Some(message) = message else {
+            let data = self
+                .streams
+                .iter_mut()
+                .find_map(|st| st.data(source, destination, payload));
+            return data.unwrap_or(Received::NotIce(NotIceReason::UnknownDestination));
+        };
+        if message.method() != Method::BINDING {
+            return Received::NotIce(NotIceReason::OtherMethod);
+        }
+        let path = (source, destination);
+        match message.class() {
+            Class::Request => {
+                let check = read_request(&message).ok();
+                let owner = check.as_ref().and_then(|check| {
+                    self.streams.iter().position(|st| {
+                        !st.removed && st.local_credentials.ufrag == check.local_ufrag
+                    })
+                });
+                let (Some(check), Some(s)) = (check, owner) else {
+                    self.stats.unknown_username += 1;
+                    return Received::Dropped(DropReason::UnknownUsername);
+                };
+                self.lend(now, s, |st, ctx| {
+                    st.handle_check_request(ctx, path, &message, &check)
+                })
+                .unwrap_or(Received::Stun)
+            }
+            Class::Indication => Received::Stun,
+            Class::Success | Class::Error => {
+                let tid = message.transaction_id();
+                let answered = self
+                    .streams
+                    .iter()
+                    .enumerate()
+                    .find_map(|(s, st)| st.answers(&tid).map(|a| (s, a)));
+                if let Some((s, answers)) = answered {
+                    return self
+                        .lend(now, s, |st, ctx| {
+                            st.handle_check_response(ctx, answers, path, &message)
+                        })
+                        .unwrap_or(Received::Stun);
+                }
+                if self
+                    .gatherer
+                    .handle_response(now, source, destination, &message)
+                {
+                    Received::Stun
+                } else {
+                    Received::NotIce(NotIceReason::UnknownTransaction)
+                }
+            }
+        }
+    }
+
+    /// Gathers for stream `s` (§5.1.1): a host candidate per base at once, then a
+    /// server-reflexive query per base and STUN server and a TURN allocation per base and
+    /// TURN server (an existing allocation, after a restart, gives its candidates at once).
+    fn gather(&mut self, now: Instant, s: usize) {
+        let bases = self
+            .lend(now, s, |st, ctx| st.start_gathering(ctx))
+            .unwrap_or_default();
+        let mut index = 0;
+        for (i, &(component, base)) in bases.iter().enumerate() {
+            // The index of the base among its component's, for the local preference.
+            index = if i > 0 && bases[i - 1].0 == component {
+                index + 1
+            } else {
+                0
+            };
+            self.lend(now, s, |st, ctx| st.add_host(ctx, component, index, base));
+            if self.config.lite {
+                // §2.5: a lite agent has host candidates only.
+                continue;
+            }
+            // With `relay_only`, reflexive candidates would not be signalled: no queries.
+            let servers: Vec<SocketAddr> = (self.config.stun_servers.iter().copied())
+                .filter(|server| !self.config.relay_only && server.is_ipv4() == base.is_ipv4())
+                .collect();
+            for server in servers {
+                let started = self
+                    .gatherer
+                    .start(now, &mut self.rng, s, component, base, server);
+                if started.is_err() {
+                    self.push_event(Event::Problem(Problem::StunServerFailed {
+                        stream: StreamId(s),
+                        component,
+                        base,
+                        server,
+                    }));
+                }
+            }
+            let owner = Owner {
+                stream: s,
+                component,
+                base,
+            };
+            let existing = self.relays.of_owner(owner);
+            if existing.is_empty() {
+                let refused = self.relays.start(now, &mut self.rng, &self.config, owner);
+                for server in refused {
+                    self.push_event(Event::Problem(Problem::TurnServerFailed {
+                        stream: StreamId(s),
+                        component,
+                        base,
+                        server,
+                    }));
+                }
+            }
+            for i in existing {
+                // An ICE restart keeps the allocations: their candidates again.
+                self.add_relay_candidates(now, i);
+            }
+        }
+    }
+
+    /// Turns finished gathering queries into candidates and gathering-done events.
+    fn pump_gathering(&mut self, now: Instant) {
+        while let Some(found) = self.gatherer.poll_outcome() {
+            if found.mapped.is_none() {
+                self.push_event(Event::Problem(Problem::StunServerFailed {
+                    stream: StreamId(found.stream),
+                    component: found.component,
+                    base: found.base,
+                    server: found.server,
+                }));
+                continue;
+            }
+            self.lend(now, found.stream, |st, ctx| st.add_reflexive(ctx, &found));
+        }
+        for s in 0..self.streams.len() {
+            let (gatherer, relays) = (&self.gatherer, &self.relays);
+            let pending: Vec<u16> = (self.streams[s].components.iter().map(|c| c.id))
+                .filter(|&c| relays.is_pending(s, c) || gatherer.is_pending(s, c))
+                .collect();
+            self.lend(now, s, |st, ctx| st.update_gathering(ctx, &pending));
+        }
+    }
+
+    /// Turns what became of TURN allocations into candidates and problems.
+    fn pump_relays(&mut self, now: Instant) {
+        while let Some(event) = self.relays.poll_event() {
+            match event {
+                RelayEvent::Allocated(i) => self.add_relay_candidates(now, i),
+                RelayEvent::Failed { owner, server } => {
+                    if self.streams.get(owner.stream).is_some_and(|st| !st.removed) {
+                        self.push_event(Event::Problem(Problem::TurnServerFailed {
+                            stream: StreamId(owner.stream),
+                            component: owner.component,
+                            base: owner.base,
+                            server,
+                        }));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The candidates of allocation `i` join its stream, and its relayed pairs' peers are
+    /// permitted.
+    fn add_relay_candidates(&mut self, now: Instant, i: usize) {
+        let udp = self.config.turn_transport == TransportProtocol::Udp;
+        let Some(owner) = self.relays.candidates(i, 0, udp).map(|c| c.owner) else {
+            return;
+        };
+        let Some(st) = self.streams.get(owner.stream) else {
+            return;
+        };
+        let pref = st.host_preference(owner.base);
+        let Some(found) = self.relays.candidates(i, pref, udp) else {
+            return;
+        };
+        self.lend(now, owner.stream, |st, ctx| {
+            if let Some((candidate, mapped)) = found.reflexive {
+                st.add_local(ctx, candidate, mapped, owner.base);
+            }
+            let (candidate, relayed) = found.relayed;
+            st.add_local(ctx, candidate, relayed, relayed);
+        });
+        self.relays.permit_pairs(now, &self.streams[owner.stream]);
+    }
+
+    /// Everything due at `now`, in order; run by every `handle_*`.
+    fn drive(&mut self, now: Instant) {
+        self.relays.handle_timeout(now);
         if self.closed {
             return;
         }
         self.pump_relays(now);
         self.gatherer.handle_timeout(now);
-        self.pump_gathering();
-        self.retransmit_checks(now);
+        self.pump_gathering(now);
+        for s in 0..self.streams.len() {
+            self.lend(now, s, |st, ctx| st.retransmit_checks(ctx));
+        }
         // Before nominating and pacing: a probe that fails over queues checks.
-        self.check_probes(now);
-        self.nominate(now);
-        self.pace_checks(now);
-        self.refresh_consent(now);
-        self.update_states(now);
+        for s in 0..self.streams.len() {
+            self.lend(now, s, |st, ctx| st.check_probes(ctx));
+        }
+        for s in 0..self.streams.len() {
+            self.lend(now, s, |st, ctx| st.nominate(ctx));
+        }
+        let controlling = self.role.controlling;
+        if let Some((s, id)) = self
+            .pacer
+            .due(now, &mut self.streams, controlling, &self.config)
+        {
+            self.lend(now, s, |st, ctx| st.send_check(ctx, id));
+        }
+        for s in 0..self.streams.len() {
+            self.lend(now, s, |st, ctx| st.refresh_consent(ctx));
+        }
+        for s in 0..self.streams.len() {
+            self.lend(now, s, |st, ctx| st.update_states(ctx));
+        }
+        let state = overall_state(&self.streams, &self.config, now, self.closed);
+        self.set_state(state);
     }
 
     /// Queues a datagram (bounded); one from a relayed address goes through its allocation.
-    pub(crate) fn push_transmit(
+    fn push_transmit(
         &mut self,
         now: Instant,
         source: SocketAddr,
@@ -653,9 +825,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let (mut source, mut destination, mut payload) = (source, destination, payload);
         // Through a TURN server over TCP, the datagram travels on that connection.
         let mut transport = TransportProtocol::Udp;
-        if let Some(relay) = self.relay_of(source) {
+        if let Some(relay) = self.relays.relay_of(source) {
             match self
-                .relay_send(now, relay, destination, &payload)
+                .relays
+                .send(now, relay, destination, &payload)
                 .map(Transmit::from)
             {
                 Ok(t) => {
@@ -665,7 +838,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 // A first check to the peer: it leaves from the TURN client right after
                 // the CreatePermission success (RFC 8656 §9), not one retransmission later.
                 Err(RelayRefusal::Pending)
-                    if self.relay_hold(now, relay, destination, &payload) =>
+                    if self.relays.hold(now, relay, destination, &payload) =>
                 {
                     return;
                 }
@@ -688,7 +861,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// Queues an event (bounded).
-    pub(crate) fn push_event(&mut self, event: Event) {
+    fn push_event(&mut self, event: Event) {
         #[cfg(feature = "tracing")]
         crate::trace::event(
             self.streams
@@ -704,7 +877,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// Changes the overall state, with an event.
-    pub(crate) fn set_state(&mut self, state: ConnectionState) {
+    fn set_state(&mut self, state: ConnectionState) {
         if self.state != state {
             self.state = state;
             self.push_event(Event::ConnectionStateChanged(state));

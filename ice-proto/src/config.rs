@@ -7,6 +7,7 @@ use std::time::Duration;
 use stun_proto::TransportProtocol;
 use stun_proto::transaction::TransactionConfig;
 
+use crate::candidate::CandidateType;
 use crate::relay::TurnServer;
 
 /// The agent's configuration. The defaults are RFC 8445's and RFC 7675's.
@@ -111,6 +112,25 @@ pub struct AgentConfig {
     /// so that 13 requests fit in it instead of RFC 8489's 7: a relay is the last resort,
     /// and behind three lossy hops seven requests all go unanswered 2% of the time.
     pub turn_requests: TransactionConfig,
+}
+
+impl AgentConfig {
+    /// Whether local candidates of this type are signalled (peer-reflexive ones never are;
+    /// with `relay_only`, only relayed ones).
+    pub(crate) fn is_signalled(&self, kind: CandidateType) -> bool {
+        if self.relay_only {
+            kind == CandidateType::Relayed
+        } else {
+            kind != CandidateType::PeerReflexive
+        }
+    }
+
+    /// Whether local candidates of this type are paired and answer checks: host and relayed
+    /// ones (§6.1.2.2: reflexive ones are replaced by their base); with `relay_only`, relayed
+    /// ones only.
+    pub(crate) fn is_paired(&self, kind: CandidateType) -> bool {
+        kind == CandidateType::Relayed || (kind == CandidateType::Host && !self.relay_only)
+    }
 }
 
 /// The RTO cap of gathering and TURN requests, as `check_max_rto` is for checks.

@@ -24,15 +24,17 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rand_core::{CryptoRng, RngCore};
+use rand_core::RngCore;
 use stun_proto::time::saturating_add;
 use stun_proto::{Message, MessageBuilder, MessageType, TransactionId};
 
-use crate::agent::Agent;
 use crate::candidate::{CandidateType, priority};
-use crate::check::{CheckOutcome, CheckRequest, DeclaredRole, build_request, read_response};
+use crate::check::{CheckOutcome, CheckRequest, build_request, read_response};
+use crate::checklist::PairId;
+use crate::context::Ctx;
 use crate::event::{ComponentState, FailureReason};
 use crate::received::{DropReason, Received};
+use crate::stream::Stream;
 
 /// How many consent transactions are matched to responses: the last eight checks, 8 s or
 /// more of them (a response slower than that no longer counts).
@@ -120,67 +122,58 @@ pub(crate) fn keepalive_due(last_sent: Instant, tr: Duration) -> Instant {
     saturating_add(last_sent, tr)
 }
 
-impl<R: RngCore + CryptoRng> Agent<R> {
+impl Stream {
     /// Sends due consent checks and keepalives; fails components whose consent expired.
-    pub(crate) fn refresh_consent(&mut self, now: Instant) {
-        let life = self.config.consent_lifetime;
-        for s in 0..self.streams.len() {
-            for i in 0..self.streams[s].components.len() {
-                let c = &self.streams[s].components[i];
-                let (id, state) = (c.id, c.state);
-                let Some(selected) = c.selected else {
-                    continue;
-                };
-                if state == ComponentState::Failed {
-                    continue;
+    pub(crate) fn refresh_consent<R: RngCore>(&mut self, ctx: &mut Ctx<'_, R>) {
+        let (now, life) = (ctx.now, ctx.config.consent_lifetime);
+        for i in 0..self.components.len() {
+            let c = &mut self.components[i];
+            let (id, state) = (c.id, c.state);
+            let Some(selected) = c.selected else {
+                continue;
+            };
+            if state == ComponentState::Failed {
+                continue;
+            }
+            let expired = c.consent.as_ref().map(|k| k.is_expired(now, life));
+            let due = c.consent.as_ref().map(|k| k.next_check_at <= now);
+            match (expired, due) {
+                (Some(true), _) => {
+                    // RFC 7675 §5.1: consent lost; stop sending on the pair.
+                    c.consent = None;
+                    let reason = Some(FailureReason::ConsentExpired);
+                    self.set_component_state(ctx, id, ComponentState::Failed, reason);
                 }
-                let expired = c.consent.as_ref().map(|k| k.is_expired(now, life));
-                let due = c.consent.as_ref().map(|k| k.next_check_at <= now);
-                match (expired, due) {
-                    (Some(true), _) => {
-                        // RFC 7675 §5.1: consent lost; stop sending on the pair.
-                        self.streams[s].components[i].consent = None;
-                        let reason = Some(FailureReason::ConsentExpired);
-                        self.set_component_state(s, id, ComponentState::Failed, reason);
+                (_, Some(true)) if ctx.config.lite => {
+                    // A lite agent does not check; incoming checks keep it fresh.
+                    if let Some(k) = &mut c.consent {
+                        k.next_check_at = k.expires_at(life);
                     }
-                    (_, Some(true)) if self.config.lite => {
-                        // A lite agent does not check; incoming checks keep it fresh.
-                        if let Some(k) = &mut self.streams[s].components[i].consent {
-                            k.next_check_at = k.expires_at(life);
-                        }
-                    }
-                    (_, Some(true)) => self.send_consent(now, s, i, selected),
-                    (_, Some(false)) => {}
-                    _ => self.send_keepalive(now, s, i, selected),
                 }
+                (_, Some(true)) => self.send_consent(ctx, i, selected),
+                (_, Some(false)) => {}
+                _ => self.send_keepalive(ctx, i, selected),
             }
         }
     }
 
     /// An RFC 7675 consent check on the selected pair of component index `i`.
-    pub(crate) fn send_consent(
+    pub(crate) fn send_consent<R: RngCore>(
         &mut self,
-        now: Instant,
-        s: usize,
+        ctx: &mut Ctx<'_, R>,
         i: usize,
-        selected: crate::PairId,
+        selected: PairId,
     ) {
-        let Some(base) = self.config.consent_interval else {
+        let Some(base) = ctx.config.consent_interval else {
             return;
         };
-        let next = Consent::interval(&mut self.rng, base);
-        let recheck = Consent::interval(&mut self.rng, self.config.consent_recheck_interval);
-        let tid = TransactionId::random(&mut self.rng);
-        let role = if self.controlling {
-            DeclaredRole::Controlling(self.tie_breaker)
-        } else {
-            DeclaredRole::Controlled(self.tie_breaker)
-        };
-        let st = &mut self.streams[s];
-        let (Some(remote), Some(pair)) = (&st.remote, st.checklist.get(selected)) else {
+        let next = Consent::interval(ctx.rng, base);
+        let recheck = Consent::interval(ctx.rng, ctx.config.consent_recheck_interval);
+        let tid = TransactionId::random(ctx.rng);
+        let (Some(remote), Some(pair)) = (&self.remote, self.checklist.get(selected)) else {
             return;
         };
-        let local_pref = st
+        let local_pref = self
             .local
             .get(pair.local())
             .map_or(0, |l| (l.candidate.priority >> 8) as u16);
@@ -191,77 +184,79 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 local_pref,
                 pair.component(),
             ),
-            role,
+            role: ctx.role.declared(),
             use_candidate: false,
         };
         let (source, destination) = (pair.base(), pair.remote_addr());
         let Ok(request) = build_request(tid, &check, &remote.key) else {
             return;
         };
-        let c = &mut st.components[i];
+        let Some(c) = self.components.get_mut(i) else {
+            return;
+        };
         if let Some(consent) = &mut c.consent {
-            consent.on_sent(now, tid, next, recheck);
+            consent.on_sent(ctx.now, tid, next, recheck);
         }
-        c.last_sent = Some(now);
-        self.stats.consent_checks += 1;
-        self.push_transmit(now, source, destination, request);
+        c.last_sent = Some(ctx.now);
+        ctx.stats.consent_checks += 1;
+        ctx.send(source, destination, request);
     }
 
     /// An RFC 8445 §11 keepalive (a Binding indication) when nothing went out for Tr.
-    fn send_keepalive(&mut self, now: Instant, s: usize, i: usize, selected: crate::PairId) {
-        let tr = self.config.keepalive_interval;
-        let st = &mut self.streams[s];
-        let Some(pair) = st.checklist.get(selected) else {
+    fn send_keepalive<R: RngCore>(&mut self, ctx: &mut Ctx<'_, R>, i: usize, selected: PairId) {
+        let (now, tr) = (ctx.now, ctx.config.keepalive_interval);
+        let Some(pair) = self.checklist.get(selected) else {
             return;
         };
-        let c = &mut st.components[i];
+        let Some(c) = self.components.get_mut(i) else {
+            return;
+        };
         let last = *c.last_sent.get_or_insert(now);
         if keepalive_due(last, tr) > now {
             return;
         }
         c.last_sent = Some(now);
         let (source, destination) = (pair.base(), pair.remote_addr());
-        let tid = TransactionId::random(&mut self.rng);
+        let tid = TransactionId::random(ctx.rng);
         let mut b = MessageBuilder::new_bytes(MessageType::BINDING_INDICATION, tid);
         if b.add_fingerprint().is_ok() {
             let payload: Bytes = b.into_bytes();
-            self.push_transmit(now, source, destination, payload);
+            ctx.send(source, destination, payload);
         }
     }
 
     /// A response to a consent check of component index `i`.
-    pub(crate) fn on_consent_response<'a>(
+    pub(crate) fn on_consent_response<'a, R>(
         &mut self,
-        now: Instant,
-        s: usize,
+        ctx: &mut Ctx<'_, R>,
         i: usize,
-        source: SocketAddr,
-        destination: SocketAddr,
+        (source, destination): (SocketAddr, SocketAddr),
         message: &Message<'_>,
     ) -> Received<'a> {
-        let st = &mut self.streams[s];
-        let Some(remote) = &st.remote else {
+        let Some(remote) = &self.remote else {
             return Received::Dropped(DropReason::BadIntegrity);
         };
         if message.verify_integrity(&remote.key).is_err() {
-            self.stats.bad_integrity += 1;
+            ctx.stats.bad_integrity += 1;
             return Received::Dropped(DropReason::BadIntegrity);
         }
-        let c = &mut st.components[i];
+        let Some(c) = self.components.get_mut(i) else {
+            return Received::Stun;
+        };
         let symmetric = c
             .selected
-            .and_then(|id| st.checklist.get(id))
+            .and_then(|id| self.checklist.get(id))
             .is_some_and(|p| p.remote_addr() == source && p.base() == destination);
         let success = matches!(read_response(message), CheckOutcome::Success(_));
         let mut rtt = None;
         if let Some(consent) = &mut c.consent {
             let tid = message.transaction_id();
             if symmetric && success {
-                rtt = consent.on_response(now, &tid);
+                rtt = consent.on_response(ctx.now, &tid);
             }
         }
         if let (Some(rtt), Some(id)) = (rtt, c.selected) {
-            st.checklist.set_rtt(id, rtt);
+            self.checklist.set_rtt(id, rtt);
         }
         Received::Stun
     }

@@ -47,6 +47,12 @@ pub enum AgentError {
     /// The candidate table of the stream is full.
     #[error("too many candidates")]
     TooManyCandidates,
+    /// The agent holds this many streams already (removed ones count: ids are not reused).
+    #[error("too many streams: an agent holds {0}")]
+    TooManyStreams(usize),
+    /// The component has this many bases already.
+    #[error("too many bases: a component has at most {0}")]
+    TooManyBases(usize),
     /// The candidate's `ufrag` extension names other remote credentials than the current
     /// ones: a candidate of an earlier ICE generation (before a restart).
     #[error("candidate of another ICE generation (ufrag {0})")]
@@ -54,6 +60,19 @@ pub enum AgentError {
     /// The agent was closed.
     #[error("agent closed")]
     Closed,
+}
+
+impl From<AgentError> for SendError {
+    /// Why a stream cannot be sent on (`Agent::handle_send` looks the stream up as every
+    /// other call does).
+    fn from(e: AgentError) -> Self {
+        match e {
+            AgentError::Closed => Self::Closed,
+            AgentError::StreamRemoved => Self::StreamRemoved,
+            AgentError::UnknownComponent(c) => Self::UnknownComponent(c),
+            _ => Self::UnknownStream,
+        }
+    }
 }
 
 /// Which of the two ICE credentials (RFC 8445 §5.3).
@@ -140,7 +159,7 @@ impl CredentialError {
     }
 }
 
-/// Why [`Agent::send`](crate::Agent::send) refused.
+/// Why [`Agent::handle_send`](crate::Agent::handle_send) refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum SendError {

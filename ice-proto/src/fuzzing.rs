@@ -230,7 +230,7 @@ pub fn agent(data: &[u8]) -> Outcome {
                 let Some(len) = input.u8() else { break };
                 let payload = vec![0x80; usize::from(len)];
                 let component = 1 + u16::from(len & 1);
-                let _ = agent.send(now, s, component, &payload);
+                let _ = agent.handle_send(now, s, component, &payload);
             }
             6 => {
                 let _ = agent.handle_remote_end_of_candidates(now, s);

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use rand_core::{CryptoRng, RngCore};
+use rand_core::RngCore;
 use stun_proto::attribute::{MappedAddress, XorMappedAddress};
 use stun_proto::transaction::{
     ClientTransactions, Handled, Request, TransactionConfig, TransactionError, TransactionEvent,
@@ -18,11 +18,10 @@ use stun_proto::{
     Class, Message, MessageBuilder, MessageType, TransactionId, Transmit, TransportProtocol,
 };
 
-use crate::agent::Agent;
 use crate::candidate::{Candidate, CandidateType, local_preference};
-use crate::event::ComponentState;
-use crate::event::{Event, Problem};
-use crate::stream::{Gathering, LocalCandidate, StreamId};
+use crate::context::Ctx;
+use crate::event::{ComponentState, Event, Problem};
+use crate::stream::{Gathering, LocalCandidate, Stream};
 
 /// One outstanding Binding query.
 #[derive(Clone, Copy, Debug)]
@@ -179,204 +178,134 @@ impl Gatherer {
     }
 }
 
-impl<R: RngCore + CryptoRng> Agent<R> {
-    /// Gathers for stream `s` (§5.1.1): a host candidate per base at once, then a
-    /// server-reflexive query per base and STUN server and a TURN allocation per base and
-    /// TURN server (an existing allocation, after a restart, gives its candidates at once).
-    pub(crate) fn gather(&mut self, now: Instant, s: usize) {
-        let Some(st) = self.streams.get_mut(s) else {
-            return;
-        };
-        st.gathering = Gathering::Running;
-        let bases: Vec<(u16, usize, SocketAddr)> = st
+impl Stream {
+    /// Starts gathering (§5.1.1): components still disconnected are gathering now. Returns
+    /// the bases to gather from, by component, in preference order.
+    pub(crate) fn start_gathering<R>(&mut self, ctx: &mut Ctx<'_, R>) -> Vec<(u16, SocketAddr)> {
+        self.gathering = Gathering::Running;
+        let bases = self
             .components
             .iter()
-            .flat_map(|c| c.bases.iter().enumerate().map(|(i, b)| (c.id, i, *b)))
+            .flat_map(|c| c.bases.iter().map(|b| (c.id, *b)))
             .collect();
-        let components: Vec<u16> = st.components.iter().map(|c| c.id).collect();
+        let components: Vec<u16> = self.components.iter().map(|c| c.id).collect();
         for c in components {
-            let state = self.streams[s].component(c).map(|k| k.state);
+            let state = self.component(c).map(|k| k.state);
             if state == Some(ComponentState::Disconnected) {
-                self.set_component_state(s, c, ComponentState::Gathering, None);
+                self.set_component_state(ctx, c, ComponentState::Gathering, None);
             }
         }
-        for (component, index, base) in bases {
-            let pref = local_preference(base.ip(), index);
-            let candidate = Candidate::new(CandidateType::Host, component, base, base, None, pref);
-            self.add_local(s, candidate, base, base);
-            if self.config.lite {
-                // §2.5: a lite agent has host candidates only.
-                continue;
-            }
-            if self.config.relay_only {
-                // Reflexive candidates would not be signalled: no STUN queries.
-                self.start_or_reuse_relays(now, s, component, base);
-                continue;
-            }
-            for i in 0..self.config.stun_servers.len() {
-                let server = self.config.stun_servers[i];
-                if server.is_ipv4() != base.is_ipv4() {
-                    continue;
-                }
-                let started = self
-                    .gatherer
-                    .start(now, &mut self.rng, s, component, base, server);
-                if started.is_err() {
-                    self.push_event(Event::Problem(Problem::StunServerFailed {
-                        stream: StreamId(s),
-                        component,
-                        base,
-                        server,
-                    }));
-                }
-            }
-            self.start_or_reuse_relays(now, s, component, base);
-        }
+        bases
     }
 
-    /// Turns finished gathering queries into candidates and gathering-done events.
-    pub(crate) fn pump_gathering(&mut self) {
-        while let Some(o) = self.gatherer.poll_outcome() {
-            let stream = StreamId(o.stream);
-            let Some(mapped) = o.mapped else {
-                self.push_event(Event::Problem(Problem::StunServerFailed {
-                    stream,
-                    component: o.component,
-                    base: o.base,
-                    server: o.server,
-                }));
-                continue;
-            };
-            let Some(st) = self.streams.get(o.stream).filter(|st| !st.removed) else {
-                continue;
-            };
-            let pref = st
-                .local
-                .iter()
-                .find(|l| l.base == o.base && l.candidate.kind == CandidateType::Host)
-                .map_or(0, |l| (l.candidate.priority >> 8) as u16);
-            let candidate = Candidate::new(
-                CandidateType::ServerReflexive,
-                o.component,
-                mapped,
-                o.base,
-                Some(o.server.ip()),
-                pref,
-            );
-            self.add_local(o.stream, candidate, mapped, o.base);
-        }
-        for s in 0..self.streams.len() {
-            if self.streams[s].gathering != Gathering::Running {
-                continue;
-            }
-            let mut all = true;
-            for i in 0..self.streams[s].components.len() {
-                let c = &self.streams[s].components[i];
-                let id = c.id;
-                if c.gathering_done {
-                    continue;
-                }
-                let relaying = self
-                    .relays
-                    .iter()
-                    .any(|r| r.stream == s && r.component == id && r.pending);
-                if relaying || self.gatherer.is_pending(s, id) {
-                    all = false;
-                    continue;
-                }
-                self.streams[s].components[i].gathering_done = true;
-                self.push_event(Event::ComponentGatheringDone {
-                    stream: StreamId(s),
-                    component: id,
-                });
-            }
-            if all {
-                self.streams[s].gathering = Gathering::Done;
-                self.push_event(Event::CandidateGatheringDone {
-                    stream: StreamId(s),
-                });
-            }
-        }
+    /// The host candidate of `base`, the `index`th base of `component` (§5.1.1.1).
+    pub(crate) fn add_host<R>(
+        &mut self,
+        ctx: &mut Ctx<'_, R>,
+        component: u16,
+        index: usize,
+        base: SocketAddr,
+    ) {
+        let pref = local_preference(base.ip(), index);
+        let candidate = Candidate::new(CandidateType::Host, component, base, base, None, pref);
+        self.add_local(ctx, candidate, base, base);
     }
 
-    /// Starts the TURN allocations of `base`, or, after a restart, gives the candidates of
-    /// those it already has.
-    fn start_or_reuse_relays(&mut self, now: Instant, s: usize, component: u16, base: SocketAddr) {
-        let existing: Vec<usize> = (0..self.relays.len())
-            .filter(|&i| {
-                let r = &self.relays[i];
-                r.stream == s && r.component == component && r.base == base && !r.retired
-            })
-            .collect();
-        if existing.is_empty() {
-            self.start_relays(now, s, component, base);
-        }
-        for i in existing {
-            // An ICE restart keeps the allocations: their candidates again.
-            self.relay_candidates(i);
-        }
+    /// The server-reflexive candidate a query from `base` to `server` found (§5.1.1.2).
+    pub(crate) fn add_reflexive<R>(&mut self, ctx: &mut Ctx<'_, R>, found: &Outcome) {
+        let Some(mapped) = found.mapped else {
+            return;
+        };
+        let pref = self.host_preference(found.base);
+        let candidate = Candidate::new(
+            CandidateType::ServerReflexive,
+            found.component,
+            mapped,
+            found.base,
+            Some(found.server.ip()),
+            pref,
+        );
+        self.add_local(ctx, candidate, mapped, found.base);
     }
 
-    /// Whether local candidates of this type are signalled (peer-reflexive ones never are;
-    /// with `relay_only`, only relayed ones).
-    pub(crate) fn is_signalled(&self, kind: CandidateType) -> bool {
-        if self.config.relay_only {
-            kind == CandidateType::Relayed
-        } else {
-            kind != CandidateType::PeerReflexive
-        }
+    /// The local preference of the host candidate of `base`.
+    pub(crate) fn host_preference(&self, base: SocketAddr) -> u16 {
+        self.local
+            .iter()
+            .find(|l| l.base == base && l.candidate.kind == CandidateType::Host)
+            .map_or(0, |l| (l.candidate.priority >> 8) as u16)
     }
 
-    /// Whether local candidates of this type are paired and answer checks: host and relayed
-    /// ones (§6.1.2.2: reflexive ones are replaced by their base); with `relay_only`, relayed
-    /// ones only.
-    pub(crate) fn is_paired(&self, kind: CandidateType) -> bool {
-        kind == CandidateType::Relayed || (kind == CandidateType::Host && !self.config.relay_only)
+    /// Marks the components none of whose queries or allocations is outstanding (`pending`
+    /// says which are) as done gathering, with their events, and the stream once all are.
+    pub(crate) fn update_gathering<R>(&mut self, ctx: &mut Ctx<'_, R>, pending: &[u16]) {
+        if self.gathering != Gathering::Running {
+            return;
+        }
+        let mut all = true;
+        for c in &mut self.components {
+            if c.gathering_done {
+                continue;
+            }
+            if pending.contains(&c.id) {
+                all = false;
+                continue;
+            }
+            c.gathering_done = true;
+            ctx.event(Event::ComponentGatheringDone {
+                stream: self.id,
+                component: c.id,
+            });
+        }
+        if all {
+            self.gathering = Gathering::Done;
+            ctx.event(Event::CandidateGatheringDone { stream: self.id });
+        }
     }
 
     /// Adds a local candidate unless redundant (§5.1.3: same address and same base as one
     /// already there); signals it and pairs it. Returns its index.
-    pub(crate) fn add_local(
+    pub(crate) fn add_local<R>(
         &mut self,
-        s: usize,
+        ctx: &mut Ctx<'_, R>,
         candidate: Candidate,
         addr: SocketAddr,
         base: SocketAddr,
     ) -> Option<usize> {
-        let max = self.config.max_candidates;
-        let st = self.streams.get_mut(s).filter(|st| !st.removed)?;
-        if let Some(i) = st
+        if self.removed {
+            return None;
+        }
+        if let Some(i) = self
             .local
             .iter()
             .position(|l| l.addr == addr && l.base == base)
         {
             return Some(i);
         }
-        if st.local.len() >= max {
-            self.push_event(Event::Problem(Problem::CandidateLimitReached {
-                stream: StreamId(s),
+        if self.local.len() >= ctx.config.max_candidates {
+            ctx.event(Event::Problem(Problem::CandidateLimitReached {
+                stream: self.id,
             }));
             return None;
         }
         let kind = candidate.kind;
-        st.local.push(LocalCandidate {
-            candidate: candidate.clone(),
+        if ctx.config.is_signalled(kind) {
+            ctx.event(Event::NewLocalCandidate {
+                stream: self.id,
+                candidate: candidate.clone(),
+            });
+        }
+        self.local.push(LocalCandidate {
+            candidate,
             addr,
             base,
         });
-        let index = st.local.len() - 1;
-        if self.is_signalled(kind) {
-            self.push_event(Event::NewLocalCandidate {
-                stream: StreamId(s),
-                candidate,
-            });
-        }
+        let index = self.local.len() - 1;
         // §6.1.2.2/§6.1.2.4: a server-reflexive candidate is replaced by its base, which
         // is the host candidate already paired; peer-reflexive ones are never paired.
-        if self.is_paired(kind) {
-            let remotes = self.streams[s].remote_candidates.len();
-            for r in 0..remotes {
-                self.make_pair(s, index, r);
+        if ctx.config.is_paired(kind) {
+            for r in 0..self.remote_candidates.len() {
+                self.make_pair(ctx, index, r);
             }
         }
         Some(index)

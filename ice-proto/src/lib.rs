@@ -63,7 +63,7 @@
 //! assert_eq!(pair.remote.addr(), Some("198.51.100.2:6000".parse()?));
 //! // Application data goes out on the selected pair
 //! // (borrowing the payload: nothing is allocated on the way out)...
-//! let datagram = a.send(now, sa, 1, b"DTLS or RTP")?;
+//! let datagram = a.handle_send(now, sa, 1, b"DTLS or RTP")?;
 //! // ...and what is not STUN comes back to the application with its component.
 //! let received = b.handle_datagram(now, datagram.transport, datagram.source,
 //!     datagram.destination, datagram.payload);
@@ -97,7 +97,7 @@
 //! (`cargo run -p ice-proto --example loopback 50000`).
 //!
 //! # Error policy
-//! API misuse returns an [`AgentError`] (or a [`SendError`] from [`Agent::send`]); none is
+//! API misuse returns an [`AgentError`] (or a [`SendError`] from [`Agent::handle_send`]); none is
 //! fatal, the agent is unchanged. Received datagrams never return an error: STUN for the
 //! agent is consumed ([`Received::Stun`]); bad, unauthenticated or stale messages are counted
 //! ([`AgentStats`]) and dropped ([`Received::Dropped`]); anything else is handed back
@@ -124,6 +124,7 @@ mod checklist;
 mod config;
 mod connectivity;
 mod consent;
+mod context;
 mod error;
 mod event;
 #[doc(hidden)]

@@ -4,74 +4,48 @@
 //! name ([`Event::ResolveHostname`]) and turns them into IP candidates when the caller
 //! answers ([`Agent::handle_resolved_hostname`]).
 
-use std::time::Instant;
-
-use rand_core::{CryptoRng, RngCore};
-
-use crate::agent::Agent;
 use crate::candidate::{Candidate, ConnectionAddress};
+use crate::context::Ctx;
 use crate::error::AgentError;
 use crate::event::Event;
-use crate::stream::StreamId;
+use crate::stream::Stream;
 
 /// The most remote candidates with host names waiting for resolution, per stream.
 const MAX_UNRESOLVED: usize = 16;
 
-impl<R: RngCore + CryptoRng> Agent<R> {
-    /// The caller resolved `name` (asked by [`Event::ResolveHostname`]) to `ip`, or could not
-    /// (`None`): the remote candidates with that host name become IP candidates and are
-    /// paired, or are dropped.
-    pub fn handle_resolved_hostname(
-        &mut self,
-        now: Instant,
-        stream: StreamId,
-        name: &str,
-        ip: Option<std::net::IpAddr>,
-    ) -> Result<(), AgentError> {
-        self.check_open()?;
-        self.live(stream)?;
-        let st = self
-            .streams
-            .get_mut(stream.0)
-            .ok_or(AgentError::UnknownStream)?;
-        let (matching, rest): (Vec<Candidate>, Vec<Candidate>) =
-            std::mem::take(&mut st.unresolved).into_iter().partition(|c| {
-                matches!(&c.address, ConnectionAddress::Fqdn(n) if n.eq_ignore_ascii_case(name))
-            });
-        st.unresolved = rest;
-        let Some(ip) = ip else {
-            return Ok(());
-        };
-        for mut candidate in matching {
-            candidate.address = ConnectionAddress::Ip(ip);
-            // A refused one (table full, another generation) is dropped like a bad line.
-            let _ = self.handle_remote_candidate(now, stream, candidate);
-        }
-        self.drive(now);
-        Ok(())
+/// Whether `candidate`'s address is the host name `name`.
+fn named(candidate: &Candidate, name: &str) -> bool {
+    matches!(&candidate.address, ConnectionAddress::Fqdn(n) if n.eq_ignore_ascii_case(name))
+}
+
+impl Stream {
+    /// The held candidates with host name `name`, taken out.
+    pub(crate) fn take_unresolved(&mut self, name: &str) -> Vec<Candidate> {
+        let (matching, rest) = std::mem::take(&mut self.unresolved)
+            .into_iter()
+            .partition(|c| named(c, name));
+        self.unresolved = rest;
+        matching
     }
 
     /// Keeps a host-name candidate until it is resolved, asking the caller once per name.
-    pub(crate) fn hold_unresolved(
+    pub(crate) fn hold_unresolved<R>(
         &mut self,
-        s: usize,
+        ctx: &mut Ctx<'_, R>,
         candidate: Candidate,
     ) -> Result<(), AgentError> {
         let ConnectionAddress::Fqdn(name) = &candidate.address else {
             return Err(AgentError::UnresolvedHostname);
         };
         let name = name.clone();
-        let st = &mut self.streams[s];
-        if st.unresolved.len() >= MAX_UNRESOLVED {
+        if self.unresolved.len() >= MAX_UNRESOLVED {
             return Err(AgentError::TooManyCandidates);
         }
-        let asked = st.unresolved.iter().any(
-            |c| matches!(&c.address, ConnectionAddress::Fqdn(n) if n.eq_ignore_ascii_case(&name)),
-        );
-        st.unresolved.push(candidate);
+        let asked = self.unresolved.iter().any(|c| named(c, &name));
+        self.unresolved.push(candidate);
         if !asked {
-            self.push_event(Event::ResolveHostname {
-                stream: StreamId(s),
+            ctx.event(Event::ResolveHostname {
+                stream: self.id,
                 name,
             });
         }

@@ -26,76 +26,42 @@
 //! re-nomination if it works after all.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
-use rand_core::{CryptoRng, RngCore};
+use rand_core::RngCore;
 use stun_proto::time::saturating_add;
 
-use crate::agent::Agent;
-use crate::error::AgentError;
+use crate::context::Ctx;
 use crate::event::ComponentState;
-use crate::stream::{Probe, StreamId};
+use crate::stream::{Probe, Stream};
 
 /// Consent checks the controlling side's probe sends after its first, an RTO apart: the
 /// selected pair is given up only when three went unanswered.
 const CONTROLLING_PROBE_RETRIES: u8 = 2;
 
-impl<R: RngCore + CryptoRng> Agent<R> {
-    /// The interface of `base` went away (the caller closed the socket): the base is removed
-    /// from `component`, its pairs and those of TURN allocations made from it fail at once,
-    /// and the allocations are released. If the component's selected pair was on it, the
-    /// agent fails over to the best remaining valid pair
-    /// ([`Event::NewSelectedPair`](crate::Event::NewSelectedPair), nominated when
-    /// controlling), or goes back to
-    /// checking the remaining pairs ([`ComponentState::Connecting`]). Returns whether the
-    /// base was there. Adding a base takes effect at the next
-    /// [`handle_restart`](Self::handle_restart).
-    pub fn handle_base_removed(
+impl Stream {
+    /// The interface of `base` went away: the pairs of `component` on it and on the
+    /// relayed addresses in `gone` (the allocations made from it, which the agent
+    /// released) fail at once; the component fails over if its selected pair was among
+    /// them.
+    pub(crate) fn lose_bases<R: RngCore>(
         &mut self,
-        now: Instant,
-        stream: StreamId,
+        ctx: &mut Ctx<'_, R>,
         component: u16,
-        base: SocketAddr,
-    ) -> Result<bool, AgentError> {
-        self.check_open()?;
-        let s = self.live(stream)?;
-        let st = self.streams.get_mut(s).ok_or(AgentError::UnknownStream)?;
-        let c = st
-            .component_mut(component)
-            .ok_or(AgentError::UnknownComponent(component))?;
-        let before = c.bases.len();
-        c.bases.retain(|b| *b != base);
-        if c.bases.len() == before {
-            return Ok(false);
+        gone: &[SocketAddr],
+    ) {
+        let selected = self.component(component).and_then(|c| c.selected);
+        if self.checklist.fail_on_bases(component, gone, selected) {
+            self.fail_over(ctx, component);
         }
-        // Allocations made from the base go with it.
-        let mut gone = vec![base];
-        for r in &mut self.relays {
-            if r.stream == s && r.component == component && r.base == base && !r.retired {
-                r.retired = true;
-                r.pending = false;
-                r.client.handle_close(now);
-                gone.extend(r.relayed);
-            }
-        }
-        let st = &mut self.streams[s];
-        let selected = st.component(component).and_then(|c| c.selected);
-        let lost_selected = st.checklist.fail_on_bases(component, &gone, selected);
-        if lost_selected {
-            self.fail_over(now, s, component);
-        }
-        self.drive(now);
-        Ok(true)
     }
 
     /// The selected pair of `component` is gone: select the best remaining valid pair (and
     /// nominate it when controlling), or check the remaining pairs again.
-    pub(crate) fn fail_over(&mut self, now: Instant, s: usize, component: u16) {
-        let controlling = self.controlling;
-        let until = saturating_add(now, self.check_rto());
-        let st = &mut self.streams[s];
-        let best = st.checklist.best_valid(component).map(|p| p.id());
-        if let Some(c) = st.component_mut(component) {
+    pub(crate) fn fail_over<R: RngCore>(&mut self, ctx: &mut Ctx<'_, R>, component: u16) {
+        let controlling = ctx.role.controlling;
+        let until = saturating_add(ctx.now, self.check_rto(ctx));
+        let best = self.checklist.best_valid(component).map(|p| p.id());
+        if let Some(c) = self.component_mut(component) {
             c.selected = None;
             c.consent = None;
             c.probe = None;
@@ -108,33 +74,27 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 // sends a consent check on it at once, and the controlling peer, seeing a
                 // check on another pair than its selected one, probes that pair and fails
                 // over too.
-                st.checklist.nominate_for_failover(id, controlling);
-                self.select(now, s, component);
+                self.checklist.nominate_for_failover(id, controlling);
+                self.select(ctx, component);
                 if controlling {
-                    self.streams[s].checklist.trigger(id, until);
+                    self.checklist.trigger(id, until);
                 } else if let Some(i) = usize::from(component).checked_sub(1) {
-                    self.send_consent(now, s, i, id);
+                    self.send_consent(ctx, i, id);
                 }
             }
             None => {
                 // Nothing valid left: check what remains, as at the start (§6.1.4).
-                let bases: Vec<SocketAddr> = st
+                let bases: Vec<SocketAddr> = self
                     .component(component)
                     .map(|c| c.bases.clone())
                     .unwrap_or_default();
-                let relayed: Vec<SocketAddr> = self
-                    .relays
-                    .iter()
-                    .filter(|r| r.stream == s && !r.retired)
-                    .filter_map(|r| r.relayed)
-                    .collect();
-                let st = &mut self.streams[s];
+                let relayed: Vec<SocketAddr> = ctx.relays.relayed_of(self.id.0).collect();
                 let alive = |base| bases.contains(&base) || relayed.contains(&base);
-                st.checklist.check_again(component, alive);
-                if let Some(c) = st.component_mut(component) {
+                self.checklist.check_again(component, alive);
+                if let Some(c) = self.component_mut(component) {
                     c.first_valid_at = None;
                 }
-                self.set_component_state(s, component, ComponentState::Connecting, None);
+                self.set_component_state(ctx, component, ComponentState::Connecting, None);
             }
         }
     }
@@ -142,15 +102,14 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// Checks that the selected pair of component index `i` still works (see the module
     /// docs): the controlled side after the peer nominated a lower pair (one consent check),
     /// the controlling side after the peer checked another pair (up to three, an RTO apart).
-    pub(crate) fn start_probe(&mut self, now: Instant, s: usize, i: usize) {
-        let deadline = saturating_add(now, self.check_rto());
-        let retries = if self.controlling {
+    pub(crate) fn start_probe<R: RngCore>(&mut self, ctx: &mut Ctx<'_, R>, i: usize) {
+        let deadline = saturating_add(ctx.now, self.check_rto(ctx));
+        let retries = if ctx.role.controlling {
             CONTROLLING_PROBE_RETRIES
         } else {
             0
         };
-        let st = &mut self.streams[s];
-        let Some(c) = st.components.get_mut(i) else {
+        let Some(c) = self.components.get_mut(i) else {
             return;
         };
         let (Some(selected), Some(_)) = (c.selected, &c.consent) else {
@@ -160,75 +119,72 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return;
         }
         c.probe = Some(Probe {
-            sent: now,
+            sent: ctx.now,
             deadline,
             retries,
         });
-        self.send_consent(now, s, i, selected);
+        self.send_consent(ctx, i, selected);
     }
 
     /// Ends probes: a selected pair that answered since stays; one that did not by the
     /// deadline (after its retries) fails, and the best nominated valid pair is selected
     /// instead — on the controlling side, the best valid pair, nominated (`fail_over`).
-    pub(crate) fn check_probes(&mut self, now: Instant) {
-        let rto = self.check_rto();
-        let controlling = self.controlling;
-        for s in 0..self.streams.len() {
-            for i in 0..self.streams[s].components.len() {
-                let st = &mut self.streams[s];
-                let c = &mut st.components[i];
-                let Some(probe) = c.probe else {
-                    continue;
-                };
-                let answered = c
-                    .consent
-                    .as_ref()
-                    .is_some_and(|k| k.last_fresh >= probe.sent);
-                if answered {
-                    c.probe = None;
-                    continue;
-                }
-                if now < probe.deadline {
-                    continue;
-                }
-                let (id, selected) = (c.id, c.selected);
-                if probe.retries > 0 {
-                    c.probe = Some(Probe {
-                        deadline: saturating_add(now, rto),
-                        retries: probe.retries - 1,
-                        ..probe
-                    });
-                    if let Some(sel) = selected {
-                        self.send_consent(now, s, i, sel);
-                    }
-                    continue;
-                }
+    pub(crate) fn check_probes<R: RngCore>(&mut self, ctx: &mut Ctx<'_, R>) {
+        let now = ctx.now;
+        let rto = self.check_rto(ctx);
+        let controlling = ctx.role.controlling;
+        for i in 0..self.components.len() {
+            let c = &mut self.components[i];
+            let Some(probe) = c.probe else {
+                continue;
+            };
+            let answered = c
+                .consent
+                .as_ref()
+                .is_some_and(|k| k.last_fresh >= probe.sent);
+            if answered {
                 c.probe = None;
-                let other = st.checklist.pairs().iter().any(|p| {
-                    p.component() == id
-                        && p.valid()
-                        && (p.nominated() || controlling)
-                        && Some(p.id()) != selected
+                continue;
+            }
+            if now < probe.deadline {
+                continue;
+            }
+            let (id, selected) = (c.id, c.selected);
+            if probe.retries > 0 {
+                c.probe = Some(Probe {
+                    deadline: saturating_add(now, rto),
+                    retries: probe.retries - 1,
+                    ..probe
                 });
-                if !other {
-                    continue;
-                }
                 if let Some(sel) = selected {
-                    st.checklist.fail(sel);
-                    st.checklist.unnominate(sel);
+                    self.send_consent(ctx, i, sel);
                 }
-                if controlling {
-                    self.fail_over(now, s, id);
-                    // The abandoned pair ranks above the new one: checked again, it comes
-                    // back by re-nomination if it works after all (a probe lost to loss).
-                    if let Some(sel) = selected {
-                        self.streams[s]
-                            .checklist
-                            .trigger(sel, saturating_add(now, rto.saturating_mul(16)));
-                    }
-                } else {
-                    self.select(now, s, id);
+                continue;
+            }
+            c.probe = None;
+            let other = self.checklist.pairs().iter().any(|p| {
+                p.component() == id
+                    && p.valid()
+                    && (p.nominated() || controlling)
+                    && Some(p.id()) != selected
+            });
+            if !other {
+                continue;
+            }
+            if let Some(sel) = selected {
+                self.checklist.fail(sel);
+                self.checklist.unnominate(sel);
+            }
+            if controlling {
+                self.fail_over(ctx, id);
+                // The abandoned pair ranks above the new one: checked again, it comes
+                // back by re-nomination if it works after all (a probe lost to loss).
+                if let Some(sel) = selected {
+                    self.checklist
+                        .trigger(sel, saturating_add(now, rto.saturating_mul(16)));
                 }
+            } else {
+                self.select(ctx, id);
             }
         }
     }

@@ -23,16 +23,15 @@
 
 use std::time::Instant;
 
-use rand_core::{CryptoRng, RngCore};
+use rand_core::RngCore;
 use stun_proto::time::saturating_add;
 
-use crate::agent::Agent;
-use crate::checklist::ChecklistState;
-use crate::checklist::PairState;
-use crate::config::NominationMode;
+use crate::checklist::{ChecklistState, PairId, PairState};
+use crate::config::{AgentConfig, NominationMode};
 use crate::consent::Consent;
+use crate::context::{Ctx, Intent};
 use crate::event::{ComponentState, ConnectionState, Event, FailureReason};
-use crate::stream::{Component, Gathering, Patience, Stream, StreamId};
+use crate::stream::{Component, Gathering, Patience, Stream};
 
 /// Which pairs of a component may still be checked or formed, given its selected pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,99 +67,100 @@ impl Gate {
     }
 }
 
-impl<R: RngCore + CryptoRng> Agent<R> {
-    /// The gate of a component (see [`Gate`]).
-    pub(crate) fn gate(&self, st: &Stream, component: u16) -> Gate {
+impl Stream {
+    /// The gate of `component` (see [`Gate`]).
+    pub(crate) fn gate(&self, component: u16, controlling: bool, config: &AgentConfig) -> Gate {
         // While the controlling agent doubts its selected pair (a probe, `network.rs`),
         // every pair may be formed and checked: one of them is where it fails over to.
-        let probing = st.component(component).is_some_and(|c| c.probe.is_some());
-        if self.controlling && probing {
+        let probing = self.component(component).is_some_and(|c| c.probe.is_some());
+        if controlling && probing {
             return Gate::All;
         }
-        Gate::of(st, component, self.config.renomination)
+        Gate::of(self, component, config.renomination)
     }
 
     /// When the controlling agent nominates `c` at the latest, if it is waiting to.
-    pub(crate) fn nomination_deadline(&self, st: &Stream, c: &Component) -> Option<Instant> {
-        let aggressive = self.config.nomination == NominationMode::Aggressive;
-        if !self.controlling || aggressive || c.selected.is_some() {
+    pub(crate) fn nomination_deadline(
+        &self,
+        c: &Component,
+        controlling: bool,
+        config: &AgentConfig,
+    ) -> Option<Instant> {
+        let aggressive = config.nomination == NominationMode::Aggressive;
+        if !controlling || aggressive || c.selected.is_some() {
             return None;
         }
         if c.state == ComponentState::Failed {
             return None;
         }
-        let busy = st
+        let busy = self
             .checklist
             .pairs()
             .iter()
             .any(|p| p.component() == c.id && (p.nominating() || p.nominated()));
-        if busy || st.checklist.best_valid(c.id).is_none() {
+        if busy || self.checklist.best_valid(c.id).is_none() {
             return None;
         }
         c.first_valid_at
-            .map(|t| saturating_add(t, self.config.nomination_wait))
+            .map(|t| saturating_add(t, config.nomination_wait))
     }
 
     /// Re-nomination: the valid pair of `c` to nominate in place of its selected pair — the
     /// best valid pair, when it ranks above the selected one and no nomination is in flight.
-    fn renomination_target(&self, st: &Stream, c: &Component) -> Option<crate::checklist::PairId> {
-        if !self.controlling || c.state == ComponentState::Failed {
+    fn renomination_target(&self, c: &Component, config: &AgentConfig) -> Option<PairId> {
+        if c.state == ComponentState::Failed {
             return None;
         }
-        let Gate::Above(floor) = self.gate(st, c.id) else {
+        let Gate::Above(floor) = self.gate(c.id, true, config) else {
             return None;
         };
-        let nominating = st
+        let nominating = self
             .checklist
             .pairs()
             .iter()
             .any(|p| p.component() == c.id && p.nominating());
-        let best = st.checklist.best_valid(c.id)?;
+        let best = self.checklist.best_valid(c.id)?;
         (!nominating && !best.nominated() && best.priority() > floor).then_some(best.id())
     }
 
     /// §8.1.1: the controlling agent nominates where its stopping criterion holds.
-    pub(crate) fn nominate(&mut self, now: Instant) {
+    pub(crate) fn nominate<R>(&mut self, ctx: &mut Ctx<'_, R>) {
         // Aggressive nomination: every check already carries USE-CANDIDATE.
-        if !self.controlling || self.config.nomination == NominationMode::Aggressive {
+        if !ctx.role.controlling || ctx.config.nomination == NominationMode::Aggressive {
             return;
         }
-        for s in 0..self.streams.len() {
-            for i in 0..self.streams[s].components.len() {
-                let st = &self.streams[s];
-                let c = &st.components[i];
-                if let Some(id) = self.renomination_target(st, c) {
-                    // A valid pair above the selected one: nominate it at once.
-                    let until = saturating_add(now, self.check_rto());
-                    self.streams[s].checklist.nominate(id, until);
-                    continue;
+        for i in 0..self.components.len() {
+            let c = &self.components[i];
+            let id = match self.renomination_target(c, ctx.config) {
+                // A valid pair above the selected one: nominate it at once.
+                Some(id) => id,
+                None => {
+                    let Some(deadline) = self.nomination_deadline(c, true, ctx.config) else {
+                        continue;
+                    };
+                    let Some(best) = self.checklist.best_valid(c.id) else {
+                        continue;
+                    };
+                    let better_pending = self.checklist.has_pending_above(c.id, best.priority());
+                    if better_pending && ctx.now < deadline {
+                        continue;
+                    }
+                    best.id()
                 }
-                let Some(deadline) = self.nomination_deadline(st, c) else {
-                    continue;
-                };
-                let Some(best) = st.checklist.best_valid(c.id) else {
-                    continue;
-                };
-                let better_pending = st.checklist.has_pending_above(c.id, best.priority());
-                if better_pending && now < deadline {
-                    continue;
-                }
-                let id = best.id();
-                let until = saturating_add(now, self.check_rto());
-                self.streams[s].checklist.nominate(id, until);
-            }
+            };
+            let until = saturating_add(ctx.now, self.check_rto(ctx));
+            self.checklist.nominate(id, until);
         }
     }
 
     /// Selects the highest-priority nominated valid pair of `component` (§8.1.1), if it is
     /// not the selected one already; starts consent on it and stops the component's other
     /// checks (§8.1.2).
-    pub(crate) fn select(&mut self, now: Instant, s: usize, component: u16) {
-        let st = &self.streams[s];
-        let Some(best) = st.checklist.best_nominated(component) else {
+    pub(crate) fn select<R: RngCore>(&mut self, ctx: &mut Ctx<'_, R>, component: u16) {
+        let Some(best) = self.checklist.best_nominated(component) else {
             return;
         };
-        let Some(c) = st.component(component) else {
+        let Some(c) = self.component(component) else {
             return;
         };
         if c.selected == Some(best.id()) {
@@ -168,67 +168,66 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
         let (id, base, remote_addr, priority) =
             (best.id(), best.base(), best.remote_addr(), best.priority());
-        let local = st
+        let local = self
             .local
             .get(best.valid_local().unwrap_or(best.local()))
             .map(|l| l.candidate.clone());
-        let remote = st
+        let remote = self
             .remote_candidates
             .get(best.remote())
             .map(|r| r.candidate.clone());
         let (Some(local), Some(remote)) = (local, remote) else {
             return;
         };
-        let consent = self
+        let consent = ctx
             .config
             .consent_interval
-            .map(|base| Consent::new(now, Consent::interval(&mut self.rng, base)));
-        let keep_above = self.config.renomination.then_some(priority);
-        let st = &mut self.streams[s];
-        st.checklist.stop_component(component, keep_above);
+            .map(|base| Consent::new(ctx.now, Consent::interval(ctx.rng, base)));
+        let keep_above = ctx.config.renomination.then_some(priority);
+        self.checklist.stop_component(component, keep_above);
         // The call may last hours: the tables keep what they hold, not the room they grew.
-        st.checklist.compact();
-        st.local.shrink_to_fit();
-        st.remote_candidates.shrink_to_fit();
-        if let Some(c) = st.component_mut(component) {
+        self.checklist.compact();
+        self.local.shrink_to_fit();
+        self.remote_candidates.shrink_to_fit();
+        let now = ctx.now;
+        if let Some(c) = self.component_mut(component) {
             c.selected = Some(id);
             c.previous = None;
             c.consent = consent;
             c.last_sent = Some(now);
         }
-        self.retry_above_selected(s);
-        self.push_event(Event::NewSelectedPair {
-            stream: StreamId(s),
+        self.retry_above_selected(ctx);
+        ctx.event(Event::NewSelectedPair {
+            stream: self.id,
             component,
             local,
             remote,
         });
-        self.set_component_state(s, component, ComponentState::Ready, None);
+        self.set_component_state(ctx, component, ComponentState::Ready, None);
         // A relayed pair's data goes as ChannelData from now on (RFC 8656 §12).
-        self.relay_bind(now, base, remote_addr);
+        ctx.out.push(Intent::BindChannel {
+            relayed: base,
+            peer: remote_addr,
+        });
     }
 
     /// Changes a component's state, with an event.
-    pub(crate) fn set_component_state(
+    pub(crate) fn set_component_state<R>(
         &mut self,
-        s: usize,
+        ctx: &mut Ctx<'_, R>,
         component: u16,
         state: ComponentState,
         reason: Option<FailureReason>,
     ) {
-        let Some(c) = self
-            .streams
-            .get_mut(s)
-            .and_then(|st| st.component_mut(component))
-        else {
+        let Some(c) = self.component_mut(component) else {
             return;
         };
         if c.state == state || c.state == ComponentState::Failed {
             return;
         }
         c.state = state;
-        self.push_event(Event::ComponentStateChanged {
-            stream: StreamId(s),
+        ctx.event(Event::ComponentStateChanged {
+            stream: self.id,
             component,
             state,
             reason,
@@ -236,71 +235,65 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// Component failure (every pair failed once both sides gathered everything and the ICE
-    /// PAC timer expired, RFC 8863 §4), check-list states, and the overall state.
-    pub(crate) fn update_states(&mut self, now: Instant) {
-        for s in 0..self.streams.len() {
-            if let Patience::Until(at) = self.streams[s].patience {
-                if now >= at {
-                    self.streams[s].patience = Patience::Expired;
-                }
+    /// PAC timer expired, RFC 8863 §4) and the check list's state.
+    pub(crate) fn update_states<R>(&mut self, ctx: &mut Ctx<'_, R>) {
+        if let Patience::Until(at) = self.patience {
+            if ctx.now >= at {
+                self.patience = Patience::Expired;
             }
-            for i in 0..self.streams[s].components.len() {
-                let st = &self.streams[s];
-                let c = &st.components[i];
-                let exhausted = c.selected.is_none()
-                    && st.patience == Patience::Expired
-                    && c.state != ComponentState::Failed
-                    && (c.gathering_done || st.gathering == Gathering::Done)
-                    && st.remote_end_of_candidates
-                    && st.remote.is_some()
-                    && !st.checklist.has_pending(c.id)
-                    && st.checklist.best_valid(c.id).is_none();
-                if exhausted {
-                    let id = c.id;
-                    self.set_component_state(
-                        s,
-                        id,
-                        ComponentState::Failed,
-                        Some(FailureReason::ChecksFailed),
-                    );
-                }
-            }
-            let st = &mut self.streams[s];
-            st.checklist.state = if st
-                .components
-                .iter()
-                .any(|c| c.state == ComponentState::Failed)
-            {
-                ChecklistState::Failed
-            } else if st.components.iter().all(|c| c.selected.is_some()) {
-                ChecklistState::Completed
-            } else {
-                ChecklistState::Running
-            };
         }
-        let state = self.overall_state(now);
-        self.set_state(state);
+        for i in 0..self.components.len() {
+            let c = &self.components[i];
+            let exhausted = c.selected.is_none()
+                && self.patience == Patience::Expired
+                && c.state != ComponentState::Failed
+                && (c.gathering_done || self.gathering == Gathering::Done)
+                && self.remote_end_of_candidates
+                && self.remote.is_some()
+                && !self.checklist.has_pending(c.id)
+                && self.checklist.best_valid(c.id).is_none();
+            if exhausted {
+                let id = c.id;
+                let reason = Some(FailureReason::ChecksFailed);
+                self.set_component_state(ctx, id, ComponentState::Failed, reason);
+            }
+        }
+        self.checklist.state = if self
+            .components
+            .iter()
+            .any(|c| c.state == ComponentState::Failed)
+        {
+            ChecklistState::Failed
+        } else if self.components.iter().all(|c| c.selected.is_some()) {
+            ChecklistState::Completed
+        } else {
+            ChecklistState::Running
+        };
     }
 
-    /// Whether component `c` of `st` has lost hope of a path short of a new candidate or a
-    /// late answer (`AgentConfig::checks_unanswered_after`): `None` while it has not (a
-    /// pair valid, Frozen or Waiting; candidates still to come from either side; selected;
+    /// Whether component `c` has lost hope of a path short of a new candidate or a late
+    /// answer (`AgentConfig::checks_unanswered_after`): `None` while it has not (a pair
+    /// valid, Frozen or Waiting; candidates still to come from either side; selected;
     /// failed; ICE-lite, which checks nothing), otherwise the instant from which it has —
     /// `Some(None)` when every pair failed or there is none, `Some(Some(t))` when the last
     /// check in flight counts as unanswered at `t`.
-    pub(crate) fn hopeless_since(&self, st: &Stream, c: &Component) -> Option<Option<Instant>> {
-        let gathered = c.gathering_done || st.gathering == Gathering::Done;
+    pub(crate) fn hopeless_since(
+        &self,
+        c: &Component,
+        config: &AgentConfig,
+    ) -> Option<Option<Instant>> {
+        let gathered = c.gathering_done || self.gathering == Gathering::Done;
         let settled = c.selected.is_none()
             && c.state != ComponentState::Failed
-            && !self.config.lite
+            && !config.lite
             && gathered
-            && st.remote_end_of_candidates
-            && st.remote.is_some();
+            && self.remote_end_of_candidates
+            && self.remote.is_some();
         if !settled {
             return None;
         }
         let mut latest = None;
-        for p in st
+        for p in self
             .checklist
             .pairs()
             .iter()
@@ -310,8 +303,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 _ if p.valid() => return None,
                 PairState::Failed => {}
                 PairState::InProgress(f) => {
-                    let at =
-                        saturating_add(f.backoff.first_sent(), self.config.checks_unanswered_after);
+                    let at = saturating_add(f.backoff.first_sent(), config.checks_unanswered_after);
                     latest = latest.max(Some(at));
                 }
                 PairState::Frozen | PairState::Waiting | PairState::Succeeded => return None,
@@ -319,50 +311,53 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
         Some(latest)
     }
+}
 
-    /// The W3C `RTCIceConnectionState` of the agent's components.
-    fn overall_state(&self, now: Instant) -> ConnectionState {
-        if self.closed {
-            return ConnectionState::Closed;
-        }
-        let components = || self.streams.iter().flat_map(|st| st.components.iter());
-        if components().next().is_none() {
-            return ConnectionState::New;
-        }
-        if components().any(|c| c.state == ComponentState::Failed) {
-            return ConnectionState::Failed;
-        }
-        let stale = components().any(|c| {
-            c.consent.as_ref().is_some_and(|k| {
-                saturating_add(k.last_fresh, self.config.disconnected_after) <= now
-            })
-        });
-        // Before RFC 8863's failure: no path now (`hopeless_since`).
-        let hopeless = self.streams.iter().filter(|st| !st.removed).any(|st| {
-            st.components.iter().any(|c| {
-                self.hopeless_since(st, c)
-                    .is_some_and(|at| at.is_none_or(|at| at <= now))
-            })
-        });
-        if stale || hopeless {
-            return ConnectionState::Disconnected;
-        }
-        if components().all(|c| c.state == ComponentState::Ready) {
-            return ConnectionState::Completed;
-        }
-        if components()
-            .all(|c| matches!(c.state, ComponentState::Connected | ComponentState::Ready))
-        {
-            return ConnectionState::Connected;
-        }
-        if components().any(|c| {
-            matches!(
-                c.state,
-                ComponentState::Connecting | ComponentState::Connected | ComponentState::Ready
-            )
-        }) {
-            return ConnectionState::Checking;
-        }
-        ConnectionState::New
+/// The W3C `RTCIceConnectionState` of the agent's components at `now`.
+pub(crate) fn overall_state(
+    streams: &[Stream],
+    config: &AgentConfig,
+    now: Instant,
+    closed: bool,
+) -> ConnectionState {
+    if closed {
+        return ConnectionState::Closed;
     }
+    let components = || streams.iter().flat_map(|st| st.components.iter());
+    if components().next().is_none() {
+        return ConnectionState::New;
+    }
+    if components().any(|c| c.state == ComponentState::Failed) {
+        return ConnectionState::Failed;
+    }
+    let stale = components().any(|c| {
+        c.consent
+            .as_ref()
+            .is_some_and(|k| saturating_add(k.last_fresh, config.disconnected_after) <= now)
+    });
+    // Before RFC 8863's failure: no path now (`hopeless_since`).
+    let hopeless = streams.iter().filter(|st| !st.removed).any(|st| {
+        st.components.iter().any(|c| {
+            st.hopeless_since(c, config)
+                .is_some_and(|at| at.is_none_or(|at| at <= now))
+        })
+    });
+    if stale || hopeless {
+        return ConnectionState::Disconnected;
+    }
+    if components().all(|c| c.state == ComponentState::Ready) {
+        return ConnectionState::Completed;
+    }
+    if components().all(|c| matches!(c.state, ComponentState::Connected | ComponentState::Ready)) {
+        return ConnectionState::Connected;
+    }
+    if components().any(|c| {
+        matches!(
+            c.state,
+            ComponentState::Connecting | ComponentState::Connected | ComponentState::Ready
+        )
+    }) {
+        return ConnectionState::Checking;
+    }
+    ConnectionState::New
 }

@@ -4,14 +4,9 @@
 //! addresses, or as not ICE's (for a TURN client or a STUN server of the caller's).
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
-use rand_core::{CryptoRng, RngCore};
-use stun_proto::{Class, Message, Method, is_stun};
-
-use crate::agent::Agent;
 use crate::checklist::PairId;
-use crate::stream::StreamId;
+use crate::stream::{Stream, StreamId};
 
 /// What [`Agent::handle_datagram`](crate::Agent::handle_datagram) did with a datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,80 +57,40 @@ pub enum NotIceReason {
     UnknownTransaction,
 }
 
-impl<R: RngCore + CryptoRng> Agent<R> {
-    /// A datagram that arrived on `destination` (a base or a relayed address).
-    pub(crate) fn dispatch<'a>(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
-        payload: &'a [u8],
-    ) -> Received<'a> {
-        let message = if is_stun(payload) {
-            Message::parse(payload).ok()
-        } else {
-            None
-        };
-        let Some(message) = message else {
-            return self.data(source, destination, payload);
-        };
-        if message.method() != Method::BINDING {
-            return Received::NotIce(NotIceReason::OtherMethod);
-        }
-        match message.class() {
-            Class::Request => self.handle_check_request(now, source, destination, &message),
-            Class::Indication => Received::Stun,
-            Class::Success | Class::Error => {
-                match self.handle_check_response(now, source, destination, &message) {
-                    Some(received) => received,
-                    None if self
-                        .gatherer
-                        .handle_response(now, source, destination, &message) =>
-                    {
-                        Received::Stun
-                    }
-                    None => Received::NotIce(NotIceReason::UnknownTransaction),
-                }
-            }
-        }
-    }
-
-    /// Non-STUN data: returned with the component whose base it arrived on.
-    fn data<'a>(
+impl Stream {
+    /// Non-STUN data that arrived on `destination` from `source`, if it arrived on one of
+    /// this stream's bases — or on its previous path after a restart.
+    pub(crate) fn data<'a>(
         &mut self,
         source: SocketAddr,
         destination: SocketAddr,
         payload: &'a [u8],
-    ) -> Received<'a> {
-        for (s, st) in self.streams.iter_mut().enumerate() {
-            if let Some(l) = st.local.iter().find(|l| l.base == destination) {
-                let pair = st
-                    .checklist
-                    .count_received(destination, source, payload.len());
-                return Received::Data {
-                    stream: StreamId(s),
-                    component: l.candidate.component,
-                    pair,
-                    source,
-                    data: payload,
-                };
-            }
-            // After a restart that dropped the base, the previous path still carries data
-            // until a new pair is selected (RFC 8445 §9): both ways.
-            let previous = st
-                .components
-                .iter()
-                .find(|c| c.previous == Some((destination, source)));
-            if let Some(c) = previous {
-                return Received::Data {
-                    stream: StreamId(s),
-                    component: c.id,
-                    pair: None,
-                    source,
-                    data: payload,
-                };
-            }
+    ) -> Option<Received<'a>> {
+        if let Some(l) = self.local.iter().find(|l| l.base == destination) {
+            let component = l.candidate.component;
+            let pair = self
+                .checklist
+                .count_received(destination, source, payload.len());
+            return Some(Received::Data {
+                stream: self.id,
+                component,
+                pair,
+                source,
+                data: payload,
+            });
         }
-        Received::NotIce(NotIceReason::UnknownDestination)
+        // After a restart that dropped the base, the previous path still carries data
+        // until a new pair is selected (RFC 8445 §9): both ways.
+        let c = self
+            .components
+            .iter()
+            .find(|c| c.previous == Some((destination, source)))?;
+        Some(Received::Data {
+            stream: self.id,
+            component: c.id,
+            pair: None,
+            source,
+            data: payload,
+        })
     }
 }

@@ -14,18 +14,17 @@ use std::time::Instant;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
-use stun_proto::TransmitRef;
 use stun_proto::transaction::IgnoreReason;
 use stun_proto::turn::client::{
     AllocationFamily, IgnoredReason, Incoming, SendError as TurnSendError, TurnClient,
     TurnClientConfig, TurnEvent,
 };
+use stun_proto::{Transmit, TransmitRef};
 
-use crate::agent::Agent;
-use crate::candidate::{Candidate, CandidateType};
+use crate::candidate::{Candidate, CandidateType, ConnectionAddress};
 use crate::checklist::PairState;
-use crate::event::{Event, Problem};
-use crate::stream::StreamId;
+use crate::config::AgentConfig;
+use crate::stream::Stream;
 
 /// A TURN server and the long-term credentials to use it.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -40,22 +39,47 @@ pub struct TurnServer {
 
 /// One allocation, for one base of one component.
 #[derive(Debug)]
-pub(crate) struct Relay {
-    pub client: TurnClient<ChaCha20Rng>,
-    pub stream: usize,
-    pub component: u16,
-    pub base: SocketAddr,
-    pub server: SocketAddr,
+struct Relay {
+    client: TurnClient<ChaCha20Rng>,
+    /// Where it belongs: a stream index, a component, a base.
+    owner: Owner,
+    server: SocketAddr,
     /// The relayed address, once allocated.
-    pub relayed: Option<SocketAddr>,
+    relayed: Option<SocketAddr>,
     /// Still allocating (gathering waits for it).
-    pub pending: bool,
-    /// Its base was removed: deallocated at the restart that followed, no longer used.
-    pub retired: bool,
+    pending: bool,
+    /// Its base or stream was removed: deallocated, no longer used.
+    retired: bool,
     /// Where a datagram is framed for the allocation (ChannelData or a Send indication):
     /// kept from one datagram to the next, so that sending through the relay allocates only
     /// while the buffer grows to the largest datagram.
-    pub send_buf: Vec<u8>,
+    send_buf: Vec<u8>,
+}
+
+/// The stream (index), component and base an allocation was made for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Owner {
+    pub stream: usize,
+    pub component: u16,
+    pub base: SocketAddr,
+}
+
+/// What became of an allocation ([`Relays::poll_event`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RelayEvent {
+    /// Allocated: its candidates can be added ([`Relays::candidates`]).
+    Allocated(usize),
+    /// The allocation failed or expired.
+    Failed { owner: Owner, server: SocketAddr },
+}
+
+/// The candidates an allocation gives (§5.1.1.2): the server-reflexive address the server
+/// saw (over UDP only), and the relayed address, whose base is itself.
+#[derive(Clone, Debug)]
+pub(crate) struct RelayCandidates {
+    pub owner: Owner,
+    pub reflexive: Option<(Candidate, SocketAddr)>,
+    pub relayed: (Candidate, SocketAddr),
 }
 
 /// The most a TURN framing adds to a datagram: a Send indication to an IPv6 peer (56 bytes,
@@ -84,24 +108,33 @@ pub(crate) enum FromRelay<'a> {
     },
 }
 
-impl<R: RngCore + CryptoRng> Agent<R> {
-    /// Starts an allocation from `base` on every TURN server of its family.
-    pub(crate) fn start_relays(
+/// The agent's TURN allocations, a machine of their own: started per base and server,
+/// polled for what became of them, and the route of every datagram from a relayed address.
+#[derive(Debug, Default)]
+pub(crate) struct Relays {
+    list: Vec<Relay>,
+}
+
+impl Relays {
+    /// Starts an allocation from `owner`'s base on every TURN server of its family; returns
+    /// the servers that could not be asked (a full table, a bad configuration).
+    pub fn start<R: RngCore + CryptoRng>(
         &mut self,
         now: Instant,
-        s: usize,
-        component: u16,
-        base: SocketAddr,
-    ) {
-        for i in 0..self.config.turn_servers.len() {
-            let t = &self.config.turn_servers[i];
+        rng: &mut R,
+        config: &AgentConfig,
+        owner: Owner,
+    ) -> Vec<SocketAddr> {
+        let mut refused = Vec::new();
+        let base = owner.base;
+        for t in &config.turn_servers {
             if t.server.is_ipv4() != base.is_ipv4() {
                 continue;
             }
-            let mut config = TurnClientConfig::new(
+            let mut client_config = TurnClientConfig::new(
                 base,
                 t.server,
-                self.config.turn_transport,
+                config.turn_transport,
                 t.username.clone(),
                 t.password.clone(),
             );
@@ -109,85 +142,116 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             // IPv4; an IPv6 one takes REQUESTED-ADDRESS-FAMILY), so it pairs with the peer's
             // candidates of that family.
             if base.is_ipv6() {
-                config.address_family = AllocationFamily::Ipv6;
+                client_config.address_family = AllocationFamily::Ipv6;
             }
-            config.transactions = self.config.turn_requests.clone();
-            let server = t.server;
+            client_config.transactions = config.turn_requests.clone();
             let mut seed = [0u8; 32];
-            self.rng.fill_bytes(&mut seed);
-            let mut client = TurnClient::new(config, ChaCha20Rng::from_seed(seed));
-            if client.handle_allocate(now).is_err() || self.relays.len() >= MAX_RELAYS {
-                self.push_event(Event::Problem(Problem::TurnServerFailed {
-                    stream: StreamId(s),
-                    component,
-                    base,
-                    server,
-                }));
+            rng.fill_bytes(&mut seed);
+            let mut client = TurnClient::new(client_config, ChaCha20Rng::from_seed(seed));
+            if client.handle_allocate(now).is_err() || self.list.len() >= MAX_RELAYS {
+                refused.push(t.server);
                 continue;
             }
-            self.relays.push(Relay {
+            self.list.push(Relay {
                 client,
-                stream: s,
-                component,
-                base,
-                server,
+                owner,
+                server: t.server,
                 relayed: None,
                 pending: true,
                 retired: false,
                 send_buf: Vec::new(),
             });
         }
+        refused
     }
 
-    /// Turns TURN events into candidates and problems.
-    pub(crate) fn pump_relays(&mut self, now: Instant) {
-        for i in 0..self.relays.len() {
-            while let Some(event) = self.relays[i].client.poll_event() {
-                let r = &mut self.relays[i];
-                let (s, component, base, server) = (r.stream, r.component, r.base, r.server);
-                if self.streams.get(s).is_some_and(|st| st.removed) {
-                    // Its stream is gone: nothing to report, nothing to add.
+    /// The live allocations made for `owner` (after a restart, their candidates again).
+    pub fn of_owner(&self, owner: Owner) -> Vec<usize> {
+        (0..self.list.len())
+            .filter(|&i| self.list[i].owner == owner && !self.list[i].retired)
+            .collect()
+    }
+
+    /// What became of an allocation since the last call. Allocations of a stream that is
+    /// gone report nothing.
+    pub fn poll_event(&mut self) -> Option<RelayEvent> {
+        for (i, r) in self.list.iter_mut().enumerate() {
+            while let Some(event) = r.client.poll_event() {
+                if r.retired {
                     continue;
                 }
                 match event {
                     TurnEvent::Allocated(allocation) => {
                         r.pending = false;
                         r.relayed = Some(allocation.relayed);
-                        self.relay_candidates(i);
-                        self.permit_relayed_pairs(now, s);
+                        return Some(RelayEvent::Allocated(i));
                     }
                     TurnEvent::AllocationFailed(_) | TurnEvent::Expired => {
                         r.pending = false;
-                        self.push_event(Event::Problem(Problem::TurnServerFailed {
-                            stream: StreamId(s),
-                            component,
-                            base,
-                            server,
-                        }));
+                        return Some(RelayEvent::Failed {
+                            owner: r.owner,
+                            server: r.server,
+                        });
                     }
                     _ => {}
                 }
             }
         }
+        None
     }
 
-    /// Asks for the permission (RFC 8656 §9) of every peer a relayed pair of stream `s` is
+    /// The candidates of allocation `i`, the host candidate of its base having local
+    /// preference `pref`; `udp` when the allocation was made over UDP.
+    pub fn candidates(&self, i: usize, pref: u16, udp: bool) -> Option<RelayCandidates> {
+        let r = self.list.get(i)?;
+        let allocation = r.client.allocation().copied()?;
+        let Owner {
+            component, base, ..
+        } = r.owner;
+        // Over TCP the mapped address is the TCP connection's: no UDP server-reflexive
+        // candidate comes from it.
+        let reflexive = allocation.mapped.filter(|_| udp).map(|mapped| {
+            let srflx = Candidate::new(
+                CandidateType::ServerReflexive,
+                component,
+                mapped,
+                base,
+                Some(r.server.ip()),
+                pref,
+            );
+            (srflx, mapped)
+        });
+        let related = allocation.mapped.unwrap_or(base);
+        let mut candidate = Candidate::new(
+            CandidateType::Relayed,
+            component,
+            allocation.relayed,
+            related,
+            Some(r.server.ip()),
+            pref,
+        );
+        candidate.related = Some((ConnectionAddress::Ip(related.ip()), related.port()));
+        Some(RelayCandidates {
+            owner: r.owner,
+            reflexive,
+            relayed: (candidate, allocation.relayed),
+        })
+    }
+
+    /// Asks for the permission (RFC 8656 §9) of every peer a relayed pair of `stream` is
     /// to check, all at once, as soon as the pair exists: a check leaves through the
-    /// allocation only once its peer is permitted (`relay_send`), and asking as each check
-    /// comes up in the schedule puts a CreatePermission round trip to the server in front of
-    /// every relayed check, one after the other. Peers already permitted or asked for cost
-    /// nothing (the TURN client's requests are idempotent); a refused one (403, a private
-    /// address the server will not relay to) fails only its own pairs.
-    pub(crate) fn permit_relayed_pairs(&mut self, now: Instant, s: usize) {
-        let Some(st) = self.streams.get(s) else {
-            return;
-        };
-        for p in st.checklist.pairs() {
+    /// allocation only once its peer is permitted ([`send`](Self::send)), and asking as
+    /// each check comes up in the schedule puts a CreatePermission round trip to the server
+    /// in front of every relayed check, one after the other. Peers already permitted or
+    /// asked for cost nothing (the TURN client's requests are idempotent); a refused one
+    /// (403, a private address the server will not relay to) fails only its own pairs.
+    pub fn permit_pairs(&mut self, now: Instant, stream: &Stream) {
+        for p in stream.checklist.pairs() {
             if p.state() == &PairState::Failed {
                 continue;
             }
             let relay = self
-                .relays
+                .list
                 .iter_mut()
                 .find(|r| r.relayed == Some(p.base()) && !r.retired);
             if let Some(r) = relay {
@@ -200,73 +264,39 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         }
     }
 
-    /// The relayed candidate of allocation `i`, and the server-reflexive one its mapped
-    /// address gives.
-    pub(crate) fn relay_candidates(&mut self, i: usize) {
-        let Some(r) = self.relays.get(i) else {
-            return;
-        };
-        let Some(allocation) = r.client.allocation().copied() else {
-            return;
-        };
-        let (s, component, base, server) = (r.stream, r.component, r.base, r.server);
-        let pref = self.host_preference(s, base);
-        // Over TCP the mapped address is the TCP connection's: no UDP server-reflexive
-        // candidate comes from it.
-        let udp = self.config.turn_transport == stun_proto::TransportProtocol::Udp;
-        if let Some(mapped) = allocation.mapped.filter(|_| udp) {
-            let srflx = Candidate::new(
-                CandidateType::ServerReflexive,
-                component,
-                mapped,
-                base,
-                Some(server.ip()),
-                pref,
-            );
-            self.add_local(s, srflx, mapped, base);
-        }
-        let related = allocation.mapped.unwrap_or(base);
-        let relayed = allocation.relayed;
-        let mut candidate = Candidate::new(
-            CandidateType::Relayed,
-            component,
-            relayed,
-            related,
-            Some(server.ip()),
-            pref,
-        );
-        candidate.related = Some((crate::ConnectionAddress::Ip(related.ip()), related.port()));
-        self.add_local(s, candidate, relayed, relayed);
-    }
-
-    /// The local preference of the host candidate of `base`.
-    pub(crate) fn host_preference(&self, s: usize, base: SocketAddr) -> u16 {
-        self.streams.get(s).map_or(0, |st| {
-            st.local
-                .iter()
-                .find(|l| l.base == base && l.candidate.kind == CandidateType::Host)
-                .map_or(0, |l| (l.candidate.priority >> 8) as u16)
-        })
-    }
-
-    /// The relay whose relayed address is `addr`.
-    pub(crate) fn relay_of(&self, addr: SocketAddr) -> Option<usize> {
-        self.relays
+    /// The live allocation whose relayed address is `addr`.
+    pub fn relay_of(&self, addr: SocketAddr) -> Option<usize> {
+        self.list
             .iter()
             .position(|r| r.relayed == Some(addr) && !r.retired)
     }
 
-    /// Sends `payload` from relay `relay`'s relayed address to `peer` through its
-    /// allocation, asking for the peer's permission first if it has none: the datagram to
-    /// send now, framed in the relay's reused buffer, or why there is none.
-    pub(crate) fn relay_send(
+    /// The relayed addresses of stream index `stream`'s live allocations.
+    pub fn relayed_of(&self, stream: usize) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.list
+            .iter()
+            .filter(move |r| r.owner.stream == stream && !r.retired)
+            .filter_map(|r| r.relayed)
+    }
+
+    /// Whether an allocation of `stream`'s `component` is still being made.
+    pub fn is_pending(&self, stream: usize, component: u16) -> bool {
+        self.list
+            .iter()
+            .any(|r| r.owner.stream == stream && r.owner.component == component && r.pending)
+    }
+
+    /// Sends `payload` from allocation `relay`'s relayed address to `peer`, asking for the
+    /// peer's permission first if it has none: the datagram to send now, framed in the
+    /// relay's reused buffer, or why there is none.
+    pub fn send(
         &mut self,
         now: Instant,
         relay: usize,
         peer: SocketAddr,
         payload: &[u8],
     ) -> Result<TransmitRef<'_>, RelayRefusal> {
-        let relay = self.relays.get_mut(relay).ok_or(RelayRefusal::Refused)?;
+        let relay = self.list.get_mut(relay).ok_or(RelayRefusal::Refused)?;
         if !relay.client.has_permission(peer.ip()) {
             // Idempotent for a peer already asked for (RFC 8656 §9).
             let _ = relay.client.handle_create_permission(now, peer.ip());
@@ -284,42 +314,36 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             })
     }
 
-    /// Hands `payload` for `peer` to relay `relay`'s TURN client to hold until the peer's
-    /// permission is confirmed (it then leaves with the client's transmits); whether the
-    /// client took it.
-    pub(crate) fn relay_hold(
-        &mut self,
-        now: Instant,
-        relay: usize,
-        peer: SocketAddr,
-        payload: &[u8],
-    ) -> bool {
-        self.relays
+    /// Hands `payload` for `peer` to allocation `relay`'s TURN client to hold until the
+    /// peer's permission is confirmed (it then leaves with the client's transmits); whether
+    /// the client took it.
+    pub fn hold(&mut self, now: Instant, relay: usize, peer: SocketAddr, payload: &[u8]) -> bool {
+        self.list
             .get_mut(relay)
             .is_some_and(|r| r.client.handle_send(now, peer, payload).is_ok())
     }
 
     /// Binds a channel to the peer of a selected relayed pair (data as ChannelData, §12).
-    pub(crate) fn relay_bind(&mut self, now: Instant, relayed: SocketAddr, peer: SocketAddr) {
+    pub fn bind(&mut self, now: Instant, relayed: SocketAddr, peer: SocketAddr) {
         if let Some(i) = self.relay_of(relayed) {
-            let _ = self.relays[i].client.handle_bind_channel(now, peer);
+            let _ = self.list[i].client.handle_bind_channel(now, peer);
         }
     }
 
     /// Offers a datagram to the TURN client it may belong to.
-    pub(crate) fn offer_to_relay<'a>(
+    pub fn offer<'a>(
         &mut self,
         now: Instant,
         source: SocketAddr,
         destination: SocketAddr,
         payload: &'a [u8],
     ) -> Option<FromRelay<'a>> {
-        let i = self
-            .relays
-            .iter()
-            .position(|r| r.base == destination && r.client.server() == source)?;
-        let relayed = self.relays[i].relayed;
-        match self.relays[i].client.handle_incoming(now, source, payload) {
+        let r = self
+            .list
+            .iter_mut()
+            .find(|r| r.owner.base == destination && r.client.server() == source)?;
+        let relayed = r.relayed;
+        match r.client.handle_incoming(now, source, payload) {
             Incoming::Data { peer, data, .. } => Some(FromRelay::Data {
                 relayed: relayed?,
                 peer,
@@ -334,6 +358,48 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             _ => Some(FromRelay::Handled),
         }
     }
+
+    /// Releases the live allocations `gone` picks (a Refresh with lifetime 0, RFC 8656
+    /// §7.2); returns their relayed addresses.
+    pub fn retire(&mut self, now: Instant, gone: impl Fn(Owner) -> bool) -> Vec<SocketAddr> {
+        let mut relayed = Vec::new();
+        for r in self.list.iter_mut().filter(|r| !r.retired && gone(r.owner)) {
+            r.retired = true;
+            r.pending = false;
+            r.client.handle_close(now);
+            relayed.extend(r.relayed);
+        }
+        relayed
+    }
+
+    /// Releases every allocation (the agent closes).
+    pub fn close(&mut self, now: Instant) {
+        for r in &mut self.list {
+            r.client.handle_close(now);
+        }
+    }
+
+    /// Runs the TURN clients' timers that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for r in &mut self.list {
+            if r.client.poll_timeout().is_some_and(|t| t <= now) {
+                r.client.handle_timeout(now);
+            }
+        }
+    }
+
+    /// The next datagram a TURN client sends.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.list.iter_mut().find_map(|r| r.client.poll_transmit())
+    }
+
+    /// The earliest TURN client deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.list
+            .iter()
+            .filter_map(|r| r.client.poll_timeout())
+            .min()
+    }
 }
 
 /// The most TURN allocations an agent holds.
@@ -346,6 +412,7 @@ mod tests {
     use stun_proto::TransportProtocol;
 
     use super::*;
+    use crate::Agent;
     use crate::AgentConfig;
     use crate::test_support::t0;
 

@@ -10,55 +10,48 @@
 //! credentials other than the peer's current ones (`Event::RemoteRestart`).
 //! TURN allocations survive a restart; their candidates are signalled again.
 
-use std::time::Instant;
+use stun_proto::IntegrityKey;
 
-use rand_core::{CryptoRng, RngCore};
-
-use crate::agent::Agent;
 use crate::checklist::Checklist;
-use crate::error::AgentError;
+use crate::context::Ctx;
 use crate::event::{ComponentState, Event};
-use crate::stream::{Credentials, Gathering, Patience, StreamId};
+use crate::stream::{Credentials, Gathering, Patience, Stream};
 
-impl<R: RngCore + CryptoRng> Agent<R> {
-    /// Restarts ICE on `stream` (RFC 8445 §9): new random local credentials (read them with
-    /// [`stream`](Self::stream) and signal them), the remote credentials and candidates
-    /// forgotten, gathering started again ([`Event::NewLocalCandidate`] for every candidate,
-    /// then the gathering-done events), the check list emptied. A component that had a
-    /// selected pair keeps sending on it ([`send`](Self::send)) until a new pair is selected.
-    /// Also the way out of a failed state.
-    pub fn handle_restart(&mut self, now: Instant, stream: StreamId) -> Result<(), AgentError> {
-        self.check_open()?;
-        let s = self.live(stream)?;
-        let credentials = Credentials::random(&mut self.rng);
-        let key = credentials.key()?;
-        let max_pairs = self.config.max_pairs;
-        let st = self.streams.get_mut(s).ok_or(AgentError::UnknownStream)?;
+impl Stream {
+    /// Restarts the stream with new local `credentials` (and their `key`): the remote
+    /// credentials and candidates forgotten, the check list emptied, gathering to start
+    /// again. A component that had a selected pair keeps it as its previous path, and is
+    /// Connected; the others start over, Disconnected.
+    pub(crate) fn restart<R>(
+        &mut self,
+        ctx: &mut Ctx<'_, R>,
+        credentials: Credentials,
+        key: IntegrityKey,
+    ) {
         // The pairs in use carry on until replaced.
-        let previous: Vec<_> = st
+        let previous: Vec<_> = self
             .components
             .iter()
             .map(|c| {
                 c.selected
-                    .and_then(|id| st.checklist.get(id))
+                    .and_then(|id| self.checklist.get(id))
                     .filter(|_| c.state != ComponentState::Failed)
                     .map(|p| (p.base(), p.remote_addr()))
                     .or(c.previous)
             })
             .collect();
-        st.local_credentials = credentials;
-        st.local_key = key;
-        st.remote = None;
-        st.local.clear();
-        st.remote_candidates.clear();
-        st.unresolved.clear();
-        st.checklist = Checklist::new(max_pairs);
-        st.remote_end_of_candidates = false;
-        st.gathering = Gathering::NotStarted;
-        st.prflx_count = 0;
-        st.patience = Patience::NotStarted;
-        let mut changes = Vec::new();
-        for (c, previous) in st.components.iter_mut().zip(previous) {
+        self.local_credentials = credentials;
+        self.local_key = key;
+        self.remote = None;
+        self.local.clear();
+        self.remote_candidates.clear();
+        self.unresolved.clear();
+        self.checklist = Checklist::new(ctx.config.max_pairs);
+        self.remote_end_of_candidates = false;
+        self.gathering = Gathering::NotStarted;
+        self.prflx_count = 0;
+        self.patience = Patience::NotStarted;
+        for (c, previous) in self.components.iter_mut().zip(previous) {
             c.selected = None;
             c.first_valid_at = None;
             c.consent = None;
@@ -73,31 +66,13 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             };
             if c.state != state {
                 c.state = state;
-                changes.push((c.id, state));
+                ctx.event(Event::ComponentStateChanged {
+                    stream: self.id,
+                    component: c.id,
+                    state,
+                    reason: None,
+                });
             }
         }
-        for (component, state) in changes {
-            self.push_event(Event::ComponentStateChanged {
-                stream,
-                component,
-                state,
-                reason: None,
-            });
-        }
-        // Allocations of bases that were removed (an interface gone) are released.
-        for r in &mut self.relays {
-            let kept = r.stream == s
-                && self.streams[s]
-                    .component(r.component)
-                    .is_some_and(|c| c.bases.contains(&r.base));
-            if r.stream == s && !kept && !r.retired {
-                r.retired = true;
-                r.pending = false;
-                r.client.handle_close(now);
-            }
-        }
-        self.gather(now, s);
-        self.drive(now);
-        Ok(())
     }
 }

@@ -11,13 +11,11 @@ use std::time::Instant;
 use rand_core::{CryptoRng, RngCore};
 use stun_proto::IntegrityKey;
 
-use crate::agent::Agent;
 use crate::candidate::Candidate;
-use crate::checklist::Checklist;
-use crate::checklist::{PairId, PairState, PairStateKind};
+use crate::checklist::{Checklist, PairId, PairState, PairStateKind};
 use crate::consent::Consent;
-use crate::error::{AgentError, CredentialError, CredentialPart};
-use crate::event::{ComponentState, Event};
+use crate::error::{AgentError, CredentialError, CredentialPart, SendError};
+use crate::event::ComponentState;
 
 /// A stream's id: its index in the agent, stable for the agent's lifetime (removing a
 /// stream leaves the other ids valid and is never reused).
@@ -160,6 +158,8 @@ pub(crate) enum Gathering {
 /// A stream (media section).
 #[derive(Debug)]
 pub(crate) struct Stream {
+    /// Its id (its index in the agent).
+    pub id: StreamId,
     pub local_credentials: Credentials,
     pub local_key: IntegrityKey,
     pub remote: Option<Remote>,
@@ -194,6 +194,96 @@ pub(crate) enum Patience {
 }
 
 impl Stream {
+    /// Stream `id` of `components` components, with random local credentials.
+    pub fn new<R: RngCore + CryptoRng>(
+        id: StreamId,
+        components: u16,
+        rng: &mut R,
+        max_pairs: usize,
+    ) -> Result<Self, AgentError> {
+        let local_credentials = Credentials::random(rng);
+        let local_key = local_credentials.key()?;
+        let components = (1..=components)
+            .map(|id| Component {
+                id,
+                state: ComponentState::Disconnected,
+                bases: Vec::new(),
+                selected: None,
+                first_valid_at: None,
+                consent: None,
+                last_sent: None,
+                gathering_done: false,
+                previous: None,
+                probe: None,
+            })
+            .collect();
+        Ok(Self {
+            id,
+            local_credentials,
+            local_key,
+            remote: None,
+            components,
+            local: Vec::new(),
+            remote_candidates: Vec::new(),
+            checklist: Checklist::new(max_pairs),
+            remote_end_of_candidates: false,
+            unresolved: Vec::new(),
+            gathering: Gathering::NotStarted,
+            prflx_count: 0,
+            patience: Patience::NotStarted,
+            removed: false,
+        })
+    }
+
+    /// Empties a removed stream (`Agent::handle_remove_stream`): a husk that keeps the
+    /// other streams' ids valid.
+    pub fn remove(&mut self, max_pairs: usize) {
+        self.removed = true;
+        self.remote = None;
+        self.components.clear();
+        self.local.clear();
+        self.remote_candidates.clear();
+        self.unresolved.clear();
+        self.checklist = Checklist::new(max_pairs);
+        self.gathering = Gathering::Done;
+        self.patience = Patience::Expired;
+    }
+
+    /// The bases of all its components.
+    pub fn bases(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.components.iter().flat_map(|c| c.bases.iter().copied())
+    }
+
+    /// The path application data for `component` takes now — the selected pair, before
+    /// nomination the best valid pair (RFC 8445 §12.1), after a restart the previous pair
+    /// until a new one is valid (§9) — with `bytes` counted on it.
+    pub fn send_path(
+        &mut self,
+        now: Instant,
+        component: u16,
+        bytes: usize,
+    ) -> Result<(SocketAddr, SocketAddr), SendError> {
+        let c = self
+            .component(component)
+            .ok_or(SendError::UnknownComponent(component))?;
+        if c.state == ComponentState::Failed {
+            return Err(SendError::Failed);
+        }
+        let previous = c.previous;
+        let id = match c.selected {
+            Some(id) => Some(id),
+            None => self.checklist.best_valid(component).map(|p| p.id()),
+        };
+        let path = match id.and_then(|id| self.checklist.count_sent(id, bytes)) {
+            Some(path) => path,
+            None => previous.ok_or(SendError::NotConnected)?,
+        };
+        if let Some(c) = self.component_mut(component) {
+            c.last_sent = Some(now);
+        }
+        Ok(path)
+    }
+
     /// A component by id.
     pub fn component(&self, id: u16) -> Option<&Component> {
         self.components.get(usize::from(id).checked_sub(1)?)
@@ -221,61 +311,6 @@ impl Stream {
         let gone = self.remote_candidates.remove(i);
         self.checklist.remove_remote(i);
         Some(gone.addr)
-    }
-}
-
-impl<R: RngCore + CryptoRng> Agent<R> {
-    /// Removes `stream` (its media section was rejected or removed from the session, RFC
-    /// 8839 §4.2; a bundled m-line going away): its checks, consent checks, keepalives and
-    /// STUN queries stop, its TURN allocations are released (a Refresh with lifetime 0,
-    /// RFC 8656 §7.2), its candidates and pairs are dropped and its timers with them;
-    /// [`Event::StreamRemoved`] follows. Datagrams for it are no longer answered or
-    /// returned as its data. Other streams are untouched and keep their ids; later calls
-    /// with this id return [`AgentError::StreamRemoved`].
-    pub fn handle_remove_stream(
-        &mut self,
-        now: Instant,
-        stream: StreamId,
-    ) -> Result<(), AgentError> {
-        self.check_open()?;
-        let s = self.live(stream)?;
-        self.gatherer.cancel_stream(now, s);
-        for r in &mut self.relays {
-            if r.stream == s && !r.retired {
-                r.retired = true;
-                r.pending = false;
-                r.client.handle_close(now);
-            }
-        }
-        // What the caller has not sent yet from the stream's own sockets goes too.
-        let st = &self.streams[s];
-        let own: Vec<SocketAddr> = st
-            .components
-            .iter()
-            .flat_map(|c| c.bases.iter().copied())
-            .collect();
-        let shared = |a: &SocketAddr| {
-            self.streams
-                .iter()
-                .enumerate()
-                .any(|(i, o)| i != s && o.components.iter().any(|c| c.bases.contains(a)))
-        };
-        let drop: Vec<SocketAddr> = own.into_iter().filter(|a| !shared(a)).collect();
-        self.transmits.retain(|t| !drop.contains(&t.source));
-        let max_pairs = self.config.max_pairs;
-        let st = &mut self.streams[s];
-        st.removed = true;
-        st.remote = None;
-        st.components.clear();
-        st.local.clear();
-        st.remote_candidates.clear();
-        st.unresolved.clear();
-        st.checklist = Checklist::new(max_pairs);
-        st.gathering = Gathering::Done;
-        st.patience = Patience::Expired;
-        self.push_event(Event::StreamRemoved { stream });
-        self.drive(now);
-        Ok(())
     }
 }
 
@@ -414,7 +449,7 @@ impl StreamMut<'_> {
             .ok_or(AgentError::UnknownComponent(component))?;
         if !c.bases.contains(&base) {
             if c.bases.len() >= MAX_BASES {
-                return Err(AgentError::TooManyCandidates);
+                return Err(AgentError::TooManyBases(MAX_BASES));
             }
             c.bases.push(base);
         }
@@ -448,6 +483,7 @@ impl StreamMut<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Agent;
 
     struct Fixed(u8);
     impl RngCore for Fixed {

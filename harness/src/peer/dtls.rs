@@ -87,7 +87,7 @@ impl Peer {
     pub(super) fn flush_unsent(&mut self, now: Instant) -> bool {
         let mut moved = false;
         while let Some(payload) = self.unsent.front() {
-            match self.agent.send(now, self.stream, COMPONENT, payload) {
+            match self.agent.handle_send(now, self.stream, COMPONENT, payload) {
                 Ok(t) => {
                     self.transmits.push_back(Transmit::from(t));
                     self.unsent.pop_front();

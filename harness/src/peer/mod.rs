@@ -325,7 +325,7 @@ impl Peer {
         match &mut self.dtls {
             DtlsPhase::Running(dtls) if self.handshake.is_some() => dtls.handle_send(now, data)?,
             DtlsPhase::Off if self.unsent.is_empty() => {
-                match self.agent.send(now, self.stream, COMPONENT, data) {
+                match self.agent.handle_send(now, self.stream, COMPONENT, data) {
                     Ok(t) => self.transmits.push_back(Transmit::from(t)),
                     Err(e) if waits_for_pair(e) => self.unsent.push_back(data.to_vec()),
                     Err(e) => return Err(e.into()),
@@ -572,7 +572,10 @@ impl Peer {
         // What DTLS queued (a close_notify, a fatal alert) goes out before ICE stops.
         if let DtlsPhase::Running(dtls) = &mut self.dtls {
             while let Some(t) = dtls.poll_transmit() {
-                if let Ok(t) = self.agent.send(now, self.stream, COMPONENT, &t.payload) {
+                if let Ok(t) = self
+                    .agent
+                    .handle_send(now, self.stream, COMPONENT, &t.payload)
+                {
                     self.transmits.push_back(Transmit::from(t));
                 }
             }

@@ -1,6 +1,7 @@
 //! Unit tests of the agent: its API's misuse, timestamps at the ends of time, streams.
 
 use super::*;
+use crate::candidate::Transport;
 use crate::test_support::{t0, very_early, very_late};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -118,7 +119,7 @@ fn very_late_timestamps_are_harmless() {
         b.handle_timeout(now);
     }
     assert_eq!(now, end);
-    let _ = a.send(end, sa, 1, b"at the end of time");
+    let _ = a.handle_send(end, sa, 1, b"at the end of time");
     a.handle_restart(end, sa).unwrap();
     let fresh = b.stream(sb).unwrap().local_credentials().clone();
     a.handle_remote_credentials(end, sa, fresh).unwrap();
@@ -183,11 +184,14 @@ fn api_misuse_is_refused_with_typed_errors() {
         a.stream_mut(s).unwrap().add_base(7, late),
         Err(AgentError::UnknownComponent(7))
     );
-    assert_eq!(a.send(now, s, 1, b"x"), Err(SendError::NotConnected));
-    assert_eq!(a.send(now, s, 3, b"x"), Err(SendError::UnknownComponent(3)));
+    assert_eq!(a.handle_send(now, s, 1, b"x"), Err(SendError::NotConnected));
+    assert_eq!(
+        a.handle_send(now, s, 3, b"x"),
+        Err(SendError::UnknownComponent(3))
+    );
     a.handle_close(now);
     assert_eq!(a.state(), ConnectionState::Closed);
-    assert_eq!(a.send(now, s, 1, b"x"), Err(SendError::Closed));
+    assert_eq!(a.handle_send(now, s, 1, b"x"), Err(SendError::Closed));
     assert_eq!(a.poll_timeout(), None);
 }
 
@@ -430,7 +434,10 @@ fn a_removed_stream_stops_and_the_other_carries_on() {
             x.handle_base_removed(ten, s0, 1, base),
             Err(AgentError::StreamRemoved)
         );
-        assert_eq!(x.send(ten, s0, 1, b"x"), Err(SendError::StreamRemoved));
+        assert_eq!(
+            x.handle_send(ten, s0, 1, b"x"),
+            Err(SendError::StreamRemoved)
+        );
         assert_eq!(
             x.handle_remove_stream(ten, StreamId(7)),
             Err(AgentError::UnknownStream)
@@ -465,7 +472,7 @@ fn a_removed_stream_stops_and_the_other_carries_on() {
     }
     assert_eq!((kept(&a), kept(&b)), (a_kept, b_kept));
     assert!(both(&a, &b));
-    let d = a.send(end, s1, 1, b"still flowing").unwrap();
+    let d = a.handle_send(end, s1, 1, b"still flowing").unwrap();
     let r = b.handle_datagram(end, d.transport, d.source, d.destination, d.payload);
     assert!(matches!(r, Received::Data { stream, data: b"still flowing", .. } if stream == s1));
     // Spurious and time-travelling timeouts change nothing.

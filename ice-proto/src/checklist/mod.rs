@@ -149,6 +149,29 @@ impl Checklist {
         Added::New(id)
     }
 
+    /// Waiting and in-progress pairs (§14.3 counts them for the RTO).
+    pub fn pending_checks(&self) -> usize {
+        self.pairs
+            .iter()
+            .filter(|p| matches!(p.state(), PairState::Waiting | PairState::InProgress(_)))
+            .count()
+    }
+
+    /// The pair from `base` to `remote` with a check in flight and not yet valid: the one
+    /// an unauthenticated transport error may fail (RFC 8445 §7.2.5.2.2; one pair per path,
+    /// §6.1.2.4).
+    pub fn unproven_check(&self, base: SocketAddr, remote: SocketAddr) -> Option<PairId> {
+        self.pairs
+            .iter()
+            .find(|p| {
+                p.base() == base
+                    && p.remote_addr() == remote
+                    && !p.valid()
+                    && matches!(p.state(), PairState::InProgress(_))
+            })
+            .map(Pair::id)
+    }
+
     /// The pairs, highest priority first.
     pub fn pairs(&self) -> &[Pair] {
         &self.pairs

@@ -447,7 +447,7 @@ impl Pair {
 /// Application data sent and received on a pair (W3C `RTCIceCandidatePairStats`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Traffic {
-    /// Datagrams sent with [`Agent::send`](crate::Agent::send).
+    /// Datagrams sent with [`Agent::handle_send`](crate::Agent::handle_send).
     pub packets_sent: u64,
     /// Their bytes (the application's payload, without TURN framing).
     pub bytes_sent: u64,

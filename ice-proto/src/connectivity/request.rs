@@ -4,150 +4,135 @@
 //! gets (§8.2), and the role switch a conflict ends with.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
-use rand_core::{CryptoRng, RngCore};
+use rand_core::RngCore;
 use stun_proto::Message;
 use stun_proto::time::saturating_add;
 
-use crate::agent::Agent;
 use crate::candidate::{Candidate, CandidateType};
-use crate::check::{DeclaredRole, build_error, build_success, read_request};
+use crate::check::{DeclaredRole, ReceivedCheck, build_error, build_success};
 use crate::checklist::{Pair, PairId};
+use crate::context::{Ctx, Intent};
 use crate::event::{ComponentState, Event, Problem};
-use crate::received::{DropReason, Received};
-use crate::stream::{RemoteCandidate, StreamId};
+use crate::received::{DropReason, NotIceReason, Received};
+use crate::stream::{RemoteCandidate, Stream};
 
-impl<R: RngCore + CryptoRng> Agent<R> {
-    /// A Binding request: a connectivity check from the peer (§7.3).
-    pub(crate) fn handle_check_request<'a>(
+impl Stream {
+    /// A Binding request whose USERNAME names this stream: a connectivity check from the
+    /// peer (§7.3).
+    pub(crate) fn handle_check_request<'a, R: RngCore>(
         &mut self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
+        ctx: &mut Ctx<'_, R>,
+        (source, destination): (SocketAddr, SocketAddr),
         message: &Message<'_>,
+        check: &ReceivedCheck<'_>,
     ) -> Received<'a> {
-        let Ok(check) = read_request(message) else {
-            self.stats.unknown_username += 1;
-            return Received::Dropped(DropReason::UnknownUsername);
-        };
-        let Some(s) = self
-            .streams
-            .iter()
-            .position(|st| !st.removed && st.local_credentials.ufrag == check.local_ufrag)
-        else {
-            self.stats.unknown_username += 1;
-            return Received::Dropped(DropReason::UnknownUsername);
-        };
-        if message
-            .verify_integrity(&self.streams[s].local_key)
-            .is_err()
-        {
-            self.stats.bad_integrity += 1;
+        let now = ctx.now;
+        if message.verify_integrity(&self.local_key).is_err() {
+            ctx.stats.bad_integrity += 1;
             // RFC 8489 §9.1.3: a check with our ufrag whose MESSAGE-INTEGRITY fails gets 401,
             // without integrity, so that the peer can tell a wrong password from a dead
             // path (libnice answers so too). Nothing else changes; a bad FINGERPRINT is no
             // STUN of ours and gets nothing.
             let fingerprint_ok = !message.has_fingerprint() || message.verify_fingerprint().is_ok();
-            let ours = self.streams[s].local.iter().any(|l| l.base == destination);
+            let ours = self.local.iter().any(|l| l.base == destination);
             if fingerprint_ok && ours {
                 if let Ok(answer) = build_error(message, 401, None) {
-                    self.push_transmit(now, destination, source, answer);
+                    ctx.send(destination, source, answer);
                 }
             }
             return Received::Dropped(DropReason::BadIntegrity);
         }
-        let key = self.streams[s].local_key.clone();
-        let Some(local) = self.streams[s]
+        let key = &self.local_key;
+        let Some(local) = self
             .local
             .iter()
-            .position(|l| l.base == destination && self.is_paired(l.candidate.kind))
+            .position(|l| l.base == destination && ctx.config.is_paired(l.candidate.kind))
         else {
-            return Received::NotIce(crate::received::NotIceReason::UnknownDestination);
+            return Received::NotIce(NotIceReason::UnknownDestination);
         };
         let Some(priority) = check.priority else {
-            if let Ok(answer) = build_error(message, 400, Some(&key)) {
-                self.push_transmit(now, destination, source, answer);
+            if let Ok(answer) = build_error(message, 400, Some(key)) {
+                ctx.send(destination, source, answer);
             }
             return Received::Stun;
         };
         // §7.3.1.1: role conflicts.
-        match (self.controlling, check.role) {
+        let tie_breaker = ctx.role.tie_breaker;
+        match (ctx.role.controlling, check.role) {
             (true, Some(DeclaredRole::Controlling(tb))) => {
-                if self.tie_breaker >= tb {
-                    if let Ok(answer) = build_error(message, 487, Some(&key)) {
-                        self.push_transmit(now, destination, source, answer);
+                if tie_breaker >= tb {
+                    if let Ok(answer) = build_error(message, 487, Some(key)) {
+                        ctx.send(destination, source, answer);
                     }
                     return Received::Stun;
                 }
-                self.switch_role(false);
+                self.switch_role(ctx, false);
             }
             (false, Some(DeclaredRole::Controlled(tb))) => {
-                if self.tie_breaker >= tb {
-                    self.switch_role(true);
+                if tie_breaker >= tb {
+                    self.switch_role(ctx, true);
                 } else {
-                    if let Ok(answer) = build_error(message, 487, Some(&key)) {
-                        self.push_transmit(now, destination, source, answer);
+                    if let Ok(answer) = build_error(message, 487, Some(key)) {
+                        ctx.send(destination, source, answer);
                     }
                     return Received::Stun;
                 }
             }
             _ => {}
         }
-        self.stats.requests_received += 1;
+        ctx.stats.requests_received += 1;
         // §7.3.1.2: the success response, from the address the request arrived on.
-        if let Ok(answer) = build_success(message, source, &key) {
-            self.push_transmit(now, destination, source, answer);
+        if let Ok(answer) = build_success(message, source, &self.local_key) {
+            ctx.send(destination, source, answer);
         }
-        let component = self.streams[s].local[local].candidate.component;
-        if self.streams[s].component(component).is_none() {
+        let component = self.local[local].candidate.component;
+        if self.component(component).is_none() {
             return Received::Stun;
         }
         // §7.3.1.3: a source address that is no remote candidate is peer-reflexive.
-        let remote = self.remote_for(s, component, source, priority);
+        let remote = self.remote_for(ctx, component, source, priority);
         let Some(remote) = remote else {
             return Received::Stun;
         };
-        let existing = self.streams[s]
+        let existing = self
             .checklist
             .pairs()
             .iter()
             .find(|p| p.base() == destination && p.remote_addr() == source)
             .map(|p| p.id());
-        let mut id = existing.or_else(|| self.make_pair(s, local, remote));
+        let mut id = existing.or_else(|| self.make_pair(ctx, local, remote));
         // The controlling side: a check (or consent check) from the peer on a pair the
         // gate keeps out (below the selected one; a pair above is re-nomination's) may mean
         // the peer lost the selected pair's interface and moved there (a failover,
         // `network.rs`): probe the selected pair, and form and check this one meanwhile.
-        if self.controlling && !check.use_candidate && !self.config.lite {
-            let st = &self.streams[s];
-            let gate = self.gate(st, component);
-            let selected = st.component(component).and_then(|c| c.selected);
-            let gated = match id.and_then(|id| st.checklist.get(id)) {
+        if ctx.role.controlling && !check.use_candidate && !ctx.config.lite {
+            let gate = self.gate(component, true, ctx.config);
+            let selected = self.component(component).and_then(|c| c.selected);
+            let gated = match id.and_then(|id| self.checklist.get(id)) {
                 Some(p) => Some(p.id()) != selected && !gate.admits(p.priority()),
                 // Not formed: refused by the gate (or the table is full).
                 None => true,
             };
             let i = usize::from(component).checked_sub(1);
             if let Some(i) = i.filter(|_| gated && selected.is_some()) {
-                self.start_probe(now, s, i);
+                self.start_probe(ctx, i);
                 if id.is_none() {
-                    id = self.make_pair(s, local, remote);
+                    id = self.make_pair(ctx, local, remote);
                 }
             }
         }
         let Some(id) = id else {
             return Received::Stun;
         };
-        if self.config.lite {
-            self.lite_check(now, s, id, component, check.use_candidate);
+        if ctx.config.lite {
+            self.lite_check(ctx, id, component, check.use_candidate);
             return Received::Stun;
         }
-        let until = saturating_add(now, self.check_rto().saturating_mul(16));
-        let controlling = self.controlling;
-        let gate = self.gate(&self.streams[s], component);
-        let st = &mut self.streams[s];
-        let Some(pair) = st.checklist.get(id) else {
+        let until = saturating_add(now, self.check_rto(ctx).saturating_mul(16));
+        let controlling = ctx.role.controlling;
+        let gate = self.gate(component, controlling, ctx.config);
+        let Some(pair) = self.checklist.get(id) else {
             return Received::Stun;
         };
         // §7.3.1.4: triggered checks, unless the component already has its pair (with
@@ -156,40 +141,39 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         // (still in flight: a nomination, say) had cancelled.
         let succeeded = pair.valid();
         if gate.admits(pair.priority()) && !succeeded {
-            st.checklist.trigger(id, until);
+            self.checklist.trigger(id, until);
         }
         // §7.3.1.5: USE-CANDIDATE on the controlled side.
         if check.use_candidate && !controlling {
-            let Some(priority) = st.checklist.get(id).map(Pair::priority) else {
+            let Some(priority) = self.checklist.get(id).map(Pair::priority) else {
                 return Received::Stun;
             };
-            if st.checklist.nominated_by_peer(id) {
-                self.select(now, s, component);
+            if self.checklist.nominated_by_peer(id) {
+                self.select(ctx, component);
             }
             // A nomination below the selected pair: is the selected pair still there?
-            let st = &self.streams[s];
-            let below = st
+            let below = self
                 .component(component)
                 .and_then(|c| c.selected)
-                .and_then(|id| st.checklist.get(id))
+                .and_then(|id| self.checklist.get(id))
                 .is_some_and(|sel| sel.priority() > priority);
             if let Some(i) = usize::from(component).checked_sub(1).filter(|_| below) {
-                self.start_probe(now, s, i);
+                self.start_probe(ctx, i);
             }
         }
         Received::Stun
     }
 
     /// The remote candidate at `source`, learnt as peer-reflexive if new (§7.3.1.3).
-    fn remote_for(
+    fn remote_for<R>(
         &mut self,
-        s: usize,
+        ctx: &mut Ctx<'_, R>,
         component: u16,
         source: SocketAddr,
         priority: u32,
     ) -> Option<usize> {
-        let max = self.config.max_candidates;
-        let st = &mut self.streams[s];
+        let max = ctx.config.max_candidates;
+        let st = self;
         if let Some(i) = st
             .remote_candidates
             .iter()
@@ -198,8 +182,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return Some(i);
         }
         if st.remote_candidates.len() >= max {
-            self.push_event(Event::Problem(Problem::CandidateLimitReached {
-                stream: StreamId(s),
+            ctx.event(Event::Problem(Problem::CandidateLimitReached {
+                stream: st.id,
             }));
             return None;
         }
@@ -223,8 +207,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             learnt: true,
         });
         let index = st.remote_candidates.len() - 1;
-        self.push_event(Event::NewPeerReflexiveRemoteCandidate {
-            stream: StreamId(s),
+        ctx.event(Event::NewPeerReflexiveRemoteCandidate {
+            stream: st.id,
             candidate,
         });
         Some(index)
@@ -233,10 +217,16 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// A lite agent received an authenticated check on pair `id` (§7.3.1.4, §7.3.1.5 for
     /// lite): the pair is valid, nominated if the check says so; a check on the selected
     /// pair refreshes its liveness.
-    fn lite_check(&mut self, now: Instant, s: usize, id: PairId, component: u16, nominate: bool) {
-        let st = &mut self.streams[s];
-        st.checklist.lite_valid(id, nominate);
-        let Some(c) = st.component_mut(component) else {
+    fn lite_check<R: RngCore>(
+        &mut self,
+        ctx: &mut Ctx<'_, R>,
+        id: PairId,
+        component: u16,
+        nominate: bool,
+    ) {
+        let now = ctx.now;
+        self.checklist.lite_valid(id, nominate);
+        let Some(c) = self.component_mut(component) else {
             return;
         };
         if c.selected == Some(id) {
@@ -249,22 +239,22 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             c.state,
             ComponentState::Disconnected | ComponentState::Gathering | ComponentState::Connecting
         ) {
-            self.set_component_state(s, component, ComponentState::Connected, None);
+            self.set_component_state(ctx, component, ComponentState::Connected, None);
         }
         if nominate {
-            self.select(now, s, component);
+            self.select(ctx, component);
         }
     }
 
-    /// Switches the role after a conflict (§7.2.5.1, §7.3.1.1): pair priorities change.
-    pub(crate) fn switch_role(&mut self, controlling: bool) {
-        if self.controlling == controlling {
+    /// Switches the role after a conflict (§7.2.5.1, §7.3.1.1): pair priorities change,
+    /// here at once and in the other check lists when the agent carries out the intent.
+    pub(crate) fn switch_role<R>(&mut self, ctx: &mut Ctx<'_, R>, controlling: bool) {
+        if ctx.role.controlling == controlling {
             return;
         }
-        self.controlling = controlling;
-        for st in &mut self.streams {
-            st.checklist.set_role(controlling);
-        }
-        self.push_event(Event::RoleChanged { controlling });
+        ctx.role.controlling = controlling;
+        self.checklist.set_role(controlling);
+        ctx.out.push(Intent::RoleSwitched);
+        ctx.event(Event::RoleChanged { controlling });
     }
 }

@@ -4,65 +4,78 @@
 //! apart from the answers to consent checks.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
-use rand_core::{CryptoRng, RngCore};
-use stun_proto::Message;
+use rand_core::RngCore;
 use stun_proto::time::saturating_add;
+use stun_proto::{Message, TransactionId};
 
-use crate::agent::Agent;
 use crate::candidate::{Candidate, CandidateType};
 use crate::check::{CheckOutcome, read_response};
 use crate::checklist::PairId;
+use crate::context::{Ctx, Intent};
 use crate::event::ComponentState;
 use crate::received::{DropReason, Received};
+use crate::stream::Stream;
 
-impl<R: RngCore + CryptoRng> Agent<R> {
-    /// A Binding response: to one of our checks or consent checks? `None` if neither.
-    pub(crate) fn handle_check_response<'a>(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
-        message: &Message<'_>,
-    ) -> Option<Received<'a>> {
-        let tid = message.transaction_id();
-        for s in 0..self.streams.len() {
-            if let Some((id, use_candidate, controlling)) =
-                self.streams[s].checklist.find_transaction(&tid)
-            {
-                return Some(self.on_check_response(
-                    now,
-                    (s, id),
-                    (use_candidate, controlling),
-                    source,
-                    destination,
-                    message,
-                ));
-            }
-            let consent = self.streams[s]
-                .components
-                .iter()
-                .position(|c| c.consent.as_ref().is_some_and(|k| k.is_ours(&tid)));
-            if let Some(i) = consent {
-                return Some(self.on_consent_response(now, s, i, source, destination, message));
-            }
+/// Which of a stream's transactions a response answers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Answers {
+    /// The check of a pair, sent with USE-CANDIDATE or not, as controlling or not.
+    Check {
+        pair: PairId,
+        use_candidate: bool,
+        controlling: bool,
+    },
+    /// A consent check of the component at this index.
+    Consent(usize),
+}
+
+impl Stream {
+    /// What transaction `tid` of this stream is, if it is one.
+    pub(crate) fn answers(&self, tid: &TransactionId) -> Option<Answers> {
+        if let Some((pair, use_candidate, controlling)) = self.checklist.find_transaction(tid) {
+            return Some(Answers::Check {
+                pair,
+                use_candidate,
+                controlling,
+            });
         }
-        None
+        self.components
+            .iter()
+            .position(|c| c.consent.as_ref().is_some_and(|k| k.is_ours(tid)))
+            .map(Answers::Consent)
+    }
+
+    /// A Binding response to one of this stream's transactions (`answers`).
+    pub(crate) fn handle_check_response<'a, R: RngCore>(
+        &mut self,
+        ctx: &mut Ctx<'_, R>,
+        answers: Answers,
+        path: (SocketAddr, SocketAddr),
+        message: &Message<'_>,
+    ) -> Received<'a> {
+        match answers {
+            Answers::Check {
+                pair,
+                use_candidate,
+                controlling,
+            } => self.on_check_response(ctx, pair, (use_candidate, controlling), path, message),
+            Answers::Consent(i) => self.on_consent_response(ctx, i, path, message),
+        }
     }
 
     /// A response to the check of pair `id` (§7.2.5).
-    fn on_check_response<'a>(
+    fn on_check_response<'a, R: RngCore>(
         &mut self,
-        now: Instant,
-        (s, id): (usize, PairId),
+        ctx: &mut Ctx<'_, R>,
+        id: PairId,
         (use_candidate, sent_controlling): (bool, bool),
-        source: SocketAddr,
-        destination: SocketAddr,
+        (source, destination): (SocketAddr, SocketAddr),
         message: &Message<'_>,
     ) -> Received<'a> {
+        let now = ctx.now;
         let tid = message.transaction_id();
-        let st = &mut self.streams[s];
+        let st = &mut *self;
         let Some(remote) = &st.remote else {
             return Received::Dropped(DropReason::BadIntegrity);
         };
@@ -73,13 +86,13 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             // apart — every check answered so means the peer refuses the password we have
             // for it.
             if is_unauthenticated(message) {
-                self.stats.unauthenticated_answers += 1;
+                ctx.stats.unauthenticated_answers += 1;
             } else {
-                self.stats.bad_integrity += 1;
+                ctx.stats.bad_integrity += 1;
             }
             return Received::Dropped(DropReason::BadIntegrity);
         }
-        self.stats.responses_received += 1;
+        ctx.stats.responses_received += 1;
         st.checklist.cancelled.retain(|c| c.tid != tid);
         let Some(pair) = st.checklist.get(id) else {
             return Received::Stun;
@@ -103,26 +116,26 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         // pair stays valid (and, if selected, selected).
         let failure = !symmetric || matches!(outcome, CheckOutcome::Error(_));
         if failure && !current && valid {
-            self.stats.stale_failures += 1;
+            ctx.stats.stale_failures += 1;
             return Received::Stun;
         }
         if !symmetric {
-            self.fail_pair(now, s, id);
+            self.fail_pair(ctx, id);
             return Received::Stun;
         }
         match outcome {
             CheckOutcome::RoleConflict => {
                 // §7.2.5.1: switch to the role opposite to the one the request declared,
                 // and check the pair again.
-                if sent_controlling == self.controlling {
-                    self.switch_role(!sent_controlling);
+                if sent_controlling == ctx.role.controlling {
+                    self.switch_role(ctx, !sent_controlling);
                 }
-                let until = saturating_add(now, self.check_rto());
-                self.streams[s].checklist.trigger(id, until);
+                let until = saturating_add(now, self.check_rto(ctx));
+                self.checklist.trigger(id, until);
             }
-            CheckOutcome::Error(_) => self.fail_pair(now, s, id),
+            CheckOutcome::Error(_) => self.fail_pair(ctx, id),
             CheckOutcome::Success(mapped) => {
-                self.on_check_success(now, s, id, (use_candidate, current), mapped);
+                self.on_check_success(ctx, id, (use_candidate, current), mapped);
             }
         }
         Received::Stun
@@ -131,16 +144,16 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// A successful check (§7.2.5.3).
     /// `current` says whether it answers the pair's latest check, rather than one that a
     /// later check cancelled (§7.3.1.4).
-    fn on_check_success(
+    fn on_check_success<R: RngCore>(
         &mut self,
-        now: Instant,
-        s: usize,
+        ctx: &mut Ctx<'_, R>,
         id: PairId,
         (use_candidate, current): (bool, bool),
         mapped: SocketAddr,
     ) {
-        let controlling = self.controlling;
-        let Some(pair) = self.streams[s].checklist.get(id) else {
+        let now = ctx.now;
+        let controlling = ctx.role.controlling;
+        let Some(pair) = self.checklist.get(id) else {
             return;
         };
         let (component, base, local, foundation) = (
@@ -151,14 +164,14 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         );
         // §7.2.5.3.1: the mapped address names the valid pair's local candidate; a new one is
         // peer-reflexive, with the priority the request carried.
-        let known = self.streams[s]
+        let known = self
             .local
             .iter()
             .position(|l| l.addr == mapped && l.base == base);
         let valid_local = match known {
             Some(i) => i,
             None => {
-                let local_pref = self.streams[s]
+                let local_pref = self
                     .local
                     .get(local)
                     .map_or(0, |l| (l.candidate.priority >> 8) as u16);
@@ -170,22 +183,19 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     None,
                     local_pref,
                 );
-                self.add_local(s, candidate, mapped, base).unwrap_or(local)
+                self.add_local(ctx, candidate, mapped, base)
+                    .unwrap_or(local)
             }
         };
         // §7.2.5.3.2: the valid list; §7.2.5.3.3: the pair succeeded (see
         // `Checklist::succeed` for the success of a cancelled check, §7.3.1.4).
         let roles = (use_candidate, controlling);
-        let Some(nominated) = self.streams[s]
-            .checklist
-            .succeed(id, valid_local, current, roles)
-        else {
+        let Some(nominated) = self.checklist.succeed(id, valid_local, current, roles) else {
             return;
         };
-        for st in &mut self.streams {
-            st.checklist.unfreeze(foundation);
-        }
-        let Some(c) = self.streams[s].component_mut(component) else {
+        self.checklist.unfreeze(foundation);
+        ctx.out.push(Intent::Unfreeze(foundation));
+        let Some(c) = self.component_mut(component) else {
             return;
         };
         c.first_valid_at.get_or_insert(now);
@@ -193,10 +203,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             c.state,
             ComponentState::Disconnected | ComponentState::Gathering | ComponentState::Connecting
         ) {
-            self.set_component_state(s, component, ComponentState::Connected, None);
+            self.set_component_state(ctx, component, ComponentState::Connected, None);
         }
         if nominated {
-            self.select(now, s, component);
+            self.select(ctx, component);
         }
     }
 }

@@ -6,6 +6,7 @@ mod nomination;
 use std::net::SocketAddr;
 
 use super::*;
+use crate::Agent;
 use crate::check::DeclaredRole;
 use crate::checklist::PairStateKind;
 use crate::config::AgentConfig;
@@ -352,7 +353,11 @@ fn checks_are_paced_at_ta_with_the_rto_of_14_3() {
     };
     assert_eq!(resends(0), [ms(0), ms(500)]);
     assert_eq!(resends(1), [ms(50), ms(1_050)]);
-    assert_eq!(a.check_rto(), ms(1_000));
+    // Still twenty pairs Waiting or In-Progress: the next check's RTO is 1 s.
+    let pending = (a.stream(s).unwrap().pairs())
+        .filter(|p| matches!(p.state, PairStateKind::Waiting | PairStateKind::InProgress))
+        .count();
+    assert_eq!(pending, 20);
 }
 
 #[test]

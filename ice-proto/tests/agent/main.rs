@@ -429,7 +429,7 @@ impl Sim {
     pub(crate) fn send_data(&mut self, from: usize, payload: &[u8]) -> Result<(), SendError> {
         let now = self.now;
         let p = &mut self.peers[from];
-        let t = Transmit::from(p.agent.send(now, p.stream, 1, payload)?);
+        let t = Transmit::from(p.agent.handle_send(now, p.stream, 1, payload)?);
         self.send(from, t);
         Ok(())
     }
@@ -951,10 +951,10 @@ fn data_flows_both_ways_through_a_relay() {
     let now = sim.now;
     let p = &mut sim.peers[0];
     let payload = [0x80u8; 160];
-    p.agent.send(now, p.stream, 1, &payload).unwrap();
+    p.agent.handle_send(now, p.stream, 1, &payload).unwrap();
     let allocations = counting_allocator::allocations_during(|| {
         for _ in 0..1_000 {
-            let t = p.agent.send(now, p.stream, 1, &payload).unwrap();
+            let t = p.agent.handle_send(now, p.stream, 1, &payload).unwrap();
             assert_eq!((t.destination, t.payload.len()), (turn, 4 + payload.len()));
         }
     });
@@ -1159,7 +1159,7 @@ fn two_components_both_become_ready() {
     // RTCP data on component 2 arrives as component 2.
     let now = sim.now;
     let p = &mut sim.peers[0];
-    let t = Transmit::from(p.agent.send(now, p.stream, 2, b"rtcp").unwrap());
+    let t = Transmit::from(p.agent.handle_send(now, p.stream, 2, b"rtcp").unwrap());
     assert_eq!(t.source, addr("192.0.2.1:5001"));
     let b = &mut sim.peers[1];
     let r = b

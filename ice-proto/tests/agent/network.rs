@@ -147,7 +147,7 @@ fn a_removed_stream_releases_its_turn_allocation_and_then_sends_nothing() {
     }
     let (now, s) = (sim.now, sim.peers[0].stream);
     assert_eq!(
-        sim.peers[0].agent.send(now, s, 1, b"x"),
+        sim.peers[0].agent.handle_send(now, s, 1, b"x"),
         Err(SendError::StreamRemoved)
     );
 }

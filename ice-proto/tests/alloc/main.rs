@@ -1,5 +1,5 @@
 //! Sending application data on a selected pair allocates nothing: checked with a counting
-//! global allocator around [`Agent::send`] once two agents are connected.
+//! global allocator around [`Agent::handle_send`] once two agents are connected.
 
 // The counting global allocator implements `GlobalAlloc`, which is unsafe; it only delegates.
 #[allow(unsafe_code)]
@@ -75,7 +75,7 @@ fn sending_on_a_direct_selected_pair_allocates_nothing() {
     let mut sent = None;
     let allocations = allocations_during(|| {
         for _ in 0..1_000 {
-            let t = a.send(now, sa, 1, &payload).unwrap();
+            let t = a.handle_send(now, sa, 1, &payload).unwrap();
             sent = Some((t.transport, t.source, t.destination, t.payload.len()));
         }
     });
