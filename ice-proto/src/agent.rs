@@ -8,11 +8,10 @@
 //!     ─nominated pair (§8)─► Ready ─consent lost 30 s (RFC 7675)─► Failed
 //!     (Connecting/Connected ─every pair failed after both sides' end of candidates─► Failed)
 //! ```
-//! This file holds the public face and the drive order; the rules live by RFC concept:
-//! gathering (§5.1) in `gathering.rs` and `relay.rs`, pairing (§6.1.2.2) in `pairing.rs`,
-//! the check list (§6.1.2–§6.1.4) in `checklist.rs`, checks (§7) in `connectivity.rs` and
-//! `check.rs`, nomination and states (§8) in `nomination.rs`, consent and keepalives
-//! (RFC 7675, §11) in `consent.rs`, received datagrams in `received.rs`.
+//! This file is the public face and the drive order; the agent owns its streams, the
+//! gathering queries (`gathering.rs`) and the TURN allocations (`relay.rs`) by value, and
+//! lends each stream a context for every call (`context.rs`). The rules live by RFC
+//! concept as `Stream` methods: docs/architecture.md draws the parts and who owns whom.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -29,10 +28,10 @@ use crate::config::{AgentConfig, AgentStats};
 use crate::connectivity::Pacer;
 use crate::context::{Ctx, Intent, Others, Role};
 use crate::error::{AgentError, SendError};
-use crate::event::{ConnectionState, Event, Problem};
-use crate::gathering::Gatherer;
+use crate::event::{ConnectionState, Event};
+use crate::gathering::{Gatherer, stun_failed};
 use crate::nomination::overall_state;
-use crate::received::{DropReason, NotIceReason, Received};
+use crate::received::{DropReason, NotIceReason, Received, addressee, answered};
 use crate::relay::{FromRelay, Owner, RelayEvent, RelayRefusal, Relays};
 use crate::stream::{
     Credentials, Gathering, Patience, Remote, Stream, StreamId, StreamMut, StreamView,
@@ -323,13 +322,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         base: SocketAddr,
     ) -> Result<bool, AgentError> {
         let s = self.live(stream)?;
-        if self.streams[s].component(component).is_none() {
-            return Err(AgentError::UnknownComponent(component));
-        }
-        let mut view = StreamMut {
-            stream: &mut self.streams[s],
-        };
-        if !view.remove_base(component, base) {
+        if !self.streams[s].remove_base(component, base)? {
             return Ok(false);
         }
         // Allocations made from the base go with it.
@@ -566,15 +559,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     payload,
                 } => self.push_transmit(now, source, destination, payload),
                 Intent::Event(event) => self.push_event(event),
-                Intent::RoleSwitched => {
-                    for st in &mut self.streams {
-                        st.checklist.set_role(self.role.controlling);
-                    }
-                }
+                Intent::RoleSwitched => (self.streams.iter_mut())
+                    .for_each(|st| st.checklist.set_role(self.role.controlling)),
                 Intent::Unfreeze(foundation) => {
-                    for st in &mut self.streams {
-                        st.checklist.unfreeze(foundation);
-                    }
+                    (self.streams.iter_mut()).for_each(|st| st.checklist.unfreeze(foundation))
                 }
                 Intent::BindChannel { relayed, peer } => self.relays.bind(now, relayed, peer),
                 Intent::PermitRelayedPairs => self.relays.permit_pairs(now, &self.streams[s]),
@@ -610,11 +598,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         match message.class() {
             Class::Request => {
                 let check = read_request(&message).ok();
-                let owner = check.as_ref().and_then(|check| {
-                    self.streams.iter().position(|st| {
-                        !st.removed && st.local_credentials.ufrag == check.local_ufrag
-                    })
-                });
+                let owner = check.as_ref().and_then(|c| addressee(&self.streams, c));
                 let (Some(check), Some(s)) = (check, owner) else {
                     self.stats.unknown_username += 1;
                     return Received::Dropped(DropReason::UnknownUsername);
@@ -626,13 +610,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             }
             Class::Indication => Received::Stun,
             Class::Success | Class::Error => {
-                let tid = message.transaction_id();
-                let answered = self
-                    .streams
-                    .iter()
-                    .enumerate()
-                    .find_map(|(s, st)| st.answers(&tid).map(|a| (s, a)));
-                if let Some((s, answers)) = answered {
+                if let Some((s, answers)) = answered(&self.streams, &message) {
                     return self
                         .lend(now, s, |st, ctx| {
                             st.handle_check_response(ctx, answers, path, &message)
@@ -658,14 +636,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let bases = self
             .lend(now, s, |st, ctx| st.start_gathering(ctx))
             .unwrap_or_default();
-        let mut index = 0;
-        for (i, &(component, base)) in bases.iter().enumerate() {
-            // The index of the base among its component's, for the local preference.
-            index = if i > 0 && bases[i - 1].0 == component {
-                index + 1
-            } else {
-                0
-            };
+        for (component, index, base) in bases {
             self.lend(now, s, |st, ctx| st.add_host(ctx, component, index, base));
             if self.config.lite {
                 // §2.5: a lite agent has host candidates only.
@@ -680,12 +651,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     .gatherer
                     .start(now, &mut self.rng, s, component, base, server);
                 if started.is_err() {
-                    self.push_event(Event::Problem(Problem::StunServerFailed {
-                        stream: StreamId(s),
-                        component,
-                        base,
-                        server,
-                    }));
+                    let problem = stun_failed(s, component, base, server);
+                    self.push_event(Event::Problem(problem));
                 }
             }
             let owner = Owner {
@@ -697,12 +664,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             if existing.is_empty() {
                 let refused = self.relays.start(now, &mut self.rng, &self.config, owner);
                 for server in refused {
-                    self.push_event(Event::Problem(Problem::TurnServerFailed {
-                        stream: StreamId(s),
-                        component,
-                        base,
-                        server,
-                    }));
+                    self.push_event(Event::Problem(owner.failed(server)));
                 }
             }
             for i in existing {
@@ -716,12 +678,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     fn pump_gathering(&mut self, now: Instant) {
         while let Some(found) = self.gatherer.poll_outcome() {
             if found.mapped.is_none() {
-                self.push_event(Event::Problem(Problem::StunServerFailed {
-                    stream: StreamId(found.stream),
-                    component: found.component,
-                    base: found.base,
-                    server: found.server,
-                }));
+                self.push_event(Event::Problem(found.failed()));
                 continue;
             }
             self.lend(now, found.stream, |st, ctx| st.add_reflexive(ctx, &found));
@@ -742,12 +699,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 RelayEvent::Allocated(i) => self.add_relay_candidates(now, i),
                 RelayEvent::Failed { owner, server } => {
                     if self.streams.get(owner.stream).is_some_and(|st| !st.removed) {
-                        self.push_event(Event::Problem(Problem::TurnServerFailed {
-                            stream: StreamId(owner.stream),
-                            component: owner.component,
-                            base: owner.base,
-                            server,
-                        }));
+                        self.push_event(Event::Problem(owner.failed(server)));
                     }
                 }
             }
@@ -758,24 +710,14 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// permitted.
     fn add_relay_candidates(&mut self, now: Instant, i: usize) {
         let udp = self.config.turn_transport == TransportProtocol::Udp;
-        let Some(owner) = self.relays.candidates(i, 0, udp).map(|c| c.owner) else {
+        let Some(found) = self.relays.allocation(i) else {
             return;
         };
-        let Some(st) = self.streams.get(owner.stream) else {
-            return;
-        };
-        let pref = st.host_preference(owner.base);
-        let Some(found) = self.relays.candidates(i, pref, udp) else {
-            return;
-        };
-        self.lend(now, owner.stream, |st, ctx| {
-            if let Some((candidate, mapped)) = found.reflexive {
-                st.add_local(ctx, candidate, mapped, owner.base);
-            }
-            let (candidate, relayed) = found.relayed;
-            st.add_local(ctx, candidate, relayed, relayed);
-        });
-        self.relays.permit_pairs(now, &self.streams[owner.stream]);
+        let s = found.owner.stream;
+        self.lend(now, s, |st, ctx| st.add_relayed(ctx, &found, udp));
+        if let Some(st) = self.streams.get(s) {
+            self.relays.permit_pairs(now, st);
+        }
     }
 
     /// Everything due at `now`, in order; run by every `handle_*`.
@@ -815,49 +757,13 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// Queues a datagram (bounded); one from a relayed address goes through its allocation.
-    fn push_transmit(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
-        payload: Bytes,
-    ) {
-        let (mut source, mut destination, mut payload) = (source, destination, payload);
-        // Through a TURN server over TCP, the datagram travels on that connection.
-        let mut transport = TransportProtocol::Udp;
-        if let Some(relay) = self.relays.relay_of(source) {
-            match self
-                .relays
-                .send(now, relay, destination, &payload)
-                .map(Transmit::from)
-            {
-                Ok(t) => {
-                    (transport, source, destination, payload) =
-                        (t.transport, t.source, t.destination, t.payload);
-                }
-                // A first check to the peer: it leaves from the TURN client right after
-                // the CreatePermission success (RFC 8656 §9), not one retransmission later.
-                Err(RelayRefusal::Pending)
-                    if self.relays.hold(now, relay, destination, &payload) =>
-                {
-                    return;
-                }
-                Err(_) => {
-                    self.stats.dropped_transmits += 1;
-                    return;
-                }
-            }
+    fn push_transmit(&mut self, now: Instant, source: SocketAddr, to: SocketAddr, payload: Bytes) {
+        match self.relays.route(now, source, to, payload) {
+            Ok(Some(t)) if self.transmits.len() < MAX_TRANSMITS => self.transmits.push_back(t),
+            // Held by the TURN client until the peer's permission is confirmed.
+            Ok(None) => {}
+            Ok(Some(_)) | Err(_) => self.stats.dropped_transmits += 1,
         }
-        if self.transmits.len() >= MAX_TRANSMITS {
-            self.stats.dropped_transmits += 1;
-            return;
-        }
-        self.transmits.push_back(Transmit {
-            transport,
-            source,
-            destination,
-            payload,
-        });
     }
 
     /// Queues an event (bounded).

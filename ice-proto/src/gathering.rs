@@ -21,7 +21,7 @@ use stun_proto::{
 use crate::candidate::{Candidate, CandidateType, local_preference};
 use crate::context::Ctx;
 use crate::event::{ComponentState, Event, Problem};
-use crate::stream::{Gathering, LocalCandidate, Stream};
+use crate::stream::{Gathering, LocalCandidate, Stream, StreamId};
 
 /// One outstanding Binding query.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +46,29 @@ pub(crate) struct Outcome {
     pub server: SocketAddr,
     /// The mapped address, or `None` when the query failed.
     pub mapped: Option<SocketAddr>,
+}
+
+impl Outcome {
+    /// The problem to report when the query failed.
+    pub const fn failed(&self) -> Problem {
+        stun_failed(self.stream, self.component, self.base, self.server)
+    }
+}
+
+/// The problem to report when `server` gave `stream`'s `component` no server-reflexive
+/// candidate of `base`.
+pub(crate) const fn stun_failed(
+    stream: usize,
+    component: u16,
+    base: SocketAddr,
+    server: SocketAddr,
+) -> Problem {
+    Problem::StunServerFailed {
+        stream: StreamId(stream),
+        component,
+        base,
+        server,
+    }
 }
 
 /// The server-reflexive queries of an agent.
@@ -180,13 +203,17 @@ impl Gatherer {
 
 impl Stream {
     /// Starts gathering (§5.1.1): components still disconnected are gathering now. Returns
-    /// the bases to gather from, by component, in preference order.
-    pub(crate) fn start_gathering<R>(&mut self, ctx: &mut Ctx<'_, R>) -> Vec<(u16, SocketAddr)> {
+    /// the bases to gather from: component, index among the component's bases (the order
+    /// of preference), address.
+    pub(crate) fn start_gathering<R>(
+        &mut self,
+        ctx: &mut Ctx<'_, R>,
+    ) -> Vec<(u16, usize, SocketAddr)> {
         self.gathering = Gathering::Running;
         let bases = self
             .components
             .iter()
-            .flat_map(|c| c.bases.iter().map(|b| (c.id, *b)))
+            .flat_map(|c| c.bases.iter().enumerate().map(|(i, b)| (c.id, i, *b)))
             .collect();
         let components: Vec<u16> = self.components.iter().map(|c| c.id).collect();
         for c in components {

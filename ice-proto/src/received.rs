@@ -5,7 +5,11 @@
 
 use std::net::SocketAddr;
 
+use stun_proto::Message;
+
+use crate::check::ReceivedCheck;
 use crate::checklist::PairId;
+use crate::connectivity::Answers;
 use crate::stream::{Stream, StreamId};
 
 /// What [`Agent::handle_datagram`](crate::Agent::handle_datagram) did with a datagram.
@@ -93,4 +97,17 @@ impl Stream {
             data: payload,
         })
     }
+}
+
+/// The live stream whose local ufrag a check's USERNAME names (RFC 8445 §7.3).
+pub(crate) fn addressee(streams: &[Stream], check: &ReceivedCheck<'_>) -> Option<usize> {
+    streams
+        .iter()
+        .position(|st| !st.removed && st.local_credentials.ufrag == check.local_ufrag)
+}
+
+/// The stream (index) one of whose checks or consent checks `response` answers, and which.
+pub(crate) fn answered(streams: &[Stream], response: &Message<'_>) -> Option<(usize, Answers)> {
+    let tid = response.transaction_id();
+    (streams.iter().enumerate()).find_map(|(s, st)| st.answers(&tid).map(|a| (s, a)))
 }

@@ -12,6 +12,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 use stun_proto::transaction::IgnoreReason;
@@ -19,12 +21,14 @@ use stun_proto::turn::client::{
     AllocationFamily, IgnoredReason, Incoming, SendError as TurnSendError, TurnClient,
     TurnClientConfig, TurnEvent,
 };
-use stun_proto::{Transmit, TransmitRef};
+use stun_proto::{Transmit, TransmitRef, TransportProtocol};
 
 use crate::candidate::{Candidate, CandidateType, ConnectionAddress};
 use crate::checklist::PairState;
 use crate::config::AgentConfig;
-use crate::stream::Stream;
+use crate::context::Ctx;
+use crate::event::Problem;
+use crate::stream::{Stream, StreamId};
 
 /// A TURN server and the long-term credentials to use it.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -64,22 +68,59 @@ pub(crate) struct Owner {
     pub base: SocketAddr,
 }
 
+impl Owner {
+    /// The problem to report when `server` gave no allocation.
+    pub const fn failed(self, server: SocketAddr) -> Problem {
+        Problem::TurnServerFailed {
+            stream: StreamId(self.stream),
+            component: self.component,
+            base: self.base,
+            server,
+        }
+    }
+}
+
 /// What became of an allocation ([`Relays::poll_event`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RelayEvent {
-    /// Allocated: its candidates can be added ([`Relays::candidates`]).
+    /// Allocated: its candidates can be added ([`Relays::allocation`]).
     Allocated(usize),
     /// The allocation failed or expired.
     Failed { owner: Owner, server: SocketAddr },
 }
 
-/// The candidates an allocation gives (§5.1.1.2): the server-reflexive address the server
-/// saw (over UDP only), and the relayed address, whose base is itself.
-#[derive(Clone, Debug)]
-pub(crate) struct RelayCandidates {
+/// What an allocation gave (§5.1.1.2): the relayed address, and the server-reflexive
+/// address the server saw.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Allocated {
     pub owner: Owner,
-    pub reflexive: Option<(Candidate, SocketAddr)>,
-    pub relayed: (Candidate, SocketAddr),
+    pub server: SocketAddr,
+    pub relayed: SocketAddr,
+    pub mapped: Option<SocketAddr>,
+}
+
+impl Stream {
+    /// The candidates of an allocation: its relayed address, whose base is itself, and —
+    /// over UDP only (`udp`: over TCP the mapped address is the TCP connection's) — the
+    /// server-reflexive address.
+    pub(crate) fn add_relayed<R>(&mut self, ctx: &mut Ctx<'_, R>, found: &Allocated, udp: bool) {
+        let Owner {
+            component, base, ..
+        } = found.owner;
+        let pref = self.host_preference(base);
+        let server = Some(found.server.ip());
+        if let Some(mapped) = found.mapped.filter(|_| udp) {
+            let kind = CandidateType::ServerReflexive;
+            let srflx = Candidate::new(kind, component, mapped, base, server, pref);
+            self.add_local(ctx, srflx, mapped, base);
+        }
+        let related = found.mapped.unwrap_or(base);
+        let relayed = found.relayed;
+        let kind = CandidateType::Relayed;
+        let mut candidate = Candidate::new(kind, component, relayed, related, server, pref);
+        candidate.related = Some((ConnectionAddress::Ip(related.ip()), related.port()));
+        self.add_local(ctx, candidate, relayed, relayed);
+    }
 }
 
 /// The most a TURN framing adds to a datagram: a Send indication to an IPv6 peer (56 bytes,
@@ -200,41 +241,15 @@ impl Relays {
         None
     }
 
-    /// The candidates of allocation `i`, the host candidate of its base having local
-    /// preference `pref`; `udp` when the allocation was made over UDP.
-    pub fn candidates(&self, i: usize, pref: u16, udp: bool) -> Option<RelayCandidates> {
+    /// What allocation `i` gave, once allocated.
+    pub fn allocation(&self, i: usize) -> Option<Allocated> {
         let r = self.list.get(i)?;
-        let allocation = r.client.allocation().copied()?;
-        let Owner {
-            component, base, ..
-        } = r.owner;
-        // Over TCP the mapped address is the TCP connection's: no UDP server-reflexive
-        // candidate comes from it.
-        let reflexive = allocation.mapped.filter(|_| udp).map(|mapped| {
-            let srflx = Candidate::new(
-                CandidateType::ServerReflexive,
-                component,
-                mapped,
-                base,
-                Some(r.server.ip()),
-                pref,
-            );
-            (srflx, mapped)
-        });
-        let related = allocation.mapped.unwrap_or(base);
-        let mut candidate = Candidate::new(
-            CandidateType::Relayed,
-            component,
-            allocation.relayed,
-            related,
-            Some(r.server.ip()),
-            pref,
-        );
-        candidate.related = Some((ConnectionAddress::Ip(related.ip()), related.port()));
-        Some(RelayCandidates {
+        let allocation = r.client.allocation()?;
+        Some(Allocated {
             owner: r.owner,
-            reflexive,
-            relayed: (candidate, allocation.relayed),
+            server: r.server,
+            relayed: allocation.relayed,
+            mapped: allocation.mapped,
         })
     }
 
@@ -317,10 +332,40 @@ impl Relays {
     /// Hands `payload` for `peer` to allocation `relay`'s TURN client to hold until the
     /// peer's permission is confirmed (it then leaves with the client's transmits); whether
     /// the client took it.
-    pub fn hold(&mut self, now: Instant, relay: usize, peer: SocketAddr, payload: &[u8]) -> bool {
+    fn hold(&mut self, now: Instant, relay: usize, peer: SocketAddr, payload: &[u8]) -> bool {
         self.list
             .get_mut(relay)
             .is_some_and(|r| r.client.handle_send(now, peer, payload).is_ok())
+    }
+
+    /// The datagram that carries `payload` from `source` to `destination`: itself for a
+    /// base, framed through the allocation for a relayed address (over the TURN server's
+    /// transport); `Ok(None)` when the TURN client holds it until the peer's permission
+    /// is confirmed — a first check leaves right after the CreatePermission success (RFC
+    /// 8656 §9), not one retransmission later.
+    pub fn route(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        payload: Bytes,
+    ) -> Result<Option<Transmit>, RelayRefusal> {
+        let Some(relay) = self.relay_of(source) else {
+            return Ok(Some(Transmit {
+                transport: TransportProtocol::Udp,
+                source,
+                destination,
+                payload,
+            }));
+        };
+        let refusal = match self.send(now, relay, destination, &payload) {
+            Ok(t) => return Ok(Some(Transmit::from(t))),
+            Err(refusal) => refusal,
+        };
+        if refusal == RelayRefusal::Pending && self.hold(now, relay, destination, &payload) {
+            return Ok(None);
+        }
+        Err(refusal)
     }
 
     /// Binds a channel to the peer of a selected relayed pair (data as ChannelData, §12).

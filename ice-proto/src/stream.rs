@@ -249,6 +249,16 @@ impl Stream {
         self.patience = Patience::Expired;
     }
 
+    /// Removes `base` from `component`; whether it was there.
+    pub fn remove_base(&mut self, component: u16, base: SocketAddr) -> Result<bool, AgentError> {
+        let c = self
+            .component_mut(component)
+            .ok_or(AgentError::UnknownComponent(component))?;
+        let before = c.bases.len();
+        c.bases.retain(|b| *b != base);
+        Ok(c.bases.len() != before)
+    }
+
     /// The bases of all its components.
     pub fn bases(&self) -> impl Iterator<Item = SocketAddr> + '_ {
         self.components.iter().flat_map(|c| c.bases.iter().copied())
@@ -459,12 +469,7 @@ impl StreamMut<'_> {
     /// Removes a base (an interface that went away); its candidates go at the next
     /// [`handle_restart`](crate::Agent::handle_restart). Returns whether it was there.
     pub fn remove_base(&mut self, component: u16, base: SocketAddr) -> bool {
-        let Some(c) = self.stream.component_mut(component) else {
-            return false;
-        };
-        let before = c.bases.len();
-        c.bases.retain(|b| *b != base);
-        c.bases.len() != before
+        self.stream.remove_base(component, base).unwrap_or(false)
     }
 
     /// Replaces the random local credentials (e.g. to reuse ones already signalled), before

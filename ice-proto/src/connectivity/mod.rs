@@ -22,6 +22,8 @@ use crate::stream::Stream;
 
 mod request;
 mod response;
+
+pub(crate) use response::Answers;
 #[cfg(test)]
 mod tests;
 
