@@ -31,6 +31,7 @@ use crate::error::{AgentError, SendError};
 use crate::event::{ConnectionState, Event};
 use crate::gathering::{Gatherer, stun_failed};
 use crate::nomination::overall_state;
+use crate::path::Path;
 use crate::received::{DropReason, NotIceReason, Received, addressee, answered};
 use crate::relay::{FromRelay, Owner, RelayEvent, RelayRefusal, Relays};
 use crate::stream::{
@@ -262,21 +263,27 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         destination: SocketAddr,
         payload: &'a [u8],
     ) -> Received<'a> {
-        let _ = transport;
         if self.closed {
             return Received::Dropped(DropReason::Closed);
         }
+        let path = Path {
+            transport,
+            base: destination,
+            remote: source,
+        };
         let received = match self.relays.offer(now, source, destination, payload) {
             Some(FromRelay::Handled) => {
                 self.pump_relays(now);
                 Received::Stun
             }
+            // Relayed by the TURN server (over UDP, RFC 8656): as if it had arrived on the
+            // relayed address from the peer.
             Some(FromRelay::Data {
                 relayed,
                 peer,
                 data,
-            }) => self.dispatch(now, peer, relayed, data),
-            None => self.dispatch(now, source, destination, payload),
+            }) => self.dispatch(now, Path::udp(relayed, peer), data),
+            None => self.dispatch(now, path, payload),
         };
         self.drive(now);
         received
@@ -298,7 +305,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         for s in 0..self.streams.len() {
             if let Some(id) = self.streams[s]
                 .checklist
-                .unproven_check(source, destination)
+                .unproven_check(Path::udp(source, destination))
             {
                 self.lend(now, s, |st, ctx| st.fail_pair(ctx, id));
             }
@@ -424,19 +431,19 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         payload: &'a [u8],
     ) -> Result<TransmitRef<'a>, SendError> {
         let s = self.live(stream).map_err(SendError::from)?;
-        let (base, remote) = self.streams[s].send_path(now, component, payload.len())?;
-        match self.relays.relay_of(base) {
+        let path = self.streams[s].send_path(now, component, payload.len())?;
+        match self.relays.relay_of(path.base) {
             Some(relay) => self
                 .relays
-                .send(now, relay, remote, payload)
+                .send(now, relay, path.remote, payload)
                 .map_err(|refusal| match refusal {
                     RelayRefusal::Pending => SendError::RelayPending,
                     RelayRefusal::Refused => SendError::RelayRefused,
                 }),
             None => Ok(TransmitRef {
-                transport: TransportProtocol::Udp,
-                source: base,
-                destination: remote,
+                transport: path.transport,
+                source: path.base,
+                destination: path.remote,
                 payload,
             }),
         }
@@ -553,11 +560,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let mut outbox = std::mem::take(&mut self.outbox);
         for intent in outbox.drain(..) {
             match intent {
-                Intent::Send {
-                    source,
-                    destination,
-                    payload,
-                } => self.push_transmit(now, source, destination, payload),
+                Intent::Send { path, payload } => self.push_transmit(now, path, payload),
                 Intent::Event(event) => self.push_event(event),
                 Intent::RoleSwitched => (self.streams.iter_mut())
                     .for_each(|st| st.checklist.set_role(self.role.controlling)),
@@ -573,14 +576,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         Some(value)
     }
 
-    /// A datagram that arrived on `destination` (a base or a relayed address).
-    fn dispatch<'a>(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
-        payload: &'a [u8],
-    ) -> Received<'a> {
+    /// A datagram that arrived on `path` (its base is ours, or a relayed address).
+    fn dispatch<'a>(&mut self, now: Instant, path: Path, payload: &'a [u8]) -> Received<'a> {
         let message = is_stun(payload)
             .then(|| Message::parse(payload).ok())
             .flatten();
@@ -588,13 +585,12 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             let data = self
                 .streams
                 .iter_mut()
-                .find_map(|st| st.data(source, destination, payload));
+                .find_map(|st| st.data(path, payload));
             return data.unwrap_or(Received::NotIce(NotIceReason::UnknownDestination));
         };
         if message.method() != Method::BINDING {
             return Received::NotIce(NotIceReason::OtherMethod);
         }
-        let path = (source, destination);
         match message.class() {
             Class::Request => {
                 let check = read_request(&message).ok();
@@ -619,7 +615,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 }
                 if self
                     .gatherer
-                    .handle_response(now, source, destination, &message)
+                    .handle_response(now, path.remote, path.base, &message)
                 {
                     Received::Stun
                 } else {
@@ -757,8 +753,8 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// Queues a datagram (bounded); one from a relayed address goes through its allocation.
-    fn push_transmit(&mut self, now: Instant, source: SocketAddr, to: SocketAddr, payload: Bytes) {
-        match self.relays.route(now, source, to, payload) {
+    fn push_transmit(&mut self, now: Instant, path: Path, payload: Bytes) {
+        match self.relays.route(now, path, payload) {
             Ok(Some(t)) if self.transmits.len() < MAX_TRANSMITS => self.transmits.push_back(t),
             // Held by the TURN client until the peer's permission is confirmed.
             Ok(None) => {}

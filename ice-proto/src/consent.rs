@@ -20,7 +20,6 @@
 //! no keepalive is needed; with consent off (ICE without WebRTC), keepalives do it.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -33,6 +32,7 @@ use crate::check::{CheckOutcome, CheckRequest, build_request, read_response};
 use crate::checklist::PairId;
 use crate::context::Ctx;
 use crate::event::{ComponentState, FailureReason};
+use crate::path::Path;
 use crate::received::{DropReason, Received};
 use crate::stream::Stream;
 
@@ -187,7 +187,7 @@ impl Stream {
             role: ctx.role.declared(),
             use_candidate: false,
         };
-        let (source, destination) = (pair.base(), pair.remote_addr());
+        let path = pair.path();
         let Ok(request) = build_request(tid, &check, &remote.key) else {
             return;
         };
@@ -199,7 +199,7 @@ impl Stream {
         }
         c.last_sent = Some(ctx.now);
         ctx.stats.consent_checks += 1;
-        ctx.send(source, destination, request);
+        ctx.send(path, request);
     }
 
     /// An RFC 8445 §11 keepalive (a Binding indication) when nothing went out for Tr.
@@ -216,12 +216,12 @@ impl Stream {
             return;
         }
         c.last_sent = Some(now);
-        let (source, destination) = (pair.base(), pair.remote_addr());
+        let path = pair.path();
         let tid = TransactionId::random(ctx.rng);
         let mut b = MessageBuilder::new_bytes(MessageType::BINDING_INDICATION, tid);
         if b.add_fingerprint().is_ok() {
             let payload: Bytes = b.into_bytes();
-            ctx.send(source, destination, payload);
+            ctx.send(path, payload);
         }
     }
 
@@ -230,7 +230,7 @@ impl Stream {
         &mut self,
         ctx: &mut Ctx<'_, R>,
         i: usize,
-        (source, destination): (SocketAddr, SocketAddr),
+        path: Path,
         message: &Message<'_>,
     ) -> Received<'a> {
         let Some(remote) = &self.remote else {
@@ -246,7 +246,7 @@ impl Stream {
         let symmetric = c
             .selected
             .and_then(|id| self.checklist.get(id))
-            .is_some_and(|p| p.remote_addr() == source && p.base() == destination);
+            .is_some_and(|p| p.path() == path);
         let success = matches!(read_response(message), CheckOutcome::Success(_));
         let mut rtt = None;
         if let Some(consent) = &mut c.consent {

@@ -15,6 +15,7 @@ use stun_proto::backoff::Schedule;
 use crate::check::DeclaredRole;
 use crate::config::{AgentConfig, AgentStats};
 use crate::event::Event;
+use crate::path::Path;
 use crate::relay::Relays;
 use crate::stream::Stream;
 
@@ -44,12 +45,8 @@ impl Role {
 /// What a stream asks the agent to do for it.
 #[derive(Debug)]
 pub(crate) enum Intent {
-    /// Send `payload` from `source` (a base, or a relayed address) to `destination`.
-    Send {
-        source: SocketAddr,
-        destination: SocketAddr,
-        payload: Bytes,
-    },
+    /// Send `payload` on `path` (from a base, or from a relayed address).
+    Send { path: Path, payload: Bytes },
     /// Tell the application.
     Event(Event),
     /// The role switched (a conflict): every other check list re-ranks its pairs.
@@ -109,13 +106,9 @@ pub(crate) struct Ctx<'a, R> {
 }
 
 impl<R> Ctx<'_, R> {
-    /// Queues a datagram from `source` to `destination`.
-    pub fn send(&mut self, source: SocketAddr, destination: SocketAddr, payload: Bytes) {
-        self.out.push(Intent::Send {
-            source,
-            destination,
-            payload,
-        });
+    /// Queues a datagram on `path`.
+    pub fn send(&mut self, path: Path, payload: Bytes) {
+        self.out.push(Intent::Send { path, payload });
     }
 
     /// Queues an event.

@@ -136,6 +136,7 @@ pub mod mdns_responder;
 mod network;
 mod nomination;
 mod pairing;
+mod path;
 mod received;
 mod relay;
 mod restart;
@@ -155,6 +156,7 @@ pub use error::{AgentError, CredentialError, CredentialPart, SendError};
 pub use event::{ComponentState, ConnectionState, Event, FailureReason, Problem};
 pub use mdns_resolver::{MdnsError, MdnsEvent, MdnsResolver};
 pub use mdns_responder::{MdnsResponder, random_name};
+pub use path::Path;
 /// The RNG traits the machines take (`RngCore`, `CryptoRng`, `SeedableRng`), at the version
 /// this crate was built with, so that a caller's generator matches them.
 pub use rand_core;

@@ -10,6 +10,7 @@ use stun_proto::Message;
 use crate::check::ReceivedCheck;
 use crate::checklist::PairId;
 use crate::connectivity::Answers;
+use crate::path::Path;
 use crate::stream::{Stream, StreamId};
 
 /// What [`Agent::handle_datagram`](crate::Agent::handle_datagram) did with a datagram.
@@ -62,19 +63,13 @@ pub enum NotIceReason {
 }
 
 impl Stream {
-    /// Non-STUN data that arrived on `destination` from `source`, if it arrived on one of
-    /// this stream's bases — or on its previous path after a restart.
-    pub(crate) fn data<'a>(
-        &mut self,
-        source: SocketAddr,
-        destination: SocketAddr,
-        payload: &'a [u8],
-    ) -> Option<Received<'a>> {
-        if let Some(l) = self.local.iter().find(|l| l.base == destination) {
+    /// Non-STUN data that arrived on `path`, if it arrived on one of this stream's bases —
+    /// or on its previous path after a restart.
+    pub(crate) fn data<'a>(&mut self, path: Path, payload: &'a [u8]) -> Option<Received<'a>> {
+        let source = path.remote;
+        if let Some(l) = self.local.iter().find(|l| l.receives(path)) {
             let component = l.candidate.component;
-            let pair = self
-                .checklist
-                .count_received(destination, source, payload.len());
+            let pair = self.checklist.count_received(path, payload.len());
             return Some(Received::Data {
                 stream: self.id,
                 component,
@@ -85,10 +80,7 @@ impl Stream {
         }
         // After a restart that dropped the base, the previous path still carries data
         // until a new pair is selected (RFC 8445 §9): both ways.
-        let c = self
-            .components
-            .iter()
-            .find(|c| c.previous == Some((destination, source)))?;
+        let c = self.components.iter().find(|c| c.previous == Some(path))?;
         Some(Received::Data {
             stream: self.id,
             component: c.id,

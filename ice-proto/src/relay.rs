@@ -21,13 +21,14 @@ use stun_proto::turn::client::{
     AllocationFamily, IgnoredReason, Incoming, SendError as TurnSendError, TurnClient,
     TurnClientConfig, TurnEvent,
 };
-use stun_proto::{Transmit, TransmitRef, TransportProtocol};
+use stun_proto::{Transmit, TransmitRef};
 
 use crate::candidate::{Candidate, CandidateType, ConnectionAddress};
 use crate::checklist::PairState;
 use crate::config::AgentConfig;
 use crate::context::Ctx;
 use crate::event::Problem;
+use crate::path::Path;
 use crate::stream::{Stream, StreamId};
 
 /// A TURN server and the long-term credentials to use it.
@@ -338,22 +339,22 @@ impl Relays {
             .is_some_and(|r| r.client.handle_send(now, peer, payload).is_ok())
     }
 
-    /// The datagram that carries `payload` from `source` to `destination`: itself for a
-    /// base, framed through the allocation for a relayed address (over the TURN server's
-    /// transport); `Ok(None)` when the TURN client holds it until the peer's permission
-    /// is confirmed — a first check leaves right after the CreatePermission success (RFC
-    /// 8656 §9), not one retransmission later.
+    /// The datagram that carries `payload` on `path`: itself from a base, framed through
+    /// the allocation from a relayed address (over the TURN server's transport);
+    /// `Ok(None)` when the TURN client holds it until the peer's permission is confirmed —
+    /// a first check leaves right after the CreatePermission success (RFC 8656 §9), not one
+    /// retransmission later.
     pub fn route(
         &mut self,
         now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
+        path: Path,
         payload: Bytes,
     ) -> Result<Option<Transmit>, RelayRefusal> {
-        let Some(relay) = self.relay_of(source) else {
+        let destination = path.remote;
+        let Some(relay) = self.relay_of(path.base) else {
             return Ok(Some(Transmit {
-                transport: TransportProtocol::Udp,
-                source,
+                transport: path.transport,
+                source: path.base,
                 destination,
                 payload,
             }));

@@ -36,7 +36,7 @@ impl Stream {
                 c.selected
                     .and_then(|id| self.checklist.get(id))
                     .filter(|_| c.state != ComponentState::Failed)
-                    .map(|p| (p.base(), p.remote_addr()))
+                    .map(|p| p.path())
                     .or(c.previous)
             })
             .collect();

@@ -9,13 +9,14 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use rand_core::{CryptoRng, RngCore};
-use stun_proto::IntegrityKey;
+use stun_proto::{IntegrityKey, TransportProtocol};
 
-use crate::candidate::Candidate;
+use crate::candidate::{Candidate, Transport};
 use crate::checklist::{Checklist, PairId, PairState, PairStateKind};
 use crate::consent::Consent;
 use crate::error::{AgentError, CredentialError, CredentialPart, SendError};
 use crate::event::ComponentState;
+use crate::path::Path;
 
 /// A stream's id: its index in the agent, stable for the agent's lifetime (removing a
 /// stream leaves the other ids valid and is never reused).
@@ -86,6 +87,30 @@ pub(crate) struct LocalCandidate {
     pub base: SocketAddr,
 }
 
+impl LocalCandidate {
+    /// The transport of its base.
+    pub fn transport(&self) -> TransportProtocol {
+        match self.candidate.transport {
+            Transport::Udp => TransportProtocol::Udp,
+            Transport::Tcp => TransportProtocol::Tcp,
+        }
+    }
+
+    /// The path from its base to `remote`.
+    pub fn path_to(&self, remote: SocketAddr) -> Path {
+        Path {
+            transport: self.transport(),
+            base: self.base,
+            remote,
+        }
+    }
+
+    /// Whether a datagram on `path` arrived on its base.
+    pub fn receives(&self, path: Path) -> bool {
+        self.base == path.base && self.transport() == path.transport
+    }
+}
+
 /// A remote candidate.
 #[derive(Clone, Debug)]
 pub(crate) struct RemoteCandidate {
@@ -124,7 +149,7 @@ pub(crate) struct Component {
     pub gathering_done: bool,
     /// After an ICE restart, the previously selected path (base, remote address): data goes
     /// there until a new pair is selected (RFC 8445 §9).
-    pub previous: Option<(SocketAddr, SocketAddr)>,
+    pub previous: Option<Path>,
     /// A check that the selected pair still works: on the controlled side after the peer
     /// nominated a lower pair, on the controlling side after the peer checked another
     /// pair (a failover either way, `network.rs`).
@@ -272,7 +297,7 @@ impl Stream {
         now: Instant,
         component: u16,
         bytes: usize,
-    ) -> Result<(SocketAddr, SocketAddr), SendError> {
+    ) -> Result<Path, SendError> {
         let c = self
             .component(component)
             .ok_or(SendError::UnknownComponent(component))?;

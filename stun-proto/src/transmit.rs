@@ -23,6 +23,20 @@ impl TransportProtocol {
     pub const fn is_reliable(self) -> bool {
         matches!(self, TransportProtocol::Tcp)
     }
+
+    /// The lowercase name (`udp`, `tcp`), as SDP and logs write it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TransportProtocol::Udp => "udp",
+            TransportProtocol::Tcp => "tcp",
+        }
+    }
+}
+
+impl std::fmt::Display for TransportProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A datagram (or, over TCP, a framed message) a machine wants sent.

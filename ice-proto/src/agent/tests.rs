@@ -498,3 +498,23 @@ fn candidates_of_another_generation_are_refused() {
     );
     assert_eq!(a.stream(s).unwrap().remote_candidates().count(), 1);
 }
+
+/// The transport is part of a path: the same addresses over TCP are another path than the
+/// UDP pair's, so neither data nor a check arriving over TCP on a UDP base counts as the
+/// pair's (RFC 8445 §6.1.2.4 with RFC 6544).
+#[test]
+fn a_datagram_over_another_transport_is_not_the_pairs() {
+    let (mut a, _, now) = connect(t0());
+    let sa = StreamId(0);
+    let pair = a.stream(sa).unwrap().selected_pair(1).unwrap();
+    let (Some(local), Some(remote)) = (pair.local.addr(), pair.remote.addr()) else {
+        panic!("a selected pair of IP candidates");
+    };
+    let before = pair.traffic;
+    let over_tcp = a.handle_datagram(now, TransportProtocol::Tcp, remote, local, b"data");
+    assert_eq!(over_tcp, Received::NotIce(NotIceReason::UnknownDestination));
+    let over_udp = a.handle_datagram(now, TransportProtocol::Udp, remote, local, b"data");
+    assert!(matches!(over_udp, Received::Data { pair: Some(_), .. }));
+    let after = a.stream(sa).unwrap().selected_pair(1).unwrap().traffic;
+    assert_eq!(after.packets_received, before.packets_received + 1);
+}

@@ -25,6 +25,8 @@ use stun_proto::backoff::{Expiry, Schedule};
 
 mod pair;
 
+use crate::path::Path;
+
 pub(crate) use pair::{InFlight, Pair, PairSpec, PairState};
 pub use pair::{PairId, PairStateKind, Traffic, pair_priority};
 
@@ -103,11 +105,7 @@ impl Checklist {
     /// Frozen — the other lists' pairs wait for the unfreeze rule of §6.1.4.2 or a success
     /// of their foundation (§7.2.5.3.3).
     pub fn add(&mut self, mut pair: Pair, foundation_succeeded: bool, first_list: bool) -> Added {
-        if let Some(existing) = self
-            .pairs
-            .iter()
-            .find(|p| p.base() == pair.base() && p.remote_addr() == pair.remote_addr())
-        {
+        if let Some(existing) = self.pairs.iter().find(|p| p.path() == pair.path()) {
             return Added::Existing(existing.id());
         }
         if self.pairs.len() >= self.max_pairs {
@@ -157,17 +155,14 @@ impl Checklist {
             .count()
     }
 
-    /// The pair from `base` to `remote` with a check in flight and not yet valid: the one
-    /// an unauthenticated transport error may fail (RFC 8445 §7.2.5.2.2; one pair per path,
+    /// The pair on `path` with a check in flight and not yet valid: the one an
+    /// unauthenticated transport error may fail (RFC 8445 §7.2.5.2.2; one pair per path,
     /// §6.1.2.4).
-    pub fn unproven_check(&self, base: SocketAddr, remote: SocketAddr) -> Option<PairId> {
+    pub fn unproven_check(&self, path: Path) -> Option<PairId> {
         self.pairs
             .iter()
             .find(|p| {
-                p.base() == base
-                    && p.remote_addr() == remote
-                    && !p.valid()
-                    && matches!(p.state(), PairState::InProgress(_))
+                p.path() == path && !p.valid() && matches!(p.state(), PairState::InProgress(_))
             })
             .map(Pair::id)
     }
@@ -197,22 +192,22 @@ impl Checklist {
     }
 
     /// Retransmits the checks whose RTO expired at `now` and gives up on those out of
-    /// retransmissions (`schedule`, RFC 8489 §6.2.1): the requests to send again as (base,
-    /// remote address, bytes), and the pairs whose checks timed out (the caller fails them).
+    /// retransmissions (`schedule`, RFC 8489 §6.2.1): the requests to send again with their
+    /// paths, and the pairs whose checks timed out (the caller fails them).
     pub fn expire_checks(
         &mut self,
         now: Instant,
         schedule: &Schedule,
-        resend: &mut Vec<(SocketAddr, SocketAddr, Bytes)>,
+        resend: &mut Vec<(Path, Bytes)>,
         timed_out: &mut Vec<PairId>,
     ) {
         for p in &mut self.pairs {
-            let (base, remote) = (p.base(), p.remote_addr());
+            let path = p.path();
             let Some(f) = p.in_flight_mut().filter(|f| f.backoff.is_due(now)) else {
                 continue;
             };
             match f.backoff.on_expired(now, schedule) {
-                Expiry::Retransmit => resend.push((base, remote, f.request.clone())),
+                Expiry::Retransmit => resend.push((path, f.request.clone())),
                 Expiry::GiveUp => {
                     p.count_timeout();
                     timed_out.push(p.id());
@@ -340,26 +335,18 @@ impl Checklist {
         }
     }
 
-    /// Application data of `bytes` sent on `id`: counted, and the pair's path (base,
-    /// remote address) returned, if the pair exists.
-    pub fn count_sent(&mut self, id: PairId, bytes: usize) -> Option<(SocketAddr, SocketAddr)> {
+    /// Application data of `bytes` sent on `id`: counted, and the pair's path returned, if
+    /// the pair exists.
+    pub fn count_sent(&mut self, id: PairId, bytes: usize) -> Option<Path> {
         let p = self.get_mut(id)?;
         p.count_sent(bytes);
-        Some((p.base(), p.remote_addr()))
+        Some(p.path())
     }
 
-    /// Application data of `bytes` received from `remote` on `base`: counted on its pair,
-    /// whose id it returns, if there is one.
-    pub fn count_received(
-        &mut self,
-        base: SocketAddr,
-        remote: SocketAddr,
-        bytes: usize,
-    ) -> Option<PairId> {
-        let p = self
-            .pairs
-            .iter_mut()
-            .find(|p| p.base() == base && p.remote_addr() == remote)?;
+    /// Application data of `bytes` received on `path`: counted on its pair, whose id it
+    /// returns, if there is one.
+    pub fn count_received(&mut self, path: Path, bytes: usize) -> Option<PairId> {
+        let p = self.pairs.iter_mut().find(|p| p.path() == path)?;
         p.count_received(bytes);
         Some(p.id())
     }

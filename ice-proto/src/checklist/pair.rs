@@ -18,6 +18,8 @@ use bytes::Bytes;
 use stun_proto::TransactionId;
 use stun_proto::backoff::Backoff;
 
+use crate::path::Path;
+
 /// A pair's id, unique within its stream for the agent's lifetime.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct PairId(pub(crate) u32);
@@ -126,10 +128,9 @@ pub(crate) struct Pair {
     local: usize,
     /// Index of the remote candidate in the stream's remote candidates.
     remote: usize,
-    /// The local candidate's base: where checks are sent from (§6.1.2.4 prunes on it).
-    base: SocketAddr,
-    /// The remote candidate's address: where checks go.
-    remote_addr: SocketAddr,
+    /// From the local candidate's base to the remote candidate's address: where checks go
+    /// (§6.1.2.4 prunes on it).
+    path: Path,
     /// A hash of the local and remote foundations (§6.1.2.6: the pair's foundation).
     foundation: u64,
     /// §6.1.2.3 priority with the current roles.
@@ -164,10 +165,8 @@ pub(crate) struct PairSpec {
     pub local: usize,
     /// Index of the remote candidate in the stream's remote candidates.
     pub remote: usize,
-    /// The local candidate's base.
-    pub base: SocketAddr,
-    /// The remote candidate's address.
-    pub remote_addr: SocketAddr,
+    /// From the local candidate's base to the remote candidate's address.
+    pub path: Path,
     /// The pair's foundation (§6.1.2.6).
     pub foundation: u64,
     /// The local candidate's priority.
@@ -185,8 +184,7 @@ impl Pair {
             component: spec.component,
             local: spec.local,
             remote: spec.remote,
-            base: spec.base,
-            remote_addr: spec.remote_addr,
+            path: spec.path,
             foundation: spec.foundation,
             priority: 0,
             local_priority: spec.local_priority,
@@ -220,13 +218,18 @@ impl Pair {
     pub(crate) const fn remote(&self) -> usize {
         self.remote
     }
+    /// The path checks and data take: from the local candidate's base to the remote
+    /// candidate's address.
+    pub(crate) const fn path(&self) -> Path {
+        self.path
+    }
     /// Where checks are sent from: the local candidate's base.
     pub(crate) const fn base(&self) -> SocketAddr {
-        self.base
+        self.path.base
     }
     /// Where checks go: the remote candidate's address.
     pub(crate) const fn remote_addr(&self) -> SocketAddr {
-        self.remote_addr
+        self.path.remote
     }
     /// The pair's foundation (§6.1.2.6), hashed.
     pub(crate) const fn foundation(&self) -> u64 {

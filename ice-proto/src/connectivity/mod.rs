@@ -51,9 +51,9 @@ impl Stream {
         let (mut resend, mut timed_out) = (Vec::new(), Vec::new());
         self.checklist
             .expire_checks(now, &schedule, &mut resend, &mut timed_out);
-        for (source, destination, payload) in resend {
+        for (path, payload) in resend {
             ctx.stats.retransmissions += 1;
-            ctx.send(source, destination, payload);
+            ctx.send(path, payload);
         }
         let until = saturating_add(now, self.check_rto(ctx));
         for id in timed_out {
@@ -179,7 +179,7 @@ impl Stream {
             role: ctx.role.declared(),
             use_candidate,
         };
-        let (base, destination) = (pair.base(), pair.remote_addr());
+        let path = pair.path();
         let Ok(request) = build_request(tid, &check, &remote.key) else {
             self.checklist.fail(id);
             return;
@@ -193,7 +193,7 @@ impl Stream {
         };
         self.checklist.start_check(id, check);
         ctx.stats.checks_sent += 1;
-        ctx.send(base, destination, request);
+        ctx.send(path, request);
         let state = self.component(component).map(|c| c.state);
         if matches!(
             state,

@@ -14,6 +14,7 @@ use crate::check::{DeclaredRole, ReceivedCheck, build_error, build_success};
 use crate::checklist::{Pair, PairId};
 use crate::context::{Ctx, Intent};
 use crate::event::{ComponentState, Event, Problem};
+use crate::path::Path;
 use crate::received::{DropReason, NotIceReason, Received};
 use crate::stream::{RemoteCandidate, Stream};
 
@@ -23,11 +24,11 @@ impl Stream {
     pub(crate) fn handle_check_request<'a, R: RngCore>(
         &mut self,
         ctx: &mut Ctx<'_, R>,
-        (source, destination): (SocketAddr, SocketAddr),
+        path: Path,
         message: &Message<'_>,
         check: &ReceivedCheck<'_>,
     ) -> Received<'a> {
-        let now = ctx.now;
+        let (now, source) = (ctx.now, path.remote);
         if message.verify_integrity(&self.local_key).is_err() {
             ctx.stats.bad_integrity += 1;
             // RFC 8489 §9.1.3: a check with our ufrag whose MESSAGE-INTEGRITY fails gets 401,
@@ -35,10 +36,10 @@ impl Stream {
             // path (libnice answers so too). Nothing else changes; a bad FINGERPRINT is no
             // STUN of ours and gets nothing.
             let fingerprint_ok = !message.has_fingerprint() || message.verify_fingerprint().is_ok();
-            let ours = self.local.iter().any(|l| l.base == destination);
+            let ours = self.local.iter().any(|l| l.receives(path));
             if fingerprint_ok && ours {
                 if let Ok(answer) = build_error(message, 401, None) {
-                    ctx.send(destination, source, answer);
+                    ctx.send(path, answer);
                 }
             }
             return Received::Dropped(DropReason::BadIntegrity);
@@ -47,13 +48,13 @@ impl Stream {
         let Some(local) = self
             .local
             .iter()
-            .position(|l| l.base == destination && ctx.config.is_paired(l.candidate.kind))
+            .position(|l| l.receives(path) && ctx.config.is_paired(l.candidate.kind))
         else {
             return Received::NotIce(NotIceReason::UnknownDestination);
         };
         let Some(priority) = check.priority else {
             if let Ok(answer) = build_error(message, 400, Some(key)) {
-                ctx.send(destination, source, answer);
+                ctx.send(path, answer);
             }
             return Received::Stun;
         };
@@ -63,7 +64,7 @@ impl Stream {
             (true, Some(DeclaredRole::Controlling(tb))) => {
                 if tie_breaker >= tb {
                     if let Ok(answer) = build_error(message, 487, Some(key)) {
-                        ctx.send(destination, source, answer);
+                        ctx.send(path, answer);
                     }
                     return Received::Stun;
                 }
@@ -74,7 +75,7 @@ impl Stream {
                     self.switch_role(ctx, true);
                 } else {
                     if let Ok(answer) = build_error(message, 487, Some(key)) {
-                        ctx.send(destination, source, answer);
+                        ctx.send(path, answer);
                     }
                     return Received::Stun;
                 }
@@ -84,7 +85,7 @@ impl Stream {
         ctx.stats.requests_received += 1;
         // §7.3.1.2: the success response, from the address the request arrived on.
         if let Ok(answer) = build_success(message, source, &self.local_key) {
-            ctx.send(destination, source, answer);
+            ctx.send(path, answer);
         }
         let component = self.local[local].candidate.component;
         if self.component(component).is_none() {
@@ -99,7 +100,7 @@ impl Stream {
             .checklist
             .pairs()
             .iter()
-            .find(|p| p.base() == destination && p.remote_addr() == source)
+            .find(|p| p.path() == path)
             .map(|p| p.id());
         let mut id = existing.or_else(|| self.make_pair(ctx, local, remote));
         // The controlling side: a check (or consent check) from the peer on a pair the

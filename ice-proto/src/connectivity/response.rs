@@ -14,6 +14,7 @@ use crate::check::{CheckOutcome, read_response};
 use crate::checklist::PairId;
 use crate::context::{Ctx, Intent};
 use crate::event::ComponentState;
+use crate::path::Path;
 use crate::received::{DropReason, Received};
 use crate::stream::Stream;
 
@@ -51,7 +52,7 @@ impl Stream {
         &mut self,
         ctx: &mut Ctx<'_, R>,
         answers: Answers,
-        path: (SocketAddr, SocketAddr),
+        path: Path,
         message: &Message<'_>,
     ) -> Received<'a> {
         match answers {
@@ -70,7 +71,7 @@ impl Stream {
         ctx: &mut Ctx<'_, R>,
         id: PairId,
         (use_candidate, sent_controlling): (bool, bool),
-        (source, destination): (SocketAddr, SocketAddr),
+        path: Path,
         message: &Message<'_>,
     ) -> Received<'a> {
         let now = ctx.now;
@@ -100,7 +101,7 @@ impl Stream {
         let outcome = read_response(message);
         // §7.2.5.2.1: the response must come from where the request went, to where it
         // came from.
-        let symmetric = source == pair.remote_addr() && destination == pair.base();
+        let symmetric = path == pair.path();
         let current = pair.in_flight().filter(|f| f.tid == tid);
         // Karn: an RTT only from a check answered at its first send.
         let rtt = current

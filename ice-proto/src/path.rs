@@ -1,0 +1,59 @@
+//! A path: the transport, the local base a datagram leaves from or arrives on, and the
+//! remote transport address. RFC 8445 §6.1.2.4 tells pairs apart by their base and remote
+//! address; with ICE-TCP (RFC 6544) the transport is part of that identity, so pairs, the
+//! checks on them and received datagrams are keyed by a `Path`, and a TCP path is a value
+//! like a UDP one rather than a special case.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use stun_proto::TransportProtocol;
+
+/// A path between a local base and a remote address over one transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Path {
+    /// The transport.
+    pub transport: TransportProtocol,
+    /// The local base (the caller's socket, or a TURN relayed address).
+    pub base: SocketAddr,
+    /// The remote transport address.
+    pub remote: SocketAddr,
+}
+
+impl Path {
+    /// A UDP path.
+    pub const fn udp(base: SocketAddr, remote: SocketAddr) -> Self {
+        Self {
+            transport: TransportProtocol::Udp,
+            base,
+            remote,
+        }
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} -> {}", self.transport, self.base, self.remote)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_told_apart_by_its_transport_and_reads_as_one_line() {
+        let (base, remote) = (
+            "192.0.2.1:5000".parse().unwrap(),
+            "198.51.100.2:9".parse().unwrap(),
+        );
+        let udp = Path::udp(base, remote);
+        let tcp = Path {
+            transport: TransportProtocol::Tcp,
+            ..udp
+        };
+        assert_ne!(udp, tcp);
+        assert_eq!(udp.to_string(), "udp 192.0.2.1:5000 -> 198.51.100.2:9");
+        assert_eq!(tcp.to_string(), "tcp 192.0.2.1:5000 -> 198.51.100.2:9");
+    }
+}
