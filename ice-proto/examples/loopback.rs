@@ -13,7 +13,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use ice_proto::{Agent, AgentConfig, ConnectionState, Event, Received, StreamId};
+use ice_proto::{Agent, AgentConfig, ConnectionState, Event, Handled, StreamId};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -98,7 +98,7 @@ impl Peer {
                     self.local,
                     &buf[..n],
                 );
-                if let Received::Data { data: d, .. } = received {
+                if let Handled::Data { data: d, .. } = received {
                     data = Some(d.to_vec());
                 }
             }

@@ -32,7 +32,7 @@ use crate::event::{ConnectionState, Event};
 use crate::gathering::{Gatherer, stun_failed};
 use crate::nomination::overall_state;
 use crate::path::Path;
-use crate::received::{DropReason, NotIceReason, Received, addressee, answered};
+use crate::received::{DropReason, Handled, NotIceReason, addressee, answered};
 use crate::relay::{FromRelay, Owner, RelayEvent, RelayRefusal, Relays};
 use crate::stream::{
     Credentials, Gathering, Patience, Remote, Stream, StreamId, StreamMut, StreamView,
@@ -262,9 +262,9 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         source: SocketAddr,
         destination: SocketAddr,
         payload: &'a [u8],
-    ) -> Received<'a> {
+    ) -> Handled<'a> {
         if self.closed {
-            return Received::Dropped(DropReason::Closed);
+            return Handled::Dropped(DropReason::Closed);
         }
         let path = Path {
             transport,
@@ -274,7 +274,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         let received = match self.relays.offer(now, source, destination, payload) {
             Some(FromRelay::Handled) => {
                 self.pump_relays(now);
-                Received::Stun
+                Handled::Consumed
             }
             // Relayed by the TURN server (over UDP, RFC 8656): as if it had arrived on the
             // relayed address from the peer.
@@ -577,7 +577,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     }
 
     /// A datagram that arrived on `path` (its base is ours, or a relayed address).
-    fn dispatch<'a>(&mut self, now: Instant, path: Path, payload: &'a [u8]) -> Received<'a> {
+    fn dispatch<'a>(&mut self, now: Instant, path: Path, payload: &'a [u8]) -> Handled<'a> {
         let message = is_stun(payload)
             .then(|| Message::parse(payload).ok())
             .flatten();
@@ -586,10 +586,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 .streams
                 .iter_mut()
                 .find_map(|st| st.data(path, payload));
-            return data.unwrap_or(Received::NotIce(NotIceReason::UnknownDestination));
+            return data.unwrap_or(Handled::NotIce(NotIceReason::UnknownDestination));
         };
         if message.method() != Method::BINDING {
-            return Received::NotIce(NotIceReason::OtherMethod);
+            return Handled::NotIce(NotIceReason::OtherMethod);
         }
         match message.class() {
             Class::Request => {
@@ -597,29 +597,29 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 let owner = check.as_ref().and_then(|c| addressee(&self.streams, c));
                 let (Some(check), Some(s)) = (check, owner) else {
                     self.stats.unknown_username += 1;
-                    return Received::Dropped(DropReason::UnknownUsername);
+                    return Handled::Dropped(DropReason::UnknownUsername);
                 };
                 self.lend(now, s, |st, ctx| {
                     st.handle_check_request(ctx, path, &message, &check)
                 })
-                .unwrap_or(Received::Stun)
+                .unwrap_or(Handled::Consumed)
             }
-            Class::Indication => Received::Stun,
+            Class::Indication => Handled::Consumed,
             Class::Success | Class::Error => {
                 if let Some((s, answers)) = answered(&self.streams, &message) {
                     return self
                         .lend(now, s, |st, ctx| {
                             st.handle_check_response(ctx, answers, path, &message)
                         })
-                        .unwrap_or(Received::Stun);
+                        .unwrap_or(Handled::Consumed);
                 }
                 if self
                     .gatherer
                     .handle_response(now, path.remote, path.base, &message)
                 {
-                    Received::Stun
+                    Handled::Consumed
                 } else {
-                    Received::NotIce(NotIceReason::UnknownTransaction)
+                    Handled::NotIce(NotIceReason::UnknownTransaction)
                 }
             }
         }

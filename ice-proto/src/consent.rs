@@ -33,7 +33,7 @@ use crate::checklist::PairId;
 use crate::context::Ctx;
 use crate::event::{ComponentState, FailureReason};
 use crate::path::Path;
-use crate::received::{DropReason, Received};
+use crate::received::{DropReason, Handled};
 use crate::stream::Stream;
 
 /// How many consent transactions are matched to responses: the last eight checks, 8 s or
@@ -232,16 +232,16 @@ impl Stream {
         i: usize,
         path: Path,
         message: &Message<'_>,
-    ) -> Received<'a> {
+    ) -> Handled<'a> {
         let Some(remote) = &self.remote else {
-            return Received::Dropped(DropReason::BadIntegrity);
+            return Handled::Dropped(DropReason::BadIntegrity);
         };
         if message.verify_integrity(&remote.key).is_err() {
             ctx.stats.bad_integrity += 1;
-            return Received::Dropped(DropReason::BadIntegrity);
+            return Handled::Dropped(DropReason::BadIntegrity);
         }
         let Some(c) = self.components.get_mut(i) else {
-            return Received::Stun;
+            return Handled::Consumed;
         };
         let symmetric = c
             .selected
@@ -258,7 +258,7 @@ impl Stream {
         if let (Some(rtt), Some(id)) = (rtt, c.selected) {
             self.checklist.set_rtt(id, rtt);
         }
-        Received::Stun
+        Handled::Consumed
     }
 }
 

@@ -27,7 +27,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use ice_proto::{Agent, AgentConfig, ConnectionState, Event, Received};
+//! use ice_proto::{Agent, AgentConfig, ConnectionState, Event, Handled};
 //! use rand_core::SeedableRng;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -67,7 +67,7 @@
 //! // ...and what is not STUN comes back to the application with its component.
 //! let received = b.handle_datagram(now, datagram.transport, datagram.source,
 //!     datagram.destination, datagram.payload);
-//! assert!(matches!(received, Received::Data { component: 1, data: b"DTLS or RTP", .. }));
+//! assert!(matches!(received, Handled::Data { component: 1, data: b"DTLS or RTP", .. }));
 //! # Ok(()) }
 //!
 //! /// Hands `x`'s candidates and datagrams to `y`; whether anything moved.
@@ -99,9 +99,9 @@
 //! # Error policy
 //! API misuse returns an [`AgentError`] (or a [`SendError`] from [`Agent::handle_send`]); none is
 //! fatal, the agent is unchanged. Received datagrams never return an error: STUN for the
-//! agent is consumed ([`Received::Stun`]); bad, unauthenticated or stale messages are counted
-//! ([`AgentStats`]) and dropped ([`Received::Dropped`]); anything else is handed back
-//! ([`Received::Data`], [`Received::NotIce`]). No input panics the agent. Problems worth a
+//! agent is consumed ([`Handled::Consumed`]); bad, unauthenticated or stale messages are counted
+//! ([`AgentStats`]) and dropped ([`Handled::Dropped`]); anything else is handed back
+//! ([`Handled::Data`], [`Handled::NotIce`]). No input panics the agent. Problems worth a
 //! user's attention (a silent STUN server, a full check list) arrive as [`Event::Problem`].
 //!
 //! # Bounds
@@ -160,7 +160,7 @@ pub use path::Path;
 /// The RNG traits the machines take (`RngCore`, `CryptoRng`, `SeedableRng`), at the version
 /// this crate was built with, so that a caller's generator matches them.
 pub use rand_core;
-pub use received::{DropReason, NotIceReason, Received};
+pub use received::{DropReason, Handled, NotIceReason};
 pub use relay::TurnServer;
 pub use sdp::{IceAttribute, SdpError};
 pub use stream::{Credentials, PairInfo, StreamId, StreamMut, StreamView};

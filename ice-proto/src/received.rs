@@ -16,9 +16,9 @@ use crate::stream::{Stream, StreamId};
 /// What [`Agent::handle_datagram`](crate::Agent::handle_datagram) did with a datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Received<'a> {
+pub enum Handled<'a> {
     /// A STUN message for the agent (a check, a response, a keepalive): consumed.
-    Stun,
+    Consumed,
     /// Application data (DTLS, RTP…) that arrived on a component's socket.
     Data {
         /// The stream.
@@ -65,12 +65,12 @@ pub enum NotIceReason {
 impl Stream {
     /// Non-STUN data that arrived on `path`, if it arrived on one of this stream's bases —
     /// or on its previous path after a restart.
-    pub(crate) fn data<'a>(&mut self, path: Path, payload: &'a [u8]) -> Option<Received<'a>> {
+    pub(crate) fn data<'a>(&mut self, path: Path, payload: &'a [u8]) -> Option<Handled<'a>> {
         let source = path.remote;
         if let Some(l) = self.local.iter().find(|l| l.receives(path)) {
             let component = l.candidate.component;
             let pair = self.checklist.count_received(path, payload.len());
-            return Some(Received::Data {
+            return Some(Handled::Data {
                 stream: self.id,
                 component,
                 pair,
@@ -81,7 +81,7 @@ impl Stream {
         // After a restart that dropped the base, the previous path still carries data
         // until a new pair is selected (RFC 8445 §9): both ways.
         let c = self.components.iter().find(|c| c.previous == Some(path))?;
-        Some(Received::Data {
+        Some(Handled::Data {
             stream: self.id,
             component: c.id,
             pair: None,

@@ -16,9 +16,9 @@ use bytes::Bytes;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
-use stun_proto::transaction::IgnoreReason;
+use stun_proto::transaction;
 use stun_proto::turn::client::{
-    AllocationFamily, IgnoredReason, Incoming, SendError as TurnSendError, TurnClient,
+    AllocationFamily, DropReason, Handled, SendError as TurnSendError, TurnClient,
     TurnClientConfig, TurnEvent,
 };
 use stun_proto::{Transmit, TransmitRef};
@@ -390,17 +390,17 @@ impl Relays {
             .find(|r| r.owner.base == destination && r.client.server() == source)?;
         let relayed = r.relayed;
         match r.client.handle_incoming(now, source, payload) {
-            Incoming::Data { peer, data, .. } => Some(FromRelay::Data {
+            Handled::Data { peer, data, .. } => Some(FromRelay::Data {
                 relayed: relayed?,
                 peer,
                 data,
             }),
             // A response to no TURN transaction may answer a gathering query: one server
             // is often both the STUN and the TURN server (coturn on 3478).
-            Incoming::NotTurn(_)
-            | Incoming::Ignored(IgnoredReason::Transaction(IgnoreReason::UnknownTransaction)) => {
-                None
-            }
+            Handled::NotTurn(_)
+            | Handled::Dropped(DropReason::Transaction(
+                transaction::DropReason::UnknownTransaction,
+            )) => None,
             _ => Some(FromRelay::Handled),
         }
     }

@@ -15,7 +15,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use stun_proto::TransportProtocol;
-use stun_proto::turn::client::{Incoming, TurnClient, TurnClientConfig};
+use stun_proto::turn::client::{Handled, TurnClient, TurnClientConfig};
 use stun_proto::turn::server::{
     FiveTuple, PeerHandled, ServerHandled, TurnServer, TurnServerConfig,
 };
@@ -120,7 +120,7 @@ fn relay(c: &mut Criterion) {
     });
     g.bench_function("client: receive ChannelData", |b| {
         b.iter(|| {
-            let Incoming::Data { data, .. } =
+            let Handled::Data { data, .. } =
                 client.handle_incoming(now, tuple.server, black_box(&channel_data))
             else {
                 panic!("not data")

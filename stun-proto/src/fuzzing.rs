@@ -54,9 +54,8 @@ pub fn message(data: &[u8]) {
 pub fn binding_server(data: &[u8]) {
     use std::net::SocketAddr;
 
-    use crate::binding::{
-        Authentication, BindingServer, BindingServerConfig, ServerHandled, ShortTermCredential,
-    };
+    use crate::binding::server::Handled;
+    use crate::binding::{Authentication, BindingServer, BindingServerConfig, ShortTermCredential};
     use crate::transmit::TransportProtocol;
 
     let primary: SocketAddr = ([192, 0, 2, 1], 3478).into();
@@ -91,10 +90,7 @@ pub fn binding_server(data: &[u8]) {
         for server in &mut servers {
             let handled = server.handle_datagram(now, transport, client, arrival, datagram);
             assert!(server.queued_transmits() <= server.config().max_queued_transmits);
-            if matches!(
-                handled,
-                ServerHandled::Answered | ServerHandled::Rejected(_)
-            ) {
+            if matches!(handled, Handled::Answered | Handled::Rejected(_)) {
                 let answer = server.poll_transmit().expect("an answer was queued");
                 let response = Message::parse(&answer.payload).expect("answers are STUN");
                 assert!(response.class().is_response());

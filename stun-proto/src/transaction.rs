@@ -226,13 +226,13 @@ pub enum Handled {
     /// It answered this transaction; a [`TransactionEvent::Response`] is queued.
     Response(TransactionId),
     /// It was not used, for this reason.
-    Ignored(IgnoreReason),
+    Dropped(DropReason),
 }
 
 /// Why a received message did not complete a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum IgnoreReason {
+pub enum DropReason {
     /// Not a success or error response.
     NotAResponse,
     /// No transaction has this id: not ours (hand it to someone else) or forged.
@@ -400,7 +400,7 @@ impl ClientTransactions {
     ) -> Handled {
         let class = message.class();
         if !class.is_response() {
-            return Handled::Ignored(IgnoreReason::NotAResponse);
+            return Handled::Dropped(DropReason::NotAResponse);
         }
         let key = message.rfc3489_transaction_id();
         let found = self
@@ -409,24 +409,24 @@ impl ClientTransactions {
             .position(|t| t.key == key && matches!(t.state, State::AwaitingResponse(_)));
         let Some(index) = found else {
             let reason = match self.recent.iter().find(|(k, _)| *k == key) {
-                Some((_, Outcome::Answered)) => IgnoreReason::Duplicate,
-                Some((_, Outcome::Abandoned)) => IgnoreReason::Late,
-                None => IgnoreReason::UnknownTransaction,
+                Some((_, Outcome::Answered)) => DropReason::Duplicate,
+                Some((_, Outcome::Abandoned)) => DropReason::Late,
+                None => DropReason::UnknownTransaction,
             };
             match reason {
-                IgnoreReason::UnknownTransaction => self.stats.unknown += 1,
+                DropReason::UnknownTransaction => self.stats.unknown += 1,
                 _ => self.stats.duplicates_or_late += 1,
             }
-            return Handled::Ignored(reason);
+            return Handled::Dropped(reason);
         };
         let t = &self.transactions[index];
         if !t.request.any_source && from != t.request.destination {
             self.stats.wrong_source += 1;
-            return Handled::Ignored(IgnoreReason::WrongSource);
+            return Handled::Dropped(DropReason::WrongSource);
         }
         let t = self.transactions.swap_remove(index);
         let State::AwaitingResponse(flight) = t.state else {
-            return Handled::Ignored(IgnoreReason::UnknownTransaction);
+            return Handled::Dropped(DropReason::UnknownTransaction);
         };
         let server = t.request.destination.ip();
         let rtt = flight.rtt(now);
@@ -774,11 +774,11 @@ mod tests {
         let t = start + ms(40);
         assert_eq!(
             answer(&mut c, t, "192.0.2.9:3478", 1),
-            Handled::Ignored(IgnoreReason::WrongSource)
+            Handled::Dropped(DropReason::WrongSource)
         );
         assert_eq!(
             answer(&mut c, t, SERVER, 7),
-            Handled::Ignored(IgnoreReason::UnknownTransaction)
+            Handled::Dropped(DropReason::UnknownTransaction)
         );
         assert_eq!(
             answer(&mut c, t, SERVER, 1),
@@ -801,7 +801,7 @@ mod tests {
         }
         assert_eq!(
             answer(&mut c, t, SERVER, 1),
-            Handled::Ignored(IgnoreReason::Duplicate)
+            Handled::Dropped(DropReason::Duplicate)
         );
         // Transaction 2 times out; its answer then is late.
         c.handle_timeout(start + ms(39_500));
@@ -815,7 +815,7 @@ mod tests {
         ));
         assert_eq!(
             answer(&mut c, start + ms(40_000), SERVER, 2),
-            Handled::Ignored(IgnoreReason::Late)
+            Handled::Dropped(DropReason::Late)
         );
         assert_eq!(c.poll_event(), None);
         let s = c.stats();
@@ -985,7 +985,7 @@ mod tests {
         c.handle_request(start, udp(2)).unwrap();
         assert_eq!(
             answer(&mut c, start, SERVER, 2),
-            Handled::Ignored(IgnoreReason::UnknownTransaction)
+            Handled::Dropped(DropReason::UnknownTransaction)
         );
     }
 
@@ -1014,7 +1014,7 @@ mod tests {
         assert_eq!(c.poll_timeout(), None);
         assert_eq!(
             answer(&mut c, start, SERVER, 2),
-            Handled::Ignored(IgnoreReason::Late)
+            Handled::Dropped(DropReason::Late)
         );
     }
 

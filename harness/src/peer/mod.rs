@@ -32,7 +32,7 @@ use std::time::Instant;
 use dtls_proto::HandshakeComplete;
 use ice_proto::{
     Agent, AgentConfig, Candidate, CandidateType, ComponentState, ConnectionAddress,
-    Event as IceEvent, Received, StreamId,
+    Event as IceEvent, Handled, StreamId,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -279,7 +279,7 @@ impl Peer {
             .agent
             .handle_datagram(now, transport, source, destination, payload)
         {
-            Received::Data { data, .. } => Some(data.to_vec()),
+            Handled::Data { data, .. } => Some(data.to_vec()),
             _ => None,
         };
         if let Some(data) = data {

@@ -454,7 +454,7 @@ fn a_removed_stream_stops_and_the_other_carries_on() {
     );
     assert_eq!(
         stray,
-        Received::NotIce(crate::NotIceReason::UnknownDestination)
+        Handled::NotIce(crate::NotIceReason::UnknownDestination)
     );
     let before = log.len();
     let end = ten + Duration::from_secs(60);
@@ -474,7 +474,7 @@ fn a_removed_stream_stops_and_the_other_carries_on() {
     assert!(both(&a, &b));
     let d = a.handle_send(end, s1, 1, b"still flowing").unwrap();
     let r = b.handle_datagram(end, d.transport, d.source, d.destination, d.payload);
-    assert!(matches!(r, Received::Data { stream, data: b"still flowing", .. } if stream == s1));
+    assert!(matches!(r, Handled::Data { stream, data: b"still flowing", .. } if stream == s1));
     // Spurious and time-travelling timeouts change nothing.
     a.handle_timeout(start);
     a.handle_timeout(end);
@@ -512,9 +512,9 @@ fn a_datagram_over_another_transport_is_not_the_pairs() {
     };
     let before = pair.traffic;
     let over_tcp = a.handle_datagram(now, TransportProtocol::Tcp, remote, local, b"data");
-    assert_eq!(over_tcp, Received::NotIce(NotIceReason::UnknownDestination));
+    assert_eq!(over_tcp, Handled::NotIce(NotIceReason::UnknownDestination));
     let over_udp = a.handle_datagram(now, TransportProtocol::Udp, remote, local, b"data");
-    assert!(matches!(over_udp, Received::Data { pair: Some(_), .. }));
+    assert!(matches!(over_udp, Handled::Data { pair: Some(_), .. }));
     let after = a.stream(sa).unwrap().selected_pair(1).unwrap().traffic;
     assert_eq!(after.packets_received, before.packets_received + 1);
 }

@@ -15,7 +15,7 @@ use crate::checklist::{Pair, PairId};
 use crate::context::{Ctx, Intent};
 use crate::event::{ComponentState, Event, Problem};
 use crate::path::Path;
-use crate::received::{DropReason, NotIceReason, Received};
+use crate::received::{DropReason, Handled, NotIceReason};
 use crate::stream::{RemoteCandidate, Stream};
 
 impl Stream {
@@ -27,7 +27,7 @@ impl Stream {
         path: Path,
         message: &Message<'_>,
         check: &ReceivedCheck<'_>,
-    ) -> Received<'a> {
+    ) -> Handled<'a> {
         let (now, source) = (ctx.now, path.remote);
         if message.verify_integrity(&self.local_key).is_err() {
             ctx.stats.bad_integrity += 1;
@@ -42,7 +42,7 @@ impl Stream {
                     ctx.send(path, answer);
                 }
             }
-            return Received::Dropped(DropReason::BadIntegrity);
+            return Handled::Dropped(DropReason::BadIntegrity);
         }
         let key = &self.local_key;
         let Some(local) = self
@@ -50,13 +50,13 @@ impl Stream {
             .iter()
             .position(|l| l.receives(path) && ctx.config.is_paired(l.candidate.kind))
         else {
-            return Received::NotIce(NotIceReason::UnknownDestination);
+            return Handled::NotIce(NotIceReason::UnknownDestination);
         };
         let Some(priority) = check.priority else {
             if let Ok(answer) = build_error(message, 400, Some(key)) {
                 ctx.send(path, answer);
             }
-            return Received::Stun;
+            return Handled::Consumed;
         };
         // §7.3.1.1: role conflicts.
         let tie_breaker = ctx.role.tie_breaker;
@@ -66,7 +66,7 @@ impl Stream {
                     if let Ok(answer) = build_error(message, 487, Some(key)) {
                         ctx.send(path, answer);
                     }
-                    return Received::Stun;
+                    return Handled::Consumed;
                 }
                 self.switch_role(ctx, false);
             }
@@ -77,7 +77,7 @@ impl Stream {
                     if let Ok(answer) = build_error(message, 487, Some(key)) {
                         ctx.send(path, answer);
                     }
-                    return Received::Stun;
+                    return Handled::Consumed;
                 }
             }
             _ => {}
@@ -89,12 +89,12 @@ impl Stream {
         }
         let component = self.local[local].candidate.component;
         if self.component(component).is_none() {
-            return Received::Stun;
+            return Handled::Consumed;
         }
         // §7.3.1.3: a source address that is no remote candidate is peer-reflexive.
         let remote = self.remote_for(ctx, component, source, priority);
         let Some(remote) = remote else {
-            return Received::Stun;
+            return Handled::Consumed;
         };
         let existing = self
             .checklist
@@ -124,17 +124,17 @@ impl Stream {
             }
         }
         let Some(id) = id else {
-            return Received::Stun;
+            return Handled::Consumed;
         };
         if ctx.config.lite {
             self.lite_check(ctx, id, component, check.use_candidate);
-            return Received::Stun;
+            return Handled::Consumed;
         }
         let until = saturating_add(now, self.check_rto(ctx).saturating_mul(16));
         let controlling = ctx.role.controlling;
         let gate = self.gate(component, controlling, ctx.config);
         let Some(pair) = self.checklist.get(id) else {
-            return Received::Stun;
+            return Handled::Consumed;
         };
         // §7.3.1.4: triggered checks, unless the component already has its pair (with
         // re-nomination: unless the pair ranks below it) or the pair succeeded. "Succeeded"
@@ -147,7 +147,7 @@ impl Stream {
         // §7.3.1.5: USE-CANDIDATE on the controlled side.
         if check.use_candidate && !controlling {
             let Some(priority) = self.checklist.get(id).map(Pair::priority) else {
-                return Received::Stun;
+                return Handled::Consumed;
             };
             if self.checklist.nominated_by_peer(id) {
                 self.select(ctx, component);
@@ -162,7 +162,7 @@ impl Stream {
                 self.start_probe(ctx, i);
             }
         }
-        Received::Stun
+        Handled::Consumed
     }
 
     /// The remote candidate at `source`, learnt as peer-reflexive if new (§7.3.1.3).

@@ -15,7 +15,7 @@ use crate::checklist::PairId;
 use crate::context::{Ctx, Intent};
 use crate::event::ComponentState;
 use crate::path::Path;
-use crate::received::{DropReason, Received};
+use crate::received::{DropReason, Handled};
 use crate::stream::Stream;
 
 /// Which of a stream's transactions a response answers.
@@ -54,7 +54,7 @@ impl Stream {
         answers: Answers,
         path: Path,
         message: &Message<'_>,
-    ) -> Received<'a> {
+    ) -> Handled<'a> {
         match answers {
             Answers::Check {
                 pair,
@@ -73,12 +73,12 @@ impl Stream {
         (use_candidate, sent_controlling): (bool, bool),
         path: Path,
         message: &Message<'_>,
-    ) -> Received<'a> {
+    ) -> Handled<'a> {
         let now = ctx.now;
         let tid = message.transaction_id();
         let st = &mut *self;
         let Some(remote) = &st.remote else {
-            return Received::Dropped(DropReason::BadIntegrity);
+            return Handled::Dropped(DropReason::BadIntegrity);
         };
         let authentic = message.verify_integrity(&remote.key).is_ok()
             && (!message.has_fingerprint() || message.verify_fingerprint().is_ok());
@@ -91,12 +91,12 @@ impl Stream {
             } else {
                 ctx.stats.bad_integrity += 1;
             }
-            return Received::Dropped(DropReason::BadIntegrity);
+            return Handled::Dropped(DropReason::BadIntegrity);
         }
         ctx.stats.responses_received += 1;
         st.checklist.cancelled.retain(|c| c.tid != tid);
         let Some(pair) = st.checklist.get(id) else {
-            return Received::Stun;
+            return Handled::Consumed;
         };
         let outcome = read_response(message);
         // §7.2.5.2.1: the response must come from where the request went, to where it
@@ -118,11 +118,11 @@ impl Stream {
         let failure = !symmetric || matches!(outcome, CheckOutcome::Error(_));
         if failure && !current && valid {
             ctx.stats.stale_failures += 1;
-            return Received::Stun;
+            return Handled::Consumed;
         }
         if !symmetric {
             self.fail_pair(ctx, id);
-            return Received::Stun;
+            return Handled::Consumed;
         }
         match outcome {
             CheckOutcome::RoleConflict => {
@@ -139,7 +139,7 @@ impl Stream {
                 self.on_check_success(ctx, id, (use_candidate, current), mapped);
             }
         }
-        Received::Stun
+        Handled::Consumed
     }
 
     /// A successful check (§7.2.5.3).

@@ -13,7 +13,7 @@ use crate::config::AgentConfig;
 use crate::event::ComponentState;
 use crate::event::{Event, Problem};
 use crate::received::NotIceReason;
-use crate::received::{DropReason, Received};
+use crate::received::{DropReason, Handled};
 use crate::stream::Credentials;
 use crate::stream::StreamId;
 use crate::test_support::t0;
@@ -137,7 +137,7 @@ fn a_check_is_answered_and_its_source_learnt_peer_reflexive_7_3_1() {
         false,
     );
     let r = a.handle_datagram(now, TransportProtocol::Udp, addr(PEER), addr(BASE), &req);
-    assert_eq!(r, Received::Stun);
+    assert_eq!(r, Handled::Consumed);
     let out = transmits(&mut a);
     assert_eq!(out.len(), 2, "the answer, then the triggered check");
     // §7.3.1.2: success, XOR-MAPPED-ADDRESS = source, signed with our password.
@@ -242,7 +242,7 @@ fn unauthenticated_or_unknown_checks_are_dropped_and_counted() {
     req[n - 12] ^= 1;
     // Recompute nothing: the fingerprint now fails too, which is also a drop.
     let r = a.handle_datagram(t0(), TransportProtocol::Udp, addr(PEER), addr(BASE), &req);
-    assert!(matches!(r, Received::Dropped(_)));
+    assert!(matches!(r, Handled::Dropped(_)));
     assert!(transmits(&mut a).is_empty());
     // Signed with another password.
     let key = IntegrityKey::short_term("anotherpasswordanotherpw").unwrap();
@@ -255,7 +255,7 @@ fn unauthenticated_or_unknown_checks_are_dropped_and_counted() {
         .unwrap();
     let bytes = b.into_bytes();
     let r = a.handle_datagram(t0(), TransportProtocol::Udp, addr(PEER), addr(BASE), &bytes);
-    assert_eq!(r, Received::Dropped(DropReason::BadIntegrity));
+    assert_eq!(r, Handled::Dropped(DropReason::BadIntegrity));
     assert_eq!(a.stats().bad_integrity, 1);
     // RFC 8489 §9.1.3: that one gets 401, without integrity, and changes nothing else.
     let [refusal] = &transmits(&mut a)[..] else {
@@ -279,7 +279,7 @@ fn unauthenticated_or_unknown_checks_are_dropped_and_counted() {
     b.add_message_integrity(&key).unwrap();
     let bytes = b.into_bytes();
     let r = a.handle_datagram(t0(), TransportProtocol::Udp, addr(PEER), addr(BASE), &bytes);
-    assert_eq!(r, Received::Dropped(DropReason::UnknownUsername));
+    assert_eq!(r, Handled::Dropped(DropReason::UnknownUsername));
     assert_eq!(a.stats().unknown_username, 2);
     assert!(transmits(&mut a).is_empty());
     assert_eq!(
@@ -295,7 +295,7 @@ fn unauthenticated_or_unknown_checks_are_dropped_and_counted() {
     };
     let stray = answer(&t, Class::Success, addr(PEER), None);
     let r = a.handle_datagram(t0(), TransportProtocol::Udp, addr(PEER), addr(BASE), &stray);
-    assert_eq!(r, Received::NotIce(NotIceReason::UnknownTransaction));
+    assert_eq!(r, Handled::NotIce(NotIceReason::UnknownTransaction));
 }
 
 #[test]
@@ -399,7 +399,7 @@ fn responses_7_2_5() {
         addr(BASE),
         &refusal,
     );
-    assert_eq!(r, Received::Dropped(DropReason::BadIntegrity));
+    assert_eq!(r, Handled::Dropped(DropReason::BadIntegrity));
     assert_eq!(
         (a.stats().unauthenticated_answers, a.stats().bad_integrity),
         (1, 0)

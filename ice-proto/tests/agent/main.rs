@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ice_proto::{
-    Agent, AgentConfig, ComponentState, ConnectionState, Event, FailureReason, Received, SendError,
+    Agent, AgentConfig, ComponentState, ConnectionState, Event, FailureReason, Handled, SendError,
     StreamId,
 };
 use ice_proto::{Transmit, TransportProtocol};
@@ -351,7 +351,7 @@ impl Sim {
             t.destination,
             &t.payload,
         );
-        if let Received::Data { data, .. } = received {
+        if let Handled::Data { data, .. } = received {
             p.data.push((now, data.to_vec()));
         }
     }
@@ -615,7 +615,7 @@ fn received_data_names_stream_component_and_pair() {
     );
     assert_eq!(
         r,
-        Received::Data {
+        Handled::Data {
             stream,
             component: 1,
             pair: Some(selected),
@@ -631,7 +631,7 @@ fn received_data_names_stream_component_and_pair() {
         addr("198.51.100.2:1"),
         b"rtp",
     );
-    assert!(matches!(r, Received::NotIce(_)));
+    assert!(matches!(r, Handled::NotIce(_)));
 }
 
 #[test]
@@ -1165,7 +1165,7 @@ fn two_components_both_become_ready() {
     let r = b
         .agent
         .handle_datagram(now, t.transport, t.source, t.destination, &t.payload);
-    assert!(matches!(r, Received::Data { component: 2, .. }));
+    assert!(matches!(r, Handled::Data { component: 2, .. }));
 }
 
 #[test]

@@ -8,7 +8,7 @@ mod counting_allocator;
 
 use std::time::{Duration, Instant};
 
-use ice_proto::{Agent, AgentConfig, ConnectionState, Event, Received, StreamId};
+use ice_proto::{Agent, AgentConfig, ConnectionState, Event, Handled, StreamId};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -85,5 +85,5 @@ fn sending_on_a_direct_selected_pair_allocates_nothing() {
     let (transport, source, destination, len) = sent.unwrap();
     assert_eq!(len, payload.len());
     let received = b.handle_datagram(now, transport, source, destination, &payload);
-    assert!(matches!(received, Received::Data { component: 1, .. }));
+    assert!(matches!(received, Handled::Data { component: 1, .. }));
 }

@@ -28,7 +28,7 @@ use crate::builder::MessageBuilder;
 use crate::header::{Class, MessageType, TransactionId};
 use crate::message::Message;
 use crate::transaction::{
-    ClientTransactions, Handled, IgnoreReason, Request, TransactionConfig, TransactionError,
+    self, ClientTransactions, DropReason, Request, TransactionConfig, TransactionError,
     TransactionEvent, TransportFailure,
 };
 use crate::transmit::{Transmit, TransportProtocol};
@@ -111,11 +111,11 @@ pub enum BindingEvent {
 /// What [`BindingClient::handle_datagram`] did with a datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ClientHandled {
+pub enum Handled {
     /// It answered this query; an event is queued.
     Response(TransactionId),
     /// STUN, but not an answer to an outstanding query; the reason says why.
-    Ignored(IgnoreReason),
+    Dropped(DropReason),
     /// Not STUN at all: the caller's to handle.
     NotStun,
 }
@@ -213,21 +213,16 @@ impl<R: RngCore> BindingClient<R> {
     }
 
     /// Offers a datagram received on the local address from `from`.
-    pub fn handle_datagram(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        datagram: &[u8],
-    ) -> ClientHandled {
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> Handled {
         let Ok(message) = Message::parse(datagram) else {
-            return ClientHandled::NotStun;
+            return Handled::NotStun;
         };
         if message.has_fingerprint() && message.verify_fingerprint().is_err() {
-            return ClientHandled::Ignored(IgnoreReason::BadFingerprint);
+            return Handled::Dropped(DropReason::BadFingerprint);
         }
         let handled = match self.transactions.handle_response(now, from, &message) {
-            Handled::Response(id) => ClientHandled::Response(id),
-            Handled::Ignored(reason) => ClientHandled::Ignored(reason),
+            transaction::Handled::Response(id) => Handled::Response(id),
+            transaction::Handled::Dropped(reason) => Handled::Dropped(reason),
         };
         self.pump();
         handled
@@ -640,7 +635,7 @@ mod tests {
         let now = t0();
         assert_eq!(
             c.handle_datagram(now, addr(SERVER), &[0x16, 0xfe, 0xfd, 0, 0]),
-            ClientHandled::NotStun
+            Handled::NotStun
         );
         c.handle_query(now, addr(SERVER), BindingOptions::default())
             .unwrap();
@@ -658,11 +653,11 @@ mod tests {
         response[last] ^= 0xff;
         assert_eq!(
             c.handle_datagram(now, addr(SERVER), &response),
-            ClientHandled::Ignored(IgnoreReason::BadFingerprint)
+            Handled::Dropped(DropReason::BadFingerprint)
         );
         assert_eq!(
             c.handle_datagram(now, addr(SERVER), &request.payload),
-            ClientHandled::Ignored(IgnoreReason::NotAResponse)
+            Handled::Dropped(DropReason::NotAResponse)
         );
         assert_eq!(c.poll_event(), None);
         assert_eq!(c.outstanding(), 1);

@@ -2,13 +2,11 @@
 //! server-reflexive (mapped) address, and a [`BindingServer`] that answers, with the RFC 5780
 //! NAT-behaviour-discovery extensions and classic RFC 3489 compatibility.
 
-mod client;
-mod server;
+pub mod client;
+pub mod server;
 
-pub use client::{
-    BindingClient, BindingEvent, BindingFailure, BindingOptions, BindingResult, ClientHandled,
-};
+pub use client::{BindingClient, BindingEvent, BindingFailure, BindingOptions, BindingResult};
 pub use server::{
     AMPLIFICATION_FACTOR, Authentication, BindingServer, BindingServerConfig, BindingServerStats,
-    DropReason, ServerHandled, ShortTermCredential,
+    ShortTermCredential,
 };

@@ -144,7 +144,7 @@ pub enum DropReason {
 /// What [`BindingServer::handle_datagram`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ServerHandled {
+pub enum Handled {
     /// Answered with a success response.
     Answered,
     /// Answered with an error response carrying this code.
@@ -240,7 +240,7 @@ impl BindingServer {
         source: SocketAddr,
         destination: SocketAddr,
         datagram: &[u8],
-    ) -> ServerHandled {
+    ) -> Handled {
         let Ok(request) = Message::parse(datagram) else {
             return self.drop(DropReason::Malformed);
         };
@@ -275,11 +275,11 @@ impl BindingServer {
         match outcome {
             Ok(_) => {
                 self.stats.success_responses += 1;
-                ServerHandled::Answered
+                Handled::Answered
             }
             Err(code) => {
                 self.stats.error_responses += 1;
-                ServerHandled::Rejected(code)
+                Handled::Rejected(code)
             }
         }
     }
@@ -570,7 +570,7 @@ impl BindingServer {
         })
     }
 
-    fn drop(&mut self, reason: DropReason) -> ServerHandled {
+    fn drop(&mut self, reason: DropReason) -> Handled {
         let s = &mut self.stats;
         match reason {
             DropReason::Malformed => s.dropped_malformed += 1,
@@ -581,7 +581,7 @@ impl BindingServer {
             DropReason::QueueFull => s.dropped_queue_full += 1,
             DropReason::NoMagicCookie => s.dropped_no_magic_cookie += 1,
         }
-        ServerHandled::Dropped(reason)
+        Handled::Dropped(reason)
     }
 }
 
@@ -614,7 +614,7 @@ mod tests {
         b.into_bytes().to_vec()
     }
 
-    fn ask(server: &mut BindingServer, on: &str, datagram: &[u8]) -> (ServerHandled, Transmit) {
+    fn ask(server: &mut BindingServer, on: &str, datagram: &[u8]) -> (Handled, Transmit) {
         let handled = server.handle_datagram(
             t0(),
             TransportProtocol::Udp,
@@ -637,7 +637,7 @@ mod tests {
     fn answers_xor_mapped_address_response_origin_software_and_fingerprint() {
         let mut server = BindingServer::new(BindingServerConfig::new(addr(A1P1)));
         let (handled, t) = ask(&mut server, A1P1, &request(&[]));
-        assert_eq!(handled, ServerHandled::Answered);
+        assert_eq!(handled, Handled::Answered);
         assert_eq!((t.source, t.destination), (addr(A1P1), addr(CLIENT)));
         let m = Message::parse(&t.payload).unwrap();
         assert_eq!(m.message_type(), MessageType::BINDING_SUCCESS);
@@ -729,7 +729,7 @@ mod tests {
 
         let both = request(&[&Padding { len: 8 }, &ResponsePort(40000)]);
         let (handled, t) = ask(&mut server, A1P1, &both);
-        assert_eq!(handled, ServerHandled::Rejected(400));
+        assert_eq!(handled, Handled::Rejected(400));
         assert_eq!(t.destination, addr(CLIENT));
         assert_eq!(error_code(&Message::parse(&t.payload).unwrap()), 400);
     }
@@ -742,13 +742,13 @@ mod tests {
             change_port: false,
         };
         let (handled, t) = ask(&mut server, A1P1, &request(&[&change]));
-        assert_eq!(handled, ServerHandled::Rejected(420));
+        assert_eq!(handled, Handled::Rejected(420));
         let m = Message::parse(&t.payload).unwrap();
         let listed: Vec<_> = get::<UnknownAttributes<'_>>(&m).unwrap().iter().collect();
         assert_eq!(listed, [AttributeType::CHANGE_REQUEST]);
         // A CHANGE-REQUEST asking for nothing is fine.
         let (handled, _) = ask(&mut server, A1P1, &request(&[&ChangeRequest::default()]));
-        assert_eq!(handled, ServerHandled::Answered);
+        assert_eq!(handled, Handled::Answered);
     }
 
     #[test]
@@ -763,13 +763,9 @@ mod tests {
             value: &[1],
         };
         let (handled, _) = ask(&mut server, A1P1, &request(&[&optional]));
-        assert_eq!(
-            handled,
-            ServerHandled::Answered,
-            "optional ones are ignored"
-        );
+        assert_eq!(handled, Handled::Answered, "optional ones are ignored");
         let (handled, t) = ask(&mut server, A1P1, &request(&[&optional, &unknown]));
-        assert_eq!(handled, ServerHandled::Rejected(420));
+        assert_eq!(handled, Handled::Rejected(420));
         let m = Message::parse(&t.payload).unwrap();
         assert_eq!(m.message_type(), MessageType::BINDING_ERROR);
         assert_eq!(error_code(&m), 420);
@@ -787,14 +783,14 @@ mod tests {
             value: &[0, 4],
         };
         let (handled, _) = ask(&mut server, A1P1, &request(&[&bad_change]));
-        assert_eq!(handled, ServerHandled::Rejected(400));
+        assert_eq!(handled, Handled::Rejected(400));
         let allocate = MessageBuilder::new_bytes(
             MessageType::new(Method::ALLOCATE, Class::Request),
             [1; 12].into(),
         )
         .into_bytes();
         let (handled, t) = ask(&mut server, A1P1, &allocate);
-        assert_eq!(handled, ServerHandled::Rejected(400));
+        assert_eq!(handled, Handled::Rejected(400));
         let m = Message::parse(&t.payload).unwrap();
         assert_eq!(
             m.message_type(),
@@ -816,7 +812,7 @@ mod tests {
             addr(A1P1),
             &classic,
         );
-        assert_eq!(handled, ServerHandled::Dropped(DropReason::NoMagicCookie));
+        assert_eq!(handled, Handled::Dropped(DropReason::NoMagicCookie));
         assert_eq!(server.stats().dropped_no_magic_cookie, 1);
         assert!(server.poll_transmit().is_none());
     }
@@ -846,7 +842,7 @@ mod tests {
         ];
         for (datagram, on, reason) in cases {
             let handled = server.handle_datagram(now, udp, client, addr(on), datagram);
-            assert_eq!(handled, ServerHandled::Dropped(reason));
+            assert_eq!(handled, Handled::Dropped(reason));
         }
         assert_eq!(server.poll_transmit(), None);
         let s = server.stats();
@@ -882,23 +878,23 @@ mod tests {
             b.into_bytes().to_vec()
         };
         let (handled, _) = ask(&mut server, A1P1, &request(&[]));
-        assert_eq!(handled, ServerHandled::Rejected(400), "no integrity");
+        assert_eq!(handled, Handled::Rejected(400), "no integrity");
         let (handled, _) = ask(
             &mut server,
             A1P1,
             &request(&[&Username::new("alice").unwrap()]),
         );
-        assert_eq!(handled, ServerHandled::Rejected(400), "username only");
+        assert_eq!(handled, Handled::Rejected(400), "username only");
         let (handled, t) = ask(&mut server, A1P1, &signed("bob", &key, false));
-        assert_eq!(handled, ServerHandled::Rejected(401), "unknown user");
+        assert_eq!(handled, Handled::Rejected(401), "unknown user");
         let m = Message::parse(&t.payload).unwrap();
         assert!(!m.has_integrity(), "a 401 is not signed");
         let wrong = IntegrityKey::short_term("guess").unwrap();
         let (handled, _) = ask(&mut server, A1P1, &signed("alice", &wrong, false));
-        assert_eq!(handled, ServerHandled::Rejected(401), "wrong password");
+        assert_eq!(handled, Handled::Rejected(401), "wrong password");
         for sha256 in [false, true] {
             let (handled, t) = ask(&mut server, A1P1, &signed("alice", &key, sha256));
-            assert_eq!(handled, ServerHandled::Answered);
+            assert_eq!(handled, Handled::Answered);
             let m = Message::parse(&t.payload).unwrap();
             let algorithm = m.verify_integrity(&key).unwrap();
             assert_eq!(algorithm == IntegrityAlgorithm::Sha256, sha256);
@@ -924,7 +920,7 @@ mod tests {
                 _ => &valid[..(i % 20) as usize],
             };
             let handled = server.handle_datagram(now, udp, addr(CLIENT), addr(A1P1), datagram);
-            assert_eq!(handled, ServerHandled::Dropped(DropReason::Malformed));
+            assert_eq!(handled, Handled::Dropped(DropReason::Malformed));
         }
         // Valid requests nobody drains: the queue stops at its bound, the rest are counted.
         for _ in 0..100 {
@@ -954,7 +950,7 @@ mod tests {
                 change_port: true,
             }]),
         );
-        assert_eq!(handled, ServerHandled::Answered);
+        assert_eq!(handled, Handled::Answered);
         let t = server.poll_transmit().unwrap();
         assert_eq!(
             t.source,
@@ -981,7 +977,7 @@ mod tests {
                     change_port: true,
                 }]),
             );
-            assert_eq!(handled, ServerHandled::Answered);
+            assert_eq!(handled, Handled::Answered);
             assert_eq!(server.poll_transmit().unwrap().source, addr(A2P2));
         }
     }
@@ -1020,10 +1016,7 @@ mod tests {
             let mut server = BindingServer::new(config);
             let handled =
                 server.handle_datagram(t0(), TransportProtocol::Udp, addr(client), on, &bare);
-            assert!(matches!(
-                handled,
-                ServerHandled::Answered | ServerHandled::Rejected(_)
-            ));
+            assert!(matches!(handled, Handled::Answered | Handled::Rejected(_)));
             server.poll_transmit().unwrap().payload.len()
         };
         let v6 = |primary: &str, alternate: Option<&str>| {
@@ -1091,7 +1084,7 @@ mod tests {
             b.into_bytes()
         };
         let handled = server.handle_datagram(start, udp, addr(CLIENT), addr(A1P1), &signed(&nonce));
-        assert_eq!(handled, ServerHandled::Answered);
+        assert_eq!(handled, Handled::Answered);
         let t = server.poll_transmit().unwrap();
         let m = Message::parse(&t.payload).unwrap();
         assert_eq!(m.verify_integrity(&key), Ok(IntegrityAlgorithm::Sha1));
@@ -1100,12 +1093,12 @@ mod tests {
         // Eleven minutes later the nonce is stale: 438 with a fresh one.
         let later = start + std::time::Duration::from_secs(660);
         let handled = server.handle_datagram(later, udp, addr(CLIENT), addr(A1P1), &signed(&nonce));
-        assert_eq!(handled, ServerHandled::Rejected(438));
+        assert_eq!(handled, Handled::Rejected(438));
         let t = server.poll_transmit().unwrap();
         let m = Message::parse(&t.payload).unwrap();
         let fresh = get::<Nonce<'_>>(&m).unwrap().as_str().to_owned();
         assert_ne!(fresh, nonce);
         let handled = server.handle_datagram(later, udp, addr(CLIENT), addr(A1P1), &signed(&fresh));
-        assert_eq!(handled, ServerHandled::Answered);
+        assert_eq!(handled, Handled::Answered);
     }
 }

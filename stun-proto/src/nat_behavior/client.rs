@@ -26,7 +26,8 @@ use std::time::Instant;
 use rand_core::RngCore;
 
 use crate::attribute::ChangeRequest;
-use crate::binding::{BindingClient, BindingEvent, BindingOptions, BindingResult, ClientHandled};
+use crate::binding::client::Handled;
+use crate::binding::{BindingClient, BindingEvent, BindingOptions, BindingResult};
 use crate::header::{Class, Method, TransactionId};
 use crate::message::Message;
 use crate::nat_behavior::classify::{FilteringBehavior, MappingBehavior, NatReport};
@@ -143,12 +144,7 @@ impl<R: RngCore> NatDiscovery<R> {
     }
 
     /// Offers a datagram received on the local socket from `from`.
-    pub fn handle_datagram(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        datagram: &[u8],
-    ) -> ClientHandled {
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> Handled {
         if let State::Hairpinning(known, id) = self.state {
             if let Ok(m) = Message::parse(datagram) {
                 let ours = m.method() == Method::BINDING
@@ -157,7 +153,7 @@ impl<R: RngCore> NatDiscovery<R> {
                 if ours {
                     self.client.handle_cancel(now, id);
                     self.finish(known, Some(true));
-                    return ClientHandled::Response(id);
+                    return Handled::Response(id);
                 }
             }
         }

@@ -163,7 +163,7 @@ impl<R: RngCore> LifetimeDiscovery<R> {
         datagram: &[u8],
     ) -> Handled {
         let Ok(message) = Message::parse(datagram) else {
-            return Handled::Ignored(crate::transaction::IgnoreReason::NotAResponse);
+            return Handled::Dropped(crate::transaction::DropReason::NotAResponse);
         };
         let handled = self.transactions.handle_response(now, from, &message);
         if let (Handled::Response(id), State::Probing { id: probe, .. }) = (handled, self.state) {

@@ -297,7 +297,7 @@ pub fn client(data: &[u8]) {
             let from = if op & 1 == 0 { server } else { stranger };
             let handled = client.handle_incoming(now, from, bytes);
             if from == stranger {
-                assert_eq!(handled, super::client::Incoming::NotTurn(bytes));
+                assert_eq!(handled, super::client::Handled::NotTurn(bytes));
             }
         }
         let mut buf = BytesMut::zeroed(64);

@@ -49,7 +49,7 @@ fn turn_relay_paths_allocate_nothing() {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
     use stun_proto::TransportProtocol;
-    use stun_proto::turn::client::{Incoming, TurnClient, TurnClientConfig};
+    use stun_proto::turn::client::{Handled, TurnClient, TurnClientConfig};
     use stun_proto::turn::server::{
         FiveTuple, PeerHandled, ServerHandled, TurnServer, TurnServerConfig,
     };
@@ -107,7 +107,7 @@ fn turn_relay_paths_allocate_nothing() {
             else {
                 panic!("not relayed to the client");
             };
-            let Incoming::Data { data: got, .. } =
+            let Handled::Data { data: got, .. } =
                 client.handle_incoming(now, to_client.source, to_client.payload)
             else {
                 panic!("not data");
@@ -145,7 +145,7 @@ fn turn_relay_paths_allocate_nothing() {
             else {
                 panic!("Data indication not relayed");
             };
-            let Incoming::Data { data: got, .. } =
+            let Handled::Data { data: got, .. } =
                 client.handle_incoming(now, to_client.source, to_client.payload)
             else {
                 panic!("not data");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use stun_proto::turn::client::{Incoming, RequestFailure, TurnClient, TurnClientConfig, TurnEvent};
+use stun_proto::turn::client::{Handled, RequestFailure, TurnClient, TurnClientConfig, TurnEvent};
 use stun_proto::turn::server::{
     FiveTuple, PeerClass, PeerHandled, ServerEvent, ServerHandled, TurnServer, TurnServerConfig,
 };
@@ -145,10 +145,10 @@ impl World {
             } else {
                 let now = self.now;
                 match self.clients[i].handle_incoming(now, addr(LISTEN), &bytes) {
-                    Incoming::Data { peer, data, .. } => {
+                    Handled::Data { peer, data, .. } => {
                         self.received[i].push((peer, data.to_vec()))
                     }
-                    Incoming::Handled | Incoming::Ignored(_) => {}
+                    Handled::Consumed | Handled::Dropped(_) => {}
                     other => panic!("client {i}: {other:?}"),
                 }
             }

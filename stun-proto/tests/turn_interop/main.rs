@@ -29,7 +29,7 @@ use stun_proto::TransportProtocol;
 use stun_proto::attribute::EvenPort;
 use stun_proto::turn::StreamFramer;
 use stun_proto::turn::client::{
-    AllocationFamily, Incoming, RequestFailure, TurnClient, TurnClientConfig, TurnEvent,
+    AllocationFamily, Handled, RequestFailure, TurnClient, TurnClientConfig, TurnEvent,
 };
 
 /// How long any one step may wait for the other side.
@@ -270,12 +270,12 @@ impl Session {
             for frame in self.link.recv(wait) {
                 let now = self.now();
                 match self.client.handle_incoming(now, self.server, &frame) {
-                    Incoming::Data {
+                    Handled::Data {
                         peer,
                         data,
                         channel,
                     } => self.received.push((peer, data.to_vec(), channel)),
-                    Incoming::Handled => {}
+                    Handled::Consumed => {}
                     other => panic!("unexpected input from the server: {other:?}"),
                 }
             }

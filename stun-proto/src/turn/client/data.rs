@@ -10,14 +10,12 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand_core::RngCore;
 
-use super::{
-    IgnoredReason, Incoming, MAX_HELD, MAX_QUEUED_TRANSMITS, SendError, State, TurnClient,
-};
+use super::{DropReason, Handled, MAX_HELD, MAX_QUEUED_TRANSMITS, SendError, State, TurnClient};
 use crate::attribute::{Data, DontFragment, Icmp, XorPeerAddress};
 use crate::builder::{BuildError, MessageBuilder};
 use crate::header::{Class, MessageType, Method, TransactionId};
 use crate::message::Message;
-use crate::transaction::{Handled, IgnoreReason};
+use crate::transaction;
 use crate::transmit::Transmit;
 use crate::turn::TransmitRef;
 use crate::turn::channel_data::{
@@ -160,27 +158,27 @@ impl<R: RngCore> TurnClient<R> {
         now: Instant,
         from: SocketAddr,
         datagram: &'a [u8],
-    ) -> Incoming<'a> {
+    ) -> Handled<'a> {
         if from != self.server {
-            return Incoming::NotTurn(datagram);
+            return Handled::NotTurn(datagram);
         }
         if is_channel_data(datagram) {
             let incoming = match ChannelData::parse(datagram) {
                 Ok(cd) => match self.peers.bound_channel(cd.channel()) {
-                    Some(c) => Incoming::Data {
+                    Some(c) => Handled::Data {
                         peer: c.peer,
                         data: cd.data(),
                         channel: Some(c.number),
                     },
-                    None => Incoming::Ignored(IgnoredReason::UnknownChannel(cd.channel())),
+                    None => Handled::Dropped(DropReason::UnknownChannel(cd.channel())),
                 },
-                Err(e) => Incoming::Ignored(IgnoredReason::MalformedChannelData(e)),
+                Err(e) => Handled::Dropped(DropReason::MalformedChannelData(e)),
             };
             self.count(&incoming);
             return incoming;
         }
         let Ok(message) = Message::parse(datagram) else {
-            return Incoming::NotTurn(datagram);
+            return Handled::NotTurn(datagram);
         };
         let incoming = match (message.class(), message.method()) {
             (Class::Indication, Method::DATA) => {
@@ -188,38 +186,39 @@ impl<R: RngCore> TurnClient<R> {
                 let data = message.get::<Data<'a>>().and_then(Result::ok);
                 let icmp = message.get::<Icmp>().and_then(Result::ok);
                 match (peer, data, icmp) {
-                    (Some(peer), Some(data), _) => Incoming::Data {
+                    (Some(peer), Some(data), _) => Handled::Data {
                         peer: peer.0,
                         data: data.0,
                         channel: None,
                     },
-                    (Some(peer), None, Some(icmp)) => Incoming::Icmp { peer: peer.0, icmp },
-                    _ => Incoming::Ignored(IgnoredReason::MalformedIndication),
+                    (Some(peer), None, Some(icmp)) => Handled::Icmp { peer: peer.0, icmp },
+                    _ => Handled::Dropped(DropReason::MalformedIndication),
                 }
             }
             (Class::Success | Class::Error, _)
                 if message.has_fingerprint() && message.verify_fingerprint().is_err() =>
             {
-                Incoming::Ignored(IgnoredReason::Transaction(IgnoreReason::BadFingerprint))
+                let reason = transaction::DropReason::BadFingerprint;
+                Handled::Dropped(DropReason::Transaction(reason))
             }
             (Class::Success | Class::Error, _) => {
                 match self.transactions.handle_response(now, from, &message) {
-                    Handled::Response(_) => {
+                    transaction::Handled::Response(_) => {
                         self.pump(now);
-                        Incoming::Handled
+                        Handled::Consumed
                     }
                     // Not one of ours: one server is often the STUN server of the same
                     // socket too, and its Binding answers belong to the caller.
-                    Handled::Ignored(IgnoreReason::UnknownTransaction) => {
-                        Incoming::NotTurn(datagram)
+                    transaction::Handled::Dropped(transaction::DropReason::UnknownTransaction) => {
+                        Handled::NotTurn(datagram)
                     }
-                    Handled::Ignored(reason) => {
-                        Incoming::Ignored(IgnoredReason::Transaction(reason))
+                    transaction::Handled::Dropped(reason) => {
+                        Handled::Dropped(DropReason::Transaction(reason))
                     }
                 }
             }
             // Requests and other indications from the server's address are not TURN's.
-            _ => Incoming::NotTurn(datagram),
+            _ => Handled::NotTurn(datagram),
         };
         self.count(&incoming);
         incoming
@@ -261,10 +260,10 @@ impl<R: RngCore> TurnClient<R> {
         }
     }
 
-    pub(super) fn count(&mut self, incoming: &Incoming<'_>) {
+    pub(super) fn count(&mut self, incoming: &Handled<'_>) {
         match incoming {
-            Incoming::Data { .. } => self.stats.received_data += 1,
-            Incoming::Ignored(_) => self.stats.ignored += 1,
+            Handled::Data { .. } => self.stats.received_data += 1,
+            Handled::Dropped(_) => self.stats.ignored += 1,
             _ => {}
         }
     }

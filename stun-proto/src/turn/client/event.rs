@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use super::EncodeError;
 use crate::attribute::{AddressFamily, Icmp, ReservationToken};
-use crate::transaction::{IgnoreReason, TransactionError, TransportFailure};
+use crate::transaction::{self, TransactionError, TransportFailure};
 use crate::turn::channel_data::ChannelDataError;
 
 /// What a successful Allocate gave (RFC 8656 §7.3).
@@ -138,9 +138,9 @@ pub enum TurnEvent {
 /// What [`TurnClient::handle_incoming`](super::TurnClient::handle_incoming) did with a datagram (or a framed message).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Incoming<'a> {
+pub enum Handled<'a> {
     /// A TURN response, consumed; events may be queued.
-    Handled,
+    Consumed,
     /// Data from a peer, relayed by the server in a Data indication (`channel: None`) or
     /// ChannelData: borrowed from the datagram, no copy.
     Data {
@@ -161,7 +161,7 @@ pub enum Incoming<'a> {
         icmp: Icmp,
     },
     /// From the server and TURN-shaped, but unusable; the reason says why.
-    Ignored(IgnoredReason),
+    Dropped(DropReason),
     /// Not for this client, returned untouched: another source; neither STUN nor
     /// ChannelData; a STUN request or indication other than Data; or a response to a
     /// transaction the client never started (a Binding answer, when the TURN server is also
@@ -172,7 +172,7 @@ pub enum Incoming<'a> {
 /// Why a datagram from the server was not used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum IgnoredReason {
+pub enum DropReason {
     /// ChannelData on a channel that is not bound.
     UnknownChannel(u16),
     /// ChannelData that does not parse.
@@ -181,7 +181,7 @@ pub enum IgnoredReason {
     MalformedIndication,
     /// A response to one of our transactions that was not used: a duplicate, a late
     /// answer, one from the wrong source, or a bad FINGERPRINT.
-    Transaction(IgnoreReason),
+    Transaction(transaction::DropReason),
 }
 
 /// Why a command was refused.

@@ -42,8 +42,8 @@ mod response;
 pub use config::TurnClientConfig;
 use data::Held;
 pub use event::{
-    Allocation, IgnoredReason, Incoming, RequestFailure, SendError, TurnClientError,
-    TurnClientStats, TurnEvent,
+    Allocation, DropReason, Handled, RequestFailure, SendError, TurnClientError, TurnClientStats,
+    TurnEvent,
 };
 use peers::{Channel, Lease, Peers, Permission};
 use refresh::retryable;
@@ -131,7 +131,7 @@ enum State {
 /// `handle_timeout` calls are harmless.
 ///
 /// Everything received from the server's address goes to [`handle_incoming`], which hands
-/// back what is not TURN ([`Incoming::NotTurn`]) and the peers' data ([`Incoming::Data`],
+/// back what is not TURN ([`Handled::NotTurn`]) and the peers' data ([`Handled::Data`],
 /// borrowed). [`handle_send_into`](Self::handle_send_into) encodes data into the caller's
 /// buffer and allocates nothing.
 ///

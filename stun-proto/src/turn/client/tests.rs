@@ -92,7 +92,7 @@ fn challenge(nonce: &'static str) -> impl FnOnce(&mut MessageBuilder<BytesMut>) 
 fn deliver(c: &mut TurnClient<TestRng>, now: Instant, bytes: &[u8]) {
     assert_eq!(
         c.handle_incoming(now, addr(SERVER), bytes),
-        Incoming::Handled
+        Handled::Consumed
     );
 }
 
@@ -302,7 +302,7 @@ fn try_alternate_moves_to_the_alternate_server_and_starts_over() {
     // Answers from the old server are no longer ours.
     assert!(matches!(
         c.handle_incoming(now, addr(SERVER), &again),
-        Incoming::NotTurn(_)
+        Handled::NotTurn(_)
     ));
 }
 
@@ -324,7 +324,7 @@ fn redirects_are_bounded() {
             ))))
             .unwrap();
         });
-        assert_eq!(c.handle_incoming(now, from, &redirect), Incoming::Handled);
+        assert_eq!(c.handle_incoming(now, from, &redirect), Handled::Consumed);
     }
     assert_eq!(
         events(&mut c).last(),
@@ -807,7 +807,7 @@ fn incoming_data_indications_and_channel_data_are_handed_back_borrowed() {
     let indication = b.into_bytes();
     assert_eq!(
         c.handle_incoming(now, addr(SERVER), &indication),
-        Incoming::Data {
+        Handled::Data {
             peer,
             data: b"from peer",
             channel: None
@@ -816,7 +816,7 @@ fn incoming_data_indications_and_channel_data_are_handed_back_borrowed() {
     let channel_data = b"\x40\x00\x00\x02hi";
     assert_eq!(
         c.handle_incoming(now, addr(SERVER), channel_data),
-        Incoming::Ignored(IgnoredReason::UnknownChannel(0x4000))
+        Handled::Dropped(DropReason::UnknownChannel(0x4000))
     );
     c.handle_bind_channel(now, peer).unwrap();
     let bind = next_request(&mut c);
@@ -827,7 +827,7 @@ fn incoming_data_indications_and_channel_data_are_handed_back_borrowed() {
     );
     assert_eq!(
         c.handle_incoming(now, addr(SERVER), channel_data),
-        Incoming::Data {
+        Handled::Data {
             peer,
             data: b"hi",
             channel: Some(0x4000)
@@ -836,12 +836,12 @@ fn incoming_data_indications_and_channel_data_are_handed_back_borrowed() {
     // Not from the server, or not TURN: the caller's.
     assert_eq!(
         c.handle_incoming(now, peer, channel_data),
-        Incoming::NotTurn(channel_data)
+        Handled::NotTurn(channel_data)
     );
     let dtls = [22u8, 254, 253, 0];
     assert_eq!(
         c.handle_incoming(now, addr(SERVER), &dtls),
-        Incoming::NotTurn(&dtls)
+        Handled::NotTurn(&dtls)
     );
     // A Binding answer from the same server, to a query someone else sent: not ours either.
     let mut b = MessageBuilder::new_bytes(MessageType::BINDING_SUCCESS, [6; 12].into());
@@ -850,13 +850,13 @@ fn incoming_data_indications_and_channel_data_are_handed_back_borrowed() {
     let binding = b.into_bytes();
     assert_eq!(
         c.handle_incoming(now, addr(SERVER), &binding),
-        Incoming::NotTurn(&binding)
+        Handled::NotTurn(&binding)
     );
     let request =
         MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, [7; 12].into()).into_bytes();
     assert_eq!(
         c.handle_incoming(now, addr(SERVER), &request),
-        Incoming::NotTurn(&request)
+        Handled::NotTurn(&request)
     );
     assert_eq!(c.stats().received_data, 2);
 }

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use super::chunk;
 use crate::fuzzing::FuzzRng;
 use crate::transmit::TransportProtocol;
-use crate::turn::client::{Incoming, TurnClient, TurnClientConfig};
+use crate::turn::client::{Handled, TurnClient, TurnClientConfig};
 use crate::turn::server::{FiveTuple, ServerHandled, TurnServer, TurnServerConfig};
 
 /// The most datagrams in flight one way; the oldest is lost beyond it.
@@ -121,7 +121,7 @@ pub fn pair(data: &[u8]) {
             }
             1 => {
                 if let Some(d) = take(&mut wire.to_client, pick) {
-                    if let Incoming::Data {
+                    if let Handled::Data {
                         peer: from, data, ..
                     } = client.handle_incoming(now, listen, &d)
                     {

@@ -1413,7 +1413,7 @@ fn channels_relay_both_ways_for_600_s_then_cool_down_for_300_s() {
 #[test]
 fn icmp_errors_reach_the_client_of_a_permitted_peer() {
     use crate::attribute::Icmp;
-    use crate::turn::client::{Incoming, TurnClient, TurnClientConfig};
+    use crate::turn::client::{Handled, TurnClient, TurnClientConfig};
     let now = t0();
     let mut s = server(now);
     let config = TurnClientConfig::new(
@@ -1453,7 +1453,7 @@ fn icmp_errors_reach_the_client_of_a_permitted_peer() {
     assert!(!m.has(AttributeType::DATA));
     assert_eq!(
         c.handle_incoming(now, t.source, &t.payload),
-        Incoming::Icmp {
+        Handled::Icmp {
             peer,
             icmp: unreachable
         }
@@ -1681,7 +1681,7 @@ fn spurious_timeouts_change_nothing() {
 
 #[test]
 fn our_client_and_our_server_talk() {
-    use crate::turn::client::{Incoming, TurnClient, TurnClientConfig, TurnEvent};
+    use crate::turn::client::{Handled, TurnClient, TurnClientConfig, TurnEvent};
     let now = t0();
     let mut s = server(now);
     let config = TurnClientConfig::new(
@@ -1699,7 +1699,7 @@ fn our_client_and_our_server_talk() {
             while let Some(r) = s.poll_transmit() {
                 assert_eq!(
                     c.handle_incoming(now, r.source, &r.payload),
-                    Incoming::Handled
+                    Handled::Consumed
                 );
             }
         }
@@ -1734,7 +1734,7 @@ fn our_client_and_our_server_talk() {
     };
     assert_eq!(
         c.handle_incoming(now, back.source, back.payload),
-        Incoming::Data {
+        Handled::Data {
             peer,
             data: b"pong",
             channel: Some(0x4000)
