@@ -430,7 +430,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
         component: u16,
         payload: &'a [u8],
     ) -> Result<TransmitRef<'a>, SendError> {
-        let s = self.live(stream).map_err(SendError::from)?;
+        let s = self.live(stream)?;
         let path = self.streams[s].send_path(now, component, payload.len())?;
         match self.relays.relay_of(path.base) {
             Some(relay) => self

@@ -62,19 +62,6 @@ pub enum AgentError {
     Closed,
 }
 
-impl From<AgentError> for SendError {
-    /// Why a stream cannot be sent on (`Agent::handle_send` looks the stream up as every
-    /// other call does).
-    fn from(e: AgentError) -> Self {
-        match e {
-            AgentError::Closed => Self::Closed,
-            AgentError::StreamRemoved => Self::StreamRemoved,
-            AgentError::UnknownComponent(c) => Self::UnknownComponent(c),
-            _ => Self::UnknownStream,
-        }
-    }
-}
-
 /// Which of the two ICE credentials (RFC 8445 §5.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -160,18 +147,13 @@ impl CredentialError {
 }
 
 /// Why [`Agent::handle_send`](crate::Agent::handle_send) refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum SendError {
-    /// No stream has this id.
-    #[error("unknown stream")]
-    UnknownStream,
-    /// The stream was removed ([`Agent::handle_remove_stream`](crate::Agent::handle_remove_stream)).
-    #[error("stream removed")]
-    StreamRemoved,
-    /// The stream has no component with this id.
-    #[error("unknown component {0}")]
-    UnknownComponent(u16),
+    /// The stream or component cannot be named (unknown, removed) or the agent is closed:
+    /// the refusal every other call of the agent gives.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
     /// The component has no valid pair yet.
     #[error("no valid pair")]
     NotConnected,
@@ -186,7 +168,4 @@ pub enum SendError {
     /// peer yet (RFC 8656 §9: it would drop the data); nothing was sent.
     #[error("the TURN permission for the peer is not confirmed yet")]
     RelayPending,
-    /// The agent was closed.
-    #[error("agent closed")]
-    Closed,
 }

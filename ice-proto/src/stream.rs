@@ -300,7 +300,7 @@ impl Stream {
     ) -> Result<Path, SendError> {
         let c = self
             .component(component)
-            .ok_or(SendError::UnknownComponent(component))?;
+            .ok_or(AgentError::UnknownComponent(component))?;
         if c.state == ComponentState::Failed {
             return Err(SendError::Failed);
         }

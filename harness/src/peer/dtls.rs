@@ -94,7 +94,7 @@ impl Peer {
                     moved = true;
                 }
                 // No valid pair yet: keep the datagram for the first one.
-                Err(e) if super::waits_for_pair(e) => break,
+                Err(e) if super::waits_for_pair(&e) => break,
                 Err(_) => {
                     self.unsent.pop_front();
                     self.dropped += 1;

@@ -327,7 +327,7 @@ impl Peer {
             DtlsPhase::Off if self.unsent.is_empty() => {
                 match self.agent.handle_send(now, self.stream, COMPONENT, data) {
                     Ok(t) => self.transmits.push_back(Transmit::from(t)),
-                    Err(e) if waits_for_pair(e) => self.unsent.push_back(data.to_vec()),
+                    Err(e) if waits_for_pair(&e) => self.unsent.push_back(data.to_vec()),
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -610,7 +610,7 @@ impl Peer {
 
 /// Whether the agent refused a datagram only because no pair can carry it yet: no valid
 /// pair, or a relayed one whose TURN permission is not confirmed.
-fn waits_for_pair(e: ice_proto::SendError) -> bool {
+fn waits_for_pair(e: &ice_proto::SendError) -> bool {
     matches!(
         e,
         ice_proto::SendError::NotConnected | ice_proto::SendError::RelayPending

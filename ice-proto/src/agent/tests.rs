@@ -187,11 +187,14 @@ fn api_misuse_is_refused_with_typed_errors() {
     assert_eq!(a.handle_send(now, s, 1, b"x"), Err(SendError::NotConnected));
     assert_eq!(
         a.handle_send(now, s, 3, b"x"),
-        Err(SendError::UnknownComponent(3))
+        Err(SendError::Agent(AgentError::UnknownComponent(3)))
     );
     a.handle_close(now);
     assert_eq!(a.state(), ConnectionState::Closed);
-    assert_eq!(a.handle_send(now, s, 1, b"x"), Err(SendError::Closed));
+    assert_eq!(
+        a.handle_send(now, s, 1, b"x"),
+        Err(SendError::Agent(AgentError::Closed))
+    );
     assert_eq!(a.poll_timeout(), None);
 }
 
@@ -436,7 +439,7 @@ fn a_removed_stream_stops_and_the_other_carries_on() {
         );
         assert_eq!(
             x.handle_send(ten, s0, 1, b"x"),
-            Err(SendError::StreamRemoved)
+            Err(SendError::Agent(AgentError::StreamRemoved))
         );
         assert_eq!(
             x.handle_remove_stream(ten, StreamId(7)),

@@ -148,7 +148,7 @@ fn a_removed_stream_releases_its_turn_allocation_and_then_sends_nothing() {
     let (now, s) = (sim.now, sim.peers[0].stream);
     assert_eq!(
         sim.peers[0].agent.handle_send(now, s, 1, b"x"),
-        Err(SendError::StreamRemoved)
+        Err(SendError::Agent(ice_proto::AgentError::StreamRemoved))
     );
 }
 
