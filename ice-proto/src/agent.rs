@@ -271,7 +271,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             base: destination,
             remote: source,
         };
-        let received = match self.relays.offer(now, source, destination, payload) {
+        let received = match self.relays.offer(now, path, payload) {
             Some(FromRelay::Handled) => {
                 self.pump_relays(now);
                 Handled::Consumed
@@ -613,10 +613,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                         })
                         .unwrap_or(Handled::Consumed);
                 }
-                if self
-                    .gatherer
-                    .handle_response(now, path.remote, path.base, &message)
-                {
+                if self.gatherer.handle_response(now, path, &message) {
                     Handled::Consumed
                 } else {
                     Handled::NotIce(NotIceReason::UnknownTransaction)

@@ -21,6 +21,7 @@ use stun_proto::{
 use crate::candidate::{Candidate, CandidateType, local_preference};
 use crate::context::Ctx;
 use crate::event::{ComponentState, Event, Problem};
+use crate::path::Path;
 use crate::stream::{Gathering, LocalCandidate, Stream, StreamId};
 
 /// One outstanding Binding query.
@@ -113,22 +114,14 @@ impl Gatherer {
         Ok(())
     }
 
-    /// Offers a response received on `destination` from `from`; returns whether it answered
-    /// one of our queries.
-    pub fn handle_response(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        destination: SocketAddr,
-        message: &Message<'_>,
-    ) -> bool {
+    /// Offers a response received on `path`; returns whether it answered one of our
+    /// queries (on the base it left from: the transactions check the path).
+    pub fn handle_response(&mut self, now: Instant, path: Path, message: &Message<'_>) -> bool {
         let tid = message.transaction_id();
-        let ours = self
-            .queries
-            .iter()
-            .any(|q| q.tid == tid && q.base == destination);
+        let ours = self.queries.iter().any(|q| q.tid == tid);
+        let (transport, source, destination) = (path.transport, path.remote, path.base);
         ours && matches!(
-            self.transactions.handle_response(now, from, message),
+            (self.transactions).handle_response(now, transport, source, destination, message),
             Handled::Response(_)
         )
     }

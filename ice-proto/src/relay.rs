@@ -380,16 +380,13 @@ impl Relays {
     pub fn offer<'a>(
         &mut self,
         now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
+        path: Path,
         payload: &'a [u8],
     ) -> Option<FromRelay<'a>> {
-        let r = self
-            .list
-            .iter_mut()
-            .find(|r| r.owner.base == destination && r.client.server() == source)?;
+        let r = (self.list.iter_mut())
+            .find(|r| r.owner.base == path.base && r.client.server() == path.remote)?;
         let relayed = r.relayed;
-        match r.client.handle_incoming(now, source, payload) {
+        match (r.client).handle_datagram(now, path.transport, path.remote, path.base, payload) {
             Handled::Data { peer, data, .. } => Some(FromRelay::Data {
                 relayed: relayed?,
                 peer,

@@ -54,7 +54,8 @@ fn fixture() -> Fixture {
         while let Some(t) = client.poll_transmit() {
             let _ = server.handle_client_datagram(now, tuple, &t.payload);
             while let Some(r) = server.poll_transmit() {
-                let _ = client.handle_incoming(now, r.source, &r.payload);
+                let _ =
+                    client.handle_datagram(now, r.transport, r.source, r.destination, &r.payload);
             }
         }
     };
@@ -120,9 +121,13 @@ fn relay(c: &mut Criterion) {
     });
     g.bench_function("client: receive ChannelData", |b| {
         b.iter(|| {
-            let Handled::Data { data, .. } =
-                client.handle_incoming(now, tuple.server, black_box(&channel_data))
-            else {
+            let Handled::Data { data, .. } = client.handle_datagram(
+                now,
+                tuple.transport,
+                tuple.server,
+                tuple.client,
+                black_box(&channel_data),
+            ) else {
                 panic!("not data")
             };
             black_box(data.len())
@@ -145,7 +150,7 @@ fn relay(c: &mut Criterion) {
     while let Some(t) = client.poll_transmit() {
         let _ = server.handle_client_datagram(now, tuple, &t.payload);
         while let Some(r) = server.poll_transmit() {
-            let _ = client.handle_incoming(now, r.source, &r.payload);
+            let _ = client.handle_datagram(now, r.transport, r.source, r.destination, &r.payload);
         }
     }
     let len = client

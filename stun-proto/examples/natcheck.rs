@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use stun_proto::TransportProtocol;
 use stun_proto::nat_behavior::{NatDiscovery, NatDiscoveryConfig, NatEvent, NatReport};
 use stun_proto::transaction::TransactionConfig;
 
@@ -79,7 +80,8 @@ fn run(server: &str) -> Result<NatReport, Box<dyn std::error::Error>> {
         socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
         match socket.recv_from(&mut buf) {
             Ok((len, from)) => {
-                nat.handle_datagram(Instant::now(), from, &buf[..len]);
+                let now = Instant::now();
+                nat.handle_datagram(now, TransportProtocol::Udp, from, local, &buf[..len]);
             }
             Err(e)
                 if matches!(

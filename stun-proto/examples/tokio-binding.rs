@@ -79,7 +79,8 @@ async fn query(server: SocketAddr) -> Result<BindingResult, Box<dyn std::error::
         tokio::select! {
             received = socket.recv_from(&mut buf) => {
                 let (n, from) = received?;
-                client.handle_datagram(Instant::now(), from, &buf[..n]);
+                let udp = TransportProtocol::Udp;
+                client.handle_datagram(Instant::now(), udp, from, client.local(), &buf[..n]);
             }
             () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
                 client.handle_timeout(Instant::now());

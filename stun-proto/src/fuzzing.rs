@@ -201,8 +201,9 @@ pub fn stun_clients(data: &[u8]) {
                 let (datagram, next) = tail.split_at(len);
                 rest = next;
                 let from = sources[usize::from(op & 3)];
-                client.handle_datagram(now, from, datagram);
-                nat.handle_datagram(now, from, datagram);
+                let udp = TransportProtocol::Udp;
+                client.handle_datagram(now, udp, from, local, datagram);
+                nat.handle_datagram(now, udp, from, local, datagram);
             }
         }
         while let Some(t) = client.poll_transmit() {

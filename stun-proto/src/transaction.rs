@@ -105,6 +105,7 @@ pub struct Request {
     destination: SocketAddr,
     payload: Bytes,
     any_source: bool,
+    any_destination: bool,
     initial_rto: Option<Duration>,
 }
 
@@ -122,6 +123,7 @@ impl Request {
             destination,
             payload,
             any_source: false,
+            any_destination: false,
             initial_rto: None,
         }
     }
@@ -130,6 +132,13 @@ impl Request {
     /// CHANGE-REQUEST, whose answer comes from the server's other address or port.
     pub fn accept_response_from_any_address(mut self) -> Self {
         self.any_source = true;
+        self
+    }
+
+    /// Accepts the response on any local address, not only the one the request left
+    /// from: for RFC 5780 RESPONSE-PORT, whose answer goes to another port of ours.
+    pub fn accept_response_on_any_local_address(mut self) -> Self {
+        self.any_destination = true;
         self
     }
 
@@ -240,6 +249,9 @@ pub enum DropReason {
     /// The transaction exists but the response came from another address than the request
     /// went to.
     WrongSource,
+    /// The transaction exists but the response arrived on another local address or over
+    /// another transport than the request left from.
+    WrongDestination,
     /// A second response to a transaction already answered.
     Duplicate,
     /// A response to a transaction that had already timed out or failed.
@@ -261,7 +273,8 @@ pub struct TransactionStats {
     pub timeouts: u64,
     /// Responses ignored as duplicates or late.
     pub duplicates_or_late: u64,
-    /// Responses ignored from the wrong source.
+    /// Responses ignored: from another address than the request went to, or arriving on
+    /// another local address or transport than it left from.
     pub wrong_source: u64,
     /// Responses matching no transaction.
     pub unknown: u64,
@@ -391,11 +404,15 @@ impl ClientTransactions {
         Ok(id)
     }
 
-    /// Offers a received message, from `from`, to the transactions.
+    /// Offers a message received over `transport` from `source` on local address
+    /// `destination` to the transactions: it answers one only if it arrived where that
+    /// request left from, from where it went (unless the request accepts any source).
     pub fn handle_response(
         &mut self,
         now: Instant,
-        from: SocketAddr,
+        transport: TransportProtocol,
+        source: SocketAddr,
+        destination: SocketAddr,
         message: &Message<'_>,
     ) -> Handled {
         let class = message.class();
@@ -420,7 +437,12 @@ impl ClientTransactions {
             return Handled::Dropped(reason);
         };
         let t = &self.transactions[index];
-        if !t.request.any_source && from != t.request.destination {
+        let elsewhere = !t.request.any_destination && t.request.source != destination;
+        if t.request.transport != transport || elsewhere {
+            self.stats.wrong_source += 1;
+            return Handled::Dropped(DropReason::WrongDestination);
+        }
+        if !t.request.any_source && source != t.request.destination {
             self.stats.wrong_source += 1;
             return Handled::Dropped(DropReason::WrongSource);
         }
@@ -448,7 +470,7 @@ impl ClientTransactions {
         self.events.push_back(TransactionEvent::Response {
             id: t.id,
             class,
-            from,
+            from: source,
             rtt,
             message: Bytes::copy_from_slice(message.as_bytes()),
         });
@@ -682,7 +704,14 @@ mod tests {
     fn answer(c: &mut ClientTransactions, now: Instant, from: &str, tid: u8) -> Handled {
         let bytes = response(tid);
         let message = Message::parse(&bytes).unwrap();
-        c.handle_response(now, from.parse().unwrap(), &message)
+        let udp = TransportProtocol::Udp;
+        c.handle_response(
+            now,
+            udp,
+            from.parse().unwrap(),
+            LOCAL.parse().unwrap(),
+            &message,
+        )
     }
 
     fn drain(c: &mut ClientTransactions) -> usize {
@@ -830,6 +859,40 @@ mod tests {
             .unwrap();
         assert_eq!(
             answer(&mut c, start, "192.0.2.2:3479", 1),
+            Handled::Response([1; 12].into())
+        );
+    }
+
+    /// An answer counts only where its request left from: on the same local address and
+    /// transport (or, when asked, on any local address: RFC 5780 RESPONSE-PORT).
+    #[test]
+    fn an_answer_arriving_elsewhere_than_its_request_left_from_is_dropped() {
+        let start = t0();
+        let (server, other): (SocketAddr, SocketAddr) =
+            (SERVER.parse().unwrap(), "10.0.0.2:40001".parse().unwrap());
+        let bytes = response(1);
+        let m = Message::parse(&bytes).unwrap();
+        let mut c = ClientTransactions::new(TransactionConfig::default());
+        c.handle_request(start, udp(1)).unwrap();
+        let tcp = TransportProtocol::Tcp;
+        let local = LOCAL.parse().unwrap();
+        assert_eq!(
+            c.handle_response(start, TransportProtocol::Udp, server, other, &m),
+            Handled::Dropped(DropReason::WrongDestination)
+        );
+        assert_eq!(
+            c.handle_response(start, tcp, server, local, &m),
+            Handled::Dropped(DropReason::WrongDestination)
+        );
+        assert_eq!(
+            answer(&mut c, start, SERVER, 1),
+            Handled::Response([1; 12].into())
+        );
+        let mut c = ClientTransactions::new(TransactionConfig::default());
+        c.handle_request(start, udp(1).accept_response_on_any_local_address())
+            .unwrap();
+        assert_eq!(
+            c.handle_response(start, TransportProtocol::Udp, server, other, &m),
             Handled::Response([1; 12].into())
         );
     }
@@ -1044,7 +1107,8 @@ mod tests {
                     .unwrap()
                     .finish();
             let m = Message::parse(bytes).unwrap();
-            let handled = c.handle_response(start, SERVER.parse().unwrap(), &m);
+            let (udp, local) = (TransportProtocol::Udp, LOCAL.parse().unwrap());
+            let handled = c.handle_response(start, udp, SERVER.parse().unwrap(), local, &m);
             assert_eq!(matches!(handled, Handled::Response(_)), expect);
         }
     }

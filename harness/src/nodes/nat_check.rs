@@ -8,8 +8,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
-use stun_proto::Transmit;
 use stun_proto::nat_behavior::{NatDiscovery, NatDiscoveryConfig, NatEvent, NatReport};
+use stun_proto::{Transmit, TransportProtocol};
 
 use crate::Node;
 
@@ -54,10 +54,11 @@ impl Node for NatCheck {
         &mut self,
         now: Instant,
         source: SocketAddr,
-        _destination: SocketAddr,
+        destination: SocketAddr,
         payload: Bytes,
     ) {
-        self.discovery.handle_datagram(now, source, &payload);
+        let udp = TransportProtocol::Udp;
+        (self.discovery).handle_datagram(now, udp, source, destination, &payload);
         self.drain_events();
     }
 

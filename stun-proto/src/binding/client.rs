@@ -145,7 +145,7 @@ pub enum Handled {
 /// let request = client.poll_transmit().expect("a request");
 /// server.handle_datagram(now, request.transport, request.source, request.destination, &request.payload);
 /// let response = server.poll_transmit().expect("a response");
-/// client.handle_datagram(now, response.source, &response.payload);
+/// client.handle_datagram(now, response.transport, response.source, response.destination, &response.payload);
 /// let Some(BindingEvent::Mapped { result, .. }) = client.poll_event() else { panic!() };
 /// assert_eq!(result.mapped, local);
 /// # Ok::<_, Box<dyn std::error::Error>>(())
@@ -212,15 +212,26 @@ impl<R: RngCore> BindingClient<R> {
         Ok(id)
     }
 
-    /// Offers a datagram received on the local address from `from`.
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> Handled {
+    /// Offers a datagram received over `transport` from `source` on local address
+    /// `destination` (an answer counts only on the address and transport its query left
+    /// from).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        transport: TransportProtocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> Handled {
         let Ok(message) = Message::parse(datagram) else {
             return Handled::NotStun;
         };
         if message.has_fingerprint() && message.verify_fingerprint().is_err() {
             return Handled::Dropped(DropReason::BadFingerprint);
         }
-        let handled = match self.transactions.handle_response(now, from, &message) {
+        let answer =
+            (self.transactions).handle_response(now, transport, source, destination, &message);
+        let handled = match answer {
             transaction::Handled::Response(id) => Handled::Response(id),
             transaction::Handled::Dropped(reason) => Handled::Dropped(reason),
         };
@@ -424,7 +435,13 @@ mod tests {
         );
         let response = server.poll_transmit().unwrap();
         assert_eq!(response.destination, addr(LOCAL));
-        c.handle_datagram(now, response.source, &response.payload);
+        c.handle_datagram(
+            now,
+            response.transport,
+            response.source,
+            response.destination,
+            &response.payload,
+        );
         c.poll_event()
     }
 
@@ -530,7 +547,13 @@ mod tests {
         b.add(&MappedAddress(addr("203.0.113.9:6000"))).unwrap();
         b.add(&SourceAddress(addr(SERVER))).unwrap();
         b.add(&ChangedAddress(addr(ALTERNATE))).unwrap();
-        c.handle_datagram(now, addr(SERVER), &b.into_bytes());
+        c.handle_datagram(
+            now,
+            TransportProtocol::Udp,
+            addr(SERVER),
+            addr(LOCAL),
+            &b.into_bytes(),
+        );
         let Some(BindingEvent::Mapped { result, .. }) = c.poll_event() else {
             panic!("no mapped address");
         };
@@ -559,7 +582,13 @@ mod tests {
             &request.payload,
         );
         let response = server.poll_transmit().unwrap();
-        c.handle_datagram(now, response.source, &response.payload);
+        c.handle_datagram(
+            now,
+            response.transport,
+            response.source,
+            response.destination,
+            &response.payload,
+        );
         let Some(BindingEvent::Mapped { result, .. }) = c.poll_event() else {
             panic!("no mapped address");
         };
@@ -602,7 +631,13 @@ mod tests {
             value: &[],
         })
         .unwrap();
-        c.handle_datagram(now, addr(SERVER), &b.into_bytes());
+        c.handle_datagram(
+            now,
+            TransportProtocol::Udp,
+            addr(SERVER),
+            addr(LOCAL),
+            &b.into_bytes(),
+        );
         assert!(matches!(
             c.poll_event(),
             Some(BindingEvent::Failed {
@@ -634,7 +669,13 @@ mod tests {
         let mut c = client();
         let now = t0();
         assert_eq!(
-            c.handle_datagram(now, addr(SERVER), &[0x16, 0xfe, 0xfd, 0, 0]),
+            c.handle_datagram(
+                now,
+                TransportProtocol::Udp,
+                addr(SERVER),
+                addr(LOCAL),
+                &[0x16, 0xfe, 0xfd, 0, 0]
+            ),
             Handled::NotStun
         );
         c.handle_query(now, addr(SERVER), BindingOptions::default())
@@ -652,11 +693,23 @@ mod tests {
         let last = response.len() - 1;
         response[last] ^= 0xff;
         assert_eq!(
-            c.handle_datagram(now, addr(SERVER), &response),
+            c.handle_datagram(
+                now,
+                TransportProtocol::Udp,
+                addr(SERVER),
+                addr(LOCAL),
+                &response
+            ),
             Handled::Dropped(DropReason::BadFingerprint)
         );
         assert_eq!(
-            c.handle_datagram(now, addr(SERVER), &request.payload),
+            c.handle_datagram(
+                now,
+                TransportProtocol::Udp,
+                addr(SERVER),
+                addr(LOCAL),
+                &request.payload
+            ),
             Handled::Dropped(DropReason::NotAResponse)
         );
         assert_eq!(c.poll_event(), None);

@@ -143,8 +143,16 @@ impl<R: RngCore> NatDiscovery<R> {
         Ok(())
     }
 
-    /// Offers a datagram received on the local socket from `from`.
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> Handled {
+    /// Offers a datagram received over `transport` from `source` on the local socket
+    /// `destination`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        transport: TransportProtocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> Handled {
         if let State::Hairpinning(known, id) = self.state {
             if let Ok(m) = Message::parse(datagram) {
                 let ours = m.method() == Method::BINDING
@@ -157,7 +165,7 @@ impl<R: RngCore> NatDiscovery<R> {
                 }
             }
         }
-        let handled = self.client.handle_datagram(now, from, datagram);
+        let handled = (self.client).handle_datagram(now, transport, source, destination, datagram);
         self.pump(now);
         handled
     }
@@ -450,14 +458,22 @@ mod tests {
                 if t.destination.ip() == nat.public_ip() {
                     // Sent to our own mapped address: back in only if the NAT hairpins.
                     if nat.hairpin {
-                        d.handle_datagram(now, external, &t.payload);
+                        d.handle_datagram(now, t.transport, external, t.source, &t.payload);
                     }
                     continue;
                 }
                 server.handle_datagram(now, t.transport, external, t.destination, &t.payload);
                 while let Some(answer) = server.poll_transmit() {
                     if answer.destination.ip() == nat.public_ip() && nat.admits(answer.source) {
-                        d.handle_datagram(now, answer.source, &answer.payload);
+                        // Through the NAT: back to the local address.
+                        let local = addr(LOCAL);
+                        d.handle_datagram(
+                            now,
+                            answer.transport,
+                            answer.source,
+                            local,
+                            &answer.payload,
+                        );
                     }
                 }
             }

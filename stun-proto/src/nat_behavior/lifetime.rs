@@ -154,18 +154,21 @@ impl<R: RngCore> LifetimeDiscovery<R> {
         Ok(())
     }
 
-    /// Offers a datagram received from `from` on the local socket `local`.
+    /// Offers a datagram received over `transport` from `source` on the local socket
+    /// `destination`.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
-        local: SocketAddr,
-        from: SocketAddr,
+        transport: TransportProtocol,
+        source: SocketAddr,
+        destination: SocketAddr,
         datagram: &[u8],
     ) -> Handled {
         let Ok(message) = Message::parse(datagram) else {
             return Handled::Dropped(crate::transaction::DropReason::NotAResponse);
         };
-        let handled = self.transactions.handle_response(now, from, &message);
+        let local = destination;
+        let handled = (self.transactions).handle_response(now, transport, source, local, &message);
         if let (Handled::Response(id), State::Probing { id: probe, .. }) = (handled, self.state) {
             if id == probe && local != self.config.primary {
                 // The answer came to Y: the server ignored RESPONSE-PORT. Nothing to measure.
@@ -238,12 +241,16 @@ impl<R: RngCore> LifetimeDiscovery<R> {
         }
         b.add_fingerprint()
             .map_err(|_| TransactionError::NotARequest)?;
-        let request = Request::new(
+        let mut request = Request::new(
             TransportProtocol::Udp,
             from,
             self.config.server,
             b.into_bytes(),
         );
+        if response_port.is_some() {
+            // The answer is asked to another port of ours (RFC 5780 §7.3).
+            request = request.accept_response_on_any_local_address();
+        }
         self.transactions.handle_request(now, request)
     }
 
@@ -403,7 +410,13 @@ mod tests {
                 server.handle_datagram(now, t.transport, external, t.destination, &t.payload);
                 while let Some(answer) = server.poll_transmit() {
                     if let Some(local) = nat.inbound(now, answer.destination.port()) {
-                        d.handle_datagram(now, local, answer.source, &answer.payload);
+                        d.handle_datagram(
+                            now,
+                            answer.transport,
+                            answer.source,
+                            local,
+                            &answer.payload,
+                        );
                     }
                 }
             }

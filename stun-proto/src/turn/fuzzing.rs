@@ -295,7 +295,8 @@ pub fn client(data: &[u8]) {
         } else {
             let bytes = chunk(&mut data);
             let from = if op & 1 == 0 { server } else { stranger };
-            let handled = client.handle_incoming(now, from, bytes);
+            let handled =
+                client.handle_datagram(now, client.transport(), from, client.local(), bytes);
             if from == stranger {
                 assert_eq!(handled, super::client::Handled::NotTurn(bytes));
             }

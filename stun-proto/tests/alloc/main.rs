@@ -78,7 +78,8 @@ fn turn_relay_paths_allocate_nothing() {
         while let Some(t) = client.poll_transmit() {
             let _ = server.handle_client_datagram(now, tuple, &t.payload);
             while let Some(r) = server.poll_transmit() {
-                let _ = client.handle_incoming(now, r.source, &r.payload);
+                let _ =
+                    client.handle_datagram(now, r.transport, r.source, r.destination, &r.payload);
             }
         }
     }
@@ -107,9 +108,13 @@ fn turn_relay_paths_allocate_nothing() {
             else {
                 panic!("not relayed to the client");
             };
-            let Handled::Data { data: got, .. } =
-                client.handle_incoming(now, to_client.source, to_client.payload)
-            else {
+            let Handled::Data { data: got, .. } = client.handle_datagram(
+                now,
+                to_client.transport,
+                to_client.source,
+                to_client.destination,
+                to_client.payload,
+            ) else {
                 panic!("not data");
             };
             relayed_bytes += got.len();
@@ -124,7 +129,7 @@ fn turn_relay_paths_allocate_nothing() {
     while let Some(t) = client.poll_transmit() {
         let _ = server.handle_client_datagram(now, tuple, &t.payload);
         while let Some(r) = server.poll_transmit() {
-            let _ = client.handle_incoming(now, r.source, &r.payload);
+            let _ = client.handle_datagram(now, r.transport, r.source, r.destination, &r.payload);
         }
     }
     assert!(client.has_permission(other.ip()));
@@ -145,9 +150,13 @@ fn turn_relay_paths_allocate_nothing() {
             else {
                 panic!("Data indication not relayed");
             };
-            let Handled::Data { data: got, .. } =
-                client.handle_incoming(now, to_client.source, to_client.payload)
-            else {
+            let Handled::Data { data: got, .. } = client.handle_datagram(
+                now,
+                to_client.transport,
+                to_client.source,
+                to_client.destination,
+                to_client.payload,
+            ) else {
                 panic!("not data");
             };
             relayed_bytes += got.len();

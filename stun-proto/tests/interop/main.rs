@@ -117,7 +117,8 @@ fn query(socket: &UdpSocket, server: SocketAddr) -> Option<BindingResult> {
             .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
             .ok()?;
         if let Ok((len, from)) = socket.recv_from(&mut buf) {
-            client.handle_datagram(Instant::now(), from, &buf[..len]);
+            let (udp, local) = (TransportProtocol::Udp, client.local());
+            client.handle_datagram(Instant::now(), udp, from, local, &buf[..len]);
         }
         client.handle_timeout(Instant::now());
     }
@@ -155,7 +156,14 @@ fn discover(socket: &UdpSocket, server: SocketAddr) -> NatReport {
             .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
             .expect("set timeout");
         if let Ok((len, from)) = socket.recv_from(&mut buf) {
-            nat.handle_datagram(Instant::now(), from, &buf[..len]);
+            let local = socket.local_addr().expect("a bound socket");
+            nat.handle_datagram(
+                Instant::now(),
+                TransportProtocol::Udp,
+                from,
+                local,
+                &buf[..len],
+            );
         }
         nat.handle_timeout(Instant::now());
     }

@@ -103,7 +103,13 @@ impl Scenario {
             if let Some(i) = self.in_flight.iter().position(|(at, _)| *at == next) {
                 let (_, t) = self.in_flight.remove(i).unwrap();
                 if t.destination == addr(LOCAL) {
-                    self.client.handle_datagram(self.now, t.source, &t.payload);
+                    (self.client).handle_datagram(
+                        self.now,
+                        t.transport,
+                        t.source,
+                        t.destination,
+                        &t.payload,
+                    );
                 } else if let Some(server) = self
                     .servers
                     .iter_mut()

@@ -144,7 +144,8 @@ impl World {
                 }
             } else {
                 let now = self.now;
-                match self.clients[i].handle_incoming(now, addr(LISTEN), &bytes) {
+                let c = &mut self.clients[i];
+                match c.handle_datagram(now, c.transport(), addr(LISTEN), c.local(), &bytes) {
                     Handled::Data { peer, data, .. } => {
                         self.received[i].push((peer, data.to_vec()))
                     }

@@ -269,7 +269,8 @@ impl Session {
                 .min(Duration::from_millis(50));
             for frame in self.link.recv(wait) {
                 let now = self.now();
-                match self.client.handle_incoming(now, self.server, &frame) {
+                let c = &mut self.client;
+                match c.handle_datagram(now, c.transport(), self.server, c.local(), &frame) {
                     Handled::Data {
                         peer,
                         data,

@@ -16,7 +16,7 @@ use crate::builder::{BuildError, MessageBuilder};
 use crate::header::{Class, MessageType, Method, TransactionId};
 use crate::message::Message;
 use crate::transaction;
-use crate::transmit::Transmit;
+use crate::transmit::{Transmit, TransportProtocol};
 use crate::turn::TransmitRef;
 use crate::turn::channel_data::{
     ChannelData, ChannelDataError, encode_channel_data, is_channel_data,
@@ -152,14 +152,19 @@ impl<R: RngCore> TurnClient<R> {
     }
 
     /// Offers a datagram (or, over TCP, one frame from the
-    /// [`StreamFramer`](crate::turn::StreamFramer)) received from `from`.
-    pub fn handle_incoming<'a>(
+    /// [`StreamFramer`](crate::turn::StreamFramer)) received over `transport` from `source`
+    /// on local address `destination`: the client's only if it came from its server over
+    /// its transport to its local address.
+    pub fn handle_datagram<'a>(
         &mut self,
         now: Instant,
-        from: SocketAddr,
+        transport: TransportProtocol,
+        source: SocketAddr,
+        destination: SocketAddr,
         datagram: &'a [u8],
     ) -> Handled<'a> {
-        if from != self.server {
+        let config = &self.config;
+        if source != self.server || destination != config.local || transport != config.transport {
             return Handled::NotTurn(datagram);
         }
         if is_channel_data(datagram) {
@@ -202,7 +207,13 @@ impl<R: RngCore> TurnClient<R> {
                 Handled::Dropped(DropReason::Transaction(reason))
             }
             (Class::Success | Class::Error, _) => {
-                match self.transactions.handle_response(now, from, &message) {
+                match (self.transactions).handle_response(
+                    now,
+                    transport,
+                    source,
+                    destination,
+                    &message,
+                ) {
                     transaction::Handled::Response(_) => {
                         self.pump(now);
                         Handled::Consumed

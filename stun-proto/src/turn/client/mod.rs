@@ -29,7 +29,7 @@ use rand_core::RngCore;
 use crate::attribute::AddressFamily;
 use crate::header::TransactionId;
 use crate::transaction::{ClientTransactions, Request, TransportFailure};
-use crate::transmit::Transmit;
+use crate::transmit::{Transmit, TransportProtocol};
 
 mod config;
 mod data;
@@ -150,7 +150,7 @@ enum State {
 /// client.handle_allocate(now)?;
 /// let allocate = client.poll_transmit().expect("the first Allocate");
 /// assert_eq!(allocate.destination, "203.0.113.1:3478".parse()?);
-/// // ... send it; feed what the server answers to `client.handle_incoming(now, from, &bytes)`,
+/// // ... send it; feed what the server answers to `client.handle_datagram(now, transport, from, local, &bytes)`,
 /// // then wait for `TurnEvent::Allocated`.
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// ```
@@ -374,6 +374,11 @@ impl<R: RngCore> TurnClient<R> {
     /// The local address.
     pub const fn local(&self) -> SocketAddr {
         self.config.local
+    }
+
+    /// The transport to the server.
+    pub const fn transport(&self) -> TransportProtocol {
+        self.config.transport
     }
 
     /// Whether the client is finished: failed, expired or deallocated.

@@ -91,7 +91,7 @@ fn challenge(nonce: &'static str) -> impl FnOnce(&mut MessageBuilder<BytesMut>) 
 
 fn deliver(c: &mut TurnClient<TestRng>, now: Instant, bytes: &[u8]) {
     assert_eq!(
-        c.handle_incoming(now, addr(SERVER), bytes),
+        c.handle_datagram(now, c.transport(), addr(SERVER), c.local(), bytes),
         Handled::Consumed
     );
 }
@@ -301,7 +301,13 @@ fn try_alternate_moves_to_the_alternate_server_and_starts_over() {
     assert!(!Message::parse(&again).unwrap().has_integrity());
     // Answers from the old server are no longer ours.
     assert!(matches!(
-        c.handle_incoming(now, addr(SERVER), &again),
+        c.handle_datagram(
+            now,
+            TransportProtocol::Udp,
+            addr(SERVER),
+            addr(LOCAL),
+            &again
+        ),
         Handled::NotTurn(_)
     ));
 }
@@ -324,7 +330,10 @@ fn redirects_are_bounded() {
             ))))
             .unwrap();
         });
-        assert_eq!(c.handle_incoming(now, from, &redirect), Handled::Consumed);
+        assert_eq!(
+            c.handle_datagram(now, c.transport(), from, c.local(), &redirect),
+            Handled::Consumed
+        );
     }
     assert_eq!(
         events(&mut c).last(),
@@ -806,7 +815,13 @@ fn incoming_data_indications_and_channel_data_are_handed_back_borrowed() {
     b.add(&Data(b"from peer")).unwrap();
     let indication = b.into_bytes();
     assert_eq!(
-        c.handle_incoming(now, addr(SERVER), &indication),
+        c.handle_datagram(
+            now,
+            TransportProtocol::Udp,
+            addr(SERVER),
+            addr(LOCAL),
+            &indication
+        ),
         Handled::Data {
             peer,
             data: b"from peer",
@@ -815,7 +830,13 @@ fn incoming_data_indications_and_channel_data_are_handed_back_borrowed() {
     );
     let channel_data = b"\x40\x00\x00\x02hi";
     assert_eq!(
-        c.handle_incoming(now, addr(SERVER), channel_data),
+        c.handle_datagram(
+            now,
+            TransportProtocol::Udp,
+            addr(SERVER),
+            addr(LOCAL),
+            channel_data
+        ),
         Handled::Dropped(DropReason::UnknownChannel(0x4000))
     );
     c.handle_bind_channel(now, peer).unwrap();
@@ -826,7 +847,13 @@ fn incoming_data_indications_and_channel_data_are_handed_back_borrowed() {
         &answer(&bind, Class::Success, Some(&key()), |_| {}),
     );
     assert_eq!(
-        c.handle_incoming(now, addr(SERVER), channel_data),
+        c.handle_datagram(
+            now,
+            TransportProtocol::Udp,
+            addr(SERVER),
+            addr(LOCAL),
+            channel_data
+        ),
         Handled::Data {
             peer,
             data: b"hi",
@@ -835,12 +862,18 @@ fn incoming_data_indications_and_channel_data_are_handed_back_borrowed() {
     );
     // Not from the server, or not TURN: the caller's.
     assert_eq!(
-        c.handle_incoming(now, peer, channel_data),
+        c.handle_datagram(now, c.transport(), peer, c.local(), channel_data),
         Handled::NotTurn(channel_data)
     );
     let dtls = [22u8, 254, 253, 0];
     assert_eq!(
-        c.handle_incoming(now, addr(SERVER), &dtls),
+        c.handle_datagram(
+            now,
+            TransportProtocol::Udp,
+            addr(SERVER),
+            addr(LOCAL),
+            &dtls
+        ),
         Handled::NotTurn(&dtls)
     );
     // A Binding answer from the same server, to a query someone else sent: not ours either.
@@ -849,13 +882,25 @@ fn incoming_data_indications_and_channel_data_are_handed_back_borrowed() {
     b.add_fingerprint().unwrap();
     let binding = b.into_bytes();
     assert_eq!(
-        c.handle_incoming(now, addr(SERVER), &binding),
+        c.handle_datagram(
+            now,
+            TransportProtocol::Udp,
+            addr(SERVER),
+            addr(LOCAL),
+            &binding
+        ),
         Handled::NotTurn(&binding)
     );
     let request =
         MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, [7; 12].into()).into_bytes();
     assert_eq!(
-        c.handle_incoming(now, addr(SERVER), &request),
+        c.handle_datagram(
+            now,
+            TransportProtocol::Udp,
+            addr(SERVER),
+            addr(LOCAL),
+            &request
+        ),
         Handled::NotTurn(&request)
     );
     assert_eq!(c.stats().received_data, 2);

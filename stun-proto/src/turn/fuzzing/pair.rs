@@ -123,7 +123,8 @@ pub fn pair(data: &[u8]) {
                 if let Some(d) = take(&mut wire.to_client, pick) {
                     if let Handled::Data {
                         peer: from, data, ..
-                    } = client.handle_incoming(now, listen, &d)
+                    } =
+                        client.handle_datagram(now, client.transport(), listen, client.local(), &d)
                     {
                         assert_eq!(from, peer, "data from the one peer");
                         assert!(wire.peer_sent.contains(data), "data the peer sent");
@@ -168,7 +169,8 @@ pub fn pair(data: &[u8]) {
             }
             _ => {
                 let before = authenticated(&client);
-                let _ = client.handle_incoming(now, listen, bytes);
+                let _ =
+                    client.handle_datagram(now, client.transport(), listen, client.local(), bytes);
                 assert_eq!(
                     authenticated(&client),
                     before,

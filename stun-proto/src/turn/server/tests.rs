@@ -1429,7 +1429,7 @@ fn icmp_errors_reach_the_client_of_a_permitted_peer() {
         while let Some(t) = c.poll_transmit() {
             let _ = s.handle_client_datagram(now, tuple(), &t.payload);
             while let Some(r) = s.poll_transmit() {
-                let _ = c.handle_incoming(now, r.source, &r.payload);
+                let _ = c.handle_datagram(now, r.transport, r.source, r.destination, &r.payload);
             }
         }
     };
@@ -1452,7 +1452,7 @@ fn icmp_errors_reach_the_client_of_a_permitted_peer() {
     let m = Message::parse(&t.payload).unwrap();
     assert!(!m.has(AttributeType::DATA));
     assert_eq!(
-        c.handle_incoming(now, t.source, &t.payload),
+        c.handle_datagram(now, t.transport, t.source, t.destination, &t.payload),
         Handled::Icmp {
             peer,
             icmp: unreachable
@@ -1698,7 +1698,7 @@ fn our_client_and_our_server_talk() {
             let _ = s.handle_client_datagram(now, tuple(), &t.payload);
             while let Some(r) = s.poll_transmit() {
                 assert_eq!(
-                    c.handle_incoming(now, r.source, &r.payload),
+                    c.handle_datagram(now, r.transport, r.source, r.destination, &r.payload),
                     Handled::Consumed
                 );
             }
@@ -1733,7 +1733,13 @@ fn our_client_and_our_server_talk() {
         panic!()
     };
     assert_eq!(
-        c.handle_incoming(now, back.source, back.payload),
+        c.handle_datagram(
+            now,
+            back.transport,
+            back.source,
+            back.destination,
+            back.payload
+        ),
         Handled::Data {
             peer,
             data: b"pong",
