@@ -483,13 +483,10 @@ macro_rules! encode_with {
 }
 pub(crate) use encode_with;
 
-/// Declares attributes whose value is one big-endian integer.
-macro_rules! integer_attributes {
-    ($($(#[$doc:meta])* $name:ident($int:ty) = $ty:ident;)*) => {$(
-        $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-        pub struct $name(pub $int);
-
+/// Implements `DecodeAttribute` for `$name` (attribute type `$ty`), whose value has a fixed
+/// length, turned into the attribute by `$from`.
+macro_rules! decode_fixed {
+    ($name:ident = $ty:ident, $from:expr) => {
         impl<'a> $crate::attribute::DecodeAttribute<'a> for $name {
             const TYPE: $crate::attribute::AttributeType = $crate::attribute::AttributeType::$ty;
 
@@ -497,9 +494,21 @@ macro_rules! integer_attributes {
                 value: &'a [u8],
                 _: &$crate::header::TransactionId,
             ) -> Result<Self, $crate::attribute::AttributeError> {
-                $crate::attribute::fixed(Self::TYPE, value).map(|b| $name(<$int>::from_be_bytes(b)))
+                $crate::attribute::fixed(Self::TYPE, value).map($from)
             }
         }
+    };
+}
+pub(crate) use decode_fixed;
+
+/// Declares attributes whose value is one big-endian integer.
+macro_rules! integer_attributes {
+    ($($(#[$doc:meta])* $name:ident($int:ty) = $ty:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+        pub struct $name(pub $int);
+
+        $crate::attribute::decode_fixed!($name = $ty, |b| $name(<$int>::from_be_bytes(b)));
 
         $crate::attribute::encode_with!($name, |this, out, tid| len = size_of::<$int>(); {
             out.copy_from_slice(&this.0.to_be_bytes())
@@ -515,16 +524,7 @@ macro_rules! flag_attributes {
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
         pub struct $name;
 
-        impl<'a> $crate::attribute::DecodeAttribute<'a> for $name {
-            const TYPE: $crate::attribute::AttributeType = $crate::attribute::AttributeType::$ty;
-
-            fn decode(
-                value: &'a [u8],
-                _: &$crate::header::TransactionId,
-            ) -> Result<Self, $crate::attribute::AttributeError> {
-                $crate::attribute::fixed::<0>(Self::TYPE, value).map(|_| $name)
-            }
-        }
+        $crate::attribute::decode_fixed!($name = $ty, |_: [u8; 0]| $name);
 
         $crate::attribute::encode_with!($name, |this, out, tid| len = 0; {});
     )*};
