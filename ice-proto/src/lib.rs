@@ -125,6 +125,7 @@ mod config;
 mod connectivity;
 mod consent;
 mod context;
+pub mod endpoint;
 mod error;
 mod event;
 #[doc(hidden)]
