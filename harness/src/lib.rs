@@ -54,6 +54,7 @@ mod node;
 pub mod nodes;
 mod pcap;
 pub mod peer;
+pub mod sfu;
 pub mod theory;
 mod world;
 

@@ -3,6 +3,7 @@
 //! ```text
 //! harness matrix [OPTIONS]   every pair of NAT presets in the simulator (docs/harness.md)
 //! harness peer [OPTIONS]     the peer over real UDP, JSON lines on stdin/stdout (docs/peer.md)
+//! harness sfu [OPTIONS]      many peers behind NATs joining one SFU port, in the simulator
 //! ```
 //! `harness --help` and `harness <command> --help` describe every option and its default. Bad
 //! arguments exit 2 with a message naming the option and the value. `matrix` exits 1 if any
@@ -21,6 +22,7 @@ mod cli;
 mod matrix_cli;
 mod mdns_socket;
 mod peer_cli;
+mod sfu_cli;
 
 /// The NAT traversal matrix in a deterministic simulator, and the full WebRTC-style peer
 /// (ICE + DTLS) over real UDP.
@@ -39,6 +41,10 @@ enum Command {
     /// Runs the peer (ICE, optionally DTLS) over a real UDP socket, signalling with JSON lines
     /// on stdin and stdout (docs/peer.md).
     Peer(peer_cli::PeerArgs),
+    /// Runs many peers behind assorted NATs joining one SFU endpoint on one port (ICE-lite
+    /// sessions, DTLS per session); exits 1 unless every peer became ready and stayed
+    /// connected.
+    Sfu(sfu_cli::SfuArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +60,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Matrix(args) => matrix_cli::run(&args),
         Command::Peer(args) => peer_cli::run(&args),
+        Command::Sfu(args) => sfu_cli::run(&args),
     }
 }
 

@@ -3,11 +3,13 @@
 mod nat_check;
 mod peer_node;
 mod probe;
+mod sfu;
 mod stun_server;
 mod turn_server;
 
 pub use nat_check::NatCheck;
-pub use peer_node::PeerNode;
+pub use peer_node::{PeerNode, dtls_config};
 pub use probe::{Probe, Received};
+pub use sfu::SfuNode;
 pub use stun_server::StunServer;
 pub use turn_server::TurnServer;

@@ -56,22 +56,12 @@ impl PeerNode {
     /// As [`new`](Self::new), with or without DTLS.
     pub fn with_dtls(setup: &PeerSetup, dtls: bool) -> Self {
         let mut rng = ChaCha20Rng::seed_from_u64(setup.seed);
-        let dtls = dtls.then(|| {
-            let params = CertificateParams::new(CERTIFICATE_NOT_BEFORE);
-            // unwrap: generating a P-256 key and signing a certificate with a fixed notBefore
-            // cannot fail with the RustCrypto provider.
-            let certificate = DtlsCertificate::generate(&RustCrypto, &mut rng, &params)
-                .expect("certificate generation");
-            PeerDtlsConfig {
-                certificate,
-                setup: if setup.controlling {
-                    Setup::ActPass
-                } else {
-                    Setup::Active
-                },
-                provider: &RustCrypto,
-            }
-        });
+        let setup_value = if setup.controlling {
+            Setup::ActPass
+        } else {
+            Setup::Active
+        };
+        let dtls = dtls.then(|| dtls_config(&mut rng, setup_value));
         let config = PeerConfig {
             ice: AgentConfig {
                 controlling: setup.controlling,
@@ -200,6 +190,21 @@ fn kind(t: CandidateType) -> CandidateKind {
         CandidateType::Relayed => CandidateKind::Relayed,
         // Host, and any type a later ice-proto adds: not a translated address.
         _ => CandidateKind::Host,
+    }
+}
+
+/// A peer's DTLS configuration: a fresh self-signed certificate (RustCrypto, P-256) and the
+/// `setup` value to signal.
+pub fn dtls_config(rng: &mut ChaCha20Rng, setup: Setup) -> PeerDtlsConfig {
+    let params = CertificateParams::new(CERTIFICATE_NOT_BEFORE);
+    // unwrap: generating a P-256 key and signing a certificate with a fixed notBefore cannot
+    // fail with the RustCrypto provider.
+    let certificate =
+        DtlsCertificate::generate(&RustCrypto, rng, &params).expect("certificate generation");
+    PeerDtlsConfig {
+        certificate,
+        setup,
+        provider: &RustCrypto,
     }
 }
 

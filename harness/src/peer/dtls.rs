@@ -15,7 +15,7 @@ use super::{COMPONENT, DtlsRole, Event, MAX_PENDING_DATAGRAMS, Peer, PeerError, 
 
 /// The first retransmission timeout of a flight when ICE measured no round trip on the
 /// pair: RFC 9147 §5.8.2 recommends 400 ms for DTLS-SRTP (RFC 6347 §4.2.4.1 said 1 s).
-const RETRANSMIT_INITIAL: Duration = Duration::from_millis(400);
+pub(crate) const RETRANSMIT_INITIAL: Duration = Duration::from_millis(400);
 /// The least first timeout: a round trip of microseconds (loopback) would otherwise resend
 /// flights a busy machine has not yet had time to answer.
 const RETRANSMIT_FLOOR: Duration = Duration::from_millis(50);
@@ -23,9 +23,9 @@ const RETRANSMIT_FLOOR: Duration = Duration::from_millis(50);
 /// moment ago and carries consent checks every few seconds, so a lost flight is loss, not
 /// congestion, and a 32 s or 60 s wait only stalls the call (pion resends every 1 s, with
 /// no backoff at all). `docs/peer.md` has the figures.
-const RETRANSMIT_MAX: Duration = Duration::from_secs(2);
+pub(crate) const RETRANSMIT_MAX: Duration = Duration::from_secs(2);
 /// Retransmissions of one flight before the handshake fails: about 59 s of trying.
-const MAX_RETRANSMITS: u32 = 30;
+pub(crate) const MAX_RETRANSMITS: u32 = 30;
 
 /// DTLS for a peer: our certificate and the role we signal.
 #[derive(Debug)]

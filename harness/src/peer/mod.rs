@@ -20,7 +20,7 @@
 //! The peer never reads a clock or touches a socket; the simulator ([`crate::nodes::PeerNode`])
 //! and the real-UDP command line (`harness peer`) drive the same machine.
 
-mod dtls;
+pub(crate) mod dtls;
 mod event;
 mod json;
 mod signal;
