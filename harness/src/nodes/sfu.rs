@@ -1,7 +1,8 @@
 //! An SFU on one port as a simulator node: `ice_proto::endpoint::Endpoint` answering
 //! ICE-lite for every session, and, with DTLS, one `dtls_proto::Dtls` server per session
-//! demultiplexed by the first byte (RFC 7983). It echoes every datagram of application data
-//! back to the session it came from, so that its peers see their pings answered.
+//! demultiplexed by the first byte (RFC 7983). It answers every datagram of application data
+//! on the session it came from — `ping <x>` with `pong <x>` as `harness peer` does, anything
+//! else with itself — so that its peers see their pings answered.
 //!
 //! Signalling is the application's: [`SfuNode::admit`] takes a peer's first lines
 //! (credentials, DTLS fingerprint) and returns the lines the peer needs — the session's
@@ -164,7 +165,7 @@ impl SfuNode {
             }
         }
         for data in echo {
-            if dtls.handle_send(now, &data).is_ok() {
+            if dtls.handle_send(now, &reply(&data)).is_ok() {
                 seat.echoed += 1;
             }
         }
@@ -174,6 +175,14 @@ impl SfuNode {
         for record in records {
             self.send(session, &record);
         }
+    }
+}
+
+/// The answer to application data: `pong <x>` to `ping <x>`, the data itself otherwise.
+fn reply(data: &[u8]) -> Vec<u8> {
+    match data.strip_prefix(b"ping ") {
+        Some(rest) => [b"pong ".as_slice(), rest].concat(),
+        None => data.to_vec(),
     }
 }
 
@@ -203,7 +212,7 @@ impl Node for SfuNode {
                 if let Some(seat) = self.seats.get_mut(&session) {
                     seat.echoed += 1;
                 }
-                self.send(session, data);
+                self.send(session, &reply(data));
             }
             Some(_) => {}
         }

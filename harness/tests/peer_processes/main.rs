@@ -651,3 +651,21 @@ fn the_tokio_example_connects_two_peers_over_dtls() {
     assert!(stdout.contains("B: received \"hello from A\""), "{stdout}");
     assert!(stdout.contains("bytes of SRTP keys"), "{stdout}");
 }
+
+#[test]
+fn eight_harness_peers_secure_their_sessions_on_one_sfu_port_over_real_udp() {
+    // `harness/examples/sfu-udp.rs`: one UDP socket, ice_proto::endpoint with a DTLS
+    // server per session, eight `harness peer` processes as its clients (issue 22).
+    let out = Command::new(common::example("sfu-udp"))
+        .args([env!("CARGO_BIN_EXE_harness"), "8"])
+        .output()
+        .expect("run the sfu-udp example");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches(": exit 0").count(), 8, "{stdout}");
+    assert!(stdout.contains("SFU sessions secured 8"), "{stdout}");
+}

@@ -19,8 +19,15 @@ fn seventy_peers_behind_every_preset_connect_to_one_port_through_loss() {
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert_eq!(report.ready.len(), 70, "every peer became ready");
     assert_eq!(report.connected, 70, "and stayed connected");
-    assert_eq!(report.sfu_connected, 70, "the SFU holds every session as connected");
-    assert!(report.echoed >= 70 * 5, "pings were echoed: {}", report.echoed);
+    assert_eq!(
+        report.sfu_connected, 70,
+        "the SFU holds every session as connected"
+    );
+    assert!(
+        report.echoed >= 70 * 5,
+        "pings were echoed: {}",
+        report.echoed
+    );
     assert!(report.dropped > 0, "the links lost datagrams");
 }
 
@@ -36,5 +43,9 @@ fn peers_secure_their_sessions_with_one_dtls_server_each() {
     assert_eq!(report.ready.len(), 14);
     assert_eq!(report.sfu_secured, 14, "the SFU completed every handshake");
     assert_eq!(report.connected, 14);
-    assert!(report.echoed >= 14 * 3, "pings came back over DTLS: {}", report.echoed);
+    assert!(
+        report.echoed >= 14 * 3,
+        "pings came back over DTLS: {}",
+        report.echoed
+    );
 }
