@@ -2,11 +2,12 @@
 //! (`harness::sfu`); prints how many became ready and stayed connected, and exits 1 unless
 //! all did.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use harness::sfu::{self, SfuOptions};
+use harness::sfu::{self, SfuOptions, SfuReport};
 
 use crate::cli;
 
@@ -61,37 +62,10 @@ pub fn run(args: &SfuArgs) -> ExitCode {
             )
         },
     );
-    println!(
-        "{} peers, one SFU port, {} on every link, {} ms latency, {}, seed {}",
-        report.peers,
-        percent(options.loss),
-        options.delay.as_millis(),
-        if options.dtls {
-            "ICE-lite + DTLS"
-        } else {
-            "ICE-lite only"
-        },
-        options.seed
-    );
-    println!(
-        "ready: {}/{} ({times}); connected at the end: {}; SFU sessions connected: {}, DTLS done: {}",
-        report.ready.len(),
-        report.peers,
-        report.connected,
-        report.sfu_connected,
-        report.sfu_secured
-    );
-    println!(
-        "echoed {} datagrams; the simulator delivered {} and dropped {}; wall time {:.2}s",
-        report.echoed,
-        report.delivered,
-        report.dropped,
-        wall.as_secs_f64()
-    );
-    for (preset, why) in &report.failures {
-        println!("failed behind {}: {why}", preset.name());
-    }
     let all = report.ready.len() == report.peers && report.connected == report.peers;
+    let mut out = std::io::stdout().lock();
+    // stdout closed early (`| head`): the report is nobody's; the exit code still says.
+    let _ = print(&mut out, &options, &report, &times, wall);
     if all {
         ExitCode::SUCCESS
     } else {
@@ -99,6 +73,45 @@ pub fn run(args: &SfuArgs) -> ExitCode {
     }
 }
 
-fn percent(loss: f64) -> String {
-    format!("{}% loss", loss * 100.0)
+fn print(
+    out: &mut impl Write,
+    options: &SfuOptions,
+    report: &SfuReport,
+    times: &str,
+    wall: Duration,
+) -> std::io::Result<()> {
+    let sessions = if options.dtls {
+        "ICE-lite + DTLS"
+    } else {
+        "ICE-lite only"
+    };
+    writeln!(
+        out,
+        "{} peers, one SFU port, {}% loss on every link, {} ms latency, {sessions}, seed {}",
+        report.peers,
+        options.loss * 100.0,
+        options.delay.as_millis(),
+        options.seed
+    )?;
+    writeln!(
+        out,
+        "ready: {}/{} ({times}); connected at the end: {}; SFU sessions connected: {}, DTLS done: {}",
+        report.ready.len(),
+        report.peers,
+        report.connected,
+        report.sfu_connected,
+        report.sfu_secured
+    )?;
+    writeln!(
+        out,
+        "echoed {} datagrams; the simulator delivered {} and dropped {}; wall time {:.2}s",
+        report.echoed,
+        report.delivered,
+        report.dropped,
+        wall.as_secs_f64()
+    )?;
+    for (preset, why) in &report.failures {
+        writeln!(out, "failed behind {}: {why}", preset.name())?;
+    }
+    Ok(())
 }
