@@ -126,6 +126,21 @@ fn bench(c: &mut Criterion) {
             black_box(matches!(handled, Handled::Data { .. }))
         })
     });
+    g.bench_function(
+        "demux an application datagram, one session (cache-warm)",
+        |b| {
+            b.iter(|| {
+                let handled = sfu.handle_datagram(
+                    now,
+                    TransportProtocol::Udp,
+                    black_box(source(4_242)),
+                    port(),
+                    black_box(b"\x80\x60 rtp payload of a few bytes"),
+                );
+                black_box(matches!(handled, Handled::Data { .. }))
+            })
+        },
+    );
     let stranger = SocketAddr::from(([203, 0, 113, 9], 4_444));
     g.bench_function("drop a datagram from an unknown source", |b| {
         b.iter(|| {
