@@ -7,6 +7,8 @@
 //!   steps, *authenticated* checks and responses built from fuzzer-chosen fields (so the
 //!   fuzzer reaches the states behind MESSAGE-INTEGRITY), data to send — checking after each
 //!   that the tables stay within their bounds.
+//! - [`endpoint`]: the SFU endpoint under fuzzed sessions, datagrams, signed checks and
+//!   time steps, checking its bounds and that unauthenticated datagrams change no session.
 //! - `pair`: two agents over a fuzzed network (loss, duplication, reordering, forged and
 //!   replayed datagrams, time steps), checking the same invariants on both after every step
 //!   and that forged datagrams change no authenticated state.
@@ -26,6 +28,7 @@ use crate::stream::{Credentials, StreamId};
 use crate::{Agent, AgentConfig, Event};
 
 mod pair;
+pub use crate::endpoint::fuzz::run as endpoint;
 pub use pair::{PairOutcome, pair};
 
 const LOCAL_UFRAG: &str = "LOCL";

@@ -25,6 +25,8 @@
 //! own: the endpoint serves lite sessions only.
 
 mod expiry;
+#[doc(hidden)]
+pub mod fuzz;
 mod session;
 
 use std::collections::{HashMap, VecDeque};

@@ -28,6 +28,12 @@ fn ice_sdp_corpus() {
 }
 
 #[test]
+fn ice_endpoint_corpus() {
+    let n = replay("ice_endpoint", ice_proto::fuzzing::endpoint);
+    assert!(n >= 5, "{n} seeds");
+}
+
+#[test]
 fn ice_agent_corpus() {
     let n = replay("ice_agent", |data| {
         ice_proto::fuzzing::agent(data);
