@@ -49,7 +49,7 @@ mod requests;
 use allocation::Allocation;
 pub use allocation::AllocationId;
 use hashing::FoldHash;
-pub use peer_filter::{IpRange, PeerClass, PeerClasses, PeerFilter};
+pub use peer_filter::{IpRange, PeerClass, PeerClasses, PeerFilter, UnknownPeerClass};
 pub use relay_pool::RESERVATION_LIFETIME;
 use relay_pool::RelayPool;
 
