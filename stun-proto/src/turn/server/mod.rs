@@ -21,7 +21,7 @@
 //! [`TurnServer::handle_peer_datagram_into`].
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,9 @@ use relay_pool::RelayPool;
 
 /// The most events kept unpolled; more are counted in [`TurnServerStats::events_dropped`].
 const MAX_EVENTS: usize = 4096;
+/// The capacity up to which a routing table that is not empty, or a drained queue, is not
+/// shrunk (see `shrink_tables` and `shrink_when_drained`): small ones keep their memory.
+const MIN_TABLE_CAPACITY: usize = 64;
 
 /// The client side of an allocation (RFC 8656 §2: the 5-tuple): transport, the client's
 /// address as the server sees it, and the server address it reached.
@@ -554,6 +557,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     /// The next response or queued relay datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         let (transmit, id) = self.transmits.pop_front()?;
+        shrink_when_drained(&mut self.transmits);
         if let Some(a) = id.and_then(|id| self.allocations.get_mut(&id)) {
             a.queued_bytes = a.queued_bytes.saturating_sub(transmit.payload.len());
         }
@@ -562,7 +566,9 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        shrink_when_drained(&mut self.events);
+        Some(event)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
@@ -696,7 +702,39 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
                 self.per_user.remove(&allocation.username);
             }
         }
+        self.shrink_tables();
         self.push_event(ServerEvent::AllocationDeleted { id, reason });
+    }
+
+    /// Gives back what a burst of allocations made the tables grow, once one is at most a
+    /// quarter full: a hash table keeps its capacity when emptied, so a server that once
+    /// held 100,000 allocations would hold their tables' memory for good (the soak in
+    /// `tests/soak`). The quarter between growing and shrinking keeps the rehashing, O(len)
+    /// each time, to O(1) per deletion on average.
+    fn shrink_tables(&mut self) {
+        fn shrink<K: Eq + Hash, V, S: BuildHasher>(table: &mut HashMap<K, V, S>) {
+            let len = table.len();
+            // An empty table is given back whole; a small one keeps its memory.
+            let kept = match len {
+                0 => 0,
+                len => MIN_TABLE_CAPACITY.max(len.saturating_mul(4)),
+            };
+            if table.capacity() > kept {
+                table.shrink_to(len.saturating_mul(2));
+            }
+        }
+        shrink(&mut self.allocations);
+        shrink(&mut self.by_tuple);
+        shrink(&mut self.by_relay);
+        shrink(&mut self.per_user);
+    }
+}
+
+/// Gives back what a burst made a bounded queue grow to (4,096 events, some 750 KiB, after
+/// a mass expiry), once it is drained.
+fn shrink_when_drained<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > MIN_TABLE_CAPACITY {
+        queue.shrink_to(0);
     }
 }
 
