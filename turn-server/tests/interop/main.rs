@@ -281,13 +281,14 @@ fn relays_with_shared_secret(workers: usize, flags: &[&str]) {
 }
 
 /// The server, the peer and uclient as `load` says: every message of every client comes
-/// back through the relay, and the server counted them.
-fn relays_through(load: &Load<'_>) {
+/// back through the relay, and the server counted them. Returns how many EVEN-PORT
+/// reservations one worker handed another (`None`: skipped, coturn missing).
+fn relays_through(load: &Load<'_>) -> Option<u64> {
     let (Some(client), Some(peer)) = (
         require("turnutils_uclient", "coturn"),
         require("turnutils_peer", "coturn"),
     ) else {
-        return;
+        return None;
     };
     let port = free_port(SPAN);
     let server_args: Vec<String> = load
@@ -330,15 +331,16 @@ fn relays_through(load: &Load<'_>) {
         server.metric("turn_auth_failures_total{reason=\"expired\"}"),
         0
     );
+    let handoffs = server.metric("turn_reservation_handoffs_total");
     // SIGTERM: every worker stops and says so; exit status 0.
     let (clean, log) = server.terminate();
     assert!(clean, "no clean exit after SIGTERM: {log}");
     assert_eq!(log.matches(" stopped ").count(), load.workers, "{log}");
+    Some(handoffs)
 }
 
-// Two workers: uclient's clients spread over them. `-c` drops uclient's RTCP allocations,
-// which redeem an EVEN-PORT reservation from another client port: the kernel may hash that
-// port to the other worker, which does not know the token (docs/turn.md, "Workers").
+// Two workers: uclient's clients spread over them. `-c` drops uclient's RTCP allocations
+// (one allocation per client); the RTP/RTCP pairs have tests of their own below.
 
 #[test]
 fn udp_channels_with_a_shared_secret() {
@@ -496,6 +498,23 @@ fn many_clients_at_once() {
 #[test]
 fn rtp_and_rtcp_pairs_with_even_port_reservations_on_one_worker() {
     relays_with_shared_secret(1, &[]);
+}
+
+#[test]
+fn rtp_and_rtcp_pairs_with_even_port_reservations_across_workers() {
+    // Each client's RTCP allocation redeems, from another client port, the port its RTP
+    // allocation reserved (EVEN-PORT R, RESERVATION-TOKEN). With 16 clients on two
+    // workers, SO_REUSEPORT hashes some RTCP ports to the worker that does not hold the
+    // reservation (all 16 on the right one: 1 in 65,536): it is handed over, with its
+    // relay port, and every message still comes back.
+    let handoffs = relays_through(&Load {
+        clients: 16,
+        ..LOAD
+    });
+    assert!(
+        handoffs.is_none_or(|n| n > 0),
+        "no reservation crossed workers"
+    );
 }
 
 /// uclient with `args` (credentials and transport) cannot allocate: the server counted

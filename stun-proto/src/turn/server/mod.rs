@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use rand_core::{CryptoRng, RngCore};
 
+use crate::attribute::ReservationToken;
 use crate::builder::MessageBuilder;
 use crate::credentials::CredentialError;
 use crate::header::{Class, Method};
@@ -138,6 +139,11 @@ pub struct TurnServerConfig {
     /// Answer Binding requests with XOR-MAPPED-ADDRESS, without credentials, as a STUN
     /// server (RFC 8656 §4). Default on.
     pub answer_binding: bool,
+    /// The first two bytes of every RESERVATION-TOKEN this server makes (the other six are
+    /// random), so that a driver running several machines — one per worker thread, each
+    /// with its own relay ports — can tell from a token which machine holds its reservation
+    /// ([`TurnServer::foreign_reservation`]). Default none: eight random bytes.
+    pub reservation_tag: Option<[u8; 2]>,
     /// Where to send clients when full: an Allocate refused for
     /// [`max_allocations`](Self::max_allocations) or for want of a relay address gets 300
     /// Try Alternate with this ALTERNATE-SERVER (RFC 8489 §10) instead of 508, counted in
@@ -166,9 +172,22 @@ impl TurnServerConfig {
             rfc5766_channel_numbers: false,
             answer_binding: true,
             coturn_dual_allocation: false,
+            reservation_tag: None,
             alternate_server: None,
         }
     }
+}
+
+/// A relayed address reserved by EVEN-PORT's R bit (RFC 8656 §7.2), moving between two
+/// machines of one driver ([`TurnServer::handle_reservation_export`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// The reserved relayed address (the caller moves its socket along).
+    pub address: SocketAddr,
+    /// The RESERVATION-TOKEN that redeems it.
+    pub token: ReservationToken,
+    /// When the reservation lapses (30 s after it was made).
+    pub expires_at: Instant,
 }
 
 /// What a server deadline is for. Each allocation keeps its own deadlines; the endpoint
@@ -607,6 +626,58 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     /// Installed permissions and live channels of allocation `id` at `now`.
     pub fn peer_counts(&self, now: Instant, id: AllocationId) -> Option<(usize, usize)> {
         self.allocations.get(&id).map(|a| a.counts(now))
+    }
+
+    /// The RESERVATION-TOKEN of `datagram` if it is an Allocate request naming a
+    /// reservation this server does not hold (it answers such a request with 508). A driver
+    /// running several machines looks here before [`handle_client_datagram`]: a client's
+    /// second allocation (RTCP's, redeeming the token RTP's got) may reach another machine
+    /// than its first, and the machine that made the token
+    /// ([`TurnServerConfig::reservation_tag`]) can hand the reservation over
+    /// ([`handle_reservation_export`](Self::handle_reservation_export),
+    /// [`handle_reservation_import`](Self::handle_reservation_import)) before this one is
+    /// given the request.
+    ///
+    /// [`handle_client_datagram`]: Self::handle_client_datagram
+    pub fn foreign_reservation(&self, datagram: &[u8]) -> Option<ReservationToken> {
+        // Allocate requests only (type 0x0003): nothing else is parsed.
+        if datagram.get(..2) != Some(&[0x00, 0x03]) {
+            return None;
+        }
+        let token = Message::parse(datagram)
+            .ok()?
+            .get::<ReservationToken>()?
+            .ok()?;
+        (!self.pool.holds(token)).then_some(token)
+    }
+
+    /// Gives up the live reservation under `token`: its address leaves this server's pool,
+    /// for the caller to move (with its socket) to the machine that asked
+    /// ([`foreign_reservation`](Self::foreign_reservation)). `None` if no live reservation
+    /// has that token.
+    pub fn handle_reservation_export(
+        &mut self,
+        now: Instant,
+        token: ReservationToken,
+    ) -> Option<Reservation> {
+        let (address, expires_at) = self.pool.export(now, token)?;
+        Some(Reservation {
+            address,
+            token,
+            expires_at,
+        })
+    }
+
+    /// Adopts a reservation another machine gave up: its address joins this server's pool,
+    /// reserved under its token until it expires, and an Allocate redeeming the token now
+    /// gets it. False (nothing changes) if it has expired or the address is in the pool.
+    pub fn handle_reservation_import(&mut self, now: Instant, reservation: Reservation) -> bool {
+        reservation.expires_at > now
+            && self.pool.import(
+                reservation.address,
+                reservation.token,
+                reservation.expires_at,
+            )
     }
 
     /// Relay addresses not in use or reserved.

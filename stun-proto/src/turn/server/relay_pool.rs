@@ -166,6 +166,66 @@ impl RelayPool {
             .min()
     }
 
+    /// Whether a live reservation has `token`.
+    pub(super) fn holds(&self, token: ReservationToken) -> bool {
+        self.reserved > 0
+            && self
+                .slots
+                .iter()
+                .any(|(_, slot)| matches!(slot, Slot::Reserved { token: t, .. } if *t == token))
+    }
+
+    /// Takes the address reserved under `token` out of the pool (another machine's pool
+    /// adopts it), with its reservation's expiry; `None` if no live reservation has it.
+    pub(super) fn export(
+        &mut self,
+        now: Instant,
+        token: ReservationToken,
+    ) -> Option<(SocketAddr, Instant)> {
+        if self.reserved == 0 {
+            return None;
+        }
+        let (index, expires_at) =
+            self.slots
+                .iter()
+                .enumerate()
+                .find_map(|(i, (_, slot))| match slot {
+                    Slot::Reserved {
+                        token: t,
+                        expires_at,
+                    } if *t == token && *expires_at > now => Some((i, *expires_at)),
+                    _ => None,
+                })?;
+        self.set(index, Slot::Free);
+        let (address, _) = self.slots.remove(index);
+        if self.cursor > index {
+            self.cursor -= 1;
+        }
+        if self.cursor >= self.slots.len() {
+            self.cursor = 0;
+        }
+        Some((address, expires_at))
+    }
+
+    /// Adds `address` to the pool, reserved under `token` until `expires_at`; false if the
+    /// pool has it already.
+    pub(super) fn import(
+        &mut self,
+        address: SocketAddr,
+        token: ReservationToken,
+        expires_at: Instant,
+    ) -> bool {
+        let Err(at) = self.slots.binary_search_by_key(&address, |(a, _)| *a) else {
+            return false;
+        };
+        self.slots.insert(at, (address, Slot::Free));
+        if self.cursor > at {
+            self.cursor += 1;
+        }
+        self.set(at, Slot::Reserved { token, expires_at });
+        true
+    }
+
     /// Free addresses.
     pub(super) fn free(&self) -> usize {
         self.slots.len() - self.in_use - self.reserved
@@ -263,6 +323,38 @@ mod tests {
         pool.release(SocketAddr::from(([192, 0, 2, 9], 5001)));
         assert_eq!(pool.free(), 0);
         assert_eq!(pool.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_reservation_moves_from_one_pool_to_another() {
+        let now = t0();
+        let token = ReservationToken([7; 8]);
+        let mut a = pool(&[5001, 5002, 5003]);
+        let mut b = pool(&[6000]);
+        assert_eq!(
+            a.take(now, AddressFamily::Ipv4, true, Some(token))
+                .unwrap()
+                .port(),
+            5002
+        );
+        assert!(a.holds(token) && !b.holds(token));
+        let later = now + Duration::from_secs(10);
+        assert_eq!(a.export(later, ReservationToken([8; 8])), None);
+        let (address, expires_at) = a.export(later, token).unwrap();
+        assert_eq!(address.port(), 5003);
+        assert_eq!(expires_at, now + RESERVATION_LIFETIME);
+        assert!(!a.holds(token) && !a.contains(address));
+        assert_eq!((a.free(), a.next_deadline()), (1, None));
+        assert!(b.import(address, token, expires_at));
+        assert!(!b.import(address, token, expires_at), "already there");
+        assert!(b.holds(token) && b.contains(address));
+        assert_eq!(b.next_deadline(), Some(expires_at));
+        assert_eq!(b.redeem(token), Ok(address));
+        assert_eq!(b.free(), 1);
+        // A lapsed reservation does not move.
+        let mut c = pool(&[7002, 7003]);
+        c.take(now, AddressFamily::Ipv4, true, Some(token)).unwrap();
+        assert_eq!(c.export(now + RESERVATION_LIFETIME, token), None);
     }
 
     #[test]
