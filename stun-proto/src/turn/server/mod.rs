@@ -669,15 +669,14 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     }
 
     /// Adopts a reservation another machine gave up: its address joins this server's pool,
-    /// reserved under its token until it expires, and an Allocate redeeming the token now
-    /// gets it. False (nothing changes) if it has expired or the address is in the pool.
+    /// reserved under its token until it expires (an Allocate redeeming the token now gets
+    /// it), or free if that time has come (the caller's socket for it stays of use). Whether
+    /// the reservation is live here; false too, and nothing changes, if the address is in
+    /// the pool already.
     pub fn handle_reservation_import(&mut self, now: Instant, reservation: Reservation) -> bool {
-        reservation.expires_at > now
-            && self.pool.import(
-                reservation.address,
-                reservation.token,
-                reservation.expires_at,
-            )
+        let live = reservation.expires_at > now;
+        let reserved = live.then_some((reservation.token, reservation.expires_at));
+        self.pool.import(reservation.address, reserved) && live
     }
 
     /// Relay addresses not in use or reserved.

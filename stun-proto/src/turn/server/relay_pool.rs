@@ -207,13 +207,12 @@ impl RelayPool {
         Some((address, expires_at))
     }
 
-    /// Adds `address` to the pool, reserved under `token` until `expires_at`; false if the
-    /// pool has it already.
+    /// Adds `address` to the pool, reserved under `token` until `expires_at` (free if
+    /// `reservation` is `None`); false if the pool has it already.
     pub(super) fn import(
         &mut self,
         address: SocketAddr,
-        token: ReservationToken,
-        expires_at: Instant,
+        reservation: Option<(ReservationToken, Instant)>,
     ) -> bool {
         let Err(at) = self.slots.binary_search_by_key(&address, |(a, _)| *a) else {
             return false;
@@ -222,7 +221,9 @@ impl RelayPool {
         if self.cursor > at {
             self.cursor += 1;
         }
-        self.set(at, Slot::Reserved { token, expires_at });
+        if let Some((token, expires_at)) = reservation {
+            self.set(at, Slot::Reserved { token, expires_at });
+        }
         true
     }
 
@@ -345,8 +346,8 @@ mod tests {
         assert_eq!(expires_at, now + RESERVATION_LIFETIME);
         assert!(!a.holds(token) && !a.contains(address));
         assert_eq!((a.free(), a.next_deadline()), (1, None));
-        assert!(b.import(address, token, expires_at));
-        assert!(!b.import(address, token, expires_at), "already there");
+        assert!(b.import(address, Some((token, expires_at))));
+        assert!(!b.import(address, None), "already there");
         assert!(b.holds(token) && b.contains(address));
         assert_eq!(b.next_deadline(), Some(expires_at));
         assert_eq!(b.redeem(token), Ok(address));

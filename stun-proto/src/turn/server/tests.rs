@@ -830,8 +830,19 @@ fn a_reservation_made_by_one_machine_is_redeemed_on_another() {
     let reservation = a.handle_reservation_export(later, token).unwrap();
     assert_eq!(reservation.address, addr("192.0.2.1:50003"));
     assert_eq!(a.next_timer().map(|(t, _)| t), Some(Timer::Allocation));
-    assert!(!b.handle_reservation_import(now + RESERVATION_LIFETIME, reservation));
+    let mut lapsed = server(now);
+    let free = lapsed.free_relay_addresses();
+    assert!(!lapsed.handle_reservation_import(now + RESERVATION_LIFETIME, reservation));
+    assert_eq!(
+        lapsed.free_relay_addresses(),
+        free + 1,
+        "a lapsed one joins free"
+    );
     assert!(b.handle_reservation_import(later, reservation));
+    assert!(
+        !b.handle_reservation_import(later, reservation),
+        "already there"
+    );
     assert_eq!(
         b.next_timer(),
         Some((Timer::Reservation, now + RESERVATION_LIFETIME))
