@@ -14,6 +14,7 @@
 // machines; each use is marked where it happens.
 
 mod connection;
+mod handoff;
 mod metrics;
 mod options;
 mod sockets;
@@ -99,19 +100,20 @@ fn run(settings: Settings) -> Result<(), RunError> {
         warn!("worker {empty} has no relay port: its clients get 508 (widen --relay-ports)");
     }
     let mut workers = Vec::with_capacity(plans.len());
+    let mut mailboxes = Vec::with_capacity(plans.len());
     for (index, plan) in plans.into_iter().enumerate() {
         let WorkerPlan {
             sockets,
             relay_addresses,
         } = plan;
-        let server = machine(&settings, relay_addresses)?;
+        let server = machine(&settings, index, relay_addresses)?;
         let binding = settings.rfc5780.map(|(primary, alternate)| {
             let mut config = BindingServerConfig::new(primary);
             config.alternate = Some(alternate);
             config.software = settings.turn.software.clone();
             BindingServer::new(config)
         });
-        let worker = Worker::new(
+        let (worker, mailbox) = Worker::new(
             index,
             server,
             binding,
@@ -122,6 +124,11 @@ fn run(settings: Settings) -> Result<(), RunError> {
         )
         .map_err(|source| RunError::Worker { index, source })?;
         workers.push(worker);
+        mailboxes.push(mailbox);
+    }
+    let mailboxes: Arc<[handoff::Mailbox]> = mailboxes.into();
+    for worker in &mut workers {
+        worker.connect(Arc::clone(&mailboxes));
     }
     info!(
         listen = ?settings.listen,
@@ -155,14 +162,16 @@ fn run(settings: Settings) -> Result<(), RunError> {
     failure.map_or(Ok(()), Err)
 }
 
-/// One worker's machine: the shared configuration with this worker's relay addresses, and
-/// the users and secrets.
+/// Worker `index`'s machine: the shared configuration with this worker's relay addresses
+/// and reservation tag (module `handoff`), and the users and secrets.
 fn machine(
     settings: &Settings,
+    index: usize,
     relay_addresses: Vec<std::net::SocketAddr>,
 ) -> Result<TurnServer<ChaCha20Rng>, options::ConfigError> {
     let mut config = settings.turn.clone();
     config.relay_addresses = relay_addresses;
+    config.reservation_tag = Some(handoff::Handoffs::tag(index));
     #[allow(clippy::disallowed_methods)] // the driver owns the clocks
     let now = std::time::Instant::now();
     let mut server = TurnServer::new(now, config, ChaCha20Rng::from_os_rng());

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use stun_proto::turn::server::TurnServerStats;
 
 /// How many values each worker publishes.
-const METRIC_COUNT: usize = 20;
+const METRIC_COUNT: usize = 21;
 
 /// Family name, labels, help and type of each value, in the order
 /// [`WorkerMetrics::publish`] stores them; a family's entries follow one another.
@@ -109,6 +109,12 @@ const EXPOSITION: [(&str, &str, &str, &str); METRIC_COUNT] = [
         "Datagrams or frames the sockets would not take.",
         "counter",
     ),
+    (
+        "turn_reservation_handoffs_total",
+        "",
+        "EVEN-PORT reservations (with their relay port) handed over by another worker.",
+        "counter",
+    ),
 ];
 
 /// A worker's own counters, besides what its machine counts.
@@ -124,6 +130,8 @@ pub struct DriverCounters {
     pub tcp_refused: u64,
     /// Sends that failed.
     pub send_failures: u64,
+    /// EVEN-PORT reservations adopted from another worker (module `handoff`).
+    pub reservations_adopted: u64,
 }
 
 /// What one worker publishes, on cache lines of its own.
@@ -157,6 +165,7 @@ impl WorkerMetrics {
             stats.redirected,
             stats.dropped,
             own.send_failures,
+            own.reservations_adopted,
         ];
         for (slot, value) in self.values.iter().zip(values) {
             slot.store(value, Ordering::Relaxed);
@@ -211,7 +220,7 @@ mod tests {
                 .count(),
             1
         );
-        assert_eq!(text.matches("# HELP").count(), 10);
+        assert_eq!(text.matches("# HELP").count(), 11);
         assert!(
             text.lines()
                 .all(|l| l.starts_with('#') || l.starts_with("turn_"))

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
-use serde::Deserialize;
+use clap::Parser;
+use serde::{Deserialize, Deserializer};
 use stun_proto::turn::server::{IpRange, PeerClass, PeerFilter, TurnServerConfig};
 
 /// The relay ports when `--relay-ports` is not given (IANA's dynamic range, as coturn).
@@ -144,11 +144,17 @@ pub struct Options {
     pub alternate_server: Option<SocketAddr>,
     /// Relay to peers of these classes, which are denied by default: loopback, private,
     /// shared, link-local, site-local, multicast, broadcast, this-network, reserved,
-    /// unspecified, own-listening (the server's listening addresses), own-relay (its relayed
-    /// addresses: allow it when two clients of this server may talk relay to relay, as two
-    /// WebRTC peers that both force relay do); comma separated or repeated.
+    /// unspecified, own-listening (the server's listening addresses); comma separated or
+    /// repeated. (own-relay, the server's relayed addresses, is allowed unless
+    /// --deny-own-relay.)
     #[arg(long, value_name = "CLASS", value_delimiter = ',')]
-    pub allow_peers: Vec<PeerClassName>,
+    #[serde(deserialize_with = "peer_classes")]
+    pub allow_peers: Vec<PeerClass>,
+    /// Do not relay between two allocations of this server (the relay IPs are then denied
+    /// as peers, on every worker). By default two clients of this server may talk relay to
+    /// relay, as two WebRTC peers that both force relay must.
+    #[arg(long)]
+    pub deny_own_relay: bool,
     /// Same as --allow-peers loopback (coturn's allow-loopback-peers).
     #[arg(long)]
     pub allow_loopback_peers: bool,
@@ -279,53 +285,12 @@ impl TryFrom<String> for Cidr {
     }
 }
 
-/// A peer class, as `--allow-peers` names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PeerClassName {
-    /// 127.0.0.0/8, ::1.
-    Loopback,
-    /// 10/8, 172.16/12, 192.168/16, fc00::/7.
-    Private,
-    /// 100.64.0.0/10 (carrier-grade NAT).
-    Shared,
-    /// 169.254/16, fe80::/10.
-    LinkLocal,
-    /// fec0::/10.
-    SiteLocal,
-    /// 224.0.0.0/4, ff00::/8.
-    Multicast,
-    /// 255.255.255.255.
-    Broadcast,
-    /// 0.0.0.0/8.
-    ThisNetwork,
-    /// 240.0.0.0/4.
-    Reserved,
-    /// 0.0.0.0, ::.
-    Unspecified,
-    /// The server's own listening addresses.
-    OwnListening,
-    /// The server's own relayed addresses (two of its clients talking relay to relay).
-    OwnRelay,
-}
-
-impl From<PeerClassName> for PeerClass {
-    fn from(name: PeerClassName) -> Self {
-        match name {
-            PeerClassName::Loopback => PeerClass::Loopback,
-            PeerClassName::Private => PeerClass::Private,
-            PeerClassName::Shared => PeerClass::Shared,
-            PeerClassName::LinkLocal => PeerClass::LinkLocal,
-            PeerClassName::SiteLocal => PeerClass::SiteLocal,
-            PeerClassName::Multicast => PeerClass::Multicast,
-            PeerClassName::Broadcast => PeerClass::Broadcast,
-            PeerClassName::ThisNetwork => PeerClass::ThisNetwork,
-            PeerClassName::Reserved => PeerClass::Reserved,
-            PeerClassName::Unspecified => PeerClass::Unspecified,
-            PeerClassName::OwnListening => PeerClass::OwnListening,
-            PeerClassName::OwnRelay => PeerClass::OwnRelay,
-        }
-    }
+/// Reads `allow-peers` from the file: class names, as [`PeerClass::from_str`] takes them.
+fn peer_classes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<PeerClass>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|name| name.parse().map_err(serde::de::Error::custom))
+        .collect()
 }
 
 /// Why the configuration was refused; each names the option and the offending value.
@@ -470,6 +435,7 @@ impl Options {
         self.no_tcp |= file.no_tcp;
         self.no_udp |= file.no_udp;
         self.allow_loopback_peers |= file.allow_loopback_peers;
+        self.deny_own_relay |= file.deny_own_relay;
         self.strict_rfc8656 |= file.strict_rfc8656;
         self.relay_ports = self.relay_ports.or(file.relay_ports);
         self.workers = self.workers.or(file.workers);
@@ -622,6 +588,7 @@ impl Options {
         turn.peer_filter = peer_filter(
             &self.allow_peers,
             self.allow_loopback_peers,
+            self.deny_own_relay,
             self.allow_peer_range,
             self.deny_peer_range,
             &[
@@ -652,24 +619,34 @@ impl Options {
 }
 
 /// The peer filter: the classes allowed, the ranges, and the server's own listening
-/// addresses (a wildcard one stands for its port on each relay IP of its family).
+/// addresses (a wildcard one stands for its port on each relay IP of its family). Relayed
+/// addresses reach each other unless `deny_own_relay`, which denies the relay IPs as a
+/// whole: a worker's machine knows only its own relayed addresses, and a client of another
+/// worker would otherwise still reach this worker's.
 fn peer_filter(
-    classes: &[PeerClassName],
+    classes: &[PeerClass],
     allow_loopback: bool,
+    deny_own_relay: bool,
     allowed: Vec<Cidr>,
     denied: Vec<Cidr>,
     listen: &[SocketAddr],
     relay_ips: &[IpAddr],
 ) -> PeerFilter {
     let mut filter = PeerFilter::default();
-    for class in classes.iter().copied().map(PeerClass::from) {
-        filter.allowed_classes.insert(class);
+    for class in classes {
+        filter.allowed_classes.insert(*class);
     }
     if allow_loopback {
         filter.allowed_classes.insert(PeerClass::Loopback);
     }
     filter.allowed = allowed.into_iter().map(|c| c.0).collect();
     filter.denied = denied.into_iter().map(|c| c.0).collect();
+    if deny_own_relay {
+        let whole = |ip: &IpAddr| IpRange::new(*ip, if ip.is_ipv4() { 32 } else { 128 });
+        filter.denied.extend(relay_ips.iter().filter_map(whole));
+    } else {
+        filter.allowed_classes.insert(PeerClass::OwnRelay);
+    }
     for address in listen {
         if address.ip().is_unspecified() {
             filter.listening.extend(
@@ -828,6 +805,44 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("line 4"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn relayed_addresses_reach_each_other_unless_denied() {
+        let args = ["--listen", "203.0.113.1:3478", "--user", "a:b"];
+        let relay: SocketAddr = "203.0.113.1:50000".parse().unwrap();
+        let s = parse(&args).unwrap();
+        assert!(s.turn.peer_filter.is_allowed_peer(relay, true));
+        let s = parse(&[&args[..], &["--deny-own-relay"]].concat()).unwrap();
+        assert!(!s.turn.peer_filter.is_allowed_peer(relay, true));
+        // Another worker's relayed address is no relayed address of this machine's: denied
+        // by its IP.
+        assert!(!s.turn.peer_filter.is_allowed_peer(relay, false));
+        assert!(
+            s.turn
+                .peer_filter
+                .is_allowed("203.0.113.2".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn peer_classes_are_named_on_the_command_line_and_in_the_file() {
+        let s = parse(&[
+            "--listen",
+            "127.0.0.1:1",
+            "--user",
+            "a:b",
+            "--allow-peers",
+            "private,link-local",
+        ])
+        .unwrap();
+        let allowed = s.turn.peer_filter.allowed_classes;
+        assert!(allowed.contains(PeerClass::Private) && allowed.contains(PeerClass::LinkLocal));
+        assert!(!allowed.contains(PeerClass::Loopback));
+        let e = Options::try_parse_from(["turn-server", "--allow-peers", "lan"]).unwrap_err();
+        assert!(e.to_string().contains("\"lan\""), "{e}");
+        let e = toml::from_str::<Options>("allow-peers = [\"loopback\", \"lan\"]").unwrap_err();
+        assert!(e.to_string().contains("\"lan\""), "{e}");
     }
 
     #[test]

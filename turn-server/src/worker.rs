@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Registry, Token};
 use rand_chacha::ChaCha20Rng;
 use stun_proto::TransportProtocol;
 use stun_proto::binding::BindingServer;
@@ -27,14 +27,17 @@ use stun_proto::turn::{TransmitRef, is_channel_data};
 use tracing::{debug, info, warn};
 
 use crate::connection::{Connection, Received};
+use crate::handoff::{Handoffs, Mailbox, Message};
 use crate::metrics::{DriverCounters, WorkerMetrics, render};
 
 /// The signal pipe's token.
 const SIGNAL: Token = Token(0);
 /// The metrics listener's token.
 const METRICS: Token = Token(1);
+/// The token of the waker other workers' messages ring.
+const WAKER: Token = Token(2);
 /// The first token of the fixed sockets (listeners and relays).
-const FIXED_BASE: usize = 2;
+const FIXED_BASE: usize = 3;
 /// The first token of TCP client connections.
 const CONNECTION_BASE: usize = 1 << 32;
 /// The first token of metrics connections.
@@ -66,21 +69,48 @@ struct MetricsConnection {
     response: Option<Vec<u8>>,
 }
 
-/// The relay sockets, found by their address.
+/// The relay sockets, found by their address. A socket handed to another worker with its
+/// reservation leaves a `None` (the tokens of the others stay), one adopted is appended.
 #[derive(Debug)]
 struct Relays {
-    sockets: Vec<UdpSocket>,
+    sockets: Vec<Option<UdpSocket>>,
     addresses: Vec<SocketAddr>,
     index: HashMap<SocketAddr, usize>,
+    /// The token of the first relay socket.
+    first_token: usize,
 }
 
 impl Relays {
+    /// Takes the socket of `address` out, for another worker.
+    fn give(&mut self, address: SocketAddr, registry: &Registry) -> Option<UdpSocket> {
+        let i = self.index.remove(&address)?;
+        let mut socket = self.sockets.get_mut(i)?.take()?;
+        let _ = registry.deregister(&mut socket);
+        Some(socket)
+    }
+
+    /// Adds the socket of `address`, which another worker gave.
+    fn adopt(
+        &mut self,
+        mut socket: UdpSocket,
+        address: SocketAddr,
+        registry: &Registry,
+    ) -> io::Result<()> {
+        let i = self.sockets.len();
+        registry.register(&mut socket, Token(self.first_token + i), Interest::READABLE)?;
+        self.sockets.push(Some(socket));
+        self.addresses.push(address);
+        self.index.insert(address, i);
+        Ok(())
+    }
+
     /// Sends a relayed datagram to a peer from the relay socket `t.source`.
     fn send_to_peer(&self, t: TransmitRef<'_>, counters: &mut DriverCounters) {
         let sent = self
             .index
             .get(&t.source)
             .and_then(|&i| self.sockets.get(i))
+            .and_then(Option::as_ref)
             .is_some_and(|socket| socket.send_to(t.payload, t.destination).is_ok());
         if sent {
             counters.to_peer.0 += 1;
@@ -166,13 +196,15 @@ pub struct Worker {
     _signals: UnixStream,
     published: Arc<[WorkerMetrics]>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    handoffs: Handoffs,
     buf: Vec<u8>,
     out: Vec<u8>,
 }
 
 impl Worker {
     /// A worker over `sockets` driving `server` (and `binding` for RFC 5780), publishing
-    /// into `published[index]`; its TLS listeners use `tls`.
+    /// into `published[index]`; its TLS listeners use `tls`. Also returns its mailbox:
+    /// every worker gets all of them ([`connect`](Self::connect)) before any runs.
     pub fn new(
         index: usize,
         server: TurnServer<ChaCha20Rng>,
@@ -181,7 +213,7 @@ impl Worker {
         max_connections: usize,
         published: Arc<[WorkerMetrics]>,
         tls: Option<Arc<rustls::ServerConfig>>,
-    ) -> io::Result<Self> {
+    ) -> io::Result<(Self, Mailbox)> {
         let poll = Poll::new()?;
         let registry = poll.registry();
         let WorkerSockets {
@@ -200,6 +232,7 @@ impl Worker {
             .map(|(listener, address, tls)| (listener, (address, tls)))
             .unzip();
         let (mut relays, relay_addresses): (Vec<_>, Vec<_>) = relays.into_iter().unzip();
+        let (handoffs, mailbox) = Handoffs::new(index, registry, WAKER)?;
         let mut token = FIXED_BASE;
         for socket in &mut udp {
             registry.register(socket, Token(token), Interest::READABLE)?;
@@ -209,6 +242,7 @@ impl Worker {
             registry.register(listener, Token(token), Interest::READABLE)?;
             token += 1;
         }
+        let first_relay_token = token;
         for socket in &mut relays {
             registry.register(socket, Token(token), Interest::READABLE)?;
             token += 1;
@@ -223,7 +257,7 @@ impl Worker {
             .enumerate()
             .map(|(i, a)| (*a, i))
             .collect();
-        Ok(Self {
+        let worker = Self {
             index,
             poll,
             server,
@@ -234,9 +268,10 @@ impl Worker {
                 listeners,
                 listener_addresses,
                 relays: Relays {
-                    sockets: relays,
+                    sockets: relays.into_iter().map(Some).collect(),
                     addresses: relay_addresses,
                     index: relay_index,
+                    first_token: first_relay_token,
                 },
                 connections: Vec::new(),
                 free_slots: Vec::new(),
@@ -249,9 +284,16 @@ impl Worker {
             _signals: signals,
             published,
             tls,
+            handoffs,
             buf: vec![0; MAX_DATAGRAM],
             out: vec![0; MAX_DATAGRAM + 64],
-        })
+        };
+        Ok((worker, mailbox))
+    }
+
+    /// Gives the worker every worker's mailbox, by index.
+    pub fn connect(&mut self, mailboxes: Arc<[Mailbox]>) {
+        self.handoffs.connect(mailboxes);
     }
 
     /// Runs the loop until SIGINT or SIGTERM.
@@ -283,6 +325,8 @@ impl Worker {
                         return Ok(());
                     }
                     METRICS => self.accept_metrics(),
+                    // Messages are read after every wake-up, below.
+                    WAKER => {}
                     Token(t) if t >= METRICS_CONNECTION_BASE => {
                         self.serve_metrics(t - METRICS_CONNECTION_BASE);
                     }
@@ -303,6 +347,7 @@ impl Worker {
                     },
                 }
             }
+            self.serve_handoffs(now);
             if self.server.poll_timeout().is_some_and(|at| at <= now) {
                 self.server.handle_timeout(now);
             }
@@ -370,6 +415,9 @@ impl Worker {
                 client,
                 server,
             };
+            if self.handoffs.park(now, &self.server, tuple, datagram) {
+                continue;
+            }
             if let ServerHandled::Relay(t) =
                 self.server.handle_client_datagram(now, tuple, datagram)
             {
@@ -389,6 +437,7 @@ impl Worker {
                 .relays
                 .sockets
                 .get(i)
+                .and_then(Option::as_ref)
                 .map(|s| s.recv_from(&mut self.buf));
             let (n, peer) = match received {
                 Some(Ok(r)) => r,
@@ -494,6 +543,9 @@ impl Worker {
                     Ok(None) => break false,
                     Err(_) => break true,
                 };
+                if self.handoffs.park(now, &self.server, tuple, frame.bytes()) {
+                    continue;
+                }
                 if let ServerHandled::Relay(t) =
                     self.server
                         .handle_client_datagram(now, tuple, frame.bytes())
@@ -528,6 +580,48 @@ impl Worker {
         self.io.counters.tcp_connections = self.io.by_tuple.len() as u64;
         self.server.handle_connection_closed(now, c.tuple);
         debug!(client = %c.tuple.client, "TCP connection closed");
+    }
+
+    /// Serves the other workers' messages (module `handoff`): gives the reservations they
+    /// want, adopts those they give and hands their parked requests to the machine, and
+    /// those that waited too long.
+    fn serve_handoffs(&mut self, now: Instant) {
+        while let Some(message) = self.handoffs.next_message() {
+            match message {
+                Message::Wanted { token, by } => {
+                    let given = self
+                        .server
+                        .handle_reservation_export(now, token)
+                        .and_then(|r| {
+                            let socket = self.io.relays.give(r.address, self.poll.registry());
+                            if socket.is_none() {
+                                warn!(address = %r.address, "a reserved relay port has no socket");
+                            }
+                            socket.map(|s| (r, s))
+                        });
+                    self.handoffs.answer(by, token, given);
+                }
+                Message::Given { token, reservation } => {
+                    if let Some((reservation, socket)) = reservation {
+                        let address = reservation.address;
+                        match self.io.relays.adopt(socket, address, self.poll.registry()) {
+                            Ok(()) => {
+                                self.server.handle_reservation_import(now, reservation);
+                                self.io.counters.reservations_adopted += 1;
+                                debug!(%address, "reservation handed over by another worker");
+                            }
+                            Err(e) => warn!(%address, "cannot adopt a relay port: {e}"),
+                        }
+                    }
+                    for (tuple, request) in self.handoffs.unpark(token) {
+                        let _ = self.server.handle_client_datagram(now, tuple, &request);
+                    }
+                }
+            }
+        }
+        for (tuple, request) in self.handoffs.unpark_stale(now) {
+            let _ = self.server.handle_client_datagram(now, tuple, &request);
+        }
     }
 
     /// Sends the machine's queued datagrams and logs its events.

@@ -569,7 +569,14 @@ impl Peer {
         if self.state.is_terminal() {
             return;
         }
-        // What DTLS queued (a close_notify, a fatal alert) goes out before ICE stops.
+        // What DTLS queued (a close_notify, a fatal alert) goes out before ICE stops, and
+        // before what stopping sends: the zero-lifetime TURN Refresh that deletes the relay a
+        // close_notify leaves through (the server dropped it, and Chromium never saw our
+        // close through a relay-to-relay call). `poll_transmit` serves the agent's queue
+        // first, so everything leaves through `transmits`, in order.
+        while let Some(t) = self.agent.poll_transmit() {
+            self.transmits.push_back(t);
+        }
         if let DtlsPhase::Running(dtls) = &mut self.dtls {
             while let Some(t) = dtls.poll_transmit() {
                 if let Ok(t) = self
@@ -584,6 +591,9 @@ impl Peer {
             self.dtls = DtlsPhase::Done;
         }
         self.agent.handle_close(now);
+        while let Some(t) = self.agent.poll_transmit() {
+            self.transmits.push_back(t);
+        }
         while let Some(e) = self.agent.poll_event() {
             self.push_event(Event::Ice(Box::new(e)));
         }

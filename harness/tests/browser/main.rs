@@ -5,7 +5,11 @@
 //! SDP and our peer's JSON lines. Both DTLS roles, both ICE roles, raw-IP and mDNS host
 //! candidates, trickle and complete offers, relay-only through our TURN server over UDP and
 //! TCP, and a call that consent keeps up for a minute. Each case runs several times; every run
-//! must pass. What is asserted comes from both sides: Chromium's own view (ICE connection state,
+//! must pass. The relayed cases run the `turn-server` binary (the server people deploy) with
+//! shared-secret "TURN REST API" credentials, over UDP, TCP and TLS (`turns:`), also with our
+//! peer relay-only through the same server (relay to relay); with a wrong secret or an expired
+//! username Chromium gets 401 and nothing else: no relayed candidate, no allocation, nothing
+//! relayed (the server's metrics say so). What is asserted comes from both sides: Chromium's own view (ICE connection state,
 //! the DTLS transport's state, `getStats`: DTLS version and cipher, SRTP profile, the selected
 //! candidate pair) and our peer's events (DTLS role and completion, SRTP keys exported).
 //!
@@ -17,21 +21,24 @@
 // A test of real processes over real sockets: it reads the clock and spawns threads.
 #![allow(clippy::disallowed_methods)]
 
+#[allow(dead_code)] // shared with the interop binaries; this one has no example to run
 #[path = "../../../stun-proto/tests/common/mod.rs"]
 mod common;
 mod sdp;
 mod signalling;
+#[path = "../../../turn-server/tests/common/mod.rs"]
+mod turn_server;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, UdpSocket};
-use std::path::Path;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use common::{Running, example};
+use common::Running;
 use sdp::{Description, candidate_line};
 use signalling::Signalling;
 
@@ -54,6 +61,36 @@ const NAMESPACE_IP: &str = "10.99.0.1";
 const RUNS: usize = 5;
 /// How many runs go at once (each is a browser and a peer).
 const PARALLEL: usize = 3;
+/// The TURN server's shared secret (what a deployment's web service signs usernames with).
+const SECRET: &str = "browser-suite-secret";
+
+/// Chromium relay-only through the `turn-server` binary.
+#[derive(Clone, Copy, Debug)]
+struct Turn {
+    /// `udp` or `tcp` (`turn:…?transport=`), or `tls` (`turns:…?transport=tcp`).
+    transport: &'static str,
+    /// Our peer relay-only through the same server too: relay to relay.
+    both_relayed: bool,
+    /// What Chromium is given.
+    credential: Credential,
+}
+
+/// A credential Chromium is given for the TURN server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Credential {
+    /// Signed with the server's secret, expiring in an hour.
+    Valid,
+    /// Signed with another secret: 401 (`wrong_credentials`).
+    WrongSecret,
+    /// Signed with the server's secret, expired an hour ago: 401 (`expired`).
+    Expired,
+}
+
+const RELAYED: Turn = Turn {
+    transport: "udp",
+    both_relayed: false,
+    credential: Credential::Valid,
+};
 
 /// What a run does.
 #[derive(Clone, Copy, Debug)]
@@ -71,8 +108,8 @@ struct Case {
     mdns: bool,
     /// Our host address signalled as a `.local` name our peer answers mDNS queries for.
     conceal: bool,
-    /// Chromium relay-only through our TURN server over this transport.
-    turn: Option<&'static str>,
+    /// Chromium relay-only through the `turn-server` binary.
+    turn: Option<Turn>,
     /// Seconds our peer keeps the call up after ready.
     hold: u64,
     runs: usize,
@@ -135,15 +172,55 @@ const CASES: &[Case] = &[
         ..BASE
     },
     Case {
-        name: "browser relay-only through our TURN server over UDP, we answer passive",
+        name: "browser relay-only through turn-server over UDP, REST credentials, we answer passive",
         setup: "passive",
         our_role: "server",
-        turn: Some("udp"),
+        turn: Some(RELAYED),
         ..BASE
     },
     Case {
-        name: "browser relay-only through our TURN server over TCP",
-        turn: Some("tcp"),
+        name: "browser relay-only through turn-server over TCP, REST credentials",
+        turn: Some(Turn {
+            transport: "tcp",
+            ..RELAYED
+        }),
+        ..BASE
+    },
+    Case {
+        name: "browser relay-only through turn-server over TLS (turns:), REST credentials",
+        turn: Some(Turn {
+            transport: "tls",
+            ..RELAYED
+        }),
+        ..BASE
+    },
+    Case {
+        name: "browser and our peer both relay-only through turn-server: relay to relay",
+        setup: "passive",
+        our_role: "server",
+        turn: Some(Turn {
+            both_relayed: true,
+            ..RELAYED
+        }),
+        ..BASE
+    },
+    Case {
+        name: "browser with a wrong TURN secret: 401, no relayed candidate, nothing relayed",
+        turn: Some(Turn {
+            credential: Credential::WrongSecret,
+            ..RELAYED
+        }),
+        runs: 2,
+        ..BASE
+    },
+    Case {
+        name: "browser with an expired TURN username over TCP: 401, nothing relayed",
+        turn: Some(Turn {
+            transport: "tcp",
+            credential: Credential::Expired,
+            ..RELAYED
+        }),
+        runs: 2,
         ..BASE
     },
     Case {
@@ -182,7 +259,9 @@ fn chromium() {
         assert!(status.success(), "the browser suite failed: {status}");
         return;
     }
-    let turn = example("turn-server");
+    let Some(turn) = TurnSetup::new() else {
+        return;
+    };
     // NAT_CORE_BROWSER_CASE=<words> runs only the cases whose name contains them.
     let only = std::env::var("NAT_CORE_BROWSER_CASE").unwrap_or_default();
     let jobs: Vec<(usize, (Case, usize))> = CASES
@@ -227,6 +306,7 @@ fn chromium() {
             }
         }
     }
+    turn.remove();
     println!(
         "{} runs in {:.1} s, {} failed",
         results.len(),
@@ -252,9 +332,129 @@ enum Input {
     PeerExited(Option<i32>),
 }
 
+/// What the relayed cases need: the `turn-server` binary and a certificate for its TLS port.
+#[derive(Clone, Debug)]
+struct TurnSetup {
+    binary: PathBuf,
+    dir: PathBuf,
+}
+
+impl TurnSetup {
+    /// Finds the binary (built by `cargo test --workspace`, or `cargo build -p turn-server`)
+    /// and makes a self-signed certificate for [`NAMESPACE_IP`] with `openssl`; `None` (the
+    /// test skipped, or failed in CI) without `openssl`.
+    fn new() -> Option<Self> {
+        let openssl = common::require("openssl", "openssl")?;
+        let binary = common::built(Path::new("turn-server"));
+        let dir = std::env::temp_dir().join(format!("nat-core-turns-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let made = Command::new(openssl)
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=turn.test", "-addext"])
+            .arg(format!("subjectAltName=IP:{NAMESPACE_IP}"))
+            .arg("-keyout")
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem"))
+            .stderr(Stdio::null())
+            .status()
+            .expect("run openssl");
+        assert!(made.success(), "openssl made no certificate");
+        Some(Self { binary, dir })
+    }
+
+    /// Starts the server for run `job`: UDP and TCP on one port, TLS on another, relay ports
+    /// of its own, two workers, metrics; peers at private addresses allowed (our peer's host
+    /// candidate is in 10/8).
+    fn start(&self, job: usize) -> Result<RunningTurn, String> {
+        let (port, tls_port, metrics_port) = (free_port(), free_port(), free_port());
+        let metrics = SocketAddr::from(([10, 99, 0, 1], metrics_port));
+        let child = Command::new(&self.binary)
+            .args(["--listen", &format!("{NAMESPACE_IP}:{port}")])
+            .args(["--tls-listen", &format!("{NAMESPACE_IP}:{tls_port}")])
+            .arg("--cert")
+            .arg(self.dir.join("cert.pem"))
+            .arg("--key")
+            .arg(self.dir.join("key.pem"))
+            .args(["--relay-ip", NAMESPACE_IP, "--workers", "2"])
+            .args([
+                "--relay-ports",
+                &format!("{}-{}", 20000 + job * 100, 20099 + job * 100),
+            ])
+            .args(["--realm", "browser.test", "--auth-secret", SECRET])
+            .args(["--allow-peers", "private"])
+            .args(["--metrics", &metrics.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("start turn-server: {e}"))?;
+        let process = Running(child);
+        for p in [port, tls_port, metrics_port] {
+            wait_for_port(p);
+        }
+        Ok(RunningTurn {
+            _process: process,
+            port,
+            tls_port,
+            metrics,
+        })
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A `turn-server` process of one run.
+struct RunningTurn {
+    _process: Running,
+    port: u16,
+    tls_port: u16,
+    metrics: SocketAddr,
+}
+
+impl RunningTurn {
+    /// Chromium's `iceServers` entry over `turn.transport`, with its credential.
+    fn ice_servers(&self, turn: &Turn) -> Value {
+        let url = match turn.transport {
+            "tls" => format!("turns:{NAMESPACE_IP}:{}?transport=tcp", self.tls_port),
+            transport => format!("turn:{NAMESPACE_IP}:{}?transport={transport}", self.port),
+        };
+        let (username, credential) = rest_credentials(turn.credential);
+        json!([{"urls": url, "username": username, "credential": credential}])
+    }
+
+    /// A value of the server's metrics endpoint.
+    fn metric(&self, name: &str) -> u64 {
+        turn_server::metric(self.metrics, name)
+    }
+
+    /// Packets relayed each way: to peers, to clients.
+    fn relayed(&self) -> (u64, u64) {
+        (
+            self.metric("turn_relayed_packets_total{direction=\"to_peer\"}"),
+            self.metric("turn_relayed_packets_total{direction=\"to_client\"}"),
+        )
+    }
+}
+
+/// A username and password of the kind `credential` names.
+fn rest_credentials(credential: Credential) -> (String, String) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    match credential {
+        Credential::Valid => turn_server::rest_credentials(SECRET, "chromium", now + 3600),
+        Credential::WrongSecret => turn_server::rest_credentials("not-it", "chromium", now + 3600),
+        Credential::Expired => turn_server::rest_credentials(SECRET, "chromium", now - 3600),
+    }
+}
+
 /// One run of a case (`job` numbers it among all runs): browser, peer, TURN server if needed,
 /// signalling; the verdict.
-fn run_case(case: &Case, job: usize, turn_server: &Path) -> Result<Summary, String> {
+fn run_case(case: &Case, job: usize, turn_setup: &TurnSetup) -> Result<Summary, String> {
     let (tx, rx) = mpsc::channel();
     let page_tx = tx.clone();
     let (page_in_tx, page_in_rx) = mpsc::channel();
@@ -267,29 +467,15 @@ fn run_case(case: &Case, job: usize, turn_server: &Path) -> Result<Summary, Stri
     });
     let signalling = Signalling::start(page_in_tx);
 
-    let mut _turn = None;
-    let mut ice_servers = json!([]);
-    if let Some(transport) = case.turn {
-        let port = free_port();
-        let child = Command::new(turn_server)
-            .args(["--listen", &format!("{NAMESPACE_IP}:{port}")])
-            .args(["--relay-ip", NAMESPACE_IP])
-            .args(["--user", "chromium:secret", "--allow-private-peers"])
-            .args([
-                "--ports",
-                &format!("{}-{}", 20000 + job * 100, 20099 + job * 100),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("start the TURN server: {e}"))?;
-        _turn = Some(Running(child));
-        ice_servers = json!([{
-            "urls": format!("turn:{NAMESPACE_IP}:{port}?transport={transport}"),
-            "username": "chromium",
-            "credential": "secret",
-        }]);
-        wait_for_port(port);
+    let server = case.turn.map(|_| turn_setup.start(job)).transpose()?;
+    let ice_servers = match (&server, &case.turn) {
+        (Some(server), Some(turn)) => server.ice_servers(turn),
+        _ => json!([]),
+    };
+    if let (Some(server), Some(turn)) = (&server, &case.turn) {
+        if turn.credential != Credential::Valid {
+            return refused(case, job, turn, server, &signalling, &rx, &ice_servers);
+        }
     }
 
     let mut peer_args = vec![
@@ -311,6 +497,19 @@ fn run_case(case: &Case, job: usize, turn_server: &Path) -> Result<Summary, Stri
     }
     if case.conceal {
         peer_args.push("--mdns-conceal".into());
+    }
+    if let Some(server) = server
+        .as_ref()
+        .filter(|_| case.turn.is_some_and(|t| t.both_relayed))
+    {
+        let (username, password) = rest_credentials(Credential::Valid);
+        peer_args.extend([
+            "--turn".into(),
+            format!("{NAMESPACE_IP}:{}", server.port),
+            username,
+            password,
+            "--relay-only".into(),
+        ]);
     }
     let mut peer = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(&peer_args)
@@ -342,6 +541,34 @@ fn run_case(case: &Case, job: usize, turn_server: &Path) -> Result<Summary, Stri
     });
     let mut peer = Running(peer);
 
+    let (browser, profile) = start_browser(case, job, &signalling, ice_servers)?;
+
+    let exit_tx = tx.clone();
+    let verdict =
+        bridge(case, &signalling, &mut peer_stdin, &rx, &mut peer, exit_tx).and_then(|summary| {
+            match &server {
+                Some(server) => relayed_through(server, summary),
+                None => Ok(summary),
+            }
+        });
+    drop(browser);
+    drop(peer);
+    let _ = std::fs::remove_dir_all(&profile);
+    let stderr = stderr_thread.join().unwrap_or_default();
+    verdict.map_err(|e| {
+        let tail: Vec<_> = stderr.iter().rev().take(5).rev().cloned().collect();
+        format!("{e}\n    peer stderr: {}", tail.join(" | "))
+    })
+}
+
+/// Starts Chromium on the page for `case`, with `ice_servers`; returns it and its profile
+/// folder (to remove once it is gone).
+fn start_browser(
+    case: &Case,
+    job: usize,
+    signalling: &Signalling,
+    ice_servers: Value,
+) -> Result<(Running, PathBuf), String> {
     let profile =
         std::env::temp_dir().join(format!("nat-core-chromium-{}-{job}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile);
@@ -377,6 +604,10 @@ fn run_case(case: &Case, job: usize, turn_server: &Path) -> Result<Summary, Stri
     if !case.mdns {
         browser.arg("--disable-features=WebRtcHideLocalIpsWithMdns");
     }
+    if case.turn.is_some_and(|t| t.transport == "tls") {
+        // The server's certificate is self-signed, made for this run.
+        browser.arg("--ignore-certificate-errors");
+    }
     let browser = browser
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(url)
@@ -384,18 +615,71 @@ fn run_case(case: &Case, job: usize, turn_server: &Path) -> Result<Summary, Stri
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("start chromium: {e}"))?;
-    let browser = Running(browser);
+    Ok((Running(browser), profile))
+}
 
-    let exit_tx = tx.clone();
-    let verdict = bridge(case, &signalling, &mut peer_stdin, &rx, &mut peer, exit_tx);
+/// The server of a passing relayed run relayed the call's packets both ways.
+fn relayed_through(server: &RunningTurn, summary: Summary) -> Result<Summary, String> {
+    match server.relayed() {
+        (0, _) | (_, 0) => Err(format!(
+            "turn-server relayed {:?} packets (to peers, to clients): not the call's",
+            server.relayed()
+        )),
+        (to_peer, to_client) => Ok(Summary(format!(
+            "{summary} | turn-server relayed {to_peer} + {to_client}"
+        ))),
+    }
+}
+
+/// A run whose credential the server refuses: Chromium, relay-only, gathers no candidate (its
+/// offer, sent once gathering is complete, has none), and the server counted 401 refusals of
+/// `turn.credential`'s kind, holds no allocation and relayed nothing.
+fn refused(
+    case: &Case,
+    job: usize,
+    turn: &Turn,
+    server: &RunningTurn,
+    signalling: &Signalling,
+    rx: &mpsc::Receiver<Input>,
+    ice_servers: &Value,
+) -> Result<Summary, String> {
+    let (browser, profile) = start_browser(case, job, signalling, ice_servers.clone())?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let offer = loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(Input::Page(m)) if m["type"] == "offer" => break Ok(m),
+            Ok(Input::Page(m)) if m["type"] == "error" => break Err(format!("page error: {m}")),
+            Ok(_) => {}
+            Err(_) => break Err("Chromium made no offer in 30 s".to_owned()),
+        }
+    };
     drop(browser);
-    drop(peer);
     let _ = std::fs::remove_dir_all(&profile);
-    let stderr = stderr_thread.join().unwrap_or_default();
-    verdict.map_err(|e| {
-        let tail: Vec<_> = stderr.iter().rev().take(5).rev().cloned().collect();
-        format!("{e}\n    peer stderr: {}", tail.join(" | "))
-    })
+    let sdp = offer?["sdp"].as_str().unwrap_or_default().to_owned();
+    let candidates: Vec<&str> = sdp
+        .lines()
+        .filter(|l| l.starts_with("a=candidate"))
+        .collect();
+    if !candidates.is_empty() {
+        return Err(format!("Chromium gathered candidates: {candidates:?}"));
+    }
+    let reason = match turn.credential {
+        Credential::Expired => "expired",
+        _ => "wrong_credentials",
+    };
+    let refusals = server.metric(&format!("turn_auth_failures_total{{reason=\"{reason}\"}}"));
+    let allocations = server.metric("turn_allocations");
+    let relayed = server.relayed();
+    if refusals == 0 || allocations != 0 || relayed != (0, 0) {
+        return Err(format!(
+            "turn-server counted {refusals} {reason} refusals, holds {allocations} allocations, \
+             relayed {relayed:?}"
+        ));
+    }
+    Ok(Summary(format!(
+        "no candidate; turn-server: {refusals} x 401 ({reason}), 0 allocations, nothing relayed"
+    )))
 }
 
 /// Signals between the page and the peer until both have said how the call went.
@@ -595,10 +879,19 @@ fn verdict(
             return Err(format!("our address leaked in a candidate: {signalled:?}"));
         }
     }
-    if case.turn.is_some() && local["type"] != "relay" {
-        return Err(format!(
-            "Chromium's selected local candidate is not relayed: {local}"
-        ));
+    if let Some(turn) = case.turn {
+        // Relayed, and reached over the transport the case is about.
+        if local["type"] != "relay" || local["relayProtocol"] != turn.transport {
+            return Err(format!(
+                "Chromium's selected local candidate is not relayed over {}: {local}",
+                turn.transport
+            ));
+        }
+        if turn.both_relayed && remote["type"] != "relay" {
+            return Err(format!(
+                "Chromium's selected remote is not relayed: {remote}"
+            ));
+        }
     }
     // A call held for a while: Chromium never saw it drop, and it closed when we closed.
     let history = up["history"].to_string();

@@ -24,18 +24,26 @@ pub fn require(binary: &str, package: &str) -> Option<PathBuf> {
 
 /// An example binary of this package, which `cargo test` builds next to the test binaries.
 pub fn example(name: &str) -> PathBuf {
+    built(&Path::new("examples").join(name))
+}
+
+/// A program cargo built into this profile's target folder (`target/debug`): `path` is
+/// `examples/<name>` for an example, or a binary's name (another package's binary is there
+/// only if it was built: `cargo test --workspace` builds them all).
+pub fn built(path: &Path) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");
-    let debug = exe
+    let profile = exe
         .parent()
         .and_then(Path::parent)
         .expect("tests run from target/<profile>/deps");
-    let path = debug.join("examples").join(name);
+    let program = profile.join(path);
     assert!(
-        path.is_file(),
-        "{} missing: run through `cargo test`, which builds the examples",
-        path.display()
+        program.is_file(),
+        "{} missing: run through `cargo test` (an example) or build it (a binary: `cargo \
+         build -p <package>`, or `cargo test --workspace`)",
+        program.display()
     );
-    path
+    program
 }
 
 /// A child process killed when the test ends, however it ends.

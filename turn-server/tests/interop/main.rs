@@ -10,20 +10,31 @@
 // These tests run processes and read the wall clock.
 #![allow(clippy::disallowed_methods)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use stun_proto::shared_secret::SharedSecrets;
 
 /// The secrets the server accepts, newest first (a rotation in progress).
 const SECRETS: [&str; 2] = ["north", "south"];
 /// Messages per client, and clients.
 const MESSAGES: u64 = 20;
 const CLIENTS: u64 = 4;
+/// The ports of a test above the server's port: relay ports, TLS, RFC 5780's alternate,
+/// metrics, the echo peer; all of them.
+/// uclient asks for EVEN-PORT, so a worker holds as many allocations as it has even ports:
+/// at least 100, enough for every client of [`many_clients_at_once`] on one worker.
+const RELAY_PORTS: u16 = 400;
+const TLS: u16 = 405;
+const RFC5780: u16 = 406;
+const METRICS: u16 = 410;
+const PEER: u16 = 415;
+const SPAN: u16 = 420;
 /// How long uclient may take.
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -55,8 +66,13 @@ fn require(binary: &str, package: &str) -> Option<PathBuf> {
     found
 }
 
-/// A port free for UDP and TCP on 127.0.0.1 with the `span` ports above it free too.
+/// A port free for UDP and TCP on 127.0.0.1 and ::1 with the `span` ports above it free too.
 fn free_port(span: u16) -> u16 {
+    let free = |p: u16| {
+        ["127.0.0.1", "::1"].iter().all(|ip| {
+            UdpSocket::bind((*ip, p)).is_ok() && std::net::TcpListener::bind((*ip, p)).is_ok()
+        })
+    };
     for _ in 0..200 {
         let probe = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
         let port = probe.local_addr().expect("probe address").port();
@@ -64,10 +80,7 @@ fn free_port(span: u16) -> u16 {
         if port > u16::MAX - span - 1 {
             continue;
         }
-        let udp_free = (port..=port + span).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
-        let tcp_free =
-            (port..=port + span).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
-        if udp_free && tcp_free {
+        if (port..=port + span).all(free) {
             return port;
         }
     }
@@ -75,7 +88,7 @@ fn free_port(span: u16) -> u16 {
 }
 
 /// Our server on 127.0.0.1:`port` with `workers` workers, both secrets, loopback peers
-/// allowed, relaying from ports `port+1..=port+40`, metrics on `port+50`; returns once it is
+/// allowed, relaying from ports `port+1..=port+RELAY_PORTS`, metrics on `port+METRICS`; returns once it is
 /// ready.
 struct Server {
     process: Running,
@@ -99,10 +112,13 @@ impl Write for LogSink {
 
 impl Server {
     fn start(port: u16, workers: usize, extra: &[String]) -> Self {
-        let metrics: SocketAddr = format!("127.0.0.1:{}", port + 50).parse().unwrap();
+        let metrics: SocketAddr = format!("127.0.0.1:{}", port + METRICS).parse().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_turn-server"))
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--relay-ports", &format!("{}-{}", port + 1, port + 40)])
+            .args([
+                "--relay-ports",
+                &format!("{}-{}", port + 1, port + RELAY_PORTS),
+            ])
             .args(["--workers", &workers.to_string(), "--realm", "interop.test"])
             .args(["--auth-secret", SECRETS[1], "--auth-secret", SECRETS[0]])
             .args(["--allow-peers", "loopback"])
@@ -156,28 +172,17 @@ impl Server {
         (status.is_some_and(|s| s.success()), log)
     }
 
-    /// A value of the metrics endpoint, e.g. `turn_allocations` or
-    /// `turn_auth_failures_total{reason="expired"}`.
+    /// A value of the server's metrics endpoint (see [`common::metric`]).
     fn metric(&self, name: &str) -> u64 {
-        let mut stream = TcpStream::connect(self.metrics).expect("connect to metrics");
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .expect("send the request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read metrics");
-        assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
-        response
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {response}"))
+        common::metric(self.metrics, name)
     }
 }
 
-/// `turnutils_peer`, an echo peer, on 127.0.0.1:`port`.
-fn start_peer(peer: &PathBuf, port: u16) -> Running {
+/// `turnutils_peer`, an echo peer, on `ip`:`port`.
+fn start_peer(peer: &PathBuf, ip: &str, port: u16) -> Running {
     Running(
         Command::new(peer)
-            .args(["-L", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-L", ip, "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -185,15 +190,22 @@ fn start_peer(peer: &PathBuf, port: u16) -> Running {
     )
 }
 
-/// Runs `turnutils_uclient` with `args` against the server on `port` and the peer on
-/// `peer_port`; returns its exit success and its output.
-fn uclient(uclient: &PathBuf, port: u16, peer_port: u16, args: &[&str]) -> (bool, String) {
+/// Runs `turnutils_uclient` with `args` and `clients` clients against the server on
+/// `load.server_ip`:`port` and the peer on `load.peer_ip`:`peer_port`; returns its exit
+/// success and its output.
+fn uclient(
+    uclient: &PathBuf,
+    load: &Load<'_>,
+    port: u16,
+    peer_port: u16,
+    args: &[&str],
+) -> (bool, String) {
     let mut child = Command::new(uclient)
         .args(args)
-        .args(["-p", &port.to_string(), "-e", "127.0.0.1"])
+        .args(["-p", &port.to_string(), "-e", load.peer_ip])
         .args(["-r", &peer_port.to_string(), "-l", "200"])
-        .args(["-n", &MESSAGES.to_string(), "-m", &CLIENTS.to_string()])
-        .arg("127.0.0.1")
+        .args(["-n", &MESSAGES.to_string(), "-m", &load.clients.to_string()])
+        .arg(load.server_ip)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -224,32 +236,72 @@ fn figure(output: &str, name: &str) -> Option<u64> {
     })
 }
 
+/// What one uclient run through our server looks like.
+#[derive(Clone, Copy)]
+struct Load<'a> {
+    /// The server's workers.
+    workers: usize,
+    /// More arguments for the server; `{port}` stands for the port uclient reaches.
+    server_args: &'a [&'a str],
+    /// uclient reaches the server on its port plus this.
+    offset: u16,
+    /// uclient's flags (transport, channels or Send indications…).
+    flags: &'a [&'a str],
+    /// uclient's clients (`-m`).
+    clients: u64,
+    /// The server address uclient is given.
+    server_ip: &'a str,
+    /// The echo peer's address.
+    peer_ip: &'a str,
+}
+
+/// Two workers, 4 clients, everything on 127.0.0.1.
+const LOAD: Load<'static> = Load {
+    workers: 2,
+    server_args: &[],
+    offset: 0,
+    flags: &[],
+    clients: CLIENTS,
+    server_ip: "127.0.0.1",
+    peer_ip: "127.0.0.1",
+};
+
+/// Our server on 127.0.0.1 and also on [::1], relaying from both (dual-stack).
+const DUAL_STACK: &[&str] = &["--listen", "[::1]:{port}"];
+
 /// A server with `workers` workers, an echo peer and uclient with `flags` and the older
 /// secret (a client of a rotation in progress): every message comes back through the relay,
 /// and the server counted them.
 fn relays_with_shared_secret(workers: usize, flags: &[&str]) {
-    relays_through(workers, &[], 0, flags);
+    relays_through(&Load {
+        workers,
+        flags,
+        ..LOAD
+    });
 }
 
-/// [`relays_with_shared_secret`] with `server_args` for the server, uclient reaching it on
-/// `port + offset`.
-fn relays_through(workers: usize, server_args: &[String], offset: u16, flags: &[&str]) {
+/// The server, the peer and uclient as `load` says: every message of every client comes
+/// back through the relay, and the server counted them. Returns how many EVEN-PORT
+/// reservations one worker handed another (`None`: skipped, coturn missing).
+fn relays_through(load: &Load<'_>) -> Option<u64> {
     let (Some(client), Some(peer)) = (
         require("turnutils_uclient", "coturn"),
         require("turnutils_peer", "coturn"),
     ) else {
-        return;
+        return None;
     };
-    let port = free_port(60);
-    let server_args: Vec<String> = server_args
+    let port = free_port(SPAN);
+    let server_args: Vec<String> = load
+        .server_args
         .iter()
-        .map(|a| a.replace("{port}", &(port + offset).to_string()))
+        .map(|a| a.replace("{port}", &(port + load.offset).to_string()))
         .collect();
-    let server = Server::start(port, workers, &server_args);
-    let _peer = start_peer(&peer, port + 55);
+    let server = Server::start(port, load.workers, &server_args);
+    let _peer = start_peer(&peer, load.peer_ip, port + PEER);
     let mut args = vec!["-W", SECRETS[1], "-u", "alice"];
-    args.extend_from_slice(flags);
-    let (ok, text) = uclient(&client, port + offset, port + 55, &args);
+    args.extend_from_slice(load.flags);
+    let flags = load.flags;
+    let (ok, text) = uclient(&client, load, port + load.offset, port + PEER, &args);
     let summary: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("tot_send_msgs=") || l.contains("Total lost"))
@@ -258,7 +310,7 @@ fn relays_through(workers: usize, server_args: &[String], offset: u16, flags: &[
     assert!(ok, "uclient failed: {text}");
     let sent = figure(&text, "tot_send_msgs").expect("uclient reports what it sent");
     let received = figure(&text, "tot_recv_msgs").expect("uclient reports what it received");
-    assert_eq!(sent, MESSAGES * CLIENTS, "{text}");
+    assert_eq!(sent, MESSAGES * load.clients, "{text}");
     assert_eq!(
         received, sent,
         "every message came back through the relay: {text}"
@@ -279,15 +331,16 @@ fn relays_through(workers: usize, server_args: &[String], offset: u16, flags: &[
         server.metric("turn_auth_failures_total{reason=\"expired\"}"),
         0
     );
+    let handoffs = server.metric("turn_reservation_handoffs_total");
     // SIGTERM: every worker stops and says so; exit status 0.
     let (clean, log) = server.terminate();
     assert!(clean, "no clean exit after SIGTERM: {log}");
-    assert_eq!(log.matches(" stopped ").count(), workers, "{log}");
+    assert_eq!(log.matches(" stopped ").count(), load.workers, "{log}");
+    Some(handoffs)
 }
 
-// Two workers: uclient's clients spread over them. `-c` drops uclient's RTCP allocations,
-// which redeem an EVEN-PORT reservation from another client port: the kernel may hash that
-// port to the other worker, which does not know the token (docs/turn.md, "Workers").
+// Two workers: uclient's clients spread over them. `-c` drops uclient's RTCP allocations
+// (one allocation per client); the RTP/RTCP pairs have tests of their own below.
 
 #[test]
 fn udp_channels_with_a_shared_secret() {
@@ -334,15 +387,20 @@ fn tls_channels_with_a_shared_secret() {
         .status()
         .expect("run openssl");
     assert!(made.success(), "openssl made no certificate");
-    let args = [
-        "--tls-listen".to_owned(),
-        "127.0.0.1:{port}".to_owned(),
-        "--cert".to_owned(),
-        cert.display().to_string(),
-        "--key".to_owned(),
-        key.display().to_string(),
-    ];
-    relays_through(2, &args, 45, &["-c", "-t", "-S"]);
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    relays_through(&Load {
+        server_args: &[
+            "--tls-listen",
+            "127.0.0.1:{port}",
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+        ],
+        offset: TLS,
+        flags: &["-c", "-t", "-S"],
+        ..LOAD
+    });
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -351,8 +409,8 @@ fn rfc_5780_nat_discovery_with_coturns_client() {
     let Some(natdiscovery) = require("turnutils_natdiscovery", "coturn") else {
         return;
     };
-    let port = free_port(60);
-    let alternate = format!("127.0.0.2:{}", port + 46);
+    let port = free_port(SPAN);
+    let alternate = format!("127.0.0.2:{}", port + RFC5780);
     let _server = Server::start(
         port,
         2,
@@ -382,8 +440,81 @@ fn rfc_5780_nat_discovery_with_coturns_client() {
 }
 
 #[test]
+fn udp_over_ipv6_with_a_shared_secret() {
+    relays_through(&Load {
+        server_args: DUAL_STACK,
+        flags: &["-c"],
+        server_ip: "::1",
+        peer_ip: "::1",
+        ..LOAD
+    });
+}
+
+#[test]
+fn tcp_over_ipv6_with_a_shared_secret() {
+    relays_through(&Load {
+        server_args: DUAL_STACK,
+        flags: &["-c", "-t"],
+        server_ip: "::1",
+        peer_ip: "::1",
+        ..LOAD
+    });
+}
+
+#[test]
+fn an_ipv6_relayed_address_for_an_ipv4_client() {
+    // REQUESTED-ADDRESS-FAMILY IPv6 over IPv4 (RFC 8656 §7.1), to an IPv6 peer.
+    relays_through(&Load {
+        server_args: DUAL_STACK,
+        flags: &["-c", "-x"],
+        peer_ip: "::1",
+        ..LOAD
+    });
+}
+
+#[test]
+fn dual_allocations_relay_to_ipv4_and_ipv6_peers() {
+    // ADDITIONAL-ADDRESS-FAMILY (RFC 8656 §7.1; coturn numbers it 0x8032): one Allocate,
+    // an IPv4 and an IPv6 relayed address; each peer is reached from the one of its family.
+    for peer_ip in ["127.0.0.1", "::1"] {
+        relays_through(&Load {
+            server_args: DUAL_STACK,
+            flags: &["-Z"],
+            peer_ip,
+            ..LOAD
+        });
+    }
+}
+
+#[test]
+fn many_clients_at_once() {
+    relays_through(&Load {
+        flags: &["-c"],
+        clients: 100,
+        ..LOAD
+    });
+}
+
+#[test]
 fn rtp_and_rtcp_pairs_with_even_port_reservations_on_one_worker() {
     relays_with_shared_secret(1, &[]);
+}
+
+#[test]
+fn rtp_and_rtcp_pairs_with_even_port_reservations_across_workers() {
+    // Each client's RTCP allocation redeems, from another client port, the port its RTP
+    // allocation reserved (EVEN-PORT R, RESERVATION-TOKEN). With 16 clients on two
+    // workers, SO_REUSEPORT hashes some RTCP ports to the worker that does not hold the
+    // reservation (all 16 on the right one: 1 in 65,536): it is handed over, with its
+    // relay port, and every message still comes back.
+    let handoffs = relays_through(&Load {
+        clients: 16,
+        ..LOAD
+    });
+    assert!(
+        handoffs.is_none_or(|n| n > 0),
+        "no reservation crossed workers"
+    );
 }
 
 /// uclient with `args` (credentials and transport) cannot allocate: the server counted
@@ -395,10 +526,10 @@ fn refused(args: &[&str], reason: &str) {
     ) else {
         return;
     };
-    let port = free_port(60);
+    let port = free_port(SPAN);
     let server = Server::start(port, 2, &[]);
-    let _peer = start_peer(&peer, port + 55);
-    let (ok, text) = uclient(&client, port, port + 55, args);
+    let _peer = start_peer(&peer, "127.0.0.1", port + PEER);
+    let (ok, text) = uclient(&client, &LOAD, port, port + PEER, args);
     assert!(!ok, "uclient succeeded: {text}");
     assert!(text.contains("Cannot complete Allocation"), "{text}");
     let refusals = server.metric(&format!("turn_auth_failures_total{{reason=\"{reason}\"}}"));
@@ -427,10 +558,7 @@ fn a_wrong_secret_gets_401_and_nothing_relayed() {
 fn an_expired_username_gets_401_and_nothing_relayed() {
     // Signed with a live secret, but an hour past its expiry.
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let username = format!("{}:alice", now.as_secs() - 3600);
-    let mut secrets = SharedSecrets::default();
-    secrets.add_secret(SECRETS[0]).unwrap();
-    let password = secrets.passwords(&username).next().unwrap();
+    let (username, password) = common::rest_credentials(SECRETS[0], "alice", now.as_secs() - 3600);
     for transport in [&[][..], &["-t"][..]] {
         let mut args = vec!["-u", username.as_str(), "-w", password.as_str()];
         args.extend_from_slice(transport);

@@ -21,13 +21,14 @@
 //! [`TurnServer::handle_peer_datagram_into`].
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rand_core::{CryptoRng, RngCore};
 
+use crate::attribute::ReservationToken;
 use crate::builder::MessageBuilder;
 use crate::credentials::CredentialError;
 use crate::header::{Class, Method};
@@ -49,12 +50,15 @@ mod requests;
 use allocation::Allocation;
 pub use allocation::AllocationId;
 use hashing::FoldHash;
-pub use peer_filter::{IpRange, PeerClass, PeerClasses, PeerFilter};
+pub use peer_filter::{IpRange, PeerClass, PeerClasses, PeerFilter, UnknownPeerClass};
 pub use relay_pool::RESERVATION_LIFETIME;
 use relay_pool::RelayPool;
 
 /// The most events kept unpolled; more are counted in [`TurnServerStats::events_dropped`].
 const MAX_EVENTS: usize = 4096;
+/// The capacity up to which a routing table that is not empty, or a drained queue, is not
+/// shrunk (see `shrink_tables` and `shrink_when_drained`): small ones keep their memory.
+const MIN_TABLE_CAPACITY: usize = 64;
 
 /// The client side of an allocation (RFC 8656 §2: the 5-tuple): transport, the client's
 /// address as the server sees it, and the server address it reached.
@@ -135,6 +139,11 @@ pub struct TurnServerConfig {
     /// Answer Binding requests with XOR-MAPPED-ADDRESS, without credentials, as a STUN
     /// server (RFC 8656 §4). Default on.
     pub answer_binding: bool,
+    /// The first two bytes of every RESERVATION-TOKEN this server makes (the other six are
+    /// random), so that a driver running several machines — one per worker thread, each
+    /// with its own relay ports — can tell from a token which machine holds its reservation
+    /// ([`TurnServer::foreign_reservation`]). Default none: eight random bytes.
+    pub reservation_tag: Option<[u8; 2]>,
     /// Where to send clients when full: an Allocate refused for
     /// [`max_allocations`](Self::max_allocations) or for want of a relay address gets 300
     /// Try Alternate with this ALTERNATE-SERVER (RFC 8489 §10) instead of 508, counted in
@@ -163,9 +172,22 @@ impl TurnServerConfig {
             rfc5766_channel_numbers: false,
             answer_binding: true,
             coturn_dual_allocation: false,
+            reservation_tag: None,
             alternate_server: None,
         }
     }
+}
+
+/// A relayed address reserved by EVEN-PORT's R bit (RFC 8656 §7.2), moving between two
+/// machines of one driver ([`TurnServer::handle_reservation_export`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// The reserved relayed address (the caller moves its socket along).
+    pub address: SocketAddr,
+    /// The RESERVATION-TOKEN that redeems it.
+    pub token: ReservationToken,
+    /// When the reservation lapses (30 s after it was made).
+    pub expires_at: Instant,
 }
 
 /// What a server deadline is for. Each allocation keeps its own deadlines; the endpoint
@@ -554,6 +576,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     /// The next response or queued relay datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         let (transmit, id) = self.transmits.pop_front()?;
+        shrink_when_drained(&mut self.transmits);
         if let Some(a) = id.and_then(|id| self.allocations.get_mut(&id)) {
             a.queued_bytes = a.queued_bytes.saturating_sub(transmit.payload.len());
         }
@@ -562,7 +585,9 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        shrink_when_drained(&mut self.events);
+        Some(event)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
@@ -601,6 +626,57 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     /// Installed permissions and live channels of allocation `id` at `now`.
     pub fn peer_counts(&self, now: Instant, id: AllocationId) -> Option<(usize, usize)> {
         self.allocations.get(&id).map(|a| a.counts(now))
+    }
+
+    /// The RESERVATION-TOKEN of `datagram` if it is an Allocate request naming a
+    /// reservation this server does not hold (it answers such a request with 508). A driver
+    /// running several machines looks here before [`handle_client_datagram`]: a client's
+    /// second allocation (RTCP's, redeeming the token RTP's got) may reach another machine
+    /// than its first, and the machine that made the token
+    /// ([`TurnServerConfig::reservation_tag`]) can hand the reservation over
+    /// ([`handle_reservation_export`](Self::handle_reservation_export),
+    /// [`handle_reservation_import`](Self::handle_reservation_import)) before this one is
+    /// given the request.
+    ///
+    /// [`handle_client_datagram`]: Self::handle_client_datagram
+    pub fn foreign_reservation(&self, datagram: &[u8]) -> Option<ReservationToken> {
+        // Allocate requests only (type 0x0003): nothing else is parsed.
+        if datagram.get(..2) != Some(&[0x00, 0x03]) {
+            return None;
+        }
+        let token = Message::parse(datagram)
+            .ok()?
+            .get::<ReservationToken>()?
+            .ok()?;
+        (!self.pool.holds(token)).then_some(token)
+    }
+
+    /// Gives up the live reservation under `token`: its address leaves this server's pool,
+    /// for the caller to move (with its socket) to the machine that asked
+    /// ([`foreign_reservation`](Self::foreign_reservation)). `None` if no live reservation
+    /// has that token.
+    pub fn handle_reservation_export(
+        &mut self,
+        now: Instant,
+        token: ReservationToken,
+    ) -> Option<Reservation> {
+        let (address, expires_at) = self.pool.export(now, token)?;
+        Some(Reservation {
+            address,
+            token,
+            expires_at,
+        })
+    }
+
+    /// Adopts a reservation another machine gave up: its address joins this server's pool,
+    /// reserved under its token until it expires (an Allocate redeeming the token now gets
+    /// it), or free if that time has come (the caller's socket for it stays of use). Whether
+    /// the reservation is live here; false too, and nothing changes, if the address is in
+    /// the pool already.
+    pub fn handle_reservation_import(&mut self, now: Instant, reservation: Reservation) -> bool {
+        let live = reservation.expires_at > now;
+        let reserved = live.then_some((reservation.token, reservation.expires_at));
+        self.pool.import(reservation.address, reserved) && live
     }
 
     /// Relay addresses not in use or reserved.
@@ -696,7 +772,39 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
                 self.per_user.remove(&allocation.username);
             }
         }
+        self.shrink_tables();
         self.push_event(ServerEvent::AllocationDeleted { id, reason });
+    }
+
+    /// Gives back what a burst of allocations made the tables grow, once one is at most a
+    /// quarter full: a hash table keeps its capacity when emptied, so a server that once
+    /// held 100,000 allocations would hold their tables' memory for good (the soak in
+    /// `tests/soak`). The quarter between growing and shrinking keeps the rehashing, O(len)
+    /// each time, to O(1) per deletion on average.
+    fn shrink_tables(&mut self) {
+        fn shrink<K: Eq + Hash, V, S: BuildHasher>(table: &mut HashMap<K, V, S>) {
+            let len = table.len();
+            // An empty table is given back whole; a small one keeps its memory.
+            let kept = match len {
+                0 => 0,
+                len => MIN_TABLE_CAPACITY.max(len.saturating_mul(4)),
+            };
+            if table.capacity() > kept {
+                table.shrink_to(len.saturating_mul(2));
+            }
+        }
+        shrink(&mut self.allocations);
+        shrink(&mut self.by_tuple);
+        shrink(&mut self.by_relay);
+        shrink(&mut self.per_user);
+    }
+}
+
+/// Gives back what a burst made a bounded queue grow to (4,096 events, some 750 KiB, after
+/// a mass expiry), once it is drained.
+fn shrink_when_drained<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > MIN_TABLE_CAPACITY {
+        queue.shrink_to(0);
     }
 }
 

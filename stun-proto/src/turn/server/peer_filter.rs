@@ -16,7 +16,9 @@
 //! A denied peer gets 403 Forbidden for CreatePermission and ChannelBind (§9.2, §11.2), and
 //! its Send indications and datagrams are dropped.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::str::FromStr;
 
 /// An IP prefix: an address and how many leading bits count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,8 +103,54 @@ impl PeerClass {
         PeerClass::OwnRelay,
     ];
 
+    /// The class's name in configuration files and on command lines, kebab-case:
+    /// `loopback`, `private`, `shared`, `link-local`, `site-local`, `multicast`,
+    /// `broadcast`, `this-network`, `reserved`, `unspecified`, `own-listening`, `own-relay`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PeerClass::Loopback => "loopback",
+            PeerClass::Private => "private",
+            PeerClass::Shared => "shared",
+            PeerClass::LinkLocal => "link-local",
+            PeerClass::SiteLocal => "site-local",
+            PeerClass::Multicast => "multicast",
+            PeerClass::Broadcast => "broadcast",
+            PeerClass::ThisNetwork => "this-network",
+            PeerClass::Reserved => "reserved",
+            PeerClass::Unspecified => "unspecified",
+            PeerClass::OwnListening => "own-listening",
+            PeerClass::OwnRelay => "own-relay",
+        }
+    }
+
     const fn bit(self) -> u16 {
         1 << self as u16
+    }
+}
+
+impl fmt::Display for PeerClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is no [`PeerClass`]'s [`name`](PeerClass::name).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown peer class {0:?}: expected loopback, private, shared, link-local, site-local, \
+     multicast, broadcast, this-network, reserved, unspecified, own-listening or own-relay"
+)]
+pub struct UnknownPeerClass(pub String);
+
+impl FromStr for PeerClass {
+    type Err = UnknownPeerClass;
+
+    /// The class [`name`](PeerClass::name)d `name` (ASCII case ignored).
+    fn from_str(name: &str) -> Result<Self, UnknownPeerClass> {
+        PeerClass::ALL
+            .into_iter()
+            .find(|class| class.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| UnknownPeerClass(name.to_owned()))
     }
 }
 
@@ -367,6 +415,19 @@ mod tests {
         assert!(!filter.is_allowed_peer(listening, false));
         filter.allowed_classes.insert(PeerClass::OwnListening);
         assert!(filter.is_allowed_peer(listening, false));
+    }
+
+    #[test]
+    fn class_names_round_trip_and_unknown_names_are_refused_by_name() {
+        for class in PeerClass::ALL {
+            assert_eq!(class.to_string().parse(), Ok(class));
+        }
+        assert_eq!("OWN-RELAY".parse(), Ok(PeerClass::OwnRelay));
+        assert_eq!("link-local".parse(), Ok(PeerClass::LinkLocal));
+        let e = "lan".parse::<PeerClass>().unwrap_err();
+        assert_eq!(e, UnknownPeerClass("lan".into()));
+        assert!(e.to_string().contains("\"lan\"") && e.to_string().contains("own-relay"));
+        assert!("".parse::<PeerClass>().is_err());
     }
 
     #[test]

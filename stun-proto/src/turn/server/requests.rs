@@ -230,6 +230,9 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let reserve = even_port.filter(|e| e.reserve).map(|_| {
             let mut token = [0u8; 8];
             self.rng.fill_bytes(&mut token);
+            if let (Some(tag), Some(head)) = (self.config.reservation_tag, token.get_mut(..2)) {
+                head.copy_from_slice(&tag);
+            }
             ReservationToken(token)
         });
         let taken = match token {

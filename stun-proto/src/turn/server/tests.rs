@@ -774,6 +774,100 @@ fn even_port_reserves_the_next_port_for_a_token() {
 }
 
 #[test]
+fn a_reservation_made_by_one_machine_is_redeemed_on_another() {
+    // Two machines of one driver (two workers), each with its own relay ports and tag.
+    let now = t0();
+    let mut a = server_with(now, |c| {
+        c.relay_addresses = vec![addr("192.0.2.1:50002"), addr("192.0.2.1:50003")];
+        c.reservation_tag = Some([0, 1]);
+    });
+    let mut b = server_with(now, |c| {
+        c.relay_addresses = vec![addr("192.0.2.1:50010")];
+        c.reservation_tag = Some([0, 2]);
+    });
+    let nonce_a = nonce(&mut a, now);
+    let response = exchange(
+        &mut a,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce_a).build(|b| {
+            udp(b);
+            b.add(&EvenPort { reserve: true }).unwrap();
+        }),
+    );
+    let token = Message::parse(&response)
+        .unwrap()
+        .get::<ReservationToken>()
+        .unwrap()
+        .unwrap();
+    assert_eq!(token.0[..2], [0, 1], "the token names its machine");
+    // The RTCP allocation, from another client port, reaches machine b.
+    let rtcp = tuple_from("198.51.100.7:50001");
+    let nonce_b = {
+        let mut req = Req::new(Method::ALLOCATE, "");
+        req.nonce = None;
+        let challenge = exchange(&mut b, now, rtcp, &req.build(udp));
+        let m = Message::parse(&challenge).unwrap();
+        m.get::<Nonce>().unwrap().unwrap().as_str().to_owned()
+    };
+    let redeem = Req::new(Method::ALLOCATE, &nonce_b).build(|b| {
+        udp(b);
+        b.add(&token).unwrap();
+    });
+    assert_eq!(a.foreign_reservation(&redeem), None, "a holds it");
+    assert_eq!(b.foreign_reservation(&redeem), Some(token));
+    assert_eq!(
+        b.foreign_reservation(&Req::new(Method::ALLOCATE, &nonce_b).build(udp)),
+        None
+    );
+    assert_eq!(b.foreign_reservation(&redeem[..19]), None);
+    // Handed over: a's pool loses the port, b's gains it, reserved, and b answers.
+    let later = now + Duration::from_secs(1);
+    assert_eq!(
+        a.handle_reservation_export(later, ReservationToken([9; 8])),
+        None
+    );
+    let reservation = a.handle_reservation_export(later, token).unwrap();
+    assert_eq!(reservation.address, addr("192.0.2.1:50003"));
+    assert_eq!(a.next_timer().map(|(t, _)| t), Some(Timer::Allocation));
+    let mut lapsed = server(now);
+    let free = lapsed.free_relay_addresses();
+    assert!(!lapsed.handle_reservation_import(now + RESERVATION_LIFETIME, reservation));
+    assert_eq!(
+        lapsed.free_relay_addresses(),
+        free + 1,
+        "a lapsed one joins free"
+    );
+    assert!(b.handle_reservation_import(later, reservation));
+    assert!(
+        !b.handle_reservation_import(later, reservation),
+        "already there"
+    );
+    assert_eq!(
+        b.next_timer(),
+        Some((Timer::Reservation, now + RESERVATION_LIFETIME))
+    );
+    assert_eq!(b.foreign_reservation(&redeem), None);
+    let response = exchange(&mut b, later, rtcp, &redeem);
+    assert_eq!(code(&response), 0);
+    let relayed = Message::parse(&response)
+        .unwrap()
+        .get::<XorRelayedAddress>()
+        .unwrap()
+        .unwrap()
+        .0;
+    assert_eq!(relayed, addr("192.0.2.1:50003"));
+    // Without the hand-over, the token is unknown there: 508.
+    let mut c = server(now);
+    let nonce_c = nonce(&mut c, now);
+    let again = Req::new(Method::ALLOCATE, &nonce_c).build(|b| {
+        udp(b);
+        b.add(&token).unwrap();
+    });
+    assert_eq!(code(&exchange(&mut c, now, tuple(), &again)), 508);
+}
+
+#[test]
 fn quotas_per_user_and_in_total() {
     let now = t0();
     let mut s = server_with(now, |c| c.max_allocations_per_user = 1);

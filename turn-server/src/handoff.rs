@@ -1,0 +1,186 @@
+//! EVEN-PORT reservations across workers (RFC 8656 §7.2). A client's RTP allocation asks
+//! for an even port and reserves the next one under a RESERVATION-TOKEN; its RTCP
+//! allocation redeems the token from another client port, which SO_REUSEPORT may hash to
+//! another worker, whose machine does not hold the reservation (it would answer 508).
+//!
+//! Each worker's machine tags its tokens with the worker's index
+//! ([`TurnServerConfig::reservation_tag`](stun_proto::turn::server::TurnServerConfig)). A
+//! worker that gets an Allocate naming a reservation it does not hold
+//! ([`TurnServer::foreign_reservation`]) parks the request and asks the worker the tag names
+//! ([`Message::Wanted`]); that worker's machine gives the reservation up
+//! ([`TurnServer::handle_reservation_export`]) and the worker sends it over with the relay
+//! port's socket ([`Message::Given`]); the asking worker registers the socket, its machine
+//! adopts the reservation ([`TurnServer::handle_reservation_import`]), and the parked request
+//! is handed to the machine, which now redeems the token. The allocation lives where its
+//! client's datagrams arrive, its relayed port moved with it. A worker that answers nothing
+//! within [`PARK_TIMEOUT`] (or says the reservation is gone) leaves the machine to answer
+//! the request itself: 508, as for any unknown token.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket;
+use mio::{Registry, Token, Waker};
+use rand_chacha::ChaCha20Rng;
+use stun_proto::attribute::ReservationToken;
+use stun_proto::turn::server::{FiveTuple, Reservation, TurnServer};
+
+/// The most requests parked at once; beyond, the machine answers them (508).
+const MAX_PARKED: usize = 64;
+/// How long a request waits for its reservation.
+pub const PARK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What one worker sends another.
+#[derive(Debug)]
+pub enum Message {
+    /// Worker `by` has a request redeeming `token`, which this worker's machine made.
+    Wanted {
+        /// The token.
+        token: ReservationToken,
+        /// The asking worker.
+        by: usize,
+    },
+    /// The answer: the reservation and its relay port's socket, or `None` if it is gone.
+    Given {
+        /// The token.
+        token: ReservationToken,
+        /// The reservation and the socket bound to its address.
+        reservation: Option<(Reservation, UdpSocket)>,
+    },
+}
+
+/// A worker's mailbox, which every worker holds a copy of.
+#[derive(Clone, Debug)]
+pub struct Mailbox {
+    sender: Sender<Message>,
+    waker: Arc<Waker>,
+}
+
+impl Mailbox {
+    /// Posts `message` and wakes the worker; false if it has stopped.
+    fn post(&self, message: Message) -> bool {
+        self.sender.send(message).is_ok() && self.waker.wake().is_ok()
+    }
+}
+
+/// A request waiting for its reservation.
+#[derive(Debug)]
+struct Parked {
+    token: ReservationToken,
+    tuple: FiveTuple,
+    request: Vec<u8>,
+    since: Instant,
+}
+
+/// One worker's side of the hand-offs.
+#[derive(Debug)]
+pub struct Handoffs {
+    index: usize,
+    mailboxes: Arc<[Mailbox]>,
+    inbox: Receiver<Message>,
+    parked: Vec<Parked>,
+}
+
+impl Handoffs {
+    /// Worker `index`'s side, woken through `registry` under `token`; returns its mailbox,
+    /// for [`connect`](Self::connect).
+    pub fn new(
+        index: usize,
+        registry: &Registry,
+        token: Token,
+    ) -> std::io::Result<(Self, Mailbox)> {
+        let (sender, inbox) = mpsc::channel();
+        let waker = Arc::new(Waker::new(registry, token)?);
+        let handoffs = Self {
+            index,
+            mailboxes: Arc::from([]),
+            inbox,
+            parked: Vec::new(),
+        };
+        Ok((handoffs, Mailbox { sender, waker }))
+    }
+
+    /// Every worker's mailbox, by index.
+    pub fn connect(&mut self, mailboxes: Arc<[Mailbox]>) {
+        self.mailboxes = mailboxes;
+    }
+
+    /// The tag of worker `index`'s reservation tokens.
+    pub fn tag(index: usize) -> [u8; 2] {
+        u16::try_from(index).unwrap_or(u16::MAX).to_be_bytes()
+    }
+
+    /// Parks `request` from `tuple` if it redeems a reservation another worker holds, and
+    /// asks that worker for it; false if the machine is to have the request now.
+    pub fn park(
+        &mut self,
+        now: Instant,
+        server: &TurnServer<ChaCha20Rng>,
+        tuple: FiveTuple,
+        request: &[u8],
+    ) -> bool {
+        let Some(token) = server.foreign_reservation(request) else {
+            return false;
+        };
+        let owner = usize::from(u16::from_be_bytes([token.0[0], token.0[1]]));
+        let asked = owner != self.index
+            && self.parked.len() < MAX_PARKED
+            && self.mailboxes.get(owner).is_some_and(|m| {
+                m.post(Message::Wanted {
+                    token,
+                    by: self.index,
+                })
+            });
+        if asked {
+            self.parked.push(Parked {
+                token,
+                tuple,
+                request: request.to_vec(),
+                since: now,
+            });
+        }
+        asked
+    }
+
+    /// The next message from another worker.
+    pub fn next_message(&self) -> Option<Message> {
+        self.inbox.try_recv().ok()
+    }
+
+    /// Answers worker `by`'s [`Message::Wanted`].
+    pub fn answer(
+        &self,
+        by: usize,
+        token: ReservationToken,
+        reservation: Option<(Reservation, UdpSocket)>,
+    ) {
+        if let Some(mailbox) = self.mailboxes.get(by) {
+            mailbox.post(Message::Given { token, reservation });
+        }
+    }
+
+    /// The parked requests for `token`, for the machine.
+    pub fn unpark(&mut self, token: ReservationToken) -> Vec<(FiveTuple, Vec<u8>)> {
+        self.take(|p| p.token == token)
+    }
+
+    /// The parked requests that waited [`PARK_TIMEOUT`] by `now`, for the machine.
+    pub fn unpark_stale(&mut self, now: Instant) -> Vec<(FiveTuple, Vec<u8>)> {
+        if self.parked.is_empty() {
+            return Vec::new();
+        }
+        self.take(|p| now.saturating_duration_since(p.since) >= PARK_TIMEOUT)
+    }
+
+    fn take(&mut self, which: impl Fn(&Parked) -> bool) -> Vec<(FiveTuple, Vec<u8>)> {
+        let (taken, kept) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|p| which(p));
+        self.parked = kept;
+        taken
+            .into_iter()
+            .map(|p: Parked| (p.tuple, p.request))
+            .collect()
+    }
+}
