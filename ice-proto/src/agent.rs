@@ -30,9 +30,10 @@ use crate::context::{Ctx, Intent, Others, Role};
 use crate::error::{AgentError, SendError};
 use crate::event::{ConnectionState, Event};
 use crate::gathering::{Gatherer, stun_failed};
+use crate::handled::{DropReason, Handled, NotIceReason};
 use crate::nomination::overall_state;
 use crate::path::Path;
-use crate::received::{DropReason, Handled, NotIceReason, addressee, answered};
+use crate::received::{addressee, answered};
 use crate::relay::{FromRelay, Owner, RelayEvent, RelayRefusal, Relays};
 use crate::stream::{
     Credentials, Gathering, Patience, Remote, Stream, StreamId, StreamMut, StreamView,

@@ -8,7 +8,6 @@ use stun_proto::TransportProtocol;
 use stun_proto::transaction::TransactionConfig;
 
 use crate::candidate::CandidateType;
-use crate::relay::TurnServer;
 
 /// The agent's configuration. The defaults are RFC 8445's and RFC 7675's.
 #[derive(Clone, Debug)]
@@ -224,4 +223,15 @@ pub struct AgentStats {
     pub dropped_transmits: u64,
     /// Events dropped because the event queue was full.
     pub dropped_events: u64,
+}
+
+/// A TURN server and the long-term credentials to use it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TurnServer {
+    /// Its address (reached over [`AgentConfig::turn_transport`](crate::AgentConfig)).
+    pub server: SocketAddr,
+    /// The long-term credential username.
+    pub username: String,
+    /// The long-term credential password.
+    pub password: String,
 }

@@ -18,10 +18,11 @@ use stun_proto::{
     Class, Message, MessageBuilder, MessageType, TransactionId, Transmit, TransportProtocol,
 };
 
-use crate::candidate::{Candidate, CandidateType, local_preference};
+use crate::candidate::{Candidate, CandidateType, ConnectionAddress, local_preference};
 use crate::context::Ctx;
 use crate::event::{ComponentState, Event, Problem};
 use crate::path::Path;
+use crate::relay::{Allocated, Owner};
 use crate::stream::{Gathering, LocalCandidate, Stream, StreamId};
 
 /// One outstanding Binding query.
@@ -329,6 +330,30 @@ impl Stream {
             }
         }
         Some(index)
+    }
+}
+
+impl Stream {
+    /// The candidates of a TURN allocation (§5.1.1.2, RFC 8656): its relayed address, whose base is itself, and —
+    /// over UDP only (`udp`: over TCP the mapped address is the TCP connection's) — the
+    /// server-reflexive address.
+    pub(crate) fn add_relayed<R>(&mut self, ctx: &mut Ctx<'_, R>, found: &Allocated, udp: bool) {
+        let Owner {
+            component, base, ..
+        } = found.owner;
+        let pref = self.host_preference(base);
+        let server = Some(found.server.ip());
+        if let Some(mapped) = found.mapped.filter(|_| udp) {
+            let kind = CandidateType::ServerReflexive;
+            let srflx = Candidate::new(kind, component, mapped, base, server, pref);
+            self.add_local(ctx, srflx, mapped, base);
+        }
+        let related = found.mapped.unwrap_or(base);
+        let relayed = found.relayed;
+        let kind = CandidateType::Relayed;
+        let mut candidate = Candidate::new(kind, component, relayed, related, server, pref);
+        candidate.related = Some((ConnectionAddress::Ip(related.ip()), related.port()));
+        self.add_local(ctx, candidate, relayed, relayed);
     }
 }
 

@@ -128,9 +128,11 @@ mod context;
 pub mod endpoint;
 mod error;
 mod event;
+mod freshness;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gathering;
+mod handled;
 mod mdns;
 pub mod mdns_resolver;
 pub mod mdns_responder;
@@ -142,6 +144,7 @@ mod received;
 mod relay;
 mod restart;
 pub mod sdp;
+mod state;
 mod stream;
 #[cfg(test)]
 mod test_support;
@@ -152,17 +155,16 @@ mod trace;
 pub use agent::Agent;
 pub use candidate::{Candidate, CandidateType, ConnectionAddress, TcpType, Transport};
 pub use checklist::{ChecklistState, PairId, PairStateKind, Traffic, pair_priority};
-pub use config::{AgentConfig, AgentStats, NominationMode};
+pub use config::{AgentConfig, AgentStats, NominationMode, TurnServer};
 pub use error::{AgentError, CredentialError, CredentialPart, SendError};
 pub use event::{ComponentState, ConnectionState, Event, FailureReason, Problem};
+pub use handled::{DropReason, Handled, NotIceReason};
 pub use mdns_resolver::{MdnsError, MdnsEvent, MdnsResolver};
 pub use mdns_responder::{MdnsResponder, random_name};
 pub use path::Path;
 /// The RNG traits the machines take (`RngCore`, `CryptoRng`, `SeedableRng`), at the version
 /// this crate was built with, so that a caller's generator matches them.
 pub use rand_core;
-pub use received::{DropReason, Handled, NotIceReason};
-pub use relay::TurnServer;
 pub use sdp::{IceAttribute, SdpError};
 pub use stream::{Credentials, PairInfo, StreamId, StreamMut, StreamView};
 pub use timer::Timer;

@@ -83,9 +83,9 @@ pub enum MdnsError {
     /// [`MAX_LOOKUPS`] names are being resolved already.
     #[error("{MAX_LOOKUPS} names are being resolved already")]
     TooManyLookups,
-    /// A responder holds [`MAX_NAMES`](crate::mdns_responder::MAX_NAMES) names already.
-    #[error("{} names are held already", crate::mdns_responder::MAX_NAMES)]
-    TooManyNames,
+    /// A responder holds this many names already (its most).
+    #[error("{0} names are held already")]
+    TooManyNames(usize),
 }
 
 #[derive(Debug)]

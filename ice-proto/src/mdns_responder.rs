@@ -79,7 +79,7 @@ impl MdnsResponder {
         }
         let qname = encode_name(trimmed).ok_or_else(|| MdnsError::BadName(name.into()))?;
         if self.names.len() >= MAX_NAMES {
-            return Err(MdnsError::TooManyNames);
+            return Err(MdnsError::TooManyNames(MAX_NAMES));
         }
         self.names.push(Registered {
             qname,
@@ -290,7 +290,7 @@ mod tests {
         }
         assert_eq!(
             responder.handle_register("more.local", ip),
-            Err(MdnsError::TooManyNames)
+            Err(MdnsError::TooManyNames(MAX_NAMES))
         );
     }
 }

@@ -28,9 +28,9 @@ use stun_proto::time::saturating_add;
 
 use crate::checklist::{ChecklistState, PairId, PairState};
 use crate::config::{AgentConfig, NominationMode};
-use crate::consent::Consent;
 use crate::context::{Ctx, Intent};
 use crate::event::{ComponentState, ConnectionState, Event, FailureReason};
+use crate::freshness::Consent;
 use crate::stream::{Component, Gathering, Patience, Stream};
 
 /// Which pairs of a component may still be checked or formed, given its selected pair.

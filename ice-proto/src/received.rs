@@ -3,64 +3,13 @@
 //! back, with the stream, component and pair it arrived on when it arrived on one of our
 //! addresses, or as not ICE's (for a TURN client or a STUN server of the caller's).
 
-use std::net::SocketAddr;
-
 use stun_proto::Message;
 
 use crate::check::ReceivedCheck;
-use crate::checklist::PairId;
 use crate::connectivity::Answers;
+use crate::handled::Handled;
 use crate::path::Path;
-use crate::stream::{Stream, StreamId};
-
-/// What [`Agent::handle_datagram`](crate::Agent::handle_datagram) did with a datagram.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Handled<'a> {
-    /// A STUN message for the agent (a check, a response, a keepalive): consumed.
-    Consumed,
-    /// Application data (DTLS, RTP…) that arrived on a component's socket.
-    Data {
-        /// The stream.
-        stream: StreamId,
-        /// The component.
-        component: u16,
-        /// The pair it arrived on, when it matches a checked pair.
-        pair: Option<PairId>,
-        /// Where it came from.
-        source: SocketAddr,
-        /// The bytes (borrowed from the datagram).
-        data: &'a [u8],
-    },
-    /// The agent's, but unusable: counted and dropped.
-    Dropped(DropReason),
-    /// Not the agent's: hand it to another machine (a TURN client, a STUN server…).
-    NotIce(NotIceReason),
-}
-
-/// Why a datagram for the agent was dropped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DropReason {
-    /// MESSAGE-INTEGRITY or FINGERPRINT did not verify.
-    BadIntegrity,
-    /// A check whose USERNAME names no stream of ours, or is malformed.
-    UnknownUsername,
-    /// The agent is closed.
-    Closed,
-}
-
-/// Why a datagram is not the agent's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NotIceReason {
-    /// It arrived on an address that is no base of the agent.
-    UnknownDestination,
-    /// A STUN method other than Binding (TURN, for instance).
-    OtherMethod,
-    /// A Binding response to no transaction of the agent.
-    UnknownTransaction,
-}
+use crate::stream::Stream;
 
 impl Stream {
     /// Non-STUN data that arrived on `path`, if it arrived on one of this stream's bases —

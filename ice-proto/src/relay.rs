@@ -23,24 +23,11 @@ use stun_proto::turn::client::{
 };
 use stun_proto::{Transmit, TransmitRef};
 
-use crate::candidate::{Candidate, CandidateType, ConnectionAddress};
 use crate::checklist::PairState;
 use crate::config::AgentConfig;
-use crate::context::Ctx;
 use crate::event::Problem;
 use crate::path::Path;
 use crate::stream::{Stream, StreamId};
-
-/// A TURN server and the long-term credentials to use it.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct TurnServer {
-    /// Its address (reached over [`AgentConfig::turn_transport`](crate::AgentConfig)).
-    pub server: SocketAddr,
-    /// The long-term credential username.
-    pub username: String,
-    /// The long-term credential password.
-    pub password: String,
-}
 
 /// One allocation, for one base of one component.
 #[derive(Debug)]
@@ -98,30 +85,6 @@ pub(crate) struct Allocated {
     pub server: SocketAddr,
     pub relayed: SocketAddr,
     pub mapped: Option<SocketAddr>,
-}
-
-impl Stream {
-    /// The candidates of an allocation: its relayed address, whose base is itself, and —
-    /// over UDP only (`udp`: over TCP the mapped address is the TCP connection's) — the
-    /// server-reflexive address.
-    pub(crate) fn add_relayed<R>(&mut self, ctx: &mut Ctx<'_, R>, found: &Allocated, udp: bool) {
-        let Owner {
-            component, base, ..
-        } = found.owner;
-        let pref = self.host_preference(base);
-        let server = Some(found.server.ip());
-        if let Some(mapped) = found.mapped.filter(|_| udp) {
-            let kind = CandidateType::ServerReflexive;
-            let srflx = Candidate::new(kind, component, mapped, base, server, pref);
-            self.add_local(ctx, srflx, mapped, base);
-        }
-        let related = found.mapped.unwrap_or(base);
-        let relayed = found.relayed;
-        let kind = CandidateType::Relayed;
-        let mut candidate = Candidate::new(kind, component, relayed, related, server, pref);
-        candidate.related = Some((ConnectionAddress::Ip(related.ip()), related.port()));
-        self.add_local(ctx, candidate, relayed, relayed);
-    }
 }
 
 /// The most a TURN framing adds to a datagram: a Send indication to an IPv6 peer (56 bytes,
@@ -447,98 +410,3 @@ impl Relays {
 
 /// The most TURN allocations an agent holds.
 pub(crate) const MAX_RELAYS: usize = 64;
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use stun_proto::TransportProtocol;
-
-    use super::*;
-    use crate::Agent;
-    use crate::AgentConfig;
-    use crate::test_support::t0;
-
-    /// One server as STUN and TURN server (coturn on 3478): the answer to the Binding query
-    /// reaches the gatherer, not the TURN client, and yields the server-reflexive candidate.
-    #[test]
-    fn a_stun_answer_from_the_turn_server_reaches_the_gatherer() {
-        use stun_proto::attribute::XorMappedAddress;
-        use stun_proto::{Message, MessageBuilder, MessageType, Method};
-
-        let server: SocketAddr = "198.51.100.20:3478".parse().unwrap();
-        let base: SocketAddr = "192.168.1.2:5000".parse().unwrap();
-        let mapped: SocketAddr = "203.0.113.7:40000".parse().unwrap();
-        let config = AgentConfig {
-            stun_servers: vec![server],
-            turn_servers: vec![TurnServer {
-                server,
-                username: "user".into(),
-                password: "pass".into(),
-            }],
-            ..AgentConfig::default()
-        };
-        let mut agent = Agent::new(config, ChaCha20Rng::seed_from_u64(2));
-        let s = agent.add_stream(1).unwrap();
-        agent.stream_mut(s).unwrap().add_base(1, base).unwrap();
-        let mut now = t0();
-        agent.handle_gather(now, s).unwrap();
-        let mut query = None;
-        while query.is_none() && now < t0() + Duration::from_secs(1) {
-            query = std::iter::from_fn(|| agent.poll_transmit())
-                .find(|t| Message::parse(&t.payload).is_ok_and(|m| m.method() == Method::BINDING));
-            now = agent
-                .poll_timeout()
-                .unwrap_or(now + Duration::from_millis(50));
-            agent.handle_timeout(now);
-        }
-        let query = query.expect("a Binding query to the server");
-        let tid = Message::parse(&query.payload).unwrap().transaction_id();
-        let mut answer = MessageBuilder::new_bytes(MessageType::BINDING_SUCCESS, tid);
-        answer.add(&XorMappedAddress(mapped)).unwrap();
-        answer.add_fingerprint().unwrap();
-        let answer = answer.into_bytes();
-        agent.handle_datagram(now, TransportProtocol::Udp, server, base, &answer);
-        let srflx = agent
-            .stream(s)
-            .unwrap()
-            .local_candidates()
-            .any(|c| c.kind == CandidateType::ServerReflexive && c.addr() == Some(mapped));
-        assert!(srflx, "the server-reflexive candidate was gathered");
-    }
-
-    /// The allocation goes to the server over `AgentConfig::turn_transport`.
-    #[test]
-    fn allocations_use_the_configured_transport() {
-        let server: SocketAddr = "198.51.100.20:3478".parse().unwrap();
-        for transport in [TransportProtocol::Udp, TransportProtocol::Tcp] {
-            let config = AgentConfig {
-                turn_servers: vec![TurnServer {
-                    server,
-                    username: "user".into(),
-                    password: "pass".into(),
-                }],
-                turn_transport: transport,
-                ..AgentConfig::default()
-            };
-            let mut agent = Agent::new(config, ChaCha20Rng::seed_from_u64(1));
-            let s = agent.add_stream(1).unwrap();
-            let base = "192.0.2.1:5000".parse().unwrap();
-            agent.stream_mut(s).unwrap().add_base(1, base).unwrap();
-            let mut now = t0();
-            agent.handle_gather(now, s).unwrap();
-            let mut allocate = None;
-            while allocate.is_none() && now < t0() + Duration::from_secs(1) {
-                allocate =
-                    std::iter::from_fn(|| agent.poll_transmit()).find(|t| t.destination == server);
-                now = agent
-                    .poll_timeout()
-                    .unwrap_or(now + Duration::from_millis(50));
-                agent.handle_timeout(now);
-            }
-            let allocate = allocate.expect("an Allocate request to the server");
-            assert_eq!(allocate.transport, transport);
-            assert_eq!(allocate.source, base);
-        }
-    }
-}

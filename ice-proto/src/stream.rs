@@ -13,10 +13,10 @@ use stun_proto::{IntegrityKey, TransportProtocol};
 
 use crate::candidate::{Candidate, Transport};
 use crate::checklist::{Checklist, PairId, PairState, PairStateKind};
-use crate::consent::Consent;
 use crate::error::{AgentError, CredentialError, CredentialPart, SendError};
-use crate::event::ComponentState;
+use crate::freshness::Consent;
 use crate::path::Path;
+use crate::state::ComponentState;
 
 /// A stream's id: its index in the agent, stable for the agent's lifetime (removing a
 /// stream leaves the other ids valid and is never reused).
@@ -513,7 +513,6 @@ impl StreamMut<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Agent;
 
     struct Fixed(u8);
     impl RngCore for Fixed {
@@ -534,11 +533,10 @@ mod tests {
 
     #[test]
     fn wildcard_bases_are_refused_with_what_to_do() {
-        use rand_chacha::ChaCha20Rng;
-        use rand_core::SeedableRng;
-        let mut agent = Agent::new(crate::AgentConfig::default(), ChaCha20Rng::seed_from_u64(1));
-        let s = agent.add_stream(1).unwrap();
-        let mut view = agent.stream_mut(s).unwrap();
+        let mut stream = Stream::new(StreamId(0), 1, &mut Fixed(0), 100).unwrap();
+        let mut view = StreamMut {
+            stream: &mut stream,
+        };
         for wildcard in ["0.0.0.0:5000", "[::]:5000"] {
             let wildcard: SocketAddr = wildcard.parse().unwrap();
             let refused = view.add_base(1, wildcard).unwrap_err();

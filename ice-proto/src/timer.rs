@@ -116,7 +116,7 @@ impl Stream {
                 }
             } else if c.selected.is_some() && config.consent_interval.is_none() {
                 let tr = config.keepalive_interval;
-                let keepalive = c.last_sent.map(|t| crate::consent::keepalive_due(t, tr));
+                let keepalive = c.last_sent.map(|t| crate::freshness::keepalive_due(t, tr));
                 earliest.consider(Timer::Keepalive, keepalive);
             }
         }

@@ -7,6 +7,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use std::time::Duration;
 
+mod mdns;
+mod relay;
+
 type TestAgent = Agent<ChaCha20Rng>;
 
 fn agent(controlling: bool, seed: u64, base: &str) -> (TestAgent, StreamId) {

@@ -14,8 +14,8 @@ use crate::check::{DeclaredRole, ReceivedCheck, build_error, build_success};
 use crate::checklist::{Pair, PairId};
 use crate::context::{Ctx, Intent};
 use crate::event::{ComponentState, Event, Problem};
+use crate::handled::{DropReason, Handled, NotIceReason};
 use crate::path::Path;
-use crate::received::{DropReason, Handled, NotIceReason};
 use crate::stream::{RemoteCandidate, Stream};
 
 impl Stream {

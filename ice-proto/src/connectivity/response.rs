@@ -14,8 +14,8 @@ use crate::check::{CheckOutcome, read_response};
 use crate::checklist::PairId;
 use crate::context::{Ctx, Intent};
 use crate::event::ComponentState;
+use crate::handled::{DropReason, Handled};
 use crate::path::Path;
-use crate::received::{DropReason, Handled};
 use crate::stream::Stream;
 
 /// Which of a stream's transactions a response answers.
