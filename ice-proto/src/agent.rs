@@ -320,7 +320,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// and the allocations are released. If the component's selected pair was on it, the
     /// agent fails over to the best remaining valid pair ([`Event::NewSelectedPair`],
     /// nominated when controlling), or goes back to checking the remaining pairs
-    /// ([`ComponentState::Connecting`]). Returns whether the base was there. Adding a base
+    /// ([`ComponentState::Connecting`](crate::ComponentState::Connecting)). Returns whether the base was there. Adding a base
     /// takes effect at the next [`handle_restart`](Self::handle_restart).
     pub fn handle_base_removed(
         &mut self,

@@ -135,7 +135,7 @@ pub enum TurnEvent {
     },
 }
 
-/// What [`TurnClient::handle_incoming`](super::TurnClient::handle_incoming) did with a datagram (or a framed message).
+/// What [`TurnClient::handle_datagram`](super::TurnClient::handle_datagram) did with a datagram (or a framed message).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Handled<'a> {

@@ -121,7 +121,7 @@ enum State {
 /// After every `handle_*` call — [`handle_allocate`](Self::handle_allocate),
 /// [`handle_create_permission`](Self::handle_create_permission),
 /// [`handle_bind_channel`](Self::handle_bind_channel), [`handle_send`](Self::handle_send),
-/// [`handle_incoming`](Self::handle_incoming), [`handle_timeout`](Self::handle_timeout),
+/// [`handle_datagram`](Self::handle_datagram), [`handle_timeout`](Self::handle_timeout),
 /// [`handle_transport_error`](Self::handle_transport_error),
 /// [`handle_forget_peer`](Self::handle_forget_peer), [`handle_close`](Self::handle_close)
 /// — send everything
@@ -130,7 +130,7 @@ enum State {
 /// `handle_timeout` at [`poll_timeout`](Self::poll_timeout). Early, late or repeated
 /// `handle_timeout` calls are harmless.
 ///
-/// Everything received from the server's address goes to [`handle_incoming`], which hands
+/// Everything received from the server's address goes to [`handle_datagram`], which hands
 /// back what is not TURN ([`Handled::NotTurn`]) and the peers' data ([`Handled::Data`],
 /// borrowed). [`handle_send_into`](Self::handle_send_into) encodes data into the caller's
 /// buffer and allocates nothing.
@@ -155,7 +155,7 @@ enum State {
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// [`handle_incoming`]: Self::handle_incoming
+/// [`handle_datagram`]: Self::handle_datagram
 #[derive(Debug)]
 pub struct TurnClient<R> {
     config: TurnClientConfig,
