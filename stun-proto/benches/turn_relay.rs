@@ -16,9 +16,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use stun_proto::TransportProtocol;
 use stun_proto::turn::client::{Handled, TurnClient, TurnClientConfig};
-use stun_proto::turn::server::{
-    FiveTuple, PeerHandled, ServerHandled, TurnServer, TurnServerConfig,
-};
+use stun_proto::turn::server::{self, FiveTuple, TurnServer, TurnServerConfig};
 
 /// A client and a server with an allocation and channel 0x4000 bound to the peer.
 struct Fixture {
@@ -93,7 +91,7 @@ fn relay(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("server: client ChannelData -> peer datagram", |b| {
         b.iter(|| {
-            let ServerHandled::Relay(t) =
+            let server::Handled::Relay(t) =
                 server.handle_client_datagram(now, tuple, black_box(&channel_data))
             else {
                 panic!("not relayed")
@@ -103,7 +101,7 @@ fn relay(c: &mut Criterion) {
     });
     g.bench_function("server: peer datagram -> client ChannelData", |b| {
         b.iter(|| {
-            let PeerHandled::Relay(t) =
+            let server::Handled::Relay(t) =
                 server.handle_peer_datagram_into(now, relayed, peer, black_box(&data), &mut out)
             else {
                 panic!("not relayed")
@@ -163,7 +161,7 @@ fn relay(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("server: Send indication -> peer datagram", |b| {
         b.iter(|| {
-            let ServerHandled::Relay(t) =
+            let server::Handled::Relay(t) =
                 server.handle_client_datagram(now, tuple, black_box(&send_indication))
             else {
                 panic!("not relayed")
@@ -173,7 +171,7 @@ fn relay(c: &mut Criterion) {
     });
     g.bench_function("server: peer datagram -> Data indication", |b| {
         b.iter(|| {
-            let PeerHandled::Relay(t) = server.handle_peer_datagram_into(
+            let server::Handled::Relay(t) = server.handle_peer_datagram_into(
                 now,
                 relayed,
                 other_peer,

@@ -42,7 +42,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use stun_proto::TransportProtocol;
 use stun_proto::turn::server::{
-    FiveTuple, PeerClass, PeerHandled, ServerEvent, ServerHandled, TurnServer, TurnServerConfig,
+    FiveTuple, Handled, PeerClass, ServerEvent, TurnServer, TurnServerConfig,
 };
 use stun_proto::turn::{StreamFramer, TransmitRef};
 
@@ -257,7 +257,7 @@ fn serve(mut options: Options) -> std::io::Result<()> {
                 client: from,
                 server: listen,
             };
-            if let ServerHandled::Relay(t) = server.handle_client_datagram(now, tuple, &buf[..n]) {
+            if let Handled::Relay(t) = server.handle_client_datagram(now, tuple, &buf[..n]) {
                 sockets.send_to_peer(t);
             }
         }
@@ -309,7 +309,7 @@ fn serve(mut options: Options) -> std::io::Result<()> {
                 }
             }
             for frame in frames {
-                if let ServerHandled::Relay(t) = server.handle_client_datagram(now, tuple, &frame) {
+                if let Handled::Relay(t) = server.handle_client_datagram(now, tuple, &frame) {
                     sockets.send_to_peer(t);
                 }
             }
@@ -333,7 +333,7 @@ fn serve(mut options: Options) -> std::io::Result<()> {
         }
         for (relay, peer, data) in from_peers {
             busy = true;
-            if let PeerHandled::Relay(t) =
+            if let Handled::Relay(t) =
                 server.handle_peer_datagram_into(now, relay, peer, &data, &mut out)
             {
                 sockets.send_to_client(t);

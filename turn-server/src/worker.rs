@@ -22,7 +22,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use rand_chacha::ChaCha20Rng;
 use stun_proto::TransportProtocol;
 use stun_proto::binding::BindingServer;
-use stun_proto::turn::server::{FiveTuple, PeerHandled, ServerEvent, ServerHandled, TurnServer};
+use stun_proto::turn::server::{FiveTuple, Handled, ServerEvent, TurnServer};
 use stun_proto::turn::{TransmitRef, is_channel_data};
 use tracing::{debug, info, warn};
 
@@ -418,9 +418,7 @@ impl Worker {
             if self.handoffs.park(now, &self.server, tuple, datagram) {
                 continue;
             }
-            if let ServerHandled::Relay(t) =
-                self.server.handle_client_datagram(now, tuple, datagram)
-            {
+            if let Handled::Relay(t) = self.server.handle_client_datagram(now, tuple, datagram) {
                 self.io.relays.send_to_peer(t, &mut self.io.counters);
             }
         }
@@ -446,7 +444,7 @@ impl Worker {
                 _ => return,
             };
             let data = self.buf.get(..n).unwrap_or_default();
-            if let PeerHandled::Relay(t) =
+            if let Handled::Relay(t) =
                 self.server
                     .handle_peer_datagram_into(now, relay, peer, data, &mut self.out)
             {
@@ -546,7 +544,7 @@ impl Worker {
                 if self.handoffs.park(now, &self.server, tuple, frame.bytes()) {
                     continue;
                 }
-                if let ServerHandled::Relay(t) =
+                if let Handled::Relay(t) =
                     self.server
                         .handle_client_datagram(now, tuple, frame.bytes())
                 {

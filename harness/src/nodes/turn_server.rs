@@ -9,7 +9,7 @@ use bytes::Bytes;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use stun_proto::turn::server::{
-    FiveTuple, PeerClass, PeerHandled, ServerHandled, TurnServer as Server, TurnServerConfig,
+    FiveTuple, Handled, PeerClass, TurnServer as Server, TurnServerConfig,
 };
 use stun_proto::{Transmit, TransportProtocol};
 
@@ -76,9 +76,7 @@ impl Node for TurnServer {
                 client: source,
                 server: destination,
             };
-            if let ServerHandled::Relay(t) =
-                self.server.handle_client_datagram(now, tuple, &payload)
-            {
+            if let Handled::Relay(t) = self.server.handle_client_datagram(now, tuple, &payload) {
                 self.outbox.push_back(Transmit {
                     transport: t.transport,
                     source: t.source,
@@ -88,7 +86,7 @@ impl Node for TurnServer {
             }
         } else if self.relays.contains(&destination) {
             self.scratch.resize(payload.len() + 64, 0);
-            if let PeerHandled::Relay(t) = self.server.handle_peer_datagram_into(
+            if let Handled::Relay(t) = self.server.handle_peer_datagram_into(
                 now,
                 destination,
                 source,

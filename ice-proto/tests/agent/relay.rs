@@ -264,7 +264,7 @@ impl Middlebox for RealTurnBox {
                 server: self.addr,
             };
             let handled = self.server.handle_client_datagram(now, tuple, &d.payload);
-            if let stun_proto::turn::server::ServerHandled::Relay(r) = handled {
+            if let stun_proto::turn::server::Handled::Relay(r) = handled {
                 // Relayed data comes back borrowed, to send at once.
                 let out = Transmit {
                     transport: r.transport,

@@ -19,9 +19,7 @@ use bytes::BytesMut;
 
 use super::client::{TurnClient, TurnClientConfig};
 use super::framing::{Frame, StreamFramer};
-use super::server::{
-    FiveTuple, PeerFilter, PeerHandled, ServerHandled, TurnServer, TurnServerConfig,
-};
+use super::server::{FiveTuple, Handled, PeerFilter, TurnServer, TurnServerConfig};
 use super::{ChannelData, is_channel_data};
 use crate::attribute::{AttributeType, Nonce, PasswordAlgorithm, RawAttribute, Realm, Username};
 use crate::credentials::IntegrityKey;
@@ -113,11 +111,11 @@ pub fn server(data: &[u8]) {
             0..=2 => {
                 let tuple = tuples[usize::from(op % 8)];
                 match server.handle_client_datagram(now, tuple, bytes) {
-                    ServerHandled::Relay(t) => {
+                    Handled::Relay(t) => {
                         assert!(relays.contains(&t.source), "relayed from a relay address");
                         assert!(t.payload.len() <= bytes.len());
                     }
-                    ServerHandled::NotTurn => assert!(!is_channel_data(bytes)),
+                    Handled::NotTurn => assert!(!is_channel_data(bytes)),
                     _ => {}
                 }
             }
@@ -125,7 +123,7 @@ pub fn server(data: &[u8]) {
                 let relay = relays[selector % relays.len()];
                 let peer = peers[(selector / 4) % peers.len()];
                 if op % 8 == 3 {
-                    if let PeerHandled::Relay(t) =
+                    if let Handled::Relay(t) =
                         server.handle_peer_datagram_into(now, relay, peer, bytes, &mut out)
                     {
                         assert_eq!(t.source, listen);

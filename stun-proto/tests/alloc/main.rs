@@ -50,9 +50,7 @@ fn turn_relay_paths_allocate_nothing() {
     use rand_core::SeedableRng;
     use stun_proto::TransportProtocol;
     use stun_proto::turn::client::{Handled, TurnClient, TurnClientConfig};
-    use stun_proto::turn::server::{
-        FiveTuple, PeerHandled, ServerHandled, TurnServer, TurnServerConfig,
-    };
+    use stun_proto::turn::server::{self, FiveTuple, TurnServer, TurnServerConfig};
 
     // Set up (this allocates): an allocation with channel 0x4000 bound to the peer.
     #[allow(clippy::disallowed_methods)] // one real instant for the virtual clock
@@ -96,14 +94,14 @@ fn turn_relay_paths_allocate_nothing() {
             let sent = client
                 .handle_send_into(now, peer, &data, &mut client_out)
                 .unwrap();
-            let ServerHandled::Relay(to_peer) =
+            let server::Handled::Relay(to_peer) =
                 server.handle_client_datagram(now, tuple, sent.payload)
             else {
                 panic!("not relayed to the peer");
             };
             relayed_bytes += to_peer.payload.len();
             // Peer → server → client.
-            let PeerHandled::Relay(to_client) =
+            let server::Handled::Relay(to_client) =
                 server.handle_peer_datagram_into(now, relayed, peer, &data, &mut server_out)
             else {
                 panic!("not relayed to the client");
@@ -139,13 +137,13 @@ fn turn_relay_paths_allocate_nothing() {
             let sent = client
                 .handle_send_into(now, other, &data, &mut client_out)
                 .unwrap();
-            let ServerHandled::Relay(to_peer) =
+            let server::Handled::Relay(to_peer) =
                 server.handle_client_datagram(now, tuple, sent.payload)
             else {
                 panic!("Send indication not relayed");
             };
             relayed_bytes += to_peer.payload.len();
-            let PeerHandled::Relay(to_client) =
+            let server::Handled::Relay(to_client) =
                 server.handle_peer_datagram_into(now, relayed, other, &data, &mut server_out)
             else {
                 panic!("Data indication not relayed");

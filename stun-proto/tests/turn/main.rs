@@ -10,7 +10,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use stun_proto::turn::client::{Handled, RequestFailure, TurnClient, TurnClientConfig, TurnEvent};
 use stun_proto::turn::server::{
-    FiveTuple, PeerClass, PeerHandled, ServerEvent, ServerHandled, TurnServer, TurnServerConfig,
+    self, FiveTuple, PeerClass, ServerEvent, TurnServer, TurnServerConfig,
 };
 use stun_proto::{Message, Method, TransportProtocol};
 
@@ -128,13 +128,13 @@ impl World {
             }
             if to_server {
                 let tuple = self.tuple(i);
-                if let ServerHandled::Relay(t) =
+                if let server::Handled::Relay(t) =
                     self.server.handle_client_datagram(self.now, tuple, &bytes)
                 {
                     // Peers are other clients' relayed addresses: loop through the server.
                     let mut out = vec![0u8; t.payload.len() + 64];
                     let (relay, peer, data) = (t.destination, t.source, t.payload.to_vec());
-                    if let PeerHandled::Relay(back) = self
+                    if let server::Handled::Relay(back) = self
                         .server
                         .handle_peer_datagram_into(self.now, relay, peer, &data, &mut out)
                     {

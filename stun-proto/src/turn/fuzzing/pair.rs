@@ -14,7 +14,7 @@ use super::chunk;
 use crate::fuzzing::FuzzRng;
 use crate::transmit::TransportProtocol;
 use crate::turn::client::{Handled, TurnClient, TurnClientConfig};
-use crate::turn::server::{FiveTuple, ServerHandled, TurnServer, TurnServerConfig};
+use crate::turn::server::{self, FiveTuple, TurnServer, TurnServerConfig};
 
 /// The most datagrams in flight one way; the oldest is lost beyond it.
 const IN_FLIGHT: usize = 64;
@@ -110,7 +110,8 @@ pub fn pair(data: &[u8]) {
         match op % 12 {
             0 => {
                 if let Some(d) = take(&mut wire.to_server, pick) {
-                    if let ServerHandled::Relay(t) = server.handle_client_datagram(now, tuple, &d) {
+                    if let server::Handled::Relay(t) = server.handle_client_datagram(now, tuple, &d)
+                    {
                         assert!(relays.contains(&t.source), "relayed from a relay address");
                         let payload = Bytes::copy_from_slice(t.payload);
                         if wire.to_peer.len() < IN_FLIGHT {

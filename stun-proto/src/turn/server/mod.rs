@@ -268,36 +268,29 @@ pub enum ServerEvent {
     },
 }
 
-/// What [`TurnServer::handle_client_datagram`] did.
+/// What [`TurnServer::handle_client_datagram`] and
+/// [`TurnServer::handle_peer_datagram_into`] did with a datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ServerHandled<'a> {
-    /// Data to relay to a peer now (from a Send indication or ChannelData), borrowed from
-    /// the datagram: send `payload` from the relay socket `source` to `destination`.
+pub enum Handled<'a> {
+    /// Data to send now, borrowed: from a client (a Send indication or ChannelData), the
+    /// payload to send from the relay socket `source` to the peer `destination`; from a
+    /// peer, the datagram for the client, encoded in the caller's buffer, to send from
+    /// `source` (the server's listening address) to `destination` (the client) over
+    /// `transport`.
     Relay(TransmitRef<'a>),
-    /// A request, answered: the response is queued for
+    /// A client's request, answered: the response is queued for
     /// [`poll_transmit`](TurnServer::poll_transmit).
     Answered,
-    /// Dropped, for this reason (counted).
-    Dropped(DropReason),
-    /// Neither STUN nor ChannelData: the caller's.
-    NotTurn,
-}
-
-/// What [`TurnServer::handle_peer_datagram_into`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PeerHandled<'b> {
-    /// Data for the client, encoded in the caller's buffer: send it from `source` (the
-    /// server's listening address) to `destination` (the client) over `transport`.
-    Relay(TransmitRef<'b>),
-    /// Data for the client, queued for [`poll_transmit`](TurnServer::poll_transmit) behind
-    /// responses the client must get first: a ChannelBind success leaves before ChannelData
-    /// on its channel, a CreatePermission success before the data it lets through (RFC 8656
-    /// §9, §12).
+    /// A peer's data for the client, queued for [`poll_transmit`](TurnServer::poll_transmit)
+    /// behind responses the client must get first: a ChannelBind success leaves before
+    /// ChannelData on its channel, a CreatePermission success before the data it lets
+    /// through (RFC 8656 §9, §12).
     Queued,
     /// Dropped, for this reason (counted).
     Dropped(DropReason),
+    /// From a client, neither STUN nor ChannelData: the caller's.
+    NotTurn,
 }
 
 /// Why a datagram was dropped.
@@ -408,7 +401,7 @@ impl AuthStats {
 /// ```
 /// use std::time::Instant;
 /// use stun_proto::TransportProtocol;
-/// use stun_proto::turn::server::{FiveTuple, ServerHandled, TurnServer, TurnServerConfig};
+/// use stun_proto::turn::server::{FiveTuple, Handled, TurnServer, TurnServerConfig};
 /// # use rand_core::SeedableRng;
 /// # let rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
 ///
@@ -423,7 +416,7 @@ impl AuthStats {
 /// };
 /// # let datagram = [0u8; 4];
 /// match server.handle_client_datagram(Instant::now(), tuple, &datagram) {
-///     ServerHandled::Relay(t) => { /* send t.payload from the relay socket t.source to t.destination */ }
+///     Handled::Relay(t) => { /* send t.payload from the relay socket t.source to t.destination */ }
 ///     _ => {}
 /// }
 /// while let Some(t) = server.poll_transmit() { /* send t from t.source to t.destination */ }
@@ -502,14 +495,14 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         now: Instant,
         tuple: FiveTuple,
         datagram: &'a [u8],
-    ) -> ServerHandled<'a> {
+    ) -> Handled<'a> {
         if is_channel_data(datagram) {
             return self.relay_channel_data(now, tuple, datagram);
         }
         let Ok(message) = Message::parse(datagram) else {
             return match datagram.first() {
                 Some(b) if b >> 6 == 0 => self.drop(DropReason::Malformed),
-                _ => ServerHandled::NotTurn,
+                _ => Handled::NotTurn,
             };
         };
         if message.has_fingerprint() && message.verify_fingerprint().is_err() {
@@ -523,7 +516,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         match (message.class(), message.method()) {
             (Class::Request, _) => {
                 self.handle_request(now, tuple, &message);
-                ServerHandled::Answered
+                Handled::Answered
             }
             (Class::Indication, Method::SEND) => self.relay_send_indication(now, tuple, &message),
             _ => self.drop(DropReason::Unexpected),
@@ -701,12 +694,12 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         self.config.peer_filter.is_allowed_peer(peer, is_relay)
     }
 
-    fn drop<'a>(&mut self, reason: DropReason) -> ServerHandled<'a> {
+    fn drop<'a>(&mut self, reason: DropReason) -> Handled<'a> {
         self.stats.dropped += 1;
         if reason == DropReason::BandwidthExceeded {
             self.stats.over_bandwidth += 1;
         }
-        ServerHandled::Dropped(reason)
+        Handled::Dropped(reason)
     }
 
     /// Queues a transmit within the queue bound and the allocation's buffered-data bound.

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use rand_core::{CryptoRng, RngCore};
 
 use super::bandwidth::Direction;
-use super::{DropReason, FiveTuple, PeerHandled, ServerHandled, TurnServer};
+use super::{DropReason, FiveTuple, Handled, TurnServer};
 use crate::attribute::{Data, Icmp, XorPeerAddress};
 use crate::builder::MessageBuilder;
 use crate::header::{Class, MessageType, Method, TransactionId};
@@ -73,7 +73,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         now: Instant,
         tuple: FiveTuple,
         datagram: &'a [u8],
-    ) -> ServerHandled<'a> {
+    ) -> Handled<'a> {
         let Ok(channel_data) = ChannelData::parse(datagram) else {
             return self.drop(DropReason::Malformed);
         };
@@ -94,7 +94,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             return self.drop(DropReason::BandwidthExceeded);
         }
         self.stats.relayed_to_peers += 1;
-        ServerHandled::Relay(TransmitRef {
+        Handled::Relay(TransmitRef {
             transport: TransportProtocol::Udp,
             source: relay,
             destination: peer,
@@ -108,7 +108,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         now: Instant,
         tuple: FiveTuple,
         message: &Message<'a>,
-    ) -> ServerHandled<'a> {
+    ) -> Handled<'a> {
         let peer = message.get::<XorPeerAddress>().and_then(Result::ok);
         let data = message.get::<Data<'a>>().and_then(Result::ok);
         let (Some(XorPeerAddress(peer)), Some(Data(data))) = (peer, data) else {
@@ -137,7 +137,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             return self.drop(DropReason::BandwidthExceeded);
         }
         self.stats.relayed_to_peers += 1;
-        ServerHandled::Relay(TransmitRef {
+        Handled::Relay(TransmitRef {
             transport: TransportProtocol::Udp,
             source: relay,
             destination: peer,
@@ -151,7 +151,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     /// TCP) for ChannelData, `data.len() + 56` for an indication.
     ///
     /// While a response to that client waits in [`poll_transmit`](Self::poll_transmit)'s
-    /// queue, the data is queued behind it instead ([`PeerHandled::Queued`]): the client
+    /// queue, the data is queued behind it instead ([`Handled::Queued`]): the client
     /// must see its ChannelBind or CreatePermission succeed before data that depends on it
     /// (RFC 8656 §9, §12; libnice drops ChannelData on a channel it has not seen
     /// confirmed), whatever order the caller serves its sockets in.
@@ -162,23 +162,23 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         peer: SocketAddr,
         data: &[u8],
         out: &'b mut [u8],
-    ) -> PeerHandled<'b> {
+    ) -> Handled<'b> {
         let Some(allocation) = self
             .by_relay
             .get(&relay)
             .and_then(|id| self.allocations.get_mut(id))
         else {
             self.stats.dropped += 1;
-            return PeerHandled::Dropped(DropReason::NoAllocation);
+            return Handled::Dropped(DropReason::NoAllocation);
         };
         if !allocation.has_permission(now, peer.ip()) {
             self.stats.dropped += 1;
-            return PeerHandled::Dropped(DropReason::NoPermission);
+            return Handled::Dropped(DropReason::NoPermission);
         }
         if !allocation.bandwidth_allows(now, Direction::ToClient, data.len()) {
             self.stats.dropped += 1;
             self.stats.over_bandwidth += 1;
-            return PeerHandled::Dropped(DropReason::BandwidthExceeded);
+            return Handled::Dropped(DropReason::BandwidthExceeded);
         }
         let tuple = allocation.tuple;
         let id = self.by_relay.get(&relay).copied();
@@ -193,7 +193,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         };
         let Some(payload) = encoded else {
             self.stats.dropped += 1;
-            return PeerHandled::Dropped(DropReason::BufferTooSmall);
+            return Handled::Dropped(DropReason::BufferTooSmall);
         };
         if self.has_queued_for(&tuple) {
             let transmit = Transmit {
@@ -204,14 +204,14 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             };
             if !self.enqueue(transmit, id) {
                 self.stats.dropped += 1;
-                return PeerHandled::Dropped(DropReason::BufferFull);
+                return Handled::Dropped(DropReason::BufferFull);
             }
             self.stats.relayed_to_clients += 1;
             self.stats.held_behind_responses += 1;
-            return PeerHandled::Queued;
+            return Handled::Queued;
         }
         self.stats.relayed_to_clients += 1;
-        PeerHandled::Relay(TransmitRef {
+        Handled::Relay(TransmitRef {
             transport: tuple.transport,
             source: tuple.server,
             destination: tuple.client,
@@ -232,7 +232,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.resize(data.len() + 64, 0);
         let result = match self.handle_peer_datagram_into(now, relay, peer, data, &mut scratch) {
-            PeerHandled::Relay(t) => {
+            Handled::Relay(t) => {
                 let transmit = Transmit {
                     transport: t.transport,
                     source: t.source,
@@ -248,8 +248,9 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
                     Err(DropReason::BufferFull)
                 }
             }
-            PeerHandled::Queued => Ok(()),
-            PeerHandled::Dropped(reason) => Err(reason),
+            Handled::Dropped(reason) => Err(reason),
+            // Queued (a peer's datagram is never answered nor the caller's).
+            _ => Ok(()),
         };
         self.scratch = scratch;
         result

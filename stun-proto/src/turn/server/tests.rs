@@ -110,7 +110,7 @@ fn udp(b: &mut MessageBuilder<BytesMut>) {
 fn exchange(s: &mut TurnServer<TestRng>, now: Instant, tuple: FiveTuple, request: &[u8]) -> Bytes {
     assert_eq!(
         s.handle_client_datagram(now, tuple, request),
-        ServerHandled::Answered
+        Handled::Answered
     );
     let t = s.poll_transmit().expect("a response");
     assert_eq!((t.source, t.destination), (tuple.server, tuple.client));
@@ -649,7 +649,7 @@ fn lifetime_zero_for_one_family_releases_only_that_address() {
     let mut out = [0u8; 64];
     assert_eq!(
         s.handle_peer_datagram_into(now, addr("192.0.2.1:49152"), addr(PEER), b"x", &mut out),
-        PeerHandled::Dropped(DropReason::NoAllocation)
+        Handled::Dropped(DropReason::NoAllocation)
     );
     assert_eq!(
         permit(&mut s, now, &nonce, addr(PEER)),
@@ -1113,7 +1113,7 @@ fn own_relayed_and_listening_addresses_are_denied_unless_allowed() {
     assert_eq!(bind(&mut s, now, &nonce, 0x4000, addr(LISTEN)), 403);
     assert_eq!(
         s.handle_client_datagram(now, tuple(), &send_indication(other_relay, b"loop")),
-        ServerHandled::Dropped(DropReason::PeerDenied)
+        Handled::Dropped(DropReason::PeerDenied)
     );
     let mut s = server_with(now, |c| {
         c.peer_filter.allowed_classes.insert(PeerClass::OwnRelay);
@@ -1237,12 +1237,12 @@ fn permissions_relay_both_ways_for_300_s() {
     // Before the permission: the peer is dropped, and so is the client's Send indication.
     assert_eq!(
         s.handle_peer_datagram_into(now, relayed, peer, b"early", &mut out),
-        PeerHandled::Dropped(DropReason::NoPermission)
+        Handled::Dropped(DropReason::NoPermission)
     );
     let send = send_indication(peer, b"hello");
     assert_eq!(
         s.handle_client_datagram(now, tuple(), &send),
-        ServerHandled::Dropped(DropReason::NoPermission)
+        Handled::Dropped(DropReason::NoPermission)
     );
     assert_eq!(permit(&mut s, now, &nonce, peer), 0);
     assert_eq!(
@@ -1255,7 +1255,7 @@ fn permissions_relay_both_ways_for_300_s() {
     assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(300)));
     assert_eq!(
         s.handle_client_datagram(now, tuple(), &send),
-        ServerHandled::Relay(TransmitRef {
+        Handled::Relay(TransmitRef {
             transport: TransportProtocol::Udp,
             source: relayed,
             destination: peer,
@@ -1264,7 +1264,7 @@ fn permissions_relay_both_ways_for_300_s() {
     );
     // A peer on another port of the same IP is covered.
     let t299 = now + Duration::from_secs(299);
-    let PeerHandled::Relay(t) =
+    let Handled::Relay(t) =
         s.handle_peer_datagram_into(t299, relayed, addr("203.0.113.5:9999"), b"back", &mut out)
     else {
         panic!()
@@ -1284,7 +1284,7 @@ fn permissions_relay_both_ways_for_300_s() {
     s.handle_timeout(t300);
     assert_eq!(
         s.handle_peer_datagram_into(t300, relayed, peer, b"late", &mut out),
-        PeerHandled::Dropped(DropReason::NoPermission)
+        Handled::Dropped(DropReason::NoPermission)
     );
     assert_eq!(s.peer_counts(t300, AllocationId(1)), Some((0, 0)));
     assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(600)));
@@ -1355,32 +1355,32 @@ fn the_bandwidth_cap_drops_what_exceeds_it_each_way() {
     let channel = b"\x40\x00\x00\x06abcdef";
     assert!(matches!(
         s.handle_client_datagram(now, tuple(), channel),
-        ServerHandled::Relay(_)
+        Handled::Relay(_)
     ));
     let send = send_indication(peer, b"ghij");
     assert!(matches!(
         s.handle_client_datagram(now, tuple(), &send),
-        ServerHandled::Relay(_)
+        Handled::Relay(_)
     ));
     assert_eq!(
         s.handle_client_datagram(now, tuple(), &send),
-        ServerHandled::Dropped(DropReason::BandwidthExceeded)
+        Handled::Dropped(DropReason::BandwidthExceeded)
     );
     let mut out = [0u8; 64];
     assert!(matches!(
         s.handle_peer_datagram_into(now, relayed, peer, b"0123456789", &mut out),
-        PeerHandled::Relay(_)
+        Handled::Relay(_)
     ));
     assert_eq!(
         s.handle_peer_datagram_into(now, relayed, peer, b"x", &mut out),
-        PeerHandled::Dropped(DropReason::BandwidthExceeded)
+        Handled::Dropped(DropReason::BandwidthExceeded)
     );
     assert_eq!(s.stats().over_bandwidth, 2);
     // A second later the buckets are full again.
     let later = now + Duration::from_secs(1);
     assert!(matches!(
         s.handle_client_datagram(later, tuple(), &send),
-        ServerHandled::Relay(_)
+        Handled::Relay(_)
     ));
     // Without a cap nothing is counted.
     let mut s = server(now);
@@ -1389,7 +1389,7 @@ fn the_bandwidth_cap_drops_what_exceeds_it_each_way() {
     for _ in 0..100 {
         assert!(matches!(
             s.handle_client_datagram(now, tuple(), channel),
-            ServerHandled::Relay(_)
+            Handled::Relay(_)
         ));
     }
 }
@@ -1404,7 +1404,7 @@ fn rfc_5766_channel_numbers_work_when_enabled() {
     assert_eq!(bind(&mut s, now, &nonce, 0x7957, peer), 0);
     assert_eq!(
         s.handle_client_datagram(now, tuple(), b"\x79\x57\x00\x01z"),
-        ServerHandled::Relay(TransmitRef {
+        Handled::Relay(TransmitRef {
             transport: TransportProtocol::Udp,
             source: relayed,
             destination: peer,
@@ -1412,8 +1412,7 @@ fn rfc_5766_channel_numbers_work_when_enabled() {
         })
     );
     let mut out = [0u8; 16];
-    let PeerHandled::Relay(t) = s.handle_peer_datagram_into(now, relayed, peer, b"y", &mut out)
-    else {
+    let Handled::Relay(t) = s.handle_peer_datagram_into(now, relayed, peer, b"y", &mut out) else {
         panic!()
     };
     assert_eq!(t.payload, b"\x79\x57\x00\x01y");
@@ -1447,7 +1446,7 @@ fn channels_relay_both_ways_for_600_s_then_cool_down_for_300_s() {
     let data = b"\x40\x01\x00\x03abc";
     assert_eq!(
         s.handle_client_datagram(now, tuple(), data),
-        ServerHandled::Relay(TransmitRef {
+        Handled::Relay(TransmitRef {
             transport: TransportProtocol::Udp,
             source: relayed,
             destination: peer,
@@ -1455,7 +1454,7 @@ fn channels_relay_both_ways_for_600_s_then_cool_down_for_300_s() {
         })
     );
     let mut out = [0u8; 64];
-    let PeerHandled::Relay(t) = s.handle_peer_datagram_into(now, relayed, peer, b"xyz", &mut out)
+    let Handled::Relay(t) = s.handle_peer_datagram_into(now, relayed, peer, b"xyz", &mut out)
     else {
         panic!()
     };
@@ -1463,11 +1462,11 @@ fn channels_relay_both_ways_for_600_s_then_cool_down_for_300_s() {
     // Unknown channel, unknown 5-tuple: dropped.
     assert_eq!(
         s.handle_client_datagram(now, tuple(), b"\x40\x02\x00\x00"),
-        ServerHandled::Dropped(DropReason::UnknownChannel)
+        Handled::Dropped(DropReason::UnknownChannel)
     );
     assert_eq!(
         s.handle_client_datagram(now, tuple_from("198.51.100.99:1"), data),
-        ServerHandled::Dropped(DropReason::NoAllocation)
+        Handled::Dropped(DropReason::NoAllocation)
     );
     // Keep the permission alive past 600 s; the channel itself lapses at 600 s.
     for t in [250, 500] {
@@ -1480,9 +1479,9 @@ fn channels_relay_both_ways_for_600_s_then_cool_down_for_300_s() {
     s.handle_timeout(t600);
     assert_eq!(
         s.handle_client_datagram(t600, tuple(), data),
-        ServerHandled::Dropped(DropReason::UnknownChannel)
+        Handled::Dropped(DropReason::UnknownChannel)
     );
-    let PeerHandled::Relay(t) = s.handle_peer_datagram_into(t600, relayed, peer, b"xyz", &mut out)
+    let Handled::Relay(t) = s.handle_peer_datagram_into(t600, relayed, peer, b"xyz", &mut out)
     else {
         panic!()
     };
@@ -1619,8 +1618,7 @@ fn tcp_clients_get_padded_channel_data() {
     });
     assert_eq!(code(&exchange(&mut s, now, tcp, &request)), 0);
     let mut out = [0u8; 64];
-    let PeerHandled::Relay(t) =
-        s.handle_peer_datagram_into(now, relayed, addr(PEER), b"x", &mut out)
+    let Handled::Relay(t) = s.handle_peer_datagram_into(now, relayed, addr(PEER), b"x", &mut out)
     else {
         panic!()
     };
@@ -1675,7 +1673,7 @@ fn a_full_transmit_queue_drops_and_counts_answers() {
         req.id = [i; 12];
         assert_eq!(
             s.handle_client_datagram(now, tuple(), &req.build(udp)),
-            ServerHandled::Answered
+            Handled::Answered
         );
     }
     assert_eq!(s.stats().dropped, 1);
@@ -1689,21 +1687,21 @@ fn garbage_is_counted_and_dropped() {
     let mut s = server(now);
     assert_eq!(
         s.handle_client_datagram(now, tuple(), &[0x16, 0xfe, 0xfd]),
-        ServerHandled::Dropped(DropReason::Malformed)
+        Handled::Dropped(DropReason::Malformed)
     );
     assert_eq!(
         s.handle_client_datagram(now, tuple(), &[0x80, 0, 0, 0]),
-        ServerHandled::NotTurn
+        Handled::NotTurn
     );
     assert_eq!(
         s.handle_client_datagram(now, tuple(), &[0x40, 0, 0, 9]),
-        ServerHandled::Dropped(DropReason::Malformed)
+        Handled::Dropped(DropReason::Malformed)
     );
     let binding_success =
         MessageBuilder::new_bytes(MessageType::BINDING_SUCCESS, [1; 12].into()).into_bytes();
     assert_eq!(
         s.handle_client_datagram(now, tuple(), &binding_success),
-        ServerHandled::Dropped(DropReason::Unexpected)
+        Handled::Dropped(DropReason::Unexpected)
     );
     assert_eq!(s.stats().dropped, 3);
     assert_eq!(s.allocation_count(), 0);
@@ -1816,12 +1814,12 @@ fn our_client_and_our_server_talk() {
     );
     let mut buf = [0u8; 64];
     let sent = c.handle_send_into(now, peer, b"ping", &mut buf).unwrap();
-    let ServerHandled::Relay(relay) = s.handle_client_datagram(now, tuple(), sent.payload) else {
+    let super::Handled::Relay(relay) = s.handle_client_datagram(now, tuple(), sent.payload) else {
         panic!()
     };
     assert_eq!((relay.destination, relay.payload), (peer, &b"ping"[..]));
     let mut out = [0u8; 64];
-    let PeerHandled::Relay(back) =
+    let super::Handled::Relay(back) =
         s.handle_peer_datagram_into(now, relay.source, peer, b"pong", &mut out)
     else {
         panic!()
@@ -1865,11 +1863,11 @@ fn responses_leave_before_the_peer_data_that_depends_on_them() {
     });
     assert_eq!(
         s.handle_client_datagram(now, tuple(), &request),
-        ServerHandled::Answered
+        Handled::Answered
     );
     assert_eq!(
         s.handle_peer_datagram_into(now, relayed, peer, b"first", &mut out),
-        PeerHandled::Queued
+        Handled::Queued
     );
     let response = s.poll_transmit().unwrap();
     assert_eq!(
@@ -1894,7 +1892,7 @@ fn responses_leave_before_the_peer_data_that_depends_on_them() {
     });
     assert_eq!(
         s.handle_client_datagram(now, tuple(), &request),
-        ServerHandled::Answered
+        Handled::Answered
     );
     assert_eq!(
         s.handle_peer_datagram(now, relayed, peer, b"second"),
@@ -1902,7 +1900,7 @@ fn responses_leave_before_the_peer_data_that_depends_on_them() {
     );
     assert_eq!(
         s.handle_peer_datagram_into(now, relayed, peer, b"third", &mut out),
-        PeerHandled::Queued
+        Handled::Queued
     );
     let response = s.poll_transmit().unwrap();
     let m = Message::parse(&response.payload).unwrap();
@@ -1918,7 +1916,7 @@ fn responses_leave_before_the_peer_data_that_depends_on_them() {
     assert_eq!(s.stats().held_behind_responses, 3);
     assert_eq!(s.stats().relayed_to_clients, 3);
     // Nothing queued for the client: relayed at once, borrowed from `out`.
-    let PeerHandled::Relay(t) = s.handle_peer_datagram_into(now, relayed, peer, b"4th", &mut out)
+    let Handled::Relay(t) = s.handle_peer_datagram_into(now, relayed, peer, b"4th", &mut out)
     else {
         panic!("relayed at once")
     };
@@ -1928,11 +1926,11 @@ fn responses_leave_before_the_peer_data_that_depends_on_them() {
     req.nonce = None;
     assert_eq!(
         s.handle_client_datagram(now, tuple_from("198.51.100.8:1"), &req.build(udp)),
-        ServerHandled::Answered
+        Handled::Answered
     );
     assert!(matches!(
         s.handle_peer_datagram_into(now, relayed, peer, b"5th", &mut out),
-        PeerHandled::Relay(_)
+        Handled::Relay(_)
     ));
 }
 
@@ -1960,7 +1958,7 @@ fn turn_methods_without_the_magic_cookie_are_dropped_unanswered() {
         b.add(&Nonce::new(&nonce).unwrap()).unwrap();
         assert_eq!(
             s.handle_client_datagram(now, tuple(), &b.into_bytes()),
-            ServerHandled::Dropped(DropReason::NoMagicCookie),
+            Handled::Dropped(DropReason::NoMagicCookie),
             "{method:?}"
         );
     }
@@ -1975,7 +1973,7 @@ fn turn_methods_without_the_magic_cookie_are_dropped_unanswered() {
         b.add(&Data(b"x")).unwrap();
         assert_eq!(
             s.handle_client_datagram(now, tuple(), &b.into_bytes()),
-            ServerHandled::Dropped(DropReason::NoMagicCookie)
+            Handled::Dropped(DropReason::NoMagicCookie)
         );
     }
     assert!(s.poll_transmit().is_none(), "nothing answered");
@@ -1987,6 +1985,6 @@ fn turn_methods_without_the_magic_cookie_are_dropped_unanswered() {
             .into_bytes();
     assert_eq!(
         s.handle_client_datagram(now, tuple(), &classic_binding),
-        ServerHandled::Answered
+        Handled::Answered
     );
 }
