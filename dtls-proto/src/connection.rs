@@ -169,6 +169,9 @@ impl<R: CryptoRng> Dtls<R> {
                     }
                 }
                 ContentType::Alert => self.handle_alert(record.header.epoch, &plain),
+                // `ContentType::from_byte`, which framed this DTLS 1.2 record, never yields
+                // the DTLS 1.3 ACK; were it to, the record is not ours to read.
+                ContentType::Ack => self.engine.stats.records_malformed += 1,
                 ContentType::ApplicationData => {
                     if matches!(self.phase, Phase::Connected) {
                         // Handed out whole: the next record gets a buffer of its own.

@@ -10,14 +10,18 @@ use crate::certificate::{CertificateParams, DtlsCertificate, PeerVerifier, Verif
 use crate::cipher_suite::CipherSuite;
 use crate::config::Config;
 use crate::connection::Dtls;
+use crate::crypto::{AeadAlgorithm, HashAlgorithm};
 use crate::crypto::{CryptoProvider, RustCrypto, providers};
+use crate::epoch::{EPOCH_APPLICATION, EPOCH_HANDSHAKE, EpochKeys, ReadEpochs, WriteEpoch};
 use crate::error::{CryptoError, PeerRejected};
 use crate::handshake::FragmentView;
 use crate::handshake::hello::{ClientHello, HelloVerifyRequest, ServerHello};
 use crate::handshake::key_exchange::{
     CertificateMsg, CertificateRequest, CertificateVerify, ClientKeyExchange, ServerKeyExchange,
 };
+use crate::key_schedule::{HandshakeSecret, Hkdf, TrafficSecrets};
 use crate::record::{ContentType, DTLS_1_2, Protection, RecordHeader, RecordView, records};
+use crate::unified_header::{WireRecord, wire_records};
 
 /// A deterministic, *not* cryptographically secure generator for fuzzing only (xorshift).
 #[derive(Debug, Clone)]
@@ -62,6 +66,141 @@ pub fn record_layer(data: &[u8]) {
             rest = tail;
         }
     }
+}
+
+/// The DTLS 1.3 traffic secrets [`record_layer_13`] reads and writes with: the key schedule
+/// run from a fixed shared secret and fixed transcript hashes, handshake then application.
+fn fixed_traffic_secrets(hkdf: Hkdf) -> [TrafficSecrets; 2] {
+    let handshake = HandshakeSecret::new(hkdf, &[0x5a; 32]);
+    let hash_len = hkdf.hash().output_len();
+    let hello_hash = [0x11; 48];
+    let finished_hash = [0x22; 48];
+    [
+        handshake.traffic_secrets(&hello_hash[..hash_len]),
+        handshake
+            .master_secret()
+            .traffic_secrets(&finished_hash[..hash_len]),
+    ]
+}
+
+/// The AEAD and hash [`record_layer_13`] uses for a selector byte: the three DTLS 1.3 suites.
+fn suite_13(selector: u8) -> (AeadAlgorithm, HashAlgorithm) {
+    match selector % 3 {
+        0 => (AeadAlgorithm::Aes128Gcm, HashAlgorithm::Sha256),
+        1 => (AeadAlgorithm::Aes256Gcm, HashAlgorithm::Sha384),
+        _ => (AeadAlgorithm::ChaCha20Poly1305, HashAlgorithm::Sha256),
+    }
+}
+
+/// Seals `content` as one DTLS 1.3 record of the client's epoch `epoch` (2 or 3) under the
+/// fixed secrets of [`record_layer_13`] for `selector`, numbered `sequence`: seeds for the
+/// corpus that the receiver there opens.
+pub fn seal_record_13(
+    selector: u8,
+    epoch: u64,
+    sequence: u64,
+    content_type: u8,
+    content: &[u8],
+) -> Option<Vec<u8>> {
+    let (aead, hash) = suite_13(selector);
+    let hkdf = Hkdf::dtls13(&RustCrypto, hash);
+    let secrets = fixed_traffic_secrets(hkdf);
+    let stage = usize::from(epoch != EPOCH_HANDSHAKE);
+    let keys = EpochKeys::derive(&hkdf, aead, &secrets.get(stage)?.client).ok()?;
+    let mut writer = WriteEpoch::new(epoch, keys);
+    let mut out = Vec::new();
+    for _ in 0..=sequence {
+        out.clear();
+        writer
+            .seal(
+                ContentType::from_inner_byte(content_type)?,
+                &[content],
+                &mut out,
+            )
+            .ok()?;
+    }
+    Some(out)
+}
+
+/// DTLS 1.3 records (RFC 9147 §4): `data[1..]` as one datagram, framed and opened by a server
+/// that holds the client's read keys of epochs 2 and 3 (fixed secrets, the suite chosen by
+/// `data[0]`); then the same bytes, sealed by the client's writer in epoch 3 and, after a
+/// KeyUpdate, in epoch 4, must open to themselves at a fresh receiver, once: a replay is
+/// refused. Panics when that breaks. Returns how many records of the datagram opened.
+pub fn record_layer_13(data: &[u8]) -> usize {
+    let Some((&selector, datagram)) = data.split_first() else {
+        return 0;
+    };
+    let (aead, hash) = suite_13(selector);
+    let hkdf = Hkdf::dtls13(&RustCrypto, hash);
+    let [handshake, application] = fixed_traffic_secrets(hkdf);
+    let derive = |secret| EpochKeys::derive(&hkdf, aead, secret);
+    let mut reader = ReadEpochs::new();
+    for (epoch, secrets) in [
+        (EPOCH_HANDSHAKE, &handshake),
+        (EPOCH_APPLICATION, &application),
+    ] {
+        let Ok(keys) = derive(&secrets.client) else {
+            return 0;
+        };
+        reader.install(epoch, keys);
+    }
+    let mut plaintext = Vec::new();
+    let mut opened = 0;
+    for record in wire_records(datagram).map_while(Result::ok) {
+        match record {
+            WireRecord::Plaintext(r) => record_layer(r.fragment),
+            WireRecord::Ciphertext(c) => match reader.open(&c, &mut plaintext) {
+                Ok(_) => opened += 1,
+                Err(_) => assert!(
+                    plaintext.is_empty(),
+                    "plaintext left behind by a dropped record"
+                ),
+            },
+        }
+    }
+    // The round trip, across a KeyUpdate (RFC 9147 §8): epoch 3, then epoch 4 under the next
+    // traffic secret, whose low bits (0) wrap around.
+    let next = hkdf.next_traffic_secret(&application.client);
+    let mut fresh = ReadEpochs::new();
+    let content = datagram
+        .get(..datagram.len().min(1 << 14))
+        .unwrap_or_default();
+    for (epoch, secret) in [
+        (EPOCH_APPLICATION, &application.client),
+        (EPOCH_APPLICATION + 1, &next),
+    ] {
+        let (Ok(write_keys), Ok(read_keys)) = (derive(secret), derive(secret)) else {
+            return opened;
+        };
+        fresh.install(epoch, read_keys);
+        let mut writer = WriteEpoch::new(epoch, write_keys);
+        let mut sealed = Vec::new();
+        // Some records first, so that the record number is rebuilt from more than its low bits.
+        for _ in 0..=datagram.len() % 300 {
+            sealed.clear();
+            if writer
+                .seal(ContentType::ApplicationData, &[content], &mut sealed)
+                .is_err()
+            {
+                return opened;
+            }
+        }
+        let Some(Ok(WireRecord::Ciphertext(view))) = wire_records(&sealed).next() else {
+            panic!("a sealed record does not frame");
+        };
+        let round_trip = fresh
+            .open(&view, &mut plaintext)
+            .unwrap_or_else(|e| panic!("a sealed record did not open: {e}"));
+        assert_eq!(round_trip.number.epoch, epoch);
+        assert_eq!(round_trip.content_type, ContentType::ApplicationData);
+        assert_eq!(plaintext, content, "a sealed record opened to other bytes");
+        assert!(
+            fresh.open(&view, &mut plaintext).is_err(),
+            "a record opened twice"
+        );
+    }
+    opened
 }
 
 /// One clear-text handshake fragment as it crossed the wire (RFC 6347 §4.2.2), for tests that

@@ -91,18 +91,21 @@ mod connection;
 pub mod crypto;
 mod demux;
 mod engine;
+mod epoch;
 mod error;
 mod event;
 mod extensions;
 mod flight;
 mod fragment;
 mod handshake;
+mod key_schedule;
 mod prf;
 mod record;
 mod replay;
 mod server;
 mod srtp;
 mod transcript;
+mod unified_header;
 mod wire;
 
 #[doc(hidden)]

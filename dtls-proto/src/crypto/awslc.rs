@@ -6,6 +6,7 @@
 //! signatures in ServerKeyExchange, CertificateVerify and self-signed certificates differ from
 //! run to run; everything that depends on them (transcripts, Finished, keys) differs too.
 
+use aws_lc_rs::aead::quic::{self, HeaderProtectionKey};
 use aws_lc_rs::aead::{
     AES_128_GCM, AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey,
 };
@@ -18,7 +19,7 @@ use aws_lc_rs::signature::{
 
 use super::{
     AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, HashContext,
-    HmacKey, NONCE_LEN, TAG_LEN,
+    HmacKey, NONCE_LEN, RECORD_NUMBER_MASK_LEN, RecordNumberKey, SAMPLE_LEN, TAG_LEN,
 };
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
@@ -119,6 +120,38 @@ impl CryptoProvider for AwsLc {
         )
         .map_err(|_| CryptoError::InvalidKeyLength)?;
         Ok(Box::new(LcKey(LessSafeKey::new(unbound))))
+    }
+
+    fn record_number_key(
+        &self,
+        alg: AeadAlgorithm,
+        key: &[u8],
+    ) -> Result<Box<dyn RecordNumberKey>, CryptoError> {
+        // QUIC header protection is the same mask (RFC 9001 §5.4.3, §5.4.4; RFC 9147 §4.2.3).
+        let key = HeaderProtectionKey::new(
+            match alg {
+                AeadAlgorithm::Aes128Gcm => &quic::AES_128,
+                AeadAlgorithm::Aes256Gcm => &quic::AES_256,
+                AeadAlgorithm::ChaCha20Poly1305 => &quic::CHACHA20,
+            },
+            key,
+        )
+        .map_err(|_| CryptoError::InvalidKeyLength)?;
+        Ok(Box::new(LcMask(key)))
+    }
+}
+
+struct LcMask(HeaderProtectionKey);
+
+impl RecordNumberKey for LcMask {
+    fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> Result<[u8; RECORD_NUMBER_MASK_LEN], CryptoError> {
+        let mask = self
+            .0
+            .new_mask(sample)
+            .map_err(|_| CryptoError::RecordNumberMaskFailed)?;
+        let mut out = [0u8; RECORD_NUMBER_MASK_LEN];
+        out.copy_from_slice(&mask[..RECORD_NUMBER_MASK_LEN]);
+        Ok(out)
     }
 }
 

@@ -4,7 +4,7 @@
 //! protocol code never names a crypto crate. Two providers ship:
 //!
 //! - [`RustCrypto`] (always available): pure Rust, `p256`, `x25519-dalek`, `aes-gcm`,
-//!   `chacha20poly1305`, `sha2`, `hmac`. Fully reproducible from the injected RNG: ECDSA nonces
+//!   `chacha20poly1305`, `sha2`, `hmac`, and `aes`/`chacha20` for DTLS 1.3 record-number masks. Fully reproducible from the injected RNG: ECDSA nonces
 //!   are deterministic (RFC 6979).
 //! - `AwsLc` (cargo feature `aws-lc`): AWS-LC through `aws-lc-rs`. Ephemeral and certificate keys
 //!   still come from the injected RNG (imported as raw scalars), but AWS-LC draws ECDSA nonces
@@ -194,7 +194,21 @@ pub trait AeadKey: Send + Sync {
     ) -> Result<(), CryptoError>;
 }
 
-/// The primitives DTLS 1.2 needs.
+/// Length of the ciphertext sample a record-number mask is computed from (RFC 9147 §4.2.3).
+pub const SAMPLE_LEN: usize = 16;
+/// Bytes of mask DTLS 1.3 uses: a unified header carries at most a 16-bit sequence number.
+pub const RECORD_NUMBER_MASK_LEN: usize = 2;
+
+/// A keyed record-number mask (RFC 9147 §4.2.3): AES-ECB of the sample for the AES-GCM suites;
+/// for ChaCha20-Poly1305 the ChaCha20 keystream with the sample's first four bytes as the
+/// little-endian block counter and the other twelve as the nonce. QUIC header protection
+/// (RFC 9001 §5.4.3, §5.4.4) is the same computation, and its vectors test ours.
+pub trait RecordNumberKey: Send + Sync {
+    /// The first [`RECORD_NUMBER_MASK_LEN`] bytes of the mask for `sample`.
+    fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> Result<[u8; RECORD_NUMBER_MASK_LEN], CryptoError>;
+}
+
+/// The primitives DTLS 1.2 and 1.3 need.
 ///
 /// Implementations must not draw randomness of their own for key generation: private keys are
 /// handed in as raw scalars. Where a backend cannot avoid internal randomness (ECDSA nonces in
@@ -237,6 +251,14 @@ pub trait CryptoProvider: Debug + Send + Sync {
 
     /// Keys an AEAD.
     fn aead_key(&self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError>;
+
+    /// Keys the record-number mask that goes with AEAD `alg` (RFC 9147 §4.2.3); `key` is the
+    /// epoch's `sn_key`, as long as the AEAD key.
+    fn record_number_key(
+        &self,
+        alg: AeadAlgorithm,
+        key: &[u8],
+    ) -> Result<Box<dyn RecordNumberKey>, CryptoError>;
 }
 
 /// Every provider compiled into this build, for tests and benches that run against each.
@@ -284,4 +306,74 @@ fn retry_scalar<T>(
         }
     }
     Err(CryptoError::InvalidPrivateKey)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn record_number_masks_match_the_quic_header_protection_vectors() {
+        // RFC 9001 Appendix A.2 (AES-128, client Initial) and A.5 (ChaCha20): the same mask
+        // function as RFC 9147 §4.2.3; DTLS uses the first two of QUIC's five bytes.
+        let cases = [
+            (
+                AeadAlgorithm::Aes128Gcm,
+                "9f50449e04a0e810283a1e9933adedd2",
+                "d1b1c98dd7689fb8ec11d242b123dc9b",
+                [0x43, 0x7b],
+            ),
+            (
+                AeadAlgorithm::ChaCha20Poly1305,
+                "25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4",
+                "5e5cd55c41f69080575d7999c25a5bfb",
+                [0xae, 0xfe],
+            ),
+        ];
+        for p in providers() {
+            for (alg, key, sample, mask) in cases {
+                let key = p.record_number_key(alg, &hex(key)).unwrap();
+                let sample: [u8; SAMPLE_LEN] = hex(sample).try_into().unwrap();
+                assert_eq!(key.mask(&sample).unwrap(), mask, "{} {alg:?}", p.name());
+            }
+        }
+    }
+
+    #[test]
+    fn record_number_masks_agree_across_providers_and_reject_bad_keys() {
+        for alg in [
+            AeadAlgorithm::Aes128Gcm,
+            AeadAlgorithm::Aes256Gcm,
+            AeadAlgorithm::ChaCha20Poly1305,
+        ] {
+            let key: Vec<u8> = (0..alg.key_len() as u8).collect();
+            // The last sample puts the ChaCha20 block counter at its end, 2^32-1.
+            let samples = [[0u8; SAMPLE_LEN], [0x5a; SAMPLE_LEN], [0xff; SAMPLE_LEN]];
+            let masks: Vec<Vec<_>> = providers()
+                .into_iter()
+                .map(|p| {
+                    assert_eq!(
+                        p.record_number_key(alg, &key[1..]).err(),
+                        Some(CryptoError::InvalidKeyLength),
+                        "{}",
+                        p.name()
+                    );
+                    let k = p.record_number_key(alg, &key).unwrap();
+                    samples.iter().map(|s| k.mask(s).unwrap()).collect()
+                })
+                .collect();
+            assert!(masks.windows(2).all(|w| w[0] == w[1]), "{alg:?}: {masks:?}");
+            assert_ne!(
+                masks[0][0], masks[0][1],
+                "{alg:?}: the mask depends on the sample"
+            );
+        }
+    }
 }

@@ -3,6 +3,8 @@
 //! Reproducibility: everything is a function of the inputs. Key scalars come from the caller
 //! (drawn from the injected RNG) and ECDSA uses RFC 6979 deterministic nonces.
 
+use aes::cipher::consts::U10;
+use aes::cipher::{BlockEncrypt, KeyIvInit, StreamCipherCore, StreamCipherSeekCore};
 use aes_gcm::aead::consts::{U12, U16};
 use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
@@ -16,7 +18,7 @@ use sha2::{Digest, Sha256, Sha384};
 
 use super::{
     AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, HashContext,
-    HmacKey, NONCE_LEN, TAG_LEN,
+    HmacKey, NONCE_LEN, RECORD_NUMBER_MASK_LEN, RecordNumberKey, SAMPLE_LEN, TAG_LEN,
 };
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
@@ -133,6 +135,65 @@ impl CryptoProvider for RustCrypto {
                 Box::new(Rc(ChaCha20Poly1305::new_from_slice(key).map_err(bad)?))
             }
         })
+    }
+
+    fn record_number_key(
+        &self,
+        alg: AeadAlgorithm,
+        key: &[u8],
+    ) -> Result<Box<dyn RecordNumberKey>, CryptoError> {
+        if key.len() != alg.key_len() {
+            return Err(CryptoError::InvalidKeyLength);
+        }
+        let bad = |_| CryptoError::InvalidKeyLength;
+        Ok(match alg {
+            AeadAlgorithm::Aes128Gcm => {
+                Box::new(AesMask(aes::Aes128::new_from_slice(key).map_err(bad)?))
+            }
+            AeadAlgorithm::Aes256Gcm => {
+                Box::new(AesMask(aes::Aes256::new_from_slice(key).map_err(bad)?))
+            }
+            AeadAlgorithm::ChaCha20Poly1305 => Box::new(ChaChaMask(
+                key.try_into().map_err(|_| CryptoError::InvalidKeyLength)?,
+            )),
+        })
+    }
+}
+
+/// AES-ECB of the sample (RFC 9147 §4.2.3), with AES-128 or AES-256.
+struct AesMask<C>(C);
+
+impl<C: BlockEncrypt<BlockSize = U16> + Send + Sync> RecordNumberKey for AesMask<C> {
+    fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> Result<[u8; RECORD_NUMBER_MASK_LEN], CryptoError> {
+        let mut block = GenericArray::clone_from_slice(sample);
+        self.0.encrypt_block(&mut block);
+        let mut out = [0u8; RECORD_NUMBER_MASK_LEN];
+        out.copy_from_slice(&block[..RECORD_NUMBER_MASK_LEN]);
+        Ok(out)
+    }
+}
+
+/// The ChaCha20 keystream at block `sample[0..4]` (little-endian) under nonce `sample[4..16]`
+/// (RFC 9147 §4.2.3, as RFC 9001 §5.4.4).
+struct ChaChaMask([u8; 32]);
+
+impl RecordNumberKey for ChaChaMask {
+    fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> Result<[u8; RECORD_NUMBER_MASK_LEN], CryptoError> {
+        let (counter, nonce) = sample.split_at(4);
+        let mut counter_bytes = [0u8; 4];
+        counter_bytes.copy_from_slice(counter);
+        // The block function itself: the stream wrapper refuses the last block (counter
+        // 2^32-1), which a sample starting with ff ff ff ff asks for.
+        let mut core = chacha20::ChaChaCore::<U10>::new(
+            GenericArray::from_slice(&self.0),
+            GenericArray::from_slice(nonce),
+        );
+        core.set_block_pos(u32::from_le_bytes(counter_bytes));
+        let mut block = GenericArray::default();
+        core.write_keystream_block(&mut block);
+        let mut out = [0u8; RECORD_NUMBER_MASK_LEN];
+        out.copy_from_slice(&block[..RECORD_NUMBER_MASK_LEN]);
+        Ok(out)
     }
 }
 
