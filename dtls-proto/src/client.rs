@@ -123,7 +123,12 @@ pub fn start(engine: &mut Engine, rng: &mut dyn CryptoRng, now: Instant) -> Resu
         random,
         session_id: Vec::new(),
         cookie: Vec::new(),
-        cipher_suites: config.cipher_suites.iter().map(|s| s.id()).collect(),
+        cipher_suites: config
+            .cipher_suites
+            .iter()
+            .filter(|s| !s.is_dtls13())
+            .map(|s| s.id())
+            .collect(),
         compression_methods: vec![0],
         extensions: Extensions {
             supported_groups: Some(advertised_groups(&config.groups)),
@@ -135,6 +140,7 @@ pub fn start(engine: &mut Engine, rng: &mut dyn CryptoRng, now: Instant) -> Resu
             }),
             extended_master_secret: true,
             renegotiation_info: Some(Vec::new()),
+            ..Extensions::default()
         },
     };
     let hello_seq = send_hello(engine, &hello, now)?;
@@ -149,7 +155,11 @@ pub fn start(engine: &mut Engine, rng: &mut dyn CryptoRng, now: Instant) -> Resu
 /// supported_groups also govern the curves of ECDSA certificates, and OpenSSL refuses an
 /// ECDSA P-256 certificate to a client that does not list secp256r1.
 fn advertised_groups(groups: &[NamedGroup]) -> Vec<u16> {
-    let mut ids: Vec<u16> = groups.iter().map(|g| g.id()).collect();
+    let mut ids: Vec<u16> = groups
+        .iter()
+        .filter(|g| g.is_ecdhe())
+        .map(|g| g.id())
+        .collect();
     if !groups.contains(&NamedGroup::Secp256r1) {
         ids.push(NamedGroup::Secp256r1.id());
     }

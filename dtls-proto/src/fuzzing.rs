@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use rand_core::{CryptoRng, RngCore};
 
+use crate::ack::AckView;
 use crate::certificate::{CertificateParams, DtlsCertificate, PeerVerifier, VerifyPeer};
 use crate::cipher_suite::CipherSuite;
 use crate::config::Config;
@@ -15,6 +16,7 @@ use crate::crypto::{CryptoProvider, RustCrypto, providers};
 use crate::epoch::{EPOCH_APPLICATION, EPOCH_HANDSHAKE, EpochKeys, ReadEpochs, WriteEpoch};
 use crate::error::{CryptoError, PeerRejected};
 use crate::handshake::FragmentView;
+use crate::handshake::authentication::{Certificate13, CertificateRequest13, EncryptedExtensions};
 use crate::handshake::hello::{ClientHello, HelloVerifyRequest, ServerHello};
 use crate::handshake::key_exchange::{
     CertificateMsg, CertificateRequest, CertificateVerify, ClientKeyExchange, ServerKeyExchange,
@@ -203,6 +205,33 @@ pub fn record_layer_13(data: &[u8]) -> usize {
     opened
 }
 
+/// DTLS 1.3 key shares (RFC 8446 §4.2.8): `data[1..]` as a client's share of the group chosen
+/// by `data[0]` (X25519MLKEM768, X25519, P-256) answered by a server, and as a server's answer
+/// to a fresh client share. Whatever the bytes, nothing panics; a share a server accepts
+/// gives the client that made it the same secret (checked on a genuine share made first).
+pub fn key_share(data: &[u8]) {
+    let Some((&selector, share)) = data.split_first() else {
+        return;
+    };
+    let group = crate::cipher_suite::NamedGroup::ALL_13[usize::from(selector) % 3];
+    let mut rng = FuzzRng::new(u64::from(selector) + 1);
+    let _ = crate::key_share::respond(&RustCrypto, group, share, &mut rng);
+    let Ok(offer) = crate::key_share::OfferedShare::generate(&RustCrypto, group, &mut rng) else {
+        return;
+    };
+    let _ = offer.complete(share);
+    let mut genuine = Vec::new();
+    offer.encode(&mut genuine);
+    if let Ok((answer, secret)) = crate::key_share::respond(&RustCrypto, group, &genuine, &mut rng)
+    {
+        assert_eq!(
+            offer.complete(&answer).ok(),
+            Some(secret),
+            "the two sides disagree"
+        );
+    }
+}
+
 /// One clear-text handshake fragment as it crossed the wire (RFC 6347 §4.2.2), for tests that
 /// check how flights were cut into records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,12 +357,14 @@ impl RecordProtection13 {
     }
 }
 
-/// Parses `data[1..]` as the handshake body selected by `data[0]`.
+/// Parses `data[1..]` as the handshake body selected by `data[0]` (DTLS 1.2 messages, the
+/// peer certificate's key, then the DTLS 1.3 EncryptedExtensions, CertificateRequest,
+/// Certificate and ACK).
 pub fn handshake_message(data: &[u8]) {
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
-    match selector % 9 {
+    match selector % 13 {
         0 => drop(ClientHello::parse(body)),
         1 => drop(ServerHello::parse(body)),
         2 => drop(HelloVerifyRequest::parse(body)),
@@ -342,7 +373,20 @@ pub fn handshake_message(data: &[u8]) {
         5 => drop(CertificateRequest::parse(body)),
         6 => drop(ClientKeyExchange::parse(body)),
         7 => drop(CertificateVerify::parse(body)),
-        _ => drop(crate::certificate::peer_public_key(body)),
+        8 => drop(crate::certificate::peer_public_key(body)),
+        // DTLS 1.3.
+        9 => drop(EncryptedExtensions::parse(body)),
+        10 => drop(CertificateRequest13::parse(body)),
+        11 => {
+            if let Ok(c) = Certificate13::parse(body) {
+                c.chain().for_each(drop);
+            }
+        }
+        _ => {
+            if let Ok(ack) = AckView::parse(body) {
+                ack.record_numbers().for_each(drop);
+            }
+        }
     }
 }
 

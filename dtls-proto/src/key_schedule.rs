@@ -129,13 +129,6 @@ impl Hkdf {
     /// Finished.verify_data (RFC 8446 §4.4.4): `HMAC(finished_key, transcript_hash)` with
     /// `finished_key = HKDF-Expand-Label(base_key, "finished", "", Hash.length)`, `base_key`
     /// being the sender's handshake traffic secret.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the DTLS 1.3 handshake (issue 18, slice 2) is its caller"
-        )
-    )]
     pub fn finished_verify_data(&self, base_key: &Digest, transcript_hash: &[u8]) -> Digest {
         let finished_key = self.derive_secret(base_key, b"finished", &[]);
         self.provider
@@ -233,13 +226,6 @@ impl MasterSecret {
     }
 
     /// The exporter master secret over `Transcript-Hash(ClientHello..server Finished)`.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the DTLS 1.3 handshake (issue 18, slice 2) is its caller"
-        )
-    )]
     pub fn exporter(&self, server_finished_hash: &[u8]) -> Exporter {
         Exporter {
             hkdf: self.hkdf,
@@ -262,14 +248,6 @@ pub struct Exporter {
     hkdf: Hkdf,
     secret: Digest,
 }
-
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the DTLS 1.3 handshake (issue 18, slice 2) is its caller"
-    )
-)]
 impl Exporter {
     /// `TLS-Exporter(label, context, out.len())` = `HKDF-Expand-Label(Derive-Secret(Secret,
     /// label, ""), "exporter", Hash(context), out.len())`. TLS 1.3 does not tell an absent

@@ -4,11 +4,12 @@
 //! protocol code never names a crypto crate. Two providers ship:
 //!
 //! - [`RustCrypto`] (always available): pure Rust, `p256`, `x25519-dalek`, `aes-gcm`,
-//!   `chacha20poly1305`, `sha2`, `hmac`, and `aes`/`chacha20` for DTLS 1.3 record-number masks. Fully reproducible from the injected RNG: ECDSA nonces
+//!   `chacha20poly1305`, `sha2`, `hmac`, `aes`/`chacha20` for DTLS 1.3 record-number masks and
+//!   `ml-kem` for the hybrid key share. Fully reproducible from the injected RNG: ECDSA nonces
 //!   are deterministic (RFC 6979).
 //! - `AwsLc` (cargo feature `aws-lc`): AWS-LC through `aws-lc-rs`. Ephemeral and certificate keys
-//!   still come from the injected RNG (imported as raw scalars), but AWS-LC draws ECDSA nonces
-//!   from its own entropy, so signatures differ between runs.
+//!   still come from the injected RNG (imported as raw scalars), but AWS-LC draws ECDSA nonces,
+//!   ML-KEM keys and encapsulations from its own entropy, so those differ between runs.
 //!
 //! Private keys cross this boundary as raw big-endian scalars drawn by the caller's RNG; that is
 //! what makes key generation reproducible with either provider.
@@ -208,6 +209,38 @@ pub trait RecordNumberKey: Send + Sync {
     fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> Result<[u8; RECORD_NUMBER_MASK_LEN], CryptoError>;
 }
 
+/// ML-KEM-768 encapsulation key length (FIPS 203 §8, table 3).
+pub const ML_KEM_768_ENCAPSULATION_KEY_LEN: usize = 1184;
+/// ML-KEM-768 ciphertext length.
+pub const ML_KEM_768_CIPHERTEXT_LEN: usize = 1088;
+/// ML-KEM shared secret length.
+pub const ML_KEM_SHARED_SECRET_LEN: usize = 32;
+
+/// An ML-KEM-768 decapsulation key with its encapsulation key.
+pub trait KemDecapsulationKey: Send + Sync {
+    /// The encapsulation key ([`ML_KEM_768_ENCAPSULATION_KEY_LEN`] bytes).
+    fn encapsulation_key(&self) -> &[u8];
+
+    /// The shared secret in `ciphertext` (FIPS 203 §7.3; implicit rejection: a wrong but
+    /// well-sized ciphertext gives an unrelated secret, not an error).
+    fn decapsulate(&self, ciphertext: &[u8])
+    -> Result<[u8; ML_KEM_SHARED_SECRET_LEN], CryptoError>;
+}
+
+/// What encapsulating to a peer's key gives: the ciphertext to send and the shared secret.
+pub struct Encapsulated {
+    /// The ciphertext ([`ML_KEM_768_CIPHERTEXT_LEN`] bytes).
+    pub ciphertext: Vec<u8>,
+    /// The shared secret.
+    pub shared_secret: [u8; ML_KEM_SHARED_SECRET_LEN],
+}
+
+impl Debug for Encapsulated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Encapsulated { .. }")
+    }
+}
+
 /// The primitives DTLS 1.2 and 1.3 need.
 ///
 /// Implementations must not draw randomness of their own for key generation: private keys are
@@ -251,6 +284,19 @@ pub trait CryptoProvider: Debug + Send + Sync {
 
     /// Keys an AEAD.
     fn aead_key(&self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError>;
+
+    /// An ML-KEM-768 key pair from the 64-byte seed `d ‖ z` (FIPS 203 §7.1) the caller drew
+    /// from the injected RNG. A provider that cannot derive keys from a seed uses its own
+    /// entropy and says so.
+    fn ml_kem_768_key(&self, seed: &[u8; 64]) -> Result<Box<dyn KemDecapsulationKey>, CryptoError>;
+
+    /// Encapsulates to an ML-KEM-768 `encapsulation_key` with the 32 bytes of randomness `m`
+    /// (FIPS 203 §7.2) the caller drew from the injected RNG (same caveat).
+    fn ml_kem_768_encapsulate(
+        &self,
+        encapsulation_key: &[u8],
+        randomness: &[u8; 32],
+    ) -> Result<Encapsulated, CryptoError>;
 
     /// Keys the record-number mask that goes with AEAD `alg` (RFC 9147 §4.2.3); `key` is the
     /// epoch's `sn_key`, as long as the AEAD key.

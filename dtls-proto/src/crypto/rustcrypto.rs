@@ -16,9 +16,13 @@ use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use sha2::{Digest, Sha256, Sha384};
 
+use ml_kem::kem::Decapsulate;
+use ml_kem::{EncapsulateDeterministic, EncodedSizeUser, KemCore, MlKem768};
+
 use super::{
-    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, HashContext,
-    HmacKey, NONCE_LEN, RECORD_NUMBER_MASK_LEN, RecordNumberKey, SAMPLE_LEN, TAG_LEN,
+    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, Encapsulated, HashAlgorithm,
+    HashContext, HmacKey, KemDecapsulationKey, ML_KEM_SHARED_SECRET_LEN, NONCE_LEN,
+    RECORD_NUMBER_MASK_LEN, RecordNumberKey, SAMPLE_LEN, TAG_LEN,
 };
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
@@ -89,6 +93,8 @@ impl CryptoProvider for RustCrypto {
                     .to_vec();
                 Box::new(P256Ecdh { secret, public })
             }
+            // A KEM, not an ECDH group: `key_share.rs` combines its parts.
+            NamedGroup::X25519MlKem768 => return Err(CryptoError::Unsupported),
             NamedGroup::X25519 => {
                 let secret = x25519_secret(private)?;
                 let public = x25519_dalek::PublicKey::from(&secret).as_bytes().to_vec();
@@ -137,6 +143,38 @@ impl CryptoProvider for RustCrypto {
         })
     }
 
+    fn ml_kem_768_key(&self, seed: &[u8; 64]) -> Result<Box<dyn KemDecapsulationKey>, CryptoError> {
+        let (d, z) = seed.split_at(32);
+        let (dk, ek) = MlKem768::generate_deterministic(
+            &ml_kem::B32::try_from(d).map_err(|_| CryptoError::InvalidPrivateKey)?,
+            &ml_kem::B32::try_from(z).map_err(|_| CryptoError::InvalidPrivateKey)?,
+        );
+        Ok(Box::new(MlKemKey {
+            encapsulation_key: ek.as_bytes().to_vec(),
+            dk,
+        }))
+    }
+
+    fn ml_kem_768_encapsulate(
+        &self,
+        encapsulation_key: &[u8],
+        randomness: &[u8; 32],
+    ) -> Result<Encapsulated, CryptoError> {
+        let encoded =
+            ml_kem::Encoded::<<MlKem768 as KemCore>::EncapsulationKey>::try_from(encapsulation_key)
+                .map_err(|_| CryptoError::InvalidPublicKey)?;
+        let ek = <MlKem768 as KemCore>::EncapsulationKey::from_bytes(&encoded);
+        let (ciphertext, shared) = ek
+            .encapsulate_deterministic(&ml_kem::B32::from(*randomness))
+            .map_err(|()| CryptoError::InvalidPublicKey)?;
+        let mut shared_secret = [0u8; ML_KEM_SHARED_SECRET_LEN];
+        shared_secret.copy_from_slice(&shared);
+        Ok(Encapsulated {
+            ciphertext: ciphertext.to_vec(),
+            shared_secret,
+        })
+    }
+
     fn record_number_key(
         &self,
         alg: AeadAlgorithm,
@@ -157,6 +195,33 @@ impl CryptoProvider for RustCrypto {
                 key.try_into().map_err(|_| CryptoError::InvalidKeyLength)?,
             )),
         })
+    }
+}
+
+/// An ML-KEM-768 key pair.
+struct MlKemKey {
+    encapsulation_key: Vec<u8>,
+    dk: <MlKem768 as KemCore>::DecapsulationKey,
+}
+
+impl KemDecapsulationKey for MlKemKey {
+    fn encapsulation_key(&self) -> &[u8] {
+        &self.encapsulation_key
+    }
+
+    fn decapsulate(
+        &self,
+        ciphertext: &[u8],
+    ) -> Result<[u8; ML_KEM_SHARED_SECRET_LEN], CryptoError> {
+        let ct = ml_kem::Ciphertext::<MlKem768>::try_from(ciphertext)
+            .map_err(|_| CryptoError::InvalidPublicKey)?;
+        let shared = self
+            .dk
+            .decapsulate(&ct)
+            .map_err(|()| CryptoError::InvalidPublicKey)?;
+        let mut out = [0u8; ML_KEM_SHARED_SECRET_LEN];
+        out.copy_from_slice(&shared);
+        Ok(out)
     }
 }
 

@@ -50,6 +50,75 @@ fn dtls13_record_corpus_replays() {
     assert!(opened >= 6, "only {opened} records of the seeds opened");
 }
 
+#[test]
+fn dtls13_key_share_corpus_replays() {
+    let n = replay("dtls13_key_share", &fuzzing::key_share);
+    assert!(n >= 3, "seed corpus has one share per group, found {n}");
+}
+
+/// The DTLS 1.3 key share seeds: Chromium 156's two shares (X25519MLKEM768, X25519) from its
+/// captured ClientHello, each behind its selector, and P-256's generator as a P-256 share.
+fn dtls13_key_share_seeds() -> Vec<Vec<u8>> {
+    let fragments = include_str!("../handshake/chromium156-client-hello.hex");
+    let mut body = Vec::new();
+    for line in fragments.lines().filter(|l| !l.is_empty()) {
+        let bytes: Vec<u8> = (0..line.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&line[i..i + 2], 16).unwrap())
+            .collect();
+        let at = |i: usize| usize::from(bytes[i]);
+        let (offset, len) = (
+            at(19) << 16 | at(20) << 8 | at(21),
+            at(22) << 16 | at(23) << 8 | at(24),
+        );
+        body.resize(body.len().max(offset + len), 0);
+        body[offset..offset + len].copy_from_slice(&bytes[25..25 + len]);
+    }
+    let u16_at = |i: usize| usize::from(u16::from_be_bytes([body[i], body[i + 1]]));
+    let mut at = 2 + 32;
+    at += 1 + usize::from(body[at]);
+    at += 1 + usize::from(body[at]);
+    at += 2 + u16_at(at);
+    at += 1 + usize::from(body[at]);
+    at += 2;
+    let mut seeds = Vec::new();
+    while at < body.len() {
+        let (ext, len) = (u16_at(at), u16_at(at + 2));
+        if ext == 0x0033 {
+            let mut s = at + 6;
+            while s < at + 4 + len {
+                let (group, n) = (u16_at(s), u16_at(s + 2));
+                let selector = match group {
+                    0x11ec => Some(0u8),
+                    29 => Some(1),
+                    23 => Some(2),
+                    _ => None,
+                };
+                if let Some(selector) = selector {
+                    let mut seed = vec![selector];
+                    seed.extend_from_slice(&body[s + 4..s + 4 + n]);
+                    seeds.push(seed);
+                }
+                s += 4 + n;
+            }
+        }
+        at += 4 + len;
+    }
+    let mut p256 = vec![2u8, 4];
+    p256.extend_from_slice(
+        &(0..64)
+            .map(|i| {
+                let hex = "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296\
+                           4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5";
+                let hex: String = hex.split_whitespace().collect();
+                u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()
+            })
+            .collect::<Vec<u8>>(),
+    );
+    seeds.push(p256);
+    seeds
+}
+
 /// The DTLS 1.3 record seeds: per suite, a datagram of an epoch-2 handshake record and an
 /// epoch-3 record; a clear-text record beside a protected one; an ACK.
 fn dtls13_record_seeds() -> Vec<Vec<u8>> {
@@ -187,6 +256,18 @@ fn write_seed_corpus() {
     }
     for (i, seed) in dtls13_record_seeds().iter().enumerate() {
         write("dtls13_record", format!("seed-{i}"), seed);
+    }
+    for seed in dtls13_key_share_seeds() {
+        let name = [
+            "chromium156-x25519mlkem768",
+            "chromium156-x25519",
+            "p256-generator",
+        ];
+        write(
+            "dtls13_key_share",
+            format!("seed-{}", name[usize::from(seed[0])]),
+            &seed,
+        );
     }
     for cookie in [true, false] {
         write(
