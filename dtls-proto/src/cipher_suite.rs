@@ -173,6 +173,10 @@ impl ProtocolVersion {
     }
 }
 
+/// The last 8 bytes of a ServerHello.random from a server that speaks DTLS 1.3 but negotiated
+/// DTLS 1.2 (RFC 8446 §4.1.3, "DOWNGRD" and 01): a client that offered 1.3 must refuse it.
+pub const DOWNGRADE_SENTINEL_12: [u8; 8] = *b"DOWNGRD\x01";
+
 /// ecdsa_secp256r1_sha256 (RFC 5246 SignatureAndHashAlgorithm {sha256(4), ecdsa(3)}).
 pub const ECDSA_SECP256R1_SHA256: u16 = 0x0403;
 

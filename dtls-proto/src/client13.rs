@@ -17,6 +17,11 @@
 //!                               <--------     [ACK]
 //! ```
 //!
+//! When the configuration also speaks DTLS 1.2, the ClientHello offers both (and carries
+//! what a DTLS 1.2 server needs); a HelloVerifyRequest or a ServerHello that does not select
+//! DTLS 1.3 hands the handshake to the DTLS 1.2 client (`client.rs`), which refuses a
+//! ServerHello with the downgrade sentinel (RFC 8446 §4.1.3).
+//!
 //! `{}` is epoch 2, `[]` epoch 3. The client is connected once its Finished is sent; that last
 //! flight stays on the retransmission timer until the server's ACK names one of its records
 //! (the connection clears it). States are named for what they wait for, in that order.
@@ -26,6 +31,7 @@ use std::time::Instant;
 use rand_core::CryptoRng;
 
 use crate::cipher_suite::{CipherSuite, NamedGroup, ProtocolVersion};
+use crate::client;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::HandshakeComplete;
@@ -64,11 +70,15 @@ pub enum Step {
     Next(State),
     /// Handshake complete (our last flight is still on the timer until the server's ACK).
     Done(Box<HandshakeComplete>),
+    /// The server answered in DTLS 1.2: the DTLS 1.2 client goes on.
+    FellBack(client::State),
 }
 
 /// ClientHello sent.
 pub struct AwaitServerHello {
     hello: ClientHello,
+    /// The ClientHello also offered DTLS 1.2.
+    offers_12: bool,
     shares: Vec<OfferedShare>,
     /// The suite a HelloRetryRequest chose (ServerHello must agree), once one came.
     retry_suite: Option<CipherSuite>,
@@ -97,6 +107,16 @@ pub fn start(engine: &mut Engine, rng: &mut dyn CryptoRng, now: Instant) -> Resu
     let config = &engine.config;
     let group = config.groups.first().copied().ok_or(Error::NoCommonGroup)?;
     let share = OfferedShare::generate(config.provider, group, rng)?;
+    let offers_12 = config.speaks(ProtocolVersion::Dtls12);
+    let mut versions = vec![ProtocolVersion::Dtls13.id()];
+    let mut groups: Vec<u16> = config.groups.iter().map(|g| g.id()).collect();
+    if offers_12 {
+        versions.push(ProtocolVersion::Dtls12.id());
+        // What DTLS 1.2 needs listed (RFC 8422 §5.1.1: P-256 for the certificate).
+        if !config.groups.contains(&NamedGroup::Secp256r1) {
+            groups.push(NamedGroup::Secp256r1.id());
+        }
+    }
     let hello = ClientHello {
         version: DTLS_1_2,
         random,
@@ -105,15 +125,17 @@ pub fn start(engine: &mut Engine, rng: &mut dyn CryptoRng, now: Instant) -> Resu
         cipher_suites: config
             .cipher_suites
             .iter()
-            .filter(|s| s.is_dtls13())
+            .filter(|s| offers_12 || s.is_dtls13())
             .map(|s| s.id())
             .collect(),
         compression_methods: vec![0],
         extensions: Extensions {
-            supported_versions: Some(SupportedVersions::Offered(vec![
-                ProtocolVersion::Dtls13.id(),
-            ])),
-            supported_groups: Some(config.groups.iter().map(|g| g.id()).collect()),
+            supported_versions: Some(SupportedVersions::Offered(versions)),
+            supported_groups: Some(groups),
+            // DTLS 1.2 only (RFC 7627, RFC 8422 §5.1.2, RFC 5746); a 1.3 server ignores them.
+            ec_point_formats: offers_12.then(|| vec![crate::extensions::POINT_FORMAT_UNCOMPRESSED]),
+            extended_master_secret: offers_12,
+            renegotiation_info: offers_12.then(Vec::new),
             signature_algorithms: Some(SIGNATURE_SCHEMES.to_vec()),
             use_srtp: (!config.srtp_profiles.is_empty()).then(|| UseSrtp {
                 profiles: config.srtp_profiles.iter().map(|p| p.id()).collect(),
@@ -126,6 +148,7 @@ pub fn start(engine: &mut Engine, rng: &mut dyn CryptoRng, now: Instant) -> Resu
     send_hello(engine, &hello, now)?;
     Ok(State::AwaitServerHello(AwaitServerHello {
         hello,
+        offers_12,
         shares: vec![share],
         retry_suite: None,
     }))
@@ -153,7 +176,11 @@ impl State {
     pub fn admits(&self, msg: &Message) -> bool {
         use HandshakeType as T;
         let waits = match self {
-            Self::AwaitServerHello(_) => msg.epoch == 0 && msg.msg_type == T::ServerHello,
+            Self::AwaitServerHello(s) => {
+                msg.epoch == 0
+                    && (msg.msg_type == T::ServerHello
+                        || (s.offers_12 && msg.msg_type == T::HelloVerifyRequest))
+            }
             Self::AwaitEncryptedExtensions(_) => {
                 msg.epoch == 2 && msg.msg_type == T::EncryptedExtensions
             }
@@ -200,6 +227,9 @@ pub(crate) fn is_well_formed(msg: &Message) -> bool {
     let body = &msg.body[..];
     match msg.msg_type {
         HandshakeType::ServerHello => ServerHello::parse(body).is_ok(),
+        HandshakeType::HelloVerifyRequest => {
+            crate::handshake::hello::HelloVerifyRequest::parse(body).is_ok()
+        }
         HandshakeType::EncryptedExtensions => EncryptedExtensions::parse(body).is_ok(),
         HandshakeType::CertificateRequest => CertificateRequest13::parse(body).is_ok(),
         HandshakeType::Certificate => Certificate13::parse(body).is_ok(),
@@ -235,6 +265,9 @@ impl AwaitServerHello {
         now: Instant,
         msg: Message,
     ) -> Result<Step, Error> {
+        if self.offers_12 && self.retry_suite.is_none() && !selects_13(&msg) {
+            return self.fall_back(engine, rng, now, msg);
+        }
         let sh = ServerHello::parse(&msg.body)?;
         selected_13(&sh.extensions)?;
         let suite = self.suite(engine, sh.cipher_suite)?;
@@ -325,6 +358,32 @@ impl AwaitServerHello {
         send_hello(engine, &self.hello, now)?;
         self.retry_suite = Some(suite);
         Ok(Step::Next(State::AwaitServerHello(self)))
+    }
+}
+
+/// True for a ServerHello (or HelloRetryRequest) that selects DTLS 1.3.
+fn selects_13(msg: &Message) -> bool {
+    msg.msg_type == HandshakeType::ServerHello
+        && ServerHello::parse(&msg.body).is_ok_and(|sh| selected_13(&sh.extensions).is_ok())
+}
+
+impl AwaitServerHello {
+    /// A DTLS 1.2 answer: the DTLS 1.2 client takes over our ClientHello (message_seq 0,
+    /// never retried: a HelloRetryRequest is DTLS 1.3) and handles the answer.
+    fn fall_back(
+        self,
+        engine: &mut Engine,
+        rng: &mut dyn CryptoRng,
+        now: Instant,
+        msg: Message,
+    ) -> Result<Step, Error> {
+        engine.disable_dtls13();
+        let state =
+            client::State::AwaitServerHello(client::AwaitServerHello::fall_back(self.hello, 0));
+        Ok(match state.handle_message(engine, rng, now, msg)? {
+            client::Step::Next(next) => Step::FellBack(next),
+            client::Step::Done(done) => Step::Done(done),
+        })
     }
 }
 

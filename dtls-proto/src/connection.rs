@@ -408,6 +408,11 @@ impl<R: CryptoRng> Dtls<R> {
             }
             return;
         }
+        if !self.engine.config.speaks(ProtocolVersion::Dtls12) {
+            // A DTLS 1.2 ClientHello to a server that only speaks 1.3.
+            self.fail(Error::UnsupportedVersion(hello.version));
+            return;
+        }
         let Phase::Server(server::State::AwaitClientHello(state)) =
             std::mem::replace(&mut self.phase, Phase::Failed)
         else {
@@ -518,6 +523,7 @@ impl<R: CryptoRng> Dtls<R> {
             Phase::Client13(state) => {
                 match state.handle_message(&mut self.engine, &mut self.rng, now, msg) {
                     Ok(client13::Step::Next(s)) => Ok(Phase::Client13(s)),
+                    Ok(client13::Step::FellBack(s)) => Ok(Phase::Client(s)),
                     Ok(client13::Step::Done(done)) => {
                         self.engine.push_event(Event::Connected(done));
                         Ok(Phase::Connected)

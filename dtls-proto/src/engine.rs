@@ -146,6 +146,12 @@ impl Engine {
         self.transcript.reset_tls13();
     }
 
+    /// Back to DTLS 1.2 records and transcript: a DTLS 1.3 client whose server answered 1.2.
+    pub fn disable_dtls13(&mut self) {
+        self.records13 = None;
+        self.transcript.reset_dtls12();
+    }
+
     /// True once DTLS 1.3 was chosen.
     pub fn is_dtls13(&self) -> bool {
         self.records13.is_some()

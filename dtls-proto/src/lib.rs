@@ -9,8 +9,9 @@
 //! DTLS 1.3 (RFC 9147) is spoken when both sides enable it with
 //! [`Config::with_versions`]: the same authentication and SRTP export, key exchange with
 //! X25519MLKEM768 (the hybrid post-quantum group browsers offer), X25519 or P-256,
-//! HelloRetryRequest with a cookie, encrypted record numbers, ACKs. A 1.3-only endpoint does
-//! not yet fall back to a 1.2-only peer (version negotiation is the next step).
+//! HelloRetryRequest with a cookie, encrypted record numbers, ACKs. An endpoint that enables
+//! both versions speaks 1.3 with a 1.3 peer and 1.2 with a 1.2-only one, with the downgrade
+//! protection of RFC 8446 §4.1.3.
 //!
 //! # Drive loop
 //!
@@ -85,7 +86,7 @@
 //! Session resumption, renegotiation (refused with `no_renegotiation`), RSA and non-AEAD suites,
 //! certificate chains to a CA (WebRTC uses self-signed certificates and fingerprints), DTLS 1.3
 //! connection IDs. Not yet done in DTLS 1.3: KeyUpdate and NewSessionTicket messages (the
-//! record layer already changes epochs), falling back to a DTLS 1.2-only peer.
+//! record layer already changes epochs).
 //! The RFC coverage is tracked in `docs/compliance.md`; design notes in `docs/dtls.md`.
 
 #![forbid(unsafe_code)]

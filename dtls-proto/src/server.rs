@@ -270,6 +270,11 @@ fn negotiate(
     };
     let mut server_random = [0u8; 32];
     rng.fill_bytes(&mut server_random);
+    if config.speaks(crate::cipher_suite::ProtocolVersion::Dtls13) {
+        // We speak DTLS 1.3 and settle for 1.2: say so where a 1.3 client looks (RFC 8446
+        // §4.1.3), so that a ClientHello stripped of its 1.3 offer is caught.
+        server_random[24..].copy_from_slice(&crate::cipher_suite::DOWNGRADE_SENTINEL_12);
+    }
     let ephemeral = shared::ephemeral(engine, group, rng)?;
     Ok(Negotiated {
         client_random: hello.random,

@@ -43,6 +43,12 @@ impl Transcript {
         }
     }
 
+    /// Starts over in the DTLS 1.2 form (a DTLS 1.3 client that fell back).
+    pub fn reset_dtls12(&mut self) {
+        self.reset();
+        self.tls13 = false;
+    }
+
     /// Starts over in the DTLS 1.3 form.
     pub fn reset_tls13(&mut self) {
         self.reset();

@@ -187,16 +187,155 @@ fn wrong_fingerprint_fails_with_a_typed_error() {
 }
 
 #[test]
-fn a_dtls12_only_peer_is_not_spoken_to_in_dtls13() {
-    // Version negotiation is not there yet: a DTLS 1.3-only client and a DTLS 1.2-only server
-    // do not connect, and the server says why.
+fn a_dtls13_only_client_and_a_dtls12_only_server_do_not_connect() {
+    // No common version: the first thing the 1.2 server misses in a 1.3-only ClientHello is
+    // extended_master_secret (it has no 1.2 suite either).
     let p = providers()[0];
+    let pr = pair(p);
+    let pr = Pair {
+        client: pr.client.with_versions(&[ProtocolVersion::Dtls13]),
+        server: pr.server.with_server_cookie(false),
+    };
+    let mut sim = Sim::new(pr, Link::perfect(), 45);
+    sim.run(MINUTE, |s| s.failure(SERVER).is_some());
+    assert_eq!(
+        sim.failure(SERVER),
+        Some(&Error::ExtendedMasterSecretMissing)
+    );
+    // With its cookie exchange on, the 1.2 server first sends a HelloVerifyRequest, which a
+    // 1.3-only client drops (clear text it does not wait for): the client times out.
     let pr = pair(p);
     let pr = Pair {
         client: pr.client.with_versions(&[ProtocolVersion::Dtls13]),
         server: pr.server,
     };
     let mut sim = Sim::new(pr, Link::perfect(), 45);
-    assert!(!sim.connect(Duration::from_secs(5)));
-    assert!(!sim.nodes[CLIENT].is_connected());
+    sim.run(Duration::from_secs(3600), |s| s.failure(CLIENT).is_some());
+    assert_eq!(sim.failure(CLIENT), Some(&Error::HandshakeTimeout));
+    assert!(sim.nodes[CLIENT].stats().handshake_messages_dropped >= 1);
+    // And a 1.2-only client to a 1.3-only server: protocol_version.
+    let pr = pair(p);
+    let pr = Pair {
+        client: pr.client,
+        server: pr.server.with_versions(&[ProtocolVersion::Dtls13]),
+    };
+    let mut sim = Sim::new(pr, Link::perfect(), 46);
+    sim.run(MINUTE, |s| {
+        s.failure(SERVER).is_some() && s.failure(CLIENT).is_some()
+    });
+    assert_eq!(
+        sim.failure(SERVER),
+        Some(&Error::UnsupportedVersion(0xfefd))
+    );
+    assert_eq!(
+        sim.failure(CLIENT),
+        Some(&Error::AlertReceived(
+            dtls_proto::AlertDescription::ProtocolVersion
+        ))
+    );
+}
+
+const BOTH: [ProtocolVersion; 2] = [ProtocolVersion::Dtls13, ProtocolVersion::Dtls12];
+
+/// The random of the first ServerHello (not HelloRetryRequest) a side sent.
+fn server_hello_random(sent: &[(std::time::Instant, bytes::Bytes)]) -> Option<[u8; 32]> {
+    sent.iter().find_map(|(_, d)| {
+        let (t, start) = first_hello(d)?;
+        (t == 2 && start != HRR_RANDOM_START).then(|| d[27..59].try_into().unwrap())
+    })
+}
+
+#[test]
+fn version_negotiation_both_ways() {
+    let v12 = [ProtocolVersion::Dtls12];
+    let v12_then_13 = [ProtocolVersion::Dtls12, ProtocolVersion::Dtls13];
+    for p in providers() {
+        for cookie in [true, false] {
+            let cases: [(
+                &[ProtocolVersion],
+                &[ProtocolVersion],
+                ProtocolVersion,
+                bool,
+            ); 4] = [
+                (&BOTH, &BOTH, ProtocolVersion::Dtls13, false),
+                (&BOTH, &v12, ProtocolVersion::Dtls12, false),
+                (&v12, &BOTH, ProtocolVersion::Dtls12, true),
+                (&v12_then_13, &BOTH, ProtocolVersion::Dtls13, false),
+            ];
+            for (client, server, expected, sentinel) in cases {
+                let pr = pair(p);
+                let pr = Pair {
+                    client: pr.client.with_versions(client),
+                    server: pr.server.with_versions(server).with_server_cookie(cookie),
+                };
+                let mut sim = Sim::new(pr, Link::perfect(), 47);
+                let case = format!(
+                    "{} cookie {cookie}: client {client:?} server {server:?}",
+                    p.name()
+                );
+                assert!(sim.connect(MINUTE), "{case}: {:?}", sim.events);
+                for side in [CLIENT, SERVER] {
+                    let version = sim.connected_event(side).unwrap().version;
+                    assert_eq!(version, expected, "{case}");
+                }
+                let c = sim.connected_event(CLIENT).unwrap().srtp.clone();
+                assert_eq!(
+                    c,
+                    sim.connected_event(SERVER).unwrap().srtp.clone(),
+                    "{case}"
+                );
+                sim.nodes[CLIENT].handle_send(sim.now, b"ping").unwrap();
+                sim.run(MINUTE, |s| !s.application_data(SERVER).is_empty());
+                assert_eq!(
+                    sim.application_data(SERVER),
+                    vec![b"ping".to_vec()],
+                    "{case}"
+                );
+                // A server that speaks 1.3 but settles for 1.2 says so in its random.
+                if expected == ProtocolVersion::Dtls12 {
+                    let random = server_hello_random(&sim.sent[SERVER]).unwrap();
+                    assert_eq!(&random[24..] == b"DOWNGRD\x01", sentinel, "{case}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_stripped_dtls13_offer_is_caught_by_the_downgrade_sentinel() {
+    // An attacker rewrites the client's supported_versions from [1.3, 1.2] to [1.2, 1.2]:
+    // the server, which speaks both, answers in 1.2 with the sentinel, and the client, which
+    // offered 1.3, refuses (RFC 8446 §4.1.3).
+    let p = providers()[0];
+    let mut pr = pair(p);
+    pr.client = pr
+        .client
+        .with_versions(&BOTH)
+        .with_groups(&[NamedGroup::X25519]);
+    pr.server = pr.server.with_versions(&BOTH);
+    let offer = [0x00, 0x2b, 0x00, 0x05, 0x04, 0xfe, 0xfc, 0xfe, 0xfd];
+    let stripped = [0x00, 0x2b, 0x00, 0x05, 0x04, 0xfe, 0xfd, 0xfe, 0xfd];
+    let rewrites = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counted = rewrites.clone();
+    let mut sim = Sim::new(pr, Link::perfect(), 48).with_rewrite(move |from, _, datagram| {
+        let mut d = datagram.to_vec();
+        if from == CLIENT {
+            if let Some(at) = d.windows(offer.len()).position(|w| w == offer) {
+                d[at..at + offer.len()].copy_from_slice(&stripped);
+                counted.set(counted.get() + 1);
+            }
+        }
+        vec![d]
+    });
+    sim.run(MINUTE, |s| s.failure(CLIENT).is_some());
+    assert!(rewrites.get() >= 1, "the offer was found and stripped");
+    assert!(
+        matches!(
+            sim.failure(CLIENT),
+            Some(Error::IllegalParameter { parameter, .. }) if parameter.contains("downgrade")
+        ),
+        "{:?}",
+        sim.events
+    );
+    assert!(!sim.nodes[SERVER].is_connected());
 }
