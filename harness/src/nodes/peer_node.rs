@@ -70,6 +70,7 @@ impl PeerNode {
                     Setup::Active
                 },
                 provider: &RustCrypto,
+                versions: vec![dtls_proto::ProtocolVersion::Dtls12],
             }
         });
         let config = PeerConfig {
