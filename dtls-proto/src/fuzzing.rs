@@ -8,7 +8,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use crate::ack::AckView;
 use crate::certificate::{CertificateParams, DtlsCertificate, PeerVerifier, VerifyPeer};
-use crate::cipher_suite::CipherSuite;
+use crate::cipher_suite::{CipherSuite, ProtocolVersion};
 use crate::config::Config;
 use crate::connection::Dtls;
 use crate::crypto::{AeadAlgorithm, HashAlgorithm};
@@ -419,6 +419,22 @@ fn certificate(provider: &'static dyn CryptoProvider) -> Option<DtlsCertificate>
         .map(|(_, c)| c.clone())
 }
 
+/// The versions the client and the server of [`server_datagrams`] and [`pair`] speak, from
+/// bits 1–2 of the first input byte: DTLS 1.2 both (0, what the older seeds use), DTLS 1.3
+/// both (1), both versions on both sides (2), a client speaking both against a 1.2-only
+/// server (3).
+fn versions(selector: u8) -> (&'static [ProtocolVersion], &'static [ProtocolVersion]) {
+    const V12: &[ProtocolVersion] = &[ProtocolVersion::Dtls12];
+    const V13: &[ProtocolVersion] = &[ProtocolVersion::Dtls13];
+    const BOTH: &[ProtocolVersion] = &[ProtocolVersion::Dtls13, ProtocolVersion::Dtls12];
+    match (selector >> 1) & 3 {
+        0 => (V12, V12),
+        1 => (V13, V13),
+        2 => (BOTH, BOTH),
+        _ => (BOTH, V12),
+    }
+}
+
 /// Encodes datagrams in the [`server_datagrams`] input format.
 pub fn encode_datagrams(cookie: bool, datagrams: &[&[u8]]) -> Vec<u8> {
     let mut out = vec![u8::from(cookie)];
@@ -430,7 +446,8 @@ pub fn encode_datagrams(cookie: bool, datagrams: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// A server (cookie on or off by `data[0]`) fed the datagrams of `data`, each prefixed by a
+/// A server (cookie on or off by bit 0 of `data[0]`, versions by its bits 1–2, see
+/// [`versions`]) fed the datagrams of `data`, each prefixed by a
 /// 2-byte length, with a time step between them; then the client role gets the same input.
 /// Uses the RustCrypto provider.
 pub fn server_datagrams(data: &[u8], origin: Instant) {
@@ -444,9 +461,12 @@ pub fn server_datagrams_with(provider: &'static dyn CryptoProvider, data: &[u8],
     };
     let verifier = || PeerVerifier::Custom(Box::new(AcceptAny));
     let cookie = data.first().is_some_and(|b| b & 1 == 1);
-    let server_cfg = Config::new(provider, cert.clone(), verifier()).with_server_cookie(cookie);
+    let (client_versions, server_versions) = versions(data.first().copied().unwrap_or(0));
+    let server_cfg = Config::new(provider, cert.clone(), verifier())
+        .with_server_cookie(cookie)
+        .with_versions(server_versions);
     let mut server = Dtls::server(server_cfg, FuzzRng::new(1));
-    let client_cfg = Config::new(provider, cert, verifier());
+    let client_cfg = Config::new(provider, cert, verifier()).with_versions(client_versions);
     let Ok(mut client) = Dtls::client(client_cfg, FuzzRng::new(2), origin) else {
         return;
     };
@@ -469,6 +489,7 @@ pub fn server_datagrams_with(provider: &'static dyn CryptoProvider, data: &[u8],
 }
 
 /// A DTLS client and server over a network the input controls, checked after every step.
+/// `data[0]` chooses the server's cookie exchange (bit 0) and the versions (bits 1–2).
 ///
 /// Each input byte is an operation (the byte's low 3 bits) with arguments from the following
 /// bytes: deliver the next datagram in a direction, drop it, duplicate it, reorder the two
@@ -487,8 +508,11 @@ pub fn pair(data: &[u8], origin: Instant) -> PairRun {
     let fingerprint = cert.fingerprint();
     let verifier = || PeerVerifier::Fingerprint(fingerprint);
     let cookie = data.first().is_some_and(|b| b & 1 == 1);
-    let server_cfg = Config::new(provider, cert.clone(), verifier()).with_server_cookie(cookie);
-    let client_cfg = Config::new(provider, cert, verifier());
+    let (client_versions, server_versions) = versions(data.first().copied().unwrap_or(0));
+    let server_cfg = Config::new(provider, cert.clone(), verifier())
+        .with_server_cookie(cookie)
+        .with_versions(server_versions);
+    let client_cfg = Config::new(provider, cert, verifier()).with_versions(client_versions);
     let Ok(client) = Dtls::client(client_cfg, FuzzRng::new(3), origin) else {
         return run;
     };

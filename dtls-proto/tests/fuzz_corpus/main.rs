@@ -177,7 +177,13 @@ fn dtls_pair_corpus_replays() {
 /// A `fuzzing::pair` input that delivers everything both ways in turn, with a time step and
 /// application data from both sides once connected: a clean handshake and its data.
 fn clean_pair_run(cookie: bool) -> Vec<u8> {
-    let mut input = vec![u8::from(cookie)];
+    clean_pair_run_with(u8::from(cookie))
+}
+
+/// [`clean_pair_run`] with the whole first byte: bit 0 the cookie, bits 1–2 the versions
+/// (1.2, 1.3, both, both against 1.2).
+fn clean_pair_run_with(first: u8) -> Vec<u8> {
+    let mut input = vec![first];
     for _ in 0..12 {
         input.extend_from_slice(&[0, 0x80, 0, 0x80]);
     }
@@ -190,10 +196,10 @@ fn a_clean_pair_run_connects_and_carries_data() {
     // The seed the fuzzer grows from must reach the connected state, or the invariants that
     // need two connected sides would never be exercised.
     let origin = sim::origin();
-    for cookie in [true, false] {
-        let run = fuzzing::pair(&clean_pair_run(cookie), origin);
-        assert!(run.both_connected, "cookie={cookie}: {run:?}");
-        assert_eq!(run.data_received, [1, 1], "cookie={cookie}");
+    for first in 0..8u8 {
+        let run = fuzzing::pair(&clean_pair_run_with(first), origin);
+        assert!(run.both_connected, "first byte {first}: {run:?}");
+        assert_eq!(run.data_received, [1, 1], "first byte {first}");
     }
 }
 
@@ -254,6 +260,25 @@ fn write_seed_corpus() {
     for (i, f) in client_flights.iter().enumerate() {
         write("dtls_server", format!("seed-{i}"), f);
     }
+    // DTLS 1.3 client flights (hybrid key share, HelloRetryRequest with the cookie or not):
+    // the first byte's bits 1-2 = 1 make the fuzzed server and client speak DTLS 1.3.
+    for cookie in [true, false] {
+        let mut pr = pair(&dtls_proto::crypto::RustCrypto);
+        let v13 = [dtls_proto::ProtocolVersion::Dtls13];
+        pr.client = pr.client.with_versions(&v13);
+        pr.server = pr.server.with_versions(&v13).with_server_cookie(cookie);
+        let mut sim = Sim::new(pr, Link::perfect(), 22);
+        assert!(sim.connect(Duration::from_secs(10)));
+        let client: Vec<Vec<u8>> = sim.sent[CLIENT].iter().map(|(_, d)| d.to_vec()).collect();
+        let refs: Vec<&[u8]> = client.iter().map(Vec::as_slice).collect();
+        let mut flights = fuzzing::encode_datagrams(cookie, &refs);
+        flights[0] |= 1 << 1;
+        write(
+            "dtls_server",
+            format!("seed-dtls13-cookie-{cookie}"),
+            &flights,
+        );
+    }
     for (i, seed) in dtls13_record_seeds().iter().enumerate() {
         write("dtls13_record", format!("seed-{i}"), seed);
     }
@@ -274,6 +299,14 @@ fn write_seed_corpus() {
             "dtls_pair",
             format!("seed-clean-{cookie}"),
             &clean_pair_run(cookie),
+        );
+    }
+    // DTLS 1.3 both sides, both versions both sides, both against a 1.2-only server.
+    for first in 2..8u8 {
+        write(
+            "dtls_pair",
+            format!("seed-clean-versions-{first}"),
+            &clean_pair_run_with(first),
         );
     }
     // Loss, duplication, a reorder, a bit flip and a forged record on the way.
