@@ -5,9 +5,17 @@
 //! - `pk_floor/<provider>/<group>`: the public-key work a handshake cannot avoid, both sides:
 //!   ephemeral key generation + ECDH on each side, one ECDSA P-256 sign (ServerKeyExchange,
 //!   CertificateVerify) and one verify on each side;
+//! - `interleaved13`: the same interleaved ratio for DTLS 1.3 handshakes (X25519MLKEM768,
+//!   X25519, P-256; HelloRetryRequest cookie on and off) against their floor: the key shares
+//!   (for the hybrid: one ML-KEM-768 key generation, encapsulation and decapsulation, and the
+//!   X25519 part), two ECDSA P-256 signatures and two verifications;
 //! - `record/<provider>/{seal,open}`: protecting and unprotecting a 1,200-byte record with
 //!   AES-128-GCM through the record layer, against `raw_aes128gcm/<provider>/{seal,open}`, the
-//!   provider's AEAD alone on the same bytes.
+//!   provider's AEAD alone on the same bytes;
+//! - `record13/<provider>/{seal,open}`: the same with DTLS 1.3 records (epoch 3,
+//!   TLS_AES_128_GCM_SHA256): unified header, inner content type, record number encryption
+//!   (one more AES block), and on open the epoch lookup, number reconstruction and replay
+//!   window.
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
@@ -18,12 +26,13 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dtls_proto::crypto::{AeadAlgorithm, CryptoProvider, generate_ecdh_key, providers};
-use dtls_proto::fuzzing::RecordProtection;
+use dtls_proto::fuzzing::{RecordProtection, RecordProtection13};
 use dtls_proto::{
     CertificateParams, CipherSuite, Config, Dtls, DtlsCertificate, Event, NamedGroup, PeerVerifier,
+    ProtocolVersion,
 };
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{RngCore, SeedableRng};
 
 #[allow(clippy::disallowed_methods)] // benches need an origin for the virtual clock
 fn origin() -> Instant {
@@ -55,12 +64,26 @@ fn handshake_with(
     seed: u64,
     cookie: bool,
 ) {
+    handshake_version(p, group, certs, seed, cookie, ProtocolVersion::Dtls12)
+}
+
+fn handshake_version(
+    p: &'static dyn CryptoProvider,
+    group: NamedGroup,
+    certs: &(DtlsCertificate, DtlsCertificate),
+    seed: u64,
+    cookie: bool,
+    version: ProtocolVersion,
+) {
     let now = origin();
     let (c, s) = certs.clone();
     let (cfp, sfp) = (c.fingerprint(), s.fingerprint());
-    let ccfg = Config::new(p, c, PeerVerifier::Fingerprint(sfp)).with_groups(&[group]);
+    let ccfg = Config::new(p, c, PeerVerifier::Fingerprint(sfp))
+        .with_groups(&[group])
+        .with_versions(&[version]);
     let scfg = Config::new(p, s, PeerVerifier::Fingerprint(cfp))
         .with_groups(&[group])
+        .with_versions(&[version])
         .with_server_cookie(cookie);
     let mut client = Dtls::client(ccfg, ChaCha20Rng::seed_from_u64(seed), now).unwrap();
     let mut server = Dtls::server(scfg, ChaCha20Rng::seed_from_u64(seed + 1));
@@ -101,6 +124,87 @@ fn pk_floor(
         let sig = signer.signing_key().sign(transcript).unwrap();
         p.ecdsa_p256_sha256_verify(signer.public_key(), transcript, &sig)
             .unwrap();
+    }
+}
+
+/// The public-key operations of one DTLS 1.3 handshake, both sides: the key share (for the
+/// hybrid, ML-KEM-768 key generation, encapsulation, decapsulation and the X25519 part) and
+/// one ECDSA P-256 signature and verification per side.
+fn pk_floor13(
+    p: &dyn CryptoProvider,
+    group: NamedGroup,
+    certs: &(DtlsCertificate, DtlsCertificate),
+    rng: &mut ChaCha20Rng,
+    transcript: &[u8],
+) {
+    let ecdhe = if group == NamedGroup::X25519MlKem768 {
+        let mut seed = [0u8; 64];
+        rng.fill_bytes(&mut seed);
+        let mut m = [0u8; 32];
+        rng.fill_bytes(&mut m);
+        let kem = p.ml_kem_768_key(&seed).unwrap();
+        let sent = p
+            .ml_kem_768_encapsulate(kem.encapsulation_key(), &m)
+            .unwrap();
+        black_box(kem.decapsulate(&sent.ciphertext).unwrap());
+        NamedGroup::X25519
+    } else {
+        group
+    };
+    let a = generate_ecdh_key(p, ecdhe, rng).unwrap();
+    let b = generate_ecdh_key(p, ecdhe, rng).unwrap();
+    black_box(a.agree(b.public_key()).unwrap());
+    black_box(b.agree(a.public_key()).unwrap());
+    for signer in [&certs.0, &certs.1] {
+        let sig = signer.signing_key().sign(transcript).unwrap();
+        p.ecdsa_p256_sha256_verify(signer.public_key(), transcript, &sig)
+            .unwrap();
+    }
+}
+
+/// DTLS 1.3 handshakes and their floor, timed alternately as in [`interleaved_ratio`].
+fn interleaved13(_c: &mut Criterion) {
+    const ROUNDS: usize = 150;
+    let transcript = vec![0x5a; 1500];
+    let only = std::env::var("DTLS_BENCH_PROVIDER").ok();
+    for p in providers() {
+        if only.as_deref().is_some_and(|o| o != p.name()) {
+            continue;
+        }
+        let certs = certs(p);
+        for group in NamedGroup::ALL_13 {
+            for cookie in [true, false] {
+                let mut rng = ChaCha20Rng::seed_from_u64(6);
+                let (mut hs, mut floor) = (Vec::new(), Vec::new());
+                for round in 0..ROUNDS as u64 {
+                    let t = origin();
+                    handshake_version(
+                        p,
+                        group,
+                        &certs,
+                        2000 + 2 * round,
+                        cookie,
+                        ProtocolVersion::Dtls13,
+                    );
+                    hs.push(t.elapsed());
+                    let t = origin();
+                    pk_floor13(p, group, &certs, &mut rng, &transcript);
+                    floor.push(t.elapsed());
+                }
+                hs.sort_unstable();
+                floor.sort_unstable();
+                let (h, f) = (hs[ROUNDS / 2], floor[ROUNDS / 2]);
+                println!(
+                    "interleaved13 {}/{} cookie {}: handshake median {:?}, public-key floor median {:?}, ratio {:.2}",
+                    p.name(),
+                    group.openssl_name(),
+                    if cookie { "on" } else { "off" },
+                    h,
+                    f,
+                    h.as_secs_f64() / f.as_secs_f64()
+                );
+            }
+        }
     }
 }
 
@@ -241,5 +345,47 @@ fn bench_records(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, interleaved_ratio, bench_handshake, bench_records);
+fn bench_records_13(c: &mut Criterion) {
+    let payload = vec![0xa5u8; 1200];
+    let mut g = c.benchmark_group("record13");
+    g.throughput(Throughput::Bytes(payload.len() as u64));
+    for p in providers() {
+        let mut prot = RecordProtection13::new(p, AeadAlgorithm::Aes128Gcm, &[7; 32]).unwrap();
+        g.bench_function(format!("{}/seal", p.name()), |b| {
+            b.iter(|| {
+                let mut out = Vec::with_capacity(1300);
+                assert!(prot.seal(black_box(&payload), &mut out));
+                out
+            })
+        });
+        // Each record opens once, so every iteration gets a fresh one, sealed untimed.
+        let mut sender = RecordProtection13::new(p, AeadAlgorithm::Aes128Gcm, &[8; 32]).unwrap();
+        let mut receiver = RecordProtection13::new(p, AeadAlgorithm::Aes128Gcm, &[8; 32]).unwrap();
+        g.bench_function(format!("{}/open", p.name()), |b| {
+            b.iter_batched(
+                || {
+                    let mut out = Vec::with_capacity(1300);
+                    assert!(sender.seal(&payload, &mut out));
+                    out
+                },
+                |sealed| {
+                    let opened = receiver.open(black_box(&sealed)).map(<[u8]>::len);
+                    assert_eq!(opened, Some(1200), "a fresh record opens");
+                    opened
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    interleaved13,
+    interleaved_ratio,
+    bench_handshake,
+    bench_records,
+    bench_records_13
+);
 criterion_main!(benches);

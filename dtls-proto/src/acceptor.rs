@@ -38,6 +38,13 @@ use crate::handshake::{FragmentView, HandshakeType};
 use crate::record::{ContentType, records};
 use crate::server::{cookie, cookie_matches};
 
+/// A client as the acceptor tells it apart: our local address and its address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Route {
+    local: SocketAddr,
+    remote: SocketAddr,
+}
+
 /// Bound on queued HelloVerifyRequests.
 pub const MAX_ACCEPTOR_TRANSMITS: usize = 256;
 
@@ -68,6 +75,8 @@ impl Default for AcceptorConfig {
 /// A HelloVerifyRequest to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptorTransmit {
+    /// Our local address the ClientHello arrived on: send from there.
+    pub source: SocketAddr,
     /// The client it answers.
     pub destination: SocketAddr,
     /// One DTLS record.
@@ -79,6 +88,8 @@ pub struct AcceptorTransmit {
 pub struct AcceptedHello {
     /// Where it came from.
     pub source: SocketAddr,
+    /// Our local address it arrived on.
+    pub destination: SocketAddr,
     /// Sequence number of the record that completed it.
     pub record_seq: u64,
     /// The reassembled message.
@@ -136,9 +147,9 @@ pub struct Acceptor {
     provider: &'static dyn CryptoProvider,
     cookie_secret: [u8; 32],
     config: AcceptorConfig,
-    pending: HashMap<SocketAddr, HelloAssembler, FixedState>,
-    /// Sources in `pending`, oldest first (entries of completed hellos are skipped lazily).
-    order: VecDeque<SocketAddr>,
+    pending: HashMap<Route, HelloAssembler, FixedState>,
+    /// Routes in `pending`, oldest first (entries of completed hellos are skipped lazily).
+    order: VecDeque<Route>,
     transmits: VecDeque<AcceptorTransmit>,
     stats: AcceptorStats,
 }
@@ -163,13 +174,21 @@ impl Acceptor {
         }
     }
 
-    /// Feeds a datagram from `source`, which has no association yet.
+    /// Feeds a datagram from `source`, which has no association yet, received on our local
+    /// address `destination` (an endpoint may listen on several): the machines' face
+    /// (docs/architecture.md) but the transport, DTLS running over datagrams only. Its
+    /// cookie is bound to both addresses, so it does not open another local port.
     pub fn handle_datagram(
         &mut self,
         _now: Instant,
         source: SocketAddr,
+        destination: SocketAddr,
         datagram: &[u8],
     ) -> Accept {
+        let route = Route {
+            local: destination,
+            remote: source,
+        };
         match classify(datagram) {
             PacketKind::Dtls => {}
             other => return Accept::NotDtls(other),
@@ -191,9 +210,9 @@ impl Acceptor {
                     break;
                 };
                 rest = tail;
-                match self.insert(source, &frag) {
+                match self.insert(route, &frag) {
                     HelloFragment::Complete(message) => {
-                        return self.complete(source, record.header.sequence, message);
+                        return self.complete(route, record.header.sequence, message);
                     }
                     HelloFragment::Buffered => outcome = Accept::Pending,
                     HelloFragment::Dropped(_) => self.stats.fragments_dropped += 1,
@@ -227,11 +246,11 @@ impl Acceptor {
             .sum()
     }
 
-    fn insert(&mut self, source: SocketAddr, frag: &FragmentView<'_>) -> HelloFragment {
-        if let Some(assembler) = self.pending.get_mut(&source) {
+    fn insert(&mut self, route: Route, frag: &FragmentView<'_>) -> HelloFragment {
+        if let Some(assembler) = self.pending.get_mut(&route) {
             let outcome = assembler.insert(frag);
             if matches!(outcome, HelloFragment::Complete(_)) {
-                self.pending.remove(&source);
+                self.pending.remove(&route);
             }
             return outcome;
         }
@@ -240,8 +259,8 @@ impl Acceptor {
         if outcome == HelloFragment::Buffered {
             self.make_room();
             if self.config.max_pending > 0 {
-                self.pending.insert(source, assembler);
-                self.order.push_back(source);
+                self.pending.insert(route, assembler);
+                self.order.push_back(route);
             }
         }
         outcome
@@ -264,26 +283,23 @@ impl Acceptor {
         }
     }
 
-    fn complete(&mut self, source: SocketAddr, record_seq: u64, message: Message) -> Accept {
+    fn complete(&mut self, route: Route, record_seq: u64, message: Message) -> Accept {
         let Ok(hello) = ClientHello::parse(&message.body) else {
             self.stats.hellos_malformed += 1;
             return Accept::Dropped;
         };
         if self.config.cookies {
-            let expected = cookie(
-                self.provider,
-                &self.cookie_secret,
-                &address_bytes(source),
-                &hello,
-            );
+            let bound_to = [address_bytes(route.remote), address_bytes(route.local)].concat();
+            let expected = cookie(self.provider, &self.cookie_secret, &bound_to, &hello);
             if !cookie_matches(&hello, &expected) {
-                self.send_verify_request(source, record_seq, message.seq, expected.to_vec());
+                self.send_verify_request(route, record_seq, message.seq, expected.to_vec());
                 return Accept::VerifyRequested;
             }
         }
         self.stats.accepted += 1;
         Accept::Hello(Box::new(AcceptedHello {
-            source,
+            source: route.remote,
+            destination: route.local,
             record_seq,
             message,
             hello,
@@ -292,7 +308,7 @@ impl Acceptor {
 
     fn send_verify_request(
         &mut self,
-        destination: SocketAddr,
+        route: Route,
         record_seq: u64,
         message_seq: u16,
         cookie: Vec<u8>,
@@ -311,7 +327,8 @@ impl Acceptor {
         );
         self.stats.verify_requests += 1;
         self.transmits.push_back(AcceptorTransmit {
-            destination,
+            source: route.local,
+            destination: route.remote,
             payload: Bytes::from(payload),
         });
     }

@@ -6,7 +6,8 @@
 
 use crate::crypto::{AeadAlgorithm, HashAlgorithm};
 
-/// A DTLS 1.2 cipher suite, all ECDHE with ECDSA authentication and an AEAD.
+/// A cipher suite: the DTLS 1.2 ones (ECDHE with ECDSA authentication and an AEAD) and the
+/// DTLS 1.3 ones (an AEAD and a hash; key exchange and signatures are negotiated apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CipherSuite {
@@ -16,10 +17,23 @@ pub enum CipherSuite {
     EcdheEcdsaAes256GcmSha384,
     /// TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 (0xCCA9).
     EcdheEcdsaChaCha20Poly1305Sha256,
+    /// TLS_AES_128_GCM_SHA256 (0x1301), DTLS 1.3 (RFC 8446 §B.4).
+    Aes128GcmSha256,
+    /// TLS_AES_256_GCM_SHA384 (0x1302), DTLS 1.3.
+    Aes256GcmSha384,
+    /// TLS_CHACHA20_POLY1305_SHA256 (0x1303), DTLS 1.3.
+    ChaCha20Poly1305Sha256,
 }
 
 impl CipherSuite {
-    /// Every suite, in our order of preference.
+    /// Every DTLS 1.3 suite, in our order of preference.
+    pub const ALL_13: [Self; 3] = [
+        Self::Aes128GcmSha256,
+        Self::Aes256GcmSha384,
+        Self::ChaCha20Poly1305Sha256,
+    ];
+
+    /// Every DTLS 1.2 suite, in our order of preference.
     pub const ALL: [Self; 3] = [
         Self::EcdheEcdsaAes128GcmSha256,
         Self::EcdheEcdsaAes256GcmSha384,
@@ -32,12 +46,25 @@ impl CipherSuite {
             Self::EcdheEcdsaAes128GcmSha256 => 0xc02b,
             Self::EcdheEcdsaAes256GcmSha384 => 0xc02c,
             Self::EcdheEcdsaChaCha20Poly1305Sha256 => 0xcca9,
+            Self::Aes128GcmSha256 => 0x1301,
+            Self::Aes256GcmSha384 => 0x1302,
+            Self::ChaCha20Poly1305Sha256 => 0x1303,
         }
     }
 
-    /// The suite with code point `id`, if we implement it.
+    /// The DTLS 1.2 suite with code point `id`, if we implement it.
     pub fn from_id(id: u16) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.id() == id)
+    }
+
+    /// The DTLS 1.3 suite with code point `id`, if we implement it.
+    pub fn from_id_13(id: u16) -> Option<Self> {
+        Self::ALL_13.into_iter().find(|s| s.id() == id)
+    }
+
+    /// True for the DTLS 1.3 suites.
+    pub fn is_dtls13(self) -> bool {
+        Self::ALL_13.contains(&self)
     }
 
     /// The OpenSSL name, handy for interop tests.
@@ -46,22 +73,28 @@ impl CipherSuite {
             Self::EcdheEcdsaAes128GcmSha256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
             Self::EcdheEcdsaAes256GcmSha384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
             Self::EcdheEcdsaChaCha20Poly1305Sha256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+            Self::Aes128GcmSha256 => "TLS_AES_128_GCM_SHA256",
+            Self::Aes256GcmSha384 => "TLS_AES_256_GCM_SHA384",
+            Self::ChaCha20Poly1305Sha256 => "TLS_CHACHA20_POLY1305_SHA256",
         }
     }
 
     /// The record AEAD.
     pub fn aead(self) -> AeadAlgorithm {
         match self {
-            Self::EcdheEcdsaAes128GcmSha256 => AeadAlgorithm::Aes128Gcm,
-            Self::EcdheEcdsaAes256GcmSha384 => AeadAlgorithm::Aes256Gcm,
-            Self::EcdheEcdsaChaCha20Poly1305Sha256 => AeadAlgorithm::ChaCha20Poly1305,
+            Self::EcdheEcdsaAes128GcmSha256 | Self::Aes128GcmSha256 => AeadAlgorithm::Aes128Gcm,
+            Self::EcdheEcdsaAes256GcmSha384 | Self::Aes256GcmSha384 => AeadAlgorithm::Aes256Gcm,
+            Self::EcdheEcdsaChaCha20Poly1305Sha256 | Self::ChaCha20Poly1305Sha256 => {
+                AeadAlgorithm::ChaCha20Poly1305
+            }
         }
     }
 
-    /// The PRF hash (RFC 5246 §5, RFC 5289 §3).
+    /// The PRF hash (RFC 5246 §5, RFC 5289 §3), or the HKDF and transcript hash of a DTLS 1.3
+    /// suite.
     pub fn prf_hash(self) -> HashAlgorithm {
         match self {
-            Self::EcdheEcdsaAes256GcmSha384 => HashAlgorithm::Sha384,
+            Self::EcdheEcdsaAes256GcmSha384 | Self::Aes256GcmSha384 => HashAlgorithm::Sha384,
             _ => HashAlgorithm::Sha256,
         }
     }
@@ -75,23 +108,34 @@ pub enum NamedGroup {
     Secp256r1,
     /// x25519 (29).
     X25519,
+    /// X25519MLKEM768 (0x11EC), the hybrid of ML-KEM-768 and X25519
+    /// (draft-ietf-tls-ecdhe-mlkem); DTLS 1.3 only: DTLS 1.2's ECDHE has no place for a KEM.
+    X25519MlKem768,
 }
 
 impl NamedGroup {
-    /// Every group, in our order of preference.
+    /// Every ECDHE group, in our order of preference: what DTLS 1.2 can negotiate.
     pub const ALL: [Self; 2] = [Self::X25519, Self::Secp256r1];
+    /// Every group DTLS 1.3 can negotiate, in our order of preference.
+    pub const ALL_13: [Self; 3] = [Self::X25519MlKem768, Self::X25519, Self::Secp256r1];
 
     /// The IANA code point.
     pub fn id(self) -> u16 {
         match self {
             Self::Secp256r1 => 23,
             Self::X25519 => 29,
+            Self::X25519MlKem768 => 0x11ec,
         }
     }
 
-    /// The group with code point `id`, if we implement it.
+    /// The ECDHE group with code point `id`, if we implement it (DTLS 1.2's groups).
     pub fn from_id(id: u16) -> Option<Self> {
         Self::ALL.into_iter().find(|g| g.id() == id)
+    }
+
+    /// True for the elliptic-curve groups, which DTLS 1.2 can use.
+    pub fn is_ecdhe(self) -> bool {
+        !matches!(self, Self::X25519MlKem768)
     }
 
     /// The length of a private key in bytes.
@@ -104,9 +148,34 @@ impl NamedGroup {
         match self {
             Self::Secp256r1 => "P-256",
             Self::X25519 => "X25519",
+            Self::X25519MlKem768 => "X25519MLKEM768",
         }
     }
 }
+
+/// A protocol version we speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProtocolVersion {
+    /// DTLS 1.2 (RFC 6347), 0xFEFD on the wire.
+    Dtls12,
+    /// DTLS 1.3 (RFC 9147), 0xFEFC on the wire.
+    Dtls13,
+}
+
+impl ProtocolVersion {
+    /// The wire value.
+    pub fn id(self) -> u16 {
+        match self {
+            Self::Dtls12 => 0xfefd,
+            Self::Dtls13 => 0xfefc,
+        }
+    }
+}
+
+/// The last 8 bytes of a ServerHello.random from a server that speaks DTLS 1.3 but negotiated
+/// DTLS 1.2 (RFC 8446 §4.1.3, "DOWNGRD" and 01): a client that offered 1.3 must refuse it.
+pub const DOWNGRADE_SENTINEL_12: [u8; 8] = *b"DOWNGRD\x01";
 
 /// ecdsa_secp256r1_sha256 (RFC 5246 SignatureAndHashAlgorithm {sha256(4), ecdsa(3)}).
 pub const ECDSA_SECP256R1_SHA256: u16 = 0x0403;

@@ -84,6 +84,22 @@ pub struct AwaitServerHello {
     hello: ClientHello,
     hello_seq: u16,
     cookie_rounds: u8,
+    /// Our ClientHello offered DTLS 1.3 too: a ServerHello with the downgrade sentinel is
+    /// refused (RFC 8446 §4.1.3).
+    offered_13: bool,
+}
+
+impl AwaitServerHello {
+    /// A DTLS 1.3 ClientHello (message_seq `hello_seq`) that also offered DTLS 1.2, answered
+    /// by a DTLS 1.2 server: the handshake goes on here.
+    pub fn fall_back(hello: ClientHello, hello_seq: u16) -> Self {
+        Self {
+            hello,
+            hello_seq,
+            cookie_rounds: 0,
+            offered_13: true,
+        }
+    }
 }
 
 /// Waiting for the server's Certificate.
@@ -123,7 +139,12 @@ pub fn start(engine: &mut Engine, rng: &mut dyn CryptoRng, now: Instant) -> Resu
         random,
         session_id: Vec::new(),
         cookie: Vec::new(),
-        cipher_suites: config.cipher_suites.iter().map(|s| s.id()).collect(),
+        cipher_suites: config
+            .cipher_suites
+            .iter()
+            .filter(|s| !s.is_dtls13())
+            .map(|s| s.id())
+            .collect(),
         compression_methods: vec![0],
         extensions: Extensions {
             supported_groups: Some(advertised_groups(&config.groups)),
@@ -135,6 +156,7 @@ pub fn start(engine: &mut Engine, rng: &mut dyn CryptoRng, now: Instant) -> Resu
             }),
             extended_master_secret: true,
             renegotiation_info: Some(Vec::new()),
+            ..Extensions::default()
         },
     };
     let hello_seq = send_hello(engine, &hello, now)?;
@@ -142,6 +164,7 @@ pub fn start(engine: &mut Engine, rng: &mut dyn CryptoRng, now: Instant) -> Resu
         hello,
         hello_seq,
         cookie_rounds: 0,
+        offered_13: false,
     }))
 }
 
@@ -149,7 +172,11 @@ pub fn start(engine: &mut Engine, rng: &mut dyn CryptoRng, now: Instant) -> Resu
 /// supported_groups also govern the curves of ECDSA certificates, and OpenSSL refuses an
 /// ECDSA P-256 certificate to a client that does not list secp256r1.
 fn advertised_groups(groups: &[NamedGroup]) -> Vec<u16> {
-    let mut ids: Vec<u16> = groups.iter().map(|g| g.id()).collect();
+    let mut ids: Vec<u16> = groups
+        .iter()
+        .filter(|g| g.is_ecdhe())
+        .map(|g| g.id())
+        .collect();
     if !groups.contains(&NamedGroup::Secp256r1) {
         ids.push(NamedGroup::Secp256r1.id());
     }
@@ -262,6 +289,12 @@ impl AwaitServerHello {
     fn negotiate(&self, engine: &Engine, sh: &ServerHello) -> Result<Negotiated, Error> {
         if sh.version != DTLS_1_2 {
             return Err(Error::UnsupportedVersion(sh.version));
+        }
+        if self.offered_13 && sh.random[24..] == crate::cipher_suite::DOWNGRADE_SENTINEL_12 {
+            return Err(Error::IllegalParameter {
+                parameter: "ServerHello.random (DTLS 1.2 downgrade sentinel)",
+                value: u16::from_be_bytes([sh.random[30], sh.random[31]]),
+            });
         }
         let suite = CipherSuite::from_id(sh.cipher_suite)
             .filter(|s| engine.config.cipher_suites.contains(s))

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::certificate::{DtlsCertificate, PeerVerifier};
-use crate::cipher_suite::{CipherSuite, NamedGroup};
+use crate::cipher_suite::{CipherSuite, NamedGroup, ProtocolVersion};
 use crate::crypto::CryptoProvider;
 use crate::srtp::SrtpProfile;
 
@@ -28,9 +28,12 @@ pub struct Config {
     pub certificate: DtlsCertificate,
     /// How the peer's certificate is checked.
     pub peer_verifier: PeerVerifier,
-    /// Cipher suites, in preference order (the server's order wins).
+    /// Protocol versions, in preference order: DTLS 1.2 only unless set.
+    pub versions: Vec<ProtocolVersion>,
+    /// Cipher suites, in preference order (the server's order wins); each version uses its own.
     pub cipher_suites: Vec<CipherSuite>,
-    /// ECDHE groups, in preference order (the server's order wins).
+    /// Key exchange groups, in preference order (the server's order wins); DTLS 1.2 uses the
+    /// ECDHE ones only.
     pub groups: Vec<NamedGroup>,
     /// SRTP profiles to negotiate with use_srtp; empty disables use_srtp.
     pub srtp_profiles: Vec<SrtpProfile>,
@@ -53,8 +56,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults: all suites and groups, all SRTP profiles, 1200-byte MTU, 1 s initial and 60 s
-    /// maximum retransmission timeout, 7 retransmissions, server cookie on.
+    /// Defaults: DTLS 1.2 only, all suites and groups (X25519MLKEM768 first, for DTLS 1.3), all
+    /// SRTP profiles, 1200-byte MTU, 1 s initial and 60 s maximum retransmission timeout, 7
+    /// retransmissions, server cookie on.
     pub fn new(
         provider: &'static dyn CryptoProvider,
         certificate: DtlsCertificate,
@@ -64,8 +68,13 @@ impl Config {
             provider,
             certificate,
             peer_verifier,
-            cipher_suites: CipherSuite::ALL.to_vec(),
-            groups: NamedGroup::ALL.to_vec(),
+            versions: vec![ProtocolVersion::Dtls12],
+            cipher_suites: CipherSuite::ALL
+                .iter()
+                .chain(&CipherSuite::ALL_13)
+                .copied()
+                .collect(),
+            groups: NamedGroup::ALL_13.to_vec(),
             srtp_profiles: SrtpProfile::ALL.to_vec(),
             mtu: DEFAULT_MTU,
             retransmit_initial: Duration::from_secs(1),
@@ -83,7 +92,18 @@ impl Config {
         self
     }
 
-    /// Sets the ECDHE groups.
+    /// Sets the protocol versions (DTLS 1.3 needs both sides to list it).
+    pub fn with_versions(mut self, versions: &[ProtocolVersion]) -> Self {
+        self.versions = versions.to_vec();
+        self
+    }
+
+    /// True when `version` is enabled.
+    pub fn speaks(&self, version: ProtocolVersion) -> bool {
+        self.versions.contains(&version)
+    }
+
+    /// Sets the key exchange groups.
     pub fn with_groups(mut self, groups: &[NamedGroup]) -> Self {
         self.groups = groups.to_vec();
         self

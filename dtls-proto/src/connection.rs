@@ -1,4 +1,4 @@
-//! [`Dtls`]: one DTLS 1.2 association, either role, driven sans-IO.
+//! [`Dtls`]: one DTLS 1.2 or 1.3 association, either role, driven sans-IO.
 
 use std::time::Instant;
 
@@ -6,18 +6,27 @@ use bytes::Bytes;
 use rand_core::CryptoRng;
 
 use crate::acceptor::AcceptedHello;
+use crate::ack::AckView;
 use crate::alert::{Alert, AlertDescription, AlertLevel};
+use crate::cipher_suite::ProtocolVersion;
 use crate::client;
+use crate::client13;
 use crate::config::Config;
 use crate::demux::{PacketKind, classify};
 use crate::engine::Engine;
+use crate::epoch::RecordNumber;
 use crate::error::{Error, SendError};
 use crate::event::{Event, Stats};
 use crate::fragment::{FragmentOutcome, HelloFragment, Message};
 use crate::handshake::FragmentView;
 use crate::handshake::hello::ClientHello;
-use crate::record::{ContentType, RecordView, records};
+use crate::record::{ContentType, RecordView};
 use crate::server;
+use crate::server13;
+use crate::unified_header::{WireRecord, wire_records};
+
+/// Bound on the handshake record numbers remembered for the ACK of the client's last flight.
+const MAX_RECEIVED_RECORDS: usize = 64;
 
 /// A datagram to send to the peer over the path the association runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +42,7 @@ pub struct Transmit {
 pub enum Handled {
     /// The datagram was DTLS and was processed (records that failed checks are counted in
     /// [`Stats`] and dropped).
-    Processed,
+    Consumed,
     /// Not DTLS by its first byte (RFC 7983); returned to the caller untouched.
     NotDtls(PacketKind),
 }
@@ -41,12 +50,15 @@ pub enum Handled {
 enum Phase {
     Client(client::State),
     Server(server::State),
+    Client13(client13::State),
+    Server13(server13::State),
     Connected,
     Closed,
     Failed,
 }
 
-/// One DTLS 1.2 association (RFC 6347), client or server, as a sans-IO state machine.
+/// One DTLS 1.2 (RFC 6347) or DTLS 1.3 (RFC 9147) association, client or server, as a
+/// sans-IO state machine; the version is the one [`Config::versions`](crate::Config) allows.
 ///
 /// # Drive loop
 ///
@@ -68,6 +80,8 @@ pub struct Dtls<R> {
     /// knows the 5-tuple can send one, so it ends the handshake only if the peer then stays
     /// silent until our retransmission timer expires.
     unauthenticated_alert: Option<Alert>,
+    /// DTLS 1.3: the numbers of the protected handshake records received, for the ACK.
+    received_records: Vec<RecordNumber>,
 }
 
 impl<R: CryptoRng> Dtls<R> {
@@ -75,15 +89,20 @@ impl<R: CryptoRng> Dtls<R> {
     pub fn client(config: Config, mut rng: R, now: Instant) -> Result<Self, Error> {
         let plaintext = Vec::with_capacity(config.mtu);
         let mut engine = Engine::new(config, true);
-        let state = client::start(&mut engine, &mut rng, now)?;
+        let phase = if engine.config.speaks(ProtocolVersion::Dtls13) {
+            Phase::Client13(client13::start(&mut engine, &mut rng, now)?)
+        } else {
+            Phase::Client(client::start(&mut engine, &mut rng, now)?)
+        };
         #[cfg(feature = "tracing")]
         tracing::info!(target: "dtls", role = "client", "handshake started: ClientHello sent");
         Ok(Self {
             engine,
             rng,
-            phase: Phase::Client(state),
+            phase,
             plaintext,
             unauthenticated_alert: None,
+            received_records: Vec::new(),
         })
     }
 
@@ -99,6 +118,7 @@ impl<R: CryptoRng> Dtls<R> {
             phase: Phase::Server(state),
             plaintext,
             unauthenticated_alert: None,
+            received_records: Vec::new(),
         }
     }
 
@@ -138,7 +158,8 @@ impl<R: CryptoRng> Dtls<R> {
             other => return Handled::NotDtls(other),
         }
         let mut retransmit = false;
-        for record in records(datagram) {
+        // DTLS 1.2 records and DTLS 1.3's, clear text or unified header, in one framing.
+        for record in wire_records(datagram) {
             if matches!(self.phase, Phase::Closed | Phase::Failed) {
                 break;
             }
@@ -149,18 +170,40 @@ impl<R: CryptoRng> Dtls<R> {
                     break;
                 }
             };
-            if self.is_stateless_hello(&record) {
-                self.handle_initial_hello(now, &record);
-                continue;
-            }
             let mut plain = std::mem::take(&mut self.plaintext);
-            if !self.engine.open_record(&record, &mut plain) {
-                self.plaintext = plain;
-                continue;
-            }
-            match record.header.content_type {
+            let (content_type, epoch) = match record {
+                WireRecord::Plaintext(record) => {
+                    if self.is_stateless_hello(&record) {
+                        self.plaintext = plain;
+                        self.handle_initial_hello(now, &record);
+                        continue;
+                    }
+                    if !self.engine.open_record(&record, &mut plain) {
+                        self.plaintext = plain;
+                        continue;
+                    }
+                    (record.header.content_type, record.header.epoch)
+                }
+                WireRecord::Ciphertext(view) => {
+                    let Some(opened) = self.engine.open_record_13(&view, &mut plain) else {
+                        self.plaintext = plain;
+                        continue;
+                    };
+                    if opened.content_type == ContentType::Handshake
+                        && self.received_records.len() < MAX_RECEIVED_RECORDS
+                    {
+                        self.received_records.push(opened.number);
+                    }
+                    // Epochs we read are 2 and 3 (and a few KeyUpdates beyond).
+                    (
+                        opened.content_type,
+                        u16::try_from(opened.number.epoch).unwrap_or(u16::MAX),
+                    )
+                }
+            };
+            match content_type {
                 ContentType::Handshake => {
-                    self.handle_handshake(now, record.header.epoch, &plain, &mut retransmit);
+                    self.handle_handshake(now, epoch, &plain, &mut retransmit);
                 }
                 ContentType::ChangeCipherSpec => {
                     // Epoch 1 read keys are installed when derived; CCS carries no state here.
@@ -168,9 +211,13 @@ impl<R: CryptoRng> Dtls<R> {
                         self.engine.stats.records_malformed += 1;
                     }
                 }
-                ContentType::Alert => self.handle_alert(record.header.epoch, &plain),
+                ContentType::Alert => self.handle_alert(epoch, &plain),
+                // Only ever from a protected DTLS 1.3 record.
+                ContentType::Ack => self.handle_ack(&plain),
                 ContentType::ApplicationData => {
-                    if matches!(self.phase, Phase::Connected) {
+                    if matches!(self.phase, Phase::Connected)
+                        && epoch == self.engine.application_epoch()
+                    {
                         // Handed out whole: the next record gets a buffer of its own.
                         self.engine
                             .push_event(Event::ApplicationData(std::mem::take(&mut plain)));
@@ -186,7 +233,7 @@ impl<R: CryptoRng> Dtls<R> {
                 self.fail(e);
             }
         }
-        Handled::Processed
+        Handled::Consumed
     }
 
     /// Time has reached [`poll_timeout`](Self::poll_timeout): retransmit the current flight
@@ -286,6 +333,9 @@ impl<R: CryptoRng> Dtls<R> {
         if !self.is_connected() {
             return None;
         }
+        if self.engine.is_dtls13() {
+            return self.engine.export_13(label, context, len);
+        }
         let s = self.engine.session.as_ref()?;
         Some(crate::prf::export_keying_material(
             self.engine.config.provider,
@@ -335,6 +385,34 @@ impl<R: CryptoRng> Dtls<R> {
             self.engine.stats.fragments_dropped += 1;
             return;
         };
+        if server13::offers_13(&self.engine.config, &hello) {
+            let secret = *state.cookie_secret();
+            let initial = server::InitialHello {
+                record_seq: record.header.sequence,
+                message_seq: message.seq,
+                hello: &hello,
+                body: &message.body,
+                cookie_verified: false,
+            };
+            match server13::handle_client_hello(
+                &secret,
+                &mut self.engine,
+                &mut self.rng,
+                now,
+                initial,
+            ) {
+                // Stateless: the HelloRetryRequest went out, nothing else changed.
+                Ok(server13::Accepted::Retried) => {}
+                Ok(server13::Accepted::Next(next)) => self.phase = Phase::Server13(next),
+                Err(e) => self.fail(e),
+            }
+            return;
+        }
+        if !self.engine.config.speaks(ProtocolVersion::Dtls12) {
+            // A DTLS 1.2 ClientHello to a server that only speaks 1.3.
+            self.fail(Error::UnsupportedVersion(hello.version));
+            return;
+        }
         let Phase::Server(server::State::AwaitClientHello(state)) =
             std::mem::replace(&mut self.phase, Phase::Failed)
         else {
@@ -405,6 +483,8 @@ impl<R: CryptoRng> Dtls<R> {
             let admitted = match &self.phase {
                 Phase::Client(state) => state.admits(&msg),
                 Phase::Server(state) => state.admits(&msg),
+                Phase::Client13(state) => state.admits(&msg),
+                Phase::Server13(state) => state.admits(&msg),
                 _ => false,
             };
             if !admitted {
@@ -413,7 +493,7 @@ impl<R: CryptoRng> Dtls<R> {
                 break;
             }
             self.step(now, msg);
-            if !matches!(self.phase, Phase::Client(_) | Phase::Server(_)) {
+            if !self.is_handshaking() {
                 break;
             }
         }
@@ -440,6 +520,27 @@ impl<R: CryptoRng> Dtls<R> {
                 }
                 Err(e) => Err(e),
             },
+            Phase::Client13(state) => {
+                match state.handle_message(&mut self.engine, &mut self.rng, now, msg) {
+                    Ok(client13::Step::Next(s)) => Ok(Phase::Client13(s)),
+                    Ok(client13::Step::FellBack(s)) => Ok(Phase::Client(s)),
+                    Ok(client13::Step::Done(done)) => {
+                        self.engine.push_event(Event::Connected(done));
+                        Ok(Phase::Connected)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Phase::Server13(state) => {
+                match state.handle_message(&mut self.engine, now, msg, &self.received_records) {
+                    Ok(server13::Step::Next(s)) => Ok(Phase::Server13(s)),
+                    Ok(server13::Step::Done(done)) => {
+                        self.engine.push_event(Event::Connected(done));
+                        Ok(Phase::Connected)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             other => Ok(other),
         };
         match next {
@@ -468,7 +569,7 @@ impl<R: CryptoRng> Dtls<R> {
             self.engine.stats.alerts_ignored += 1;
             return;
         }
-        let handshaking = matches!(self.phase, Phase::Client(_) | Phase::Server(_));
+        let handshaking = self.is_handshaking();
         let ends =
             alert.description == AlertDescription::CloseNotify || alert.level == AlertLevel::Fatal;
         if handshaking && epoch == 0 {
@@ -480,6 +581,26 @@ impl<R: CryptoRng> Dtls<R> {
             return;
         }
         self.apply_alert(alert);
+    }
+
+    /// True during a handshake of either version.
+    fn is_handshaking(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Client(_) | Phase::Server(_) | Phase::Client13(_) | Phase::Server13(_)
+        )
+    }
+
+    /// A DTLS 1.3 ACK (RFC 9147 §7): once connected, an ACK naming a record of our last
+    /// flight ends its retransmissions (the client's final flight waits for exactly this).
+    fn handle_ack(&mut self, plain: &[u8]) {
+        let Ok(ack) = AckView::parse(plain) else {
+            self.engine.stats.records_malformed += 1;
+            return;
+        };
+        if matches!(self.phase, Phase::Connected) && self.engine.acknowledges_flight(&ack) {
+            self.engine.clear_flight();
+        }
     }
 
     /// Acts on an alert we believe: close_notify closes, a fatal alert fails.
@@ -514,6 +635,8 @@ impl<R> std::fmt::Debug for Dtls<R> {
         let phase = match &self.phase {
             Phase::Client(_) => "client handshake",
             Phase::Server(_) => "server handshake",
+            Phase::Client13(_) => "client DTLS 1.3 handshake",
+            Phase::Server13(_) => "server DTLS 1.3 handshake",
             Phase::Connected => "connected",
             Phase::Closed => "closed",
             Phase::Failed => "failed",

@@ -5,8 +5,11 @@
 //! `client.rs` and `server.rs` decide *what* to send and accept; the engine decides *how*
 //! (RFC 6347 §4.1 records, §4.2.3 fragmentation, §4.2.4 retransmission).
 //!
-//! Epochs: 0 is the clear-text handshake, 1 the single protected epoch (renegotiation is
-//! refused, so there is never an epoch 2). Read keys of epoch 1 are installed as soon as they
+//! DTLS 1.2 epochs: 0 is the clear-text handshake, 1 the single protected epoch (renegotiation
+//! is refused, so there is never an epoch 2). DTLS 1.3 (once `enable_dtls13` is called):
+//! epoch 0 in clear text as in 1.2, then 2 for the encrypted handshake and 3 for application
+//! data, sealed and opened by `epoch.rs` with the unified header; the same flights, timer,
+//! fragmentation and reassembly serve both versions. Read keys of epoch 1 are installed as soon as they
 //! are derived, so a Finished that overtakes a lost ChangeCipherSpec is still accepted; Finished
 //! is only ever accepted under epoch 1 protection.
 
@@ -15,15 +18,21 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::ack::AckView;
 use crate::alert::Alert;
 use crate::cipher_suite::CipherSuite;
 use crate::config::Config;
 use crate::crypto::{Digest, HashAlgorithm, TAG_LEN};
+use crate::epoch::{
+    EPOCH_HANDSHAKE, EpochKeys, Opened, RECORD_OVERHEAD as RECORD13_OVERHEAD, ReadEpochs,
+    RecordDropped, RecordNumber, SealError, WriteEpoch,
+};
 use crate::error::{Error, SendError};
 use crate::event::{Event, Stats};
 use crate::flight::{Flight, FlightItem, RetransmitTimer};
 use crate::fragment::{Message, Reassembler};
 use crate::handshake::{self, HandshakeType};
+use crate::key_schedule::Exporter;
 use crate::prf::{self, KeyBlock, SessionSecrets, VERIFY_DATA_LEN};
 use crate::record::{
     ContentType, DTLS_1_2, HEADER_LEN, MAX_PLAINTEXT_LEN, MAX_SEQUENCE, Protection, RecordHeader,
@@ -31,6 +40,7 @@ use crate::record::{
 };
 use crate::replay::ReplayWindow;
 use crate::transcript::Transcript;
+use crate::unified_header::CiphertextView;
 
 /// Bound on queued outgoing datagrams.
 pub const MAX_TRANSMITS: usize = 256;
@@ -45,6 +55,26 @@ const EVENTS_CAPACITY: usize = 4;
 const FLIGHT_RECORDS_CAPACITY: usize = 2048;
 /// Most a record adds beyond its header: an 8-byte explicit nonce and the tag.
 const MAX_RECORD_OVERHEAD: usize = 8 + TAG_LEN;
+/// Bound on the record numbers of the current flight remembered for ACKs (every
+/// transmission of it counts: an ACK may name an earlier copy).
+const MAX_FLIGHT_RECORD_NUMBERS: usize = 256;
+
+/// DTLS 1.3 record state: our write epochs and the epochs we read.
+#[derive(Debug, Default)]
+struct Records13 {
+    handshake: Option<WriteEpoch>,
+    application: Option<WriteEpoch>,
+    read: ReadEpochs,
+}
+
+/// What DTLS 1.3 keeps once the handshake has its secrets: the suite and the exporter.
+#[derive(Debug)]
+pub struct Session13 {
+    /// The negotiated suite.
+    pub suite: CipherSuite,
+    /// The exporter master secret (RFC 8446 §7.5).
+    pub exporter: Exporter,
+}
 
 /// Shared per-connection mechanics.
 pub struct Engine {
@@ -70,6 +100,12 @@ pub struct Engine {
     events: VecDeque<Event>,
     pub stats: Stats,
     pub session: Option<SessionSecrets>,
+    /// DTLS 1.3 records, once the version is chosen.
+    records13: Option<Records13>,
+    /// The numbers of the protected records our current flight went out in (every copy).
+    flight_record_numbers: Vec<RecordNumber>,
+    /// DTLS 1.3 session, once its secrets exist.
+    pub session13: Option<Session13>,
 }
 
 impl Engine {
@@ -96,7 +132,111 @@ impl Engine {
             events: VecDeque::with_capacity(EVENTS_CAPACITY),
             stats: Stats::default(),
             session: None,
+            records13: None,
+            flight_record_numbers: Vec::new(),
+            session13: None,
         }
+    }
+
+    // ---- DTLS 1.3 ------------------------------------------------------------------------
+
+    /// Switches this association to DTLS 1.3 records and the TLS 1.3 transcript form.
+    pub fn enable_dtls13(&mut self) {
+        self.records13 = Some(Records13::default());
+        self.transcript.reset_tls13();
+    }
+
+    /// Back to DTLS 1.2 records and transcript: a DTLS 1.3 client whose server answered 1.2.
+    pub fn disable_dtls13(&mut self) {
+        self.records13 = None;
+        self.transcript.reset_dtls12();
+    }
+
+    /// True once DTLS 1.3 was chosen.
+    pub fn is_dtls13(&self) -> bool {
+        self.records13.is_some()
+    }
+
+    /// The epoch application data goes in.
+    pub fn application_epoch(&self) -> u16 {
+        if self.is_dtls13() { 3 } else { 1 }
+    }
+
+    /// Installs our write keys of epoch 2 or 3; alerts go in the newest.
+    pub fn install_write_keys_13(&mut self, epoch: u64, keys: EpochKeys) {
+        let Some(records) = &mut self.records13 else {
+            return;
+        };
+        let writer = Some(WriteEpoch::new(epoch, keys));
+        if epoch == EPOCH_HANDSHAKE {
+            records.handshake = writer;
+        } else {
+            records.application = writer;
+        }
+        // epoch is 2 or 3.
+        self.write_epoch = self.write_epoch.max(epoch as u16);
+    }
+
+    /// Installs the peer's keys of epoch 2 or 3.
+    pub fn install_read_keys_13(&mut self, epoch: u64, keys: EpochKeys) {
+        if let Some(records) = &mut self.records13 {
+            records.read.install(epoch, keys);
+        }
+    }
+
+    /// Opens a protected DTLS 1.3 record into `plaintext`; `None` means dropped and counted.
+    pub fn open_record_13(
+        &mut self,
+        record: &CiphertextView<'_>,
+        plaintext: &mut Vec<u8>,
+    ) -> Option<Opened> {
+        self.stats.records_received += 1;
+        let Some(records) = &mut self.records13 else {
+            self.stats.records_unexpected_epoch += 1;
+            return None;
+        };
+        match records.read.open(record, plaintext) {
+            Ok(opened) => Some(opened),
+            Err(dropped) => {
+                let counter = match dropped {
+                    RecordDropped::Replayed(_) => &mut self.stats.records_replayed,
+                    RecordDropped::FailedAuthentication(_) => {
+                        &mut self.stats.records_failed_authentication
+                    }
+                    RecordDropped::UnknownEpoch(_) | RecordDropped::IntegrityLimitReached(_) => {
+                        &mut self.stats.records_unexpected_epoch
+                    }
+                    _ => &mut self.stats.records_malformed,
+                };
+                *counter += 1;
+                None
+            }
+        }
+    }
+
+    /// True when `ack` names a record our current flight went out in (RFC 9147 §7).
+    pub fn acknowledges_flight(&self, ack: &AckView<'_>) -> bool {
+        ack.record_numbers()
+            .any(|n| self.flight_record_numbers.contains(&n))
+    }
+
+    /// Adds an ACK of `numbers` in `epoch` to the flight being prepared.
+    pub fn push_ack(&mut self, epoch: u16, numbers: &[RecordNumber]) {
+        self.flight
+            .push_ack(epoch, |out| AckView::encode(numbers, out));
+    }
+
+    /// From now on, handshake messages of the flight being prepared go in `epoch`.
+    pub fn set_flight_epoch(&mut self, epoch: u16) {
+        self.flight.set_epoch(epoch);
+    }
+
+    /// The DTLS 1.3 exporter (RFC 8446 §7.5); `None` before the handshake has it.
+    pub fn export_13(&self, label: &[u8], context: Option<&[u8]>, len: usize) -> Option<Vec<u8>> {
+        let session = self.session13.as_ref()?;
+        let mut out = vec![0u8; len];
+        session.exporter.export(label, context, &mut out);
+        Some(out)
     }
 
     // ---- output queues -------------------------------------------------------------------
@@ -169,6 +309,49 @@ impl Engine {
         }
     }
 
+    /// Every byte a record of `epoch` adds to its payload, header included.
+    fn record_overhead(&self, epoch: u16) -> usize {
+        if epoch >= 2 && self.is_dtls13() {
+            RECORD13_OVERHEAD
+        } else {
+            HEADER_LEN + self.overhead(epoch)
+        }
+    }
+
+    /// Seals one DTLS 1.3 record of epoch 2 or 3; its number joins the flight's.
+    fn write_record_13(
+        &mut self,
+        out: &mut Vec<u8>,
+        content_type: ContentType,
+        epoch: u16,
+        payload: &[&[u8]],
+    ) -> Result<(), Error> {
+        let writer = self.records13.as_mut().and_then(|r| {
+            if u64::from(epoch) == EPOCH_HANDSHAKE {
+                r.handshake.as_mut()
+            } else {
+                r.application.as_mut()
+            }
+        });
+        // An epoch is only written once its keys exist; refuse rather than leak plaintext.
+        let Some(writer) = writer else {
+            return Err(Error::Crypto(crate::error::CryptoError::AeadSealFailed));
+        };
+        let number = writer
+            .seal(content_type, payload, out)
+            .map_err(|e| match e {
+                SealError::SequenceNumberExhausted => Error::SequenceNumberExhausted,
+                SealError::Crypto(c) => Error::Crypto(c),
+                SealError::PlaintextTooLong(_) => {
+                    Error::Crypto(crate::error::CryptoError::AeadSealFailed)
+                }
+            })?;
+        if self.flight_record_numbers.len() < MAX_FLIGHT_RECORD_NUMBERS {
+            self.flight_record_numbers.push(number);
+        }
+        Ok(())
+    }
+
     fn next_write_seq(&mut self, epoch: u16) -> Result<u64, Error> {
         let slot = &mut self.write_seq[usize::from(epoch.min(1))];
         if *slot > MAX_SEQUENCE {
@@ -188,6 +371,9 @@ impl Engine {
         epoch: u16,
         payload: &[&[u8]],
     ) -> Result<(), Error> {
+        if epoch >= 2 && self.is_dtls13() {
+            return self.write_record_13(out, content_type, epoch, payload);
+        }
         let sequence = self.next_write_seq(epoch)?;
         let header = RecordHeader {
             content_type,
@@ -274,6 +460,18 @@ impl Engine {
         self.transcript.reset();
     }
 
+    /// Replaces the transcript (the first ClientHello) by its message_hash (RFC 8446 §4.4.1).
+    pub fn transcript_message_hash(&mut self, alg: HashAlgorithm) {
+        self.transcript
+            .replace_with_message_hash(self.config.provider, alg);
+    }
+
+    /// Starts the transcript with a message_hash carrying `hash` (the stateless server
+    /// rebuilds it from its cookie, RFC 8446 §4.4.1).
+    pub fn transcript_start_with_message_hash(&mut self, hash: &[u8]) {
+        self.transcript.start_with_message_hash(hash);
+    }
+
     /// Adds a whole message in its canonical DTLS form (RFC 6347 §4.2.6).
     pub fn transcript_push(
         &mut self,
@@ -314,6 +512,7 @@ impl Engine {
     /// Starts preparing a new flight; the previous one is forgotten.
     pub fn begin_flight(&mut self) {
         self.flight.clear();
+        self.flight_record_numbers.clear();
     }
 
     /// Adds a handshake message, whose body `encode` appends (given the configuration, which
@@ -431,6 +630,15 @@ impl Engine {
         let mut start = 0;
         for item in flight.items() {
             match item {
+                FlightItem::Ack { epoch, body } => {
+                    let body = flight.body(body);
+                    let used = out.len() - start;
+                    if used > 0 && used + self.record_overhead(*epoch) + body.len() > mtu {
+                        ends.push(out.len());
+                        start = out.len();
+                    }
+                    self.write_record(out, ContentType::Ack, *epoch, &[body])?;
+                }
                 FlightItem::ChangeCipherSpec => {
                     let used = out.len() - start;
                     if used > 0 && used + HEADER_LEN + 1 > mtu {
@@ -447,7 +655,7 @@ impl Engine {
                     body,
                 } => {
                     let body = flight.body(body);
-                    let fixed = HEADER_LEN + self.overhead(*epoch) + handshake::HEADER_LEN;
+                    let fixed = self.record_overhead(*epoch) + handshake::HEADER_LEN;
                     let mut offset = 0;
                     loop {
                         let left = body.len() - offset;
@@ -524,8 +732,9 @@ impl Engine {
             return Err(SendError::QueueFull);
         }
         // Exactly the record's size, so the `Bytes` takes the buffer over as it is.
-        let mut out = Vec::with_capacity(HEADER_LEN + self.overhead(1) + data.len());
-        self.write_record(&mut out, ContentType::ApplicationData, 1, &[data])?;
+        let epoch = self.application_epoch();
+        let mut out = Vec::with_capacity(self.record_overhead(epoch) + data.len());
+        self.write_record(&mut out, ContentType::ApplicationData, epoch, &[data])?;
         self.queue_datagram(Bytes::from(out));
         Ok(())
     }

@@ -54,6 +54,9 @@ pub enum DecodeError {
         /// The value found.
         value: u32,
     },
+    /// A DTLS 1.3 record carries a connection ID, which we never negotiate (RFC 9147 §9).
+    #[error("record carries a connection ID that was not negotiated")]
+    UnexpectedConnectionId,
     /// The same extension appears twice in one hello.
     #[error("duplicate extension {0}")]
     DuplicateExtension(u16),
@@ -90,6 +93,9 @@ pub enum CryptoError {
     /// The provider does not implement this algorithm.
     #[error("algorithm not supported by this provider")]
     Unsupported,
+    /// The record-number mask (RFC 9147 §4.2.3) could not be computed inside the provider.
+    #[error("record number mask failed")]
+    RecordNumberMaskFailed,
 }
 
 /// Our certificate could not be built, or the peer's could not be read.

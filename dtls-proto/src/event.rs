@@ -5,7 +5,7 @@
 //! live here, below all three (`connection -> engine -> event`, never back).
 
 use crate::certificate::Fingerprint;
-use crate::cipher_suite::{CipherSuite, NamedGroup};
+use crate::cipher_suite::{CipherSuite, NamedGroup, ProtocolVersion};
 use crate::error::Error;
 use crate::srtp::SrtpKeyingMaterial;
 
@@ -13,9 +13,11 @@ use crate::srtp::SrtpKeyingMaterial;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HandshakeComplete {
+    /// The protocol version negotiated.
+    pub version: ProtocolVersion,
     /// The cipher suite protecting records.
     pub cipher_suite: CipherSuite,
-    /// The ECDHE group used.
+    /// The key exchange group used.
     pub group: NamedGroup,
     /// SRTP keys (RFC 5764 §4.2) when use_srtp was negotiated.
     pub srtp: Option<SrtpKeyingMaterial>,

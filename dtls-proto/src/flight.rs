@@ -35,6 +35,13 @@ pub enum FlightItem {
     },
     /// ChangeCipherSpec (sent in epoch 0; switches our write epoch to 1).
     ChangeCipherSpec,
+    /// A DTLS 1.3 ACK (RFC 9147 §7), its body in [`Flight::body`].
+    Ack {
+        /// Epoch to send it in.
+        epoch: u16,
+        /// Where its body lies in the flight's buffer.
+        body: Range<usize>,
+    },
 }
 
 /// The messages of the flight being built or last sent.
@@ -42,6 +49,8 @@ pub enum FlightItem {
 pub struct Flight {
     items: Vec<FlightItem>,
     bodies: Vec<u8>,
+    /// The epoch DTLS 1.3 handshake messages pushed from now on go in.
+    epoch: Option<u16>,
 }
 
 impl Flight {
@@ -50,6 +59,7 @@ impl Flight {
         Self {
             items: Vec::with_capacity(ITEMS_CAPACITY),
             bodies: Vec::with_capacity(BODIES_CAPACITY),
+            epoch: None,
         }
     }
 
@@ -57,6 +67,23 @@ impl Flight {
     pub fn clear(&mut self) {
         self.items.clear();
         self.bodies.clear();
+        self.epoch = None;
+    }
+
+    /// DTLS 1.3: the handshake messages pushed from now on go in `epoch` (a flight starts in
+    /// epoch 0, and the server's moves to 2 after ServerHello).
+    pub fn set_epoch(&mut self, epoch: u16) {
+        self.epoch = Some(epoch);
+    }
+
+    /// Adds a DTLS 1.3 ACK whose body `encode` appends, in `epoch`.
+    pub fn push_ack(&mut self, epoch: u16, encode: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.bodies.len();
+        encode(&mut self.bodies);
+        self.items.push(FlightItem::Ack {
+            epoch,
+            body: start..self.bodies.len(),
+        });
     }
 
     /// True when nothing would be sent.
@@ -84,7 +111,9 @@ impl Flight {
     ) -> &[u8] {
         let start = self.bodies.len();
         encode(&mut self.bodies);
-        let epoch = u16::from(self.items.contains(&FlightItem::ChangeCipherSpec));
+        let epoch = self
+            .epoch
+            .unwrap_or_else(|| u16::from(self.items.contains(&FlightItem::ChangeCipherSpec)));
         let body = start..self.bodies.len();
         self.items.push(FlightItem::Handshake {
             epoch,

@@ -6,18 +6,24 @@ use std::time::{Duration, Instant};
 
 use rand_core::{CryptoRng, RngCore};
 
+use crate::ack::AckView;
 use crate::certificate::{CertificateParams, DtlsCertificate, PeerVerifier, VerifyPeer};
-use crate::cipher_suite::CipherSuite;
+use crate::cipher_suite::{CipherSuite, ProtocolVersion};
 use crate::config::Config;
 use crate::connection::Dtls;
+use crate::crypto::{AeadAlgorithm, HashAlgorithm};
 use crate::crypto::{CryptoProvider, RustCrypto, providers};
+use crate::epoch::{EPOCH_APPLICATION, EPOCH_HANDSHAKE, EpochKeys, ReadEpochs, WriteEpoch};
 use crate::error::{CryptoError, PeerRejected};
 use crate::handshake::FragmentView;
+use crate::handshake::authentication::{Certificate13, CertificateRequest13, EncryptedExtensions};
 use crate::handshake::hello::{ClientHello, HelloVerifyRequest, ServerHello};
 use crate::handshake::key_exchange::{
     CertificateMsg, CertificateRequest, CertificateVerify, ClientKeyExchange, ServerKeyExchange,
 };
+use crate::key_schedule::{HandshakeSecret, Hkdf, TrafficSecrets};
 use crate::record::{ContentType, DTLS_1_2, Protection, RecordHeader, RecordView, records};
+use crate::unified_header::{WireRecord, wire_records};
 
 /// A deterministic, *not* cryptographically secure generator for fuzzing only (xorshift).
 #[derive(Debug, Clone)]
@@ -61,6 +67,168 @@ pub fn record_layer(data: &[u8]) {
             let _ = frag.is_complete();
             rest = tail;
         }
+    }
+}
+
+/// The DTLS 1.3 traffic secrets [`record_layer_13`] reads and writes with: the key schedule
+/// run from a fixed shared secret and fixed transcript hashes, handshake then application.
+fn fixed_traffic_secrets(hkdf: Hkdf) -> [TrafficSecrets; 2] {
+    let handshake = HandshakeSecret::new(hkdf, &[0x5a; 32]);
+    let hash_len = hkdf.hash().output_len();
+    let hello_hash = [0x11; 48];
+    let finished_hash = [0x22; 48];
+    [
+        handshake.traffic_secrets(&hello_hash[..hash_len]),
+        handshake
+            .master_secret()
+            .traffic_secrets(&finished_hash[..hash_len]),
+    ]
+}
+
+/// The AEAD and hash [`record_layer_13`] uses for a selector byte: the three DTLS 1.3 suites.
+fn suite_13(selector: u8) -> (AeadAlgorithm, HashAlgorithm) {
+    match selector % 3 {
+        0 => (AeadAlgorithm::Aes128Gcm, HashAlgorithm::Sha256),
+        1 => (AeadAlgorithm::Aes256Gcm, HashAlgorithm::Sha384),
+        _ => (AeadAlgorithm::ChaCha20Poly1305, HashAlgorithm::Sha256),
+    }
+}
+
+/// Seals `content` as one DTLS 1.3 record of the client's epoch `epoch` (2 or 3) under the
+/// fixed secrets of [`record_layer_13`] for `selector`, numbered `sequence`: seeds for the
+/// corpus that the receiver there opens.
+pub fn seal_record_13(
+    selector: u8,
+    epoch: u64,
+    sequence: u64,
+    content_type: u8,
+    content: &[u8],
+) -> Option<Vec<u8>> {
+    let (aead, hash) = suite_13(selector);
+    let hkdf = Hkdf::dtls13(&RustCrypto, hash);
+    let secrets = fixed_traffic_secrets(hkdf);
+    let stage = usize::from(epoch != EPOCH_HANDSHAKE);
+    let keys = EpochKeys::derive(&hkdf, aead, &secrets.get(stage)?.client).ok()?;
+    let mut writer = WriteEpoch::new(epoch, keys);
+    let mut out = Vec::new();
+    for _ in 0..=sequence {
+        out.clear();
+        writer
+            .seal(
+                ContentType::from_inner_byte(content_type)?,
+                &[content],
+                &mut out,
+            )
+            .ok()?;
+    }
+    Some(out)
+}
+
+/// DTLS 1.3 records (RFC 9147 §4): `data[1..]` as one datagram, framed and opened by a server
+/// that holds the client's read keys of epochs 2 and 3 (fixed secrets, the suite chosen by
+/// `data[0]`); then the same bytes, sealed by the client's writer in epoch 3 and, after a
+/// KeyUpdate, in epoch 4, must open to themselves at a fresh receiver, once: a replay is
+/// refused. Panics when that breaks. Returns how many records of the datagram opened.
+pub fn record_layer_13(data: &[u8]) -> usize {
+    let Some((&selector, datagram)) = data.split_first() else {
+        return 0;
+    };
+    let (aead, hash) = suite_13(selector);
+    let hkdf = Hkdf::dtls13(&RustCrypto, hash);
+    let [handshake, application] = fixed_traffic_secrets(hkdf);
+    let derive = |secret| EpochKeys::derive(&hkdf, aead, secret);
+    let mut reader = ReadEpochs::new();
+    for (epoch, secrets) in [
+        (EPOCH_HANDSHAKE, &handshake),
+        (EPOCH_APPLICATION, &application),
+    ] {
+        let Ok(keys) = derive(&secrets.client) else {
+            return 0;
+        };
+        reader.install(epoch, keys);
+    }
+    let mut plaintext = Vec::new();
+    let mut opened = 0;
+    for record in wire_records(datagram).map_while(Result::ok) {
+        match record {
+            WireRecord::Plaintext(r) => record_layer(r.fragment),
+            WireRecord::Ciphertext(c) => match reader.open(&c, &mut plaintext) {
+                Ok(_) => opened += 1,
+                Err(_) => assert!(
+                    plaintext.is_empty(),
+                    "plaintext left behind by a dropped record"
+                ),
+            },
+        }
+    }
+    // The round trip, across a KeyUpdate (RFC 9147 §8): epoch 3, then epoch 4 under the next
+    // traffic secret, whose low bits (0) wrap around.
+    let next = hkdf.next_traffic_secret(&application.client);
+    let mut fresh = ReadEpochs::new();
+    let content = datagram
+        .get(..datagram.len().min(1 << 14))
+        .unwrap_or_default();
+    for (epoch, secret) in [
+        (EPOCH_APPLICATION, &application.client),
+        (EPOCH_APPLICATION + 1, &next),
+    ] {
+        let (Ok(write_keys), Ok(read_keys)) = (derive(secret), derive(secret)) else {
+            return opened;
+        };
+        fresh.install(epoch, read_keys);
+        let mut writer = WriteEpoch::new(epoch, write_keys);
+        let mut sealed = Vec::new();
+        // A few records first, so that the one checked is not always number 0.
+        for _ in 0..=datagram.len() % 8 {
+            sealed.clear();
+            if writer
+                .seal(ContentType::ApplicationData, &[content], &mut sealed)
+                .is_err()
+            {
+                return opened;
+            }
+        }
+        let Some(Ok(WireRecord::Ciphertext(view))) = wire_records(&sealed).next() else {
+            panic!("a sealed record does not frame");
+        };
+        let round_trip = fresh
+            .open(&view, &mut plaintext)
+            .unwrap_or_else(|e| panic!("a sealed record did not open: {e}"));
+        assert_eq!(round_trip.number.epoch, epoch);
+        assert_eq!(round_trip.content_type, ContentType::ApplicationData);
+        assert_eq!(plaintext, content, "a sealed record opened to other bytes");
+        assert!(
+            fresh.open(&view, &mut plaintext).is_err(),
+            "a record opened twice"
+        );
+    }
+    opened
+}
+
+/// DTLS 1.3 key shares (RFC 8446 §4.2.8): `data[1..]` as a client's share of the group chosen
+/// by `data[0]` (X25519MLKEM768, X25519, P-256) answered by a server, and as a server's answer
+/// to a fresh client share. Whatever the bytes, nothing panics; a share a server accepts
+/// gives the client that made it the same secret (checked on a genuine share made first).
+pub fn key_share(data: &[u8]) {
+    let Some((&selector, share)) = data.split_first() else {
+        return;
+    };
+    let group = crate::cipher_suite::NamedGroup::ALL_13[usize::from(selector) % 3];
+    let mut rng = FuzzRng::new(u64::from(selector) + 1);
+    let _ = crate::key_share::respond(&RustCrypto, group, share, &mut rng);
+    let Ok(offer) = crate::key_share::OfferedShare::generate(&RustCrypto, group, &mut rng) else {
+        return;
+    };
+    let _ = offer.complete(share);
+    let mut genuine = Vec::new();
+    offer.encode(&mut genuine);
+    if let Ok((answer, secret)) = crate::key_share::respond(&RustCrypto, group, &genuine, &mut rng)
+    {
+        assert_eq!(
+            offer.complete(&answer).ok(),
+            Some(secret),
+            "the two sides disagree"
+        );
     }
 }
 
@@ -142,12 +310,61 @@ impl RecordProtection {
     }
 }
 
-/// Parses `data[1..]` as the handshake body selected by `data[0]`.
+/// One direction of a DTLS 1.3 epoch (RFC 9147 §4): a writer and a reader keyed from the same
+/// traffic secret, for the benchmark that sets 1.3 record protection (record number
+/// encryption included) against the provider's raw AEAD.
+#[derive(Debug)]
+pub struct RecordProtection13 {
+    writer: WriteEpoch,
+    reader: ReadEpochs,
+    plaintext: Vec<u8>,
+}
+
+impl RecordProtection13 {
+    /// Keys epoch 3 for `aead` from a 32-byte traffic secret (SHA-256 schedule).
+    pub fn new(
+        provider: &'static dyn CryptoProvider,
+        aead: AeadAlgorithm,
+        secret: &[u8; 32],
+    ) -> Result<Self, CryptoError> {
+        let hkdf = Hkdf::dtls13(provider, HashAlgorithm::Sha256);
+        let secret = crate::crypto::Digest::new(secret);
+        let mut reader = ReadEpochs::new();
+        reader.install(EPOCH_APPLICATION, EpochKeys::derive(&hkdf, aead, &secret)?);
+        Ok(Self {
+            writer: WriteEpoch::new(EPOCH_APPLICATION, EpochKeys::derive(&hkdf, aead, &secret)?),
+            reader,
+            plaintext: Vec::with_capacity(1 << 14),
+        })
+    }
+
+    /// Appends the next application_data record carrying `plaintext`; `false` when the
+    /// epoch cannot seal it.
+    pub fn seal(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> bool {
+        self.writer
+            .seal(ContentType::ApplicationData, &[plaintext], out)
+            .is_ok()
+    }
+
+    /// The plaintext of the first record of `datagram` (each record opens once: the replay
+    /// window sees to it); `None` when it does not parse, authenticate or is replayed.
+    pub fn open(&mut self, datagram: &[u8]) -> Option<&[u8]> {
+        let Some(Ok(WireRecord::Ciphertext(view))) = wire_records(datagram).next() else {
+            return None;
+        };
+        self.reader.open(&view, &mut self.plaintext).ok()?;
+        Some(&self.plaintext)
+    }
+}
+
+/// Parses `data[1..]` as the handshake body selected by `data[0]` (DTLS 1.2 messages, the
+/// peer certificate's key, then the DTLS 1.3 EncryptedExtensions, CertificateRequest,
+/// Certificate and ACK).
 pub fn handshake_message(data: &[u8]) {
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
-    match selector % 9 {
+    match selector % 13 {
         0 => drop(ClientHello::parse(body)),
         1 => drop(ServerHello::parse(body)),
         2 => drop(HelloVerifyRequest::parse(body)),
@@ -156,7 +373,20 @@ pub fn handshake_message(data: &[u8]) {
         5 => drop(CertificateRequest::parse(body)),
         6 => drop(ClientKeyExchange::parse(body)),
         7 => drop(CertificateVerify::parse(body)),
-        _ => drop(crate::certificate::peer_public_key(body)),
+        8 => drop(crate::certificate::peer_public_key(body)),
+        // DTLS 1.3.
+        9 => drop(EncryptedExtensions::parse(body)),
+        10 => drop(CertificateRequest13::parse(body)),
+        11 => {
+            if let Ok(c) = Certificate13::parse(body) {
+                c.chain().for_each(drop);
+            }
+        }
+        _ => {
+            if let Ok(ack) = AckView::parse(body) {
+                ack.record_numbers().for_each(drop);
+            }
+        }
     }
 }
 
@@ -189,6 +419,22 @@ fn certificate(provider: &'static dyn CryptoProvider) -> Option<DtlsCertificate>
         .map(|(_, c)| c.clone())
 }
 
+/// The versions the client and the server of [`server_datagrams`] and [`pair`] speak, from
+/// bits 1–2 of the first input byte: DTLS 1.2 both (0, what the older seeds use), DTLS 1.3
+/// both (1), both versions on both sides (2), a client speaking both against a 1.2-only
+/// server (3).
+fn versions(selector: u8) -> (&'static [ProtocolVersion], &'static [ProtocolVersion]) {
+    const V12: &[ProtocolVersion] = &[ProtocolVersion::Dtls12];
+    const V13: &[ProtocolVersion] = &[ProtocolVersion::Dtls13];
+    const BOTH: &[ProtocolVersion] = &[ProtocolVersion::Dtls13, ProtocolVersion::Dtls12];
+    match (selector >> 1) & 3 {
+        0 => (V12, V12),
+        1 => (V13, V13),
+        2 => (BOTH, BOTH),
+        _ => (BOTH, V12),
+    }
+}
+
 /// Encodes datagrams in the [`server_datagrams`] input format.
 pub fn encode_datagrams(cookie: bool, datagrams: &[&[u8]]) -> Vec<u8> {
     let mut out = vec![u8::from(cookie)];
@@ -200,7 +446,8 @@ pub fn encode_datagrams(cookie: bool, datagrams: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// A server (cookie on or off by `data[0]`) fed the datagrams of `data`, each prefixed by a
+/// A server (cookie on or off by bit 0 of `data[0]`, versions by its bits 1–2, see
+/// [`versions`]) fed the datagrams of `data`, each prefixed by a
 /// 2-byte length, with a time step between them; then the client role gets the same input.
 /// Uses the RustCrypto provider.
 pub fn server_datagrams(data: &[u8], origin: Instant) {
@@ -214,9 +461,12 @@ pub fn server_datagrams_with(provider: &'static dyn CryptoProvider, data: &[u8],
     };
     let verifier = || PeerVerifier::Custom(Box::new(AcceptAny));
     let cookie = data.first().is_some_and(|b| b & 1 == 1);
-    let server_cfg = Config::new(provider, cert.clone(), verifier()).with_server_cookie(cookie);
+    let (client_versions, server_versions) = versions(data.first().copied().unwrap_or(0));
+    let server_cfg = Config::new(provider, cert.clone(), verifier())
+        .with_server_cookie(cookie)
+        .with_versions(server_versions);
     let mut server = Dtls::server(server_cfg, FuzzRng::new(1));
-    let client_cfg = Config::new(provider, cert, verifier());
+    let client_cfg = Config::new(provider, cert, verifier()).with_versions(client_versions);
     let Ok(mut client) = Dtls::client(client_cfg, FuzzRng::new(2), origin) else {
         return;
     };
@@ -239,6 +489,7 @@ pub fn server_datagrams_with(provider: &'static dyn CryptoProvider, data: &[u8],
 }
 
 /// A DTLS client and server over a network the input controls, checked after every step.
+/// `data[0]` chooses the server's cookie exchange (bit 0) and the versions (bits 1–2).
 ///
 /// Each input byte is an operation (the byte's low 3 bits) with arguments from the following
 /// bytes: deliver the next datagram in a direction, drop it, duplicate it, reorder the two
@@ -257,8 +508,11 @@ pub fn pair(data: &[u8], origin: Instant) -> PairRun {
     let fingerprint = cert.fingerprint();
     let verifier = || PeerVerifier::Fingerprint(fingerprint);
     let cookie = data.first().is_some_and(|b| b & 1 == 1);
-    let server_cfg = Config::new(provider, cert.clone(), verifier()).with_server_cookie(cookie);
-    let client_cfg = Config::new(provider, cert, verifier());
+    let (client_versions, server_versions) = versions(data.first().copied().unwrap_or(0));
+    let server_cfg = Config::new(provider, cert.clone(), verifier())
+        .with_server_cookie(cookie)
+        .with_versions(server_versions);
+    let client_cfg = Config::new(provider, cert, verifier()).with_versions(client_versions);
     let Ok(client) = Dtls::client(client_cfg, FuzzRng::new(3), origin) else {
         return run;
     };

@@ -1,4 +1,5 @@
-//! The DTLS 1.2 record layer (RFC 6347 §4.1).
+//! The DTLS 1.2 record layer (RFC 6347 §4.1), whose header DTLS 1.3 keeps for its clear-text
+//! epoch 0 (RFC 9147 §4; protected DTLS 1.3 records are in `unified_header` and `epoch`).
 //!
 //! ```text
 //! struct {
@@ -45,6 +46,8 @@ pub enum ContentType {
     Handshake,
     /// application_data (23).
     ApplicationData,
+    /// ack (26), DTLS 1.3 only and only inside protected records (RFC 9147 §7).
+    Ack,
 }
 
 impl ContentType {
@@ -55,10 +58,24 @@ impl ContentType {
             Self::Alert => 21,
             Self::Handshake => 22,
             Self::ApplicationData => 23,
+            Self::Ack => 26,
         }
     }
 
-    /// Parses a wire value.
+    /// Parses the content type inside a DTLS 1.3 protected record (RFC 9147 §4): alert,
+    /// handshake, application data or ACK; ChangeCipherSpec does not exist in DTLS 1.3.
+    pub fn from_inner_byte(v: u8) -> Option<Self> {
+        match v {
+            21 => Some(Self::Alert),
+            22 => Some(Self::Handshake),
+            23 => Some(Self::ApplicationData),
+            26 => Some(Self::Ack),
+            _ => None,
+        }
+    }
+
+    /// Parses the content type of a record header with the DTLS 1.2 layout (every DTLS 1.2
+    /// record, and DTLS 1.3's clear-text epoch 0, which never carries an ACK).
     pub fn from_byte(v: u8) -> Result<Self, DecodeError> {
         Ok(match v {
             20 => Self::ChangeCipherSpec,

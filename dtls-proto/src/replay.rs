@@ -1,4 +1,4 @@
-//! The anti-replay window (RFC 6347 §4.1.2.6).
+//! The anti-replay window (RFC 6347 §4.1.2.6, RFC 9147 §4.5.1), one per epoch.
 //!
 //! A sliding bitmap of the last [`WINDOW`] sequence numbers received in one epoch. A record is
 //! checked before it is decrypted and marked only after it authenticates, so forged records
@@ -20,6 +20,12 @@ impl ReplayWindow {
     /// An empty window.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The highest sequence number marked, if any (DTLS 1.3 rebuilds record numbers around
+    /// it, RFC 9147 §4.2.2).
+    pub fn highest(&self) -> Option<u64> {
+        self.highest
     }
 
     /// True when `seq` is new and not older than the window.

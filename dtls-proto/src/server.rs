@@ -139,6 +139,11 @@ pub(crate) fn cookie_matches(hello: &ClientHello, expected: &[u8]) -> bool {
 }
 
 impl AwaitClientHello {
+    /// The secret cookies are made under (DTLS 1.3's HelloRetryRequest uses it too).
+    pub fn cookie_secret(&self) -> &[u8; 32] {
+        &self.cookie_secret
+    }
+
     /// Handles a parsed ClientHello that arrived whole in one record. Returns the next state,
     /// or `self` when a HelloVerifyRequest was sent.
     pub fn handle_client_hello(
@@ -219,6 +224,7 @@ fn negotiate(
         .cipher_suites
         .iter()
         .copied()
+        .filter(|s| !s.is_dtls13())
         .find(|s| hello.cipher_suites.contains(&s.id()))
         .ok_or(Error::NoCommonCipherSuite)?;
     // No supported_groups means secp256r1 only (RFC 8422 §4).
@@ -230,6 +236,7 @@ fn negotiate(
         .groups
         .iter()
         .copied()
+        .filter(|g| g.is_ecdhe())
         .find(offered)
         .ok_or(Error::NoCommonGroup)?;
     if let Some(formats) = &ext.ec_point_formats {
@@ -263,6 +270,11 @@ fn negotiate(
     };
     let mut server_random = [0u8; 32];
     rng.fill_bytes(&mut server_random);
+    if config.speaks(crate::cipher_suite::ProtocolVersion::Dtls13) {
+        // We speak DTLS 1.3 and settle for 1.2: say so where a 1.3 client looks (RFC 8446
+        // §4.1.3), so that a ClientHello stripped of its 1.3 offer is caught.
+        server_random[24..].copy_from_slice(&crate::cipher_suite::DOWNGRADE_SENTINEL_12);
+    }
     let ephemeral = shared::ephemeral(engine, group, rng)?;
     Ok(Negotiated {
         client_random: hello.random,
@@ -303,6 +315,7 @@ fn send_flight_4(
             }),
             extended_master_secret: true,
             renegotiation_info: client_signalled_ri.then(Vec::new),
+            ..Extensions::default()
         },
     };
     let public = neg.ephemeral.public_key();
@@ -465,6 +478,7 @@ mod tests {
                 }),
                 extended_master_secret: true,
                 renegotiation_info: Some(vec![]),
+                ..Extensions::default()
             },
         };
         mutate(&mut hello);

@@ -91,6 +91,7 @@ async fn run(
                 Setup::Active
             },
             provider: &RustCrypto,
+            versions: vec![dtls_proto::ProtocolVersion::Dtls12],
         }),
     };
     let mut peer = Peer::new(config, rng).map_err(|e| e.to_string())?;

@@ -6,19 +6,22 @@
 //! signatures in ServerKeyExchange, CertificateVerify and self-signed certificates differ from
 //! run to run; everything that depends on them (transcripts, Finished, keys) differs too.
 
+use aws_lc_rs::aead::quic::{self, HeaderProtectionKey};
 use aws_lc_rs::aead::{
     AES_128_GCM, AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey,
 };
 use aws_lc_rs::agreement::{self, ECDH_P256, PrivateKey, UnparsedPublicKey, X25519};
 use aws_lc_rs::digest::{self, SHA256, SHA384};
 use aws_lc_rs::hmac;
+use aws_lc_rs::kem::{Ciphertext, DecapsulationKey, EncapsulationKey, ML_KEM_768};
 use aws_lc_rs::signature::{
     self, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair,
 };
 
 use super::{
-    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, HashContext,
-    HmacKey, NONCE_LEN, TAG_LEN,
+    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, Encapsulated, HashAlgorithm,
+    HashContext, HmacKey, KemDecapsulationKey, ML_KEM_SHARED_SECRET_LEN, NONCE_LEN,
+    RECORD_NUMBER_MASK_LEN, RecordNumberKey, SAMPLE_LEN, TAG_LEN,
 };
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
@@ -27,10 +30,11 @@ use crate::error::CryptoError;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AwsLc;
 
-fn agreement_alg(group: NamedGroup) -> &'static agreement::Algorithm {
+fn agreement_alg(group: NamedGroup) -> Option<&'static agreement::Algorithm> {
     match group {
-        NamedGroup::Secp256r1 => &ECDH_P256,
-        NamedGroup::X25519 => &X25519,
+        NamedGroup::Secp256r1 => Some(&ECDH_P256),
+        NamedGroup::X25519 => Some(&X25519),
+        NamedGroup::X25519MlKem768 => None,
     }
 }
 
@@ -66,7 +70,8 @@ impl CryptoProvider for AwsLc {
     }
 
     fn ecdh_key(&self, group: NamedGroup, private: &[u8]) -> Result<Box<dyn EcdhKey>, CryptoError> {
-        let alg = agreement_alg(group);
+        // X25519MLKEM768 is a KEM, not an ECDH group: `key_share.rs` combines its parts.
+        let alg = agreement_alg(group).ok_or(CryptoError::Unsupported)?;
         let key = PrivateKey::from_private_key(alg, private)
             .map_err(|_| CryptoError::InvalidPrivateKey)?;
         let public = key
@@ -119,6 +124,98 @@ impl CryptoProvider for AwsLc {
         )
         .map_err(|_| CryptoError::InvalidKeyLength)?;
         Ok(Box::new(LcKey(LessSafeKey::new(unbound))))
+    }
+
+    /// AWS-LC generates the key pair from its own entropy: `aws-lc-rs` takes no seed, so
+    /// `seed` is unused and the key is not reproducible.
+    fn ml_kem_768_key(
+        &self,
+        _seed: &[u8; 64],
+    ) -> Result<Box<dyn KemDecapsulationKey>, CryptoError> {
+        let dk = DecapsulationKey::generate(&ML_KEM_768).map_err(|_| CryptoError::Unsupported)?;
+        let encapsulation_key = dk
+            .encapsulation_key()
+            .and_then(|ek| ek.key_bytes().map(|b| b.as_ref().to_vec()))
+            .map_err(|_| CryptoError::Unsupported)?;
+        Ok(Box::new(LcKem {
+            dk,
+            encapsulation_key,
+        }))
+    }
+
+    /// AWS-LC draws `m` itself (`randomness` is unused): not reproducible.
+    fn ml_kem_768_encapsulate(
+        &self,
+        encapsulation_key: &[u8],
+        _randomness: &[u8; 32],
+    ) -> Result<Encapsulated, CryptoError> {
+        let ek = EncapsulationKey::new(&ML_KEM_768, encapsulation_key)
+            .map_err(|_| CryptoError::InvalidPublicKey)?;
+        let (ciphertext, shared) = ek
+            .encapsulate()
+            .map_err(|_| CryptoError::InvalidPublicKey)?;
+        let mut shared_secret = [0u8; ML_KEM_SHARED_SECRET_LEN];
+        shared_secret.copy_from_slice(shared.as_ref());
+        Ok(Encapsulated {
+            ciphertext: ciphertext.as_ref().to_vec(),
+            shared_secret,
+        })
+    }
+
+    fn record_number_key(
+        &self,
+        alg: AeadAlgorithm,
+        key: &[u8],
+    ) -> Result<Box<dyn RecordNumberKey>, CryptoError> {
+        // QUIC header protection is the same mask (RFC 9001 §5.4.3, §5.4.4; RFC 9147 §4.2.3).
+        let key = HeaderProtectionKey::new(
+            match alg {
+                AeadAlgorithm::Aes128Gcm => &quic::AES_128,
+                AeadAlgorithm::Aes256Gcm => &quic::AES_256,
+                AeadAlgorithm::ChaCha20Poly1305 => &quic::CHACHA20,
+            },
+            key,
+        )
+        .map_err(|_| CryptoError::InvalidKeyLength)?;
+        Ok(Box::new(LcMask(key)))
+    }
+}
+
+struct LcKem {
+    dk: DecapsulationKey,
+    encapsulation_key: Vec<u8>,
+}
+
+impl KemDecapsulationKey for LcKem {
+    fn encapsulation_key(&self) -> &[u8] {
+        &self.encapsulation_key
+    }
+
+    fn decapsulate(
+        &self,
+        ciphertext: &[u8],
+    ) -> Result<[u8; ML_KEM_SHARED_SECRET_LEN], CryptoError> {
+        let shared = self
+            .dk
+            .decapsulate(Ciphertext::from(ciphertext))
+            .map_err(|_| CryptoError::InvalidPublicKey)?;
+        let mut out = [0u8; ML_KEM_SHARED_SECRET_LEN];
+        out.copy_from_slice(shared.as_ref());
+        Ok(out)
+    }
+}
+
+struct LcMask(HeaderProtectionKey);
+
+impl RecordNumberKey for LcMask {
+    fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> Result<[u8; RECORD_NUMBER_MASK_LEN], CryptoError> {
+        let mask = self
+            .0
+            .new_mask(sample)
+            .map_err(|_| CryptoError::RecordNumberMaskFailed)?;
+        let mut out = [0u8; RECORD_NUMBER_MASK_LEN];
+        out.copy_from_slice(&mask[..RECORD_NUMBER_MASK_LEN]);
+        Ok(out)
     }
 }
 

@@ -4,11 +4,12 @@
 //! protocol code never names a crypto crate. Two providers ship:
 //!
 //! - [`RustCrypto`] (always available): pure Rust, `p256`, `x25519-dalek`, `aes-gcm`,
-//!   `chacha20poly1305`, `sha2`, `hmac`. Fully reproducible from the injected RNG: ECDSA nonces
+//!   `chacha20poly1305`, `sha2`, `hmac`, `aes`/`chacha20` for DTLS 1.3 record-number masks and
+//!   `ml-kem` for the hybrid key share. Fully reproducible from the injected RNG: ECDSA nonces
 //!   are deterministic (RFC 6979).
 //! - `AwsLc` (cargo feature `aws-lc`): AWS-LC through `aws-lc-rs`. Ephemeral and certificate keys
-//!   still come from the injected RNG (imported as raw scalars), but AWS-LC draws ECDSA nonces
-//!   from its own entropy, so signatures differ between runs.
+//!   still come from the injected RNG (imported as raw scalars), but AWS-LC draws ECDSA nonces,
+//!   ML-KEM keys and encapsulations from its own entropy, so those differ between runs.
 //!
 //! Private keys cross this boundary as raw big-endian scalars drawn by the caller's RNG; that is
 //! what makes key generation reproducible with either provider.
@@ -194,7 +195,53 @@ pub trait AeadKey: Send + Sync {
     ) -> Result<(), CryptoError>;
 }
 
-/// The primitives DTLS 1.2 needs.
+/// Length of the ciphertext sample a record-number mask is computed from (RFC 9147 §4.2.3).
+pub const SAMPLE_LEN: usize = 16;
+/// Bytes of mask DTLS 1.3 uses: a unified header carries at most a 16-bit sequence number.
+pub const RECORD_NUMBER_MASK_LEN: usize = 2;
+
+/// A keyed record-number mask (RFC 9147 §4.2.3): AES-ECB of the sample for the AES-GCM suites;
+/// for ChaCha20-Poly1305 the ChaCha20 keystream with the sample's first four bytes as the
+/// little-endian block counter and the other twelve as the nonce. QUIC header protection
+/// (RFC 9001 §5.4.3, §5.4.4) is the same computation, and its vectors test ours.
+pub trait RecordNumberKey: Send + Sync {
+    /// The first [`RECORD_NUMBER_MASK_LEN`] bytes of the mask for `sample`.
+    fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> Result<[u8; RECORD_NUMBER_MASK_LEN], CryptoError>;
+}
+
+/// ML-KEM-768 encapsulation key length (FIPS 203 §8, table 3).
+pub const ML_KEM_768_ENCAPSULATION_KEY_LEN: usize = 1184;
+/// ML-KEM-768 ciphertext length.
+pub const ML_KEM_768_CIPHERTEXT_LEN: usize = 1088;
+/// ML-KEM shared secret length.
+pub const ML_KEM_SHARED_SECRET_LEN: usize = 32;
+
+/// An ML-KEM-768 decapsulation key with its encapsulation key.
+pub trait KemDecapsulationKey: Send + Sync {
+    /// The encapsulation key ([`ML_KEM_768_ENCAPSULATION_KEY_LEN`] bytes).
+    fn encapsulation_key(&self) -> &[u8];
+
+    /// The shared secret in `ciphertext` (FIPS 203 §7.3; implicit rejection: a wrong but
+    /// well-sized ciphertext gives an unrelated secret, not an error).
+    fn decapsulate(&self, ciphertext: &[u8])
+    -> Result<[u8; ML_KEM_SHARED_SECRET_LEN], CryptoError>;
+}
+
+/// What encapsulating to a peer's key gives: the ciphertext to send and the shared secret.
+pub struct Encapsulated {
+    /// The ciphertext ([`ML_KEM_768_CIPHERTEXT_LEN`] bytes).
+    pub ciphertext: Vec<u8>,
+    /// The shared secret.
+    pub shared_secret: [u8; ML_KEM_SHARED_SECRET_LEN],
+}
+
+impl Debug for Encapsulated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Encapsulated { .. }")
+    }
+}
+
+/// The primitives DTLS 1.2 and 1.3 need.
 ///
 /// Implementations must not draw randomness of their own for key generation: private keys are
 /// handed in as raw scalars. Where a backend cannot avoid internal randomness (ECDSA nonces in
@@ -237,6 +284,27 @@ pub trait CryptoProvider: Debug + Send + Sync {
 
     /// Keys an AEAD.
     fn aead_key(&self, alg: AeadAlgorithm, key: &[u8]) -> Result<Box<dyn AeadKey>, CryptoError>;
+
+    /// An ML-KEM-768 key pair from the 64-byte seed `d ‖ z` (FIPS 203 §7.1) the caller drew
+    /// from the injected RNG. A provider that cannot derive keys from a seed uses its own
+    /// entropy and says so.
+    fn ml_kem_768_key(&self, seed: &[u8; 64]) -> Result<Box<dyn KemDecapsulationKey>, CryptoError>;
+
+    /// Encapsulates to an ML-KEM-768 `encapsulation_key` with the 32 bytes of randomness `m`
+    /// (FIPS 203 §7.2) the caller drew from the injected RNG (same caveat).
+    fn ml_kem_768_encapsulate(
+        &self,
+        encapsulation_key: &[u8],
+        randomness: &[u8; 32],
+    ) -> Result<Encapsulated, CryptoError>;
+
+    /// Keys the record-number mask that goes with AEAD `alg` (RFC 9147 §4.2.3); `key` is the
+    /// epoch's `sn_key`, as long as the AEAD key.
+    fn record_number_key(
+        &self,
+        alg: AeadAlgorithm,
+        key: &[u8],
+    ) -> Result<Box<dyn RecordNumberKey>, CryptoError>;
 }
 
 /// Every provider compiled into this build, for tests and benches that run against each.
@@ -284,4 +352,74 @@ fn retry_scalar<T>(
         }
     }
     Err(CryptoError::InvalidPrivateKey)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn record_number_masks_match_the_quic_header_protection_vectors() {
+        // RFC 9001 Appendix A.2 (AES-128, client Initial) and A.5 (ChaCha20): the same mask
+        // function as RFC 9147 §4.2.3; DTLS uses the first two of QUIC's five bytes.
+        let cases = [
+            (
+                AeadAlgorithm::Aes128Gcm,
+                "9f50449e04a0e810283a1e9933adedd2",
+                "d1b1c98dd7689fb8ec11d242b123dc9b",
+                [0x43, 0x7b],
+            ),
+            (
+                AeadAlgorithm::ChaCha20Poly1305,
+                "25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4",
+                "5e5cd55c41f69080575d7999c25a5bfb",
+                [0xae, 0xfe],
+            ),
+        ];
+        for p in providers() {
+            for (alg, key, sample, mask) in cases {
+                let key = p.record_number_key(alg, &hex(key)).unwrap();
+                let sample: [u8; SAMPLE_LEN] = hex(sample).try_into().unwrap();
+                assert_eq!(key.mask(&sample).unwrap(), mask, "{} {alg:?}", p.name());
+            }
+        }
+    }
+
+    #[test]
+    fn record_number_masks_agree_across_providers_and_reject_bad_keys() {
+        for alg in [
+            AeadAlgorithm::Aes128Gcm,
+            AeadAlgorithm::Aes256Gcm,
+            AeadAlgorithm::ChaCha20Poly1305,
+        ] {
+            let key: Vec<u8> = (0..alg.key_len() as u8).collect();
+            // The last sample puts the ChaCha20 block counter at its end, 2^32-1.
+            let samples = [[0u8; SAMPLE_LEN], [0x5a; SAMPLE_LEN], [0xff; SAMPLE_LEN]];
+            let masks: Vec<Vec<_>> = providers()
+                .into_iter()
+                .map(|p| {
+                    assert_eq!(
+                        p.record_number_key(alg, &key[1..]).err(),
+                        Some(CryptoError::InvalidKeyLength),
+                        "{}",
+                        p.name()
+                    );
+                    let k = p.record_number_key(alg, &key).unwrap();
+                    samples.iter().map(|s| k.mask(s).unwrap()).collect()
+                })
+                .collect();
+            assert!(masks.windows(2).all(|w| w[0] == w[1]), "{alg:?}: {masks:?}");
+            assert_ne!(
+                masks[0][0], masks[0][1],
+                "{alg:?}: the mask depends on the sample"
+            );
+        }
+    }
 }

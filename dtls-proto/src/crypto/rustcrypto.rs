@@ -3,6 +3,8 @@
 //! Reproducibility: everything is a function of the inputs. Key scalars come from the caller
 //! (drawn from the injected RNG) and ECDSA uses RFC 6979 deterministic nonces.
 
+use aes::cipher::consts::U10;
+use aes::cipher::{BlockEncrypt, KeyIvInit, StreamCipherCore, StreamCipherSeekCore};
 use aes_gcm::aead::consts::{U12, U16};
 use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
@@ -14,9 +16,13 @@ use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use sha2::{Digest, Sha256, Sha384};
 
+use ml_kem::kem::Decapsulate;
+use ml_kem::{EncapsulateDeterministic, EncodedSizeUser, KemCore, MlKem768};
+
 use super::{
-    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, HashAlgorithm, HashContext,
-    HmacKey, NONCE_LEN, TAG_LEN,
+    AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, Encapsulated, HashAlgorithm,
+    HashContext, HmacKey, KemDecapsulationKey, ML_KEM_SHARED_SECRET_LEN, NONCE_LEN,
+    RECORD_NUMBER_MASK_LEN, RecordNumberKey, SAMPLE_LEN, TAG_LEN,
 };
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
@@ -87,6 +93,8 @@ impl CryptoProvider for RustCrypto {
                     .to_vec();
                 Box::new(P256Ecdh { secret, public })
             }
+            // A KEM, not an ECDH group: `key_share.rs` combines its parts.
+            NamedGroup::X25519MlKem768 => return Err(CryptoError::Unsupported),
             NamedGroup::X25519 => {
                 let secret = x25519_secret(private)?;
                 let public = x25519_dalek::PublicKey::from(&secret).as_bytes().to_vec();
@@ -133,6 +141,124 @@ impl CryptoProvider for RustCrypto {
                 Box::new(Rc(ChaCha20Poly1305::new_from_slice(key).map_err(bad)?))
             }
         })
+    }
+
+    fn ml_kem_768_key(&self, seed: &[u8; 64]) -> Result<Box<dyn KemDecapsulationKey>, CryptoError> {
+        let (d, z) = seed.split_at(32);
+        let (dk, ek) = MlKem768::generate_deterministic(
+            &ml_kem::B32::try_from(d).map_err(|_| CryptoError::InvalidPrivateKey)?,
+            &ml_kem::B32::try_from(z).map_err(|_| CryptoError::InvalidPrivateKey)?,
+        );
+        Ok(Box::new(MlKemKey {
+            encapsulation_key: ek.as_bytes().to_vec(),
+            dk,
+        }))
+    }
+
+    fn ml_kem_768_encapsulate(
+        &self,
+        encapsulation_key: &[u8],
+        randomness: &[u8; 32],
+    ) -> Result<Encapsulated, CryptoError> {
+        let encoded =
+            ml_kem::Encoded::<<MlKem768 as KemCore>::EncapsulationKey>::try_from(encapsulation_key)
+                .map_err(|_| CryptoError::InvalidPublicKey)?;
+        let ek = <MlKem768 as KemCore>::EncapsulationKey::from_bytes(&encoded);
+        let (ciphertext, shared) = ek
+            .encapsulate_deterministic(&ml_kem::B32::from(*randomness))
+            .map_err(|()| CryptoError::InvalidPublicKey)?;
+        let mut shared_secret = [0u8; ML_KEM_SHARED_SECRET_LEN];
+        shared_secret.copy_from_slice(&shared);
+        Ok(Encapsulated {
+            ciphertext: ciphertext.to_vec(),
+            shared_secret,
+        })
+    }
+
+    fn record_number_key(
+        &self,
+        alg: AeadAlgorithm,
+        key: &[u8],
+    ) -> Result<Box<dyn RecordNumberKey>, CryptoError> {
+        if key.len() != alg.key_len() {
+            return Err(CryptoError::InvalidKeyLength);
+        }
+        let bad = |_| CryptoError::InvalidKeyLength;
+        Ok(match alg {
+            AeadAlgorithm::Aes128Gcm => {
+                Box::new(AesMask(aes::Aes128::new_from_slice(key).map_err(bad)?))
+            }
+            AeadAlgorithm::Aes256Gcm => {
+                Box::new(AesMask(aes::Aes256::new_from_slice(key).map_err(bad)?))
+            }
+            AeadAlgorithm::ChaCha20Poly1305 => Box::new(ChaChaMask(
+                key.try_into().map_err(|_| CryptoError::InvalidKeyLength)?,
+            )),
+        })
+    }
+}
+
+/// An ML-KEM-768 key pair.
+struct MlKemKey {
+    encapsulation_key: Vec<u8>,
+    dk: <MlKem768 as KemCore>::DecapsulationKey,
+}
+
+impl KemDecapsulationKey for MlKemKey {
+    fn encapsulation_key(&self) -> &[u8] {
+        &self.encapsulation_key
+    }
+
+    fn decapsulate(
+        &self,
+        ciphertext: &[u8],
+    ) -> Result<[u8; ML_KEM_SHARED_SECRET_LEN], CryptoError> {
+        let ct = ml_kem::Ciphertext::<MlKem768>::try_from(ciphertext)
+            .map_err(|_| CryptoError::InvalidPublicKey)?;
+        let shared = self
+            .dk
+            .decapsulate(&ct)
+            .map_err(|()| CryptoError::InvalidPublicKey)?;
+        let mut out = [0u8; ML_KEM_SHARED_SECRET_LEN];
+        out.copy_from_slice(&shared);
+        Ok(out)
+    }
+}
+
+/// AES-ECB of the sample (RFC 9147 §4.2.3), with AES-128 or AES-256.
+struct AesMask<C>(C);
+
+impl<C: BlockEncrypt<BlockSize = U16> + Send + Sync> RecordNumberKey for AesMask<C> {
+    fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> Result<[u8; RECORD_NUMBER_MASK_LEN], CryptoError> {
+        let mut block = GenericArray::clone_from_slice(sample);
+        self.0.encrypt_block(&mut block);
+        let mut out = [0u8; RECORD_NUMBER_MASK_LEN];
+        out.copy_from_slice(&block[..RECORD_NUMBER_MASK_LEN]);
+        Ok(out)
+    }
+}
+
+/// The ChaCha20 keystream at block `sample[0..4]` (little-endian) under nonce `sample[4..16]`
+/// (RFC 9147 §4.2.3, as RFC 9001 §5.4.4).
+struct ChaChaMask([u8; 32]);
+
+impl RecordNumberKey for ChaChaMask {
+    fn mask(&self, sample: &[u8; SAMPLE_LEN]) -> Result<[u8; RECORD_NUMBER_MASK_LEN], CryptoError> {
+        let (counter, nonce) = sample.split_at(4);
+        let mut counter_bytes = [0u8; 4];
+        counter_bytes.copy_from_slice(counter);
+        // The block function itself: the stream wrapper refuses the last block (counter
+        // 2^32-1), which a sample starting with ff ff ff ff asks for.
+        let mut core = chacha20::ChaChaCore::<U10>::new(
+            GenericArray::from_slice(&self.0),
+            GenericArray::from_slice(nonce),
+        );
+        core.set_block_pos(u32::from_le_bytes(counter_bytes));
+        let mut block = GenericArray::default();
+        core.write_keystream_block(&mut block);
+        let mut out = [0u8; RECORD_NUMBER_MASK_LEN];
+        out.copy_from_slice(&block[..RECORD_NUMBER_MASK_LEN]);
+        Ok(out)
     }
 }
 

@@ -1,7 +1,7 @@
 //! ClientHello, HelloVerifyRequest and ServerHello (RFC 5246 §7.4.1, RFC 6347 §4.2.1).
 
 use crate::error::DecodeError;
-use crate::extensions::Extensions;
+use crate::extensions::{Extensions, HelloKind};
 use crate::record::{DTLS_1_0, DTLS_1_2};
 use crate::wire::{Reader, put_u16, put_vec8, with_len16};
 
@@ -60,7 +60,7 @@ impl ClientHello {
         } else {
             let block = r.vec16()?;
             r.finish()?;
-            Extensions::parse(block)?
+            Extensions::parse(block, HelloKind::Client)?
         };
         Ok(Self {
             version,
@@ -134,7 +134,15 @@ impl HelloVerifyRequest {
     }
 }
 
-/// ServerHello (RFC 5246 §7.4.1.3).
+/// The random of a HelloRetryRequest, SHA-256("HelloRetryRequest") (RFC 8446 §4.1.3): a
+/// ServerHello carrying it asks for another ClientHello.
+pub const HELLO_RETRY_REQUEST_RANDOM: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
+
+/// ServerHello (RFC 5246 §7.4.1.3), and HelloRetryRequest (RFC 8446 §4.1.4) which shares its
+/// structure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerHello {
     /// server_version.
@@ -171,7 +179,12 @@ impl ServerHello {
         } else {
             let block = r.vec16()?;
             r.finish()?;
-            Extensions::parse(block)?
+            let kind = if random == HELLO_RETRY_REQUEST_RANDOM {
+                HelloKind::RetryRequest
+            } else {
+                HelloKind::Server
+            };
+            Extensions::parse(block, kind)?
         };
         Ok(Self {
             version,
@@ -201,11 +214,83 @@ pub fn is_dtls_1_2_or_later(version: u16) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use proptest::prelude::*;
 
     use super::*;
     use crate::extensions::UseSrtp;
+
+    /// Chromium 156's captured ClientHello body (`tests/handshake/chromium156-client-hello.hex`:
+    /// two records, one fragment each), reassembled.
+    pub(crate) fn chromium156_client_hello_body() -> Vec<u8> {
+        let mut body = Vec::new();
+        for line in include_str!("../../tests/handshake/chromium156-client-hello.hex").lines() {
+            let bytes: Vec<u8> = (0..line.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&line[i..i + 2], 16).unwrap())
+                .collect();
+            if bytes.is_empty() {
+                continue;
+            }
+            let (record, rest) = crate::record::RecordView::parse(&bytes).unwrap();
+            assert!(rest.is_empty());
+            let (fragment, _) = crate::handshake::FragmentView::parse(record.fragment).unwrap();
+            let (offset, len) = (fragment.offset as usize, fragment.body.len());
+            body.resize(body.len().max(offset + len), 0);
+            body[offset..offset + len].copy_from_slice(fragment.body);
+        }
+        body
+    }
+
+    #[test]
+    fn chromium_s_hello_offers_dtls_1_3_and_a_hybrid_share() {
+        use crate::extensions::{KeyShare, SupportedVersions};
+        let hello = ClientHello::parse(&chromium156_client_hello_body()).unwrap();
+        let ext = &hello.extensions;
+        assert_eq!(
+            ext.supported_versions,
+            Some(SupportedVersions::Offered(vec![0xfefc, 0xfefd]))
+        );
+        let Some(KeyShare::Offered(shares)) = &ext.key_share else {
+            panic!("{:?}", ext.key_share);
+        };
+        let shares: Vec<(u16, usize)> = shares
+            .iter()
+            .map(|s| (s.group, s.key_exchange.len()))
+            .collect();
+        assert_eq!(shares, [(0x11ec, 1216), (29, 32)]);
+        assert!(
+            hello.cipher_suites.contains(&0x1301),
+            "TLS_AES_128_GCM_SHA256 offered"
+        );
+    }
+
+    #[test]
+    fn a_hello_retry_request_is_told_by_its_random() {
+        use crate::extensions::{KeyShare, SupportedVersions};
+        let hrr = ServerHello {
+            version: DTLS_1_2,
+            random: HELLO_RETRY_REQUEST_RANDOM,
+            session_id: vec![],
+            cipher_suite: 0x1301,
+            compression_method: 0,
+            extensions: Extensions {
+                supported_versions: Some(SupportedVersions::Selected(0xfefc)),
+                cookie: Some(vec![9; 32]),
+                key_share: Some(KeyShare::Requested(29)),
+                ..Extensions::default()
+            },
+        };
+        let mut out = Vec::new();
+        hrr.encode(&mut out);
+        assert_eq!(ServerHello::parse(&out), Ok(hrr.clone()));
+        // The same bytes with an ordinary random: a one-group key_share is not a ServerHello's.
+        let mut not_hrr = hrr;
+        not_hrr.random = [0; 32];
+        let mut out = Vec::new();
+        not_hrr.encode(&mut out);
+        assert!(ServerHello::parse(&out).is_err());
+    }
 
     #[test]
     fn client_hello_round_trip() {
@@ -269,6 +354,7 @@ mod tests {
                 use_srtp: srtp.map(|(profiles, mki)| UseSrtp { profiles, mki }),
                 extended_master_secret: ems,
                 renegotiation_info: ri,
+                ..Extensions::default()
             })
     }
 

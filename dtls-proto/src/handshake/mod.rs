@@ -23,9 +23,11 @@
 use crate::error::DecodeError;
 use crate::wire::Reader;
 
+pub mod authentication;
 pub mod hello;
 pub mod key_exchange;
 pub(crate) mod shared;
+pub(crate) mod tls13;
 
 /// Length of the DTLS handshake header.
 pub const HEADER_LEN: usize = 12;
@@ -42,6 +44,8 @@ pub enum HandshakeType {
     ServerHello,
     /// hello_verify_request (3, RFC 6347 §4.2.1).
     HelloVerifyRequest,
+    /// encrypted_extensions (8, DTLS 1.3, RFC 8446 §4.3.1).
+    EncryptedExtensions,
     /// certificate (11).
     Certificate,
     /// server_key_exchange (12).
@@ -66,6 +70,7 @@ impl HandshakeType {
             Self::ClientHello => 1,
             Self::ServerHello => 2,
             Self::HelloVerifyRequest => 3,
+            Self::EncryptedExtensions => 8,
             Self::Certificate => 11,
             Self::ServerKeyExchange => 12,
             Self::CertificateRequest => 13,
@@ -83,6 +88,7 @@ impl HandshakeType {
             1 => Self::ClientHello,
             2 => Self::ServerHello,
             3 => Self::HelloVerifyRequest,
+            8 => Self::EncryptedExtensions,
             11 => Self::Certificate,
             12 => Self::ServerKeyExchange,
             13 => Self::CertificateRequest,
@@ -103,6 +109,7 @@ impl std::fmt::Display for HandshakeType {
             Self::ClientHello => "client_hello",
             Self::ServerHello => "server_hello",
             Self::HelloVerifyRequest => "hello_verify_request",
+            Self::EncryptedExtensions => "encrypted_extensions",
             Self::Certificate => "certificate",
             Self::ServerKeyExchange => "server_key_exchange",
             Self::CertificateRequest => "certificate_request",

@@ -27,7 +27,16 @@ pub struct PeerCertificate {
 /// fingerprints) and extracts the end-entity public key.
 pub fn verify_peer_certificate(engine: &Engine, body: &[u8]) -> Result<PeerCertificate, Error> {
     let msg = CertificateMsg::parse(body)?;
-    let Some(end_entity) = msg.chain().next() else {
+    check_peer_chain(engine, || msg.chain())
+}
+
+/// Checks the peer's chain (end entity first) against the configured verifier and reads its
+/// key: the part of [`verify_peer_certificate`] both DTLS versions share.
+pub fn check_peer_chain<'a, I: Iterator<Item = &'a [u8]>>(
+    engine: &Engine,
+    chain: impl Fn() -> I,
+) -> Result<PeerCertificate, Error> {
+    let Some(end_entity) = chain().next() else {
         return Err(Error::PeerCertificateMissing);
     };
     let actual = Fingerprint::of(end_entity);
@@ -53,7 +62,7 @@ pub fn verify_peer_certificate(engine: &Engine, body: &[u8]) -> Result<PeerCerti
             }
         }
         PeerVerifier::Custom(verifier) => {
-            let chain: Vec<Vec<u8>> = msg.chain().map(<[u8]>::to_vec).collect();
+            let chain: Vec<Vec<u8>> = chain().map(<[u8]>::to_vec).collect();
             verifier.verify(&chain)?;
         }
     }
@@ -151,6 +160,9 @@ pub fn is_well_formed(msg: &Message) -> bool {
         HandshakeType::CertificateVerify => CertificateVerify::parse(body).is_ok(),
         HandshakeType::ClientKeyExchange => ClientKeyExchange::parse(body).is_ok(),
         HandshakeType::Finished => !body.is_empty(),
+        HandshakeType::EncryptedExtensions => {
+            crate::handshake::authentication::EncryptedExtensions::parse(body).is_ok()
+        }
     }
 }
 
@@ -209,6 +221,7 @@ pub fn completion(
         SrtpKeyingMaterial::new(profile, material)
     });
     Ok(HandshakeComplete {
+        version: crate::cipher_suite::ProtocolVersion::Dtls12,
         cipher_suite: session.suite,
         group,
         srtp,

@@ -10,6 +10,11 @@ use rand_core::SeedableRng;
 use crate::refragment;
 use crate::sim::{origin, pair};
 
+/// Our local address every datagram arrives on but where a test says otherwise.
+fn local() -> SocketAddr {
+    SocketAddr::from(([192, 0, 2, 1], 443))
+}
+
 fn source(i: u32) -> SocketAddr {
     SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 5000))
 }
@@ -38,7 +43,7 @@ fn a_flood_of_partial_client_hellos_stays_within_the_table_bound() {
     let datagram = partial_hello(1413);
     for i in 0..flood {
         assert_eq!(
-            acceptor.handle_datagram(now, source(i), &datagram),
+            acceptor.handle_datagram(now, source(i), local(), &datagram),
             Accept::Pending
         );
     }
@@ -57,7 +62,7 @@ fn a_flood_of_partial_client_hellos_stays_within_the_table_bound() {
     // A claimed length over the bound is not even buffered.
     let huge = partial_hello(9000);
     assert_eq!(
-        acceptor.handle_datagram(now, source(flood + 1), &huge),
+        acceptor.handle_datagram(now, source(flood + 1), local(), &huge),
         Accept::Dropped
     );
     assert_eq!(acceptor.stats().fragments_dropped, 1);
@@ -84,11 +89,11 @@ fn a_fragmented_client_hello_passes_the_stateless_cookie_check_and_connects() {
         let hello = client.poll_transmit().unwrap().payload;
         let pieces = fragmented(&hello);
         assert_eq!(
-            acceptor.handle_datagram(now, from, &pieces[0]),
+            acceptor.handle_datagram(now, from, local(), &pieces[0]),
             Accept::Pending
         );
         assert_eq!(
-            acceptor.handle_datagram(now, from, &pieces[1]),
+            acceptor.handle_datagram(now, from, local(), &pieces[1]),
             Accept::VerifyRequested
         );
         assert_eq!(acceptor.pending_len(), 0);
@@ -100,21 +105,30 @@ fn a_fragmented_client_hello_passes_the_stateless_cookie_check_and_connects() {
         let with_cookie = client.poll_transmit().unwrap().payload;
         let elsewhere = source(8);
         assert_eq!(
-            acceptor.handle_datagram(now, elsewhere, &with_cookie),
+            acceptor.handle_datagram(now, elsewhere, local(), &with_cookie),
             Accept::VerifyRequested
         );
         assert_eq!(acceptor.poll_transmit().unwrap().destination, elsewhere);
+        // And so is it to our other local address: the cookie opens one port only.
+        let other_port = SocketAddr::from(([192, 0, 2, 1], 444));
+        assert_eq!(
+            acceptor.handle_datagram(now, from, other_port, &with_cookie),
+            Accept::VerifyRequested
+        );
+        let hvr = acceptor.poll_transmit().unwrap();
+        assert_eq!((hvr.source, hvr.destination), (other_port, from));
 
         // From the right address, fragmented again: accepted, and the association completes.
         let pieces = fragmented(&with_cookie);
         assert_eq!(
-            acceptor.handle_datagram(now, from, &pieces[0]),
+            acceptor.handle_datagram(now, from, local(), &pieces[0]),
             Accept::Pending
         );
-        let Accept::Hello(accepted) = acceptor.handle_datagram(now, from, &pieces[1]) else {
+        let Accept::Hello(accepted) = acceptor.handle_datagram(now, from, local(), &pieces[1])
+        else {
             panic!("{:?}", acceptor.stats());
         };
-        assert_eq!(accepted.source, from);
+        assert_eq!((accepted.source, accepted.destination), (from, local()));
         let mut server = Dtls::accept(pr.server, ChaCha20Rng::seed_from_u64(9), now, accepted);
         for _ in 0..10 {
             while let Some(t) = server.poll_transmit() {
@@ -130,7 +144,7 @@ fn a_fragmented_client_hello_passes_the_stateless_cookie_check_and_connects() {
             p.name()
         );
         assert_eq!(acceptor.stats().accepted, 1);
-        assert_eq!(acceptor.stats().verify_requests, 2);
+        assert_eq!(acceptor.stats().verify_requests, 3);
     }
 }
 
@@ -145,7 +159,7 @@ fn what_is_not_a_client_hello_is_dropped_or_returned() {
     );
     let stun = [0u8, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42];
     assert!(matches!(
-        acceptor.handle_datagram(now, source(1), &stun),
+        acceptor.handle_datagram(now, source(1), local(), &stun),
         Accept::NotDtls(_)
     ));
     // An alert, an epoch-1 record, a ServerHello fragment and a truncated record.
@@ -161,7 +175,7 @@ fn what_is_not_a_client_hello_is_dropped_or_returned() {
         &partial_hello(200)[..20],
     ] {
         assert_eq!(
-            acceptor.handle_datagram(now, source(1), datagram),
+            acceptor.handle_datagram(now, source(1), local(), datagram),
             Accept::Dropped
         );
     }

@@ -1,6 +1,7 @@
 //! Client ↔ server in memory, on a virtual clock, against every crypto provider compiled in.
 
 mod acceptor;
+mod dtls13;
 mod sim;
 mod spoofing;
 

@@ -121,3 +121,59 @@ fn a_genuine_clear_text_alert_still_ends_the_handshake_when_the_peer_goes_silent
     ));
     assert_eq!(sim.nodes[CLIENT].stats().alerts_ignored, 1);
 }
+
+/// The handshake types of DTLS 1.3 (with HelloVerifyRequest and the 1.2-only ones, which a
+/// 1.3 endpoint must drop as well).
+const TYPES_13: [u8; 12] = [0, 1, 2, 3, 8, 11, 12, 13, 14, 15, 16, 20];
+
+#[test]
+fn no_injected_clear_text_record_ends_a_dtls13_handshake() {
+    // DTLS 1.3 authenticates everything after ServerHello (epoch 2): clear-text messages of
+    // those types are dropped by type and epoch, clear-text alerts held as in DTLS 1.2.
+    let p = providers()[0];
+    let mut forgeries: Vec<(String, Vec<u8>)> = TYPES_13
+        .iter()
+        .map(|&t| (format!("handshake type {t}"), forged_messages(t)))
+        .collect();
+    forgeries.push(("fatal handshake_failure".into(), forged_alert(2, 40)));
+    forgeries.push(("fatal close_notify".into(), forged_alert(2, 0)));
+    let mut runs = 0;
+    for target in [CLIENT, SERVER] {
+        // Cookies on: the client receives the HelloRetryRequest, the server flight and the
+        // ACK; the server both ClientHellos and the client's flight.
+        for point in 0..3 {
+            for (what, forgery) in &forgeries {
+                let sender = 1 - target;
+                let mut delivered = 0;
+                let forgery = forgery.clone();
+                let mut sim = Sim::new(crate::dtls13::pair13(p), Link::perfect(), 32).with_rewrite(
+                    move |from, _, datagram| {
+                        if from != sender {
+                            return vec![datagram.to_vec()];
+                        }
+                        delivered += 1;
+                        if delivered - 1 == point {
+                            vec![forgery.clone(), datagram.to_vec()]
+                        } else {
+                            vec![datagram.to_vec()]
+                        }
+                    },
+                );
+                let done = sim.connect(Duration::from_secs(60));
+                let side = if target == CLIENT { "client" } else { "server" };
+                assert!(
+                    done,
+                    "{what} injected into the DTLS 1.3 {side} before flight {point} ended the \
+                     handshake: {:?} {:?}",
+                    sim.events[target],
+                    sim.nodes[target].stats()
+                );
+                let version = sim.connected_event(target).unwrap().version;
+                assert_eq!(version, dtls_proto::ProtocolVersion::Dtls13);
+                assert_eq!(sim.application_data(target), Vec::<Vec<u8>>::new());
+                runs += 1;
+            }
+        }
+    }
+    assert_eq!(runs, 2 * 3 * (TYPES_13.len() + 2));
+}

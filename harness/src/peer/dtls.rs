@@ -37,6 +37,9 @@ pub struct PeerDtlsConfig {
     pub setup: Setup,
     /// The crypto provider.
     pub provider: &'static dyn dtls_proto::crypto::CryptoProvider,
+    /// The DTLS versions we speak, in preference order (`Config::with_versions`): DTLS 1.2
+    /// alone by default; with DTLS 1.3 too, 1.3 when the other side offers it.
+    pub versions: Vec<dtls_proto::ProtocolVersion>,
 }
 
 /// Where DTLS is: each state holds what is valid then.
@@ -64,7 +67,7 @@ impl Peer {
             DtlsPhase::Running(dtls) => {
                 if !matches!(
                     dtls.handle_datagram(now, &data),
-                    dtls_proto::Handled::Processed
+                    dtls_proto::Handled::Consumed
                 ) {
                     self.dropped += 1;
                 }
@@ -158,6 +161,7 @@ impl Peer {
             config.certificate,
             PeerVerifier::Fingerprint(fingerprint),
         )
+        .with_versions(&config.versions)
         .with_retransmit(self.first_retransmit(), RETRANSMIT_MAX)
         .with_max_retransmits(MAX_RETRANSMITS)
         .with_server_cookie(false);

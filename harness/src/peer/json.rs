@@ -25,6 +25,10 @@ pub fn event_json(e: &Event) -> Option<Value> {
         Event::DtlsConnected(done) => json!({
             "type": "event",
             "signal": "dtls-connected",
+            "version": match done.version {
+                dtls_proto::ProtocolVersion::Dtls13 => "DTLS 1.3",
+                _ => "DTLS 1.2",
+            },
             "cipher-suite": format!("{:?}", done.cipher_suite),
             "group": format!("{:?}", done.group),
             "srtp-profile": done.srtp.as_ref().map(|k| k.profile.openssl_name()),

@@ -112,6 +112,9 @@ struct Case {
     turn: Option<Turn>,
     /// Seconds our peer keeps the call up after ready.
     hold: u64,
+    /// Our peer speaks DTLS 1.3 too (`--dtls13`): Chromium, which offers it with an
+    /// X25519MLKEM768 share, must end up in DTLS 1.3 with that group.
+    dtls13: bool,
     runs: usize,
 }
 
@@ -125,6 +128,7 @@ const BASE: Case = Case {
     conceal: false,
     turn: None,
     hold: 2,
+    dtls13: false,
     runs: RUNS,
 };
 
@@ -221,6 +225,26 @@ const CASES: &[Case] = &[
             ..RELAYED
         }),
         runs: 2,
+        ..BASE
+    },
+    Case {
+        name: "DTLS 1.3 with X25519MLKEM768: browser offers, we answer active (DTLS client)",
+        dtls13: true,
+        ..BASE
+    },
+    Case {
+        name: "DTLS 1.3 with X25519MLKEM768: browser offers, we answer passive (DTLS server)",
+        setup: "passive",
+        our_role: "server",
+        dtls13: true,
+        ..BASE
+    },
+    Case {
+        name: "DTLS 1.3 with X25519MLKEM768: we offer actpass, browser answers active (we are DTLS server)",
+        browser_offers: false,
+        setup: "actpass",
+        our_role: "server",
+        dtls13: true,
         ..BASE
     },
     Case {
@@ -510,6 +534,9 @@ fn run_case(case: &Case, job: usize, turn_setup: &TurnSetup) -> Result<Summary, 
             password,
             "--relay-only".into(),
         ]);
+    }
+    if case.dtls13 {
+        peer_args.push("--dtls13".into());
     }
     let mut peer = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(&peer_args)
@@ -829,8 +856,20 @@ fn verdict(
         return Err(format!("Chromium's ICE state {ice} with DTLS connected"));
     }
     let t = &up["transport"];
-    if t["tlsVersion"] != "FEFD" || t["dtlsCipher"].as_str().is_none_or(str::is_empty) {
+    // getStats' tlsVersion is the wire version in hex: FEFD for DTLS 1.2, FEFC for 1.3.
+    let (version, ours) = if case.dtls13 {
+        ("FEFC", "DTLS 1.3")
+    } else {
+        ("FEFD", "DTLS 1.2")
+    };
+    if t["tlsVersion"] != version || t["dtlsCipher"].as_str().is_none_or(str::is_empty) {
         return Err(format!("Chromium's transport stats: {t}"));
+    }
+    if connected["version"] != ours {
+        return Err(format!("our peer's DTLS version: {connected}"));
+    }
+    if case.dtls13 && connected["group"] != "X25519MlKem768" {
+        return Err(format!("our peer's key exchange group: {connected}"));
     }
     if t["srtpCipher"].as_str().is_none_or(str::is_empty) {
         return Err(format!("no SRTP profile in Chromium's stats: {t}"));
@@ -927,11 +966,13 @@ fn verdict(
         format!("{} <-> {}", short(&p["local"]), short(&p["remote"]))
     });
     Ok(Summary(format!(
-        "{} {} srtp {} | ours {} (SRTP {srtp_bytes} B) | Chromium {} {}:{} -> {} {}:{} | our pair {pair}",
+        "{} {} srtp {} | ours {} {} {} (SRTP {srtp_bytes} B) | Chromium {} {}:{} -> {} {}:{} | our pair {pair}",
         t["tlsVersion"].as_str().unwrap_or("?"),
         t["dtlsCipher"].as_str().unwrap_or("?"),
         t["srtpCipher"].as_str().unwrap_or("?"),
         case.our_role,
+        connected["version"].as_str().unwrap_or("?"),
+        connected["group"].as_str().unwrap_or("?"),
         local["type"].as_str().unwrap_or("?"),
         local["address"].as_str().unwrap_or("?"),
         local["port"],

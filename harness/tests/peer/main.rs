@@ -56,6 +56,7 @@ fn peer(local: &str, seed: u64, o: &Options) -> (Peer, Option<Fingerprint>) {
         .unwrap(),
         setup,
         provider: &RustCrypto,
+        versions: vec![dtls_proto::ProtocolVersion::Dtls12],
     });
     let fingerprint = dtls.as_ref().map(|d| d.certificate.fingerprint());
     let config = PeerConfig {
