@@ -447,7 +447,7 @@ pub fn encode_datagrams(cookie: bool, datagrams: &[&[u8]]) -> Vec<u8> {
 }
 
 /// A server (cookie on or off by bit 0 of `data[0]`, versions by its bits 1–2, see
-/// [`versions`]) fed the datagrams of `data`, each prefixed by a
+/// `versions`) fed the datagrams of `data`, each prefixed by a
 /// 2-byte length, with a time step between them; then the client role gets the same input.
 /// Uses the RustCrypto provider.
 pub fn server_datagrams(data: &[u8], origin: Instant) {
