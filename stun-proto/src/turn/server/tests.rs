@@ -1400,8 +1400,14 @@ fn rfc_5766_channel_numbers_work_when_enabled() {
     let mut s = server_with(now, |c| c.rfc5766_channel_numbers = true);
     let (nonce, relayed) = allocate(&mut s, now);
     let peer = addr(PEER);
-    assert_eq!(bind(&mut s, now, &nonce, 0x7FFF, peer), 400);
+    assert_eq!(bind(&mut s, now, &nonce, 0x8000, peer), 400);
     assert_eq!(bind(&mut s, now, &nonce, 0x7957, peer), 0);
+    // 0x7FFF, which RFC 5766 reserved and coturn's client picks, for another peer.
+    let other = SocketAddr::new(peer.ip(), peer.port() + 1);
+    assert_eq!(bind(&mut s, now, &nonce, 0x7FFF, other), 0);
+    let strict = &mut server(now);
+    let (strict_nonce, _) = allocate(strict, now);
+    assert_eq!(bind(strict, now, &strict_nonce, 0x7FFF, peer), 400);
     assert_eq!(
         s.handle_client_datagram(now, tuple(), b"\x79\x57\x00\x01z"),
         ServerHandled::Relay(TransmitRef {
