@@ -123,6 +123,12 @@ impl Handoffs {
         let Some(token) = server.foreign_reservation(request) else {
             return false;
         };
+        // A retransmission while the first waits: one request is replayed, not two (the
+        // second would find the allocation made and get 437).
+        if let Some(parked) = self.parked.iter_mut().find(|p| p.tuple == tuple) {
+            parked.request = request.to_vec();
+            return true;
+        }
         let owner = usize::from(u16::from_be_bytes([token.0[0], token.0[1]]));
         let asked = owner != self.index
             && self.parked.len() < MAX_PARKED
@@ -260,14 +266,22 @@ mod tests {
         assert!(!one.park(now, &server, tuple, &redeeming(1).1));
         assert!(!one.park(now, &server, tuple, &redeeming(7).1));
         assert!(!one.park(now, &server, tuple, &request[..20]));
-        // Nobody answers: after PARK_TIMEOUT the machine gets it.
+        // Nobody answers: after PARK_TIMEOUT the machine gets it, once, however often the
+        // client sent it meanwhile (only the first asked worker 0).
         assert!(one.park(now, &server, tuple, &request));
+        assert!(one.park(now, &server, tuple, &request));
+        assert!(matches!(zero.next_message(), Some(Message::Wanted { .. })));
+        assert!(zero.next_message().is_none());
         let almost = now + PARK_TIMEOUT - Duration::from_millis(1);
         assert!(one.unpark_stale(almost).is_empty());
         assert_eq!(one.unpark_stale(now + PARK_TIMEOUT).len(), 1);
         // At most MAX_PARKED wait.
         let parked = (0..=MAX_PARKED)
-            .filter(|_| one.park(now, &server, tuple, &request))
+            .filter(|&i| {
+                let mut client = tuple;
+                client.client.set_port(6000 + i as u16);
+                one.park(now, &server, client, &request)
+            })
             .count();
         assert_eq!(parked, MAX_PARKED);
     }
