@@ -18,9 +18,9 @@
 //! away from everyone. Each refusal is printed with the running count.
 //!
 //! Two compatibility choices are on unless `--strict-rfc8656` turns them off, because
-//! coturn's own test client needs them: channel numbers up to 0x7FFE (RFC 5766; RFC 8656
-//! allows 0x4000–0x4FFF), and dual allocation asked for with coturn's draft-numbered
-//! ADDITIONAL-ADDRESS-FAMILY (0x8032).
+//! coturn's own test client needs them: channel numbers up to 0x7FFF (RFC 5766's and the
+//! 0x7FFF it reserved, as coturn; RFC 8656 allows 0x4000–0x4FFF), and dual allocation asked
+//! for with coturn's draft-numbered ADDITIONAL-ADDRESS-FAMILY (0x8032).
 //!
 //! All protocol logic is in [`stun_proto::turn::server::TurnServer`]; this file only moves
 //! bytes: one UDP socket and one TCP listener on the listening address, and one UDP socket
@@ -76,7 +76,7 @@ struct Options {
     #[arg(long)]
     no_tcp: bool,
     /// Turn off the compatibility choices coturn's test client needs: channel numbers up to
-    /// 0x7FFE and coturn's draft-numbered ADDITIONAL-ADDRESS-FAMILY.
+    /// 0x7FFF and coturn's draft-numbered ADDITIONAL-ADDRESS-FAMILY.
     #[arg(long = "strict-rfc8656")]
     strict: bool,
     /// The most allocations at once (beyond: 508 Insufficient Capacity).
@@ -221,8 +221,8 @@ fn serve(mut options: Options) -> std::io::Result<()> {
     config.software = Some("stun-proto turn-server example".into());
     config.max_allocations = options.max_allocations;
     config.max_allocations_per_user = options.max_allocations_per_user;
-    // coturn's test client binds channels up to 0x7FFE (RFC 5766) and asks for dual
-    // allocations with the draft's attribute number.
+    // coturn's test client binds channels up to 0x7FFF (RFC 5766's, and 0x7FFF) and asks
+    // for dual allocations with the draft's attribute number.
     config.rfc5766_channel_numbers = !options.strict;
     config.coturn_dual_allocation = !options.strict;
     let rng = ChaCha20Rng::from_os_rng();

@@ -123,6 +123,12 @@ impl Handoffs {
         let Some(token) = server.foreign_reservation(request) else {
             return false;
         };
+        // A retransmission while the first waits: one request is replayed, not two (the
+        // second would find the allocation made and get 437).
+        if let Some(parked) = self.parked.iter_mut().find(|p| p.tuple == tuple) {
+            parked.request = request.to_vec();
+            return true;
+        }
         let owner = usize::from(u16::from_be_bytes([token.0[0], token.0[1]]));
         let asked = owner != self.index
             && self.parked.len() < MAX_PARKED
@@ -182,5 +188,101 @@ impl Handoffs {
             .into_iter()
             .map(|p: Parked| (p.tuple, p.request))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use mio::Poll;
+    use rand_core::SeedableRng;
+    use stun_proto::attribute::RequestedTransport;
+    use stun_proto::turn::server::TurnServerConfig;
+    use stun_proto::{Class, MessageBuilder, MessageType, Method, TransportProtocol};
+
+    use super::*;
+
+    /// Worker `index`'s machine, its reservation tag set as the server sets it.
+    fn machine(index: usize) -> TurnServer<ChaCha20Rng> {
+        let relay: SocketAddr = "192.0.2.1:50000".parse().unwrap();
+        let mut config = TurnServerConfig::new("test", vec![relay]);
+        config.reservation_tag = Some(Handoffs::tag(index));
+        #[allow(clippy::disallowed_methods)] // one real instant for the machine
+        let now = Instant::now();
+        TurnServer::new(now, config, ChaCha20Rng::seed_from_u64(1))
+    }
+
+    /// An Allocate redeeming a token made by worker `owner`.
+    fn redeeming(owner: usize) -> (ReservationToken, Vec<u8>) {
+        let [a, b] = Handoffs::tag(owner);
+        let token = ReservationToken([a, b, 1, 2, 3, 4, 5, 6]);
+        let message_type = MessageType::new(Method::ALLOCATE, Class::Request);
+        let mut m = MessageBuilder::new_bytes(message_type, [7; 12].into());
+        m.add(&RequestedTransport::UDP).unwrap();
+        m.add(&token).unwrap();
+        (token, m.into_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_request_naming_another_worker_s_reservation_waits_for_its_answer() {
+        let polls = [Poll::new().unwrap(), Poll::new().unwrap()];
+        let (mut zero, mailbox0) = Handoffs::new(0, polls[0].registry(), Token(0)).unwrap();
+        let (mut one, mailbox1) = Handoffs::new(1, polls[1].registry(), Token(0)).unwrap();
+        let mailboxes: Arc<[Mailbox]> = Arc::from([mailbox0, mailbox1]);
+        zero.connect(Arc::clone(&mailboxes));
+        one.connect(mailboxes);
+        let server = machine(1);
+        let tuple = FiveTuple {
+            transport: TransportProtocol::Udp,
+            client: "198.51.100.1:5000".parse().unwrap(),
+            server: "192.0.2.1:3478".parse().unwrap(),
+        };
+        #[allow(clippy::disallowed_methods)] // the clock parked requests wait on
+        let now = Instant::now();
+        // Worker 1 gets a request for worker 0's reservation: parked, worker 0 asked.
+        let (token, request) = redeeming(0);
+        assert!(one.park(now, &server, tuple, &request));
+        let Some(Message::Wanted {
+            token: wanted,
+            by: 1,
+        }) = zero.next_message()
+        else {
+            panic!("worker 0 was not asked");
+        };
+        assert_eq!(wanted, token);
+        assert!(zero.next_message().is_none());
+        // The reservation is gone: worker 1's machine gets the request back (and answers 508).
+        zero.answer(1, token, None);
+        let Some(Message::Given {
+            reservation: None, ..
+        }) = one.next_message()
+        else {
+            panic!("no answer");
+        };
+        assert_eq!(one.unpark(token), [(tuple, request.clone())]);
+        assert!(one.unpark(token).is_empty());
+        // Its own tokens, a worker that does not exist, other requests: the machine's.
+        assert!(!one.park(now, &server, tuple, &redeeming(1).1));
+        assert!(!one.park(now, &server, tuple, &redeeming(7).1));
+        assert!(!one.park(now, &server, tuple, &request[..20]));
+        // Nobody answers: after PARK_TIMEOUT the machine gets it, once, however often the
+        // client sent it meanwhile (only the first asked worker 0).
+        assert!(one.park(now, &server, tuple, &request));
+        assert!(one.park(now, &server, tuple, &request));
+        assert!(matches!(zero.next_message(), Some(Message::Wanted { .. })));
+        assert!(zero.next_message().is_none());
+        let almost = now + PARK_TIMEOUT - Duration::from_millis(1);
+        assert!(one.unpark_stale(almost).is_empty());
+        assert_eq!(one.unpark_stale(now + PARK_TIMEOUT).len(), 1);
+        // At most MAX_PARKED wait.
+        let parked = (0..=MAX_PARKED)
+            .filter(|&i| {
+                let mut client = tuple;
+                client.client.set_port(6000 + i as u16);
+                one.park(now, &server, client, &request)
+            })
+            .count();
+        assert_eq!(parked, MAX_PARKED);
     }
 }

@@ -168,7 +168,8 @@ pub struct Options {
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<SocketAddr>,
     /// Turn off the compatibility choices coturn's turnutils_uclient needs: channel numbers
-    /// up to 0x7FFE (RFC 5766) and coturn's draft-numbered ADDITIONAL-ADDRESS-FAMILY.
+    /// up to 0x7FFF (RFC 5766's, and the 0x7FFF it reserved, as coturn) and coturn's
+    /// draft-numbered ADDITIONAL-ADDRESS-FAMILY.
     #[arg(long)]
     pub strict_rfc8656: bool,
 }

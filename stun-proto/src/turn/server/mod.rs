@@ -128,9 +128,11 @@ pub struct TurnServerConfig {
     /// server answers 420 with DONT-FRAGMENT unknown, as RFC 8656 §7.2 asks of servers that
     /// cannot.
     pub dont_fragment: bool,
-    /// Accept the channel numbers RFC 5766 allowed, 0x4000–0x7FFE, besides RFC 8656's
-    /// 0x4000–0x4FFF (§12). Default off; coturn's `turnutils_uclient` picks numbers up to
-    /// 0x7FFE, so a server for such clients turns it on.
+    /// Accept the channel numbers RFC 5766 allowed, 0x4000–0x7FFE, and 0x7FFF, which it
+    /// reserved, besides RFC 8656's 0x4000–0x4FFF (§12): the numbers coturn accepts. Default
+    /// off; coturn's `turnutils_uclient` picks numbers from 0x4000–0x7FFF at random (0x7FFF
+    /// once in 16,384 binds; refused, uclient gives up), so a server for such clients turns
+    /// it on.
     pub rfc5766_channel_numbers: bool,
     /// Also accept ADDITIONAL-ADDRESS-FAMILY under the draft number coturn 4.6 and its
     /// `turnutils_uclient -Z` use (0x8032), answering with ADDRESS-ERROR-CODE under theirs

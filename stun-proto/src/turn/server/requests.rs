@@ -6,7 +6,7 @@
 //! | fault | code |
 //! | --- | --- |
 //! | EVEN-PORT with R and ADDITIONAL-ADDRESS-FAMILY (a reserved pair cannot be dual) | 400 |
-//! | missing or malformed attribute, channel number outside 0x4000–0x4FFF (0x7FFE with `rfc5766_channel_numbers`), channel conflict, conflicting family or token attributes | 400 |
+//! | missing or malformed attribute, channel number outside 0x4000–0x4FFF (0x7FFF with `rfc5766_channel_numbers`), channel conflict, conflicting family or token attributes | 400 |
 //! | unknown comprehension-required attribute, DONT-FRAGMENT unsupported | 420 |
 //! | 5-tuple already allocated (not a retransmission), or no allocation | 437 |
 //! | another user's allocation | 441 |
@@ -41,6 +41,11 @@ use crate::message::{IntegrityAlgorithm, Message};
 use crate::time::saturating_add;
 use crate::transmit::Transmit;
 use crate::turn::channel_data::{CHANNEL_NUMBERS, RFC5766_CHANNEL_NUMBERS};
+
+/// The channel numbers of `rfc5766_channel_numbers`: RFC 5766's and the 0x7FFF it reserved,
+/// as coturn accepts them and its `turnutils_uclient` picks them.
+const COTURN_CHANNEL_NUMBERS: std::ops::RangeInclusive<u16> =
+    *RFC5766_CHANNEL_NUMBERS.start()..=0x7FFF;
 use crate::turn::{DRAFT_ADDITIONAL_ADDRESS_FAMILY, DRAFT_ADDRESS_ERROR_CODE};
 
 /// The most unknown attributes listed in a 420.
@@ -461,7 +466,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             return Err(BAD_REQUEST);
         };
         let valid = if self.config.rfc5766_channel_numbers {
-            RFC5766_CHANNEL_NUMBERS.contains(&channel)
+            COTURN_CHANNEL_NUMBERS.contains(&channel)
         } else {
             CHANNEL_NUMBERS.contains(&channel)
         };

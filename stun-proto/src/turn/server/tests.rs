@@ -128,12 +128,7 @@ fn code(response: &[u8]) -> u16 {
 }
 
 fn nonce(s: &mut TurnServer<TestRng>, now: Instant) -> String {
-    let mut req = Req::new(Method::ALLOCATE, "");
-    req.nonce = None;
-    req.id = [9; 12];
-    let response = exchange(s, now, tuple(), &req.build(udp));
-    let m = Message::parse(&response).unwrap();
-    m.get::<Nonce>().unwrap().unwrap().as_str().to_owned()
+    nonce_from(s, now, tuple())
 }
 
 /// An allocation for `tuple()`; returns the nonce and the relayed address.
@@ -714,6 +709,48 @@ fn the_families_of_a_dual_allocation_are_refreshed_apart() {
     assert_eq!((s.allocation_count(), s.free_relay_addresses()), (0, 4));
 }
 
+/// A nonce for a client at `tuple`, from the 401 to its unsigned Allocate.
+fn nonce_from(s: &mut TurnServer<TestRng>, now: Instant, tuple: FiveTuple) -> String {
+    let mut req = Req::new(Method::ALLOCATE, "");
+    req.nonce = None;
+    req.id = [9; 12];
+    let challenge = exchange(s, now, tuple, &req.build(udp));
+    let m = Message::parse(&challenge).unwrap();
+    m.get::<Nonce>().unwrap().unwrap().as_str().to_owned()
+}
+
+/// An allocation for `tuple()` with EVEN-PORT's R bit: its relayed address and the token of
+/// the port reserved beside it.
+fn reserve_pair(s: &mut TurnServer<TestRng>, now: Instant) -> (SocketAddr, ReservationToken) {
+    let nonce = nonce(s, now);
+    let response = exchange(
+        s,
+        now,
+        tuple(),
+        &Req::new(Method::ALLOCATE, &nonce).build(|b| {
+            udp(b);
+            b.add(&EvenPort { reserve: true }).unwrap();
+        }),
+    );
+    let m = Message::parse(&response).unwrap();
+    let relayed = m.get::<XorRelayedAddress>().unwrap().unwrap().0;
+    (relayed, m.get::<ReservationToken>().unwrap().unwrap())
+}
+
+/// An Allocate redeeming `token`, signed with `nonce`.
+fn redeeming(nonce: &str, token: ReservationToken) -> Bytes {
+    Req::new(Method::ALLOCATE, nonce).build(|b| {
+        udp(b);
+        b.add(&token).unwrap();
+    })
+}
+
+/// The relayed address of a success response.
+fn relayed_of(response: &[u8]) -> SocketAddr {
+    let m = Message::parse(response).unwrap();
+    m.get::<XorRelayedAddress>().unwrap().unwrap().0
+}
+
 #[test]
 fn even_port_reserves_the_next_port_for_a_token() {
     let now = t0();
@@ -724,22 +761,8 @@ fn even_port_reserves_the_next_port_for_a_token() {
             addr("192.0.2.1:50003"),
         ]
     });
-    let nonce = nonce(&mut s, now);
-    let response = exchange(
-        &mut s,
-        now,
-        tuple(),
-        &Req::new(Method::ALLOCATE, &nonce).build(|b| {
-            udp(b);
-            b.add(&EvenPort { reserve: true }).unwrap();
-        }),
-    );
-    let m = Message::parse(&response).unwrap();
-    assert_eq!(
-        m.get::<XorRelayedAddress>().unwrap().unwrap().0.port(),
-        50002
-    );
-    let token = m.get::<ReservationToken>().unwrap().unwrap();
+    let (relayed, token) = reserve_pair(&mut s, now);
+    assert_eq!(relayed.port(), 50002);
     assert_eq!(s.free_relay_addresses(), 1);
     assert_eq!(
         s.next_timer(),
@@ -747,30 +770,9 @@ fn even_port_reserves_the_next_port_for_a_token() {
     );
     // Another client redeems the token for port 50003.
     let other = tuple_from("198.51.100.9:50000");
-    let mut req = Req::new(Method::ALLOCATE, "");
-    req.nonce = None;
-    let challenge = exchange(&mut s, now, other, &req.build(udp));
-    let fresh = Message::parse(&challenge)
-        .unwrap()
-        .get::<Nonce>()
-        .unwrap()
-        .unwrap()
-        .as_str()
-        .to_owned();
-    let response = exchange(
-        &mut s,
-        now,
-        other,
-        &Req::new(Method::ALLOCATE, &fresh).build(|b| {
-            udp(b);
-            b.add(&token).unwrap();
-        }),
-    );
-    let m = Message::parse(&response).unwrap();
-    assert_eq!(
-        m.get::<XorRelayedAddress>().unwrap().unwrap().0.port(),
-        50003
-    );
+    let fresh = nonce_from(&mut s, now, other);
+    let response = exchange(&mut s, now, other, &redeeming(&fresh, token));
+    assert_eq!(relayed_of(&response).port(), 50003);
 }
 
 #[test]
@@ -785,41 +787,16 @@ fn a_reservation_made_by_one_machine_is_redeemed_on_another() {
         c.relay_addresses = vec![addr("192.0.2.1:50010")];
         c.reservation_tag = Some([0, 2]);
     });
-    let nonce_a = nonce(&mut a, now);
-    let response = exchange(
-        &mut a,
-        now,
-        tuple(),
-        &Req::new(Method::ALLOCATE, &nonce_a).build(|b| {
-            udp(b);
-            b.add(&EvenPort { reserve: true }).unwrap();
-        }),
-    );
-    let token = Message::parse(&response)
-        .unwrap()
-        .get::<ReservationToken>()
-        .unwrap()
-        .unwrap();
+    let (_, token) = reserve_pair(&mut a, now);
     assert_eq!(token.0[..2], [0, 1], "the token names its machine");
     // The RTCP allocation, from another client port, reaches machine b.
     let rtcp = tuple_from("198.51.100.7:50001");
-    let nonce_b = {
-        let mut req = Req::new(Method::ALLOCATE, "");
-        req.nonce = None;
-        let challenge = exchange(&mut b, now, rtcp, &req.build(udp));
-        let m = Message::parse(&challenge).unwrap();
-        m.get::<Nonce>().unwrap().unwrap().as_str().to_owned()
-    };
-    let redeem = Req::new(Method::ALLOCATE, &nonce_b).build(|b| {
-        udp(b);
-        b.add(&token).unwrap();
-    });
+    let nonce_b = nonce_from(&mut b, now, rtcp);
+    let redeem = redeeming(&nonce_b, token);
     assert_eq!(a.foreign_reservation(&redeem), None, "a holds it");
     assert_eq!(b.foreign_reservation(&redeem), Some(token));
-    assert_eq!(
-        b.foreign_reservation(&Req::new(Method::ALLOCATE, &nonce_b).build(udp)),
-        None
-    );
+    let plain = Req::new(Method::ALLOCATE, &nonce_b).build(udp);
+    assert_eq!(b.foreign_reservation(&plain), None);
     assert_eq!(b.foreign_reservation(&redeem[..19]), None);
     // Handed over: a's pool loses the port, b's gains it, reserved, and b answers.
     let later = now + Duration::from_secs(1);
@@ -849,22 +826,12 @@ fn a_reservation_made_by_one_machine_is_redeemed_on_another() {
     );
     assert_eq!(b.foreign_reservation(&redeem), None);
     let response = exchange(&mut b, later, rtcp, &redeem);
-    assert_eq!(code(&response), 0);
-    let relayed = Message::parse(&response)
-        .unwrap()
-        .get::<XorRelayedAddress>()
-        .unwrap()
-        .unwrap()
-        .0;
-    assert_eq!(relayed, addr("192.0.2.1:50003"));
+    assert_eq!(relayed_of(&response), addr("192.0.2.1:50003"));
     // Without the hand-over, the token is unknown there: 508.
     let mut c = server(now);
     let nonce_c = nonce(&mut c, now);
-    let again = Req::new(Method::ALLOCATE, &nonce_c).build(|b| {
-        udp(b);
-        b.add(&token).unwrap();
-    });
-    assert_eq!(code(&exchange(&mut c, now, tuple(), &again)), 508);
+    let response = exchange(&mut c, now, tuple(), &redeeming(&nonce_c, token));
+    assert_eq!(code(&response), 508);
 }
 
 #[test]
@@ -1400,8 +1367,14 @@ fn rfc_5766_channel_numbers_work_when_enabled() {
     let mut s = server_with(now, |c| c.rfc5766_channel_numbers = true);
     let (nonce, relayed) = allocate(&mut s, now);
     let peer = addr(PEER);
-    assert_eq!(bind(&mut s, now, &nonce, 0x7FFF, peer), 400);
+    assert_eq!(bind(&mut s, now, &nonce, 0x8000, peer), 400);
     assert_eq!(bind(&mut s, now, &nonce, 0x7957, peer), 0);
+    // 0x7FFF, which RFC 5766 reserved and coturn's client picks, for another peer.
+    let other = SocketAddr::new(peer.ip(), peer.port() + 1);
+    assert_eq!(bind(&mut s, now, &nonce, 0x7FFF, other), 0);
+    let strict = &mut server(now);
+    let (strict_nonce, _) = allocate(strict, now);
+    assert_eq!(bind(strict, now, &strict_nonce, 0x7FFF, peer), 400);
     assert_eq!(
         s.handle_client_datagram(now, tuple(), b"\x79\x57\x00\x01z"),
         Handled::Relay(TransmitRef {
