@@ -197,16 +197,11 @@ fn send_hello(engine: &mut Engine, hello: &ClientHello, now: Instant) -> Result<
 }
 
 impl State {
-    /// Handles one complete message in order.
-    /// Whether `msg` is what this state waits for, by type and epoch, and well formed.
-    /// Clear-text messages are unauthenticated: anything else is dropped before it can end
-    /// the handshake (RFC 6347 §4.1.2.7), and only a message admitted here reaches
-    /// [`handle_message`](Self::handle_message).
-    pub fn admits(&self, msg: &Message) -> bool {
-        shared::is_well_formed(msg) && self.waits_for(msg)
-    }
-
-    fn waits_for(&self, msg: &Message) -> bool {
+    /// Whether `msg` is what this state waits for, by type and epoch (the connection checks
+    /// that it is well formed too). Clear-text messages are unauthenticated: anything else
+    /// is dropped before it can end the handshake (RFC 6347 §4.1.2.7), and only a message
+    /// admitted here reaches [`handle_message`](Self::handle_message).
+    pub fn waits_for(&self, msg: &Message) -> bool {
         use HandshakeType as T;
         let clear = msg.epoch == 0;
         match self {

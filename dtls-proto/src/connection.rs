@@ -20,6 +20,7 @@ use crate::event::{Event, Stats};
 use crate::fragment::{FragmentOutcome, HelloFragment, Message};
 use crate::handshake::FragmentView;
 use crate::handshake::hello::ClientHello;
+use crate::handshake::shared;
 use crate::record::{ContentType, RecordView};
 use crate::server;
 use crate::server13;
@@ -481,8 +482,8 @@ impl<R: CryptoRng> Dtls<R> {
         }
         while let Some(msg) = self.engine.reassembler.pop() {
             let admitted = match &self.phase {
-                Phase::Client(state) => state.admits(&msg),
-                Phase::Server(state) => state.admits(&msg),
+                Phase::Client(state) => shared::is_well_formed(&msg) && state.waits_for(&msg),
+                Phase::Server(state) => shared::is_well_formed(&msg) && state.waits_for(&msg),
                 Phase::Client13(state) => state.admits(&msg),
                 Phase::Server13(state) => state.admits(&msg),
                 _ => false,

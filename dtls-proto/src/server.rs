@@ -349,15 +349,12 @@ fn send_flight_4(
 }
 
 impl State {
-    /// Whether `msg` is what this state waits for, by type and epoch, and well formed.
-    /// Clear-text messages are unauthenticated: anything else — a Finished mid-handshake, a
-    /// second ClientHello, a ClientKeyExchange without the Certificate WebRTC requires, junk —
-    /// is dropped before it can end the handshake (RFC 6347 §4.1.2.7).
-    pub fn admits(&self, msg: &Message) -> bool {
-        shared::is_well_formed(msg) && self.waits_for(msg)
-    }
-
-    fn waits_for(&self, msg: &Message) -> bool {
+    /// Whether `msg` is what this state waits for, by type and epoch (the connection checks
+    /// that it is well formed too). Clear-text messages are unauthenticated: anything else —
+    /// a Finished mid-handshake, a second ClientHello, a ClientKeyExchange without the
+    /// Certificate WebRTC requires, junk — is dropped before it can end the handshake (RFC
+    /// 6347 §4.1.2.7).
+    pub fn waits_for(&self, msg: &Message) -> bool {
         let clear = msg.epoch == 0;
         match self {
             Self::AwaitClientHello(_) => false,

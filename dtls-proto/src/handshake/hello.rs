@@ -27,19 +27,26 @@ pub struct ClientHello {
     pub extensions: Extensions,
 }
 
+/// The fields both hellos open with (RFC 6347 §4.2.1, RFC 5246 §7.4.1.2–3): the version,
+/// the random and a session_id of at most 32 bytes.
+fn hello_head<'a>(r: &mut Reader<'a>) -> Result<(u16, [u8; 32], &'a [u8]), DecodeError> {
+    let version = r.u16()?;
+    let random = r.array()?;
+    let session_id = r.vec8()?;
+    if session_id.len() > 32 {
+        return Err(DecodeError::InvalidLength {
+            field: "session_id",
+            len: session_id.len(),
+        });
+    }
+    Ok((version, random, session_id))
+}
+
 impl ClientHello {
     /// Parses a ClientHello body.
     pub fn parse(body: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(body);
-        let version = r.u16()?;
-        let random = r.array()?;
-        let session_id = r.vec8()?;
-        if session_id.len() > 32 {
-            return Err(DecodeError::InvalidLength {
-                field: "session_id",
-                len: session_id.len(),
-            });
-        }
+        let (version, random, session_id) = hello_head(&mut r)?;
         let cookie = r.vec8()?;
         let suites = r.vec16()?;
         if suites.is_empty() || suites.len() % 2 != 0 {
@@ -163,15 +170,7 @@ impl ServerHello {
     /// Parses a ServerHello body.
     pub fn parse(body: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(body);
-        let version = r.u16()?;
-        let random = r.array()?;
-        let session_id = r.vec8()?;
-        if session_id.len() > 32 {
-            return Err(DecodeError::InvalidLength {
-                field: "session_id",
-                len: session_id.len(),
-            });
-        }
+        let (version, random, session_id) = hello_head(&mut r)?;
         let cipher_suite = r.u16()?;
         let compression_method = r.u8()?;
         let extensions = if r.is_empty() {

@@ -9,6 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand_core::{CryptoRng, RngCore};
 
+use super::allocation::Allocation;
 use super::bandwidth::Direction;
 use super::{DropReason, FiveTuple, Handled, TurnServer};
 use crate::attribute::{Data, Icmp, XorPeerAddress};
@@ -77,11 +78,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let Ok(channel_data) = ChannelData::parse(datagram) else {
             return self.drop(DropReason::Malformed);
         };
-        let Some(allocation) = self
-            .by_tuple
-            .get(&tuple)
-            .and_then(|id| self.allocations.get_mut(id))
-        else {
+        let Some(allocation) = self.client_allocation(tuple) else {
             return self.drop(DropReason::NoAllocation);
         };
         let Some(peer) = allocation.channel_peer(now, channel_data.channel()) else {
@@ -114,13 +111,10 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let (Some(XorPeerAddress(peer)), Some(Data(data))) = (peer, data) else {
             return self.drop(DropReason::Malformed);
         };
-        let Some(allocation) = self
-            .by_tuple
-            .get(&tuple)
-            .and_then(|id| self.allocations.get(id))
-        else {
+        let Some(allocation) = self.client_allocation(tuple) else {
             return self.drop(DropReason::NoAllocation);
         };
+        let allocation = &*allocation;
         if !allocation.has_permission(now, peer.ip()) {
             return self.drop(DropReason::NoPermission);
         }
@@ -258,6 +252,12 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
 }
 
 impl<R> TurnServer<R> {
+    /// The allocation of the client at `tuple`, if it has one.
+    fn client_allocation(&mut self, tuple: FiveTuple) -> Option<&mut Allocation> {
+        let id = self.by_tuple.get(&tuple)?;
+        self.allocations.get_mut(id)
+    }
+
     /// Whether something for the client of `tuple` waits in the transmit queue.
     fn has_queued_for(&self, tuple: &FiveTuple) -> bool {
         self.transmits.iter().any(|(t, _)| {
