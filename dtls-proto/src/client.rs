@@ -219,7 +219,7 @@ impl State {
         }
     }
 
-    /// Handles one complete message in order, one [`admits`](Self::admits) accepted.
+    /// Handles one complete message in order, one [`waits_for`](Self::waits_for) accepted.
     pub fn handle_message(
         self,
         engine: &mut Engine,
@@ -304,16 +304,7 @@ impl AwaitServerHello {
             });
         }
         let ext = &sh.extensions;
-        if !ext.extended_master_secret {
-            return Err(Error::ExtendedMasterSecretMissing);
-        }
-        if ext
-            .renegotiation_info
-            .as_ref()
-            .is_some_and(|i| !i.is_empty())
-        {
-            return Err(Error::BadRenegotiationInfo);
-        }
+        shared::check_secure_hello(ext)?;
         let srtp = match (&ext.use_srtp, engine.config.srtp_profiles.is_empty()) {
             (_, true) => None,
             (None, false) => return Err(Error::NoCommonSrtpProfile),

@@ -210,16 +210,7 @@ fn negotiate(
         });
     }
     let ext = &hello.extensions;
-    if !ext.extended_master_secret {
-        return Err(Error::ExtendedMasterSecretMissing);
-    }
-    if ext
-        .renegotiation_info
-        .as_ref()
-        .is_some_and(|i| !i.is_empty())
-    {
-        return Err(Error::BadRenegotiationInfo);
-    }
+    shared::check_secure_hello(ext)?;
     let suite = config
         .cipher_suites
         .iter()
@@ -369,7 +360,7 @@ impl State {
         }
     }
 
-    /// Handles one complete message in order, one [`admits`](Self::admits) accepted (not the
+    /// Handles one complete message in order, one [`waits_for`](Self::waits_for) accepted (not the
     /// initial ClientHello, see [`AwaitClientHello::handle_client_hello`]).
     pub fn handle_message(
         self,

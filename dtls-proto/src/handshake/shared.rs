@@ -229,3 +229,20 @@ pub fn completion(
         peer_certificate: peer.der,
     })
 }
+
+/// The extensions every DTLS 1.2 hello must get right, either side: the extended master
+/// secret (RFC 7627 §5.2, which the key schedule relies on) and an empty renegotiation_info
+/// if any (RFC 5746 §3.4: a first handshake renegotiates nothing).
+pub fn check_secure_hello(ext: &crate::extensions::Extensions) -> Result<(), Error> {
+    if !ext.extended_master_secret {
+        return Err(Error::ExtendedMasterSecretMissing);
+    }
+    if ext
+        .renegotiation_info
+        .as_ref()
+        .is_some_and(|i| !i.is_empty())
+    {
+        return Err(Error::BadRenegotiationInfo);
+    }
+    Ok(())
+}
