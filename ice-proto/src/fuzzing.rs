@@ -293,9 +293,9 @@ pub struct Outcome {
     pub states: Vec<crate::ConnectionState>,
 }
 
-/// The origin of the fuzzed agent's virtual clock.
+/// The origin of a fuzzed machine's virtual clock.
 #[allow(clippy::disallowed_methods)] // one real instant to build virtual time on
-fn clock_origin() -> Instant {
+pub(crate) fn clock_origin() -> Instant {
     Instant::now()
 }
 

@@ -6,7 +6,7 @@
 //! changed no session.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -41,8 +41,7 @@ pub fn run(data: &[u8]) {
     };
     let mut e = Endpoint::new(config, ChaCha20Rng::seed_from_u64(7));
     let port = SocketAddr::from(([192, 0, 2, 1], 3478));
-    #[allow(clippy::disallowed_methods)] // the fuzz run's origin of virtual time
-    let mut now = Instant::now();
+    let mut now = crate::fuzzing::clock_origin();
     let mut ids: Vec<(SessionId, &str)> = Vec::new();
     let mut rest = data;
     let mut take = |n: usize| {

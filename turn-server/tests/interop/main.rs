@@ -12,6 +12,12 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+// `require`: a real peer on PATH, or the test skipped outside CI and failed in it.
+#[path = "../../../stun-proto/tests/common/mod.rs"]
+#[allow(dead_code)] // shared with stun-proto's interop binaries; this one uses `require`
+mod stun_common;
+
+use stun_common::require;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, UdpSocket};
@@ -46,24 +52,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Finds `binary` on PATH. Outside CI a missing one skips the test with a message naming the
-/// Debian `package`; with `CI=true` it fails the test.
-fn require(binary: &str, package: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(binary))
-            .find(|candidate| candidate.is_file())
-    });
-    if found.is_none() {
-        let message = format!("`{binary}` not found: install the Debian package `{package}`");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{message}");
-        }
-        eprintln!("SKIPPED: {message}");
-    }
-    found
 }
 
 /// A port free for UDP and TCP on 127.0.0.1 and ::1 with the `span` ports above it free too.
