@@ -24,6 +24,7 @@ use bytes::Bytes;
 use harness::Node;
 use harness::nodes::SfuNode;
 use harness::peer::Signal;
+use stun_proto::TransportProtocol;
 
 /// How long the whole run may take.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -136,7 +137,13 @@ fn run(harness: &str, count: usize) -> Result<bool, Box<dyn std::error::Error>> 
         match socket.recv_from(&mut buf) {
             Ok((len, source)) => {
                 let payload = Bytes::copy_from_slice(&buf[..len]);
-                sfu.handle_datagram(Instant::now(), source, port, payload);
+                sfu.handle_datagram(
+                    Instant::now(),
+                    TransportProtocol::Udp,
+                    source,
+                    port,
+                    payload,
+                );
             }
             Err(e)
                 if matches!(

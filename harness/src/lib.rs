@@ -42,9 +42,9 @@
 //! matrix's `--pcap` directory.
 //!
 //! # Out of scope
-//! TCP (the simulator moves UDP datagrams; TURN over TCP is tested against coturn instead), ICMP
-//! messages from NATs, and bandwidth limits or queueing: links lose, delay, reorder and
-//! duplicate, but do not congest. The design, a complete scenario and the matrix's reasoning:
+//! ICMP messages from NATs, TLS (TURN over TCP on port 443 stands in for `turns:`; TLS itself
+//! is tested against real peers), and bandwidth limits or queueing: links lose, delay,
+//! reorder and duplicate, but do not congest, and TCP has no congestion control. The design, a complete scenario and the matrix's reasoning:
 //! `docs/harness.md`.
 
 mod link;
@@ -55,6 +55,7 @@ pub mod nodes;
 mod pcap;
 pub mod peer;
 pub mod sfu;
+mod tcp;
 pub mod theory;
 mod world;
 
@@ -62,6 +63,7 @@ pub use link::{Link, LinkDrop, Path};
 pub use nat::{Filtering, Mapping, Nat, NatConfig, NatDrop, NatPreset, PortAssignment};
 pub use node::Node;
 pub use pcap::PcapWriter;
+pub use tcp::Closed as TcpClosed;
 pub use world::{DropReason, HostId, NatId, NetworkId, Stats, World};
 
 /// An origin for a world's virtual clock.

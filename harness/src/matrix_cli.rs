@@ -74,7 +74,7 @@ pub struct MatrixArgs {
         value_name = "a,b,…",
         value_enum,
         value_delimiter = ',',
-        default_value = "open,full-cone,restricted,port-restricted,symmetric,symmetric-seq,cgnat-double,udp-blocked"
+        default_value = "open,full-cone,restricted,port-restricted,symmetric,symmetric-seq,cgnat-double,udp-blocked,corporate,http-only"
     )]
     presets: Vec<NatPreset>,
     /// How often each peer sends a ping once ready, in seconds (above the mapping lifetime:

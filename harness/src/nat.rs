@@ -1,6 +1,8 @@
 //! NAT boxes with the behaviours of RFC 4787 as independent knobs: mapping (§4.1), filtering
 //! (§5), port assignment (§4.2), mapping lifetime and what refreshes it (§4.3), hairpinning
-//! (§6) — and the named presets WebRTC primers use (full cone, restricted cone, …).
+//! (§6) — and the named presets WebRTC primers use (full cone, restricted cone, …). TCP
+//! mappings are kept apart from UDP ones, with RFC 5382's timeouts, and a box can be a
+//! firewall that lets no UDP out and TCP only to some ports.
 //!
 //! A [`Nat`] translates addresses only; the [`World`](crate::World) moves packets through it.
 
@@ -9,6 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand_core::RngCore;
+use stun_proto::TransportProtocol;
 
 /// How a NAT reuses an external mapping for new destinations (RFC 4787 §4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,6 +66,15 @@ pub struct NatConfig {
     pub hairpinning: bool,
     /// Whether the box drops all UDP (a firewall that lets no UDP out).
     pub blocks_udp: bool,
+    /// The destination ports outbound TCP may go to (`None`: any); connections elsewhere are
+    /// dropped, as a corporate firewall does.
+    pub tcp_ports: Option<&'static [u16]>,
+    /// How long an idle TCP mapping lives once its connection is established (RFC 5382
+    /// REQ-5: at least 2 hours and 4 minutes).
+    pub tcp_established_lifetime: Duration,
+    /// How long a TCP mapping lives before its connection is established (RFC 5382 REQ-5:
+    /// at least 4 minutes).
+    pub tcp_transitory_lifetime: Duration,
     /// The most mappings the box keeps; new flows past it are dropped.
     pub max_mappings: usize,
 }
@@ -85,13 +97,22 @@ pub enum NatPreset {
     /// A home port-restricted-cone NAT behind a carrier-grade NAT (endpoint-independent
     /// mapping, address-dependent filtering, RFC 6888).
     CarrierGradeDouble,
-    /// A firewall that lets no UDP through.
+    /// A firewall that lets no UDP through; TCP goes anywhere.
     UdpBlocked,
+    /// A corporate firewall: no UDP, TCP only to ports 80 and 443.
+    Corporate,
+    /// A firewall that lets out nothing but TCP to port 80.
+    HttpOnly,
 }
+
+/// The ports a corporate firewall lets TCP out to: HTTP and HTTPS.
+const WEB_PORTS: &[u16] = &[80, 443];
+/// HTTP alone.
+const HTTP_PORT: &[u16] = &[80];
 
 impl NatPreset {
     /// Every preset, in the matrix's order.
-    pub const ALL: [NatPreset; 8] = [
+    pub const ALL: [NatPreset; 10] = [
         NatPreset::Open,
         NatPreset::FullCone,
         NatPreset::RestrictedCone,
@@ -100,6 +121,8 @@ impl NatPreset {
         NatPreset::SymmetricSequential,
         NatPreset::CarrierGradeDouble,
         NatPreset::UdpBlocked,
+        NatPreset::Corporate,
+        NatPreset::HttpOnly,
     ];
 
     /// The short name the CLI and tables use.
@@ -113,6 +136,8 @@ impl NatPreset {
             NatPreset::SymmetricSequential => "symmetric-seq",
             NatPreset::CarrierGradeDouble => "cgnat-double",
             NatPreset::UdpBlocked => "udp-blocked",
+            NatPreset::Corporate => "corporate",
+            NatPreset::HttpOnly => "http-only",
         }
     }
 
@@ -124,6 +149,11 @@ impl NatPreset {
                 filtering,
                 PortAssignment::Preserving,
             )
+        };
+        let firewall = |tcp_ports| NatConfig {
+            blocks_udp: true,
+            tcp_ports,
+            ..eim(Filtering::AddressAndPortDependent)
         };
         let symmetric = |ports| {
             NatConfig::new(
@@ -146,12 +176,9 @@ impl NatPreset {
                     ..eim(Filtering::AddressDependent)
                 },
             ],
-            NatPreset::UdpBlocked => {
-                vec![NatConfig {
-                    blocks_udp: true,
-                    ..eim(Filtering::AddressAndPortDependent)
-                }]
-            }
+            NatPreset::UdpBlocked => vec![firewall(None)],
+            NatPreset::Corporate => vec![firewall(Some(WEB_PORTS))],
+            NatPreset::HttpOnly => vec![firewall(Some(HTTP_PORT))],
         }
     }
 }
@@ -169,8 +196,9 @@ impl clap::ValueEnum for NatPreset {
 }
 
 impl NatConfig {
-    /// A NAT with these behaviours, a 2-minute mapping lifetime refreshed by outbound traffic
-    /// only, hairpinning on, UDP allowed, and room for 4096 mappings.
+    /// A NAT with these behaviours, a 2-minute UDP mapping lifetime refreshed by outbound
+    /// traffic only, RFC 5382's least TCP timeouts (2 h 4 min established, 4 min
+    /// transitory), hairpinning on, UDP and TCP allowed, and room for 4096 mappings.
     pub const fn new(mapping: Mapping, filtering: Filtering, ports: PortAssignment) -> Self {
         Self {
             mapping,
@@ -180,6 +208,9 @@ impl NatConfig {
             inbound_refreshes: false,
             hairpinning: true,
             blocks_udp: false,
+            tcp_ports: None,
+            tcp_established_lifetime: Duration::from_secs(2 * 3600 + 4 * 60),
+            tcp_transitory_lifetime: Duration::from_secs(4 * 60),
             max_mappings: 4096,
         }
     }
@@ -188,6 +219,10 @@ impl NatConfig {
 /// One external mapping: an internal endpoint seen from outside at `external_port`.
 #[derive(Clone, Debug)]
 struct MappingEntry {
+    /// Whether it maps TCP (else UDP).
+    tcp: bool,
+    /// For TCP: whether a segment came back through it (its connection is established).
+    answered: bool,
     internal: SocketAddr,
     /// What the mapping is keyed on besides `internal` (RFC 4787 §4.1).
     key: Option<SocketAddr>,
@@ -199,7 +234,7 @@ struct MappingEntry {
 /// Why a NAT dropped a packet (ordered, so that the world's counters sort by it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NatDrop {
-    /// The box blocks UDP.
+    /// The box blocks UDP, or TCP to that port.
     Blocked,
     /// No mapping for the external port (never made, or expired).
     NoMapping,
@@ -216,8 +251,9 @@ pub enum NatDrop {
 pub struct Nat {
     config: NatConfig,
     external_ip: IpAddr,
-    /// External port → mapping. Ordered, so iteration and port choice are deterministic.
-    mappings: BTreeMap<u16, MappingEntry>,
+    /// (TCP?, external port) → mapping: TCP and UDP have port spaces of their own. Ordered, so
+    /// iteration and port choice are deterministic.
+    mappings: BTreeMap<(bool, u16), MappingEntry>,
     next_sequential: u16,
 }
 
@@ -250,16 +286,25 @@ impl Nat {
             .count()
     }
 
-    /// Translates an outbound packet from `internal` to `destination`: the external source
-    /// address it leaves with.
+    /// Translates an outbound packet over `transport` from `internal` to `destination`: the
+    /// external source address it leaves with.
     pub fn outbound(
         &mut self,
         now: Instant,
         rng: &mut dyn RngCore,
+        transport: TransportProtocol,
         internal: SocketAddr,
         destination: SocketAddr,
     ) -> Result<SocketAddr, NatDrop> {
-        if self.config.blocks_udp {
+        let tcp = transport == TransportProtocol::Tcp;
+        let allowed = if tcp {
+            self.config
+                .tcp_ports
+                .is_none_or(|ports| ports.contains(&destination.port()))
+        } else {
+            !self.config.blocks_udp
+        };
+        if !allowed {
             return Err(NatDrop::Blocked);
         }
         self.expire(now);
@@ -271,42 +316,47 @@ impl Nat {
         let existing = self
             .mappings
             .iter()
-            .find(|(_, m)| m.internal == internal && m.key == key);
+            .find(|(_, m)| m.tcp == tcp && m.internal == internal && m.key == key);
         let port = match existing {
-            Some((&port, _)) => port,
+            Some((&(_, port), _)) => port,
             None => {
                 if self.mappings.len() >= self.config.max_mappings {
                     return Err(NatDrop::TableFull);
                 }
                 let port = self
-                    .choose_port(rng, internal.port())
+                    .choose_port(rng, tcp, internal.port())
                     .ok_or(NatDrop::TableFull)?;
                 let entry = MappingEntry {
+                    tcp,
+                    answered: false,
                     internal,
                     key,
                     contacted: BTreeSet::new(),
                     last_refresh: now,
                 };
-                self.mappings.insert(port, entry);
+                self.mappings.insert((tcp, port), entry);
                 port
             }
         };
-        if let Some(m) = self.mappings.get_mut(&port) {
+        if let Some(m) = self.mappings.get_mut(&(tcp, port)) {
             m.contacted.insert(destination);
             m.last_refresh = now;
         }
         Ok(SocketAddr::new(self.external_ip, port))
     }
 
-    /// Translates an inbound packet from `source` to the box's `external_port`: the internal
-    /// address it is delivered to.
+    /// Translates an inbound packet over `transport` from `source` to the box's
+    /// `external_port`: the internal address it is delivered to. An unsolicited TCP SYN finds
+    /// no mapping and is dropped silently (RFC 5382 REQ-4 allows not answering it).
     pub fn inbound(
         &mut self,
         now: Instant,
+        transport: TransportProtocol,
         source: SocketAddr,
         external_port: u16,
     ) -> Result<SocketAddr, NatDrop> {
-        if self.config.blocks_udp {
+        let tcp = transport == TransportProtocol::Tcp;
+        if !tcp && self.config.blocks_udp {
             return Err(NatDrop::Blocked);
         }
         self.expire(now);
@@ -314,7 +364,7 @@ impl Nat {
         let refresh = self.config.inbound_refreshes;
         let m = self
             .mappings
-            .get_mut(&external_port)
+            .get_mut(&(tcp, external_port))
             .ok_or(NatDrop::NoMapping)?;
         let allowed = match filtering {
             Filtering::EndpointIndependent => true,
@@ -324,6 +374,8 @@ impl Nat {
         if !allowed {
             return Err(NatDrop::Filtered);
         }
+        // RFC 5382 REQ-5: an answered TCP mapping is an established connection's.
+        m.answered |= tcp;
         if refresh {
             m.last_refresh = now;
         }
@@ -331,18 +383,20 @@ impl Nat {
     }
 
     fn expired(&self, m: &MappingEntry, now: Instant) -> bool {
-        now.saturating_duration_since(m.last_refresh) >= self.config.mapping_lifetime
+        now.saturating_duration_since(m.last_refresh) >= lifetime(&self.config, m)
     }
 
     fn expire(&mut self, now: Instant) {
-        let lifetime = self.config.mapping_lifetime;
+        let config = self.config;
         self.mappings
-            .retain(|_, m| now.saturating_duration_since(m.last_refresh) < lifetime);
+            .retain(|_, m| now.saturating_duration_since(m.last_refresh) < lifetime(&config, m));
     }
 
-    fn choose_port(&mut self, rng: &mut dyn RngCore, internal_port: u16) -> Option<u16> {
+    fn choose_port(&mut self, rng: &mut dyn RngCore, tcp: bool, internal_port: u16) -> Option<u16> {
         const FIRST: u16 = 1024;
-        let free = |p: u16, m: &BTreeMap<u16, MappingEntry>| p >= FIRST && !m.contains_key(&p);
+        let free = |p: u16, m: &BTreeMap<(bool, u16), MappingEntry>| {
+            p >= FIRST && !m.contains_key(&(tcp, p))
+        };
         let start = match self.config.ports {
             PortAssignment::Preserving => internal_port.max(FIRST),
             PortAssignment::Sequential => self.next_sequential,
@@ -357,5 +411,14 @@ impl Nat {
             self.next_sequential = if port == u16::MAX { FIRST } else { port + 1 };
         }
         Some(port)
+    }
+}
+
+/// How long `m` lives idle under `config`.
+fn lifetime(config: &NatConfig, m: &MappingEntry) -> Duration {
+    match (m.tcp, m.answered) {
+        (false, _) => config.mapping_lifetime,
+        (true, true) => config.tcp_established_lifetime,
+        (true, false) => config.tcp_transitory_lifetime,
     }
 }

@@ -7,20 +7,30 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
-use stun_proto::Transmit;
+use stun_proto::{Transmit, TransportProtocol};
 
 /// A simulated node. The world drives it exactly as a real runtime would drive a sans-IO
 /// machine: after every `handle_*` it drains [`poll_transmit`](Node::poll_transmit) and
 /// [`poll_signal`](Node::poll_signal), then reads [`poll_timeout`](Node::poll_timeout).
 pub trait Node: Any {
-    /// A datagram from `source` arrived at the node's address `destination`.
+    /// A datagram from `source` arrived at the node's address `destination` — over TCP, one
+    /// write of the other side on the connection between the two, in order.
     fn handle_datagram(
         &mut self,
         now: Instant,
+        transport: TransportProtocol,
         source: SocketAddr,
         destination: SocketAddr,
         payload: Bytes,
     );
+
+    /// Whether the node accepts TCP connections on `local` (a listening socket). A
+    /// [`Transmit`] over TCP opens a connection from its source to its destination if there is
+    /// none; an incoming SYN to an address nobody listens on is reset.
+    fn listens(&self, local: SocketAddr) -> bool {
+        let _ = local;
+        false
+    }
 
     /// The deadline the node asked for has come (or passed: late calls must be harmless).
     fn handle_timeout(&mut self, now: Instant);

@@ -1,14 +1,17 @@
-//! A pcap writer: every simulated datagram with synthesized IPv4/IPv6 and UDP headers
-//! (link type RAW), so Wireshark and tshark decode the STUN, TURN and DTLS inside.
+//! A pcap writer: every simulated datagram with synthesized IPv4/IPv6 and UDP headers, every
+//! TCP segment with a TCP header (link type RAW), so Wireshark and tshark decode the STUN,
+//! TURN and DTLS inside.
 //!
 //! Format: the classic libpcap file (magic 0xa1b2c3d4, version 2.4, microsecond timestamps).
-//! The IP and UDP headers, checksums included, are written by the `etherparse` crate.
+//! The IP, UDP and TCP headers, checksums included, are written by the `etherparse` crate.
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use etherparse::PacketBuilder;
+
+use crate::tcp::Flags;
 
 /// LINKTYPE_RAW: packets start with an IPv4 or IPv6 header.
 const LINKTYPE_RAW: u32 = 101;
@@ -37,15 +40,20 @@ impl<W: Write> PcapWriter<W> {
         Ok(Self { out })
     }
 
-    /// Writes one UDP datagram seen `at` after the start of the simulation.
-    pub fn write(
+    /// Writes one packet seen `at` after the start of the simulation: a UDP datagram, or a
+    /// TCP segment when `tcp` gives its flags, sequence and acknowledgement numbers.
+    pub(crate) fn write(
         &mut self,
         at: Duration,
         source: SocketAddr,
         destination: SocketAddr,
+        tcp: Option<(Flags, u32, u32)>,
         payload: &[u8],
     ) -> io::Result<()> {
-        let packet = ip_udp_packet(source, destination, payload)?;
+        let packet = match tcp {
+            None => ip_udp_packet(source, destination, payload)?,
+            Some(header) => ip_tcp_packet(source, destination, header, payload)?,
+        };
         let len = packet.len() as u32;
         let mut record = Vec::with_capacity(16 + packet.len());
         record.extend_from_slice(&((EPOCH_SECS + at.as_secs()) as u32).to_le_bytes());
@@ -76,6 +84,39 @@ pub(crate) fn ip_udp_packet(
         (s, d) => PacketBuilder::ipv6(v6(s).octets(), v6(d).octets(), TTL),
     }
     .udp(source.port(), destination.port());
+    let mut packet = Vec::with_capacity(builder.size(payload.len()));
+    builder
+        .write(&mut packet, payload)
+        .map_err(io::Error::other)?;
+    Ok(packet)
+}
+
+/// The IPv4 or IPv6 header plus TCP header (with a fixed 64 KiB window) plus payload.
+fn ip_tcp_packet(
+    source: SocketAddr,
+    destination: SocketAddr,
+    (flags, seq, ack): (Flags, u32, u32),
+    payload: &[u8],
+) -> io::Result<Vec<u8>> {
+    const TTL: u8 = 64;
+    const WINDOW: u16 = 65_535;
+    let mut builder = match (source.ip(), destination.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ipv4(s.octets(), d.octets(), TTL),
+        (s, d) => PacketBuilder::ipv6(v6(s).octets(), v6(d).octets(), TTL),
+    }
+    .tcp(source.port(), destination.port(), seq, WINDOW);
+    if flags.syn {
+        builder = builder.syn();
+    }
+    if flags.ack {
+        builder = builder.ack(ack);
+    }
+    if flags.rst {
+        builder = builder.rst();
+    }
+    if !payload.is_empty() {
+        builder = builder.psh();
+    }
     let mut packet = Vec::with_capacity(builder.size(payload.len()));
     builder
         .write(&mut packet, payload)
@@ -166,6 +207,32 @@ mod tests {
                 b"odd".to_vec()
             )
         );
+    }
+
+    #[test]
+    fn tcp_segments_parse_back_with_their_flags_and_numbers() {
+        let flags = Flags {
+            syn: true,
+            ack: true,
+            rst: false,
+        };
+        let bytes = ip_tcp_packet(
+            "10.0.0.1:1000".parse().unwrap(),
+            "10.0.0.2:443".parse().unwrap(),
+            (flags, 7, 42),
+            b"",
+        )
+        .unwrap();
+        let packet = etherparse::SlicedPacket::from_ip(&bytes).unwrap();
+        let Some(etherparse::TransportSlice::Tcp(tcp)) = packet.transport else {
+            panic!("not TCP")
+        };
+        assert!(tcp.syn() && tcp.ack() && !tcp.rst());
+        assert_eq!(
+            (tcp.sequence_number(), tcp.acknowledgment_number()),
+            (7, 42)
+        );
+        assert_eq!((tcp.source_port(), tcp.destination_port()), (1000, 443));
     }
 
     #[test]

@@ -403,6 +403,11 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
     let turn_servers = match o.turn() {
         Some((server, username, password)) => vec![TurnServer {
             server: resolve("--turn", server, o.ip)?,
+            transport: if o.turn_tcp() {
+                TransportProtocol::Tcp
+            } else {
+                TransportProtocol::Udp
+            },
             username: username.to_owned(),
             password: password.to_owned(),
         }],
@@ -439,11 +444,6 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
             controlling: o.controlling,
             stun_servers,
             turn_servers,
-            turn_transport: if o.turn_tcp() {
-                TransportProtocol::Tcp
-            } else {
-                TransportProtocol::Udp
-            },
             ..AgentConfig::default()
         },
         bases: vec![base],

@@ -14,9 +14,18 @@
 //!   address-dependent (it already sent to that IP) — and the other then learns the new port
 //!   as a peer-reflexive candidate; an address-and-port-dependent filter drops it: relay.
 //! - Two symmetric mappings: neither can learn the other's next port: relay.
-//! - A box that blocks UDP leaves no path at all, not even to the TURN server over UDP.
+//! - A firewall that blocks UDP leaves no direct UDP path. Where it lets TCP out to the TURN
+//!   server's TCP port (443; `udp-blocked` lets TCP go anywhere, `corporate` to 80 and 443),
+//!   the peer allocates over TCP, and its relayed candidate reaches anyone: relay. Where it
+//!   does not (`http-only`: port 80 alone, where no TURN server listens), nothing does: fail.
+//!   (ICE-TCP host candidates, which would connect a firewalled peer directly to a public
+//!   one, are not in the agent yet.)
 
 use crate::nat::{Filtering, Mapping, NatPreset};
+
+/// The port the matrix's TURN server takes TCP on: 443, where `turns:` servers listen so that
+/// firewalls letting HTTPS out let them through.
+pub const TURN_TCP_PORT: u16 = 443;
 
 /// What a matrix cell must achieve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,13 +43,20 @@ pub enum Expectation {
 enum Effective {
     Public,
     Nat(Mapping, Filtering),
-    Blocked,
+    /// No UDP; whether TCP reaches the TURN server.
+    Blocked {
+        turn_over_tcp: bool,
+    },
 }
 
 fn effective(preset: NatPreset) -> Effective {
     let boxes = preset.boxes();
     if boxes.iter().any(|b| b.blocks_udp) {
-        return Effective::Blocked;
+        let turn_over_tcp = boxes.iter().all(|b| {
+            b.tcp_ports
+                .is_none_or(|ports| ports.contains(&TURN_TCP_PORT))
+        });
+        return Effective::Blocked { turn_over_tcp };
     }
     // Nested boxes: the mapping is as dependent as the most dependent box (any box minting new
     // ports per destination makes the whole path do so); filtering likewise.
@@ -75,11 +91,24 @@ fn filtering_rank(f: Filtering) -> u8 {
 }
 
 /// The expectation for peers behind `a` and `b` (symmetric in its arguments), with a TURN
-/// server on the public internet.
+/// server on the public internet that both reach over UDP and over TCP on
+/// [`TURN_TCP_PORT`].
 pub fn expect(a: NatPreset, b: NatPreset) -> Expectation {
     use Effective::*;
     match (effective(a), effective(b)) {
-        (Blocked, _) | (_, Blocked) => Expectation::Fail,
+        (
+            Blocked {
+                turn_over_tcp: false,
+            },
+            _,
+        )
+        | (
+            _,
+            Blocked {
+                turn_over_tcp: false,
+            },
+        ) => Expectation::Fail,
+        (Blocked { .. }, _) | (_, Blocked { .. }) => Expectation::Relay,
         (Public, _) | (_, Public) => Expectation::Direct,
         (Nat(ma, fa), Nat(mb, fb)) => {
             let independent = |m| m == Mapping::EndpointIndependent;
@@ -110,7 +139,7 @@ mod tests {
     }
 
     #[test]
-    fn cones_and_public_hosts_connect_directly_and_blocked_udp_fails() {
+    fn cones_and_public_hosts_connect_directly_and_firewalls_relay_over_tcp_or_fail() {
         for a in [
             Open,
             FullCone,
@@ -127,7 +156,9 @@ mod tests {
             ] {
                 assert_eq!(expect(a, b), Expectation::Direct, "{a:?} {b:?}");
             }
-            assert_eq!(expect(a, UdpBlocked), Expectation::Fail);
+            assert_eq!(expect(a, UdpBlocked), Expectation::Relay);
+            assert_eq!(expect(a, Corporate), Expectation::Relay);
+            assert_eq!(expect(a, HttpOnly), Expectation::Fail);
         }
         assert_eq!(expect(Open, Symmetric), Expectation::Direct);
         // The carrier-grade pair filters by port, like a port-restricted cone.

@@ -3,11 +3,16 @@
 //! optional pcap capture.
 //!
 //! Networks form a tree: the internet at the root, each NAT joining an inside network to the
-//! network its outside address lives in. A datagram travels hop by hop, each hop an event:
+//! network its outside address lives in. A packet travels hop by hop, each hop an event:
 //! up the sender's link into its network; to a host there (down that host's link), to a NAT
 //! whose outside address it is for (down the NAT's uplink, then inbound translation), or up
 //! to the network's own NAT (outbound translation, then up the NAT's uplink). Every random
 //! draw comes from one seeded RNG, in event order, so a seed fixes the whole run.
+//!
+//! Packets are UDP datagrams or TCP segments. Each host runs a TCP stack ([`crate::tcp`]) as
+//! its kernel would: a node's TCP transmit becomes a write on a connection (opened on first
+//! use), segments cross links and NATs like datagrams, and what arrives in order is handed
+//! to the node as one write of the other side.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,13 +21,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand_chacha::ChaCha8Rng;
-use rand_core::SeedableRng;
+use rand_core::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use crate::link::{Link, LinkDrop};
 use crate::nat::{Nat, NatConfig, NatDrop};
 use crate::node::Node;
 use crate::pcap::PcapWriter;
+use crate::tcp::{self, Segment};
+use stun_proto::TransportProtocol;
 
 /// A network: the internet, or the inside of a NAT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,6 +58,10 @@ struct Host {
     wakeup: Option<Instant>,
     /// Where its signalling lines go, and how long they take.
     signalling: Option<(HostId, Duration)>,
+    /// Its TCP connections.
+    tcp: tcp::Stack,
+    /// The retransmission deadline a TCP timer event is queued for.
+    tcp_wakeup: Option<Instant>,
 }
 
 struct NatBox {
@@ -71,16 +82,38 @@ enum Hop {
     NatOutside(NatId),
 }
 
+/// A packet on the wire: a UDP datagram, or a TCP segment (`tcp` holds its header fields,
+/// `payload` its data).
 #[derive(Clone, Debug)]
 struct Datagram {
     source: SocketAddr,
     destination: SocketAddr,
+    tcp: Option<TcpHeader>,
     payload: Bytes,
+}
+
+/// A TCP segment's header fields, as the world carries them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TcpHeader {
+    pub(crate) flags: tcp::Flags,
+    pub(crate) seq: u32,
+    pub(crate) ack: u32,
+}
+
+impl Datagram {
+    fn transport(&self) -> TransportProtocol {
+        if self.tcp.is_some() {
+            TransportProtocol::Tcp
+        } else {
+            TransportProtocol::Udp
+        }
+    }
 }
 
 enum Event {
     Datagram(Hop, Datagram),
     Timer(HostId),
+    TcpTimer(HostId),
     Signal(HostId, String),
 }
 
@@ -108,6 +141,8 @@ pub struct Stats {
     pub dropped: BTreeMap<DropReason, u64>,
     /// Datagrams each host sent.
     pub sent_by: BTreeMap<HostId, u64>,
+    /// TCP connections that ended, by why.
+    pub tcp_closed: BTreeMap<tcp::Closed, u64>,
 }
 
 /// A simulated world. See the module documentation.
@@ -190,6 +225,8 @@ impl World {
             node: Box::new(node),
             wakeup: None,
             signalling: None,
+            tcp: tcp::Stack::default(),
+            tcp_wakeup: None,
         });
         self.service(id);
         id
@@ -341,16 +378,109 @@ impl World {
                 self.hosts[host.0].node.handle_signal(self.now, line);
                 self.service(host);
             }
+            Event::TcpTimer(host) => {
+                let h = &mut self.hosts[host.0];
+                if h.tcp_wakeup.is_some_and(|w| w <= self.now) {
+                    h.tcp_wakeup = None;
+                    let out = h.tcp.handle_timeout(self.now);
+                    self.carry(host, out);
+                }
+            }
             Event::Datagram(hop, d) => self.arrive(hop, d),
         }
+    }
+
+    /// Carries out what a host's TCP stack asked for, then re-arms its timer.
+    fn carry(&mut self, host: HostId, out: Vec<tcp::Output>) {
+        let mut delivered = false;
+        for o in out {
+            match o {
+                tcp::Output::Send {
+                    local,
+                    remote,
+                    segment,
+                } => {
+                    let d = Datagram {
+                        source: local,
+                        destination: remote,
+                        tcp: Some(TcpHeader {
+                            flags: segment.flags,
+                            seq: segment.seq,
+                            ack: segment.ack,
+                        }),
+                        payload: segment.payload,
+                    };
+                    self.emit(host, d);
+                }
+                tcp::Output::Deliver {
+                    local,
+                    remote,
+                    payload,
+                } => {
+                    self.stats.delivered += 1;
+                    let d = Datagram {
+                        source: remote,
+                        destination: local,
+                        tcp: None,
+                        payload,
+                    };
+                    self.record(
+                        b"deliver-tcp",
+                        &(host.0 as u64).to_be_bytes(),
+                        Some(&d),
+                        &d.payload,
+                    );
+                    let now = self.now;
+                    self.hosts[host.0].node.handle_datagram(
+                        now,
+                        TransportProtocol::Tcp,
+                        remote,
+                        local,
+                        d.payload,
+                    );
+                    delivered = true;
+                }
+                tcp::Output::Closed { why, .. } => {
+                    *self.stats.tcp_closed.entry(why).or_default() += 1;
+                }
+            }
+        }
+        if delivered {
+            self.service(host);
+        }
+        let h = &mut self.hosts[host.0];
+        let wanted = h.tcp.poll_timeout();
+        if wanted != h.tcp_wakeup {
+            h.tcp_wakeup = wanted;
+            if let Some(at) = wanted {
+                self.schedule(at, Event::TcpTimer(host));
+            }
+        }
+    }
+
+    /// A fresh initial sequence number (RFC 9293 §3.4.1 wants them unpredictable; here they
+    /// only need to be reproducible).
+    fn iss(&mut self) -> u32 {
+        self.rng.next_u32()
     }
 
     /// Sends what a node queued, forwards its signalling, and re-arms its timer.
     fn service(&mut self, host: HostId) {
         while let Some(t) = self.hosts[host.0].node.poll_transmit() {
+            if t.transport == TransportProtocol::Tcp {
+                let iss = self.iss();
+                let now = self.now;
+                let out =
+                    self.hosts[host.0]
+                        .tcp
+                        .write(now, t.source, t.destination, t.payload, iss);
+                self.carry(host, out);
+                continue;
+            }
             let d = Datagram {
                 source: t.source,
                 destination: t.destination,
+                tcp: None,
                 payload: t.payload,
             };
             self.emit(host, d);
@@ -388,7 +518,10 @@ impl World {
 
     /// Sends `d` over one direction of a link towards `next`.
     fn traverse(&mut self, path: crate::link::Path, next: Hop, d: Datagram) {
-        let ip_size = d.payload.len() + if d.destination.is_ipv4() { 28 } else { 48 };
+        // IPv4 or IPv6 header, then UDP's 8 bytes or TCP's 20.
+        let transport_header = if d.tcp.is_some() { 20 } else { 8 };
+        let ip_size =
+            d.payload.len() + transport_header + if d.destination.is_ipv4() { 20 } else { 40 };
         match path.traverse(&mut self.rng, ip_size) {
             Ok(delays) => {
                 for delay in delays {
@@ -404,6 +537,22 @@ impl World {
         match hop {
             Hop::Network(network) => self.route(network, d),
             Hop::Host(host) => {
+                if let Some(header) = d.tcp {
+                    let segment = Segment {
+                        flags: header.flags,
+                        seq: header.seq,
+                        ack: header.ack,
+                        payload: d.payload,
+                    };
+                    let iss = self.iss();
+                    let now = self.now;
+                    let h = &mut self.hosts[host.0];
+                    let listening = h.node.listens(d.destination);
+                    let out = h
+                        .tcp
+                        .receive(now, d.destination, d.source, segment, listening, iss);
+                    return self.carry(host, out);
+                }
                 self.stats.delivered += 1;
                 self.record(
                     b"deliver",
@@ -412,14 +561,21 @@ impl World {
                     &d.payload,
                 );
                 let now = self.now;
-                self.hosts[host.0]
-                    .node
-                    .handle_datagram(now, d.source, d.destination, d.payload);
+                self.hosts[host.0].node.handle_datagram(
+                    now,
+                    TransportProtocol::Udp,
+                    d.source,
+                    d.destination,
+                    d.payload,
+                );
                 self.service(host);
             }
             Hop::NatOutside(id) => {
                 let nat = &mut self.nats[id.0];
-                match nat.nat.inbound(self.now, d.source, d.destination.port()) {
+                match nat
+                    .nat
+                    .inbound(self.now, d.transport(), d.source, d.destination.port())
+                {
                     Ok(internal) => {
                         let inside = nat.inside;
                         let d = Datagram {
@@ -463,13 +619,14 @@ impl World {
     fn nat_outbound(&mut self, id: NatId, d: Datagram) {
         let now = self.now;
         let nat = &mut self.nats[id.0];
-        let external = match nat
-            .nat
-            .outbound(now, &mut self.rng, d.source, d.destination)
-        {
-            Ok(external) => external,
-            Err(e) => return self.drop_datagram(DropReason::Nat(e), &d),
-        };
+        let external =
+            match nat
+                .nat
+                .outbound(now, &mut self.rng, d.transport(), d.source, d.destination)
+            {
+                Ok(external) => external,
+                Err(e) => return self.drop_datagram(DropReason::Nat(e), &d),
+            };
         let d = Datagram {
             source: external,
             ..d
@@ -519,7 +676,11 @@ impl World {
         let at = self.now - self.start;
         if let Some(pcap) = &mut self.pcap {
             // A failing capture must not change the simulation; stop capturing instead.
-            if pcap.write(at, d.source, d.destination, &d.payload).is_err() {
+            let tcp = d.tcp.map(|h| (h.flags, h.seq, h.ack));
+            if pcap
+                .write(at, d.source, d.destination, tcp, &d.payload)
+                .is_err()
+            {
                 self.pcap = None;
             }
         }

@@ -703,12 +703,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
     /// The candidates of allocation `i` join its stream, and its relayed pairs' peers are
     /// permitted.
     fn add_relay_candidates(&mut self, now: Instant, i: usize) {
-        let udp = self.config.turn_transport == TransportProtocol::Udp;
         let Some(found) = self.relays.allocation(i) else {
             return;
         };
         let s = found.owner.stream;
-        self.lend(now, s, |st, ctx| st.add_relayed(ctx, &found, udp));
+        self.lend(now, s, |st, ctx| st.add_relayed(ctx, &found));
         if let Some(st) = self.streams.get(s) {
             self.relays.permit_pairs(now, st);
         }

@@ -34,13 +34,6 @@ pub struct AgentConfig {
     pub stun_servers: Vec<SocketAddr>,
     /// TURN servers for relayed candidates (§5.1.1.2, RFC 8656).
     pub turn_servers: Vec<TurnServer>,
-    /// How the agent reaches its TURN servers (RFC 8656 §3.1): UDP from each base (the
-    /// default), or TCP — then the caller holds one TCP connection per base and server, writes
-    /// the payload of every `Transmit` whose transport is TCP to it, and hands each frame it
-    /// reads back (STUN or ChannelData, cut by `stun_proto::turn::StreamFramer`) to
-    /// `handle_datagram` with the server as source and the base as destination. The relayed
-    /// candidates stay UDP towards the peer.
-    pub turn_transport: TransportProtocol,
     /// Rc of a connectivity check (RFC 8489 §6.2.1). Default 7.
     pub check_request_count: u32,
     /// Rm of a connectivity check. Default 16.
@@ -154,7 +147,6 @@ impl Default for AgentConfig {
             max_candidates: 100,
             stun_servers: Vec::new(),
             turn_servers: Vec::new(),
-            turn_transport: TransportProtocol::Udp,
             check_request_count: 7,
             check_last_wait_factor: 16,
             check_max_rto: MAX_REQUEST_RTO,
@@ -225,11 +217,21 @@ pub struct AgentStats {
     pub dropped_events: u64,
 }
 
-/// A TURN server and the long-term credentials to use it.
+/// A TURN server, the transport to reach it over and the long-term credentials to use it.
+/// One server over several transports is several entries, as browsers take `turn:` URLs with
+/// `?transport=udp` and `?transport=tcp` and `turns:` on 443.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct TurnServer {
-    /// Its address (reached over [`AgentConfig::turn_transport`](crate::AgentConfig)).
+    /// Its address.
     pub server: SocketAddr,
+    /// How the agent reaches it (RFC 8656 §3.1): UDP from each base, or TCP (or TLS over
+    /// TCP, which is the caller's: docs/turn.md) — then the caller holds one connection per
+    /// base and server, opened when the first `Transmit` for it appears, writes the payload of
+    /// every `Transmit` whose transport is TCP to it, and hands each frame it reads back (STUN
+    /// or ChannelData, cut by `stun_proto::turn::StreamFramer`) to `handle_datagram` with the
+    /// server as source and the base as destination. The relayed candidates are UDP towards
+    /// the peer either way; one reached over TCP ranks below one over UDP.
+    pub transport: TransportProtocol,
     /// The long-term credential username.
     pub username: String,
     /// The long-term credential password.

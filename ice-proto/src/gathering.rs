@@ -337,12 +337,14 @@ impl Stream {
     /// The candidates of a TURN allocation (§5.1.1.2, RFC 8656): its relayed address, whose base is itself, and —
     /// over UDP only (`udp`: over TCP the mapped address is the TCP connection's) — the
     /// server-reflexive address.
-    pub(crate) fn add_relayed<R>(&mut self, ctx: &mut Ctx<'_, R>, found: &Allocated, udp: bool) {
+    pub(crate) fn add_relayed<R>(&mut self, ctx: &mut Ctx<'_, R>, found: &Allocated) {
         let Owner {
             component, base, ..
         } = found.owner;
+        let udp = found.transport == TransportProtocol::Udp;
         let pref = self.host_preference(base);
         let server = Some(found.server.ip());
+        // The mapped address a server saw over TCP is no UDP server-reflexive candidate.
         if let Some(mapped) = found.mapped.filter(|_| udp) {
             let kind = CandidateType::ServerReflexive;
             let srflx = Candidate::new(kind, component, mapped, base, server, pref);
@@ -351,6 +353,10 @@ impl Stream {
         let related = found.mapped.unwrap_or(base);
         let relayed = found.relayed;
         let kind = CandidateType::Relayed;
+        // RFC 8445 §5.1.2.1 leaves the local preference to the agent: as browsers rank their
+        // relays, one reached over TCP (a longer, head-of-line-blocking path) comes below one
+        // reached over UDP from the same base.
+        let pref = if udp { pref } else { pref >> 1 };
         let mut candidate = Candidate::new(kind, component, relayed, related, server, pref);
         candidate.related = Some((ConnectionAddress::Ip(related.ip()), related.port()));
         self.add_local(ctx, candidate, relayed, relayed);

@@ -21,7 +21,7 @@ use stun_proto::turn::client::{
     AllocationFamily, DropReason, Handled, SendError as TurnSendError, TurnClient,
     TurnClientConfig, TurnEvent,
 };
-use stun_proto::{Transmit, TransmitRef};
+use stun_proto::{Transmit, TransmitRef, TransportProtocol};
 
 use crate::checklist::PairState;
 use crate::config::AgentConfig;
@@ -83,6 +83,8 @@ pub(crate) enum RelayEvent {
 pub(crate) struct Allocated {
     pub owner: Owner,
     pub server: SocketAddr,
+    /// How the server is reached.
+    pub transport: TransportProtocol,
     pub relayed: SocketAddr,
     pub mapped: Option<SocketAddr>,
 }
@@ -139,7 +141,7 @@ impl Relays {
             let mut client_config = TurnClientConfig::new(
                 base,
                 t.server,
-                config.turn_transport,
+                t.transport,
                 t.username.clone(),
                 t.password.clone(),
             );
@@ -212,6 +214,7 @@ impl Relays {
         Some(Allocated {
             owner: r.owner,
             server: r.server,
+            transport: r.client.transport(),
             relayed: allocation.relayed,
             mapped: allocation.mapped,
         })
@@ -346,8 +349,11 @@ impl Relays {
         path: Path,
         payload: &'a [u8],
     ) -> Option<FromRelay<'a>> {
-        let r = (self.list.iter_mut())
-            .find(|r| r.owner.base == path.base && r.client.server() == path.remote)?;
+        let r = (self.list.iter_mut()).find(|r| {
+            r.owner.base == path.base
+                && r.client.server() == path.remote
+                && r.client.transport() == path.transport
+        })?;
         let relayed = r.relayed;
         match (r.client).handle_datagram(now, path.transport, path.remote, path.base, payload) {
             Handled::Data { peer, data, .. } => Some(FromRelay::Data {

@@ -16,7 +16,7 @@ use ice_proto::FailureReason;
 use crate::nat::NatPreset;
 use crate::nodes::{PeerNode, StunServer, TurnServer};
 use crate::peer::PeerError;
-use crate::theory::{Expectation, expect};
+use crate::theory::{Expectation, TURN_TCP_PORT, expect};
 use crate::{HostId, Link, NatConfig, NetworkId, Node, Path, World, epoch};
 
 pub mod report;
@@ -92,8 +92,11 @@ pub struct PeerSetup {
     pub local: SocketAddr,
     /// The STUN server.
     pub stun: SocketAddr,
-    /// The TURN server and its credentials.
+    /// The TURN server (over UDP) and its credentials.
     pub turn: (SocketAddr, &'static str, &'static str),
+    /// The same TURN server's TCP address: the peer allocates over both, as a browser given
+    /// a `turn:` URL for each transport does, and a firewall that blocks UDP leaves it this.
+    pub turn_tcp: SocketAddr,
     /// Whether it is the controlling agent (the offerer).
     pub controlling: bool,
     /// Its RNG seed.
@@ -393,6 +396,7 @@ pub fn build_cell<P: MatrixPeer>(
         stun: SocketAddr::new(ip(v6, [198, 51, 100, 10], 100), 3478),
         stun_alternate: SocketAddr::new(ip(v6, [198, 51, 100, 11], 100), 3479),
         turn: SocketAddr::new(ip(v6, [198, 51, 100, 20], 100), 3478),
+        turn_tcp: SocketAddr::new(ip(v6, [198, 51, 100, 20], 100), TURN_TCP_PORT),
         turn_relay: ip(v6, [198, 51, 100, 21], 100),
         link,
     };
@@ -425,6 +429,7 @@ pub fn build_cell<P: MatrixPeer>(
                 local,
                 stun: plan.stun,
                 turn: (plan.turn, TURN_USER, TURN_PASSWORD),
+                turn_tcp: plan.turn_tcp,
                 controlling,
                 seed: seed.wrapping_mul(31).wrapping_add(u64::from(index)),
                 liveness: options.liveness,
@@ -445,8 +450,11 @@ pub struct ServerPlan {
     pub stun: SocketAddr,
     /// Its RFC 5780 alternate address.
     pub stun_alternate: SocketAddr,
-    /// The TURN server's listening address.
+    /// The TURN server's listening address over UDP.
     pub turn: SocketAddr,
+    /// Its listening address over TCP (port 443, where `turns:` servers listen; the
+    /// simulator does not run TLS).
+    pub turn_tcp: SocketAddr,
     /// The address its relayed transport addresses are on.
     pub turn_relay: IpAddr,
     /// The link every host has.
@@ -581,7 +589,8 @@ pub fn standard_servers(world: &mut World, plan: &ServerPlan) {
         TURN_REALM,
         (TURN_USER, TURN_PASSWORD),
         0x7e57,
-    );
+    )
+    .with_tcp(plan.turn_tcp);
     world.add_host(
         "turn",
         internet,

@@ -53,12 +53,12 @@ impl Node for NatCheck {
     fn handle_datagram(
         &mut self,
         now: Instant,
+        transport: TransportProtocol,
         source: SocketAddr,
         destination: SocketAddr,
         payload: Bytes,
     ) {
-        let udp = TransportProtocol::Udp;
-        (self.discovery).handle_datagram(now, udp, source, destination, &payload);
+        (self.discovery).handle_datagram(now, transport, source, destination, &payload);
         self.drain_events();
     }
 

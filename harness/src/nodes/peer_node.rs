@@ -68,11 +68,17 @@ impl PeerNode {
                 stun_servers: vec![setup.stun],
                 consent_interval: setup.liveness.consent_interval,
                 keepalive_interval: setup.liveness.keepalive_interval,
-                turn_servers: vec![TurnServer {
-                    server: setup.turn.0,
+                turn_servers: [
+                    (setup.turn.0, TransportProtocol::Udp),
+                    (setup.turn_tcp, TransportProtocol::Tcp),
+                ]
+                .map(|(server, transport)| TurnServer {
+                    server,
+                    transport,
                     username: setup.turn.1.to_owned(),
                     password: setup.turn.2.to_owned(),
-                }],
+                })
+                .into(),
                 ..AgentConfig::default()
             },
             bases: vec![setup.local],
@@ -214,13 +220,14 @@ impl Node for PeerNode {
     fn handle_datagram(
         &mut self,
         now: Instant,
+        transport: TransportProtocol,
         source: SocketAddr,
         destination: SocketAddr,
         payload: Bytes,
     ) {
         self.last_seen = now;
         self.peer
-            .handle_datagram(now, TransportProtocol::Udp, source, destination, &payload);
+            .handle_datagram(now, transport, source, destination, &payload);
         self.drain(now);
     }
 

@@ -1,5 +1,6 @@
-//! A probe: a node that sends what it is told to and remembers what it received. For tests
-//! that pin down NAT and link behaviour packet by packet, without any protocol in the way.
+//! A probe: a node that sends what it is told to (over UDP, or TCP through its host's stack)
+//! and remembers what it received. For tests that pin down NAT, link and TCP behaviour
+//! packet by packet, without any protocol in the way.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -15,6 +16,8 @@ use crate::Node;
 pub struct Received {
     /// When it arrived.
     pub at: Instant,
+    /// Over which transport (over TCP: one write of the other side).
+    pub transport: TransportProtocol,
     /// Who sent it (after any NAT).
     pub source: SocketAddr,
     /// The probe's address it arrived at.
@@ -23,12 +26,14 @@ pub struct Received {
     pub payload: Bytes,
 }
 
-/// See the module documentation. With `echo` set, it sends every datagram back to its source.
+/// See the module documentation. With `echo` set, it sends every datagram back to its source;
+/// [`listening`](Probe::listening) makes it accept TCP connections on its addresses.
 #[derive(Debug, Default)]
 pub struct Probe {
     outbox: VecDeque<Transmit>,
     received: Vec<Received>,
     echo: bool,
+    listening: bool,
 }
 
 impl Probe {
@@ -45,11 +50,29 @@ impl Probe {
         }
     }
 
-    /// Queues a datagram from the probe's `source` to `destination`.
+    /// Accepts TCP connections on every address of its host.
+    pub fn listening(mut self) -> Self {
+        self.listening = true;
+        self
+    }
+
+    /// Queues a UDP datagram from the probe's `source` to `destination`.
     pub fn send(&mut self, source: SocketAddr, destination: SocketAddr, payload: &[u8]) {
+        self.send_over(TransportProtocol::Udp, source, destination, payload);
+    }
+
+    /// Queues `payload` over `transport`: a UDP datagram, or a write on the TCP connection
+    /// from `source` to `destination` (opened by the host's stack if there is none).
+    pub fn send_over(
+        &mut self,
+        transport: TransportProtocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        payload: &[u8],
+    ) {
         let payload = Bytes::copy_from_slice(payload);
         self.outbox.push_back(Transmit {
-            transport: TransportProtocol::Udp,
+            transport,
             source,
             destination,
             payload,
@@ -71,13 +94,14 @@ impl Node for Probe {
     fn handle_datagram(
         &mut self,
         now: Instant,
+        transport: TransportProtocol,
         source: SocketAddr,
         destination: SocketAddr,
         payload: Bytes,
     ) {
         if self.echo {
             let reply = Transmit {
-                transport: TransportProtocol::Udp,
+                transport,
                 source: destination,
                 destination: source,
                 payload: payload.clone(),
@@ -86,6 +110,7 @@ impl Node for Probe {
         }
         self.received.push(Received {
             at: now,
+            transport,
             source,
             destination,
             payload,
@@ -93,6 +118,10 @@ impl Node for Probe {
     }
 
     fn handle_timeout(&mut self, _now: Instant) {}
+
+    fn listens(&self, _local: SocketAddr) -> bool {
+        self.listening
+    }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
         self.outbox.pop_front()

@@ -190,14 +190,14 @@ impl Node for SfuNode {
     fn handle_datagram(
         &mut self,
         now: Instant,
+        transport: TransportProtocol,
         source: SocketAddr,
         destination: SocketAddr,
         payload: Bytes,
     ) {
-        let udp = TransportProtocol::Udp;
         let Handled::Data { session, data } =
             self.endpoint
-                .handle_datagram(now, udp, source, destination, &payload)
+                .handle_datagram(now, transport, source, destination, &payload)
         else {
             return;
         };

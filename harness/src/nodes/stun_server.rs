@@ -38,12 +38,13 @@ impl Node for StunServer {
     fn handle_datagram(
         &mut self,
         now: Instant,
+        transport: TransportProtocol,
         source: SocketAddr,
         destination: SocketAddr,
         payload: Bytes,
     ) {
         self.server
-            .handle_datagram(now, TransportProtocol::Udp, source, destination, &payload);
+            .handle_datagram(now, transport, source, destination, &payload);
     }
 
     fn handle_timeout(&mut self, _now: Instant) {}

@@ -1,5 +1,6 @@
-//! The TURN server of `stun-proto` (RFC 8656) as a node: it listens on one address and relays
-//! from a pool of relayed addresses on another, all of them the host's addresses.
+//! The TURN server of `stun-proto` (RFC 8656) as a node: it listens on one address over UDP
+//! (and, if asked, on one over TCP) and relays from a pool of relayed addresses on another,
+//! all of them the host's addresses.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use crate::Node;
 pub struct TurnServer {
     server: Server<ChaCha20Rng>,
     listen: SocketAddr,
+    listen_tcp: Option<SocketAddr>,
     relays: Vec<SocketAddr>,
     /// What the server asked to relay, in arrival order.
     outbox: VecDeque<Transmit>,
@@ -50,10 +52,18 @@ impl TurnServer {
         Self {
             server,
             listen,
+            listen_tcp: None,
             relays,
             outbox: VecDeque::new(),
             scratch: vec![0; 2048],
         }
+    }
+
+    /// Also accepts clients over TCP on `listen` (RFC 8656 §3.1: TURN over TCP, as browsers
+    /// fall back to when UDP is blocked).
+    pub fn with_tcp(mut self, listen: SocketAddr) -> Self {
+        self.listen_tcp = Some(listen);
+        self
     }
 
     /// The machine, for its counters.
@@ -66,13 +76,18 @@ impl Node for TurnServer {
     fn handle_datagram(
         &mut self,
         now: Instant,
+        transport: TransportProtocol,
         source: SocketAddr,
         destination: SocketAddr,
         payload: Bytes,
     ) {
-        if destination == self.listen {
+        let listening = match transport {
+            TransportProtocol::Tcp => self.listen_tcp,
+            _ => Some(self.listen),
+        };
+        if Some(destination) == listening {
             let tuple = FiveTuple {
-                transport: TransportProtocol::Udp,
+                transport,
                 client: source,
                 server: destination,
             };
@@ -84,7 +99,7 @@ impl Node for TurnServer {
                     payload: Bytes::copy_from_slice(t.payload),
                 });
             }
-        } else if self.relays.contains(&destination) {
+        } else if transport == TransportProtocol::Udp && self.relays.contains(&destination) {
             self.scratch.resize(payload.len() + 64, 0);
             if let Handled::Relay(t) = self.server.handle_peer_datagram_into(
                 now,
@@ -105,6 +120,10 @@ impl Node for TurnServer {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.server.handle_timeout(now);
+    }
+
+    fn listens(&self, local: SocketAddr) -> bool {
+        Some(local) == self.listen_tcp
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {

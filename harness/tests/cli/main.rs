@@ -331,7 +331,7 @@ fn every_bad_value_exits_2_naming_the_option_and_the_value() {
 
 #[test]
 fn the_matrix_prints_json_lines_and_csv_and_no_progress_into_a_pipe() {
-    let presets = ["--presets", "open,udp-blocked"];
+    let presets = ["--presets", "open,http-only"];
     let json = harness(
         &[&["matrix", "--format", "json"], &presets[..]].concat(),
         Duration::from_secs(120),

@@ -1,14 +1,16 @@
 //! Each NAT preset's behaviour, packet by packet, independent of any protocol: which mappings
-//! are reused, which inbound datagrams pass or are filtered, hairpinning, expiry, port choice.
+//! are reused, which inbound datagrams pass or are filtered, hairpinning, expiry, port choice;
+//! TCP through NATs and firewalls.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use harness::nodes::Probe;
+use harness::nodes::{Probe, Received};
 use harness::{
     DropReason, HostId, Link, NatConfig, NatDrop, NatPreset, NetworkId, PortAssignment, World,
     epoch,
 };
+use stun_proto::TransportProtocol;
 
 const CLIENT: &str = "192.168.1.10";
 const S1: &str = "198.51.100.1";
@@ -172,6 +174,96 @@ fn symmetric_maps_per_destination_and_filters_by_address_and_port() {
 #[test]
 fn carrier_grade_double_nat_maps_independently_and_filters_by_port() {
     check_preset(NatPreset::CarrierGradeDouble, true, false, false);
+}
+
+/// `preset`'s client writes over TCP to a listening echo server on `port`; what came back.
+fn tcp_round_trip(preset: NatPreset, port: u16) -> (Option<Received>, World) {
+    let mut s = setup(preset);
+    let internet = s.world.internet();
+    let server = addr("198.51.100.9", port);
+    let echo = s.world.add_host(
+        "echo",
+        internet,
+        &[server.ip()],
+        Link::default(),
+        Probe::echo().listening(),
+    );
+    let source = SocketAddr::new(s.client_ip, 5000);
+    s.world.with_node::<Probe, _>(s.client, |p, _| {
+        p.send_over(TransportProtocol::Tcp, source, server, b"first");
+        p.send_over(TransportProtocol::Tcp, source, server, b"second");
+    });
+    s.world.run_for(Duration::from_secs(1));
+    let client = s.world.node::<Probe>(s.client).unwrap().received().to_vec();
+    let echoed = s.world.node::<Probe>(echo).unwrap().received().to_vec();
+    if let Some(first) = echoed.first() {
+        // Both writes arrived, in order, from the NAT's mapping for the connection.
+        assert_eq!(echoed.len(), 2);
+        assert_eq!(first.transport, TransportProtocol::Tcp);
+        assert_eq!(&echoed[1].payload[..], b"second");
+        assert_eq!(client.len(), 2, "both echoes came back on the connection");
+    }
+    (client.first().cloned(), s.world)
+}
+
+#[test]
+fn tcp_connects_through_a_nat_and_comes_back_on_its_mapping() {
+    for preset in [NatPreset::PortRestrictedCone, NatPreset::Symmetric] {
+        let (back, world) = tcp_round_trip(preset, 443);
+        let back = back.unwrap_or_else(|| panic!("{preset:?}: no echo"));
+        assert_eq!(back.transport, TransportProtocol::Tcp);
+        assert_eq!(&back.payload[..], b"first");
+        assert_eq!(back.source, addr("198.51.100.9", 443));
+        assert!(world.stats().tcp_closed.is_empty());
+    }
+}
+
+#[test]
+fn firewalls_let_tcp_out_to_their_ports_only() {
+    for (preset, port, passes) in [
+        (NatPreset::UdpBlocked, 5000, true),
+        (NatPreset::UdpBlocked, 443, true),
+        (NatPreset::Corporate, 443, true),
+        (NatPreset::Corporate, 80, true),
+        (NatPreset::Corporate, 5000, false),
+        (NatPreset::HttpOnly, 80, true),
+        (NatPreset::HttpOnly, 443, false),
+    ] {
+        let (back, world) = tcp_round_trip(preset, port);
+        assert_eq!(back.is_some(), passes, "{preset:?} to port {port}");
+        let blocked = world
+            .stats()
+            .dropped
+            .get(&DropReason::Nat(NatDrop::Blocked));
+        assert_eq!(blocked.is_some(), !passes, "{preset:?} to port {port}");
+    }
+}
+
+#[test]
+fn an_unsolicited_tcp_syn_finds_no_mapping() {
+    let mut s = setup(NatPreset::FullCone);
+    let s1 = s.s1;
+    let from = addr(S1, 443);
+    // Even a full cone maps TCP only for connections from inside.
+    let target = addr("203.0.113.1", 5000);
+    s.world.with_node::<Probe, _>(s1, |p, _| {
+        p.send_over(TransportProtocol::Tcp, from, target, b"hello")
+    });
+    s.world.run_for(Duration::from_millis(500));
+    assert!(
+        s.world
+            .node::<Probe>(s.client)
+            .unwrap()
+            .received()
+            .is_empty()
+    );
+    assert_eq!(
+        s.world
+            .stats()
+            .dropped
+            .get(&DropReason::Nat(NatDrop::NoMapping)),
+        Some(&1)
+    );
 }
 
 #[test]
@@ -347,6 +439,8 @@ fn nat_discovery_classifies_every_preset() {
         // maps endpoint-independently too, so the pair looks like one port-restricted cone.
         (NatPreset::CarrierGradeDouble, T::PortRestrictedCone),
         (NatPreset::UdpBlocked, T::UdpBlocked),
+        (NatPreset::Corporate, T::UdpBlocked),
+        (NatPreset::HttpOnly, T::UdpBlocked),
     ];
     for (preset, classic) in expected {
         let mut s = setup(preset);

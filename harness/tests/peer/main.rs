@@ -19,7 +19,7 @@ use harness::{HostId, Link, Node, World, epoch};
 use ice_proto::{AgentConfig, CandidateType, FailureReason, TurnServer};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use stun_proto::Transmit;
+use stun_proto::{Transmit, TransportProtocol};
 
 const A: &str = "198.51.100.1:5000";
 const B: &str = "198.51.100.2:6000";
@@ -39,6 +39,7 @@ fn plan() -> ServerPlan {
         stun: addr("198.51.100.10:3478"),
         stun_alternate: addr("198.51.100.11:3479"),
         turn: addr("198.51.100.20:3478"),
+        turn_tcp: addr("198.51.100.20:443"),
         turn_relay: "198.51.100.21".parse().unwrap(),
         link: Link::default(),
     }
@@ -64,6 +65,7 @@ fn peer(local: &str, seed: u64, o: &Options) -> (Peer, Option<Fingerprint>) {
             controlling: o.controlling,
             turn_servers: vec![TurnServer {
                 server: plan().turn,
+                transport: TransportProtocol::Udp,
                 username: TURN_USER.into(),
                 password: TURN_PASSWORD.into(),
             }],
@@ -88,9 +90,16 @@ struct Rewrite {
 }
 
 impl Node for Rewrite {
-    fn handle_datagram(&mut self, now: Instant, s: SocketAddr, d: SocketAddr, p: Bytes) {
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        t: TransportProtocol,
+        s: SocketAddr,
+        d: SocketAddr,
+        p: Bytes,
+    ) {
         if !self.dark {
-            self.inner.handle_datagram(now, s, d, p);
+            self.inner.handle_datagram(now, t, s, d, p);
         }
     }
     fn handle_timeout(&mut self, now: Instant) {
@@ -475,7 +484,13 @@ fn datagrams_that_are_not_dtls_are_demultiplexed_away() {
     // RTP (first byte 128..=191, RFC 7983) and a byte no protocol claims, from the peer.
     for payload in [&[0x80u8, 0x60, 0, 1][..], &[0x05, 1, 2, 3][..]] {
         run.world.with_node::<Rewrite, _>(a, |n, now| {
-            n.handle_datagram(now, addr(B), addr(A), Bytes::copy_from_slice(payload));
+            n.handle_datagram(
+                now,
+                TransportProtocol::Udp,
+                addr(B),
+                addr(A),
+                Bytes::copy_from_slice(payload),
+            );
         });
     }
     let node = run.node(a);
@@ -568,7 +583,13 @@ fn random_datagrams_and_lines_leave_a_ready_peer_ready() {
         }
         let line = String::from_utf8_lossy(&payload).into_owned();
         run.world.with_node::<Rewrite, _>(a, |n, now| {
-            n.handle_datagram(now, addr(B), addr(A), Bytes::from(payload));
+            n.handle_datagram(
+                now,
+                TransportProtocol::Udp,
+                addr(B),
+                addr(A),
+                Bytes::from(payload),
+            );
             n.handle_signal(now, line);
         });
     }
@@ -616,8 +637,15 @@ impl Answering {
 }
 
 impl Node for Answering {
-    fn handle_datagram(&mut self, now: Instant, s: SocketAddr, d: SocketAddr, p: Bytes) {
-        self.inner.handle_datagram(now, s, d, p);
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        t: TransportProtocol,
+        s: SocketAddr,
+        d: SocketAddr,
+        p: Bytes,
+    ) {
+        self.inner.handle_datagram(now, t, s, d, p);
         self.answer(now);
     }
     fn handle_timeout(&mut self, now: Instant) {

@@ -456,6 +456,7 @@ const TURN_SERVER: &str = "203.0.113.50:3478";
 fn with_turn(mut config: AgentConfig, turn: SocketAddr) -> AgentConfig {
     config.turn_servers = vec![ice_proto::TurnServer {
         server: turn,
+        transport: TransportProtocol::Udp,
         username: "user".into(),
         password: "pass".into(),
     }];
@@ -1594,6 +1595,7 @@ fn twenty_percent_loss_still_connects_through_a_relay() {
         let mut a_config = config(true);
         a_config.turn_servers = vec![ice_proto::TurnServer {
             server: turn,
+            transport: TransportProtocol::Udp,
             username: "user".into(),
             password: "pass".into(),
         }];

@@ -26,6 +26,7 @@ fn a_stun_answer_from_the_turn_server_reaches_the_gatherer() {
         stun_servers: vec![server],
         turn_servers: vec![TurnServer {
             server,
+            transport: TransportProtocol::Udp,
             username: "user".into(),
             password: "pass".into(),
         }],
@@ -60,7 +61,7 @@ fn a_stun_answer_from_the_turn_server_reaches_the_gatherer() {
     assert!(srflx, "the server-reflexive candidate was gathered");
 }
 
-/// The allocation goes to the server over `AgentConfig::turn_transport`.
+/// The allocation goes to the server over the transport its entry names.
 #[test]
 fn allocations_use_the_configured_transport() {
     let server: SocketAddr = "198.51.100.20:3478".parse().unwrap();
@@ -68,10 +69,10 @@ fn allocations_use_the_configured_transport() {
         let config = AgentConfig {
             turn_servers: vec![TurnServer {
                 server,
+                transport,
                 username: "user".into(),
                 password: "pass".into(),
             }],
-            turn_transport: transport,
             ..AgentConfig::default()
         };
         let mut agent = Agent::new(config, ChaCha20Rng::seed_from_u64(1));
