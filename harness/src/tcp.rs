@@ -1,7 +1,8 @@
 //! The TCP a simulated host's kernel runs: connections with the three-way handshake (RFC 9293
 //! §3.5) and simultaneous open, in-order delivery, cumulative acknowledgements, retransmission
-//! on a timer that backs off (RFC 6298), reset generation for segments to nowhere (§3.5.2),
-//! and giving up after a bounded number of retransmissions.
+//! on a timer from round-trip samples that backs off (RFC 6298), fast retransmit on the third
+//! duplicate acknowledgement (RFC 5681 §3.2), reset generation for segments to nowhere
+//! (§3.5.2), and giving up after a bounded number of retransmissions.
 //!
 //! It is message-faithful rather than byte-faithful: every write of a node travels as one
 //! segment (the nodes write whole framed messages, RFC 4571 or STUN/ChannelData framing, all
@@ -136,13 +137,16 @@ struct Connection {
     rto: Duration,
     retries: u32,
     deadline: Option<Instant>,
-    /// When the SYN (or SYN-ACK) left, for the first round-trip sample; `None` once it was
-    /// retransmitted (Karn's rule, RFC 6298 §3: an ambiguous sample is not taken).
-    opened_at: Option<Instant>,
+    /// The segment being timed for a round-trip sample (the sequence number that
+    /// acknowledges it, and when it left); `None` once anything was retransmitted (Karn's
+    /// rule, RFC 6298 §3: an ambiguous sample is not taken).
+    timing: Option<(u32, Instant)>,
+    /// Duplicate acknowledgements in a row.
+    duplicate_acks: u32,
 }
 
 impl Connection {
-    fn new(now: Instant, state: State, iss: u32) -> Self {
+    fn new(state: State, iss: u32) -> Self {
         Self {
             state,
             iss,
@@ -155,7 +159,8 @@ impl Connection {
             rto: INITIAL_RTO,
             retries: 0,
             deadline: None,
-            opened_at: Some(now),
+            timing: None,
+            duplicate_acks: 0,
         }
     }
 
@@ -172,6 +177,7 @@ impl Connection {
             payload,
         };
         self.snd_nxt = self.snd_nxt.wrapping_add(segment.len());
+        self.timing.get_or_insert((self.snd_nxt, now));
         self.unacked.push_back(segment.clone());
         self.deadline.get_or_insert(now + self.rto);
         segment
@@ -202,6 +208,16 @@ impl Connection {
             progressed = true;
         }
         if progressed {
+            self.duplicate_acks = 0;
+            if let Some((end, sent)) = self.timing
+                && (ack.wrapping_sub(end) as i32) >= 0
+            {
+                // RFC 6298 §2.2 from one sample: RTO = SRTT + 4 × RTTVAR with RTTVAR =
+                // SRTT / 2, three round trips.
+                let rtt = now.saturating_duration_since(sent);
+                self.base_rto = (rtt * 3).clamp(MIN_RTO, MAX_RTO);
+                self.timing = None;
+            }
             // RFC 6298 §5.7: the backed-off RTO lasts until an acknowledgement of new data;
             // then it is the sampled one again.
             self.retries = 0;
@@ -234,7 +250,7 @@ impl Stack {
             if self.connections.len() >= MAX_CONNECTIONS {
                 return out;
             }
-            let mut c = Connection::new(now, State::SynSent, iss);
+            let mut c = Connection::new(State::SynSent, iss);
             let syn = c.transmit(
                 now,
                 Flags {
@@ -283,7 +299,7 @@ impl Stack {
             }
             if segment.flags.syn && !segment.flags.ack && listening {
                 if self.connections.len() < MAX_CONNECTIONS {
-                    let mut c = Connection::new(now, State::SynReceived, iss);
+                    let mut c = Connection::new(State::SynReceived, iss);
                     c.rcv_nxt = segment.seq.wrapping_add(1);
                     let syn_ack = c.transmit(
                         now,
@@ -324,6 +340,7 @@ impl Stack {
                     // sent now and retransmitted until acknowledged.
                     c.state = State::SynReceived;
                     let rcv_nxt = c.rcv_nxt;
+                    c.timing = None;
                     if let Some(syn) = c.unacked.front_mut() {
                         syn.flags.ack = true;
                         syn.ack = rcv_nxt;
@@ -352,8 +369,20 @@ impl Stack {
                     out.push(send(local, remote, c.ack_only()));
                     return out;
                 }
-                if segment.flags.ack {
-                    c.acknowledge(now, segment.ack);
+                let duplicate = segment.flags.ack
+                    && !c.acknowledge(now, segment.ack)
+                    && segment.payload.is_empty()
+                    && c.unacked.front().is_some_and(|s| s.seq == segment.ack);
+                if duplicate {
+                    c.duplicate_acks += 1;
+                    // RFC 5681 §3.2: the third duplicate says the segment after the
+                    // acknowledged data was lost; send it again without waiting for the RTO.
+                    if c.duplicate_acks == 3
+                        && let Some(lost) = c.unacked.front()
+                    {
+                        out.push(send(local, remote, lost.clone()));
+                        c.timing = None;
+                    }
                 }
             }
         }
@@ -381,7 +410,7 @@ impl Stack {
                 continue;
             }
             c.retries += 1;
-            c.opened_at = None;
+            c.timing = None;
             c.rto = (c.rto * 2).min(MAX_RTO);
             c.deadline = Some(now + c.rto);
             // Go back: everything unacknowledged again, oldest first.
@@ -414,9 +443,8 @@ fn send(local: SocketAddr, remote: SocketAddr, segment: Segment) -> Output {
     }
 }
 
-/// The handshake is done: take the round-trip sample if it is unambiguous (RFC 6298 §2.2:
-/// RTO = SRTT + 4 × RTTVAR with RTTVAR = SRTT / 2, i.e. three round trips; else the initial
-/// 1 s stays) and send what was written meanwhile.
+/// The handshake is done (its acknowledgement took the first round-trip sample): send what
+/// was written meanwhile.
 fn establish(
     c: &mut Connection,
     now: Instant,
@@ -425,12 +453,6 @@ fn establish(
     out: &mut Vec<Output>,
 ) {
     c.state = State::Established;
-    if let Some(opened_at) = c.opened_at {
-        let rtt = now.saturating_duration_since(opened_at);
-        c.base_rto = (rtt * 3).clamp(MIN_RTO, MAX_RTO);
-    }
-    c.rto = c.base_rto;
-    c.retries = 0;
     while let Some(payload) = c.waiting.pop_front() {
         let segment = c.transmit(now, Flags::default(), payload);
         out.push(send(local, remote, segment));
@@ -588,6 +610,47 @@ mod tests {
         assert!(ca.connections.is_empty());
         // 1 + 2 + 4 + … + 32 s of backing off, then the 60 s cap.
         assert_eq!(at - t, Duration::from_secs(123));
+    }
+
+    #[test]
+    fn three_duplicate_acks_resend_the_lost_segment_at_once() {
+        let t = crate::epoch();
+        let (a, b) = (addr("10.0.0.1:5000"), addr("10.0.0.2:443"));
+        let (mut ca, mut cb) = (Stack::default(), Stack::default());
+        let syn = sends(&ca.write(t, a, b, Bytes::from_static(b"0"), 1));
+        let rtt = Duration::from_millis(40);
+        let syn_ack = sends(&cb.receive(t, b, a, syn[0].clone(), true, 0));
+        let out = ca.receive(t + rtt, a, b, syn_ack[0].clone(), false, 0);
+        // The handshake's round trip sets the RTO: three round trips, at least 200 ms.
+        assert_eq!(ca.connections[&(a, b)].base_rto, MIN_RTO);
+        let at = t + rtt;
+        for s in sends(&out) {
+            for ack in sends(&cb.receive(at, b, a, s, true, 0)) {
+                ca.receive(at, a, b, ack, false, 0);
+            }
+        }
+        let lost = sends(&ca.write(at, a, b, Bytes::from_static(b"1"), 0)).remove(0);
+        let mut dup_acks = Vec::new();
+        for later in [b"2", b"3", b"4"] {
+            let s = sends(&ca.write(at, a, b, Bytes::from_static(later), 0)).remove(0);
+            dup_acks.extend(sends(&cb.receive(at, b, a, s, true, 0)));
+        }
+        assert!(
+            dup_acks.iter().all(|s| s.ack == lost.seq),
+            "each acknowledges the gap"
+        );
+        let resent: Vec<Segment> = dup_acks
+            .into_iter()
+            .flat_map(|ack| sends(&ca.receive(at, a, b, ack, false, 0)))
+            .collect();
+        // Only the third duplicate resends, and only the lost segment, before any RTO.
+        assert_eq!(resent, std::slice::from_ref(&lost));
+        let delivered_now = cb.receive(at, b, a, resent[0].clone(), true, 0);
+        assert_eq!(
+            delivered(&delivered_now).len(),
+            4,
+            "the gap and what waited behind it"
+        );
     }
 
     #[test]
