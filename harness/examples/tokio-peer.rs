@@ -82,6 +82,7 @@ async fn run(
             ..AgentConfig::default()
         },
         bases: vec![base],
+        tcp_bases: Vec::new(),
         relay_only: false,
         dtls: Some(PeerDtlsConfig {
             certificate,

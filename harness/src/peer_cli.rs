@@ -447,6 +447,7 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
             ..AgentConfig::default()
         },
         bases: vec![base],
+        tcp_bases: Vec::new(),
         relay_only: o.relay_only,
         dtls,
     };

@@ -150,6 +150,7 @@ pub fn run(options: &SfuOptions) -> SfuReport {
                 ..AgentConfig::default()
             },
             bases: vec![SocketAddr::new(ip, 5000)],
+            tcp_bases: Vec::new(),
             relay_only: false,
             dtls,
         };

@@ -14,12 +14,14 @@
 //!   address-dependent (it already sent to that IP) — and the other then learns the new port
 //!   as a peer-reflexive candidate; an address-and-port-dependent filter drops it: relay.
 //! - Two symmetric mappings: neither can learn the other's next port: relay.
-//! - A firewall that blocks UDP leaves no direct UDP path. Where it lets TCP out to the TURN
-//!   server's TCP port (443; `udp-blocked` lets TCP go anywhere, `corporate` to 80 and 443),
-//!   the peer allocates over TCP, and its relayed candidate reaches anyone: relay. Where it
-//!   does not (`http-only`: port 80 alone, where no TURN server listens), nothing does: fail.
-//!   (ICE-TCP host candidates, which would connect a firewalled peer directly to a public
-//!   one, are not in the agent yet.)
+//! - A firewall that blocks UDP leaves no direct UDP path. Where it lets TCP go anywhere
+//!   (`udp-blocked`) and the other side is public, ICE-TCP connects them directly: the
+//!   firewalled side's active candidate reaches the public side's passive one (RFC 6544).
+//!   Otherwise, where it lets TCP out to the TURN server's TCP port (443; `corporate` allows
+//!   80 and 443), the peer allocates over TCP, and its relayed candidate reaches anyone:
+//!   relay. Where it does not (`http-only`: port 80 alone, where no TURN server listens),
+//!   nothing does: fail. Behind a NAT a passive candidate is out of reach (an unsolicited
+//!   SYN finds no mapping), so ICE-TCP adds nothing there.
 
 use crate::nat::{Filtering, Mapping, NatPreset};
 
@@ -43,20 +45,32 @@ pub enum Expectation {
 enum Effective {
     Public,
     Nat(Mapping, Filtering),
-    /// No UDP; whether TCP reaches the TURN server.
-    Blocked {
-        turn_over_tcp: bool,
-    },
+    /// No UDP.
+    Blocked(Firewall),
+}
+
+/// What a firewall that blocks UDP lets through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Firewall {
+    /// TCP to the TURN server's port.
+    turn_over_tcp: bool,
+    /// TCP to any port (a peer's ICE-TCP passive candidate).
+    tcp_anywhere: bool,
 }
 
 fn effective(preset: NatPreset) -> Effective {
     let boxes = preset.boxes();
     if boxes.iter().any(|b| b.blocks_udp) {
-        let turn_over_tcp = boxes.iter().all(|b| {
-            b.tcp_ports
-                .is_none_or(|ports| ports.contains(&TURN_TCP_PORT))
+        let allows = |port: Option<u16>| {
+            (boxes.iter()).all(|b| {
+                b.tcp_ports
+                    .is_none_or(|ports| port.is_some_and(|p| ports.contains(&p)))
+            })
+        };
+        return Effective::Blocked(Firewall {
+            turn_over_tcp: allows(Some(TURN_TCP_PORT)),
+            tcp_anywhere: allows(None),
         });
-        return Effective::Blocked { turn_over_tcp };
     }
     // Nested boxes: the mapping is as dependent as the most dependent box (any box minting new
     // ports per destination makes the whole path do so); filtering likewise.
@@ -96,19 +110,11 @@ fn filtering_rank(f: Filtering) -> u8 {
 pub fn expect(a: NatPreset, b: NatPreset) -> Expectation {
     use Effective::*;
     match (effective(a), effective(b)) {
-        (
-            Blocked {
-                turn_over_tcp: false,
-            },
-            _,
-        )
-        | (
-            _,
-            Blocked {
-                turn_over_tcp: false,
-            },
-        ) => Expectation::Fail,
-        (Blocked { .. }, _) | (_, Blocked { .. }) => Expectation::Relay,
+        // ICE-TCP: the firewalled side's active candidate connects out to the public side's
+        // passive one (RFC 6544), which accepts any source.
+        (Blocked(f), Public) | (Public, Blocked(f)) if f.tcp_anywhere => Expectation::Direct,
+        (Blocked(f), _) | (_, Blocked(f)) if !f.turn_over_tcp => Expectation::Fail,
+        (Blocked(_), _) | (_, Blocked(_)) => Expectation::Relay,
         (Public, _) | (_, Public) => Expectation::Direct,
         (Nat(ma, fa), Nat(mb, fb)) => {
             let independent = |m| m == Mapping::EndpointIndependent;
@@ -156,7 +162,12 @@ mod tests {
             ] {
                 assert_eq!(expect(a, b), Expectation::Direct, "{a:?} {b:?}");
             }
-            assert_eq!(expect(a, UdpBlocked), Expectation::Relay);
+            let tcp_direct = if a == Open {
+                Expectation::Direct
+            } else {
+                Expectation::Relay
+            };
+            assert_eq!(expect(a, UdpBlocked), tcp_direct);
             assert_eq!(expect(a, Corporate), Expectation::Relay);
             assert_eq!(expect(a, HttpOnly), Expectation::Fail);
         }

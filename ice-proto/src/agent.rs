@@ -81,6 +81,8 @@ pub struct Agent<R> {
     /// What the stream called last asked for (`lend`), drained after each call.
     outbox: Vec<Intent>,
     transmits: VecDeque<Transmit>,
+    /// The RFC 4571 frame of the last datagram sent on an ICE-TCP pair, reused.
+    tcp_frame: Vec<u8>,
     events: VecDeque<Event>,
     state: ConnectionState,
     closed: bool,
@@ -107,6 +109,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             rng,
             streams: Vec::new(),
             transmits: VecDeque::new(),
+            tcp_frame: Vec::new(),
             events: VecDeque::new(),
             state: ConnectionState::New,
             closed: false,
@@ -441,6 +444,18 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                     RelayRefusal::Pending => SendError::RelayPending,
                     RelayRefusal::Refused => SendError::RelayRefused,
                 }),
+            None if path.transport == TransportProtocol::Tcp => {
+                // ICE-TCP: RFC 4571's length first, in a buffer the agent keeps.
+                if !crate::tcp::frame_into(payload, &mut self.tcp_frame) {
+                    return Err(SendError::TooLarge(payload.len()));
+                }
+                Ok(TransmitRef {
+                    transport: path.transport,
+                    source: path.base,
+                    destination: path.remote,
+                    payload: &self.tcp_frame,
+                })
+            }
             None => Ok(TransmitRef {
                 transport: path.transport,
                 source: path.base,
@@ -666,6 +681,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 self.add_relay_candidates(now, i);
             }
         }
+        // ICE-TCP host candidates (RFC 6544 §4.5), after the UDP ones so that the peer
+        // checks those first; a lite agent has none (it opens no connections).
+        if !self.config.lite && !self.config.relay_only {
+            self.lend(now, s, |st, ctx| st.add_tcp_hosts(ctx));
+        }
     }
 
     /// Turns finished gathering queries into candidates and gathering-done events.
@@ -751,6 +771,18 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// Queues a datagram (bounded); one from a relayed address goes through its allocation.
     fn push_transmit(&mut self, now: Instant, path: Path, payload: Bytes) {
+        // A TCP path is always ICE-TCP (relayed candidates are UDP whatever carries them to
+        // the TURN server): the stream needs RFC 4571's length first.
+        let payload = if path.transport == TransportProtocol::Tcp {
+            let mut framed = Vec::with_capacity(payload.len() + 2);
+            if !crate::tcp::frame_into(&payload, &mut framed) {
+                self.stats.dropped_transmits += 1;
+                return;
+            }
+            Bytes::from(framed)
+        } else {
+            payload
+        };
         match self.relays.route(now, path, payload) {
             Ok(Some(t)) if self.transmits.len() < MAX_TRANSMITS => self.transmits.push_back(t),
             // Held by the TURN client until the peer's permission is confirmed.

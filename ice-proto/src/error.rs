@@ -41,8 +41,9 @@ pub enum AgentError {
     /// The candidate's address is a host name that could not be held for resolution.
     #[error("candidate address is a host name")]
     UnresolvedHostname,
-    /// Only UDP candidates are checked (TCP candidates are parsed, not used yet).
-    #[error("unsupported candidate transport {}: only UDP candidates are checked", .0.as_str())]
+    /// A TCP candidate without an active or passive `tcptype` (RFC 6544 §4.5): nothing to
+    /// pair it with (simultaneous-open is not done).
+    #[error("unsupported {} candidate: a tcptype of active or passive is needed", .0.as_str())]
     UnsupportedTransport(Transport),
     /// The candidate table of the stream is full.
     #[error("too many candidates")]
@@ -168,4 +169,8 @@ pub enum SendError {
     /// peer yet (RFC 8656 §9: it would drop the data); nothing was sent.
     #[error("the TURN permission for the peer is not confirmed yet")]
     RelayPending,
+    /// The pair is ICE-TCP and the datagram is longer than RFC 4571's 16-bit length can
+    /// say (65 535 bytes); its length is given.
+    #[error("{0} bytes do not fit one RFC 4571 frame (at most 65535)")]
+    TooLarge(usize),
 }

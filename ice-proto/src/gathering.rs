@@ -253,7 +253,7 @@ impl Stream {
     pub(crate) fn host_preference(&self, base: SocketAddr) -> u16 {
         self.local
             .iter()
-            .find(|l| l.base == base && l.candidate.kind == CandidateType::Host)
+            .find(|l| l.base == base && l.candidate.kind == CandidateType::Host && l.is_udp())
             .map_or(0, |l| (l.candidate.priority >> 8) as u16)
     }
 
@@ -284,8 +284,8 @@ impl Stream {
         }
     }
 
-    /// Adds a local candidate unless redundant (§5.1.3: same address and same base as one
-    /// already there); signals it and pairs it. Returns its index.
+    /// Adds a local candidate unless redundant (§5.1.3: same address, base and transport as
+    /// one already there); signals it and pairs it. Returns its index.
     pub(crate) fn add_local<R>(
         &mut self,
         ctx: &mut Ctx<'_, R>,
@@ -296,11 +296,9 @@ impl Stream {
         if self.removed {
             return None;
         }
-        if let Some(i) = self
-            .local
-            .iter()
-            .position(|l| l.addr == addr && l.base == base)
-        {
+        if let Some(i) = self.local.iter().position(|l| {
+            l.addr == addr && l.base == base && l.candidate.transport == candidate.transport
+        }) {
             return Some(i);
         }
         if self.local.len() >= ctx.config.max_candidates {

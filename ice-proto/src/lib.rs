@@ -146,6 +146,7 @@ mod restart;
 pub mod sdp;
 mod state;
 mod stream;
+pub mod tcp;
 #[cfg(test)]
 mod test_support;
 mod timer;

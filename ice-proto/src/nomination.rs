@@ -93,12 +93,15 @@ impl Stream {
         if c.state == ComponentState::Failed {
             return None;
         }
-        let busy = self
-            .checklist
-            .pairs()
-            .iter()
-            .any(|p| p.component() == c.id && (p.nominating() || p.nominated()));
-        if busy || self.checklist.best_valid(c.id).is_none() {
+        let best = self.checklist.best_valid(c.id)?.priority();
+        // A nomination in flight on a lower pair does not hold back a better valid one: on
+        // a lossy path (a relay to a relay loses most of its round trips at 10% per link) it
+        // may take its every retransmission, and the better pair is nominated meanwhile —
+        // strictly upwards, as re-nomination goes.
+        let busy = self.checklist.pairs().iter().any(|p| {
+            p.component() == c.id && (p.nominating() || p.nominated()) && p.priority() >= best
+        });
+        if busy {
             return None;
         }
         c.first_valid_at

@@ -3,7 +3,7 @@
 //! candidates are replaced by their base and so pruned (§6.1.2.4); the pair's foundation
 //! joins both candidates' (§6.1.2.6).
 
-use crate::candidate::{Candidate, CandidateType, Transport};
+use crate::candidate::{Candidate, CandidateType, TcpType, Transport};
 use crate::checklist::{Added, Pair, PairId, PairSpec};
 use crate::context::{Ctx, Intent};
 use crate::error::AgentError;
@@ -23,7 +23,11 @@ impl Stream {
         if self.component(candidate.component).is_none() {
             return Err(AgentError::UnknownComponent(candidate.component));
         }
-        if candidate.transport != Transport::Udp {
+        // RFC 6544 §4.5: a TCP candidate says which way it connects; one without `tcptype`
+        // (or simultaneous-open, which this agent does not do) cannot be paired.
+        if candidate.transport == Transport::Tcp
+            && !matches!(candidate.tcp_type, Some(TcpType::Active | TcpType::Passive))
+        {
             return Err(AgentError::UnsupportedTransport(candidate.transport));
         }
         // Browsers tag trickled candidates with the ufrag they belong to (`ufrag KDyD`): one of
@@ -37,10 +41,11 @@ impl Stream {
             // A host name (mDNS `.local`): kept until the caller resolves it.
             return self.hold_unresolved(ctx, candidate);
         };
-        let known = self
-            .remote_candidates
-            .iter()
-            .position(|r| r.addr == addr && r.candidate.component == candidate.component);
+        let known = self.remote_candidates.iter().position(|r| {
+            r.addr == addr
+                && r.candidate.component == candidate.component
+                && r.candidate.transport == candidate.transport
+        });
         if let Some(i) = known {
             let r = &mut self.remote_candidates[i];
             if r.candidate.kind == CandidateType::PeerReflexive {
@@ -97,7 +102,9 @@ impl Stream {
     ) -> Option<PairId> {
         let (local, remote) = (self.local.get(l)?, self.remote_candidates.get(r)?);
         let component = local.candidate.component;
-        if component != remote.candidate.component || local.addr.is_ipv4() != remote.addr.is_ipv4()
+        if component != remote.candidate.component
+            || local.addr.is_ipv4() != remote.addr.is_ipv4()
+            || !crate::tcp::pairable(&local.candidate, &remote.candidate, remote.learnt)
         {
             return None;
         }

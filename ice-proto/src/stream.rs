@@ -96,6 +96,11 @@ impl LocalCandidate {
         }
     }
 
+    /// Whether it is a UDP candidate.
+    pub fn is_udp(&self) -> bool {
+        self.candidate.transport == Transport::Udp
+    }
+
     /// The path from its base to `remote`.
     pub fn path_to(&self, remote: SocketAddr) -> Path {
         Path {
@@ -140,6 +145,8 @@ pub(crate) struct Component {
     pub state: ComponentState,
     /// The caller's sockets for this component, in preference order.
     pub bases: Vec<SocketAddr>,
+    /// The caller's listening TCP sockets for ICE-TCP (RFC 6544, `tcp.rs`).
+    pub tcp_bases: Vec<SocketAddr>,
     pub selected: Option<PairId>,
     /// When the first valid pair appeared (starts the nomination wait).
     pub first_valid_at: Option<Instant>,
@@ -233,6 +240,7 @@ impl Stream {
                 id,
                 state: ComponentState::Disconnected,
                 bases: Vec::new(),
+                tcp_bases: Vec::new(),
                 selected: None,
                 first_valid_at: None,
                 consent: None,
@@ -487,6 +495,28 @@ impl StreamMut<'_> {
                 return Err(AgentError::TooManyBases(MAX_BASES));
             }
             c.bases.push(base);
+        }
+        Ok(())
+    }
+
+    /// Adds a TCP base for ICE-TCP (RFC 6544) to `component`: the address the caller's
+    /// listening TCP socket is bound to. Gathering offers a passive host candidate there and
+    /// an active one (port 9) whose connections the caller opens; [`crate::tcp`] has the
+    /// contract. Wildcards are refused as for [`add_base`](Self::add_base); at most 32 per
+    /// component.
+    pub fn add_tcp_base(&mut self, component: u16, base: SocketAddr) -> Result<(), AgentError> {
+        if base.ip().is_unspecified() {
+            return Err(AgentError::WildcardBase(base));
+        }
+        let c = self
+            .stream
+            .component_mut(component)
+            .ok_or(AgentError::UnknownComponent(component))?;
+        if !c.tcp_bases.contains(&base) {
+            if c.tcp_bases.len() >= MAX_BASES {
+                return Err(AgentError::TooManyBases(MAX_BASES));
+            }
+            c.tcp_bases.push(base);
         }
         Ok(())
     }

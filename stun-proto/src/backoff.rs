@@ -21,6 +21,26 @@ pub struct Schedule {
     pub max_rto: Duration,
 }
 
+impl Schedule {
+    /// The schedule of a request sent once over a reliable transport (RFC 8489 §6.2.2) that
+    /// waits as long as all of this schedule's retransmissions and its last wait would have
+    /// with a first RTO of `rto`: Rc = 1, Rm = that time in units of `rto` (at least 1).
+    pub fn sent_once(self, rto: Duration) -> Self {
+        let mut total = rto.saturating_mul(self.last_wait_factor);
+        let mut wait = rto;
+        for _ in 1..self.request_count {
+            total = total.saturating_add(wait);
+            wait = wait.saturating_mul(2).min(self.max_rto.max(rto));
+        }
+        let units = total.as_nanos() / rto.as_nanos().max(1);
+        Self {
+            request_count: 1,
+            last_wait_factor: u32::try_from(units).unwrap_or(u32::MAX).max(1),
+            max_rto: self.max_rto,
+        }
+    }
+}
+
 /// What a schedule whose deadline came does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expiry {
@@ -130,6 +150,23 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sent_once_waits_what_every_retransmission_would_have() {
+        let t0 = crate::test_support::t0();
+        let rto = Duration::from_millis(500);
+        let udp = Schedule {
+            request_count: 7,
+            last_wait_factor: 16,
+            max_rto: Duration::from_secs(3),
+        };
+        // 0.5 + 1 + 2 + 3 + 3 + 3 s between the seven sends, then 16 × 0.5 s: 20.5 s.
+        let once = udp.sent_once(rto);
+        assert_eq!((once.request_count, once.last_wait_factor), (1, 41));
+        let mut b = Backoff::start(t0, rto, &once);
+        assert_eq!(b.next_at(), t0 + Duration::from_millis(20_500));
+        assert_eq!(b.on_expired(b.next_at(), &once), Expiry::GiveUp);
+    }
 
     #[test]
     fn sends_double_then_the_last_wait_is_rm_times_the_first_rto() {

@@ -90,6 +90,8 @@ pub struct PeerSetup {
     pub name: &'static str,
     /// The address of its one socket.
     pub local: SocketAddr,
+    /// Its listening TCP socket for ICE-TCP host candidates, if it has one.
+    pub tcp_local: Option<SocketAddr>,
     /// The STUN server.
     pub stun: SocketAddr,
     /// The TURN server (over UDP) and its credentials.
@@ -427,6 +429,9 @@ pub fn build_cell<P: MatrixPeer>(
             let setup = PeerSetup {
                 name,
                 local,
+                // ICE-TCP's listening socket; the TURN-over-TCP connection leaves from
+                // `local`'s number, a socket of its own.
+                tcp_local: Some(SocketAddr::new(local_ip, 7000 + u16::from(index))),
                 stun: plan.stun,
                 turn: (plan.turn, TURN_USER, TURN_PASSWORD),
                 turn_tcp: plan.turn_tcp,

@@ -1,5 +1,6 @@
 //! The workspace's machines as simulator nodes, and a probe for packet-level tests.
 
+mod ice_tcp;
 mod nat_check;
 mod peer_node;
 mod probe;
@@ -7,6 +8,7 @@ mod sfu;
 mod stun_server;
 mod turn_server;
 
+pub use ice_tcp::IceTcpSockets;
 pub use nat_check::NatCheck;
 pub use peer_node::{PeerNode, dtls_config};
 pub use probe::{Probe, Received};

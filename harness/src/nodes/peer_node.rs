@@ -19,6 +19,7 @@ use stun_proto::{Transmit, TransportProtocol};
 
 use crate::Node;
 use crate::matrix::{CandidateKind, Liveness, MatrixPeer, PeerSetup, Selected};
+use crate::nodes::ice_tcp::IceTcpSockets;
 use crate::peer::{Event, Peer, PeerConfig, PeerDtlsConfig, PeerState, Setup, Signal};
 
 /// A peer counts as connected while a ping arrived within its ping interval plus this: the
@@ -44,6 +45,8 @@ pub struct PeerNode {
     dtls_done_at: Option<Instant>,
     no_path_at: Option<Instant>,
     log: Vec<Event>,
+    /// Its ICE-TCP sockets, when it has a TCP base.
+    ice_tcp: Option<IceTcpSockets>,
 }
 
 impl PeerNode {
@@ -82,12 +85,16 @@ impl PeerNode {
                 ..AgentConfig::default()
             },
             bases: vec![setup.local],
+            tcp_bases: setup.tcp_local.into_iter().collect(),
             relay_only: false,
             dtls,
         };
         // unwrap: a fresh agent takes one stream with one base.
         let peer = Peer::new(config, rng).expect("a fresh peer takes its base");
-        Self::from_peer(peer, setup.start).with_ping_interval(setup.liveness.ping_interval)
+        let mut node =
+            Self::from_peer(peer, setup.start).with_ping_interval(setup.liveness.ping_interval);
+        node.ice_tcp = setup.tcp_local.map(IceTcpSockets::new);
+        node
     }
 
     /// Pings every `interval` once ready (default 1 s).
@@ -112,6 +119,7 @@ impl PeerNode {
             dtls_done_at: None,
             no_path_at: None,
             log: Vec::new(),
+            ice_tcp: None,
         }
     }
 
@@ -226,8 +234,20 @@ impl Node for PeerNode {
         payload: Bytes,
     ) {
         self.last_seen = now;
-        self.peer
-            .handle_datagram(now, transport, source, destination, &payload);
+        let frames = (self.ice_tcp.as_mut())
+            .filter(|_| transport == TransportProtocol::Tcp)
+            .and_then(|tcp| Some((tcp.base(), tcp.incoming(source, destination, &payload)?)));
+        match frames {
+            // ICE-TCP: frame by frame, as arriving at the TCP base.
+            Some((base, frames)) => {
+                for frame in frames {
+                    (self.peer).handle_datagram(now, transport, source, base, &frame);
+                }
+            }
+            None => {
+                (self.peer).handle_datagram(now, transport, source, destination, &payload);
+            }
+        }
         self.drain(now);
     }
 
@@ -244,7 +264,19 @@ impl Node for PeerNode {
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.peer.poll_transmit()
+        loop {
+            let t = self.peer.poll_transmit()?;
+            let Some(tcp) = &mut self.ice_tcp else {
+                return Some(t);
+            };
+            if let Some(t) = tcp.outgoing(t) {
+                return Some(t);
+            }
+        }
+    }
+
+    fn listens(&self, local: SocketAddr) -> bool {
+        self.ice_tcp.as_ref().is_some_and(|tcp| tcp.base() == local)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

@@ -61,6 +61,9 @@ pub struct PeerConfig {
     pub ice: AgentConfig,
     /// The sockets the caller owns (bases of component 1).
     pub bases: Vec<SocketAddr>,
+    /// The caller's listening TCP sockets for ICE-TCP (RFC 6544; `ice_proto::tcp` has what
+    /// the caller does with them); none: UDP only.
+    pub tcp_bases: Vec<SocketAddr>,
     /// Relay only (W3C `iceTransportPolicy: "relay"`): only relayed candidates are signalled
     /// and the peer exchanges datagrams with its TURN servers only — anything else it would
     /// send is dropped and anything else arriving is ignored, like a firewall around it.
@@ -154,6 +157,9 @@ impl Peer {
         if let Some(mut s) = agent.stream_mut(stream) {
             for base in &config.bases {
                 s.add_base(COMPONENT, *base)?;
+            }
+            for base in &config.tcp_bases {
+                s.add_tcp_base(COMPONENT, *base)?;
             }
         }
         // The peer's id in diagnostics: its first local ufrag (a restart does not rename it).

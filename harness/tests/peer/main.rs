@@ -72,6 +72,7 @@ fn peer(local: &str, seed: u64, o: &Options) -> (Peer, Option<Fingerprint>) {
             ..AgentConfig::default()
         },
         bases: vec![addr(local)],
+        tcp_bases: Vec::new(),
         relay_only: o.relay_only,
         dtls,
     };

@@ -7,6 +7,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use std::time::Duration;
 
+mod ice_tcp;
 mod mdns;
 mod relay;
 
@@ -159,6 +160,7 @@ fn api_misuse_is_refused_with_typed_errors() {
         Err(AgentError::UnknownComponent(2))
     );
     c.component = 1;
+    // A TCP candidate without `tcptype` (RFC 6544 §4.5).
     c.transport = Transport::Tcp;
     assert_eq!(
         a.handle_remote_candidate(now, s, c.clone()),

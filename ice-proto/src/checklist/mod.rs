@@ -192,8 +192,9 @@ impl Checklist {
     }
 
     /// Retransmits the checks whose RTO expired at `now` and gives up on those out of
-    /// retransmissions (`schedule`, RFC 8489 §6.2.1): the requests to send again with their
-    /// paths, and the pairs whose checks timed out (the caller fails them).
+    /// retransmissions (`schedule`, RFC 8489 §6.2.1; a check over TCP was sent once and
+    /// gives up at its deadline, §6.2.2): the requests to send again with their paths, and
+    /// the pairs whose checks timed out (the caller fails them).
     pub fn expire_checks(
         &mut self,
         now: Instant,
@@ -206,7 +207,12 @@ impl Checklist {
             let Some(f) = p.in_flight_mut().filter(|f| f.backoff.is_due(now)) else {
                 continue;
             };
-            match f.backoff.on_expired(now, schedule) {
+            let expiry = if path.transport.is_reliable() {
+                Expiry::GiveUp
+            } else {
+                f.backoff.on_expired(now, schedule)
+            };
+            match expiry {
                 Expiry::Retransmit => resend.push((path, f.request.clone())),
                 Expiry::GiveUp => {
                     p.count_timeout();
@@ -517,10 +523,13 @@ impl Checklist {
     /// an asymmetric answer stays failed.
     pub fn retry_timed_out(&mut self, component: u16, floor: u64, rounds: u8) {
         for p in &mut self.pairs {
+            // A check over TCP timed out after the transport itself retried (its SYN or
+            // segments went unanswered for the whole budget): checking again would not help.
             if p.component() == component
                 && p.priority() > floor
                 && p.state() == &PairState::Failed
                 && (1..rounds).contains(&p.timeouts())
+                && !p.path().transport.is_reliable()
             {
                 p.wait();
             }

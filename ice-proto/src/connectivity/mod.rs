@@ -151,7 +151,7 @@ impl Stream {
     pub(crate) fn send_check<R: RngCore>(&mut self, ctx: &mut Ctx<'_, R>, id: PairId) {
         let now = ctx.now;
         let rto = self.check_rto(ctx);
-        let schedule = ctx.check_schedule();
+        let mut schedule = ctx.check_schedule();
         let tid = TransactionId::random(ctx.rng);
         let controlling = ctx.role.controlling;
         let Some(remote) = &self.remote else {
@@ -180,6 +180,11 @@ impl Stream {
             use_candidate,
         };
         let path = pair.path();
+        if path.transport.is_reliable() {
+            // RFC 8489 §6.2.2 (RFC 6544 §7.1): over TCP the check is sent once, and answered
+            // within what a UDP check's retransmissions would have waited in all.
+            schedule = schedule.sent_once(rto);
+        }
         let Ok(request) = build_request(tid, &check, &remote.key) else {
             self.checklist.fail(id);
             return;

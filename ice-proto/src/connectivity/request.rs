@@ -3,13 +3,11 @@
 //! (§7.3.1.4), USE-CANDIDATE on the controlled side (§7.3.1.5), the checks an ICE-lite agent
 //! gets (§8.2), and the role switch a conflict ends with.
 
-use std::net::SocketAddr;
-
 use rand_core::RngCore;
-use stun_proto::Message;
 use stun_proto::time::saturating_add;
+use stun_proto::{Message, TransportProtocol};
 
-use crate::candidate::{Candidate, CandidateType};
+use crate::candidate::{Candidate, CandidateType, TcpType, Transport};
 use crate::check::{DeclaredRole, ReceivedCheck, build_error, build_success};
 use crate::checklist::{Pair, PairId};
 use crate::context::{Ctx, Intent};
@@ -45,11 +43,14 @@ impl Stream {
             return Handled::Dropped(DropReason::BadIntegrity);
         }
         let key = &self.local_key;
-        let Some(local) = self
-            .local
-            .iter()
-            .position(|l| l.receives(path) && ctx.config.is_paired(l.candidate.kind))
-        else {
+        // Over TCP both host candidates of a base receive on it; a check on a connection of
+        // a pair we formed finds that pair below, and one on a connection the peer opened
+        // came to the passive candidate (RFC 6544 §7.2).
+        let Some(local) = self.local.iter().position(|l| {
+            l.receives(path)
+                && ctx.config.is_paired(l.candidate.kind)
+                && l.candidate.tcp_type != Some(TcpType::Active)
+        }) else {
             return Handled::NotIce(NotIceReason::UnknownDestination);
         };
         let Some(priority) = check.priority else {
@@ -92,7 +93,7 @@ impl Stream {
             return Handled::Consumed;
         }
         // §7.3.1.3: a source address that is no remote candidate is peer-reflexive.
-        let remote = self.remote_for(ctx, component, source, priority);
+        let remote = self.remote_for(ctx, component, path, priority);
         let Some(remote) = remote else {
             return Handled::Consumed;
         };
@@ -165,21 +166,27 @@ impl Stream {
         Handled::Consumed
     }
 
-    /// The remote candidate at `source`, learnt as peer-reflexive if new (§7.3.1.3).
+    /// The remote candidate at `path`'s remote address and transport, learnt as
+    /// peer-reflexive if new (§7.3.1.3; over TCP an active one, RFC 6544 §7.2).
     fn remote_for<R>(
         &mut self,
         ctx: &mut Ctx<'_, R>,
         component: u16,
-        source: SocketAddr,
+        path: Path,
         priority: u32,
     ) -> Option<usize> {
         let max = ctx.config.max_candidates;
+        let source = path.remote;
+        let transport = match path.transport {
+            TransportProtocol::Tcp => Transport::Tcp,
+            _ => Transport::Udp,
+        };
         let st = self;
-        if let Some(i) = st
-            .remote_candidates
-            .iter()
-            .position(|r| r.addr == source && r.candidate.component == component)
-        {
+        if let Some(i) = st.remote_candidates.iter().position(|r| {
+            r.addr == source
+                && r.candidate.component == component
+                && r.candidate.transport == transport
+        }) {
             return Some(i);
         }
         if st.remote_candidates.len() >= max {
@@ -202,6 +209,10 @@ impl Stream {
         candidate.priority = priority;
         candidate.foundation = format!("prflx{}", st.prflx_count);
         candidate.related = None;
+        if transport == Transport::Tcp {
+            candidate.transport = transport;
+            candidate.tcp_type = Some(TcpType::Active);
+        }
         st.remote_candidates.push(RemoteCandidate {
             candidate: candidate.clone(),
             addr: source,

@@ -164,11 +164,15 @@ impl Stream {
             pair.foundation(),
         );
         // §7.2.5.3.1: the mapped address names the valid pair's local candidate; a new one is
-        // peer-reflexive, with the priority the request carried.
-        let known = self
-            .local
-            .iter()
-            .position(|l| l.addr == mapped && l.base == base);
+        // peer-reflexive, with the priority the request carried. Over TCP the mapped address
+        // is the connection's own port, which no candidate has: the pair itself is valid
+        // (RFC 6544 §7.2.2).
+        let tcp = pair.path().transport.is_reliable();
+        let known = if tcp {
+            Some(local)
+        } else {
+            (self.local.iter()).position(|l| l.addr == mapped && l.base == base && l.is_udp())
+        };
         let valid_local = match known {
             Some(i) => i,
             None => {
