@@ -417,27 +417,13 @@ impl World {
                     remote,
                     payload,
                 } => {
-                    self.stats.delivered += 1;
                     let d = Datagram {
                         source: remote,
                         destination: local,
                         tcp: None,
                         payload,
                     };
-                    self.record(
-                        b"deliver-tcp",
-                        &(host.0 as u64).to_be_bytes(),
-                        Some(&d),
-                        &d.payload,
-                    );
-                    let now = self.now;
-                    self.hosts[host.0].node.handle_datagram(
-                        now,
-                        TransportProtocol::Tcp,
-                        remote,
-                        local,
-                        d.payload,
-                    );
+                    self.deliver(host, TransportProtocol::Tcp, d);
                     delivered = true;
                 }
                 tcp::Output::Closed { why, .. } => {
@@ -553,21 +539,7 @@ impl World {
                         .receive(now, d.destination, d.source, segment, listening, iss);
                     return self.carry(host, out);
                 }
-                self.stats.delivered += 1;
-                self.record(
-                    b"deliver",
-                    &(host.0 as u64).to_be_bytes(),
-                    Some(&d),
-                    &d.payload,
-                );
-                let now = self.now;
-                self.hosts[host.0].node.handle_datagram(
-                    now,
-                    TransportProtocol::Udp,
-                    d.source,
-                    d.destination,
-                    d.payload,
-                );
+                self.deliver(host, TransportProtocol::Udp, d);
                 self.service(host);
             }
             Hop::NatOutside(id) => {
@@ -589,6 +561,21 @@ impl World {
                 }
             }
         }
+    }
+
+    /// Hands `d` to `host`'s node (over TCP: one write of the other side), recorded in the
+    /// trace.
+    fn deliver(&mut self, host: HostId, transport: TransportProtocol, d: Datagram) {
+        self.stats.delivered += 1;
+        let kind: &[u8] = match transport {
+            TransportProtocol::Tcp => b"deliver-tcp",
+            _ => b"deliver",
+        };
+        self.record(kind, &(host.0 as u64).to_be_bytes(), Some(&d), &d.payload);
+        let now = self.now;
+        self.hosts[host.0]
+            .node
+            .handle_datagram(now, transport, d.source, d.destination, d.payload);
     }
 
     /// Decides the next hop of a datagram that is in `network`.

@@ -483,20 +483,7 @@ impl StreamMut<'_> {
     /// cannot send to a wildcard; bind one socket per interface address, or hand that
     /// address here while the socket stays bound to the wildcard.
     pub fn add_base(&mut self, component: u16, base: SocketAddr) -> Result<(), AgentError> {
-        if base.ip().is_unspecified() {
-            return Err(AgentError::WildcardBase(base));
-        }
-        let c = self
-            .stream
-            .component_mut(component)
-            .ok_or(AgentError::UnknownComponent(component))?;
-        if !c.bases.contains(&base) {
-            if c.bases.len() >= MAX_BASES {
-                return Err(AgentError::TooManyBases(MAX_BASES));
-            }
-            c.bases.push(base);
-        }
-        Ok(())
+        self.push_base(component, base, |c| &mut c.bases)
     }
 
     /// Adds a TCP base for ICE-TCP (RFC 6544) to `component`: the address the caller's
@@ -505,6 +492,16 @@ impl StreamMut<'_> {
     /// contract. Wildcards are refused as for [`add_base`](Self::add_base); at most 32 per
     /// component.
     pub fn add_tcp_base(&mut self, component: u16, base: SocketAddr) -> Result<(), AgentError> {
+        self.push_base(component, base, |c| &mut c.tcp_bases)
+    }
+
+    /// Adds `base` to the list `list` picks of `component`, unless it is there already.
+    fn push_base(
+        &mut self,
+        component: u16,
+        base: SocketAddr,
+        list: impl FnOnce(&mut Component) -> &mut Vec<SocketAddr>,
+    ) -> Result<(), AgentError> {
         if base.ip().is_unspecified() {
             return Err(AgentError::WildcardBase(base));
         }
@@ -512,11 +509,12 @@ impl StreamMut<'_> {
             .stream
             .component_mut(component)
             .ok_or(AgentError::UnknownComponent(component))?;
-        if !c.tcp_bases.contains(&base) {
-            if c.tcp_bases.len() >= MAX_BASES {
+        let bases = list(c);
+        if !bases.contains(&base) {
+            if bases.len() >= MAX_BASES {
                 return Err(AgentError::TooManyBases(MAX_BASES));
             }
-            c.tcp_bases.push(base);
+            bases.push(base);
         }
         Ok(())
     }

@@ -14,16 +14,22 @@ mod relay;
 type TestAgent = Agent<ChaCha20Rng>;
 
 fn agent(controlling: bool, seed: u64, base: &str) -> (TestAgent, StreamId) {
+    agent_with(controlling, seed, |s| s.add_base(1, base.parse().unwrap()))
+}
+
+/// An agent of one stream of one component, whose bases `add` gives it.
+fn agent_with(
+    controlling: bool,
+    seed: u64,
+    add: impl FnOnce(&mut StreamMut<'_>) -> Result<(), AgentError>,
+) -> (TestAgent, StreamId) {
     let config = AgentConfig {
         controlling,
         ..AgentConfig::default()
     };
     let mut a = Agent::new(config, ChaCha20Rng::seed_from_u64(seed));
     let s = a.add_stream(1).unwrap();
-    a.stream_mut(s)
-        .unwrap()
-        .add_base(1, base.parse().unwrap())
-        .unwrap();
+    add(&mut a.stream_mut(s).unwrap()).unwrap();
     (a, s)
 }
 

@@ -23,17 +23,9 @@ const A_BASE: &str = "192.0.2.1:7000";
 const B_BASE: &str = "192.0.2.2:7000";
 
 fn tcp_agent(controlling: bool, seed: u64, base: &str) -> (TestAgent, StreamId) {
-    let config = AgentConfig {
-        controlling,
-        ..AgentConfig::default()
-    };
-    let mut a = Agent::new(config, ChaCha20Rng::seed_from_u64(seed));
-    let s = a.add_stream(1).unwrap();
-    a.stream_mut(s)
-        .unwrap()
-        .add_tcp_base(1, base.parse().unwrap())
-        .unwrap();
-    (a, s)
+    agent_with(controlling, seed, |s| {
+        s.add_tcp_base(1, base.parse().unwrap())
+    })
 }
 
 /// Moves `x`'s candidates and transmits to `y`; whether anything moved.
