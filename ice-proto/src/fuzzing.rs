@@ -109,6 +109,9 @@ impl<'a> Input<'a> {
 /// | 9 | addr | an ICMP error from a base to addr; with addr's port ≡ 3 (mod 4), that base removed instead (`handle_base_removed`) |
 ///
 /// An operation byte is taken modulo 10; a first byte with bit 7 set makes the agent lite.
+/// With bit 6 set, component 1 also has an ICE-TCP base (RFC 6544), and operations 0 and 3
+/// arrive over TCP at it when their length's or flags' bit 3 is set (one RFC 4571 frame, as
+/// the caller cuts them); answers (4) go back over the transport of the check they answer.
 pub fn agent(data: &[u8]) -> Outcome {
     let mut input = Input(data);
     let seed = input.u8().unwrap_or(0);
@@ -140,6 +143,19 @@ pub fn agent(data: &[u8]) -> Outcome {
     }
     let _ = view.add_base(1, bases[0]);
     let _ = view.add_base(2, bases[1]);
+    let tcp_base = SocketAddr::from(([192, 0, 2, 1], 7000));
+    let ice_tcp = seed & 0x40 != 0;
+    if ice_tcp {
+        let _ = view.add_tcp_base(1, tcp_base);
+    }
+    // Where a datagram whose selector has bit 3 set arrives: over TCP at the TCP base.
+    let arrival = |selector: u8, udp_base: SocketAddr| {
+        if ice_tcp && selector & 8 != 0 {
+            (TransportProtocol::Tcp, tcp_base)
+        } else {
+            (TransportProtocol::Udp, udp_base)
+        }
+    };
     let (Ok(local_key), Ok(remote_key), Ok(remote)) = (
         IntegrityKey::short_term(LOCAL_PWD),
         IntegrityKey::short_term(REMOTE_PWD),
@@ -150,7 +166,7 @@ pub fn agent(data: &[u8]) -> Outcome {
     let mut now = clock_origin();
     let _ = agent.handle_remote_credentials(now, s, remote);
     let _ = agent.handle_gather(now, s);
-    let mut recent: Vec<(SocketAddr, SocketAddr, bytes::Bytes)> = Vec::new();
+    let mut recent: Vec<Recent> = Vec::new();
     let mut tid = 0u8;
     loop {
         outcome.selected += drain(&mut agent, s, &mut recent);
@@ -166,8 +182,8 @@ pub fn agent(data: &[u8]) -> Outcome {
                 let Some(bytes) = input.bytes(usize::from(len)) else {
                     break;
                 };
-                let to = bases[usize::from(len & 1)];
-                let _ = agent.handle_datagram(now, TransportProtocol::Udp, from, to, bytes);
+                let (transport, to) = arrival(len, bases[usize::from(len & 1)]);
+                let _ = agent.handle_datagram(now, transport, from, to, bytes);
             }
             1 => {
                 let Some(len) = input.u8() else { break };
@@ -206,8 +222,8 @@ pub fn agent(data: &[u8]) -> Outcome {
                 let mut id = [tid; 12];
                 id[0] = flags;
                 if let Ok(bytes) = build_request(id.into(), &check, &local_key) {
-                    let to = bases[usize::from(flags >> 2 & 1)];
-                    let _ = agent.handle_datagram(now, TransportProtocol::Udp, from, to, &bytes);
+                    let (transport, to) = arrival(flags, bases[usize::from(flags >> 2 & 1)]);
+                    let _ = agent.handle_datagram(now, transport, from, to, &bytes);
                 }
             }
             4 => {
@@ -216,17 +232,20 @@ pub fn agent(data: &[u8]) -> Outcome {
                 else {
                     break;
                 };
-                let Some((source, destination, payload)) =
+                let Some(sent) =
                     (!recent.is_empty()).then(|| recent[usize::from(which) % recent.len()].clone())
                 else {
                     continue;
                 };
-                if let Some(answer) = respond(&payload, kind, mapped, &remote_key) {
+                if let Some(answer) = respond(&sent.payload, kind, mapped, &remote_key) {
                     // From where the request went, to where it came from (or, for kind & 4,
                     // from elsewhere: a non-symmetric answer).
-                    let from = if kind & 4 == 4 { mapped } else { destination };
-                    let _ =
-                        agent.handle_datagram(now, TransportProtocol::Udp, from, source, &answer);
+                    let from = if kind & 4 == 4 {
+                        mapped
+                    } else {
+                        sent.destination
+                    };
+                    let _ = agent.handle_datagram(now, sent.transport, from, sent.source, &answer);
                 }
             }
             5 => {
@@ -301,19 +320,40 @@ pub(crate) fn clock_origin() -> Instant {
 
 /// Drains the agent, keeping the last requests it sent (to answer them); returns how many
 /// selected pairs it announced.
-fn drain(
-    agent: &mut Agent<ChaCha20Rng>,
-    s: StreamId,
-    recent: &mut Vec<(SocketAddr, SocketAddr, bytes::Bytes)>,
-) -> usize {
+/// A request the agent sent, kept for answers.
+#[derive(Clone)]
+struct Recent {
+    transport: TransportProtocol,
+    source: SocketAddr,
+    destination: SocketAddr,
+    /// The STUN message (over TCP, without its RFC 4571 length).
+    payload: bytes::Bytes,
+}
+
+fn drain(agent: &mut Agent<ChaCha20Rng>, s: StreamId, recent: &mut Vec<Recent>) -> usize {
     let mut selected = 0;
     while let Some(t) = agent.poll_transmit() {
-        let is_request = Message::parse(&t.payload).is_ok_and(|m| m.class() == Class::Request);
+        let payload = if t.transport == TransportProtocol::Tcp {
+            // Every TCP transmit is one RFC 4571 frame.
+            let mut framer = crate::tcp::Framer::default();
+            framer.push(&t.payload);
+            let frame = framer.next_frame();
+            assert!(frame.is_some() && framer.pending() == 0, "one whole frame");
+            frame.map(bytes::Bytes::from).unwrap_or_default()
+        } else {
+            t.payload
+        };
+        let is_request = Message::parse(&payload).is_ok_and(|m| m.class() == Class::Request);
         if is_request {
             if recent.len() >= 8 {
                 recent.remove(0);
             }
-            recent.push((t.source, t.destination, t.payload));
+            recent.push(Recent {
+                transport: t.transport,
+                source: t.source,
+                destination: t.destination,
+                payload,
+            });
         }
     }
     let mut events = 0;

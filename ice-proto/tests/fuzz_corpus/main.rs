@@ -58,6 +58,9 @@ fn ice_agent_seeds_reach_their_states() {
     assert!(nominated.selected >= 1, "{:?}", nominated.states);
     let expiry = run("consent-expiry");
     assert_eq!(expiry.states.last(), Some(&ConnectionState::Failed));
+    // ICE-TCP: a check to the peer's passive candidate, answered, nominated, selected.
+    let tcp = run("ice-tcp");
+    assert_eq!(tcp.selected, 1, "{:?}", tcp.states);
     let failures = run("failures");
     assert!(
         failures.states.contains(&ConnectionState::Failed),
