@@ -125,8 +125,10 @@ impl<R: CryptoRng> Dtls<R> {
 
     /// A server for the client whose ClientHello `accepted` passed an
     /// [`Acceptor`](crate::Acceptor)'s cookie check: the handshake goes on from that
-    /// ClientHello and flight 4 is queued at once (or [`Event::Failed`], when nothing in it
-    /// can be agreed on).
+    /// ClientHello and the server's flight is queued at once (or [`Event::Failed`], when
+    /// nothing in it can be agreed on). A DTLS 1.3 hello continues the transcript of the
+    /// acceptor's HelloRetryRequest; `config` must be the one the acceptor took its
+    /// preferences from ([`Acceptor::with_dtls13`](crate::Acceptor::with_dtls13)).
     pub fn accept(config: Config, rng: R, now: Instant, accepted: Box<AcceptedHello>) -> Self {
         let mut dtls = Self::server(config, rng);
         let Phase::Server(server::State::AwaitClientHello(state)) =
@@ -134,18 +136,34 @@ impl<R: CryptoRng> Dtls<R> {
         else {
             return dtls;
         };
-        match state.handle_client_hello(
-            &mut dtls.engine,
-            &mut dtls.rng,
-            now,
-            server::InitialHello {
-                record_seq: accepted.record_seq,
-                message_seq: accepted.message.seq,
-                hello: &accepted.hello,
-                body: &accepted.message.body,
-                cookie_verified: true,
-            },
-        ) {
+        let initial = server::InitialHello {
+            record_seq: accepted.record_seq,
+            message_seq: accepted.message.seq,
+            hello: &accepted.hello,
+            body: &accepted.message.body,
+            cookie_verified: true,
+            retry: accepted.retry.as_ref(),
+        };
+        if server13::offers_13(&dtls.engine.config, &accepted.hello) {
+            let secret = *state.cookie_secret();
+            match server13::handle_client_hello(
+                &secret,
+                &mut dtls.engine,
+                &mut dtls.rng,
+                now,
+                initial,
+            ) {
+                // An acceptor without cookies let a hello through that lacks our group's
+                // share: our own HelloRetryRequest went out, and the server waits statelessly.
+                Ok(server13::Accepted::Retried) => {
+                    dtls.phase = Phase::Server(server::State::AwaitClientHello(state));
+                }
+                Ok(server13::Accepted::Next(next)) => dtls.phase = Phase::Server13(next),
+                Err(e) => dtls.fail(e),
+            }
+            return dtls;
+        }
+        match state.handle_client_hello(&mut dtls.engine, &mut dtls.rng, now, initial) {
             Ok(next) => dtls.phase = Phase::Server(next),
             Err(e) => dtls.fail(e),
         }
@@ -394,6 +412,7 @@ impl<R: CryptoRng> Dtls<R> {
                 hello: &hello,
                 body: &message.body,
                 cookie_verified: false,
+                retry: None,
             };
             match server13::handle_client_hello(
                 &secret,
@@ -429,6 +448,7 @@ impl<R: CryptoRng> Dtls<R> {
                 hello: &hello,
                 body: &message.body,
                 cookie_verified: false,
+                retry: None,
             },
         ) {
             Ok(next) => {

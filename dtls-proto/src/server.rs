@@ -75,6 +75,8 @@ pub struct InitialHello<'a> {
     pub body: &'a [u8],
     /// True when an [`Acceptor`](crate::acceptor::Acceptor) already checked its cookie.
     pub cookie_verified: bool,
+    /// DTLS 1.3: the HelloRetryRequest cookie an acceptor opened (RFC 9147 §5.1).
+    pub retry: Option<&'a crate::server13::RetryCookie>,
 }
 
 /// The initial state: nothing but the cookie secret and the fragments of one ClientHello.
@@ -159,6 +161,7 @@ impl AwaitClientHello {
             hello,
             body,
             cookie_verified,
+            ..
         } = initial;
         if engine.config.server_cookie && !cookie_verified {
             let expected = cookie(engine.config.provider, &self.cookie_secret, &[], hello);
