@@ -493,7 +493,8 @@ pub fn server_datagrams_with(provider: &'static dyn CryptoProvider, data: &[u8],
 ///
 /// Each input byte is an operation (the byte's low 3 bits) with arguments from the following
 /// bytes: deliver the next datagram in a direction, drop it, duplicate it, reorder the two
-/// first, flip one of its bits, inject a forged datagram, advance time, send application data.
+/// first, flip one of its bits, inject a forged datagram, advance time, send application data,
+/// start a KeyUpdate.
 /// After every step: a side that reports connected has the other's certificate fingerprint,
 /// two connected sides export equal keying material, every application datagram received was
 /// sent by the other side, and `poll_timeout` is never in the past after `handle_timeout`.
@@ -562,6 +563,9 @@ pub fn pair(data: &[u8], origin: Instant) -> PairRun {
                     if sides[from].handle_send(now, &payload).is_ok() {
                         sent[from].push(payload);
                     }
+                } else if step < 18 {
+                    // A DTLS 1.3 KeyUpdate, asking the peer to update too when 17.
+                    let _ = sides[from].handle_key_update(now, step == 17);
                 } else {
                     now += Duration::from_millis(u64::from(step) * 20);
                     for side in &mut sides {
@@ -603,6 +607,7 @@ pub fn pair(data: &[u8], origin: Instant) -> PairRun {
             run.both_connected = true;
         }
     }
+    run.application_epochs = [sides[0].application_epochs(), sides[1].application_epochs()];
     run
 }
 
@@ -613,4 +618,6 @@ pub struct PairRun {
     pub both_connected: bool,
     /// Application datagrams received by the client and by the server.
     pub data_received: [usize; 2],
+    /// DTLS 1.3: each side's `(write, read)` application epochs at the end.
+    pub application_epochs: [Option<(u64, u64)>; 2],
 }

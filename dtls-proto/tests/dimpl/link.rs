@@ -122,19 +122,23 @@ impl Theirs {
 /// A dimpl config: pinned RNG seed (dimpl otherwise draws from the OS), the given groups and
 /// DTLS 1.3 suites, defaults otherwise (1 s first retransmission timeout, client certificate
 /// required, cookie on).
+/// `aead_limit`, if set, is the number of records dimpl seals under one key before it sends a
+/// KeyUpdate asking us to update too.
 pub fn their_config(
     seed: u64,
     groups: &[dimpl::crypto::NamedGroup],
     suites: &[dimpl::crypto::Dtls13CipherSuite],
+    aead_limit: Option<u64>,
 ) -> Arc<dimpl::Config> {
-    Arc::new(
-        dimpl::Config::builder()
-            .dangerously_set_rng_seed(seed)
-            .kx_groups(groups)
-            .dtls13_cipher_suites(suites)
-            .build()
-            .unwrap(),
-    )
+    let builder = dimpl::Config::builder()
+        .dangerously_set_rng_seed(seed)
+        .kx_groups(groups)
+        .dtls13_cipher_suites(suites);
+    let builder = match aead_limit {
+        Some(limit) => builder.aead_encryption_limit(limit),
+        None => builder,
+    };
+    Arc::new(builder.build().unwrap())
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -344,5 +348,29 @@ impl Link {
         self.run(limit, |l| {
             !l.our_application_data().is_empty() && !l.theirs.report.application_data.is_empty()
         })
+    }
+}
+
+impl Link {
+    /// Sends `n` messages each way, one pair at a time, each pair delivered before the next.
+    pub fn exchange_many(&mut self, n: usize, limit: Duration) -> bool {
+        for i in 0..n {
+            let ours = self.our_application_data().len();
+            let theirs = self.theirs.report.application_data.len();
+            let message = format!("message {i}");
+            self.ours.handle_send(self.now, message.as_bytes()).unwrap();
+            self.theirs
+                .dtls
+                .send_application_data(message.as_bytes())
+                .unwrap();
+            let arrived = self.run(limit, |l| {
+                l.our_application_data().len() > ours
+                    && l.theirs.report.application_data.len() > theirs
+            });
+            if !arrived {
+                return false;
+            }
+        }
+        true
     }
 }

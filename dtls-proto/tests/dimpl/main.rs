@@ -101,6 +101,8 @@ struct Case {
     their_groups: Vec<TheirGroup>,
     their_suites: Vec<Dtls13CipherSuite>,
     impairments: Impairments,
+    /// Records dimpl seals under one key before its KeyUpdate.
+    their_aead_limit: Option<u64>,
     seed: u64,
 }
 
@@ -126,6 +128,7 @@ impl Case {
             their_groups: vec![TheirGroup::X25519, TheirGroup::Secp256r1],
             their_suites: ALL_THEIR_SUITES.to_vec(),
             impairments: Impairments::perfect(),
+            their_aead_limit: None,
             seed,
         }
     }
@@ -143,7 +146,12 @@ impl Case {
     }
 
     fn their_dtls(&self, certs: &Certificates, client: bool) -> dimpl::Dtls {
-        let config = their_config(self.seed, &self.their_groups, &self.their_suites);
+        let config = their_config(
+            self.seed,
+            &self.their_groups,
+            &self.their_suites,
+            self.their_aead_limit,
+        );
         let cert = certs.theirs.clone();
         let now = origin();
         let mut dtls = match self.their_version {
@@ -471,4 +479,68 @@ fn dtls13_our_close_notify_reaches_them() {
     assert!(link.connect(MINUTE));
     link.ours.handle_close(link.now);
     assert!(link.run(MINUTE, |l| l.theirs.report.close_notify));
+}
+
+/// Our KeyUpdate asking dimpl to update too (RFC 9147 §8): dimpl ACKs it and we move to
+/// epoch 4; dimpl answers with its own before its next application data (RFC 8446 §4.6.3
+/// allows that late), which we follow; data flows in the new epochs.
+#[test]
+fn dtls13_our_key_update_is_followed_by_them_in_both_roles() {
+    let p = providers()[0];
+    let case = Case::dtls13(p, 80);
+    for (mut link, certs) in [case.our_client(), case.our_server()] {
+        let name = format!("our client {}", link.ours.is_client());
+        let expect = Expect {
+            version: ProtocolVersion::Dtls13,
+            suite: None,
+            group: Some(NamedGroup::X25519),
+        };
+        check(&name, &mut link, &certs, expect);
+        // After the data exchange every handshake flight is ACKed.
+        assert_eq!(link.ours.poll_timeout(), None, "{name}");
+        link.ours.handle_key_update(link.now, true).unwrap();
+        assert!(
+            link.run(MINUTE, |l| l.ours.application_epochs() == Some((4, 3))),
+            "{name}: {:?} {:?}",
+            link.ours.application_epochs(),
+            link.theirs.report
+        );
+        assert_eq!(
+            link.ours.poll_timeout(),
+            None,
+            "{name}: the ACK ended our flight"
+        );
+        assert!(link.exchange_many(5, MINUTE), "{name}");
+        assert_eq!(link.ours.application_epochs(), Some((4, 4)), "{name}");
+        assert!(link.theirs.report.error.is_none(), "{name}");
+        assert_eq!(link.ours.stats().records_failed_authentication, 0);
+    }
+}
+
+/// dimpl sends a KeyUpdate asking for ours each time it has sealed a few records under one
+/// key (its AEAD limit set low): we follow every one, in both roles, and no message is lost.
+#[test]
+fn dtls13_their_key_updates_are_followed_in_both_roles() {
+    let p = providers()[0];
+    let mut case = Case::dtls13(p, 81);
+    case.their_aead_limit = Some(8);
+    for (mut link, certs) in [case.our_client(), case.our_server()] {
+        let name = format!("our client {}", link.ours.is_client());
+        let expect = Expect {
+            version: ProtocolVersion::Dtls13,
+            suite: None,
+            group: Some(NamedGroup::X25519),
+        };
+        check(&name, &mut link, &certs, expect);
+        assert!(
+            link.exchange_many(40, MINUTE),
+            "{name}: {:?}",
+            link.theirs.report
+        );
+        let (write, read) = link.ours.application_epochs().unwrap();
+        assert!(write > 4 && read > 4, "{name}: epochs {write} {read}");
+        assert_eq!(link.our_application_data().len(), 41, "{name}");
+        assert_eq!(link.theirs.report.application_data.len(), 41, "{name}");
+        assert!(link.theirs.report.error.is_none(), "{name}");
+    }
 }

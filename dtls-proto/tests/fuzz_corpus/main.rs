@@ -203,6 +203,30 @@ fn a_clean_pair_run_connects_and_carries_data() {
     }
 }
 
+/// A clean DTLS 1.3 pair run with KeyUpdates both ways (the client's plain, the server's
+/// asking for the client's too) between the handshake and the data.
+fn key_update_pair_run() -> Vec<u8> {
+    let mut input = clean_pair_run_with(2);
+    let data = input.split_off(input.len() - 6);
+    input.extend_from_slice(&[7, 16, 0x87, 17]);
+    for _ in 0..6 {
+        input.extend_from_slice(&[0, 0x80]);
+    }
+    input.extend_from_slice(&data);
+    input
+}
+
+/// The seed the fuzzer grows KeyUpdates from (RFC 9147 §8) connects, updates both ways and
+/// carries data in the new epochs.
+#[test]
+fn a_pair_run_with_key_updates_carries_data() {
+    let run = fuzzing::pair(&key_update_pair_run(), sim::origin());
+    assert!(run.both_connected, "{run:?}");
+    assert_eq!(run.data_received, [1, 1]);
+    // The client moved once on its own and once at the server's request; the server once.
+    assert_eq!(run.application_epochs, [Some((5, 4)), Some((4, 5))]);
+}
+
 /// Selector bytes of `fuzzing::handshake_message` by handshake type.
 fn selector(msg_type: u8) -> Option<u8> {
     Some(match msg_type {
@@ -318,4 +342,9 @@ fn write_seed_corpus() {
         ],
     );
     write("dtls_pair", "seed-hostile".into(), &hostile);
+    write(
+        "dtls_pair",
+        "seed-key-update".into(),
+        &key_update_pair_run(),
+    );
 }
