@@ -45,7 +45,7 @@ use crate::handshake::hello::{ClientHello, HelloVerifyRequest};
 use crate::handshake::{FragmentView, HandshakeType};
 use crate::record::{ContentType, records};
 use crate::server::{cookie, cookie_matches};
-use crate::server13::{Preferences, RetryCookie, Stateless, check_stateless, hello_offers_13};
+use crate::server13::{OwnedPreferences, RetryCookie, Stateless, check_stateless, hello_offers_13};
 use crate::{Config, ProtocolVersion};
 
 /// A client as the acceptor tells it apart: our local address and its address.
@@ -168,7 +168,7 @@ pub struct Acceptor {
     cookie_secret: [u8; 32],
     config: AcceptorConfig,
     /// The server's DTLS 1.3 preferences, when it speaks 1.3.
-    dtls13: Option<Preferences>,
+    dtls13: Option<OwnedPreferences>,
     pending: HashMap<Route, HelloAssembler, FixedState>,
     /// Routes in `pending`, oldest first (entries of completed hellos are skipped lazily).
     order: VecDeque<Route>,
@@ -204,7 +204,7 @@ impl Acceptor {
     pub fn with_dtls13(mut self, server: &Config) -> Self {
         self.dtls13 = server
             .speaks(ProtocolVersion::Dtls13)
-            .then(|| Preferences::of(server));
+            .then(|| OwnedPreferences::of(server));
         self
     }
 
@@ -329,7 +329,7 @@ impl Acceptor {
                 match check_stateless(
                     self.provider,
                     &self.cookie_secret,
-                    preferences,
+                    preferences.borrow(),
                     &bound_to,
                     &hello,
                     &message.body,

@@ -122,16 +122,35 @@ pub(crate) fn hello_offers_13(hello: &ClientHello) -> bool {
 }
 
 /// What a DTLS 1.3 server chooses from, in its order of preference: its configuration's
-/// suites, groups and SRTP profiles, or an acceptor's copy of them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Preferences {
-    pub suites: Vec<CipherSuite>,
-    pub groups: Vec<NamedGroup>,
-    pub srtp_profiles: Vec<SrtpProfile>,
+/// suites (the 1.3 ones count), groups and SRTP profiles, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Preferences<'a> {
+    suites: &'a [CipherSuite],
+    groups: &'a [NamedGroup],
+    srtp_profiles: &'a [SrtpProfile],
 }
 
-impl Preferences {
-    /// The DTLS 1.3 part of `config`.
+impl<'a> Preferences<'a> {
+    /// Those of `config`.
+    pub fn of(config: &'a Config) -> Self {
+        Self {
+            suites: &config.cipher_suites,
+            groups: &config.groups,
+            srtp_profiles: &config.srtp_profiles,
+        }
+    }
+}
+
+/// An acceptor's copy of a server configuration's [`Preferences`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct OwnedPreferences {
+    suites: Vec<CipherSuite>,
+    groups: Vec<NamedGroup>,
+    srtp_profiles: Vec<SrtpProfile>,
+}
+
+impl OwnedPreferences {
+    /// A copy of the DTLS 1.3 part of `config`.
     pub fn of(config: &Config) -> Self {
         Self {
             suites: config
@@ -142,6 +161,15 @@ impl Preferences {
                 .collect(),
             groups: config.groups.clone(),
             srtp_profiles: config.srtp_profiles.clone(),
+        }
+    }
+
+    /// Borrowed, for [`check_stateless`].
+    pub fn borrow(&self) -> Preferences<'_> {
+        Preferences {
+            suites: &self.suites,
+            groups: &self.groups,
+            srtp_profiles: &self.srtp_profiles,
         }
     }
 }
@@ -169,7 +197,7 @@ pub(crate) enum Stateless {
 pub(crate) fn check_stateless(
     provider: &dyn CryptoProvider,
     secret: &[u8; 32],
-    preferences: &Preferences,
+    preferences: Preferences<'_>,
     bound_to: &[u8],
     hello: &ClientHello,
     body: &[u8],
@@ -214,7 +242,7 @@ struct Choice {
     srtp: Option<SrtpProfile>,
 }
 
-fn choose(config: &Preferences, hello: &ClientHello) -> Result<Choice, Error> {
+fn choose(config: Preferences<'_>, hello: &ClientHello) -> Result<Choice, Error> {
     let ext = &hello.extensions;
     let suite = config
         .suites
@@ -384,7 +412,7 @@ pub fn handle_client_hello(
         retry,
         ..
     } = initial;
-    let choice = choose(&Preferences::of(&engine.config), hello)?;
+    let choice = choose(Preferences::of(&engine.config), hello)?;
     let share = match &hello.extensions.key_share {
         Some(KeyShare::Offered(shares)) => shares.iter().find(|s| s.group == choice.group.id()),
         _ => None,
