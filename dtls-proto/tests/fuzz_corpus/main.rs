@@ -174,6 +174,15 @@ fn dtls_pair_corpus_replays() {
     assert!(n >= 3, "seed corpus has whole handshakes, found {n}");
 }
 
+/// The `dtls_acceptor` target shares `dtls_server`'s encoding, so its corpus (real 1.2 and
+/// 1.3 client flights among them) replays through the acceptor too.
+#[test]
+fn dtls_server_corpus_replays_through_the_acceptor() {
+    let origin = sim::origin();
+    let n = replay("dtls_server", &|d| fuzzing::acceptor_datagrams(d, origin));
+    assert!(n >= 1, "found {n}");
+}
+
 /// A `fuzzing::pair` input that delivers everything both ways in turn, with a time step and
 /// application data from both sides once connected: a clean handshake and its data.
 fn clean_pair_run(cookie: bool) -> Vec<u8> {
