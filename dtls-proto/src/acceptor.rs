@@ -5,8 +5,16 @@
 //! datagram from an unknown source ──► Acceptor::handle_datagram
 //!   fragments of a ClientHello   ──► held per source, bounded per source and in total
 //!   complete, no valid cookie    ──► HelloVerifyRequest queued, nothing kept
+//!     (offering DTLS 1.3)        ──► HelloRetryRequest with a cookie queued, nothing kept
 //!   complete, valid cookie       ──► Accept::Hello ──► Dtls::accept: the association starts
 //! ```
+//!
+//! DTLS 1.3 (RFC 9147 §5.1) replaces HelloVerifyRequest by a HelloRetryRequest carrying a
+//! cookie extension. An acceptor built [`with_dtls13`](Acceptor::with_dtls13) answers a
+//! ClientHello that offers 1.3 that way: it chooses the suite and group from a copy of the
+//! server's preferences, so the HelloRetryRequest also asks for the key share the server
+//! wants (RFC 8446 §4.1.4), and the cookie (layout in `server13.rs`) carries the hash of the
+//! first ClientHello, which the server needs for its transcript (RFC 8446 §4.4.1).
 //!
 //! This is what quinn's endpoint does for QUIC Retry: a spoofed source never gets more than
 //! the assembly of one ClientHello, and the table of those is bounded; when it is full the
@@ -37,6 +45,8 @@ use crate::handshake::hello::{ClientHello, HelloVerifyRequest};
 use crate::handshake::{FragmentView, HandshakeType};
 use crate::record::{ContentType, records};
 use crate::server::{cookie, cookie_matches};
+use crate::server13::{OwnedPreferences, RetryCookie, Stateless, check_stateless, hello_offers_13};
+use crate::{Config, ProtocolVersion};
 
 /// A client as the acceptor tells it apart: our local address and its address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,7 +55,7 @@ struct Route {
     remote: SocketAddr,
 }
 
-/// Bound on queued HelloVerifyRequests.
+/// Bound on queued HelloVerifyRequests and HelloRetryRequests.
 pub const MAX_ACCEPTOR_TRANSMITS: usize = 256;
 
 /// Limits and policy of an [`Acceptor`].
@@ -72,7 +82,7 @@ impl Default for AcceptorConfig {
     }
 }
 
-/// A HelloVerifyRequest to send.
+/// A HelloVerifyRequest or HelloRetryRequest to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptorTransmit {
     /// Our local address the ClientHello arrived on: send from there.
@@ -96,6 +106,8 @@ pub struct AcceptedHello {
     pub(crate) message: Message,
     /// Its parsed form.
     pub(crate) hello: ClientHello,
+    /// DTLS 1.3: what the cookie of our HelloRetryRequest carried back.
+    pub(crate) retry: Option<RetryCookie>,
 }
 
 /// What [`Acceptor::handle_datagram`] did with a datagram.
@@ -108,6 +120,9 @@ pub enum Accept {
     Pending,
     /// A ClientHello without a valid cookie was answered with a HelloVerifyRequest.
     VerifyRequested,
+    /// A DTLS 1.3 ClientHello without a valid cookie was answered with a HelloRetryRequest
+    /// (RFC 9147 §5.1).
+    RetryRequested,
     /// Nothing usable (counted in [`AcceptorStats`]).
     Dropped,
     /// Not DTLS by its first byte (RFC 7983); returned to the caller untouched.
@@ -128,6 +143,11 @@ pub struct AcceptorStats {
     pub pending_evicted: u64,
     /// HelloVerifyRequests sent.
     pub verify_requests: u64,
+    /// HelloRetryRequests sent (DTLS 1.3).
+    pub retry_requests: u64,
+    /// DTLS 1.3 ClientHellos with nothing in common with the server (suite, group, signature
+    /// algorithm, SRTP profile) or that ignored our HelloRetryRequest: dropped, no state.
+    pub hellos_refused: u64,
     /// HelloVerifyRequests dropped because the transmit queue was full.
     pub transmits_dropped: u64,
     /// ClientHellos accepted.
@@ -147,6 +167,8 @@ pub struct Acceptor {
     provider: &'static dyn CryptoProvider,
     cookie_secret: [u8; 32],
     config: AcceptorConfig,
+    /// The server's DTLS 1.3 preferences, when it speaks 1.3.
+    dtls13: Option<OwnedPreferences>,
     pending: HashMap<Route, HelloAssembler, FixedState>,
     /// Routes in `pending`, oldest first (entries of completed hellos are skipped lazily).
     order: VecDeque<Route>,
@@ -167,11 +189,23 @@ impl Acceptor {
             provider,
             cookie_secret,
             config,
+            dtls13: None,
             pending: HashMap::with_hasher(FixedState::with_seed(rng.next_u64())),
             order: VecDeque::new(),
             transmits: VecDeque::new(),
             stats: AcceptorStats::default(),
         }
+    }
+
+    /// Answers DTLS 1.3 ClientHellos as the servers made from `server` with
+    /// [`Dtls::accept`](crate::Dtls::accept) will: their suites, groups and SRTP profiles in
+    /// their order (RFC 9147 §5.1). Without it, or if `server` does not speak DTLS 1.3, every
+    /// ClientHello gets a HelloVerifyRequest.
+    pub fn with_dtls13(mut self, server: &Config) -> Self {
+        self.dtls13 = server
+            .speaks(ProtocolVersion::Dtls13)
+            .then(|| OwnedPreferences::of(server));
+        self
     }
 
     /// Feeds a datagram from `source`, which has no association yet, received on our local
@@ -222,7 +256,7 @@ impl Acceptor {
         outcome
     }
 
-    /// The next HelloVerifyRequest to send.
+    /// The next HelloVerifyRequest or HelloRetryRequest to send.
     pub fn poll_transmit(&mut self) -> Option<AcceptorTransmit> {
         self.transmits.pop_front()
     }
@@ -288,13 +322,56 @@ impl Acceptor {
             self.stats.hellos_malformed += 1;
             return Accept::Dropped;
         };
-        if self.config.cookies {
-            let bound_to = [address_bytes(route.remote), address_bytes(route.local)].concat();
-            let expected = cookie(self.provider, &self.cookie_secret, &bound_to, &hello);
-            if !cookie_matches(&hello, &expected) {
-                self.send_verify_request(route, record_seq, message.seq, expected.to_vec());
-                return Accept::VerifyRequested;
+        let bound_to = [address_bytes(route.remote), address_bytes(route.local)].concat();
+        let mut retry = None;
+        match &self.dtls13 {
+            Some(preferences) if self.config.cookies && hello_offers_13(&hello) => {
+                match check_stateless(
+                    self.provider,
+                    &self.cookie_secret,
+                    preferences.borrow(),
+                    &bound_to,
+                    &hello,
+                    &message.body,
+                ) {
+                    Ok(Stateless::Verified(cookie)) => retry = Some(cookie),
+                    Ok(Stateless::Retry(hrr)) => {
+                        let sent = self.send_stateless(
+                            route,
+                            record_seq,
+                            HandshakeType::ServerHello,
+                            message.seq,
+                            &hrr,
+                        );
+                        self.stats.retry_requests += u64::from(sent);
+                        return Accept::RetryRequested;
+                    }
+                    Err(_) => {
+                        self.stats.hellos_refused += 1;
+                        return Accept::Dropped;
+                    }
+                }
             }
+            // A 1.3 hello without cookies: the server chooses, and asks for another share
+            // with a HelloRetryRequest of its own if it must.
+            Some(_) if hello_offers_13(&hello) => {}
+            _ if self.config.cookies => {
+                let expected = cookie(self.provider, &self.cookie_secret, &bound_to, &hello);
+                if !cookie_matches(&hello, &expected) {
+                    let mut body = Vec::new();
+                    HelloVerifyRequest::new(expected.to_vec()).encode(&mut body);
+                    let sent = self.send_stateless(
+                        route,
+                        record_seq,
+                        HandshakeType::HelloVerifyRequest,
+                        message.seq,
+                        &body,
+                    );
+                    self.stats.verify_requests += u64::from(sent);
+                    return Accept::VerifyRequested;
+                }
+            }
+            _ => {}
         }
         self.stats.accepted += 1;
         Accept::Hello(Box::new(AcceptedHello {
@@ -303,34 +380,30 @@ impl Acceptor {
             record_seq,
             message,
             hello,
+            retry,
         }))
     }
 
-    fn send_verify_request(
+    /// Queues one clear-text handshake record for `route`; false when the queue is full.
+    fn send_stateless(
         &mut self,
         route: Route,
         record_seq: u64,
+        msg_type: HandshakeType,
         message_seq: u16,
-        cookie: Vec<u8>,
-    ) {
+        body: &[u8],
+    ) -> bool {
         if self.transmits.len() >= MAX_ACCEPTOR_TRANSMITS {
             self.stats.transmits_dropped += 1;
-            return;
+            return false;
         }
-        let mut body = Vec::new();
-        HelloVerifyRequest::new(cookie).encode(&mut body);
-        let payload = stateless_record(
-            record_seq,
-            HandshakeType::HelloVerifyRequest,
-            message_seq,
-            &body,
-        );
-        self.stats.verify_requests += 1;
+        let payload = stateless_record(record_seq, msg_type, message_seq, body);
         self.transmits.push_back(AcceptorTransmit {
             source: route.local,
             destination: route.remote,
             payload: Bytes::from(payload),
         });
+        true
     }
 }
 

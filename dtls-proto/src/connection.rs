@@ -14,13 +14,14 @@ use crate::client13;
 use crate::config::Config;
 use crate::demux::{PacketKind, classify};
 use crate::engine::Engine;
-use crate::epoch::RecordNumber;
+use crate::epoch::{EPOCH_APPLICATION, RecordNumber};
 use crate::error::{Error, SendError};
 use crate::event::{Event, Stats};
 use crate::fragment::{FragmentOutcome, HelloFragment, Message};
-use crate::handshake::FragmentView;
 use crate::handshake::hello::ClientHello;
 use crate::handshake::shared;
+use crate::handshake::{FragmentView, HandshakeType};
+use crate::key_update::{KeyUpdateRequest, PostHandshake};
 use crate::record::{ContentType, RecordView};
 use crate::server;
 use crate::server13;
@@ -83,6 +84,8 @@ pub struct Dtls<R> {
     unauthenticated_alert: Option<Alert>,
     /// DTLS 1.3: the numbers of the protected handshake records received, for the ACK.
     received_records: Vec<RecordNumber>,
+    /// DTLS 1.3 after the handshake: our KeyUpdates and the ACKs we owe.
+    post_handshake: PostHandshake,
 }
 
 impl<R: CryptoRng> Dtls<R> {
@@ -104,6 +107,7 @@ impl<R: CryptoRng> Dtls<R> {
             plaintext,
             unauthenticated_alert: None,
             received_records: Vec::new(),
+            post_handshake: PostHandshake::default(),
         })
     }
 
@@ -120,13 +124,16 @@ impl<R: CryptoRng> Dtls<R> {
             plaintext,
             unauthenticated_alert: None,
             received_records: Vec::new(),
+            post_handshake: PostHandshake::default(),
         }
     }
 
     /// A server for the client whose ClientHello `accepted` passed an
     /// [`Acceptor`](crate::Acceptor)'s cookie check: the handshake goes on from that
-    /// ClientHello and flight 4 is queued at once (or [`Event::Failed`], when nothing in it
-    /// can be agreed on).
+    /// ClientHello and the server's flight is queued at once (or [`Event::Failed`], when
+    /// nothing in it can be agreed on). A DTLS 1.3 hello continues the transcript of the
+    /// acceptor's HelloRetryRequest; `config` must be the one the acceptor took its
+    /// preferences from ([`Acceptor::with_dtls13`](crate::Acceptor::with_dtls13)).
     pub fn accept(config: Config, rng: R, now: Instant, accepted: Box<AcceptedHello>) -> Self {
         let mut dtls = Self::server(config, rng);
         let Phase::Server(server::State::AwaitClientHello(state)) =
@@ -134,18 +141,34 @@ impl<R: CryptoRng> Dtls<R> {
         else {
             return dtls;
         };
-        match state.handle_client_hello(
-            &mut dtls.engine,
-            &mut dtls.rng,
-            now,
-            server::InitialHello {
-                record_seq: accepted.record_seq,
-                message_seq: accepted.message.seq,
-                hello: &accepted.hello,
-                body: &accepted.message.body,
-                cookie_verified: true,
-            },
-        ) {
+        let initial = server::InitialHello {
+            record_seq: accepted.record_seq,
+            message_seq: accepted.message.seq,
+            hello: &accepted.hello,
+            body: &accepted.message.body,
+            cookie_verified: true,
+            retry: accepted.retry.as_ref(),
+        };
+        if server13::offers_13(&dtls.engine.config, &accepted.hello) {
+            let secret = *state.cookie_secret();
+            match server13::handle_client_hello(
+                &secret,
+                &mut dtls.engine,
+                &mut dtls.rng,
+                now,
+                initial,
+            ) {
+                // An acceptor without cookies let a hello through that lacks our group's
+                // share: our own HelloRetryRequest went out, and the server waits statelessly.
+                Ok(server13::Accepted::Retried) => {
+                    dtls.phase = Phase::Server(server::State::AwaitClientHello(state));
+                }
+                Ok(server13::Accepted::Next(next)) => dtls.phase = Phase::Server13(next),
+                Err(e) => dtls.fail(e),
+            }
+            return dtls;
+        }
+        match state.handle_client_hello(&mut dtls.engine, &mut dtls.rng, now, initial) {
             Ok(next) => dtls.phase = Phase::Server(next),
             Err(e) => dtls.fail(e),
         }
@@ -190,10 +213,17 @@ impl<R: CryptoRng> Dtls<R> {
                         self.plaintext = plain;
                         continue;
                     };
-                    if opened.content_type == ContentType::Handshake
-                        && self.received_records.len() < MAX_RECEIVED_RECORDS
-                    {
-                        self.received_records.push(opened.number);
+                    if opened.content_type == ContentType::Handshake {
+                        if matches!(self.phase, Phase::Connected) {
+                            // After the handshake every handshake record is ACKed (RFC 9147
+                            // §7); a client reading the server's handshake epoch again
+                            // resends its last flight instead (the server lacks our Finished).
+                            if opened.number.epoch >= 3 || !self.engine.is_client {
+                                self.post_handshake.note_received(opened.number);
+                            }
+                        } else if self.received_records.len() < MAX_RECEIVED_RECORDS {
+                            self.received_records.push(opened.number);
+                        }
                     }
                     // Epochs we read are 2 and 3 (and a few KeyUpdates beyond).
                     (
@@ -214,10 +244,10 @@ impl<R: CryptoRng> Dtls<R> {
                 }
                 ContentType::Alert => self.handle_alert(epoch, &plain),
                 // Only ever from a protected DTLS 1.3 record.
-                ContentType::Ack => self.handle_ack(&plain),
+                ContentType::Ack => self.handle_ack(now, &plain),
                 ContentType::ApplicationData => {
                     if matches!(self.phase, Phase::Connected)
-                        && epoch == self.engine.application_epoch()
+                        && self.engine.is_application_epoch(epoch)
                     {
                         // Handed out whole: the next record gets a buffer of its own.
                         self.engine
@@ -233,6 +263,10 @@ impl<R: CryptoRng> Dtls<R> {
             if let Err(e) = self.engine.retransmit_on_request(now) {
                 self.fail(e);
             }
+        }
+        let acks = self.post_handshake.take_acks();
+        if !acks.is_empty() && matches!(self.phase, Phase::Connected) {
+            self.engine.send_ack(&acks);
         }
         Handled::Consumed
     }
@@ -269,6 +303,33 @@ impl<R: CryptoRng> Dtls<R> {
         self.engine.send_application_data(data)
     }
 
+    /// DTLS 1.3: updates our sending keys with a KeyUpdate (RFC 9147 §8, RFC 8446 §4.6.3),
+    /// asking the peer to update its own too when `request_peer_update`. The KeyUpdate is
+    /// retransmitted until the peer ACKs it, and only then do our records move to the next
+    /// epoch. One is in flight at a time: a call while one (or the client's last handshake
+    /// flight) still waits for its ACK is held until that ACK.
+    pub fn handle_key_update(
+        &mut self,
+        now: Instant,
+        request_peer_update: bool,
+    ) -> Result<(), SendError> {
+        match self.phase {
+            Phase::Connected => {}
+            Phase::Closed | Phase::Failed => return Err(SendError::Closed),
+            _ => return Err(SendError::NotConnected),
+        }
+        if !self.engine.is_dtls13() {
+            return Err(SendError::KeyUpdateUnsupported);
+        }
+        let request = if request_peer_update {
+            KeyUpdateRequest::Requested
+        } else {
+            KeyUpdateRequest::NotRequested
+        };
+        self.start_key_update(now, request)?;
+        Ok(())
+    }
+
     /// Closes the association with close_notify (RFC 5246 §7.2.1).
     pub fn handle_close(&mut self, _now: Instant) {
         if matches!(self.phase, Phase::Closed | Phase::Failed) {
@@ -302,6 +363,12 @@ impl<R: CryptoRng> Dtls<R> {
     /// True for the client role.
     pub fn is_client(&self) -> bool {
         self.engine.is_client
+    }
+
+    /// DTLS 1.3: the epochs application data is written and read in, `(write, read)`: 3
+    /// after the handshake, one more per KeyUpdate in that direction (RFC 9147 §6.1).
+    pub fn application_epochs(&self) -> Option<(u64, u64)> {
+        self.engine.application_epochs_13()
     }
 
     /// True once the handshake completed and until close or failure.
@@ -394,6 +461,7 @@ impl<R: CryptoRng> Dtls<R> {
                 hello: &hello,
                 body: &message.body,
                 cookie_verified: false,
+                retry: None,
             };
             match server13::handle_client_hello(
                 &secret,
@@ -429,6 +497,7 @@ impl<R: CryptoRng> Dtls<R> {
                 hello: &hello,
                 body: &message.body,
                 cookie_verified: false,
+                retry: None,
             },
         ) {
             Ok(next) => {
@@ -461,8 +530,19 @@ impl<R: CryptoRng> Dtls<R> {
                 }
             };
             if matches!(self.phase, Phase::Connected) {
-                if frag.message_seq < self.engine.reassembler.next_seq() {
-                    *retransmit = true;
+                if self.engine.is_dtls13() && u64::from(epoch) >= EPOCH_APPLICATION {
+                    // A post-handshake message (KeyUpdate, NewSessionTicket), or a fragment
+                    // of one already handled: its record is ACKed either way.
+                    match self.engine.reassembler.insert(epoch, &frag) {
+                        FragmentOutcome::Buffered | FragmentOutcome::Retransmission => {}
+                        _ => self.engine.stats.fragments_dropped += 1,
+                    }
+                } else if frag.message_seq < self.engine.reassembler.next_seq() {
+                    // The peer resent its last flight. A DTLS 1.3 server ACKed the client's
+                    // records already; everyone else resends their own last flight.
+                    if self.engine.is_client || !self.engine.is_dtls13() {
+                        *retransmit = true;
+                    }
                 } else if epoch == 1 {
                     // A new handshake under protection: renegotiation, refused (RFC 5746 §4.5).
                     self.engine.send_alert(Alert {
@@ -479,6 +559,12 @@ impl<R: CryptoRng> Dtls<R> {
                 FragmentOutcome::Retransmission => *retransmit = true,
                 _ => self.engine.stats.fragments_dropped += 1,
             }
+        }
+        if matches!(self.phase, Phase::Connected) {
+            if self.engine.is_dtls13() {
+                self.handle_post_handshake(now);
+            }
+            return;
         }
         while let Some(msg) = self.engine.reassembler.pop() {
             let admitted = match &self.phase {
@@ -594,13 +680,72 @@ impl<R: CryptoRng> Dtls<R> {
 
     /// A DTLS 1.3 ACK (RFC 9147 §7): once connected, an ACK naming a record of our last
     /// flight ends its retransmissions (the client's final flight waits for exactly this).
-    fn handle_ack(&mut self, plain: &[u8]) {
+    /// After the handshake the same ends our KeyUpdate: only now do our records move to the
+    /// next epoch (RFC 9147 §8), and a KeyUpdate held meanwhile goes out.
+    fn handle_ack(&mut self, now: Instant, plain: &[u8]) {
         let Ok(ack) = AckView::parse(plain) else {
             self.engine.stats.records_malformed += 1;
             return;
         };
         if matches!(self.phase, Phase::Connected) && self.engine.acknowledges_flight(&ack) {
             self.engine.clear_flight();
+            if self.post_handshake.on_acknowledged() {
+                if let Err(e) = self.engine.update_write_keys_13() {
+                    self.fail(e);
+                    return;
+                }
+            }
+            if let Some(request) = self.post_handshake.take_queued() {
+                if let Err(e) = self.start_key_update(now, request) {
+                    self.fail(e);
+                }
+            }
+        }
+    }
+
+    /// Sends our KeyUpdate in the current application epoch, on the retransmission timer,
+    /// or holds it while a flight of ours still waits for its ACK.
+    fn start_key_update(&mut self, now: Instant, request: KeyUpdateRequest) -> Result<(), Error> {
+        if self.post_handshake.is_in_flight() || self.engine.timer.deadline().is_some() {
+            self.post_handshake.queue(request);
+            return Ok(());
+        }
+        self.engine.begin_flight();
+        self.engine
+            .set_flight_epoch(self.engine.application_epoch());
+        self.engine
+            .push_handshake(HandshakeType::KeyUpdate, false, |_, o| {
+                o.push(request.to_byte())
+            })?;
+        self.engine.send_flight(now, true)?;
+        self.post_handshake.on_sent();
+        Ok(())
+    }
+
+    /// DTLS 1.3 handshake messages after the handshake, complete and in order: a KeyUpdate
+    /// moves the peer's epoch on (and asks for ours when requested, RFC 8446 §4.6.3); a
+    /// NewSessionTicket is ignored, as we never resume; anything else is dropped. Each record
+    /// was ACKed whatever it held.
+    fn handle_post_handshake(&mut self, now: Instant) {
+        while let Some(msg) = self.engine.reassembler.pop() {
+            match msg.msg_type {
+                HandshakeType::KeyUpdate => {
+                    let request = match KeyUpdateRequest::parse(&msg.body) {
+                        Ok(r) => r,
+                        Err(e) => return self.fail(Error::MalformedMessage(e)),
+                    };
+                    if let Err(e) = self.engine.update_read_keys_13() {
+                        return self.fail(e);
+                    }
+                    if request == KeyUpdateRequest::Requested {
+                        if let Err(e) = self.start_key_update(now, KeyUpdateRequest::NotRequested) {
+                            return self.fail(e);
+                        }
+                    }
+                }
+                HandshakeType::NewSessionTicket => self.engine.stats.session_tickets_ignored += 1,
+                _ => self.engine.stats.handshake_messages_dropped += 1,
+            }
         }
     }
 
@@ -717,6 +862,73 @@ mod tests {
             // The server answered with a protected no_renegotiation warning, which the client
             // read and ignored.
             assert_eq!(client.stats().alerts_ignored, 1, "{}", p.name());
+        }
+    }
+
+    /// A NewSessionTicket after a DTLS 1.3 handshake (RFC 8446 §4.6.1) is ACKed and ignored:
+    /// the sender's retransmissions stop, nothing else changes, and a retransmitted copy is
+    /// ACKed again without being counted twice.
+    #[test]
+    fn a_new_session_ticket_is_acknowledged_and_ignored() {
+        for p in providers() {
+            let now = crate::test_instant();
+            let mut rng = ChaCha20Rng::seed_from_u64(1);
+            let params = CertificateParams::new(0);
+            let c = DtlsCertificate::generate(p, &mut rng, &params).unwrap();
+            let s = DtlsCertificate::generate(p, &mut rng, &params).unwrap();
+            let (cfp, sfp) = (c.fingerprint(), s.fingerprint());
+            let v13 = [ProtocolVersion::Dtls13];
+            let ccfg = Config::new(p, c, PeerVerifier::Fingerprint(sfp)).with_versions(&v13);
+            let scfg = Config::new(p, s, PeerVerifier::Fingerprint(cfp)).with_versions(&v13);
+            let mut client = Dtls::client(ccfg, ChaCha20Rng::seed_from_u64(2), now).unwrap();
+            let mut server = Dtls::server(scfg, ChaCha20Rng::seed_from_u64(3));
+            exchange(&mut client, &mut server, now);
+            assert!(
+                client.is_connected() && server.is_connected(),
+                "{}",
+                p.name()
+            );
+            assert_eq!(client.poll_timeout(), None);
+
+            // The server sends a ticket as a post-handshake flight on its timer: lifetime,
+            // age_add, nonce, ticket, no extensions.
+            let mut ticket = vec![0, 0, 0x0e, 0x10, 1, 2, 3, 4, 1, 9, 0, 4, 7, 7, 7, 7, 0, 0];
+            server.engine.begin_flight();
+            server.engine.set_flight_epoch(3);
+            server
+                .engine
+                .push_handshake(HandshakeType::NewSessionTicket, false, |_, o| {
+                    o.append(&mut ticket)
+                })
+                .unwrap();
+            server.engine.send_flight(now, true).unwrap();
+            assert!(server.poll_timeout().is_some());
+            let sent = server.poll_transmit().unwrap().payload;
+            client.handle_datagram(now, &sent);
+            assert_eq!(client.stats().session_tickets_ignored, 1, "{}", p.name());
+            // The same datagram again is a replay, dropped; the ACK of the first is lost.
+            client.handle_datagram(now, &sent);
+            assert_eq!(client.stats().records_replayed, 1);
+            assert!(client.poll_transmit().is_some());
+            assert!(client.poll_transmit().is_none());
+            // The server's timer resends the ticket in a new record: ACKed, not counted again.
+            let later = server.poll_timeout().unwrap();
+            server.handle_timeout(later);
+            let again = server.poll_transmit().unwrap().payload;
+            client.handle_datagram(later, &again);
+            assert_eq!(client.stats().session_tickets_ignored, 1);
+            let ack = client.poll_transmit().unwrap().payload;
+            server.handle_datagram(later, &ack);
+            assert_eq!(server.poll_timeout(), None, "the ACK ended the flight");
+            assert!(client.is_connected() && server.is_connected());
+            assert_eq!(client.application_epochs(), Some((3, 3)));
+            assert_eq!(
+                client
+                    .poll_event()
+                    .map(|e| matches!(e, Event::Connected(_))),
+                Some(true)
+            );
+            assert_eq!(client.poll_event(), None, "no event for a ticket");
         }
     }
 }

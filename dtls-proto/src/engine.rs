@@ -24,8 +24,8 @@ use crate::cipher_suite::CipherSuite;
 use crate::config::Config;
 use crate::crypto::{Digest, HashAlgorithm, TAG_LEN};
 use crate::epoch::{
-    EPOCH_HANDSHAKE, EpochKeys, Opened, RECORD_OVERHEAD as RECORD13_OVERHEAD, ReadEpochs,
-    RecordDropped, RecordNumber, SealError, WriteEpoch,
+    EPOCH_APPLICATION, EPOCH_HANDSHAKE, EpochKeys, Opened, RECORD_OVERHEAD as RECORD13_OVERHEAD,
+    ReadEpochs, RecordDropped, RecordNumber, SealError, WriteEpoch,
 };
 use crate::error::{Error, SendError};
 use crate::event::{Event, Stats};
@@ -33,6 +33,7 @@ use crate::flight::{Flight, FlightItem, RetransmitTimer};
 use crate::fragment::{Message, Reassembler};
 use crate::handshake::{self, HandshakeType};
 use crate::key_schedule::Exporter;
+use crate::key_update::ApplicationSecrets;
 use crate::prf::{self, KeyBlock, SessionSecrets, VERIFY_DATA_LEN};
 use crate::record::{
     ContentType, DTLS_1_2, HEADER_LEN, MAX_PLAINTEXT_LEN, MAX_SEQUENCE, Protection, RecordHeader,
@@ -67,13 +68,16 @@ struct Records13 {
     read: ReadEpochs,
 }
 
-/// What DTLS 1.3 keeps once the handshake has its secrets: the suite and the exporter.
+/// What DTLS 1.3 keeps once the handshake has its secrets: the suite, the exporter and the
+/// application traffic secrets KeyUpdates step on from.
 #[derive(Debug)]
 pub struct Session13 {
     /// The negotiated suite.
     pub suite: CipherSuite,
     /// The exporter master secret (RFC 8446 §7.5).
     pub exporter: Exporter,
+    /// The application traffic secrets of both directions (RFC 8446 §7.2).
+    pub secrets: ApplicationSecrets,
 }
 
 /// Shared per-connection mechanics.
@@ -157,12 +161,66 @@ impl Engine {
         self.records13.is_some()
     }
 
-    /// The epoch application data goes in.
+    /// The epoch application data goes in (DTLS 1.3: 3 stands for whichever application
+    /// epoch KeyUpdates have moved us to; `write_record_13` picks its keys).
     pub fn application_epoch(&self) -> u16 {
         if self.is_dtls13() { 3 } else { 1 }
     }
 
-    /// Installs our write keys of epoch 2 or 3; alerts go in the newest.
+    /// True when application data may arrive in `epoch`: 1 in DTLS 1.2, 3 and the epochs of
+    /// KeyUpdates after it in DTLS 1.3 (RFC 9147 §6.1).
+    pub fn is_application_epoch(&self, epoch: u16) -> bool {
+        if self.is_dtls13() {
+            u64::from(epoch) >= EPOCH_APPLICATION
+        } else {
+            epoch == 1
+        }
+    }
+
+    /// Moves our writing to the next application epoch (our KeyUpdate was ACKed, RFC 9147
+    /// §8).
+    pub fn update_write_keys_13(&mut self) -> Result<(), Error> {
+        let Some(session) = &mut self.session13 else {
+            return Ok(());
+        };
+        let (epoch, keys) = session.secrets.next_write()?;
+        self.install_write_keys_13(epoch, keys);
+        Ok(())
+    }
+
+    /// Starts reading the peer's next application epoch (its KeyUpdate arrived); the
+    /// current one stays readable for records still on their way (RFC 9147 §8).
+    pub fn update_read_keys_13(&mut self) -> Result<(), Error> {
+        let Some(session) = &mut self.session13 else {
+            return Ok(());
+        };
+        let (epoch, keys) = session.secrets.next_read()?;
+        self.install_read_keys_13(epoch, keys);
+        Ok(())
+    }
+
+    /// The application epochs we write and read, once DTLS 1.3 has them.
+    pub fn application_epochs_13(&self) -> Option<(u64, u64)> {
+        let s = &self.session13.as_ref()?.secrets;
+        Some((s.write_epoch(), s.read_epoch()))
+    }
+
+    /// Sends one ACK record naming `numbers` at once, outside any flight (RFC 9147 §7).
+    pub fn send_ack(&mut self, numbers: &[RecordNumber]) {
+        let mut body = Vec::with_capacity(2 + 16 * numbers.len());
+        AckView::encode(numbers, &mut body);
+        let epoch = self.application_epoch();
+        let mut out = Vec::with_capacity(self.record_overhead(epoch) + body.len());
+        if self
+            .write_record(&mut out, ContentType::Ack, epoch, &[&body])
+            .is_ok()
+        {
+            self.queue_datagram(Bytes::from(out));
+        }
+    }
+
+    /// Installs our write keys of epoch 2, or of the application epoch (3, or a later one after
+    /// a KeyUpdate); alerts go in the newest.
     pub fn install_write_keys_13(&mut self, epoch: u64, keys: EpochKeys) {
         let Some(records) = &mut self.records13 else {
             return;
@@ -173,8 +231,9 @@ impl Engine {
         } else {
             records.application = writer;
         }
-        // epoch is 2 or 3.
-        self.write_epoch = self.write_epoch.max(epoch as u16);
+        self.write_epoch = self
+            .write_epoch
+            .max(u16::try_from(epoch).unwrap_or(u16::MAX));
     }
 
     /// Installs the peer's keys of epoch 2 or 3.

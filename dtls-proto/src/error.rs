@@ -270,6 +270,9 @@ pub enum SendError {
     /// The transmit queue is full; drain `poll_transmit` first.
     #[error("transmit queue full")]
     QueueFull,
+    /// A KeyUpdate was asked of a DTLS 1.2 association (KeyUpdate is DTLS 1.3's, RFC 9147 §8).
+    #[error("KeyUpdate needs DTLS 1.3")]
+    KeyUpdateUnsupported,
     /// Record protection failed.
     #[error(transparent)]
     Fatal(#[from] Error),

@@ -72,4 +72,7 @@ pub struct Stats {
     /// epoch, a ServerHello that does not parse): unauthenticated, dropped (RFC 6347
     /// §4.1.2.7).
     pub handshake_messages_dropped: u64,
+    /// DTLS 1.3 NewSessionTickets received and ignored (acknowledged; we never resume,
+    /// RFC 8446 §4.6.1).
+    pub session_tickets_ignored: u64,
 }

@@ -488,12 +488,89 @@ pub fn server_datagrams_with(provider: &'static dyn CryptoProvider, data: &[u8],
     }
 }
 
+/// An [`Acceptor`](crate::Acceptor) (cookies on or off by bit 0 of `data[0]`, built
+/// [`with_dtls13`](crate::Acceptor::with_dtls13) from a server configuration whose versions
+/// bits 1–2 choose, see `versions`) fed the datagrams of `data` in the encoding of
+/// [`server_datagrams`], from one of two sources (the low bit of each length); a hello it
+/// accepts starts a server with [`Dtls::accept`], which gets that source's later datagrams.
+/// Panics when the acceptor holds more than its bounds allow or answers anyone but the
+/// source.
+pub fn acceptor_datagrams(data: &[u8], origin: Instant) {
+    use crate::acceptor::{Accept, Acceptor, AcceptorConfig};
+    use std::net::SocketAddr;
+
+    let provider: &'static dyn CryptoProvider = &RustCrypto;
+    let Some(cert) = certificate(provider) else {
+        return;
+    };
+    let cookies = data.first().is_some_and(|b| b & 1 == 1);
+    let (_, server_versions) = versions(data.first().copied().unwrap_or(0));
+    let server_cfg = || {
+        Config::new(
+            provider,
+            cert.clone(),
+            PeerVerifier::Custom(Box::new(AcceptAny)),
+        )
+        .with_versions(server_versions)
+    };
+    let config = AcceptorConfig {
+        cookies,
+        max_pending: 2,
+        max_client_hello_len: 4096,
+    };
+    let mut acceptor =
+        Acceptor::new(provider, &mut FuzzRng::new(5), config).with_dtls13(&server_cfg());
+    let local = SocketAddr::from(([192, 0, 2, 1], 443));
+    let sources = [
+        SocketAddr::from(([198, 51, 100, 1], 5000)),
+        SocketAddr::from(([198, 51, 100, 2], 5000)),
+    ];
+    let mut servers: [Option<Dtls<FuzzRng>>; 2] = [None, None];
+    let mut now = origin;
+    let mut rest = data.get(1..).unwrap_or_default();
+    while rest.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        let take = len.min(rest.len() - 2);
+        let datagram = &rest[2..2 + take];
+        rest = &rest[2 + take..];
+        now += Duration::from_millis(u64::from(len as u8) * 10);
+        let from = len & 1;
+        if let Some(server) = &mut servers[from] {
+            server.handle_datagram(now, datagram);
+            server.handle_timeout(now);
+            while server.poll_transmit().is_some() {}
+            while server.poll_event().is_some() {}
+            continue;
+        }
+        if let Accept::Hello(hello) = acceptor.handle_datagram(now, sources[from], local, datagram)
+        {
+            let mut server = Dtls::accept(server_cfg(), FuzzRng::new(6), now, hello);
+            while server.poll_transmit().is_some() {}
+            while server.poll_event().is_some() {}
+            servers[from] = Some(server);
+        }
+        while let Some(t) = acceptor.poll_transmit() {
+            assert_eq!(t.source, local, "answered from another address");
+            assert_eq!(t.destination, sources[from], "answered someone else");
+        }
+        assert!(
+            acceptor.pending_len() <= config.max_pending,
+            "pending over its bound"
+        );
+        assert!(
+            acceptor.buffered_len() <= config.max_pending * config.max_client_hello_len,
+            "buffered over its bound"
+        );
+    }
+}
+
 /// A DTLS client and server over a network the input controls, checked after every step.
 /// `data[0]` chooses the server's cookie exchange (bit 0) and the versions (bits 1–2).
 ///
 /// Each input byte is an operation (the byte's low 3 bits) with arguments from the following
 /// bytes: deliver the next datagram in a direction, drop it, duplicate it, reorder the two
-/// first, flip one of its bits, inject a forged datagram, advance time, send application data.
+/// first, flip one of its bits, inject a forged datagram, advance time, send application data,
+/// start a KeyUpdate.
 /// After every step: a side that reports connected has the other's certificate fingerprint,
 /// two connected sides export equal keying material, every application datagram received was
 /// sent by the other side, and `poll_timeout` is never in the past after `handle_timeout`.
@@ -562,6 +639,9 @@ pub fn pair(data: &[u8], origin: Instant) -> PairRun {
                     if sides[from].handle_send(now, &payload).is_ok() {
                         sent[from].push(payload);
                     }
+                } else if step < 18 {
+                    // A DTLS 1.3 KeyUpdate, asking the peer to update too when 17.
+                    let _ = sides[from].handle_key_update(now, step == 17);
                 } else {
                     now += Duration::from_millis(u64::from(step) * 20);
                     for side in &mut sides {
@@ -603,6 +683,7 @@ pub fn pair(data: &[u8], origin: Instant) -> PairRun {
             run.both_connected = true;
         }
     }
+    run.application_epochs = [sides[0].application_epochs(), sides[1].application_epochs()];
     run
 }
 
@@ -613,4 +694,6 @@ pub struct PairRun {
     pub both_connected: bool,
     /// Application datagrams received by the client and by the server.
     pub data_received: [usize; 2],
+    /// DTLS 1.3: each side's `(write, read)` application epochs at the end.
+    pub application_epochs: [Option<(u64, u64)>; 2],
 }

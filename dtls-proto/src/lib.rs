@@ -85,8 +85,8 @@
 //!
 //! Session resumption, renegotiation (refused with `no_renegotiation`), RSA and non-AEAD suites,
 //! certificate chains to a CA (WebRTC uses self-signed certificates and fingerprints), DTLS 1.3
-//! connection IDs. Not yet done in DTLS 1.3: KeyUpdate and NewSessionTicket messages (the
-//! record layer already changes epochs).
+//! connection IDs. DTLS 1.3 NewSessionTickets are acknowledged and ignored (we never resume);
+//! KeyUpdate works both ways (`Dtls::handle_key_update`).
 //! The RFC coverage is tracked in `docs/compliance.md`; design notes in `docs/dtls.md`.
 
 #![forbid(unsafe_code)]
@@ -112,6 +112,7 @@ mod fragment;
 mod handshake;
 mod key_schedule;
 mod key_share;
+mod key_update;
 mod prf;
 mod record;
 mod replay;

@@ -75,6 +75,8 @@ pub struct InitialHello<'a> {
     pub body: &'a [u8],
     /// True when an [`Acceptor`](crate::acceptor::Acceptor) already checked its cookie.
     pub cookie_verified: bool,
+    /// DTLS 1.3: the HelloRetryRequest cookie an acceptor opened (RFC 9147 §5.1).
+    pub retry: Option<&'a crate::server13::RetryCookie>,
 }
 
 /// The initial state: nothing but the cookie secret and the fragments of one ClientHello.
@@ -110,12 +112,12 @@ pub fn start(rng: &mut dyn CryptoRng, max_client_hello_len: usize) -> State {
     })
 }
 
-/// Room for a ClientHello re-encoded for its cookie (the fields we keep of a browser's hello
-/// take about 200 bytes).
-const COOKIE_INPUT_CAPACITY: usize = 512;
+/// Room for the cookie parameters of a ClientHello (a browser's take about 100 bytes).
+const COOKIE_INPUT_CAPACITY: usize = 256;
 
 /// The cookie for `hello` (RFC 6347 §4.2.1): HMAC-SHA-256 under `secret` over `bound_to` (the
-/// client's address, where one server answers many) and the ClientHello without its cookie.
+/// client's address, where one server answers many) and the parameters the client must repeat
+/// (version, random, session_id, cipher_suites, compression_methods), not its extensions.
 pub(crate) fn cookie(
     provider: &dyn CryptoProvider,
     secret: &[u8; 32],
@@ -123,7 +125,7 @@ pub(crate) fn cookie(
     hello: &ClientHello,
 ) -> Digest {
     let mut body = Vec::with_capacity(COOKIE_INPUT_CAPACITY);
-    hello.encode_with_cookie(&[], &mut body);
+    hello.encode_cookie_parameters(&mut body);
     provider.hmac(HashAlgorithm::Sha256, secret, &[bound_to, &body])
 }
 
@@ -159,6 +161,7 @@ impl AwaitClientHello {
             hello,
             body,
             cookie_verified,
+            ..
         } = initial;
         if engine.config.server_cookie && !cookie_verified {
             let expected = cookie(engine.config.provider, &self.cookie_secret, &[], hello);
@@ -535,5 +538,39 @@ mod tests {
                 assert_eq!(alert[14], expected.alert().unwrap().to_byte());
             }
         }
+    }
+
+    /// RFC 6347 §4.2.1 binds the retried ClientHello to version, random, session_id,
+    /// cipher_suites and compression_method; a client that changes its extensions in between
+    /// (one that offered DTLS 1.3 and continues in 1.2) still passes the cookie check.
+    #[test]
+    fn the_cookie_binds_the_parameters_the_client_must_repeat_not_its_extensions() {
+        let p = providers()[0];
+        let secret = [7u8; 32];
+        let hello = |mutate: fn(&mut ClientHello)| {
+            let datagram = client_hello_datagram(mutate);
+            ClientHello::parse(&datagram[25..]).unwrap()
+        };
+        let c = |bound_to: &[u8], h: &ClientHello| cookie(p, &secret, bound_to, h).to_vec();
+        let first = c(&[], &hello(|_| {}));
+        let same: [fn(&mut ClientHello); 3] = [
+            |h| h.extensions.supported_groups = Some(vec![23]),
+            |h| h.extensions.use_srtp = None,
+            |h| h.cookie = vec![9; 32],
+        ];
+        for mutate in same {
+            assert_eq!(c(&[], &hello(mutate)), first);
+        }
+        let other: [fn(&mut ClientHello); 5] = [
+            |h| h.version = 0xfeff,
+            |h| h.random[31] ^= 1,
+            |h| h.session_id = vec![1],
+            |h| h.cipher_suites.push(0xc02c),
+            |h| h.compression_methods = vec![0, 1],
+        ];
+        for mutate in other {
+            assert_ne!(c(&[], &hello(mutate)), first);
+        }
+        assert_ne!(c(b"elsewhere", &hello(|_| {})), first);
     }
 }

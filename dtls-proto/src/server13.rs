@@ -25,11 +25,18 @@
 //!
 //! ```text
 //! cookie = hash_len (1) ‖ Hash(ClientHello1) ‖ requested group (2, 0 if none) ‖ MAC (32)
-//! MAC    = HMAC-SHA-256(cookie secret, "dtls13 cookie" ‖ suite (2) ‖ group (2) ‖ Hash(CH1))
+//! MAC    = HMAC-SHA-256(cookie secret, "dtls13 cookie" ‖ suite (2) ‖ group (2) ‖ Hash(CH1)
+//!                       ‖ bound_to)
 //! ```
 //!
-//! The HelloRetryRequest is encoded again from these, byte for byte, for the transcript
-//! (message_hash(CH1) ‖ HelloRetryRequest ‖ ClientHello2, RFC 8446 §4.4.1).
+//! `bound_to` is empty in a per-peer server (the caller's routing binds the peer's address) and
+//! the client's and our addresses in an [`Acceptor`](crate::Acceptor), which answers every
+//! source on a socket. The HelloRetryRequest is encoded again from these, byte for byte, for
+//! the transcript (message_hash(CH1) ‖ HelloRetryRequest ‖ ClientHello2, RFC 8446 §4.4.1).
+//!
+//! An acceptor sends the HelloRetryRequest itself ([`check_stateless`]) and hands the server
+//! a ClientHello whose cookie it opened ([`RetryCookie`]); it chooses suite and group from a
+//! copy of the server's preferences ([`Preferences`]), so the server repeats its choice.
 
 use std::time::Instant;
 
@@ -37,7 +44,7 @@ use rand_core::CryptoRng;
 
 use crate::cipher_suite::{CipherSuite, NamedGroup, ProtocolVersion};
 use crate::config::Config;
-use crate::crypto::HashAlgorithm;
+use crate::crypto::{CryptoProvider, HashAlgorithm};
 use crate::engine::Engine;
 use crate::epoch::RecordNumber;
 use crate::error::Error;
@@ -103,11 +110,129 @@ pub struct Authenticating {
 
 /// True when `hello` offers DTLS 1.3 and `config` speaks it.
 pub fn offers_13(config: &Config, hello: &ClientHello) -> bool {
-    config.speaks(ProtocolVersion::Dtls13)
-        && matches!(
-            &hello.extensions.supported_versions,
-            Some(SupportedVersions::Offered(v)) if v.contains(&ProtocolVersion::Dtls13.id())
-        )
+    config.speaks(ProtocolVersion::Dtls13) && hello_offers_13(hello)
+}
+
+/// True when `hello` lists DTLS 1.3 in supported_versions.
+pub(crate) fn hello_offers_13(hello: &ClientHello) -> bool {
+    matches!(
+        &hello.extensions.supported_versions,
+        Some(SupportedVersions::Offered(v)) if v.contains(&ProtocolVersion::Dtls13.id())
+    )
+}
+
+/// What a DTLS 1.3 server chooses from, in its order of preference: its configuration's
+/// suites (the 1.3 ones count), groups and SRTP profiles, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Preferences<'a> {
+    suites: &'a [CipherSuite],
+    groups: &'a [NamedGroup],
+    srtp_profiles: &'a [SrtpProfile],
+}
+
+impl<'a> Preferences<'a> {
+    /// Those of `config`.
+    pub fn of(config: &'a Config) -> Self {
+        Self {
+            suites: &config.cipher_suites,
+            groups: &config.groups,
+            srtp_profiles: &config.srtp_profiles,
+        }
+    }
+}
+
+/// An acceptor's copy of a server configuration's [`Preferences`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct OwnedPreferences {
+    suites: Vec<CipherSuite>,
+    groups: Vec<NamedGroup>,
+    srtp_profiles: Vec<SrtpProfile>,
+}
+
+impl OwnedPreferences {
+    /// A copy of the DTLS 1.3 part of `config`.
+    pub fn of(config: &Config) -> Self {
+        Self {
+            suites: config
+                .cipher_suites
+                .iter()
+                .copied()
+                .filter(|s| s.is_dtls13())
+                .collect(),
+            groups: config.groups.clone(),
+            srtp_profiles: config.srtp_profiles.clone(),
+        }
+    }
+
+    /// Borrowed, for [`check_stateless`].
+    pub fn borrow(&self) -> Preferences<'_> {
+        Preferences {
+            suites: &self.suites,
+            groups: &self.groups,
+            srtp_profiles: &self.srtp_profiles,
+        }
+    }
+}
+
+/// What an opened cookie gives back: Hash(ClientHello1) and the group the HelloRetryRequest
+/// asked for (0 if none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RetryCookie {
+    pub hash: Vec<u8>,
+    pub requested: u16,
+}
+
+/// What the stateless check of a DTLS 1.3 ClientHello decided.
+#[derive(Debug)]
+pub(crate) enum Stateless {
+    /// Send this HelloRetryRequest body; keep nothing.
+    Retry(Vec<u8>),
+    /// The cookie is ours and intact and the hello has the share we want: start the server.
+    Verified(RetryCookie),
+}
+
+/// The acceptor's check of a DTLS 1.3 ClientHello (RFC 9147 §5.1): a valid cookie (bound to
+/// `bound_to`) lets the hello through; without one, a HelloRetryRequest with a cookie is the
+/// answer, asking for the share of our group when the hello lacks it (RFC 8446 §4.1.4).
+pub(crate) fn check_stateless(
+    provider: &dyn CryptoProvider,
+    secret: &[u8; 32],
+    preferences: Preferences<'_>,
+    bound_to: &[u8],
+    hello: &ClientHello,
+    body: &[u8],
+) -> Result<Stateless, Error> {
+    let choice = choose(preferences, hello)?;
+    let has_share = matches!(
+        &hello.extensions.key_share,
+        Some(KeyShare::Offered(shares)) if shares.iter().any(|s| s.group == choice.group.id())
+    );
+    let returned = hello
+        .extensions
+        .cookie
+        .as_deref()
+        .and_then(|c| open_cookie(provider, secret, choice.suite, c, bound_to));
+    if let Some((hash, requested)) = returned {
+        if !has_share {
+            return Err(Error::IllegalParameter {
+                parameter: "key_share group",
+                value: choice.group.id(),
+            });
+        }
+        return Ok(Stateless::Verified(RetryCookie {
+            hash: hash.to_vec(),
+            requested,
+        }));
+    }
+    let requested = if has_share { 0 } else { choice.group.id() };
+    let hash = hello_hash(provider, choice.suite.prf_hash(), body);
+    let cookie = make_cookie(provider, secret, choice.suite, requested, &hash, bound_to);
+    Ok(Stateless::Retry(retry_request(
+        hello,
+        choice.suite,
+        requested,
+        cookie,
+    )))
 }
 
 /// What the server chose from a ClientHello.
@@ -117,10 +242,10 @@ struct Choice {
     srtp: Option<SrtpProfile>,
 }
 
-fn choose(config: &Config, hello: &ClientHello) -> Result<Choice, Error> {
+fn choose(config: Preferences<'_>, hello: &ClientHello) -> Result<Choice, Error> {
     let ext = &hello.extensions;
     let suite = config
-        .cipher_suites
+        .suites
         .iter()
         .copied()
         .filter(|s| s.is_dtls13())
@@ -172,22 +297,28 @@ fn choose(config: &Config, hello: &ClientHello) -> Result<Choice, Error> {
 }
 
 /// The hash of a ClientHello in the TLS 1.3 transcript form (type, 24-bit length, body).
-fn hello_hash(config: &Config, alg: HashAlgorithm, body: &[u8]) -> crate::crypto::Digest {
+fn hello_hash(
+    provider: &dyn CryptoProvider,
+    alg: HashAlgorithm,
+    body: &[u8],
+) -> crate::crypto::Digest {
     let len = u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes();
-    config.provider.hash(
+    provider.hash(
         alg,
         &[&[HandshakeType::ClientHello.to_byte()], &len[1..], body],
     )
 }
 
 fn cookie_mac(
-    config: &Config,
+    provider: &dyn CryptoProvider,
     secret: &[u8; 32],
     suite: CipherSuite,
     group: u16,
     hash: &[u8],
+    bound_to: &[u8],
 ) -> crate::crypto::Digest {
-    config.provider.hmac(
+    // The hash's length follows from the suite, so `bound_to` at the end is unambiguous.
+    provider.hmac(
         HashAlgorithm::Sha256,
         secret,
         &[
@@ -195,19 +326,21 @@ fn cookie_mac(
             &suite.id().to_be_bytes(),
             &group.to_be_bytes(),
             hash,
+            bound_to,
         ],
     )
 }
 
 /// The cookie of a HelloRetryRequest for `hash` = Hash(ClientHello1).
 fn make_cookie(
-    config: &Config,
+    provider: &dyn CryptoProvider,
     secret: &[u8; 32],
     suite: CipherSuite,
     group: u16,
     hash: &[u8],
+    bound_to: &[u8],
 ) -> Vec<u8> {
-    let mac = cookie_mac(config, secret, suite, group, hash);
+    let mac = cookie_mac(provider, secret, suite, group, hash, bound_to);
     let mut cookie = Vec::with_capacity(1 + hash.len() + 2 + COOKIE_MAC_LEN);
     // A digest is at most 48 bytes.
     cookie.push(hash.len() as u8);
@@ -220,10 +353,11 @@ fn make_cookie(
 /// Hash(ClientHello1) and the requested group from a cookie we made for `suite`, if it is
 /// ours and intact (compared in constant time).
 fn open_cookie<'c>(
-    config: &Config,
+    provider: &dyn CryptoProvider,
     secret: &[u8; 32],
     suite: CipherSuite,
     cookie: &'c [u8],
+    bound_to: &[u8],
 ) -> Option<(&'c [u8], u16)> {
     let (&hash_len, rest) = cookie.split_first()?;
     let hash_len = usize::from(hash_len);
@@ -233,7 +367,7 @@ fn open_cookie<'c>(
     let (hash, rest) = rest.split_at(hash_len);
     let (group, mac) = rest.split_at(2);
     let group = u16::from_be_bytes([group[0], group[1]]);
-    let expected = cookie_mac(config, secret, suite, group, hash);
+    let expected = cookie_mac(provider, secret, suite, group, hash, bound_to);
     let differs = expected
         .iter()
         .zip(mac)
@@ -275,18 +409,24 @@ pub fn handle_client_hello(
         message_seq,
         hello,
         body,
+        retry,
         ..
     } = initial;
-    let choice = choose(&engine.config, hello)?;
+    let choice = choose(Preferences::of(&engine.config), hello)?;
     let share = match &hello.extensions.key_share {
         Some(KeyShare::Offered(shares)) => shares.iter().find(|s| s.group == choice.group.id()),
         _ => None,
     };
-    let returned = hello
-        .extensions
-        .cookie
-        .as_deref()
-        .and_then(|c| open_cookie(&engine.config, cookie_secret, choice.suite, c));
+    let provider = engine.config.provider;
+    // An acceptor opened the cookie already (under its own secret); else it must be ours.
+    let returned = match retry {
+        Some(r) => Some((&r.hash[..], r.requested)),
+        None => hello
+            .extensions
+            .cookie
+            .as_deref()
+            .and_then(|c| open_cookie(provider, cookie_secret, choice.suite, c, &[])),
+    };
     let Some(share) = share.filter(|_| returned.is_some() || !engine.config.server_cookie) else {
         if returned.is_some() {
             // The cookie came back and still no share for the group: the client ignored our
@@ -296,19 +436,13 @@ pub fn handle_client_hello(
                 value: choice.group.id(),
             });
         }
-        let hash = hello_hash(&engine.config, choice.suite.prf_hash(), body);
+        let hash = hello_hash(provider, choice.suite.prf_hash(), body);
         let requested = if share.is_some() {
             0
         } else {
             choice.group.id()
         };
-        let cookie = make_cookie(
-            &engine.config,
-            cookie_secret,
-            choice.suite,
-            requested,
-            &hash,
-        );
+        let cookie = make_cookie(provider, cookie_secret, choice.suite, requested, &hash, &[]);
         let hrr = retry_request(hello, choice.suite, requested, cookie);
         engine.send_stateless(record_seq, HandshakeType::ServerHello, message_seq, &hrr);
         return Ok(Accepted::Retried);

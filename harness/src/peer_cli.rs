@@ -85,10 +85,10 @@ pub struct PeerArgs {
     /// Default: actpass when --controlling, else active.
     #[arg(long, value_name = "SETUP", requires = "dtls", value_parser = PossibleValuesParser::new(["actpass", "active", "passive"]).try_map(|s| s.parse::<Setup>()))]
     setup: Option<Setup>,
-    /// Speak DTLS 1.3 (RFC 9147) too, with X25519MLKEM768 first: 1.3 when the other side
-    /// offers it, 1.2 otherwise. Default: DTLS 1.2 only.
+    /// Speak DTLS 1.2 only. Default: offer DTLS 1.3 (RFC 9147, X25519MLKEM768 first) and
+    /// DTLS 1.2: 1.3 when the other side offers it, 1.2 otherwise.
     #[arg(long, requires = "dtls")]
-    dtls13: bool,
+    dtls12: bool,
     /// Conceal our host address as browsers do: signal the host candidate by a random
     /// `<uuid>.local` name and answer mDNS queries for it (draft-ietf-mmusic-mdns-ice-candidates).
     #[arg(long)]
@@ -430,10 +430,10 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
                 Setup::Active
             }),
             provider: &RustCrypto,
-            versions: if o.dtls13 {
-                vec![ProtocolVersion::Dtls13, ProtocolVersion::Dtls12]
-            } else {
+            versions: if o.dtls12 {
                 vec![ProtocolVersion::Dtls12]
+            } else {
+                vec![ProtocolVersion::Dtls13, ProtocolVersion::Dtls12]
             },
         })
     } else {

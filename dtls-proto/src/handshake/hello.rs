@@ -89,8 +89,23 @@ impl ClientHello {
         self.encode_with_cookie(&self.cookie, out);
     }
 
-    /// Appends the body with `cookie` in place of ours (the server computes its cookie over the
-    /// hello with an empty one, RFC 6347 §4.2.1).
+    /// Encodes what a client must repeat in the ClientHello that answers a
+    /// HelloVerifyRequest, and nothing else (RFC 6347 §4.2.1: "the same parameter values
+    /// (version, random, session_id, cipher_suites, compression_method)"): the input of the
+    /// server's cookie. Extensions are not among them, and clients do change them: one that
+    /// offered DTLS 1.3 and is sent a HelloVerifyRequest continues in 1.2 without the 1.3
+    /// extensions (dimpl's auto-sensing client does).
+    pub fn encode_cookie_parameters(&self, out: &mut Vec<u8>) {
+        put_u16(out, self.version);
+        out.extend_from_slice(&self.random);
+        put_vec8(out, &self.session_id);
+        with_len16(out, |o| {
+            self.cipher_suites.iter().for_each(|s| put_u16(o, *s))
+        });
+        put_vec8(out, &self.compression_methods);
+    }
+
+    /// Appends the body with `cookie` in place of ours.
     pub fn encode_with_cookie(&self, cookie: &[u8], out: &mut Vec<u8>) {
         put_u16(out, self.version);
         out.extend_from_slice(&self.random);

@@ -32,7 +32,7 @@ pub(crate) mod tls13;
 /// Length of the DTLS handshake header.
 pub const HEADER_LEN: usize = 12;
 
-/// The handshake message types of DTLS 1.2.
+/// The handshake message types of DTLS 1.2 and 1.3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HandshakeType {
@@ -44,6 +44,9 @@ pub enum HandshakeType {
     ServerHello,
     /// hello_verify_request (3, RFC 6347 §4.2.1).
     HelloVerifyRequest,
+    /// new_session_ticket (4, DTLS 1.3 after the handshake, RFC 8446 §4.6.1): acknowledged
+    /// and ignored, we never resume.
+    NewSessionTicket,
     /// encrypted_extensions (8, DTLS 1.3, RFC 8446 §4.3.1).
     EncryptedExtensions,
     /// certificate (11).
@@ -60,6 +63,8 @@ pub enum HandshakeType {
     ClientKeyExchange,
     /// finished (20).
     Finished,
+    /// key_update (24, DTLS 1.3 after the handshake, RFC 8446 §4.6.3, RFC 9147 §8).
+    KeyUpdate,
 }
 
 impl HandshakeType {
@@ -70,6 +75,7 @@ impl HandshakeType {
             Self::ClientHello => 1,
             Self::ServerHello => 2,
             Self::HelloVerifyRequest => 3,
+            Self::NewSessionTicket => 4,
             Self::EncryptedExtensions => 8,
             Self::Certificate => 11,
             Self::ServerKeyExchange => 12,
@@ -78,6 +84,7 @@ impl HandshakeType {
             Self::CertificateVerify => 15,
             Self::ClientKeyExchange => 16,
             Self::Finished => 20,
+            Self::KeyUpdate => 24,
         }
     }
 
@@ -88,6 +95,7 @@ impl HandshakeType {
             1 => Self::ClientHello,
             2 => Self::ServerHello,
             3 => Self::HelloVerifyRequest,
+            4 => Self::NewSessionTicket,
             8 => Self::EncryptedExtensions,
             11 => Self::Certificate,
             12 => Self::ServerKeyExchange,
@@ -96,6 +104,7 @@ impl HandshakeType {
             15 => Self::CertificateVerify,
             16 => Self::ClientKeyExchange,
             20 => Self::Finished,
+            24 => Self::KeyUpdate,
             other => return Err(DecodeError::UnknownHandshakeType(other)),
         })
     }
@@ -109,6 +118,7 @@ impl std::fmt::Display for HandshakeType {
             Self::ClientHello => "client_hello",
             Self::ServerHello => "server_hello",
             Self::HelloVerifyRequest => "hello_verify_request",
+            Self::NewSessionTicket => "new_session_ticket",
             Self::EncryptedExtensions => "encrypted_extensions",
             Self::Certificate => "certificate",
             Self::ServerKeyExchange => "server_key_exchange",
@@ -117,6 +127,7 @@ impl std::fmt::Display for HandshakeType {
             Self::CertificateVerify => "certificate_verify",
             Self::ClientKeyExchange => "client_key_exchange",
             Self::Finished => "finished",
+            Self::KeyUpdate => "key_update",
         };
         write!(f, "{name} ({})", self.to_byte())
     }

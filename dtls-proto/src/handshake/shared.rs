@@ -163,6 +163,8 @@ pub fn is_well_formed(msg: &Message) -> bool {
         HandshakeType::EncryptedExtensions => {
             crate::handshake::authentication::EncryptedExtensions::parse(body).is_ok()
         }
+        // DTLS 1.3 post-handshake messages, never part of a DTLS 1.2 handshake.
+        HandshakeType::NewSessionTicket | HandshakeType::KeyUpdate => false,
     }
 }
 

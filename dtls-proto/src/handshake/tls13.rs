@@ -21,6 +21,7 @@ use crate::handshake::key_exchange::CertificateVerify;
 use crate::handshake::shared::{self, PeerCertificate};
 use crate::key_schedule::{HandshakeSecret, Hkdf, TrafficSecrets};
 use crate::key_share::SharedSecret;
+use crate::key_update::ApplicationSecrets;
 use crate::srtp::{EXPORTER_LABEL, SrtpKeyingMaterial, SrtpProfile};
 
 /// The handshake's secrets from ServerHello on.
@@ -115,9 +116,15 @@ impl Schedule {
         let master = self.handshake.master_secret();
         let application = master.traffic_secrets(&hash);
         self.install(engine, EPOCH_APPLICATION, &application)?;
+        let (ours, theirs) = if engine.is_client {
+            (application.client, application.server)
+        } else {
+            (application.server, application.client)
+        };
         engine.session13 = Some(Session13 {
             suite: self.suite,
             exporter: master.exporter(&hash),
+            secrets: ApplicationSecrets::new(self.hkdf, self.suite.aead(), ours, theirs),
         });
         Ok(())
     }

@@ -174,6 +174,15 @@ fn dtls_pair_corpus_replays() {
     assert!(n >= 3, "seed corpus has whole handshakes, found {n}");
 }
 
+/// The `dtls_acceptor` target shares `dtls_server`'s encoding, so its corpus (real 1.2 and
+/// 1.3 client flights among them) replays through the acceptor too.
+#[test]
+fn dtls_server_corpus_replays_through_the_acceptor() {
+    let origin = sim::origin();
+    let n = replay("dtls_server", &|d| fuzzing::acceptor_datagrams(d, origin));
+    assert!(n >= 1, "found {n}");
+}
+
 /// A `fuzzing::pair` input that delivers everything both ways in turn, with a time step and
 /// application data from both sides once connected: a clean handshake and its data.
 fn clean_pair_run(cookie: bool) -> Vec<u8> {
@@ -201,6 +210,30 @@ fn a_clean_pair_run_connects_and_carries_data() {
         assert!(run.both_connected, "first byte {first}: {run:?}");
         assert_eq!(run.data_received, [1, 1], "first byte {first}");
     }
+}
+
+/// A clean DTLS 1.3 pair run with KeyUpdates both ways (the client's plain, the server's
+/// asking for the client's too) between the handshake and the data.
+fn key_update_pair_run() -> Vec<u8> {
+    let mut input = clean_pair_run_with(2);
+    let data = input.split_off(input.len() - 6);
+    input.extend_from_slice(&[7, 16, 0x87, 17]);
+    for _ in 0..6 {
+        input.extend_from_slice(&[0, 0x80]);
+    }
+    input.extend_from_slice(&data);
+    input
+}
+
+/// The seed the fuzzer grows KeyUpdates from (RFC 9147 §8) connects, updates both ways and
+/// carries data in the new epochs.
+#[test]
+fn a_pair_run_with_key_updates_carries_data() {
+    let run = fuzzing::pair(&key_update_pair_run(), sim::origin());
+    assert!(run.both_connected, "{run:?}");
+    assert_eq!(run.data_received, [1, 1]);
+    // The client moved once on its own and once at the server's request; the server once.
+    assert_eq!(run.application_epochs, [Some((5, 4)), Some((4, 5))]);
 }
 
 /// Selector bytes of `fuzzing::handshake_message` by handshake type.
@@ -318,4 +351,9 @@ fn write_seed_corpus() {
         ],
     );
     write("dtls_pair", "seed-hostile".into(), &hostile);
+    write(
+        "dtls_pair",
+        "seed-key-update".into(),
+        &key_update_pair_run(),
+    );
 }

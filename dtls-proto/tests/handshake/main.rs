@@ -2,6 +2,7 @@
 
 mod acceptor;
 mod dtls13;
+mod key_update;
 mod sim;
 mod spoofing;
 

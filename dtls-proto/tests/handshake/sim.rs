@@ -123,6 +123,11 @@ impl Sim {
         }
     }
 
+    /// Changes the link's impairments from now on.
+    pub fn set_link(&mut self, link: Link) {
+        self.link = link;
+    }
+
     /// Drops datagrams for which `f(from, index, payload)` returns true.
     pub fn with_filter(self, mut f: impl FnMut(usize, usize, &[u8]) -> bool + 'static) -> Self {
         self.with_rewrite(move |from, index, payload| {

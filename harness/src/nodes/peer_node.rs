@@ -219,8 +219,11 @@ pub fn dtls_config(rng: &mut ChaCha20Rng, setup: Setup) -> PeerDtlsConfig {
         certificate,
         setup,
         provider: &RustCrypto,
-        // The simulated peers speak DTLS 1.2 (1.3: `harness peer --dtls13`, docs/dtls.md).
-        versions: vec![dtls_proto::ProtocolVersion::Dtls12],
+        // Like `harness peer`: DTLS 1.3 offered first, 1.2 accepted (docs/dtls.md).
+        versions: vec![
+            dtls_proto::ProtocolVersion::Dtls13,
+            dtls_proto::ProtocolVersion::Dtls12,
+        ],
     }
 }
 

@@ -112,9 +112,10 @@ struct Case {
     turn: Option<Turn>,
     /// Seconds our peer keeps the call up after ready.
     hold: u64,
-    /// Our peer speaks DTLS 1.3 too (`--dtls13`): Chromium, which offers it with an
-    /// X25519MLKEM768 share, must end up in DTLS 1.3 with that group.
-    dtls13: bool,
+    /// Our peer held to DTLS 1.2 (`--dtls12`). Otherwise it offers DTLS 1.3 as by default,
+    /// and Chromium, which offers it with an X25519MLKEM768 share, must end up in DTLS 1.3
+    /// with that group.
+    dtls12: bool,
     runs: usize,
 }
 
@@ -128,7 +129,7 @@ const BASE: Case = Case {
     conceal: false,
     turn: None,
     hold: 2,
-    dtls13: false,
+    dtls12: false,
     runs: RUNS,
 };
 
@@ -228,23 +229,23 @@ const CASES: &[Case] = &[
         ..BASE
     },
     Case {
-        name: "DTLS 1.3 with X25519MLKEM768: browser offers, we answer active (DTLS client)",
-        dtls13: true,
+        name: "DTLS 1.2 (--dtls12): browser offers, we answer active (DTLS client)",
+        dtls12: true,
         ..BASE
     },
     Case {
-        name: "DTLS 1.3 with X25519MLKEM768: browser offers, we answer passive (DTLS server)",
+        name: "DTLS 1.2 (--dtls12): browser offers, we answer passive (DTLS server)",
         setup: "passive",
         our_role: "server",
-        dtls13: true,
+        dtls12: true,
         ..BASE
     },
     Case {
-        name: "DTLS 1.3 with X25519MLKEM768: we offer actpass, browser answers active (we are DTLS server)",
+        name: "DTLS 1.2 (--dtls12): we offer actpass, browser answers active (we are DTLS server)",
         browser_offers: false,
         setup: "actpass",
         our_role: "server",
-        dtls13: true,
+        dtls12: true,
         ..BASE
     },
     Case {
@@ -535,8 +536,8 @@ fn run_case(case: &Case, job: usize, turn_setup: &TurnSetup) -> Result<Summary, 
             "--relay-only".into(),
         ]);
     }
-    if case.dtls13 {
-        peer_args.push("--dtls13".into());
+    if case.dtls12 {
+        peer_args.push("--dtls12".into());
     }
     let mut peer = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(&peer_args)
@@ -857,10 +858,10 @@ fn verdict(
     }
     let t = &up["transport"];
     // getStats' tlsVersion is the wire version in hex: FEFD for DTLS 1.2, FEFC for 1.3.
-    let (version, ours) = if case.dtls13 {
-        ("FEFC", "DTLS 1.3")
-    } else {
+    let (version, ours) = if case.dtls12 {
         ("FEFD", "DTLS 1.2")
+    } else {
+        ("FEFC", "DTLS 1.3")
     };
     if t["tlsVersion"] != version || t["dtlsCipher"].as_str().is_none_or(str::is_empty) {
         return Err(format!("Chromium's transport stats: {t}"));
@@ -868,7 +869,7 @@ fn verdict(
     if connected["version"] != ours {
         return Err(format!("our peer's DTLS version: {connected}"));
     }
-    if case.dtls13 && connected["group"] != "X25519MlKem768" {
+    if !case.dtls12 && connected["group"] != "X25519MlKem768" {
         return Err(format!("our peer's key exchange group: {connected}"));
     }
     if t["srtpCipher"].as_str().is_none_or(str::is_empty) {

@@ -109,6 +109,7 @@ const PEER_OPTIONS: &[(&str, Option<&str>)] = &[
     ("--count", Some("5")),
     ("--dtls", None),
     ("--setup", None),
+    ("--dtls12", None),
     ("--mdns-conceal", None),
     ("--hold", Some("0")),
     ("--timeout", Some("30")),
@@ -438,7 +439,7 @@ const OPTIONS: &[&str] = &[
     "--hold", "--mapping-lifetime", "--inbound-refresh", "--timeout", "--presets",
     "--ping-interval", "--consent-interval", "--keepalive", "--controlling", "--ip", "--stun",
     "--turn", "--turn-transport", "--relay-only", "--count", "--dtls", "--setup", "--pcap",
-    "--mdns-conceal",
+    "--mdns-conceal", "--dtls12",
     "--hodl", "--", "-", "matrix", "peer",
 ];
 
