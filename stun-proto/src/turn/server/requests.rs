@@ -112,7 +112,12 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             }
             return;
         }
-        let signer = match self.auth.authenticate(now, tuple.client, message) {
+        // Nonces are bound to the client's address. A ConnectionBind comes over a new
+        // connection with the nonce of its allocation's control connection (RFC 6062 §4.4
+        // reuses the credentials; coturn's client reuses the nonce too): it is checked
+        // against the control connection's address.
+        let nonce_client = self.control_client(message).unwrap_or(tuple.client);
+        let signer = match self.auth.authenticate(now, nonce_client, message) {
             Ok(a) => Signer {
                 username: a.username.to_owned(),
                 key: a.key.into_owned(),
@@ -124,7 +129,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
                 let mut b = self.response(message, Class::Error);
                 let written = self
                     .auth
-                    .write_rejection(now, tuple.client, rejection, &mut b);
+                    .write_rejection(now, nonce_client, rejection, &mut b);
                 if written.is_ok() {
                     self.finish(tuple, b, None);
                 }
@@ -602,6 +607,14 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         signer: &Signer,
         refusal: Refusal,
     ) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            target: "turn",
+            client = %tuple.client,
+            method = ?message.method(),
+            code = refusal.code(),
+            "request refused"
+        );
         self.stats.errors += 1;
         let mut b = self.response(message, Class::Error);
         let built = (|| -> Result<(), BuildError> {

@@ -29,6 +29,7 @@ use super::{FiveTuple, ServerEvent, TurnServer};
 use crate::attribute::{ConnectionId, ErrorCode, XorPeerAddress};
 use crate::builder::MessageBuilder;
 use crate::header::{Class, MessageType, Method, TransactionId};
+use crate::message::Message;
 use crate::time::saturating_add;
 use crate::transmit::Transmit;
 
@@ -432,6 +433,17 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         Ok(())
     }
 
+    /// For a ConnectionBind naming a connection waiting for it, the client address of its
+    /// allocation's control connection (whose nonce the request carries).
+    pub(super) fn control_client(&self, message: &Message<'_>) -> Option<SocketAddr> {
+        if message.method() != Method::CONNECTION_BIND {
+            return None;
+        }
+        let ConnectionId(cid) = message.get::<ConnectionId>()?.ok()?;
+        let c = self.peer_connections.table.get(&cid)?;
+        self.allocations.get(&c.allocation).map(|a| a.tuple.client)
+    }
+
     /// Closes the connections whose connect or bind deadline has come.
     pub(super) fn expire_peer_connections(&mut self, now: Instant) {
         while let Some(&(at, cid)) = self.peer_connections.deadlines.first() {
@@ -535,8 +547,5 @@ pub fn connection_bind_id(frame: &[u8]) -> Option<ConnectionId> {
     if frame.get(..2) != Some(&[0x00, 0x0B]) {
         return None;
     }
-    crate::message::Message::parse(frame)
-        .ok()?
-        .get::<ConnectionId>()?
-        .ok()
+    Message::parse(frame).ok()?.get::<ConnectionId>()?.ok()
 }

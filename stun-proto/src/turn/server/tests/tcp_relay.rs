@@ -164,9 +164,12 @@ fn connect_then_connection_bind_relays_a_peer_connection() {
     assert_eq!(m.get::<ConnectionId>().unwrap().unwrap(), ConnectionId(cid));
     assert!(m.verify_integrity(&key("alice", "secret")).is_ok());
     assert!(!s.handle_peer_connected(t1, ConnectionId(cid)), "once");
-    // ConnectionBind on a new connection, with that connection's nonce.
+    // ConnectionBind on a new connection. Naming a live connection, it carries the nonce
+    // of the control connection (coturn's client reuses it): its own nonce is stale there.
     let data = data_tuple(50001);
     let data_nonce = nonce_from(&mut s, t1, data);
+    let own_nonce = bind_request(&data_nonce, ("alice", "secret"), Some(cid));
+    assert_eq!(code(&exchange(&mut s, t1, data, &own_nonce)), 438);
     // On the control connection: 400. Unknown id: 400. Another user: 441.
     let on_control = bind_request(&nonce, ("alice", "secret"), Some(cid));
     assert_eq!(code(&exchange(&mut s, t1, control(), &on_control)), 400);
@@ -174,9 +177,9 @@ fn connect_then_connection_bind_relays_a_peer_connection() {
     assert_eq!(code(&exchange(&mut s, t1, data, &unknown)), 400);
     let missing = bind_request(&data_nonce, ("alice", "secret"), None);
     assert_eq!(code(&exchange(&mut s, t1, data, &missing)), 400);
-    let bob = bind_request(&data_nonce, ("bob", "hunter2"), Some(cid));
+    let bob = bind_request(&nonce, ("bob", "hunter2"), Some(cid));
     assert_eq!(code(&exchange(&mut s, t1, data, &bob)), 441);
-    let bind = bind_request(&data_nonce, ("alice", "secret"), Some(cid));
+    let bind = bind_request(&nonce, ("alice", "secret"), Some(cid));
     let response = exchange(&mut s, t1, data, &bind);
     assert_eq!(code(&response), 0);
     assert_eq!(
@@ -191,8 +194,7 @@ fn connect_then_connection_bind_relays_a_peer_connection() {
     // Bound: no deadline; a second bind of the same id is 400.
     assert_eq!(s.next_timer().map(|(t, _)| t), Some(Timer::Allocation));
     let data2 = data_tuple(50002);
-    let nonce2 = nonce_from(&mut s, t1, data2);
-    let twice = bind_request(&nonce2, ("alice", "secret"), Some(cid));
+    let twice = bind_request(&nonce, ("alice", "secret"), Some(cid));
     assert_eq!(code(&exchange(&mut s, t1, data2, &twice)), 400);
     // The client data connection closes: the peer connection goes with it (§5.5).
     assert!(s.handle_connection_closed(t1, data));
