@@ -21,6 +21,8 @@ mod stun_common;
 
 use stun_common::require;
 
+mod tcp_client;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
