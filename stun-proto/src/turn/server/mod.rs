@@ -161,6 +161,11 @@ pub struct TurnServerConfig {
     /// Try Alternate with this ALTERNATE-SERVER (RFC 8489 §10) instead of 508, counted in
     /// [`TurnServerStats::redirected`]. Default none.
     pub alternate_server: Option<SocketAddr>,
+    /// Accept RFC 6062 TCP allocations (REQUESTED-TRANSPORT TCP over a TCP or TLS
+    /// connection). Default on; a driver that does not open the sockets they need
+    /// (listeners on relayed addresses, connections to peers) turns it off, and such
+    /// Allocates get 442 Unsupported Transport Protocol.
+    pub tcp_allocations: bool,
     /// The most RFC 6062 peer data connections at once, in every state (beyond: 508 to a
     /// Connect, [`PeerConnectionError::TableFull`] for an accepted one). Each allocation
     /// may have at most [`max_permissions`](Self::max_permissions). Default 4096.
@@ -195,6 +200,7 @@ impl TurnServerConfig {
             coturn_dual_allocation: false,
             reservation_tag: None,
             alternate_server: None,
+            tcp_allocations: true,
             max_peer_connections: 4096,
             connection_tag: None,
         }

@@ -10,7 +10,7 @@
 //! | unknown comprehension-required attribute, DONT-FRAGMENT unsupported | 420 |
 //! | 5-tuple already allocated (not a retransmission), or no allocation | 437 |
 //! | another user's allocation | 441 |
-//! | REQUESTED-TRANSPORT neither UDP nor TCP | 442 |
+//! | REQUESTED-TRANSPORT neither UDP nor TCP, or TCP with `tcp_allocations` off | 442 |
 //! | REQUESTED-TRANSPORT TCP over UDP, or with DONT-FRAGMENT, EVEN-PORT or RESERVATION-TOKEN (RFC 6062 §5.1); Connect on a UDP allocation or without XOR-PEER-ADDRESS (§5.2); ChannelBind on a TCP allocation; ConnectionBind over UDP, on a control connection, or naming no connection waiting for it (§5.4) | 400 |
 //! | Connect to a peer the allocation has a connection with, or is connecting to (RFC 6062 §5.2) | 446 |
 //! | the server's connection to the peer failed or timed out (RFC 6062 §5.2, `tcp_relay.rs`) | 447 |
@@ -201,11 +201,18 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             }
             return Ok(());
         }
+        if self.bound_connection(&tuple).is_some() {
+            // An RFC 6062 client data connection carries raw bytes, not allocations.
+            return Err(BAD_REQUEST);
+        }
         let tcp = match optional::<RequestedTransport>(message)? {
             None => return Err(BAD_REQUEST),
             Some(RequestedTransport::UDP) => false,
             // RFC 6062 §5.1: over a TCP or TLS control connection only, and without the
             // attributes that make sense for UDP alone.
+            Some(RequestedTransport::TCP) if !self.config.tcp_allocations => {
+                return Err(Refusal::Code(ErrorCode::UNSUPPORTED_TRANSPORT));
+            }
             Some(RequestedTransport::TCP) => {
                 let udp_only = [DontFragment::TYPE, EvenPort::TYPE, ReservationToken::TYPE];
                 if !tuple.transport.is_reliable() || udp_only.iter().any(|t| message.has(*t)) {

@@ -132,6 +132,11 @@ fn a_tcp_allocation_needs_a_stream_and_no_udp_only_attributes() {
     });
     assert_eq!(code(&exchange(&mut s, now, control(), &sctp)), 442);
     assert_eq!(s.allocation_count(), 0);
+    // A driver that opens no TCP relay sockets turns TCP allocations off: 442.
+    let mut off = server_with(now, |c| c.tcp_allocations = false);
+    let nonce_off = nonce_from(&mut off, now, control());
+    let refused = Req::new(Method::ALLOCATE, &nonce_off).build(tcp);
+    assert_eq!(code(&exchange(&mut off, now, control(), &refused)), 442);
     tcp_allocation(&mut s, now);
     assert_eq!(s.allocation_count(), 1);
 }
