@@ -655,13 +655,17 @@ impl Worker {
         }
     }
 
-    /// Writes what waits for a TCP client.
+    /// Writes what waits for a TCP client; a client data connection's peer, not read while
+    /// the queue towards the client was full, is read again.
     fn flush_connection(&mut self, now: Instant, slot: usize) {
         let Some(Some(c)) = self.io.connections.get_mut(slot) else {
             return;
         };
         if c.flush().is_err() {
-            self.close(now, slot);
+            return self.close(now, slot);
+        }
+        if let Some(peer) = c.bound.and_then(|cid| self.io.tcp.slot_of(cid)) {
+            self.pump_from_peer(now, peer);
         }
     }
 

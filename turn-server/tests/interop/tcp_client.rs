@@ -200,8 +200,10 @@ fn echo_peer() -> SocketAddr {
     address
 }
 
-/// The whole RFC 6062 exchange through the TURN server at `server`.
-fn tcp_allocation_through(server: SocketAddr) {
+/// The whole RFC 6062 exchange through the TURN server at `server`; returns the driver
+/// (whose control connection keeps the allocation, and so its connections, alive) and the
+/// data connection bound to the echo peer, for more.
+fn tcp_allocation_through(server: SocketAddr) -> (Driver, TcpStream) {
     let expiry = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -254,14 +256,57 @@ fn tcp_allocation_through(server: SocketAddr) {
     // The first connection still works.
     data.write_all(b"again").unwrap();
     assert_eq!(read_exactly(&mut data, Vec::new(), 5), b"again");
+    (driver, data)
+}
+
+/// Writes `total` bytes of a known pattern on a thread while reading the echo, slowly (a
+/// pause after each read): every byte comes back, in order. That is far more than the relay
+/// holds in flight (256 KiB each way), and the slow reader fills the relay's queue towards
+/// it, so its flow control is exercised: a side it stopped reading is read again once the
+/// other drains.
+fn bulk_echo(data: TcpStream, total: usize) {
+    let pattern = |i: usize| (i % 251) as u8;
+    let mut writer = data.try_clone().expect("clone the data connection");
+    let sender = std::thread::spawn(move || {
+        let chunk: Vec<u8> = (0..65_536).map(pattern).collect();
+        let mut sent = 0;
+        while sent < total {
+            let n = chunk.len().min(total - sent);
+            // The pattern's period divides nothing here: write from the right offset.
+            let offset = sent % 251;
+            let block: Vec<u8> = (0..n).map(|i| pattern(offset + i)).collect();
+            writer.write_all(&block).expect("write bulk data");
+            sent += n;
+        }
+    });
+    let mut reader = data;
+    reader
+        .set_read_timeout(Some(PATIENCE))
+        .expect("read timeout");
+    let mut buf = vec![0u8; 65_536];
+    let mut received = 0;
+    while received < total {
+        let n = reader.read(&mut buf).expect("read the echo");
+        assert!(n > 0, "closed after {received} of {total} bytes");
+        for (i, b) in buf[..n].iter().enumerate() {
+            assert_eq!(*b, pattern(received + i), "byte {}", received + i);
+        }
+        received += n;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    sender.join().expect("the writer");
 }
 
 #[test]
 fn our_client_tcp_allocation_through_our_server() {
     let port = free_port(super::SPAN);
     let server = Server::start(port, 2, &[]);
-    tcp_allocation_through(SocketAddr::from(([127, 0, 0, 1], port)));
-    assert!(server.metric("turn_tcp_relayed_bytes_total{direction=\"to_peer\"}") > 0);
+    let (driver, data) = tcp_allocation_through(SocketAddr::from(([127, 0, 0, 1], port)));
+    const BULK: usize = 8 << 20;
+    bulk_echo(data, BULK);
+    drop(driver);
+    assert!(server.metric("turn_tcp_relayed_bytes_total{direction=\"to_peer\"}") > BULK as u64);
+    assert!(server.metric("turn_tcp_relayed_bytes_total{direction=\"to_client\"}") > BULK as u64);
     let (clean, log) = server.terminate();
     assert!(clean, "{log}");
 }
@@ -308,5 +353,7 @@ fn our_client_tcp_allocation_through_coturn() {
         assert!(Instant::now() < give_up, "coturn did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    tcp_allocation_through(server);
+    let (driver, data) = tcp_allocation_through(server);
+    bulk_echo(data, 1 << 20);
+    drop(driver);
 }
