@@ -17,12 +17,27 @@ use socket2::{Domain, Protocol, Socket, Type};
 use stun_proto::attribute::ConnectionId;
 use stun_proto::turn::server::AllocationId;
 
+use crate::connection::Connection;
+use crate::metrics::DriverCounters;
+
 /// The first token of peer connections.
 pub const PEER_BASE: usize = 1 << 34;
 /// The first token of relayed-address listeners.
 pub const LISTENER_BASE: usize = 1 << 36;
 /// The most bytes held for one side of a relayed connection.
 pub const MAX_IN_FLIGHT: usize = 256 * 1024;
+
+/// What copying found, for the worker to tell the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pumped {
+    /// Both sides open; nothing more to read for now (or no room to put it).
+    Open,
+    /// The peer side of this connection closed or failed, or the client side could not
+    /// take what it sent.
+    Closed(ConnectionId),
+    /// The client data connection closed or failed.
+    ClientClosed,
+}
 
 /// One peer data connection's socket.
 #[derive(Debug)]
@@ -217,6 +232,111 @@ impl TcpRelays {
     /// How many peer connections are open.
     pub fn len(&self) -> usize {
         self.by_connection.len()
+    }
+
+    /// Copies what the peer in `slot` sent to its client data connection (of
+    /// `connections`), or holds it until one is bound, within [`MAX_IN_FLIGHT`]; `buf` is
+    /// scratch.
+    pub fn copy_from_peer(
+        &mut self,
+        slot: usize,
+        connections: &mut [Option<Connection>],
+        counters: &mut DriverCounters,
+        buf: &mut [u8],
+    ) -> Pumped {
+        let Some(peer) = self.peer_mut(slot) else {
+            return Pumped::Open;
+        };
+        if peer.connecting {
+            return Pumped::Open;
+        }
+        loop {
+            let mut client = peer
+                .data
+                .and_then(|d| connections.get_mut(d))
+                .and_then(Option::as_mut);
+            let room = match &client {
+                Some(c) => c.room(),
+                None => MAX_IN_FLIGHT.saturating_sub(peer.early.len()),
+            };
+            let Some(buf) = buf.get_mut(..room.min(buf.len())).filter(|b| !b.is_empty()) else {
+                return Pumped::Open;
+            };
+            let n = match peer.read(buf) {
+                Ok(Some(0)) | Err(_) => return Pumped::Closed(peer.connection),
+                Ok(Some(n)) => n,
+                Ok(None) => return Pumped::Open,
+            };
+            let bytes = buf.get(..n).unwrap_or_default();
+            match client.as_mut() {
+                Some(c) => {
+                    counters.tcp_relayed.1 += n as u64;
+                    if !c.send(bytes) {
+                        return Pumped::Closed(peer.connection);
+                    }
+                }
+                None => peer.early.extend_from_slice(bytes),
+            }
+        }
+    }
+
+    /// Copies what client data connection `slot` (of `connections`) sent to its peer,
+    /// within [`MAX_IN_FLIGHT`]; `buf` is scratch.
+    pub fn copy_from_client(
+        &mut self,
+        slot: usize,
+        connections: &mut [Option<Connection>],
+        counters: &mut DriverCounters,
+        buf: &mut [u8],
+    ) -> Pumped {
+        let Some(Some(c)) = connections.get_mut(slot) else {
+            return Pumped::Open;
+        };
+        let Some(peer) = c
+            .bound
+            .and_then(|cid| self.slot_of(cid))
+            .and_then(|p| self.peer_mut(p))
+        else {
+            return Pumped::ClientClosed;
+        };
+        loop {
+            let room = MAX_IN_FLIGHT.saturating_sub(peer.to_peer.len());
+            let Some(buf) = buf.get_mut(..room.min(buf.len())).filter(|b| !b.is_empty()) else {
+                return Pumped::Open;
+            };
+            match c.read_raw(buf) {
+                Ok(Some(0)) | Err(_) => return Pumped::ClientClosed,
+                Ok(Some(n)) => {
+                    counters.tcp_relayed.0 += n as u64;
+                    peer.to_peer
+                        .extend_from_slice(buf.get(..n).unwrap_or_default());
+                    if peer.flush().is_err() {
+                        return Pumped::Closed(peer.connection);
+                    }
+                }
+                Ok(None) => return Pumped::Open,
+            }
+        }
+    }
+
+    /// Joins client data connection `slot` (of `connections`) and the peer of `connection`
+    /// (RFC 6062 §5.4): what the client's framer holds past the ConnectionBind goes to the
+    /// peer, what the peer sent before goes to the client. The peer's slot, for the worker
+    /// to copy on; `None` if either side is gone or failed (close both).
+    pub fn join(
+        &mut self,
+        connection: ConnectionId,
+        slot: usize,
+        connections: &mut [Option<Connection>],
+    ) -> Option<usize> {
+        let peer_slot = self.slot_of(connection)?;
+        let peer = self.peer_mut(peer_slot)?;
+        let c = connections.get_mut(slot)?.as_mut()?;
+        c.bound = Some(connection);
+        peer.data = Some(slot);
+        peer.to_peer.extend(c.framer.take_buffered());
+        let early = std::mem::take(&mut peer.early);
+        (c.send(&early) && peer.flush().is_ok()).then_some(peer_slot)
     }
 }
 

@@ -35,7 +35,7 @@ use tracing::{debug, info, warn};
 use crate::connection::{Connection, Received};
 use crate::handoff::{Handoffs, Mailbox, Message};
 use crate::metrics::{DriverCounters, WorkerMetrics, render};
-use crate::tcp_relay::{LISTENER_BASE, MAX_IN_FLIGHT, PEER_BASE, TcpRelays};
+use crate::tcp_relay::{LISTENER_BASE, PEER_BASE, Pumped, TcpRelays};
 
 /// The signal pipe's token.
 const SIGNAL: Token = Token(0);
@@ -869,103 +869,37 @@ impl Worker {
         }
     }
 
-    /// Copies what the peer of connection `slot` sent to its client data connection, or
-    /// holds it until one is bound, within [`MAX_IN_FLIGHT`].
+    /// Copies what the peer of connection `slot` sent towards its client (module
+    /// `tcp_relay`), and tells the machine if the peer closed.
     fn pump_from_peer(&mut self, now: Instant, slot: usize) {
-        loop {
-            let Io {
-                tcp,
-                connections,
-                counters,
-                ..
-            } = &mut self.io;
-            let Some(peer) = tcp.peer_mut(slot) else {
-                return;
-            };
-            if peer.connecting {
-                return;
-            }
-            let client = peer
-                .data
-                .and_then(|d| connections.get_mut(d))
-                .and_then(Option::as_mut);
-            let room = match &client {
-                Some(c) => c.room(),
-                None => MAX_IN_FLIGHT.saturating_sub(peer.early.len()),
-            };
-            let Some(buf) = self
-                .buf
-                .get_mut(..room.min(MAX_DATAGRAM))
-                .filter(|b| !b.is_empty())
-            else {
-                return;
-            };
-            let n = match peer.read(buf) {
-                Ok(Some(0)) | Err(_) => {
-                    let connection = peer.connection;
-                    self.server.handle_peer_connection_closed(now, connection);
-                    return;
-                }
-                Ok(Some(n)) => n,
-                Ok(None) => return,
-            };
-            let bytes = buf.get(..n).unwrap_or_default();
-            match client {
-                Some(c) => {
-                    counters.tcp_relayed.1 += n as u64;
-                    if !c.send(bytes) {
-                        let connection = peer.connection;
-                        self.server.handle_peer_connection_closed(now, connection);
-                        return;
-                    }
-                }
-                None => peer.early.extend_from_slice(bytes),
-            }
+        let Io {
+            tcp,
+            connections,
+            counters,
+            ..
+        } = &mut self.io;
+        if let Pumped::Closed(connection) =
+            tcp.copy_from_peer(slot, connections, counters, &mut self.buf)
+        {
+            self.server.handle_peer_connection_closed(now, connection);
         }
     }
 
-    /// Copies what client data connection `slot` sent to its peer, within
-    /// [`MAX_IN_FLIGHT`].
+    /// Copies what client data connection `slot` sent to its peer (module `tcp_relay`), and
+    /// closes it (the machine closes the peer side) if it closed.
     fn pump_from_client(&mut self, now: Instant, slot: usize) {
-        loop {
-            let Io {
-                tcp,
-                connections,
-                counters,
-                ..
-            } = &mut self.io;
-            let Some(Some(c)) = connections.get_mut(slot) else {
-                return;
-            };
-            let Some(peer) = c
-                .bound
-                .and_then(|cid| tcp.slot_of(cid))
-                .and_then(|p| tcp.peer_mut(p))
-            else {
-                return self.close(now, slot);
-            };
-            let room = MAX_IN_FLIGHT.saturating_sub(peer.to_peer.len());
-            let Some(buf) = self
-                .buf
-                .get_mut(..room.min(MAX_DATAGRAM))
-                .filter(|b| !b.is_empty())
-            else {
-                return;
-            };
-            match c.read_raw(buf) {
-                Ok(Some(0)) | Err(_) => return self.close(now, slot),
-                Ok(Some(n)) => {
-                    counters.tcp_relayed.0 += n as u64;
-                    peer.to_peer
-                        .extend_from_slice(buf.get(..n).unwrap_or_default());
-                    if peer.flush().is_err() {
-                        let connection = peer.connection;
-                        self.server.handle_peer_connection_closed(now, connection);
-                        return;
-                    }
-                }
-                Ok(None) => return,
+        let Io {
+            tcp,
+            connections,
+            counters,
+            ..
+        } = &mut self.io;
+        match tcp.copy_from_client(slot, connections, counters, &mut self.buf) {
+            Pumped::Open => {}
+            Pumped::Closed(connection) => {
+                self.server.handle_peer_connection_closed(now, connection);
             }
+            Pumped::ClientClosed => self.close(now, slot),
         }
     }
 
@@ -978,28 +912,19 @@ impl Worker {
             self.server.handle_peer_connection_closed(now, connection);
             return;
         };
-        let Some(peer_slot) = self.io.tcp.slot_of(connection) else {
-            return self.close(now, slot);
-        };
         let Io {
             tcp, connections, ..
         } = &mut self.io;
-        let (Some(Some(c)), Some(peer)) = (connections.get_mut(slot), tcp.peer_mut(peer_slot))
-        else {
-            return;
-        };
-        c.bound = Some(connection);
-        peer.data = Some(slot);
-        peer.to_peer.extend(c.framer.take_buffered());
-        let early = std::mem::take(&mut peer.early);
-        let sent = c.send(&early);
-        let flushed = peer.flush().is_ok();
-        if !sent || !flushed {
-            self.server.handle_peer_connection_closed(now, connection);
-            return;
+        match tcp.join(connection, slot, connections) {
+            Some(peer) => {
+                self.pump_from_peer(now, peer);
+                self.pump_from_client(now, slot);
+            }
+            None => {
+                self.server.handle_peer_connection_closed(now, connection);
+                self.close(now, slot);
+            }
         }
-        self.pump_from_peer(now, peer_slot);
-        self.pump_from_client(now, slot);
     }
 
     /// Accepts metrics clients (beyond the bound they are closed at once).
