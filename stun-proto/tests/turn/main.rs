@@ -443,6 +443,7 @@ proptest::proptest! {
 mod tcp_allocations {
     use super::*;
     use stun_proto::attribute::ConnectionId;
+    use stun_proto::transaction::TransportFailure;
     use stun_proto::turn::client::{RelayTransport, SendError, TurnClientError};
 
     const CONTROL: &str = "198.51.100.7:40000";
@@ -671,6 +672,31 @@ mod tcp_allocations {
             }
             other => panic!("{other:?}"),
         }
+        // A data connection lost before its answer fails its bind alone.
+        let data4 = addr("198.51.100.7:40004");
+        pair.client
+            .handle_connection_bind(now, offered, data4)
+            .unwrap();
+        assert!(pair.client.handle_data_connection_error(
+            now,
+            data4,
+            TransportFailure::ConnectionLost
+        ));
+        assert!(!pair.client.handle_data_connection_error(
+            now,
+            data4,
+            TransportFailure::ConnectionLost
+        ));
+        assert_eq!(
+            pair.client.poll_event(),
+            Some(TurnEvent::ConnectionBindFailed {
+                connection: offered,
+                local: data4,
+                failure: RequestFailure::Transport(TransportFailure::ConnectionLost)
+            })
+        );
+        assert!(pair.client.allocation().is_some() && !pair.client.is_closed());
+        assert_eq!(pair.client.outstanding_requests(), 0);
         assert_eq!(pair.server.peer_connection_count(), 2);
         // The control connection closes: the allocation and both connections go.
         pair.server.handle_connection_closed(

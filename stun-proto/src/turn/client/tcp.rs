@@ -23,6 +23,7 @@ use super::request::RequestKind;
 use super::{RelayTransport, RequestFailure, State, TurnClient, TurnClientError, TurnEvent};
 use crate::attribute::{ConnectionId, XorPeerAddress};
 use crate::message::Message;
+use crate::transaction::TransportFailure;
 
 impl<R: RngCore> TurnClient<R> {
     /// Asks the server to open a TCP connection from the relayed address to `peer`
@@ -52,6 +53,30 @@ impl<R: RngCore> TurnClient<R> {
     ) -> Result<(), TurnClientError> {
         self.check_tcp_allocation()?;
         self.start(now, RequestKind::ConnectionBind { connection, local }, 0)
+    }
+
+    /// The data connection from `local` failed (closed, reset) before its ConnectionBind
+    /// was answered: that request fails at once with [`TurnEvent::ConnectionBindFailed`]
+    /// ([`RequestFailure::Transport`]). The control connection and the allocation are not
+    /// touched, unlike [`handle_transport_error`](Self::handle_transport_error), which is
+    /// for the control connection. Returns whether a ConnectionBind was in flight there.
+    pub fn handle_data_connection_error(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        failure: TransportFailure,
+    ) -> bool {
+        let Some(index) = self
+            .pending
+            .iter()
+            .position(|p| p.kind.local() == Some(local))
+        else {
+            return false;
+        };
+        let p = self.pending.swap_remove(index);
+        self.transactions.handle_cancel(now, p.id);
+        self.on_connection_failure(p.kind, RequestFailure::Transport(failure));
+        true
     }
 
     /// Whether `local` is a data connection with a ConnectionBind in flight.
