@@ -43,6 +43,9 @@ pub struct Connection {
     /// The RFC 6062 peer connection this client data connection is bound to: its bytes
     /// are raw.
     pub bound: Option<ConnectionId>,
+    /// Its peer connection closed: nothing more is read, and it closes once what is
+    /// queued for the client is written.
+    pub draining: bool,
     pending: Vec<u8>,
 }
 
@@ -55,6 +58,7 @@ impl Connection {
             tuple,
             framer: StreamFramer::default(),
             bound: None,
+            draining: false,
             pending: Vec::new(),
         }
     }
@@ -80,6 +84,11 @@ impl Connection {
     /// the stream, `None` if it would block.
     pub fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         self.read(buf)
+    }
+
+    /// Whether nothing waits for the client.
+    pub fn is_flushed(&self) -> bool {
+        self.pending.is_empty() && self.tls.as_ref().is_none_or(|t| !t.wants_write())
     }
 
     /// How many plaintext bytes more the queue for the client takes.

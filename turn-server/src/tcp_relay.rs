@@ -54,6 +54,9 @@ pub struct PeerStream {
     pub early: Vec<u8>,
     /// The slot of the client data connection, once bound.
     pub data: Option<usize>,
+    /// Its client side closed: nothing more is read, and it closes once `to_peer` is
+    /// written.
+    pub draining: bool,
 }
 
 impl PeerStream {
@@ -198,6 +201,7 @@ impl TcpRelays {
             to_peer: Vec::new(),
             early: Vec::new(),
             data: None,
+            draining: false,
         };
         match self.peers.get_mut(slot) {
             Some(place) => *place = Some(peer),
@@ -217,13 +221,39 @@ impl TcpRelays {
         self.by_connection.get(&connection).copied()
     }
 
-    /// Closes `connection`'s peer socket, after writing what the socket takes at once.
+    /// Closes `connection`'s peer socket once what waits for the peer is written (RFC 6062
+    /// §5.5 closes the other side; what the client sent first still arrives): at once if
+    /// the socket takes it all, else the socket drains first
+    /// ([`drained`](Self::drained)). The connection id is forgotten either way.
     pub fn remove(&mut self, registry: &Registry, connection: ConnectionId) {
         let Some(slot) = self.by_connection.remove(&connection) else {
             return;
         };
+        let drained = self.peer_mut(slot).is_none_or(|peer| {
+            peer.data = None;
+            peer.draining = true;
+            peer.flush().is_err() || peer.to_peer.is_empty()
+        });
+        if drained {
+            self.close_slot(registry, slot);
+        }
+    }
+
+    /// The draining peer socket in `slot` can be written to: writes what waits, and closes
+    /// it once nothing does (or the write failed). Whether `slot` was draining.
+    pub fn drained(&mut self, registry: &Registry, slot: usize) -> bool {
+        let Some(peer) = self.peer_mut(slot).filter(|p| p.draining) else {
+            return false;
+        };
+        if peer.flush().is_err() || peer.to_peer.is_empty() {
+            self.close_slot(registry, slot);
+        }
+        true
+    }
+
+    /// Closes the peer socket in `slot`.
+    fn close_slot(&mut self, registry: &Registry, slot: usize) {
         if let Some(mut peer) = self.peers.get_mut(slot).and_then(Option::take) {
-            let _ = peer.flush();
             let _ = registry.deregister(&mut peer.stream);
             self.free_peers.push(slot);
         }
@@ -247,7 +277,7 @@ impl TcpRelays {
         let Some(peer) = self.peer_mut(slot) else {
             return Pumped::Open;
         };
-        if peer.connecting {
+        if peer.connecting || peer.draining {
             return Pumped::Open;
         }
         loop {

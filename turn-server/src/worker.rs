@@ -550,6 +550,10 @@ impl Worker {
             let Some(Some(c)) = connections.get_mut(slot) else {
                 return;
             };
+            if c.draining {
+                // Its peer is gone: only what is queued for the client still goes.
+                return;
+            }
             if c.bound.is_some() {
                 return self.pump_from_client(now, slot);
             }
@@ -661,7 +665,7 @@ impl Worker {
         let Some(Some(c)) = self.io.connections.get_mut(slot) else {
             return;
         };
-        if c.flush().is_err() {
+        if c.flush().is_err() || (c.draining && c.is_flushed()) {
             return self.close(now, slot);
         }
         if let Some(peer) = c.bound.and_then(|cid| self.io.tcp.slot_of(cid)) {
@@ -795,12 +799,19 @@ impl Worker {
                     self.io.tcp.remove(self.poll.registry(), connection);
                     let slot = data.and_then(|d| self.io.by_tuple.get(&(d.client, d.server)));
                     if let Some(&slot) = slot {
-                        if let Some(Some(c)) = self.io.connections.get_mut(slot) {
-                            let _ = c.flush();
+                        // What the peer sent before it closed still reaches the client.
+                        let drained = match self.io.connections.get_mut(slot) {
+                            Some(Some(c)) => {
+                                c.draining = true;
+                                c.flush().is_err() || c.is_flushed()
+                            }
+                            _ => true,
+                        };
+                        if drained {
+                            #[allow(clippy::disallowed_methods)] // the driver owns the clocks
+                            let now = Instant::now();
+                            self.close(now, slot);
                         }
-                        #[allow(clippy::disallowed_methods)] // the driver owns the clocks
-                        let now = Instant::now();
-                        self.close(now, slot);
                     }
                 }
                 other => debug!(target: "turn", "{other:?}"),
@@ -843,6 +854,9 @@ impl Worker {
     /// A peer connection can be written to: a Connect's connection is established (or
     /// failed), or what waits for the peer can go, and the client side may be read again.
     fn peer_writable(&mut self, now: Instant, slot: usize) {
+        if self.io.tcp.drained(self.poll.registry(), slot) {
+            return;
+        }
         let Some(peer) = self.io.tcp.peer_mut(slot) else {
             return;
         };

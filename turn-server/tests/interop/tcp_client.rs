@@ -297,13 +297,92 @@ fn bulk_echo(data: TcpStream, total: usize) {
     sender.join().expect("the writer");
 }
 
+/// A TCP peer that sends `total` bytes of the pattern as fast as it can, then closes.
+fn burst_peer(total: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the burst peer");
+    let address = listener.local_addr().expect("burst address");
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let block: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+            let _ = stream.write_all(&block);
+        }
+    });
+    address
+}
+
+/// A TCP peer that counts what it receives until the sender closes; the count comes out
+/// of the channel.
+fn sink_peer() -> (SocketAddr, std::sync::mpsc::Receiver<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the sink peer");
+    let address = listener.local_addr().expect("sink address");
+    let (counted, count) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut buf = [0u8; 65_536];
+            let mut total = 0;
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            let _ = counted.send(total);
+        }
+    });
+    (address, count)
+}
+
+/// Connects to `peer` and binds a data connection to it.
+fn connect_and_bind(driver: &mut Driver, peer: SocketAddr) -> (TcpStream, Vec<u8>) {
+    driver.client.handle_connect(Instant::now(), peer).unwrap();
+    let connection = driver.until("Connect", |e| match e {
+        TurnEvent::PeerConnected {
+            peer: p,
+            connection,
+        } if *p == peer => Some(*connection),
+        TurnEvent::ConnectFailed { failure, .. } => panic!("Connect failed: {failure}"),
+        _ => None,
+    });
+    driver.bind(connection)
+}
+
+/// A side that closes right after sending a lot: everything it sent still reaches the
+/// other side, then the close (RFC 6062 §5.5), both ways, through a slow reader.
+fn closes_after_the_data(driver: &mut Driver) {
+    const TOTAL: usize = 4 << 20;
+    let (mut data, early) = connect_and_bind(driver, burst_peer(TOTAL));
+    data.set_read_timeout(Some(PATIENCE)).expect("read timeout");
+    let mut received = early.len();
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let n = data.read(&mut buf).expect("read the burst");
+        if n == 0 {
+            break;
+        }
+        received += n;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(received, TOTAL, "every byte before the peer's close");
+    let (sink, count) = sink_peer();
+    let (mut data, _) = connect_and_bind(driver, sink);
+    let block: Vec<u8> = (0..TOTAL).map(|i| (i % 251) as u8).collect();
+    data.write_all(&block).expect("write the burst");
+    data.shutdown(std::net::Shutdown::Write)
+        .expect("close our side");
+    let counted = count
+        .recv_timeout(PATIENCE)
+        .expect("the sink saw the close");
+    assert_eq!(counted, TOTAL, "every byte before the client's close");
+}
+
 #[test]
 fn our_client_tcp_allocation_through_our_server() {
     let port = free_port(super::SPAN);
     let server = Server::start(port, 2, &[]);
-    let (driver, data) = tcp_allocation_through(SocketAddr::from(([127, 0, 0, 1], port)));
+    let (mut driver, data) = tcp_allocation_through(SocketAddr::from(([127, 0, 0, 1], port)));
     const BULK: usize = 8 << 20;
     bulk_echo(data, BULK);
+    closes_after_the_data(&mut driver);
     drop(driver);
     assert!(server.metric("turn_tcp_relayed_bytes_total{direction=\"to_peer\"}") > BULK as u64);
     assert!(server.metric("turn_tcp_relayed_bytes_total{direction=\"to_client\"}") > BULK as u64);
