@@ -11,8 +11,9 @@
 
 use std::io::{BufRead, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -40,8 +41,10 @@ const POLL: Duration = Duration::from_millis(10);
 /// The longest the loop waits on the UDP socket while a TCP connection to the TURN server
 /// must be read too.
 const POLL_WITH_TCP: Duration = Duration::from_millis(2);
-/// How long connecting to the TURN server over TCP may take.
+/// How long connecting to the TURN server over TCP (and the TLS handshake) may take.
 const TCP_CONNECT: Duration = Duration::from_secs(5);
+/// The trust anchors `--turn-transport tls` uses without `--turn-ca`: Debian's bundle.
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// Random bytes after `ping <i> `.
 const PING_RANDOM: usize = 16;
 /// The longest stdin line taken; a longer one is skipped to its end and rejected.
@@ -68,9 +71,14 @@ pub struct PeerArgs {
     /// A TURN server and its long-term credentials, for relayed candidates.
     #[arg(long, num_args = 3, value_names = ["HOST:PORT", "USER", "PASS"])]
     turn: Vec<String>,
-    /// How to reach the TURN server (tcp: RFC 8656 §3.1 framing over one TCP connection).
-    #[arg(long, value_name = "udp|tcp", value_enum, default_value_t = TurnTransport::Udp, requires_if("tcp", "turn"))]
+    /// How to reach the TURN server (tcp: RFC 8656 §3.1 framing over one TCP connection;
+    /// tls: the same inside TLS, the server's certificate checked for the HOST of --turn).
+    #[arg(long, value_name = "udp|tcp|tls", value_enum, default_value_t = TurnTransport::Udp, requires_if("tcp", "turn"), requires_if("tls", "turn"))]
     turn_transport: TurnTransport,
+    /// With --turn-transport tls: trust the CA certificates of this PEM file (e.g. a test
+    /// CA) instead of the system's (/etc/ssl/certs/ca-certificates.crt).
+    #[arg(long, value_name = "FILE", requires = "turn")]
+    turn_ca: Option<PathBuf>,
     /// Offer only the relayed candidate.
     #[arg(long, requires = "turn")]
     relay_only: bool,
@@ -114,6 +122,7 @@ exit: 0 all pings echoed, 1 ICE/DTLS failed or data incomplete, 2 timeout or bad
 enum TurnTransport {
     Udp,
     Tcp,
+    Tls,
 }
 
 impl PeerArgs {
@@ -125,8 +134,27 @@ impl PeerArgs {
         }
     }
 
+    /// Whether the TURN server is reached over a stream (TCP, or TLS over TCP).
     fn turn_tcp(&self) -> bool {
-        self.turn_transport == TurnTransport::Tcp
+        matches!(self.turn_transport, TurnTransport::Tcp | TurnTransport::Tls)
+    }
+
+    /// The TLS configuration and server name for `--turn-transport tls`.
+    fn turn_tls(&self) -> Result<Option<(Arc<rustls::ClientConfig>, String)>, String> {
+        if self.turn_transport != TurnTransport::Tls {
+            if self.turn_ca.is_some() {
+                return Err("--turn-ca needs --turn-transport tls".into());
+            }
+            return Ok(None);
+        }
+        let Some((server, _, _)) = self.turn() else {
+            return Ok(None);
+        };
+        let ca = self
+            .turn_ca
+            .as_deref()
+            .unwrap_or(Path::new(SYSTEM_CA_BUNDLE));
+        Ok(Some((tls_config(ca)?, host_of(server).to_owned())))
     }
 }
 
@@ -451,8 +479,9 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
         relay_only: o.relay_only,
         dtls,
     };
+    let tls = o.turn_tls()?;
     let mut tcp = match (config.ice.turn_servers.first(), o.turn_tcp()) {
-        (Some(t), true) => Some(TurnTcp::connect(t.server)?),
+        (Some(t), true) => Some(TurnTcp::connect(t.server, tls)?),
         _ => None,
     };
     let mut check = DataCheck::new(o.count, &mut rng);
@@ -662,24 +691,121 @@ fn send_all(peer: &mut Peer, socket: &UdpSocket, tcp: &mut Option<TurnTcp>) {
     }
 }
 
-/// The TCP connection to the TURN server (RFC 8656 §3.1) and the framer that cuts its byte
-/// stream into STUN messages and ChannelData (§12.5).
+/// The client configuration for TURN over TLS: rustls with the aws-lc-rs provider (TLS 1.2
+/// and 1.3), trusting the CA certificates of the PEM file `ca`.
+fn tls_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let what = |e: &dyn std::fmt::Display| format!("--turn-ca {}: {e}", ca.display());
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(ca).map_err(|e| what(&e))? {
+        roots
+            .add(certificate.map_err(|e| what(&e))?)
+            .map_err(|e| what(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(what(&"no PEM certificate in it"));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The HOST of `HOST:PORT` (an IPv6 address without its brackets).
+fn host_of(host_port: &str) -> &str {
+    let host = host_port
+        .rsplit_once(':')
+        .map_or(host_port, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// The byte stream to the TURN server: plain TCP, or TLS over it (RFC 8656 §3.1; the
+/// sans-IO client sees a TCP server either way).
+enum TurnStream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for TurnStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            TurnStream::Plain(s) => s.read(buf),
+            TurnStream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for TurnStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            TurnStream::Plain(s) => s.write(buf),
+            TurnStream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            TurnStream::Plain(s) => s.flush(),
+            TurnStream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// The TCP (or TLS) connection to the TURN server (RFC 8656 §3.1) and the framer that cuts
+/// its byte stream into STUN messages and ChannelData (§12.5).
 struct TurnTcp {
     server: SocketAddr,
-    stream: Option<TcpStream>,
+    stream: Option<TurnStream>,
     framer: StreamFramer,
 }
 
 impl TurnTcp {
-    fn connect(server: SocketAddr) -> Result<Self, String> {
-        let stream = TcpStream::connect_timeout(&server, TCP_CONNECT)
+    /// Connects to `server`, and with `tls` (its configuration and the name the
+    /// certificate must carry) completes the TLS handshake before anything is sent.
+    fn connect(
+        server: SocketAddr,
+        tls: Option<(Arc<rustls::ClientConfig>, String)>,
+    ) -> Result<Self, String> {
+        let mut socket = TcpStream::connect_timeout(&server, TCP_CONNECT)
             .map_err(|e| format!("--turn {server} over TCP: {e}"))?;
+        let _ = socket.set_nodelay(true);
+        let local = socket.local_addr().map_err(|e| e.to_string())?;
+        let stream = match tls {
+            None => TurnStream::Plain(socket),
+            Some((config, name)) => {
+                let server_name = rustls::pki_types::ServerName::try_from(name.clone())
+                    .map_err(|e| format!("--turn {name}: {e}"))?;
+                let mut session = rustls::ClientConnection::new(config, server_name)
+                    .map_err(|e| format!("TLS to {server}: {e}"))?;
+                socket
+                    .set_read_timeout(Some(TCP_CONNECT))
+                    .map_err(|e| e.to_string())?;
+                while session.is_handshaking() {
+                    session
+                        .complete_io(&mut socket)
+                        .map_err(|e| format!("TLS handshake with {server} ({name}): {e}"))?;
+                }
+                let version = session
+                    .protocol_version()
+                    .map_or_else(|| "?".to_owned(), |v| format!("{v:?}"));
+                log(format!(
+                    "TLS to the TURN server {server} ({name}): {version}"
+                ));
+                TurnStream::Tls(Box::new(rustls::StreamOwned::new(session, socket)))
+            }
+        };
         // Reads wait at most a millisecond: the loop also serves the UDP socket and stdin.
-        stream
+        let socket = match &stream {
+            TurnStream::Plain(s) => s,
+            TurnStream::Tls(s) => s.get_ref(),
+        };
+        socket
             .set_read_timeout(Some(Duration::from_millis(1)))
             .map_err(|e| e.to_string())?;
-        let _ = stream.set_nodelay(true);
-        let local = stream.local_addr().map_err(|e| e.to_string())?;
         log(format!(
             "connected to the TURN server {server} over TCP from {local}"
         ));
@@ -872,7 +998,9 @@ mod tests {
         says("--turn a:1 u", &["--turn", "3 values"]);
         says("--relay-only", &["--turn"]);
         says("--turn-transport tcp", &["--turn"]);
-        says("--turn-transport sctp", &["sctp", "udp, tcp"]);
+        says("--turn-transport sctp", &["sctp", "udp, tcp, tls"]);
+        says("--turn-transport tls", &["--turn"]);
+        says("--turn-ca ca.pem", &["--turn"]);
         says("--ip nowhere", &["--ip", "nowhere"]);
         says("--timeout -1", &["--timeout", "-1", "negative"]);
         says("--hold nan", &["--hold", "nan", "NaN"]);
@@ -914,6 +1042,19 @@ mod tests {
         let echoed = echo(&long);
         assert!(echoed.len() < ECHO_MAX + 40, "{echoed}");
         assert!(echoed.ends_with("… (2000 bytes in all)"), "{echoed}");
+    }
+
+    #[test]
+    fn tls_options_and_their_errors() {
+        let o =
+            parse("--turn localhost:5349 u p --turn-transport tls --turn-ca /nowhere.pem").unwrap();
+        assert!(o.turn_tcp());
+        let e = o.turn_tls().err().unwrap();
+        assert!(e.contains("--turn-ca /nowhere.pem"), "{e}");
+        let o = parse("--turn 127.0.0.1:3478 u p --turn-ca ca.pem").unwrap();
+        assert!(o.turn_tls().err().unwrap().contains("--turn-transport tls"));
+        assert_eq!(host_of("[::1]:5349"), "::1");
+        assert_eq!(host_of("turn.example.org:5349"), "turn.example.org");
     }
 
     #[test]

@@ -225,6 +225,9 @@ fn serve(mut options: Options) -> std::io::Result<()> {
     // for dual allocations with the draft's attribute number.
     config.rfc5766_channel_numbers = !options.strict;
     config.coturn_dual_allocation = !options.strict;
+    // RFC 6062 needs listeners on relayed addresses and connections to peers, which this
+    // example does not open (the turn-server binary does): TCP allocations get 442.
+    config.tcp_allocations = false;
     let rng = ChaCha20Rng::from_os_rng();
     let mut server = TurnServer::new(Instant::now(), config, rng);
     for (name, password) in &options.users {

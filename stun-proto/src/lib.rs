@@ -54,7 +54,8 @@
 //! # Compliance
 //! RFC 8489 §5, §14 (all attributes), §9 (credentials: OpaqueString, MD5 and SHA-256 keys,
 //! USERHASH), §14.5–§14.7 ordering; RFC 5780 §7; RFC 3489 §11 compatibility; RFC 8445 §16.1;
-//! RFC 8656 §18; RFC 6062 §6.2; RFC 7983 demultiplexing. Section by section, with the test that
+//! RFC 8656 §18 (and the TURN machines, RFC 8656 §5–§12); RFC 6062 §4–§6 (TCP allocations);
+//! RFC 7983 demultiplexing. Section by section, with the test that
 //! proves each: `docs/compliance.md` at the repository root.
 //!
 //! # The machines

@@ -1,6 +1,10 @@
 //! A TCP client connection, plain or TLS: the bytes it sent, framed into STUN and ChannelData
 //! messages (RFC 8656 §3.1, §12.5, [`StreamFramer`]), and the bytes waiting to go to it.
 //!
+//! Once a ConnectionBind succeeds on it (RFC 6062 §5.4) the connection is a client data
+//! connection: [`bound`](Connection::bound) names its peer connection, and its bytes are
+//! raw ([`read_raw`](Connection::read_raw)), no longer framed.
+//!
 //! What waits is plaintext, whole frames only: a frame that would take the queue past
 //! [`MAX_PENDING`] is dropped whole, so the stream never carries half a message. Over TLS,
 //! rustls takes the plaintext as it can and holds the records until the socket does.
@@ -9,6 +13,7 @@ use std::io::{self, ErrorKind, Read, Write};
 
 use mio::net::TcpStream;
 use rustls::ServerConnection;
+use stun_proto::attribute::ConnectionId;
 use stun_proto::turn::StreamFramer;
 use stun_proto::turn::server::FiveTuple;
 
@@ -35,6 +40,12 @@ pub struct Connection {
     pub tuple: FiveTuple,
     /// The frames received so far.
     pub framer: StreamFramer,
+    /// The RFC 6062 peer connection this client data connection is bound to: its bytes
+    /// are raw.
+    pub bound: Option<ConnectionId>,
+    /// Its peer connection closed: nothing more is read, and it closes once what is
+    /// queued for the client is written.
+    pub draining: bool,
     pending: Vec<u8>,
 }
 
@@ -46,6 +57,8 @@ impl Connection {
             tls: tls.map(Box::new),
             tuple,
             framer: StreamFramer::default(),
+            bound: None,
+            draining: false,
             pending: Vec::new(),
         }
     }
@@ -57,15 +70,7 @@ impl Connection {
 
     /// Reads what the client sent into the framer, using `buf` as scratch.
     pub fn receive(&mut self, buf: &mut [u8]) -> Received {
-        let result = match &mut self.tls {
-            None => read_plain(&mut self.stream, buf),
-            Some(tls) => read_tls(tls, &mut self.stream, buf),
-        };
-        // A TLS handshake in progress (or a key update) has records to send back.
-        if self.tls.is_some() && self.flush().is_err() {
-            return Received::Closed;
-        }
-        match result {
+        match self.read(buf) {
             Ok(Some(0)) | Err(_) => Received::Closed,
             Ok(Some(n)) => match self.framer.push(buf.get(..n).unwrap_or_default()) {
                 Ok(()) => Received::Bytes,
@@ -73,6 +78,35 @@ impl Connection {
             },
             Ok(None) => Received::WouldBlock,
         }
+    }
+
+    /// Reads raw bytes (a client data connection's) into `buf`: `Some(n)`, 0 at the end of
+    /// the stream, `None` if it would block.
+    pub fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        self.read(buf)
+    }
+
+    /// Whether nothing waits for the client.
+    pub fn is_flushed(&self) -> bool {
+        self.pending.is_empty() && self.tls.as_ref().is_none_or(|t| !t.wants_write())
+    }
+
+    /// How many plaintext bytes more the queue for the client takes.
+    pub fn room(&self) -> usize {
+        MAX_PENDING.saturating_sub(self.pending.len())
+    }
+
+    /// Plain or TLS read, answering what a TLS handshake wants on the way.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let result = match &mut self.tls {
+            None => read_plain(&mut self.stream, buf),
+            Some(tls) => read_tls(tls, &mut self.stream, buf),
+        };
+        // A TLS handshake in progress (or a key update) has records to send back.
+        if self.tls.is_some() {
+            self.flush()?;
+        }
+        result
     }
 
     /// Queues `bytes` (one whole frame) and writes what the socket takes; false if the frame

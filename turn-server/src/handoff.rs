@@ -15,6 +15,15 @@
 //! client's datagrams arrive, its relayed port moved with it. A worker that answers nothing
 //! within [`PARK_TIMEOUT`] (or says the reservation is gone) leaves the machine to answer
 //! the request itself: 508, as for any unknown token.
+//!
+//! RFC 6062 client data connections cross workers the same way: a ConnectionBind comes on a
+//! new TCP connection, which SO_REUSEPORT may give to another worker than the one whose
+//! machine holds the peer connection it names. Each machine tags its CONNECTION-IDs with
+//! its worker's index ([`TurnServerConfig::connection_tag`](stun_proto::turn::server::TurnServerConfig)),
+//! and a worker that reads a ConnectionBind naming another worker's connection, on a
+//! connection that holds no allocation, sends the whole connection there
+//! ([`Message::Connection`], [`Handoffs::send_connection`]) before its machine sees the
+//! request: that worker registers the socket and gives the request to its machine.
 
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -24,7 +33,11 @@ use mio::net::UdpSocket;
 use mio::{Registry, Token, Waker};
 use rand_chacha::ChaCha20Rng;
 use stun_proto::attribute::ReservationToken;
-use stun_proto::turn::server::{FiveTuple, Reservation, TurnServer};
+use stun_proto::turn::server::{
+    FiveTuple, Reservation, TurnServer, connection_bind_id, connection_tag,
+};
+
+use crate::connection::Connection;
 
 /// The most requests parked at once; beyond, the machine answers them (508).
 const MAX_PARKED: usize = 64;
@@ -47,6 +60,14 @@ pub enum Message {
         token: ReservationToken,
         /// The reservation and the socket bound to its address.
         reservation: Option<(Reservation, UdpSocket)>,
+    },
+    /// A client connection whose first request, `frame`, is a ConnectionBind naming this
+    /// worker's peer connection (RFC 6062 §5.4).
+    Connection {
+        /// The connection, with its TLS session and what its framer holds.
+        connection: Box<Connection>,
+        /// The ConnectionBind request.
+        frame: Vec<u8>,
     },
 }
 
@@ -147,6 +168,42 @@ impl Handoffs {
             });
         }
         asked
+    }
+
+    /// The worker whose machine holds the connection `frame` binds, if `frame` is a
+    /// ConnectionBind and that is another worker.
+    pub fn connection_owner(&self, frame: &[u8]) -> Option<usize> {
+        let owner = usize::from(connection_tag(connection_bind_id(frame)?));
+        (owner != self.index && owner < self.mailboxes.len()).then_some(owner)
+    }
+
+    /// Sends `connection` and its ConnectionBind `frame` to worker `to`; gives the connection
+    /// back if that worker has stopped.
+    pub fn send_connection(
+        &self,
+        to: usize,
+        connection: Box<Connection>,
+        frame: Vec<u8>,
+    ) -> Result<(), Box<Connection>> {
+        let Some(mailbox) = self.mailboxes.get(to) else {
+            return Err(connection);
+        };
+        match mailbox
+            .sender
+            .send(Message::Connection { connection, frame })
+        {
+            Ok(()) => {
+                let _ = mailbox.waker.wake();
+                Ok(())
+            }
+            Err(mpsc::SendError(Message::Connection { connection, .. })) => Err(connection),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The tag of worker `index`'s CONNECTION-IDs (at most 256 workers are told apart).
+    pub fn connection_tag(index: usize) -> Option<u8> {
+        u8::try_from(index).ok()
     }
 
     /// The next message from another worker.

@@ -18,6 +18,7 @@ mod handoff;
 mod metrics;
 mod options;
 mod sockets;
+mod tcp_relay;
 mod tls;
 mod worker;
 
@@ -172,6 +173,7 @@ fn machine(
     let mut config = settings.turn.clone();
     config.relay_addresses = relay_addresses;
     config.reservation_tag = Some(handoff::Handoffs::tag(index));
+    config.connection_tag = handoff::Handoffs::connection_tag(index);
     #[allow(clippy::disallowed_methods)] // the driver owns the clocks
     let now = std::time::Instant::now();
     let mut server = TurnServer::new(now, config, ChaCha20Rng::from_os_rng());

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use stun_proto::turn::server::TurnServerStats;
 
 /// How many values each worker publishes.
-const METRIC_COUNT: usize = 21;
+const METRIC_COUNT: usize = 24;
 
 /// Family name, labels, help and type of each value, in the order
 /// [`WorkerMetrics::publish`] stores them; a family's entries follow one another.
@@ -115,6 +115,24 @@ const EXPOSITION: [(&str, &str, &str, &str); METRIC_COUNT] = [
         "EVEN-PORT reservations (with their relay port) handed over by another worker.",
         "counter",
     ),
+    (
+        "turn_peer_connections",
+        "",
+        "Open RFC 6062 peer connections (connecting, waiting for ConnectionBind, or bound).",
+        "gauge",
+    ),
+    (
+        "turn_tcp_relayed_bytes_total",
+        "direction=\"to_peer\"",
+        "Bytes relayed between RFC 6062 client data connections and peer connections.",
+        "counter",
+    ),
+    (
+        "turn_tcp_relayed_bytes_total",
+        "direction=\"to_client\"",
+        "",
+        "",
+    ),
 ];
 
 /// A worker's own counters, besides what its machine counts.
@@ -132,6 +150,10 @@ pub struct DriverCounters {
     pub send_failures: u64,
     /// EVEN-PORT reservations adopted from another worker (module `handoff`).
     pub reservations_adopted: u64,
+    /// Open RFC 6062 peer connections.
+    pub peer_connections: u64,
+    /// Bytes relayed over RFC 6062 connections, to peers and to clients.
+    pub tcp_relayed: (u64, u64),
 }
 
 /// What one worker publishes, on cache lines of its own.
@@ -166,6 +188,9 @@ impl WorkerMetrics {
             stats.dropped,
             own.send_failures,
             own.reservations_adopted,
+            own.peer_connections,
+            own.tcp_relayed.0,
+            own.tcp_relayed.1,
         ];
         for (slot, value) in self.values.iter().zip(values) {
             slot.store(value, Ordering::Relaxed);
@@ -220,7 +245,7 @@ mod tests {
                 .count(),
             1
         );
-        assert_eq!(text.matches("# HELP").count(), 11);
+        assert_eq!(text.matches("# HELP").count(), 13);
         assert!(
             text.lines()
                 .all(|l| l.starts_with('#') || l.starts_with("turn_"))

@@ -10,6 +10,11 @@
 //! (`handle_client_datagram`, `handle_peer_datagram_into`, `handle_connection_closed`) and
 //! sending what each call returns; then `handle_timeout` if due, then drain `poll_transmit`
 //! and `poll_event`, then publish the counters.
+//!
+//! RFC 6062 TCP allocations (module `tcp_relay`): the machine's events open a listener on
+//! each TCP allocation's relayed address and connections from it to peers; accepted and
+//! established peer connections are reported to the machine; once a ConnectionBind binds a
+//! client data connection to a peer connection, the loop copies raw bytes between them.
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
@@ -21,6 +26,7 @@ use mio::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use mio::{Events, Interest, Poll, Registry, Token};
 use rand_chacha::ChaCha20Rng;
 use stun_proto::TransportProtocol;
+use stun_proto::attribute::ConnectionId;
 use stun_proto::binding::BindingServer;
 use stun_proto::turn::server::{FiveTuple, Handled, ServerEvent, TurnServer};
 use stun_proto::turn::{TransmitRef, is_channel_data};
@@ -29,6 +35,7 @@ use tracing::{debug, info, warn};
 use crate::connection::{Connection, Received};
 use crate::handoff::{Handoffs, Mailbox, Message};
 use crate::metrics::{DriverCounters, WorkerMetrics, render};
+use crate::tcp_relay::{LISTENER_BASE, PEER_BASE, Pumped, TcpRelays};
 
 /// The signal pipe's token.
 const SIGNAL: Token = Token(0);
@@ -136,6 +143,8 @@ struct Io {
     by_tuple: HashMap<(SocketAddr, SocketAddr), usize>,
     max_connections: usize,
     counters: DriverCounters,
+    /// RFC 6062: relayed-address listeners and peer connections.
+    tcp: TcpRelays,
 }
 
 impl Io {
@@ -278,6 +287,7 @@ impl Worker {
                 by_tuple: HashMap::new(),
                 max_connections,
                 counters: DriverCounters::default(),
+                tcp: TcpRelays::default(),
             },
             metrics_listener,
             metrics_connections: Vec::new(),
@@ -330,6 +340,16 @@ impl Worker {
                     Token(t) if t >= METRICS_CONNECTION_BASE => {
                         self.serve_metrics(t - METRICS_CONNECTION_BASE);
                     }
+                    Token(t) if t >= LISTENER_BASE => self.accept_peers(now, t - LISTENER_BASE),
+                    Token(t) if t >= PEER_BASE => {
+                        let slot = t - PEER_BASE;
+                        if event.is_writable() {
+                            self.peer_writable(now, slot);
+                        }
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.pump_from_peer(now, slot);
+                        }
+                    }
                     Token(t) if t >= CONNECTION_BASE => {
                         let slot = t - CONNECTION_BASE;
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -356,6 +376,7 @@ impl Worker {
                 self.server.handle_unix_time(now, unix_time());
             }
             self.drain_machine();
+            self.io.counters.peer_connections = self.io.tcp.len() as u64;
             if let Some(slot) = self.published.get(self.index) {
                 slot.publish(
                     self.server.allocation_count(),
@@ -529,6 +550,13 @@ impl Worker {
             let Some(Some(c)) = connections.get_mut(slot) else {
                 return;
             };
+            if c.draining {
+                // Its peer is gone: only what is queued for the client still goes.
+                return;
+            }
+            if c.bound.is_some() {
+                return self.pump_from_client(now, slot);
+            }
             match c.receive(&mut self.buf) {
                 Received::Bytes => {}
                 Received::WouldBlock => return,
@@ -544,11 +572,22 @@ impl Worker {
                 if self.handoffs.park(now, &self.server, tuple, frame.bytes()) {
                     continue;
                 }
+                if let Some(owner) = self.handoffs.connection_owner(frame.bytes()) {
+                    if self.server.allocation_by_tuple(&tuple).is_none() {
+                        let frame = frame.bytes().to_vec();
+                        return self.send_connection(now, slot, owner, frame);
+                    }
+                }
                 if let Handled::Relay(t) =
                     self.server
                         .handle_client_datagram(now, tuple, frame.bytes())
                 {
                     relays.send_to_peer(t, counters);
+                }
+                if self.server.bound_connection(&tuple).is_some() {
+                    // A ConnectionBind succeeded (RFC 6062 §5.4): what follows is raw, for
+                    // the peer; `ConnectionBound` takes it from the framer.
+                    return;
                 }
             };
             if out_of_sync {
@@ -557,13 +596,80 @@ impl Worker {
         }
     }
 
-    /// Writes what waits for a TCP client.
+    /// Hands client connection `slot` to worker `owner`, whose machine holds the peer
+    /// connection its ConnectionBind `frame` names (module `handoff`).
+    fn send_connection(&mut self, now: Instant, slot: usize, owner: usize, frame: Vec<u8>) {
+        let Some(mut c) = self.io.connections.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(c.stream());
+        self.io.by_tuple.remove(&(c.tuple.client, c.tuple.server));
+        self.io.free_slots.push(slot);
+        self.io.counters.tcp_connections = self.io.by_tuple.len() as u64;
+        if let Err(c) = self
+            .handoffs
+            .send_connection(owner, Box::new(c), frame.clone())
+        {
+            // That worker has stopped: this machine answers (400, no such connection).
+            if let Some(slot) = self.adopt_connection(*c) {
+                let _ = self
+                    .server
+                    .handle_client_datagram(now, self.tuple_of(slot), &frame);
+            }
+            return;
+        }
+        debug!(worker = owner, "client data connection handed over");
+    }
+
+    /// Registers a connection another worker handed over; its slot.
+    fn adopt_connection(&mut self, mut c: Connection) -> Option<usize> {
+        let slot = self
+            .io
+            .free_slots
+            .pop()
+            .unwrap_or(self.io.connections.len());
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        let token = Token(CONNECTION_BASE + slot);
+        if let Err(e) = self.poll.registry().register(c.stream(), token, interest) {
+            warn!("register a handed-over TCP connection: {e}");
+            self.io.free_slots.push(slot);
+            return None;
+        }
+        self.io
+            .by_tuple
+            .insert((c.tuple.client, c.tuple.server), slot);
+        if slot == self.io.connections.len() {
+            self.io.connections.push(Some(c));
+        } else if let Some(place) = self.io.connections.get_mut(slot) {
+            *place = Some(c);
+        }
+        self.io.counters.tcp_connections = self.io.by_tuple.len() as u64;
+        Some(slot)
+    }
+
+    /// The 5-tuple of connection `slot`.
+    fn tuple_of(&self, slot: usize) -> FiveTuple {
+        match self.io.connections.get(slot) {
+            Some(Some(c)) => c.tuple,
+            _ => FiveTuple {
+                transport: TransportProtocol::Tcp,
+                client: SocketAddr::from(([0, 0, 0, 0], 0)),
+                server: SocketAddr::from(([0, 0, 0, 0], 0)),
+            },
+        }
+    }
+
+    /// Writes what waits for a TCP client; a client data connection's peer, not read while
+    /// the queue towards the client was full, is read again.
     fn flush_connection(&mut self, now: Instant, slot: usize) {
         let Some(Some(c)) = self.io.connections.get_mut(slot) else {
             return;
         };
-        if c.flush().is_err() {
-            self.close(now, slot);
+        if c.flush().is_err() || (c.draining && c.is_flushed()) {
+            return self.close(now, slot);
+        }
+        if let Some(peer) = c.bound.and_then(|cid| self.io.tcp.slot_of(cid)) {
+            self.pump_from_peer(now, peer);
         }
     }
 
@@ -575,6 +681,13 @@ impl Worker {
         let _ = self.poll.registry().deregister(c.stream());
         self.io.by_tuple.remove(&(c.tuple.client, c.tuple.server));
         self.io.free_slots.push(slot);
+        if let Some(peer) = c
+            .bound
+            .and_then(|cid| self.io.tcp.slot_of(cid))
+            .and_then(|p| self.io.tcp.peer_mut(p))
+        {
+            peer.data = None;
+        }
         self.io.counters.tcp_connections = self.io.by_tuple.len() as u64;
         self.server.handle_connection_closed(now, c.tuple);
         debug!(client = %c.tuple.client, "TCP connection closed");
@@ -615,6 +728,17 @@ impl Worker {
                         let _ = self.server.handle_client_datagram(now, tuple, &request);
                     }
                 }
+                Message::Connection { connection, frame } => {
+                    let Some(slot) = self.adopt_connection(*connection) else {
+                        continue;
+                    };
+                    let tuple = self.tuple_of(slot);
+                    let _ = self.server.handle_client_datagram(now, tuple, &frame);
+                    // Frames that came with it, and bytes the socket holds.
+                    if self.server.bound_connection(&tuple).is_none() {
+                        self.read_connection(now, slot);
+                    }
+                }
             }
         }
         for (tuple, request) in self.handoffs.unpark_stale(now) {
@@ -640,10 +764,179 @@ impl Worker {
         }
         while let Some(event) = self.server.poll_event() {
             match event {
-                ServerEvent::AllocationCreated { .. } | ServerEvent::AllocationDeleted { .. } => {
+                ServerEvent::AllocationCreated { .. } => {
                     // stun-proto logs these itself (target `turn`) with the allocation id.
                 }
+                ServerEvent::AllocationDeleted { id, .. } => {
+                    self.io.tcp.stop_listening(self.poll.registry(), id);
+                }
+                ServerEvent::AcceptPeerConnections { id, relayed } => {
+                    if let Err(e) = self.io.tcp.listen(self.poll.registry(), id, relayed) {
+                        // Connect still works; peers cannot connect in.
+                        warn!(%relayed, "cannot listen on a TCP relayed address: {e}");
+                    }
+                }
+                ServerEvent::ConnectToPeer {
+                    connection,
+                    relayed,
+                    peer,
+                    ..
+                } => {
+                    let registry = self.poll.registry();
+                    if let Err(e) = self.io.tcp.connect(registry, connection, relayed, peer) {
+                        debug!(%peer, "TCP connection to a peer failed: {e}");
+                        #[allow(clippy::disallowed_methods)] // the driver owns the clocks
+                        let now = Instant::now();
+                        self.server.handle_peer_connect_failed(now, connection);
+                    }
+                }
+                ServerEvent::ConnectionBound {
+                    connection, data, ..
+                } => self.bind_data_connection(connection, data),
+                ServerEvent::PeerConnectionClosed {
+                    connection, data, ..
+                } => {
+                    self.io.tcp.remove(self.poll.registry(), connection);
+                    let slot = data.and_then(|d| self.io.by_tuple.get(&(d.client, d.server)));
+                    if let Some(&slot) = slot {
+                        // What the peer sent before it closed still reaches the client.
+                        let drained = match self.io.connections.get_mut(slot) {
+                            Some(Some(c)) => {
+                                c.draining = true;
+                                c.flush().is_err() || c.is_flushed()
+                            }
+                            _ => true,
+                        };
+                        if drained {
+                            #[allow(clippy::disallowed_methods)] // the driver owns the clocks
+                            let now = Instant::now();
+                            self.close(now, slot);
+                        }
+                    }
+                }
                 other => debug!(target: "turn", "{other:?}"),
+            }
+        }
+    }
+
+    /// Accepts peers on relayed-address listener `slot` (RFC 6062 §5.3): the machine says
+    /// whether each may stay.
+    fn accept_peers(&mut self, now: Instant, slot: usize) {
+        loop {
+            let Some(l) = self.io.tcp.listener(slot) else {
+                return;
+            };
+            let relayed = l.relayed;
+            let (stream, peer) = match l.listener.accept() {
+                Ok(a) => a,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    warn!(%relayed, "accept on a TCP relayed address: {e}");
+                    return;
+                }
+            };
+            match self
+                .server
+                .handle_peer_connection_accepted(now, relayed, peer)
+            {
+                Ok(connection) => {
+                    let registry = self.poll.registry();
+                    if let Err(e) = self.io.tcp.insert(registry, stream, connection, false) {
+                        warn!("register a peer connection: {e}");
+                        self.server.handle_peer_connection_closed(now, connection);
+                    }
+                }
+                Err(e) => debug!(%peer, %relayed, "peer connection refused: {e}"),
+            }
+        }
+    }
+
+    /// A peer connection can be written to: a Connect's connection is established (or
+    /// failed), or what waits for the peer can go, and the client side may be read again.
+    fn peer_writable(&mut self, now: Instant, slot: usize) {
+        if self.io.tcp.drained(self.poll.registry(), slot) {
+            return;
+        }
+        let Some(peer) = self.io.tcp.peer_mut(slot) else {
+            return;
+        };
+        let connection = peer.connection;
+        if peer.connecting {
+            let failed = peer.stream.take_error().ok().flatten().is_some()
+                || peer.stream.peer_addr().is_err();
+            if failed {
+                self.server.handle_peer_connect_failed(now, connection);
+                return;
+            }
+            peer.connecting = false;
+            if !self.server.handle_peer_connected(now, connection) {
+                self.io.tcp.remove(self.poll.registry(), connection);
+            }
+            return;
+        }
+        if peer.flush().is_err() {
+            self.server.handle_peer_connection_closed(now, connection);
+            return;
+        }
+        if let Some(data) = peer.data {
+            self.pump_from_client(now, data);
+        }
+    }
+
+    /// Copies what the peer of connection `slot` sent towards its client (module
+    /// `tcp_relay`), and tells the machine if the peer closed.
+    fn pump_from_peer(&mut self, now: Instant, slot: usize) {
+        let Io {
+            tcp,
+            connections,
+            counters,
+            ..
+        } = &mut self.io;
+        if let Pumped::Closed(connection) =
+            tcp.copy_from_peer(slot, connections, counters, &mut self.buf)
+        {
+            self.server.handle_peer_connection_closed(now, connection);
+        }
+    }
+
+    /// Copies what client data connection `slot` sent to its peer (module `tcp_relay`), and
+    /// closes it (the machine closes the peer side) if it closed.
+    fn pump_from_client(&mut self, now: Instant, slot: usize) {
+        let Io {
+            tcp,
+            connections,
+            counters,
+            ..
+        } = &mut self.io;
+        match tcp.copy_from_client(slot, connections, counters, &mut self.buf) {
+            Pumped::Open => {}
+            Pumped::Closed(connection) => {
+                self.server.handle_peer_connection_closed(now, connection);
+            }
+            Pumped::ClientClosed => self.close(now, slot),
+        }
+    }
+
+    /// A ConnectionBind succeeded (RFC 6062 §5.4): the client connection `data` and the
+    /// peer connection `connection` are joined; what either side sent meanwhile moves on.
+    #[allow(clippy::disallowed_methods)] // the driver owns the clocks
+    fn bind_data_connection(&mut self, connection: ConnectionId, data: FiveTuple) {
+        let now = Instant::now();
+        let Some(&slot) = self.io.by_tuple.get(&(data.client, data.server)) else {
+            self.server.handle_peer_connection_closed(now, connection);
+            return;
+        };
+        let Io {
+            tcp, connections, ..
+        } = &mut self.io;
+        match tcp.join(connection, slot, connections) {
+            Some(peer) => {
+                self.pump_from_peer(now, peer);
+                self.pump_from_client(now, slot);
+            }
+            None => {
+                self.server.handle_peer_connection_closed(now, connection);
+                self.close(now, slot);
             }
         }
     }

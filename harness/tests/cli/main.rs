@@ -105,6 +105,7 @@ const PEER_OPTIONS: &[(&str, Option<&str>)] = &[
     ("--stun", None),
     ("--turn", None),
     ("--turn-transport", Some("udp")),
+    ("--turn-ca", None),
     ("--relay-only", None),
     ("--count", Some("5")),
     ("--dtls", None),

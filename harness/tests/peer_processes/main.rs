@@ -1,7 +1,8 @@
 //! Two `harness peer` processes on loopback, their stdout wired to each other's stdin: host
 //! candidates only, with DTLS, controlling/controlled and both controlling (an ICE role
-//! conflict), and through coturn with relay-only peers reaching it over UDP, over TCP and over
-//! IPv6. Each run must end with both
+//! conflict), and through coturn with relay-only peers reaching it over UDP, over TCP, over
+//! TLS (`--turn-transport tls` trusting a test CA made by openssl at test time) and over
+//! IPv6, and through our `turn-server` binary over TLS. Each run must end with both
 //! processes passing the data check (exit 0).
 //!
 //! coturn (`turnserver`) is started by the test; when it is missing outside CI the TURN test
@@ -281,7 +282,7 @@ fn free_port_range(ip: IpAddr, span: u16) -> u16 {
     panic!("no free port range on loopback");
 }
 
-/// coturn, killed when dropped.
+/// coturn (or another server the test started), killed when dropped.
 struct Coturn(Child);
 
 impl Drop for Coturn {
@@ -293,16 +294,17 @@ impl Drop for Coturn {
 
 /// coturn listening and relaying on `ip`:`port` (relayed ports `port+1..=port+40`).
 fn start_coturn(turnserver: &Path, ip: IpAddr, port: u16) -> Coturn {
+    start_coturn_with(turnserver, ip, port, &["--no-tls"])
+}
+
+/// [`start_coturn`] with `tls` arguments: `--no-tls`, or a certificate and a TLS port.
+fn start_coturn_with(turnserver: &Path, ip: IpAddr, port: u16, tls: &[&str]) -> Coturn {
     let ip = ip.to_string();
     let child = Command::new(turnserver)
         .args(["-n", "--lt-cred-mech", "--user", "peer:peer-secret"])
         .args(["--realm", "harness.test", "--fingerprint"])
-        .args([
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-            "--allow-loopback-peers",
-        ])
+        .args(tls)
+        .args(["--no-dtls", "--no-cli", "--allow-loopback-peers"])
         .args(["-L", &ip, "--relay-ip", &ip])
         .args(["--listening-port", &port.to_string()])
         .args(["--min-port", &(port + 1).to_string()])
@@ -347,15 +349,212 @@ fn relay_only_through_coturn(ip: IpAddr, transport: &str) {
     let port = free_port_range(ip, 41);
     let _coturn = start_coturn(&turnserver, ip, port);
     let server = SocketAddr::new(ip, port).to_string();
-    let ip = ip.to_string();
-    let turn = [
-        "--turn",
-        &server,
-        "peer",
-        "peer-secret",
-        "--turn-transport",
-        transport,
+    relay_only_pair(
+        ip,
+        &[
+            "--turn",
+            &server,
+            "peer",
+            "peer-secret",
+            "--turn-transport",
+            transport,
+        ],
+    );
+}
+
+/// A test CA, and a certificate it signed for 127.0.0.1 and localhost, made by openssl in a
+/// fresh directory (removed when dropped).
+struct TestPki {
+    dir: PathBuf,
+}
+
+impl TestPki {
+    /// `None` (skipped, or a failure in CI) without openssl.
+    fn new(name: &str) -> Option<Self> {
+        let openssl = common::require("openssl", "openssl")?;
+        let dir = std::env::temp_dir().join(format!("harness-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let pki = Self { dir };
+        let run = |args: &[&str]| {
+            let made = Command::new(&openssl)
+                .args(args)
+                .current_dir(&pki.dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run openssl");
+            assert!(made.success(), "openssl {args:?} failed");
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509", "-days", "1", "-subj", "/CN=harness test CA"];
+        ca.extend(ec);
+        ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+        run(&ca);
+        let mut request = vec!["req", "-subj", "/CN=localhost"];
+        request.extend(ec);
+        request.extend(["-keyout", "key.pem", "-out", "cert.csr"]);
+        run(&request);
+        std::fs::write(
+            pki.dir.join("leaf.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n\
+             extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .expect("write the extensions");
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "cert.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "cert.pem",
+        ]);
+        Some(pki)
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.dir.join(file).display().to_string()
+    }
+}
+
+impl Drop for TestPki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Waits until something listens on TCP `port` of 127.0.0.1.
+fn wait_for_tcp(port: u16) {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect((V4, port)).is_err() {
+        assert!(Instant::now() < give_up, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Two relay-only peers with DTLS reach coturn over TLS (its TLS port, the certificate of
+/// a test CA that `--turn-ca` trusts, checked for the name `localhost`).
+#[test]
+fn relay_only_through_coturn_over_tls() {
+    let (Some(turnserver), Some(pki)) = (turnserver(), TestPki::new("coturn-tls")) else {
+        return;
+    };
+    let port = free_port_range(V4, 42);
+    let tls_port = (port + 41).to_string();
+    let (cert, key) = (pki.path("cert.pem"), pki.path("key.pem"));
+    let tls = [
+        "--cert",
+        &cert,
+        "--pkey",
+        &key,
+        "--tls-listening-port",
+        &tls_port,
     ];
+    let _coturn = start_coturn_with(&turnserver, V4, port, &tls);
+    wait_for_tcp(port + 41);
+    let server = format!("localhost:{tls_port}");
+    let ca = pki.path("ca.pem");
+    relay_only_pair(
+        V4,
+        &[
+            "--turn",
+            &server,
+            "peer",
+            "peer-secret",
+            "--turn-transport",
+            "tls",
+            "--turn-ca",
+            &ca,
+        ],
+    );
+}
+
+/// The same through our `turn-server` binary on its TLS port (built by `cargo test
+/// --workspace`, or `cargo build -p turn-server`), with two workers.
+#[test]
+fn relay_only_through_our_turn_server_over_tls() {
+    let Some(pki) = TestPki::new("turn-server-tls") else {
+        return;
+    };
+    let binary = common::built(Path::new("turn-server"));
+    let port = free_port_range(V4, 42);
+    let tls_port = port + 41;
+    let child = Command::new(binary)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--tls-listen", &format!("127.0.0.1:{tls_port}")])
+        .args([
+            "--cert",
+            &pki.path("cert.pem"),
+            "--key",
+            &pki.path("key.pem"),
+        ])
+        .args(["--relay-ports", &format!("{}-{}", port + 1, port + 40)])
+        .args(["--workers", "2", "--realm", "harness.test"])
+        .args(["--user", "peer:peer-secret", "--allow-peers", "loopback"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start turn-server");
+    let _server = Coturn(child);
+    wait_for_tcp(tls_port);
+    let server = format!("localhost:{tls_port}");
+    // The certificate is checked: trusting the system's CAs only, the handshake fails
+    // and the peer says so (exit 2), before any TURN message.
+    let untrusted = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "peer",
+            "--relay-only",
+            "--turn",
+            &server,
+            "peer",
+            "peer-secret",
+        ])
+        .args(["--turn-transport", "tls", "--timeout", "5"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run harness peer");
+    assert_eq!(untrusted.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&untrusted.stdout);
+    let last: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let reason = last["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("TLS handshake") && reason.contains("UnknownIssuer"),
+        "{last}"
+    );
+    let ca = pki.path("ca.pem");
+    relay_only_pair(
+        V4,
+        &[
+            "--turn",
+            &server,
+            "peer",
+            "peer-secret",
+            "--turn-transport",
+            "tls",
+            "--turn-ca",
+            &ca,
+        ],
+    );
+}
+
+/// Two relay-only peers on `ip` with DTLS and the TURN arguments `turn`: both pass, every
+/// signalled candidate and both ends of the selected pair are relayed.
+fn relay_only_pair(ip: IpAddr, turn: &[&str]) {
+    let ip = ip.to_string();
     let mut args_a = vec!["--controlling", "--relay-only", "--dtls", "--ip", &ip];
     args_a.extend(turn);
     let mut args_b = vec!["--relay-only", "--dtls", "--ip", &ip];

@@ -153,6 +153,16 @@ impl StreamFramer {
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start
     }
+
+    /// Takes the bytes buffered and not yet returned as frames, leaving the framer empty:
+    /// once a ConnectionBind succeeds on an RFC 6062 client data connection, what follows
+    /// it on the stream is raw data for the peer, not TURN frames.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let mut rest = std::mem::take(&mut self.buf);
+        rest.drain(..self.start.min(rest.len()));
+        self.start = 0;
+        rest
+    }
 }
 
 impl Default for StreamFramer {
@@ -165,6 +175,18 @@ impl Default for StreamFramer {
 mod tests {
     use super::*;
     use crate::{MessageBuilder, MessageType};
+
+    #[test]
+    fn what_follows_the_last_frame_is_taken_raw() {
+        let mut framer = StreamFramer::default();
+        let mut bytes = stun().to_vec();
+        bytes.extend_from_slice(b"raw peer data");
+        framer.push(&bytes).unwrap();
+        assert!(matches!(framer.next_frame(), Ok(Some(Frame::Stun(_)))));
+        assert_eq!(framer.take_buffered(), b"raw peer data");
+        assert_eq!(framer.buffered(), 0);
+        assert_eq!(framer.next_frame(), Ok(None));
+    }
 
     fn stun() -> bytes::Bytes {
         let mut b = MessageBuilder::new_bytes(MessageType::BINDING_REQUEST, [3; 12].into());

@@ -4,7 +4,9 @@
 //!
 //! The server target can reach past authentication: an opcode asks the entry point to sign
 //! the fuzzer's attributes as a known user with the last nonce the server handed out, so
-//! Allocate, Refresh, CreatePermission and ChannelBind are explored, not only the 401.
+//! Allocate, Refresh, CreatePermission and ChannelBind are explored, not only the 401, and
+//! RFC 6062's Connect and ConnectionBind, with the caller's side of TCP allocations (peer
+//! connections established, failed, accepted, closed; data connections closed).
 
 // A driver of the machines, like an example: it may index its own fixed tables.
 #![allow(clippy::indexing_slicing)]
@@ -19,9 +21,11 @@ use bytes::BytesMut;
 
 use super::client::{TurnClient, TurnClientConfig};
 use super::framing::{Frame, StreamFramer};
-use super::server::{FiveTuple, Handled, PeerFilter, TurnServer, TurnServerConfig};
+use super::server::{FiveTuple, Handled, PeerFilter, ServerEvent, TurnServer, TurnServerConfig};
 use super::{ChannelData, is_channel_data};
-use crate::attribute::{AttributeType, Nonce, PasswordAlgorithm, RawAttribute, Realm, Username};
+use crate::attribute::{
+    AttributeType, ConnectionId, Nonce, PasswordAlgorithm, RawAttribute, Realm, Username,
+};
 use crate::credentials::IntegrityKey;
 use crate::fuzzing::FuzzRng;
 use crate::header::{Class, MessageType, Method};
@@ -52,8 +56,13 @@ fn chunk<'a>(data: &mut &'a [u8]) -> &'a [u8] {
 /// UDP 5-tuple; 3 a peer datagram to a relay address (`op / 8` picks address and peer), 6
 /// the same queued, after an ICMP error built from its first three bytes; 4 a
 /// signed request whose attributes are the bytes read as (type u16, length u8, value)
-/// records and whose method `op / 8 % 4` picks; 5 time moves on `len` seconds; 7 a signed
-/// request as 4, from the second 5-tuple.
+/// records, whose method `op / 8 % 6` picks (Allocate, Refresh, CreatePermission,
+/// ChannelBind, Connect, ConnectionBind — the last with the latest CONNECTION-ID unless
+/// the records carry one) and whose 5-tuple `op / 48` picks (the first UDP one, or the TCP
+/// one); 7 the same from the second UDP 5-tuple or a second TCP one (a data connection);
+/// 5 with `op / 8` = 0 time moves on `len` seconds, else the caller's side of RFC 6062 for
+/// the latest connection: 1 connected, 2 connect failed, 3 a peer (`len` picks relay
+/// address and peer) accepted, 4 peer closed, 5 the data connection closed.
 pub fn server(data: &[u8]) {
     // The fuzz harness is a driver, like an example: it supplies the one instant it needs.
     #[allow(clippy::disallowed_methods)]
@@ -98,7 +107,13 @@ pub fn server(data: &[u8]) {
             client: ([198, 51, 100, 8], 50_000).into(),
             server: listen,
         },
+        FiveTuple {
+            transport: TransportProtocol::Tcp,
+            client: ([198, 51, 100, 7], 50_002).into(),
+            server: listen,
+        },
     ];
+    let mut connection: Option<ConnectionId> = None;
     let mut nonce = String::from("obMatJos2");
     let mut out = [0u8; 2048];
     let mut counter = 0u8;
@@ -151,11 +166,42 @@ pub fn server(data: &[u8]) {
                     Method::REFRESH,
                     Method::CREATE_PERMISSION,
                     Method::CHANNEL_BIND,
-                ][selector % 4];
+                    Method::CONNECT,
+                    Method::CONNECTION_BIND,
+                ][selector % 6];
                 counter = counter.wrapping_add(1);
-                let request = signed(method, [counter; 12].into(), bytes, &nonce, key);
-                let tuple = tuples[if op % 8 == 4 { 0 } else { 2 }];
+                let id = connection.filter(|_| method == Method::CONNECTION_BIND);
+                let request = signed(method, [counter; 12].into(), bytes, &nonce, key, id);
+                let tuple = match (op % 8, selector / 6 % 2) {
+                    (4, 0) => tuples[0],
+                    (4, _) => tuples[1],
+                    (_, 0) => tuples[2],
+                    _ => tuples[3],
+                };
                 let _ = server.handle_client_datagram(now, tuple, &request);
+            }
+            5 if selector > 0 => {
+                let relay = relays[bytes.len() % relays.len()];
+                let peer = peers[(bytes.len() / 4) % peers.len()];
+                match (selector, connection) {
+                    (1, Some(c)) => {
+                        let _ = server.handle_peer_connected(now, c);
+                    }
+                    (2, Some(c)) => {
+                        let _ = server.handle_peer_connect_failed(now, c);
+                    }
+                    (3, _) => {
+                        if let Ok(c) = server.handle_peer_connection_accepted(now, relay, peer) {
+                            connection = Some(c);
+                        }
+                    }
+                    (4, Some(c)) => {
+                        let _ = server.handle_peer_connection_closed(now, c);
+                    }
+                    _ => {
+                        let _ = server.handle_connection_closed(now, tuples[3]);
+                    }
+                }
             }
             _ => {
                 now += Duration::from_secs(bytes.len() as u64);
@@ -184,7 +230,24 @@ pub fn server(data: &[u8]) {
                 );
             }
         }
-        while server.poll_event().is_some() {}
+        while let Some(event) = server.poll_event() {
+            match event {
+                ServerEvent::ConnectToPeer {
+                    connection: c,
+                    relayed,
+                    ..
+                } => {
+                    assert!(relays.contains(&relayed), "connects from a relay address");
+                    connection = Some(c);
+                }
+                ServerEvent::ConnectionBound { data, .. } => {
+                    assert!(data.transport.is_reliable(), "data connections are streams");
+                    assert!(server.allocation_by_tuple(&data).is_none(), "no allocation");
+                }
+                _ => {}
+            }
+        }
+        assert!(server.peer_connection_count() <= 4096);
     }
 }
 
@@ -195,13 +258,16 @@ fn signed(
     mut records: &[u8],
     nonce: &str,
     key: &IntegrityKey,
+    connection: Option<ConnectionId>,
 ) -> bytes::Bytes {
     let mut b = MessageBuilder::new_bytes(MessageType::new(method, Class::Request), id);
+    let mut has_connection_id = false;
     while let Some((&[t0, t1, len], rest)) = records.split_first_chunk::<3>() {
         let len = usize::from(len).min(rest.len());
         let (value, tail) = rest.split_at(len);
         records = tail;
         let attribute_type = AttributeType::new(u16::from_be_bytes([t0, t1]));
+        has_connection_id |= attribute_type == AttributeType::CONNECTION_ID;
         if matches!(
             attribute_type,
             AttributeType::MESSAGE_INTEGRITY
@@ -214,6 +280,9 @@ fn signed(
             attribute_type,
             value,
         });
+    }
+    if let Some(connection) = connection.filter(|_| !has_connection_id) {
+        let _ = b.add(&connection);
     }
     if let (Ok(user), Ok(realm), Ok(nonce)) = (
         Username::new("alice"),

@@ -1,11 +1,15 @@
 //! TURN (RFC 8656): relaying through a server when no direct path exists, as sans-IO
-//! machines.
+//! machines; with RFC 6062 TCP allocations on both sides (the client's `handle_connect` and
+//! `handle_connection_bind`, the server's peer-connection inputs and events).
 //!
+//! - [`client`]: [`TurnClient`](client::TurnClient), one allocation on one server.
+//! - [`server`]: [`TurnServer`](server::TurnServer), every allocation of a server.
 //! - [`channel_data`]: the ChannelData message (RFC 8656 §12.4, §12.5), zero-copy.
 //! - [`framing`]: STUN and ChannelData framed out of a TCP or TLS byte stream (§3.1, §12.5).
 //!
 //! The TURN messages themselves (Allocate, Refresh, CreatePermission, ChannelBind, Send and
-//! Data indications) are STUN messages built with [`MessageBuilder`](crate::MessageBuilder);
+//! Data indications; RFC 6062's Connect, ConnectionBind and ConnectionAttempt) are STUN
+//! messages built with [`MessageBuilder`](crate::MessageBuilder);
 //! their attributes live in [`attribute`](crate::attribute) (RFC 8656 §18).
 
 // The machines take untrusted input: no unwrap, expect, panic or indexing outside tests.

@@ -436,3 +436,321 @@ proptest::proptest! {
         proptest::prop_assert_eq!(framer.buffered(), 0);
     }
 }
+
+/// An RFC 6062 TCP allocation between our client and our server, both machines driven by
+/// hand: the "caller" below stands in for the sockets (the control connection, each data
+/// connection, and the server's connections to peers).
+mod tcp_allocations {
+    use super::*;
+    use stun_proto::attribute::ConnectionId;
+    use stun_proto::transaction::TransportFailure;
+    use stun_proto::turn::client::{RelayTransport, SendError, TurnClientError};
+
+    const CONTROL: &str = "198.51.100.7:40000";
+
+    struct Pair {
+        now: Instant,
+        server: TurnServer<ChaCha20Rng>,
+        client: TurnClient<ChaCha20Rng>,
+        server_events: Vec<ServerEvent>,
+    }
+
+    impl Pair {
+        fn new() -> Self {
+            #[allow(clippy::disallowed_methods)] // one real instant to hang virtual time on
+            let now = Instant::now();
+            let relays = vec![addr("192.0.2.1:49152")];
+            let mut server = TurnServer::new(
+                now,
+                TurnServerConfig::new("example.org", relays),
+                ChaCha20Rng::seed_from_u64(1),
+            );
+            server.add_user("alice", "secret").unwrap();
+            let mut config = TurnClientConfig::new(
+                addr(CONTROL),
+                addr(LISTEN),
+                TransportProtocol::Tcp,
+                "alice",
+                "secret",
+            );
+            config.relay_transport = RelayTransport::Tcp;
+            let client = TurnClient::new(config, ChaCha20Rng::seed_from_u64(2));
+            Self {
+                now,
+                server,
+                client,
+                server_events: Vec::new(),
+            }
+        }
+
+        /// Carries every transmit both ways (each over the connection of its local
+        /// address) until both machines are quiet; returns the client's events.
+        fn run(&mut self) -> Vec<TurnEvent> {
+            let mut events = Vec::new();
+            loop {
+                let mut moved = false;
+                while let Some(t) = self.client.poll_transmit() {
+                    moved = true;
+                    let tuple = FiveTuple {
+                        transport: TransportProtocol::Tcp,
+                        client: t.source,
+                        server: t.destination,
+                    };
+                    self.server
+                        .handle_client_datagram(self.now, tuple, &t.payload);
+                }
+                while let Some(t) = self.server.poll_transmit() {
+                    moved = true;
+                    let handled = self.client.handle_datagram(
+                        self.now,
+                        t.transport,
+                        t.source,
+                        t.destination,
+                        &t.payload,
+                    );
+                    assert_eq!(handled, Handled::Consumed);
+                }
+                self.server_events
+                    .extend(std::iter::from_fn(|| self.server.poll_event()));
+                events.extend(std::iter::from_fn(|| self.client.poll_event()));
+                if !moved {
+                    return events;
+                }
+            }
+        }
+
+        /// The connection the server asks its caller to open, taken from its events.
+        fn connect_to_peer(&mut self) -> ConnectionId {
+            let position = self
+                .server_events
+                .iter()
+                .position(|e| matches!(e, ServerEvent::ConnectToPeer { .. }))
+                .expect("ConnectToPeer");
+            match self.server_events.remove(position) {
+                ServerEvent::ConnectToPeer { connection, .. } => connection,
+                _ => unreachable!(),
+            }
+        }
+    }
+
+    fn failure_code(failure: &RequestFailure) -> u16 {
+        match failure {
+            RequestFailure::ErrorResponse { code, .. } => *code,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn connect_connection_attempt_and_connection_bind_between_our_client_and_server() {
+        let mut pair = Pair::new();
+        let now = pair.now;
+        pair.client.handle_allocate(now).unwrap();
+        let events = pair.run();
+        let Some(TurnEvent::Allocated(allocation)) = events.first() else {
+            panic!("{events:?}");
+        };
+        let relayed = allocation.relayed;
+        assert!(
+            pair.server_events
+                .contains(&ServerEvent::AcceptPeerConnections {
+                    id: pair
+                        .server
+                        .allocation_by_tuple(&FiveTuple {
+                            transport: TransportProtocol::Tcp,
+                            client: addr(CONTROL),
+                            server: addr(LISTEN),
+                        })
+                        .unwrap(),
+                    relayed
+                })
+        );
+        // A TCP allocation takes no channels and sends no datagrams.
+        let peer = addr("203.0.113.5:7000");
+        assert_eq!(
+            pair.client.handle_bind_channel(now, peer),
+            Err(TurnClientError::TcpAllocation)
+        );
+        assert_eq!(
+            pair.client.handle_send(now, peer, b"x"),
+            Err(SendError::TcpAllocation)
+        );
+
+        // Connect (§4.3): the server's caller connects, the client learns the id.
+        pair.client.handle_connect(now, peer).unwrap();
+        assert!(pair.run().is_empty(), "the answer waits for the connection");
+        let connection = pair.connect_to_peer();
+        assert!(pair.server.handle_peer_connected(now, connection));
+        assert_eq!(pair.run(), [TurnEvent::PeerConnected { peer, connection }]);
+        // A second Connect to that peer: 446.
+        pair.client.handle_connect(now, peer).unwrap();
+        match pair.run().as_slice() {
+            [TurnEvent::ConnectFailed { peer: p, failure }] => {
+                assert_eq!((*p, failure_code(failure)), (peer, 446));
+            }
+            other => panic!("{other:?}"),
+        }
+        // ConnectionBind over a new data connection (§4.4).
+        let data = addr("198.51.100.7:40001");
+        pair.client
+            .handle_connection_bind(now, connection, data)
+            .unwrap();
+        assert_eq!(
+            pair.run(),
+            [TurnEvent::ConnectionBound {
+                connection,
+                local: data
+            }]
+        );
+        let data_tuple = FiveTuple {
+            transport: TransportProtocol::Tcp,
+            client: data,
+            server: addr(LISTEN),
+        };
+        assert_eq!(pair.server.bound_connection(&data_tuple), Some(connection));
+        // What the data connection carries now is raw: not the client's.
+        assert!(matches!(
+            pair.client
+                .handle_datagram(now, TransportProtocol::Tcp, addr(LISTEN), data, b"raw"),
+            Handled::NotTurn(_)
+        ));
+
+        // A peer that connects in needs a permission (§5.3), then is announced.
+        let inbound = addr("203.0.113.9:5555");
+        pair.client
+            .handle_create_permission(now, inbound.ip())
+            .unwrap();
+        pair.run();
+        let offered = pair
+            .server
+            .handle_peer_connection_accepted(now, relayed, inbound)
+            .unwrap();
+        assert_eq!(
+            pair.run(),
+            [TurnEvent::ConnectionAttempt {
+                peer: inbound,
+                connection: offered
+            }]
+        );
+        let data2 = addr("198.51.100.7:40002");
+        pair.client
+            .handle_connection_bind(now, offered, data2)
+            .unwrap();
+        assert_eq!(
+            pair.run(),
+            [TurnEvent::ConnectionBound {
+                connection: offered,
+                local: data2
+            }]
+        );
+
+        // The server could not connect: 447.
+        let unreachable = addr("203.0.113.77:9");
+        pair.client.handle_connect(now, unreachable).unwrap();
+        pair.run();
+        let failed = pair.connect_to_peer();
+        assert!(pair.server.handle_peer_connect_failed(now, failed));
+        match pair.run().as_slice() {
+            [TurnEvent::ConnectFailed { peer: p, failure }] => {
+                assert_eq!((*p, failure_code(failure)), (unreachable, 447));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Binding a connection the server does not have: 400.
+        let data3 = addr("198.51.100.7:40003");
+        pair.client
+            .handle_connection_bind(now, failed, data3)
+            .unwrap();
+        match pair.run().as_slice() {
+            [
+                TurnEvent::ConnectionBindFailed {
+                    connection: c,
+                    local,
+                    failure,
+                },
+            ] => {
+                assert_eq!((*c, *local, failure_code(failure)), (failed, data3, 400));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A data connection lost before its answer fails its bind alone.
+        let data4 = addr("198.51.100.7:40004");
+        pair.client
+            .handle_connection_bind(now, offered, data4)
+            .unwrap();
+        assert!(pair.client.handle_data_connection_error(
+            now,
+            data4,
+            TransportFailure::ConnectionLost
+        ));
+        assert!(!pair.client.handle_data_connection_error(
+            now,
+            data4,
+            TransportFailure::ConnectionLost
+        ));
+        assert_eq!(
+            pair.client.poll_event(),
+            Some(TurnEvent::ConnectionBindFailed {
+                connection: offered,
+                local: data4,
+                failure: RequestFailure::Transport(TransportFailure::ConnectionLost)
+            })
+        );
+        assert!(pair.client.allocation().is_some() && !pair.client.is_closed());
+        assert_eq!(pair.client.outstanding_requests(), 0);
+        assert_eq!(pair.server.peer_connection_count(), 2);
+        // The control connection closes: the allocation and both connections go.
+        pair.server.handle_connection_closed(
+            now,
+            FiveTuple {
+                transport: TransportProtocol::Tcp,
+                client: addr(CONTROL),
+                server: addr(LISTEN),
+            },
+        );
+        assert_eq!(pair.server.peer_connection_count(), 0);
+    }
+
+    #[test]
+    fn connect_needs_a_tcp_allocation() {
+        let mut config = TurnClientConfig::new(
+            addr(CONTROL),
+            addr(LISTEN),
+            TransportProtocol::Udp,
+            "alice",
+            "secret",
+        );
+        let mut client = TurnClient::new(config.clone(), ChaCha20Rng::seed_from_u64(2));
+        #[allow(clippy::disallowed_methods)] // one real instant to hang virtual time on
+        let now = Instant::now();
+        let peer = addr("203.0.113.5:7000");
+        assert_eq!(
+            client.handle_connect(now, peer),
+            Err(TurnClientError::NotAllocated)
+        );
+        // Over UDP our server refuses a TCP allocation (RFC 6062 §5.1: 400).
+        config.relay_transport = RelayTransport::Tcp;
+        let mut pair = Pair::new();
+        pair.client = TurnClient::new(config, ChaCha20Rng::seed_from_u64(3));
+        pair.client.handle_allocate(now).unwrap();
+        let mut events = Vec::new();
+        for _ in 0..4 {
+            while let Some(t) = pair.client.poll_transmit() {
+                let tuple = FiveTuple {
+                    transport: TransportProtocol::Udp,
+                    client: t.source,
+                    server: t.destination,
+                };
+                pair.server.handle_client_datagram(now, tuple, &t.payload);
+            }
+            while let Some(t) = pair.server.poll_transmit() {
+                pair.client
+                    .handle_datagram(now, t.transport, t.source, t.destination, &t.payload);
+            }
+            events.extend(std::iter::from_fn(|| pair.client.poll_event()));
+        }
+        match events.as_slice() {
+            [TurnEvent::AllocationFailed(failure)] => assert_eq!(failure_code(failure), 400),
+            other => panic!("{other:?}"),
+        }
+    }
+}

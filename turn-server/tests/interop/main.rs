@@ -1,7 +1,9 @@
 //! The `turn-server` binary against coturn's own test client: `turnutils_uclient` relays
 //! through it to `turnutils_peer`, with shared-secret ("TURN REST API") credentials, over UDP,
 //! TCP and TLS, with channels and with Send indications, several clients at once; a wrong secret
-//! and an expired username get 401 and nothing is relayed; `turnutils_natdiscovery` finds
+//! and an expired username get 401 and nothing is relayed; RFC 6062 TCP allocations
+//! (`turnutils_uclient -T`: Connect, ConnectionAttempt, ConnectionBind, raw bytes), over TCP
+//! and TLS, across two workers; `turnutils_natdiscovery` finds
 //! its mapping and filtering through our RFC 5780 addresses. What the server did is read from
 //! its Prometheus endpoint, what the client saw from its summary lines.
 //!
@@ -18,6 +20,8 @@ mod common;
 mod stun_common;
 
 use stun_common::require;
+
+mod tcp_client;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, UdpSocket};
@@ -350,12 +354,11 @@ fn tcp_send_indications_with_a_shared_secret() {
     relays_with_shared_secret(2, &["-c", "-t", "-s"]);
 }
 
-#[test]
-fn tls_channels_with_a_shared_secret() {
-    let Some(openssl) = require("openssl", "openssl") else {
-        return;
-    };
-    let dir = std::env::temp_dir().join(format!("turn-server-tls-{}", std::process::id()));
+/// A self-signed certificate for localhost made by openssl in a fresh directory: the
+/// directory, the certificate and the key (`None`: skipped, openssl missing).
+fn test_certificate(name: &str) -> Option<(PathBuf, String, String)> {
+    let openssl = require("openssl", "openssl")?;
+    let dir = std::env::temp_dir().join(format!("turn-server-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = Command::new(openssl)
@@ -376,6 +379,14 @@ fn tls_channels_with_a_shared_secret() {
         .expect("run openssl");
     assert!(made.success(), "openssl made no certificate");
     let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    Some((dir, cert, key))
+}
+
+#[test]
+fn tls_channels_with_a_shared_secret() {
+    let Some((dir, cert, key)) = test_certificate("tls") else {
+        return;
+    };
     relays_through(&Load {
         server_args: &[
             "--tls-listen",
@@ -389,6 +400,92 @@ fn tls_channels_with_a_shared_secret() {
         flags: &["-c", "-t", "-S"],
         ..LOAD
     });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `turnutils_uclient -T` (RFC 6062) with 10 clients through a server with two workers
+/// started with `server_args` (`{port}` standing for its port plus `offset`, which uclient
+/// reaches), uclient given
+/// `flags` too: uclient pairs its clients; each client allocates a TCP relayed address,
+/// permits the others, and sends Connect to the relayed address of every client after it;
+/// the server connects relay to relay, the other client gets a ConnectionAttempt, both
+/// bind a data connection (ConnectionBind, often on the worker that does not hold the
+/// connection: it is handed over) and uclient's messages go through as raw bytes. Every
+/// message comes back, and the server counted every byte each way.
+fn tcp_allocations_through(server_args: &[&str], offset: u16, flags: &[&str]) {
+    let Some(client) = require("turnutils_uclient", "coturn") else {
+        return;
+    };
+    const LENGTH: u64 = 200;
+    let clients = 10;
+    let port = free_port(SPAN);
+    let server_args: Vec<String> = server_args
+        .iter()
+        .map(|a| a.replace("{port}", &(port + offset).to_string()))
+        .collect();
+    let server = Server::start(port, 2, &server_args);
+    let mut args = vec!["-T", "-W", SECRETS[1], "-u", "alice"];
+    args.extend_from_slice(flags);
+    let load = Load { clients, ..LOAD };
+    let (ok, text) = uclient(&client, &load, port + offset, port + PEER, &args);
+    let summary: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("tot_send_msgs=") || l.contains("Total lost"))
+        .collect();
+    eprintln!("turnutils_uclient {args:?}:\n{}", summary.join("\n"));
+    assert!(ok, "uclient failed: {text}");
+    let sent = figure(&text, "tot_send_msgs").expect("uclient reports what it sent");
+    let received = figure(&text, "tot_recv_msgs").expect("uclient reports what it received");
+    assert_eq!(sent, MESSAGES * clients, "{text}");
+    assert_eq!(
+        received, sent,
+        "every message came back through the relay: {text}"
+    );
+    assert!(text.contains("Total lost packets 0 "), "{text}");
+    assert_eq!(
+        server.metric("turn_tcp_relayed_bytes_total{direction=\"to_peer\"}"),
+        sent * LENGTH,
+        "the server relayed every byte from clients"
+    );
+    assert_eq!(
+        server.metric("turn_tcp_relayed_bytes_total{direction=\"to_client\"}"),
+        sent * LENGTH,
+        "and every byte to them"
+    );
+    assert_eq!(
+        server.metric("turn_relayed_packets_total{direction=\"to_peer\"}"),
+        0,
+        "nothing went as datagrams"
+    );
+    // uclient has exited: every connection closes, and its peer connection with it.
+    let give_up = Instant::now() + Duration::from_secs(5);
+    while server.metric("turn_peer_connections") > 0 || server.metric("turn_allocations") > 0 {
+        assert!(Instant::now() < give_up, "connections left open");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (clean, log) = server.terminate();
+    assert!(clean, "no clean exit after SIGTERM: {log}");
+}
+
+#[test]
+fn tcp_allocations_with_coturns_client() {
+    tcp_allocations_through(&[], 0, &[]);
+}
+
+#[test]
+fn tcp_allocations_over_tls_with_coturns_client() {
+    let Some((dir, cert, key)) = test_certificate("tcp-relay-tls") else {
+        return;
+    };
+    let args = [
+        "--tls-listen",
+        "127.0.0.1:{port}",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ];
+    tcp_allocations_through(&args, TLS, &["-S"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::AllocationFamily;
+use super::{AllocationFamily, RelayTransport};
 use crate::attribute::{EvenPort, ReservationToken};
 use crate::transaction::TransactionConfig;
 use crate::transmit::TransportProtocol;
@@ -27,6 +27,10 @@ pub struct TurnClientConfig {
     pub lifetime: Option<Duration>,
     /// The relayed address families to ask for (RFC 8656 §7.1).
     pub address_family: AllocationFamily,
+    /// What the allocation relays: UDP datagrams (RFC 8656), or TCP connections (RFC 6062,
+    /// over a TCP or TLS `transport` only: Connect, ConnectionAttempt, ConnectionBind).
+    /// Default UDP.
+    pub relay_transport: RelayTransport,
     /// Send DONT-FRAGMENT with the Allocate request and Send indications (RFC 8656 §7.1,
     /// §10.1). Cleared by the client when the server answers 420 for it, and the Allocate
     /// is sent again without it (§7.3).
@@ -76,6 +80,7 @@ impl TurnClientConfig {
             password: password.into(),
             lifetime: None,
             address_family: AllocationFamily::Ipv4,
+            relay_transport: RelayTransport::Udp,
             dont_fragment: false,
             coturn_dual_allocation: false,
             even_port: None,

@@ -104,6 +104,9 @@ impl<R: RngCore> TurnClient<R> {
         if !matches!(self.state, State::Allocated { .. }) {
             return Err(SendError::NotAllocated);
         }
+        if self.config.relay_transport == super::RelayTransport::Tcp {
+            return Err(SendError::TcpAllocation);
+        }
         let transport = self.config.transport;
         let channel = self
             .peers
@@ -164,7 +167,8 @@ impl<R: RngCore> TurnClient<R> {
         datagram: &'a [u8],
     ) -> Handled<'a> {
         let config = &self.config;
-        if source != self.server || destination != config.local || transport != config.transport {
+        let ours = destination == config.local || self.is_binding_from(destination);
+        if source != self.server || !ours || transport != config.transport {
             return Handled::NotTurn(datagram);
         }
         if is_channel_data(datagram) {
@@ -198,6 +202,13 @@ impl<R: RngCore> TurnClient<R> {
                     },
                     (Some(peer), None, Some(icmp)) => Handled::Icmp { peer: peer.0, icmp },
                     _ => Handled::Dropped(DropReason::MalformedIndication),
+                }
+            }
+            (Class::Indication, Method::CONNECTION_ATTEMPT) => {
+                if self.on_connection_attempt(&message) {
+                    Handled::Consumed
+                } else {
+                    Handled::Dropped(DropReason::MalformedIndication)
                 }
             }
             (Class::Success | Class::Error, _)

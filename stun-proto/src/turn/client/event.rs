@@ -8,7 +8,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::EncodeError;
-use crate::attribute::{AddressFamily, Icmp, ReservationToken};
+use crate::attribute::{AddressFamily, ConnectionId, Icmp, ReservationToken};
 use crate::transaction::{self, TransactionError, TransportFailure};
 use crate::turn::channel_data::ChannelDataError;
 
@@ -133,6 +133,54 @@ pub enum TurnEvent {
         /// The peer.
         peer: SocketAddr,
     },
+    /// A Connect succeeded (RFC 6062 §4.3): the server is connected to `peer`. Open a new
+    /// TCP (or TLS) connection to the server and bind it with
+    /// [`TurnClient::handle_connection_bind`](super::TurnClient::handle_connection_bind)
+    /// within 30 s.
+    PeerConnected {
+        /// The peer.
+        peer: SocketAddr,
+        /// The connection to bind.
+        connection: ConnectionId,
+    },
+    /// A Connect failed: 446 (a connection with the peer exists), 447 (the server could not
+    /// connect), 403 (peer refused), …
+    ConnectFailed {
+        /// The peer.
+        peer: SocketAddr,
+        /// Why.
+        failure: RequestFailure,
+    },
+    /// A peer connected to the relayed address (a ConnectionAttempt indication, RFC 6062
+    /// §4.4; the server needed a permission for it): to accept, open a new connection to
+    /// the server and bind it with
+    /// [`TurnClient::handle_connection_bind`](super::TurnClient::handle_connection_bind)
+    /// within 30 s; to refuse, do nothing.
+    ConnectionAttempt {
+        /// The peer.
+        peer: SocketAddr,
+        /// The connection to bind.
+        connection: ConnectionId,
+    },
+    /// A ConnectionBind succeeded (RFC 6062 §4.4): the data connection from `local` now
+    /// carries raw bytes to and from the peer of `connection`; give nothing more it reads
+    /// to the client.
+    ConnectionBound {
+        /// The connection.
+        connection: ConnectionId,
+        /// The data connection's local address.
+        local: SocketAddr,
+    },
+    /// A ConnectionBind failed (400 for a connection the server no longer has); close the
+    /// data connection.
+    ConnectionBindFailed {
+        /// The connection.
+        connection: ConnectionId,
+        /// The data connection's local address.
+        local: SocketAddr,
+        /// Why.
+        failure: RequestFailure,
+    },
 }
 
 /// What [`TurnClient::handle_datagram`](super::TurnClient::handle_datagram) did with a datagram (or a framed message).
@@ -209,6 +257,12 @@ pub enum TurnClientError {
         /// The limit.
         limit: usize,
     },
+    /// Channels and datagrams need a UDP allocation; this one relays TCP (RFC 6062).
+    #[error("a TCP allocation relays connections, not datagrams")]
+    TcpAllocation,
+    /// Connect and ConnectionBind need a TCP allocation (RFC 6062) over TCP or TLS.
+    #[error("not a TCP allocation")]
+    NotTcpAllocation,
     /// The request could not be encoded.
     #[error(transparent)]
     Encode(#[from] EncodeError),
@@ -246,6 +300,9 @@ pub enum SendError {
     /// holds such data instead and sends it when the success response arrives.
     #[error("the permission for {0} is not confirmed yet")]
     PermissionPending(IpAddr),
+    /// A TCP allocation (RFC 6062) relays connections: write to the bound data connection.
+    #[error("a TCP allocation relays connections, not datagrams")]
+    TcpAllocation,
 }
 
 /// Counters, for operators and tests.

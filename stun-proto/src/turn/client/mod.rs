@@ -19,6 +19,14 @@
 //! peer before the server confirmed the permission (or channel) it needs: the server drops
 //! what arrives first (§9), so data sent while the request is in flight is held (bounded)
 //! and leaves right after the success response.
+//!
+//! An RFC 6062 TCP allocation ([`RelayTransport::Tcp`], `tcp.rs`) relays TCP connections
+//! instead: [`TurnClient::handle_connect`] asks the server to connect to a peer
+//! ([`TurnEvent::PeerConnected`] with its CONNECTION-ID), a peer that connects to the
+//! relayed address is announced ([`TurnEvent::ConnectionAttempt`]), and
+//! [`TurnClient::handle_connection_bind`] binds a new data connection of the caller's to
+//! either ([`TurnEvent::ConnectionBound`]), after which the caller reads and writes raw
+//! bytes on it.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -38,6 +46,7 @@ mod peers;
 mod refresh;
 mod request;
 mod response;
+mod tcp;
 
 pub use config::TurnClientConfig;
 use data::Held;
@@ -47,7 +56,7 @@ pub use event::{
 };
 use peers::{Channel, Lease, Peers, Permission};
 use refresh::retryable;
-pub use request::{AllocationFamily, EncodeError};
+pub use request::{AllocationFamily, EncodeError, RelayTransport};
 use request::{Auth, RequestKind, encode_request};
 
 /// How many times one request is re-sent after 438 Stale Nonce before it fails.
@@ -237,6 +246,9 @@ impl<R: RngCore> TurnClient<R> {
         peer: SocketAddr,
     ) -> Result<u16, TurnClientError> {
         self.check_peer(peer.ip())?;
+        if self.config.relay_transport == RelayTransport::Tcp {
+            return Err(TurnClientError::TcpAllocation);
+        }
         if let Some(channel) = self.peers.channel_for_peer(peer) {
             return Ok(channel.number);
         }
@@ -459,7 +471,7 @@ impl<R: RngCore> TurnClient<R> {
         let (id, payload) = encode_request(&self.config, self.auth.as_ref(), kind, &mut self.rng)?;
         let mut request = Request::new(
             self.config.transport,
-            self.config.local,
+            kind.local().unwrap_or(self.config.local),
             self.server,
             payload,
         );

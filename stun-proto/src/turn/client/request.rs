@@ -1,5 +1,5 @@
 //! The client's requests (RFC 8656 §7.1 Allocate, §8.1 Refresh, §9.1 CreatePermission, §11.1
-//! ChannelBind) and the long-term credential state they carry (RFC 8489 §9.2.3–§9.2.5): after
+//! ChannelBind; RFC 6062 §4.3 Connect, §4.4 ConnectionBind) and the long-term credential state they carry (RFC 8489 §9.2.3–§9.2.5): after
 //! the first 401 the client knows the realm and nonce, derives the key (MD5, or SHA-256 when
 //! the server offers PASSWORD-ALGORITHMS with it), and signs every request; a 438 replaces the
 //! nonce.
@@ -14,9 +14,9 @@ use thiserror::Error;
 use super::TurnClientConfig;
 use crate::RawAttribute;
 use crate::attribute::{
-    AdditionalAddressFamily, AddressFamily, AttributeError, ChannelNumber, DontFragment, Lifetime,
-    Nonce, PasswordAlgorithm, PasswordAlgorithms, Realm, RequestedAddressFamily,
-    RequestedTransport, Software, Username, XorPeerAddress,
+    AdditionalAddressFamily, AddressFamily, AttributeError, ChannelNumber, ConnectionId,
+    DontFragment, Lifetime, Nonce, PasswordAlgorithm, PasswordAlgorithms, Realm,
+    RequestedAddressFamily, RequestedTransport, Software, Username, XorPeerAddress,
 };
 use crate::builder::{BuildError, MessageBuilder};
 use crate::credentials::{CredentialError, IntegrityKey};
@@ -37,13 +37,40 @@ pub enum AllocationFamily {
     Both,
 }
 
+/// What an allocation relays (REQUESTED-TRANSPORT, RFC 8656 §7.1, RFC 6062 §4.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RelayTransport {
+    /// UDP datagrams (RFC 8656).
+    #[default]
+    Udp,
+    /// TCP connections (RFC 6062): the control connection must be TCP or TLS.
+    Tcp,
+}
+
 /// What a request asks for: enough to build it again after a 401 or 438.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum RequestKind {
     Allocate,
-    Refresh { lifetime: u32 },
-    CreatePermission { ip: IpAddr },
-    ChannelBind { channel: u16, peer: SocketAddr },
+    Refresh {
+        lifetime: u32,
+    },
+    CreatePermission {
+        ip: IpAddr,
+    },
+    ChannelBind {
+        channel: u16,
+        peer: SocketAddr,
+    },
+    /// RFC 6062 §4.3.
+    Connect {
+        peer: SocketAddr,
+    },
+    /// RFC 6062 §4.4, sent over the new data connection from `local`.
+    ConnectionBind {
+        connection: ConnectionId,
+        local: SocketAddr,
+    },
 }
 
 impl RequestKind {
@@ -52,8 +79,19 @@ impl RequestKind {
     pub(super) const fn keeps_alive(&self) -> bool {
         !matches!(
             self,
-            RequestKind::Allocate | RequestKind::Refresh { lifetime: 0 }
+            RequestKind::Allocate
+                | RequestKind::Refresh { lifetime: 0 }
+                | RequestKind::Connect { .. }
+                | RequestKind::ConnectionBind { .. }
         )
+    }
+
+    /// The local address the request leaves from, if not the control connection's.
+    pub(super) const fn local(&self) -> Option<SocketAddr> {
+        match self {
+            RequestKind::ConnectionBind { local, .. } => Some(*local),
+            _ => None,
+        }
     }
 
     pub(super) const fn method(&self) -> Method {
@@ -62,6 +100,8 @@ impl RequestKind {
             RequestKind::Refresh { .. } => Method::REFRESH,
             RequestKind::CreatePermission { .. } => Method::CREATE_PERMISSION,
             RequestKind::ChannelBind { .. } => Method::CHANNEL_BIND,
+            RequestKind::Connect { .. } => Method::CONNECT,
+            RequestKind::ConnectionBind { .. } => Method::CONNECTION_BIND,
         }
     }
 }
@@ -169,6 +209,16 @@ pub(super) fn encode_request<R: RngCore>(
     let message_type = MessageType::new(kind.method(), Class::Request);
     let mut b = MessageBuilder::new_bytes(message_type, id);
     match kind {
+        RequestKind::Allocate if config.relay_transport == RelayTransport::Tcp => {
+            // RFC 6062 §4.1: no DONT-FRAGMENT, EVEN-PORT or RESERVATION-TOKEN.
+            b.add(&RequestedTransport::TCP)?;
+            if let Some(lifetime) = config.lifetime {
+                b.add(&Lifetime(seconds(lifetime)))?;
+            }
+            if config.address_family == AllocationFamily::Ipv6 {
+                b.add(&RequestedAddressFamily(AddressFamily::Ipv6))?;
+            }
+        }
         RequestKind::Allocate => {
             b.add(&RequestedTransport::UDP)?;
             if let Some(lifetime) = config.lifetime {
@@ -207,6 +257,12 @@ pub(super) fn encode_request<R: RngCore>(
         RequestKind::ChannelBind { channel, peer } => {
             b.add(&ChannelNumber(channel))?;
             b.add(&XorPeerAddress(peer))?;
+        }
+        RequestKind::Connect { peer } => {
+            b.add(&XorPeerAddress(peer))?;
+        }
+        RequestKind::ConnectionBind { connection, .. } => {
+            b.add(&connection)?;
         }
     }
     if let Some(software) = config.software.as_deref() {

@@ -107,6 +107,9 @@ impl<R: RngCore> TurnClient<R> {
                         .push_back(TurnEvent::ChannelBound { channel, peer });
                 }
             }
+            RequestKind::Connect { .. } | RequestKind::ConnectionBind { .. } => {
+                self.on_connection_success(p.kind, message);
+            }
         }
     }
 
@@ -280,6 +283,9 @@ impl<R: RngCore> TurnClient<R> {
                         });
                     }
                 }
+            }
+            RequestKind::Connect { .. } | RequestKind::ConnectionBind { .. } => {
+                self.on_connection_failure(kind, failure);
             }
         }
     }

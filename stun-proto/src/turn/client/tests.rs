@@ -389,6 +389,50 @@ fn allocate_asks_for_what_the_config_says() {
 }
 
 #[test]
+fn a_tcp_allocation_asks_for_tcp_without_the_udp_only_attributes() {
+    // RFC 6062 §4.1: REQUESTED-TRANSPORT TCP, and no DONT-FRAGMENT, EVEN-PORT or
+    // RESERVATION-TOKEN, whatever else the configuration says.
+    let now = t0();
+    let mut config = config();
+    config.transport = TransportProtocol::Tcp;
+    config.relay_transport = RelayTransport::Tcp;
+    config.dont_fragment = true;
+    config.even_port = Some(EvenPort { reserve: true });
+    config.reservation_token = Some(ReservationToken([1; 8]));
+    let mut c = TurnClient::new(config, TestRng::new(1));
+    c.handle_allocate(now).unwrap();
+    let request = next_request(&mut c);
+    let m = Message::parse(&request).unwrap();
+    assert_eq!(
+        m.get::<RequestedTransport>().unwrap().unwrap(),
+        RequestedTransport::TCP
+    );
+    assert!(!m.has(DontFragment::TYPE));
+    assert!(!m.has(EvenPort::TYPE));
+    assert!(!m.has(ReservationToken::TYPE));
+    // A ConnectionAttempt without CONNECTION-ID is dropped, not reported.
+    let message_type = MessageType::new(Method::CONNECTION_ATTEMPT, Class::Indication);
+    let mut b = MessageBuilder::new_bytes(message_type, [5; 12].into());
+    b.add(&XorPeerAddress(addr(PEER))).unwrap();
+    let no_id = b.into_bytes();
+    assert_eq!(
+        c.handle_datagram(
+            now,
+            TransportProtocol::Tcp,
+            addr(SERVER),
+            addr(LOCAL),
+            &no_id
+        ),
+        Handled::Dropped(DropReason::MalformedIndication)
+    );
+    assert_eq!(
+        c.handle_connect(now, addr(PEER)),
+        Err(TurnClientError::NotAllocated)
+    );
+    assert!(events(&mut c).is_empty());
+}
+
+#[test]
 fn a_420_for_dont_fragment_retries_without_it() {
     let now = t0();
     let mut config = config();

@@ -68,6 +68,9 @@ pub(super) struct Allocation {
     pub(super) scheduled: Option<Instant>,
     /// The bandwidth cap, if the server has one.
     pub(super) bandwidth: Option<Bandwidth>,
+    /// An RFC 6062 TCP allocation: it relays TCP connections (Connect, ConnectionBind),
+    /// not datagrams.
+    pub(super) tcp: bool,
     permissions: Vec<(IpAddr, Instant)>,
     channels: Vec<ChannelBinding>,
 }
@@ -95,6 +98,7 @@ impl Allocation {
             queued_bytes: 0,
             scheduled: None,
             bandwidth: None,
+            tcp: false,
             permissions: Vec::new(),
             channels: Vec::new(),
         }

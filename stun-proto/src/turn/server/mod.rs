@@ -15,6 +15,10 @@
 //! permission for the peer's IP (§9) ─► ChannelData if a channel is bound, else a Data
 //! indication (§10.3, §12.5) ─► to the client over its 5-tuple.
 //!
+//! RFC 6062 TCP allocations (`tcp_relay.rs`): Connect, ConnectionAttempt and ConnectionBind
+//! on the control connection; the caller opens and accepts the TCP connections the machine
+//! asks for and relays raw bytes once a connection is bound.
+//!
 //! The relayed addresses come from the caller (`TurnServerConfig::relay_addresses`): it
 //! owns one socket per address, sends each [`TransmitRef`] and [`Transmit`] from the socket
 //! named by its `source`, and feeds what each relay socket receives to
@@ -28,7 +32,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use rand_core::{CryptoRng, RngCore};
 
-use crate::attribute::ReservationToken;
+use crate::attribute::{ConnectionId, ReservationToken};
 use crate::builder::MessageBuilder;
 use crate::credentials::CredentialError;
 use crate::header::{Class, Method};
@@ -46,6 +50,7 @@ mod peer_filter;
 mod relay;
 mod relay_pool;
 mod requests;
+mod tcp_relay;
 
 use allocation::Allocation;
 pub use allocation::AllocationId;
@@ -53,6 +58,11 @@ use hashing::FoldHash;
 pub use peer_filter::{IpRange, PeerClass, PeerClasses, PeerFilter, UnknownPeerClass};
 pub use relay_pool::RESERVATION_LIFETIME;
 use relay_pool::RelayPool;
+use tcp_relay::PeerConnections;
+pub use tcp_relay::{
+    CONNECTION_BIND_TIMEOUT, PEER_CONNECT_TIMEOUT, PeerConnectionClose, PeerConnectionError,
+    connection_bind_id, connection_tag,
+};
 
 /// The most events kept unpolled; more are counted in [`TurnServerStats::events_dropped`].
 const MAX_EVENTS: usize = 4096;
@@ -151,6 +161,20 @@ pub struct TurnServerConfig {
     /// Try Alternate with this ALTERNATE-SERVER (RFC 8489 §10) instead of 508, counted in
     /// [`TurnServerStats::redirected`]. Default none.
     pub alternate_server: Option<SocketAddr>,
+    /// Accept RFC 6062 TCP allocations (REQUESTED-TRANSPORT TCP over a TCP or TLS
+    /// connection). Default on; a driver that does not open the sockets they need
+    /// (listeners on relayed addresses, connections to peers) turns it off, and such
+    /// Allocates get 442 Unsupported Transport Protocol.
+    pub tcp_allocations: bool,
+    /// The most RFC 6062 peer data connections at once, in every state (beyond: 508 to a
+    /// Connect, [`PeerConnectionError::TableFull`] for an accepted one). Each allocation
+    /// may have at most [`max_permissions`](Self::max_permissions). Default 4096.
+    pub max_peer_connections: usize,
+    /// The top byte of every CONNECTION-ID this server makes (the other three are random),
+    /// so that a driver running several machines can tell from a ConnectionBind which
+    /// machine holds its connection ([`connection_bind_id`], [`connection_tag`]). Default
+    /// none: four random bytes.
+    pub connection_tag: Option<u8>,
 }
 
 impl TurnServerConfig {
@@ -176,6 +200,9 @@ impl TurnServerConfig {
             coturn_dual_allocation: false,
             reservation_tag: None,
             alternate_server: None,
+            tcp_allocations: true,
+            max_peer_connections: 4096,
+            connection_tag: None,
         }
     }
 }
@@ -202,11 +229,14 @@ pub enum Timer {
     Allocation,
     /// A port reserved by EVEN-PORT is released (§7.2: about 30 s).
     Reservation,
+    /// An RFC 6062 peer data connection is still connecting (§5.2: 447 after 30 s) or
+    /// still waits for its ConnectionBind (§5.2, §5.3: closed after 30 s).
+    PeerConnection,
 }
 
 impl Timer {
     /// Every timer, in the order of the deadline table.
-    pub const ALL: [Timer; 2] = [Timer::Allocation, Timer::Reservation];
+    pub const ALL: [Timer; 3] = [Timer::Allocation, Timer::Reservation, Timer::PeerConnection];
 }
 
 /// Why an allocation ended.
@@ -267,6 +297,55 @@ pub enum ServerEvent {
         channel: u16,
         /// The peer.
         peer: SocketAddr,
+    },
+    /// An RFC 6062 TCP allocation was made (after [`AllocationCreated`](Self::AllocationCreated)):
+    /// listen for TCP connections on `relayed` and hand each one accepted to
+    /// [`TurnServer::handle_peer_connection_accepted`] (§5.3). Stop listening at the
+    /// allocation's [`AllocationDeleted`](Self::AllocationDeleted).
+    AcceptPeerConnections {
+        /// The allocation.
+        id: AllocationId,
+        /// Its relayed address.
+        relayed: SocketAddr,
+    },
+    /// A Connect (RFC 6062 §5.2): open a TCP connection from `relayed` to `peer`, then call
+    /// [`TurnServer::handle_peer_connected`] or [`TurnServer::handle_peer_connect_failed`]
+    /// with `connection` (after 30 s without either, the machine answers 447 and closes it).
+    ConnectToPeer {
+        /// The CONNECTION-ID the client will bind.
+        connection: ConnectionId,
+        /// The allocation.
+        id: AllocationId,
+        /// The relayed address to connect from.
+        relayed: SocketAddr,
+        /// The peer to connect to.
+        peer: SocketAddr,
+    },
+    /// A ConnectionBind succeeded (RFC 6062 §5.4): the client connection `data` carries raw
+    /// bytes from now on, relayed as-is to and from the peer connection `connection`
+    /// (including what the peer sent before). Send the success response
+    /// ([`TurnServer::poll_transmit`]) first; frame nothing more on `data`.
+    ConnectionBound {
+        /// The peer data connection.
+        connection: ConnectionId,
+        /// The client data connection.
+        data: FiveTuple,
+        /// The peer.
+        peer: SocketAddr,
+    },
+    /// An RFC 6062 peer data connection is gone: close the peer connection and, if one was
+    /// bound, the client data connection `data` (§5.5), if they are still open.
+    PeerConnectionClosed {
+        /// The connection.
+        connection: ConnectionId,
+        /// Its allocation.
+        id: AllocationId,
+        /// The peer.
+        peer: SocketAddr,
+        /// The client data connection, if one was bound.
+        data: Option<FiveTuple>,
+        /// Why.
+        reason: PeerConnectionClose,
     },
 }
 
@@ -434,6 +513,7 @@ pub struct TurnServer<R> {
     by_relay: HashMap<SocketAddr, AllocationId, FoldHash>,
     per_user: HashMap<String, usize>,
     timers: BTreeSet<(Instant, AllocationId)>,
+    peer_connections: PeerConnections,
     next_id: u64,
     transmits: VecDeque<(Transmit, Option<AllocationId>)>,
     events: VecDeque<ServerEvent>,
@@ -457,6 +537,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             by_relay: HashMap::with_hasher(hash.clone()),
             per_user: HashMap::new(),
             timers: BTreeSet::new(),
+            peer_connections: PeerConnections::default(),
             next_id: 1,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -527,7 +608,9 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
 
     /// The client's TCP (or TLS) connection over `tuple` closed: its allocation, if any, is
     /// deleted at once (RFC 8656 §3.1: the allocation lives as long as the connection), with
-    /// [`ServerEvent::AllocationDeleted`]. Returns whether there was one.
+    /// [`ServerEvent::AllocationDeleted`]; if it was an RFC 6062 client data connection, its
+    /// peer connection goes with it ([`ServerEvent::PeerConnectionClosed`]). Returns
+    /// whether there was either.
     pub fn handle_connection_closed(&mut self, now: Instant, tuple: FiveTuple) -> bool {
         let _ = now;
         match self.by_tuple.get(&tuple).copied() {
@@ -535,7 +618,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
                 self.delete(id, DeleteReason::ConnectionClosed);
                 true
             }
-            None => false,
+            None => self.data_connection_closed(tuple),
         }
     }
 
@@ -543,6 +626,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     /// come.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.pool.expire(now);
+        self.expire_peer_connections(now);
         while let Some(&(at, id)) = self.timers.first() {
             if at > now {
                 break;
@@ -595,6 +679,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let deadlines = [
             self.timers.first().map(|(at, _)| *at),
             self.pool.next_deadline(),
+            self.peer_connections.next_deadline(),
         ];
         Timer::ALL
             .into_iter()
@@ -755,6 +840,9 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         );
         if let Some(at) = allocation.scheduled {
             self.timers.remove(&(at, id));
+        }
+        if allocation.tcp {
+            self.close_peer_connections_of(id);
         }
         self.by_tuple.remove(&allocation.tuple);
         for relayed in allocation.relayed_addresses() {

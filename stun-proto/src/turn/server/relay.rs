@@ -81,6 +81,9 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         let Some(allocation) = self.client_allocation(tuple) else {
             return self.drop(DropReason::NoAllocation);
         };
+        if allocation.tcp {
+            return self.drop(DropReason::Unexpected);
+        }
         let Some(peer) = allocation.channel_peer(now, channel_data.channel()) else {
             return self.drop(DropReason::UnknownChannel);
         };
@@ -115,6 +118,10 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             return self.drop(DropReason::NoAllocation);
         };
         let allocation = &*allocation;
+        if allocation.tcp {
+            // RFC 6062: a TCP allocation relays connections, not datagrams.
+            return self.drop(DropReason::Unexpected);
+        }
         if !allocation.has_permission(now, peer.ip()) {
             return self.drop(DropReason::NoPermission);
         }
@@ -161,6 +168,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             .by_relay
             .get(&relay)
             .and_then(|id| self.allocations.get_mut(id))
+            .filter(|a| !a.tcp)
         else {
             self.stats.dropped += 1;
             return Handled::Dropped(DropReason::NoAllocation);

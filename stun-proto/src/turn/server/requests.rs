@@ -10,7 +10,10 @@
 //! | unknown comprehension-required attribute, DONT-FRAGMENT unsupported | 420 |
 //! | 5-tuple already allocated (not a retransmission), or no allocation | 437 |
 //! | another user's allocation | 441 |
-//! | REQUESTED-TRANSPORT not UDP | 442 |
+//! | REQUESTED-TRANSPORT neither UDP nor TCP, or TCP with `tcp_allocations` off | 442 |
+//! | REQUESTED-TRANSPORT TCP over UDP, or with DONT-FRAGMENT, EVEN-PORT or RESERVATION-TOKEN (RFC 6062 §5.1); Connect on a UDP allocation or without XOR-PEER-ADDRESS (§5.2); ChannelBind on a TCP allocation; ConnectionBind over UDP, on a control connection, or naming no connection waiting for it (§5.4) | 400 |
+//! | Connect to a peer the allocation has a connection with, or is connecting to (RFC 6062 §5.2) | 446 |
+//! | the server's connection to the peer failed or timed out (RFC 6062 §5.2, `tcp_relay.rs`) | 447 |
 //! | relayed family not offered | 440 |
 //! | peer of a family the allocation does not relay | 443 |
 //! | peer denied by the filter | 403 |
@@ -30,9 +33,9 @@ use super::relay_pool::PoolError;
 use super::{FiveTuple, Response, ServerEvent, TurnServer};
 use crate::attribute::{
     AdditionalAddressFamily, AddressErrorCode, AddressFamily, AlternateServer, AttributeType,
-    ChannelNumber, DecodeAttribute, DontFragment, EncodeAttribute, ErrorCode, EvenPort, Lifetime,
-    RawAttribute, RequestedAddressFamily, RequestedTransport, ReservationToken, Software,
-    UnknownAttributes, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+    ChannelNumber, ConnectionId, DecodeAttribute, DontFragment, EncodeAttribute, ErrorCode,
+    EvenPort, Lifetime, RawAttribute, RequestedAddressFamily, RequestedTransport, ReservationToken,
+    Software, UnknownAttributes, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
 use crate::builder::{BuildError, MessageBuilder};
 use crate::credentials::IntegrityKey;
@@ -54,7 +57,7 @@ const MAX_UNKNOWN: usize = 8;
 /// The authenticated user of a request, and how to sign the answer.
 #[derive(Clone, Debug)]
 pub(super) struct Signer {
-    username: String,
+    pub(super) username: String,
     key: IntegrityKey,
     integrity: IntegrityAlgorithm,
 }
@@ -109,7 +112,12 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             }
             return;
         }
-        let signer = match self.auth.authenticate(now, tuple.client, message) {
+        // Nonces are bound to the client's address. A ConnectionBind comes over a new
+        // connection with the nonce of its allocation's control connection (RFC 6062 §4.4
+        // reuses the credentials; coturn's client reuses the nonce too): it is checked
+        // against the control connection's address.
+        let nonce_client = self.control_client(message).unwrap_or(tuple.client);
+        let signer = match self.auth.authenticate(now, nonce_client, message) {
             Ok(a) => Signer {
                 username: a.username.to_owned(),
                 key: a.key.into_owned(),
@@ -121,7 +129,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
                 let mut b = self.response(message, Class::Error);
                 let written = self
                     .auth
-                    .write_rejection(now, tuple.client, rejection, &mut b);
+                    .write_rejection(now, nonce_client, rejection, &mut b);
                 if written.is_ok() {
                     self.finish(tuple, b, None);
                 }
@@ -145,6 +153,21 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
                 Method::REFRESH => self.refresh(now, tuple, message, &signer),
                 Method::CREATE_PERMISSION => self.create_permission(now, tuple, message, &signer),
                 Method::CHANNEL_BIND => self.channel_bind(now, tuple, message, &signer),
+                Method::CONNECT => optional::<XorPeerAddress>(message).and_then(|peer| {
+                    let tid = message.transaction_id();
+                    let peer = peer.map(|p| p.0);
+                    self.connect(now, tuple, tid, peer, &signer)
+                        .map_err(Refusal::Code)
+                }),
+                Method::CONNECTION_BIND => {
+                    optional::<ConnectionId>(message).and_then(|connection| {
+                        self.connection_bind(tuple, connection, &signer)
+                            .map_err(Refusal::Code)?;
+                        let b = self.response(message, Class::Success);
+                        self.finish(tuple, b, Some(&signer));
+                        Ok(())
+                    })
+                }
                 _ => Err(BAD_REQUEST),
             }
         };
@@ -178,13 +201,27 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             }
             return Ok(());
         }
-        match optional::<RequestedTransport>(message)? {
+        if self.bound_connection(&tuple).is_some() {
+            // An RFC 6062 client data connection carries raw bytes, not allocations.
+            return Err(BAD_REQUEST);
+        }
+        let tcp = match optional::<RequestedTransport>(message)? {
             None => return Err(BAD_REQUEST),
-            Some(t) if t != RequestedTransport::UDP => {
+            Some(RequestedTransport::UDP) => false,
+            // RFC 6062 §5.1: over a TCP or TLS control connection only, and without the
+            // attributes that make sense for UDP alone.
+            Some(RequestedTransport::TCP) if !self.config.tcp_allocations => {
                 return Err(Refusal::Code(ErrorCode::UNSUPPORTED_TRANSPORT));
             }
-            Some(_) => {}
-        }
+            Some(RequestedTransport::TCP) => {
+                let udp_only = [DontFragment::TYPE, EvenPort::TYPE, ReservationToken::TYPE];
+                if !tuple.transport.is_reliable() || udp_only.iter().any(|t| message.has(*t)) {
+                    return Err(BAD_REQUEST);
+                }
+                true
+            }
+            Some(_) => return Err(Refusal::Code(ErrorCode::UNSUPPORTED_TRANSPORT)),
+        };
         if message.has(DontFragment::TYPE) && !self.config.dont_fragment {
             let mut unknown = [AttributeType::new(0); MAX_UNKNOWN];
             unknown[0] = DontFragment::TYPE;
@@ -318,6 +355,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             response,
         );
         allocation.bandwidth = self.config.max_bandwidth.map(|r| Bandwidth::new(now, r));
+        allocation.tcp = tcp;
         #[cfg(feature = "tracing")]
         tracing::info!(
             target: "turn",
@@ -344,6 +382,11 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
             relayed,
             additional_relayed,
         });
+        if tcp {
+            for relayed in [Some(relayed), additional_relayed].into_iter().flatten() {
+                self.push_event(ServerEvent::AcceptPeerConnections { id, relayed });
+            }
+        }
         Ok(())
     }
 
@@ -462,6 +505,10 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         signer: &Signer,
     ) -> Result<(), Refusal> {
         let id = self.owned_allocation(tuple, signer)?;
+        if self.allocation(id)?.tcp {
+            // RFC 6062 §4.2: a TCP allocation relays connections, not channels.
+            return Err(BAD_REQUEST);
+        }
         let Some(ChannelNumber(channel)) = optional::<ChannelNumber>(message)? else {
             return Err(BAD_REQUEST);
         };
@@ -567,6 +614,14 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
         signer: &Signer,
         refusal: Refusal,
     ) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            target: "turn",
+            client = %tuple.client,
+            method = ?message.method(),
+            code = refusal.code(),
+            "request refused"
+        );
         self.stats.errors += 1;
         let mut b = self.response(message, Class::Error);
         let built = (|| -> Result<(), BuildError> {
@@ -603,7 +658,7 @@ impl<R: RngCore + CryptoRng> TurnServer<R> {
     }
 
     /// Adds SOFTWARE, the integrity (if signed) and FINGERPRINT, and queues the response.
-    fn finish(
+    pub(super) fn finish(
         &mut self,
         tuple: FiveTuple,
         mut b: Response,

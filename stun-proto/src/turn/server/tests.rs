@@ -363,6 +363,13 @@ fn allocate_error_paths() {
         ask(&mut s, &|b| {
             b.add(&RequestedTransport::TCP).unwrap();
         }),
+        400,
+        "TCP over UDP (RFC 6062 §5.1)"
+    );
+    assert_eq!(
+        ask(&mut s, &|b| {
+            b.add(&RequestedTransport(132)).unwrap();
+        }),
         442
     );
     assert_eq!(
@@ -1961,3 +1968,5 @@ fn turn_methods_without_the_magic_cookie_are_dropped_unanswered() {
         Handled::Answered
     );
 }
+
+mod tcp_relay;
