@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cli;
+mod ice_tcp_io;
 mod matrix_cli;
 mod mdns_socket;
 mod peer_cli;

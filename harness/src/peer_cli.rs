@@ -30,6 +30,7 @@ use stun_proto::TransportProtocol;
 use stun_proto::turn::StreamFramer;
 
 use crate::cli;
+use crate::ice_tcp_io::IceTcpIo;
 use crate::mdns_socket::Mdns;
 
 /// How long we wait for the other side's `data-done` after ours.
@@ -82,6 +83,11 @@ pub struct PeerArgs {
     /// Offer only the relayed candidate.
     #[arg(long, requires = "turn")]
     relay_only: bool,
+    /// Also ICE-TCP (RFC 6544): listen on a TCP port of --ip and offer active and passive
+    /// TCP host candidates; pairs with the other side's TCP candidates are checked over
+    /// connections this peer opens or accepts.
+    #[arg(long)]
+    ice_tcp: bool,
     /// How many pings to send once ready (0: only answer the other side's).
     #[arg(long, value_name = "N", default_value_t = 5, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(0..=MAX_PINGS))]
     count: u32,
@@ -441,6 +447,10 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
         }],
         None => Vec::new(),
     };
+    let mut ice_tcp = match o.ice_tcp {
+        true => Some(IceTcpIo::bind(o.ip).map_err(|e| format!("ICE-TCP listen on {}: {e}", o.ip))?),
+        false => None,
+    };
     let dtls = if o.dtls {
         let unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -475,7 +485,7 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
             ..AgentConfig::default()
         },
         bases: vec![base],
-        tcp_bases: Vec::new(),
+        tcp_bases: ice_tcp.iter().map(IceTcpIo::base).collect(),
         relay_only: o.relay_only,
         dtls,
     };
@@ -507,7 +517,7 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
     let mut auth = AuthWatch::default();
     loop {
         let now = Instant::now();
-        send_all(&mut peer, &socket, &mut tcp);
+        send_all(&mut peer, &socket, &mut tcp, &mut ice_tcp);
         while let Some(s) = peer.poll_signal() {
             emit(&s.to_json());
         }
@@ -543,7 +553,7 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
         }
         if let Some(end) = end {
             // The fatal alert (a wrong fingerprint, say) still reaches the other side.
-            send_all(&mut peer, &socket, &mut tcp);
+            send_all(&mut peer, &socket, &mut tcp, &mut ice_tcp);
             return Ok(end);
         }
         for d in data {
@@ -574,7 +584,7 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
             if held && (check.remote_done || now.saturating_duration_since(done) >= GRACE) {
                 peer.handle_close(now);
                 // The close_notify goes out; the state change to finished is reported.
-                send_all(&mut peer, &socket, &mut tcp);
+                send_all(&mut peer, &socket, &mut tcp, &mut ice_tcp);
                 while let Some(e) = peer.poll_event() {
                     if let Some(line) = event_json(&e) {
                         emit(&line);
@@ -635,7 +645,11 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
             }
         }
         // Wait for a datagram until the peer's next deadline (at most POLL, for stdin).
-        let poll = if tcp.is_some() { POLL_WITH_TCP } else { POLL };
+        let poll = if tcp.is_some() || ice_tcp.is_some() {
+            POLL_WITH_TCP
+        } else {
+            POLL
+        };
         let wait = peer
             .poll_timeout()
             .map_or(poll, |at| at.saturating_duration_since(Instant::now()))
@@ -663,6 +677,13 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
                 peer.handle_datagram(now, TransportProtocol::Tcp, t.server, base, &frame);
             }
         }
+        if let Some(io) = &mut ice_tcp {
+            let tcp_base = io.base();
+            for (source, frame) in io.receive() {
+                let now = Instant::now();
+                peer.handle_datagram(now, TransportProtocol::Tcp, source, tcp_base, &frame);
+            }
+        }
         let now = Instant::now();
         if peer.poll_timeout().is_some_and(|at| at <= now) {
             peer.handle_timeout(now);
@@ -671,17 +692,25 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
 }
 
 /// Puts what the peer queued on the wire: UDP datagrams on the socket, TCP payloads on the
-/// connection to the TURN server.
-fn send_all(peer: &mut Peer, socket: &UdpSocket, tcp: &mut Option<TurnTcp>) {
+/// connection to the TURN server or, from the ICE-TCP base, on ICE-TCP connections.
+fn send_all(
+    peer: &mut Peer,
+    socket: &UdpSocket,
+    tcp: &mut Option<TurnTcp>,
+    ice_tcp: &mut Option<IceTcpIo>,
+) {
     while let Some(t) = peer.poll_transmit() {
-        match (t.transport, tcp.as_mut()) {
-            (TransportProtocol::Udp, _) => {
+        match (t.transport, tcp.as_mut(), ice_tcp.as_mut()) {
+            (TransportProtocol::Udp, ..) => {
                 if let Err(e) = socket.send_to(&t.payload, t.destination) {
                     eprintln!("peer: send to {}: {e}", t.destination);
                 }
             }
-            (TransportProtocol::Tcp, Some(tcp)) if tcp.server == t.destination => {
+            (TransportProtocol::Tcp, Some(tcp), _) if tcp.server == t.destination => {
                 tcp.send(&t.payload);
+            }
+            (TransportProtocol::Tcp, _, Some(io)) if io.base() == t.source => {
+                io.send(t.destination, &t.payload);
             }
             _ => eprintln!(
                 "peer: dropped a datagram for {:?} {}",

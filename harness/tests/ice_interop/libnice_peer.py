@@ -67,6 +67,10 @@ class Driver:
             GLib.MainContext.default(), Nice.Compatibility.RFC5245, options
         )
         self.agent.set_property("controlling-mode", o.controlling)
+        # libnice gathers TCP candidates by default; --ice-tcp turns UDP off.
+        self.agent.set_property("ice-tcp", True)
+        if o.ice_tcp:
+            self.agent.set_property("ice-udp", False)
         address = Nice.Address.new()
         if not address.set_from_string(o.ip):
             raise SystemExit(f"--ip {o.ip}: not an address")

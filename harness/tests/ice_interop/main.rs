@@ -13,7 +13,8 @@
 //! The cases: our peer controlling and controlled, both controlling and both controlled (role
 //! conflicts, RFC 8445 §7.3.1.1), with host candidates; server-reflexive gathering through
 //! coturn and through our `stun-server` example; relay-only over UDP and over TCP through
-//! coturn and through our `turn-server` example; host candidates on `::1`. Each case also runs
+//! coturn and through our `turn-server` example; host candidates on `::1`; ICE-TCP (RFC 6544)
+//! against libnice with its UDP turned off, so that TCP carries the call. Each case also runs
 //! libnice against libnice in the same setup, once per setup and role pattern, and prints the
 //! time to the selected pair of both next to each other. The libnice↔libnice runs are cases of
 //! their own too: through our TURN server they test the server.
@@ -114,40 +115,55 @@ enum Servers {
 struct Setup {
     servers: Servers,
     ip: IpAddr,
+    /// ICE-TCP (RFC 6544): ours with `--ice-tcp`, the third party with UDP off.
+    ice_tcp: bool,
 }
 
 impl Setup {
     const HOST: Setup = Setup {
         servers: Servers::None,
         ip: V4,
+        ice_tcp: false,
     };
     const SRFLX_COTURN: Setup = Setup {
         servers: Servers::StunCoturn,
         ip: V4,
+        ice_tcp: false,
     };
     const SRFLX_OURS: Setup = Setup {
         servers: Servers::StunOurs,
         ip: V4,
+        ice_tcp: false,
     };
     const RELAY_UDP_COTURN: Setup = Setup {
         servers: Servers::TurnCoturn { tcp: false },
         ip: V4,
+        ice_tcp: false,
     };
     const RELAY_TCP_COTURN: Setup = Setup {
         servers: Servers::TurnCoturn { tcp: true },
         ip: V4,
+        ice_tcp: false,
     };
     const RELAY_UDP_OURS: Setup = Setup {
         servers: Servers::TurnOurs { tcp: false },
         ip: V4,
+        ice_tcp: false,
     };
     const RELAY_TCP_OURS: Setup = Setup {
         servers: Servers::TurnOurs { tcp: true },
         ip: V4,
+        ice_tcp: false,
     };
     const IPV6_HOST: Setup = Setup {
         servers: Servers::None,
         ip: V6,
+        ice_tcp: false,
+    };
+    const ICE_TCP: Setup = Setup {
+        servers: Servers::None,
+        ip: V4,
+        ice_tcp: true,
     };
 
     fn is_relay(&self) -> bool {
@@ -168,6 +184,11 @@ impl fmt::Display for Setup {
             Servers::TurnCoturn { tcp: true } => "relay-only TCP through coturn",
             Servers::TurnOurs { tcp: false } => "relay-only UDP through our turn-server",
             Servers::TurnOurs { tcp: true } => "relay-only TCP through our turn-server",
+        };
+        let servers = if self.ice_tcp {
+            "ICE-TCP host (the third party's UDP off)"
+        } else {
+            servers
         };
         match self.ip {
             IpAddr::V4(_) => f.write_str(servers),
@@ -254,6 +275,8 @@ cases! {
     libnice_relay_tcp_ours_ours_controlled: Libnice, RELAY_TCP_OURS, AControlled;
     libnice_ipv6_ours_controlling: Libnice, IPV6_HOST, AControlling;
     libnice_ipv6_ours_controlled: Libnice, IPV6_HOST, AControlled;
+    libnice_ice_tcp_ours_controlling: Libnice, ICE_TCP, AControlling;
+    libnice_ice_tcp_ours_controlled: Libnice, ICE_TCP, AControlled;
 
     libnice_regular_host_ours_controlling: LibniceRegular, HOST, AControlling;
     libnice_regular_host_ours_controlled: LibniceRegular, HOST, AControlled;
@@ -293,6 +316,7 @@ baselines! {
     libnice_libnice_relay_udp_ours: Libnice, RELAY_UDP_OURS, AControlling;
     libnice_libnice_relay_tcp_ours: Libnice, RELAY_TCP_OURS, AControlling;
     libnice_libnice_ipv6: Libnice, IPV6_HOST, AControlling;
+    libnice_libnice_ice_tcp: Libnice, ICE_TCP, AControlling;
 
     libnice_regular_libnice_regular_host: LibniceRegular, HOST, AControlling;
     libnice_regular_libnice_regular_relay_udp_coturn: LibniceRegular, RELAY_UDP_COTURN, AControlling;

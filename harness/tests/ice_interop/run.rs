@@ -209,11 +209,18 @@ fn judge(a: &Side, b: &Side, setup: Setup) -> Run {
         } else {
             "typ host"
         };
-        if !local.contains(want) {
+        // Over ICE-TCP libnice names its side of a connection it opened after the
+        // connection's port: a peer-reflexive local candidate, `tcptype active`.
+        let tcp_prflx = setup.ice_tcp && local.contains("typ prflx tcptype active");
+        if !local.contains(want) && !tcp_prflx {
             faults.push(format!(
                 "{}'s selected local candidate is not {want}: {local}",
                 side.agent
             ));
+        }
+        let tcp = |c: &str| c.to_ascii_lowercase().contains(" tcp ");
+        if setup.ice_tcp && !(tcp(local) && tcp(remote)) {
+            faults.push(format!("{}'s selected pair is not TCP: {pair}", side.agent));
         }
         if setup.ip.is_ipv6() && !(local.contains("::1") && remote.contains("::1")) {
             faults.push(format!(

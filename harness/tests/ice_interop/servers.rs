@@ -60,6 +60,9 @@ impl ServerSet {
     /// The command-line options of an agent in run `run` (each run its own TURN user).
     pub fn agent_args(&self, setup: Setup, controlling: bool, run: usize) -> Vec<String> {
         let mut args: Vec<String> = vec!["--ip".into(), setup.ip.to_string()];
+        if setup.ice_tcp {
+            args.push("--ice-tcp".into());
+        }
         args.extend(["--timeout".into(), TIMEOUT.into()]);
         if controlling {
             args.push("--controlling".into());

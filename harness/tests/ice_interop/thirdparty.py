@@ -27,6 +27,9 @@ def parse_args(description, extra=None):
     p.add_argument("--turn", nargs=3, metavar=("HOST:PORT", "USER", "PASS"))
     p.add_argument("--turn-transport", choices=["udp", "tcp"], default="udp")
     p.add_argument("--relay-only", action="store_true")
+    # ICE-TCP (RFC 6544). A third party that has it runs TCP only, UDP off, so that a run
+    # shows TCP carrying the call; `harness peer --ice-tcp` adds TCP to UDP.
+    p.add_argument("--ice-tcp", action="store_true")
     p.add_argument("--count", type=int, default=5)
     p.add_argument("--timeout", type=float, default=30.0)
     o = p.parse_args()
