@@ -6,55 +6,18 @@
 //! reordered datagrams are only ever recovered by the machines' own retransmission rules: the
 //! test never resends anything.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dtls_proto::{Dtls, Event, HandshakeComplete};
 use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+
+pub use crate::wire::{Impairments, Wire, origin};
 
 /// Index of our machine in [`Link::sides`] terms.
 pub const OURS: usize = 0;
 /// Index of dimpl's.
 pub const THEIRS: usize = 1;
-
-/// An origin for the virtual clock.
-pub fn origin() -> Instant {
-    #[allow(clippy::disallowed_methods)] // tests need an origin; only offsets from it matter
-    Instant::now()
-}
-
-/// Link impairments, applied per datagram in each direction.
-#[derive(Debug, Clone, Copy)]
-pub struct Impairments {
-    pub loss: f64,
-    pub duplicate: f64,
-    pub delay: Duration,
-    pub jitter: Duration,
-}
-
-impl Impairments {
-    pub fn perfect() -> Self {
-        Self {
-            loss: 0.0,
-            duplicate: 0.0,
-            delay: Duration::from_millis(10),
-            jitter: Duration::ZERO,
-        }
-    }
-
-    /// Loss, duplication and enough jitter to reorder datagrams.
-    pub fn hostile(loss: f64) -> Self {
-        Self {
-            loss,
-            duplicate: 0.1,
-            delay: Duration::from_millis(10),
-            jitter: Duration::from_millis(40),
-        }
-    }
-}
 
 /// What dimpl reported, gathered from its `Output`s.
 #[derive(Debug, Default)]
@@ -141,14 +104,6 @@ pub fn their_config(
     Arc::new(builder.build().unwrap())
 }
 
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct Delivery {
-    at: Instant,
-    order: u64,
-    to: usize,
-    payload: Vec<u8>,
-}
-
 /// Which datagrams the wire drops: `f(from, index, payload)` true drops the `index`th datagram
 /// `from` emitted.
 pub type Filter = Box<dyn FnMut(usize, usize, &[u8]) -> bool>;
@@ -160,10 +115,7 @@ pub struct Link {
     pub our_events: Vec<Event>,
     /// Every datagram each side emitted, with the time it was emitted.
     pub sent: [Vec<(Instant, Vec<u8>)>; 2],
-    queue: BinaryHeap<Reverse<Delivery>>,
-    pub impairments: Impairments,
-    rng: ChaCha20Rng,
-    order: u64,
+    pub wire: Wire,
     filter: Option<Filter>,
 }
 
@@ -182,10 +134,7 @@ impl Link {
             theirs: Theirs::new(theirs),
             our_events: Vec::new(),
             sent: [Vec::new(), Vec::new()],
-            queue: BinaryHeap::new(),
-            impairments,
-            rng: ChaCha20Rng::seed_from_u64(seed),
-            order: 0,
+            wire: Wire::new(impairments, seed),
             filter: None,
         };
         if let Err(e) = link.theirs.dtls.handle_timeout(now) {
@@ -197,10 +146,6 @@ impl Link {
     pub fn with_filter(mut self, f: impl FnMut(usize, usize, &[u8]) -> bool + 'static) -> Self {
         self.filter = Some(Box::new(f));
         self
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        (self.rng.next_u64() as f64 / u64::MAX as f64) < p
     }
 
     fn flush(&mut self) {
@@ -232,30 +177,7 @@ impl Link {
     }
 
     fn transmit(&mut self, from: usize, payload: Vec<u8>) {
-        if self.chance(self.impairments.loss) {
-            return;
-        }
-        let copies = if self.chance(self.impairments.duplicate) {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let jitter_ns = self.impairments.jitter.as_nanos() as u64;
-            let extra = if jitter_ns == 0 {
-                0
-            } else {
-                self.rng.next_u64() % jitter_ns
-            };
-            let at = self.now + self.impairments.delay + Duration::from_nanos(extra);
-            self.order += 1;
-            self.queue.push(Reverse(Delivery {
-                at,
-                order: self.order,
-                to: 1 - from,
-                payload: payload.clone(),
-            }));
-        }
+        self.wire.transmit(self.now, from, payload);
     }
 
     /// Runs until `stop` holds (true) or nothing happens before `limit` of virtual time (false).
@@ -266,7 +188,7 @@ impl Link {
             if stop(self) {
                 return true;
             }
-            let next_delivery = self.queue.peek().map(|Reverse(d)| d.at);
+            let next_delivery = self.wire.next_at();
             let timers = [self.ours.poll_timeout(), self.theirs.deadline];
             let next_timer = timers.iter().flatten().min().copied();
             let Some(next) = [next_delivery, next_timer].into_iter().flatten().min() else {
@@ -277,9 +199,11 @@ impl Link {
             }
             self.now = self.now.max(next);
             if next_delivery == Some(next) {
-                let Reverse(d) = self.queue.pop().unwrap();
-                if d.to == OURS {
-                    self.ours.handle_datagram(self.now, &d.payload);
+                let Some((to, payload)) = self.wire.pop() else {
+                    continue;
+                };
+                if to == OURS {
+                    self.ours.handle_datagram(self.now, &payload);
                 } else if !self.theirs.is_failed() {
                     // dimpl's clock moves only through handle_timeout (its documented loop
                     // calls it with the arrival time before handle_packet).
@@ -287,7 +211,7 @@ impl Link {
                         .theirs
                         .dtls
                         .handle_timeout(self.now)
-                        .and_then(|()| self.theirs.dtls.handle_packet(&d.payload));
+                        .and_then(|()| self.theirs.dtls.handle_packet(&payload));
                     if let Err(e) = result {
                         self.theirs.fail(e);
                     }

@@ -12,6 +12,8 @@
 //! did not encode.
 
 mod link;
+#[path = "../common/wire.rs"]
+mod wire;
 
 use std::time::Duration;
 
@@ -245,7 +247,7 @@ fn check(name: &str, link: &mut Link, certs: &Certificates, expect: Expect) {
     assert_eq!(ours.material.len(), ours.profile.keying_material_len());
     // Application data both ways, over a clean link: DTLS does not retransmit application
     // data, so a lost record is lost for good whatever the implementation.
-    link.impairments = Impairments::perfect();
+    link.wire.impairments = Impairments::perfect();
     assert!(
         link.exchange(b"ping from us", b"pong from dimpl", MINUTE),
         "{name}: no data; ours {:?}, theirs {:?}",

@@ -7,6 +7,9 @@
 #[path = "../handshake/sim.rs"]
 #[allow(dead_code)] // shared with the handshake tests; only part of it is used here
 mod sim;
+#[path = "../common/wire.rs"]
+#[allow(dead_code)] // the wire under `sim`; only part of it is used here
+mod wire;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

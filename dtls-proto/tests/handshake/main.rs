@@ -5,6 +5,8 @@ mod dtls13;
 mod key_update;
 mod sim;
 mod spoofing;
+#[path = "../common/wire.rs"]
+mod wire;
 
 use std::time::Duration;
 

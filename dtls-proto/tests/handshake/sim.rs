@@ -4,8 +4,6 @@
 //! deadline. The run ends when the stop condition holds or when nothing is left to happen before
 //! the virtual-time limit: no iteration caps.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,46 +12,16 @@ use dtls_proto::{
     CertificateParams, Config, Dtls, DtlsCertificate, Event, Fingerprint, PeerVerifier,
 };
 use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::SeedableRng;
+
+pub use crate::wire::origin;
+use crate::wire::{Impairments, Wire};
 
 pub const CLIENT: usize = 0;
 pub const SERVER: usize = 1;
 
-/// An origin for the virtual clock.
-pub fn origin() -> Instant {
-    #[allow(clippy::disallowed_methods)] // tests need an origin; only offsets from it matter
-    Instant::now()
-}
-
-/// Link impairments, applied per datagram in each direction.
-#[derive(Debug, Clone, Copy)]
-pub struct Link {
-    pub loss: f64,
-    pub duplicate: f64,
-    pub delay: Duration,
-    pub jitter: Duration,
-}
-
-impl Link {
-    pub fn perfect() -> Self {
-        Self {
-            loss: 0.0,
-            duplicate: 0.0,
-            delay: Duration::from_millis(10),
-            jitter: Duration::ZERO,
-        }
-    }
-
-    /// Loss, duplication and enough jitter to reorder datagrams.
-    pub fn hostile(loss: f64) -> Self {
-        Self {
-            loss,
-            duplicate: 0.1,
-            delay: Duration::from_millis(10),
-            jitter: Duration::from_millis(40),
-        }
-    }
-}
+/// The link's impairments, as the handshake tests name them.
+pub type Link = Impairments;
 
 /// A pair of certificates and the configs that trust each other.
 pub struct Pair {
@@ -80,14 +48,6 @@ pub fn wrong_fingerprint() -> Fingerprint {
     Fingerprint::from([0xab; 32])
 }
 
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct Delivery {
-    at: Instant,
-    order: u64,
-    to: usize,
-    payload: Vec<u8>,
-}
-
 /// What the wire makes of each datagram, by direction and index, before link impairments: the
 /// datagrams delivered instead (none drops it; several split it).
 pub type Rewrite = Box<dyn FnMut(usize, usize, &[u8]) -> Vec<Vec<u8>>>;
@@ -98,10 +58,7 @@ pub struct Sim {
     pub events: [Vec<Event>; 2],
     /// Every datagram each side emitted, with the virtual time it was emitted.
     pub sent: [Vec<(Instant, Bytes)>; 2],
-    queue: BinaryHeap<Reverse<Delivery>>,
-    link: Link,
-    link_rng: ChaCha20Rng,
-    order: u64,
+    wire: Wire,
     rewrite: Option<Rewrite>,
 }
 
@@ -115,17 +72,14 @@ impl Sim {
             nodes: [client, server],
             events: [Vec::new(), Vec::new()],
             sent: [Vec::new(), Vec::new()],
-            queue: BinaryHeap::new(),
-            link,
-            link_rng: ChaCha20Rng::seed_from_u64(seed ^ 0x5eed),
-            order: 0,
+            wire: Wire::new(link, seed ^ 0x5eed),
             rewrite: None,
         }
     }
 
     /// Changes the link's impairments from now on.
     pub fn set_link(&mut self, link: Link) {
-        self.link = link;
+        self.wire.impairments = link;
     }
 
     /// Drops datagrams for which `f(from, index, payload)` returns true.
@@ -146,10 +100,6 @@ impl Sim {
     ) -> Self {
         self.rewrite = Some(Box::new(f));
         self
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        (self.link_rng.next_u64() as f64 / u64::MAX as f64) < p
     }
 
     fn flush(&mut self) {
@@ -173,30 +123,7 @@ impl Sim {
 
     /// Puts one datagram on the link from `from`, with its loss, duplication and delay.
     fn transmit(&mut self, from: usize, payload: Vec<u8>) {
-        if self.chance(self.link.loss) {
-            return;
-        }
-        let copies = if self.chance(self.link.duplicate) {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let jitter_ns = self.link.jitter.as_nanos() as u64;
-            let extra = if jitter_ns == 0 {
-                0
-            } else {
-                self.link_rng.next_u64() % jitter_ns
-            };
-            let at = self.now + self.link.delay + Duration::from_nanos(extra);
-            self.order += 1;
-            self.queue.push(Reverse(Delivery {
-                at,
-                order: self.order,
-                to: 1 - from,
-                payload: payload.clone(),
-            }));
-        }
+        self.wire.transmit(self.now, from, payload);
     }
 
     /// Runs until `stop` holds (true) or nothing happens before `limit` of virtual time (false).
@@ -207,7 +134,7 @@ impl Sim {
             if stop(self) {
                 return true;
             }
-            let next_delivery = self.queue.peek().map(|Reverse(d)| d.at);
+            let next_delivery = self.wire.next_at();
             let next_timer = self.nodes.iter().filter_map(|n| n.poll_timeout()).min();
             let Some(next) = [next_delivery, next_timer].into_iter().flatten().min() else {
                 return false;
@@ -217,8 +144,9 @@ impl Sim {
             }
             self.now = self.now.max(next);
             if next_delivery == Some(next) {
-                let Reverse(d) = self.queue.pop().unwrap();
-                self.nodes[d.to].handle_datagram(self.now, &d.payload);
+                if let Some((to, payload)) = self.wire.pop() {
+                    self.nodes[to].handle_datagram(self.now, &payload);
+                }
             } else {
                 for node in &mut self.nodes {
                     if node.poll_timeout().is_some_and(|t| t <= self.now) {
