@@ -2,7 +2,7 @@
 //! examples `cargo test` builds, and child processes that die with the test.
 
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 
 /// Finds `binary` on PATH. Outside CI a missing one skips the test with a message naming the
 /// Debian `package`; with `CI=true` it fails the test.
@@ -54,4 +54,34 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// coturn's `turnserver` listening on `port`, as the interop tests start it: no configuration
+/// file, no TLS, DTLS or CLI listeners, its log discarded. Add the credentials and addresses,
+/// then [`spawn`].
+pub fn coturn(turnserver: &Path, port: u16) -> Command {
+    let mut command = Command::new(turnserver);
+    command
+        .args(["-n", "--no-tls", "--no-dtls", "--no-cli"])
+        .args(["--listening-port", &port.to_string()])
+        .args(["--log-file", "stdout", "--simple-log"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// `coturn` relaying on 127.0.0.1 from the 40 ports above `port`, to loopback peers too.
+pub fn coturn_relay(turnserver: &Path, port: u16) -> Command {
+    let mut command = coturn(turnserver, port);
+    command
+        .args(["-L", "127.0.0.1", "--relay-ip", "127.0.0.1"])
+        .args(["--min-port", &(port + 1).to_string()])
+        .args(["--max-port", &(port + 40).to_string()])
+        .arg("--allow-loopback-peers");
+    command
+}
+
+/// Starts `command`, a child killed when the test ends.
+pub fn spawn(mut command: Command) -> Running {
+    Running(command.spawn().expect("start the third-party server"))
 }

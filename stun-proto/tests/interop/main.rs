@@ -20,6 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../common/mod.rs"]
+#[allow(dead_code)] // shared by the interop binaries; this one does not relay through coturn
 mod common;
 use common::{Running, example, require};
 use rand_chacha::ChaCha20Rng;
@@ -58,24 +59,12 @@ fn free_port_pair() -> u16 {
 
 /// coturn as a STUN-only RFC 5780 server on 127.0.0.1 and 127.0.0.2, ports `port`, `port+1`.
 fn start_coturn(turnserver: &Path, port: u16) -> Running {
-    let child = Command::new(turnserver)
-        .args([
-            "-n",
-            "--stun-only",
-            "--no-auth",
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-        ])
+    let mut coturn = common::coturn(turnserver, port);
+    coturn
+        .args(["--stun-only", "--no-auth"])
         .args(["-L", "127.0.0.1", "-L", "127.0.0.2"])
-        .args(["--listening-port", &port.to_string()])
-        .args(["--alt-listening-port", &(port + 1).to_string()])
-        .args(["--log-file", "stdout", "--simple-log"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start turnserver");
-    Running(child)
+        .args(["--alt-listening-port", &(port + 1).to_string()]);
+    common::spawn(coturn)
 }
 
 /// Runs one Binding query over a real socket until it is answered or `PATIENCE` passes.

@@ -62,28 +62,14 @@ fn start_turnserver(turnserver: &Path, port: u16) -> Running {
 /// [`start_turnserver`] with more arguments.
 fn start_turnserver_with(turnserver: &Path, port: u16, extra: &[&str]) -> Running {
     let pidfile = std::env::temp_dir().join(format!("turn-interop-{port}.pid"));
-    let child = Command::new(turnserver)
-        .args(["-n", "--lt-cred-mech", "--user", "alice:secret"])
+    let mut coturn = common::coturn_relay(turnserver, port);
+    coturn
+        .args(["--lt-cred-mech", "--user", "alice:secret"])
         .args(["--realm", "example.org", "--fingerprint"])
-        .args([
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-            "--allow-loopback-peers",
-        ])
-        .args(["-L", "127.0.0.1", "--relay-ip", "127.0.0.1"])
-        .args(["--listening-port", &port.to_string()])
-        .args(["--min-port", &(port + 1).to_string()])
-        .args(["--max-port", &(port + 40).to_string()])
-        .args(["--log-file", "stdout", "--simple-log"])
         .args(extra)
         .arg("--pidfile")
-        .arg(&pidfile)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start turnserver");
-    Running(child)
+        .arg(&pidfile);
+    common::spawn(coturn)
 }
 
 /// A UDP peer that echoes every datagram to its sender, until dropped.

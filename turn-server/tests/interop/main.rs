@@ -16,7 +16,7 @@
 mod common;
 // `require`: a real peer on PATH, or the test skipped outside CI and failed in it.
 #[path = "../../../stun-proto/tests/common/mod.rs"]
-#[allow(dead_code)] // shared with stun-proto's interop binaries; this one uses `require`
+#[allow(dead_code)] // shared with stun-proto's interop binaries; this one uses part of it
 mod stun_common;
 
 use stun_common::require;

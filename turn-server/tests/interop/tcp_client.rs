@@ -9,7 +9,6 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand_chacha::ChaCha20Rng;
@@ -19,7 +18,8 @@ use stun_proto::attribute::ConnectionId;
 use stun_proto::turn::StreamFramer;
 use stun_proto::turn::client::{Handled, RelayTransport, TurnClient, TurnClientConfig, TurnEvent};
 
-use super::{Running, SECRETS, Server, common, free_port, require};
+use super::stun_common::{self, coturn_relay, spawn};
+use super::{SECRETS, Server, common, free_port, require};
 
 /// How long one step may wait.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -392,31 +392,12 @@ fn our_client_tcp_allocation_through_our_server() {
 
 /// coturn's `turnserver` on 127.0.0.1:`port` with the first shared secret, loopback peers
 /// allowed, relaying from the ports above.
-fn start_coturn(turnserver: &Path, port: u16) -> Running {
-    let child = Command::new(turnserver)
-        .args([
-            "-n",
-            "--use-auth-secret",
-            "--static-auth-secret",
-            SECRETS[0],
-        ])
-        .args(["--realm", "interop.test", "--fingerprint"])
-        .args([
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-            "--allow-loopback-peers",
-        ])
-        .args(["-L", "127.0.0.1", "--relay-ip", "127.0.0.1"])
-        .args(["--listening-port", &port.to_string()])
-        .args(["--min-port", &(port + 1).to_string()])
-        .args(["--max-port", &(port + 40).to_string()])
-        .args(["--log-file", "stdout", "--simple-log"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start turnserver");
-    Running(child)
+fn start_coturn(turnserver: &Path, port: u16) -> stun_common::Running {
+    let mut coturn = coturn_relay(turnserver, port);
+    coturn
+        .args(["--use-auth-secret", "--static-auth-secret", SECRETS[0]])
+        .args(["--realm", "interop.test", "--fingerprint"]);
+    spawn(coturn)
 }
 
 #[test]
