@@ -10,6 +10,7 @@
 //! rustls takes the plaintext as it can and holds the records until the socket does.
 
 use std::io::{self, ErrorKind, Read, Write};
+use std::time::Instant;
 
 use mio::net::TcpStream;
 use rustls::ServerConnection;
@@ -46,18 +47,27 @@ pub struct Connection {
     /// Its peer connection closed: nothing more is read, and it closes once what is
     /// queued for the client is written.
     pub draining: bool,
+    /// When it was accepted: one that holds no allocation (nor a bound peer connection)
+    /// long after is closed by the worker.
+    pub accepted_at: Instant,
     pending: Vec<u8>,
 }
 
 impl Connection {
-    /// A plain connection, or a TLS one with `tls`.
-    pub fn new(stream: TcpStream, tuple: FiveTuple, tls: Option<ServerConnection>) -> Self {
+    /// A plain connection accepted at `now`, or a TLS one with `tls`.
+    pub fn new(
+        now: Instant,
+        stream: TcpStream,
+        tuple: FiveTuple,
+        tls: Option<ServerConnection>,
+    ) -> Self {
         Self {
             stream,
             tls: tls.map(Box::new),
             tuple,
             framer: StreamFramer::default(),
             bound: None,
+            accepted_at: now,
             draining: false,
             pending: Vec::new(),
         }

@@ -119,7 +119,10 @@ fn run(settings: Settings) -> Result<(), RunError> {
             server,
             binding,
             sockets,
-            settings.max_tcp_connections_per_worker,
+            worker::TcpLimits {
+                max_connections: settings.max_tcp_connections_per_worker,
+                unallocated: settings.unallocated_timeout,
+            },
             Arc::clone(&published),
             tls.clone(),
         )

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use stun_proto::turn::server::TurnServerStats;
 
 /// How many values each worker publishes.
-const METRIC_COUNT: usize = 24;
+const METRIC_COUNT: usize = 25;
 
 /// Family name, labels, help and type of each value, in the order
 /// [`WorkerMetrics::publish`] stores them; a family's entries follow one another.
@@ -133,6 +133,12 @@ const EXPOSITION: [(&str, &str, &str, &str); METRIC_COUNT] = [
         "",
         "",
     ),
+    (
+        "turn_tcp_unallocated_closed_total",
+        "",
+        "TCP or TLS client connections closed for holding no allocation 30 s after they were accepted (a handshake or request that never came).",
+        "counter",
+    ),
 ];
 
 /// A worker's own counters, besides what its machine counts.
@@ -154,6 +160,8 @@ pub struct DriverCounters {
     pub peer_connections: u64,
     /// Bytes relayed over RFC 6062 connections, to peers and to clients.
     pub tcp_relayed: (u64, u64),
+    /// Client connections closed for holding no allocation in time.
+    pub tcp_unallocated_closed: u64,
 }
 
 /// What one worker publishes, on cache lines of its own.
@@ -191,6 +199,7 @@ impl WorkerMetrics {
             own.peer_connections,
             own.tcp_relayed.0,
             own.tcp_relayed.1,
+            own.tcp_unallocated_closed,
         ];
         for (slot, value) in self.values.iter().zip(values) {
             slot.store(value, Ordering::Relaxed);
@@ -245,7 +254,7 @@ mod tests {
                 .count(),
             1
         );
-        assert_eq!(text.matches("# HELP").count(), 13);
+        assert_eq!(text.matches("# HELP").count(), 14);
         assert!(
             text.lines()
                 .all(|l| l.starts_with('#') || l.starts_with("turn_"))

@@ -28,6 +28,9 @@ const DEFAULT_MAX_ALLOCATIONS_PER_USER: usize = 1_000;
 const DEFAULT_MAX_PERMISSIONS: usize = 32;
 const DEFAULT_MAX_CHANNELS: usize = 32;
 const DEFAULT_MAX_TCP_CONNECTIONS: usize = 10_000;
+/// Seconds a TCP client connection may hold no allocation (RFC 8656 leaves it to the
+/// server; a client allocates in its first round trips).
+const DEFAULT_UNALLOCATED_TIMEOUT: usize = 30;
 const DEFAULT_NONCE_LIFETIME_SECS: u64 = 600;
 const DEFAULT_MAX_LIFETIME_SECS: u64 = 3600;
 /// The most workers (threads) a server runs.
@@ -132,6 +135,12 @@ pub struct Options {
     /// [default: 10000].
     #[arg(long, value_name = "N")]
     pub max_tcp_connections: Option<usize>,
+    /// Seconds a TCP or TLS client connection may hold no allocation (nor a bound RFC 6062
+    /// peer connection) after it was accepted before it is closed: a TLS handshake that never
+    /// completes, a half-open connection or one that sends nothing holds a connection slot no
+    /// longer [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub unallocated_timeout: Option<usize>,
     /// RFC 5780 NAT behaviour discovery: the alternate address A2:P2, different from the
     /// first --listen address A1:P1 in both IP and port. The server then also answers Binding
     /// requests on A1:P2, A2:P1 and A2:P2 (UDP), with OTHER-ADDRESS and RESPONSE-ORIGIN, and
@@ -401,6 +410,8 @@ pub struct Settings {
     pub secrets: Vec<String>,
     /// The most TCP connections of one worker.
     pub max_tcp_connections_per_worker: usize,
+    /// How long a TCP connection may hold no allocation.
+    pub unallocated_timeout: std::time::Duration,
     /// Metrics endpoint.
     pub metrics: Option<SocketAddr>,
     /// The machine's configuration for one worker, relay addresses left empty.
@@ -452,6 +463,7 @@ impl Options {
         self.max_permissions = self.max_permissions.or(file.max_permissions);
         self.max_channels = self.max_channels.or(file.max_channels);
         self.max_tcp_connections = self.max_tcp_connections.or(file.max_tcp_connections);
+        self.unallocated_timeout = self.unallocated_timeout.or(file.unallocated_timeout);
         self.max_bandwidth = self.max_bandwidth.or(file.max_bandwidth);
         self.alternate_server = self.alternate_server.or(file.alternate_server);
         self.rfc5780_alternate = self.rfc5780_alternate.or(file.rfc5780_alternate);
@@ -520,6 +532,11 @@ impl Options {
             "max-tcp-connections",
             self.max_tcp_connections,
             DEFAULT_MAX_TCP_CONNECTIONS,
+        )?;
+        let unallocated = positive(
+            "unallocated-timeout",
+            self.unallocated_timeout,
+            DEFAULT_UNALLOCATED_TIMEOUT,
         )?;
 
         let mut users = self.user;
@@ -613,6 +630,7 @@ impl Options {
             users,
             secrets,
             max_tcp_connections_per_worker: max_tcp.div_ceil(workers),
+            unallocated_timeout: std::time::Duration::from_secs(unallocated as u64),
             metrics: self.metrics,
             turn,
         })

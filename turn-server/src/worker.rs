@@ -55,6 +55,7 @@ const MAX_METRICS_CONNECTIONS: usize = 8;
 const MAX_METRICS_REQUEST: usize = 4096;
 /// How often the loop wakes with nothing to do, to refresh the Unix time and the counters.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
+
 /// How often the wall clock is read again for shared-secret expiry.
 const UNIX_TIME_REFRESH: Duration = Duration::from_secs(60);
 /// The largest datagram read.
@@ -141,10 +142,22 @@ struct Io {
     connections: Vec<Option<Connection>>,
     free_slots: Vec<usize>,
     by_tuple: HashMap<(SocketAddr, SocketAddr), usize>,
-    max_connections: usize,
+    limits: TcpLimits,
     counters: DriverCounters,
     /// RFC 6062: relayed-address listeners and peer connections.
     tcp: TcpRelays,
+}
+
+/// What a worker allows TCP and TLS client connections.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpLimits {
+    /// The most at once (`--max-tcp-connections`, this worker's share); more are closed.
+    pub max_connections: usize,
+    /// How long one may go without an allocation (or a bound RFC 6062 peer connection)
+    /// after it was accepted (`--unallocated-timeout`): a TLS handshake that never
+    /// completes, a half-open connection, one that sends nothing or only Binding requests
+    /// holds a slot this long at most.
+    pub unallocated: Duration,
 }
 
 impl Io {
@@ -219,7 +232,7 @@ impl Worker {
         server: TurnServer<ChaCha20Rng>,
         binding: Option<BindingServer>,
         sockets: WorkerSockets,
-        max_connections: usize,
+        limits: TcpLimits,
         published: Arc<[WorkerMetrics]>,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> io::Result<(Self, Mailbox)> {
@@ -285,7 +298,7 @@ impl Worker {
                 connections: Vec::new(),
                 free_slots: Vec::new(),
                 by_tuple: HashMap::new(),
-                max_connections,
+                limits,
                 counters: DriverCounters::default(),
                 tcp: TcpRelays::default(),
             },
@@ -313,6 +326,7 @@ impl Worker {
         let _entered = span.enter();
         let mut events = Events::with_capacity(1024);
         let mut unix_time_read = Instant::now();
+        let mut swept = unix_time_read;
         self.server.handle_unix_time(unix_time_read, unix_time());
         loop {
             let now = Instant::now();
@@ -361,7 +375,7 @@ impl Worker {
                     }
                     Token(t) => match self.fixed(t) {
                         Some(Fixed::Udp(i)) => self.read_udp(now, i),
-                        Some(Fixed::TcpListener(i)) => self.accept(i),
+                        Some(Fixed::TcpListener(i)) => self.accept(now, i),
                         Some(Fixed::Relay(i)) => self.read_relay(now, i),
                         None => {}
                     },
@@ -370,6 +384,10 @@ impl Worker {
             self.serve_handoffs(now);
             if self.server.poll_timeout().is_some_and(|at| at <= now) {
                 self.server.handle_timeout(now);
+            }
+            if now.saturating_duration_since(swept) >= HOUSEKEEPING {
+                swept = now;
+                self.close_unallocated(now);
             }
             if now.saturating_duration_since(unix_time_read) >= UNIX_TIME_REFRESH {
                 unix_time_read = now;
@@ -475,7 +493,7 @@ impl Worker {
     }
 
     /// Accepts TCP clients on listener `i`.
-    fn accept(&mut self, i: usize) {
+    fn accept(&mut self, now: Instant, i: usize) {
         let Some(&(server, tls)) = self.io.listener_addresses.get(i) else {
             return;
         };
@@ -491,7 +509,7 @@ impl Worker {
             };
             let (mut stream, client) = accepted;
             let open = self.io.by_tuple.len();
-            if open >= self.io.max_connections {
+            if open >= self.io.limits.max_connections {
                 self.io.counters.tcp_refused += 1;
                 continue;
             }
@@ -526,7 +544,7 @@ impl Worker {
                 client,
                 server,
             };
-            let connection = Connection::new(stream, tuple, session);
+            let connection = Connection::new(now, stream, tuple, session);
             if slot == self.io.connections.len() {
                 self.io.connections.push(Some(connection));
             } else if let Some(place) = self.io.connections.get_mut(slot) {
@@ -691,6 +709,24 @@ impl Worker {
         self.io.counters.tcp_connections = self.io.by_tuple.len() as u64;
         self.server.handle_connection_closed(now, c.tuple);
         debug!(client = %c.tuple.client, "TCP connection closed");
+    }
+
+    /// Closes the client connections that hold no allocation and no bound peer connection
+    /// [`TcpLimits::unallocated`] after they were accepted.
+    fn close_unallocated(&mut self, now: Instant) {
+        let stale: Vec<usize> = (self.io.connections.iter().enumerate())
+            .filter_map(|(slot, c)| Some((slot, c.as_ref()?)))
+            .filter(|(_, c)| {
+                c.bound.is_none()
+                    && now.saturating_duration_since(c.accepted_at) >= self.io.limits.unallocated
+                    && self.server.allocation_by_tuple(&c.tuple).is_none()
+            })
+            .map(|(slot, _)| slot)
+            .collect();
+        for slot in stale {
+            self.io.counters.tcp_unallocated_closed += 1;
+            self.close(now, slot);
+        }
     }
 
     /// Serves the other workers' messages (module `handoff`): gives the reservations they

@@ -630,6 +630,34 @@ fn refused(args: &[&str], reason: &str) {
     );
 }
 
+/// A TCP connection that holds no allocation `--unallocated-timeout` after it was accepted is
+/// closed: one that sends nothing (a TLS handshake that never comes, a half-open connection)
+/// and one that stops inside a STUN header. Neither keeps a connection slot.
+#[test]
+fn connections_that_never_allocate_are_closed() {
+    use std::io::Read as _;
+    let port = free_port(SPAN);
+    let server = Server::start(port, 1, &["--unallocated-timeout".into(), "1".into()]);
+    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let silent = std::net::TcpStream::connect(address).expect("connect");
+    let mut partial = std::net::TcpStream::connect(address).expect("connect");
+    partial.write_all(&[0x00, 0x01, 0x00]).expect("write");
+    for mut stream in [silent, partial] {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        match stream.read(&mut buf) {
+            // Closed by the server: end of stream, or a reset.
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("the connection is still open: {other:?}"),
+        }
+    }
+    assert_eq!(server.metric("turn_tcp_unallocated_closed_total"), 2);
+    assert_eq!(server.metric("turn_tcp_connections"), 0);
+}
+
 #[test]
 fn a_wrong_secret_gets_401_and_nothing_relayed() {
     for transport in [&[][..], &["-t"][..]] {

@@ -378,10 +378,14 @@ fn closes_after_the_data(driver: &mut Driver) {
 #[test]
 fn our_client_tcp_allocation_through_our_server() {
     let port = free_port(super::SPAN);
-    let server = Server::start(port, 2, &[]);
+    // Connections that hold an allocation (the control connection) or a bound peer
+    // connection (the data connection) outlive the unallocated timeout.
+    let server = Server::start(port, 2, &["--unallocated-timeout".into(), "1".into()]);
     let (mut driver, data) = tcp_allocation_through(SocketAddr::from(([127, 0, 0, 1], port)));
+    std::thread::sleep(Duration::from_millis(2_500));
     const BULK: usize = 8 << 20;
     bulk_echo(data, BULK);
+    assert_eq!(server.metric("turn_tcp_unallocated_closed_total"), 0);
     closes_after_the_data(&mut driver);
     drop(driver);
     assert!(server.metric("turn_tcp_relayed_bytes_total{direction=\"to_peer\"}") > BULK as u64);
