@@ -45,8 +45,9 @@ const RFC5780: u16 = 406;
 const METRICS: u16 = 410;
 const PEER: u16 = 415;
 const SPAN: u16 = 420;
-/// How long uclient may take.
-const PATIENCE: Duration = Duration::from_secs(20);
+/// How long uclient may take before the test gives up on it: a guard against a hang, not a
+/// timing check (100 clients take 17–19 s of uclient's own pacing; a loaded CI machine more).
+const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A child process killed when the test ends, however it ends.
 struct Running(Child);
