@@ -35,6 +35,10 @@ use crate::mdns_socket::Mdns;
 
 /// How long we wait for the other side's `data-done` after ours.
 const GRACE: Duration = Duration::from_secs(2);
+/// How long ICE-TCP connections stay open after a passed run, so that the other side reads
+/// our `data-done` line (signalling, slower than the transport) before it sees them close —
+/// as an application hangs up in signalling before it drops the call's connections.
+const TCP_LINGER: Duration = Duration::from_secs(1);
 /// Unanswered pings are sent again this often.
 const PING_RESEND: Duration = Duration::from_secs(1);
 /// The longest the loop sleeps on the socket before looking at stdin again.
@@ -596,6 +600,9 @@ fn drive(o: &PeerArgs) -> Result<(u8, &'static str, String), String> {
                     "no data-done from the other side within the grace period"
                 };
                 let reason = format!("all {} pings echoed; {how}", o.count);
+                if ice_tcp.is_some() {
+                    std::thread::sleep(TCP_LINGER);
+                }
                 return Ok((0, "pass", reason));
             }
         }
