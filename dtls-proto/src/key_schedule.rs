@@ -171,13 +171,22 @@ impl Hkdf {
         Digest::new(&[0u8; MAX_DIGEST_LEN][..self.hash.output_len()])
     }
 
+    /// `finished_key = HKDF-Expand-Label(base_key, "finished", "", Hash.length)` (RFC 8446
+    /// §4.4.4) from the sender's keyed handshake traffic secret, keyed for the HMAC of
+    /// Finished.verify_data, `HMAC(finished_key, transcript_hash)`.
+    pub fn finished_key(&self, base_key: &Prk) -> Box<dyn HmacKey> {
+        let finished_key = base_key.derive_secret(b"finished", &[]);
+        self.provider.hmac_key(self.hash, &finished_key)
+    }
+
     /// Finished.verify_data (RFC 8446 §4.4.4): `HMAC(finished_key, transcript_hash)` with
     /// `finished_key = HKDF-Expand-Label(base_key, "finished", "", Hash.length)`, `base_key`
-    /// being the sender's handshake traffic secret.
+    /// being the sender's handshake traffic secret. The handshake keeps the keyed
+    /// [`Self::finished_key`] instead; this is its definition, for the RFC 8448 vectors.
+    #[cfg(test)]
     pub fn finished_verify_data(&self, base_key: &Digest, transcript_hash: &[u8]) -> Digest {
-        let finished_key = self.derive_secret(base_key, b"finished", &[]);
-        self.provider
-            .hmac(self.hash, &finished_key, &[transcript_hash])
+        self.finished_key(&self.prk(base_key))
+            .sign(&[transcript_hash])
     }
 
     /// The application traffic secret of the next epoch after a KeyUpdate (RFC 8446 §7.2):
@@ -195,6 +204,11 @@ pub struct Prk {
 }
 
 impl Prk {
+    /// The HKDF the secret belongs to.
+    pub fn hkdf(&self) -> &Hkdf {
+        &self.hkdf
+    }
+
     /// `HKDF-Expand-Label(Secret, Label, Context, out.len())` (RFC 8446 §7.1): HKDF-Expand
     /// with the info `HkdfLabel { uint16 length; opaque label<7..255> = prefix ‖ Label;
     /// opaque context<0..255> }`. Labels and contexts are this crate's constants and digests,
