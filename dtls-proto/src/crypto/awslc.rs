@@ -60,13 +60,12 @@ impl CryptoProvider for AwsLc {
     }
 
     fn hmac_key(&self, alg: HashAlgorithm, key: &[u8]) -> Box<dyn HmacKey> {
-        Box::new(LcHmac(hmac::Key::new(
-            match alg {
-                HashAlgorithm::Sha256 => hmac::HMAC_SHA256,
-                HashAlgorithm::Sha384 => hmac::HMAC_SHA384,
-            },
-            key,
-        )))
+        Box::new(LcHmac::new(alg, key))
+    }
+
+    /// Keyed on the stack: no box for a key used once (HKDF-Extract, cookies).
+    fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> super::Digest {
+        LcHmac::new(alg, key).sign(parts)
     }
 
     fn ecdh_key(&self, group: NamedGroup, private: &[u8]) -> Result<Box<dyn EcdhKey>, CryptoError> {
@@ -232,6 +231,18 @@ impl HashContext for LcHash {
 }
 
 struct LcHmac(hmac::Key);
+
+impl LcHmac {
+    fn new(alg: HashAlgorithm, key: &[u8]) -> Self {
+        Self(hmac::Key::new(
+            match alg {
+                HashAlgorithm::Sha256 => hmac::HMAC_SHA256,
+                HashAlgorithm::Sha384 => hmac::HMAC_SHA384,
+            },
+            key,
+        ))
+    }
+}
 
 impl HmacKey for LcHmac {
     fn sign(&self, parts: &[&[u8]]) -> super::Digest {
