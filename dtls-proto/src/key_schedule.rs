@@ -33,7 +33,7 @@
 //! §5.9), so its secrets differ from TLS 1.3's for the same inputs. The machinery is checked
 //! against the TLS 1.3 vectors of RFC 8448 §3 with the TLS prefix, and the prefix separately.
 
-use crate::crypto::{CryptoProvider, Digest, HashAlgorithm, HmacKey, MAX_DIGEST_LEN};
+use crate::crypto::{CryptoProvider, Digest, HashAlgorithm, HkdfPrk, HmacKey, MAX_DIGEST_LEN};
 
 /// The HKDF label prefix of DTLS 1.3 (RFC 9147 §5.9).
 const DTLS13_LABEL_PREFIX: &[u8] = b"dtls13";
@@ -99,7 +99,7 @@ impl Hkdf {
     pub fn prk(&self, secret: &[u8]) -> Prk {
         Prk {
             hkdf: *self,
-            key: self.provider.hmac_key(self.hash, secret),
+            key: self.provider.hkdf_prk(self.hash, secret),
         }
     }
 
@@ -196,11 +196,11 @@ impl Hkdf {
     }
 }
 
-/// A secret keyed into the provider's HMAC once (HKDF's pseudorandom key, RFC 5869 §2.3), for
-/// every label expanded from it.
+/// A secret made into the provider's HKDF pseudorandom key once (RFC 5869 §2.3; with
+/// HKDF-Expand over HMAC, the HMAC keyed once), for every label expanded from it.
 pub struct Prk {
     hkdf: Hkdf,
-    key: Box<dyn HmacKey>,
+    key: Box<dyn HkdfPrk>,
 }
 
 impl Prk {
@@ -216,13 +216,7 @@ impl Prk {
     pub fn expand_label(&self, label: &[u8], context: &[u8], out: &mut [u8]) {
         let mut info = [0u8; MAX_HKDF_LABEL_LEN];
         let info = self.hkdf.hkdf_label(label, context, out.len(), &mut info);
-        let mut previous = Digest::new(&[]);
-        for (i, chunk) in out.chunks_mut(self.hkdf.hash.output_len()).enumerate() {
-            // RFC 5869 §2.3: at most 255 blocks; our outputs are one or two.
-            let counter = u8::try_from(i + 1).unwrap_or(u8::MAX);
-            previous = self.key.sign(&[&previous, info, &[counter]]);
-            chunk.copy_from_slice(&previous[..chunk.len()]);
-        }
+        self.key.expand(info, out);
     }
 
     /// `Derive-Secret(Secret, Label, Messages)` given `Transcript-Hash(Messages)`.
@@ -352,9 +346,11 @@ impl Exporter {
     pub fn export(&self, label: &[u8], context: Option<&[u8]>, out: &mut [u8]) {
         let hkdf = &self.hkdf;
         let per_label = hkdf.derive_secret(&self.secret, label, &hkdf.empty_hash());
-        let context_hash = hkdf
-            .provider
-            .hash(hkdf.hash, &[context.unwrap_or_default()]);
+        let context_hash = match context {
+            // DTLS-SRTP exports without a context: the hash of nothing is a constant.
+            None | Some([]) => hkdf.empty_hash(),
+            Some(context) => hkdf.provider.hash(hkdf.hash, &[context]),
+        };
         hkdf.expand_label(&per_label, b"exporter", &context_hash, out);
     }
 }

@@ -21,8 +21,8 @@ use ml_kem::{EncapsulateDeterministic, EncodedSizeUser, KemCore, MlKem768};
 
 use super::{
     AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, Encapsulated, HashAlgorithm,
-    HashContext, HmacKey, KemDecapsulationKey, ML_KEM_SHARED_SECRET_LEN, NONCE_LEN,
-    RECORD_NUMBER_MASK_LEN, RecordNumberKey, SAMPLE_LEN, TAG_LEN,
+    HashContext, HkdfPrk, HmacExpand, HmacKey, KemDecapsulationKey, ML_KEM_SHARED_SECRET_LEN,
+    NONCE_LEN, RECORD_NUMBER_MASK_LEN, RecordNumberKey, SAMPLE_LEN, TAG_LEN,
 };
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
@@ -76,6 +76,11 @@ impl CryptoProvider for RustCrypto {
     /// Keyed on the stack: no box for a key used once (HKDF-Extract, cookies).
     fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> super::Digest {
         RcHmac::new(alg, key).sign(parts)
+    }
+
+    /// HKDF-Expand over the HMAC keyed once, in one box.
+    fn hkdf_prk(&self, alg: HashAlgorithm, prk: &[u8]) -> Box<dyn HkdfPrk> {
+        Box::new(HmacExpand::new(RcHmac::new(alg, prk), alg))
     }
 
     fn ecdh_key(&self, group: NamedGroup, private: &[u8]) -> Result<Box<dyn EcdhKey>, CryptoError> {
