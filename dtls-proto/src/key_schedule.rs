@@ -33,7 +33,7 @@
 //! §5.9), so its secrets differ from TLS 1.3's for the same inputs. The machinery is checked
 //! against the TLS 1.3 vectors of RFC 8448 §3 with the TLS prefix, and the prefix separately.
 
-use crate::crypto::{CryptoProvider, Digest, HashAlgorithm, HkdfPrk, HmacKey, MAX_DIGEST_LEN};
+use crate::crypto::{CryptoProvider, Digest, HashAlgorithm, HkdfPrk, MAX_DIGEST_LEN};
 
 /// The HKDF label prefix of DTLS 1.3 (RFC 9147 §5.9).
 const DTLS13_LABEL_PREFIX: &[u8] = b"dtls13";
@@ -172,11 +172,10 @@ impl Hkdf {
     }
 
     /// `finished_key = HKDF-Expand-Label(base_key, "finished", "", Hash.length)` (RFC 8446
-    /// §4.4.4) from the sender's keyed handshake traffic secret, keyed for the HMAC of
-    /// Finished.verify_data, `HMAC(finished_key, transcript_hash)`.
-    pub fn finished_key(&self, base_key: &Prk) -> Box<dyn HmacKey> {
-        let finished_key = base_key.derive_secret(b"finished", &[]);
-        self.provider.hmac_key(self.hash, &finished_key)
+    /// §4.4.4) from the sender's handshake traffic secret, already a [`Prk`]; Finished is
+    /// `HMAC(finished_key, transcript_hash)`.
+    pub fn finished_key(&self, base_key: &Prk) -> Digest {
+        base_key.derive_secret(b"finished", &[])
     }
 
     /// Finished.verify_data (RFC 8446 §4.4.4): `HMAC(finished_key, transcript_hash)` with
@@ -185,8 +184,9 @@ impl Hkdf {
     /// [`Self::finished_key`] instead; this is its definition, for the RFC 8448 vectors.
     #[cfg(test)]
     pub fn finished_verify_data(&self, base_key: &Digest, transcript_hash: &[u8]) -> Digest {
-        self.finished_key(&self.prk(base_key))
-            .sign(&[transcript_hash])
+        let finished_key = self.finished_key(&self.prk(base_key));
+        self.provider
+            .hmac(self.hash, &finished_key, &[transcript_hash])
     }
 
     /// The application traffic secret of the next epoch after a KeyUpdate (RFC 8446 §7.2):

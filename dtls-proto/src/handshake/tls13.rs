@@ -11,7 +11,6 @@
 use crate::cipher_suite::ProtocolVersion;
 use crate::cipher_suite::{CipherSuite, ECDSA_SECP256R1_SHA256, NamedGroup};
 use crate::crypto::Digest;
-use crate::crypto::HmacKey;
 use crate::engine::{Engine, Session13};
 use crate::epoch::{EPOCH_APPLICATION, EPOCH_HANDSHAKE, EpochKeys};
 use crate::error::Error;
@@ -30,10 +29,10 @@ pub struct Schedule {
     suite: CipherSuite,
     hkdf: Hkdf,
     handshake: HandshakeSecret,
-    /// The client's and the server's `finished_key` (RFC 8446 §4.4.4), keyed into the HMAC
-    /// once: each side computes one Finished and checks the other.
-    client_finished: Box<dyn HmacKey>,
-    server_finished: Box<dyn HmacKey>,
+    /// The client's and the server's `finished_key` (RFC 8446 §4.4.4), derived once: each
+    /// side computes one Finished and checks the other.
+    client_finished: Digest,
+    server_finished: Digest,
 }
 
 impl Schedule {
@@ -107,7 +106,9 @@ impl Schedule {
         } else {
             &self.server_finished
         };
-        finished_key.sign(&[&hash])
+        self.hkdf
+            .provider()
+            .hmac(self.suite.prf_hash(), finished_key, &[&hash])
     }
 
     /// Checks the peer's Finished (epoch 2) against the transcript so far.
