@@ -25,7 +25,7 @@ use crate::crypto::{
     AeadAlgorithm, AeadKey, Digest, NONCE_LEN, RecordNumberKey, SAMPLE_LEN, TAG_LEN,
 };
 use crate::error::CryptoError;
-use crate::key_schedule::Hkdf;
+use crate::key_schedule::{Hkdf, Prk};
 use crate::record::{ContentType, MAX_PLAINTEXT_LEN, MAX_SEQUENCE};
 use crate::replay::ReplayWindow;
 use crate::unified_header::{self, CiphertextView, HEADER_LEN};
@@ -108,17 +108,22 @@ pub struct EpochKeys {
 }
 
 impl EpochKeys {
-    /// Derives `key`, `iv` and `sn_key` from a traffic secret.
+    /// Derives `key`, `iv` and `sn_key` from a traffic secret, keyed into the HMAC once.
     pub fn derive(hkdf: &Hkdf, aead: AeadAlgorithm, secret: &Digest) -> Result<Self, CryptoError> {
-        let provider = hkdf.provider();
+        Self::from_prk(&hkdf.prk(secret), aead)
+    }
+
+    /// Derives `key`, `iv` and `sn_key` from a traffic secret already keyed into the HMAC.
+    pub fn from_prk(prk: &Prk, aead: AeadAlgorithm) -> Result<Self, CryptoError> {
+        let provider = prk.hkdf().provider();
         let mut key = [0u8; 32];
         let key = &mut key[..aead.key_len()];
         let mut iv = [0u8; NONCE_LEN];
-        hkdf.expand_label(secret, b"iv", &[], &mut iv);
+        prk.expand_label(b"iv", &[], &mut iv);
         let mut sn_key = [0u8; 32];
         let sn_key = &mut sn_key[..aead.key_len()];
-        hkdf.expand_label(secret, b"sn", &[], sn_key);
-        hkdf.expand_label(secret, b"key", &[], key);
+        prk.expand_label(b"sn", &[], sn_key);
+        prk.expand_label(b"key", &[], key);
         Ok(Self {
             key: provider.aead_key(aead, key)?,
             iv,

@@ -21,16 +21,46 @@
 //! there is no early data (epoch 1 is never used). Each stage is a type holding only its
 //! secret; the next stage is derived from it, never stored beside it.
 //!
+//! Cost (issue 18): every HMAC key costs two hash blocks to set up (its inner and outer pads),
+//! as much as the HMAC of a short message after it. A secret that several labels expand is
+//! therefore keyed once ([`Prk`]): the handshake secret gives both handshake traffic secrets
+//! and the next "derived" one, the master secret both application secrets and the exporter, a
+//! traffic secret its `key`, `iv` and `sn`. The zero-PSK stage before the (EC)DHE input is a
+//! constant per hash and label prefix (see [`Hkdf::zero_psk_derived`]), as is
+//! `Transcript-Hash("")`; both are tabled for DTLS 1.3 and checked against the computation.
+//!
 //! DTLS 1.3 prefixes every HKDF label with `"dtls13"` where TLS 1.3 has `"tls13 "` (RFC 9147
 //! §5.9), so its secrets differ from TLS 1.3's for the same inputs. The machinery is checked
 //! against the TLS 1.3 vectors of RFC 8448 §3 with the TLS prefix, and the prefix separately.
 
-use crate::crypto::{CryptoProvider, Digest, HashAlgorithm, MAX_DIGEST_LEN};
+use crate::crypto::{CryptoProvider, Digest, HashAlgorithm, HkdfPrk, MAX_DIGEST_LEN};
 
 /// The HKDF label prefix of DTLS 1.3 (RFC 9147 §5.9).
 const DTLS13_LABEL_PREFIX: &[u8] = b"dtls13";
 /// Longest HkdfLabel: length (2), label (1 + 255), context (1 + 255).
 const MAX_HKDF_LABEL_LEN: usize = 2 + 1 + 255 + 1 + 255;
+/// SHA-256 of the empty string.
+const SHA256_EMPTY: [u8; 32] = [
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+];
+/// SHA-384 of the empty string.
+const SHA384_EMPTY: [u8; 48] = [
+    0x38, 0xb0, 0x60, 0xa7, 0x51, 0xac, 0x96, 0x38, 0x4c, 0xd9, 0x32, 0x7e, 0xb1, 0xb1, 0xe3, 0x6a,
+    0x21, 0xfd, 0xb7, 0x11, 0x14, 0xbe, 0x07, 0x43, 0x4c, 0x0c, 0xc7, 0xbf, 0x63, 0xf6, 0xe1, 0xda,
+    0x27, 0x4e, 0xde, 0xbf, 0xe7, 0x6f, 0x65, 0xfb, 0xd5, 0x1a, 0xd2, 0xf1, 0x48, 0x98, 0xb9, 0x5b,
+];
+/// `Derive-Secret(HKDF-Extract(0, 0), "derived", "")` with SHA-256 and the DTLS 1.3 prefix.
+const DTLS13_SHA256_ZERO_PSK_DERIVED: [u8; 32] = [
+    0xb1, 0x7b, 0xce, 0x94, 0x51, 0xee, 0x8b, 0xc6, 0xe8, 0xae, 0xbc, 0x0a, 0xa9, 0xe9, 0x82, 0x95,
+    0x67, 0x7a, 0x4a, 0x6a, 0x91, 0xf7, 0x84, 0x40, 0x83, 0x31, 0x46, 0xe4, 0x65, 0xf2, 0xff, 0x95,
+];
+/// The same with SHA-384.
+const DTLS13_SHA384_ZERO_PSK_DERIVED: [u8; 48] = [
+    0x27, 0x00, 0x86, 0x05, 0xd3, 0x39, 0x6f, 0x88, 0x44, 0x19, 0x75, 0x65, 0xca, 0xec, 0xc5, 0x92,
+    0xb3, 0xe5, 0x8f, 0x2e, 0xae, 0x55, 0xf8, 0x41, 0xb5, 0x77, 0xcf, 0xbc, 0xab, 0xb4, 0x7e, 0x22,
+    0x1f, 0x67, 0x4e, 0xd3, 0xa6, 0x8a, 0xa8, 0x93, 0x43, 0x9c, 0xf5, 0x57, 0xf1, 0x11, 0xc0, 0xfc,
+];
 
 /// HKDF (RFC 5869) over the provider's HMAC with one hash and one label prefix.
 #[derive(Debug, Clone, Copy)]
@@ -65,21 +95,18 @@ impl Hkdf {
         self.provider.hmac(self.hash, salt, &[ikm])
     }
 
-    /// `HKDF-Expand-Label(Secret, Label, Context, out.len())` (RFC 8446 §7.1): HKDF-Expand
-    /// with the info `HkdfLabel { uint16 length; opaque label<7..255> = prefix ‖ Label;
-    /// opaque context<0..255> }`. Labels and contexts are this crate's constants and digests,
-    /// far below the 255-byte limits; `out` is at most a few hash lengths.
-    pub fn expand_label(&self, secret: &[u8], label: &[u8], context: &[u8], out: &mut [u8]) {
-        let mut info = [0u8; MAX_HKDF_LABEL_LEN];
-        let info = self.hkdf_label(label, context, out.len(), &mut info);
-        let key = self.provider.hmac_key(self.hash, secret);
-        let mut previous = Digest::new(&[]);
-        for (i, chunk) in out.chunks_mut(self.hash.output_len()).enumerate() {
-            // RFC 5869 §2.3: at most 255 blocks; our outputs are one or two.
-            let counter = u8::try_from(i + 1).unwrap_or(u8::MAX);
-            previous = key.sign(&[&previous, info, &[counter]]);
-            chunk.copy_from_slice(&previous[..chunk.len()]);
+    /// `secret` keyed once for the several labels expanded from it.
+    pub fn prk(&self, secret: &[u8]) -> Prk {
+        Prk {
+            hkdf: *self,
+            key: self.provider.hkdf_prk(self.hash, secret),
         }
+    }
+
+    /// `HKDF-Expand-Label(Secret, Label, Context, out.len())` (RFC 8446 §7.1), keying `secret`
+    /// for this one label (see [`Prk::expand_label`]).
+    pub fn expand_label(&self, secret: &[u8], label: &[u8], context: &[u8], out: &mut [u8]) {
+        self.prk(secret).expand_label(label, context, out);
     }
 
     /// Encodes the HkdfLabel into `buf` and returns it. The label (with its prefix) and the
@@ -110,15 +137,33 @@ impl Hkdf {
 
     /// `Derive-Secret(Secret, Label, Messages)` given `Transcript-Hash(Messages)`.
     pub fn derive_secret(&self, secret: &[u8], label: &[u8], transcript_hash: &[u8]) -> Digest {
-        let mut out = [0u8; MAX_DIGEST_LEN];
-        let out = &mut out[..self.hash.output_len()];
-        self.expand_label(secret, label, transcript_hash, out);
-        Digest::new(out)
+        self.prk(secret).derive_secret(label, transcript_hash)
     }
 
     /// `Transcript-Hash("")`, the context of the "derived" secrets and of exporters.
     fn empty_hash(&self) -> Digest {
-        self.provider.hash(self.hash, &[])
+        match self.hash {
+            HashAlgorithm::Sha256 => Digest::new(&SHA256_EMPTY),
+            HashAlgorithm::Sha384 => Digest::new(&SHA384_EMPTY),
+        }
+    }
+
+    /// `Derive-Secret(Early Secret, "derived", "")` for the zero PSK, the salt of the handshake
+    /// secret: the same for every handshake with this hash and prefix, so DTLS 1.3's are
+    /// tabled (checked against the computation in the tests); other prefixes compute it.
+    fn zero_psk_derived(&self) -> Digest {
+        match (self.prefix == DTLS13_LABEL_PREFIX, self.hash) {
+            (true, HashAlgorithm::Sha256) => Digest::new(&DTLS13_SHA256_ZERO_PSK_DERIVED),
+            (true, HashAlgorithm::Sha384) => Digest::new(&DTLS13_SHA384_ZERO_PSK_DERIVED),
+            (false, _) => self.compute_zero_psk_derived(),
+        }
+    }
+
+    /// What [`Self::zero_psk_derived`] tables: RFC 8446 §7.1 from the zero PSK.
+    fn compute_zero_psk_derived(&self) -> Digest {
+        let zeros = self.zeros();
+        let early = self.extract(&zeros, &zeros);
+        self.derive_secret(&early, b"derived", &self.empty_hash())
     }
 
     /// Hash.length zero bytes.
@@ -126,11 +171,20 @@ impl Hkdf {
         Digest::new(&[0u8; MAX_DIGEST_LEN][..self.hash.output_len()])
     }
 
+    /// `finished_key = HKDF-Expand-Label(base_key, "finished", "", Hash.length)` (RFC 8446
+    /// §4.4.4) from the sender's handshake traffic secret, already a [`Prk`]; Finished is
+    /// `HMAC(finished_key, transcript_hash)`.
+    pub fn finished_key(&self, base_key: &Prk) -> Digest {
+        base_key.derive_secret(b"finished", &[])
+    }
+
     /// Finished.verify_data (RFC 8446 §4.4.4): `HMAC(finished_key, transcript_hash)` with
     /// `finished_key = HKDF-Expand-Label(base_key, "finished", "", Hash.length)`, `base_key`
-    /// being the sender's handshake traffic secret.
+    /// being the sender's handshake traffic secret. The handshake keeps the keyed
+    /// [`Self::finished_key`] instead; this is its definition, for the RFC 8448 vectors.
+    #[cfg(test)]
     pub fn finished_verify_data(&self, base_key: &Digest, transcript_hash: &[u8]) -> Digest {
-        let finished_key = self.derive_secret(base_key, b"finished", &[]);
+        let finished_key = self.finished_key(&self.prk(base_key));
         self.provider
             .hmac(self.hash, &finished_key, &[transcript_hash])
     }
@@ -139,6 +193,44 @@ impl Hkdf {
     /// `HKDF-Expand-Label(secret, "traffic upd", "", Hash.length)`.
     pub fn next_traffic_secret(&self, secret: &Digest) -> Digest {
         self.derive_secret(secret, b"traffic upd", &[])
+    }
+}
+
+/// A secret made into the provider's HKDF pseudorandom key once (RFC 5869 §2.3; with
+/// HKDF-Expand over HMAC, the HMAC keyed once), for every label expanded from it.
+pub struct Prk {
+    hkdf: Hkdf,
+    key: Box<dyn HkdfPrk>,
+}
+
+impl Prk {
+    /// The HKDF the secret belongs to.
+    pub fn hkdf(&self) -> &Hkdf {
+        &self.hkdf
+    }
+
+    /// `HKDF-Expand-Label(Secret, Label, Context, out.len())` (RFC 8446 §7.1): HKDF-Expand
+    /// with the info `HkdfLabel { uint16 length; opaque label<7..255> = prefix ‖ Label;
+    /// opaque context<0..255> }`. Labels and contexts are this crate's constants and digests,
+    /// far below the 255-byte limits; `out` is at most a few hash lengths.
+    pub fn expand_label(&self, label: &[u8], context: &[u8], out: &mut [u8]) {
+        let mut info = [0u8; MAX_HKDF_LABEL_LEN];
+        let info = self.hkdf.hkdf_label(label, context, out.len(), &mut info);
+        self.key.expand(info, out);
+    }
+
+    /// `Derive-Secret(Secret, Label, Messages)` given `Transcript-Hash(Messages)`.
+    pub fn derive_secret(&self, label: &[u8], transcript_hash: &[u8]) -> Digest {
+        let mut out = [0u8; MAX_DIGEST_LEN];
+        let out = &mut out[..self.hkdf.hash.output_len()];
+        self.expand_label(label, transcript_hash, out);
+        Digest::new(out)
+    }
+}
+
+impl std::fmt::Debug for Prk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prk { .. }")
     }
 }
 
@@ -161,41 +253,40 @@ impl std::fmt::Debug for TrafficSecrets {
 /// shared secret.
 pub struct HandshakeSecret {
     hkdf: Hkdf,
+    #[cfg(test)]
     secret: Digest,
+    prk: Prk,
 }
 
 impl HandshakeSecret {
     /// Runs the schedule from the zero PSK through the shared secret.
     pub fn new(hkdf: Hkdf, shared_secret: &[u8]) -> Self {
-        let zeros = hkdf.zeros();
-        let early = hkdf.extract(&zeros, &zeros);
-        let derived = hkdf.derive_secret(&early, b"derived", &hkdf.empty_hash());
+        let secret = hkdf.extract(&hkdf.zero_psk_derived(), shared_secret);
         Self {
             hkdf,
-            secret: hkdf.extract(&derived, shared_secret),
+            #[cfg(test)]
+            secret,
+            prk: hkdf.prk(&secret),
         }
     }
 
     /// `c hs traffic` and `s hs traffic` over `Transcript-Hash(ClientHello..ServerHello)`.
     pub fn traffic_secrets(&self, hello_hash: &[u8]) -> TrafficSecrets {
         TrafficSecrets {
-            client: self
-                .hkdf
-                .derive_secret(&self.secret, b"c hs traffic", hello_hash),
-            server: self
-                .hkdf
-                .derive_secret(&self.secret, b"s hs traffic", hello_hash),
+            client: self.prk.derive_secret(b"c hs traffic", hello_hash),
+            server: self.prk.derive_secret(b"s hs traffic", hello_hash),
         }
     }
 
     /// The master secret that follows.
     pub fn master_secret(&self) -> MasterSecret {
-        let derived = self
-            .hkdf
-            .derive_secret(&self.secret, b"derived", &self.hkdf.empty_hash());
+        let derived = self.prk.derive_secret(b"derived", &self.hkdf.empty_hash());
+        let secret = self.hkdf.extract(&derived, &self.hkdf.zeros());
         MasterSecret {
             hkdf: self.hkdf,
-            secret: self.hkdf.extract(&derived, &self.hkdf.zeros()),
+            #[cfg(test)]
+            secret,
+            prk: self.hkdf.prk(&secret),
         }
     }
 }
@@ -209,7 +300,9 @@ impl std::fmt::Debug for HandshakeSecret {
 /// The master secret.
 pub struct MasterSecret {
     hkdf: Hkdf,
+    #[cfg(test)]
     secret: Digest,
+    prk: Prk,
 }
 
 impl MasterSecret {
@@ -217,11 +310,11 @@ impl MasterSecret {
     pub fn traffic_secrets(&self, server_finished_hash: &[u8]) -> TrafficSecrets {
         TrafficSecrets {
             client: self
-                .hkdf
-                .derive_secret(&self.secret, b"c ap traffic", server_finished_hash),
+                .prk
+                .derive_secret(b"c ap traffic", server_finished_hash),
             server: self
-                .hkdf
-                .derive_secret(&self.secret, b"s ap traffic", server_finished_hash),
+                .prk
+                .derive_secret(b"s ap traffic", server_finished_hash),
         }
     }
 
@@ -229,9 +322,7 @@ impl MasterSecret {
     pub fn exporter(&self, server_finished_hash: &[u8]) -> Exporter {
         Exporter {
             hkdf: self.hkdf,
-            secret: self
-                .hkdf
-                .derive_secret(&self.secret, b"exp master", server_finished_hash),
+            secret: self.prk.derive_secret(b"exp master", server_finished_hash),
         }
     }
 }
@@ -255,9 +346,11 @@ impl Exporter {
     pub fn export(&self, label: &[u8], context: Option<&[u8]>, out: &mut [u8]) {
         let hkdf = &self.hkdf;
         let per_label = hkdf.derive_secret(&self.secret, label, &hkdf.empty_hash());
-        let context_hash = hkdf
-            .provider
-            .hash(hkdf.hash, &[context.unwrap_or_default()]);
+        let context_hash = match context {
+            // DTLS-SRTP exports without a context: the hash of nothing is a constant.
+            None | Some([]) => hkdf.empty_hash(),
+            Some(context) => hkdf.provider.hash(hkdf.hash, &[context]),
+        };
         hkdf.expand_label(&per_label, b"exporter", &context_hash, out);
     }
 }
@@ -392,6 +485,43 @@ pub(crate) mod tests {
                 exporter.secret.as_bytes(),
                 hex("fe22f881176eda18eb8f44529e6792c50c9a3f89452f68d8ae311b4309d3cf50")
             );
+        }
+    }
+
+    #[test]
+    fn tabled_constants_match_their_computation() {
+        for p in providers() {
+            for hash in [HashAlgorithm::Sha256, HashAlgorithm::Sha384] {
+                let hkdf = Hkdf::dtls13(p, hash);
+                assert_eq!(hkdf.empty_hash(), p.hash(hash, &[]));
+                assert_eq!(hkdf.zero_psk_derived(), hkdf.compute_zero_psk_derived());
+                // Another prefix is computed, not looked up.
+                let other = Hkdf {
+                    prefix: b"tls13 ",
+                    ..hkdf
+                };
+                assert_eq!(other.zero_psk_derived(), other.compute_zero_psk_derived());
+                assert_ne!(other.zero_psk_derived(), hkdf.zero_psk_derived());
+            }
+        }
+        // RFC 8448 §3: the TLS 1.3 "derived" secret of the zero PSK.
+        assert_eq!(
+            tls13(providers()[0]).zero_psk_derived().as_bytes(),
+            hex("6f2615a108c702c5678f54fc9dbab69716c076189c48250cebeac3576c3611ba")
+        );
+    }
+
+    #[test]
+    fn one_prk_expands_as_separate_keyings_do() {
+        for p in providers() {
+            let hkdf = Hkdf::dtls13(p, HashAlgorithm::Sha256);
+            let secret = [8u8; 32];
+            let prk = hkdf.prk(&secret);
+            for label in [&b"key"[..], b"iv", b"sn"] {
+                let mut once = [0u8; 16];
+                prk.expand_label(label, &[], &mut once);
+                assert_eq!(once.to_vec(), expand(&hkdf, &secret, label, 16));
+            }
         }
     }
 

@@ -12,16 +12,16 @@ use aws_lc_rs::aead::{
 };
 use aws_lc_rs::agreement::{self, ECDH_P256, PrivateKey, UnparsedPublicKey, X25519};
 use aws_lc_rs::digest::{self, SHA256, SHA384};
-use aws_lc_rs::hmac;
 use aws_lc_rs::kem::{Ciphertext, DecapsulationKey, EncapsulationKey, ML_KEM_768};
 use aws_lc_rs::signature::{
     self, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair,
 };
+use aws_lc_rs::{hkdf, hmac};
 
 use super::{
     AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, Encapsulated, HashAlgorithm,
-    HashContext, HmacKey, KemDecapsulationKey, ML_KEM_SHARED_SECRET_LEN, NONCE_LEN,
-    RECORD_NUMBER_MASK_LEN, RecordNumberKey, SAMPLE_LEN, TAG_LEN,
+    HashContext, HkdfPrk, HmacExpand, HmacKey, KemDecapsulationKey, ML_KEM_SHARED_SECRET_LEN,
+    NONCE_LEN, RECORD_NUMBER_MASK_LEN, RecordNumberKey, SAMPLE_LEN, TAG_LEN,
 };
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
@@ -60,13 +60,28 @@ impl CryptoProvider for AwsLc {
     }
 
     fn hmac_key(&self, alg: HashAlgorithm, key: &[u8]) -> Box<dyn HmacKey> {
-        Box::new(LcHmac(hmac::Key::new(
-            match alg {
-                HashAlgorithm::Sha256 => hmac::HMAC_SHA256,
-                HashAlgorithm::Sha384 => hmac::HMAC_SHA384,
-            },
-            key,
-        )))
+        Box::new(LcHmac::new(alg, key))
+    }
+
+    /// Keyed on the stack: no box for a key used once (HKDF-Extract, cookies).
+    fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> super::Digest {
+        LcHmac::new(alg, key).sign(parts)
+    }
+
+    /// AWS-LC's HKDF-Expand: one call into C per label, which costs less than one HMAC
+    /// through `aws-lc-rs` (issue 18, docs/performance.md).
+    fn hkdf_prk(&self, alg: HashAlgorithm, prk: &[u8]) -> Box<dyn HkdfPrk> {
+        Box::new(LcHkdfPrk {
+            alg,
+            prk: hkdf::Prk::new_less_safe(
+                match alg {
+                    HashAlgorithm::Sha256 => hkdf::HKDF_SHA256,
+                    HashAlgorithm::Sha384 => hkdf::HKDF_SHA384,
+                },
+                prk,
+            ),
+            bytes: super::Digest::new(prk),
+        })
     }
 
     fn ecdh_key(&self, group: NamedGroup, private: &[u8]) -> Result<Box<dyn EcdhKey>, CryptoError> {
@@ -231,7 +246,50 @@ impl HashContext for LcHash {
     }
 }
 
+/// A PRK for AWS-LC's HKDF-Expand, with its bytes for the HMAC path should AWS-LC refuse.
+struct LcHkdfPrk {
+    alg: HashAlgorithm,
+    prk: hkdf::Prk,
+    bytes: super::Digest,
+}
+
+/// An HKDF output length for `aws-lc-rs`.
+struct OkmLen(usize);
+
+impl hkdf::KeyType for OkmLen {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+impl HkdfPrk for LcHkdfPrk {
+    fn expand(&self, info: &[u8], out: &mut [u8]) {
+        let info = [info];
+        let filled = self
+            .prk
+            .expand(&info, OkmLen(out.len()))
+            .and_then(|okm| okm.fill(out));
+        if filled.is_err() {
+            // AWS-LC refuses outputs longer than 255 hash lengths, which the key schedule
+            // never asks for; the HMAC construction gives the same bytes where both work.
+            HmacExpand::new(LcHmac::new(self.alg, &self.bytes), self.alg).expand(info[0], out);
+        }
+    }
+}
+
 struct LcHmac(hmac::Key);
+
+impl LcHmac {
+    fn new(alg: HashAlgorithm, key: &[u8]) -> Self {
+        Self(hmac::Key::new(
+            match alg {
+                HashAlgorithm::Sha256 => hmac::HMAC_SHA256,
+                HashAlgorithm::Sha384 => hmac::HMAC_SHA384,
+            },
+            key,
+        ))
+    }
+}
 
 impl HmacKey for LcHmac {
     fn sign(&self, parts: &[&[u8]]) -> super::Digest {

@@ -157,6 +157,48 @@ pub trait HmacKey: Send + Sync {
     fn sign(&self, parts: &[&[u8]]) -> Digest;
 }
 
+impl<K: HmacKey + ?Sized> HmacKey for Box<K> {
+    fn sign(&self, parts: &[&[u8]]) -> Digest {
+        (**self).sign(parts)
+    }
+}
+
+/// A pseudorandom key ready for HKDF-Expand (RFC 5869 §2.3).
+pub trait HkdfPrk: Send + Sync {
+    /// `HKDF-Expand(PRK, info, out.len())`. `out` is at most 255 hash lengths (RFC 5869 §2.3;
+    /// the key schedule asks for one or two).
+    fn expand(&self, info: &[u8], out: &mut [u8]);
+}
+
+/// HKDF-Expand over a keyed HMAC: `T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i)`, the output being
+/// `T(1) ‖ T(2) ‖ …` cut to length (RFC 5869 §2.3).
+pub struct HmacExpand<K> {
+    key: K,
+    hash_len: usize,
+}
+
+impl<K: HmacKey> HmacExpand<K> {
+    /// HKDF-Expand with `key`, an HMAC keyed with the PRK under `alg`.
+    pub fn new(key: K, alg: HashAlgorithm) -> Self {
+        Self {
+            key,
+            hash_len: alg.output_len(),
+        }
+    }
+}
+
+impl<K: HmacKey> HkdfPrk for HmacExpand<K> {
+    fn expand(&self, info: &[u8], out: &mut [u8]) {
+        let mut previous = Digest::new(&[]);
+        for (i, chunk) in out.chunks_mut(self.hash_len).enumerate() {
+            // RFC 5869 §2.3: at most 255 blocks; our outputs are one or two.
+            let counter = u8::try_from(i + 1).unwrap_or(u8::MAX);
+            previous = self.key.sign(&[&previous, info, &[counter]]);
+            chunk.copy_from_slice(&previous[..chunk.len()]);
+        }
+    }
+}
+
 /// An imported ECDHE private key with its public share.
 pub trait EcdhKey: Send + Sync {
     /// The public share (uncompressed SEC1 point for P-256, the u-coordinate for X25519).
@@ -264,6 +306,14 @@ pub trait CryptoProvider: Debug + Send + Sync {
         self.hmac_key(alg, key).sign(parts)
     }
 
+    /// A pseudorandom key for HKDF-Expand (RFC 5869 §2.3), for the DTLS 1.3 key schedule,
+    /// which expands several labels from each secret. By default HKDF-Expand over
+    /// [`Self::hmac_key`], keyed once; a backend whose own HKDF is cheaper per call (AWS-LC's
+    /// is one call into C where its HMAC is several) provides it instead.
+    fn hkdf_prk(&self, alg: HashAlgorithm, prk: &[u8]) -> Box<dyn HkdfPrk> {
+        Box::new(HmacExpand::new(self.hmac_key(alg, prk), alg))
+    }
+
     /// Imports an ECDHE private scalar (drawn by the caller from the injected RNG) and derives
     /// its public share. Fails when the scalar is not valid for the group.
     fn ecdh_key(&self, group: NamedGroup, private: &[u8]) -> Result<Box<dyn EcdhKey>, CryptoError>;
@@ -363,6 +413,34 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn every_provider_hkdf_expand_is_hkdf_over_its_hmac() {
+        // RFC 5869 §2.3 by its definition, from one PRK, for short, two-block and the longest
+        // outputs (255 blocks), and one beyond it, which each provider must still fill.
+        for p in providers() {
+            for alg in [HashAlgorithm::Sha256, HashAlgorithm::Sha384] {
+                let secret = [0x0bu8; 48];
+                let secret = &secret[..alg.output_len()];
+                let prk = p.hkdf_prk(alg, secret);
+                let reference = HmacExpand::new(p.hmac_key(alg, secret), alg);
+                for len in [
+                    12,
+                    16,
+                    48,
+                    60,
+                    255 * alg.output_len(),
+                    255 * alg.output_len() + 1,
+                ] {
+                    let (mut ours, mut theirs) = (vec![0u8; len], vec![0u8; len]);
+                    prk.expand(b"info", &mut ours);
+                    reference.expand(b"info", &mut theirs);
+                    assert_eq!(ours, theirs, "{} {alg:?} {len}", p.name());
+                    assert!(ours.iter().any(|b| *b != 0));
+                }
+            }
+        }
     }
 
     #[test]

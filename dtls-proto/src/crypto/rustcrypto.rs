@@ -21,8 +21,8 @@ use ml_kem::{EncapsulateDeterministic, EncodedSizeUser, KemCore, MlKem768};
 
 use super::{
     AeadAlgorithm, AeadKey, CryptoProvider, EcdhKey, EcdsaSigningKey, Encapsulated, HashAlgorithm,
-    HashContext, HmacKey, KemDecapsulationKey, ML_KEM_SHARED_SECRET_LEN, NONCE_LEN,
-    RECORD_NUMBER_MASK_LEN, RecordNumberKey, SAMPLE_LEN, TAG_LEN,
+    HashContext, HkdfPrk, HmacExpand, HmacKey, KemDecapsulationKey, ML_KEM_SHARED_SECRET_LEN,
+    NONCE_LEN, RECORD_NUMBER_MASK_LEN, RecordNumberKey, SAMPLE_LEN, TAG_LEN,
 };
 use crate::cipher_suite::NamedGroup;
 use crate::error::CryptoError;
@@ -70,16 +70,17 @@ impl CryptoProvider for RustCrypto {
     }
 
     fn hmac_key(&self, alg: HashAlgorithm, key: &[u8]) -> Box<dyn HmacKey> {
-        match alg {
-            HashAlgorithm::Sha256 => Box::new(RcHmac::Sha256(
-                // unwrap: HMAC accepts keys of any length (RFC 2104 §2), this cannot fail.
-                <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length"),
-            )),
-            HashAlgorithm::Sha384 => Box::new(RcHmac::Sha384(
-                // unwrap: HMAC accepts keys of any length (RFC 2104 §2), this cannot fail.
-                <Hmac<Sha384> as Mac>::new_from_slice(key).expect("HMAC takes any key length"),
-            )),
-        }
+        Box::new(RcHmac::new(alg, key))
+    }
+
+    /// Keyed on the stack: no box for a key used once (HKDF-Extract, cookies).
+    fn hmac(&self, alg: HashAlgorithm, key: &[u8], parts: &[&[u8]]) -> super::Digest {
+        RcHmac::new(alg, key).sign(parts)
+    }
+
+    /// HKDF-Expand over the HMAC keyed once, in one box.
+    fn hkdf_prk(&self, alg: HashAlgorithm, prk: &[u8]) -> Box<dyn HkdfPrk> {
+        Box::new(HmacExpand::new(RcHmac::new(alg, prk), alg))
     }
 
     fn ecdh_key(&self, group: NamedGroup, private: &[u8]) -> Result<Box<dyn EcdhKey>, CryptoError> {
@@ -286,6 +287,21 @@ impl HashContext for RcHash {
 enum RcHmac {
     Sha256(Hmac<Sha256>),
     Sha384(Hmac<Sha384>),
+}
+
+impl RcHmac {
+    fn new(alg: HashAlgorithm, key: &[u8]) -> Self {
+        match alg {
+            HashAlgorithm::Sha256 => Self::Sha256(
+                // unwrap: HMAC accepts keys of any length (RFC 2104 §2), this cannot fail.
+                <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length"),
+            ),
+            HashAlgorithm::Sha384 => Self::Sha384(
+                // unwrap: HMAC accepts keys of any length (RFC 2104 §2), this cannot fail.
+                <Hmac<Sha384> as Mac>::new_from_slice(key).expect("HMAC takes any key length"),
+            ),
+        }
+    }
 }
 
 impl HmacKey for RcHmac {

@@ -29,7 +29,10 @@ pub struct Schedule {
     suite: CipherSuite,
     hkdf: Hkdf,
     handshake: HandshakeSecret,
-    traffic: TrafficSecrets,
+    /// The client's and the server's `finished_key` (RFC 8446 §4.4.4), derived once: each
+    /// side computes one Finished and checks the other.
+    client_finished: Digest,
+    server_finished: Digest,
 }
 
 impl Schedule {
@@ -44,14 +47,31 @@ impl Schedule {
         let handshake = HandshakeSecret::new(hkdf, shared.as_bytes());
         let hello_hash = engine.transcript_hash(suite.prf_hash());
         let traffic = handshake.traffic_secrets(&hello_hash);
-        let schedule = Self {
+        // Each handshake traffic secret keys epoch 2 of its direction and its Finished: one
+        // HMAC keying for `key`, `iv`, `sn` and `finished`.
+        let aead = suite.aead();
+        let client = hkdf.prk(&traffic.client);
+        let server = hkdf.prk(&traffic.server);
+        let client_finished = hkdf.finished_key(&client);
+        let server_finished = hkdf.finished_key(&server);
+        let (client, server) = (
+            EpochKeys::from_prk(&client, aead)?,
+            EpochKeys::from_prk(&server, aead)?,
+        );
+        let (write, read) = if engine.is_client {
+            (client, server)
+        } else {
+            (server, client)
+        };
+        engine.install_write_keys_13(EPOCH_HANDSHAKE, write);
+        engine.install_read_keys_13(EPOCH_HANDSHAKE, read);
+        Ok(Self {
             suite,
             hkdf,
             handshake,
-            traffic,
-        };
-        schedule.install(engine, EPOCH_HANDSHAKE, &schedule.traffic)?;
-        Ok(schedule)
+            client_finished,
+            server_finished,
+        })
     }
 
     fn install(
@@ -81,12 +101,14 @@ impl Schedule {
     /// Finished.verify_data of `from_client`'s Finished over the transcript so far.
     pub fn verify_data(&self, engine: &mut Engine, from_client: bool) -> Digest {
         let hash = engine.transcript_hash(self.suite.prf_hash());
-        let base = if from_client {
-            &self.traffic.client
+        let finished_key = if from_client {
+            &self.client_finished
         } else {
-            &self.traffic.server
+            &self.server_finished
         };
-        self.hkdf.finished_verify_data(base, &hash)
+        self.hkdf
+            .provider()
+            .hmac(self.suite.prf_hash(), finished_key, &[&hash])
     }
 
     /// Checks the peer's Finished (epoch 2) against the transcript so far.

@@ -8,8 +8,8 @@
 
 mod openssl;
 
+use std::cell::Cell;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dtls_proto::crypto::{CryptoProvider, providers};
@@ -23,11 +23,14 @@ use rand_core::SeedableRng;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// Largest datagram we sent in the current case.
-static MAX_SENT: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Largest datagram we sent in the current case, per test thread: the two tests of this
+    /// binary run in parallel, and a shared counter let one see the other's datagrams.
+    static MAX_SENT: Cell<usize> = const { Cell::new(0) };
+}
 
 fn send(sock: &UdpSocket, payload: &[u8], to: SocketAddr) -> std::io::Result<usize> {
-    MAX_SENT.fetch_max(payload.len(), Ordering::Relaxed);
+    MAX_SENT.with(|m| m.set(m.get().max(payload.len())));
     sock.send_to(payload, to)
 }
 
@@ -166,7 +169,7 @@ fn common_args(cert: &std::path::Path, key: &std::path::Path, case: &Case) -> Ve
 
 /// With a small MTU every handshake datagram we sent fit it; then the counter restarts.
 fn assert_mtu(case: &Case) {
-    let max = MAX_SENT.swap(0, Ordering::Relaxed);
+    let max = MAX_SENT.with(|m| m.replace(0));
     if let Some(mtu) = case.mtu {
         assert!(max <= mtu, "{}: sent a {max}-byte datagram", case.label());
     }
