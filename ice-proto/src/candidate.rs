@@ -53,8 +53,8 @@ impl fmt::Display for CandidateType {
     }
 }
 
-/// The transport protocol of a candidate. The agent checks UDP candidates; TCP candidates
-/// (RFC 6544) are parsed and kept, and paired only with TCP ones.
+/// The transport protocol of a candidate. TCP candidates (RFC 6544, [`crate::tcp`]) pair
+/// only with TCP ones, active with passive.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[non_exhaustive]
 pub enum Transport {
