@@ -21,8 +21,9 @@ use stun_proto::turn::client::{Handled, RelayTransport, TurnClient, TurnClientCo
 use super::stun_common::{self, coturn_relay, spawn};
 use super::{SECRETS, Server, common, free_port, require};
 
-/// How long one step may wait.
-const PATIENCE: Duration = Duration::from_secs(10);
+/// How long one step may wait: a hang guard, not a timing check (once in four CI runs the echo
+/// through coturn went quiet for over 10 s on the loaded 2-core machine, then the test failed).
+const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A TCP connection to the TURN server with its framer.
 struct Stream {
