@@ -24,8 +24,9 @@ use stun_proto::{Class, Message, Method, Transmit, TransmitRef, TransportProtoco
 
 use crate::candidate::Candidate;
 use crate::check::read_request;
+use crate::checklist::Pair;
 use crate::config::{AgentConfig, AgentStats};
-use crate::connectivity::Pacer;
+use crate::connectivity::{Lane, Pacer};
 use crate::context::{Ctx, Intent, Others, Role};
 use crate::error::{AgentError, SendError};
 use crate::event::{ConnectionState, Event};
@@ -498,7 +499,7 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             return earliest.get();
         }
         earliest.consider(Timer::Gathering, self.gatherer.poll_timeout());
-        earliest.consider(Timer::Pacing, self.pacer.next_check_at);
+        earliest.consider(Timer::Pacing, self.pacer.next_check_at());
         for st in &self.streams {
             st.deadlines(
                 &mut earliest,
@@ -716,6 +717,11 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                         self.push_event(Event::Problem(owner.failed(server)));
                     }
                 }
+                RelayEvent::PermissionRefused { relayed, peer } => {
+                    for s in 0..self.streams.len() {
+                        self.lend(now, s, |st, ctx| st.lose_relayed_peer(ctx, relayed, peer));
+                    }
+                }
             }
         }
     }
@@ -753,11 +759,23 @@ impl<R: RngCore + CryptoRng> Agent<R> {
             self.lend(now, s, |st, ctx| st.nominate(ctx));
         }
         let controlling = self.role.controlling;
-        if let Some((s, id)) = self
-            .pacer
-            .due(now, &mut self.streams, controlling, &self.config)
-        {
-            self.lend(now, s, |st, ctx| st.send_check(ctx, id));
+        for lane in Lane::ALL {
+            // A relayed check whose peer's permission is still being asked for would only
+            // wait in the TURN client: it yields its slot to a pair that can go now
+            // (`Relays::awaits_permission`).
+            let relays = &self.relays;
+            let held = |p: &Pair| relays.awaits_permission(p.base(), p.remote_addr().ip());
+            let due = (self.pacer).due(
+                now,
+                lane,
+                &mut self.streams,
+                held,
+                controlling,
+                &self.config,
+            );
+            if let Some((s, id)) = due {
+                self.lend(now, s, |st, ctx| st.send_check(ctx, id));
+            }
         }
         for s in 0..self.streams.len() {
             self.lend(now, s, |st, ctx| st.refresh_consent(ctx));

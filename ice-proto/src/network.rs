@@ -25,11 +25,12 @@
 //! valid pair, nominated); the abandoned pair is checked again, and comes back by
 //! re-nomination if it works after all.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use rand_core::RngCore;
 use stun_proto::time::saturating_add;
 
+use crate::checklist::{PairId, PairState};
 use crate::context::Ctx;
 use crate::event::ComponentState;
 use crate::stream::{Probe, Stream};
@@ -52,6 +53,25 @@ impl Stream {
         let selected = self.component(component).and_then(|c| c.selected);
         if self.checklist.fail_on_bases(component, gone, selected) {
             self.fail_over(ctx, component);
+        }
+    }
+
+    /// The TURN server refused a permission for `peer` on relayed address `relayed` (RFC
+    /// 8656 §9.2): the pairs from `relayed` to `peer` can never pass a check, so they fail
+    /// now instead of asking again at every retransmission.
+    pub(crate) fn lose_relayed_peer<R: RngCore>(
+        &mut self,
+        ctx: &mut Ctx<'_, R>,
+        relayed: SocketAddr,
+        peer: IpAddr,
+    ) {
+        let refused: Vec<PairId> = (self.checklist.pairs().iter())
+            .filter(|p| p.base() == relayed && p.remote_addr().ip() == peer)
+            .filter(|p| p.state() != &PairState::Failed)
+            .map(|p| p.id())
+            .collect();
+        for id in refused {
+            self.fail_pair(ctx, id);
         }
     }
 

@@ -4,12 +4,13 @@
 //! agent sends from a relayed address — checks, answers, consent, data — goes through the
 //! allocation: a permission for the peer's IP first (§9), Send indications, and ChannelData
 //! once the pair is selected and a channel bound (§11, §12). A check for a peer whose
-//! permission is still being asked for waits in the TURN client and leaves right after the
-//! CreatePermission success — the server would drop it before, and the first relayed check
-//! would only get through one retransmission later. What the server relays back is handled
+//! permission is still being asked for takes no Ta slot (`awaits_permission`): it goes in the
+//! first slot after the CreatePermission success — the server would drop it before, and the
+//! first relayed check would only get through one retransmission later. A peer the server
+//! refuses (403: a private address it will not relay to) fails the pairs to it at once. What the server relays back is handled
 //! as if it had arrived on the relayed address from the peer.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -18,7 +19,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 use stun_proto::transaction;
 use stun_proto::turn::client::{
-    AllocationFamily, DropReason, Handled, SendError as TurnSendError, TurnClient,
+    AllocationFamily, DropReason, Handled, RequestFailure, SendError as TurnSendError, TurnClient,
     TurnClientConfig, TurnEvent,
 };
 use stun_proto::{Transmit, TransmitRef, TransportProtocol};
@@ -75,6 +76,9 @@ pub(crate) enum RelayEvent {
     Allocated(usize),
     /// The allocation failed or expired.
     Failed { owner: Owner, server: SocketAddr },
+    /// The server refused a permission for `peer` on the allocation whose relayed address is
+    /// `relayed` (an error response, e.g. 403): no check from `relayed` to `peer` can pass.
+    PermissionRefused { relayed: SocketAddr, peer: IpAddr },
 }
 
 /// What an allocation gave (§5.1.1.2): the relayed address, and the server-reflexive
@@ -200,6 +204,16 @@ impl Relays {
                             server: r.server,
                         });
                     }
+                    // The server's answer, not a lost request: asking again draws the same
+                    // refusal (RFC 8656 §9.2 lets a server refuse any peer).
+                    TurnEvent::PermissionFailed {
+                        peer,
+                        failure: RequestFailure::ErrorResponse { .. },
+                    } => {
+                        if let Some(relayed) = r.relayed {
+                            return Some(RelayEvent::PermissionRefused { relayed, peer });
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -244,6 +258,15 @@ impl Relays {
                 }
             }
         }
+    }
+
+    /// Whether a check from relayed address `relayed` to `peer` would only wait in the TURN
+    /// client: the peer's permission is asked for and not yet confirmed. Such a check takes
+    /// no Ta slot until it can leave.
+    pub fn awaits_permission(&self, relayed: SocketAddr, peer: IpAddr) -> bool {
+        self.relay_of(relayed)
+            .and_then(|i| self.list.get(i))
+            .is_some_and(|r| r.client.permission_requested(peer))
     }
 
     /// The live allocation whose relayed address is `addr`.

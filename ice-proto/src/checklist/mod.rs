@@ -393,7 +393,12 @@ impl Checklist {
             });
         }
         pair.wait();
-        if !self.triggered.contains(&id) {
+        if pair.nominating() {
+            // A nomination concludes the component (§8.1.1): it goes ahead of the
+            // triggered checks already queued.
+            self.triggered.retain(|&t| t != id);
+            self.triggered.push_front(id);
+        } else if !self.triggered.contains(&id) {
             self.triggered.push_back(id);
         }
     }
@@ -431,15 +436,30 @@ impl Checklist {
     /// The pair to check at this Ta slot (§6.1.4.2): the head of the triggered queue, else
     /// the highest-priority Waiting pair, else — when no pair is Waiting — every Frozen pair
     /// whose foundation has no Waiting or In-Progress pair in any list (`active`) is
-    /// unfrozen and the best of them is taken. `skip` excludes components not to check.
-    pub fn next_check(&mut self, active: &[u64], skip: impl Fn(&Pair) -> bool) -> Option<PairId> {
-        while let Some(id) = self.triggered.pop_front() {
-            if let Some(p) = self.get(id) {
-                if matches!(p.state(), PairState::Waiting) && !skip(p) {
+    /// unfrozen and the best of them is taken. Pairs that `wait` are not taken now but keep
+    /// their place in the triggered queue; `skip` excludes components not to check.
+    pub fn next_check(
+        &mut self,
+        active: &[u64],
+        wait: impl Fn(&Pair) -> bool,
+        skip: impl Fn(&Pair) -> bool,
+    ) -> Option<PairId> {
+        // The triggered queue in order: entries that `wait` keep their place, entries no
+        // longer checkable go.
+        let mut i = 0;
+        while let Some(&id) = self.triggered.get(i) {
+            match self.get(id) {
+                Some(p) if wait(p) => i += 1,
+                Some(p) if matches!(p.state(), PairState::Waiting) && !skip(p) => {
+                    self.triggered.remove(i);
                     return Some(id);
+                }
+                _ => {
+                    self.triggered.remove(i);
                 }
             }
         }
+        let skip = |p: &Pair| wait(p) || skip(p);
         let waiting = |p: &&Pair| matches!(p.state(), PairState::Waiting) && !skip(p);
         if let Some(p) = self.pairs.iter().find(waiting) {
             return Some(p.id());

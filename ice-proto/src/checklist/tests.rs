@@ -99,16 +99,16 @@ fn next_check_triggered_then_waiting_then_unfreeze_6_1_4_2() {
     let t = crate::test_support::t0();
     // A triggered check goes before the higher-priority Waiting pair.
     list.trigger(c, t);
-    assert_eq!(list.next_check(&[], |_| false), Some(c));
-    assert_eq!(list.next_check(&[], |_| false), Some(a));
+    assert_eq!(list.next_check(&[], |_| false, |_| false), Some(c));
+    assert_eq!(list.next_check(&[], |_| false, |_| false), Some(a));
     // Mark a and c in progress; b stays Frozen while foundation 1 is active elsewhere.
     for x in [a, c] {
         list.fail(x);
     }
-    assert_eq!(list.next_check(&[1], |_| false), None);
+    assert_eq!(list.next_check(&[1], |_| false, |_| false), None);
     assert_eq!(state(&list, b), PairState::Frozen);
     // No list has foundation 1 active: unfrozen.
-    assert_eq!(list.next_check(&[], |_| false), Some(b));
+    assert_eq!(list.next_check(&[], |_| false, |_| false), Some(b));
     assert_eq!(state(&list, b), PairState::Waiting);
 }
 
@@ -163,7 +163,7 @@ fn stopping_a_component_removes_its_unchecked_pairs_8_1_2() {
     assert_eq!(state(&list, a), PairState::Succeeded);
     assert_eq!(state(&list, b), PairState::Failed);
     assert_eq!(state(&list, c), PairState::Waiting);
-    assert_eq!(list.next_check(&[], |_| false), Some(c));
+    assert_eq!(list.next_check(&[], |_| false, |_| false), Some(c));
 }
 
 #[test]
@@ -207,7 +207,10 @@ fn with_renomination_pairs_above_the_selected_one_are_kept() {
     list.stop_component(1, Some(floor));
     assert_eq!(state(&list, high), PairState::Waiting);
     assert_eq!(state(&list, low), PairState::Failed);
-    assert_eq!(list.next_check(&[], |p| p.priority() <= floor), Some(high));
+    assert_eq!(
+        list.next_check(&[], |_| false, |p| p.priority() <= floor),
+        Some(high)
+    );
 }
 
 #[test]
@@ -216,10 +219,10 @@ fn lists_after_the_first_start_frozen_6_1_2_6() {
     let a = id(list.add(pair(1, 1, 1, 1, 50), false, false));
     assert_eq!(state(&list, a), PairState::Frozen);
     // Foundation 1 is In-Progress in the first list: nothing to unfreeze here.
-    assert_eq!(list.next_check(&[1], |_| false), None);
+    assert_eq!(list.next_check(&[1], |_| false, |_| false), None);
     assert_eq!(state(&list, a), PairState::Frozen);
     // Once no list has it Waiting or In-Progress, the unfreeze rule takes it.
-    assert_eq!(list.next_check(&[], |_| false), Some(a));
+    assert_eq!(list.next_check(&[], |_| false, |_| false), Some(a));
     // A foundation that succeeded elsewhere starts Waiting.
     let b = id(list.add(pair(1, 2, 2, 2, 40), true, false));
     assert_eq!(state(&list, b), PairState::Waiting);

@@ -104,10 +104,16 @@ impl Stream {
 
     /// Whether the check list has a pair to check for a component still looking for one
     /// (or, with re-nomination, for a better one), or a nomination to send.
-    pub(crate) fn has_check_work(&self, controlling: bool, config: &AgentConfig) -> bool {
+    pub(crate) fn has_check_work(
+        &self,
+        lane: Lane,
+        controlling: bool,
+        config: &AgentConfig,
+    ) -> bool {
         self.remote.is_some()
             && self.checklist.pairs().iter().any(|p| {
                 matches!(p.state(), PairState::Waiting | PairState::Frozen)
+                    && Lane::of(p) == lane
                     && self
                         .component(p.component())
                         .is_some_and(|c| c.state != ComponentState::Failed)
@@ -118,11 +124,14 @@ impl Stream {
             })
     }
 
-    /// The check to send at this Ta slot (§6.1.4.2), if any, given the foundations being
-    /// checked across all check lists (`active`).
+    /// The check to send at this Ta slot of `lane` (§6.1.4.2), if any, given the
+    /// foundations being checked across all check lists (`active`); pairs `held` are not
+    /// taken now (a triggered one keeps its place in the queue).
     pub(crate) fn next_check(
         &mut self,
         active: &[u64],
+        lane: Lane,
+        held: impl Fn(&Pair) -> bool,
         controlling: bool,
         config: &AgentConfig,
     ) -> Option<PairId> {
@@ -138,13 +147,14 @@ impl Stream {
             .collect();
         // A nomination of a live component always goes out, also that of a pair selected
         // below the gate by a failover (`network.rs`).
+        let wait = |p: &Pair| Lane::of(p) != lane || held(p);
         let skip = |p: &Pair| {
             usize::from(p.component())
                 .checked_sub(1)
                 .and_then(|i| gates.get(i))
                 .is_none_or(|(g, live)| !(g.admits(p.priority()) || (*live && p.nominating())))
         };
-        self.checklist.next_check(active, skip)
+        self.checklist.next_check(active, wait, skip)
     }
 
     /// Sends a check on pair `id` (§7.2.4).
@@ -209,12 +219,48 @@ impl Stream {
     }
 }
 
+/// The two kinds of check the [`Pacer`] keeps apart: over UDP and over TCP (RFC 6544: each
+/// opens, or uses, a connection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// Checks over UDP, relayed ones included (a relayed candidate is UDP whatever
+    /// carries it to the TURN server).
+    Datagram,
+    /// ICE-TCP checks.
+    Stream,
+}
+
+impl Lane {
+    /// Both lanes, in the order `drive` serves them.
+    pub const ALL: [Lane; 2] = [Lane::Datagram, Lane::Stream];
+
+    /// The lane a pair's checks go in.
+    pub fn of(pair: &Pair) -> Lane {
+        if pair.path().transport.is_reliable() {
+            Lane::Stream
+        } else {
+            Lane::Datagram
+        }
+    }
+}
+
 /// The pacing of checks across the agent's check lists (§6.1.4.2, §14.2): one new check
-/// per Ta slot, the lists served round-robin.
+/// per Ta slot, the lists served round-robin — in each lane apart. A TCP check does not
+/// take a UDP check's slot: the slot that opens a TCP connection would otherwise hold back
+/// a server-reflexive pair that forms a moment later (about 50 ms of every NAT'd cell of
+/// the matrix), and TCP paces its own connection attempts (SYN retransmissions, RFC 6298);
+/// together the two lanes stay far inside §14.2's one transaction per 5 ms.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Pacer {
+    /// Each lane's slots, [`Lane::Datagram`] first.
+    lanes: [Slots; 2],
+}
+
+/// One lane's Ta slots.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slots {
     /// The next check slot, `None` when nothing waits.
-    pub next_check_at: Option<Instant>,
+    next_check_at: Option<Instant>,
     /// When the last new check went out.
     last_check_at: Option<Instant>,
     /// The check list served first at the next slot.
@@ -222,30 +268,39 @@ pub(crate) struct Pacer {
 }
 
 impl Pacer {
-    /// The stream (index) and pair to check now, if the slot has come; the slot is taken.
+    /// The earliest slot either lane waits for.
+    pub fn next_check_at(&self) -> Option<Instant> {
+        self.lanes.iter().filter_map(|l| l.next_check_at).min()
+    }
+
+    /// The stream (index) and pair to check now in `lane`, if its slot has come; the slot
+    /// is taken.
     pub fn due(
         &mut self,
         now: Instant,
+        lane: Lane,
         streams: &mut [Stream],
+        held: impl Fn(&Pair) -> bool,
         controlling: bool,
         config: &AgentConfig,
     ) -> Option<(usize, PairId)> {
-        self.next_check_at = None;
+        let slots = &mut self.lanes[lane as usize];
+        slots.next_check_at = None;
         if config.lite {
             // §2.5: a lite agent sends no checks.
             return None;
         }
-        let due = self
+        let due = slots
             .last_check_at
             .map_or(now, |t| saturating_add(t, config.ta));
         if !streams
             .iter()
-            .any(|st| st.has_check_work(controlling, config))
+            .any(|st| st.has_check_work(lane, controlling, config))
         {
             return None;
         }
         if due > now {
-            self.next_check_at = Some(due);
+            slots.next_check_at = Some(due);
             return None;
         }
         // Foundations being checked; a list that cannot check yet (no remote credentials)
@@ -254,14 +309,18 @@ impl Pacer {
         for st in streams.iter().filter(|st| st.remote.is_some()) {
             st.checklist.active_foundations(&mut active);
         }
+        // A pair `held` yields the slot to one that can go now, and takes it only when no
+        // other pair can.
         let n = streams.len();
-        for i in 0..n {
-            let s = (self.round_robin + i) % n;
-            if let Some(id) = streams[s].next_check(&active, controlling, config) {
-                self.round_robin = s + 1;
-                self.last_check_at = Some(now);
-                self.next_check_at = Some(saturating_add(now, config.ta));
-                return Some((s, id));
+        for held in [&held as &dyn Fn(&Pair) -> bool, &|_: &Pair| false] {
+            for i in 0..n {
+                let s = (slots.round_robin + i) % n;
+                if let Some(id) = streams[s].next_check(&active, lane, held, controlling, config) {
+                    slots.round_robin = s + 1;
+                    slots.last_check_at = Some(now);
+                    slots.next_check_at = Some(saturating_add(now, config.ta));
+                    return Some((s, id));
+                }
             }
         }
         None
@@ -269,6 +328,8 @@ impl Pacer {
 
     /// No more checks (the agent closed).
     pub fn stop(&mut self) {
-        self.next_check_at = None;
+        for slots in &mut self.lanes {
+            slots.next_check_at = None;
+        }
     }
 }

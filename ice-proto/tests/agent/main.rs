@@ -1672,6 +1672,67 @@ fn the_first_relayed_check_leaves_after_its_permission_asked_when_the_pair_forme
     assert_eq!(relayed, Some(first + sim.latency));
 }
 
+/// Issue 15: a peer the TURN server refuses (403 to CreatePermission, RFC 8656 §9.2: here a
+/// host the server will not relay to) fails the relayed pairs to it when the refusal comes:
+/// the permission is asked for once, no check to that peer ever takes a pacing slot or goes
+/// through the allocation, and the call completes through the relay to the peer's other
+/// address.
+#[test]
+fn a_peer_the_turn_server_refuses_fails_its_relayed_pairs_at_once() {
+    use stun_proto::{Class, Message, Method};
+    let turn = addr(TURN_SERVER);
+    let relayed = addr("203.0.113.50:49999");
+    let refused = addr("198.51.100.3:6000");
+    let a = Peer::new(with_turn(config(true), turn), 211, &["192.0.2.1:5000"]);
+    let b = Peer::new(
+        config(false),
+        212,
+        &["198.51.100.2:6000", "198.51.100.3:6000"],
+    );
+    let mut sim = Sim::new(a, b, 211);
+    sim.block_direct = true;
+    let now = sim.now;
+    let server = relay::RealTurnBox::denying(now, turn, vec![relayed], &[refused.ip()]);
+    sim.extra = Some(Box::new(server));
+    sim.start();
+    assert!(sim.run_until(Duration::from_secs(30), |s| {
+        s.both(ConnectionState::Completed)
+    }));
+    assert_eq!(sim.selected(0), Some((relayed, addr("198.51.100.2:6000"))));
+    let t = sim.elapsed() + Duration::from_secs(10);
+    sim.run_until(t, |_| false);
+    let is = |t: &Transmit, method: Method, class: Class| {
+        Message::parse(&t.payload).is_ok_and(|m| m.method() == method && m.class() == class)
+    };
+    let refusals = (sim.log.iter())
+        .filter(|(_, _, t)| t.source == turn && is(t, Method::CREATE_PERMISSION, Class::Error))
+        .count();
+    assert_eq!(refusals, 1, "asked for once, refused once");
+    let p = &sim.peers[0];
+    let stream = p.agent.stream(p.stream).unwrap();
+    let to_refused: Vec<_> = stream
+        .pairs()
+        .filter(|x| x.local.addr() == Some(relayed) && x.remote.addr() == Some(refused))
+        .collect();
+    assert!(
+        !to_refused.is_empty(),
+        "the relayed pair to the refused peer formed"
+    );
+    assert!(
+        to_refused
+            .iter()
+            .all(|x| x.state == ice_proto::PairStateKind::Failed && x.rtt.is_none()),
+        "{to_refused:?}"
+    );
+    // Nothing from the relayed address ever reached the refused host.
+    assert!(
+        !sim.log
+            .iter()
+            .any(|(_, _, t)| t.source == relayed && t.destination == refused),
+        "a datagram was relayed to the refused peer"
+    );
+}
+
 /// RFC 8445 §12 (issue 14): a valid pair carries data before nomination, both ways. The
 /// controlled side, connected but not nominated, sends on its best valid pair; the
 /// controlling side gets it and answers at once on its own best valid pair.

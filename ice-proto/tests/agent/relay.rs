@@ -234,12 +234,28 @@ pub(crate) struct RealTurnBox {
 
 impl RealTurnBox {
     pub(crate) fn new(now: Instant, addr: SocketAddr, relays: Vec<SocketAddr>) -> Self {
+        Self::denying(now, addr, relays, &[])
+    }
+
+    /// The server refusing (403) permissions for the hosts `denied`.
+    pub(crate) fn denying(
+        now: Instant,
+        addr: SocketAddr,
+        relays: Vec<SocketAddr>,
+        denied: &[IpAddr],
+    ) -> Self {
         use rand_core::SeedableRng;
+        use stun_proto::turn::server::IpRange;
         let mut config =
             stun_proto::turn::server::TurnServerConfig::new("example.org", relays.clone());
-        // The test networks are documentation ranges; allow every peer.
-        config.peer_filter.allowed =
-            vec![stun_proto::turn::server::IpRange::new("0.0.0.0".parse().unwrap(), 0).unwrap()];
+        // The test networks are documentation ranges; allow every class of peer, and deny
+        // the hosts `denied`.
+        for class in stun_proto::turn::server::PeerClass::ALL {
+            config.peer_filter.allowed_classes.insert(class);
+        }
+        config.peer_filter.denied = (denied.iter())
+            .map(|&ip| IpRange::new(ip, 32).unwrap())
+            .collect();
         let rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
         let mut server = stun_proto::turn::server::TurnServer::new(now, config, rng);
         server.add_user("user", "pass").unwrap();

@@ -187,6 +187,55 @@ fn a_tcp_check_is_sent_once_and_fails_at_its_deadline() {
     assert!(at - now >= Duration::from_secs(10), "{:?}", at - now);
 }
 
+/// Issue 15: checks over UDP and over TCP are paced apart (`connectivity::Pacer`): a TCP
+/// check that took its Ta slot does not hold back a UDP pair formed a moment later, and TCP
+/// checks still leave one per Ta among themselves.
+#[test]
+fn tcp_and_udp_checks_are_paced_apart() {
+    let udp_base: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+    let (mut a, s) = agent_with(true, 5, |st| {
+        st.add_base(1, udp_base)?;
+        st.add_tcp_base(1, A_BASE.parse().unwrap())
+    });
+    let now = t0();
+    let ms = |n| now + Duration::from_millis(n);
+    let remote = Credentials::random(&mut ChaCha20Rng::seed_from_u64(9));
+    a.handle_remote_credentials(now, s, remote).unwrap();
+    a.handle_gather(now, s).unwrap();
+    let sent = |a: &mut TestAgent| -> Vec<(TransportProtocol, SocketAddr)> {
+        std::iter::from_fn(|| a.poll_transmit())
+            .map(|t| (t.transport, t.destination))
+            .collect()
+    };
+    let passive = |foundation: u32, port: u16| -> Candidate {
+        format!("candidate:{foundation} 1 tcp 1518280447 192.0.2.9 {port} typ host tcptype passive")
+            .parse()
+            .unwrap()
+    };
+    let at = |port: u16| SocketAddr::new("192.0.2.9".parse().unwrap(), port);
+    a.handle_remote_candidate(now, s, passive(1, 7000)).unwrap();
+    assert_eq!(sent(&mut a), [(TransportProtocol::Tcp, at(7000))]);
+    let udp: Candidate = "candidate:2 1 udp 2130706431 192.0.2.9 5000 typ host"
+        .parse()
+        .unwrap();
+    a.handle_remote_candidate(ms(10), s, udp).unwrap();
+    assert_eq!(
+        sent(&mut a),
+        [(TransportProtocol::Udp, at(5000))],
+        "the UDP check does not wait for the TCP check's slot"
+    );
+    a.handle_remote_candidate(ms(20), s, passive(3, 7001))
+        .unwrap();
+    assert_eq!(
+        sent(&mut a),
+        [],
+        "a second TCP check waits for its lane's slot"
+    );
+    assert_eq!(a.poll_timeout(), Some(ms(50)));
+    a.handle_timeout(ms(50));
+    assert_eq!(sent(&mut a), [(TransportProtocol::Tcp, at(7001))]);
+}
+
 #[test]
 fn a_tcp_candidate_without_a_usable_tcptype_is_refused() {
     let (mut a, s) = tcp_agent(true, 4, A_BASE);

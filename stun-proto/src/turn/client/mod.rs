@@ -405,6 +405,14 @@ impl<R: RngCore> TurnClient<R> {
             .is_some_and(|p| p.lease.is_installed())
     }
 
+    /// Whether the first CreatePermission for `peer` is still in flight (asked for, neither
+    /// confirmed nor refused yet).
+    pub fn permission_requested(&self, peer: IpAddr) -> bool {
+        self.peers
+            .permission(peer)
+            .is_some_and(|p| matches!(p.lease, Lease::Requested))
+    }
+
     /// The channel bound to `peer`, once the server confirmed it.
     pub fn channel(&self, peer: SocketAddr) -> Option<u16> {
         self.peers
