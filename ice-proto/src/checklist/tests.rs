@@ -90,6 +90,41 @@ fn bounded_list_keeps_the_best_pairs_6_1_2_5() {
     assert_eq!(list.dropped, 2);
 }
 
+/// Issue 15: a nomination (§8.1.1: queued as a triggered check) goes ahead of the triggered
+/// checks already queued; the others keep their order.
+#[test]
+fn a_nomination_heads_the_triggered_queue() {
+    let mut list = Checklist::new(100);
+    let a = id(list.add(pair(1, 1, 1, 1, 50), false, true));
+    let b = id(list.add(pair(2, 2, 2, 2, 40), false, true));
+    let c = id(list.add(pair(1, 3, 3, 3, 30), false, true));
+    let t = crate::test_support::t0();
+    list.trigger(b, t);
+    list.trigger(c, t);
+    list.nominate(a, t);
+    for x in [a, b, c] {
+        assert_eq!(list.next_check(&[], |_| false, |_| false), Some(x));
+        list.fail(x);
+    }
+}
+
+/// Pairs that `wait` (the other lane's, or a relayed pair awaiting its permission) keep
+/// their place in the triggered queue and are taken once they no longer wait.
+#[test]
+fn a_waiting_triggered_check_keeps_its_place() {
+    let mut list = Checklist::new(100);
+    let a = id(list.add(pair(1, 1, 1, 1, 50), false, true));
+    let b = id(list.add(pair(2, 2, 2, 2, 40), false, true));
+    let t = crate::test_support::t0();
+    list.trigger(b, t);
+    list.trigger(a, t);
+    let not_b = |p: &Pair| p.id() == b;
+    assert_eq!(list.next_check(&[], not_b, |_| false), Some(a));
+    list.fail(a);
+    assert_eq!(list.next_check(&[], not_b, |_| false), None);
+    assert_eq!(list.next_check(&[], |_| false, |_| false), Some(b));
+}
+
 #[test]
 fn next_check_triggered_then_waiting_then_unfreeze_6_1_4_2() {
     let mut list = Checklist::new(100);
