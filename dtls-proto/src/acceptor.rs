@@ -43,9 +43,10 @@ use crate::engine::stateless_record;
 use crate::fragment::{HelloAssembler, HelloFragment, Message};
 use crate::handshake::hello::{ClientHello, HelloVerifyRequest};
 use crate::handshake::{FragmentView, HandshakeType};
+use crate::initial_hello::RetryCookie;
 use crate::record::{ContentType, records};
 use crate::server::{cookie, cookie_matches};
-use crate::server13::{OwnedPreferences, RetryCookie, Stateless, check_stateless, hello_offers_13};
+use crate::server13::{OwnedPreferences, Stateless, check_stateless, hello_offers_13};
 use crate::{Config, ProtocolVersion};
 
 /// A client as the acceptor tells it apart: our local address and its address.

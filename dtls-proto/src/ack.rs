@@ -13,7 +13,7 @@
 )]
 
 use crate::epoch::RecordNumber;
-use crate::error::DecodeError;
+use crate::wire::DecodeError;
 use crate::wire::{Reader, with_len16};
 
 /// Bytes of one RecordNumber.

@@ -3,7 +3,7 @@
 //! A fatal alert ends the connection; close_notify ends it gracefully. Alerts are two bytes:
 //! level and description.
 
-use crate::error::DecodeError;
+use crate::wire::DecodeError;
 
 /// Alert severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

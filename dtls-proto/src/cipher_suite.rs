@@ -3,8 +3,8 @@
 //! - Suites: RFC 5289 (AES-GCM with ECDHE-ECDSA) and RFC 7905 (ChaCha20-Poly1305).
 //! - Groups: RFC 8422 §5.1.1 (secp256r1) and RFC 8422 / RFC 7748 (x25519).
 //! - Signatures: ecdsa_secp256r1_sha256 only (RFC 5246 §7.4.1.4.1, RFC 8422 §5.1.2).
-
-use crate::crypto::{AeadAlgorithm, HashAlgorithm};
+//! - The hash and AEAD a suite names, which a [`CryptoProvider`](crate::crypto::CryptoProvider)
+//!   implements (also exported from [`crypto`](crate::crypto)).
 
 /// A cipher suite: the DTLS 1.2 ones (ECDHE with ECDSA authentication and an AEAD) and the
 /// DTLS 1.3 ones (an AEAD and a hash; key exchange and signatures are negotiated apart).
@@ -182,6 +182,64 @@ pub const ECDSA_SECP256R1_SHA256: u16 = 0x0403;
 
 /// TLS_EMPTY_RENEGOTIATION_INFO_SCSV (RFC 5746 §3.3).
 pub const EMPTY_RENEGOTIATION_INFO_SCSV: u16 = 0x00ff;
+
+/// A hash function used by the PRF, transcripts and fingerprints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HashAlgorithm {
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+}
+
+impl HashAlgorithm {
+    /// Digest length in bytes.
+    pub fn output_len(self) -> usize {
+        match self {
+            Self::Sha256 => 32,
+            Self::Sha384 => 48,
+        }
+    }
+}
+
+/// A record AEAD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AeadAlgorithm {
+    /// AES-128-GCM (RFC 5288).
+    Aes128Gcm,
+    /// AES-256-GCM (RFC 5288).
+    Aes256Gcm,
+    /// ChaCha20-Poly1305 (RFC 7905).
+    ChaCha20Poly1305,
+}
+
+impl AeadAlgorithm {
+    /// Key length in bytes.
+    pub fn key_len(self) -> usize {
+        match self {
+            Self::Aes128Gcm => 16,
+            Self::Aes256Gcm | Self::ChaCha20Poly1305 => 32,
+        }
+    }
+
+    /// Implicit IV length from the key block (RFC 5288 §3: 4 for GCM; RFC 7905 §2: 12).
+    pub fn fixed_iv_len(self) -> usize {
+        match self {
+            Self::Aes128Gcm | Self::Aes256Gcm => 4,
+            Self::ChaCha20Poly1305 => 12,
+        }
+    }
+
+    /// Explicit nonce bytes carried in each record (8 for GCM, none for ChaCha20-Poly1305).
+    pub fn explicit_nonce_len(self) -> usize {
+        match self {
+            Self::Aes128Gcm | Self::Aes256Gcm => 8,
+            Self::ChaCha20Poly1305 => 0,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

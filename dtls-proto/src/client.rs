@@ -424,7 +424,7 @@ impl AwaitServerHelloDone {
         shared::expect_type(&msg, HandshakeType::ServerHelloDone, "ServerHelloDone")?;
         if !msg.body.is_empty() {
             return Err(Error::MalformedMessage(
-                crate::error::DecodeError::TrailingBytes,
+                crate::wire::DecodeError::TrailingBytes,
             ));
         }
         engine.transcript_push_received(&msg)?;

@@ -21,6 +21,7 @@ use crate::fragment::{FragmentOutcome, HelloFragment, Message};
 use crate::handshake::hello::ClientHello;
 use crate::handshake::shared;
 use crate::handshake::{FragmentView, HandshakeType};
+use crate::initial_hello::InitialHello;
 use crate::key_update::{KeyUpdateRequest, PostHandshake};
 use crate::record::{ContentType, RecordView};
 use crate::server;
@@ -141,7 +142,7 @@ impl<R: CryptoRng> Dtls<R> {
         else {
             return dtls;
         };
-        let initial = server::InitialHello {
+        let initial = InitialHello {
             record_seq: accepted.record_seq,
             message_seq: accepted.message.seq,
             hello: &accepted.hello,
@@ -455,7 +456,7 @@ impl<R: CryptoRng> Dtls<R> {
         };
         if server13::offers_13(&self.engine.config, &hello) {
             let secret = *state.cookie_secret();
-            let initial = server::InitialHello {
+            let initial = InitialHello {
                 record_seq: record.header.sequence,
                 message_seq: message.seq,
                 hello: &hello,
@@ -491,7 +492,7 @@ impl<R: CryptoRng> Dtls<R> {
             &mut self.engine,
             &mut self.rng,
             now,
-            server::InitialHello {
+            InitialHello {
                 record_seq: record.header.sequence,
                 message_seq: message.seq,
                 hello: &hello,

@@ -23,7 +23,7 @@
     clippy::indexing_slicing
 )]
 
-use crate::error::DecodeError;
+use crate::wire::DecodeError;
 use crate::wire::{Reader, put_u16, put_vec8, put_vec16, with_len16};
 
 const SUPPORTED_GROUPS: u16 = 10;

@@ -19,8 +19,9 @@
 
 use crate::crypto::{AeadAlgorithm, Digest};
 use crate::epoch::{EPOCH_APPLICATION, EpochKeys, RecordNumber};
-use crate::error::{CryptoError, DecodeError};
+use crate::error::CryptoError;
 use crate::key_schedule::Hkdf;
+use crate::wire::DecodeError;
 
 /// Record numbers waiting for our ACK (a datagram carries a few records; the ACK goes out at
 /// its end).

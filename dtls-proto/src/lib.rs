@@ -110,6 +110,7 @@ mod extensions;
 mod flight;
 mod fragment;
 mod handshake;
+mod initial_hello;
 mod key_schedule;
 mod key_share;
 mod key_update;

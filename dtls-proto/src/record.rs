@@ -18,7 +18,8 @@
 
 use crate::cipher_suite::CipherSuite;
 use crate::crypto::{AeadKey, CryptoProvider, NONCE_LEN, TAG_LEN};
-use crate::error::{CryptoError, DecodeError};
+use crate::error::CryptoError;
+use crate::wire::DecodeError;
 use crate::wire::{Reader, put_u16, put_u48};
 
 /// Record header length.

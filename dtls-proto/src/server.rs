@@ -36,6 +36,7 @@ use crate::handshake::key_exchange::{
     ServerKeyExchange,
 };
 use crate::handshake::shared::{self, PeerCertificate};
+use crate::initial_hello::InitialHello;
 use crate::record::DTLS_1_2;
 use crate::srtp::SrtpProfile;
 
@@ -61,22 +62,6 @@ pub enum Step {
     Next(State),
     /// Handshake complete.
     Done(Box<HandshakeComplete>),
-}
-
-/// The first ClientHello, put together from its fragments, as the stateless server sees it.
-pub struct InitialHello<'a> {
-    /// Sequence number of the record that completed it (echoed by HelloVerifyRequest).
-    pub record_seq: u64,
-    /// Its message_seq.
-    pub message_seq: u16,
-    /// The parsed message.
-    pub hello: &'a ClientHello,
-    /// The raw body (enters the transcript).
-    pub body: &'a [u8],
-    /// True when an [`Acceptor`](crate::acceptor::Acceptor) already checked its cookie.
-    pub cookie_verified: bool,
-    /// DTLS 1.3: the HelloRetryRequest cookie an acceptor opened (RFC 9147 §5.1).
-    pub retry: Option<&'a crate::server13::RetryCookie>,
 }
 
 /// The initial state: nothing but the cookie secret and the fragments of one ClientHello.

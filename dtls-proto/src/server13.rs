@@ -56,9 +56,9 @@ use crate::handshake::authentication::{Certificate13, CertificateRequest13, Encr
 use crate::handshake::hello::{ClientHello, HELLO_RETRY_REQUEST_RANDOM, ServerHello};
 use crate::handshake::shared::PeerCertificate;
 use crate::handshake::tls13::{self, SIGNATURE_SCHEMES, Schedule};
+use crate::initial_hello::{InitialHello, RetryCookie};
 use crate::key_share;
 use crate::record::DTLS_1_2;
-use crate::server::InitialHello;
 use crate::srtp::SrtpProfile;
 
 /// The MAC of a cookie.
@@ -172,14 +172,6 @@ impl OwnedPreferences {
             srtp_profiles: &self.srtp_profiles,
         }
     }
-}
-
-/// What an opened cookie gives back: Hash(ClientHello1) and the group the HelloRetryRequest
-/// asked for (0 if none).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RetryCookie {
-    pub hash: Vec<u8>,
-    pub requested: u16,
 }
 
 /// What the stateless check of a DTLS 1.3 ClientHello decided.

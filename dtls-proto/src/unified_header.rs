@@ -21,8 +21,8 @@
 //! (an 8-bit one only 128) and the length lets records be packed in one datagram. That is a
 //! 5-byte header.
 
-use crate::error::DecodeError;
 use crate::record::{MAX_PLAINTEXT_LEN, RecordView};
+use crate::wire::DecodeError;
 use crate::wire::Reader;
 
 /// Length of the header we write (flags, 16-bit sequence number, length).

@@ -10,7 +10,54 @@
     clippy::indexing_slicing
 )]
 
-use crate::error::DecodeError;
+/// Bytes that do not parse as the expected wire structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ended before the structure did.
+    #[error("input truncated")]
+    Truncated,
+    /// Bytes remain after the structure ended.
+    #[error("trailing bytes after the structure")]
+    TrailingBytes,
+    /// A record carried a content type DTLS 1.2 does not define.
+    #[error("unknown record content type {0}")]
+    UnknownContentType(u8),
+    /// A record or hello carried a version that is not DTLS 1.0 or 1.2.
+    #[error("unsupported protocol version {0:#06x}")]
+    UnsupportedVersion(u16),
+    /// A record is longer than RFC 6347 allows.
+    #[error("record of {0} bytes exceeds the maximum")]
+    RecordTooLong(usize),
+    /// A handshake fragment lies outside its message.
+    #[error("handshake fragment out of the message bounds")]
+    FragmentOutOfBounds,
+    /// A handshake message type DTLS 1.2 does not define.
+    #[error("unknown handshake message type {0}")]
+    UnknownHandshakeType(u8),
+    /// A length-prefixed vector is empty, odd or too long where the grammar forbids it.
+    #[error("invalid length {len} for {field}")]
+    InvalidLength {
+        /// The field (`cipher_suites`, `ECPoint`, …).
+        field: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A field holds a value the grammar forbids.
+    #[error("invalid value {value} for {field}")]
+    InvalidValue {
+        /// The field.
+        field: &'static str,
+        /// The value found.
+        value: u32,
+    },
+    /// A DTLS 1.3 record carries a connection ID, which we never negotiate (RFC 9147 §9).
+    #[error("record carries a connection ID that was not negotiated")]
+    UnexpectedConnectionId,
+    /// The same extension appears twice in one hello.
+    #[error("duplicate extension {0}")]
+    DuplicateExtension(u16),
+}
 
 /// A cursor over borrowed bytes with big-endian accessors.
 #[derive(Debug, Clone)]

@@ -17,6 +17,7 @@
 use std::fmt::Debug;
 
 use crate::cipher_suite::NamedGroup;
+pub use crate::cipher_suite::{AeadAlgorithm, HashAlgorithm};
 use crate::error::CryptoError;
 
 mod rustcrypto;
@@ -31,64 +32,6 @@ pub use awslc::AwsLc;
 pub const NONCE_LEN: usize = 12;
 /// Length of every AEAD tag used by DTLS 1.2 suites.
 pub const TAG_LEN: usize = 16;
-
-/// A hash function used by the PRF, transcripts and fingerprints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum HashAlgorithm {
-    /// SHA-256.
-    Sha256,
-    /// SHA-384.
-    Sha384,
-}
-
-impl HashAlgorithm {
-    /// Digest length in bytes.
-    pub fn output_len(self) -> usize {
-        match self {
-            Self::Sha256 => 32,
-            Self::Sha384 => 48,
-        }
-    }
-}
-
-/// A record AEAD.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AeadAlgorithm {
-    /// AES-128-GCM (RFC 5288).
-    Aes128Gcm,
-    /// AES-256-GCM (RFC 5288).
-    Aes256Gcm,
-    /// ChaCha20-Poly1305 (RFC 7905).
-    ChaCha20Poly1305,
-}
-
-impl AeadAlgorithm {
-    /// Key length in bytes.
-    pub fn key_len(self) -> usize {
-        match self {
-            Self::Aes128Gcm => 16,
-            Self::Aes256Gcm | Self::ChaCha20Poly1305 => 32,
-        }
-    }
-
-    /// Implicit IV length from the key block (RFC 5288 §3: 4 for GCM; RFC 7905 §2: 12).
-    pub fn fixed_iv_len(self) -> usize {
-        match self {
-            Self::Aes128Gcm | Self::Aes256Gcm => 4,
-            Self::ChaCha20Poly1305 => 12,
-        }
-    }
-
-    /// Explicit nonce bytes carried in each record (8 for GCM, none for ChaCha20-Poly1305).
-    pub fn explicit_nonce_len(self) -> usize {
-        match self {
-            Self::Aes128Gcm | Self::Aes256Gcm => 8,
-            Self::ChaCha20Poly1305 => 0,
-        }
-    }
-}
 
 /// Length of the longest digest a provider returns (SHA-384).
 pub const MAX_DIGEST_LEN: usize = 48;

@@ -18,8 +18,8 @@
     clippy::indexing_slicing
 )]
 
-use crate::error::DecodeError;
 use crate::extensions::{Extensions, HelloKind};
+use crate::wire::DecodeError;
 use crate::wire::{Reader, put_u16, put_vec8, with_len16, with_len24};
 
 /// signature_algorithms (RFC 8446 §4.2.3), the one extension a CertificateRequest must carry.

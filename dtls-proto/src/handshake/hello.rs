@@ -1,8 +1,8 @@
 //! ClientHello, HelloVerifyRequest and ServerHello (RFC 5246 §7.4.1, RFC 6347 §4.2.1).
 
-use crate::error::DecodeError;
 use crate::extensions::{Extensions, HelloKind};
 use crate::record::{DTLS_1_0, DTLS_1_2};
+use crate::wire::DecodeError;
 use crate::wire::{Reader, put_u16, put_vec8, with_len16};
 
 /// Cap on offered cipher suites we keep.

@@ -5,7 +5,7 @@
 //! machine checks a message's structure when it admits it and parses it again when it acts on
 //! it) and encodes from borrowed fields.
 
-use crate::error::DecodeError;
+use crate::wire::DecodeError;
 use crate::wire::{Reader, put_u16, put_vec8, put_vec16, with_len16, with_len24};
 
 /// ECCurveType named_curve (RFC 8422 §5.4).

@@ -20,7 +20,7 @@
     clippy::indexing_slicing
 )]
 
-use crate::error::DecodeError;
+use crate::wire::DecodeError;
 use crate::wire::Reader;
 
 pub mod authentication;
