@@ -186,6 +186,14 @@ fn dtls_server_corpus_replays_through_the_acceptor() {
     assert!(n >= 1, "found {n}");
 }
 
+/// What the `dtls_acceptor` campaign found beyond `dtls_server`'s corpus (its seed).
+#[test]
+fn dtls_acceptor_corpus_replays() {
+    let origin = sim::origin();
+    let n = replay("dtls_acceptor", &|d| fuzzing::acceptor_datagrams(d, origin));
+    assert!(n >= 1, "found {n}");
+}
+
 /// A `fuzzing::pair` input that delivers everything both ways in turn, with a time step and
 /// application data from both sides once connected: a clean handshake and its data.
 fn clean_pair_run(cookie: bool) -> Vec<u8> {
