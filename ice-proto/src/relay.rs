@@ -4,11 +4,12 @@
 //! agent sends from a relayed address — checks, answers, consent, data — goes through the
 //! allocation: a permission for the peer's IP first (§9), Send indications, and ChannelData
 //! once the pair is selected and a channel bound (§11, §12). A check for a peer whose
-//! permission is still being asked for takes no Ta slot (`awaits_permission`): it goes in the
-//! first slot after the CreatePermission success — the server would drop it before, and the
-//! first relayed check would only get through one retransmission later. A peer the server
-//! refuses (403: a private address it will not relay to) fails the pairs to it at once. What the server relays back is handled
-//! as if it had arrived on the relayed address from the peer.
+//! permission is still being asked for yields its Ta slot to a pair that can go now
+//! (`awaits_permission`) and, sent, waits in the TURN client to leave right after the
+//! CreatePermission success — the server would drop it before, and the first relayed check
+//! would only get through one retransmission later. A peer the server refuses for good (403:
+//! an address it will not relay to; 443) fails the pairs to it at once. What the server
+//! relays back is handled as if it had arrived on the relayed address from the peer.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -77,7 +78,7 @@ pub(crate) enum RelayEvent {
     /// The allocation failed or expired.
     Failed { owner: Owner, server: SocketAddr },
     /// The server refused a permission for `peer` on the allocation whose relayed address is
-    /// `relayed` (an error response, e.g. 403): no check from `relayed` to `peer` can pass.
+    /// `relayed` for good (403 or 443): no check from `relayed` to `peer` can pass.
     PermissionRefused { relayed: SocketAddr, peer: IpAddr },
 }
 
@@ -204,11 +205,15 @@ impl Relays {
                             server: r.server,
                         });
                     }
-                    // The server's answer, not a lost request: asking again draws the same
-                    // refusal (RFC 8656 §9.2 lets a server refuse any peer).
+                    // A refusal that asking again would only repeat: 403 for a peer the
+                    // server will not relay to, 443 for a peer of the other address family
+                    // (RFC 8656 §9.2). 508 (no room now) and lost requests are not final.
                     TurnEvent::PermissionFailed {
                         peer,
-                        failure: RequestFailure::ErrorResponse { .. },
+                        failure:
+                            RequestFailure::ErrorResponse {
+                                code: 403 | 443, ..
+                            },
                     } => {
                         if let Some(relayed) = r.relayed {
                             return Some(RelayEvent::PermissionRefused { relayed, peer });
@@ -261,8 +266,8 @@ impl Relays {
     }
 
     /// Whether a check from relayed address `relayed` to `peer` would only wait in the TURN
-    /// client: the peer's permission is asked for and not yet confirmed. Such a check takes
-    /// no Ta slot until it can leave.
+    /// client: the peer's permission is asked for and not yet confirmed. Such a check yields
+    /// its Ta slot to one that can leave now.
     pub fn awaits_permission(&self, relayed: SocketAddr, peer: IpAddr) -> bool {
         self.relay_of(relayed)
             .and_then(|i| self.list.get(i))
