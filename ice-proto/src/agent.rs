@@ -468,8 +468,12 @@ impl<R: RngCore + CryptoRng> Agent<R> {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits
-            .pop_front()
+        let transmit = self.transmits.pop_front();
+        if transmit.is_none() {
+            // As with the outbox: room for the one datagram of a consent round, not a burst.
+            self.transmits.shrink_to(1);
+        }
+        transmit
             .or_else(|| self.gatherer.poll_transmit())
             .or_else(|| self.relays.poll_transmit())
     }
@@ -588,7 +592,10 @@ impl<R: RngCore + CryptoRng> Agent<R> {
                 Intent::PermitRelayedPairs => self.relays.permit_pairs(now, &self.streams[s]),
             }
         }
-        // The drained queue keeps its room for the next call.
+        // The drained outbox keeps room for one intent, what the usual call of a connected
+        // agent queues (a consent check, its answer); a burst's room (gathering, the checks)
+        // goes back, or every connected agent would keep it (4 intents, 1,152 bytes).
+        outbox.shrink_to(1);
         self.outbox = outbox;
         Some(value)
     }

@@ -35,7 +35,8 @@ impl Consent {
             next_check_at: saturating_add(now, first),
             next_if_answered: saturating_add(now, first),
             last_fresh: now,
-            recent: VecDeque::with_capacity(RECENT),
+            // Grown as checks go (usually one is out at a time), bounded by `RECENT`.
+            recent: VecDeque::new(),
         }
     }
 

@@ -95,13 +95,16 @@ fn is_default_ignorable(c: char) -> bool {
 /// agents sign their checks, RFC 8445 §7.2.2, with MESSAGE-INTEGRITY), so a key does not pay
 /// for it up front. Behaviour is the same either way; only the first SHA-256 use costs two
 /// more blocks.
+///
+/// Both lazy parts live on the heap, so the key itself is 72 bytes: an ICE stream keeps two
+/// (local and remote) and an SFU one per session.
 #[derive(Clone)]
 pub struct IntegrityKey {
     sha1: HmacSha1,
-    sha256: OnceLock<Hmac<Sha256>>,
-    /// The key as HMAC-SHA256 reads it (RFC 2104 §2: zero-padded to the 64-byte block, hashed
-    /// first when longer), kept to build `sha256` from.
-    sha256_block: [u8; HMAC_BLOCK],
+    sha256: OnceLock<Box<Hmac<Sha256>>>,
+    /// The key as HMAC-SHA256 reads it before padding (RFC 2104 §2: hashed first when longer
+    /// than the 64-byte block), kept to build `sha256` from.
+    sha256_key: Box<[u8]>,
 }
 
 /// The block size of both SHA-1 and SHA-256, the width of an HMAC key (RFC 2104 §2).
@@ -111,17 +114,15 @@ impl IntegrityKey {
     /// A key from raw key bytes, used as they are.
     pub fn new(key: &[u8]) -> Self {
         let sha1 = HmacSha1::new(key);
-        let mut sha256_block = [0; HMAC_BLOCK];
-        if key.len() > HMAC_BLOCK {
-            let digest = Sha256::digest(key);
-            sha256_block[..digest.len()].copy_from_slice(&digest);
+        let sha256_key = if key.len() > HMAC_BLOCK {
+            Box::from(Sha256::digest(key).as_slice())
         } else {
-            sha256_block[..key.len()].copy_from_slice(key);
-        }
+            Box::from(key)
+        };
         Self {
             sha1,
             sha256: OnceLock::new(),
-            sha256_block,
+            sha256_key,
         }
     }
 
@@ -171,10 +172,12 @@ impl IntegrityKey {
     pub(crate) fn sha256_tag(&self, covered: &[u8], length: u16) -> [u8; 32] {
         let keyed = self.sha256.get_or_init(|| {
             // unwrap: HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.sha256_block)
-                .expect("HMAC takes any key length")
+            Box::new(
+                <Hmac<Sha256> as KeyInit>::new_from_slice(&self.sha256_key)
+                    .expect("HMAC takes any key length"),
+            )
         });
-        let mut mac = keyed.clone();
+        let mut mac = Hmac::<Sha256>::clone(keyed);
         match covered.split_first_chunk::<4>() {
             Some((&[t0, t1, _, _], rest)) => {
                 let [l0, l1] = length.to_be_bytes();

@@ -353,7 +353,9 @@ impl ClientTransactions {
             transactions: Vec::new(),
             to_send: VecDeque::new(),
             events: VecDeque::new(),
-            recent: VecDeque::with_capacity(RECENT),
+            // Grown as transactions end (bounded by `RECENT`): an agent that never asks a
+            // STUN server anything keeps no room for answers.
+            recent: VecDeque::new(),
             rto_cache,
             last_first_send: None,
             stats: TransactionStats::default(),

@@ -53,6 +53,10 @@ pub struct ShortTermCredential {
 /// The credentials a [`BindingServer`] requires, if any.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per server, built once; boxing the long-term state would only add a pointer to follow"
+)]
 pub enum Authentication {
     /// None: anyone may learn their mapped address (the usual STUN server).
     #[default]
