@@ -14,7 +14,12 @@
 //! conflicts, RFC 8445 §7.3.1.1), with host candidates; server-reflexive gathering through
 //! coturn and through our `stun-server` example; relay-only over UDP and over TCP through
 //! coturn and through our `turn-server` example; host candidates on `::1`; ICE-TCP (RFC 6544)
-//! against libnice with its UDP turned off, so that TCP carries the call. Each case also runs
+//! against libnice with its UDP turned off, so that TCP carries the call; and behind real
+//! Linux NATs (`real_nat`: network namespaces the test builds, nftables `masquerade` for a
+//! port-restricted cone and `masquerade random` for a symmetric NAT, with a home router's
+//! firewall, coturn on the public side for STUN and TURN), where the agents choose the path
+//! and it must be the one NAT theory predicts: direct between two cones, through the relay
+//! when a symmetric NAT is in the way. Each case also runs
 //! libnice against libnice in the same setup, once per setup and role pattern, and prints the
 //! time to the selected pair of both next to each other. The libnice↔libnice runs are cases of
 //! their own too: through our TURN server they test the server.
@@ -36,6 +41,7 @@
 #[allow(dead_code)]
 #[path = "../../../stun-proto/tests/common/mod.rs"]
 mod common;
+mod real_nat;
 mod run;
 mod servers;
 
@@ -49,6 +55,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::require;
+use real_nat::{NatKind, Side};
 use run::{Run, run_pair};
 use serde_json::json;
 use servers::{ServerSet, our_example};
@@ -108,6 +115,9 @@ enum Servers {
     TurnCoturn { tcp: bool },
     /// Relay only, through our `turn-server` example, reached over TCP when `true`.
     TurnOurs { tcp: bool },
+    /// Each agent behind a real Linux NAT of its own (network namespaces, nftables), coturn
+    /// on the public side for STUN and TURN over UDP: the agents choose the path.
+    BehindNats { a: NatKind, b: NatKind },
 }
 
 /// Where a case runs: the servers and the address family.
@@ -165,12 +175,36 @@ impl Setup {
         ip: V4,
         ice_tcp: true,
     };
+    const NAT_CONE_CONE: Setup = Setup::behind_nats(NatKind::Cone, NatKind::Cone);
+    const NAT_CONE_SYMMETRIC: Setup = Setup::behind_nats(NatKind::Cone, NatKind::Symmetric);
+    const NAT_SYMMETRIC_SYMMETRIC: Setup =
+        Setup::behind_nats(NatKind::Symmetric, NatKind::Symmetric);
 
+    const fn behind_nats(a: NatKind, b: NatKind) -> Setup {
+        Setup {
+            servers: Servers::BehindNats { a, b },
+            ip: V4,
+            ice_tcp: false,
+        }
+    }
+
+    /// Relay only: the agents gather relayed candidates and nothing else.
     fn is_relay(&self) -> bool {
         matches!(
             self.servers,
             Servers::TurnCoturn { .. } | Servers::TurnOurs { .. }
         )
+    }
+
+    /// Whether the selected pair must go through the relay: relay-only, or behind NATs where
+    /// a symmetric one keeps hole punching from working (RFC 4787 §4.1: a new mapping per
+    /// destination, which the other side's address-and-port-dependent filter drops, and two
+    /// symmetric NATs never meet).
+    fn expects_relay(&self) -> bool {
+        match self.servers {
+            Servers::BehindNats { a, b } => a == NatKind::Symmetric || b == NatKind::Symmetric,
+            _ => self.is_relay(),
+        }
     }
 }
 
@@ -184,6 +218,9 @@ impl fmt::Display for Setup {
             Servers::TurnCoturn { tcp: true } => "relay-only TCP through coturn",
             Servers::TurnOurs { tcp: false } => "relay-only UDP through our turn-server",
             Servers::TurnOurs { tcp: true } => "relay-only TCP through our turn-server",
+            Servers::BehindNats { a, b } => {
+                return write!(f, "behind real NATs: {} ↔ {}", a.name(), b.name());
+            }
         };
         let servers = if self.ice_tcp {
             "ICE-TCP host (the third party's UDP off)"
@@ -303,6 +340,13 @@ cases! {
     aioice_relay_tcp_ours_ours_controlled: Aioice, RELAY_TCP_OURS, AControlled;
     aioice_ipv6_ours_controlling: Aioice, IPV6_HOST, AControlling;
     aioice_ipv6_ours_controlled: Aioice, IPV6_HOST, AControlled;
+
+    libnice_nat_cone_cone_ours_controlling: Libnice, NAT_CONE_CONE, AControlling;
+    libnice_nat_cone_cone_ours_controlled: Libnice, NAT_CONE_CONE, AControlled;
+    libnice_nat_cone_symmetric_ours_controlling: Libnice, NAT_CONE_SYMMETRIC, AControlling;
+    libnice_nat_cone_symmetric_ours_controlled: Libnice, NAT_CONE_SYMMETRIC, AControlled;
+    libnice_nat_symmetric_symmetric_ours_controlling: Libnice, NAT_SYMMETRIC_SYMMETRIC, AControlling;
+    libnice_nat_symmetric_symmetric_ours_controlled: Libnice, NAT_SYMMETRIC_SYMMETRIC, AControlled;
 }
 
 baselines! {
@@ -317,6 +361,9 @@ baselines! {
     libnice_libnice_relay_tcp_ours: Libnice, RELAY_TCP_OURS, AControlling;
     libnice_libnice_ipv6: Libnice, IPV6_HOST, AControlling;
     libnice_libnice_ice_tcp: Libnice, ICE_TCP, AControlling;
+    libnice_libnice_nat_cone_cone: Libnice, NAT_CONE_CONE, AControlling;
+    libnice_libnice_nat_cone_symmetric: Libnice, NAT_CONE_SYMMETRIC, AControlling;
+    libnice_libnice_nat_symmetric_symmetric: Libnice, NAT_SYMMETRIC_SYMMETRIC, AControlling;
 
     libnice_regular_libnice_regular_host: LibniceRegular, HOST, AControlling;
     libnice_regular_libnice_regular_relay_udp_coturn: LibniceRegular, RELAY_UDP_COTURN, AControlling;
@@ -471,9 +518,9 @@ fn run_batch(a: Agent, b: Agent, setup: Setup, roles: Roles) -> Batch {
     let runs = (0..RUNS)
         .map(|i| {
             let (ca, cb) = roles.controlling();
-            let args_a = servers.agent_args(setup, ca, i);
-            let args_b = servers.agent_args(setup, cb, i);
-            run_pair((a, &args_a), (b, &args_b), setup)
+            let args_a = servers.agent_args(setup, Side::A, ca, i);
+            let args_b = servers.agent_args(setup, Side::B, cb, i);
+            run_pair((a, &args_a), (b, &args_b), setup, servers.topology())
         })
         .collect();
     Batch {
@@ -598,6 +645,9 @@ fn servers_available(setup: Setup) -> bool {
         }
         Servers::StunOurs => our_example("stun-server").is_some(),
         Servers::TurnOurs { .. } => our_example("turn-server").is_some(),
+        Servers::BehindNats { .. } => {
+            require("turnserver", "coturn").is_some() && real_nat::available()
+        }
         Servers::None => true,
     }
 }

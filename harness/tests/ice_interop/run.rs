@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::Running;
+use crate::real_nat::{Side as NatSide, Topology};
 use crate::{Agent, PATIENCE, Servers, Setup, agent_command};
 
 /// What one run showed.
@@ -63,17 +64,18 @@ impl Side {
             .lines
             .iter()
             .filter(|(_, l)| {
-                l["type"] == "event"
-                    && matches!(
-                        l["signal"].as_str(),
-                        Some(
-                            "component-state-changed"
-                                | "new-selected-pair"
-                                | "role-changed"
-                                | "problem"
-                                | "state-changed"
+                l["type"] == "candidate"
+                    || l["type"] == "event"
+                        && matches!(
+                            l["signal"].as_str(),
+                            Some(
+                                "component-state-changed"
+                                    | "new-selected-pair"
+                                    | "role-changed"
+                                    | "problem"
+                                    | "state-changed"
+                            )
                         )
-                    )
             })
             .map(|(t, l)| format!("    {:>6} ms {}", t.as_millis(), compact(l)))
             .collect();
@@ -102,13 +104,22 @@ fn compact(line: &Value) -> String {
     l.to_string()
 }
 
-/// Starts `a` and `b`, wires them, waits for both (killing them after [`PATIENCE`]).
-pub fn run_pair(a: (Agent, &[String]), b: (Agent, &[String]), setup: Setup) -> Run {
+/// Starts `a` and `b` (each in its namespace when there is a `topology`), wires them, waits
+/// for both (killing them after [`PATIENCE`]).
+pub fn run_pair(
+    a: (Agent, &[String]),
+    b: (Agent, &[String]),
+    setup: Setup,
+    topology: Option<&Topology>,
+) -> Run {
     let start = Instant::now();
-    let spawn = |(agent, args): (Agent, &[String])| {
+    let spawn = |(agent, args): (Agent, &[String]), side: NatSide| {
         let mut command = agent_command(agent);
+        command.args(args);
+        if let Some(topology) = topology {
+            command = topology.on_side(side, &command);
+        }
         command
-            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -118,7 +129,7 @@ pub fn run_pair(a: (Agent, &[String]), b: (Agent, &[String]), setup: Setup) -> R
                 .unwrap_or_else(|e| panic!("start {agent}: {e}")),
         )
     };
-    let (mut pa, mut pb) = (spawn(a), spawn(b));
+    let (mut pa, mut pb) = (spawn(a, NatSide::A), spawn(b, NatSide::B));
     let (ra, ea) = pump(&mut pa, &mut pb, start);
     let (rb, eb) = pump(&mut pb, &mut pa, start);
     let deadline = start + PATIENCE;
@@ -204,6 +215,21 @@ fn judge(a: &Side, b: &Side, setup: Setup) -> Run {
         };
         let local = pair["local"].as_str().unwrap_or_default();
         let remote = pair["remote"].as_str().unwrap_or_default();
+        if let Servers::BehindNats { .. } = setup.servers {
+            // Behind NATs the agents choose: the pair must take the path NAT theory predicts,
+            // through the relay or not, whatever each side calls its candidates.
+            let relayed = local.contains("typ relay") || remote.contains("typ relay");
+            if relayed != setup.expects_relay() {
+                let path = |r: bool| if r { "through the relay" } else { "direct" };
+                faults.push(format!(
+                    "{}'s selected pair is {}, NAT theory says {}: {pair}",
+                    side.agent,
+                    path(relayed),
+                    path(setup.expects_relay())
+                ));
+            }
+            continue;
+        }
         let want = if setup.is_relay() {
             "typ relay"
         } else {

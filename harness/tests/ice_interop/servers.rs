@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::common::{Running, example, require};
+use crate::real_nat::{PUBLIC_SERVER, Side, Topology};
 use crate::{RUNS, Servers, Setup, TIMEOUT, missing};
 
 /// Relayed ports each TURN server gets above its listening port.
@@ -15,11 +16,12 @@ const RELAY_PORTS: u16 = 40;
 /// The TURN password of every user (`user0`, `user1`, … one per run).
 const TURN_PASSWORD: &str = "interop-secret";
 
-/// The servers of one batch, killed when it ends.
+/// The servers of one batch, killed when it ends (before its namespaces go, if it has any).
 pub struct ServerSet {
     _processes: Vec<Running>,
     stun: Option<SocketAddr>,
     turn: Option<SocketAddr>,
+    topology: Option<Topology>,
 }
 
 impl ServerSet {
@@ -31,6 +33,20 @@ impl ServerSet {
                     _processes: Vec::new(),
                     stun: None,
                     turn: None,
+                    topology: None,
+                };
+            }
+            Servers::BehindNats { a, b } => {
+                let topology = Topology::build(a, b).expect("checked by servers_available");
+                let address = SocketAddr::new(PUBLIC_SERVER, 3478);
+                let coturn = topology.in_public(&coturn_command(PUBLIC_SERVER, 3478));
+                let process = spawn_quiet(coturn, "turnserver");
+                topology.wait_until_answering(address);
+                return Self {
+                    _processes: vec![process],
+                    stun: Some(address),
+                    turn: Some(address),
+                    topology: Some(topology),
                 };
             }
             Servers::StunCoturn | Servers::TurnCoturn { .. } => start_coturn(ip),
@@ -54,12 +70,29 @@ impl ServerSet {
             _processes: vec![process],
             stun: (!relay).then_some(address),
             turn: relay.then_some(address),
+            topology: None,
         }
     }
 
-    /// The command-line options of an agent in run `run` (each run its own TURN user).
-    pub fn agent_args(&self, setup: Setup, controlling: bool, run: usize) -> Vec<String> {
-        let mut args: Vec<String> = vec!["--ip".into(), setup.ip.to_string()];
+    /// The namespaces the agents run in, when the setup puts them behind NATs.
+    pub fn topology(&self) -> Option<&Topology> {
+        self.topology.as_ref()
+    }
+
+    /// The command-line options of the agent on `side` in run `run` (each run its own TURN
+    /// user).
+    pub fn agent_args(
+        &self,
+        setup: Setup,
+        side: Side,
+        controlling: bool,
+        run: usize,
+    ) -> Vec<String> {
+        let ip = match self.topology {
+            Some(_) => side.host_ip(),
+            None => setup.ip,
+        };
+        let mut args: Vec<String> = vec!["--ip".into(), ip.to_string()];
         if setup.ice_tcp {
             args.push("--ice-tcp".into());
         }
@@ -82,8 +115,10 @@ impl ServerSet {
                 TURN_PASSWORD.into(),
                 "--turn-transport".into(),
                 if tcp { "tcp" } else { "udp" }.into(),
-                "--relay-only".into(),
             ]);
+            if setup.is_relay() {
+                args.push("--relay-only".into());
+            }
         }
         args
     }
@@ -98,10 +133,18 @@ fn turn_users() -> Vec<String> {
 
 /// coturn on `ip` (STUN and TURN on one port, UDP and TCP), loopback peers allowed.
 fn start_coturn(ip: IpAddr) -> (Running, SocketAddr) {
-    let turnserver = require("turnserver", "coturn").expect("checked by servers_available");
     let port = free_ports(ip, RELAY_PORTS);
+    let process = spawn_quiet(coturn_command(ip, port), "turnserver");
+    (process, SocketAddr::new(ip, port))
+}
+
+/// coturn's command line for `ip:port` (STUN and TURN, UDP and TCP), relaying on the ports
+/// just above, loopback peers allowed.
+fn coturn_command(ip: IpAddr, port: u16) -> Command {
+    let turnserver = require("turnserver", "coturn").expect("checked by servers_available");
     let ip_s = ip.to_string();
-    let child = Command::new(turnserver)
+    let mut command = Command::new(turnserver);
+    command
         .args(["-n", "--lt-cred-mech", "--realm", "interop.test"])
         .args(turn_users())
         .args(["--fingerprint", "--no-tls", "--no-dtls", "--no-cli"])
@@ -112,12 +155,18 @@ fn start_coturn(ip: IpAddr) -> (Running, SocketAddr) {
         .args(["--max-port", &(port + RELAY_PORTS).to_string()])
         .args(["--log-file", "stdout", "--simple-log"])
         .arg("--pidfile")
-        .arg(std::env::temp_dir().join(format!("ice-interop-coturn-{port}.pid")))
+        .arg(std::env::temp_dir().join(format!("ice-interop-coturn-{ip}-{port}.pid")));
+    command
+}
+
+/// Starts `command` with its output discarded.
+fn spawn_quiet(mut command: Command, what: &str) -> Running {
+    let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start turnserver");
-    (Running(child), SocketAddr::new(ip, port))
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    Running(child)
 }
 
 /// Our `turn-server` example on `ip` (UDP and TCP on one port), loopback peers allowed.
