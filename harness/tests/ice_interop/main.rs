@@ -347,6 +347,9 @@ cases! {
     libnice_nat_cone_symmetric_ours_controlled: Libnice, NAT_CONE_SYMMETRIC, AControlled;
     libnice_nat_symmetric_symmetric_ours_controlling: Libnice, NAT_SYMMETRIC_SYMMETRIC, AControlling;
     libnice_nat_symmetric_symmetric_ours_controlled: Libnice, NAT_SYMMETRIC_SYMMETRIC, AControlled;
+    ours_nat_cone_cone: Ours, NAT_CONE_CONE, AControlling;
+    ours_nat_cone_symmetric: Ours, NAT_CONE_SYMMETRIC, AControlling;
+    ours_nat_symmetric_symmetric: Ours, NAT_SYMMETRIC_SYMMETRIC, AControlling;
 }
 
 baselines! {
