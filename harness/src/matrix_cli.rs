@@ -108,6 +108,9 @@ const COLUMNS: &str = "Columns (--format table; JSON and CSV have the same field
              path (ICE's early disconnected, once every check failed or went unanswered
              5 s, or the failure)
   held       both still connected at the end of --hold (no:consent: consent expired)
+  one path   both directions on one pair over the hold's last 10 s: each side's selected
+             pair received the other's pings (NO: each sends on a pair the other does not
+             receive on); - when not measured (hold under 10 s, pings rarer than that)
   packets    datagrams the two peers sent until both selected a pair (until time)
   ok, why    whether the cell met its expectation; if not, the cause, and below the table
              the reason in words

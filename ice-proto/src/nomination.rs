@@ -38,7 +38,10 @@ use crate::stream::{Component, Gathering, Patience, Stream};
 pub(crate) enum Gate {
     /// No pair is selected: every pair.
     All,
-    /// A pair of this priority is selected and re-nomination is on: the pairs above it.
+    /// A pair is selected and re-nomination is on: the pairs whose priority is above this
+    /// one, the selected pair's valid-pair priority (a pair checked from a host base may
+    /// end up a valid pair of a server-reflexive candidate, ranked lower, but never higher:
+    /// what might beat the selected pair is what ranks above it as checked).
     Above(u64),
     /// A pair is selected and re-nomination is off: none (§8.1.2).
     Closed,
@@ -51,7 +54,7 @@ impl Gate {
             return Gate::All;
         };
         match st.checklist.get(selected) {
-            Some(p) if renomination => Gate::Above(p.priority()),
+            Some(p) if renomination => Gate::Above(p.valid_priority()),
             Some(_) => Gate::Closed,
             None => Gate::All,
         }
@@ -93,13 +96,13 @@ impl Stream {
         if c.state == ComponentState::Failed {
             return None;
         }
-        let best = self.checklist.best_valid(c.id)?.priority();
+        let best = self.checklist.best_valid(c.id)?.valid_priority();
         // A nomination in flight on a lower pair does not hold back a better valid one: on
         // a lossy path (a relay to a relay loses most of its round trips at 10% per link) it
         // may take its every retransmission, and the better pair is nominated meanwhile —
         // strictly upwards, as re-nomination goes.
         let busy = self.checklist.pairs().iter().any(|p| {
-            p.component() == c.id && (p.nominating() || p.nominated()) && p.priority() >= best
+            p.component() == c.id && (p.nominating() || p.nominated()) && p.valid_priority() >= best
         });
         if busy {
             return None;
@@ -109,7 +112,8 @@ impl Stream {
     }
 
     /// Re-nomination: the valid pair of `c` to nominate in place of its selected pair — the
-    /// best valid pair, when it ranks above the selected one and no nomination is in flight.
+    /// best valid pair, when it ranks above the selected one (valid pairs by their valid-pair
+    /// priority, as the peer ranks them) and no nomination is in flight.
     fn renomination_target(&self, c: &Component, config: &AgentConfig) -> Option<PairId> {
         if c.state == ComponentState::Failed {
             return None;
@@ -123,7 +127,7 @@ impl Stream {
             .iter()
             .any(|p| p.component() == c.id && p.nominating());
         let best = self.checklist.best_valid(c.id)?;
-        (!nominating && !best.nominated() && best.priority() > floor).then_some(best.id())
+        (!nominating && !best.nominated() && best.valid_priority() > floor).then_some(best.id())
     }
 
     /// §8.1.1: the controlling agent nominates where its stopping criterion holds.
@@ -169,8 +173,12 @@ impl Stream {
         if c.selected == Some(best.id()) {
             return;
         }
-        let (id, base, remote_addr, priority) =
-            (best.id(), best.base(), best.remote_addr(), best.priority());
+        let (id, base, remote_addr, priority) = (
+            best.id(),
+            best.base(),
+            best.remote_addr(),
+            best.valid_priority(),
+        );
         let local = self
             .local
             .get(best.valid_local().unwrap_or(best.local()))
@@ -188,6 +196,11 @@ impl Stream {
             .map(|base| Consent::new(ctx.now, Consent::interval(ctx.rng, base)));
         let keep_above = ctx.config.renomination.then_some(priority);
         self.checklist.stop_component(component, keep_above);
+        if ctx.role.controlling {
+            let until = saturating_add(ctx.now, self.check_rto(ctx).saturating_mul(16));
+            self.checklist
+                .abandon_nominations_below(component, priority, until);
+        }
         // The call may last hours: the tables keep what they hold, not the room they grew.
         self.checklist.compact();
         self.local.shrink_to_fit();

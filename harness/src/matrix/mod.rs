@@ -81,7 +81,13 @@ pub trait MatrixPeer: Node {
     fn connected(&self) -> bool;
     /// Why the peer failed, if it did.
     fn failure(&self) -> Option<PeerError>;
+    /// The selected pair and the application datagrams received on it so far.
+    fn received_on_selected(&self) -> Option<(ice_proto::PairId, u64)>;
 }
+
+/// The end of the hold over which `one_path` is judged: each side's selected pair stays and
+/// receives the other side's pings.
+const PATH_WINDOW: Duration = Duration::from_secs(10);
 
 /// How a peer is set up in a cell.
 #[derive(Clone, Debug)]
@@ -261,6 +267,11 @@ pub struct Cell {
     /// Whether both peers were still connected (not failed, data still arriving) at the end
     /// of the hold period; `None` when no pair was selected.
     pub held: Option<bool>,
+    /// Whether both directions rode one path over the last 10 s of the hold: each side's
+    /// selected pair stayed and received the other's datagrams (false: each side sends on
+    /// a pair the other does not receive on, say two relays). `None` when not measured (no
+    /// call, a hold shorter than the window, pings rarer than it).
+    pub one_path: Option<bool>,
     /// Why a peer failed (controlling peer first), if one did: ICE checks, consent expiry,
     /// DTLS.
     pub failure: Option<PeerError>,
@@ -513,6 +524,7 @@ pub fn run_cell<P: MatrixPeer>(
         .sum();
     let peer_a = world.node::<P>(host_a);
     let (mut dtls, mut ready, mut held, mut pair) = (None, None, None, None);
+    let mut one_path = None;
     let origin = world.now() - world.elapsed();
     let both = |w: &World, at: fn(&P) -> Option<std::time::Instant>| {
         let a = w.node::<P>(host_a).and_then(at)?;
@@ -531,7 +543,24 @@ pub fn run_cell<P: MatrixPeer>(
             }
             // The call lasts `hold` from selection, however long the handshake took.
             let hold_end = started + options.hold;
+            let received = |w: &World| {
+                [host_a, host_b].map(|h| w.node::<P>(h).and_then(MatrixPeer::received_on_selected))
+            };
+            let window_start = hold_end.checked_sub(PATH_WINDOW);
+            let before = window_start
+                .filter(|&t| t >= world.elapsed() && options.liveness.ping_interval < PATH_WINDOW)
+                .map(|t| {
+                    world.run_for(t - world.elapsed());
+                    received(&world)
+                });
             world.run_for(hold_end.saturating_sub(world.elapsed()));
+            one_path = before.map(|before| {
+                let after = received(&world);
+                before.iter().zip(&after).all(|(b, a)| match (b, a) {
+                    (Some((id0, n0)), Some((id1, n1))) => id0 == id1 && n1 > n0,
+                    _ => false,
+                })
+            });
             let still = |h| world.node::<P>(h).is_some_and(MatrixPeer::connected);
             held = Some(still(host_a) && still(host_b));
             // The path the call ended on: a better pair found later replaces the first one.
@@ -566,6 +595,7 @@ pub fn run_cell<P: MatrixPeer>(
         ready,
         no_path,
         held,
+        one_path,
         failure,
         packets,
         trace: world.trace_hash(),
@@ -655,6 +685,7 @@ mod tests {
             ready: Some(Duration::from_secs(1)),
             no_path: None,
             held: Some(true),
+            one_path: Some(true),
             failure: None,
             packets: 50,
             trace: String::new(),

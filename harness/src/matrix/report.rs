@@ -19,6 +19,8 @@
 //! Below the table, the medians of `time` and `ready` over the cells that became ready and
 //! of `no path` over those that did not.
 //! - `held`: whether both were still connected at the end of the hold period.
+//! - `one path`: whether both directions rode one path over the hold's last 10 s (each
+//!   side's selected pair received the other's pings); `-` when not measured.
 //! - `packets`: datagrams the two peers sent until both selected a pair (until `time`).
 //! - `ok`: whether the cell met its expectation; `why`: the cause when not ([`Miss::cause`]).
 
@@ -62,6 +64,7 @@ fn fields(c: &Cell) -> Vec<(&'static str, Value)> {
         ("ready_s", secs(c.ready)),
         ("no_path_s", secs(c.no_path)),
         ("held", c.held.map_or(Value::Null, Value::from)),
+        ("one_path", c.one_path.map_or(Value::Null, Value::from)),
         ("packets", json!(c.packets)),
         ("met", json!(miss.is_none())),
         (
@@ -122,7 +125,7 @@ pub fn print_csv(cells: &[Cell], out: &mut impl Write) -> io::Result<()> {
 pub fn print_table(cells: &[Cell], out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
-        "{:<16} {:<16} {:<8} {:<14} {:<12} {:>9} {:>9} {:>9} {:>9} {:<10} {:>8}  {:<3} {:<16} trace",
+        "{:<16} {:<16} {:<8} {:<14} {:<12} {:>9} {:>9} {:>9} {:>9} {:<10} {:<8} {:>8}  {:<3} {:<16} trace",
         "A (controlling)",
         "B",
         "expect",
@@ -133,6 +136,7 @@ pub fn print_table(cells: &[Cell], out: &mut impl Write) -> io::Result<()> {
         "ready",
         "no path",
         "held",
+        "one path",
         "packets",
         "ok",
         "why"
@@ -149,7 +153,7 @@ pub fn print_table(cells: &[Cell], out: &mut impl Write) -> io::Result<()> {
         let miss = c.miss();
         writeln!(
             out,
-            "{:<16} {:<16} {:<8} {:<14} {:<12} {:>9} {:>9} {:>9} {:>9} {:<10} {:>8}  {:<3} {:<16} {}",
+            "{:<16} {:<16} {:<8} {:<14} {:<12} {:>9} {:>9} {:>9} {:>9} {:<10} {:<8} {:>8}  {:<3} {:<16} {}",
             c.a.name(),
             c.b.name(),
             expectation(c.expected),
@@ -160,6 +164,7 @@ pub fn print_table(cells: &[Cell], out: &mut impl Write) -> io::Result<()> {
             time(c.ready),
             time(c.no_path),
             held,
+            c.one_path.map_or("-", |one| if one { "yes" } else { "NO" }),
             c.packets,
             if miss.is_none() { "yes" } else { "NO" },
             miss.as_ref().map_or("-".to_owned(), Miss::cause),
@@ -202,11 +207,14 @@ pub struct Rates {
     pub met: usize,
     /// Runs that missed, by [`Miss::cause`].
     pub misses: BTreeMap<String, usize>,
+    /// Runs whose two directions ended on two paths (`one_path` false).
+    pub two_paths: usize,
 }
 
 impl Rates {
     fn add(&mut self, cell: &Cell) {
         self.runs += 1;
+        self.two_paths += usize::from(cell.one_path == Some(false));
         match cell.miss() {
             None => self.met += 1,
             Some(miss) => *self.misses.entry(miss.cause()).or_default() += 1,
@@ -240,6 +248,7 @@ impl Rates {
         o.insert("met".into(), json!(self.met));
         o.insert("rate".into(), json!(self.percent() / 100.0));
         o.insert("misses".into(), json!(self.misses));
+        o.insert("two_paths".into(), json!(self.two_paths));
         o
     }
 }
@@ -288,9 +297,13 @@ impl Sweep {
             "A (controlling)", "B", "expect", "met/runs", "rate"
         )?;
         for ((a, b, expected), r) in &self.cells {
+            let two_paths = match r.two_paths {
+                0 => String::new(),
+                n => format!(" (two paths: {n})"),
+            };
             writeln!(
                 out,
-                "{:<16} {:<16} {:<8} {:>11} {:>7.1}%  {}",
+                "{:<16} {:<16} {:<8} {:>11} {:>7.1}%  {}{two_paths}",
                 a.name(),
                 b.name(),
                 expectation(*expected),
@@ -302,11 +315,13 @@ impl Sweep {
         let o = &self.overall;
         writeln!(
             out,
-            "overall: {} of {} runs met their expectation ({:.2}%); misses by cause: {}",
+            "overall: {} of {} runs met their expectation ({:.2}%); misses by cause: {}; \
+             two paths (each direction on its own pair) in {} runs",
             o.met,
             o.runs,
             o.percent(),
-            o.misses_text(", ")
+            o.misses_text(", "),
+            o.two_paths
         )
     }
 
@@ -330,15 +345,16 @@ impl Sweep {
     /// Prints CSV: a header, one record per cell, and a last record for the whole matrix
     /// (A and B `all`); misses as `cause n; cause n`.
     pub fn print_csv(&self, out: &mut impl Write) -> io::Result<()> {
-        writeln!(out, "a,b,expect,runs,met,rate,misses")?;
+        writeln!(out, "a,b,expect,runs,met,rate,misses,two_paths")?;
         let row = |out: &mut dyn Write, a: &str, b: &str, e: &str, r: &Rates| {
             writeln!(
                 out,
-                "{a},{b},{e},{},{},{:.4},{}",
+                "{a},{b},{e},{},{},{:.4},{},{}",
                 r.runs,
                 r.met,
                 r.percent() / 100.0,
-                r.misses_text("; ")
+                r.misses_text("; "),
+                r.two_paths
             )
         };
         for ((a, b, expected), r) in &self.cells {

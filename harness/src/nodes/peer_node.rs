@@ -314,6 +314,10 @@ impl MatrixPeer for PeerNode {
         }
     }
 
+    fn received_on_selected(&self) -> Option<(ice_proto::PairId, u64)> {
+        self.peer.selected_received()
+    }
+
     fn selected(&self) -> Option<Selected> {
         self.peer.selected_types().map(|(l, r)| Selected {
             local: kind(l),

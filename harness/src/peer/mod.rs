@@ -427,6 +427,14 @@ impl Peer {
         self.stream
     }
 
+    /// The selected pair and the application datagrams (DTLS, data) received on it so far:
+    /// what the other side sent along the path this side sends on.
+    pub fn selected_received(&self) -> Option<(ice_proto::PairId, u64)> {
+        let view = self.agent.stream(self.stream)?;
+        let pair = view.selected_pair(COMPONENT)?;
+        Some((pair.id, pair.traffic.packets_received))
+    }
+
     /// The selected pair's candidate types (local, remote), once there is one.
     pub fn selected_types(&self) -> Option<(CandidateType, CandidateType)> {
         let view = self.agent.stream(self.stream)?;

@@ -377,7 +377,7 @@ fn the_matrix_prints_json_lines_and_csv_and_no_progress_into_a_pipe() {
     let rows: Vec<&str> = csv.stdout.lines().collect();
     assert_eq!(rows.len(), 5, "{}", csv.stdout);
     assert!(rows[0].starts_with(
-        "a,b,expect,outcome,pair,time_s,dtls_done_s,ready_s,no_path_s,held,packets,met"
+        "a,b,expect,outcome,pair,time_s,dtls_done_s,ready_s,no_path_s,held,one_path,packets,met"
     ));
     assert!(
         rows[1].starts_with("open,open,direct,direct host,host→host,"),

@@ -43,6 +43,14 @@ impl Side {
         self.first(|l| l["type"] == "event" && l["signal"] == "new-selected-pair")
     }
 
+    /// The pair the call ended on: the last one selected (re-nomination moves up).
+    fn last_selected(&self) -> Option<&(Duration, Value)> {
+        self.lines
+            .iter()
+            .rev()
+            .find(|(_, l)| l["type"] == "event" && l["signal"] == "new-selected-pair")
+    }
+
     fn result(&self) -> Option<&Value> {
         self.lines
             .iter()
@@ -216,8 +224,15 @@ fn judge(a: &Side, b: &Side, setup: Setup) -> Run {
         let local = pair["local"].as_str().unwrap_or_default();
         let remote = pair["remote"].as_str().unwrap_or_default();
         if let Servers::BehindNats { .. } = setup.servers {
-            // Behind NATs the agents choose: the pair must take the path NAT theory predicts,
-            // through the relay or not, whatever each side calls its candidates.
+            // Behind NATs the agents choose: the pair the call ended on (the first selected
+            // may be the relay, left when the direct pair validates) must take the path NAT
+            // theory predicts, through the relay or not, whatever each side calls its
+            // candidates.
+            let Some((_, pair)) = side.last_selected() else {
+                continue;
+            };
+            let local = pair["local"].as_str().unwrap_or_default();
+            let remote = pair["remote"].as_str().unwrap_or_default();
             let relayed = local.contains("typ relay") || remote.contains("typ relay");
             if relayed != setup.expects_relay() {
                 let path = |r: bool| if r { "through the relay" } else { "direct" };

@@ -15,7 +15,8 @@ use harness::peer::PeerError;
 use harness::theory::Expectation;
 use ice_proto::FailureReason;
 
-fn assert_all_met(options: &MatrixOptions) {
+/// Runs the matrix and checks every cell met its expectation; returns the cells.
+fn assert_all_met(options: &MatrixOptions) -> Vec<Cell> {
     let cells = run_matrix(options).expect("no pcap, no I/O");
     assert_eq!(cells.len(), options.presets.len().pow(2));
     let missed: Vec<String> = cells
@@ -68,21 +69,47 @@ fn assert_all_met(options: &MatrixOptions) {
             assert_eq!(c.no_path, None, "{cell}");
         }
     }
+    cells
+}
+
+/// Both directions of every call rode one path over the hold's last 10 s: each side's
+/// selected pair received the other's pings (`Cell::one_path`).
+fn assert_one_path(cells: &[Cell]) {
+    let connected: Vec<&Cell> = cells.iter().filter(|c| c.held == Some(true)).collect();
+    assert!(!connected.is_empty());
+    let two: Vec<String> = connected
+        .iter()
+        .filter(|c| c.one_path != Some(true))
+        .map(|c| format!("{} ↔ {} ({:?})", c.a.name(), c.b.name(), c.pair))
+        .collect();
+    assert!(
+        two.is_empty(),
+        "{} calls ended with each direction on its own path: {}",
+        two.len(),
+        two.join(", ")
+    );
 }
 
 #[test]
 fn every_cell_meets_its_expectation_without_loss() {
-    assert_all_met(&MatrixOptions::default());
+    assert_one_path(&assert_all_met(&MatrixOptions::default()));
 }
 
 /// 2% loss on every link: checks retransmit, and a direct pair that validates after the relay
 /// was nominated takes over (re-nomination), so theory still holds in every cell.
 #[test]
+///
+/// And every call ends with both directions on one pair. It did not always: the controlled
+/// side ranked a pair it checked from its host base by the host candidate, the controlling
+/// side by the server-reflexive one the valid pair names (§7.2.5.3.2), so the controlled side
+/// could leave an upward re-nomination below its selected pair; and a nomination of a lower
+/// pair sent before the better one went on being retransmitted after selection, and made the
+/// controlled side doubt its pair. 7 of seed 1's 81 connected cells ended on two paths.
 fn every_cell_meets_its_expectation_with_two_percent_loss_on_every_link() {
-    assert_all_met(&MatrixOptions {
+    assert_one_path(&assert_all_met(&MatrixOptions {
         loss: 0.02,
         ..MatrixOptions::default()
-    });
+    }));
 }
 
 /// 10% loss on every link: 27–47% per direction on a path, up to 72% per round trip through

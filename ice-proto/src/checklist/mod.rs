@@ -281,8 +281,8 @@ impl Checklist {
         }
     }
 
-    /// A check of `id` succeeded (§7.2.5.3) and names `valid_local` as the valid pair's
-    /// local candidate. `current`: it answers the pair's latest check, not one a later
+    /// A check of `id` succeeded (§7.2.5.3) and names `valid_local` (with its priority) as
+    /// the valid pair's local candidate. `current`: it answers the pair's latest check, not one a later
     /// check cancelled (§7.3.1.4); `use_candidate`: the check carried USE-CANDIDATE;
     /// `controlling`: our role now. Says whether the pair is nominated by it (controlling:
     /// our USE-CANDIDATE; controlled: the peer's nomination that waited for it, §7.3.1.5).
@@ -295,7 +295,7 @@ impl Checklist {
     pub fn succeed(
         &mut self,
         id: PairId,
-        valid_local: usize,
+        valid_local: (usize, u32),
         current: bool,
         roles: (bool, bool),
     ) -> Option<bool> {
@@ -374,24 +374,30 @@ impl Checklist {
             })
     }
 
+    /// Remembers `pair`'s in-flight check, if it has one, as cancelled: no more
+    /// retransmissions, its answer still counts until `until` (§7.3.1.4).
+    fn cancel_in_flight(cancelled: &mut VecDeque<Cancelled>, pair: &Pair, until: Instant) {
+        if let PairState::InProgress(f) = pair.state() {
+            if cancelled.len() >= CANCELLED {
+                cancelled.pop_front();
+            }
+            cancelled.push_back(Cancelled {
+                tid: f.tid,
+                pair: pair.id(),
+                use_candidate: f.use_candidate,
+                controlling: f.controlling,
+                until,
+            });
+        }
+    }
+
     /// Queues a triggered check of `id` (§6.1.4.1, §7.3.1.4): an in-flight check is
     /// cancelled (its answer still counts until `until`), and the pair becomes Waiting.
     pub fn trigger(&mut self, id: PairId, until: Instant) {
         let Some(pair) = self.pairs.iter_mut().find(|p| p.id() == id) else {
             return;
         };
-        if let PairState::InProgress(f) = pair.state() {
-            if self.cancelled.len() >= CANCELLED {
-                self.cancelled.pop_front();
-            }
-            self.cancelled.push_back(Cancelled {
-                tid: f.tid,
-                pair: id,
-                use_candidate: f.use_candidate,
-                controlling: f.controlling,
-                until,
-            });
-        }
+        Self::cancel_in_flight(&mut self.cancelled, pair, until);
         pair.wait();
         if pair.nominating() {
             // A nomination concludes the component (§8.1.1): it goes ahead of the
@@ -538,6 +544,30 @@ impl Checklist {
         self.triggered.retain(|id| !stopped.contains(id));
     }
 
+    /// The controlling agent selected a pair of `component` that ranks `floor` (valid-pair
+    /// priority): its nominations of other valid pairs ranked no higher are abandoned — one
+    /// waiting for its slot is dropped, one in flight is retransmitted no more (its answer
+    /// still counts until `until`, as a cancelled check's does, §7.3.1.4). Without this a
+    /// nomination of a lower pair sent before the better one went on being retransmitted
+    /// after selection, and the controlled side, seeing a nomination below its selected
+    /// pair, started doubting that pair (and under loss failed over to the lower one).
+    pub fn abandon_nominations_below(&mut self, component: u16, floor: u64, until: Instant) {
+        let mut dropped = Vec::new();
+        for p in &mut self.pairs {
+            if p.component() == component
+                && p.valid()
+                && p.nominating()
+                && p.valid_priority() <= floor
+                && !p.nominated()
+            {
+                Self::cancel_in_flight(&mut self.cancelled, p, until);
+                p.stop();
+                dropped.push(p.id());
+            }
+        }
+        self.triggered.retain(|id| !dropped.contains(id));
+    }
+
     /// Checks again the pairs of `component` above `floor` whose checks timed out fewer than
     /// `rounds` times: they go back to Waiting. Only timeouts: a pair that got an error or
     /// an asymmetric answer stays failed.
@@ -556,18 +586,25 @@ impl Checklist {
         }
     }
 
-    /// The highest-priority valid pair of `component`.
+    /// The valid pair of `component` with the highest valid-pair priority
+    /// ([`Pair::valid_priority`]; the first in the list among equals).
     pub fn best_valid(&self, component: u16) -> Option<&Pair> {
-        self.pairs
-            .iter()
-            .find(|p| p.component() == component && p.valid())
+        self.best_by_valid_priority(|p| p.component() == component && p.valid())
     }
 
-    /// The highest-priority nominated valid pair of `component`.
+    /// The nominated valid pair of `component` with the highest valid-pair priority (§8.1.1).
     pub fn best_nominated(&self, component: u16) -> Option<&Pair> {
+        self.best_by_valid_priority(|p| p.component() == component && p.valid() && p.nominated())
+    }
+
+    fn best_by_valid_priority(&self, wanted: impl Fn(&Pair) -> bool) -> Option<&Pair> {
         self.pairs
             .iter()
-            .find(|p| p.component() == component && p.valid() && p.nominated())
+            .filter(|p| wanted(p))
+            .fold(None, |best: Option<&Pair>, p| match best {
+                Some(b) if b.valid_priority() >= p.valid_priority() => Some(b),
+                _ => Some(p),
+            })
     }
 
     /// Whether `component` still has a pair that may succeed.

@@ -138,6 +138,11 @@ pub(crate) struct Pair {
     /// The local and remote candidate priorities, to recompute on a role change.
     local_priority: u32,
     remote_priority: u32,
+    /// The priority of the valid pair (§7.2.5.3.2): computed with the priority of its local
+    /// candidate, `valid_local`'s, once there is one; the checked priority until then.
+    valid_priority: u64,
+    /// `valid_local`'s priority.
+    valid_local_priority: Option<u32>,
     state: PairState,
     /// In the valid list (§7.2.5.3.2).
     valid: bool,
@@ -189,6 +194,8 @@ impl Pair {
             priority: 0,
             local_priority: spec.local_priority,
             remote_priority: spec.remote_priority,
+            valid_priority: 0,
+            valid_local_priority: None,
             state: PairState::Frozen,
             valid: false,
             nominated: false,
@@ -235,9 +242,20 @@ impl Pair {
     pub(crate) const fn foundation(&self) -> u64 {
         self.foundation
     }
-    /// The §6.1.2.3 priority with the current roles.
+    /// The §6.1.2.3 priority with the current roles: how the pair ranks in the schedule
+    /// and against pairs not yet valid.
     pub(crate) const fn priority(&self) -> u64 {
         self.priority
+    }
+    /// The valid pair's priority (§7.2.5.3.2), with the current roles: how valid pairs rank
+    /// among themselves — which to nominate, which nominated one to select (§8.1.1). Its
+    /// local candidate is the one the mapped address named, so a pair checked from a host
+    /// base through a NAT ranks with the server-reflexive candidate's priority, which is the
+    /// candidate the peer sees and ranks the same path with; ranked by the checked host
+    /// candidate instead, the two sides could order two valid pairs differently and the
+    /// controlled side ignore an upward re-nomination. The checked priority until valid.
+    pub(crate) const fn valid_priority(&self) -> u64 {
+        self.valid_priority
     }
     /// The state.
     pub(crate) const fn state(&self) -> &PairState {
@@ -289,11 +307,15 @@ impl Pair {
 
     /// Recomputes the priority for the role: `controlling` means the local agent is G.
     pub(super) fn set_role(&mut self, controlling: bool) {
-        self.priority = if controlling {
-            pair_priority(self.local_priority, self.remote_priority)
-        } else {
-            pair_priority(self.remote_priority, self.local_priority)
+        let rank = |local: u32| {
+            if controlling {
+                pair_priority(local, self.remote_priority)
+            } else {
+                pair_priority(self.remote_priority, local)
+            }
         };
+        self.priority = rank(self.local_priority);
+        self.valid_priority = rank(self.valid_local_priority.unwrap_or(self.local_priority));
     }
 
     /// The remote candidate before its own left the stream's table: its index moves down.
@@ -361,7 +383,7 @@ impl Pair {
     /// whether it is.
     pub(super) fn succeed(
         &mut self,
-        valid_local: usize,
+        (valid_local, valid_local_priority): (usize, u32),
         keep_state: bool,
         (use_candidate, controlling): (bool, bool),
     ) -> bool {
@@ -370,6 +392,8 @@ impl Pair {
         }
         self.valid = true;
         self.valid_local = Some(valid_local);
+        self.valid_local_priority = Some(valid_local_priority);
+        self.set_role(controlling);
         let nominated =
             (use_candidate && controlling) || (!controlling && self.pending == Pending::Theirs);
         if use_candidate && self.pending == Pending::Ours {

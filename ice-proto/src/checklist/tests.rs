@@ -192,7 +192,7 @@ fn stopping_a_component_removes_its_unchecked_pairs_8_1_2() {
     let a = id(list.add(pair(1, 1, 1, 1, 50), false, true));
     let b = id(list.add(pair(1, 2, 2, 2, 40), false, true));
     let c = id(list.add(pair(2, 3, 3, 3, 30), false, true));
-    list.succeed(a, 0, true, (false, true));
+    list.succeed(a, (0, 50), true, (false, true));
     list.trigger(b, crate::test_support::t0());
     list.stop_component(1, None);
     assert_eq!(state(&list, a), PairState::Succeeded);
@@ -237,7 +237,7 @@ fn with_renomination_pairs_above_the_selected_one_are_kept() {
     let high = id(list.add(pair(1, 1, 1, 1, 50), false, true));
     let selected = id(list.add(pair(1, 2, 2, 2, 40), false, true));
     let low = id(list.add(pair(1, 3, 3, 3, 30), false, true));
-    list.succeed(selected, 0, true, (false, true));
+    list.succeed(selected, (0, 40), true, (false, true));
     let floor = list.get(selected).unwrap().priority();
     list.stop_component(1, Some(floor));
     assert_eq!(state(&list, high), PairState::Waiting);
@@ -261,4 +261,76 @@ fn lists_after_the_first_start_frozen_6_1_2_6() {
     // A foundation that succeeded elsewhere starts Waiting.
     let b = id(list.add(pair(1, 2, 2, 2, 40), true, false));
     assert_eq!(state(&list, b), PairState::Waiting);
+}
+
+#[test]
+fn valid_pairs_rank_by_the_local_candidate_the_mapped_address_named_7_2_5_3_2() {
+    // Both pairs were checked from a host base ranked 50; the check of the first came back
+    // with a mapped address naming a server-reflexive candidate ranked 10, the second's
+    // with the host candidate itself (no NAT). As checked the first ranks higher; as valid
+    // pairs — how the peer ranks the same paths — the second does.
+    let mut list = Checklist::new(100);
+    let natted = id(list.add(pair(1, 1, 1, 1, 50), false, true));
+    let direct = id(list.add(pair(1, 2, 2, 2, 40), false, true));
+    list.succeed(natted, (1, 10), true, (false, true));
+    list.succeed(direct, (2, 40), true, (false, true));
+    assert!(list.get(natted).unwrap().priority() > list.get(direct).unwrap().priority());
+    assert_eq!(
+        list.get(natted).unwrap().valid_priority(),
+        pair_priority(10, 50)
+    );
+    assert_eq!(list.best_valid(1).map(Pair::id), Some(direct));
+    // The controlled side selects among nominated pairs the same way (§8.1.1).
+    for id in [natted, direct] {
+        list.get_mut(id).unwrap().nominated_by_peer();
+    }
+    assert_eq!(list.best_nominated(1).map(Pair::id), Some(direct));
+    // A role switch re-ranks valid pairs too.
+    list.set_role(false);
+    assert_eq!(
+        list.get(natted).unwrap().valid_priority(),
+        pair_priority(50, 10)
+    );
+}
+
+#[test]
+fn a_selection_abandons_nominations_of_lower_pairs_in_flight() {
+    let t = crate::test_support::t0();
+    let mut list = Checklist::new(100);
+    let high = id(list.add(pair(1, 1, 1, 1, 50), false, true));
+    let low = id(list.add(pair(1, 2, 2, 2, 30), false, true));
+    for p in [high, low] {
+        list.succeed(p, (0, if p == high { 50 } else { 30 }), true, (false, true));
+    }
+    // The lower pair's nomination went out first and is still unanswered.
+    list.nominate(low, t);
+    let rto = std::time::Duration::from_millis(500);
+    let schedule = Schedule {
+        request_count: 7,
+        last_wait_factor: 16,
+        max_rto: rto,
+    };
+    let tid = TransactionId::from([9; 12]);
+    let check = InFlight {
+        tid,
+        request: Bytes::new(),
+        use_candidate: true,
+        controlling: true,
+        backoff: stun_proto::backoff::Backoff::start(t, rto, &schedule),
+    };
+    list.start_check(low, check);
+    // The better pair's nomination succeeded and it was selected.
+    list.nominate(high, t);
+    list.succeed(high, (0, 50), true, (true, true));
+    let floor = list.get(high).unwrap().valid_priority();
+    list.abandon_nominations_below(1, floor, t + rto * 16);
+    let l = list.get(low).unwrap();
+    assert!(!l.nominating() && !l.nominated() && l.valid());
+    assert_eq!(state(&list, low), PairState::Succeeded);
+    // No more retransmissions of it; a late answer still matches (§7.3.1.4).
+    let (mut resend, mut timed_out) = (Vec::new(), Vec::new());
+    list.expire_checks(t + rto * 4, &schedule, &mut resend, &mut timed_out);
+    assert!(resend.is_empty() && timed_out.is_empty());
+    assert_eq!(list.find_transaction(&tid), Some((low, true, true)));
+    assert!(list.get(high).unwrap().nominated());
 }

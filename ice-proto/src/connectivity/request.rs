@@ -158,7 +158,7 @@ impl Stream {
                 .component(component)
                 .and_then(|c| c.selected)
                 .and_then(|id| self.checklist.get(id))
-                .is_some_and(|sel| sel.priority() > priority);
+                .is_some_and(|sel| sel.valid_priority() > priority);
             if let Some(i) = usize::from(component).checked_sub(1).filter(|_| below) {
                 self.start_probe(ctx, i);
             }

@@ -195,6 +195,11 @@ impl Stream {
         // §7.2.5.3.2: the valid list; §7.2.5.3.3: the pair succeeded (see
         // `Checklist::succeed` for the success of a cancelled check, §7.3.1.4).
         let roles = (use_candidate, controlling);
+        let valid_priority = self
+            .local
+            .get(valid_local)
+            .map_or(0, |l| l.candidate.priority);
+        let valid_local = (valid_local, valid_priority);
         let Some(nominated) = self.checklist.succeed(id, valid_local, current, roles) else {
             return;
         };
