@@ -153,6 +153,17 @@ impl Stream {
             if self.checklist.nominated_by_peer(id) {
                 self.select(ctx, component);
             }
+            // The selected pair nominated again: the peer came back to it (after a failover
+            // of its own, say), so a lower nomination before it is superseded and the probe
+            // that one started ends — without this, an unanswered probe then moved this side
+            // down to the lower pair while the peer stayed here (each direction on its own
+            // path for the rest of the call).
+            if let Some(c) = self
+                .component_mut(component)
+                .filter(|c| c.selected == Some(id))
+            {
+                c.probe = None;
+            }
             // A nomination below the selected pair: is the selected pair still there?
             let below = self
                 .component(component)

@@ -571,6 +571,68 @@ fn the_controlled_agent_selects_the_best_nominated_pair_8_1_1() {
 }
 
 #[test]
+fn the_selected_pair_nominated_again_ends_the_probe_a_lower_nomination_started() {
+    // The peer (controlling) fails over to a lower pair and comes back: a nomination of the
+    // lower pair, then of the selected pair again. The probe the first one started must not
+    // then move this side down when its consent check goes unanswered: the peer sends on
+    // the selected pair (seen in the matrix at 10% loss, `open ↔ open`, seed 104).
+    let (mut a, s) = agent(false);
+    let (low, high) = (addr("203.0.113.9:4001"), addr("203.0.113.9:4000"));
+    remote(
+        &mut a,
+        s,
+        "candidate:1 1 udp 2130706431 203.0.113.9 4000 typ host",
+    );
+    remote(
+        &mut a,
+        s,
+        "candidate:2 1 udp 1000 203.0.113.9 4001 typ host",
+    );
+    let mut t = t0();
+    let mut answered = 0;
+    while answered < 2 {
+        for check in transmits(&mut a) {
+            let ok = answer(&check, Class::Success, addr(BASE), None);
+            a.handle_datagram(
+                t,
+                TransportProtocol::Udp,
+                check.destination,
+                addr(BASE),
+                &ok,
+            );
+            answered += 1;
+        }
+        t += Duration::from_millis(50);
+        a.handle_timeout(t);
+    }
+    let nominate = |a: &mut TestAgent, at, from: SocketAddr, tid: u8| {
+        let req = request(tid, Some(1), Some(DeclaredRole::Controlling(1)), true);
+        a.handle_datagram(at, TransportProtocol::Udp, from, addr(BASE), &req);
+    };
+    nominate(&mut a, t, high, 30);
+    let selected = |a: &TestAgent| a.stream(s).unwrap().selected_pair(1).unwrap().remote.addr();
+    assert_eq!(selected(&a), Some(high));
+    while !transmits(&mut a).is_empty() {}
+    // The lower nomination: a probe (a consent check on the selected pair) goes at once.
+    let ms = Duration::from_millis;
+    nominate(&mut a, t + ms(200), low, 31);
+    assert!(
+        transmits(&mut a).iter().any(|x| x.destination == high),
+        "the probe's consent check"
+    );
+    assert_eq!(a.next_timer(), Some((crate::Timer::Failover, t + ms(700))));
+    // The peer nominates the selected pair again before the probe's deadline; the probe's
+    // answer never comes. Past the deadline the selected pair stays.
+    nominate(&mut a, t + ms(300), high, 32);
+    assert!(
+        !matches!(a.next_timer(), Some((crate::Timer::Failover, _))),
+        "the probe ended"
+    );
+    a.handle_timeout(t + ms(800));
+    assert_eq!(selected(&a), Some(high));
+}
+
+#[test]
 fn an_unanswered_nomination_of_a_valid_pair_goes_again_before_the_pair_fails() {
     // Every answer to A's nomination is lost (a lossy path: the peer may have selected the
     // pair on the request). The pair stays valid and the nomination goes out again, as a
