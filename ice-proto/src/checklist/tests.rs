@@ -32,6 +32,28 @@ fn time_out(list: &mut Checklist, id: PairId, timeouts: u8) {
     list.fail(id);
 }
 
+/// A controlling check with USE-CANDIDATE sent at `t` with this `rto`, and its schedule
+/// (RFC 8489's Rc = 7, Rm = 16, the RTO never doubling past `rto`).
+fn nomination_in_flight(
+    tid: TransactionId,
+    t: Instant,
+    rto: std::time::Duration,
+) -> (InFlight, Schedule) {
+    let schedule = Schedule {
+        request_count: 7,
+        last_wait_factor: 16,
+        max_rto: rto,
+    };
+    let check = InFlight {
+        tid,
+        request: Bytes::new(),
+        use_candidate: true,
+        controlling: true,
+        backoff: stun_proto::backoff::Backoff::start(t, rto, &schedule),
+    };
+    (check, schedule)
+}
+
 fn state(list: &Checklist, id: PairId) -> PairState {
     list.get(id).unwrap().state().clone()
 }
@@ -164,18 +186,7 @@ fn cancelled_transactions_still_match_until_they_expire_7_3_1_4() {
     let a = id(list.add(pair(1, 1, 1, 1, 50), false, true));
     let tid = TransactionId::from([7; 12]);
     let rto = std::time::Duration::from_millis(500);
-    let schedule = Schedule {
-        request_count: 7,
-        last_wait_factor: 16,
-        max_rto: rto,
-    };
-    let check = InFlight {
-        tid,
-        request: Bytes::new(),
-        use_candidate: true,
-        controlling: true,
-        backoff: stun_proto::backoff::Backoff::start(t, rto, &schedule),
-    };
+    let (check, _) = nomination_in_flight(tid, t, rto);
     list.start_check(a, check);
     assert_eq!(list.find_transaction(&tid), Some((a, true, true)));
     list.trigger(a, t + rto);
@@ -305,19 +316,8 @@ fn a_selection_abandons_nominations_of_lower_pairs_in_flight() {
     // The lower pair's nomination went out first and is still unanswered.
     list.nominate(low, t);
     let rto = std::time::Duration::from_millis(500);
-    let schedule = Schedule {
-        request_count: 7,
-        last_wait_factor: 16,
-        max_rto: rto,
-    };
     let tid = TransactionId::from([9; 12]);
-    let check = InFlight {
-        tid,
-        request: Bytes::new(),
-        use_candidate: true,
-        controlling: true,
-        backoff: stun_proto::backoff::Backoff::start(t, rto, &schedule),
-    };
+    let (check, schedule) = nomination_in_flight(tid, t, rto);
     list.start_check(low, check);
     // The better pair's nomination succeeded and it was selected.
     list.nominate(high, t);

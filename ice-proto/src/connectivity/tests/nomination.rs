@@ -485,12 +485,10 @@ fn a_signalled_candidate_replaces_the_peer_reflexive_one_learnt_first() {
     );
 }
 
-#[test]
-fn the_controlled_agent_selects_the_best_nominated_pair_8_1_1() {
-    // A peer nominating several pairs (aggressive nomination of RFC 5245): the controlled
-    // agent selects the highest-priority nominated valid pair, and switches up.
+/// A controlled agent with two valid pairs to one peer, ranked high and low (its checks of
+/// both answered): the agent, its stream, the instant, and the low and high remote addresses.
+fn controlled_with_two_valid_pairs() -> (TestAgent, StreamId, Instant, SocketAddr, SocketAddr) {
     let (mut a, s) = agent(false);
-    let now = t0();
     let (low, high) = (addr("203.0.113.9:4001"), addr("203.0.113.9:4000"));
     remote(
         &mut a,
@@ -502,8 +500,7 @@ fn the_controlled_agent_selects_the_best_nominated_pair_8_1_1() {
         s,
         "candidate:2 1 udp 1000 203.0.113.9 4001 typ host",
     );
-    // Our checks on both pairs succeed.
-    let mut t = now;
+    let mut t = t0();
     let mut answered = 0;
     while answered < 2 {
         for check in transmits(&mut a) {
@@ -521,6 +518,14 @@ fn the_controlled_agent_selects_the_best_nominated_pair_8_1_1() {
         a.handle_timeout(t);
     }
     assert!(a.stream(s).unwrap().pairs().all(|p| p.valid));
+    (a, s, t, low, high)
+}
+
+#[test]
+fn the_controlled_agent_selects_the_best_nominated_pair_8_1_1() {
+    // A peer nominating several pairs (aggressive nomination of RFC 5245): the controlled
+    // agent selects the highest-priority nominated valid pair, and switches up.
+    let (mut a, s, t, low, high) = controlled_with_two_valid_pairs();
     while a.poll_event().is_some() {}
     let nominate = |a: &mut TestAgent, from: SocketAddr, tid: u8| {
         let req = request(tid, Some(1), Some(DeclaredRole::Controlling(1)), true);
@@ -576,35 +581,7 @@ fn the_selected_pair_nominated_again_ends_the_probe_a_lower_nomination_started()
     // lower pair, then of the selected pair again. The probe the first one started must not
     // then move this side down when its consent check goes unanswered: the peer sends on
     // the selected pair (seen in the matrix at 10% loss, `open ↔ open`, seed 104).
-    let (mut a, s) = agent(false);
-    let (low, high) = (addr("203.0.113.9:4001"), addr("203.0.113.9:4000"));
-    remote(
-        &mut a,
-        s,
-        "candidate:1 1 udp 2130706431 203.0.113.9 4000 typ host",
-    );
-    remote(
-        &mut a,
-        s,
-        "candidate:2 1 udp 1000 203.0.113.9 4001 typ host",
-    );
-    let mut t = t0();
-    let mut answered = 0;
-    while answered < 2 {
-        for check in transmits(&mut a) {
-            let ok = answer(&check, Class::Success, addr(BASE), None);
-            a.handle_datagram(
-                t,
-                TransportProtocol::Udp,
-                check.destination,
-                addr(BASE),
-                &ok,
-            );
-            answered += 1;
-        }
-        t += Duration::from_millis(50);
-        a.handle_timeout(t);
-    }
+    let (mut a, s, t, low, high) = controlled_with_two_valid_pairs();
     let nominate = |a: &mut TestAgent, at, from: SocketAddr, tid: u8| {
         let req = request(tid, Some(1), Some(DeclaredRole::Controlling(1)), true);
         a.handle_datagram(at, TransportProtocol::Udp, from, addr(BASE), &req);
